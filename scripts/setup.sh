@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install what Sentrio and its tests need, from Debian and PyPI. Idempotent; run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v gcc >/dev/null || need_apt+=(gcc libc6-dev)
+command -v musl-gcc >/dev/null || need_apt+=(musl-tools)
+command -v readelf >/dev/null || need_apt+=(binutils)
+if ((${#need_apt[@]})); then
+    echo "setup: installing ${need_apt[*]} from Debian" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! python3 -c "import trio, msgpack, ptrace, anyio, pytest_trio, pytest_timeout, hypothesis, kernel" 2>/dev/null \
+   || [ "$(python3 -c 'import kernel, os; print(os.path.dirname(os.path.dirname(kernel.__file__)))' 2>/dev/null)" != "$PWD" ]; then
+    echo "setup: installing Sentrio and its test dependencies with pip" >&2
+    python3 -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
+fi
