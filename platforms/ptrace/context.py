@@ -1,0 +1,173 @@
+"""A guest thread on the ptrace platform: run it with PTRACE_SYSEMU until it traps.
+
+This is the system call hot path. :meth:`PtraceContext.switch` writes back only the registers
+that changed (usually just ``rax`` with one ``PTRACE_POKEUSER``), resumes the stub thread with
+``PTRACE_SYSEMU``, waits for the stop, and reads the registers with one ``PTRACE_GETREGS`` into
+a preallocated struct.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+
+from platforms import Fault, StopReason
+from platforms.ptrace.binding import (
+    NT_X86_XSTATE,
+    PTRACE_CONT,
+    PTRACE_GETREGS,
+    PTRACE_GETREGSET,
+    PTRACE_GETSIGINFO,
+    PTRACE_POKEUSER,
+    PTRACE_SETREGS,
+    PTRACE_SETREGSET,
+    PTRACE_SYSEMU,
+    RAX_OFFSET,
+    SIGINFO_SIZE,
+    Iovec,
+    PtraceError,
+    check_failure,
+    decode_siginfo,
+    ptrace,
+    raw_ptrace,
+)
+from platforms.ptrace.placement import PIN_AFTER, CpuPlacement
+from platforms.ptrace.stub import LAYOUT
+from platforms.ptrace.thread import StubThread
+from platforms.ptrace.waiter import ThreadGone
+
+_SYSCALL_STOP = 0x80 | 5  # SIGTRAP | 0x80, thanks to PTRACE_O_TRACESYSGOOD
+_CLEAN, _RAX, _ALL = 0, 1, 2
+_XSTATE_MAX = 16384
+_SYS_EXIT = 60
+_U64 = 0xFFFF_FFFF_FFFF_FFFF
+
+
+class PtraceContext:
+    """Registers and execution of one guest thread, backed by one stub thread."""
+
+    __slots__ = ("_thread", "_process_pid", "_placement", "_pinned", "_quick_stops",
+                 "regs", "fault", "_dirty", "_siginfo", "_xstate", "_iov", "dead")
+
+    def __init__(self, thread: StubThread, process_pid: int, placement: CpuPlacement) -> None:
+        self._thread = thread
+        self._process_pid = process_pid
+        self._placement = placement
+        self._pinned = False
+        self._quick_stops = PIN_AFTER  # a new thread starts next to the Sentry
+        self.regs = thread.regs
+        self.fault: Fault | None = None
+        self._dirty = _ALL  # a new thread's registers are whatever the caller sets first
+        self._siginfo = ctypes.create_string_buffer(SIGINFO_SIZE)
+        self._xstate = ctypes.create_string_buffer(_XSTATE_MAX)
+        self._iov = Iovec(ctypes.addressof(self._xstate), _XSTATE_MAX)
+        self.dead = False
+
+    @property
+    def tid(self) -> int:
+        """The host thread id (for diagnostics; the guest never sees it)."""
+        return self._thread.tid
+
+    def set_return(self, value: int) -> None:
+        self.regs.rax = value & _U64
+        if self._dirty == _CLEAN:
+            self._dirty = _RAX
+
+    def regs_changed(self) -> None:
+        self._dirty = _ALL
+
+    async def switch(self) -> StopReason:
+        thread = self._thread
+        tid = thread.tid
+        try:
+            # The hot path calls libc directly: three ptrace calls per system call.
+            if self._dirty == _RAX:
+                if raw_ptrace(PTRACE_POKEUSER, tid, RAX_OFFSET, self.regs.rax) == -1:
+                    check_failure(PTRACE_POKEUSER, tid)
+            elif self._dirty == _ALL:
+                ptrace(PTRACE_SETREGS, tid, 0, thread.regs_addr)
+            self._dirty = _CLEAN
+            if raw_ptrace(PTRACE_SYSEMU, tid, 0, 0) == -1:
+                check_failure(PTRACE_SYSEMU, tid)
+            while True:
+                status = self._placed_wait(tid)
+                if status is None:
+                    status = await thread.waiter.park(tid)
+                if (status & 0xFF) != 0x7F:  # exited or killed
+                    return self._died()
+                if status >> 16:  # an event stop we did not ask to handle: carry on
+                    ptrace(PTRACE_SYSEMU, tid)
+                    continue
+                signo = (status >> 8) & 0xFF
+                if raw_ptrace(PTRACE_GETREGS, tid, 0, thread.regs_addr) == -1:
+                    check_failure(PTRACE_GETREGS, tid)
+                if signo == _SYSCALL_STOP:
+                    return StopReason.SYSCALL
+                ptrace(PTRACE_GETSIGINFO, tid, 0, ctypes.addressof(self._siginfo))
+                self.fault = Fault(*decode_siginfo(self._siginfo.raw))
+                return StopReason.FAULT
+        except (PtraceError, ThreadGone):
+            return self._died()
+
+    def _placed_wait(self, tid: int) -> int | None:
+        """Spin for the stop; move the thread by how long it took (see :mod:`placement`)."""
+        status = self._thread.waiter.poll_for(tid)
+        placement = self._placement
+        if not placement.enabled:
+            return status
+        if status is None:
+            self._quick_stops = 0
+            if self._pinned:
+                self._pinned = False
+                placement.unpin(tid)
+        else:
+            self._quick_stops += 1
+            if not self._pinned and self._quick_stops >= PIN_AFTER:
+                self._pinned = placement.pin(tid)
+        return status
+
+    def _died(self) -> StopReason:
+        self.dead = True
+        return StopReason.DIED
+
+    def cpu_time_ns(self, whole_process: bool) -> int:
+        """The stub thread's (or stub process's) CPU clock: exactly the guest's CPU use."""
+        # The kernel's CPU clock ids for another task (MAKE_PROCESS_CPUCLOCK and
+        # MAKE_THREAD_CPUCLOCK with CPUCLOCK_SCHED).
+        if whole_process:
+            clock = (~self._process_pid << 3) | 2
+        else:
+            clock = (~self._thread.tid << 3) | 2 | 4
+        try:
+            return time.clock_gettime_ns(clock)
+        except OSError:
+            return 0  # the stub is gone; the guest is about to be told
+
+    def get_fp_state(self) -> bytes:
+        self._iov.len = _XSTATE_MAX
+        ptrace(PTRACE_GETREGSET, self._thread.tid, NT_X86_XSTATE, ctypes.addressof(self._iov))
+        return self._xstate.raw[: self._iov.len]
+
+    def set_fp_state(self, state: bytes) -> None:
+        ctypes.memmove(self._xstate, state, len(state))
+        self._iov.len = len(state)
+        ptrace(PTRACE_SETREGSET, self._thread.tid, NT_X86_XSTATE, ctypes.addressof(self._iov))
+
+    def release(self) -> None:
+        """End the stub thread: make it call exit(0) through the gadget; reaped in the background."""
+        if self.dead:
+            return
+        self.dead = True
+        thread = self._thread
+        regs = thread.regs
+        regs.rax = _SYS_EXIT
+        regs.orig_rax = _U64
+        regs.rdi = 0
+        regs.rip = LAYOUT.gadget
+        try:
+            thread.set_regs()
+            ptrace(PTRACE_CONT, thread.tid)
+        except PtraceError:
+            pass  # already gone (its address space was killed)
+        thread.waiter.reap_later(thread.tid)
+

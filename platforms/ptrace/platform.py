@@ -1,0 +1,172 @@
+"""The ptrace platform: guest address spaces are forks of a pristine, traced template stub.
+
+Start-up (once per sandbox):
+
+1. write the stub ELF (:mod:`platforms.ptrace.stub`) into a memfd;
+2. fork; the child sets a parent-death signal, leaves our session (terminal signals are for the
+   Sentry, which forwards them), keeps only the memory file (as fd :data:`MEMFILE_FD`), asks to
+   be traced and execs the stub;
+3. at the exec stop, set ``PTRACE_O_EXITKILL`` (no stub outlives the Sentry, however it dies),
+   ``TRACESYSGOOD`` and ``TRACEFORK``/``TRACECLONE`` (children of stubs are traced from birth);
+4. inject the template's own set-up: name it, unmap everything but the stub page (stack, vDSO),
+   ignore SIGCHLD (its forked children are reaped by the host once we have waited for them),
+   and install the seccomp filter.
+
+A new address space is an injected ``fork`` of the template; the child gets its own
+parent-death signal and becomes that address space's control thread.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+import trio
+
+from kernel.errors import SentryError
+from platforms.ptrace.address_space import PtraceAddressSpace
+from platforms.ptrace.binding import (
+    PR_SET_NAME,
+    PR_SET_NO_NEW_PRIVS,
+    PR_SET_PDEATHSIG,
+    PTRACE_O_EXITKILL,
+    PTRACE_O_TRACECLONE,
+    PTRACE_O_TRACEFORK,
+    PTRACE_O_TRACESYSGOOD,
+    PTRACE_SETOPTIONS,
+    PTRACE_TRACEME,
+    prctl,
+    ptrace,
+)
+from platforms.ptrace.placement import CpuPlacement
+from platforms.ptrace.stub import LAYOUT, MEMFILE_FD, STUB_BASE
+from platforms.ptrace.thread import StubThread
+from platforms.ptrace.waiter import DEFAULT_SPIN_NS, StopWaiter
+
+SYS_RT_SIGACTION = 13
+SYS_MUNMAP = 11
+SYS_FORK = 57
+SYS_PRCTL = 157
+SYS_SECCOMP = 317
+SECCOMP_SET_MODE_FILTER = 1
+_SIGSET_SIZE = 8
+
+_OPTIONS = PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE
+
+
+class PtracePlatform:
+    """Runs guest code in ptrace'd stub processes under ``PTRACE_SYSEMU``."""
+
+    max_user_address = STUB_BASE
+
+    def __init__(self, memfile_fd: int, spin_ns: int = DEFAULT_SPIN_NS, pin_cpus: bool = True) -> None:
+        self.waiter = StopWaiter(spin_ns)
+        self.placement = CpuPlacement(enabled=pin_cpus)
+        self._address_spaces: list[PtraceAddressSpace] = []
+        self._closed = False
+        pid = _spawn_template(memfile_fd)
+        self._template = StubThread(pid, self.waiter)
+        status = self.waiter.wait_blocking(pid)
+        if not (os.WIFSTOPPED(status) and os.WSTOPSIG(status) == signal.SIGTRAP):
+            raise SentryError(f"the template stub did not start (wait status {status:#x})")
+        ptrace(PTRACE_SETOPTIONS, pid, 0, _OPTIONS)
+
+    @property
+    def template_pid(self) -> int:
+        return self._template.tid
+
+    async def serve(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the stop reaper; prepare the template before reporting started."""
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self.waiter.serve)
+                await self._prepare_template()
+                task_status.started()
+        finally:
+            self.close()
+
+    async def _prepare_template(self) -> None:
+        template = self._template
+        await template.checked_syscall(SYS_PRCTL, PR_SET_NAME, LAYOUT.name)
+        for start, end in _foreign_mappings(template.tid):
+            await template.checked_syscall(SYS_MUNMAP, start, end - start)
+        await template.checked_syscall(
+            SYS_RT_SIGACTION, signal.SIGCHLD, LAYOUT.sigaction_ignore, 0, _SIGSET_SIZE)
+        await template.checked_syscall(SYS_PRCTL, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        await template.checked_syscall(SYS_SECCOMP, SECCOMP_SET_MODE_FILTER, 0, LAYOUT.fprog)
+
+    async def new_address_space(self) -> PtraceAddressSpace:
+        pid = await self._template.checked_syscall(SYS_FORK)
+        control = StubThread(pid, self.waiter)
+        await control.wait_initial_stop()
+        await control.checked_syscall(SYS_PRCTL, PR_SET_PDEATHSIG, signal.SIGKILL)
+        space = PtraceAddressSpace(control, self.placement)
+        self._address_spaces = [a for a in self._address_spaces if not a.released]
+        self._address_spaces.append(space)
+        return space
+
+    def close(self) -> None:
+        """Kill every stub. EXITKILL would do it when the Sentry exits; this does it now."""
+        if self._closed:
+            return
+        self._closed = True
+        for space in self._address_spaces:
+            space.release()
+        try:
+            os.kill(self._template.tid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.waiter.reap_later(self._template.tid)
+        self.waiter.reap_orphans_blocking()
+
+
+def _spawn_template(memfile_fd: int) -> int:
+    """Fork and exec the stub under PTRACE_TRACEME; returns its pid (stopped at exec)."""
+    exe = os.memfd_create("sentrio-stub", os.MFD_CLOEXEC)
+    try:
+        os.write(exe, LAYOUT.build_elf())
+        pid = os.fork()
+        if pid == 0:  # the child: only async-signal-safe work, then exec
+            try:
+                _become_stub(exe, memfile_fd)
+            finally:
+                os._exit(127)
+        return pid
+    finally:
+        os.close(exe)
+
+
+def _become_stub(exe: int, memfile_fd: int) -> None:
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    os.setsid()
+    exe = os.dup(exe) if exe == MEMFILE_FD else exe
+    if memfile_fd != MEMFILE_FD:
+        os.dup2(memfile_fd, MEMFILE_FD)
+    os.set_inheritable(MEMFILE_FD, True)
+    for fd in _open_fds():
+        if fd not in (MEMFILE_FD, exe):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    ptrace(PTRACE_TRACEME, 0)
+    os.execve(exe, [b"sentrio-stub"], {})
+
+
+def _open_fds() -> list[int]:
+    return [int(name) for name in os.listdir("/proc/self/fd")]
+
+
+def _foreign_mappings(pid: int) -> list[tuple[int, int]]:
+    """Every mapping of the fresh stub except its own page (stack, vDSO, vvar)."""
+    mappings = []
+    with open(f"/proc/{pid}/maps") as maps:
+        for line in maps:
+            start_s, end_s = line.split(None, 1)[0].split("-")
+            start, end = int(start_s, 16), int(end_s, 16)
+            if start == STUB_BASE or start >= 1 << 47:  # ours, or [vsyscall] (not unmappable)
+                continue
+            mappings.append((start, end))
+    return mappings
