@@ -1,0 +1,7 @@
+"""``python -m kernel``: see :mod:`kernel.cli`."""
+
+import sys
+
+from kernel.cli import main
+
+sys.exit(main())

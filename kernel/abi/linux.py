@@ -1,0 +1,245 @@
+"""Linux x86-64 constants used by the Sentry, grouped as in the kernel's uapi headers."""
+
+from __future__ import annotations
+
+import enum
+
+PAGE_SIZE = 4096
+PAGE_SHIFT = 12
+#: Highest user address + 1 on x86-64 with 4-level paging (TASK_SIZE_MAX).
+TASK_SIZE = 0x7FFF_FFFF_F000
+
+
+def page_down(addr: int) -> int:
+    return addr & ~(PAGE_SIZE - 1)
+
+
+def page_up(addr: int) -> int:
+    return (addr + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+
+
+# --- <asm-generic/mman-common.h>, <asm/mman.h> ------------------------------------------------
+PROT_NONE = 0x0
+PROT_READ = 0x1
+PROT_WRITE = 0x2
+PROT_EXEC = 0x4
+PROT_GROWSDOWN = 0x01000000
+PROT_GROWSUP = 0x02000000
+
+MAP_SHARED = 0x01
+MAP_PRIVATE = 0x02
+MAP_SHARED_VALIDATE = 0x03
+MAP_TYPE = 0x0F
+MAP_FIXED = 0x10
+MAP_ANONYMOUS = 0x20
+MAP_32BIT = 0x40
+MAP_GROWSDOWN = 0x0100
+MAP_DENYWRITE = 0x0800
+MAP_EXECUTABLE = 0x1000
+MAP_LOCKED = 0x2000
+MAP_NORESERVE = 0x4000
+MAP_POPULATE = 0x8000
+MAP_NONBLOCK = 0x10000
+MAP_STACK = 0x20000
+MAP_HUGETLB = 0x40000
+MAP_SYNC = 0x80000
+MAP_FIXED_NOREPLACE = 0x100000
+MAP_UNINITIALIZED = 0x4000000
+
+MREMAP_MAYMOVE = 1
+MREMAP_FIXED = 2
+MREMAP_DONTUNMAP = 4
+
+MS_ASYNC = 1
+MS_INVALIDATE = 2
+MS_SYNC = 4
+
+MADV_NORMAL = 0
+MADV_RANDOM = 1
+MADV_SEQUENTIAL = 2
+MADV_WILLNEED = 3
+MADV_DONTNEED = 4
+MADV_FREE = 8
+MADV_REMOVE = 9
+MADV_DONTFORK = 10
+MADV_DOFORK = 11
+MADV_MERGEABLE = 12
+MADV_UNMERGEABLE = 13
+MADV_HUGEPAGE = 14
+MADV_NOHUGEPAGE = 15
+MADV_DONTDUMP = 16
+MADV_DODUMP = 17
+MADV_WIPEONFORK = 18
+MADV_KEEPONFORK = 19
+MADV_COLD = 20
+MADV_PAGEOUT = 21
+MADV_POPULATE_READ = 22
+MADV_POPULATE_WRITE = 23
+MADV_DONTNEED_LOCKED = 24
+MADV_HWPOISON = 100
+
+# --- <linux/time.h> ---------------------------------------------------------------------------
+CLOCK_REALTIME = 0
+CLOCK_MONOTONIC = 1
+CLOCK_PROCESS_CPUTIME_ID = 2
+CLOCK_THREAD_CPUTIME_ID = 3
+CLOCK_MONOTONIC_RAW = 4
+CLOCK_REALTIME_COARSE = 5
+CLOCK_MONOTONIC_COARSE = 6
+CLOCK_BOOTTIME = 7
+CLOCK_REALTIME_ALARM = 8
+CLOCK_BOOTTIME_ALARM = 9
+CLOCK_TAI = 11
+TIMER_ABSTIME = 0x01
+NSEC_PER_SEC = 1_000_000_000
+USER_HZ = 100
+
+# --- <linux/auxvec.h>, <asm/auxvec.h> ---------------------------------------------------------
+AT_NULL = 0
+AT_IGNORE = 1
+AT_EXECFD = 2
+AT_PHDR = 3
+AT_PHENT = 4
+AT_PHNUM = 5
+AT_PAGESZ = 6
+AT_BASE = 7
+AT_FLAGS = 8
+AT_ENTRY = 9
+AT_NOTELF = 10
+AT_UID = 11
+AT_EUID = 12
+AT_GID = 13
+AT_EGID = 14
+AT_PLATFORM = 15
+AT_HWCAP = 16
+AT_CLKTCK = 17
+AT_SECURE = 23
+AT_BASE_PLATFORM = 24
+AT_RANDOM = 25
+AT_HWCAP2 = 26
+AT_RSEQ_FEATURE_SIZE = 27
+AT_RSEQ_ALIGN = 28
+AT_EXECFN = 31
+AT_SYSINFO_EHDR = 33
+AT_MINSIGSTKSZ = 51
+
+# --- <asm/prctl.h> ----------------------------------------------------------------------------
+ARCH_SET_GS = 0x1001
+ARCH_SET_FS = 0x1002
+ARCH_GET_FS = 0x1003
+ARCH_GET_GS = 0x1004
+ARCH_GET_CPUID = 0x1011
+ARCH_SET_CPUID = 0x1012
+
+# --- <linux/resource.h> -----------------------------------------------------------------------
+RLIMIT_CPU = 0
+RLIMIT_FSIZE = 1
+RLIMIT_DATA = 2
+RLIMIT_STACK = 3
+RLIMIT_CORE = 4
+RLIMIT_RSS = 5
+RLIMIT_NPROC = 6
+RLIMIT_NOFILE = 7
+RLIMIT_MEMLOCK = 8
+RLIMIT_AS = 9
+RLIMIT_LOCKS = 10
+RLIMIT_SIGPENDING = 11
+RLIMIT_MSGQUEUE = 12
+RLIMIT_NICE = 13
+RLIMIT_RTPRIO = 14
+RLIMIT_RTTIME = 15
+RLIM_NLIMITS = 16
+RLIM_INFINITY = 0xFFFF_FFFF_FFFF_FFFF
+
+# --- <uapi/linux/random.h> --------------------------------------------------------------------
+GRND_NONBLOCK = 0x0001
+GRND_RANDOM = 0x0002
+GRND_INSECURE = 0x0004
+
+# --- <asm-generic/ioctls.h> -------------------------------------------------------------------
+TCGETS = 0x5401
+TCSETS = 0x5402
+TCSETSW = 0x5403
+TCSETSF = 0x5404
+TIOCGPGRP = 0x540F
+TIOCSPGRP = 0x5410
+TIOCGWINSZ = 0x5413
+TIOCSWINSZ = 0x5414
+FIONREAD = 0x541B
+FIONBIO = 0x5421
+FIONCLEX = 0x5450
+FIOCLEX = 0x5451
+#: Size of the kernel's struct termios (not glibc's larger one).
+KERNEL_TERMIOS_SIZE = 36
+WINSIZE_SIZE = 8
+
+# --- <linux/rseq.h> ---------------------------------------------------------------------------
+RSEQ_FLAG_UNREGISTER = 1
+
+# --- <linux/futex.h> robust list --------------------------------------------------------------
+ROBUST_LIST_HEAD_SIZE = 24
+
+# --- fds --------------------------------------------------------------------------------------
+AT_FDCWD = -100
+
+# --- <linux/wait.h> exit status encoding ------------------------------------------------------
+
+
+def exit_status_code(code: int) -> int:
+    """The wait status of a process that called exit(code)."""
+    return (code & 0xFF) << 8
+
+
+def signal_status(signo: int, core_dumped: bool = False) -> int:
+    """The wait status of a process killed by ``signo``."""
+    return signo | (0x80 if core_dumped else 0)
+
+
+class Signal(enum.IntEnum):
+    """Linux x86-64 signal numbers."""
+
+    SIGHUP = 1
+    SIGINT = 2
+    SIGQUIT = 3
+    SIGILL = 4
+    SIGTRAP = 5
+    SIGABRT = 6
+    SIGBUS = 7
+    SIGFPE = 8
+    SIGKILL = 9
+    SIGUSR1 = 10
+    SIGSEGV = 11
+    SIGUSR2 = 12
+    SIGPIPE = 13
+    SIGALRM = 14
+    SIGTERM = 15
+    SIGSTKFLT = 16
+    SIGCHLD = 17
+    SIGCONT = 18
+    SIGSTOP = 19
+    SIGTSTP = 20
+    SIGTTIN = 21
+    SIGTTOU = 22
+    SIGURG = 23
+    SIGXCPU = 24
+    SIGXFSZ = 25
+    SIGVTALRM = 26
+    SIGPROF = 27
+    SIGWINCH = 28
+    SIGIO = 29
+    SIGPWR = 30
+    SIGSYS = 31
+
+
+#: Signals whose default action dumps core (the 0x80 bit of the wait status).
+CORE_DUMPING_SIGNALS = frozenset({
+    Signal.SIGQUIT, Signal.SIGILL, Signal.SIGTRAP, Signal.SIGABRT, Signal.SIGBUS,
+    Signal.SIGFPE, Signal.SIGSEGV, Signal.SIGXCPU, Signal.SIGXFSZ, Signal.SIGSYS,
+})
+
+# si_code values for faults (<asm-generic/siginfo.h>)
+SI_USER = 0
+SI_KERNEL = 0x80
+SEGV_MAPERR = 1
+SEGV_ACCERR = 2
+BUS_ADRERR = 2

@@ -1,0 +1,237 @@
+"""The bus: how tasks and actors reach service actors.
+
+An *actor* owns a piece of kernel state (the memory manager, the VFS, ...) and is reached only
+through the bus, by name, with request/reply *operations*: ``await bus.call("mm", "brk", asid, 0)``.
+A failed operation raises :class:`~kernel.errors.Errno`, exactly as a system call fails.
+
+Delivery is a direct await of the actor's handler in the caller's trio task (0.1 µs, against
+~10 µs for a channel hop to an actor task), so an actor's state is touched only by its own
+handlers, and a handler must leave that state consistent at every ``await`` — it is written like
+a monitor. Long-lived work (a gofer connection, timers) runs in the actor's own tasks, started
+from :meth:`Actor.serve`.
+
+Every call passes the bus's *interceptor chain* when it has one: tracing records each message,
+fault injection delays or fails it, supervision decides what a crashing actor means. With an
+empty chain a call costs one dict lookup and an await. The service name is resolved on every
+call through a :class:`Route`, which is where ``--service NAME=module:Factory`` swaps an actor.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import trio
+
+from kernel.abi.errno import EIO, ENOSYS
+from kernel.errors import Errno
+
+log = logging.getLogger("sentrio.bus")
+
+#: Who is calling: set by each guest task ("task 3") and actor task, read by interceptors.
+current_caller: contextvars.ContextVar[str] = contextvars.ContextVar("current_caller", default="kernel")
+
+
+def operation(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """Mark an ``async def`` method of an :class:`Actor` as an operation callers may send."""
+    method.__bus_operation__ = True  # type: ignore[attr-defined]
+    return method
+
+
+class Actor:
+    """Base class of service actors.
+
+    Subclasses set ``service`` (the default name they register under) and mark their
+    operations with :func:`operation`; the operation's name is the method's name.
+    """
+
+    service: ClassVar[str] = ""
+    operations: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        ops = set()
+        for klass in reversed(cls.__mro__):
+            for name, value in vars(klass).items():
+                if getattr(value, "__bus_operation__", False):
+                    ops.add(name)
+        cls.operations = frozenset(ops)
+
+    async def serve(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the actor's long-lived tasks, if it has any; started with ``nursery.start``.
+
+        An override calls ``task_status.started()`` once it is ready for operations. The
+        default has nothing long-lived to run and is ready at once.
+        """
+        task_status.started()
+
+    async def close(self) -> None:
+        """Release host resources. Called once when the sandbox shuts down."""
+
+
+@dataclass(slots=True)
+class Message:
+    """One request as interceptors see it."""
+
+    service: str
+    op: str
+    args: tuple[Any, ...]
+    caller: str
+    seq: int
+    #: Free-form annotations interceptors leave for each other (e.g. an injected fault).
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+Proceed = Callable[[Message], Awaitable[Any]]
+
+
+class Interceptor(Protocol):
+    """Sees every message on the bus: may record it, delay it, fail it or pass it on.
+
+    ``await proceed(message)`` delivers the message to the next interceptor or, at the end of
+    the chain, to the actor; its result (or its :class:`Errno`) is the reply.
+    """
+
+    async def __call__(self, message: Message, proceed: Proceed) -> Any: ...
+
+
+class Supervisor(Protocol):
+    """Decides what an actor's crash (an exception other than Errno) means for the caller."""
+
+    def actor_crashed(self, route: Route, message: Message, error: BaseException) -> Any: ...
+
+
+class FailCallSupervisor:
+    """The default policy: log the crash with its traceback and fail the call with EIO.
+
+    The guest sees an I/O error, never a Python traceback; the actor stays registered. Set
+    ``strict`` (tests do) to re-raise instead, so a Sentry bug cannot hide behind an errno.
+    """
+
+    def __init__(self, strict: bool = False) -> None:
+        self.strict = strict
+        self.crashes = 0
+
+    def actor_crashed(self, route: Route, message: Message, error: BaseException) -> Any:
+        self.crashes += 1
+        log.error("actor %s crashed in %s%r", route.name, message.op, message.args, exc_info=error)
+        if self.strict:
+            raise error
+        raise Errno(EIO) from error
+
+
+class Route:
+    """The current binding of a service name to an actor and its operation handlers."""
+
+    __slots__ = ("name", "actor", "handlers")
+
+    def __init__(self, name: str, actor: Actor) -> None:
+        self.name = name
+        self.bind(actor)
+
+    def bind(self, actor: Actor) -> None:
+        self.actor = actor
+        self.handlers: dict[str, Callable[..., Awaitable[Any]]] = {
+            op: getattr(actor, op) for op in type(actor).operations
+        }
+
+
+class Bus:
+    """Routes operations to actors by service name, through the interceptor chain."""
+
+    def __init__(self, supervisor: Supervisor | None = None) -> None:
+        self._routes: dict[str, Route] = {}
+        self._interceptors: list[Interceptor] = []
+        self._seq = itertools.count(1)
+        self.supervisor: Supervisor = supervisor or FailCallSupervisor()
+
+    # --- wiring -------------------------------------------------------------------------------
+
+    def register(self, actor: Actor, name: str | None = None) -> Route:
+        """Bind ``actor`` under ``name`` (default: its ``service``), replacing any previous one."""
+        name = name or actor.service
+        if not name:
+            raise ValueError(f"{type(actor).__name__} has no service name")
+        route = self._routes.get(name)
+        if route is None:
+            route = self._routes[name] = Route(name, actor)
+        else:
+            route.bind(actor)
+        return route
+
+    def actor(self, name: str) -> Actor:
+        return self._route(name).actor
+
+    def actors(self) -> Iterable[tuple[str, Actor]]:
+        return [(name, route.actor) for name, route in self._routes.items()]
+
+    def add_interceptor(self, interceptor: Interceptor) -> None:
+        """Append ``interceptor`` to the chain; the first added sees messages first."""
+        self._interceptors.append(interceptor)
+
+    def endpoint(self, name: str) -> Endpoint:
+        """A handle for calling service ``name``; it follows the service through swaps."""
+        return Endpoint(self, name)
+
+    def _route(self, name: str) -> Route:
+        try:
+            return self._routes[name]
+        except KeyError:
+            raise LookupError(f"no actor is registered as {name!r}") from None
+
+    # --- calls ----------------------------------------------------------------------------------
+
+    async def call(self, service: str, op: str, *args: Any) -> Any:
+        """Send ``op(*args)`` to ``service`` and return its reply; raises Errno on failure."""
+        route = self._routes.get(service)
+        if route is None:
+            raise Errno(ENOSYS)
+        if not self._interceptors:
+            handler = route.handlers.get(op)
+            if handler is None:
+                raise Errno(ENOSYS)
+            try:
+                return await handler(*args)
+            except Errno:
+                raise
+            except Exception as error:  # an actor bug: the supervisor decides
+                message = Message(service, op, args, current_caller.get(), next(self._seq))
+                return self.supervisor.actor_crashed(route, message, error)
+        message = Message(service, op, args, current_caller.get(), next(self._seq))
+        return await self._proceed_at(0, route, message)
+
+    async def _proceed_at(self, index: int, route: Route, message: Message) -> Any:
+        if index < len(self._interceptors):
+            async def proceed(msg: Message) -> Any:
+                return await self._proceed_at(index + 1, route, msg)
+            return await self._interceptors[index](message, proceed)
+        handler = route.handlers.get(message.op)
+        if handler is None:
+            raise Errno(ENOSYS)
+        try:
+            return await handler(*message.args)
+        except Errno:
+            raise
+        except Exception as error:
+            return self.supervisor.actor_crashed(route, message, error)
+
+
+class Endpoint:
+    """A service as seen by one caller: ``await endpoint.call("op", ...)``."""
+
+    __slots__ = ("_bus", "name")
+
+    def __init__(self, bus: Bus, name: str) -> None:
+        self._bus = bus
+        self.name = name
+
+    async def call(self, op: str, *args: Any) -> Any:
+        return await self._bus.call(self.name, op, *args)
+
+    @property
+    def actor(self) -> Actor:
+        return self._bus.actor(self.name)

@@ -1,0 +1,156 @@
+"""execve: load a program from the image into a fresh address space and start its first thread.
+
+The ELF loader (:mod:`kernel.loader`) decides what goes where; this module carries it out through
+the memory manager: one anonymous mapping per PT_LOAD segment with the file's bytes copied in
+(bss is the zero remainder), the program break after the last segment, a stack with argv, envp
+and the auxiliary vector laid out as Linux lays them, and registers as Linux leaves them at the
+entry point.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import TYPE_CHECKING
+
+from kernel.abi.linux import (
+    MAP_ANONYMOUS,
+    MAP_FIXED,
+    MAP_GROWSDOWN,
+    MAP_PRIVATE,
+    PAGE_SIZE,
+    PROT_EXEC,
+    PROT_READ,
+    PROT_WRITE,
+    RLIMIT_STACK,
+    USER_HZ,
+    page_down,
+)
+from kernel.errors import Errno
+from kernel.loader.elf import choose_bias, parse_elf, plan_load
+from kernel.loader.stack import build_initial_stack, linux_auxv
+from kernel.process import ThreadGroup
+from kernel.task import Task
+
+if TYPE_CHECKING:
+    from kernel.kernel import Kernel
+    from kernel.memory import MemoryClient
+
+#: The stack's top sits one guard page below the highest address the platform offers.
+STACK_GAP = PAGE_SIZE
+#: How much stack is mapped up front, at most (RLIMIT_STACK may be unlimited).
+MAX_INITIAL_STACK = 64 << 20
+#: x86-64 eflags at process start: only the interrupt flag (IF) set.
+_INITIAL_EFLAGS = 0x202
+
+
+class CommandNotFound(Exception):
+    """The first process's program does not exist in the image."""
+
+    def __init__(self, command: str) -> None:
+        super().__init__(command)
+        self.command = command
+
+
+class CommandNotExecutable(Exception):
+    """The first process's program exists but cannot be executed."""
+
+    def __init__(self, command: str, reason: str) -> None:
+        super().__init__(command, reason)
+        self.command = command
+        self.reason = reason
+
+
+def _host_auxv() -> dict[int, int]:
+    """The Sentry's own auxiliary vector: the CPU's HWCAP bits are the guest's too."""
+    with open("/proc/self/auxv", "rb") as f:
+        raw = f.read()
+    words = memoryview(raw).cast("Q")
+    return {words[i]: words[i + 1] for i in range(0, len(words) - 1, 2)}
+
+
+_HOST_AUXV = _host_auxv()
+_AT_HWCAP, _AT_HWCAP2, _AT_MINSIGSTKSZ = 16, 26, 51
+
+
+async def load_program(mm: MemoryClient, kernel: Kernel, process: ThreadGroup, path: bytes,
+                       argv: list[bytes], envp: list[bytes]) -> tuple[int, int]:
+    """Map ``path`` and its initial stack into ``mm``; returns (entry point, stack pointer)."""
+    with kernel.image.open_executable(path) as program:
+        elf = parse_elf(program)
+        if elf.interpreter is not None:
+            # Dynamic executables need their interpreter from the image; the VFS issue adds it.
+            raise Errno(errno.ENOEXEC)
+        plan = plan_load(elf, program, choose_bias(elf))
+
+    # Map every segment before copying any data: adjacent segments may share a page, and a
+    # later mapping of that page would wipe data copied for the earlier one.
+    for segment in plan.segments:
+        await mm.call("mmap", segment.start, segment.end - segment.start, segment.prot,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+    for segment in plan.segments:
+        if segment.data:
+            await mm.copy_out(segment.data_addr, segment.data, force=True)
+    await mm.call("set_brk_base", plan.brk_start)
+
+    stack_top = kernel.platform.max_user_address - STACK_GAP
+    stack_size = min(process.rlimits[RLIMIT_STACK][0], MAX_INITIAL_STACK)
+    stack_size = max(page_down(stack_size), 32 * PAGE_SIZE)
+    stack_prot = PROT_READ | PROT_WRITE | (PROT_EXEC if plan.executable_stack else 0)
+    await mm.call("mmap", stack_top - stack_size, stack_size, stack_prot,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_GROWSDOWN)
+
+    creds = process.creds
+    auxv = linux_auxv(
+        hwcap=_HOST_AUXV.get(_AT_HWCAP, 0),
+        hwcap2=_HOST_AUXV.get(_AT_HWCAP2, 0),
+        minsigstksz=_HOST_AUXV.get(_AT_MINSIGSTKSZ),
+        pagesz=PAGE_SIZE,
+        clktck=USER_HZ,
+        phdr=plan.phdr_addr,
+        phent=plan.phent,
+        phnum=plan.phnum,
+        base=0,
+        entry=plan.entry,
+        uid=creds.uid, euid=creds.euid, gid=creds.gid, egid=creds.egid,
+        secure=0,
+    )
+    stack = build_initial_stack(
+        stack_top, argv, envp, execfn=path, auxv=auxv, random_bytes=os.urandom(16),
+        stack_limit=process.rlimits[RLIMIT_STACK][0],
+    )
+    await mm.copy_out(stack.start, stack.data)
+    process.comm = os.path.basename(path)[:15]
+    return plan.entry, stack.sp
+
+
+def reset_registers(task: Task, entry: int, sp: int) -> None:
+    """Registers at the entry point: rip and rsp set, every other general register zero."""
+    regs = task.regs
+    for name in ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10", "r11",
+                 "r12", "r13", "r14", "r15", "fs_base", "gs_base"):
+        setattr(regs, name, 0)
+    regs.rip = entry
+    regs.rsp = sp
+    regs.eflags = _INITIAL_EFLAGS
+    task.context.regs_changed()
+
+
+async def exec_first_process(kernel: Kernel, argv: list[bytes], envp: list[bytes]) -> ThreadGroup:
+    """Create pid 1 from ``argv[0]`` in the image and start it running."""
+    command = os.fsdecode(argv[0])
+    asid = await kernel.bus.call("mm", "create")
+    process = ThreadGroup(kernel, kernel.allocate_pid(), None, asid)
+    try:
+        entry, sp = await load_program(process.mm, kernel, process, argv[0], argv, envp)
+    except Errno as error:
+        await process.mm.call("destroy")
+        if error.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise CommandNotFound(command) from None
+        raise CommandNotExecutable(command, os.strerror(error.errno)) from None
+    kernel.processes[process.pid] = process
+    context = await process.mm.call("new_thread")
+    task = Task(kernel, process, process.pid, context)
+    reset_registers(task, entry, sp)
+    kernel.start_task(task)
+    return process

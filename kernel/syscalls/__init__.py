@@ -1,0 +1,14 @@
+"""System call handlers, one module per area, and the table that dispatches to them.
+
+Importing a handler module registers its handlers (see :func:`table.syscall`); the list below is
+the set of areas Sentrio implements. ``docs/syscalls.md`` is generated from the table.
+"""
+
+from kernel.syscalls.table import SyscallTable
+
+
+def default_table(strict: bool = False) -> SyscallTable:
+    """A table with every handler Sentrio ships (``strict``: handler bugs propagate)."""
+    from kernel.syscalls import arch, info, limits, memory, process, stdio, time  # noqa: F401
+
+    return SyscallTable(strict=strict)

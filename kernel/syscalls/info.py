@@ -1,0 +1,90 @@
+"""What a process can learn about its system: uname, sysinfo, getrandom, CPUs, its cwd.
+
+Everything here is the sandbox's own view: uname names Sentrio's kernel, never the host's.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+import trio
+
+from kernel.abi import structs
+from kernel.abi.errno import EINVAL, ERANGE, ESRCH
+from kernel.abi.linux import GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM
+from kernel.errors import Errno
+from kernel.syscalls.args import Addr, Int, Size, UInt
+from kernel.syscalls.table import syscall
+
+if TYPE_CHECKING:
+    from kernel.task import Task
+
+#: The kernel release and version the sandbox reports (gVisor reports an invented one too).
+RELEASE = b"6.1.0-sentrio"
+VERSION = b"#1 SMP PREEMPT_DYNAMIC Sentrio"
+#: getrandom(2) returns at most this much per call from the urandom source.
+_GETRANDOM_MAX = (1 << 25) - 1
+
+
+@syscall
+async def uname(t: Task, buf: Addr) -> int:
+    fields = (b"Linux", t.kernel.config.hostname.encode(), RELEASE, VERSION, b"x86_64", b"(none)")
+    await t.mm.write_struct(structs.UTSNAME, buf, *fields)
+    return 0
+
+
+@syscall
+async def sysinfo(t: Task, info: Addr) -> int:
+    usage = await t.kernel.bus.call("mm", "usage")
+    total = t.kernel.config.memory_limit or os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    used = min(usage["allocated"], total)
+    uptime = int(time.monotonic() - t.kernel.boot_time)
+    await t.mm.write_struct(
+        structs.SYSINFO, info,
+        uptime, 0, 0, 0,                  # uptime, load averages
+        total, total - used, 0, 0, 0, 0,  # ram total/free/shared/buffers, swap total/free
+        t.kernel.task_count(), 0, 0, 1,   # procs, high memory total/free, mem_unit
+    )
+    return 0
+
+
+@syscall
+async def getrandom(t: Task, buf: Addr, count: Size, flags: UInt) -> int:
+    if flags & ~(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE):
+        raise Errno(EINVAL)
+    if flags & GRND_INSECURE and flags & GRND_RANDOM:
+        raise Errno(EINVAL)
+    count = min(count, _GETRANDOM_MAX)
+    if count:
+        await t.mm.copy_out(buf, os.urandom(count))
+    return count
+
+
+@syscall
+async def sched_yield(t: Task) -> int:
+    await trio.lowlevel.checkpoint()
+    return 0
+
+
+@syscall
+async def sched_getaffinity(t: Task, pid: Int, cpusetsize: Size, mask: Addr) -> int:
+    """Every CPU of the sandbox; returns the size of the kernel's cpumask (one long here)."""
+    cpus = t.kernel.online_cpus
+    mask_bytes = 8 * ((cpus + 63) // 64)
+    if cpusetsize * 8 < cpus or cpusetsize & 7:
+        raise Errno(EINVAL)
+    if pid not in (0, t.tid):
+        raise Errno(ESRCH)
+    await t.mm.copy_out(mask, ((1 << cpus) - 1).to_bytes(mask_bytes, "little"))
+    return mask_bytes
+
+
+@syscall
+async def getcwd(t: Task, buf: Addr, size: Size) -> int:
+    path = t.process.cwd + b"\0"
+    if size < len(path):
+        raise Errno(ERANGE)
+    await t.mm.copy_out(buf, path)
+    return len(path)

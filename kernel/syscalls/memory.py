@@ -1,0 +1,65 @@
+"""Memory system calls: each is one operation of the memory manager on the caller's address space."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kernel.abi.errno import EBADF, EINVAL, ENODEV
+from kernel.abi.linux import MAP_ANONYMOUS, PAGE_SIZE
+from kernel.errors import Errno
+from kernel.syscalls.args import Addr, Fd, Int, Off, Size, ULong
+from kernel.syscalls.table import syscall
+
+if TYPE_CHECKING:
+    from kernel.task import Task
+
+
+@syscall
+async def mmap(t: Task, addr: Addr, length: Size, prot: Int, flags: Int, fd: Fd, offset: Off) -> int:
+    if offset % PAGE_SIZE:
+        raise Errno(EINVAL)
+    if not flags & MAP_ANONYMOUS:
+        # File mappings need the VFS; until it exists no fd names a mappable file.
+        raise Errno(EBADF if fd < 0 or fd > 2 else ENODEV)
+    return await t.mm.call("mmap", addr, length, prot, flags)
+
+
+@syscall
+async def munmap(t: Task, addr: Addr, length: Size) -> int:
+    await t.mm.call("munmap", addr, length)
+    return 0
+
+
+@syscall
+async def mprotect(t: Task, addr: Addr, length: Size, prot: Int) -> int:
+    await t.mm.call("mprotect", addr, length, prot)
+    return 0
+
+
+@syscall
+async def mremap(t: Task, old_address: Addr, old_size: Size, new_size: Size, flags: Int, new_address: Addr) -> int:
+    return await t.mm.call("mremap", old_address, old_size, new_size, flags, new_address)
+
+
+@syscall
+async def brk(t: Task, addr: Addr) -> int:
+    return await t.mm.call("brk", addr)
+
+
+@syscall
+async def madvise(t: Task, addr: Addr, length: Size, advice: Int) -> int:
+    await t.mm.call("madvise", addr, length, advice)
+    return 0
+
+
+@syscall
+async def msync(t: Task, addr: Addr, length: Size, flags: Int) -> int:
+    await t.mm.call("msync", addr, length, flags)
+    return 0
+
+
+@syscall
+async def mincore(t: Task, addr: Addr, length: Size, vec: ULong) -> int:
+    residency = await t.mm.call("mincore", addr, length)
+    await t.mm.copy_out(vec, residency)
+    return 0

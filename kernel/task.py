@@ -1,0 +1,113 @@
+"""A guest thread: one trio task running the loop switch -> dispatch -> signal check.
+
+This is gVisor's ``Task.run`` in miniature. :meth:`Task.run` resumes the thread on the platform
+until it traps; a system call goes to the syscall table and its result into ``rax``; a fault
+becomes the signal Linux would send; before the thread runs again, pending signals are acted on.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from kernel.abi.linux import CORE_DUMPING_SIGNALS, Signal, exit_status_code, signal_status
+from kernel.bus import current_caller
+from platforms import Context, Fault, StopReason
+
+if TYPE_CHECKING:
+    from kernel.kernel import Kernel
+    from kernel.process import ThreadGroup
+
+#: A task that traps quickly never waits on trio, so it yields every this many system calls to
+#: let other guest threads and actors run (a checkpoint costs a scheduler pass, ~3 µs).
+YIELD_EVERY = 16
+
+#: Signals the host raises for a guest's own faults; with a positive si_code they are synchronous.
+_FAULT_SIGNALS = frozenset({Signal.SIGSEGV, Signal.SIGBUS, Signal.SIGFPE, Signal.SIGILL, Signal.SIGTRAP})
+
+
+class TaskExit(BaseException):
+    """Raised by exit/exit_group handlers (and fatal signals) to end the task's loop."""
+
+
+class Task:
+    """One guest thread."""
+
+    def __init__(self, kernel: Kernel, process: ThreadGroup, tid: int, context: Context) -> None:
+        self.kernel = kernel
+        self.process = process
+        self.tid = tid
+        self.context = context
+        #: The guest's registers (a ctypes user_regs_struct owned by the platform context).
+        self.regs: Any = context.regs
+        self.mm = process.mm
+        #: set_tid_address / CLONE_CHILD_CLEARTID: where to write 0 and wake on exit.
+        self.clear_child_tid = 0
+        self.robust_list = (0, 0)
+        self.exited = False
+        self._cancel_scope: trio.CancelScope | None = None
+        self._trio_task: trio.lowlevel.Task | None = None
+        process.tasks.append(self)
+
+    @property
+    def name(self) -> str:
+        return f"task {self.tid}"
+
+    async def run(self) -> None:
+        """Run the thread until it exits or its process ends."""
+        current_caller.set(self.name)
+        self._trio_task = trio.lowlevel.current_task()
+        context = self.context
+        regs = self.regs
+        dispatch = self.kernel.syscalls.dispatch
+        checkpoint = trio.lowlevel.checkpoint
+        calls = 0
+        with trio.CancelScope() as self._cancel_scope:
+            try:
+                while not self.exited:
+                    reason = await context.switch()
+                    if reason == StopReason.SYSCALL:
+                        context.set_return(await dispatch(self, regs.orig_rax))
+                        calls += 1
+                        if calls % YIELD_EVERY == 0:
+                            await checkpoint()
+                    elif reason == StopReason.FAULT:
+                        await self._fault(context.fault)
+                    else:  # the host thread is gone: someone killed the stub from outside
+                        await self.process.exit(signal_status(Signal.SIGKILL))
+            except TaskExit:
+                pass
+            finally:
+                self.exited = True
+                context.release()
+
+    async def _fault(self, fault: Fault | None) -> None:
+        """Act on a fault or host signal of the stub thread.
+
+        A synchronous fault (SIGSEGV from a bad access, SIGFPE, ...) is the guest's: with no
+        handler installed its default action ends the process with a core-dump status, as
+        Linux's does. Signals sent to the stub from outside the sandbox are not the guest's
+        business and are dropped.
+        """
+        if fault is None or fault.signo not in _FAULT_SIGNALS or fault.code <= 0:
+            return
+        await self.process.exit(signal_status(fault.signo, fault.signo in CORE_DUMPING_SIGNALS))
+        raise TaskExit
+
+    async def exit_thread(self, code: int) -> None:
+        """exit(2): end this thread; the last thread out ends the process with ``code``."""
+        self.exited = True
+        if not self.process.live_tasks:
+            await self.process.exit(exit_status_code(code))
+        raise TaskExit
+
+    def stop(self) -> None:
+        """Make the task's loop end (its process is exiting).
+
+        Another task's loop is cancelled wherever it waits; the calling task ends by itself
+        when the handler that stopped it raises :class:`TaskExit`.
+        """
+        self.exited = True
+        if self._cancel_scope is not None and trio.lowlevel.current_task() is not self._trio_task:
+            self._cancel_scope.cancel()
