@@ -1,0 +1,401 @@
+"""The Sentry's end of one gofer connection: tags, multiplexing, splitting, and dying cleanly.
+
+Many trio tasks (every guest thread touching files) share one socket to one gofer. Each request
+gets a free tag and a slot; one reader task decodes replies and wakes the slot whose tag a reply
+carries, so each caller awaits only its own reply. A host fd the gofer donates beside an
+``Rlopen`` is paired with that reply (fds arrive in reply order).
+
+A gofer that goes away — EOF, a crash, a malformed frame, a reply nobody asked for — fails every
+outstanding call and every later one with ``Errno(EIO)`` at once: a caller never hangs on a dead
+gofer. A caller cancelled while waiting leaves its tag reserved and a ``Tflush`` is sent for it
+from the connection's own task; the tag is reused only after ``Rflush``, when no late reply can
+arrive for it.
+
+The code is written against anyio (it is generic networking), so it runs under trio — the
+Sentry's loop — or asyncio.
+
+Use::
+
+    process, conn = spawn_gofer("/path/to/image")
+    async with anyio.create_task_group() as tg:
+        await tg.start(conn.run)             # negotiates msize; returns once ready
+        root = await conn.attach()           # fid of the tree's root
+        qids, attr = await conn.walk_getattr(root, [b"etc", b"passwd"], newfid := conn.new_fid())
+        ...
+        await conn.aclose()
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import socket
+import subprocess
+import sys
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from gofer import protocol as p
+from kernel.abi.errno import EINVAL, EIO
+from kernel.errors import Errno
+
+log = logging.getLogger("sentrio.gofer_proxy")
+
+#: fds one receive may carry (the gofer sends at most one per reply).
+_MAX_FDS_PER_READ = 8
+
+
+class _Slot:
+    """One outstanding request: where its reply (and donated fd) lands."""
+
+    __slots__ = ("event", "reply", "fd", "abandoned")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.reply: Any = None  # None after the event: the connection died
+        self.fd: int | None = None
+        self.abandoned = False  # the caller was cancelled; a Tflush is on its way
+
+
+class GoferConnection:
+    """One socket to one gofer, shared by any number of concurrent callers."""
+
+    def __init__(self, sock: socket.socket, *, msize: int = p.MAX_MSIZE) -> None:
+        self._sock = sock
+        self._want_msize = msize
+        self.msize = msize
+        self._stream: anyio.abc.SocketStream | None = None
+        self._decoder = p.Decoder(p.Direction.REPLY, msize)
+        self._slots: dict[int, _Slot] = {}
+        self._fds: deque[int] = deque()
+        self._tags = itertools.count(1)
+        self._fid_counter = itertools.count(1)
+        self._send_lock = anyio.Lock()
+        self._tg: anyio.abc.TaskGroup | None = None
+        self.dead: str | None = None  # why the connection died, once it has
+
+    # --- lifetime --------------------------------------------------------------------------
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Read replies until the gofer goes away; ``task_status.started()`` once msize is agreed.
+
+        Start it with ``await task_group.start(conn.run)``. Fails with Errno(EIO) if the gofer
+        refuses the version.
+        """
+        self._stream = await anyio.abc.UNIXSocketStream.from_socket(self._sock)
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            tg.start_soon(self._read_loop)
+            try:
+                await self._negotiate()
+            except BaseException:
+                tg.cancel_scope.cancel()
+                raise
+            task_status.started()
+
+    async def _negotiate(self) -> None:
+        reply = await self.request(p.Tversion(self._want_msize, p.VERSION))
+        if reply.version != p.VERSION or not p.MIN_MSIZE <= reply.msize <= self._want_msize:
+            await self._die(f"gofer refused version {p.VERSION} msize {self._want_msize}: {reply}")
+            raise Errno(EIO)
+        self.msize = reply.msize
+        self._decoder.max_message = reply.msize
+
+    async def aclose(self) -> None:
+        """Close the connection (the gofer sees EOF and exits); calls then fail with EIO."""
+        await self._die("closed")
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+
+    @property
+    def iounit(self) -> int:
+        """The most data one Tread/Twrite carries; larger reads and writes are split."""
+        return self.msize - p.IOHDR
+
+    def new_fid(self) -> int:
+        """A fid number for a walk's ``newfid``; give it back to the gofer with :meth:`clunk`."""
+        return next(self._fid_counter) & p.U32_MAX
+
+    # --- the reader ------------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        assert self._stream is not None
+        try:
+            while True:
+                data, fds = await self._stream.receive_fds(p.READ_CHUNK, _MAX_FDS_PER_READ)
+                self._fds.extend(fds)
+                if not data:
+                    raise anyio.EndOfStream
+                self._decoder.feed(data)
+                for tag, msg in self._decoder:
+                    self._deliver(tag, msg)
+        except anyio.get_cancelled_exc_class():
+            await self._die("cancelled")
+            raise
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            await self._die("the gofer closed the connection")
+        except (p.ProtocolError, RuntimeError) as error:
+            await self._die(f"protocol error: {error}")
+
+    def _deliver(self, tag: int, msg: Any) -> None:
+        slot = self._slots.get(tag)
+        if slot is None:
+            raise p.ProtocolError(f"reply for tag {tag}, which has no request outstanding")
+        fd: int | None = None
+        if getattr(msg, "fd_follows", False):
+            if not self._fds:
+                raise p.ProtocolError(f"{type(msg).__name__} promised an fd that did not come")
+            fd = self._fds.popleft()
+        if slot.abandoned:
+            if fd is not None:
+                os.close(fd)
+            return
+        del self._slots[tag]
+        slot.reply, slot.fd = msg, fd
+        slot.event.set()
+
+    async def _die(self, why: str) -> None:
+        """Fail every outstanding and future call with EIO; close the socket and stray fds."""
+        if self.dead is not None:
+            return
+        self.dead = why
+        if why != "closed":
+            log.warning("gofer connection lost: %s", why)
+        for slot in self._slots.values():
+            slot.reply = None
+            slot.event.set()
+        self._slots.clear()
+        while self._fds:
+            os.close(self._fds.popleft())
+        if self._stream is not None:
+            with anyio.CancelScope(shield=True):
+                await self._stream.aclose()
+        else:
+            self._sock.close()
+
+    # --- requests --------------------------------------------------------------------------
+
+    async def request(self, msg: Any) -> Any:
+        """Send ``msg`` and return its reply; raises Errno for Rlerror, EIO if the gofer died."""
+        reply, fd = await self._roundtrip(msg)
+        if fd is not None:
+            os.close(fd)
+        return reply
+
+    async def _roundtrip(self, msg: Any) -> tuple[Any, int | None]:
+        try:
+            p.check_names(msg)  # refuse a bad name before taking a tag
+        except p.InvalidName:
+            raise Errno(EINVAL) from None
+        if self.dead is not None:
+            raise Errno(EIO)
+        tag, slot = self._new_slot()
+        try:
+            await self._send(p.encode(msg, tag))
+            await slot.event.wait()
+        except BaseException:
+            if not slot.event.is_set():
+                self._abandon(tag, slot)
+            raise
+        return self._check(msg, slot.reply), slot.fd
+
+    def _new_slot(self) -> tuple[int, _Slot]:
+        while True:
+            tag = next(self._tags) & p.U32_MAX
+            if tag not in self._slots:
+                slot = self._slots[tag] = _Slot()
+                return tag, slot
+
+    def _check(self, msg: Any, reply: Any) -> Any:
+        if reply is None:
+            raise Errno(EIO)
+        if isinstance(reply, p.Rlerror):
+            raise Errno(reply.errno if 0 < reply.errno < 4096 else EIO)
+        if type(reply) is not p.REPLY_TO[type(msg)]:
+            self._kill(f"{type(reply).__name__} answered {type(msg).__name__}")
+            raise Errno(EIO)
+        return reply
+
+    def _kill(self, why: str) -> None:
+        """Kill the connection from a synchronous context (the reader task does the rest)."""
+        if self._tg is not None:
+            self._tg.start_soon(self._die, why)
+
+    async def _send(self, frame: bytes) -> None:
+        """Write one whole frame; shielded so a cancelled caller cannot cut a frame in half."""
+        if self._stream is None:
+            raise Errno(EIO)
+        try:
+            with anyio.CancelScope(shield=True):
+                async with self._send_lock:
+                    await self._stream.send(frame)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            await self._die("the gofer stopped reading")
+            raise Errno(EIO) from None
+
+    def _abandon(self, tag: int, slot: _Slot) -> None:
+        """The caller gave up on ``tag``: flush it, keeping the tag reserved until Rflush."""
+        if self.dead is not None or self._tg is None:
+            self._slots.pop(tag, None)
+            return
+        slot.abandoned = True
+        self._tg.start_soon(self._flush, tag)
+
+    async def _flush(self, oldtag: int) -> None:
+        try:
+            await self.request(p.Tflush(oldtag))
+        except Errno:
+            pass
+        finally:
+            self._slots.pop(oldtag, None)
+
+    # --- the operations --------------------------------------------------------------------
+
+    async def attach(self, fid: int | None = None) -> int:
+        """Bind a fid to the root of the served tree and return it."""
+        fid = self.new_fid() if fid is None else fid
+        await self.request(p.Tattach(fid, ""))
+        return fid
+
+    async def walk(self, fid: int, names: Sequence[bytes], newfid: int) -> list[p.Qid]:
+        """Walk ``names`` from ``fid``; ``newfid`` is bound only if all of them were walked."""
+        return (await self.request(p.Twalk(fid, newfid, list(names)))).qids
+
+    async def walk_getattr(self, fid: int, names: Sequence[bytes], newfid: int) -> tuple[list[p.Qid], p.Attr]:
+        """Walk, and return the attributes of the last file reached: one round trip."""
+        reply = await self.request(p.Twalkgetattr(fid, newfid, list(names)))
+        return reply.qids, reply.attr
+
+    async def getattr(self, fid: int) -> tuple[p.Qid, p.Attr]:
+        reply = await self.request(p.Tgetattr(fid, p.GETATTR_BASIC))
+        return reply.qid, reply.attr
+
+    async def setattr(self, fid: int, valid: int, *, mode: int = 0, uid: int = 0, gid: int = 0,
+                      size: int = 0, atime_ns: int = 0, mtime_ns: int = 0) -> None:
+        await self.request(p.Tsetattr(fid, valid, mode, uid, gid, size, atime_ns, mtime_ns))
+
+    async def lopen(self, fid: int, flags: int) -> tuple[p.Qid, int | None]:
+        """Open ``fid`` for I/O; returns its qid and the donated host fd (the caller owns it)."""
+        reply, fd = await self._roundtrip(p.Tlopen(fid, flags))
+        return reply.qid, fd
+
+    async def lcreate(self, dfid: int, name: bytes, flags: int, mode: int, uid: int = 0,
+                      gid: int = 0) -> tuple[p.Qid, int | None]:
+        """Create and open ``name`` in ``dfid``, which then names the new file."""
+        reply, fd = await self._roundtrip(p.Tlcreate(dfid, p.Name(name), flags, mode, uid, gid))
+        return reply.qid, fd
+
+    async def read(self, fid: int, offset: int, count: int) -> bytes:
+        """Up to ``count`` bytes from ``offset``, in iounit-sized requests; short at end of file."""
+        buffer = bytearray(count)
+        n = await self.readinto(fid, offset, memoryview(buffer))
+        del buffer[n:]
+        return bytes(buffer)
+
+    async def readinto(self, fid: int, offset: int, view: memoryview) -> int:
+        """Fill ``view`` (e.g. guest memory) from ``offset``; returns the bytes read."""
+        done = 0
+        while done < len(view):
+            want = min(len(view) - done, self.iounit)
+            data = (await self.request(p.Tread(fid, offset + done, want))).data
+            if len(data) > want:
+                self._kill("Rread returned more than asked")
+                raise Errno(EIO)
+            view[done:done + len(data)] = data
+            done += len(data)
+            if len(data) < want:
+                break
+        return done
+
+    async def write(self, fid: int, offset: int, data: bytes | memoryview) -> int:
+        """Write ``data`` at ``offset`` in iounit-sized requests; returns the bytes written."""
+        view = memoryview(data).cast("B")
+        done = 0
+        while done < len(view):
+            chunk = bytes(view[done:done + self.iounit])
+            count = (await self.request(p.Twrite(fid, offset + done, chunk))).count
+            if not 0 <= count <= len(chunk):
+                self._kill("Rwrite count out of range")
+                raise Errno(EIO)
+            done += count
+            if count < len(chunk):
+                break
+        return done
+
+    async def readdir(self, fid: int, offset: int = 0, count: int | None = None) -> list[p.Dirent]:
+        """One page of an opened directory from ``offset`` (0 or the last entry's cookie)."""
+        return (await self.request(p.Treaddir(fid, offset, count or self.iounit))).entries
+
+    async def mkdir(self, dfid: int, name: bytes, mode: int, uid: int = 0, gid: int = 0) -> p.Qid:
+        return (await self.request(p.Tmkdir(dfid, p.Name(name), mode, uid, gid))).qid
+
+    async def symlink(self, dfid: int, name: bytes, target: bytes, uid: int = 0, gid: int = 0) -> p.Qid:
+        return (await self.request(p.Tsymlink(dfid, p.Name(name), target, uid, gid))).qid
+
+    async def mknod(self, dfid: int, name: bytes, mode: int, major: int = 0, minor: int = 0,
+                    uid: int = 0, gid: int = 0) -> p.Qid:
+        return (await self.request(p.Tmknod(dfid, p.Name(name), mode, major, minor, uid, gid))).qid
+
+    async def readlink(self, fid: int) -> bytes:
+        return (await self.request(p.Treadlink(fid))).target
+
+    async def link(self, dfid: int, fid: int, name: bytes) -> None:
+        await self.request(p.Tlink(dfid, fid, p.Name(name)))
+
+    async def renameat(self, olddirfid: int, oldname: bytes, newdirfid: int, newname: bytes) -> None:
+        await self.request(p.Trenameat(olddirfid, p.Name(oldname), newdirfid, p.Name(newname)))
+
+    async def unlinkat(self, dirfid: int, name: bytes, flags: int = 0) -> None:
+        await self.request(p.Tunlinkat(dirfid, p.Name(name), flags))
+
+    async def fsync(self, fid: int, datasync: bool = False) -> None:
+        await self.request(p.Tfsync(fid, datasync))
+
+    async def statfs(self, fid: int) -> p.Rstatfs:
+        return await self.request(p.Tstatfs(fid))
+
+    async def clunk(self, fid: int) -> None:
+        await self.request(p.Tclunk(fid))
+
+
+# --- starting a gofer ----------------------------------------------------------------------------
+
+#: The directory holding the ``gofer`` package, so the child can import it from anywhere.
+_PROJECT_ROOT = Path(p.__file__).resolve().parent.parent
+
+
+def spawn_gofer(
+    root: str | os.PathLike[str],
+    rw: bool = False,
+    *,
+    donate_fds: bool = False,
+    msize: int = p.MAX_MSIZE,
+    extra_args: Sequence[str] = (),
+) -> tuple[subprocess.Popen[bytes], GoferConnection]:
+    """Start ``python -m gofer`` serving ``root`` over a new socketpair.
+
+    Returns the process and the (not yet running) connection: start it with
+    ``await task_group.start(conn.run)``. The gofer exits when the connection closes (EOF) or
+    when this process dies (parent-death signal); the caller reaps it with ``process.wait()``.
+    """
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    cmd = [sys.executable, "-m", "gofer", "--root", os.fspath(root), "--fd", str(theirs.fileno())]
+    cmd += ["--rw"] if rw else []
+    cmd += ["--donate-fds"] if donate_fds else []
+    cmd += list(extra_args)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
+    try:
+        process = subprocess.Popen(cmd, pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
+    except BaseException:
+        ours.close()
+        raise
+    finally:
+        theirs.close()  # only the gofer holds its end: its death is our EOF
+    return process, GoferConnection(ours, msize=msize)

@@ -1,0 +1,1 @@
+"""The memory manager: the memory file, mapping tables, and the ``mm`` actor."""

@@ -1,0 +1,586 @@
+"""The memory manager actor: guest address spaces, their mappings, and access to guest memory.
+
+Each address space (``asid``) has a :class:`~services.mm.vma.MappingTable` and a platform
+address space that mirrors it *eagerly*: every mapping is mapped into the stub whole, as shared
+mappings of the memory file, so the host handles first touches and no fault of valid memory
+reaches the Sentry. The operations follow Linux's mm/mmap.c, mremap.c, mprotect.c, madvise.c and
+mincore.c, errno for errno.
+
+Copy-in and copy-out are the hot path: one bisect finds the mapping, and the data is a slice of
+the memory file's view in the Sentry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kernel.abi.errno import EEXIST, EFAULT, EINVAL, ENAMETOOLONG, ENOMEM, EOPNOTSUPP, EPERM
+from kernel.abi.linux import (
+    MADV_COLD,
+    MADV_DODUMP,
+    MADV_DOFORK,
+    MADV_DONTDUMP,
+    MADV_DONTFORK,
+    MADV_DONTNEED,
+    MADV_DONTNEED_LOCKED,
+    MADV_FREE,
+    MADV_HUGEPAGE,
+    MADV_HWPOISON,
+    MADV_KEEPONFORK,
+    MADV_MERGEABLE,
+    MADV_NOHUGEPAGE,
+    MADV_NORMAL,
+    MADV_PAGEOUT,
+    MADV_POPULATE_READ,
+    MADV_POPULATE_WRITE,
+    MADV_RANDOM,
+    MADV_REMOVE,
+    MADV_SEQUENTIAL,
+    MADV_UNMERGEABLE,
+    MADV_WILLNEED,
+    MADV_WIPEONFORK,
+    MAP_32BIT,
+    MAP_ANONYMOUS,
+    MAP_DENYWRITE,
+    MAP_EXECUTABLE,
+    MAP_FIXED,
+    MAP_FIXED_NOREPLACE,
+    MAP_GROWSDOWN,
+    MAP_HUGETLB,
+    MAP_LOCKED,
+    MAP_NONBLOCK,
+    MAP_NORESERVE,
+    MAP_POPULATE,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    MAP_SHARED_VALIDATE,
+    MAP_STACK,
+    MAP_SYNC,
+    MAP_TYPE,
+    MREMAP_DONTUNMAP,
+    MREMAP_FIXED,
+    MREMAP_MAYMOVE,
+    MS_ASYNC,
+    MS_INVALIDATE,
+    MS_SYNC,
+    PAGE_SIZE,
+    PROT_EXEC,
+    PROT_GROWSDOWN,
+    PROT_GROWSUP,
+    PROT_READ,
+    PROT_WRITE,
+    SEGV_ACCERR,
+    SEGV_MAPERR,
+    page_up,
+)
+from kernel.bus import Actor, operation
+from kernel.errors import Errno
+from platforms import AddressSpace, Context, Platform
+from services.mm.memfile import MemoryFile
+from services.mm.vma import Backing, Mapping, MappingTable
+
+#: Lowest address a guest may map (Linux's vm.mmap_min_addr default).
+MMAP_MIN_ADDR = 0x10000
+#: Room kept free below the top of the address space for the stack (Linux's mmap_base gap is
+#: the stack rlimit clamped to at least 128 MiB; the initial stack is at most 64 MiB here).
+STACK_GAP = 256 << 20
+#: MAP_32BIT mappings go below 2 GiB.
+LOW_2GB = 1 << 31
+
+_PROT_BITS = PROT_READ | PROT_WRITE | PROT_EXEC
+_MMAP_KNOWN_FLAGS = (MAP_TYPE | MAP_FIXED | MAP_ANONYMOUS | MAP_32BIT | MAP_GROWSDOWN | MAP_DENYWRITE
+                     | MAP_EXECUTABLE | MAP_LOCKED | MAP_NORESERVE | MAP_POPULATE | MAP_NONBLOCK | MAP_STACK
+                     | MAP_HUGETLB | MAP_SYNC | MAP_FIXED_NOREPLACE)
+_HINT_ADVICE = frozenset({
+    MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTFORK, MADV_DOFORK,
+    MADV_MERGEABLE, MADV_UNMERGEABLE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_DONTDUMP, MADV_DODUMP,
+    MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE,
+})
+_ZEROING_ADVICE = frozenset({MADV_DONTNEED, MADV_FREE, MADV_DONTNEED_LOCKED})
+_U64_LIMIT = 1 << 64
+
+
+@dataclass
+class Space:
+    """One guest address space."""
+
+    platform: AddressSpace
+    table: MappingTable = field(default_factory=MappingTable)
+    brk_start: int = 0
+    brk: int = 0
+    #: Bytes of writable private (and shared) memory promised to the guest.
+    committed: int = 0
+
+
+class MemoryManager(Actor):
+    """The ``mm`` service."""
+
+    service = "mm"
+
+    def __init__(self, platform: Platform, memfile: MemoryFile, memory_limit: int | None = None) -> None:
+        self._platform = platform
+        self._memfile = memfile
+        self._view = memfile.view
+        self._limit = memory_limit
+        self._spaces: dict[int, Space] = {}
+        self._next_asid = 1
+        self._committed = 0
+        #: Memory-file ranges released by the current operation, freed once the stub no longer
+        #: maps them: handing a range out while a stub still maps it would leak its contents.
+        self._to_free: list[tuple[int, int]] = []
+        self._top = platform.max_user_address
+        self._mmap_base = self._top - STACK_GAP
+
+    # --- address spaces -------------------------------------------------------------------
+
+    @operation
+    async def create(self) -> int:
+        """A new, empty address space; returns its id."""
+        asid = self._next_asid
+        self._next_asid += 1
+        self._spaces[asid] = Space(await self._platform.new_address_space())
+        return asid
+
+    @operation
+    async def destroy(self, asid: int) -> None:
+        """Free everything of an address space and kill its stub."""
+        space = self._spaces.pop(asid, None)
+        if space is None:
+            return
+        space.platform.release()
+        for mapping in space.table.take(0, self._top):
+            self._release(mapping)
+        self._committed -= space.committed
+        self._free_released()
+
+    @operation
+    async def new_thread(self, asid: int) -> Context:
+        """A new guest thread running in the address space."""
+        return await self._space(asid).platform.new_context()
+
+    def _space(self, asid: int) -> Space:
+        try:
+            return self._spaces[asid]
+        except KeyError:
+            raise Errno(EFAULT) from None
+
+    # --- mmap and friends -------------------------------------------------------------------
+
+    @operation
+    async def mmap(self, asid: int, addr: int, length: int, prot: int, flags: int, name: str = "") -> int:
+        """mmap(2) of anonymous memory; returns the address."""
+        space = self._space(asid)
+        if length == 0:
+            raise Errno(EINVAL)
+        map_type = flags & MAP_TYPE
+        if map_type not in (MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE):
+            raise Errno(EINVAL)
+        if map_type == MAP_SHARED_VALIDATE and flags & ~_MMAP_KNOWN_FLAGS:
+            raise Errno(EOPNOTSUPP)
+        if not flags & MAP_ANONYMOUS:
+            raise Errno(EINVAL)  # file mappings arrive with the VFS
+        length = page_up(length)
+        if length > self._top:
+            raise Errno(ENOMEM)
+        shared = map_type != MAP_PRIVATE
+        start = self._place(space, addr, length, flags)
+        charge = self._charge(length, prot, flags, shared)
+        replaced = space.table.overlapping(start, start + length) if flags & MAP_FIXED else []
+        self._check_limit(charge - sum(self._charge_of(m, start, start + length) for m in replaced))
+        if replaced:
+            self._unmap_range(space, start, start + length)
+        self._commit(space, charge)
+        backing = Backing(self._memfile.allocate(length), length, shared)
+        flags = (flags & ~MAP_TYPE) | (MAP_SHARED if shared else MAP_PRIVATE)
+        mapping = Mapping(start, start + length, prot & _PROT_BITS, flags, backing, backing.offset,
+                          name or ("[stack]" if flags & MAP_GROWSDOWN else ""))
+        space.table.add(mapping)
+        await space.platform.map(start, length, mapping.prot, backing.offset,
+                                 populate=bool(flags & (MAP_POPULATE | MAP_LOCKED)))
+        self._free_released()
+        return start
+
+    def _place(self, space: Space, addr: int, length: int, flags: int) -> int:
+        """Where a new mapping goes: fixed, the hint if free, else top-down below mmap_base."""
+        if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
+            if addr % PAGE_SIZE:
+                raise Errno(EINVAL)
+            if addr + length > self._top:
+                raise Errno(ENOMEM)
+            if addr < MMAP_MIN_ADDR:
+                raise Errno(EPERM)
+            if flags & MAP_FIXED_NOREPLACE and not space.table.is_free(addr, addr + length):
+                raise Errno(EEXIST)
+            return addr
+        hint = addr & ~(PAGE_SIZE - 1)
+        if hint >= MMAP_MIN_ADDR and hint + length <= self._top and space.table.is_free(hint, hint + length):
+            return hint
+        ceiling, floor = (LOW_2GB, MMAP_MIN_ADDR) if flags & MAP_32BIT else (self._mmap_base, MMAP_MIN_ADDR)
+        start = space.table.free_range_below(ceiling, length, floor)
+        if start is None and not flags & MAP_32BIT:
+            start = space.table.free_range_below(self._top, length, floor)
+        if start is None:
+            raise Errno(ENOMEM)
+        return start
+
+    @staticmethod
+    def _charge(length: int, prot: int, flags: int, shared: bool) -> int:
+        """Bytes a mapping commits: writable private memory, and shared memory, unless NORESERVE."""
+        if flags & MAP_NORESERVE and not shared:
+            return 0
+        return length if shared or prot & PROT_WRITE else 0
+
+    def _charge_of(self, mapping: Mapping, start: int, end: int) -> int:
+        """What the part of ``mapping`` inside [start, end) commits."""
+        size = min(end, mapping.end) - max(start, mapping.start)
+        return self._charge(size, mapping.prot, mapping.flags, mapping.shared)
+
+    def _check_limit(self, amount: int) -> None:
+        """ENOMEM if committing ``amount`` more bytes would pass the sandbox's memory limit."""
+        if amount > 0 and self._limit is not None and self._committed + amount > self._limit:
+            raise Errno(ENOMEM)
+
+    def _commit(self, space: Space, amount: int) -> None:
+        self._check_limit(amount)
+        self._committed += amount
+        space.committed += amount
+
+    @operation
+    async def munmap(self, asid: int, addr: int, length: int) -> None:
+        space = self._space(asid)
+        if addr % PAGE_SIZE or length == 0:
+            raise Errno(EINVAL)
+        end = addr + page_up(length)
+        if end > self._top:
+            raise Errno(EINVAL)
+        if self._unmap_range(space, addr, end):
+            await space.platform.unmap(addr, end - addr)
+            self._free_released()
+
+    def _unmap_range(self, space: Space, start: int, end: int) -> bool:
+        """Drop the mappings over [start, end) from the table; whether there were any.
+
+        The stub's mappings are replaced or removed by the caller.
+        """
+        taken = space.table.take(start, end)
+        for mapping in taken:
+            self._uncommit(space, mapping)
+            self._release(mapping)
+        return bool(taken)
+
+    def _uncommit(self, space: Space, mapping: Mapping) -> None:
+        amount = self._charge(mapping.size, mapping.prot, mapping.flags, mapping.shared)
+        self._committed -= amount
+        space.committed -= amount
+
+    def _release(self, mapping: Mapping) -> None:
+        """A mapping piece is gone: release its pages unless other mappings share them."""
+        backing = mapping.backing
+        backing.refs -= 1
+        if backing.refs == 0:
+            self._memfile.punch(backing.offset, backing.length)
+            self._to_free.append((backing.offset, backing.length))
+        elif not backing.shared:
+            self._memfile.punch(mapping.offset, mapping.size)
+
+    def _free_released(self) -> None:
+        """Return released ranges to the allocator: the stubs no longer map them."""
+        for offset, length in self._to_free:
+            self._memfile.free(offset, length)
+        self._to_free.clear()
+
+    @operation
+    async def mprotect(self, asid: int, addr: int, length: int, prot: int) -> None:
+        space = self._space(asid)
+        if addr % PAGE_SIZE:
+            raise Errno(EINVAL)
+        if prot & ~(_PROT_BITS | PROT_GROWSDOWN | PROT_GROWSUP) or (prot & PROT_GROWSDOWN and prot & PROT_GROWSUP):
+            raise Errno(EINVAL)
+        if length == 0:
+            return
+        end = addr + page_up(length)
+        if end > self._top or not space.table.covers(addr, end):
+            raise Errno(ENOMEM)
+        prot &= _PROT_BITS
+        space.table.split(addr)
+        space.table.split(end)
+        affected = space.table.overlapping(addr, end)
+        change = sum(self._charge(m.size, prot, m.flags, m.shared) - self._charge_of(m, addr, end) for m in affected)
+        self._commit(space, change)
+        for mapping in affected:
+            mapping.prot = prot
+        await space.platform.protect(addr, end - addr, prot)
+
+    @operation
+    async def mremap(self, asid: int, old_addr: int, old_size: int, new_size: int, flags: int,
+                     new_addr: int) -> int:
+        """mremap(2): shrink, grow in place, or move by re-mapping the same memory-file ranges."""
+        space = self._space(asid)
+        if old_addr % PAGE_SIZE or flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP):
+            raise Errno(EINVAL)
+        if flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) and not flags & MREMAP_MAYMOVE:
+            raise Errno(EINVAL)
+        if flags & MREMAP_DONTUNMAP and old_size != new_size:
+            raise Errno(EINVAL)
+        old_size, new_size = page_up(old_size), page_up(new_size)
+        if new_size == 0 or new_size > self._top:
+            raise Errno(EINVAL)
+        mapping = space.table.find(old_addr)
+        if mapping is None:
+            raise Errno(EFAULT)
+        if old_size == 0:
+            if not mapping.shared or not flags & MREMAP_MAYMOVE:
+                raise Errno(EINVAL)
+            return await self._duplicate(space, mapping, old_addr, new_size, flags, new_addr)
+        vma_end = space.table.vma_end(mapping)
+        if old_addr + old_size > vma_end:
+            raise Errno(EFAULT)
+        if flags & MREMAP_FIXED:
+            return await self._move(space, old_addr, old_size, new_size, flags, self._fixed_target(
+                space, old_addr, old_size, new_size, new_addr))
+        if not flags & MREMAP_DONTUNMAP:  # which always moves
+            if new_size <= old_size:
+                if new_size < old_size and self._unmap_range(space, old_addr + new_size, old_addr + old_size):
+                    await space.platform.unmap(old_addr + new_size, old_size - new_size)
+                    self._free_released()
+                return old_addr
+            tail, new_end = old_addr + old_size, old_addr + new_size
+            if tail == vma_end and new_end <= self._top and space.table.is_free(tail, new_end):
+                await self._extend(space, space.table.find(tail - 1) or mapping, tail, new_end)
+                return old_addr
+        if not flags & MREMAP_MAYMOVE:
+            raise Errno(ENOMEM)
+        target = self._place(space, 0, new_size, mapping.flags & MAP_32BIT)
+        return await self._move(space, old_addr, old_size, new_size, flags, target)
+
+    def _fixed_target(self, space: Space, old_addr: int, old_size: int, new_size: int, new_addr: int) -> int:
+        if new_addr % PAGE_SIZE or new_addr + new_size > self._top:
+            raise Errno(EINVAL)
+        if new_addr < old_addr + old_size and old_addr < new_addr + new_size:
+            raise Errno(EINVAL)
+        self._unmap_range(space, new_addr, new_addr + new_size)
+        return new_addr
+
+    async def _extend(self, space: Space, mapping: Mapping, start: int, end: int) -> None:
+        """Grow a mapping upwards with fresh memory (its own backing: backings need not be contiguous)."""
+        self._commit(space, self._charge(end - start, mapping.prot, mapping.flags, mapping.shared))
+        backing = Backing(self._memfile.allocate(end - start), end - start, mapping.shared)
+        extension = Mapping(start, end, mapping.prot, mapping.flags, backing, backing.offset, mapping.name)
+        space.table.add(extension)
+        await space.platform.map(start, end - start, mapping.prot, backing.offset)
+
+    async def _move(self, space: Space, old_addr: int, old_size: int, new_size: int, flags: int,
+                    target: int) -> int:
+        """Move [old_addr, +old_size) to ``target`` without copying: the same file ranges, re-mapped."""
+        kept = min(old_size, new_size)
+        if new_size < old_size:
+            self._unmap_range(space, old_addr + new_size, old_addr + old_size)
+        pieces = space.table.take(old_addr, old_addr + kept)
+        delta = target - old_addr
+        for piece in pieces:
+            piece.start += delta
+            piece.end += delta
+            space.table.add(piece, new_reference=False)
+            await space.platform.map(piece.start, piece.size, piece.prot, piece.offset)
+        if new_size > old_size:
+            await self._extend(space, pieces[-1], target + old_size, target + new_size)
+        if flags & MREMAP_DONTUNMAP:
+            first = pieces[0]
+            await self.mmap_fresh(space, old_addr, old_size, first.prot, first.flags, first.name)
+        else:
+            await space.platform.unmap(old_addr, old_size)
+        self._free_released()
+        return target
+
+    async def mmap_fresh(self, space: Space, start: int, length: int, prot: int, flags: int, name: str) -> None:
+        """Fresh zeroed memory at a free range (the old range of MREMAP_DONTUNMAP)."""
+        backing = Backing(self._memfile.allocate(length), length, bool(flags & MAP_SHARED))
+        space.table.add(Mapping(start, start + length, prot, flags, backing, backing.offset, name))
+        await space.platform.map(start, length, prot, backing.offset)
+
+    async def _duplicate(self, space: Space, mapping: Mapping, old_addr: int, new_size: int, flags: int,
+                         new_addr: int) -> int:
+        """mremap with old_size 0: a second mapping of the same shared memory."""
+        if flags & MREMAP_FIXED:
+            target = self._fixed_target(space, old_addr, 0, new_size, new_addr)
+        else:
+            target = self._place(space, 0, new_size, 0)
+        size = min(new_size, mapping.end - old_addr)
+        twin = Mapping(target, target + size, mapping.prot, mapping.flags, mapping.backing,
+                       mapping.file_offset(old_addr), mapping.name)
+        space.table.add(twin)
+        await space.platform.map(target, size, twin.prot, twin.offset)
+        return target
+
+    # --- the program break --------------------------------------------------------------------
+
+    @operation
+    async def set_brk_base(self, asid: int, addr: int) -> None:
+        """Where the heap starts: the page after the executable's bss (the loader calls this)."""
+        space = self._space(asid)
+        space.brk_start = space.brk = page_up(addr)
+
+    @operation
+    async def brk(self, asid: int, addr: int) -> int:
+        """brk(2): move the break; on failure the old break comes back, never an errno."""
+        space = self._space(asid)
+        if addr < space.brk_start:
+            return space.brk
+        old_end, new_end = page_up(space.brk), page_up(addr)
+        if new_end < old_end:
+            if self._unmap_range(space, new_end, old_end):
+                await space.platform.unmap(new_end, old_end - new_end)
+                self._free_released()
+        elif new_end > old_end:
+            if new_end > self._mmap_base or not space.table.is_free(old_end, new_end):
+                return space.brk
+            try:
+                await self.mmap(asid, old_end, new_end - old_end, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, "[heap]")
+            except Errno:
+                return space.brk
+        space.brk = addr
+        return addr
+
+    # --- advice -------------------------------------------------------------------------------
+
+    @operation
+    async def madvise(self, asid: int, addr: int, length: int, advice: int) -> None:
+        space = self._space(asid)
+        if addr % PAGE_SIZE:
+            raise Errno(EINVAL)
+        if advice == MADV_HWPOISON:
+            raise Errno(EPERM)
+        if advice not in _HINT_ADVICE and advice not in _ZEROING_ADVICE and advice != MADV_REMOVE:
+            raise Errno(EINVAL)
+        end = addr + page_up(length)
+        if end == addr:
+            return
+        for mapping in space.table.overlapping(addr, end):
+            lo, hi = max(addr, mapping.start), min(end, mapping.end)
+            if advice == MADV_REMOVE:
+                if not mapping.shared:
+                    raise Errno(EINVAL)
+                self._memfile.punch(mapping.file_offset(lo), hi - lo)
+            elif advice in _ZEROING_ADVICE and not mapping.shared:
+                self._memfile.punch(mapping.file_offset(lo), hi - lo)
+        if not space.table.covers(addr, end):
+            raise Errno(ENOMEM)
+
+    @operation
+    async def msync(self, asid: int, addr: int, length: int, flags: int) -> None:
+        space = self._space(asid)
+        if addr % PAGE_SIZE or flags & ~(MS_ASYNC | MS_SYNC | MS_INVALIDATE):
+            raise Errno(EINVAL)
+        if flags & MS_ASYNC and flags & MS_SYNC:
+            raise Errno(EINVAL)
+        end = addr + page_up(length)
+        if end > addr and not space.table.covers(addr, end):
+            raise Errno(ENOMEM)
+
+    @operation
+    async def mincore(self, asid: int, addr: int, length: int) -> bytes:
+        """One byte per page of [addr, addr+length): 1 if the page holds memory."""
+        space = self._space(asid)
+        if addr % PAGE_SIZE:
+            raise Errno(EINVAL)
+        end = addr + page_up(length)
+        if end > self._top or not space.table.covers(addr, end):
+            raise Errno(ENOMEM)
+        return b"".join(
+            self._memfile.resident(m.file_offset(max(addr, m.start)), min(end, m.end) - max(addr, m.start))
+            for m in space.table.overlapping(addr, end)
+        )
+
+    # --- guest memory: the hot path ----------------------------------------------------------
+
+    def _views(self, asid: int, addr: int, length: int, need: int) -> list[memoryview]:
+        """Views of the memory file covering guest [addr, addr+length); EFAULT if any byte is
+        unmapped or lacks the ``need`` protection bits (0: any mapping will do)."""
+        space = self._spaces.get(asid)
+        if space is None or addr + length > _U64_LIMIT:
+            raise Errno(EFAULT)
+        mapping = space.table.find(addr)
+        if mapping is not None and addr + length <= mapping.end and mapping.prot & need == need:
+            start = mapping.offset + (addr - mapping.start)
+            return [self._view[start:start + length]]
+        views = []
+        position, end = addr, addr + length
+        while position < end:
+            if mapping is None or mapping.start > position or mapping.prot & need != need:
+                raise Errno(EFAULT)
+            stop = min(end, mapping.end)
+            start = mapping.file_offset(position)
+            views.append(self._view[start:start + stop - position])
+            position = stop
+            mapping = space.table.find(position) if position < end else None
+        return views
+
+    @operation
+    async def copy_in(self, asid: int, addr: int, length: int) -> bytes:
+        if length == 0:
+            return b""
+        views = self._views(asid, addr, length, PROT_READ)
+        return bytes(views[0]) if len(views) == 1 else b"".join(views)
+
+    @operation
+    async def copy_out(self, asid: int, addr: int, data: Any, force: bool = False) -> None:
+        if not data:
+            return
+        views = self._views(asid, addr, len(data), 0 if force else PROT_WRITE)
+        if len(views) == 1:
+            views[0][:] = data
+            return
+        source = memoryview(data)
+        position = 0
+        for view in views:
+            view[:] = source[position:position + len(view)]
+            position += len(view)
+
+    @operation
+    async def iovecs(self, asid: int, addr: int, length: int, write: bool) -> list[memoryview]:
+        if length == 0:
+            return []
+        return self._views(asid, addr, length, PROT_WRITE if write else PROT_READ)
+
+    @operation
+    async def read_cstring(self, asid: int, addr: int, limit: int) -> bytes:
+        """A NUL-terminated string of at most ``limit`` bytes (NUL included)."""
+        space = self._space(asid)
+        parts = []
+        position, remaining = addr, limit
+        while remaining > 0:
+            mapping = space.table.find(position)
+            if mapping is None or not mapping.prot & PROT_READ:
+                raise Errno(EFAULT)
+            chunk = min(remaining, mapping.end - position)
+            start = mapping.file_offset(position)
+            data = bytes(self._view[start:start + chunk])
+            nul = data.find(0)
+            if nul >= 0:
+                parts.append(data[:nul])
+                return b"".join(parts)
+            parts.append(data)
+            position += chunk
+            remaining -= chunk
+        raise Errno(ENAMETOOLONG)
+
+    # --- what others ask about ------------------------------------------------------------------
+
+    @operation
+    async def fault(self, asid: int, addr: int, is_write: bool) -> int:
+        """The si_code of a guest fault at ``addr``: no mapping, or a protection violation."""
+        mapping = self._space(asid).table.find(addr)
+        return SEGV_MAPERR if mapping is None else SEGV_ACCERR
+
+    @operation
+    async def maps(self, asid: int) -> list[tuple[int, int, int, int, int, str]]:
+        """The VMAs as /proc/PID/maps lists them: (start, end, prot, flags, offset, name)."""
+        return self._space(asid).table.listing()
+
+    @operation
+    async def usage(self) -> dict[str, int]:
+        """Memory the sandbox holds (allocated) and has promised (committed), in bytes."""
+        return {"allocated": self._memfile.allocated_bytes(), "committed": self._committed}
+
