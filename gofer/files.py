@@ -1,0 +1,165 @@
+"""The gofer's host-side state for each fid, and the host calls every operation builds on.
+
+A fid names one file by an ``O_PATH|O_NOFOLLOW`` fd, obtained by walking one component at a
+time from the root's fd — never by a path string the host resolves, so no symlink and no
+``..`` is ever followed on the host. Opening a file for I/O must not go through ``/proc``
+(gone after chroot), so a fid also keeps its parent directory's fd and its name: a regular file
+is reopened with ``openat(parent, name, O_NOFOLLOW)``, and the result is checked to be the same
+inode (``ESTALE`` if the name was renamed over meanwhile); a directory reopens itself as ``.``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from gofer.protocol import QTDIR, QTFILE, QTSYMLINK, Attr, Qid
+
+#: Flags every walk uses: a handle on the name itself, never followed.
+WALK_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def oserror(code: int) -> OSError:
+    """An OSError carrying ``code``, as the host would raise it."""
+    return OSError(code, os.strerror(code))
+
+
+def qid_of(st: os.stat_result) -> Qid:
+    """The qid of a file: its type and its inode."""
+    if stat.S_ISDIR(st.st_mode):
+        kind = QTDIR
+    elif stat.S_ISLNK(st.st_mode):
+        kind = QTSYMLINK
+    else:
+        kind = QTFILE
+    return Qid(kind, 0, st.st_ino)
+
+
+def attr_of(st: os.stat_result) -> Attr:
+    """The protocol's attributes of a file (host device numbers are not revealed)."""
+    return Attr(st.st_mode, st.st_uid, st.st_gid, st.st_nlink, st.st_rdev, st.st_size,
+                st.st_blksize, st.st_blocks, st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return a.st_ino == b.st_ino and a.st_dev == b.st_dev
+
+
+class FileRef:
+    """What one fid holds on the host; closed when clunked and no operation still uses it."""
+
+    __slots__ = ("path_fd", "parent_fd", "name", "open_fd", "entries", "users", "clunked")
+
+    def __init__(self, path_fd: int, parent_fd: int | None, name: bytes) -> None:
+        self.path_fd = path_fd
+        self.parent_fd = parent_fd
+        self.name = name
+        #: The fd Tlopen/Tlcreate opened for I/O, if any.
+        self.open_fd: int | None = None
+        #: A directory listing snapshot for Treaddir (taken at offset 0).
+        self.entries: list[os.DirEntry[str]] | None = None
+        self.users = 0
+        self.clunked = False
+
+    def stat(self) -> os.stat_result:
+        return os.fstat(self.path_fd)
+
+    def clone(self) -> FileRef:
+        """A second, independent reference to the same file (a walk of no names)."""
+        parent = os.dup(self.parent_fd) if self.parent_fd is not None else None
+        return FileRef(os.dup(self.path_fd), parent, self.name)
+
+    def reopen(self, flags: int) -> int:
+        """A new fd on this file opened with ``flags``; ESTALE if the name moved to another file."""
+        st = self.stat()
+        if stat.S_ISDIR(st.st_mode):
+            return os.open(".", flags | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self.path_fd)
+        if self.parent_fd is None:
+            raise oserror(errno.ESTALE)
+        # O_NONBLOCK so a fifo renamed in under the name cannot block the gofer.
+        fd = os.open(self.name, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK,
+                     dir_fd=self.parent_fd)
+        try:
+            if not same_file(os.fstat(fd), st):
+                raise oserror(errno.ESTALE)
+            if not flags & os.O_NONBLOCK:
+                os.set_blocking(fd, True)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def location(self) -> tuple[int, str | bytes]:
+        """``(dir_fd, name)`` naming this file for the path-based calls (chown, utime...)."""
+        if stat.S_ISDIR(self.stat().st_mode) or self.parent_fd is None:
+            return self.path_fd, "."
+        if not same_file(os.stat(self.name, dir_fd=self.parent_fd, follow_symlinks=False),
+                         self.stat()):
+            raise oserror(errno.ESTALE)
+        return self.parent_fd, self.name
+
+    def close(self) -> None:
+        """Close every fd held; idempotent."""
+        for fd in (self.open_fd, self.parent_fd, self.path_fd):
+            if fd is not None and fd >= 0:
+                os.close(fd)
+        self.open_fd = self.parent_fd = None
+        self.path_fd = -1
+        self.entries = None
+
+
+class FidTable:
+    """The fids of one connection. An operation that awaits holds its FileRef with :meth:`use`,
+    so a concurrent clunk cannot close an fd a worker thread is still using."""
+
+    def __init__(self) -> None:
+        self._refs: dict[int, FileRef] = {}
+
+    def get(self, fid: int) -> FileRef:
+        try:
+            return self._refs[fid]
+        except KeyError:
+            raise oserror(errno.EBADF) from None
+
+    def add(self, fid: int, ref: FileRef) -> None:
+        """Bind ``fid``; the caller must have checked it is free (see :meth:`check_free`)."""
+        self._refs[fid] = ref
+
+    def check_free(self, fid: int) -> None:
+        if fid in self._refs:
+            raise oserror(errno.EBADF)
+
+    def replace(self, fid: int, ref: FileRef) -> None:
+        """Rebind ``fid`` to ``ref``, releasing what it held."""
+        self._release(self._refs[fid])
+        self._refs[fid] = ref
+
+    @contextmanager
+    def use(self, fid: int) -> Iterator[FileRef]:
+        ref = self.get(fid)
+        ref.users += 1
+        try:
+            yield ref
+        finally:
+            ref.users -= 1
+            if ref.clunked and ref.users == 0:
+                ref.close()
+
+    def clunk(self, fid: int) -> None:
+        self._release(self._refs.pop(fid) if fid in self._refs else self.get(fid))
+
+    def clear(self) -> None:
+        for fid in list(self._refs):
+            self.clunk(fid)
+
+    def __len__(self) -> int:
+        return len(self._refs)
+
+    @staticmethod
+    def _release(ref: FileRef) -> None:
+        ref.clunked = True
+        if ref.users == 0:
+            ref.close()

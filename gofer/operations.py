@@ -1,0 +1,385 @@
+"""What each request means on the host: 9P2000.L operations over the fids' host fds.
+
+One method per request type, named after it. A method returns the reply (``lopen`` and
+``lcreate`` return a :class:`Donation`: the reply and the fd to send beside it) and fails by raising
+OSError, whose errno becomes ``Rlerror``. Metadata calls run inline (they are quick, and running
+them inline keeps each method atomic with respect to the others); data calls — read, write,
+readdir, fsync — run in worker threads so one slow file cannot stall the connection.
+
+Rules kept here, not trusted to the Sentry: names arrive checked by the decoder; every new
+path component is opened with ``O_NOFOLLOW``; nothing is written unless the server is
+writable (``EROFS``); only regular files, fifos and sockets may be created by mknod (no device
+nodes); only regular files and directories may be opened.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import time
+from typing import Any, NamedTuple
+
+import trio
+
+from gofer import protocol as p
+from gofer.files import WALK_FLAGS, FidTable, FileRef, attr_of, oserror, qid_of, same_file
+
+#: Open flags a Tlopen may carry through to the host; the rest are the Sentry's business
+#: (O_APPEND: the Sentry keeps file offsets; O_CREAT/O_EXCL: Tlcreate's).
+_OPEN_KEEP = os.O_ACCMODE | os.O_TRUNC | os.O_SYNC | os.O_DSYNC
+#: statfs f_type reported for a gofer mount (Linux's V9FS_MAGIC).
+V9FS_MAGIC = 0x01021997
+#: Readdir's per-entry allowance in bytes for the frame's fields around the name.
+_DIRENT_OVERHEAD = 48
+
+_DT = {stat.S_IFIFO: 1, stat.S_IFCHR: 2, stat.S_IFDIR: 4, stat.S_IFBLK: 6, stat.S_IFREG: 8,
+       stat.S_IFLNK: 10, stat.S_IFSOCK: 12}
+
+
+class Donation(NamedTuple):
+    """A reply and the host fd that travels beside it (None: no fd).
+
+    The fd is a duplicate the server closes once sent, so a clunk racing the send is harmless.
+    """
+
+    reply: Any
+    fd: int | None
+
+
+def _wants_write(flags: int) -> bool:
+    return (flags & os.O_ACCMODE) != os.O_RDONLY or bool(flags & os.O_TRUNC)
+
+
+def _dirent(entry: os.DirEntry[str], offset: int) -> p.Dirent:
+    if entry.is_symlink():
+        kind = stat.S_IFLNK
+    elif entry.is_dir(follow_symlinks=False):
+        kind = stat.S_IFDIR
+    elif entry.is_file(follow_symlinks=False):
+        kind = stat.S_IFREG
+    else:
+        kind = stat.S_IFMT(entry.stat(follow_symlinks=False).st_mode)
+    qtype = p.QTDIR if kind == stat.S_IFDIR else p.QTSYMLINK if kind == stat.S_IFLNK else p.QTFILE
+    return p.Dirent(p.Qid(qtype, 0, entry.inode()), offset, _DT.get(kind, 0),
+                    p.Name(os.fsencode(entry.name)))
+
+
+class Operations:
+    """The served tree of one connection: its fids and what each request does to them."""
+
+    def __init__(self, root_fd: int, *, writable: bool = False, donate_fds: bool = False) -> None:
+        self.root_fd = root_fd
+        self.writable = writable
+        self.donate_fds = donate_fds
+        self.msize = p.MAX_MSIZE
+        self.fids = FidTable()
+
+    @property
+    def iounit(self) -> int:
+        """The most data one Tread/Twrite moves."""
+        return self.msize - p.IOHDR
+
+    def _require_writable(self) -> None:
+        if not self.writable:
+            raise oserror(errno.EROFS)
+
+    def _dir(self, fid: int) -> FileRef:
+        ref = self.fids.get(fid)
+        if not stat.S_ISDIR(ref.stat().st_mode):
+            raise oserror(errno.ENOTDIR)
+        return ref
+
+    # --- session ---------------------------------------------------------------------------
+
+    def attach(self, msg: p.Tattach) -> p.Rattach:
+        if msg.aname not in ("", "/"):
+            raise oserror(errno.ENOENT)
+        self.fids.check_free(msg.fid)
+        fd = os.open(".", WALK_FLAGS | os.O_DIRECTORY, dir_fd=self.root_fd)
+        ref = FileRef(fd, None, b"/")
+        self.fids.add(msg.fid, ref)
+        return p.Rattach(qid_of(ref.stat()))
+
+    def clunk(self, msg: p.Tclunk) -> p.Rclunk:
+        self.fids.clunk(msg.fid)
+        return p.Rclunk()
+
+    # --- walking ---------------------------------------------------------------------------
+
+    def walk(self, msg: p.Twalk) -> p.Rwalk:
+        qids, _ = self._walk(msg.fid, msg.newfid, msg.names)
+        return p.Rwalk(qids)
+
+    def walkgetattr(self, msg: p.Twalkgetattr) -> p.Rwalkgetattr:
+        qids, st = self._walk(msg.fid, msg.newfid, msg.names)
+        return p.Rwalkgetattr(qids, attr_of(st))
+
+    def _walk(self, fid: int, newfid: int, names: list[p.Name]) -> tuple[list[p.Qid], os.stat_result]:
+        """Walk ``names`` one component at a time; bind ``newfid`` only if all were found.
+
+        Returns the qids reached and the stat of the last file reached (of ``fid`` for none).
+        Failing on the first name fails the request; failing later returns the partial walk.
+        """
+        start = self.fids.get(fid)
+        if newfid != fid:
+            self.fids.check_free(newfid)
+        if not names:
+            ref = start.clone()
+            st = ref.stat()
+            self._bind(fid, newfid, ref)
+            return [], st
+        fds: list[int] = [start.path_fd]
+        qids: list[p.Qid] = []
+        st = start.stat()
+        try:
+            for name in names:
+                try:
+                    fds.append(os.open(name, WALK_FLAGS, dir_fd=fds[-1]))
+                except OSError:
+                    if not qids:
+                        raise
+                    break
+                st = os.fstat(fds[-1])
+                qids.append(qid_of(st))
+            if len(qids) == len(names):
+                parent = os.dup(fds[-2])
+                self._bind(fid, newfid, FileRef(fds.pop(), parent, names[-1]))
+        finally:
+            for fd in fds[1:]:
+                os.close(fd)
+        return qids, st
+
+    def _bind(self, fid: int, newfid: int, ref: FileRef) -> None:
+        if newfid == fid:
+            self.fids.replace(fid, ref)
+        else:
+            self.fids.add(newfid, ref)
+
+    # --- attributes ------------------------------------------------------------------------
+
+    def getattr(self, msg: p.Tgetattr) -> p.Rgetattr:
+        st = self.fids.get(msg.fid).stat()
+        return p.Rgetattr(p.GETATTR_BASIC, qid_of(st), attr_of(st))
+
+    def setattr(self, msg: p.Tsetattr) -> p.Rsetattr:
+        self._require_writable()
+        ref = self.fids.get(msg.fid)
+        valid = msg.valid
+        dir_fd, name = ref.location()
+        if valid & p.SETATTR_MODE:
+            if stat.S_ISLNK(ref.stat().st_mode):
+                raise oserror(errno.EOPNOTSUPP)
+            os.chmod(name, msg.mode & 0o7777, dir_fd=dir_fd)
+        if valid & (p.SETATTR_UID | p.SETATTR_GID):
+            uid = msg.uid if valid & p.SETATTR_UID else -1
+            gid = msg.gid if valid & p.SETATTR_GID else -1
+            os.chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
+        if valid & p.SETATTR_SIZE:
+            self._truncate(ref, msg.size)
+        if valid & (p.SETATTR_ATIME | p.SETATTR_MTIME):
+            os.utime(name, ns=self._times(ref, msg), dir_fd=dir_fd, follow_symlinks=False)
+        return p.Rsetattr()
+
+    @staticmethod
+    def _truncate(ref: FileRef, size: int) -> None:
+        if not stat.S_ISREG(ref.stat().st_mode):
+            raise oserror(errno.EISDIR if stat.S_ISDIR(ref.stat().st_mode) else errno.EINVAL)
+        fd = ref.reopen(os.O_WRONLY)
+        try:
+            os.ftruncate(fd, size)
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _times(ref: FileRef, msg: p.Tsetattr) -> tuple[int, int]:
+        """The (atime, mtime) pair to set: given, now, or unchanged (Python has no UTIME_OMIT)."""
+        st = ref.stat()
+        now = time.time_ns()
+
+        def pick(change: int, given: int, value: int, current: int) -> int:
+            if not msg.valid & change:
+                return current
+            return value if msg.valid & given else now
+
+        return (pick(p.SETATTR_ATIME, p.SETATTR_ATIME_SET, msg.atime_ns, st.st_atime_ns),
+                pick(p.SETATTR_MTIME, p.SETATTR_MTIME_SET, msg.mtime_ns, st.st_mtime_ns))
+
+    def statfs(self, msg: p.Tstatfs) -> p.Rstatfs:
+        sv = os.fstatvfs(self.fids.get(msg.fid).path_fd)
+        return p.Rstatfs(V9FS_MAGIC, sv.f_bsize, sv.f_blocks, sv.f_bfree, sv.f_bavail,
+                         sv.f_files, sv.f_ffree, sv.f_fsid, sv.f_namemax)
+
+    def readlink(self, msg: p.Treadlink) -> p.Rreadlink:
+        ref = self.fids.get(msg.fid)
+        if not stat.S_ISLNK(ref.stat().st_mode):
+            raise oserror(errno.EINVAL)
+        return p.Rreadlink(os.readlink(b"", dir_fd=ref.path_fd))
+
+    # --- opening ---------------------------------------------------------------------------
+
+    def lopen(self, msg: p.Tlopen) -> Donation:
+        ref = self.fids.get(msg.fid)
+        if ref.open_fd is not None:
+            raise oserror(errno.EBADF)
+        st = ref.stat()
+        flags = msg.flags & _OPEN_KEEP
+        if _wants_write(flags):
+            self._require_writable()
+        if stat.S_ISDIR(st.st_mode):
+            if flags & os.O_ACCMODE != os.O_RDONLY or flags & os.O_TRUNC:
+                raise oserror(errno.EISDIR)
+        elif stat.S_ISLNK(st.st_mode):
+            raise oserror(errno.ELOOP)
+        elif not stat.S_ISREG(st.st_mode):
+            raise oserror(errno.EPERM)
+        ref.open_fd = ref.reopen(flags)
+        return self._opened(p.Rlopen, ref, st)
+
+    def lcreate(self, msg: p.Tlcreate) -> Donation:
+        """Create and open ``name`` in directory ``fid``; ``fid`` then names the new file."""
+        self._require_writable()
+        parent = self._dir(msg.fid)
+        flags = (msg.flags & _OPEN_KEEP) | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(msg.name, flags, msg.mode & 0o7777, dir_fd=parent.path_fd)
+        try:
+            self._chown_new(fd, msg.uid, msg.gid)
+            path_fd = os.open(msg.name, WALK_FLAGS, dir_fd=parent.path_fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        ref = FileRef(path_fd, os.dup(parent.path_fd), msg.name)
+        ref.open_fd = fd
+        st = ref.stat()
+        if not same_file(st, os.fstat(fd)):  # renamed over between create and walk
+            ref.close()
+            raise oserror(errno.ESTALE)
+        self.fids.replace(msg.fid, ref)
+        return self._opened(p.Rlcreate, ref, st)
+
+    def _opened(self, reply: Any, ref: FileRef, st: os.stat_result) -> Donation:
+        donate = self.donate_fds and stat.S_ISREG(st.st_mode)
+        fd = os.dup(ref.open_fd) if donate and ref.open_fd is not None else None
+        return Donation(reply(qid_of(st), self.iounit, fd is not None), fd)
+
+    @staticmethod
+    def _chown_new(fd: int, uid: int, gid: int) -> None:
+        """Give a new file its owner; an unprivileged gofer keeps its own (EPERM is expected)."""
+        try:
+            os.fchown(fd, uid, gid)
+        except PermissionError:
+            pass
+
+    # --- creating and removing names -------------------------------------------------------
+
+    def mkdir(self, msg: p.Tmkdir) -> p.Rmkdir:
+        self._require_writable()
+        fd = self._dir(msg.dfid).path_fd
+        os.mkdir(msg.name, msg.mode & 0o7777, dir_fd=fd)
+        return p.Rmkdir(self._new_name(fd, msg.name, msg.uid, msg.gid))
+
+    def symlink(self, msg: p.Tsymlink) -> p.Rsymlink:
+        self._require_writable()
+        if not msg.target or b"\0" in msg.target:
+            raise oserror(errno.EINVAL if b"\0" in msg.target else errno.ENOENT)
+        if len(msg.target) >= p.PATH_MAX:
+            raise oserror(errno.ENAMETOOLONG)
+        fd = self._dir(msg.dfid).path_fd
+        os.symlink(msg.target, msg.name, dir_fd=fd)
+        return p.Rsymlink(self._new_name(fd, msg.name, msg.uid, msg.gid))
+
+    def mknod(self, msg: p.Tmknod) -> p.Rmknod:
+        self._require_writable()
+        kind = stat.S_IFMT(msg.mode) or stat.S_IFREG
+        if kind not in (stat.S_IFREG, stat.S_IFIFO, stat.S_IFSOCK):
+            raise oserror(errno.EPERM)  # device nodes are the Sentry's devfs, never the host's
+        fd = self._dir(msg.dfid).path_fd
+        os.mknod(msg.name, kind | (msg.mode & 0o7777), dir_fd=fd)
+        return p.Rmknod(self._new_name(fd, msg.name, msg.uid, msg.gid))
+
+    def _new_name(self, dir_fd: int, name: bytes, uid: int, gid: int) -> p.Qid:
+        try:
+            os.chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
+        except PermissionError:
+            pass
+        return qid_of(os.stat(name, dir_fd=dir_fd, follow_symlinks=False))
+
+    def link(self, msg: p.Tlink) -> p.Rlink:
+        self._require_writable()
+        target = self.fids.get(msg.fid)
+        fd = self._dir(msg.dfid).path_fd
+        if stat.S_ISDIR(target.stat().st_mode):
+            raise oserror(errno.EPERM)
+        src_dir, src_name = target.location()
+        os.link(src_name, msg.name, src_dir_fd=src_dir, dst_dir_fd=fd, follow_symlinks=False)
+        return p.Rlink()
+
+    def renameat(self, msg: p.Trenameat) -> p.Rrenameat:
+        self._require_writable()
+        old = self._dir(msg.olddirfid).path_fd
+        new = self._dir(msg.newdirfid).path_fd
+        os.rename(msg.oldname, msg.newname, src_dir_fd=old, dst_dir_fd=new)
+        return p.Rrenameat()
+
+    def unlinkat(self, msg: p.Tunlinkat) -> p.Runlinkat:
+        self._require_writable()
+        fd = self._dir(msg.dirfid).path_fd
+        if msg.flags & ~p.AT_REMOVEDIR:
+            raise oserror(errno.EINVAL)
+        if msg.flags & p.AT_REMOVEDIR:
+            os.rmdir(msg.name, dir_fd=fd)
+        else:
+            os.unlink(msg.name, dir_fd=fd)
+        return p.Runlinkat()
+
+    # --- data (in worker threads) ----------------------------------------------------------
+
+    async def read(self, msg: p.Tread) -> p.Rread:
+        count = min(msg.count, self.iounit)
+        with self.fids.use(msg.fid) as ref:
+            fd = self._open_fd(ref)
+            return p.Rread(await trio.to_thread.run_sync(os.pread, fd, count, msg.offset))
+
+    async def write(self, msg: p.Twrite) -> p.Rwrite:
+        self._require_writable()
+        with self.fids.use(msg.fid) as ref:
+            fd = self._open_fd(ref)
+            return p.Rwrite(await trio.to_thread.run_sync(os.pwrite, fd, msg.data, msg.offset))
+
+    async def fsync(self, msg: p.Tfsync) -> p.Rfsync:
+        with self.fids.use(msg.fid) as ref:
+            sync = os.fdatasync if msg.datasync else os.fsync
+            await trio.to_thread.run_sync(sync, self._open_fd(ref))
+        return p.Rfsync()
+
+    async def readdir(self, msg: p.Treaddir) -> p.Rreaddir:
+        with self.fids.use(msg.fid) as ref:
+            fd = self._open_fd(ref)
+            if msg.offset == 0 or ref.entries is None:
+                ref.entries = await trio.to_thread.run_sync(self._list, fd)
+            budget = min(msg.count, self.iounit)
+            return p.Rreaddir(await trio.to_thread.run_sync(self._page, ref.entries, msg.offset, budget))
+
+    @staticmethod
+    def _list(fd: int) -> list[os.DirEntry[str]]:
+        """A snapshot of the directory: offsets are indices into it, stable until offset 0."""
+        os.lseek(fd, 0, os.SEEK_SET)
+        with os.scandir(fd) as entries:
+            return list(entries)
+
+    @staticmethod
+    def _page(entries: list[os.DirEntry[str]], offset: int, budget: int) -> list[p.Dirent]:
+        page: list[p.Dirent] = []
+        for index in range(max(offset, 0), len(entries)):
+            dirent = _dirent(entries[index], index + 1)
+            budget -= len(dirent.name) + _DIRENT_OVERHEAD
+            if budget < 0:
+                break
+            page.append(dirent)
+        return page
+
+    @staticmethod
+    def _open_fd(ref: FileRef) -> int:
+        if ref.open_fd is None:
+            raise oserror(errno.EBADF)
+        return ref.open_fd
