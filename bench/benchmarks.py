@@ -1,0 +1,84 @@
+"""The list of benchmarks: which C program, with which arguments, and how to read its figure.
+
+A benchmark is a static C program in ``bench/programs/`` that times its own inner loop (so that
+process start-up and sandbox boot are excluded) and prints one figure per operation. To add one,
+write the program and append a :class:`Benchmark` to :data:`BENCHMARKS`; the runner compiles it,
+puts it in an image at ``/<name>`` and runs it under every runtime.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+PROGRAMS_DIR = Path(__file__).resolve().parent / "programs"
+
+
+class ParseError(ValueError):
+    """A benchmark's output did not contain the figure it should print."""
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One benchmark program and how to interpret what it prints.
+
+    ``args`` turns the iteration count into the program's argument list; ``parse`` turns its
+    stdout into one figure in ``unit``. ``lower_is_better`` says how to read ratios (a time
+    per call: lower is better; a throughput: higher is better).
+    """
+
+    name: str
+    source: Path
+    args: Callable[[int], list[str]]
+    parse: Callable[[str], float]
+    unit: str
+    default_iterations: int
+    description: str
+    lower_is_better: bool = True
+
+    @property
+    def guest_path(self) -> str:
+        """Where the compiled program sits inside the image."""
+        return f"/{self.name}"
+
+
+def parse_key(key: str, scale: float = 1.0) -> Callable[[str], float]:
+    """A parser that finds ``key=<number>`` in the output and multiplies it by ``scale``."""
+    pattern = re.compile(rf"\b{re.escape(key)}=([0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)")
+
+    def parse(output: str) -> float:
+        match = pattern.search(output)
+        if match is None:
+            raise ParseError(f"no {key}=<number> in output: {output.strip()[:200]!r}")
+        return float(match.group(1)) * scale
+
+    return parse
+
+
+def iterations_only(iterations: int) -> list[str]:
+    """Arguments for programs whose only argument is the iteration count."""
+    return [str(iterations)]
+
+
+BENCHMARKS: list[Benchmark] = [
+    Benchmark(
+        name="getppid_loop",
+        source=PROGRAMS_DIR / "getppid_loop.c",
+        args=iterations_only,
+        parse=parse_key("ns_per_call", scale=1e-3),
+        unit="µs/call",
+        default_iterations=100_000,
+        description="syscall(SYS_getppid) in a loop: the cost of one trapped system call round trip",
+    ),
+    # Next: open/close, stat, read throughput, pipe ping-pong, fork+exec.
+]
+
+
+def by_name(name: str) -> Benchmark:
+    """The benchmark called ``name``; ``KeyError`` if there is none."""
+    for benchmark in BENCHMARKS:
+        if benchmark.name == name:
+            return benchmark
+    raise KeyError(name)

@@ -1,0 +1,351 @@
+"""Run Sentrio's benchmarks natively, under ``runsc --platform=ptrace`` and under Sentrio.
+
+``python -m bench.run`` (or ``python bench/run.py``) compiles every benchmark program with
+``gcc -static -O2`` into a temporary image directory, runs each under every runtime ``--repeat``
+times (interleaved, so that the VM's noise spreads over all of them), and prints a Markdown table
+of the median figure per runtime with the ratios Sentrio/runsc, Sentrio/native and runsc/native.
+The same results, with every sample and a description of the machine, go to
+``bench/results/<UTC time>.json``.
+
+A runtime that fails is reported as ``n/a (error: ...)``, never as a crash of the runner.
+Nothing here asserts on timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+if not __package__:  # run as ``python bench/run.py``: make ``bench`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.benchmarks import BENCHMARKS, Benchmark
+from bench.runners import RATIOS, RUNNERS, Runner, runner_version
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+DEFAULT_REPEAT = 5
+DEFAULT_TIMEOUT = 300.0
+
+
+class BuildError(RuntimeError):
+    """A benchmark program did not compile."""
+
+
+@dataclass
+class Measurement:
+    """Every sample of one benchmark under one runner, or why there are none."""
+
+    runner: str
+    samples: list[float] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def median(self) -> float | None:
+        """The median sample, or ``None`` when the runner failed or never ran."""
+        if self.error is not None or not self.samples:
+            return None
+        return statistics.median(self.samples)
+
+
+# --- building ---------------------------------------------------------------------------------
+
+def compile_program(benchmark: Benchmark, binary: Path) -> Path:
+    """Compile the benchmark's C source statically to ``binary``; return it."""
+    command = ["gcc", "-static", "-O2", "-Wall", "-o", str(binary), str(benchmark.source)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise BuildError(f"{' '.join(command)} failed:\n{done.stderr}")
+    return binary
+
+
+def build_image(benchmarks: Iterable[Benchmark], image: Path) -> Path:
+    """Make ``image`` a root directory holding each benchmark's program at its guest path."""
+    image.mkdir(parents=True, exist_ok=True)
+    for benchmark in benchmarks:
+        compile_program(benchmark, image / benchmark.guest_path.lstrip("/"))
+    return image
+
+
+# --- running ----------------------------------------------------------------------------------
+
+def first_line(text: str) -> str:
+    """The most telling line of an error output: the exception of a traceback, else the first."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if lines[0].startswith("Traceback"):
+        return lines[-1]
+    return lines[0]
+
+
+def pin_to(cpu: int | None) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that pins the child (and so all it starts) to ``cpu``, or ``None``."""
+    if cpu is None:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
+def run_in_own_group(command: list[str], cwd: Path | None, timeout: float,
+                     cpu: int | None) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` in a new session; on timeout kill its whole process group.
+
+    Raises ``RuntimeError`` on timeout, ``OSError`` if it cannot start.
+    """
+    with subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, start_new_session=True,
+                          preexec_fn=pin_to(cpu)) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise RuntimeError(f"timed out after {timeout:g} s") from None
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def run_once(runner: Runner, benchmark: Benchmark, image: Path, iterations: int,
+             timeout: float, cpu: int | None) -> float:
+    """Run the benchmark once under ``runner``; return its figure or raise ``RuntimeError``."""
+    argv = [benchmark.guest_path, *benchmark.args(iterations)]
+    command = runner.command(image, argv)
+    try:
+        done = run_in_own_group(command, runner.cwd, timeout, cpu)
+    except OSError as error:
+        raise RuntimeError(f"cannot start {command[0]}: {error}") from None
+    if done.returncode != 0:
+        detail = first_line(done.stderr) or first_line(done.stdout) or "no output"
+        raise RuntimeError(f"exit {done.returncode}: {detail}")
+    try:
+        return benchmark.parse(done.stdout)
+    except ValueError as error:
+        raise RuntimeError(str(error)) from None
+
+
+def measure(benchmark: Benchmark, runners: Sequence[Runner], image: Path, iterations: int,
+            repeat: int, timeout: float, cpu: int | None) -> dict[str, Measurement]:
+    """Run the benchmark ``repeat`` times under each runner, round-robin.
+
+    A runner that fails once is not run again for this benchmark.
+    """
+    results = {runner.name: Measurement(runner.name) for runner in runners}
+    for round_number in range(1, repeat + 1):
+        for runner in runners:
+            measurement = results[runner.name]
+            if measurement.error is not None:
+                continue
+            progress(f"{benchmark.name}: {runner.name} run {round_number}/{repeat}")
+            try:
+                measurement.samples.append(run_once(runner, benchmark, image, iterations, timeout, cpu))
+            except RuntimeError as error:
+                measurement.error = str(error)
+                progress(f"{benchmark.name}: {runner.name} failed: {error}")
+    return results
+
+
+def ratio(results: dict[str, Measurement], numerator: str, denominator: str) -> float | None:
+    """``numerator``'s median over ``denominator``'s, or ``None`` if either is missing."""
+    top, bottom = results.get(numerator), results.get(denominator)
+    if top is None or bottom is None or top.median is None or not bottom.median:
+        return None
+    return top.median / bottom.median
+
+
+# --- reporting --------------------------------------------------------------------------------
+
+def progress(message: str) -> None:
+    """One line of progress on stderr (stdout carries only the report)."""
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def format_figure(value: float) -> str:
+    """Three or four significant digits, without exponent notation."""
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    if value >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
+def format_cell(measurement: Measurement | None) -> str:
+    """Median with the [min–max] range, or ``n/a (error: …)``."""
+    if measurement is None:
+        return "—"
+    if measurement.error is not None:
+        return f"n/a (error: {measurement.error})".replace("|", "\\|")
+    if measurement.median is None:
+        return "—"
+    low, high = min(measurement.samples), max(measurement.samples)
+    return f"**{format_figure(measurement.median)}** [{format_figure(low)}–{format_figure(high)}]"
+
+
+def format_ratio(value: float | None) -> str:
+    """``1.23×``, or ``—`` when a side is missing."""
+    return "—" if value is None else f"{format_figure(value)}×"
+
+
+def markdown_table(rows: list[tuple[Benchmark, dict[str, Measurement]]],
+                   runners: Sequence[Runner]) -> str:
+    """The report: one row per benchmark, a column per runner, then the ratios."""
+    labels = {runner.name: runner.short for runner in RUNNERS}
+    header = ["benchmark", "unit", *(runner.label for runner in runners),
+              *(f"{labels[a]}/{labels[b]}" for a, b in RATIOS)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for benchmark, results in rows:
+        cells = [benchmark.name, benchmark.unit,
+                 *(format_cell(results.get(runner.name)) for runner in runners),
+                 *(format_ratio(ratio(results, a, b)) for a, b in RATIOS)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def command_output(command: Sequence[str]) -> str | None:
+    """The first line a host command prints, or ``None`` if it cannot run."""
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return first_line(done.stdout) or None
+
+
+def cpu_model() -> str | None:
+    """The CPU's model name from /proc/cpuinfo."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return None
+
+
+def machine_info(runners: Sequence[Runner]) -> dict[str, object]:
+    """What the figures depend on: kernel, CPU, cores, load, compiler and runtime versions."""
+    return {
+        "hostname": platform.node(),
+        "kernel": platform.release(),
+        "cpu": cpu_model(),
+        "cpus": os.cpu_count(),
+        "loadavg": os.getloadavg(),
+        "python": platform.python_version(),
+        "gcc": command_output(["gcc", "--version"]),
+        "versions": {runner.name: runner_version(runner) for runner in runners},
+    }
+
+
+def write_json(path: Path, report: dict[str, object]) -> None:
+    """Write the machine-readable report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+
+
+# --- command line -----------------------------------------------------------------------------
+
+def select(only: Sequence[str]) -> tuple[list[Benchmark], list[Runner]]:
+    """Benchmarks and runners named by ``--only`` (all of a kind when none of it is named)."""
+    benchmark_names = {benchmark.name for benchmark in BENCHMARKS}
+    runner_names = {runner.name for runner in RUNNERS}
+    unknown = set(only) - benchmark_names - runner_names
+    if unknown:
+        raise SystemExit(f"--only: unknown name(s) {sorted(unknown)}; "
+                         f"benchmarks: {sorted(benchmark_names)}, runners: {sorted(runner_names)}")
+    wanted_benchmarks = set(only) & benchmark_names or benchmark_names
+    wanted_runners = set(only) & runner_names or runner_names
+    return ([b for b in BENCHMARKS if b.name in wanted_benchmarks],
+            [r for r in RUNNERS if r.name in wanted_runners])
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The runner's options."""
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--iterations", "-n", type=int,
+                        help="operations per run (default: each benchmark's own, e.g. 100000)")
+    parser.add_argument("--repeat", "-r", type=int, default=DEFAULT_REPEAT,
+                        help=f"runs per benchmark and runtime; the median is reported (default {DEFAULT_REPEAT})")
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        help="run only this benchmark or runtime (native, runsc, sentrio); "
+                             "repeatable, or comma-separated")
+    parser.add_argument("--cpu", type=int, metavar="N",
+                        help="pin every runtime and all it starts to CPU N (default: unpinned)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                        help=f"seconds before one run counts as failed (default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--output", type=Path,
+                        help="JSON report path (default: bench/results/<UTC time>.json)")
+    parser.add_argument("--keep-image", type=Path, metavar="DIR",
+                        help="build the image in DIR and keep it (default: a temporary directory)")
+    args = parser.parse_args(argv)
+    args.only = [name for item in args.only for name in item.split(",") if name]
+    if args.repeat < 1 or (args.iterations is not None and args.iterations < 1):
+        parser.error("--repeat and --iterations must be positive")
+    return args
+
+
+def run_all(args: argparse.Namespace, image: Path) -> dict[str, object]:
+    """Build the image, run every selected benchmark, print the table; return the report."""
+    benchmarks, runners = select(args.only)
+    started = dt.datetime.now(dt.UTC)
+    progress(f"building {len(benchmarks)} program(s) into {image}")
+    build_image(benchmarks, image)
+    rows: list[tuple[Benchmark, dict[str, Measurement]]] = []
+    for benchmark in benchmarks:
+        iterations = args.iterations or benchmark.default_iterations
+        results = measure(benchmark, runners, image, iterations, args.repeat, args.timeout, args.cpu)
+        rows.append((benchmark, results))
+    pinning = "unpinned" if args.cpu is None else f"pinned to CPU {args.cpu}"
+    print(f"Sentrio benchmarks, {started:%Y-%m-%d %H:%M} UTC, {platform.node()}, "
+          f"{os.cpu_count()} CPUs, median of {args.repeat} runs [min–max], {pinning}\n")
+    print(markdown_table(rows, runners))
+    return {
+        "started": started.isoformat(timespec="seconds"),
+        "repeat": args.repeat,
+        "cpu": args.cpu,
+        "machine": machine_info(runners),
+        "commands": {runner.name: runner.command(Path("IMAGE"), ["/PROGRAM", "ARGS"]) for runner in runners},
+        "benchmarks": [
+            {
+                "name": benchmark.name,
+                "unit": benchmark.unit,
+                "lower_is_better": benchmark.lower_is_better,
+                "iterations": args.iterations or benchmark.default_iterations,
+                "results": {name: asdict(m) | {"median": m.median} for name, m in results.items()},
+                "ratios": {f"{a}/{b}": ratio(results, a, b) for a, b in RATIOS},
+            }
+            for benchmark, results in rows
+        ],
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: run, print the Markdown table, write the JSON report."""
+    args = parse_args(argv)
+    try:
+        if args.keep_image is not None:
+            report = run_all(args, args.keep_image.resolve())
+        else:
+            with tempfile.TemporaryDirectory(prefix="sentrio-bench-") as temp:
+                image = Path(temp) / "image"
+                report = run_all(args, image)
+    except BuildError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 1
+    stamp = str(report["started"]).replace(":", "").replace("+0000", "Z")
+    output = args.output or RESULTS_DIR / f"{stamp}.json"
+    write_json(output, report)
+    progress(f"wrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
