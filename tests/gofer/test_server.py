@@ -1,0 +1,173 @@
+"""The server loop in-process: malformed input, concurrency, flush, splitting, read-only."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from pathlib import Path
+
+import msgpack
+import pytest
+import trio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gofer import protocol as p
+from gofer.server import serve
+from kernel.errors import Errno
+
+
+async def raw_exchange(root: Path, payload: bytes) -> bytes:
+    """Send ``payload`` then EOF to a fresh in-process server; return all it answers."""
+    ours, theirs = socket.socketpair()
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY)
+    received = bytearray()
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve, theirs, root_fd)
+            sock = trio.socket.from_stdlib_socket(ours)
+            await sock.send(payload)
+            sock.shutdown(socket.SHUT_WR)  # EOF: an unfinished frame must not wait forever
+            with trio.fail_after(5):
+                while data := await sock.recv(65536):
+                    received += data
+    finally:
+        os.close(root_fd)
+        ours.close()
+    return bytes(received)
+
+
+def replies(data: bytes) -> list[tuple[int, object]]:
+    decoder = p.Decoder(p.Direction.REPLY)
+    decoder.feed(data)
+    return list(decoder)
+
+
+async def test_the_server_closes_a_connection_that_sends_garbage(tree: Path) -> None:
+    hello = p.encode(p.Tversion(8192, p.VERSION), 1)
+    assert await raw_exchange(tree, hello + b"\xc1garbage") == p.encode(p.Rversion(8192, p.VERSION), 1)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(garbage=st.binary(min_size=1, max_size=200))
+async def test_any_garbage_ends_in_replies_or_a_clean_close(tree: Path, garbage: bytes) -> None:
+    answer = await raw_exchange(tree, garbage + msgpack.packb([999, 0]))
+    replies(answer)  # whatever came back is well-formed
+
+
+async def test_a_bad_name_sent_raw_is_refused_with_einval(tree: Path) -> None:
+    frames = [p.encode(p.Tversion(8192, p.VERSION), 1), p.encode(p.Tattach(1, ""), 2),
+              msgpack.packb([110, 3, 1, 2, [b".."]]), msgpack.packb([110, 4, 1, 2, [b"dir/sub"]])]
+    got = dict(replies(await raw_exchange(tree, b"".join(frames))))
+    assert got[3] == got[4] == p.Rlerror(errno.EINVAL)
+
+
+async def test_a_duplicate_tag_closes_the_connection(tree: Path) -> None:
+    # Both requests are read in one feed, so the second arrives while the first is running.
+    frames = p.encode(p.Tversion(8192, p.VERSION), 1) + p.encode(p.Tattach(1, ""), 2)
+    slow = p.encode(p.Tread(1, 0, 1), 9) * 2
+    got = replies(await raw_exchange(tree, frames + slow))
+    assert [tag for tag, _ in got].count(9) <= 1
+
+
+async def test_twenty_tasks_get_their_own_replies(inprocess, tree: Path) -> None:
+    conn = await inprocess(tree)
+    root = await conn.attach()
+    results: dict[int, bytes] = {}
+
+    async def reader(i: int) -> None:
+        fid = conn.new_fid()
+        name = [b"hello.txt", b"dir", b"big"][i % 3]
+        await conn.walk(root, [name], fid)
+        if name == b"dir":
+            await conn.lopen(fid, os.O_RDONLY)
+            results[i] = b",".join(sorted(e.name for e in await conn.readdir(fid)))
+        else:
+            await conn.lopen(fid, os.O_RDONLY)
+            results[i] = await conn.read(fid, i, 5)
+        await conn.clunk(fid)
+
+    async with trio.open_nursery() as nursery:
+        for i in range(20):
+            nursery.start_soon(reader, i)
+    big = (tree / "big").read_bytes()
+    hello = (tree / "hello.txt").read_bytes()
+    for i, got in results.items():
+        expected = [hello[i:i + 5], b"a,sub", big[i:i + 5]][i % 3]
+        assert got == expected, i
+    assert len(results) == 20
+
+
+async def test_large_reads_and_writes_are_split_at_msize(inprocess, tmp_path: Path, tree: Path) -> None:
+    conn = await inprocess(tree, writable=True, msize=p.MIN_MSIZE)
+    assert conn.msize == p.MIN_MSIZE
+    root = await conn.attach()
+    fid = conn.new_fid()
+    await conn.walk(root, [b"big"], fid)
+    await conn.lopen(fid, os.O_RDWR)
+    big = (tree / "big").read_bytes()
+    assert await conn.read(fid, 100, 50_000) == big[100:50_100]
+    assert await conn.read(fid, len(big) - 10, 50_000) == big[-10:]
+    view = memoryview(bytearray(20_000))
+    assert await conn.readinto(fid, 7, view) == 20_000 and bytes(view) == big[7:20_007]
+    data = os.urandom(30_000)
+    assert await conn.write(fid, 1000, data) == 30_000
+    assert (tree / "big").read_bytes()[1000:31_000] == data
+
+
+async def test_a_cancelled_caller_flushes_its_tag(inprocess, tree: Path) -> None:
+    conn = await inprocess(tree)
+    root = await conn.attach()
+    with trio.move_on_after(0):
+        await conn.getattr(root)
+    await trio.sleep(0.05)
+    assert conn.dead is None
+    assert (await conn.getattr(root))[0].type == p.QTDIR
+    assert not conn._slots  # the flushed tag was given back
+
+
+async def test_without_rw_every_write_is_erofs(inprocess, tree: Path) -> None:
+    conn = await inprocess(tree)
+    root = await conn.attach()
+    fid = conn.new_fid()
+    await conn.walk(root, [b"hello.txt"], fid)
+    attempts = [conn.mkdir(root, b"new", 0o755), conn.symlink(root, b"l", b"x"),
+                conn.mknod(root, b"fifo", 0o10644), conn.link(root, fid, b"hard"),
+                conn.renameat(root, b"hello.txt", root, b"moved"), conn.unlinkat(root, b"hello.txt"),
+                conn.setattr(fid, p.SETATTR_MODE, mode=0o777), conn.lopen(fid, os.O_WRONLY),
+                conn.lcreate(conn.new_fid() if False else root, b"created", os.O_RDWR, 0o644)]
+    for attempt in attempts:
+        with pytest.raises(Errno) as failure:
+            await attempt
+        assert failure.value.errno == errno.EROFS
+    assert sorted(os.listdir(tree)) == sorted(["dir", "hello.txt", "big", "private", "escape", "abs", "dirlink"])
+
+
+async def test_unknown_fids_and_reused_newfids_are_ebadf(inprocess, tree: Path) -> None:
+    conn = await inprocess(tree)
+    root = await conn.attach()
+    with pytest.raises(Errno) as failure:
+        await conn.getattr(12345)
+    assert failure.value.errno == errno.EBADF
+    fid = conn.new_fid()
+    await conn.walk(root, [b"dir"], fid)
+    with pytest.raises(Errno) as failure:
+        await conn.walk(root, [b"hello.txt"], fid)
+    assert failure.value.errno == errno.EBADF
+
+
+async def test_readdir_pages_with_cookies(inprocess, tree: Path) -> None:
+    for i in range(300):
+        (tree / "dir" / f"file{i:03}").write_text("x")
+    conn = await inprocess(tree)
+    root = await conn.attach()
+    fid = conn.new_fid()
+    await conn.walk(root, [b"dir"], fid)
+    await conn.lopen(fid, os.O_RDONLY)
+    seen: list[bytes] = []
+    offset = 0
+    while page := await conn.readdir(fid, offset, 1000):
+        seen += [e.name for e in page]
+        offset = page[-1].offset
+    assert sorted(seen) == sorted([b"a", b"sub"] + [f"file{i:03}".encode() for i in range(300)])
