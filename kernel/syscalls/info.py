@@ -45,7 +45,8 @@ async def sysinfo(t: Task, info: Addr) -> int:
         structs.SYSINFO, info,
         uptime, 0, 0, 0,                  # uptime, load averages
         total, total - used, 0, 0, 0, 0,  # ram total/free/shared/buffers, swap total/free
-        t.kernel.task_count(), 0, 0, 1,   # procs, high memory total/free, mem_unit
+        t.kernel.task_count(), 0,         # procs, padding
+        0, 0, 1,                          # high memory total/free, mem_unit
     )
     return 0
 

@@ -6,7 +6,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from kernel.abi.errno import EFAULT, EINVAL, ENOTTY
-from kernel.abi.linux import KERNEL_TERMIOS_SIZE, TCGETS, TIOCGWINSZ, WINSIZE_SIZE
+from kernel.abi.linux import KERNEL_TERMIOS_SIZE, TASK_SIZE, TCGETS, TIOCGWINSZ, WINSIZE_SIZE
 from kernel.errors import Errno
 from kernel.syscalls.args import Addr, Fd, Int, Off, Size, UInt, ULong
 from kernel.syscalls.table import syscall
@@ -57,7 +57,28 @@ def _positional_file(t: Task, fd: int, offset: int) -> HostFile:
 @syscall
 async def read(t: Task, fd: Fd, buf: Addr, count: Size) -> int:
     file = t.kernel.stdio.get(fd)
-    return await file.readv(await _buffers(t, buf, count, write=True))
+    try:
+        buffers = await _buffers(t, buf, count, write=True)
+    except Errno as error:
+        if error.errno != EFAULT or not _user_range(buf, count):
+            raise
+        return await _read_through_bounce(t, file, buf, count)
+    return await file.readv(buffers)
+
+
+def _user_range(addr: int, count: int) -> bool:
+    """Linux's access_ok: the range lies below TASK_SIZE (mapped or not)."""
+    return addr + min(count, MAX_RW_COUNT) <= TASK_SIZE
+
+
+async def _read_through_bounce(t: Task, file: HostFile, buf: int, count: int) -> int:
+    """read(2) into a buffer that is not (all) mapped: like Linux, the fault shows only when
+    data is copied, so a read at end of file still returns 0. Rare, so a bounce copy is fine."""
+    bounce = bytearray(min(count, 1 << 16))
+    n = await file.readv([memoryview(bounce)])
+    if n:
+        await t.mm.copy_out(buf, bytes(bounce[:n]))
+    return n
 
 
 @syscall

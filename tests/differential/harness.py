@@ -1,0 +1,121 @@
+"""Differential testing: the same static program, natively under ``chroot`` and under Sentrio.
+
+A program is compiled at test time in each of several *variants* (glibc static, glibc
+static-pie, musl static) into a throwaway image. :func:`run_native` runs it with ``chroot`` and
+:func:`run_sentrio` with ``python -m kernel run``; both get exactly the same argv, environment and
+stdin, and :class:`Outcome` holds what a user would compare: stdout, stderr and the exit status
+as a shell reports it (128+N for a signal).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PROGRAMS = Path(__file__).parent / "programs"
+
+#: The environment both runs see: what a container runtime would give a fresh shell.
+GUEST_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME": "/root",
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A way of building a static program: compiler and flags."""
+
+    name: str
+    compiler: str
+    flags: tuple[str, ...]
+
+    def available(self) -> bool:
+        return shutil.which(self.compiler) is not None
+
+
+VARIANTS = (
+    Variant("glibc", "gcc", ("-static",)),
+    Variant("glibc-pie", "gcc", ("-static-pie", "-fPIE")),
+    Variant("musl", "musl-gcc", ("-static",)),
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a run showed the user."""
+
+    stdout: str
+    stderr: str
+    status: int
+
+
+def binary_name(program: str, variant: Variant) -> str:
+    return f"{program}.{variant.name}"
+
+
+def build_image(root: Path, programs: Iterable[str], variants: Sequence[Variant]) -> None:
+    """Compile every program in every available variant into ``root/bin`` (in parallel)."""
+    bin_dir = root / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    jobs = [(p, v) for p in programs for v in variants if v.available()]
+
+    def compile_one(job: tuple[str, Variant]) -> None:
+        program, variant = job
+        source = PROGRAMS / f"{program}.c"
+        output = bin_dir / binary_name(program, variant)
+        command = [variant.compiler, *variant.flags, "-O1", "-w", "-o", str(output), str(source)]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr}")
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        list(pool.map(compile_one, jobs))
+
+
+def _shell_status(returncode: int) -> int:
+    """subprocess reports a signal death as -N; a shell says 128+N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def run_native(image: Path, argv: Sequence[str], stdin: bytes = b"", timeout: float = 60) -> Outcome:
+    result = subprocess.run(["chroot", str(image), *argv], input=stdin, capture_output=True,
+                            env=GUEST_ENV, timeout=timeout)
+    return Outcome(result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace"),
+                   _shell_status(result.returncode))
+
+
+def run_sentrio(image: Path, argv: Sequence[str], stdin: bytes = b"", timeout: float = 120) -> Outcome:
+    """Run under Sentrio with the same guest environment; strict mode turns Sentry bugs into
+    loud failures instead of a guest-visible EIO."""
+    env = {
+        "PATH": os.environ.get("PATH", GUEST_ENV["PATH"]),
+        "PYTHONPATH": str(REPO),
+        "SENTRIO_STRICT": "1",
+    }
+    guest_env = [arg for key, value in GUEST_ENV.items() for arg in ("-e", f"{key}={value}")]
+    command = [sys.executable, "-m", "kernel", "run", *guest_env, str(image), "--", *argv]
+    result = subprocess.run(command, input=stdin, capture_output=True, env=env, timeout=timeout, cwd=REPO)
+    return Outcome(result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace"),
+                   result.returncode)
+
+
+def explain(native: Outcome, sentrio: Outcome) -> str:
+    """A readable account of how two outcomes differ (unified diffs of the streams)."""
+    parts = []
+    if native.status != sentrio.status:
+        parts.append(f"exit status: native {native.status}, sentrio {sentrio.status}")
+    for stream in ("stdout", "stderr"):
+        a, b = getattr(native, stream), getattr(sentrio, stream)
+        if a != b:
+            diff = difflib.unified_diff(a.splitlines(), b.splitlines(), f"native {stream}",
+                                        f"sentrio {stream}", lineterm="", n=1)
+            parts.append("\n".join(diff))
+    return "\n".join(parts)
