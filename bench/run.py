@@ -30,8 +30,11 @@ from pathlib import Path
 if not __package__:  # run as ``python bench/run.py``: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.benchmarks import BENCHMARKS, Benchmark
+from bench.benchmarks import BENCHMARKS, PROGRAMS_DIR, Benchmark
 from bench.runners import RATIOS, RUNNERS, Runner, runner_version
+
+#: Size of /bench/big, the file read_seq reads.
+BIG_FILE_SIZE = 64 << 20
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_REPEAT = 5
@@ -62,7 +65,12 @@ class Measurement:
 
 def compile_program(benchmark: Benchmark, binary: Path) -> Path:
     """Compile the benchmark's C source statically to ``binary``; return it."""
-    command = ["gcc", "-static", "-O2", "-Wall", "-o", str(binary), str(benchmark.source)]
+    return compile_source(benchmark.source, binary)
+
+
+def compile_source(source: Path, binary: Path) -> Path:
+    """Compile a C source statically to ``binary``; return it."""
+    command = ["gcc", "-static", "-O2", "-Wall", "-pthread", "-o", str(binary), str(source)]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise BuildError(f"{' '.join(command)} failed:\n{done.stderr}")
@@ -74,7 +82,22 @@ def build_image(benchmarks: Iterable[Benchmark], image: Path) -> Path:
     image.mkdir(parents=True, exist_ok=True)
     for benchmark in benchmarks:
         compile_program(benchmark, image / benchmark.guest_path.lstrip("/"))
+    add_bench_files(image / "bench")
     return image
+
+
+def add_bench_files(directory: Path) -> None:
+    """The files the file and process benchmarks use: a small file, a 64 MiB file with real
+    (non-sparse) contents, and a static ``true`` to execute."""
+    directory.mkdir(exist_ok=True)
+    (directory / "small").write_bytes(b"sentrio benchmark file\n" * 64)
+    big = directory / "big"
+    if not big.exists() or big.stat().st_size != BIG_FILE_SIZE:
+        block = bytes(range(256)) * 4096  # 1 MiB
+        with big.open("wb") as out:
+            for _ in range(BIG_FILE_SIZE // len(block)):
+                out.write(block)
+    compile_source(PROGRAMS_DIR / "true.c", directory / "true")
 
 
 # --- running ----------------------------------------------------------------------------------
