@@ -177,6 +177,10 @@ class Bus:
         """A handle for calling service ``name``; it follows the service through swaps."""
         return Endpoint(self, name)
 
+    def route(self, name: str) -> Route:
+        """The route of service ``name``; LookupError if none is registered."""
+        return self._route(name)
+
     def _route(self, name: str) -> Route:
         try:
             return self._routes[name]

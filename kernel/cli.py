@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="serve NAME with the actor Factory(kernel) returns instead of ours")
     run.add_argument("--plugin", action="append", default=[], metavar="module:function",
                      help="call function(kernel) before boot, e.g. to install syscall hooks")
+    run.add_argument("--inject", action="append", default=[], metavar="SERVICE.OP:ACTION[:KEY=VALUE...]",
+                     help="inject a fault into bus messages, e.g. gofer.read:fail=EIO:p=0.1 (see docs/research.md)")
+    run.add_argument("--seed", type=int, default=0, help="seed of the fault injector's random choices (default 0)")
     run.add_argument("--log-level", default="warning",
                      choices=["debug", "info", "warning", "error"], help="Sentry log level on stderr")
     run.add_argument("--debug-log", metavar="FILE", help="write the Sentry's debug log to FILE")
@@ -150,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
 
     from kernel.errors import SentryError
     from kernel.exec import CommandNotFound, CommandNotExecutable
+    from kernel.faults import FaultInjector, RuleError
     from kernel.kernel import Kernel, KernelConfig
     from kernel.strace import Strace
     from kernel.tracing import MessageTracer
@@ -170,6 +174,10 @@ def run(args: argparse.Namespace) -> int:
         # Tests set SENTRIO_STRICT=1 so a Sentry bug fails them loudly instead of becoming EIO.
         strict=os.environ.get("SENTRIO_STRICT") == "1",
     )
+    try:
+        injector = FaultInjector(args.inject, args.seed) if args.inject else None
+    except RuleError as error:
+        raise UsageError(str(error)) from None
     tracer = None
     try:
         kernel = Kernel(config)
@@ -178,6 +186,8 @@ def run(args: argparse.Namespace) -> int:
         if args.trace_messages:
             tracer = MessageTracer(open(args.trace_messages, "w"))
             kernel.bus.add_interceptor(tracer)
+        if injector is not None:
+            injector.install(kernel.bus)
         for target in args.plugin:
             _load(target)(kernel)
         status = trio.run(kernel.run)
