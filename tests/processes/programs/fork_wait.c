@@ -71,7 +71,8 @@ int main(void) {
     printf("waitid with no children: %d %s\n", r, strerror(errno));
     r = waitid(P_ALL, 0, &info, WNOHANG);
     printf("waitid without event flags: %d %s\n", r, strerror(errno));
-    printf("wait with no children: %d %s\n", wait(&status), strerror(errno));
+    r = wait(&status);
+    printf("wait with no children: %d %s\n", r, strerror(errno));
 
     /* process groups */
     child = fork();
