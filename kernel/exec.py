@@ -149,6 +149,7 @@ async def exec_first_process(kernel: Kernel, argv: list[bytes], envp: list[bytes
             raise CommandNotFound(command) from None
         raise CommandNotExecutable(command, os.strerror(error.errno)) from None
     kernel.processes[process.pid] = process
+    kernel.use_mm(asid)
     context = await process.mm.call("new_thread")
     task = Task(kernel, process, process.pid, context)
     reset_registers(task, entry, sp)

@@ -17,9 +17,10 @@ from typing import Any
 
 import trio
 
-from kernel.abi.linux import Signal, signal_status
+from kernel.abi.errno import EAGAIN
+from kernel.abi.linux import PID_MAX, Signal, signal_status
 from kernel.bus import Actor, Bus, FailCallSupervisor
-from kernel.errors import SentryError
+from kernel.errors import Errno, SentryError
 from kernel.image import ImageRoot
 from kernel.process import ThreadGroup
 from kernel.stdio import Stdio
@@ -47,6 +48,8 @@ class KernelConfig:
     strict: bool = False
     #: Nanoseconds a task spins on waitpid before it sleeps.
     spin_ns: int | None = None
+    #: Most threads + processes (zombies included) the sandbox may hold (``--pids-limit``).
+    pids_limit: int | None = 1024
 
 
 class Kernel:
@@ -65,7 +68,12 @@ class Kernel:
         self.platform: Platform = (platform_factory or _ptrace_platform)(self.memfile, config)
         self.bus = Bus(FailCallSupervisor(strict=config.strict))
         self.syscalls: SyscallTable = default_table(strict=config.strict)
+        #: Every process of the sandbox, zombies included, by pid.
         self.processes: dict[int, ThreadGroup] = {}
+        #: Every live guest thread, by tid.
+        self.threads: dict[int, Task] = {}
+        #: How many processes use each address space (vfork children share their parent's).
+        self.mm_users: dict[int, int] = {}
         self._next_pid = 1
         self._nursery: trio.Nursery | None = None
         self._register_actors()
@@ -73,8 +81,11 @@ class Kernel:
     def _register_actors(self) -> None:
         from services.mm.actor import MemoryManager
 
+        from services.signals.actor import SignalsActor
+
         defaults: dict[str, Callable[[Kernel], Actor]] = {
             "mm": lambda k: MemoryManager(k.platform, k.memfile, k.config.memory_limit),
+            "signals": lambda k: SignalsActor(k.bus, k.memfile.view),
         }
         defaults.update(self.config.services)
         for name, factory in defaults.items():
@@ -83,16 +94,45 @@ class Kernel:
     # --- pids ------------------------------------------------------------------------------
 
     def allocate_pid(self) -> int:
-        """The next free pid of the sandbox's namespace (threads and processes share the space)."""
-        pid = self._next_pid
-        self._next_pid += 1
-        return pid
+        """The next free pid of the sandbox's namespace (threads and processes share the space);
+        EAGAIN when the sandbox's pid limit is reached."""
+        limit = min(self.config.pids_limit or PID_MAX, PID_MAX - 1)
+        if len(self.threads) + len(self.processes) >= limit:
+            raise Errno(EAGAIN)
+        while True:
+            pid = self._next_pid
+            self._next_pid = pid + 1 if pid + 1 < PID_MAX else 2
+            if pid not in self.processes and pid not in self.threads:
+                return pid
 
     def process_exited(self, process: ThreadGroup) -> None:
-        self.processes.pop(process.pid, None)
         if process.pid == 1:
             for other in list(self.processes.values()):
-                self.spawn(other.exit, signal_status(Signal.SIGKILL))  # init is gone
+                if other is not process:
+                    self.spawn(other.exit, signal_status(Signal.SIGKILL))  # init is gone
+        process.exit_notify()
+
+    def forget_process(self, process: ThreadGroup) -> None:
+        """A reaped process's pid is free again."""
+        if self.processes.get(process.pid) is process:
+            del self.processes[process.pid]
+
+    def notify_child_exit(self, parent: ThreadGroup, child: ThreadGroup) -> bool:
+        """Tell ``parent`` its child ended; False if the parent does not want zombies (it ignores
+        SIGCHLD), and the child is reaped at once. The signals part of the kernel overrides this."""
+        return True
+
+    def use_mm(self, asid: int) -> None:
+        self.mm_users[asid] = self.mm_users.get(asid, 0) + 1
+
+    async def release_mm(self, asid: int) -> None:
+        """A process stops using address space ``asid``; the last one out destroys it."""
+        users = self.mm_users.get(asid, 1) - 1
+        if users > 0:
+            self.mm_users[asid] = users
+            return
+        self.mm_users.pop(asid, None)
+        await self.bus.call("mm", "destroy", asid)
 
     def task_count(self) -> int:
         return sum(len(p.live_tasks) for p in self.processes.values())

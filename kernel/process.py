@@ -1,20 +1,22 @@
 """Thread groups (Linux's "processes") and their lifecycle.
 
 A :class:`ThreadGroup` owns what the threads of a process share: its virtual pid, its address
-space (by id, in the MM), resource limits, credentials and working directory. It ends once —
-by ``exit_group``, by its last thread's ``exit``, or by a fatal signal — and records its wait
-status; the first process's status becomes the sandbox's.
+space (by id, in the MM), resource limits, credentials, process group and session, and its
+children. It ends once — by ``exit_group``, by its last thread's ``exit``, or by a fatal signal
+— and records its wait status. It then stays a *zombie* until its parent reaps it with wait4 or
+waitid; its children go to the nearest child subreaper above it, or to pid 1. The first
+process's status becomes the sandbox's.
 """
 
 from __future__ import annotations
 
 import resource
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
-from kernel.abi.linux import RLIM_INFINITY, RLIM_NLIMITS
+from kernel.abi.linux import CLD_DUMPED, CLD_EXITED, CLD_KILLED, RLIM_INFINITY, RLIM_NLIMITS, Signal
 from kernel.memory import MemoryClient
 
 if TYPE_CHECKING:
@@ -29,9 +31,28 @@ class Credentials:
     uid: int = 0
     euid: int = 0
     suid: int = 0
+    fsuid: int = 0
     gid: int = 0
     egid: int = 0
     sgid: int = 0
+    fsgid: int = 0
+    groups: tuple[int, ...] = ()
+
+    def copy(self) -> Credentials:
+        return Credentials(self.uid, self.euid, self.suid, self.fsuid, self.gid, self.egid,
+                           self.sgid, self.fsgid, self.groups)
+
+
+@dataclass(slots=True)
+class Usage:
+    """CPU time in nanoseconds (what getrusage and times report)."""
+
+    user_ns: int = 0
+    system_ns: int = 0
+
+    def add(self, other: Usage) -> None:
+        self.user_ns += other.user_ns
+        self.system_ns += other.system_ns
 
 
 def host_rlimits() -> list[tuple[int, int]]:
@@ -56,12 +77,30 @@ class ThreadGroup:
         self.mm = MemoryClient(kernel.bus, asid)
         self.tasks: list[Task] = []
         self.rlimits: list[tuple[int, int]] = list(parent.rlimits) if parent else host_rlimits()
-        self.creds = Credentials()
-        self.cwd = b"/"
-        self.comm = b""
+        self.creds = parent.creds.copy() if parent else Credentials()
+        self.cwd = parent.cwd if parent else b"/"
+        self.comm = parent.comm if parent else b""
+        self.pgid = parent.pgid if parent else pid
+        self.sid = parent.sid if parent else pid
+        self.umask = parent.umask if parent else 0o022
+        self.nice = parent.nice if parent else 0
+        #: The signal the parent gets when this process ends (clone's CSIGNAL bits).
+        self.exit_signal = int(Signal.SIGCHLD)
+        self.children: list[ThreadGroup] = []
+        self.subreaper = False
+        self.no_new_privs = parent.no_new_privs if parent else False
+        self.dumpable = 1
+        self.pdeathsig = 0
+        #: Wakes wait4/waitid sleepers of this process when a child changes state.
+        self.child_events = trio.lowlevel.ParkingLot()
+        #: CPU time of this process's own threads once it has ended, and of its reaped children.
+        self.usage = Usage()
+        self.children_usage = Usage()
         #: The wait status once the group has ended, else None.
         self.exit_status: int | None = None
         self.exited = trio.Event()
+        #: Set when a CLONE_VFORK child execs or exits: its parent may run again.
+        self.vfork_done = trio.Event()
 
     @property
     def ppid(self) -> int:
@@ -72,15 +111,90 @@ class ThreadGroup:
     def live_tasks(self) -> list[Task]:
         return [t for t in self.tasks if not t.exited]
 
+    @property
+    def zombie(self) -> bool:
+        return self.exit_status is not None
+
+    def fork_files(self, share: bool) -> Any:
+        """The fd table a child gets: this one (CLONE_FILES) or a copy; None until the VFS
+        gives processes fd tables (``ThreadGroup.fds``). The one place fork touches files."""
+        fds = getattr(self, "fds", None)
+        if fds is None:
+            return None
+        return fds if share else fds.fork()
+
+    def close_on_exec(self) -> None:
+        """execve closes the fds marked close-on-exec (once the VFS gives processes fd tables)."""
+        fds = getattr(self, "fds", None)
+        if fds is not None:
+            fds.close_on_exec()
+
+    def cpu_time_ns(self) -> int:
+        """CPU time of the whole process so far."""
+        if self.zombie:
+            return self.usage.user_ns
+        for task in self.tasks:
+            if not task.exited:
+                return task.context.cpu_time_ns(whole_process=True)
+        return self.usage.user_ns
+
     async def exit(self, status: int) -> None:
         """End the whole group with wait status ``status``: every thread stops, memory goes."""
         if self.exit_status is not None:
             return
+        self.usage.user_ns = self.cpu_time_ns()
         self.exit_status = status
+        self.vfork_done.set()
         for task in self.tasks:
             task.stop()
         try:
-            await self.mm.call("destroy")
+            await self.kernel.release_mm(self.mm.asid)
         finally:
             self.kernel.process_exited(self)
             self.exited.set()
+
+    def wait_code(self) -> tuple[int, int]:
+        """(si_code, si_status) of this zombie as waitid reports it."""
+        status = self.exit_status or 0
+        if status & 0x7F == 0:
+            return CLD_EXITED, (status >> 8) & 0xFF
+        return (CLD_DUMPED if status & 0x80 else CLD_KILLED), status & 0x7F
+
+    # --- the end of a process, as its relatives see it -------------------------------------
+
+    def exit_notify(self) -> None:
+        """After the group ended: hand its children to a reaper, tell its parent."""
+        reaper = self._reaper()
+        for child in self.children:
+            child.parent = reaper
+            if reaper is not None:
+                reaper.children.append(child)
+        if reaper is not None and any(child.zombie for child in self.children):
+            reaper.child_events.unpark_all()
+        self.children = []
+        parent = self.parent
+        if parent is None:
+            self.kernel.forget_process(self)
+            return
+        if self.kernel.notify_child_exit(parent, self):
+            parent.child_events.unpark_all()
+        else:  # the parent ignores SIGCHLD: nobody will wait for this zombie
+            parent.reap(self)
+
+    def _reaper(self) -> ThreadGroup | None:
+        """Who adopts this process's children: the nearest live subreaper above it, else pid 1."""
+        ancestor = self.parent
+        while ancestor is not None:
+            if ancestor.subreaper and not ancestor.zombie:
+                return ancestor
+            ancestor = ancestor.parent
+        init = self.kernel.processes.get(1)
+        return None if init is None or init is self or init.zombie else init
+
+    def reap(self, child: ThreadGroup) -> None:
+        """Release a zombie child: its pid is free again, its CPU time becomes ours."""
+        if child in self.children:
+            self.children.remove(child)
+        self.children_usage.add(child.usage)
+        self.children_usage.add(child.children_usage)
+        self.kernel.forget_process(child)

@@ -7,7 +7,9 @@ becomes the signal Linux would send; before the thread runs again, pending signa
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import ctypes
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
@@ -18,6 +20,8 @@ from platforms import Context, Fault, StopReason
 if TYPE_CHECKING:
     from kernel.kernel import Kernel
     from kernel.process import ThreadGroup
+
+T = TypeVar("T")
 
 #: A task that traps quickly never waits on trio, so it yields every this many system calls to
 #: let other guest threads and actors run (a checkpoint costs a scheduler pass, ~3 µs).
@@ -49,6 +53,7 @@ class Task:
         self._cancel_scope: trio.CancelScope | None = None
         self._trio_task: trio.lowlevel.Task | None = None
         process.tasks.append(self)
+        kernel.threads[tid] = self
 
     @property
     def name(self) -> str:
@@ -80,6 +85,8 @@ class Task:
                 pass
             finally:
                 self.exited = True
+                if self.kernel.threads.get(self.tid) is self:
+                    del self.kernel.threads[self.tid]
                 context.release()
 
     async def _fault(self, fault: Fault | None) -> None:
@@ -96,11 +103,35 @@ class Task:
         raise TaskExit
 
     async def exit_thread(self, code: int) -> None:
-        """exit(2): end this thread; the last thread out ends the process with ``code``."""
+        """exit(2): end this thread; the last thread out ends the process with ``code``.
+
+        Robust futexes the thread holds are marked owner-died, and its clear-child-tid word is
+        zeroed with a futex wake (how pthread_join learns the thread is gone).
+        """
+        from kernel.syscalls.futex import clear_child_tid, exit_robust_list
+
+        await exit_robust_list(self)
+        await clear_child_tid(self)
         self.exited = True
         if not self.process.live_tasks:
             await self.process.exit(exit_status_code(code))
         raise TaskExit
+
+    async def blocking(self, awaitable: Awaitable[T]) -> T:
+        """Await a system call's sleep (a futex wait, a child wait ...).
+
+        The one place a sleeping thread is woken early: the signals part makes it end the
+        sleep with EINTR (or a restart) when a signal must be delivered.
+        """
+        return await awaitable
+
+    def copy_registers_from(self, parent: Task) -> None:
+        """Start with ``parent``'s registers and FP state (clone and fork); rax = 0."""
+        ctypes.memmove(ctypes.addressof(self.regs), ctypes.addressof(parent.regs), ctypes.sizeof(self.regs))
+        self.regs.rax = 0
+        self.regs.orig_rax = 0xFFFF_FFFF_FFFF_FFFF  # no system call in progress
+        self.context.set_fp_state(parent.context.get_fp_state())
+        self.context.regs_changed()
 
     def stop(self) -> None:
         """Make the task's loop end (its process is exiting).

@@ -32,3 +32,17 @@ I32 = struct.Struct("<i")
 
 assert SYSINFO.size == 112
 assert UTSNAME.size == 390
+#: struct clone_args (clone3), as of CLONE_ARGS_SIZE_VER2: flags, pidfd, child_tid, parent_tid,
+#: exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup.
+CLONE_ARGS = struct.Struct("<11Q")
+#: struct robust_list_head { struct robust_list *next; long futex_offset; void *list_op_pending; }
+ROBUST_LIST_HEAD = struct.Struct("<QqQ")
+#: struct rusage: two timevals then fourteen longs (144 bytes).
+RUSAGE = struct.Struct("<qqqq14q")
+#: struct siginfo is 128 bytes; SIGCHLD's fields: signo, errno, code, pad, pid, uid, status,
+#: pad, utime, stime.
+SIGINFO_SIZE = 128
+SIGINFO_CHLD = struct.Struct("<iii4xiIi4xqq")
+
+assert RUSAGE.size == 144
+assert CLONE_ARGS.size == 88

@@ -1,17 +1,34 @@
-"""Process and thread identity and exit: exit, exit_group, get*id, set_tid_address, robust lists."""
+"""Process and thread identity and exit: exit, exit_group, get*id, set_tid_address, robust
+lists, process groups and sessions, prctl."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernel.abi.errno import EINVAL
-from kernel.abi.linux import ROBUST_LIST_HEAD_SIZE, exit_status_code
+from kernel.abi import structs
+from kernel.abi.errno import EACCES, EINVAL, EPERM, ESRCH
+from kernel.abi.linux import (
+    PR_GET_CHILD_SUBREAPER,
+    PR_GET_DUMPABLE,
+    PR_GET_NAME,
+    PR_GET_NO_NEW_PRIVS,
+    PR_GET_PDEATHSIG,
+    PR_SET_CHILD_SUBREAPER,
+    PR_SET_DUMPABLE,
+    PR_SET_NAME,
+    PR_SET_NO_NEW_PRIVS,
+    PR_SET_PDEATHSIG,
+    ROBUST_LIST_HEAD_SIZE,
+    TASK_COMM_LEN,
+    exit_status_code,
+)
 from kernel.errors import Errno
-from kernel.syscalls.args import Addr, Int, Size
+from kernel.syscalls.args import Addr, Int, Size, ULong
 from kernel.syscalls.table import syscall
 from kernel.task import TaskExit
 
 if TYPE_CHECKING:
+    from kernel.process import ThreadGroup
     from kernel.task import Task
 
 
@@ -78,3 +95,115 @@ async def set_robust_list(t: Task, head: Addr, length: Size) -> int:
         raise Errno(EINVAL)
     t.robust_list = (head, length)
     return 0
+
+
+# --- process groups and sessions ------------------------------------------------------------
+
+
+def find_process(t: Task, pid: int) -> ThreadGroup:
+    """The process ``pid`` names (0: the caller's); ESRCH if there is none."""
+    if pid == 0:
+        return t.process
+    process = t.kernel.processes.get(pid)
+    if process is None:
+        task = t.kernel.threads.get(pid)
+        if task is None:
+            raise Errno(ESRCH)
+        process = task.process
+    return process
+
+
+@syscall
+async def getpgid(t: Task, pid: Int) -> int:
+    return find_process(t, pid).pgid
+
+
+@syscall
+async def getpgrp(t: Task) -> int:
+    return t.process.pgid
+
+
+@syscall
+async def getsid(t: Task, pid: Int) -> int:
+    return find_process(t, pid).sid
+
+
+@syscall
+async def setpgid(t: Task, pid: Int, pgid: Int) -> int:
+    """Move process ``pid`` (0: the caller) into group ``pgid`` (0: a group of its own)."""
+    caller = t.process
+    if pgid < 0:
+        raise Errno(EINVAL)
+    target = find_process(t, pid)
+    if target is not caller and target.parent is not caller:
+        raise Errno(ESRCH)
+    if target is not caller and target.sid != caller.sid:
+        raise Errno(EPERM)
+    if target is not caller and getattr(target, "execed", False):
+        raise Errno(EACCES)
+    if target.sid == target.pid:
+        raise Errno(EPERM)  # a session leader stays in its group
+    pgid = pgid or target.pid
+    if pgid != target.pid and not any(p.pgid == pgid and p.sid == caller.sid and not p.zombie
+                                      for p in t.kernel.processes.values()):
+        raise Errno(EPERM)
+    target.pgid = pgid
+    return 0
+
+
+@syscall
+async def setsid(t: Task) -> int:
+    """Start a new session and process group led by the caller; EPERM for a group leader."""
+    process = t.process
+    if any(p.pgid == process.pid for p in t.kernel.processes.values()):
+        raise Errno(EPERM)
+    process.sid = process.pgid = process.pid
+    return process.pid
+
+
+# --- prctl ----------------------------------------------------------------------------------
+
+
+@syscall
+async def prctl(t: Task, option: Int, arg2: ULong, arg3: ULong, arg4: ULong, arg5: ULong) -> int:
+    """The process attributes a sandboxed program may set: name, death signal, subreaper,
+    no_new_privs, dumpable."""
+    process = t.process
+    if option == PR_SET_NAME:
+        name = await t.mm.copy_in(arg2, TASK_COMM_LEN)
+        process.comm = name.split(b"\0", 1)[0][:TASK_COMM_LEN - 1]
+        return 0
+    if option == PR_GET_NAME:
+        await t.mm.copy_out(arg2, process.comm.ljust(TASK_COMM_LEN, b"\0"))
+        return 0
+    if option == PR_SET_PDEATHSIG:
+        if arg2 > 64:
+            raise Errno(EINVAL)
+        process.pdeathsig = arg2
+        return 0
+    if option == PR_GET_PDEATHSIG:
+        await t.mm.write_struct(structs.I32, arg2, process.pdeathsig)
+        return 0
+    if option == PR_SET_CHILD_SUBREAPER:
+        process.subreaper = bool(arg2)
+        return 0
+    if option == PR_GET_CHILD_SUBREAPER:
+        await t.mm.write_struct(structs.I32, arg2, int(process.subreaper))
+        return 0
+    if option == PR_SET_NO_NEW_PRIVS:
+        if arg2 != 1 or arg3 or arg4 or arg5:
+            raise Errno(EINVAL)
+        process.no_new_privs = True
+        return 0
+    if option == PR_GET_NO_NEW_PRIVS:
+        if arg2 or arg3 or arg4 or arg5:
+            raise Errno(EINVAL)
+        return int(process.no_new_privs)
+    if option == PR_SET_DUMPABLE:
+        if arg2 not in (0, 1):
+            raise Errno(EINVAL)
+        process.dumpable = arg2
+        return 0
+    if option == PR_GET_DUMPABLE:
+        return process.dumpable
+    raise Errno(EINVAL)

@@ -13,6 +13,8 @@ import ctypes
 import os
 import signal
 
+import trio
+
 from platforms.ptrace.binding import (
     PTRACE_CONT,
     PTRACE_GETREGS,
@@ -40,7 +42,7 @@ def to_signed(value: int) -> int:
 class StubThread:
     """One traced host thread: its preallocated register buffer and its waiter."""
 
-    __slots__ = ("tid", "waiter", "regs", "regs_addr", "_regs_loaded")
+    __slots__ = ("tid", "waiter", "regs", "regs_addr", "_regs_loaded", "_injecting")
 
     def __init__(self, tid: int, waiter: StopWaiter) -> None:
         self.tid = tid
@@ -48,6 +50,8 @@ class StubThread:
         self.regs = user_regs_struct()
         self.regs_addr = ctypes.addressof(self.regs)
         self._regs_loaded = False  # segment registers must be valid before any SETREGS
+        #: One injection at a time: guest threads of one address space share its control thread.
+        self._injecting = trio.Lock()
 
     def get_regs(self) -> None:
         ptrace(PTRACE_GETREGS, self.tid, 0, self.regs_addr)
@@ -60,6 +64,10 @@ class StubThread:
 
         Negative results are ``-errno``, as the kernel returns them.
         """
+        async with self._injecting:
+            return await self._inject(nr, args)
+
+    async def _inject(self, nr: int, args: tuple[int, ...]) -> int:
         regs = self.regs
         if not self._regs_loaded:
             self.get_regs()

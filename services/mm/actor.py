@@ -159,6 +159,54 @@ class MemoryManager(Actor):
         """A new guest thread running in the address space."""
         return await self._space(asid).platform.new_context()
 
+    @operation
+    async def fork(self, asid: int) -> int:
+        """A copy of address space ``asid`` for a forked child; returns the child's asid.
+
+        Private memory is copied (only the extents of the memory file that hold data), shared
+        memory stays shared: the child's mappings reference the same backings.
+        """
+        parent = self._space(asid)
+        self._check_limit(parent.committed)
+        platform = await self._platform.new_address_space()
+        # No await from here until the table is copied: the parent's other threads may change it.
+        child = Space(platform, brk_start=parent.brk_start, brk=parent.brk)
+        copies: dict[int, Backing] = {}
+        for mapping in parent.table:
+            if mapping.shared:
+                piece = mapping.piece(mapping.start, mapping.end)
+            else:
+                backing = copies.get(id(mapping.backing))
+                source = mapping.backing
+                if backing is None:
+                    backing = Backing(self._memfile.allocate(source.length), source.length, False)
+                    self._memfile.copy(source.offset, backing.offset, source.length)
+                    copies[id(source)] = backing
+                piece = Mapping(mapping.start, mapping.end, mapping.prot, mapping.flags, backing,
+                                backing.offset + (mapping.offset - source.offset), mapping.name)
+            child.table.add(piece)
+        self._commit(child, parent.committed)
+        child_asid = self._next_asid
+        self._next_asid += 1
+        self._spaces[child_asid] = child
+        try:
+            for mapping in list(child.table):
+                await platform.map(mapping.start, mapping.size, mapping.prot, mapping.offset)
+        except BaseException:
+            await self.destroy(child_asid)
+            raise
+        return child_asid
+
+    @operation
+    async def translate(self, asid: int, addr: int, write: bool = False) -> int:
+        """The memory-file offset behind guest ``addr`` (a futex's key); EFAULT if the page is
+        unmapped, unreadable, or (``write``) not writable."""
+        mapping = self._space(asid).table.find(addr)
+        need = PROT_READ | (PROT_WRITE if write else 0)
+        if mapping is None or mapping.prot & need != need:
+            raise Errno(EFAULT)
+        return mapping.file_offset(addr)
+
     def _space(self, asid: int) -> Space:
         try:
             return self._spaces[asid]

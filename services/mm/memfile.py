@@ -112,6 +112,23 @@ class MemoryFile:
             position = hole
         return bytes(pages)
 
+    def copy(self, source: int, target: int, length: int) -> None:
+        """Copy a range into another (fork's private memory): only the extents holding data,
+        so holes stay holes and cost nothing."""
+        view = self.view
+        position, end = source, source + length
+        while position < end:
+            try:
+                data = os.lseek(self.fd, position, os.SEEK_DATA)
+            except OSError:  # ENXIO: nothing but holes from here
+                break
+            if data >= end:
+                break
+            hole = min(os.lseek(self.fd, data, os.SEEK_HOLE), end)
+            at = target + (data - source)
+            view[at:at + hole - data] = view[data:hole]
+            position = hole
+
     def allocated_bytes(self) -> int:
         """Memory the sandbox holds right now (the file's allocated blocks)."""
         return os.fstat(self.fd).st_blocks * 512

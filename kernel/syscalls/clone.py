@@ -1,0 +1,167 @@
+"""New threads and processes: clone, clone3, fork, vfork.
+
+A thread (CLONE_THREAD) is a new stub thread in the caller's address space; a process is a
+new address space the MM forks from the caller's (private memory copied, shared memory
+shared), or — with CLONE_VM and no CLONE_THREAD, as vfork and posix_spawn do — the same one.
+The child starts with the caller's registers (rax = 0), on ``stack`` if given.
+"""
+
+from __future__ import annotations
+
+
+from kernel.abi import structs
+from kernel.abi.errno import EINVAL, EPERM
+from kernel.abi.linux import (
+    CLONE_ARGS_SIZE_VER0,
+    CLONE_CHILD_CLEARTID,
+    CLONE_CHILD_SETTID,
+    CLONE_CLEAR_SIGHAND,
+    CLONE_DETACHED,
+    CLONE_FILES,
+    CLONE_FS,
+    CLONE_INTO_CGROUP,
+    CLONE_IO,
+    CLONE_NEWCGROUP,
+    CLONE_NEWIPC,
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    CLONE_NEWPID,
+    CLONE_NEWUSER,
+    CLONE_NEWUTS,
+    CLONE_PARENT,
+    CLONE_PARENT_SETTID,
+    CLONE_PIDFD,
+    CLONE_PTRACE,
+    CLONE_SETTLS,
+    CLONE_SIGHAND,
+    CLONE_SYSVSEM,
+    CLONE_THREAD,
+    CLONE_UNTRACED,
+    CLONE_VFORK,
+    CLONE_VM,
+    CSIGNAL,
+    PAGE_SIZE,
+    Signal,
+)
+from kernel.errors import Errno
+from kernel.process import ThreadGroup
+from kernel.syscalls.args import Addr, Size, ULong
+from kernel.syscalls.table import syscall
+from kernel.task import Task
+
+_NAMESPACES = (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET
+               | CLONE_NEWCGROUP)
+#: Flags with no effect here: the sandbox has one of each of these, or tracing is ours.
+_ACCEPTED = (CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_VFORK | CLONE_PARENT | CLONE_THREAD
+             | CLONE_SYSVSEM | CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | CLONE_DETACHED
+             | CLONE_UNTRACED | CLONE_CHILD_SETTID | CLONE_IO | CLONE_PTRACE | CLONE_CLEAR_SIGHAND | CSIGNAL)
+
+
+async def do_clone(t: Task, flags: int, stack: int, parent_tid: int, child_tid: int, tls: int,
+                   exit_signal: int) -> int:
+    """The common work of clone, clone3, fork and vfork; returns the child's tid in the caller."""
+    if flags & CLONE_THREAD and not flags & CLONE_SIGHAND:
+        raise Errno(EINVAL)
+    if flags & CLONE_SIGHAND and not flags & CLONE_VM:
+        raise Errno(EINVAL)
+    if flags & CLONE_CLEAR_SIGHAND and flags & CLONE_SIGHAND:
+        raise Errno(EINVAL)
+    if flags & _NAMESPACES:
+        raise Errno(EPERM)  # the sandbox is one set of namespaces
+    if flags & (CLONE_PIDFD | CLONE_INTO_CGROUP) or flags & ~_ACCEPTED:
+        raise Errno(EINVAL)
+    if not 0 <= exit_signal <= 64:
+        raise Errno(EINVAL)
+    kernel = t.kernel
+    tid = kernel.allocate_pid()
+    parent = t.process
+    if flags & CLONE_THREAD:
+        process = parent
+        context = await t.mm.call("new_thread")
+    else:
+        if flags & CLONE_VM:
+            asid = t.mm.asid
+        else:
+            asid = await t.mm.call("fork")
+        kernel.use_mm(asid)
+        real_parent = parent.parent if flags & CLONE_PARENT and parent.parent else parent
+        process = ThreadGroup(kernel, tid, real_parent, asid)
+        process.exit_signal = exit_signal
+        process.comm = parent.comm
+        files = parent.fork_files(share=bool(flags & CLONE_FILES))
+        if files is not None:
+            process.fds = files  # type: ignore[attr-defined]
+        try:
+            context = await process.mm.call("new_thread")
+        except BaseException:
+            await kernel.release_mm(asid)
+            raise
+        kernel.processes[tid] = process
+        real_parent.children.append(process)
+    child = Task(kernel, process, tid, context)
+    child.copy_registers_from(t)
+    inherit_thread_state(t, child, flags)
+    if stack:
+        child.regs.rsp = stack
+    if flags & CLONE_SETTLS:
+        child.regs.fs_base = tls
+    if flags & CLONE_PARENT_SETTID:
+        await _write_tid(t, parent_tid, tid)
+    if flags & CLONE_CHILD_SETTID:
+        await _write_tid(child, child_tid, tid)
+    if flags & CLONE_CHILD_CLEARTID:
+        child.clear_child_tid = child_tid
+    kernel.start_task(child)
+    if flags & CLONE_VFORK and process is not parent:
+        await process.vfork_done.wait()
+    return tid
+
+
+def inherit_thread_state(parent: Task, child: Task, flags: int) -> None:
+    """Per-thread state a new thread takes from its creator (the signal mask, ...)."""
+    inherit = getattr(parent, "inherit_into", None)
+    if inherit is not None:
+        inherit(child, flags)
+
+
+async def _write_tid(t: Task, addr: int, tid: int) -> None:
+    """Store a tid for CLONE_*_SETTID; a bad address is ignored, as Linux's put_user there."""
+    try:
+        await t.mm.write_struct(structs.I32, addr, tid)
+    except Errno:
+        pass
+
+
+@syscall
+async def clone(t: Task, flags: ULong, stack: Addr, parent_tid: Addr, child_tid: Addr, tls: ULong) -> int:
+    """clone(2), x86-64 argument order: flags, stack, parent_tid, child_tid, tls."""
+    return await do_clone(t, flags & ~CSIGNAL & 0xFFFF_FFFF, stack, parent_tid, child_tid, tls, flags & CSIGNAL)
+
+
+@syscall
+async def clone3(t: Task, cl_args: Addr, size: Size) -> int:
+    """clone3(2): the arguments come in a struct clone_args of ``size`` bytes."""
+    if size < CLONE_ARGS_SIZE_VER0 or size > PAGE_SIZE:
+        raise Errno(EINVAL)
+    raw = await t.mm.copy_in(cl_args, size)
+    if size > structs.CLONE_ARGS.size and any(raw[structs.CLONE_ARGS.size:]):
+        raise Errno(EINVAL)  # a newer struct with fields we do not know set
+    raw = raw[:structs.CLONE_ARGS.size].ljust(structs.CLONE_ARGS.size, b"\0")
+    (flags, _pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size,
+     _cgroup) = structs.CLONE_ARGS.unpack(raw)
+    if flags & CSIGNAL or exit_signal > 64 or set_tid or set_tid_size:
+        raise Errno(EINVAL)
+    if (stack == 0) != (stack_size == 0):
+        raise Errno(EINVAL)
+    return await do_clone(t, flags, stack + stack_size if stack else 0, parent_tid, child_tid, tls,
+                          exit_signal)
+
+
+@syscall
+async def fork(t: Task) -> int:
+    return await do_clone(t, 0, 0, 0, 0, 0, int(Signal.SIGCHLD))
+
+
+@syscall
+async def vfork(t: Task) -> int:
+    return await do_clone(t, CLONE_VM | CLONE_VFORK, 0, 0, 0, 0, int(Signal.SIGCHLD))

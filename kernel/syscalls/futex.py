@@ -1,0 +1,143 @@
+"""futex(2), and what a thread's exit does to futexes: clear-child-tid and robust lists.
+
+The wait queues belong to the ``signals`` actor; this module decodes the call as the man page
+describes it and turns timeouts into seconds from now.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from kernel.abi import structs
+from kernel.abi.errno import EINVAL, ENOSYS
+from kernel.abi.linux import (
+    CLOCK_MONOTONIC,
+    CLOCK_REALTIME,
+    FUTEX_BITSET_MATCH_ANY,
+    FUTEX_CLOCK_REALTIME,
+    FUTEX_CMD_MASK,
+    FUTEX_CMP_REQUEUE,
+    FUTEX_OWNER_DIED,
+    FUTEX_REQUEUE,
+    FUTEX_TID_MASK,
+    FUTEX_WAIT,
+    FUTEX_WAIT_BITSET,
+    FUTEX_WAITERS,
+    FUTEX_WAKE,
+    FUTEX_WAKE_BITSET,
+    FUTEX_WAKE_OP,
+    NSEC_PER_SEC,
+    ROBUST_LIST_LIMIT,
+)
+from kernel.errors import Errno
+from kernel.syscalls.args import Addr, Int, UInt, ULong
+from kernel.syscalls.table import syscall
+
+if TYPE_CHECKING:
+    from kernel.task import Task
+
+_INT_MAX = 0x7FFF_FFFF
+
+
+async def _timeout(t: Task, addr: int, absolute: bool, clock: int) -> float | None:
+    """Seconds from now until the guest's timespec at ``addr`` runs out; None for no timeout."""
+    if not addr:
+        return None
+    seconds, nanoseconds = await t.mm.read_struct(structs.TIMESPEC, addr)
+    if seconds < 0 or not 0 <= nanoseconds < NSEC_PER_SEC:
+        raise Errno(EINVAL)
+    ns = seconds * NSEC_PER_SEC + nanoseconds
+    if absolute:
+        ns -= time.clock_gettime_ns(clock)
+    return max(ns, 0) / NSEC_PER_SEC
+
+
+@syscall
+async def futex(t: Task, uaddr: Addr, futex_op: Int, val: UInt, timeout: ULong, uaddr2: Addr, val3: UInt) -> int:
+    """Wait on, wake, requeue or operate on the futex word at ``uaddr``."""
+    cmd = futex_op & FUTEX_CMD_MASK
+    realtime = bool(futex_op & FUTEX_CLOCK_REALTIME)
+    if realtime and cmd not in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
+        raise Errno(ENOSYS)
+    signals = t.kernel.bus
+    asid = t.mm.asid
+    if cmd in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
+        bitset = FUTEX_BITSET_MATCH_ANY if cmd == FUTEX_WAIT else val3
+        clock = CLOCK_REALTIME if realtime else CLOCK_MONOTONIC
+        seconds = await _timeout(t, timeout, absolute=cmd == FUTEX_WAIT_BITSET, clock=clock)
+        return await t.blocking(signals.call("signals", "futex_wait", asid, uaddr, val, bitset, seconds))
+    if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET):
+        bitset = FUTEX_BITSET_MATCH_ANY if cmd == FUTEX_WAKE else val3
+        return await signals.call("signals", "futex_wake", asid, uaddr, min(val, _INT_MAX), bitset)
+    if cmd in (FUTEX_REQUEUE, FUTEX_CMP_REQUEUE):
+        move = timeout & 0xFFFF_FFFF
+        expected = val3 if cmd == FUTEX_CMP_REQUEUE else None
+        return await signals.call("signals", "futex_requeue", asid, uaddr, uaddr2,
+                                  _as_int(val), _as_int(move), expected)
+    if cmd == FUTEX_WAKE_OP:
+        return await signals.call("signals", "futex_wake_op", asid, uaddr, uaddr2,
+                                  _as_int(val), _as_int(timeout & 0xFFFF_FFFF), val3)
+    raise Errno(ENOSYS)  # PI futexes and FUTEX_FD
+
+
+def _as_int(value: int) -> int:
+    """A u32 count as the kernel's signed int (a "negative" count is EINVAL)."""
+    return value - (1 << 32) if value >> 31 else value
+
+
+async def wake_futex(t: Task, addr: int, count: int) -> None:
+    """Wake ``count`` waiters of the futex at ``addr``, ignoring a bad address."""
+    try:
+        await t.kernel.bus.call("signals", "futex_wake", t.mm.asid, addr, count, FUTEX_BITSET_MATCH_ANY)
+    except Errno:
+        pass
+
+
+async def clear_child_tid(t: Task) -> None:
+    """CLONE_CHILD_CLEARTID / set_tid_address at thread exit: write 0 there and wake one waiter
+    (pthread_join sleeps on that word)."""
+    addr, t.clear_child_tid = t.clear_child_tid, 0
+    if not addr:
+        return
+    try:
+        await t.mm.write_struct(structs.U32, addr, 0)
+    except Errno:
+        return
+    await wake_futex(t, addr, 1)
+
+
+async def exit_robust_list(t: Task) -> None:
+    """Mark every robust mutex the exiting thread holds as FUTEX_OWNER_DIED and wake a waiter.
+
+    Walks the list as Linux's exit_robust_list does: at most ROBUST_LIST_LIMIT entries, then
+    the entry the thread was in the middle of adding or removing (list_op_pending).
+    """
+    head, _length = t.robust_list
+    t.robust_list = (0, 0)
+    if not head:
+        return
+    try:
+        entry, offset, pending = await t.mm.read_struct(structs.ROBUST_LIST_HEAD, head)
+        entry, pending = entry & ~1, pending & ~1  # bit 0 marks PI futexes
+        seen = 0
+        while entry != head and entry and seen < ROBUST_LIST_LIMIT:
+            (following,) = await t.mm.read_struct(structs.U64, entry)
+            following &= ~1
+            if entry != pending:
+                await _owner_died(t, entry + offset)
+            entry = following
+            seen += 1
+        if pending:
+            await _owner_died(t, pending + offset)
+    except Errno:
+        return
+
+
+async def _owner_died(t: Task, addr: int) -> None:
+    (word,) = await t.mm.read_struct(structs.U32, addr)
+    if word & FUTEX_TID_MASK != t.tid:
+        return
+    await t.mm.write_struct(structs.U32, addr, (word & FUTEX_WAITERS) | FUTEX_OWNER_DIED)
+    if word & FUTEX_WAITERS:
+        await wake_futex(t, addr, 1)

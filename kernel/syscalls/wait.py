@@ -1,0 +1,173 @@
+"""Waiting for children: wait4 and waitid.
+
+A child that ended stays a zombie until its parent waits for it here (or until the parent says
+it does not care, by ignoring SIGCHLD). Stopped and continued children are reported to
+WUNTRACED/WCONTINUED waiters once each.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kernel.abi import structs
+from kernel.abi.errno import ECHILD, EINVAL
+from kernel.abi.linux import (
+    CLD_CONTINUED,
+    CLD_STOPPED,
+    NSEC_PER_SEC,
+    P_ALL,
+    P_PGID,
+    P_PID,
+    WALL,
+    WCLONE,
+    WCONTINUED,
+    WEXITED,
+    WNOHANG,
+    WNOTHREAD,
+    WNOWAIT,
+    WUNTRACED,
+    Signal,
+)
+from kernel.errors import Errno
+from kernel.syscalls.args import Addr, Int
+from kernel.syscalls.table import syscall
+
+if TYPE_CHECKING:
+    from kernel.process import ThreadGroup, Usage
+    from kernel.task import Task
+
+
+class Report:
+    """What a wait found: which child, and its state as wait4 and waitid encode it."""
+
+    __slots__ = ("child", "status", "code", "value")
+
+    def __init__(self, child: ThreadGroup, status: int, code: int, value: int) -> None:
+        self.child = child
+        self.status = status
+        self.code = code
+        self.value = value
+
+
+def _selected(child: ThreadGroup, idtype: int, ident: int, options: int) -> bool:
+    if idtype == P_PID and child.pid != ident:
+        return False
+    if idtype == P_PGID and child.pgid != ident:
+        return False
+    if options & WALL:
+        return True
+    # A "clone" child is one that signals its parent with something other than SIGCHLD.
+    is_clone = child.exit_signal != Signal.SIGCHLD
+    return is_clone == bool(options & WCLONE)
+
+
+def _report(child: ThreadGroup, options: int) -> Report | None:
+    """The state change of ``child`` this wait may consume, if any."""
+    if child.zombie and options & WEXITED:
+        code, value = child.wait_code()
+        return Report(child, child.exit_status or 0, code, value)
+    stop = getattr(child, "stop_report", None)
+    if stop and options & WUNTRACED:
+        return Report(child, (stop << 8) | 0x7F, CLD_STOPPED, stop)
+    if getattr(child, "continue_report", False) and options & WCONTINUED:
+        return Report(child, 0xFFFF, CLD_CONTINUED, int(Signal.SIGCONT))
+    return None
+
+
+async def wait_child(t: Task, idtype: int, ident: int, options: int) -> Report | None:
+    """Find (and unless WNOWAIT, consume) a child state change; None under WNOHANG."""
+    process = t.process
+    while True:
+        children = [c for c in process.children if _selected(c, idtype, ident, options)]
+        if not children:
+            raise Errno(ECHILD)
+        for child in children:
+            report = _report(child, options)
+            if report is None:
+                continue
+            if not options & WNOWAIT:
+                _consume(process, report)
+            return report
+        if options & WNOHANG:
+            return None
+        await t.blocking(process.child_events.park())
+
+
+def _consume(parent: ThreadGroup, report: Report) -> None:
+    child = report.child
+    if report.code == CLD_STOPPED:
+        child.stop_report = 0  # type: ignore[attr-defined]
+    elif report.code == CLD_CONTINUED:
+        child.continue_report = False  # type: ignore[attr-defined]
+    else:
+        parent.reap(child)
+
+
+def _timeval(ns: int) -> tuple[int, int]:
+    seconds, rest = divmod(ns, NSEC_PER_SEC)
+    return seconds, rest // 1000
+
+
+def pack_rusage(usage: Usage) -> bytes:
+    """A struct rusage with the CPU times (the other fields are zero, as in gVisor)."""
+    return structs.RUSAGE.pack(*_timeval(usage.user_ns), *_timeval(usage.system_ns), *([0] * 14))
+
+
+@syscall
+async def wait4(t: Task, pid: Int, wstatus: Addr, options: Int, rusage: Addr) -> int:
+    """Wait for a child: pid > 0 that one, 0 our process group, -1 any, < -1 group -pid."""
+    if options & ~(WNOHANG | WUNTRACED | WCONTINUED | WNOTHREAD | WALL | WCLONE):
+        raise Errno(EINVAL)
+    if pid > 0:
+        idtype, ident = P_PID, pid
+    elif pid == 0:
+        idtype, ident = P_PGID, t.process.pgid
+    elif pid == -1:
+        idtype, ident = P_ALL, 0
+    else:
+        idtype, ident = P_PGID, -pid
+    report = await wait_child(t, idtype, ident, options | WEXITED)
+    if report is None:
+        return 0
+    if wstatus:
+        await t.mm.write_struct(structs.I32, wstatus, report.status)
+    if rusage:
+        await t.mm.copy_out(rusage, pack_rusage(_usage_of(report.child)))
+    return report.child.pid
+
+
+def _usage_of(child: ThreadGroup) -> Usage:
+    from kernel.process import Usage
+
+    total = Usage()
+    total.add(child.usage)
+    total.add(child.children_usage)
+    return total
+
+
+@syscall
+async def waitid(t: Task, idtype: Int, id: Int, infop: Addr, options: Int, rusage: Addr) -> int:
+    """Wait for a child state change and describe it in a siginfo."""
+    if options & ~(WNOHANG | WNOWAIT | WEXITED | WUNTRACED | WCONTINUED | WNOTHREAD | WALL | WCLONE):
+        raise Errno(EINVAL)
+    if not options & (WEXITED | WUNTRACED | WCONTINUED):
+        raise Errno(EINVAL)
+    if idtype == P_ALL:
+        ident = 0
+    elif idtype in (P_PID, P_PGID):
+        if id < 0 or (idtype == P_PID and id == 0):
+            raise Errno(EINVAL)
+        ident = id if id or idtype == P_PID else t.process.pgid
+    else:
+        raise Errno(EINVAL)
+    report = await wait_child(t, idtype, ident, options)
+    if infop:
+        if report is None:
+            await t.mm.copy_out(infop, bytes(structs.SIGINFO_SIZE))
+        else:
+            info = structs.SIGINFO_CHLD.pack(int(Signal.SIGCHLD), 0, report.code, report.child.pid,
+                                             report.child.creds.uid, report.value, 0, 0)
+            await t.mm.copy_out(infop, info.ljust(structs.SIGINFO_SIZE, b"\0"))
+    if rusage and report is not None:
+        await t.mm.copy_out(rusage, pack_rusage(_usage_of(report.child)))
+    return 0

@@ -1,0 +1,187 @@
+"""Futex wait queues keyed by memory-file offset.
+
+A futex is a 32-bit word of guest memory. Every guest page is a page of the memory file, so the
+word's offset in that file names it uniquely: two processes sharing memory find the same queue,
+and a private word of one process can never collide with another's. Private and shared futexes
+therefore need no different keys.
+
+Everything runs on the Sentry's one trio thread, so reading the word and queueing the waiter
+happen with no checkpoint between them: a waker (which must go through this table) can never
+slip in between, and no wake-up is lost.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import deque
+from dataclasses import dataclass, field
+
+import trio
+
+from kernel.abi.errno import EAGAIN, ENOSYS, ETIMEDOUT
+from kernel.abi.linux import (
+    FUTEX_OP_ADD,
+    FUTEX_OP_ANDN,
+    FUTEX_OP_CMP_EQ,
+    FUTEX_OP_CMP_GE,
+    FUTEX_OP_CMP_GT,
+    FUTEX_OP_CMP_LE,
+    FUTEX_OP_CMP_LT,
+    FUTEX_OP_CMP_NE,
+    FUTEX_OP_OPARG_SHIFT,
+    FUTEX_OP_OR,
+    FUTEX_OP_SET,
+    FUTEX_OP_XOR,
+)
+from kernel.errors import Errno
+
+_WORD = struct.Struct("<I")
+
+
+@dataclass(eq=False, slots=True)
+class Waiter:
+    """One thread sleeping on a futex."""
+
+    key: int
+    bitset: int
+    event: trio.Event = field(default_factory=trio.Event)
+
+
+class FutexTable:
+    """Wait queues of every futex in the sandbox, over the memory file's view."""
+
+    def __init__(self, view: memoryview) -> None:
+        self._view = view
+        self._queues: dict[int, deque[Waiter]] = {}
+
+    def word(self, key: int) -> int:
+        return _WORD.unpack_from(self._view, key)[0]
+
+    def waiters(self, key: int) -> int:
+        """How many threads sleep on ``key`` (for tests and diagnostics)."""
+        return len(self._queues.get(key, ()))
+
+    async def wait(self, key: int, expected: int, bitset: int, timeout: float | None) -> None:
+        """Sleep on ``key`` if its word still holds ``expected``; EAGAIN if not, ETIMEDOUT."""
+        if self.word(key) != expected & 0xFFFF_FFFF:
+            raise Errno(EAGAIN)
+        waiter = Waiter(key, bitset)
+        self._queues.setdefault(key, deque()).append(waiter)
+        try:
+            with trio.move_on_after(timeout if timeout is not None else float("inf")):
+                await waiter.event.wait()
+        finally:
+            if not waiter.event.is_set():
+                self._remove(waiter)
+        if not waiter.event.is_set():
+            raise Errno(ETIMEDOUT)
+
+    def _remove(self, waiter: Waiter) -> None:
+        queue = self._queues.get(waiter.key)
+        if queue is not None:
+            try:
+                queue.remove(waiter)
+            except ValueError:
+                pass
+            if not queue:
+                del self._queues[waiter.key]
+
+    def wake(self, key: int, count: int, bitset: int = 0xFFFF_FFFF) -> int:
+        """Wake up to ``count`` waiters of ``key`` whose bitset meets ``bitset``; how many woke."""
+        queue = self._queues.get(key)
+        if not queue or count <= 0:
+            return 0
+        woken = []
+        for waiter in queue:
+            if len(woken) >= count:
+                break
+            if waiter.bitset & bitset:
+                woken.append(waiter)
+        for waiter in woken:
+            queue.remove(waiter)
+            waiter.event.set()
+        if not queue:
+            del self._queues[key]
+        return len(woken)
+
+    def requeue(self, key: int, target: int, wake: int, move: int, expected: int | None) -> int:
+        """Wake ``wake`` waiters of ``key`` and move up to ``move`` more to ``target``.
+
+        With ``expected`` (FUTEX_CMP_REQUEUE) the word must still hold it, else EAGAIN.
+        Returns woken + moved, as Linux does for CMP_REQUEUE.
+        """
+        if expected is not None and self.word(key) != expected & 0xFFFF_FFFF:
+            raise Errno(EAGAIN)
+        done = self.wake(key, wake)
+        queue = self._queues.get(key)
+        if not queue or move <= 0 or key == target:
+            return done
+        moved = 0
+        destination = self._queues.setdefault(target, deque())
+        while queue and moved < move:
+            waiter = queue.popleft()
+            waiter.key = target
+            destination.append(waiter)
+            moved += 1
+        if not queue:
+            del self._queues[key]
+        return done + moved
+
+    def wake_op(self, key1: int, key2: int, wake1: int, wake2: int, op: int) -> int:
+        """FUTEX_WAKE_OP: change the word at ``key2``, wake on ``key1`` and, if the old word
+        passes the comparison, on ``key2`` too."""
+        old = self.word(key2)
+        new = apply_op(old, op)
+        _WORD.pack_into(self._view, key2, new)
+        woken = self.wake(key1, wake1)
+        if compare_op(old, op):
+            woken += self.wake(key2, wake2)
+        return woken
+
+
+def _sign_extend12(value: int) -> int:
+    return value - (1 << 12) if value & 0x800 else value
+
+
+def apply_op(old: int, encoded: int) -> int:
+    """The new word FUTEX_WAKE_OP's operation makes of ``old``."""
+    op = (encoded >> 28) & 0xF
+    oparg = _sign_extend12((encoded >> 12) & 0xFFF)
+    if op & FUTEX_OP_OPARG_SHIFT:
+        op &= ~FUTEX_OP_OPARG_SHIFT
+        if not 0 <= oparg <= 31:
+            oparg &= 31  # Linux warns and masks
+        oparg = 1 << oparg
+    if op == FUTEX_OP_SET:
+        new = oparg
+    elif op == FUTEX_OP_ADD:
+        new = old + oparg
+    elif op == FUTEX_OP_OR:
+        new = old | oparg
+    elif op == FUTEX_OP_ANDN:
+        new = old & ~oparg
+    elif op == FUTEX_OP_XOR:
+        new = old ^ oparg
+    else:
+        raise Errno(ENOSYS)
+    return new & 0xFFFF_FFFF
+
+
+def compare_op(old: int, encoded: int) -> bool:
+    """Whether ``old`` passes FUTEX_WAKE_OP's comparison (signed, as Linux compares)."""
+    cmp = (encoded >> 24) & 0xF
+    cmparg = _sign_extend12(encoded & 0xFFF)
+    value = old - (1 << 32) if old >> 31 else old
+    if cmp == FUTEX_OP_CMP_EQ:
+        return value == cmparg
+    if cmp == FUTEX_OP_CMP_NE:
+        return value != cmparg
+    if cmp == FUTEX_OP_CMP_LT:
+        return value < cmparg
+    if cmp == FUTEX_OP_CMP_LE:
+        return value <= cmparg
+    if cmp == FUTEX_OP_CMP_GT:
+        return value > cmparg
+    if cmp == FUTEX_OP_CMP_GE:
+        return value >= cmparg
+    raise Errno(ENOSYS)

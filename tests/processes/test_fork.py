@@ -1,0 +1,27 @@
+"""fork, vfork, wait4/waitid, zombies and reparenting, native vs Sentrio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.processes.conftest import needs_root, same, sentrio
+
+pytestmark = needs_root()
+LIBCS = ["", ".musl"]
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_fork_wait_and_friends(image: Path, libc: str) -> None:
+    outcome = same(image, f"/bin/fork_wait{libc}")
+    assert "after child: private 1, big p, shared 20" in outcome.stdout
+    assert "adopted grandchild reaped: 1; grandchild: exited 11" in outcome.stdout
+    assert outcome.status == 3
+
+
+def test_a_fork_bomb_stops_with_eagain_at_the_pid_limit(image: Path) -> None:
+    # Natively a fork bomb would hurt the host: only Sentrio runs it, with its default limit.
+    outcome = sentrio(image, "/bin/fork_bomb", timeout=120)
+    assert outcome.stdout == "fork failed with EAGAIN after more than 10 children\n"
+    assert outcome.status == 0

@@ -1,0 +1,34 @@
+"""Threads and futexes, native vs Sentrio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.processes.conftest import needs_root, same
+
+pytestmark = needs_root()
+LIBCS = ["", ".musl"]
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_eight_threads_contend_on_a_mutex_and_a_condition_variable(image: Path, libc: str) -> None:
+    outcome = same(image, f"/bin/threads{libc}")
+    assert "counter 16000 (expected 16000)" in outcome.stdout
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_the_last_thread_out_ends_the_process(image: Path, libc: str) -> None:
+    assert same(image, f"/bin/thread_exit{libc}").status == 7
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_exit_ends_every_thread(image: Path, libc: str) -> None:
+    assert same(image, f"/bin/thread_exit{libc}", "group").status == 3
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_futex_operations(image: Path, libc: str) -> None:
+    outcome = same(image, f"/bin/futex_ops{libc}")
+    assert "wake 1 of 4: 1" in outcome.stdout
