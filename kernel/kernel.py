@@ -21,6 +21,7 @@ from kernel.abi.linux import Signal, signal_status
 from kernel.bus import Actor, Bus, FailCallSupervisor
 from kernel.errors import SentryError
 from kernel.image import ImageRoot
+from kernel.oci import MountSpec
 from kernel.process import ThreadGroup
 from kernel.stdio import Stdio
 from kernel.syscalls import default_table
@@ -47,6 +48,26 @@ class KernelConfig:
     strict: bool = False
     #: Nanoseconds a task spins on waitpid before it sleeps.
     spin_ns: int | None = None
+    #: The first process's working directory and identity (``-w``, ``-u``, a bundle's process).
+    cwd: bytes = b"/"
+    uid: int = 0
+    gid: int = 0
+    additional_gids: list[int] = field(default_factory=list)
+    #: ``RLIMIT_* -> (soft, hard)`` replacing the Sentry's own limits for the first process.
+    rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
+    #: The image root: ``overlay`` (writes go to a tmpfs upper layer, the default), ``read-only``
+    #: (``--read-only``: EROFS) or ``rw`` (``--rw``: writes reach the image through the gofer).
+    root_mode: str = "overlay"
+    #: Volumes, ``--tmpfs`` and a bundle's mounts, in mount order (the VFS mounts them).
+    mounts: list[MountSpec] = field(default_factory=list)
+    #: Most tasks the sandbox may hold (``--pids-limit``), None for no limit.
+    pids_limit: int | None = None
+    #: Keep stdin open (``-i``); give the guest a terminal (``-t``).
+    interactive: bool = False
+    tty: bool = False
+    #: The sandbox's id, and its runtime directory for the control socket (None: no socket).
+    sandbox_id: str = ""
+    runtime_dir: str | None = None
 
 
 class Kernel:

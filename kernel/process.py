@@ -32,6 +32,12 @@ class Credentials:
     gid: int = 0
     egid: int = 0
     sgid: int = 0
+    groups: tuple[int, ...] = ()
+
+    @classmethod
+    def of_user(cls, uid: int, gid: int, groups: tuple[int, ...] = ()) -> Credentials:
+        """Real, effective and saved ids all ``uid``/``gid``, as a container's first process has."""
+        return cls(uid, uid, uid, gid, gid, gid, groups)
 
 
 def host_rlimits() -> list[tuple[int, int]]:
@@ -58,6 +64,12 @@ class ThreadGroup:
         self.rlimits: list[tuple[int, int]] = list(parent.rlimits) if parent else host_rlimits()
         self.creds = Credentials()
         self.cwd = b"/"
+        if parent is None:  # the first process: as the sandbox's configuration says
+            config = kernel.config
+            for resource_number, limit in config.rlimits.items():
+                self.rlimits[resource_number] = limit
+            self.creds = Credentials.of_user(config.uid, config.gid, tuple(config.additional_gids))
+            self.cwd = config.cwd
         self.comm = b""
         #: The wait status once the group has ended, else None.
         self.exit_status: int | None = None
