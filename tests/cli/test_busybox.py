@@ -36,9 +36,11 @@ def test_sh_computes_and_exits_with_its_status(busybox: Path) -> None:
 
 def test_applets_see_the_flags(busybox: Path) -> None:
     result = sentrio("run", "-w", "/tmp", "--hostname", "bb", "-e", "FOO=bar", "-u", "nobody", str(busybox), "--",
-                     "sh", "-c", 'pwd; hostname; echo "$FOO $HOME"')
+                     "sh", "-c", 'pwd; echo "$FOO $HOME $HOSTNAME"')  # builtins only: no fork yet
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "/tmp\nbb\nbar /nonexistent\n"
+    assert result.stdout == "/tmp\nbar /nonexistent bb\n"
+    result = sentrio("run", "--hostname", "bb", str(busybox), "--", "hostname")
+    assert (result.returncode, result.stdout) == (0, "bb\n")
 
 
 def test_the_cli_builds_it(tmp_path: Path) -> None:
