@@ -16,14 +16,12 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 #: Exit statuses of the runtime itself, as docker and runsc use them.
 EXIT_RUNTIME_ERROR = 125
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
-
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 log = logging.getLogger("sentrio.cli")
 
@@ -48,17 +46,55 @@ def _service(text: str) -> tuple[str, str]:
     return name, target
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line as docker does: one line, exit 125."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        print(f"sentrio: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_RUNTIME_ERROR)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m kernel", description="Sentrio: a user-space Linux kernel.")
+    parser = _Parser(prog="python -m kernel", description="Sentrio: a user-space Linux kernel.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run a program from an image in a new sandbox")
     run.add_argument("image", help="root directory of the image, or an OCI bundle (config.json + rootfs/)")
-    run.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS... (default: /bin/sh)")
-    run.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE",
-                     help="set a variable in the guest's environment")
-    run.add_argument("--hostname", default="sentrio", help="the sandbox's host name")
+    run.add_argument("cmd", nargs=argparse.REMAINDER,
+                     help="-- CMD ARGS... (default: the bundle's process.args, else /bin/sh)")
+    run.add_argument("-e", "--env", action="append", default=[], metavar="KEY[=VALUE]",
+                     help="set a variable in the guest's environment (KEY alone passes the host's value)")
+    run.add_argument("--env-file", action="append", default=[], metavar="FILE",
+                     help="read KEY=VALUE lines from FILE (# comments and blank lines skipped)")
+    run.add_argument("-w", "--workdir", metavar="DIR", help="the first process's working directory")
+    run.add_argument("-u", "--user", metavar="UID[:GID]",
+                     help="run as this user (numbers, or names from the image's /etc/passwd and /etc/group)")
+    run.add_argument("-v", "--volume", action="append", default=[], metavar="HOST:GUEST[:ro]",
+                     help="mount the host path HOST at GUEST (read-only with :ro)")
+    run.add_argument("--tmpfs", action="append", default=[], metavar="PATH[:OPTIONS]",
+                     help="mount an empty tmpfs at PATH")
+    run.add_argument("--hostname", help="the sandbox's host name (default: the bundle's, else sentrio)")
+    root_mode = run.add_mutually_exclusive_group()
+    root_mode.add_argument("--read-only", action="store_true", help="mount the image root read-only (EROFS)")
+    root_mode.add_argument("--rw", action="store_true",
+                           help="let the guest write to the image itself (default: writes go to a tmpfs overlay)")
+    run.add_argument("-i", "--interactive", action="store_true", help="keep stdin open (else it reads as empty)")
+    run.add_argument("-t", "--tty", action="store_true", help="give the guest a terminal")
     run.add_argument("--memory", type=parse_size, metavar="SIZE", help="guest memory limit, e.g. 512m")
+    run.add_argument("--pids-limit", type=_positive, metavar="N",
+                     help="most processes and threads in the sandbox (default 1024)")
+    run.add_argument("--name", help="the sandbox's id for ps and inspect (default: 12 random hex digits)")
     run.add_argument("--strace", action="store_true", help="print every system call to stderr")
     run.add_argument("--trace-messages", metavar="FILE", help="write one JSON line per bus message to FILE")
     run.add_argument("--service", type=_service, action="append", default=[], metavar="NAME=module:Factory",
@@ -72,10 +108,20 @@ def build_parser() -> argparse.ArgumentParser:
                      choices=["debug", "info", "warning", "error"], help="Sentry log level on stderr")
     run.add_argument("--debug-log", metavar="FILE", help="write the Sentry's debug log to FILE")
 
-    image = commands.add_parser("image", help="build images").add_subparsers(dest="image_command", required=True)
-    build = image.add_parser("build", help="build an image from source on this machine")
-    build.add_argument("kind", choices=["demo"], help="which image")
+    image = commands.add_parser("image", help="build and import images").add_subparsers(
+        dest="image_command", required=True)
+    build = image.add_parser("build", help="build an image on this machine")
+    build.add_argument("kind", choices=["demo", "busybox", "debian"],
+                       help="demo: /bin/hello from source; busybox: Debian's busybox-static with its applets; "
+                            "debian: debootstrap --variant=minbase (cached under /var/cache/sentrio)")
     build.add_argument("directory", help="where to put its root directory")
+    import_ = image.add_parser("import", help="unpack a `docker save` archive or an OCI image layout tar")
+    import_.add_argument("tarball", help="the archive (docker save, or an OCI layout; may be compressed)")
+    import_.add_argument("directory", help="the bundle to create: DIR/config.json and DIR/rootfs/")
+
+    commands.add_parser("ps", help="list running sandboxes")
+    inspect = commands.add_parser("inspect", help="a running sandbox and its guest processes, as JSON")
+    inspect.add_argument("id", help="the sandbox's id (or a unique prefix of it)")
 
     commands.add_parser("syscalls", help="print the system call coverage table (Markdown)")
     return parser
@@ -87,32 +133,6 @@ def _load(target: str) -> Callable[..., Any]:
         return getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as error:
         raise UsageError(f"cannot load {target}: {error}") from None
-
-
-def resolve_image(path: str) -> str:
-    """The root directory of IMAGE: itself, or ``rootfs/`` of an OCI bundle."""
-    if not os.path.isdir(path):
-        raise UsageError(f"image {path!r} is not a directory")
-    if os.path.isfile(os.path.join(path, "config.json")):
-        rootfs = os.path.join(path, "rootfs")
-        if not os.path.isdir(rootfs):
-            raise UsageError(f"bundle {path!r} has config.json but no rootfs/ directory")
-        return rootfs
-    return path
-
-
-def guest_environment(assignments: Sequence[str]) -> list[bytes]:
-    """The guest's environment: a default PATH and HOME, then each -e KEY=VALUE in order."""
-    env: dict[str, str] = {"PATH": DEFAULT_PATH, "HOME": "/root"}
-    for item in assignments:
-        key, sep, value = item.partition("=")
-        if not key:
-            raise UsageError(f"bad environment assignment {item!r}")
-        if sep:
-            env[key] = value
-        elif key in os.environ:  # -e KEY passes the host's value, as docker does
-            env[key] = os.environ[key]
-    return [f"{k}={v}".encode() for k, v in env.items()]
 
 
 class _OneLineFormatter(logging.Formatter):
@@ -148,13 +168,24 @@ def wait_status_to_exit_code(status: int) -> int:
     return (status >> 8) & 0xFF
 
 
+def _stdin_for(interactive: bool) -> None:
+    """Without ``-i`` the guest's stdin reads as empty, as under docker."""
+    if not interactive:
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+
+
 def run(args: argparse.Namespace) -> int:
+    import outcome
     import trio
 
+    from kernel import control
     from kernel.errors import SentryError
-    from kernel.exec import CommandNotFound, CommandNotExecutable
+    from kernel.exec import CommandNotExecutable, CommandNotFound
     from kernel.faults import FaultInjector, RuleError
-    from kernel.kernel import Kernel, KernelConfig
+    from kernel.kernel import Kernel
+    from kernel.runspec import CommandNotFoundInImage, RunFlags, RunSpecError, build_config
     from kernel.strace import Strace
     from kernel.tracing import MessageTracer
     from platforms.ptrace.binding import block_sigchld
@@ -164,21 +195,31 @@ def run(args: argparse.Namespace) -> int:
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
-    config = KernelConfig(
-        image=resolve_image(args.image),
-        argv=[os.fsencode(a) for a in (cmd or ["/bin/sh"])],
-        env=guest_environment(args.env),
-        hostname=args.hostname,
-        memory_limit=args.memory,
-        services={name: _load(target) for name, target in args.service},
-        # Tests set SENTRIO_STRICT=1 so a Sentry bug fails them loudly instead of becoming EIO.
-        strict=os.environ.get("SENTRIO_STRICT") == "1",
+    flags = RunFlags(
+        image=args.image, cmd=cmd, env=args.env, env_file=args.env_file, workdir=args.workdir,
+        user=args.user, volume=args.volume, tmpfs=args.tmpfs, hostname=args.hostname,
+        read_only=args.read_only, rw=args.rw, interactive=args.interactive, tty=args.tty,
+        memory=args.memory, pids_limit=args.pids_limit, name=args.name,
     )
     try:
         injector = FaultInjector(args.inject, args.seed) if args.inject else None
     except RuleError as error:
         raise UsageError(str(error)) from None
+    try:
+        config = build_config(flags)
+    except CommandNotFoundInImage as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_NOT_FOUND
+    except RunSpecError as error:
+        raise UsageError(str(error)) from None
+    config.services = {name: _load(target) for name, target in args.service}
+    # Tests set SENTRIO_STRICT=1 so a Sentry bug fails them loudly instead of becoming EIO.
+    config.strict = os.environ.get("SENTRIO_STRICT") == "1"
+    config.runtime_dir = control.runtime_root()
+    _stdin_for(config.interactive)
+
     tracer = None
+    sandbox: control.SandboxDirectory | None = None
     try:
         kernel = Kernel(config)
         if args.strace:
@@ -190,7 +231,19 @@ def run(args: argparse.Namespace) -> int:
             injector.install(kernel.bus)
         for target in args.plugin:
             _load(target)(kernel)
-        status = trio.run(kernel.run)
+        try:
+            sandbox = control.SandboxDirectory.create(config.runtime_dir, kernel)
+        except OSError as error:
+            raise UsageError(f"cannot create the sandbox's runtime directory: {error}") from None
+
+        async def serve_and_run() -> int:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(control.serve, kernel, sandbox)
+                result = await outcome.acapture(kernel.run)
+                nursery.cancel_scope.cancel()
+            return result.unwrap()
+
+        status = trio.run(serve_and_run)
     except CommandNotFound as error:
         print(f"{error.command}: not found in the image", file=sys.stderr)
         return EXIT_NOT_FOUND
@@ -202,18 +255,27 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if tracer is not None:
             tracer.close()
+        if sandbox is not None:
+            sandbox.remove()
     return wait_status_to_exit_code(status)
 
 
-def build_image(args: argparse.Namespace) -> int:
+def image_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from kernel.images.build import ImageBuildError, build_demo
+    from kernel.images.build import ImageBuildError, build_busybox, build_debian, build_demo
+    from kernel.images.importer import ImageImportError, import_image
 
     try:
-        build_demo(Path(args.directory))
-    except (ImageBuildError, OSError) as error:
+        if args.image_command == "import":
+            import_image(Path(args.tarball), Path(args.directory))
+        else:
+            builder = {"demo": build_demo, "busybox": build_busybox, "debian": build_debian}[args.kind]
+            builder(Path(args.directory))
+    except (ImageBuildError, ImageImportError) as error:
         raise UsageError(str(error)) from None
+    except OSError as error:
+        raise UsageError(f"{error.filename or args.directory}: {error.strerror or error}") from None
     return 0
 
 
@@ -231,7 +293,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return run(args)
         if args.command == "image":
-            return build_image(args)
+            return image_command(args)
+        if args.command == "ps":
+            from kernel import control
+            return control.print_ps()
+        if args.command == "inspect":
+            from kernel import control
+            return control.print_inspect(args.id)
         return print_syscall_table()
     except UsageError as error:
         print(f"sentrio: {error}", file=sys.stderr)

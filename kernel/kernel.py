@@ -22,6 +22,7 @@ from kernel.abi.linux import PID_MAX, Signal, signal_status
 from kernel.bus import Actor, Bus, FailCallSupervisor
 from kernel.errors import Errno, SentryError
 from kernel.image import ImageRoot
+from kernel.oci import MountSpec
 from kernel.process import ThreadGroup
 from kernel.stdio import Stdio
 from kernel.syscalls import default_table
@@ -30,6 +31,10 @@ from kernel.task import Task
 from platforms import Platform
 
 log = logging.getLogger("sentrio.kernel")
+
+#: Threads + processes a sandbox may hold unless ``--pids-limit`` says otherwise: enough for
+#: builds and shells, few enough that a fork bomb in the guest stops long before the host feels it.
+DEFAULT_PIDS_LIMIT = 1024
 
 
 @dataclass
@@ -48,8 +53,27 @@ class KernelConfig:
     strict: bool = False
     #: Nanoseconds a task spins on waitpid before it sleeps.
     spin_ns: int | None = None
-    #: Most threads + processes (zombies included) the sandbox may hold (``--pids-limit``).
-    pids_limit: int | None = 1024
+    #: The first process's working directory and identity (``-w``, ``-u``, a bundle's process).
+    cwd: bytes = b"/"
+    uid: int = 0
+    gid: int = 0
+    additional_gids: list[int] = field(default_factory=list)
+    #: ``RLIMIT_* -> (soft, hard)`` replacing the Sentry's own limits for the first process.
+    rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
+    #: The image root: ``overlay`` (writes go to a tmpfs upper layer, the default), ``read-only``
+    #: (``--read-only``: EROFS) or ``rw`` (``--rw``: writes reach the image through the gofer).
+    root_mode: str = "overlay"
+    #: Volumes, ``--tmpfs`` and a bundle's mounts, in mount order (the VFS mounts them).
+    mounts: list[MountSpec] = field(default_factory=list)
+    #: Most threads + processes (zombies included) the sandbox may hold (``--pids-limit``);
+    #: None for no limit but the pid space's.
+    pids_limit: int | None = DEFAULT_PIDS_LIMIT
+    #: Keep stdin open (``-i``); give the guest a terminal (``-t``).
+    interactive: bool = False
+    tty: bool = False
+    #: The sandbox's id, and its runtime directory for the control socket (None: no socket).
+    sandbox_id: str = ""
+    runtime_dir: str | None = None
 
 
 class Kernel:

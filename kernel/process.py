@@ -42,6 +42,11 @@ class Credentials:
         return Credentials(self.uid, self.euid, self.suid, self.fsuid, self.gid, self.egid,
                            self.sgid, self.fsgid, self.groups)
 
+    @classmethod
+    def of_user(cls, uid: int, gid: int, groups: tuple[int, ...] = ()) -> Credentials:
+        """Real, effective, saved and fs ids all ``uid``/``gid``, as a container's first process has."""
+        return cls(uid, uid, uid, uid, gid, gid, gid, gid, groups)
+
 
 @dataclass(slots=True)
 class Usage:
@@ -79,6 +84,12 @@ class ThreadGroup:
         self.rlimits: list[tuple[int, int]] = list(parent.rlimits) if parent else host_rlimits()
         self.creds = parent.creds.copy() if parent else Credentials()
         self.cwd = parent.cwd if parent else b"/"
+        if parent is None:  # the first process: as the sandbox's configuration says
+            config = kernel.config
+            for resource_number, limit in config.rlimits.items():
+                self.rlimits[resource_number] = limit
+            self.creds = Credentials.of_user(config.uid, config.gid, tuple(config.additional_gids))
+            self.cwd = config.cwd
         self.comm = parent.comm if parent else b""
         self.pgid = parent.pgid if parent else pid
         self.sid = parent.sid if parent else pid

@@ -7,6 +7,7 @@ need_apt=()
 command -v gcc >/dev/null || need_apt+=(gcc libc6-dev)
 command -v musl-gcc >/dev/null || need_apt+=(musl-tools)
 command -v readelf >/dev/null || need_apt+=(binutils)
+[ -x /bin/busybox ] || need_apt+=(busybox-static)   # python -m kernel image build busybox
 if ((${#need_apt[@]})); then
     echo "setup: installing ${need_apt[*]} from Debian" >&2
     apt-get update -qq

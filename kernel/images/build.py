@@ -36,3 +36,79 @@ def build_demo(root: Path) -> Path:
         raise ImageBuildError(f"compiling the demo failed:\n{result.stderr.strip()}")
     print(f"demo image ready at {root} (run /bin/hello)", file=sys.stderr)
     return program
+
+
+#: Where the host's busybox-static package puts its binary.
+HOST_BUSYBOX = Path("/bin/busybox")
+#: Image directories a program expects to find, and their modes.
+_SKELETON = {"bin": 0o755, "sbin": 0o755, "usr/bin": 0o755, "usr/sbin": 0o755, "etc": 0o755, "root": 0o700,
+             "home": 0o755, "tmp": 0o1777, "var/tmp": 0o1777, "proc": 0o555, "sys": 0o555, "dev": 0o755}
+
+
+def _step(message: str) -> None:
+    print(f"busybox: {message}", file=sys.stderr)
+
+
+def build_busybox(root: Path) -> Path:
+    """A busybox image at ``root``: Debian's static busybox as /bin/busybox, a symlink per applet
+    (``/bin/sh``, ``/usr/bin/awk`` …), and a minimal /etc. Returns the busybox binary's path."""
+    if not HOST_BUSYBOX.is_file():
+        raise ImageBuildError("the busybox image needs Debian's busybox-static package "
+                              "(bash scripts/setup.sh, or apt-get install busybox-static)")
+    listing = subprocess.run([str(HOST_BUSYBOX), "--list-full"], capture_output=True, text=True)
+    if listing.returncode != 0:
+        raise ImageBuildError(f"{HOST_BUSYBOX} --list-full failed: {listing.stderr.strip()}")
+    applets = [line.strip() for line in listing.stdout.splitlines() if line.strip()]
+    _step(f"copying {HOST_BUSYBOX} ({HOST_BUSYBOX.stat().st_size >> 10} KiB)")
+    for directory, mode in _SKELETON.items():
+        (root / directory).mkdir(parents=True, exist_ok=True)
+        (root / directory).chmod(mode)
+    binary = root / "bin" / "busybox"
+    shutil.copyfile(HOST_BUSYBOX, binary)
+    binary.chmod(0o755)
+    _step(f"linking {len(applets)} applets")
+    for applet in applets:
+        link = root / applet
+        if link == binary or ".." in Path(applet).parts or Path(applet).is_absolute():
+            continue
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to("/bin/busybox")
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n"
+                                         "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
+    (root / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
+    (root / "etc" / "hostname").write_text("sentrio\n")
+    _step(f"image ready at {root} (try: python -m kernel run {root} -- sh)")
+    return binary
+
+
+#: debootstrap's results are kept here, one root directory per suite, and copied from.
+DEBIAN_CACHE = Path("/var/cache/sentrio")
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+
+
+def build_debian(root: Path, suite: str = "bookworm") -> Path:
+    """A Debian image at ``root`` (``debootstrap --variant=minbase``), cached per suite under
+    /var/cache/sentrio so the slow part runs once per machine."""
+    cached = DEBIAN_CACHE / f"debian-{suite}"
+    if not (cached / ".complete").exists():
+        if shutil.which("debootstrap") is None:
+            raise ImageBuildError("the debian image needs debootstrap (apt-get install debootstrap)")
+        if cached.exists():
+            shutil.rmtree(cached)
+        cached.mkdir(parents=True)
+        print(f"debian: debootstrap --variant=minbase {suite} (a few minutes, once)", file=sys.stderr)
+        result = subprocess.run(["debootstrap", "--variant=minbase", suite, str(cached), DEBIAN_MIRROR])
+        if result.returncode != 0:
+            raise ImageBuildError(f"debootstrap failed with status {result.returncode}")
+        (cached / ".complete").touch()
+    print(f"debian: copying {cached} to {root}", file=sys.stderr)
+    root.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(["cp", "-a", "--", f"{cached}/.", str(root)])
+    if result.returncode != 0:
+        raise ImageBuildError(f"copying the cached image failed with status {result.returncode}")
+    (root / ".complete").unlink(missing_ok=True)
+    print(f"debian: image ready at {root} (try: python -m kernel run {root} -- python3 -c 'print(6*7)')",
+          file=sys.stderr)
+    return root

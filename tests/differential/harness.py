@@ -22,9 +22,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 PROGRAMS = Path(__file__).parent / "programs"
 
-#: The environment both runs see: what a container runtime would give a fresh shell.
+#: The environment both runs see: what ``python -m kernel run`` (like docker) gives a guest by
+#: default, in its order; the native run is handed the same.
 GUEST_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOSTNAME": "sentrio",
     "HOME": "/root",
 }
 
@@ -93,15 +95,14 @@ def run_native(image: Path, argv: Sequence[str], stdin: bytes = b"", timeout: fl
 
 
 def run_sentrio(image: Path, argv: Sequence[str], stdin: bytes = b"", timeout: float = 120) -> Outcome:
-    """Run under Sentrio with the same guest environment; strict mode turns Sentry bugs into
-    loud failures instead of a guest-visible EIO."""
+    """Run under Sentrio with the same guest environment and stdin (``-i``, as ``docker run -i``);
+    strict mode turns Sentry bugs into loud failures instead of a guest-visible EIO."""
     env = {
         "PATH": os.environ.get("PATH", GUEST_ENV["PATH"]),
         "PYTHONPATH": str(REPO),
         "SENTRIO_STRICT": "1",
     }
-    guest_env = [arg for key, value in GUEST_ENV.items() for arg in ("-e", f"{key}={value}")]
-    command = [sys.executable, "-m", "kernel", "run", *guest_env, str(image), "--", *argv]
+    command = [sys.executable, "-m", "kernel", "run", "-i", str(image), "--", *argv]
     result = subprocess.run(command, input=stdin, capture_output=True, env=env, timeout=timeout, cwd=REPO)
     return Outcome(result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace"),
                    result.returncode)

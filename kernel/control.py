@@ -1,0 +1,225 @@
+"""The control socket: how ``python -m kernel ps`` and ``inspect`` see running sandboxes.
+
+Every running sandbox has a directory ``RUNTIME/<id>/`` (``RUNTIME`` is ``/run/sentrio``, or
+``$SENTRIO_RUNTIME_DIR``) holding ``state.json`` (what was started, by which Sentry, when) and
+``control``, a Unix stream socket the Sentry answers on. A client sends one JSON line
+``{"op": "inspect"}`` and reads one JSON line back: the state and the guest's processes. The
+directory is removed when the sandbox ends; one left by a Sentry that was killed is removed by
+the next ``ps`` that finds its Sentry gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+if TYPE_CHECKING:
+    from kernel.kernel import Kernel
+
+DEFAULT_RUNTIME_ROOT = "/run/sentrio"
+#: The largest request a control connection reads.
+MAX_REQUEST = 4096
+CLIENT_TIMEOUT = 5.0
+
+
+def runtime_root() -> str:
+    """Where sandboxes keep their runtime directories."""
+    return os.environ.get("SENTRIO_RUNTIME_DIR") or DEFAULT_RUNTIME_ROOT
+
+
+@dataclass(slots=True)
+class SandboxDirectory:
+    """``RUNTIME/<id>/`` of one running sandbox."""
+
+    path: str
+    state: dict[str, Any]
+
+    @property
+    def control_path(self) -> str:
+        return os.path.join(self.path, "control")
+
+    @classmethod
+    def create(cls, root: str, kernel: Kernel) -> SandboxDirectory:
+        """Make the directory and write state.json; FileExistsError if the id is taken."""
+        config = kernel.config
+        os.makedirs(root, mode=0o711, exist_ok=True)
+        path = os.path.join(root, config.sandbox_id)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            if _alive(path):
+                raise FileExistsError(f"a sandbox named {config.sandbox_id!r} is running") from None
+            shutil.rmtree(path, ignore_errors=True)
+            os.mkdir(path, 0o700)
+        state = {
+            "id": config.sandbox_id,
+            "sentry_pid": os.getpid(),
+            "image": os.path.abspath(config.image),
+            "command": [os.fsdecode(a) for a in config.argv],
+            "created": time.time(),
+            "hostname": config.hostname,
+        }
+        with open(os.path.join(path, "state.json"), "w") as file:
+            json.dump(state, file)
+        return cls(path, state)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def describe(kernel: Kernel, state: dict[str, Any]) -> dict[str, Any]:
+    """What ``inspect`` shows: the sandbox's state and its guest processes."""
+    processes = []
+    for process in sorted(kernel.processes.values(), key=lambda p: p.pid):
+        creds = process.creds
+        processes.append({
+            "pid": process.pid,
+            "ppid": process.ppid,
+            "comm": os.fsdecode(process.comm),
+            "uid": creds.uid,
+            "gid": creds.gid,
+            "cwd": os.fsdecode(process.cwd),
+            "threads": len(process.live_tasks),
+            "state": "running" if process.exit_status is None else "exited",
+        })
+    config = kernel.config
+    return {
+        **state,
+        "status": "running",
+        "config": {
+            "cwd": os.fsdecode(config.cwd),
+            "user": {"uid": config.uid, "gid": config.gid, "additionalGids": list(config.additional_gids)},
+            "env": [os.fsdecode(e) for e in config.env],
+            "root": config.root_mode,
+            "mounts": [{"destination": m.destination, "type": m.kind, "source": m.source,
+                        "readonly": m.read_only} for m in config.mounts],
+            "memory": config.memory_limit,
+            "pids_limit": config.pids_limit,
+        },
+        "processes": processes,
+    }
+
+
+async def serve(kernel: Kernel, sandbox: SandboxDirectory,
+                task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Answer control requests until cancelled."""
+    listener = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    await listener.bind(sandbox.control_path)
+    listener.listen(16)
+    task_status.started()
+
+    async def answer(stream: trio.SocketStream) -> None:
+        async with stream:
+            request = b""
+            with trio.move_on_after(CLIENT_TIMEOUT):
+                while b"\n" not in request and len(request) < MAX_REQUEST:
+                    chunk = await stream.receive_some(MAX_REQUEST)
+                    if not chunk:
+                        break
+                    request += chunk
+            try:
+                op = json.loads(request.decode()).get("op")
+            except (ValueError, UnicodeDecodeError, AttributeError):
+                op = None
+            if op in ("inspect", "ps"):
+                reply: dict[str, Any] = describe(kernel, sandbox.state)
+            else:
+                reply = {"error": f"unknown request {request[:64]!r}"}
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await stream.send_all(json.dumps(reply).encode() + b"\n")
+
+    await trio.serve_listeners(answer, [trio.SocketListener(listener)])
+
+
+# --- the client side ---------------------------------------------------------------------------
+
+def _alive(path: str) -> bool:
+    """Whether the Sentry that made ``path`` still runs."""
+    try:
+        with open(os.path.join(path, "state.json")) as file:
+            pid = int(json.load(file)["sentry_pid"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return True
+
+
+def query(path: str, op: str = "inspect") -> dict[str, Any] | None:
+    """Ask the sandbox at ``path``; None if it does not answer."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.settimeout(CLIENT_TIMEOUT)
+            client.connect(os.path.join(path, "control"))
+            client.sendall(json.dumps({"op": op}).encode() + b"\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = client.recv(1 << 16)
+                if not chunk:
+                    break
+                data += chunk
+        return json.loads(data)
+    except (OSError, ValueError):
+        return None
+
+
+def sandboxes() -> list[dict[str, Any]]:
+    """Every running sandbox's description; directories of dead Sentries are cleaned up."""
+    root = runtime_root()
+    try:
+        names = sorted(os.listdir(root))
+    except FileNotFoundError:
+        return []
+    found = []
+    for name in names:
+        path = os.path.join(root, name)
+        if not os.path.isdir(path):
+            continue
+        answer = query(path)
+        if answer is not None and "error" not in answer:
+            found.append(answer)
+        elif not _alive(path):
+            shutil.rmtree(path, ignore_errors=True)
+    return found
+
+
+def _age(created: float) -> str:
+    seconds = max(0, int(time.time() - created))
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} seconds ago"
+
+
+def print_ps() -> int:
+    """``python -m kernel ps``: one line per running sandbox."""
+    rows = [("SANDBOX ID", "PROCESSES", "CREATED", "COMMAND", "IMAGE")]
+    for box in sandboxes():
+        command = " ".join(box.get("command", []))
+        rows.append((box["id"], str(len(box.get("processes", []))), _age(box.get("created", 0)),
+                     command if len(command) <= 30 else command[:27] + "...", box.get("image", "")))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("   ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "   " + row[-1])
+    return 0
+
+
+def print_inspect(ident: str) -> int:
+    """``python -m kernel inspect ID``: the sandbox (ID or a unique prefix of it) as JSON."""
+    matches = [box for box in sandboxes() if box["id"] == ident] or \
+              [box for box in sandboxes() if box["id"].startswith(ident)]
+    if len(matches) != 1:
+        why = "no such sandbox" if not matches else "ambiguous sandbox id"
+        print(f"sentrio: {why}: {ident}", file=sys.stderr)
+        return 125
+    json.dump(matches[0], sys.stdout, indent=2)
+    print()
+    return 0

@@ -1,0 +1,223 @@
+"""OCI runtime bundles: a ``config.json`` beside a root file system, as runc and runsc take them.
+
+:func:`load_bundle` reads and validates the parts of the runtime spec a sandbox honours:
+``process`` (args, env, cwd, user, rlimits, terminal), ``root`` (path, readonly), ``hostname``
+and ``mounts``. Anything malformed is a :class:`BundleError` whose message names the offending
+field (``config.json: process.user.uid: expected an integer, got "root"``), so the CLI can
+report it in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from kernel.abi import linux
+
+#: Mount types a sandbox knows; the VFS honours them as it grows (see ``MountSpec``).
+KNOWN_MOUNT_TYPES = frozenset({"bind", "tmpfs", "proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2", "none"})
+
+#: ``RLIMIT_NOFILE`` -> its number, for the names ``process.rlimits[].type`` uses.
+RLIMIT_NUMBERS: dict[str, int] = {
+    name: getattr(linux, name) for name in dir(linux)
+    if name.startswith("RLIMIT_") and isinstance(getattr(linux, name), int)
+}
+
+
+class BundleError(Exception):
+    """config.json is unreadable or invalid; the message names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class MountSpec:
+    """A file system to mount at ``destination`` in the guest before the first process runs.
+
+    ``kind`` is ``bind`` (``source`` is a host path served by its own gofer), ``tmpfs`` (memory
+    backed, ``source`` unused) or a kernel file system type (``proc``, ``sysfs`` …).
+    """
+
+    destination: str
+    kind: str
+    source: str | None = None
+    read_only: bool = False
+    options: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Bundle:
+    """What a bundle's config.json asks for, validated."""
+
+    path: str
+    rootfs: str
+    read_only: bool = False
+    args: list[str] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)
+    cwd: str = "/"
+    uid: int = 0
+    gid: int = 0
+    additional_gids: list[int] = field(default_factory=list)
+    #: RLIMIT number -> (soft, hard).
+    rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
+    hostname: str | None = None
+    terminal: bool = False
+    mounts: list[MountSpec] = field(default_factory=list)
+
+
+def is_bundle(path: str) -> bool:
+    """Whether ``path`` is an OCI bundle (a directory holding config.json)."""
+    return os.path.isfile(os.path.join(path, "config.json"))
+
+
+class _Fields:
+    """Typed access to a JSON object, naming the field in every error."""
+
+    def __init__(self, value: Any, where: str) -> None:
+        if not isinstance(value, dict):
+            raise BundleError(f"config.json: {where or 'top level'}: expected an object, got {_show(value)}")
+        self.value = value
+        self.where = where
+
+    def _name(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+        if key not in self.value or self.value[key] is None:
+            return default
+        item = self.value[key]
+        # bool is an int in Python; a JSON true where a number belongs is still an error.
+        if not isinstance(item, kind) or (isinstance(item, bool) and bool not in _as_tuple(kind)):
+            raise BundleError(f"config.json: {self._name(key)}: expected {_kind_name(kind)}, got {_show(item)}")
+        return item
+
+    def obj(self, key: str) -> _Fields:
+        return _Fields(self.get(key, dict, {}), self._name(key))
+
+    def strings(self, key: str) -> list[str]:
+        items = self.get(key, list, [])
+        for index, item in enumerate(items):
+            if not isinstance(item, str):
+                raise BundleError(f"config.json: {self._name(key)}[{index}]: expected a string, got {_show(item)}")
+        return list(items)
+
+    def objects(self, key: str) -> list[_Fields]:
+        return [_Fields(item, f"{self._name(key)}[{i}]") for i, item in enumerate(self.get(key, list, []))]
+
+    def error(self, key: str, message: str) -> BundleError:
+        return BundleError(f"config.json: {self._name(key)}: {message}")
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", bool: "a boolean", list: "an array", dict: "an object"}
+    return " or ".join(names.get(k, k.__name__) for k in _as_tuple(kind))
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _id(fields: _Fields, key: str, default: int = 0) -> int:
+    value = fields.get(key, int, default)
+    if not 0 <= value < 2**32 - 1:
+        raise fields.error(key, f"out of range: {value}")
+    return value
+
+
+def _limit(fields: _Fields, key: str) -> int:
+    value = fields.get(key, int)
+    if value is None:
+        raise fields.error(key, "missing")
+    if not 0 <= value <= linux.RLIM_INFINITY:
+        raise fields.error(key, f"out of range: {value}")
+    return value
+
+
+def load_bundle(path: str) -> Bundle:
+    """Read and validate ``path``/config.json."""
+    config_path = os.path.join(path, "config.json")
+    try:
+        with open(config_path, "rb") as file:
+            document = json.load(file)
+    except OSError as error:
+        raise BundleError(f"cannot read {config_path}: {error.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise BundleError(f"config.json is not valid JSON: {error}") from None
+    top = _Fields(document, "")
+    top.get("ociVersion", str)
+
+    root = top.obj("root")
+    root_path = root.get("path", str, "rootfs")
+    rootfs = root_path if os.path.isabs(root_path) else os.path.join(path, root_path)
+    if not os.path.isdir(rootfs):
+        raise root.error("path", f"{root_path!r} is not a directory")
+    bundle = Bundle(path=path, rootfs=rootfs, read_only=root.get("readonly", bool, False))
+
+    process = top.obj("process")
+    bundle.args = process.strings("args")
+    bundle.env = process.strings("env")
+    for index, entry in enumerate(bundle.env):
+        if "=" not in entry or entry.startswith("="):
+            raise BundleError(f"config.json: process.env[{index}]: expected KEY=VALUE, got {_show(entry)}")
+    bundle.cwd = process.get("cwd", str, "/")
+    if not bundle.cwd.startswith("/"):
+        raise process.error("cwd", f"must be an absolute path, got {_show(bundle.cwd)}")
+    bundle.terminal = process.get("terminal", bool, False)
+    user = process.obj("user")
+    bundle.uid = _id(user, "uid")
+    bundle.gid = _id(user, "gid")
+    gids = user.get("additionalGids", list, [])
+    for index, gid in enumerate(gids):
+        if not isinstance(gid, int) or isinstance(gid, bool) or not 0 <= gid < 2**32 - 1:
+            raise user.error(f"additionalGids[{index}]", f"expected a group id, got {_show(gid)}")
+    bundle.additional_gids = list(gids)
+    for limit in process.objects("rlimits"):
+        name = limit.get("type", str)
+        if name not in RLIMIT_NUMBERS:
+            raise limit.error("type", f"unknown resource limit {_show(name)}")
+        soft, hard = _limit(limit, "soft"), _limit(limit, "hard")
+        if soft > hard:
+            raise limit.error("soft", f"{soft} is above the hard limit {hard}")
+        bundle.rlimits[RLIMIT_NUMBERS[name]] = (soft, hard)
+
+    bundle.hostname = top.get("hostname", str)
+    if bundle.hostname is not None:
+        validate_hostname(bundle.hostname, "config.json: hostname")
+    for mount in top.objects("mounts"):
+        bundle.mounts.append(_mount(mount))
+    return bundle
+
+
+def _mount(fields: _Fields) -> MountSpec:
+    destination = fields.get("destination", str)
+    if destination is None:
+        raise fields.error("destination", "missing")
+    if not destination.startswith("/"):
+        raise fields.error("destination", f"must be an absolute path, got {_show(destination)}")
+    options = tuple(fields.strings("options"))
+    kind = fields.get("type", str, "bind" if {"bind", "rbind"} & set(options) else None)
+    if kind is None:
+        raise fields.error("type", "missing (and no bind option)")
+    if {"bind", "rbind"} & set(options):
+        kind = "bind"
+    if kind not in KNOWN_MOUNT_TYPES:
+        raise fields.error("type", f"unsupported mount type {_show(kind)}")
+    source = fields.get("source", str)
+    if kind == "bind":
+        if not source:
+            raise fields.error("source", "a bind mount needs a source")
+        if not os.path.exists(source):
+            raise fields.error("source", f"{source!r} does not exist")
+    return MountSpec(destination=os.path.normpath(destination), kind=kind, source=source,
+                     read_only="ro" in options, options=options)
+
+
+def validate_hostname(name: str, where: str) -> None:
+    """A host name fits utsname.nodename (64 bytes) and holds no NUL or slash."""
+    if not name or len(name.encode()) > 64 or "\0" in name or "/" in name:
+        raise BundleError(f"{where}: not a valid host name: {_show(name)}")

@@ -1,0 +1,264 @@
+"""From ``run``'s flags and the image (a root directory or an OCI bundle) to a :class:`KernelConfig`.
+
+Flags win over the bundle, as with docker: CMD over ``process.args``, ``-w`` over
+``process.cwd``, ``-u`` over ``process.user``, ``-e`` over ``process.env``. A user or group
+given by name, and a command given without a slash, are looked up in the image itself (its
+``/etc/passwd``, ``/etc/group`` and the guest's ``PATH``), read confined to the image root.
+Every problem is a :class:`RunSpecError` with a one-line message; the CLI exits 125 with it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import secrets
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from kernel.errors import Errno
+from kernel.image import ImageRoot
+from kernel.kernel import DEFAULT_PIDS_LIMIT, KernelConfig
+from kernel.oci import Bundle, BundleError, MountSpec, is_bundle, load_bundle, validate_hostname
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_HOSTNAME = "sentrio"
+DEFAULT_COMMAND = ["/bin/sh"]
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class RunSpecError(Exception):
+    """The sandbox cannot be configured as asked; the message says why, in one line."""
+
+
+class CommandNotFoundInImage(RunSpecError):
+    """CMD names no program in the image (exit 127)."""
+
+    def __init__(self, command: str) -> None:
+        super().__init__(f"{command}: not found in the image")
+        self.command = command
+
+
+@dataclass(slots=True)
+class RunFlags:
+    """The flags of ``run`` that shape the sandbox (argparse fills them)."""
+
+    image: str
+    cmd: list[str] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)
+    env_file: list[str] = field(default_factory=list)
+    workdir: str | None = None
+    user: str | None = None
+    volume: list[str] = field(default_factory=list)
+    tmpfs: list[str] = field(default_factory=list)
+    hostname: str | None = None
+    read_only: bool = False
+    rw: bool = False
+    interactive: bool = False
+    tty: bool = False
+    memory: int | None = None
+    pids_limit: int | None = None
+    name: str | None = None
+
+
+def build_config(flags: RunFlags) -> KernelConfig:
+    """The sandbox ``flags`` describe; raises RunSpecError."""
+    if not os.path.isdir(flags.image):
+        raise RunSpecError(f"image {flags.image!r} is not a directory")
+    bundle: Bundle | None = None
+    if is_bundle(flags.image):
+        try:
+            bundle = load_bundle(flags.image)
+        except BundleError as error:
+            raise RunSpecError(str(error)) from None
+    root_path = bundle.rootfs if bundle else flags.image
+    root = ImageRoot(root_path)
+    try:
+        uid, gid, groups, home = _user(root, flags.user, bundle)
+        env = guest_environment(flags.env, flags.env_file, base=bundle.env if bundle else [])
+        hostname = flags.hostname or (bundle.hostname if bundle else None) or DEFAULT_HOSTNAME
+        try:
+            validate_hostname(hostname, "--hostname")
+        except BundleError as error:
+            raise RunSpecError(str(error)) from None
+        env.setdefault("HOSTNAME", hostname)
+        env.setdefault("HOME", home)
+        if flags.tty:
+            env.setdefault("TERM", "xterm")
+        argv = list(flags.cmd or (bundle.args if bundle and bundle.args else DEFAULT_COMMAND))
+        if not argv[0]:
+            raise RunSpecError("the command is empty")
+        argv[0] = find_command(root, argv[0], env["PATH"])
+    finally:
+        root.close()
+
+    cwd = flags.workdir or (bundle.cwd if bundle else "/")
+    if not cwd.startswith("/"):
+        raise RunSpecError(f"the working directory must be an absolute path, got {cwd!r}")
+    mounts = list(bundle.mounts if bundle else [])
+    mounts += [parse_volume(v) for v in flags.volume]
+    mounts += [parse_tmpfs(t) for t in flags.tmpfs]
+    root_mode = "overlay"
+    if flags.read_only or (bundle is not None and bundle.read_only and not flags.rw):
+        root_mode = "read-only"
+    elif flags.rw:
+        root_mode = "rw"
+    if flags.name is not None and not _NAME.fullmatch(flags.name):
+        raise RunSpecError(f"--name {flags.name!r}: use letters, digits, '_', '.' and '-' (at most 64)")
+    return KernelConfig(
+        image=root_path,
+        argv=[os.fsencode(a) for a in argv],
+        env=[f"{k}={v}".encode() for k, v in env.items()],
+        hostname=hostname,
+        memory_limit=flags.memory,
+        cwd=os.fsencode(os.path.normpath(cwd)),
+        uid=uid, gid=gid, additional_gids=groups,
+        rlimits=dict(bundle.rlimits) if bundle else {},
+        root_mode=root_mode,
+        mounts=mounts,
+        pids_limit=flags.pids_limit if flags.pids_limit is not None else DEFAULT_PIDS_LIMIT,
+        interactive=flags.interactive,
+        tty=flags.tty or bool(bundle and bundle.terminal and not flags.cmd),
+        sandbox_id=flags.name or secrets.token_hex(6),
+    )
+
+
+# --- environment -----------------------------------------------------------------------------
+
+def guest_environment(assignments: Sequence[str], env_files: Sequence[str] = (),
+                      base: Sequence[str] = ()) -> dict[str, str]:
+    """The guest's environment: ``base`` (a bundle's), a default PATH, then each ``--env-file``
+    line and each ``-e`` in order. ``KEY`` without ``=`` passes the host's value, if any."""
+    env: dict[str, str] = {}
+    for item in base:
+        key, _, value = item.partition("=")
+        env[key] = value
+    env.setdefault("PATH", DEFAULT_PATH)
+    lines: list[str] = []
+    for name in env_files:
+        try:
+            with open(name, encoding="utf-8") as file:
+                lines += [line.strip() for line in file if line.strip() and not line.lstrip().startswith("#")]
+        except (OSError, UnicodeDecodeError) as error:
+            raise RunSpecError(f"cannot read --env-file {name!r}: {getattr(error, 'strerror', error)}") from None
+    for item in [*lines, *assignments]:
+        key, sep, value = item.partition("=")
+        if not key or "\0" in item:
+            raise RunSpecError(f"bad environment assignment {item!r}")
+        if sep:
+            env[key] = value
+        elif key in os.environ:  # as docker does
+            env[key] = os.environ[key]
+    return env
+
+
+# --- users -----------------------------------------------------------------------------------
+
+def _read_image_file(root: ImageRoot, path: bytes, limit: int = 1 << 20) -> str:
+    try:
+        fd = root.open(path)
+    except Errno:
+        return ""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return ""
+        return os.read(fd, limit).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
+
+
+def _table(root: ImageRoot, path: bytes) -> list[list[str]]:
+    """``/etc/passwd`` or ``/etc/group`` of the image, split into fields."""
+    return [line.split(":") for line in _read_image_file(root, path).splitlines()
+            if line and not line.startswith("#") and line.count(":") >= 2]
+
+
+def _user(root: ImageRoot, spec: str | None, bundle: Bundle | None) -> tuple[int, int, list[int], str]:
+    """(uid, gid, supplementary gids, home) for ``-u USER[:GROUP]``, the bundle's, or root."""
+    passwd = _table(root, b"/etc/passwd")
+    if spec is None:
+        uid = bundle.uid if bundle else 0
+        gid = bundle.gid if bundle else 0
+        home = next((e[5] for e in passwd if len(e) > 5 and e[2] == str(uid)), "/root" if uid == 0 else "/")
+        return uid, gid, list(bundle.additional_gids) if bundle else [], home
+    user, sep, group = spec.partition(":")
+    if not user or (sep and not group):
+        raise RunSpecError(f"--user {spec!r}: expected UID[:GID]")
+    entry = next((e for e in passwd if len(e) > 3 and (e[0] == user or e[2] == user)), None)
+    if user.isdigit():
+        uid = int(user)
+    elif entry is not None and entry[2].isdigit():
+        uid = int(entry[2])
+    else:
+        raise RunSpecError(f"--user {spec!r}: no user {user!r} in the image's /etc/passwd")
+    gid = int(entry[3]) if entry is not None and entry[3].isdigit() else 0
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            found = next((e for e in _table(root, b"/etc/group") if e[0] == group and e[2].isdigit()), None)
+            if found is None:
+                raise RunSpecError(f"--user {spec!r}: no group {group!r} in the image's /etc/group")
+            gid = int(found[2])
+    if uid >= 2**32 - 1 or gid >= 2**32 - 1:
+        raise RunSpecError(f"--user {spec!r}: id out of range")
+    home = entry[5] if entry is not None and len(entry) > 5 and entry[5] else ("/root" if uid == 0 else "/")
+    return uid, gid, [], home
+
+
+# --- the command -----------------------------------------------------------------------------
+
+def find_command(root: ImageRoot, command: str, path: str) -> str:
+    """``command`` as execve will open it: itself if it holds a slash, else the first executable
+    regular file of that name along ``path`` in the image. CommandNotFoundInImage if none."""
+    if "/" in command:
+        return command
+    for directory in path.split(":"):
+        candidate = os.path.join(directory or ".", command)
+        if not candidate.startswith("/"):
+            continue
+        try:
+            fd = root.open(os.fsencode(candidate))
+        except Errno as error:
+            if error.errno in (errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.ELOOP):
+                continue
+            raise
+        try:
+            info = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_mode & 0o111:
+            return candidate
+    raise CommandNotFoundInImage(command)
+
+
+# --- mounts ----------------------------------------------------------------------------------
+
+def _guest_path(path: str, flag: str) -> str:
+    if not path.startswith("/"):
+        raise RunSpecError(f"{flag}: the guest path must be absolute, got {path!r}")
+    return os.path.normpath(path)
+
+
+def parse_volume(spec: str) -> MountSpec:
+    """``-v HOST:GUEST[:ro|rw]``: a bind mount whose host source must exist."""
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        raise RunSpecError(f"--volume {spec!r}: expected HOST:GUEST[:ro]")
+    host, guest = parts[0], parts[1]
+    mode = parts[2] if len(parts) == 3 else "rw"
+    if mode not in ("ro", "rw"):
+        raise RunSpecError(f"--volume {spec!r}: the mode must be ro or rw, not {mode!r}")
+    if not os.path.exists(host):
+        raise RunSpecError(f"--volume {spec!r}: the source {host!r} does not exist")
+    return MountSpec(destination=_guest_path(guest, "--volume"), kind="bind", source=os.path.abspath(host),
+                     read_only=mode == "ro", options=(mode,))
+
+
+def parse_tmpfs(spec: str) -> MountSpec:
+    """``--tmpfs PATH[:OPTIONS]`` (OPTIONS as mount(8) takes them: ``size=64m,mode=1777``)."""
+    path, _, options = spec.partition(":")
+    opts = tuple(o for o in options.split(",") if o)
+    return MountSpec(destination=_guest_path(path, "--tmpfs"), kind="tmpfs", source="tmpfs",
+                     read_only="ro" in opts, options=opts)
