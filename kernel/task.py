@@ -19,6 +19,7 @@ from platforms import Context, Fault, StopReason
 
 if TYPE_CHECKING:
     from kernel.kernel import Kernel
+    from kernel.memory import MemoryClient
     from kernel.process import ThreadGroup
 
 T = TypeVar("T")
@@ -52,6 +53,8 @@ class Task:
         self.exited = False
         self._cancel_scope: trio.CancelScope | None = None
         self._trio_task: trio.lowlevel.Task | None = None
+        #: Set when the task's loop has ended and its stub thread is released.
+        self.done = trio.Event()
         process.tasks.append(self)
         kernel.threads[tid] = self
 
@@ -73,7 +76,10 @@ class Task:
                 while not self.exited:
                     reason = await context.switch()
                     if reason == StopReason.SYSCALL:
-                        context.set_return(await dispatch(self, regs.orig_rax))
+                        result = await dispatch(self, regs.orig_rax)
+                        if self.context is not context:  # execve gave the thread a new stub thread
+                            context, regs = self.context, self.regs
+                        context.set_return(result)
                         calls += 1
                         if calls % YIELD_EVERY == 0:
                             await checkpoint()
@@ -87,7 +93,8 @@ class Task:
                 self.exited = True
                 if self.kernel.threads.get(self.tid) is self:
                     del self.kernel.threads[self.tid]
-                context.release()
+                self.context.release()
+                self.done.set()
 
     async def _fault(self, fault: Fault | None) -> None:
         """Act on a fault or host signal of the stub thread.
@@ -124,6 +131,34 @@ class Task:
         sleep with EINTR (or a restart) when a signal must be delivered.
         """
         return await awaitable
+
+    async def dethread(self) -> None:
+        """execve: end every other thread of the process; this one takes the process's pid."""
+        process = self.process
+        others = [task for task in process.tasks if task is not self]
+        for task in others:
+            task.stop()
+        for task in others:
+            if task._trio_task is not None:
+                await task.done.wait()
+            elif self.kernel.threads.get(task.tid) is task:  # never started
+                del self.kernel.threads[task.tid]
+        process.tasks = [self]
+        if self.tid != process.pid:
+            if self.kernel.threads.get(self.tid) is self:
+                del self.kernel.threads[self.tid]
+            self.tid = process.pid
+            self.kernel.threads[self.tid] = self
+
+    def switch_context(self, context: Context, mm: MemoryClient) -> None:
+        """execve: run on a stub thread of the new address space from now on."""
+        self.context.release()
+        self.context = context
+        self.regs = context.regs
+        self.mm = mm
+
+    def exec_reset(self) -> None:
+        """Per-thread state execve resets (handled signals go back to their defaults)."""
 
     def copy_registers_from(self, parent: Task) -> None:
         """Start with ``parent``'s registers and FP state (clone and fork); rax = 0."""

@@ -358,3 +358,14 @@ PRIO_USER = 2
 
 #: The most pids the sandbox hands out at once (Linux's PID_MAX_DEFAULT).
 PID_MAX = 32768
+
+# --- <linux/binfmts.h> ----------------------------------------------------------------------------
+#: Longest single argument or environment string, NUL included (32 pages).
+MAX_ARG_STRLEN = 32 * PAGE_SIZE
+MAX_ARG_STRINGS = 0x7FFF_FFFF
+#: How much of a file execve reads to recognize it (and the longest #! line).
+BINPRM_BUF_SIZE = 256
+#: How many #! interpreters may chain before ELOOP.
+MAX_INTERPRETER_DEPTH = 4
+AT_EMPTY_PATH = 0x1000
+AT_SYMLINK_NOFOLLOW = 0x100

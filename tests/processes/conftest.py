@@ -23,9 +23,20 @@ PROGRAMS = Path(__file__).parent / "programs"
 REPO = Path(__file__).resolve().parents[2]
 
 
+#: Files the programs expect beside them: (path, mode, contents).
+EXTRA_FILES = [
+    ("bin/script", 0o755, b"#!/bin/exec_target  -x \n"),
+    ("bin/notelf", 0o755, b"\x7fELF but not really an executable file\n"),
+    ("bin/noexec", 0o644, b"#!/bin/exec_target\n"),
+]
+
+
 def _build(root: Path) -> None:
     for directory in ("bin", "tmp", "etc"):
         (root / directory).mkdir(parents=True, exist_ok=True)
+    for name, mode, contents in EXTRA_FILES:
+        (root / name).write_bytes(contents)
+        (root / name).chmod(mode)
     for source in sorted(PROGRAMS.glob("*.c")):
         out = root / "bin" / source.stem
         subprocess.run(["gcc", "-static", "-O1", "-pthread", "-o", str(out), str(source)], check=True)
@@ -35,7 +46,7 @@ def _build(root: Path) -> None:
 
 @pytest.fixture(scope="session")
 def image() -> Path:
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(repr(EXTRA_FILES).encode())
     for source in sorted(PROGRAMS.glob("*.c")):
         digest.update(source.name.encode() + source.read_bytes())
     root = Path(tempfile.gettempdir()) / f"sentrio-procs-{digest.hexdigest()[:16]}"

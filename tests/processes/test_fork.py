@@ -25,3 +25,10 @@ def test_a_fork_bomb_stops_with_eagain_at_the_pid_limit(image: Path) -> None:
     outcome = sentrio(image, "/bin/fork_bomb", timeout=120)
     assert outcome.stdout == "fork failed with EAGAIN after more than 10 children\n"
     assert outcome.status == 0
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_execve(image: Path, libc: str) -> None:
+    outcome = same(image, f"/bin/exec{libc}")
+    assert "target argc 4: [/bin/exec_target] [-x] [/bin/script] [arg]" in outcome.stdout
+    assert "same pid 1" in outcome.stdout

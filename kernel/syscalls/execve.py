@@ -1,0 +1,145 @@
+"""execve and execveat from a running guest.
+
+The new program gets a fresh address space (the old one goes once nothing uses it, so a vfork
+parent keeps its memory); every other thread of the process ends, and the calling thread takes
+the process's pid; ``#!`` scripts run their interpreter with at most one argument. If loading
+fails the caller is untouched and sees the errno.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from kernel.abi import structs
+from kernel.abi.errno import E2BIG, EFAULT, EINVAL, ELOOP, ENOENT, ENOEXEC, ENOSYS
+from kernel.abi.linux import (
+    AT_EMPTY_PATH,
+    AT_FDCWD,
+    AT_SYMLINK_NOFOLLOW,
+    BINPRM_BUF_SIZE,
+    MAX_ARG_STRINGS,
+    MAX_ARG_STRLEN,
+    MAX_INTERPRETER_DEPTH,
+    PAGE_SIZE,
+    RLIMIT_STACK,
+)
+from kernel.errors import Errno
+from kernel.memory import MemoryClient
+from kernel.syscalls.args import Addr, Int
+from kernel.syscalls.table import syscall
+
+if TYPE_CHECKING:
+    from kernel.task import Task
+
+#: Path names are at most PATH_MAX bytes, NUL included.
+PATH_MAX = 4096
+
+
+async def read_string_vector(t: Task, addr: int) -> list[bytes]:
+    """A NULL-terminated array of string pointers (argv, envp); NULL itself is empty."""
+    strings: list[bytes] = []
+    if not addr:
+        return strings
+    while True:
+        (pointer,) = await t.mm.read_struct(structs.U64, addr + 8 * len(strings))
+        if not pointer:
+            return strings
+        if len(strings) >= MAX_ARG_STRINGS:
+            raise Errno(E2BIG)
+        try:
+            strings.append(await t.mm.read_cstring(pointer, MAX_ARG_STRLEN))
+        except Errno as error:
+            raise Errno(E2BIG if error.errno != EFAULT else EFAULT) from None
+
+
+def check_size(t: Task, argv: list[bytes], envp: list[bytes]) -> None:
+    """E2BIG when the strings and their pointers would take more than a quarter of the stack
+    limit (Linux's rule), with at least 32 pages allowed."""
+    total = sum(len(s) + 1 + 8 for s in argv) + sum(len(s) + 1 + 8 for s in envp)
+    limit = max(min(t.process.rlimits[RLIMIT_STACK][0], 1 << 62) // 4, 32 * PAGE_SIZE)
+    if total > limit:
+        raise Errno(E2BIG)
+
+
+def parse_shebang(head: bytes) -> tuple[bytes, bytes | None] | None:
+    """(interpreter, optional argument) of a ``#!`` line, or None if ``head`` is not a script."""
+    if not head.startswith(b"#!"):
+        return None
+    line = head[2:].split(b"\n", 1)[0]  # a line cut at BINPRM_BUF_SIZE still counts, as in Linux
+    line = line.replace(b"\t", b" ").strip(b" ")
+    if not line:
+        raise Errno(ENOEXEC)
+    interpreter, _, argument = line.partition(b" ")
+    argument = argument.strip(b" ")
+    return interpreter, (argument or None)
+
+
+async def resolve_script(t: Task, path: bytes, argv: list[bytes]) -> tuple[bytes, list[bytes]]:
+    """Follow ``#!`` lines to the binary that really runs, rewriting argv as Linux does."""
+    for _ in range(MAX_INTERPRETER_DEPTH + 1):
+        with t.kernel.image.open_executable(path) as program:
+            head = program.pread(BINPRM_BUF_SIZE, 0)
+        shebang = parse_shebang(head)
+        if shebang is None:
+            return path, argv
+        interpreter, argument = shebang
+        argv = [interpreter, *([argument] if argument is not None else []), path, *argv[1:]]
+        path = interpreter
+    raise Errno(ELOOP)
+
+
+async def execute(t: Task, path: bytes, argv: list[bytes], envp: list[bytes]) -> int:
+    """Replace the calling process's program with ``path``."""
+    from kernel.exec import load_program, reset_registers
+
+    if not path:
+        raise Errno(ENOENT)
+    check_size(t, argv, envp)
+    binary, argv = await resolve_script(t, path, argv)
+    kernel = t.kernel
+    process = t.process
+    asid = await kernel.bus.call("mm", "create")
+    mm = MemoryClient(kernel.bus, asid)
+    try:
+        entry, sp = await load_program(mm, kernel, process, binary, argv, envp)
+        context = await mm.call("new_thread")
+    except BaseException:
+        await mm.call("destroy")
+        raise
+    # The point of no return: from here the old program is gone.
+    kernel.use_mm(asid)
+    await t.dethread()
+    old_asid = process.mm.asid
+    process.mm = mm
+    t.switch_context(context, mm)
+    await kernel.release_mm(old_asid)
+    reset_registers(t, entry, sp)
+    process.comm = os.path.basename(binary)[:15]
+    process.execed = True  # type: ignore[attr-defined]
+    process.close_on_exec()
+    t.robust_list = (0, 0)
+    t.exec_reset()
+    process.vfork_done.set()
+    return 0
+
+
+@syscall
+async def execve(t: Task, pathname: Addr, argv: Addr, envp: Addr) -> int:
+    path = await t.mm.read_cstring(pathname, PATH_MAX)
+    args = await read_string_vector(t, argv)
+    env = await read_string_vector(t, envp)
+    return await execute(t, path, args, env)
+
+
+@syscall
+async def execveat(t: Task, dirfd: Int, pathname: Addr, argv: Addr, envp: Addr, flags: Int) -> int:
+    """execve relative to a directory fd; only AT_FDCWD and absolute paths until the VFS."""
+    if flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW):
+        raise Errno(EINVAL)
+    path = await t.mm.read_cstring(pathname, PATH_MAX)
+    if not path.startswith(b"/") and dirfd != AT_FDCWD:
+        raise Errno(ENOSYS)  # directory fds arrive with the VFS
+    args = await read_string_vector(t, argv)
+    env = await read_string_vector(t, envp)
+    return await execute(t, path, args, env)
