@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="set a variable in the guest's environment")
     run.add_argument("--hostname", default="sentrio", help="the sandbox's host name")
     run.add_argument("--memory", type=parse_size, metavar="SIZE", help="guest memory limit, e.g. 512m")
+    writes = run.add_mutually_exclusive_group()
+    writes.add_argument("--rw", action="store_true",
+                        help="write changes through to the image (default: an in-memory overlay)")
+    writes.add_argument("--read-only", action="store_true", help="the image refuses every change (EROFS)")
     run.add_argument("--strace", action="store_true", help="print every system call to stderr")
     run.add_argument("--trace-messages", metavar="FILE", help="write one JSON line per bus message to FILE")
     run.add_argument("--service", type=_service, action="append", default=[], metavar="NAME=module:Factory",
@@ -166,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
         env=guest_environment(args.env),
         hostname=args.hostname,
         memory_limit=args.memory,
+        rw=args.rw,
+        read_only=args.read_only,
         services={name: _load(target) for name, target in args.service},
         # Tests set SENTRIO_STRICT=1 so a Sentry bug fails them loudly instead of becoming EIO.
         strict=os.environ.get("SENTRIO_STRICT") == "1",

@@ -20,9 +20,7 @@ import trio
 from kernel.abi.linux import Signal, signal_status
 from kernel.bus import Actor, Bus, FailCallSupervisor
 from kernel.errors import SentryError
-from kernel.image import ImageRoot
 from kernel.process import ThreadGroup
-from kernel.stdio import Stdio
 from kernel.syscalls import default_table
 from kernel.syscalls.table import SyscallTable
 from kernel.task import Task
@@ -47,6 +45,10 @@ class KernelConfig:
     strict: bool = False
     #: Nanoseconds a task spins on waitpid before it sleeps.
     spin_ns: int | None = None
+    #: ``--read-only``: the image refuses every change (EROFS); tmpfs mounts stay writable.
+    read_only: bool = False
+    #: ``--rw``: changes are written through to the image instead of the overlay's upper layer.
+    rw: bool = False
 
 
 class Kernel:
@@ -59,8 +61,8 @@ class Kernel:
         self.boot_time = time.monotonic()
         #: CPUs the sandbox offers, counted before the platform pins the Sentry to one of them.
         self.online_cpus = len(os.sched_getaffinity(0))
-        self.image = ImageRoot(config.image)
-        self.stdio = Stdio()
+        #: The VFS's root directory, known once the vfs actor has started.
+        self.root_dir: Any = None
         self.memfile = MemoryFile()
         self.platform: Platform = (platform_factory or _ptrace_platform)(self.memfile, config)
         self.bus = Bus(FailCallSupervisor(strict=config.strict))
@@ -71,10 +73,15 @@ class Kernel:
         self._register_actors()
 
     def _register_actors(self) -> None:
+        from services.gofer_proxy.actor import GoferProxy
         from services.mm.actor import MemoryManager
+        from services.vfs.actor import VirtualFilesystem
 
+        mode = "ro" if self.config.read_only else "rw" if self.config.rw else "overlay"
         defaults: dict[str, Callable[[Kernel], Actor]] = {
             "mm": lambda k: MemoryManager(k.platform, k.memfile, k.config.memory_limit),
+            "gofer": lambda k: GoferProxy(),
+            "vfs": lambda k: VirtualFilesystem(k.bus, k.config.image, mode),
         }
         defaults.update(self.config.services)
         for name, factory in defaults.items():
@@ -119,6 +126,7 @@ class Kernel:
                 await nursery.start(self.platform.serve)
                 for _, actor in self.bus.actors():
                     await nursery.start(actor.serve)
+                self.root_dir = await self.bus.call("vfs", "root_dir")
                 try:
                     init = await exec_first_process(self, self.config.argv, self.config.env)
                     await init.exited.wait()
@@ -140,7 +148,6 @@ class Kernel:
                 except Exception:  # noqa: BLE001 — shutting down anyway; say what went wrong
                     log.exception("actor %s failed to close", actor.service)
         self.platform.close()
-        self.image.close()
         if self.syscalls.unsupported:
             log.info("unsupported system calls: %s", dict(self.syscalls.unsupported))
 

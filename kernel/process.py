@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING
 import trio
 
 from kernel.abi.linux import RLIM_INFINITY, RLIM_NLIMITS
+from kernel.fdtable import FdTable
 from kernel.memory import MemoryClient
 
 if TYPE_CHECKING:
     from kernel.kernel import Kernel
     from kernel.task import Task
+    from services.vfs.inode import Dir
 
 
 @dataclass(slots=True)
@@ -57,7 +59,13 @@ class ThreadGroup:
         self.tasks: list[Task] = []
         self.rlimits: list[tuple[int, int]] = list(parent.rlimits) if parent else host_rlimits()
         self.creds = Credentials()
-        self.cwd = b"/"
+        #: The process's root and working directory (VFS directories), and its umask.
+        self.root: Dir = parent.root if parent else kernel.root_dir
+        self.cwd: Dir = parent.cwd if parent else kernel.root_dir
+        self.umask = parent.umask if parent else 0o022
+        #: The fd table: empty for a new process; fork replaces it with ``parent.fds.fork()``
+        #: (or the parent's own table for CLONE_FILES), the first process gets the stdio.
+        self.fds = FdTable()
         self.comm = b""
         #: The wait status once the group has ended, else None.
         self.exit_status: int | None = None
@@ -80,6 +88,8 @@ class ThreadGroup:
         for task in self.tasks:
             task.stop()
         try:
+            if not any(p.fds is self.fds for p in self.kernel.processes.values() if p is not self):
+                self.fds.close_all()
             await self.mm.call("destroy")
         finally:
             self.kernel.process_exited(self)
