@@ -1,40 +1,47 @@
-"""execve: load a program from the image into a fresh address space and start its first thread.
+"""execve: load a program from the VFS into a fresh address space and start its first thread.
 
-The ELF loader (:mod:`kernel.loader`) decides what goes where; this module carries it out through
-the memory manager: one anonymous mapping per PT_LOAD segment with the file's bytes copied in
-(bss is the zero remainder), the program break after the last segment, a stack with argv, envp
-and the auxiliary vector laid out as Linux lays them, and registers as Linux leaves them at the
-entry point.
+The program (and, for a dynamically linked one, its PT_INTERP interpreter) is opened through
+the VFS like any file. The ELF loader (:mod:`kernel.loader`) decides what goes where; this
+module carries it out through the memory manager: one anonymous mapping per PT_LOAD segment with
+the file's bytes copied in (bss is the zero remainder), the program break after the program's
+last segment, a stack with argv, envp and the auxiliary vector laid out as Linux lays them, and
+registers as Linux leaves them at the entry point — the interpreter's entry when there is one,
+with AT_BASE its load address and AT_PHDR/AT_ENTRY the program's.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from kernel.abi.errno import EACCES, ELIBBAD
 from kernel.abi.linux import (
     MAP_ANONYMOUS,
     MAP_FIXED,
     MAP_GROWSDOWN,
     MAP_PRIVATE,
     PAGE_SIZE,
+    O_RDONLY,
     PROT_EXEC,
+    PROT_NONE,
     PROT_READ,
     PROT_WRITE,
     RLIMIT_STACK,
     USER_HZ,
     page_down,
 )
-from kernel.errors import Errno
-from kernel.loader.elf import choose_bias, parse_elf, plan_load
+from kernel.errors import Errno, SentryError
+from kernel.loader.elf import LoadPlan, choose_bias, parse_elf, plan_load
 from kernel.loader.stack import build_initial_stack, linux_auxv
 from kernel.process import ThreadGroup
+from kernel.stdio import standard_streams
 from kernel.task import Task
 
 if TYPE_CHECKING:
     from kernel.kernel import Kernel
     from kernel.memory import MemoryClient
+    from services.vfs.file import File
 
 #: The stack's top sits one guard page below the highest address the platform offers.
 STACK_GAP = PAGE_SIZE
@@ -73,16 +80,43 @@ _HOST_AUXV = _host_auxv()
 _AT_HWCAP, _AT_HWCAP2, _AT_MINSIGSTKSZ = 16, 26, 51
 
 
-async def load_program(mm: MemoryClient, kernel: Kernel, process: ThreadGroup, path: bytes,
-                       argv: list[bytes], envp: list[bytes]) -> tuple[int, int]:
-    """Map ``path`` and its initial stack into ``mm``; returns (entry point, stack pointer)."""
-    with kernel.image.open_executable(path) as program:
-        elf = parse_elf(program)
-        if elf.interpreter is not None:
-            # Dynamic executables need their interpreter from the image; the VFS issue adds it.
-            raise Errno(errno.ENOEXEC)
-        plan = plan_load(elf, program, choose_bias(elf))
+class ExecutableFile:
+    """A program opened through the VFS; satisfies the ELF loader's reader protocol."""
 
+    def __init__(self, file: File, fd: int, size: int) -> None:
+        self.file = file
+        self.fd = fd
+        self.size = size
+
+    def pread(self, length: int, offset: int) -> bytes:
+        return os.pread(self.fd, length, offset)
+
+    def close(self) -> None:
+        self.file.release()
+
+    def __enter__(self) -> ExecutableFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+async def open_executable(kernel: Kernel, process: ThreadGroup, path: bytes) -> ExecutableFile:
+    """Open ``path`` for execve: EACCES unless it is a regular file with an x bit."""
+    from services.vfs.inode import RegularInode
+
+    inode = await kernel.bus.call("vfs", "lookup", process.root, process.cwd, path, True)
+    if not isinstance(inode, RegularInode) or not inode.mode & 0o111:
+        raise Errno(EACCES)
+    file = await inode.open(O_RDONLY)
+    fd = file.host_fd()
+    if fd is None:
+        file.release()
+        raise Errno(EACCES)
+    return ExecutableFile(file, fd, os.fstat(fd).st_size)
+
+
+async def _map_plan(mm: MemoryClient, plan: LoadPlan) -> None:
     # Map every segment before copying any data: adjacent segments may share a page, and a
     # later mapping of that page would wipe data copied for the earlier one.
     for segment in plan.segments:
@@ -91,7 +125,39 @@ async def load_program(mm: MemoryClient, kernel: Kernel, process: ThreadGroup, p
     for segment in plan.segments:
         if segment.data:
             await mm.copy_out(segment.data_addr, segment.data, force=True)
+
+
+async def _load_interpreter(mm: MemoryClient, kernel: Kernel, process: ThreadGroup, path: bytes) -> LoadPlan:
+    """Map the program's interpreter where the MM finds room; its plan gives AT_BASE and the entry."""
+    try:
+        interp = await open_executable(kernel, process, path)
+    except Errno as error:
+        raise Errno(ELIBBAD if error.errno == EACCES else error.errno) from None
+    with interp:
+        elf = parse_elf(interp)
+        if elf.interpreter is not None:
+            raise Errno(ELIBBAD)
+        span = elf.load_span + elf.max_alignment
+        base = await mm.call("mmap", 0, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS)
+        await mm.call("munmap", base, span)
+        aligned = (base + elf.max_alignment - 1) & ~(elf.max_alignment - 1)
+        plan = plan_load(elf, interp, choose_bias(elf, aligned))
+    await _map_plan(mm, plan)
+    return plan
+
+
+async def load_program(mm: MemoryClient, kernel: Kernel, process: ThreadGroup, path: bytes,
+                       argv: list[bytes], envp: list[bytes]) -> tuple[int, int]:
+    """Map ``path`` and its initial stack into ``mm``; returns (entry point, stack pointer)."""
+    with await open_executable(kernel, process, path) as program:
+        elf = parse_elf(program)
+        plan = plan_load(elf, program, choose_bias(elf))
+    await _map_plan(mm, plan)
     await mm.call("set_brk_base", plan.brk_start)
+    entry, base = plan.entry, 0
+    if elf.interpreter is not None:
+        interp = await _load_interpreter(mm, kernel, process, os.fsencode(elf.interpreter))
+        entry, base = interp.entry, interp.segments[0].start if interp.segments else 0
 
     stack_top = kernel.platform.max_user_address - STACK_GAP
     stack_size = min(process.rlimits[RLIMIT_STACK][0], MAX_INITIAL_STACK)
@@ -110,7 +176,7 @@ async def load_program(mm: MemoryClient, kernel: Kernel, process: ThreadGroup, p
         phdr=plan.phdr_addr,
         phent=plan.phent,
         phnum=plan.phnum,
-        base=0,
+        base=base,
         entry=plan.entry,
         uid=creds.uid, euid=creds.euid, gid=creds.gid, egid=creds.egid,
         secure=0,
@@ -121,7 +187,7 @@ async def load_program(mm: MemoryClient, kernel: Kernel, process: ThreadGroup, p
     )
     await mm.copy_out(stack.start, stack.data)
     process.comm = os.path.basename(path)[:15]
-    return plan.entry, stack.sp
+    return entry, stack.sp
 
 
 def reset_registers(task: Task, entry: int, sp: int) -> None:
@@ -136,14 +202,33 @@ def reset_registers(task: Task, entry: int, sp: int) -> None:
     task.context.regs_changed()
 
 
+async def _working_directory(kernel: Kernel, process: ThreadGroup, path: bytes) -> Any:
+    """The first process's working directory (``-w``, a bundle's ``process.cwd``), or a
+    runtime error naming it when the image has no such directory."""
+    from services.vfs.inode import Dir
+
+    try:
+        directory = await kernel.bus.call("vfs", "lookup", process.root, process.root, path, True)
+    except Errno as error:
+        raise SentryError(f"working directory {os.fsdecode(path)!r}: {os.strerror(error.errno)}") from None
+    if not isinstance(directory, Dir):
+        raise SentryError(f"working directory {os.fsdecode(path)!r}: {os.strerror(errno.ENOTDIR)}")
+    return directory
+
+
 async def exec_first_process(kernel: Kernel, argv: list[bytes], envp: list[bytes]) -> ThreadGroup:
     """Create pid 1 from ``argv[0]`` in the image and start it running."""
     command = os.fsdecode(argv[0])
     asid = await kernel.bus.call("mm", "create")
     process = ThreadGroup(kernel, kernel.allocate_pid(), None, asid)
+    for fd, stream in standard_streams().items():
+        process.fds.put(fd, stream)
+    if kernel.config.cwd != b"/":
+        process.cwd = await _working_directory(kernel, process, kernel.config.cwd)
     try:
         entry, sp = await load_program(process.mm, kernel, process, argv[0], argv, envp)
     except Errno as error:
+        process.fds.close_all()
         await process.mm.call("destroy")
         if error.errno in (errno.ENOENT, errno.ENOTDIR):
             raise CommandNotFound(command) from None

@@ -1,7 +1,8 @@
-"""Reading executables from the image directory, confined to it.
+"""Reading an image directory from the host side, before a sandbox boots, confined to it.
 
-Until the gofer (a separate, chrooted process speaking 9P) serves the image, the Sentry opens
-the program it executes itself — but only through ``openat2(RESOLVE_IN_ROOT |
+The running guest reaches the image only through the gofer and the VFS. Before boot, the CLI
+reads a few things itself (``/etc/passwd`` for ``-u NAME``, the guest PATH's lookup of a bare
+command, an imported image's config) — only through ``openat2(RESOLVE_IN_ROOT |
 RESOLVE_NO_MAGICLINKS)`` on a directory fd of the image root, so the kernel resolves every
 symlink and ``..`` as if the image were ``/``: no path can name a host file outside it.
 """

@@ -21,10 +21,8 @@ from kernel.abi.errno import EAGAIN
 from kernel.abi.linux import PID_MAX, Signal, signal_status
 from kernel.bus import Actor, Bus, FailCallSupervisor
 from kernel.errors import Errno, SentryError
-from kernel.image import ImageRoot
 from kernel.oci import MountSpec
 from kernel.process import ThreadGroup
-from kernel.stdio import Stdio
 from kernel.syscalls import default_table
 from kernel.syscalls.table import SyscallTable
 from kernel.task import Task
@@ -86,8 +84,8 @@ class Kernel:
         self.boot_time = time.monotonic()
         #: CPUs the sandbox offers, counted before the platform pins the Sentry to one of them.
         self.online_cpus = len(os.sched_getaffinity(0))
-        self.image = ImageRoot(config.image)
-        self.stdio = Stdio()
+        #: The VFS's root directory, known once the vfs actor has started.
+        self.root_dir: Any = None
         self.memfile = MemoryFile()
         self.platform: Platform = (platform_factory or _ptrace_platform)(self.memfile, config)
         self.bus = Bus(FailCallSupervisor(strict=config.strict))
@@ -103,13 +101,18 @@ class Kernel:
         self._register_actors()
 
     def _register_actors(self) -> None:
+        from services.gofer_proxy.actor import GoferProxy
         from services.mm.actor import MemoryManager
+        from services.vfs.actor import VirtualFilesystem
 
         from services.signals.actor import SignalsActor
 
+        mode = {"read-only": "ro", "rw": "rw", "overlay": "overlay"}[self.config.root_mode]
         defaults: dict[str, Callable[[Kernel], Actor]] = {
             "mm": lambda k: MemoryManager(k.platform, k.memfile, k.config.memory_limit),
             "signals": lambda k: SignalsActor(k.bus, k.memfile.view),
+            "gofer": lambda k: GoferProxy(),
+            "vfs": lambda k: VirtualFilesystem(k.bus, k.config.image, mode),
         }
         defaults.update(self.config.services)
         for name, factory in defaults.items():
@@ -183,10 +186,11 @@ class Kernel:
                 await nursery.start(self.platform.serve)
                 for _, actor in self.bus.actors():
                     await nursery.start(actor.serve)
+                self.root_dir = await self.bus.call("vfs", "root_dir")
                 try:
                     init = await exec_first_process(self, self.config.argv, self.config.env)
                     await init.exited.wait()
-                except (CommandNotFound, CommandNotExecutable) as error:
+                except (CommandNotFound, CommandNotExecutable, SentryError) as error:
                     startup_error = error  # raised plainly below, not inside an exception group
                 nursery.cancel_scope.cancel()
             if startup_error is not None:
@@ -204,7 +208,6 @@ class Kernel:
                 except Exception:  # noqa: BLE001 — shutting down anyway; say what went wrong
                     log.exception("actor %s failed to close", actor.service)
         self.platform.close()
-        self.image.close()
         if self.syscalls.unsupported:
             log.info("unsupported system calls: %s", dict(self.syscalls.unsupported))
 

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import resource
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import trio
 
 from kernel.abi.linux import CLD_DUMPED, CLD_EXITED, CLD_KILLED, RLIM_INFINITY, RLIM_NLIMITS, Signal
+from kernel.fdtable import FdTable
 from kernel.memory import MemoryClient
 
 if TYPE_CHECKING:
     from kernel.kernel import Kernel
     from kernel.task import Task
+    from services.vfs.inode import Dir
 
 
 @dataclass(slots=True)
@@ -83,13 +85,17 @@ class ThreadGroup:
         self.tasks: list[Task] = []
         self.rlimits: list[tuple[int, int]] = list(parent.rlimits) if parent else host_rlimits()
         self.creds = parent.creds.copy() if parent else Credentials()
-        self.cwd = parent.cwd if parent else b"/"
-        if parent is None:  # the first process: as the sandbox's configuration says
-            config = kernel.config
+        #: The process's root and working directory (VFS directories), and its umask.
+        self.root: Dir = parent.root if parent else kernel.root_dir
+        self.cwd: Dir = parent.cwd if parent else kernel.root_dir
+        if parent is None:  # the first process: as the sandbox's configuration says (its
+            config = kernel.config  # working directory is looked up by exec_first_process)
             for resource_number, limit in config.rlimits.items():
                 self.rlimits[resource_number] = limit
             self.creds = Credentials.of_user(config.uid, config.gid, tuple(config.additional_gids))
-            self.cwd = config.cwd
+        #: The fd table: empty for a new process; fork replaces it with ``parent.fds.fork()``
+        #: (or the parent's own table for CLONE_FILES), the first process gets the stdio.
+        self.fds = FdTable()
         self.comm = parent.comm if parent else b""
         self.pgid = parent.pgid if parent else pid
         self.sid = parent.sid if parent else pid
@@ -126,19 +132,13 @@ class ThreadGroup:
     def zombie(self) -> bool:
         return self.exit_status is not None
 
-    def fork_files(self, share: bool) -> Any:
-        """The fd table a child gets: this one (CLONE_FILES) or a copy; None until the VFS
-        gives processes fd tables (``ThreadGroup.fds``). The one place fork touches files."""
-        fds = getattr(self, "fds", None)
-        if fds is None:
-            return None
-        return fds if share else fds.fork()
+    def fork_files(self, share: bool) -> FdTable:
+        """The fd table a child gets: this one (CLONE_FILES) or a copy."""
+        return self.fds if share else self.fds.fork()
 
     def close_on_exec(self) -> None:
-        """execve closes the fds marked close-on-exec (once the VFS gives processes fd tables)."""
-        fds = getattr(self, "fds", None)
-        if fds is not None:
-            fds.close_on_exec()
+        """execve closes the fds marked close-on-exec."""
+        self.fds.close_on_exec()
 
     def cpu_time_ns(self) -> int:
         """CPU time of the whole process so far."""
@@ -159,6 +159,8 @@ class ThreadGroup:
         for task in self.tasks:
             task.stop()
         try:
+            if not any(p.fds is self.fds for p in self.kernel.processes.values() if p is not self):
+                self.fds.close_all()
             await self.kernel.release_mm(self.mm.asid)
         finally:
             self.kernel.process_exited(self)

@@ -1,9 +1,9 @@
-"""The Sentry's own standard input, output and error, as guest fds 0, 1 and 2.
+"""The Sentry's own standard input, output and error, as guest fds 0, 1 and 2 of the first process.
 
-Until the VFS owns file descriptors, these three "host files" are all a guest can read or
-write. Data moves between the host fd and guest memory with readv/writev on memoryviews of the
-memory file: no copy through Python objects. Pipes, sockets and terminals are waited on with
-trio so a guest blocked reading its stdin does not stall the other tasks.
+These three "host files" are open file descriptions like any other (the first process's fd
+table holds them; fork and dup share them). Data moves between the host fd and guest memory
+with readv/writev on memoryviews of the memory file: no copy through Python objects. Pipes,
+sockets and terminals are waited on with trio so a guest blocked reading its stdin does not stall the other tasks.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ import stat
 
 import trio
 
+from kernel.abi.linux import O_RDONLY, O_WRONLY
 from kernel.errors import Errno
+from services.vfs.file import File, seek_position
+from services.vfs.inode import Stat
 
 
 def _epoll_accepts(fd: int) -> bool:
@@ -32,20 +35,24 @@ def _epoll_accepts(fd: int) -> bool:
         probe.close()
 
 
-class HostFile:
+class HostFile(File):
     """A host file descriptor the sandbox was given (stdin/stdout/stderr)."""
 
     def __init__(self, fd: int) -> None:
+        super().__init__(O_RDONLY if fd == 0 else O_WRONLY)
         self.fd = fd
         try:
             mode = os.fstat(fd).st_mode
         except OSError:
             mode = 0
+        self.mode = mode
+        if mode:
+            self.flags = fcntl.fcntl(fd, fcntl.F_GETFL) & (os.O_ACCMODE | os.O_APPEND)
         self.present = mode != 0
         self.pollable = self.present and _epoll_accepts(fd)
         self.seekable = stat.S_ISREG(mode) or stat.S_ISBLK(mode)
 
-    async def readv(self, buffers: list[memoryview]) -> int:
+    async def read(self, buffers: list[memoryview]) -> int:
         while True:
             if self.pollable:
                 await trio.lowlevel.wait_readable(self.fd)
@@ -56,7 +63,7 @@ class HostFile:
             except OSError as error:
                 raise Errno(error.errno) from None
 
-    async def writev(self, buffers: list[memoryview]) -> int:
+    async def write(self, buffers: list[memoryview]) -> int:
         while True:
             if self.pollable:
                 await trio.lowlevel.wait_writable(self.fd)
@@ -67,14 +74,14 @@ class HostFile:
             except OSError as error:
                 raise Errno(error.errno) from None
 
-    def preadv(self, buffers: list[memoryview], offset: int) -> int:
+    async def pread(self, buffers: list[memoryview], offset: int) -> int:
         self.require_seekable()
         try:
             return os.preadv(self.fd, buffers, offset)
         except OSError as error:
             raise Errno(error.errno) from None
 
-    def pwritev(self, buffers: list[memoryview], offset: int) -> int:
+    async def pwrite(self, buffers: list[memoryview], offset: int) -> int:
         self.require_seekable()
         try:
             return os.pwritev(self.fd, buffers, offset)
@@ -96,14 +103,32 @@ class HostFile:
             raise Errno(error.errno) from None
 
 
-class Stdio:
-    """The sandbox's fds 0-2."""
+    async def seek(self, offset: int, whence: int) -> int:
+        self.require_seekable()
+        try:
+            size = os.fstat(self.fd).st_size
+            position = seek_position(os.lseek(self.fd, 0, os.SEEK_CUR), size, offset, whence)
+            return os.lseek(self.fd, position, os.SEEK_SET)
+        except OSError as error:
+            raise Errno(error.errno) from None
 
-    def __init__(self) -> None:
-        self._files = [HostFile(fd) for fd in range(3)]
+    async def stat(self) -> Stat:
+        """The host file's type and size; no host identity (device, inode) leaks."""
+        try:
+            st = os.fstat(self.fd)
+        except OSError as error:
+            raise Errno(error.errno) from None
+        return Stat(0x0D, 1 + self.fd, st.st_mode, 1, 0, 0, st.st_rdev if stat.S_ISCHR(st.st_mode) else 0,
+                    st.st_size if self.seekable else 0, st.st_blksize, st.st_blocks if self.seekable else 0,
+                    st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns)
 
-    def get(self, fd: int) -> HostFile:
-        """The host file behind guest ``fd``; EBADF for anything else."""
-        if 0 <= fd < 3 and self._files[fd].present:
-            return self._files[fd]
-        raise Errno(errno.EBADF)
+    def readable_bytes(self) -> int:
+        try:
+            return int.from_bytes(fcntl.ioctl(self.fd, 0x541B, bytes(4)), "little")
+        except OSError as error:
+            raise Errno(error.errno) from None
+
+
+def standard_streams() -> dict[int, HostFile]:
+    """The Sentry's fds 0-2 that exist, as host files by fd (an absent one is left out)."""
+    return {fd: file for fd in range(3) if (file := HostFile(fd)).present}

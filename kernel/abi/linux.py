@@ -182,6 +182,148 @@ ROBUST_LIST_HEAD_SIZE = 24
 # --- fds --------------------------------------------------------------------------------------
 AT_FDCWD = -100
 
+# --- <asm-generic/fcntl.h>: open(2) flags -----------------------------------------------------
+O_RDONLY = 0o0
+O_WRONLY = 0o1
+O_RDWR = 0o2
+O_ACCMODE = 0o3
+O_CREAT = 0o100
+O_EXCL = 0o200
+O_NOCTTY = 0o400
+O_TRUNC = 0o1000
+O_APPEND = 0o2000
+O_NONBLOCK = 0o4000
+O_DSYNC = 0o10000
+O_ASYNC = 0o20000
+O_DIRECT = 0o40000
+O_LARGEFILE = 0o100000
+O_DIRECTORY = 0o200000
+O_NOFOLLOW = 0o400000
+O_NOATIME = 0o1000000
+O_CLOEXEC = 0o2000000
+O_SYNC = 0o4010000
+O_PATH = 0o10000000
+O_TMPFILE = 0o20200000
+#: Status flags F_SETFL may change (fs/fcntl.c SETFL_MASK).
+SETFL_MASK = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME
+#: Flags open(2) accepts (fs/open.c VALID_OPEN_FLAGS).
+VALID_OPEN_FLAGS = (O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NONBLOCK
+                    | O_DSYNC | O_ASYNC | O_DIRECT | O_LARGEFILE | O_DIRECTORY | O_NOFOLLOW
+                    | O_NOATIME | O_CLOEXEC | O_SYNC | O_PATH | O_TMPFILE)
+
+# --- fcntl(2) commands ------------------------------------------------------------------------
+F_DUPFD = 0
+F_GETFD = 1
+F_SETFD = 2
+F_GETFL = 3
+F_SETFL = 4
+F_DUPFD_CLOEXEC = 1030
+FD_CLOEXEC = 1
+
+# --- <linux/fcntl.h>: *at(2) flags ------------------------------------------------------------
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_REMOVEDIR = 0x200
+AT_EACCESS = 0x200
+AT_SYMLINK_FOLLOW = 0x400
+AT_NO_AUTOMOUNT = 0x800
+AT_EMPTY_PATH = 0x1000
+AT_STATX_SYNC_TYPE = 0x6000
+
+# --- openat2(2) <linux/openat2.h> -------------------------------------------------------------
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+RESOLVE_CACHED = 0x20
+
+# --- renameat2(2) -----------------------------------------------------------------------------
+RENAME_NOREPLACE = 1 << 0
+RENAME_EXCHANGE = 1 << 1
+RENAME_WHITEOUT = 1 << 2
+
+# --- close_range(2) ---------------------------------------------------------------------------
+CLOSE_RANGE_UNSHARE = 1 << 1
+CLOSE_RANGE_CLOEXEC = 1 << 2
+
+# --- access(2) --------------------------------------------------------------------------------
+F_OK = 0
+X_OK = 1
+W_OK = 2
+R_OK = 4
+
+# --- utimensat(2) -----------------------------------------------------------------------------
+UTIME_NOW = (1 << 30) - 1
+UTIME_OMIT = (1 << 30) - 2
+
+# --- lseek(2) ---------------------------------------------------------------------------------
+SEEK_SET = 0
+SEEK_CUR = 1
+SEEK_END = 2
+SEEK_DATA = 3
+SEEK_HOLE = 4
+
+# --- <linux/stat.h>: file types and mode bits -------------------------------------------------
+S_IFMT = 0o170000
+S_IFSOCK = 0o140000
+S_IFLNK = 0o120000
+S_IFREG = 0o100000
+S_IFBLK = 0o060000
+S_IFDIR = 0o040000
+S_IFCHR = 0o020000
+S_IFIFO = 0o010000
+S_ISUID = 0o4000
+S_ISGID = 0o2000
+S_ISVTX = 0o1000
+
+# statx(2) mask bits
+STATX_TYPE = 0x001
+STATX_MODE = 0x002
+STATX_NLINK = 0x004
+STATX_UID = 0x008
+STATX_GID = 0x010
+STATX_ATIME = 0x020
+STATX_MTIME = 0x040
+STATX_CTIME = 0x080
+STATX_INO = 0x100
+STATX_SIZE = 0x200
+STATX_BLOCKS = 0x400
+STATX_BASIC_STATS = 0x7FF
+STATX__RESERVED = 0x80000000
+
+# --- <linux/dirent.h>: d_type -----------------------------------------------------------------
+DT_UNKNOWN = 0
+DT_FIFO = 1
+DT_CHR = 2
+DT_DIR = 4
+DT_BLK = 6
+DT_REG = 8
+DT_LNK = 10
+DT_SOCK = 12
+
+
+def dtype(mode: int) -> int:
+    """The d_type a directory entry reports for a file of ``mode`` (IFTODT)."""
+    return (mode & S_IFMT) >> 12
+
+
+# --- <linux/limits.h> -------------------------------------------------------------------------
+PATH_MAX = 4096
+NAME_MAX = 255
+#: Symlinks one path resolution may follow (fs/namei.c MAXSYMLINKS).
+MAXSYMLINKS = 40
+#: The most fds a process may have however high RLIMIT_NOFILE is (fs/file.c sysctl_nr_open).
+NR_OPEN = 1 << 20
+
+# --- <linux/magic.h>: statfs f_type -----------------------------------------------------------
+TMPFS_MAGIC = 0x01021994
+OVERLAYFS_SUPER_MAGIC = 0x794C7630
+V9FS_MAGIC = 0x01021997
+DEVPTS_SUPER_MAGIC = 0x1CD1
+#: statfs f_flags
+ST_RDONLY = 1
+ST_NOSUID = 2
+
 # --- <linux/wait.h> exit status encoding ------------------------------------------------------
 
 
@@ -367,5 +509,25 @@ MAX_ARG_STRINGS = 0x7FFF_FFFF
 BINPRM_BUF_SIZE = 256
 #: How many #! interpreters may chain before ELOOP.
 MAX_INTERPRETER_DEPTH = 4
-AT_EMPTY_PATH = 0x1000
-AT_SYMLINK_NOFOLLOW = 0x100
+
+# --- fcntl(2) record locks (<asm-generic/fcntl.h>) --------------------------------------------
+F_GETLK = 5
+F_SETLK = 6
+F_SETLKW = 7
+F_OFD_GETLK = 36
+F_OFD_SETLK = 37
+F_OFD_SETLKW = 38
+F_RDLCK = 0
+F_WRLCK = 1
+F_UNLCK = 2
+F_GETPIPE_SZ = 1032
+#: Flags open(2) uses but does not keep in the description (F_GETFL never shows them).
+O_OPEN_ONLY_FLAGS = O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC
+
+# --- preadv2/pwritev2 flags (<uapi/linux/fs.h>) ---------------------------------------------
+RWF_HIPRI = 0x01
+RWF_DSYNC = 0x02
+RWF_SYNC = 0x04
+RWF_NOWAIT = 0x08
+RWF_APPEND = 0x10
+RWF_SUPPORTED = RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND

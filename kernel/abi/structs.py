@@ -30,6 +30,23 @@ U64 = struct.Struct("<Q")
 U32 = struct.Struct("<I")
 I32 = struct.Struct("<i")
 
+#: struct stat (x86-64): dev, ino, nlink, mode, uid, gid, pad, rdev, size, blksize, blocks,
+#: atime, atime_nsec, mtime, mtime_nsec, ctime, ctime_nsec, 3 reserved longs.
+STAT = struct.Struct("<QQQIIIIQqqqqqqqqq24x")
+#: struct statx (256 bytes): mask, blksize, attributes, nlink, uid, gid, mode, pad, ino, size,
+#: blocks, attributes_mask, 4 timestamps {sec, nsec, pad}, rdev/dev major/minor, then spare.
+STATX = struct.Struct("<IIQIIIH2xQQQQqI4xqI4xqI4xqI4xIIII112x")
+#: struct statfs (x86-64): type, bsize, blocks, bfree, bavail, files, ffree, fsid[2], namelen,
+#: frsize, flags, spare[4].
+STATFS = struct.Struct("<qqQQQQQiiqqq32x")
+#: The fixed head of struct linux_dirent64: d_ino, d_off, d_reclen, d_type (name follows).
+DIRENT64_HEAD = struct.Struct("<QqHB")
+#: struct open_how { u64 flags, mode, resolve; }
+OPEN_HOW = struct.Struct("<QQQ")
+
+assert STAT.size == 144
+assert STATX.size == 256
+assert STATFS.size == 120
 assert SYSINFO.size == 112
 assert UTSNAME.size == 390
 #: struct clone_args (clone3), as of CLONE_ARGS_SIZE_VER2: flags, pidfd, child_tid, parent_tid,

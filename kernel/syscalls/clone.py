@@ -88,9 +88,7 @@ async def do_clone(t: Task, flags: int, stack: int, parent_tid: int, child_tid: 
         process = ThreadGroup(kernel, tid, real_parent, asid)
         process.exit_signal = exit_signal
         process.comm = parent.comm
-        files = parent.fork_files(share=bool(flags & CLONE_FILES))
-        if files is not None:
-            process.fds = files  # type: ignore[attr-defined]
+        process.fds = parent.fork_files(share=bool(flags & CLONE_FILES))
         try:
             context = await process.mm.call("new_thread")
         except BaseException:

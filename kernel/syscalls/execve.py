@@ -77,8 +77,10 @@ def parse_shebang(head: bytes) -> tuple[bytes, bytes | None] | None:
 
 async def resolve_script(t: Task, path: bytes, argv: list[bytes]) -> tuple[bytes, list[bytes]]:
     """Follow ``#!`` lines to the binary that really runs, rewriting argv as Linux does."""
+    from kernel.exec import open_executable
+
     for _ in range(MAX_INTERPRETER_DEPTH + 1):
-        with t.kernel.image.open_executable(path) as program:
+        with await open_executable(t.kernel, t.process, path) as program:
             head = program.pread(BINPRM_BUF_SIZE, 0)
         shebang = parse_shebang(head)
         if shebang is None:

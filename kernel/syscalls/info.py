@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from kernel.abi import structs
-from kernel.abi.errno import EINVAL, ERANGE, ESRCH
+from kernel.abi.errno import EINVAL, ESRCH
 from kernel.abi.linux import GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM
 from kernel.errors import Errno
 from kernel.syscalls.args import Addr, Int, Size, UInt
@@ -80,12 +80,3 @@ async def sched_getaffinity(t: Task, pid: Int, cpusetsize: Size, mask: Addr) -> 
         raise Errno(ESRCH)
     await t.mm.copy_out(mask, ((1 << cpus) - 1).to_bytes(mask_bytes, "little"))
     return mask_bytes
-
-
-@syscall
-async def getcwd(t: Task, buf: Addr, size: Size) -> int:
-    path = t.process.cwd + b"\0"
-    if size < len(path):
-        raise Errno(ERANGE)
-    await t.mm.copy_out(buf, path)
-    return len(path)

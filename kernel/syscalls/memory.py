@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernel.abi.errno import EBADF, EINVAL, ENODEV
+from kernel.abi.errno import EINVAL
 from kernel.abi.linux import MAP_ANONYMOUS, PAGE_SIZE
 from kernel.errors import Errno
 from kernel.syscalls.args import Addr, Fd, Int, Off, Size, ULong
@@ -19,8 +19,9 @@ async def mmap(t: Task, addr: Addr, length: Size, prot: Int, flags: Int, fd: Fd,
     if offset % PAGE_SIZE:
         raise Errno(EINVAL)
     if not flags & MAP_ANONYMOUS:
-        # File mappings need the VFS; until it exists no fd names a mappable file.
-        raise Errno(EBADF if fd < 0 or fd > 2 else ENODEV)
+        from kernel.syscalls.mmapfile import map_file
+
+        return await map_file(t, addr, length, prot, flags, fd, offset)
     return await t.mm.call("mmap", addr, length, prot, flags)
 
 

@@ -165,7 +165,7 @@ class GoferConnection:
         if self.dead is not None:
             return
         self.dead = why
-        if why != "closed":
+        if why not in ("closed", "cancelled"):
             log.warning("gofer connection lost: %s", why)
         for slot in self._slots.values():
             slot.reply = None

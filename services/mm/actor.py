@@ -12,6 +12,8 @@ the memory file's view in the Sentry.
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -247,6 +249,31 @@ class MemoryManager(Actor):
         await space.platform.map(start, length, mapping.prot, backing.offset,
                                  populate=bool(flags & (MAP_POPULATE | MAP_LOCKED)))
         self._free_released()
+        return start
+
+    @operation
+    async def mmap_file(self, asid: int, addr: int, length: int, prot: int, flags: int, fd: int, offset: int,
+                        name: str = "") -> int:
+        """mmap(2) of a file's bytes, given as host ``fd`` at ``offset``: a private copy.
+
+        The file's bytes are read once into fresh memory-file pages (no page cache yet, so a
+        MAP_SHARED mapping does not see later writes to the file, nor write back).
+        """
+        anonymous = (flags & ~MAP_TYPE) | MAP_PRIVATE | MAP_ANONYMOUS
+        if flags & MAP_TYPE not in (MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE):
+            raise Errno(EINVAL)
+        start = await self.mmap(asid, addr, length, prot, anonymous, name)
+        try:
+            size = os.fstat(fd).st_size
+        except OSError as error:
+            raise Errno(error.errno) from None
+        fill = min(page_up(length), max(0, size - offset))
+        if fill:
+            views = self._views(asid, start, fill, 0)
+            try:
+                os.preadv(fd, views, offset)
+            except OSError as error:
+                raise Errno(error.errno) from None
         return start
 
     def _place(self, space: Space, addr: int, length: int, flags: int) -> int:

@@ -94,12 +94,14 @@ def test_trace_messages_records_every_bus_message(image: Path, tmp_path: Path) -
     assert result.returncode == 0
     records = [json.loads(line) for line in trace.read_text().splitlines()]
     assert records, "no messages traced"
-    assert {r["service"] for r in records} == {"mm"}
+    assert {"mm", "vfs", "gofer"} <= {r["service"] for r in records}
     ops = [r["op"] for r in records]
-    assert ops[0] == "create" and records[0]["caller"] == "kernel"
+    assert ops[0] == "mount" and records[0]["caller"] == "kernel"  # the vfs mounts the image first
+    assert "create" in ops
     assert "brk" in ops and "copy_out" in ops and "mmap" in ops
     assert any(r["caller"] == "task 1" for r in records)
-    assert [r["seq"] for r in records] == sorted(r["seq"] for r in records)
+    # background gofer work (clunks) completes out of order: seqs are unique, not sorted
+    assert len({r["seq"] for r in records}) == len(records)
     assert all(("result" in r) != ("errno" in r) for r in records)
 
 

@@ -1,0 +1,90 @@
+"""devfs: the devices a program expects in /dev, all served by the Sentry.
+
+null, zero, full, random, urandom and tty are character devices with Linux's numbers; fd,
+stdin, stdout and stderr are the usual symlinks into /proc/self/fd; /dev/shm and /dev/pts are
+directories. No host device is ever opened.
+"""
+
+from __future__ import annotations
+
+import os
+
+from kernel.abi.errno import ENOSPC, ENXIO
+from kernel.errors import Errno
+from services.vfs.file import File
+from services.vfs.inode import Device, Dir, Filesystem, Symlink
+
+
+def _fill(buffers: list[memoryview], byte_source: bytes | None) -> int:
+    total = 0
+    for view in buffers:
+        view[:] = os.urandom(len(view)) if byte_source is None else bytes(len(view))
+        total += len(view)
+    return total
+
+
+class _DeviceFile(File):
+    """Offsets are ignored by these devices; lseek always gives 0."""
+
+    async def pread(self, buffers: list[memoryview], offset: int) -> int:
+        return await self.read(buffers)
+
+    async def pwrite(self, buffers: list[memoryview], offset: int) -> int:
+        return await self.write(buffers)
+
+    async def seek(self, offset: int, whence: int) -> int:
+        return 0
+
+
+class NullFile(_DeviceFile):
+    async def read(self, buffers: list[memoryview]) -> int:
+        return 0
+
+    async def write(self, buffers: list[memoryview]) -> int:
+        return sum(len(b) for b in buffers)
+
+
+class ZeroFile(NullFile):
+    async def read(self, buffers: list[memoryview]) -> int:
+        return _fill(buffers, b"")
+
+
+class FullFile(ZeroFile):
+    async def write(self, buffers: list[memoryview]) -> int:
+        raise Errno(ENOSPC)
+
+
+class RandomFile(NullFile):
+    async def read(self, buffers: list[memoryview]) -> int:
+        return _fill(buffers, None)
+
+
+class TtyFile(File):
+    """/dev/tty without a controlling terminal: open fails as Linux's does."""
+
+    def __init__(self, flags: int, inode: object = None) -> None:
+        raise Errno(ENXIO)
+
+
+def _dev(major: int, minor: int) -> int:
+    return (major << 8) | minor
+
+
+def make_devfs() -> Dir:
+    """A fresh /dev."""
+    fs = Filesystem(name=b"devtmpfs")
+    root = Dir(fs, 0o755)
+    devices = {
+        b"null": (_dev(1, 3), NullFile), b"zero": (_dev(1, 5), ZeroFile), b"full": (_dev(1, 7), FullFile),
+        b"random": (_dev(1, 8), RandomFile), b"urandom": (_dev(1, 9), RandomFile),
+        b"tty": (_dev(5, 0), TtyFile),
+    }
+    for name, (rdev, file_type) in devices.items():
+        root.children[name] = Device(fs, rdev, file_type)
+    links = {b"fd": b"/proc/self/fd", b"stdin": b"/proc/self/fd/0", b"stdout": b"/proc/self/fd/1",
+             b"stderr": b"/proc/self/fd/2"}
+    for name, target in links.items():
+        root.children[name] = Symlink(fs, target)
+    for name in (b"shm", b"pts"):
+        root.children[name] = Dir(fs, 0o1777 if name == b"shm" else 0o755, parent=root, name=name)
+    return root

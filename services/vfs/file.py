@@ -1,0 +1,189 @@
+"""Open file descriptions: what an fd refers to.
+
+A :class:`File` is created by open(2) (or pipe, or the sandbox's stdio) and shared by every fd
+``dup`` or ``fork`` made from it: it carries the file offset and the status flags. Subclasses
+implement the operations their kind of file has; the defaults fail as Linux fails for a file
+that lacks them. Data moves between the file and guest memory as lists of memoryviews of the
+memory file (``buffers``), never through intermediate copies where the host can do the I/O.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from kernel.abi.errno import EINVAL, ENOTDIR, ENOTTY, ESPIPE
+from kernel.abi.linux import O_ACCMODE, O_APPEND, O_PATH, O_RDONLY, O_RDWR, O_WRONLY, SEEK_CUR, SEEK_END, SEEK_SET
+from kernel.errors import Errno
+
+if TYPE_CHECKING:
+    from services.vfs.inode import Dir, Inode, Stat
+
+
+class File:
+    """An open file description."""
+
+    def __init__(self, flags: int, inode: Inode | None = None) -> None:
+        self.flags = flags
+        self.inode = inode
+        self.offset = 0
+        #: fds (in any table) referring to this description.
+        self.refs = 0
+
+    # --- access mode -----------------------------------------------------------------------
+
+    @property
+    def readable(self) -> bool:
+        return not self.flags & O_PATH and self.flags & O_ACCMODE in (O_RDONLY, O_RDWR)
+
+    @property
+    def writable(self) -> bool:
+        return not self.flags & O_PATH and self.flags & O_ACCMODE in (O_WRONLY, O_RDWR)
+
+    # --- I/O (defaults: a file without these operations) -----------------------------------
+
+    async def read(self, buffers: list[memoryview]) -> int:
+        raise Errno(EINVAL)
+
+    async def write(self, buffers: list[memoryview]) -> int:
+        raise Errno(EINVAL)
+
+    async def pread(self, buffers: list[memoryview], offset: int) -> int:
+        raise Errno(ESPIPE)
+
+    async def pwrite(self, buffers: list[memoryview], offset: int) -> int:
+        raise Errno(ESPIPE)
+
+    async def seek(self, offset: int, whence: int) -> int:
+        raise Errno(ESPIPE)
+
+    async def stat(self) -> Stat:
+        assert self.inode is not None
+        return await self.inode.stat()
+
+    async def getdents(self) -> list[tuple[bytes, int, int]]:
+        """The directory's remaining entries as (name, ino, d_type); consumes nothing."""
+        raise Errno(ENOTDIR)
+
+    def ioctl_read(self, request: int, size: int) -> bytes:
+        raise Errno(ENOTTY)
+
+    def readable_bytes(self) -> int:
+        """FIONREAD."""
+        raise Errno(ENOTTY)
+
+    @property
+    def directory(self) -> Dir | None:
+        """The directory this description opened, if it is one (fchdir, *at dirfds)."""
+        from services.vfs.inode import Dir
+
+        return self.inode if isinstance(self.inode, Dir) else None
+
+    def host_fd(self) -> int | None:
+        """A host fd holding the file's bytes (for mmap), if there is one."""
+        return None
+
+    def release(self) -> None:
+        """The last fd referring to this description closed."""
+
+
+def seek_position(current: int, size: int, offset: int, whence: int) -> int:
+    """lseek's arithmetic for SEEK_SET/CUR/END; EINVAL for a negative result or bad whence."""
+    if whence == SEEK_SET:
+        position = offset
+    elif whence == SEEK_CUR:
+        position = current + offset
+    elif whence == SEEK_END:
+        position = size + offset
+    else:
+        raise Errno(EINVAL)
+    if position < 0:
+        raise Errno(EINVAL)
+    return position
+
+
+class RegularFile(File):
+    """A regular file whose bytes are in a host fd: a tmpfs memfd, or one the gofer donated.
+
+    Reads and writes are preadv/pwritev between that fd and guest memory: no copy in Python.
+    """
+
+    def __init__(self, flags: int, inode: Inode, fd: int) -> None:
+        super().__init__(flags, inode)
+        self.fd = fd
+
+    async def read(self, buffers: list[memoryview]) -> int:
+        n = await self.pread(buffers, self.offset)
+        self.offset += n
+        return n
+
+    async def write(self, buffers: list[memoryview]) -> int:
+        if self.flags & O_APPEND:
+            self.offset = os.fstat(self.fd).st_size
+        n = await self.pwrite(buffers, self.offset)
+        self.offset += n
+        return n
+
+    async def pread(self, buffers: list[memoryview], offset: int) -> int:
+        if not buffers:
+            return 0
+        try:
+            n = os.preadv(self.fd, buffers, offset)
+        except OSError as error:
+            raise Errno(error.errno) from None
+        self.inode.accessed()  # type: ignore[union-attr]
+        return n
+
+    async def pwrite(self, buffers: list[memoryview], offset: int) -> int:
+        if not buffers:
+            return 0
+        try:
+            n = os.pwritev(self.fd, buffers, offset)
+        except OSError as error:
+            raise Errno(error.errno) from None
+        self.inode.modified(os.fstat(self.fd).st_size)  # type: ignore[union-attr]
+        return n
+
+    async def seek(self, offset: int, whence: int) -> int:
+        self.offset = seek_position(self.offset, os.fstat(self.fd).st_size, offset, whence)
+        return self.offset
+
+    def readable_bytes(self) -> int:
+        return max(0, os.fstat(self.fd).st_size - self.offset)
+
+    def host_fd(self) -> int | None:
+        return self.fd
+
+    def release(self) -> None:
+        os.close(self.fd)
+
+
+class DirectoryFile(File):
+    """An open directory: getdents64 reads its entries from ``offset`` (an index)."""
+
+    async def getdents(self) -> list[tuple[bytes, int, int]]:
+        assert self.inode is not None
+        return (await self.inode.entries())[self.offset:]  # type: ignore[attr-defined]
+
+    async def seek(self, offset: int, whence: int) -> int:
+        if whence == SEEK_SET and offset >= 0:
+            self.offset = offset
+        elif whence == SEEK_CUR and self.offset + offset >= 0:
+            self.offset += offset
+        else:
+            raise Errno(EINVAL)
+        return self.offset
+
+    async def read(self, buffers: list[memoryview]) -> int:
+        from kernel.abi.errno import EISDIR
+
+        raise Errno(EISDIR)
+
+    async def pread(self, buffers: list[memoryview], offset: int) -> int:
+        from kernel.abi.errno import EISDIR
+
+        raise Errno(EISDIR)
+
+
+class PathFile(File):
+    """An O_PATH description: names a file; only fstat, fchdir and *at dirfds use it."""

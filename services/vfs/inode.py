@@ -1,0 +1,307 @@
+"""Inodes of the Sentry's file systems, and tmpfs: files that live in the Sentry.
+
+An :class:`Inode` carries a file's attributes and the operations its type has. A
+:class:`Dir` holds its children by name and knows its parent and its own name (so ".." and
+getcwd need no lookups); a file system mounted on a directory *covers* it. Regular files of
+tmpfs keep their bytes in a memfd, so reads and writes are preadv/pwritev straight between the
+memfd and guest memory.
+
+The directory primitives (``lookup``, ``entries``, ``make``, ``remove``, ``add_link``,
+``move``) are what a file system overrides (see :mod:`services.vfs.overlay`); the checks Linux
+makes around them (EEXIST, ENOTEMPTY, EISDIR ...) are the VFS's (:mod:`services.vfs.actor`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from dataclasses import dataclass
+
+from kernel.abi.errno import EEXIST, EINVAL, ENOENT, ENXIO, EROFS
+from kernel.abi.linux import (
+    O_ACCMODE,
+    O_PATH,
+    O_RDONLY,
+    O_TRUNC,
+    S_IFCHR,
+    S_IFDIR,
+    S_IFLNK,
+    S_IFMT,
+    S_IFREG,
+    TMPFS_MAGIC,
+    dtype,
+)
+from kernel.errors import Errno
+from services.vfs.file import DirectoryFile, File, PathFile, RegularFile
+
+_devices = itertools.count(0x20)
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+@dataclass(slots=True)
+class Stat:
+    """What stat(2) reports of a file."""
+
+    dev: int
+    ino: int
+    mode: int
+    nlink: int
+    uid: int
+    gid: int
+    rdev: int
+    size: int
+    blksize: int
+    blocks: int
+    atime_ns: int
+    mtime_ns: int
+    ctime_ns: int
+
+
+class Filesystem:
+    """One mounted file system: its device number, its kind, whether it refuses writes."""
+
+    def __init__(self, magic: int = TMPFS_MAGIC, read_only: bool = False, name: bytes = b"tmpfs") -> None:
+        self.dev = next(_devices)
+        self.magic = magic
+        self.read_only = read_only
+        self.name = name
+        self._inos = itertools.count(1 << 32)
+
+    def new_ino(self) -> int:
+        return next(self._inos)
+
+    def check_writable(self) -> None:
+        if self.read_only:
+            raise Errno(EROFS)
+
+    async def statfs(self) -> tuple[int, int, int, int, int, int]:
+        """(bsize, blocks, bfree, bavail, files, ffree)."""
+        return (4096, 1 << 20, 1 << 20, 1 << 20, 1 << 20, 1 << 20)
+
+
+class Inode:
+    """A file: attributes plus the operations of its type."""
+
+    def __init__(self, fs: Filesystem, mode: int, uid: int = 0, gid: int = 0, ino: int | None = None,
+                 nlink: int = 1, rdev: int = 0, times: tuple[int, int, int] | None = None) -> None:
+        self.fs = fs
+        self.ino = fs.new_ino() if ino is None else ino
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.nlink = nlink
+        self.rdev = rdev
+        self.atime_ns, self.mtime_ns, self.ctime_ns = times or (now_ns(),) * 3
+
+    @property
+    def kind(self) -> int:
+        return self.mode & S_IFMT
+
+    @property
+    def dtype(self) -> int:
+        return dtype(self.mode)
+
+    def size(self) -> int:
+        return 0
+
+    async def stat(self) -> Stat:
+        size = self.size()
+        return Stat(self.fs.dev, self.ino, self.mode, self.nlink, self.uid, self.gid, self.rdev, size,
+                    4096, (size + 511) // 512, self.atime_ns, self.mtime_ns, self.ctime_ns)
+
+    def accessed(self) -> None:
+        """A read happened (atime is not kept current: noatime)."""
+
+    def modified(self, size: int | None = None) -> None:
+        self.mtime_ns = self.ctime_ns = now_ns()
+
+    async def setattr(self, mode: int | None = None, uid: int | None = None, gid: int | None = None,
+                      atime_ns: int | None = None, mtime_ns: int | None = None) -> None:
+        """chmod/chown/utimensat: ``None`` leaves a field alone."""
+        self.fs.check_writable()
+        if mode is not None:
+            self.mode = (self.mode & S_IFMT) | (mode & 0o7777)
+        if uid is not None:
+            self.uid = uid
+        if gid is not None:
+            self.gid = gid
+        if atime_ns is not None:
+            self.atime_ns = atime_ns
+        if mtime_ns is not None:
+            self.mtime_ns = mtime_ns
+        self.ctime_ns = now_ns()
+
+    async def truncate(self, size: int) -> None:
+        raise Errno(EINVAL)
+
+    async def readlink(self) -> bytes:
+        raise Errno(EINVAL)
+
+    async def open(self, flags: int) -> File:
+        """A new open file description of this inode (access already checked)."""
+        if flags & O_PATH:
+            return PathFile(flags, self)
+        raise Errno(ENXIO)
+
+
+class RegularInode(Inode):
+    """A tmpfs regular file: its bytes live in a memfd."""
+
+    def __init__(self, fs: Filesystem, mode: int, uid: int = 0, gid: int = 0, **kwargs: object) -> None:
+        super().__init__(fs, S_IFREG | (mode & 0o7777), uid, gid, **kwargs)  # type: ignore[arg-type]
+        self.memfd: int | None = os.memfd_create("tmpfs", os.MFD_CLOEXEC)
+
+    def size(self) -> int:
+        return os.fstat(self.memfd).st_size if self.memfd is not None else 0
+
+    def modified(self, size: int | None = None) -> None:
+        self.mtime_ns = self.ctime_ns = now_ns()
+
+    async def data_fd(self, flags: int) -> int:
+        """A host fd of the file's bytes for a new description opened with ``flags``."""
+        assert self.memfd is not None
+        return os.dup(self.memfd)
+
+    async def truncate(self, size: int) -> None:
+        self.fs.check_writable()
+        assert self.memfd is not None
+        os.ftruncate(self.memfd, size)
+        self.modified()
+
+    async def open(self, flags: int) -> File:
+        if flags & O_PATH:
+            return PathFile(flags, self)
+        if flags & O_ACCMODE != O_RDONLY or flags & O_TRUNC:
+            self.fs.check_writable()
+        fd = await self.data_fd(flags)
+        if flags & O_TRUNC and flags & O_ACCMODE != O_RDONLY and self.size():
+            os.ftruncate(fd, 0)
+            self.modified()
+        return RegularFile(flags, self, fd)
+
+
+class Symlink(Inode):
+    """A symbolic link."""
+
+    def __init__(self, fs: Filesystem, target: bytes | None, uid: int = 0, gid: int = 0, **kwargs: object) -> None:
+        super().__init__(fs, S_IFLNK | 0o777, uid, gid, **kwargs)  # type: ignore[arg-type]
+        self.target = target
+
+    def size(self) -> int:
+        return len(self.target or b"")
+
+    async def readlink(self) -> bytes:
+        assert self.target is not None
+        return self.target
+
+
+class Dir(Inode):
+    """A directory of tmpfs (and the base of every other file system's directories)."""
+
+    def __init__(self, fs: Filesystem, mode: int, uid: int = 0, gid: int = 0, parent: Dir | None = None,
+                 name: bytes = b"", **kwargs: object) -> None:
+        kwargs.setdefault("nlink", 2)
+        super().__init__(fs, S_IFDIR | (mode & 0o7777), uid, gid, **kwargs)  # type: ignore[arg-type]
+        self.children: dict[bytes, Inode] = {}
+        self.parent: Dir = parent or self
+        self.name = name
+        #: The root of a file system mounted on this directory, if any.
+        self.covered_by: Dir | None = None
+        #: The directory this one is mounted on, if it is a file system's mounted root.
+        self.mountpoint: Dir | None = None
+
+    def size(self) -> int:
+        return 4096
+
+    async def stat(self) -> Stat:
+        st = await super().stat()
+        st.nlink = 2 + sum(1 for c in self.children.values() if isinstance(c, Dir))
+        return st
+
+    # --- primitives a file system overrides ------------------------------------------------
+
+    async def lookup(self, name: bytes) -> Inode:
+        """The child called ``name``; ENOENT if there is none."""
+        try:
+            return self.children[name]
+        except KeyError:
+            raise Errno(ENOENT) from None
+
+    async def entries(self) -> list[tuple[bytes, int, int]]:
+        """Every entry as (name, ino, d_type), "." and ".." first."""
+        up = self.mountpoint.parent if self.mountpoint is not None else self.parent
+        listing = [(b".", self.ino, dtype(S_IFDIR)), (b"..", up.ino, dtype(S_IFDIR))]
+        listing += [(name, child.ino, child.dtype) for name, child in self.children.items()]
+        return listing
+
+    async def make(self, name: bytes, mode: int, uid: int, gid: int, rdev: int = 0,
+                   target: bytes | None = None) -> Inode:
+        """Create a child of type ``mode & S_IFMT`` (regular, directory, symlink, device)."""
+        self.fs.check_writable()
+        if name in self.children:
+            raise Errno(EEXIST)
+        kind = mode & S_IFMT
+        child: Inode
+        if kind == S_IFDIR:
+            child = Dir(self.fs, mode, uid, gid, parent=self, name=name)
+        elif kind == S_IFLNK:
+            child = Symlink(self.fs, target, uid, gid)
+        elif kind == S_IFREG:
+            child = RegularInode(self.fs, mode, uid, gid)
+        else:
+            child = Inode(self.fs, mode, uid, gid, rdev=rdev)
+        self.children[name] = child
+        self.modified()
+        return child
+
+    async def remove(self, name: bytes, child: Inode) -> None:
+        """Remove the entry ``name`` (the VFS has checked the type and emptiness)."""
+        self.fs.check_writable()
+        del self.children[name]
+        child.nlink -= 1
+        child.ctime_ns = now_ns()
+        self.modified()
+
+    async def add_link(self, name: bytes, child: Inode) -> None:
+        """A new name for an existing non-directory."""
+        self.fs.check_writable()
+        self.children[name] = child
+        child.nlink += 1
+        child.ctime_ns = now_ns()
+        self.modified()
+
+    async def move(self, name: bytes, child: Inode, new_dir: Dir, new_name: bytes) -> None:
+        """Rename ``name`` to ``new_dir/new_name`` (the VFS has removed any target)."""
+        self.fs.check_writable()
+        del self.children[name]
+        new_dir.children[new_name] = child
+        if isinstance(child, Dir):
+            child.parent, child.name = new_dir, new_name
+        child.ctime_ns = now_ns()
+        self.modified()
+        new_dir.modified()
+
+    async def is_empty(self) -> bool:
+        return len(await self.entries()) <= 2
+
+    async def open(self, flags: int) -> File:
+        if flags & O_PATH:
+            return PathFile(flags, self)
+        return DirectoryFile(flags, self)
+
+
+class Device(Inode):
+    """A character device whose open makes a description of ``file_type``."""
+
+    def __init__(self, fs: Filesystem, rdev: int, file_type: type[File], mode: int = 0o666) -> None:
+        super().__init__(fs, S_IFCHR | mode, rdev=rdev)
+        self.file_type = file_type
+
+    async def open(self, flags: int) -> File:
+        if flags & O_PATH:
+            return PathFile(flags, self)
+        return self.file_type(flags, self)

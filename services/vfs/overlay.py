@@ -1,0 +1,406 @@
+"""The image as the root file system: gofer-backed inodes, as an overlay by default.
+
+The image is served by a gofer (through the ``gofer`` service). A directory of the image is a
+:class:`GoferDir` holding a gofer fid; its children are looked up lazily (one walk+getattr
+round trip each) and then cached, with negative entries: the Sentry is the only one changing
+the tree, so the cache is never stale.
+
+Three modes (:class:`GoferFs`):
+
+* ``overlay`` (the default): the image is a read-only lower layer and every change lives in the
+  Sentry. A regular file is *copied up* into a memfd the first time it is opened for writing or
+  truncated; removing or renaming a name leaves a *whiteout* hiding the lower name; a directory
+  made in the sandbox is opaque (it has no lower). Metadata changes are kept on the inode. The
+  image is never written.
+* ``rw``: changes are written through the gofer to the image.
+* ``ro``: every change fails with EROFS.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from kernel.abi.errno import ENOENT
+from kernel.abi.linux import (
+    O_ACCMODE,
+    O_APPEND,
+    O_DIRECTORY,
+    O_RDONLY,
+    O_TRUNC,
+    OVERLAYFS_SUPER_MAGIC,
+    S_IFDIR,
+    S_IFLNK,
+    S_IFMT,
+    S_IFREG,
+    V9FS_MAGIC,
+)
+from kernel.bus import Bus
+from kernel.errors import Errno
+from services.vfs.inode import Dir, Filesystem, Inode, RegularInode, Symlink, now_ns
+
+_AT_REMOVEDIR = 0x200
+_SETATTR_MODE, _SETATTR_UID, _SETATTR_GID, _SETATTR_SIZE = 0x1, 0x2, 0x4, 0x8
+_SETATTR_ATIME, _SETATTR_MTIME, _SETATTR_ATIME_SET, _SETATTR_MTIME_SET = 0x10, 0x20, 0x80, 0x100
+
+
+class GoferFs(Filesystem):
+    """The image's file system, reached through gofer mount ``mount``."""
+
+    def __init__(self, bus: Bus, mount: int, mode: str = "overlay") -> None:
+        assert mode in ("overlay", "rw", "ro")
+        super().__init__(OVERLAYFS_SUPER_MAGIC if mode == "overlay" else V9FS_MAGIC,
+                         read_only=mode == "ro", name=b"overlay" if mode == "overlay" else b"9p")
+        self.bus = bus
+        self.mount = mount
+        self.overlay = mode == "overlay"
+        self.rw = mode == "rw"
+
+    async def gofer(self, method: str, *args: Any) -> Any:
+        return await self.bus.call("gofer", "call", self.mount, method, *args)
+
+    async def new_fid(self) -> int:
+        return await self.gofer("new_fid")
+
+    async def clunk_later(self, fid: int) -> None:
+        await self.bus.call("gofer", "clunk_later", self.mount, fid)
+
+    async def root(self) -> GoferDir:
+        fid = await self.gofer("attach")
+        qid, attr = await self.gofer("getattr", fid)
+        return GoferDir(self, attr.mode, attr.uid, attr.gid, fid=fid, ino=qid.path, times=_times(attr))
+
+    async def statfs(self) -> tuple[int, int, int, int, int, int]:
+        root_fid = await self.gofer("attach")
+        try:
+            st = await self.gofer("statfs", root_fid)
+        finally:
+            await self.clunk_later(root_fid)
+        return (st.bsize, st.blocks, st.bfree, st.bavail, st.files, st.ffree)
+
+    def inode_from_attr(self, parent: GoferDir, name: bytes, fid: int, qid: Any, attr: Any) -> Inode:
+        kind = attr.mode & S_IFMT
+        common = {"ino": qid.path, "nlink": attr.nlink, "times": _times(attr)}
+        if kind == S_IFDIR:
+            return GoferDir(self, attr.mode, attr.uid, attr.gid, parent=parent, name=name, fid=fid, **common)
+        if kind == S_IFREG:
+            return GoferRegular(self, attr.mode, attr.uid, attr.gid, (parent, name), attr.size, **common)
+        if kind == S_IFLNK:
+            return GoferSymlink(self, (parent, name), attr.size, attr.uid, attr.gid, **common)
+        return Inode(self, attr.mode, attr.uid, attr.gid, rdev=attr.rdev, **common)
+
+    async def setattr_lower(self, location: tuple[GoferDir, bytes] | None, fid: int | None, valid: int,
+                            **fields: int) -> None:
+        """Write attributes through to the image (rw mode)."""
+        if location is not None:
+            directory, name = location
+            fid = await self.new_fid()
+            await self.gofer("walk", directory.fid, [name], fid)
+            try:
+                await self.gofer("setattr", fid, valid, **fields)
+            finally:
+                await self.clunk_later(fid)
+        elif fid is not None:
+            await self.gofer("setattr", fid, valid, **fields)
+
+
+def _times(attr: Any) -> tuple[int, int, int]:
+    return (attr.atime_ns, attr.mtime_ns, attr.ctime_ns)
+
+
+async def _setattr_through(inode: Inode, fs: GoferFs, location: tuple[GoferDir, bytes] | None, fid: int | None,
+                           mode: int | None, uid: int | None, gid: int | None, atime_ns: int | None,
+                           mtime_ns: int | None) -> None:
+    valid = 0
+    fields: dict[str, int] = {}
+    if mode is not None:
+        valid |= _SETATTR_MODE
+        fields["mode"] = mode & 0o7777
+    if uid is not None:
+        valid |= _SETATTR_UID
+        fields["uid"] = uid
+    if gid is not None:
+        valid |= _SETATTR_GID
+        fields["gid"] = gid
+    if atime_ns is not None:
+        valid |= _SETATTR_ATIME | _SETATTR_ATIME_SET
+        fields["atime_ns"] = atime_ns
+    if mtime_ns is not None:
+        valid |= _SETATTR_MTIME | _SETATTR_MTIME_SET
+        fields["mtime_ns"] = mtime_ns
+    if valid:
+        await fs.setattr_lower(location, fid, valid, **fields)
+
+
+class GoferRegular(RegularInode):
+    """A regular file of the image; in overlay mode, copied up into a memfd on first write."""
+
+    def __init__(self, fs: GoferFs, mode: int, uid: int, gid: int, location: tuple[GoferDir, bytes] | None,
+                 size: int, **kwargs: Any) -> None:
+        Inode.__init__(self, fs, S_IFREG | (mode & 0o7777), uid, gid, **kwargs)
+        self.gfs = fs
+        #: Where the file is in the image (directory, name); None once it exists only in the Sentry.
+        self.location = location
+        self.lower_size = size
+        self.memfd: int | None = None
+
+    def size(self) -> int:
+        return os.fstat(self.memfd).st_size if self.memfd is not None else self.lower_size
+
+    def modified(self, size: int | None = None) -> None:
+        super().modified(size)
+        if size is not None and self.memfd is None:
+            self.lower_size = size
+
+    async def _open_lower(self, flags: int) -> int:
+        """A host fd of the image's file, opened by the gofer with ``flags``."""
+        assert self.location is not None
+        directory, name = self.location
+        fid = await self.gfs.new_fid()
+        await self.gfs.gofer("walk", directory.fid, [name], fid)
+        try:
+            _, fd = await self.gfs.gofer("lopen", fid, flags)
+        finally:
+            await self.gfs.clunk_later(fid)
+        if fd is None:
+            raise Errno(ENOENT)
+        return fd
+
+    async def copy_up(self) -> None:
+        """Give the file a memfd with the image's bytes: from now on it lives in the Sentry."""
+        if self.memfd is not None:
+            return
+        memfd = os.memfd_create("overlay", os.MFD_CLOEXEC)
+        try:
+            if self.lower_size:
+                lower = await self._open_lower(O_RDONLY)
+                try:
+                    done = 0
+                    while done < self.lower_size:
+                        n = os.sendfile(memfd, lower, done, self.lower_size - done)
+                        if n == 0:
+                            break
+                        done += n
+                finally:
+                    os.close(lower)
+        except BaseException:
+            os.close(memfd)
+            raise
+        self.memfd = memfd
+
+    async def data_fd(self, flags: int) -> int:
+        writing = flags & O_ACCMODE != O_RDONLY or flags & O_TRUNC
+        if self.memfd is None and writing and self.gfs.overlay:
+            await self.copy_up()
+        if self.memfd is not None:
+            return os.dup(self.memfd)
+        fd = await self._open_lower(flags & (O_ACCMODE | O_TRUNC | O_APPEND))
+        if flags & O_TRUNC and writing:
+            self.lower_size = 0
+        return fd
+
+    async def truncate(self, size: int) -> None:
+        self.fs.check_writable()
+        if self.memfd is None and self.gfs.rw:
+            await self.gfs.setattr_lower(self.location, None, _SETATTR_SIZE, size=size)
+            self.lower_size = size
+            self.modified()
+            return
+        await self.copy_up()
+        await super().truncate(size)
+
+    async def setattr(self, mode: int | None = None, uid: int | None = None, gid: int | None = None,
+                      atime_ns: int | None = None, mtime_ns: int | None = None) -> None:
+        self.fs.check_writable()
+        if self.gfs.rw and self.location is not None:
+            await _setattr_through(self, self.gfs, self.location, None, mode, uid, gid, atime_ns, mtime_ns)
+        await super().setattr(mode, uid, gid, atime_ns, mtime_ns)
+
+    def __del__(self) -> None:
+        if self.memfd is not None:
+            os.close(self.memfd)
+
+
+class GoferSymlink(Symlink):
+    """A symlink of the image; its target is read once, on first use."""
+
+    def __init__(self, fs: GoferFs, location: tuple[GoferDir, bytes], size: int, uid: int, gid: int,
+                 **kwargs: Any) -> None:
+        super().__init__(fs, None, uid, gid, **kwargs)
+        self.gfs = fs
+        self.location = location
+        self.lower_size = size
+
+    def size(self) -> int:
+        return len(self.target) if self.target is not None else self.lower_size
+
+    async def readlink(self) -> bytes:
+        if self.target is None:
+            directory, name = self.location
+            fid = await self.gfs.new_fid()
+            await self.gfs.gofer("walk", directory.fid, [name], fid)
+            try:
+                self.target = await self.gfs.gofer("readlink", fid)
+            finally:
+                await self.gfs.clunk_later(fid)
+        return self.target
+
+
+class GoferDir(Dir):
+    """A directory of the image (``fid``), or one made in the overlay (``fid`` None: opaque)."""
+
+    def __init__(self, fs: GoferFs, mode: int, uid: int = 0, gid: int = 0, parent: Dir | None = None,
+                 name: bytes = b"", fid: int | None = None, **kwargs: Any) -> None:
+        super().__init__(fs, mode, uid, gid, parent=parent, name=name, **kwargs)
+        self.gfs = fs
+        self.fid = fid
+        #: Names known to be absent from the image (removed here, or looked up and not found).
+        self.hidden: set[bytes] = set()
+        #: The image's entries not yet looked up, once listed: name -> (ino, d_type).
+        self._lower_listing: dict[bytes, tuple[int, int]] | None = None
+
+    async def lookup(self, name: bytes) -> Inode:
+        child = self.children.get(name)
+        if child is not None:
+            return child
+        if self.fid is None or name in self.hidden:
+            raise Errno(ENOENT)
+        if self._lower_listing is not None and name not in self._lower_listing:
+            raise Errno(ENOENT)
+        fid = await self.gfs.new_fid()
+        try:
+            qids, attr = await self.gfs.gofer("walk_getattr", self.fid, [name], fid)
+        except Errno as error:
+            if error.errno == ENOENT:
+                self.hidden.add(name)
+            raise
+        child = self.gfs.inode_from_attr(self, name, fid, qids[-1], attr)
+        if not isinstance(child, GoferDir):
+            await self.gfs.clunk_later(fid)
+        self.children[name] = child
+        return child
+
+    async def _list_lower(self) -> dict[bytes, tuple[int, int]]:
+        if self._lower_listing is None:
+            listing: dict[bytes, tuple[int, int]] = {}
+            if self.fid is not None:
+                fid = await self.gfs.new_fid()
+                await self.gfs.gofer("walk", self.fid, [], fid)
+                try:
+                    await self.gfs.gofer("lopen", fid, O_RDONLY | O_DIRECTORY)
+                    offset = 0
+                    while True:
+                        page = await self.gfs.gofer("readdir", fid, offset)
+                        if not page:
+                            break
+                        for entry in page:
+                            listing[entry.name] = (entry.qid.path, entry.type)
+                        offset = page[-1].offset
+                finally:
+                    await self.gfs.clunk_later(fid)
+            self._lower_listing = listing
+        return self._lower_listing
+
+    async def entries(self) -> list[tuple[bytes, int, int]]:
+        listing = await Dir.entries(self)
+        lower = await self._list_lower()
+        listing += [(name, ino, dt) for name, (ino, dt) in lower.items()
+                    if name not in self.children and name not in self.hidden]
+        return listing
+
+    async def stat(self) -> Any:
+        st = await Inode.stat(self)
+        if self.fid is not None:
+            st.nlink = self.nlink
+        else:
+            st.nlink = 2 + sum(1 for c in self.children.values() if isinstance(c, Dir))
+        return st
+
+    async def make(self, name: bytes, mode: int, uid: int, gid: int, rdev: int = 0,
+                   target: bytes | None = None) -> Inode:
+        self.fs.check_writable()
+        if not self.gfs.rw:
+            kind = mode & S_IFMT
+            child: Inode
+            if kind == S_IFDIR:
+                child = GoferDir(self.gfs, mode, uid, gid, parent=self, name=name)
+            elif kind == S_IFREG:
+                child = RegularInode(self.fs, mode, uid, gid)
+            elif kind == S_IFLNK:
+                child = Symlink(self.fs, target, uid, gid)
+            else:
+                child = Inode(self.fs, mode, uid, gid, rdev=rdev)
+            self.children[name] = child
+            self.hidden.discard(name)
+            self.modified()
+            return child
+        kind = mode & S_IFMT
+        if kind == S_IFDIR:
+            await self.gfs.gofer("mkdir", self.fid, name, mode & 0o7777, uid, gid)
+        elif kind == S_IFLNK:
+            await self.gfs.gofer("symlink", self.fid, name, target, uid, gid)
+        elif kind == S_IFREG:
+            fid = await self.gfs.new_fid()
+            await self.gfs.gofer("walk", self.fid, [], fid)
+            try:
+                _, fd = await self.gfs.gofer("lcreate", fid, name, O_RDONLY, mode & 0o7777, uid, gid)
+                if fd is not None:
+                    os.close(fd)
+            finally:
+                await self.gfs.clunk_later(fid)
+        else:
+            await self.gfs.gofer("mknod", self.fid, name, mode, rdev >> 8, rdev & 0xFF, uid, gid)
+        self.hidden.discard(name)
+        if self._lower_listing is not None:
+            self._lower_listing[name] = (0, 0)
+        self.modified()
+        return await self.lookup(name)
+
+    async def remove(self, name: bytes, child: Inode) -> None:
+        self.fs.check_writable()
+        if self.gfs.rw:
+            await self.gfs.gofer("unlinkat", self.fid, name, _AT_REMOVEDIR if isinstance(child, Dir) else 0)
+        await super().remove(name, child)
+        self.hidden.add(name)
+        if isinstance(child, GoferRegular) and child.location == (self, name):
+            child.location = None if self.gfs.rw else child.location
+
+    async def add_link(self, name: bytes, child: Inode) -> None:
+        self.fs.check_writable()
+        if self.gfs.rw:
+            location = getattr(child, "location", None)
+            if location is None:
+                from kernel.abi.errno import EXDEV
+
+                raise Errno(EXDEV)
+            directory, old_name = location
+            fid = await self.gfs.new_fid()
+            await self.gfs.gofer("walk", directory.fid, [old_name], fid)
+            try:
+                await self.gfs.gofer("link", self.fid, fid, name)
+            finally:
+                await self.gfs.clunk_later(fid)
+        await super().add_link(name, child)
+        self.hidden.discard(name)
+
+    async def move(self, name: bytes, child: Inode, new_dir: Dir, new_name: bytes) -> None:
+        self.fs.check_writable()
+        if self.gfs.rw:
+            assert isinstance(new_dir, GoferDir)
+            await self.gfs.gofer("renameat", self.fid, name, new_dir.fid, new_name)
+            if isinstance(child, (GoferRegular, GoferSymlink)):
+                child.location = (new_dir, new_name)
+        await super().move(name, child, new_dir, new_name)
+        self.hidden.add(name)
+        if isinstance(new_dir, GoferDir):
+            new_dir.hidden.discard(new_name)
+
+    async def setattr(self, mode: int | None = None, uid: int | None = None, gid: int | None = None,
+                      atime_ns: int | None = None, mtime_ns: int | None = None) -> None:
+        self.fs.check_writable()
+        if self.gfs.rw:
+            await _setattr_through(self, self.gfs, None, self.fid, mode, uid, gid, atime_ns, mtime_ns)
+        await super().setattr(mode, uid, gid, atime_ns, mtime_ns)
+
+    def modified(self, size: int | None = None) -> None:
+        self.mtime_ns = self.ctime_ns = now_ns()

@@ -1,0 +1,125 @@
+"""Path resolution, done in the Sentry: the gofer only ever sees single names.
+
+A walk starts at the sandbox's root for an absolute path and at ``start`` (the cwd or a dirfd's
+directory) otherwise. ".." never climbs above the root; a symlink's target is walked in the
+sandbox's namespace (an absolute target starts again at the root), at most
+:data:`MAXSYMLINKS` times per resolution (ELOOP past it); a name longer than NAME_MAX is
+ENAMETOOLONG; a directory covered by a mount is replaced by the mounted root.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from kernel.abi.errno import ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR
+from kernel.abi.linux import MAXSYMLINKS, NAME_MAX, PATH_MAX
+from kernel.errors import Errno
+from services.vfs.inode import Dir, Inode, Symlink
+
+
+@dataclass(slots=True)
+class Lookup:
+    """Where a path leads: the directory holding its last name, that name, and the file (if any).
+
+    For a path ending in "." or ".." (or "/"), ``name`` is that component and ``inode`` is the
+    directory it names.
+    """
+
+    parent: Dir
+    name: bytes
+    inode: Inode | None
+    #: The path ended with "/": its file must be a directory.
+    trailing_slash: bool
+
+
+def parent_of(directory: Dir, root: Dir) -> Dir:
+    """".." of ``directory``, which stays at ``root`` and crosses mount points upwards."""
+    while directory is not root and directory.mountpoint is not None:
+        directory = directory.mountpoint
+    return directory if directory is root else directory.parent
+
+
+def mounted(inode: Inode) -> Inode:
+    """The root of whatever is mounted on ``inode``, or ``inode``."""
+    while isinstance(inode, Dir) and inode.covered_by is not None:
+        inode = inode.covered_by
+    return inode
+
+
+async def resolve(root: Dir, start: Dir, path: bytes, *, follow: bool = True, parent: bool = False) -> Lookup:
+    """Walk ``path``; with ``parent`` a missing last name is not an error (``inode`` is None).
+
+    ``follow`` says whether a symlink in the last position is followed (a trailing slash
+    always follows it).
+    """
+    if not path:
+        raise Errno(ENOENT)
+    if len(path) >= PATH_MAX:
+        raise Errno(ENAMETOOLONG)
+    trailing = path.endswith(b"/")
+    current: Dir = root if path.startswith(b"/") else start
+    parts = deque(name for name in path.split(b"/") if name)
+    links = 0
+    last_name = b"."
+    if not parts:  # "/" or "///": the start itself
+        return Lookup(current, b".", current, trailing)
+    while parts:
+        name = parts.popleft()
+        last = not parts
+        if not isinstance(current, Dir):
+            raise Errno(ENOTDIR)
+        if len(name) > NAME_MAX:
+            raise Errno(ENAMETOOLONG)
+        if name in (b".", b".."):
+            if name == b"..":
+                current = parent_of(current, root)
+            last_name = name
+            if last:
+                return Lookup(current, name, current, trailing)
+            continue
+        try:
+            child = await current.lookup(name)
+        except Errno as error:
+            if error.errno == ENOENT and last and parent:
+                return Lookup(current, name, None, trailing)
+            raise
+        if isinstance(child, Symlink) and (not last or follow or trailing):
+            links += 1
+            if links > MAXSYMLINKS:
+                raise Errno(ELOOP)
+            target = await child.readlink()
+            if not target:
+                raise Errno(ENOENT)
+            if target.startswith(b"/"):
+                current = root
+            parts.extendleft(reversed([n for n in target.split(b"/") if n]))
+            if not parts:  # the target was "/"
+                return Lookup(current, b".", current, trailing)
+            continue
+        child = mounted(child)
+        if last:
+            if trailing and not isinstance(child, (Dir, Symlink)):
+                raise Errno(ENOTDIR)
+            return Lookup(current, name, child, trailing)
+        current = child  # type: ignore[assignment]
+        last_name = name
+    del last_name
+    raise AssertionError("unreachable")
+
+
+def path_of(directory: Dir, root: Dir) -> bytes:
+    """The absolute path of ``directory`` as seen from ``root`` (getcwd)."""
+    names: list[bytes] = []
+    seen = 0
+    while directory is not root:
+        while directory.mountpoint is not None and directory is not root:
+            directory = directory.mountpoint
+        if directory is root:
+            break
+        names.append(directory.name)
+        directory = directory.parent
+        seen += 1
+        if seen > PATH_MAX:
+            break
+    return b"/" + b"/".join(reversed(names))
