@@ -19,6 +19,7 @@ Three modes (:class:`GoferFs`):
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from typing import Any
 
 from kernel.abi.errno import ENOENT
@@ -40,6 +41,8 @@ from kernel.errors import Errno
 from services.vfs.inode import Dir, Filesystem, Inode, RegularInode, Symlink, now_ns
 
 _AT_REMOVEDIR = 0x200
+#: How many read-only host fds of image files a mount keeps open for reuse.
+READONLY_FD_CACHE = 256
 _SETATTR_MODE, _SETATTR_UID, _SETATTR_GID, _SETATTR_SIZE = 0x1, 0x2, 0x4, 0x8
 _SETATTR_ATIME, _SETATTR_MTIME, _SETATTR_ATIME_SET, _SETATTR_MTIME_SET = 0x10, 0x20, 0x80, 0x100
 
@@ -55,6 +58,33 @@ class GoferFs(Filesystem):
         self.mount = mount
         self.overlay = mode == "overlay"
         self.rw = mode == "rw"
+        #: Read-only host fds of image files opened lately, least recently used first: opening
+        #: such a file again costs a dup instead of two gofer round trips (walk and lopen).
+        self._readonly_fds: OrderedDict[GoferRegular, int] = OrderedDict()
+
+    async def readonly_fd(self, inode: GoferRegular) -> int:
+        """A new host fd reading ``inode``'s bytes in the image (the caller owns it).
+
+        Every guest file description keeps its own offset and uses positional I/O, so they may
+        all share one host open file.
+        """
+        fd = self._readonly_fds.get(inode)
+        if fd is None:
+            opened = await inode.open_lower(O_RDONLY)
+            fd = self._readonly_fds.setdefault(inode, opened)  # another task may have won the race
+            if fd != opened:
+                os.close(opened)
+            if len(self._readonly_fds) > READONLY_FD_CACHE:
+                os.close(self._readonly_fds.popitem(last=False)[1])
+        else:
+            self._readonly_fds.move_to_end(inode)
+        return os.dup(fd)
+
+    def forget_readonly_fd(self, inode: GoferRegular) -> None:
+        """``inode`` no longer reads from the image (copied up, truncated): drop its fd."""
+        fd = self._readonly_fds.pop(inode, None)
+        if fd is not None:
+            os.close(fd)
 
     async def gofer(self, method: str, *args: Any) -> Any:
         return await self.bus.call("gofer", "call", self.mount, method, *args)
@@ -152,7 +182,7 @@ class GoferRegular(RegularInode):
         if size is not None and self.memfd is None:
             self.lower_size = size
 
-    async def _open_lower(self, flags: int) -> int:
+    async def open_lower(self, flags: int) -> int:
         """A host fd of the image's file, opened by the gofer with ``flags``."""
         assert self.location is not None
         directory, name = self.location
@@ -173,7 +203,7 @@ class GoferRegular(RegularInode):
         memfd = os.memfd_create("overlay", os.MFD_CLOEXEC)
         try:
             if self.lower_size:
-                lower = await self._open_lower(O_RDONLY)
+                lower = await self.gfs.readonly_fd(self)
                 try:
                     done = 0
                     while done < self.lower_size:
@@ -187,6 +217,7 @@ class GoferRegular(RegularInode):
             os.close(memfd)
             raise
         self.memfd = memfd
+        self.gfs.forget_readonly_fd(self)
 
     async def data_fd(self, flags: int) -> int:
         writing = flags & O_ACCMODE != O_RDONLY or flags & O_TRUNC
@@ -194,8 +225,10 @@ class GoferRegular(RegularInode):
             await self.copy_up()
         if self.memfd is not None:
             return os.dup(self.memfd)
-        fd = await self._open_lower(flags & (O_ACCMODE | O_TRUNC | O_APPEND))
-        if flags & O_TRUNC and writing:
+        if not writing:
+            return await self.gfs.readonly_fd(self)
+        fd = await self.open_lower(flags & (O_ACCMODE | O_TRUNC | O_APPEND))
+        if flags & O_TRUNC:
             self.lower_size = 0
         return fd
 
