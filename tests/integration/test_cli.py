@@ -94,7 +94,7 @@ def test_trace_messages_records_every_bus_message(image: Path, tmp_path: Path) -
     assert result.returncode == 0
     records = [json.loads(line) for line in trace.read_text().splitlines()]
     assert records, "no messages traced"
-    assert {r["service"] for r in records} == {"mm"}
+    assert {r["service"] for r in records} == {"mm", "signals"}
     ops = [r["op"] for r in records]
     assert ops[0] == "create" and records[0]["caller"] == "kernel"
     assert "brk" in ops and "copy_out" in ops and "mmap" in ops
