@@ -212,6 +212,13 @@ class ThreadGroup:
         except Errno:
             pass
 
+    def killed_status(self, signo: int) -> int:
+        """The wait status of death by ``signo``: the core bit as Linux sets it, when the
+        signal dumps core and RLIMIT_CORE allows a dump."""
+        from kernel.abi.linux import CORE_DUMPING_SIGNALS, RLIMIT_CORE, signal_status
+
+        return signal_status(signo, signo in CORE_DUMPING_SIGNALS and self.rlimits[RLIMIT_CORE][0] > 0)
+
     def wait_code(self) -> tuple[int, int]:
         """(si_code, si_status) of this zombie as waitid reports it."""
         status = self.exit_status or 0
@@ -247,10 +254,9 @@ class ThreadGroup:
             keep = await bus.call("signals", "child_exited", parent.pid, self.exit_signal, info)
         except Errno:
             keep = True
-        if keep:
-            parent.child_events.unpark_all()
-        else:  # the parent ignores SIGCHLD: nobody will wait for this zombie
+        if not keep:  # the parent ignores SIGCHLD: nobody will wait for this zombie
             parent.reap(self)
+        parent.child_events.unpark_all()
 
     def _reaper(self) -> ThreadGroup | None:
         """Who adopts this process's children: the nearest live subreaper above it, else pid 1."""

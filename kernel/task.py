@@ -16,7 +16,6 @@ import trio
 from kernel.abi import structs
 from kernel.abi.errno import EINTR, ERESTART_RESTARTBLOCK, ERESTARTNOHAND, ERESTARTNOINTR, ERESTARTSYS
 from kernel.abi.linux import (
-    CORE_DUMPING_SIGNALS,
     IGNORED_BY_DEFAULT,
     SA_RESTART,
     SIG_BLOCK,
@@ -155,7 +154,7 @@ class Task:
         handler = (await bus.call("signals", "sigaction", self.process.pid, fault.signo, None))[0]
         mask = await bus.call("signals", "sigprocmask", self.tid, SIG_BLOCK, None)
         if handler in (SIG_DFL, SIG_IGN) or mask & sigbit(fault.signo):
-            await self.process.exit(signal_status(fault.signo, fault.signo in CORE_DUMPING_SIGNALS))
+            await self.process.exit(self.process.killed_status(fault.signo))
             raise TaskExit
         info = structs.SIGINFO_FAULT.pack(fault.signo, 0, fault.code, fault.addr)
         self.fault_info = (_TRAP_NUMBERS.get(fault.signo, 0), 0, fault.addr)
@@ -209,7 +208,7 @@ class Task:
             try:
                 new_altstack = await push_frame(self, signo, info, action, old_mask, altstack)
             except Errno:
-                await self.process.exit(signal_status(Signal.SIGSEGV, True))
+                await self.process.exit(self.process.killed_status(Signal.SIGSEGV))
                 raise TaskExit from None
             if new_altstack is not None:
                 await bus.call("signals", "set_altstack", self.tid, new_altstack)
@@ -244,7 +243,7 @@ class Task:
         if signo in STOP_SIGNALS:
             await self.process.stop(signo)
             return
-        await self.process.exit(signal_status(signo, signo in CORE_DUMPING_SIGNALS))
+        await self.process.exit(self.process.killed_status(signo))
         raise TaskExit
 
     async def exit_thread(self, code: int) -> None:

@@ -10,7 +10,7 @@ from kernel.syscalls.table import SyscallTable
 def default_table(strict: bool = False) -> SyscallTable:
     """A table with every handler Sentrio ships (``strict``: handler bugs propagate)."""
     from kernel.syscalls import (  # noqa: F401
-        arch, clone, execve, futex, info, limits, memory, process, signals, stdio, time, wait,
+        arch, clone, execve, futex, info, itimer, limits, memory, process, signals, stdio, time, wait,
     )
 
     return SyscallTable(strict=strict)

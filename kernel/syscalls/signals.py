@@ -19,7 +19,6 @@ from kernel.abi.linux import (
     SI_USER,
     UNBLOCKABLE,
     Signal,
-    signal_status,
 )
 from kernel.errors import Errno
 from kernel.syscalls.args import Addr, Int, Size
@@ -219,7 +218,7 @@ async def rt_sigreturn(t: Task) -> int:
     try:
         mask, altstack = await pop_frame(t)
     except Errno:
-        await t.process.exit(signal_status(Signal.SIGSEGV, True))
+        await t.process.exit(t.process.killed_status(Signal.SIGSEGV))
         raise TaskExit from None
     bus = t.kernel.bus
     await bus.call("signals", "set_mask", t.tid, mask)
