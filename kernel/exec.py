@@ -235,6 +235,8 @@ async def exec_first_process(kernel: Kernel, argv: list[bytes], envp: list[bytes
         raise CommandNotExecutable(command, os.strerror(error.errno)) from None
     kernel.processes[process.pid] = process
     kernel.use_mm(asid)
+    await kernel.bus.call("signals", "new_process", process.pid, None)
+    await kernel.bus.call("signals", "new_thread", process.pid, process.pid, None, True)
     context = await process.mm.call("new_thread")
     task = Task(kernel, process, process.pid, context)
     reset_registers(task, entry, sp)

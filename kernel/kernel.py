@@ -110,7 +110,7 @@ class Kernel:
         mode = {"read-only": "ro", "rw": "rw", "overlay": "overlay"}[self.config.root_mode]
         defaults: dict[str, Callable[[Kernel], Actor]] = {
             "mm": lambda k: MemoryManager(k.platform, k.memfile, k.config.memory_limit),
-            "signals": lambda k: SignalsActor(k.bus, k.memfile.view),
+            "signals": lambda k: SignalsActor(k.bus, k.memfile.view, k.signal_arrived),
             "gofer": lambda k: GoferProxy(),
             "vfs": lambda k: VirtualFilesystem(k.bus, k.config.image, mode),
         }
@@ -137,17 +137,17 @@ class Kernel:
             for other in list(self.processes.values()):
                 if other is not process:
                     self.spawn(other.exit, signal_status(Signal.SIGKILL))  # init is gone
-        process.exit_notify()
 
     def forget_process(self, process: ThreadGroup) -> None:
         """A reaped process's pid is free again."""
         if self.processes.get(process.pid) is process:
             del self.processes[process.pid]
 
-    def notify_child_exit(self, parent: ThreadGroup, child: ThreadGroup) -> bool:
-        """Tell ``parent`` its child ended; False if the parent does not want zombies (it ignores
-        SIGCHLD), and the child is reaped at once. The signals part of the kernel overrides this."""
-        return True
+    def signal_arrived(self, tid: int) -> None:
+        """The signals actor's doorbell: thread ``tid`` has a signal to act on."""
+        task = self.threads.get(tid)
+        if task is not None:
+            task.signal_arrived()
 
     def use_mm(self, asid: int) -> None:
         self.mm_users[asid] = self.mm_users.get(asid, 0) + 1

@@ -16,7 +16,19 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from kernel.abi.linux import CLD_DUMPED, CLD_EXITED, CLD_KILLED, RLIM_INFINITY, RLIM_NLIMITS, Signal
+from kernel.abi import structs
+from kernel.abi.linux import (
+    CLD_CONTINUED,
+    CLD_DUMPED,
+    CLD_EXITED,
+    CLD_KILLED,
+    CLD_STOPPED,
+    RLIM_INFINITY,
+    RLIM_NLIMITS,
+    Signal,
+)
+from kernel.bus import Bus
+from kernel.errors import Errno
 from kernel.fdtable import FdTable
 from kernel.memory import MemoryClient
 
@@ -118,6 +130,11 @@ class ThreadGroup:
         self.exited = trio.Event()
         #: Set when a CLONE_VFORK child execs or exits: its parent may run again.
         self.vfork_done = trio.Event()
+        #: Job control: stopped by a stop signal; what wait4 has yet to report.
+        self.stopped = False
+        self.stop_report = 0
+        self.continue_report = False
+        self._continued = trio.Event()
 
     @property
     def ppid(self) -> int:
@@ -163,8 +180,57 @@ class ThreadGroup:
                 self.fds.close_all()
             await self.kernel.release_mm(self.mm.asid)
         finally:
-            self.kernel.process_exited(self)
-            self.exited.set()
+            with trio.CancelScope(shield=True):
+                self.kernel.process_exited(self)
+                await self.exit_notify()
+                self.exited.set()
+
+    # --- job control ----------------------------------------------------------------------------
+
+    async def stop(self, signo: int) -> None:
+        """A stop signal's default action: every thread stops until SIGCONT; the parent hears."""
+        if self.stopped:
+            return
+        self.stopped = True
+        self.stop_report = signo
+        self.continue_report = False
+        self._continued = trio.Event()
+        for task in self.tasks:
+            if not task.exited:
+                task.signal_arrived()
+        await self._tell_parent(CLD_STOPPED, signo)
+
+    async def resume(self) -> None:
+        """SIGCONT: a stopped process runs again; the parent hears."""
+        if not self.stopped:
+            return
+        self.stopped = False
+        self.stop_report = 0
+        self.continue_report = True
+        self._continued.set()
+        await self._tell_parent(CLD_CONTINUED, int(Signal.SIGCONT))
+
+    async def wait_while_stopped(self) -> None:
+        while self.stopped and not self.zombie:
+            await self._continued.wait()
+
+    async def _tell_parent(self, code: int, status: int) -> None:
+        parent = self.parent
+        if parent is None:
+            return
+        parent.child_events.unpark_all()
+        info = structs.SIGINFO_CHLD.pack(int(Signal.SIGCHLD), 0, code, self.pid, self.creds.uid, status, 0, 0)
+        try:
+            await self.kernel.bus.call("signals", "child_state", parent.pid, info)
+        except Errno:
+            pass
+
+    def killed_status(self, signo: int) -> int:
+        """The wait status of death by ``signo``: the core bit as Linux sets it, when the
+        signal dumps core and RLIMIT_CORE allows a dump."""
+        from kernel.abi.linux import CORE_DUMPING_SIGNALS, RLIMIT_CORE, signal_status
+
+        return signal_status(signo, signo in CORE_DUMPING_SIGNALS and self.rlimits[RLIMIT_CORE][0] > 0)
 
     def wait_code(self) -> tuple[int, int]:
         """(si_code, si_status) of this zombie as waitid reports it."""
@@ -175,7 +241,7 @@ class ThreadGroup:
 
     # --- the end of a process, as its relatives see it -------------------------------------
 
-    def exit_notify(self) -> None:
+    async def exit_notify(self) -> None:
         """After the group ended: hand its children to a reaper, tell its parent."""
         reaper = self._reaper()
         for child in self.children:
@@ -184,15 +250,26 @@ class ThreadGroup:
                 reaper.children.append(child)
         if reaper is not None and any(child.zombie for child in self.children):
             reaper.child_events.unpark_all()
+        bus = self.kernel.bus
+        for child in self.children:
+            if child.pdeathsig and not child.zombie:
+                await _send_quietly(bus, child.pid, child.pdeathsig, b"")
         self.children = []
+        await _send_quietly(bus, None, 0, b"", exit_pid=self.pid)
         parent = self.parent
         if parent is None:
             self.kernel.forget_process(self)
             return
-        if self.kernel.notify_child_exit(parent, self):
-            parent.child_events.unpark_all()
-        else:  # the parent ignores SIGCHLD: nobody will wait for this zombie
+        code, value = self.wait_code()
+        info = structs.SIGINFO_CHLD.pack(int(Signal.SIGCHLD), 0, code, self.pid, self.creds.uid, value,
+                                         self.usage.user_ns // 10_000_000, 0)
+        try:
+            keep = await bus.call("signals", "child_exited", parent.pid, self.exit_signal, info)
+        except Errno:
+            keep = True
+        if not keep:  # the parent ignores SIGCHLD: nobody will wait for this zombie
             parent.reap(self)
+        parent.child_events.unpark_all()
 
     def _reaper(self) -> ThreadGroup | None:
         """Who adopts this process's children: the nearest live subreaper above it, else pid 1."""
@@ -211,3 +288,14 @@ class ThreadGroup:
         self.children_usage.add(child.usage)
         self.children_usage.add(child.children_usage)
         self.kernel.forget_process(child)
+
+
+async def _send_quietly(bus: Bus, pid: int | None, signo: int, info: bytes, exit_pid: int | None = None) -> None:
+    """Send a signal (or, with ``exit_pid``, drop a process's signal state), ignoring ESRCH."""
+    try:
+        if exit_pid is not None:
+            await bus.call("signals", "exit_process", exit_pid)
+        else:
+            await bus.call("signals", "send", pid, None, signo, info)
+    except Errno:
+        pass

@@ -8,13 +8,27 @@ becomes the signal Linux would send; before the thread runs again, pending signa
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
-from kernel.abi.linux import CORE_DUMPING_SIGNALS, Signal, exit_status_code, signal_status
+from kernel.abi import structs
+from kernel.abi.errno import EINTR, ERESTART_RESTARTBLOCK, ERESTARTNOHAND, ERESTARTNOINTR, ERESTARTSYS
+from kernel.abi.linux import (
+    IGNORED_BY_DEFAULT,
+    SA_RESTART,
+    SIG_BLOCK,
+    SIG_DFL,
+    SIG_IGN,
+    STOP_SIGNALS,
+    Signal,
+    exit_status_code,
+    sigbit,
+    signal_status,
+)
 from kernel.bus import current_caller
+from kernel.errors import Errno
 from platforms import Context, Fault, StopReason
 
 if TYPE_CHECKING:
@@ -30,6 +44,13 @@ YIELD_EVERY = 16
 
 #: Signals the host raises for a guest's own faults; with a positive si_code they are synchronous.
 _FAULT_SIGNALS = frozenset({Signal.SIGSEGV, Signal.SIGBUS, Signal.SIGFPE, Signal.SIGILL, Signal.SIGTRAP})
+
+
+_RESTART_CODES = frozenset({-ERESTARTSYS, -ERESTARTNOINTR, -ERESTARTNOHAND, -ERESTART_RESTARTBLOCK})
+_SYS_RESTART_SYSCALL = 219
+_U64 = (1 << 64) - 1
+#: The x86 trap numbers of fault signals, for the sigcontext's trapno.
+_TRAP_NUMBERS = {Signal.SIGSEGV: 14, Signal.SIGBUS: 14, Signal.SIGFPE: 0, Signal.SIGILL: 6, Signal.SIGTRAP: 3}
 
 
 class TaskExit(BaseException):
@@ -51,6 +72,16 @@ class Task:
         self.clear_child_tid = 0
         self.robust_list = (0, 0)
         self.exited = False
+        #: A signal may be deliverable: check before running guest code again.
+        self.signal_pending = False
+        #: rt_sigsuspend's caller's mask, restored by the handler's sigreturn.
+        self.saved_mask: int | None = None
+        #: (trapno, error code, address) of the fault being delivered, for the sigcontext.
+        self.fault_info: tuple[int, int, int] | None = None
+        #: What restart_syscall continues (nanosleep's remaining sleep).
+        self.restart_block: Callable[[], Awaitable[int]] | None = None
+        self._blocking: trio.CancelScope | None = None
+        self._in_guest = False
         self._cancel_scope: trio.CancelScope | None = None
         self._trio_task: trio.lowlevel.Task | None = None
         #: Set when the task's loop has ended and its stub thread is released.
@@ -74,39 +105,145 @@ class Task:
         with trio.CancelScope() as self._cancel_scope:
             try:
                 while not self.exited:
+                    self._in_guest = True
                     reason = await context.switch()
+                    self._in_guest = False
                     if reason == StopReason.SYSCALL:
                         result = await dispatch(self, regs.orig_rax)
                         if self.context is not context:  # execve gave the thread a new stub thread
                             context, regs = self.context, self.regs
+                        if self.signal_pending or result in _RESTART_CODES:
+                            result = await self.handle_signals(result)
                         context.set_return(result)
                         calls += 1
                         if calls % YIELD_EVERY == 0:
                             await checkpoint()
                     elif reason == StopReason.FAULT:
                         await self._fault(context.fault)
+                        if self.signal_pending:
+                            await self.handle_signals(None)
                     else:  # the host thread is gone: someone killed the stub from outside
                         await self.process.exit(signal_status(Signal.SIGKILL))
             except TaskExit:
                 pass
             finally:
                 self.exited = True
+                self._in_guest = False
                 if self.kernel.threads.get(self.tid) is self:
                     del self.kernel.threads[self.tid]
                 self.context.release()
                 self.done.set()
+                with trio.CancelScope(shield=True):
+                    try:
+                        await self.kernel.bus.call("signals", "exit_thread", self.tid)
+                    except Errno:
+                        pass
 
     async def _fault(self, fault: Fault | None) -> None:
         """Act on a fault or host signal of the stub thread.
 
-        A synchronous fault (SIGSEGV from a bad access, SIGFPE, ...) is the guest's: with no
-        handler installed its default action ends the process with a core-dump status, as
-        Linux's does. Signals sent to the stub from outside the sandbox are not the guest's
-        business and are dropped.
+        A synchronous fault (SIGSEGV from a bad access, SIGFPE, ...) is the guest's: it goes
+        to the handler the guest installed, with si_code and si_addr; with none (or with the
+        signal blocked or ignored, as Linux's force_sig does) the default action ends the
+        process with a core-dump status. Signals sent to the stub from outside the sandbox (and
+        the Sentry's own interruptions) are not the guest's business and are dropped.
         """
         if fault is None or fault.signo not in _FAULT_SIGNALS or fault.code <= 0:
             return
-        await self.process.exit(signal_status(fault.signo, fault.signo in CORE_DUMPING_SIGNALS))
+        bus = self.kernel.bus
+        handler = (await bus.call("signals", "sigaction", self.process.pid, fault.signo, None))[0]
+        mask = await bus.call("signals", "sigprocmask", self.tid, SIG_BLOCK, None)
+        if handler in (SIG_DFL, SIG_IGN) or mask & sigbit(fault.signo):
+            await self.process.exit(self.process.killed_status(fault.signo))
+            raise TaskExit
+        info = structs.SIGINFO_FAULT.pack(fault.signo, 0, fault.code, fault.addr)
+        self.fault_info = (_TRAP_NUMBERS.get(fault.signo, 0), 0, fault.addr)
+        await bus.call("signals", "send", self.process.pid, self.tid, fault.signo, info)
+
+    # --- signals ----------------------------------------------------------------------------
+
+    def signal_arrived(self) -> None:
+        """The signals actor says a signal awaits this thread: stop sleeping, or stop the guest."""
+        self.signal_pending = True
+        if self._blocking is not None:
+            self._blocking.cancel()
+        elif self._in_guest:
+            interrupt = getattr(self.context, "interrupt", None)
+            if interrupt is not None:
+                interrupt()
+
+    async def handle_signals(self, result: int | None) -> int:
+        """Act on pending signals before the thread runs again; returns the value for ``rax``.
+
+        ``result`` is the system call's result (None after a fault). A caught signal gets a
+        frame and the thread enters its handler; a restart code becomes EINTR or a restart of
+        the call, by Linux's rules (SA_RESTART for ERESTARTSYS; ERESTARTNOINTR always
+        restarts; ERESTARTNOHAND and ERESTART_RESTARTBLOCK restart only if no handler ran).
+        """
+        from kernel.sigframe import push_frame
+
+        regs = self.regs
+        bus = self.kernel.bus
+        handled = False
+        while True:
+            self.signal_pending = False
+            await self.process.wait_while_stopped()
+            taken = await bus.call("signals", "dequeue", self.tid)
+            if taken is None:
+                break
+            signo, info, action, old_mask = taken
+            handler, flags = action[0], action[1]
+            if handler == SIG_IGN:
+                continue
+            if handler == SIG_DFL:
+                await self._default_action(signo)
+                continue
+            if result is not None and result in _RESTART_CODES:
+                result = self._restart_for_handler(result, flags)
+            if result is not None:
+                regs.rax = result & _U64
+            if self.saved_mask is not None:
+                old_mask, self.saved_mask = self.saved_mask, None
+            altstack = await bus.call("signals", "altstack_of", self.tid)
+            try:
+                new_altstack = await push_frame(self, signo, info, action, old_mask, altstack)
+            except Errno:
+                await self.process.exit(self.process.killed_status(Signal.SIGSEGV))
+                raise TaskExit from None
+            if new_altstack is not None:
+                await bus.call("signals", "set_altstack", self.tid, new_altstack)
+            self.fault_info = None
+            result = None  # the frame holds the call's result; the handler starts with rax 0
+            handled = True
+        if self.saved_mask is not None and not handled:
+            pass  # sigsuspend keeps its mask until a handler runs
+        if result is not None and result in _RESTART_CODES:
+            result = self._restart_without_handler(result)
+        return regs.rax if result is None else result
+
+    def _restart_for_handler(self, result: int, flags: int) -> int:
+        if result == -ERESTARTNOINTR or (result == -ERESTARTSYS and flags & SA_RESTART):
+            return self._restart(self.regs.orig_rax)
+        return -EINTR
+
+    def _restart_without_handler(self, result: int) -> int:
+        if result == -ERESTART_RESTARTBLOCK:
+            return self._restart(_SYS_RESTART_SYSCALL)
+        return self._restart(self.regs.orig_rax)
+
+    def _restart(self, nr: int) -> int:
+        """Make the thread execute its ``syscall`` instruction again (as number ``nr``)."""
+        self.regs.rip -= 2
+        self.context.regs_changed()
+        return nr
+
+    async def _default_action(self, signo: int) -> None:
+        if signo in IGNORED_BY_DEFAULT:
+            return
+        if signo in STOP_SIGNALS:
+            await self.process.stop(signo)
+            return
+        await self.process.exit(self.process.killed_status(signo))
         raise TaskExit
 
     async def exit_thread(self, code: int) -> None:
@@ -124,13 +261,20 @@ class Task:
             await self.process.exit(exit_status_code(code))
         raise TaskExit
 
-    async def blocking(self, awaitable: Awaitable[T]) -> T:
-        """Await a system call's sleep (a futex wait, a child wait ...).
-
-        The one place a sleeping thread is woken early: the signals part makes it end the
-        sleep with EINTR (or a restart) when a signal must be delivered.
-        """
-        return await awaitable
+    async def blocking(self, awaitable: Awaitable[T], interrupted: int = ERESTARTSYS) -> T:
+        """Await a system call's sleep (a futex wait, a child wait ...), which a signal for
+        the thread ends early: the call then fails with ``interrupted`` (a restart code, which
+        becomes EINTR or a restart when the signal is handled)."""
+        if self.signal_pending:
+            getattr(awaitable, "close", lambda: None)()
+            raise Errno(interrupted)
+        with trio.CancelScope() as scope:
+            self._blocking = scope
+            try:
+                return await awaitable
+            finally:
+                self._blocking = None
+        raise Errno(interrupted)
 
     async def dethread(self) -> None:
         """execve: end every other thread of the process; this one takes the process's pid."""
@@ -147,6 +291,7 @@ class Task:
         if self.tid != process.pid:
             if self.kernel.threads.get(self.tid) is self:
                 del self.kernel.threads[self.tid]
+            await self.kernel.bus.call("signals", "retid", self.tid, process.pid)
             self.tid = process.pid
             self.kernel.threads[self.tid] = self
 
@@ -157,8 +302,9 @@ class Task:
         self.regs = context.regs
         self.mm = mm
 
-    def exec_reset(self) -> None:
-        """Per-thread state execve resets (handled signals go back to their defaults)."""
+    async def exec_reset(self) -> None:
+        """Per-thread state execve resets: caught signals go back to their defaults."""
+        await self.kernel.bus.call("signals", "exec", self.process.pid, self.tid)
 
     def copy_registers_from(self, parent: Task) -> None:
         """Start with ``parent``'s registers and FP state (clone and fork); rax = 0."""

@@ -73,6 +73,11 @@ class Context(Protocol):
         """CPU time the guest thread (or its whole address space's threads) has used."""
         ...
 
+    def interrupt(self) -> None:
+        """Make a running guest thread stop soon (a signal awaits it); :meth:`switch` then
+        returns FAULT with a non-positive si_code. Harmless if the thread is not running."""
+        ...
+
     def release(self) -> None:
         """End the host thread behind this context."""
         ...

@@ -531,3 +531,62 @@ RWF_SYNC = 0x04
 RWF_NOWAIT = 0x08
 RWF_APPEND = 0x10
 RWF_SUPPORTED = RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND
+
+# --- <asm/signal.h>, <asm-generic/signal-defs.h> --------------------------------------------------
+NSIG = 64
+SIGRTMIN = 32
+SIG_DFL = 0
+SIG_IGN = 1
+SIG_BLOCK = 0
+SIG_UNBLOCK = 1
+SIG_SETMASK = 2
+SA_NOCLDSTOP = 0x00000001
+SA_NOCLDWAIT = 0x00000002
+SA_SIGINFO = 0x00000004
+SA_UNSUPPORTED = 0x00000400
+SA_EXPOSE_TAGBITS = 0x00000800
+SA_RESTORER = 0x04000000
+SA_ONSTACK = 0x08000000
+SA_RESTART = 0x10000000
+SA_NODEFER = 0x40000000
+SA_RESETHAND = 0x80000000
+SS_ONSTACK = 1
+SS_DISABLE = 2
+SS_AUTODISARM = 1 << 31
+MINSIGSTKSZ = 2048
+#: si_code values (<asm-generic/siginfo.h>)
+SI_QUEUE = -1
+SI_TIMER = -2
+SI_TKILL = -6
+SEGV_PKUERR = 4
+ILL_ILLOPN = 2
+FPE_INTDIV = 1
+TRAP_BRKPT = 1
+#: uc_flags of a signal frame (<asm/ucontext.h>)
+UC_FP_XSTATE = 0x1
+UC_SIGCONTEXT_SS = 0x2
+UC_STRICT_RESTORE_SS = 0x4
+#: The magic numbers that frame XSAVE state in a signal frame (<asm/sigcontext.h>).
+FP_XSTATE_MAGIC1 = 0x46505853
+FP_XSTATE_MAGIC2 = 0x46505845
+#: eflags bits a signal handler's sigreturn may change (FIX_EFLAGS in arch/x86/kernel/signal.c).
+FIX_EFLAGS = 0x50DD5
+#: Signals whose default action stops the process, continues it, or is nothing.
+STOP_SIGNALS = frozenset({Signal.SIGSTOP, Signal.SIGTSTP, Signal.SIGTTIN, Signal.SIGTTOU})
+IGNORED_BY_DEFAULT = frozenset({Signal.SIGCHLD, Signal.SIGURG, Signal.SIGWINCH, Signal.SIGCONT})
+
+
+def sigbit(signo: int) -> int:
+    """The bit of ``signo`` in a sigset_t."""
+    return 1 << (signo - 1)
+
+
+#: Signals that can be neither caught, blocked nor ignored.
+UNBLOCKABLE = sigbit(Signal.SIGKILL) | sigbit(Signal.SIGSTOP)
+#: Every valid bit of a 64-signal sigset.
+ALL_SIGNALS = (1 << NSIG) - 1
+
+# --- itimers --------------------------------------------------------------------------------------
+ITIMER_REAL = 0
+ITIMER_VIRTUAL = 1
+ITIMER_PROF = 2

@@ -63,3 +63,24 @@ SIGINFO_CHLD = struct.Struct("<iii4xiIi4xqq")
 
 assert RUSAGE.size == 144
 assert CLONE_ARGS.size == 88
+#: struct kernel_sigaction as rt_sigaction takes it: handler, flags, restorer, mask.
+SIGACTION = struct.Struct("<QQQQ")
+#: stack_t { void *ss_sp; int ss_flags; size_t ss_size; }
+STACK_T = struct.Struct("<Qi4xQ")
+#: The head of every siginfo: signo, errno, code; the union starts at 16.
+SIGINFO_HEAD = struct.Struct("<iii4x")
+#: kill-style siginfo fields: pid, uid (then sigval for queued signals).
+SIGINFO_KILL = struct.Struct("<iii4xiIQ")
+#: fault siginfo: the address.
+SIGINFO_FAULT = struct.Struct("<iii4xQ")
+#: struct sigcontext (x86-64): r8-r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags, cs,
+#: gs, fs, ss, err, trapno, oldmask, cr2, fpstate, 8 reserved words.
+SIGCONTEXT = struct.Struct("<18Q4H4QQ8Q")
+#: struct ucontext (kernel's): uc_flags, uc_link, uc_stack, uc_mcontext, uc_sigmask.
+UCONTEXT_HEAD = struct.Struct("<QQ")
+UCONTEXT_SIZE = UCONTEXT_HEAD.size + STACK_T.size + SIGCONTEXT.size + 8
+#: struct itimerval { timeval it_interval, it_value; }
+ITIMERVAL = struct.Struct("<qqqq")
+
+assert SIGCONTEXT.size == 256
+assert UCONTEXT_SIZE == 304

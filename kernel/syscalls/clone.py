@@ -96,9 +96,13 @@ async def do_clone(t: Task, flags: int, stack: int, parent_tid: int, child_tid: 
             raise
         kernel.processes[tid] = process
         real_parent.children.append(process)
+    bus = kernel.bus
+    if process is not parent:
+        await bus.call("signals", "new_process", tid, parent.pid)
+    await bus.call("signals", "new_thread", tid, process.pid, t.tid,
+                   not flags & CLONE_VM or bool(flags & CLONE_VFORK))
     child = Task(kernel, process, tid, context)
     child.copy_registers_from(t)
-    inherit_thread_state(t, child, flags)
     if stack:
         child.regs.rsp = stack
     if flags & CLONE_SETTLS:
@@ -113,13 +117,6 @@ async def do_clone(t: Task, flags: int, stack: int, parent_tid: int, child_tid: 
     if flags & CLONE_VFORK and process is not parent:
         await process.vfork_done.wait()
     return tid
-
-
-def inherit_thread_state(parent: Task, child: Task, flags: int) -> None:
-    """Per-thread state a new thread takes from its creator (the signal mask, ...)."""
-    inherit = getattr(parent, "inherit_into", None)
-    if inherit is not None:
-        inherit(child, flags)
 
 
 async def _write_tid(t: Task, addr: int, tid: int) -> None:

@@ -121,7 +121,7 @@ async def execute(t: Task, path: bytes, argv: list[bytes], envp: list[bytes]) ->
     process.execed = True  # type: ignore[attr-defined]
     process.close_on_exec()
     t.robust_list = (0, 0)
-    t.exec_reset()
+    await t.exec_reset()
     process.vfork_done.set()
     return 0
 

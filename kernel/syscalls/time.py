@@ -115,9 +115,10 @@ async def time_(t: Task, tloc: Addr) -> int:
 
 @syscall
 async def nanosleep(t: Task, req: Addr, rem: Addr) -> int:
+    from kernel.syscalls.signals import sleep_until
+
     duration = await _read_timespec(t, req)
-    await trio.sleep(duration / NSEC_PER_SEC)
-    return 0
+    return await sleep_until(t, trio.current_time() + duration / NSEC_PER_SEC, rem)
 
 
 @syscall
@@ -130,5 +131,8 @@ async def clock_nanosleep(t: Task, clockid: Int, flags: Int, req: Addr, rem: Add
     if flags & TIMER_ABSTIME:
         request -= read_clock(t, clockid)
     if request > 0:
-        await trio.sleep(request / NSEC_PER_SEC)
+        from kernel.syscalls.signals import sleep_until
+
+        return await sleep_until(t, trio.current_time() + request / NSEC_PER_SEC,
+                                 0 if flags & TIMER_ABSTIME else rem)
     return 0

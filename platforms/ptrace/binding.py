@@ -101,6 +101,16 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
         raise OSError(err, f"prctl({option}): {os.strerror(err)}")
 
 
+_SYS_TGKILL = 234
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+
+
+def tgkill(pid: int, tid: int, signo: int) -> None:
+    """Send ``signo`` to host thread ``tid`` of process ``pid``; a vanished thread is ignored."""
+    _syscall(ctypes.c_long(_SYS_TGKILL), ctypes.c_long(pid), ctypes.c_long(tid), ctypes.c_long(signo))
+
+
 class Iovec(ctypes.Structure):
     _fields_ = (("base", ctypes.c_void_p), ("len", ctypes.c_size_t))
 

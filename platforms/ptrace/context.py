@@ -30,6 +30,7 @@ from platforms.ptrace.binding import (
     decode_siginfo,
     ptrace,
     raw_ptrace,
+    tgkill,
 )
 from platforms.ptrace.placement import PIN_AFTER, CpuPlacement
 from platforms.ptrace.stub import LAYOUT
@@ -41,6 +42,8 @@ _CLEAN, _RAX, _ALL = 0, 1, 2
 _XSTATE_MAX = 16384
 _SYS_EXIT = 60
 _U64 = 0xFFFF_FFFF_FFFF_FFFF
+#: The host signal that stops a running stub thread for the Sentry (never reaches the guest).
+INTERRUPT_SIGNAL = 12  # SIGUSR2
 
 
 class PtraceContext:
@@ -154,6 +157,16 @@ class PtraceContext:
         ctypes.memmove(self._xstate, state, len(state))
         self._iov.len = len(state)
         ptrace(PTRACE_SETREGSET, self._thread.tid, NT_X86_XSTATE, ctypes.addressof(self._iov))
+
+    def interrupt(self) -> None:
+        """Stop the guest thread soon, wherever it is: the Sentry has a signal for it.
+
+        A host signal makes the traced thread stop; :meth:`switch` reports it as a FAULT with a
+        non-positive si_code (not the guest's own fault), and the thread is resumed with the
+        host signal suppressed.
+        """
+        if not self.dead:
+            tgkill(self._process_pid, self._thread.tid, INTERRUPT_SIGNAL)
 
     def release(self) -> None:
         """End the stub thread: make it call exit(0) through the gadget; reaped in the background."""

@@ -1,15 +1,52 @@
-"""The ``signals`` actor: futexes (and, as they arrive, signal queues).
+"""The ``signals`` actor: signal actions, masks and queues, and futexes.
 
-Futex operations take an address space and a guest address; the MM translates the address to
-its memory-file offset, which is the futex's key (see :mod:`services.signals.futex`).
+Signals: the actor keeps every process's actions and pending queue and every thread's mask,
+queue and alternate stack (:mod:`services.signals.queues`), keyed by pid and tid. When a signal
+becomes deliverable to a thread it calls the kernel's ``notify(tid)``, which makes the thread
+stop sleeping and check for signals before it next runs guest code; the thread then takes its
+signals with :meth:`SignalsActor.dequeue` and builds the frames itself.
+
+Futexes: operations take an address space and a guest address; the MM translates the address
+to its memory-file offset, which is the futex's key (see :mod:`services.signals.futex`).
 """
 
 from __future__ import annotations
 
-from kernel.abi.errno import EINVAL
+from collections.abc import Callable
+
+import trio
+
+from kernel.abi.errno import EINVAL, ENOMEM, EPERM, ESRCH
+from kernel.abi.linux import (
+    ALL_SIGNALS,
+    MINSIGSTKSZ,
+    NSIG,
+    SA_NOCLDSTOP,
+    SA_NOCLDWAIT,
+    SA_RESETHAND,
+    SA_NODEFER,
+    SIG_BLOCK,
+    SIG_DFL,
+    SIG_IGN,
+    SIG_SETMASK,
+    SIG_UNBLOCK,
+    SS_AUTODISARM,
+    SS_DISABLE,
+    SS_ONSTACK,
+    STOP_SIGNALS,
+    UNBLOCKABLE,
+    Signal,
+    sigbit,
+)
 from kernel.bus import Actor, Bus, operation
 from kernel.errors import Errno
 from services.signals.futex import FutexTable
+from services.signals.queues import Action, ProcessSignals, ThreadSignals, next_signal
+
+_STOP_BITS = 0
+for _signo in STOP_SIGNALS:
+    _STOP_BITS |= sigbit(_signo)
+_CONT_BIT = sigbit(Signal.SIGCONT)
 
 
 class SignalsActor(Actor):
@@ -17,9 +54,294 @@ class SignalsActor(Actor):
 
     service = "signals"
 
-    def __init__(self, bus: Bus, memfile_view: memoryview) -> None:
+    def __init__(self, bus: Bus, memfile_view: memoryview, notify: Callable[[int], None] | None = None) -> None:
         self._bus = bus
         self.futexes = FutexTable(memfile_view)
+        self._notify = notify or (lambda tid: None)
+        self._processes: dict[int, ProcessSignals] = {}
+        self._threads: dict[int, ThreadSignals] = {}
+        self._waits: dict[int, trio.Event] = {}
+
+    # --- processes and threads ----------------------------------------------------------------
+
+    def _thread(self, tid: int) -> ThreadSignals:
+        try:
+            return self._threads[tid]
+        except KeyError:
+            raise Errno(ESRCH) from None
+
+    def _process(self, pid: int) -> ProcessSignals:
+        try:
+            return self._processes[pid]
+        except KeyError:
+            raise Errno(ESRCH) from None
+
+    @operation
+    async def new_process(self, pid: int, parent: int | None) -> None:
+        """A process appears: a fork copies its parent's actions, a first process has defaults."""
+        process = ProcessSignals(pid)
+        if parent is not None and parent in self._processes:
+            process.actions = [Action(*a.as_tuple()) for a in self._processes[parent].actions]
+        self._processes[pid] = process
+
+    @operation
+    async def new_thread(self, tid: int, pid: int, creator: int | None, keep_altstack: bool) -> None:
+        """A thread appears; it inherits its creator's mask (and alternate stack, for fork)."""
+        process = self._process(pid)
+        thread = ThreadSignals(tid, process)
+        source = self._threads.get(creator) if creator is not None else None
+        if source is not None:
+            thread.mask = source.mask
+            if keep_altstack:
+                thread.altstack = source.altstack
+        process.threads.append(thread)
+        self._threads[tid] = thread
+
+    @operation
+    async def retid(self, old: int, new: int) -> None:
+        """execve from a non-leader thread: the thread takes the process's pid as its tid."""
+        thread = self._threads.pop(old, None)
+        if thread is not None:
+            thread.tid = new
+            self._threads[new] = thread
+
+    @operation
+    async def exit_thread(self, tid: int) -> None:
+        thread = self._threads.pop(tid, None)
+        if thread is not None and thread in thread.process.threads:
+            thread.process.threads.remove(thread)
+
+    @operation
+    async def exit_process(self, pid: int) -> None:
+        process = self._processes.pop(pid, None)
+        if process is not None:
+            for thread in process.threads:
+                self._threads.pop(thread.tid, None)
+
+    @operation
+    async def exec(self, pid: int, tid: int) -> None:
+        """execve: caught signals go back to their default; ignored ones stay ignored."""
+        process = self._process(pid)
+        for action in process.actions:
+            if action.handler != SIG_IGN:
+                action.handler, action.flags, action.restorer, action.mask = SIG_DFL, 0, 0, 0
+        thread = self._threads.get(tid)
+        if thread is not None:
+            thread.altstack = (0, SS_DISABLE, 0)
+
+    # --- actions, masks, alternate stacks --------------------------------------------------------
+
+    @operation
+    async def sigaction(self, pid: int, signo: int,
+                        new: tuple[int, int, int, int] | None) -> tuple[int, int, int, int]:
+        """Install ``new`` (handler, flags, restorer, mask) for ``signo``; returns the old one."""
+        if not 1 <= signo <= NSIG:
+            raise Errno(EINVAL)
+        process = self._process(pid)
+        action = process.actions[signo]
+        old = action.as_tuple()
+        if new is not None:
+            if sigbit(signo) & UNBLOCKABLE:
+                raise Errno(EINVAL)
+            handler, flags, restorer, mask = new
+            process.actions[signo] = Action(handler, flags, restorer, mask & ~UNBLOCKABLE)
+            if process.ignored(signo):  # pending instances of a now-ignored signal go away
+                process.pending.discard(sigbit(signo))
+                for thread in process.threads:
+                    thread.pending.discard(sigbit(signo))
+        return old
+
+    @operation
+    async def sigprocmask(self, tid: int, how: int, change: int | None) -> int:
+        """Block, unblock or set the thread's mask; returns the old mask."""
+        thread = self._thread(tid)
+        old = thread.mask
+        if change is not None:
+            if how == SIG_BLOCK:
+                mask = old | change
+            elif how == SIG_UNBLOCK:
+                mask = old & ~change
+            elif how == SIG_SETMASK:
+                mask = change
+            else:
+                raise Errno(EINVAL)
+            self._set_mask(thread, mask)
+        return old
+
+    @operation
+    async def set_mask(self, tid: int, mask: int) -> int:
+        """Set the thread's mask (sigreturn, sigsuspend); returns the old one."""
+        thread = self._thread(tid)
+        old = thread.mask
+        self._set_mask(thread, mask)
+        return old
+
+    def _set_mask(self, thread: ThreadSignals, mask: int) -> None:
+        thread.mask = mask & ALL_SIGNALS & ~UNBLOCKABLE
+        if self._deliverable(thread):
+            self._notify(thread.tid)
+
+    @operation
+    async def pending(self, tid: int) -> int:
+        """Signals pending for the thread or its process (rt_sigpending shows the blocked ones)."""
+        thread = self._thread(tid)
+        return thread.pending.bits | thread.process.pending.bits
+
+    @operation
+    async def sigaltstack(self, tid: int, new: tuple[int, int, int] | None, sp: int) -> tuple[int, int, int]:
+        """Set the alternate stack; returns the old one with SS_ONSTACK if ``sp`` is on it."""
+        thread = self._thread(tid)
+        base, flags, size = thread.altstack
+        on_stack = not flags & SS_DISABLE and base < sp <= base + size
+        old_flags = SS_DISABLE if flags & SS_DISABLE else (SS_ONSTACK if on_stack else 0)
+        old = (base, old_flags | (flags & SS_AUTODISARM), size)
+        if new is not None:
+            if on_stack:
+                raise Errno(EPERM)
+            new_base, new_flags, new_size = new
+            mode = new_flags & ~SS_AUTODISARM
+            if mode not in (0, SS_ONSTACK, SS_DISABLE):
+                raise Errno(EINVAL)
+            if mode == SS_DISABLE:
+                thread.altstack = (0, SS_DISABLE, 0)
+            else:
+                if new_size < MINSIGSTKSZ:
+                    raise Errno(ENOMEM)
+                thread.altstack = (new_base, new_flags & SS_AUTODISARM, new_size)
+        return old
+
+    @operation
+    async def altstack_of(self, tid: int) -> tuple[int, int, int]:
+        return self._thread(tid).altstack
+
+    @operation
+    async def set_altstack(self, tid: int, altstack: tuple[int, int, int]) -> None:
+        """sigreturn restores the alternate stack saved in the frame."""
+        thread = self._thread(tid)
+        base, flags, size = altstack
+        if flags & ~SS_AUTODISARM not in (0, SS_ONSTACK, SS_DISABLE):
+            return
+        if flags & SS_DISABLE:
+            thread.altstack = (0, SS_DISABLE, 0)
+        elif size >= MINSIGSTKSZ:
+            thread.altstack = (base, flags & SS_AUTODISARM, size)
+
+    # --- sending and taking ------------------------------------------------------------------------
+
+    @operation
+    async def send(self, pid: int, tid: int | None, signo: int, info: bytes) -> bool:
+        """Send ``signo`` to process ``pid`` (or to its thread ``tid``); False if it was dropped."""
+        process = self._process(pid)
+        target = self._thread(tid) if tid is not None else None
+        if target is not None and target.process is not process:
+            raise Errno(ESRCH)
+        if signo == 0:
+            return True
+        bit = sigbit(signo)
+        if bit & _STOP_BITS:
+            self._discard(process, _CONT_BIT)
+        elif signo == Signal.SIGCONT:
+            self._discard(process, _STOP_BITS)
+        blocked_everywhere = all(t.mask & bit for t in ([target] if target else process.threads))
+        waiter = self._waiter_for(process, target, bit)
+        if process.ignored(signo) and not blocked_everywhere and waiter is None and signo != Signal.SIGKILL:
+            return False
+        queue = target.pending if target is not None else process.pending
+        queue.add(signo, info)
+        if waiter is not None:
+            event = self._waits.get(waiter.tid)
+            if event is not None:
+                event.set()
+        if signo == Signal.SIGKILL:
+            for thread in process.threads:
+                self._notify(thread.tid)
+            return True
+        for thread in ([target] if target else process.threads):
+            if not thread.mask & bit:
+                self._notify(thread.tid)
+                break
+        return True
+
+    def _discard(self, process: ProcessSignals, mask: int) -> None:
+        process.pending.discard(mask)
+        for thread in process.threads:
+            thread.pending.discard(mask)
+
+    def _waiter_for(self, process: ProcessSignals, target: ThreadSignals | None, bit: int) -> ThreadSignals | None:
+        for thread in ([target] if target else process.threads):
+            if thread.waiting_for & bit:
+                return thread
+        return None
+
+    def _deliverable(self, thread: ThreadSignals) -> bool:
+        return bool((thread.pending.bits | thread.process.pending.bits) & ~thread.mask)
+
+    @operation
+    async def dequeue(self, tid: int) -> tuple[int, bytes, tuple[int, int, int, int], int] | None:
+        """The next signal the thread must act on: (signo, siginfo, action, mask before it).
+
+        For a caught signal the thread's mask gains the action's mask (and the signal itself
+        unless SA_NODEFER), and SA_RESETHAND puts the default action back, as delivery does.
+        """
+        thread = self._thread(tid)
+        process = thread.process
+        signo = next_signal((thread.pending.bits | process.pending.bits) & ~thread.mask)
+        if not signo:
+            return None
+        bit = sigbit(signo)
+        info = thread.pending.take(signo) if thread.pending.bits & bit else process.pending.take(signo)
+        action = process.actions[signo]
+        old_mask = thread.mask
+        taken = action.as_tuple()
+        if action.handler not in (SIG_DFL, SIG_IGN):
+            thread.mask = (thread.mask | action.mask | (0 if action.flags & SA_NODEFER else bit)) & ~UNBLOCKABLE
+            if action.flags & SA_RESETHAND:
+                process.actions[signo] = Action()
+        return signo, info, taken, old_mask
+
+    @operation
+    async def take(self, tid: int, wanted: int, timeout: float | None) -> tuple[int, bytes] | None:
+        """sigtimedwait: take a pending signal in ``wanted`` (blocked or not), waiting up to
+        ``timeout`` seconds for one (None: forever); None if none came."""
+        thread = self._thread(tid)
+        process = thread.process
+        deadline = trio.current_time() + timeout if timeout is not None else float("inf")
+        while True:
+            signo = next_signal((thread.pending.bits | process.pending.bits) & wanted)
+            if signo:
+                bit = sigbit(signo)
+                info = thread.pending.take(signo) if thread.pending.bits & bit else process.pending.take(signo)
+                return signo, info
+            if trio.current_time() >= deadline:
+                return None
+            event = self._waits[tid] = trio.Event()
+            thread.waiting_for = wanted
+            try:
+                with trio.move_on_at(deadline):
+                    await event.wait()
+            finally:
+                thread.waiting_for = 0
+                self._waits.pop(tid, None)
+
+    @operation
+    async def child_state(self, parent: int, info: bytes) -> None:
+        """A child of ``parent`` stopped or continued: SIGCHLD unless SA_NOCLDSTOP."""
+        process = self._processes.get(parent)
+        if process is not None and not process.actions[Signal.SIGCHLD].flags & SA_NOCLDSTOP:
+            await self.send(parent, None, int(Signal.SIGCHLD), info)
+
+    @operation
+    async def child_exited(self, parent: int, signo: int, info: bytes) -> bool:
+        """A child of ``parent`` ended: signal it; False if the parent wants no zombies
+        (SIGCHLD ignored or SA_NOCLDWAIT), so the child is reaped at once."""
+        process = self._processes.get(parent)
+        if process is None:
+            return True
+        action = process.actions[Signal.SIGCHLD]
+        reap_now = action.handler == SIG_IGN or bool(action.flags & SA_NOCLDWAIT)
+        if signo:
+            await self.send(parent, None, signo, info)
+        return not reap_now
 
     async def _key(self, asid: int, addr: int, write: bool = False) -> int:
         if addr % 4:

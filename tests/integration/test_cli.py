@@ -94,7 +94,7 @@ def test_trace_messages_records_every_bus_message(image: Path, tmp_path: Path) -
     assert result.returncode == 0
     records = [json.loads(line) for line in trace.read_text().splitlines()]
     assert records, "no messages traced"
-    assert {"mm", "vfs", "gofer"} <= {r["service"] for r in records}
+    assert {"mm", "vfs", "gofer", "signals"} <= {r["service"] for r in records}
     ops = [r["op"] for r in records]
     assert ops[0] == "mount" and records[0]["caller"] == "kernel"  # the vfs mounts the image first
     assert "create" in ops

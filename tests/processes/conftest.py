@@ -8,6 +8,7 @@ status.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import os
 import shutil
@@ -70,7 +71,8 @@ class Outcome:
 
 def native(image: Path, *argv: str, timeout: float = 60) -> Outcome:
     result = subprocess.run(["chroot", str(image), *argv], capture_output=True, text=True, timeout=timeout)
-    return Outcome(result.stdout, result.stderr, result.returncode)
+    status = result.returncode
+    return Outcome(result.stdout, result.stderr, 128 - status if status < 0 else status)  # as a shell says it
 
 
 def sentrio(image: Path, *argv: str, timeout: float = 60) -> Outcome:
@@ -81,9 +83,12 @@ def sentrio(image: Path, *argv: str, timeout: float = 60) -> Outcome:
 
 
 def same(image: Path, *argv: str) -> Outcome:
-    """Run natively and under Sentrio; assert both agree; returns the native outcome."""
-    expected = native(image, *argv)
-    got = sentrio(image, *argv)
+    """Run natively and under Sentrio (at the same time); assert both agree; returns the
+    native outcome."""
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        native_run = pool.submit(native, image, *argv)
+        sentrio_run = pool.submit(sentrio, image, *argv)
+        expected, got = native_run.result(), sentrio_run.result()
     assert (got.stdout, got.stderr, got.status) == (expected.stdout, expected.stderr, expected.status)
     return expected
 

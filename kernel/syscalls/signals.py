@@ -1,0 +1,257 @@
+"""Signals: actions, masks, sending, waiting, alternate stacks, and rt_sigreturn.
+
+The signals actor keeps the state (see :mod:`services.signals.actor`); the task loop delivers
+(:meth:`kernel.task.Task.handle_signals`, frames in :mod:`kernel.sigframe`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import trio
+
+from kernel.abi import structs
+from kernel.abi.errno import EAGAIN, EFAULT, EINTR, EINVAL, EPERM, ERESTART_RESTARTBLOCK, ERESTARTNOHAND, ESRCH
+from kernel.abi.linux import (
+    NSEC_PER_SEC,
+    NSIG,
+    SI_TKILL,
+    SI_USER,
+    UNBLOCKABLE,
+    Signal,
+)
+from kernel.errors import Errno
+from kernel.syscalls.args import Addr, Int, Size
+from kernel.syscalls.table import syscall
+from kernel.task import TaskExit
+
+if TYPE_CHECKING:
+    from kernel.process import ThreadGroup
+    from kernel.task import Task
+
+_SIGSET_SIZE = 8
+
+
+def _check_signal(sig: int) -> None:
+    if not 0 <= sig <= NSIG:
+        raise Errno(EINVAL)
+
+
+async def _read_sigset(t: Task, addr: int, size: int) -> int:
+    if size != _SIGSET_SIZE:
+        raise Errno(EINVAL)
+    (bits,) = await t.mm.read_struct(structs.U64, addr)
+    return bits
+
+
+def _user_info(t: Task, sig: int, code: int = SI_USER) -> bytes:
+    return structs.SIGINFO_KILL.pack(sig, 0, code, t.process.pid, t.process.creds.uid, 0)
+
+
+async def send_to_process(t: Task, process: ThreadGroup, sig: int, info: bytes) -> None:
+    """Send ``sig`` to a whole process; a zombie takes (and ignores) it."""
+    if process.zombie:
+        return
+    if sig == Signal.SIGCONT:
+        await process.resume()
+    if sig:
+        await t.kernel.bus.call("signals", "send", process.pid, None, sig, info)
+
+
+@syscall
+async def kill(t: Task, pid: Int, sig: Int) -> int:
+    """Send ``sig`` to process ``pid``; 0: our group; -1: everyone but init and us; < -1: group -pid."""
+    _check_signal(sig)
+    processes = t.kernel.processes
+    if pid > 0:
+        targets = [processes[pid]] if pid in processes else []
+    elif pid == -1:
+        targets = [p for p in processes.values() if p.pid != 1 and p is not t.process]
+    else:
+        group = t.process.pgid if pid == 0 else -pid
+        targets = [p for p in processes.values() if p.pgid == group]
+    if not targets:
+        raise Errno(ESRCH)
+    info = _user_info(t, sig)
+    for process in targets:
+        await send_to_process(t, process, sig, info)
+    return 0
+
+
+async def _send_to_thread(t: Task, tgid: int | None, tid: int, sig: int, info: bytes) -> int:
+    _check_signal(sig)
+    if tid <= 0 or (tgid is not None and tgid <= 0):
+        raise Errno(EINVAL)
+    task = t.kernel.threads.get(tid)
+    if task is None or task.exited or (tgid is not None and task.process.pid != tgid):
+        raise Errno(ESRCH)
+    if sig == Signal.SIGCONT:
+        await task.process.resume()
+    if sig:
+        await t.kernel.bus.call("signals", "send", task.process.pid, tid, sig, info)
+    return 0
+
+
+@syscall
+async def tgkill(t: Task, tgid: Int, tid: Int, sig: Int) -> int:
+    return await _send_to_thread(t, tgid, tid, sig, _user_info(t, sig, SI_TKILL))
+
+
+@syscall
+async def tkill(t: Task, tid: Int, sig: Int) -> int:
+    return await _send_to_thread(t, None, tid, sig, _user_info(t, sig, SI_TKILL))
+
+
+async def _queued_info(t: Task, target_pid: int, sig: int, uinfo: int) -> bytes:
+    info = bytearray(await t.mm.copy_in(uinfo, structs.SIGINFO_SIZE))
+    _signo, _errno, code = structs.SIGINFO_HEAD.unpack_from(info)
+    if (code >= 0 or code == SI_TKILL) and target_pid != t.process.pid:
+        raise Errno(EPERM)
+    structs.I32.pack_into(info, 0, sig)
+    return bytes(info)
+
+
+@syscall
+async def rt_sigqueueinfo(t: Task, tgid: Int, sig: Int, uinfo: Addr) -> int:
+    _check_signal(sig)
+    info = await _queued_info(t, tgid, sig, uinfo)
+    process = t.kernel.processes.get(tgid)
+    if process is None:
+        raise Errno(ESRCH)
+    await send_to_process(t, process, sig, info)
+    return 0
+
+
+@syscall
+async def rt_tgsigqueueinfo(t: Task, tgid: Int, tid: Int, sig: Int, uinfo: Addr) -> int:
+    _check_signal(sig)
+    info = await _queued_info(t, tgid, sig, uinfo)
+    return await _send_to_thread(t, tgid, tid, sig, info)
+
+
+@syscall
+async def rt_sigaction(t: Task, sig: Int, act: Addr, oact: Addr, sigsetsize: Size) -> int:
+    """Examine and change the action for ``sig`` (struct kernel_sigaction)."""
+    if sigsetsize != _SIGSET_SIZE:
+        raise Errno(EINVAL)
+    new = await t.mm.read_struct(structs.SIGACTION, act) if act else None
+    old = await t.kernel.bus.call("signals", "sigaction", t.process.pid, sig, new)
+    if oact:
+        await t.mm.write_struct(structs.SIGACTION, oact, *old)
+    return 0
+
+
+@syscall
+async def rt_sigprocmask(t: Task, how: Int, set: Addr, oldset: Addr, sigsetsize: Size) -> int:
+    """Examine and change the calling thread's blocked signals."""
+    if sigsetsize != _SIGSET_SIZE:
+        raise Errno(EINVAL)
+    change = await _read_sigset(t, set, sigsetsize) if set else None
+    old = await t.kernel.bus.call("signals", "sigprocmask", t.tid, how, change)
+    if oldset:
+        await t.mm.write_struct(structs.U64, oldset, old)
+    return 0
+
+
+@syscall
+async def rt_sigpending(t: Task, set: Addr, sigsetsize: Size) -> int:
+    """The blocked signals that are pending for the thread or its process."""
+    if sigsetsize > _SIGSET_SIZE:
+        raise Errno(EINVAL)
+    bus = t.kernel.bus
+    pending = await bus.call("signals", "pending", t.tid)
+    mask = await bus.call("signals", "sigprocmask", t.tid, 0, None)
+    await t.mm.copy_out(set, (pending & mask).to_bytes(8, "little")[:sigsetsize])
+    return 0
+
+
+@syscall
+async def rt_sigsuspend(t: Task, mask: Addr, sigsetsize: Size) -> int:
+    """Wait for a signal with ``mask`` in place; the old mask comes back when the handler returns."""
+    new = await _read_sigset(t, mask, sigsetsize)
+    old = await t.kernel.bus.call("signals", "set_mask", t.tid, new)
+    if t.saved_mask is None:  # a restarted sigsuspend keeps the mask from before the first
+        t.saved_mask = old
+    await t.blocking(trio.sleep_forever(), ERESTARTNOHAND)
+    raise AssertionError("unreachable")
+
+
+@syscall
+async def pause(t: Task) -> int:
+    await t.blocking(trio.sleep_forever(), ERESTARTNOHAND)
+    raise AssertionError("unreachable")
+
+
+@syscall
+async def rt_sigtimedwait(t: Task, set: Addr, info: Addr, timeout: Addr, sigsetsize: Size) -> int:
+    """Take one of the signals in ``set`` (normally blocked), waiting up to ``timeout``."""
+    wanted = await _read_sigset(t, set, sigsetsize) & ~UNBLOCKABLE
+    seconds = None
+    if timeout:
+        sec, nsec = await t.mm.read_struct(structs.TIMESPEC, timeout)
+        if sec < 0 or not 0 <= nsec < NSEC_PER_SEC:
+            raise Errno(EINVAL)
+        seconds = sec + nsec / NSEC_PER_SEC
+    taken = await t.blocking(t.kernel.bus.call("signals", "take", t.tid, wanted, seconds), EINTR)
+    if taken is None:
+        raise Errno(EAGAIN)
+    signo, siginfo = taken
+    if info:
+        await t.mm.copy_out(info, siginfo.ljust(structs.SIGINFO_SIZE, b"\0"))
+    return signo
+
+
+@syscall
+async def sigaltstack(t: Task, ss: Addr, old_ss: Addr) -> int:
+    new = await t.mm.read_struct(structs.STACK_T, ss) if ss else None
+    old = await t.kernel.bus.call("signals", "sigaltstack", t.tid, new, t.regs.rsp)
+    if old_ss:
+        await t.mm.write_struct(structs.STACK_T, old_ss, *old)
+    return 0
+
+
+@syscall
+async def rt_sigreturn(t: Task) -> int:
+    """Return from a signal handler: registers, FP state, mask and alternate stack come back."""
+    from kernel.sigframe import pop_frame
+
+    try:
+        mask, altstack = await pop_frame(t)
+    except Errno:
+        await t.process.exit(t.process.killed_status(Signal.SIGSEGV))
+        raise TaskExit from None
+    bus = t.kernel.bus
+    await bus.call("signals", "set_mask", t.tid, mask)
+    await bus.call("signals", "set_altstack", t.tid, altstack)
+    return t.regs.rax
+
+
+@syscall
+async def restart_syscall(t: Task) -> int:
+    """Continue a system call a signal interrupted (nanosleep's remaining sleep)."""
+    block, t.restart_block = t.restart_block, None
+    if block is None:
+        raise Errno(EINTR)
+    return await block()
+
+
+async def sleep_until(t: Task, deadline: float, rem: int = 0) -> int:
+    """An interruptible sleep to ``deadline`` (trio time), as nanosleep does it: when a signal
+    comes, the remaining time goes to ``rem`` and restart_syscall sleeps the rest."""
+    try:
+        await t.blocking(trio.sleep_until(deadline), ERESTART_RESTARTBLOCK)
+    except Errno:
+        left = max(deadline - trio.current_time(), 0.0)
+        if rem:
+            ns = int(left * NSEC_PER_SEC)
+            try:
+                await t.mm.write_struct(structs.TIMESPEC, rem, ns // NSEC_PER_SEC, ns % NSEC_PER_SEC)
+            except Errno:
+                raise Errno(EFAULT) from None
+
+        async def resume() -> int:
+            return await sleep_until(t, deadline, rem)
+
+        t.restart_block = resume
+        raise
+    return 0

@@ -1,0 +1,110 @@
+"""Signal actions, masks and pending queues, as Linux keeps them (kernel/signal.c).
+
+A process's threads share its actions and a process-wide pending queue; each thread has its
+own mask, pending queue and alternate stack. Standard signals (1-31) are pending at most once;
+real-time signals (32-64) queue every instance, in order.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from kernel.abi.linux import (
+    IGNORED_BY_DEFAULT,
+    NSIG,
+    SIG_DFL,
+    SIG_IGN,
+    SIGRTMIN,
+    SS_DISABLE,
+    Signal,
+    sigbit,
+)
+
+#: Signals Linux dequeues first when several are pending: the synchronous faults.
+_SYNCHRONOUS = (sigbit(Signal.SIGSEGV) | sigbit(Signal.SIGBUS) | sigbit(Signal.SIGILL)
+                | sigbit(Signal.SIGTRAP) | sigbit(Signal.SIGFPE) | sigbit(Signal.SIGSYS))
+
+
+@dataclass(slots=True)
+class Action:
+    """struct sigaction: handler address (or SIG_DFL/SIG_IGN), flags, restorer, mask."""
+
+    handler: int = SIG_DFL
+    flags: int = 0
+    restorer: int = 0
+    mask: int = 0
+
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        return self.handler, self.flags, self.restorer, self.mask
+
+
+@dataclass(slots=True)
+class Pending:
+    """A pending queue: a bitmask of what is pending and the siginfo of each instance."""
+
+    bits: int = 0
+    queue: deque[tuple[int, bytes]] = field(default_factory=deque)
+
+    def add(self, signo: int, info: bytes) -> bool:
+        """Queue a signal; False if a standard signal was already pending (it coalesces)."""
+        if signo < SIGRTMIN and self.bits & sigbit(signo):
+            return False
+        self.bits |= sigbit(signo)
+        self.queue.append((signo, info))
+        return True
+
+    def take(self, signo: int) -> bytes:
+        """Remove the first instance of ``signo``; its siginfo."""
+        info = b""
+        for index, (queued, queued_info) in enumerate(self.queue):
+            if queued == signo:
+                info = queued_info
+                del self.queue[index]
+                break
+        if not any(queued == signo for queued, _ in self.queue):
+            self.bits &= ~sigbit(signo)
+        return info
+
+    def discard(self, mask: int) -> None:
+        """Drop every pending signal in ``mask``."""
+        if self.bits & mask:
+            self.queue = deque((s, i) for s, i in self.queue if not sigbit(s) & mask)
+            self.bits &= ~mask
+
+
+def next_signal(bits: int) -> int:
+    """Which of the pending ``bits`` is delivered first: a synchronous fault, else the lowest."""
+    if not bits:
+        return 0
+    chosen = bits & _SYNCHRONOUS or bits
+    return (chosen & -chosen).bit_length()
+
+
+@dataclass
+class ThreadSignals:
+    """One thread's signal state."""
+
+    tid: int
+    process: ProcessSignals
+    mask: int = 0
+    pending: Pending = field(default_factory=Pending)
+    #: sigaltstack: (ss_sp, ss_flags, ss_size).
+    altstack: tuple[int, int, int] = (0, SS_DISABLE, 0)
+    #: Signals a sigtimedwait/signalfd-style wait is after (0: none).
+    waiting_for: int = 0
+
+
+@dataclass
+class ProcessSignals:
+    """What a process's threads share."""
+
+    pid: int
+    actions: list[Action] = field(default_factory=lambda: [Action() for _ in range(NSIG + 1)])
+    pending: Pending = field(default_factory=Pending)
+    threads: list[ThreadSignals] = field(default_factory=list)
+
+    def ignored(self, signo: int) -> bool:
+        """Whether a signal sent now would be thrown away (ignored, explicitly or by default)."""
+        action = self.actions[signo]
+        return action.handler == SIG_IGN or (action.handler == SIG_DFL and signo in IGNORED_BY_DEFAULT)

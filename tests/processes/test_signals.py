@@ -1,0 +1,34 @@
+"""Signals, native vs Sentrio: handlers and frames, faults, masks, waits, timers, kill."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.processes.conftest import needs_root, same
+
+pytestmark = needs_root()
+LIBCS = ["", ".musl"]
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_signal_delivery(image: Path, libc: str) -> None:
+    outcome = same(image, f"/bin/signals{libc}")
+    assert "caught SIGSEGV 11: code 1, addr 0x10" in outcome.stdout
+    assert "caught SIGFPE 8: code 1" in outcome.stdout
+    assert "nested order: 1 2 3" in outcome.stdout
+    assert "on altstack 1, flags in handler 1" in outcome.stdout
+    assert "waitpid with SA_RESTART: 1, status 6" in outcome.stdout
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_signals_between_processes_and_threads(image: Path, libc: str) -> None:
+    outcome = same(image, f"/bin/kill{libc}")
+    assert "after SIGSTOP: stopped by 19" in outcome.stdout
+    assert "spinning thread stopped by its signal: 1" in outcome.stdout
+
+
+@pytest.mark.parametrize(("signo", "status"), [(9, 137), (15, 143), (11, 139), (6, 134)])
+def test_a_guest_killed_by_a_signal_exits_128_plus_it(image: Path, signo: int, status: int) -> None:
+    assert same(image, "/bin/kill", str(signo)).status == status
