@@ -179,7 +179,9 @@ class Connection:
                     while frame:
                         frame = frame[await self.sock.send(frame):]
                 except OSError as error:
-                    log.warning("cannot reply: %s", error)
+                    # The Sentry closing its end while replies are in flight is a normal end.
+                    quiet = isinstance(error, (BrokenPipeError, ConnectionResetError))
+                    (log.debug if quiet else log.warning)("cannot reply: %s", error)
                     if self._nursery is not None:
                         self._nursery.cancel_scope.cancel()
 
