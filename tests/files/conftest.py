@@ -89,8 +89,8 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Images:
     binaries = tmp_path_factory.mktemp("file-programs")
     for source in PROGRAMS.glob("*.c"):
         flags = [] if source.stem == "dynamic" else ["-static"]
-        subprocess.run(["gcc", *flags, "-O1", "-w", "-I", str(PROGRAMS), "-o", str(binaries / source.stem), str(source)],
-                       check=True)
+        output = binaries / source.stem
+        subprocess.run(["gcc", *flags, "-O1", "-w", "-I", str(PROGRAMS), "-o", str(output), str(source)], check=True)
     template = tmp_path_factory.mktemp("file-template") / "root"
     build_template(template, binaries)
     return Images(template, tmp_path_factory.mktemp("file-images"))
