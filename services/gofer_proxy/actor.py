@@ -63,6 +63,10 @@ class GoferProxy(Actor):
         conn = self._connections.get(mount)
         if conn is None or method not in _METHODS:
             raise Errno(EINVAL)
+        if method == "setattr":  # (fid, valid, mode, uid, gid, size, atime_ns, mtime_ns): keywords there
+            fid, valid, mode, uid, gid, size, atime_ns, mtime_ns = args
+            return await conn.setattr(fid, valid, mode=mode, uid=uid, gid=gid, size=size, atime_ns=atime_ns,
+                                      mtime_ns=mtime_ns)
         result = getattr(conn, method)(*args)
         if inspect.isawaitable(result):
             result = await result

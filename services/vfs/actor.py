@@ -280,7 +280,9 @@ async def _exchange(old: Lookup, source: Inode, new: Lookup, target: Inode) -> N
     """RENAME_EXCHANGE: swap two names (kept in the Sentry; the gofer cannot do it)."""
     old.parent.fs.check_writable()
     if getattr(old.parent.fs, "rw", False):
-        raise Errno(EINVAL)
+        from services.vfs.overlay import exchange_through
+
+        await exchange_through(old.parent, old.name, source, new.parent, new.name, target)  # type: ignore[arg-type]
     old.parent.children[old.name] = target
     new.parent.children[new.name] = source
     for directory, name, inode in ((old.parent, old.name, target), (new.parent, new.name, source)):
