@@ -96,6 +96,29 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Images:
     return Images(template, tmp_path_factory.mktemp("file-images"))
 
 
+class Batch:
+    """Runs started together (each is mostly waiting on process start-up), collected by key."""
+
+    def __init__(self) -> None:
+        self._running: dict[object, subprocess.Popen[str]] = {}
+
+    def start(self, key: object, command: list[str], env: dict[str, str] | None = None) -> None:
+        self._running[key] = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                              env=env, cwd=REPO)
+
+    def native(self, key: object, root: Path, *argv: str) -> None:
+        self.start(key, ["chroot", str(root), *argv])
+
+    def sentrio(self, key: object, root: Path, *argv: str, flags: tuple[str, ...] = ()) -> None:
+        env = dict(os.environ, SENTRIO_STRICT="1", PYTHONPATH=str(REPO))
+        self.start(key, [sys.executable, "-m", "kernel", "run", *flags, str(root), "--", *argv], env)
+
+    def result(self, key: object) -> Result:
+        process = self._running[key]
+        stdout, stderr = process.communicate(timeout=120)
+        return Result(stdout, stderr, process.returncode)
+
+
 def run_native(root: Path, *argv: str) -> Result:
     done = subprocess.run(["chroot", str(root), *argv], capture_output=True, text=True, timeout=60)
     return Result(done.stdout, done.stderr, done.returncode)
