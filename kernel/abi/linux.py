@@ -407,3 +407,10 @@ RWF_SYNC = 0x04
 RWF_NOWAIT = 0x08
 RWF_APPEND = 0x10
 RWF_SUPPORTED = RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND
+
+# --- pipes (<linux/pipe_fs_i.h>, <linux/limits.h>) ---------------------------------------------
+#: Writes of at most this many bytes to a pipe are atomic.
+PIPE_BUF = 4096
+#: A new pipe's capacity (16 pages).
+PIPE_DEFAULT_SIZE = 65536
+PIPEFS_MAGIC = 0x50495045
