@@ -77,6 +77,8 @@ class Connection:
                     await self._read_loop(nursery)
                 except p.ProtocolError as error:
                     log.warning("closing the connection: %s", error)
+                except (ConnectionResetError, BrokenPipeError) as error:
+                    log.debug("the Sentry went away: %s", error)  # its normal end, with replies unread
                 except OSError as error:
                     log.warning("connection failed: %s", error)
                 finally:
