@@ -77,6 +77,8 @@ class Connection:
                     await self._read_loop(nursery)
                 except p.ProtocolError as error:
                     log.warning("closing the connection: %s", error)
+                except (ConnectionResetError, BrokenPipeError) as error:
+                    log.debug("the Sentry went away: %s", error)  # its normal end, with replies unread
                 except OSError as error:
                     log.warning("connection failed: %s", error)
                 finally:
@@ -179,7 +181,9 @@ class Connection:
                     while frame:
                         frame = frame[await self.sock.send(frame):]
                 except OSError as error:
-                    log.warning("cannot reply: %s", error)
+                    # The Sentry closing its end while replies are in flight is a normal end.
+                    quiet = isinstance(error, (BrokenPipeError, ConnectionResetError))
+                    (log.debug if quiet else log.warning)("cannot reply: %s", error)
                     if self._nursery is not None:
                         self._nursery.cancel_scope.cancel()
 

@@ -112,7 +112,7 @@ class Kernel:
             "mm": lambda k: MemoryManager(k.platform, k.memfile, k.config.memory_limit),
             "signals": lambda k: SignalsActor(k.bus, k.memfile.view, k.signal_arrived),
             "gofer": lambda k: GoferProxy(),
-            "vfs": lambda k: VirtualFilesystem(k.bus, k.config.image, mode),
+            "vfs": lambda k: VirtualFilesystem(k.bus, k.config.image, mode, k),
         }
         defaults.update(self.config.services)
         for name, factory in defaults.items():

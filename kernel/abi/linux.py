@@ -590,3 +590,10 @@ ALL_SIGNALS = (1 << NSIG) - 1
 ITIMER_REAL = 0
 ITIMER_VIRTUAL = 1
 ITIMER_PROF = 2
+
+# --- pipes (<linux/pipe_fs_i.h>, <linux/limits.h>) ---------------------------------------------
+#: Writes of at most this many bytes to a pipe are atomic.
+PIPE_BUF = 4096
+#: A new pipe's capacity (16 pages).
+PIPE_DEFAULT_SIZE = 65536
+PIPEFS_MAGIC = 0x50495045

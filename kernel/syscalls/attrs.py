@@ -237,8 +237,10 @@ async def ftruncate(t: Task, fd: Fd, length: Off) -> int:
     file = t.process.fds.get(fd)
     if length < 0:
         raise Errno(EINVAL)
+    if file.flags & O_PATH:
+        raise Errno(EBADF)
     if not file.writable or file.inode is None or file.inode.kind != 0o100000:
-        raise Errno(EBADF if not file.writable else EINVAL)
+        raise Errno(EINVAL)
     await file.inode.truncate(length)
     return 0
 

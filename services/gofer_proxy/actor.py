@@ -63,10 +63,21 @@ class GoferProxy(Actor):
         conn = self._connections.get(mount)
         if conn is None or method not in _METHODS:
             raise Errno(EINVAL)
+        if method == "setattr":  # (fid, valid, mode, uid, gid, size, atime_ns, mtime_ns): keywords there
+            fid, valid, mode, uid, gid, size, atime_ns, mtime_ns = args
+            return await conn.setattr(fid, valid, mode=mode, uid=uid, gid=gid, size=size, atime_ns=atime_ns,
+                                      mtime_ns=mtime_ns)
         result = getattr(conn, method)(*args)
         if inspect.isawaitable(result):
             result = await result
         return result
+
+    @operation
+    async def alive(self, mount: int) -> None:
+        """EIO if ``mount``'s gofer is gone (so cached answers stop once it dies)."""
+        conn = self._connections.get(mount)
+        if conn is None or conn.dead is not None:
+            raise Errno(EIO)
 
     @operation
     async def clunk_later(self, mount: int, fid: int) -> None:

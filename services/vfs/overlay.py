@@ -92,6 +92,10 @@ class GoferFs(Filesystem):
     async def new_fid(self) -> int:
         return await self.gofer("new_fid")
 
+    async def check_alive(self) -> None:
+        """EIO once the gofer is gone, even for what the Sentry has cached."""
+        await self.bus.call("gofer", "alive", self.mount)
+
     async def clunk_later(self, fid: int) -> None:
         await self.bus.call("gofer", "clunk_later", self.mount, fid)
 
@@ -122,16 +126,17 @@ class GoferFs(Filesystem):
     async def setattr_lower(self, location: tuple[GoferDir, bytes] | None, fid: int | None, valid: int,
                             **fields: int) -> None:
         """Write attributes through to the image (rw mode)."""
+        values = [fields.get(key, 0) for key in ("mode", "uid", "gid", "size", "atime_ns", "mtime_ns")]
         if location is not None:
             directory, name = location
             fid = await self.new_fid()
             await self.gofer("walk", directory.fid, [name], fid)
             try:
-                await self.gofer("setattr", fid, valid, **fields)
+                await self.gofer("setattr", fid, valid, *values)
             finally:
                 await self.clunk_later(fid)
         elif fid is not None:
-            await self.gofer("setattr", fid, valid, **fields)
+            await self.gofer("setattr", fid, valid, *values)
 
 
 def _times(attr: Any) -> tuple[int, int, int]:
@@ -249,11 +254,6 @@ class GoferRegular(RegularInode):
             await _setattr_through(self, self.gfs, self.location, None, mode, uid, gid, atime_ns, mtime_ns)
         await super().setattr(mode, uid, gid, atime_ns, mtime_ns)
 
-    def __del__(self) -> None:
-        if self.memfd is not None:
-            os.close(self.memfd)
-
-
 class GoferSymlink(Symlink):
     """A symlink of the image; its target is read once, on first use."""
 
@@ -295,6 +295,8 @@ class GoferDir(Dir):
     async def lookup(self, name: bytes) -> Inode:
         child = self.children.get(name)
         if child is not None:
+            if not isinstance(child, Dir):  # a cached file answers only while the gofer lives
+                await self.gfs.check_alive()
             return child
         if self.fid is None or name in self.hidden:
             raise Errno(ENOENT)
@@ -437,3 +439,19 @@ class GoferDir(Dir):
 
     def modified(self, size: int | None = None) -> None:
         self.mtime_ns = self.ctime_ns = now_ns()
+
+
+async def exchange_through(old_dir: GoferDir, old_name: bytes, source: Inode, new_dir: GoferDir, new_name: bytes,
+                           target: Inode) -> None:
+    """RENAME_EXCHANGE in the image (rw mode): three renames through a temporary name.
+
+    9P has no exchange; unlike Linux's, this one is not atomic for an observer of the image.
+    """
+    gofer = old_dir.gfs.gofer
+    temporary = b".sentrio-exchange-%d" % id(source)
+    await gofer("renameat", old_dir.fid, old_name, new_dir.fid, temporary)
+    await gofer("renameat", new_dir.fid, new_name, old_dir.fid, old_name)
+    await gofer("renameat", new_dir.fid, temporary, new_dir.fid, new_name)
+    for inode, location in ((source, (new_dir, new_name)), (target, (old_dir, old_name))):
+        if isinstance(inode, (GoferRegular, GoferSymlink)):
+            inode.location = location

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
@@ -87,9 +88,16 @@ def _shell_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+def fresh_signal_state() -> None:
+    """A ``preexec_fn`` giving the native run an empty signal mask, as a container's first
+    process gets: the test process may block signals (the ptrace platform blocks SIGCHLD in
+    the thread that runs it), and a mask is inherited across fork and exec."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+
+
 def run_native(image: Path, argv: Sequence[str], stdin: bytes = b"", timeout: float = 60) -> Outcome:
     result = subprocess.run(["chroot", str(image), *argv], input=stdin, capture_output=True,
-                            env=GUEST_ENV, timeout=timeout)
+                            env=GUEST_ENV, timeout=timeout, preexec_fn=fresh_signal_state)
     return Outcome(result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace"),
                    _shell_status(result.returncode))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import signal
 from collections.abc import AsyncIterator
 
 import pytest
@@ -40,6 +41,7 @@ class Sandbox:
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[Sandbox]:
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())  # the platform blocks SIGCHLD; put it back after
     fd = os.memfd_create("test-memory", os.MFD_CLOEXEC)
     os.ftruncate(fd, 1 << 24)
     memory = mmap.mmap(fd, 1 << 24)
@@ -51,6 +53,7 @@ async def sandbox() -> AsyncIterator[Sandbox]:
     platform.close()
     memory.close()
     os.close(fd)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 async def _thread_running(sandbox: Sandbox, code: bytes, prot: int = PROT_READ | PROT_EXEC):  # type: ignore[no-untyped-def]

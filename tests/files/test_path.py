@@ -1,0 +1,71 @@
+"""Path resolution on a tmpfs tree: "..", symlinks, loops, mounts, trailing slashes, long names."""
+
+from __future__ import annotations
+
+import pytest
+
+from kernel.abi.errno import ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR
+from kernel.abi.linux import S_IFDIR, S_IFLNK, S_IFREG
+from kernel.errors import Errno
+from services.vfs.inode import Dir, Filesystem
+from services.vfs.path import path_of, resolve
+
+
+async def tree() -> Dir:
+    fs = Filesystem()
+    root = Dir(fs, 0o755)
+    a = await root.make(b"a", S_IFDIR | 0o755, 0, 0)
+    await a.make(b"file", S_IFREG | 0o644, 0, 0)
+    await a.make(b"rel", S_IFLNK, 0, 0, target=b"file")
+    await root.make(b"up", S_IFLNK, 0, 0, target=b"/../../a/../..")
+    await root.make(b"loop", S_IFLNK, 0, 0, target=b"loop")
+    mounted = Dir(Filesystem(), 0o1777)
+    point = await root.make(b"mnt", S_IFDIR | 0o755, 0, 0)
+    assert isinstance(point, Dir)
+    point.covered_by, mounted.mountpoint, mounted.parent, mounted.name = mounted, point, root, b"mnt"
+    return root
+
+
+async def errno_of(root: Dir, path: bytes, **kwargs: bool) -> int:
+    with pytest.raises(Errno) as error:
+        await resolve(root, root, path, **kwargs)
+    return error.value.errno
+
+
+async def test_dotdot_never_leaves_the_root() -> None:
+    root = await tree()
+    assert (await resolve(root, root, b"/../../..")).inode is root
+    assert (await resolve(root, root, b"up")).inode is root
+    assert (await resolve(root, root, b"up/a/rel")).inode is (await resolve(root, root, b"/a/file")).inode
+
+
+async def test_symlinks_follow_and_nofollow() -> None:
+    root = await tree()
+    link = (await resolve(root, root, b"a/rel", follow=False)).inode
+    assert link is not None and link.kind == S_IFLNK
+    assert (await resolve(root, root, b"a/rel")).inode.kind == S_IFREG  # type: ignore[union-attr]
+    assert await errno_of(root, b"loop") == ELOOP
+    assert await errno_of(root, b"a/rel/") == ENOTDIR
+    assert await errno_of(root, b"a/file/x") == ENOTDIR
+
+
+async def test_missing_names_and_parents() -> None:
+    root = await tree()
+    found = await resolve(root, root, b"a/new", parent=True)
+    assert found.inode is None and found.name == b"new"
+    assert await errno_of(root, b"a/new") == ENOENT
+    assert await errno_of(root, b"nope/new", parent=True) == ENOENT
+    assert await errno_of(root, b"") == ENOENT
+    assert await errno_of(root, b"x" * 256) == ENAMETOOLONG
+    assert await errno_of(root, b"a/" * 2048) == ENAMETOOLONG
+
+
+async def test_mounts_are_crossed_both_ways() -> None:
+    root = await tree()
+    mounted = (await resolve(root, root, b"/mnt")).inode
+    assert isinstance(mounted, Dir) and mounted.mountpoint is not None
+    assert (await resolve(root, mounted, b"..")).inode is root
+    assert path_of(mounted, root) == b"/mnt"
+    sub = await mounted.make(b"sub", S_IFDIR | 0o755, 0, 0)
+    assert isinstance(sub, Dir)
+    assert path_of(sub, root) == b"/mnt/sub"
