@@ -105,12 +105,9 @@ async def open_executable(kernel: Kernel, process: ThreadGroup, path: bytes) -> 
     """Open ``path`` for execve: EACCES unless it is a regular file with an x bit."""
     from services.vfs.inode import RegularInode
 
-    inode = await kernel.bus.call("vfs", "lookup", process.root, process.cwd, path, True)
-    if not isinstance(inode, RegularInode) or not inode.mode & 0o111:
-        raise Errno(EACCES)
-    file = await inode.open(O_RDONLY)
+    file = await kernel.bus.call("vfs", "open", process.root, process.cwd, path, O_RDONLY, 0, 0, 0)
     fd = file.host_fd()
-    if fd is None:
+    if fd is None or not isinstance(file.inode, RegularInode) or not file.inode.mode & 0o111:
         file.release()
         raise Errno(EACCES)
     return ExecutableFile(file, fd, os.fstat(fd).st_size)
@@ -187,6 +184,8 @@ async def load_program(mm: MemoryClient, kernel: Kernel, process: ThreadGroup, p
     )
     await mm.copy_out(stack.start, stack.data)
     process.comm = os.path.basename(path)[:15]
+    process.argv, process.envp = list(argv), list(envp)
+    process.exe = program.file.path or path
     return entry, stack.sp
 
 

@@ -81,7 +81,7 @@ class Kernel:
         defaults: dict[str, Callable[[Kernel], Actor]] = {
             "mm": lambda k: MemoryManager(k.platform, k.memfile, k.config.memory_limit),
             "gofer": lambda k: GoferProxy(),
-            "vfs": lambda k: VirtualFilesystem(k.bus, k.config.image, mode),
+            "vfs": lambda k: VirtualFilesystem(k.bus, k.config.image, mode, k),
         }
         defaults.update(self.config.services)
         for name, factory in defaults.items():

@@ -51,6 +51,7 @@ from services.vfs.path import Lookup, parent_of, path_of, resolve
 
 if TYPE_CHECKING:
     from kernel.bus import Bus
+    from kernel.kernel import Kernel
 
 
 class VirtualFilesystem(Actor):
@@ -58,23 +59,36 @@ class VirtualFilesystem(Actor):
 
     service = "vfs"
 
-    def __init__(self, bus: Bus, image: str, mode: str = "overlay") -> None:
+    def __init__(self, bus: Bus, image: str, mode: str = "overlay", kernel: Kernel | None = None) -> None:
         self.bus = bus
         self.image = image
         self.mode = mode
+        self.kernel = kernel
         self.root: Dir | None = None
         self.mount_id = 0
+        #: (source, mount point, type) as /proc/mounts shows them.
+        self.mounts: list[tuple[bytes, bytes, bytes]] = []
 
     async def serve(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self.mount_id = await self.bus.call("gofer", "mount", self.image, self.mode == "rw")
         fs = GoferFs(self.bus, self.mount_id, self.mode)
         self.root = await fs.root()
-        await self._mount(b"dev", make_devfs(), create=True)
-        tmp = Dir(Filesystem(), 0o1777)
-        await self._mount(b"tmp", tmp, create=False)
+        self.mounts.append((b"none", b"/", fs.name))
+        await self._mount(b"dev", make_devfs(), b"devtmpfs", create=True)
+        await self._mount(b"tmp", Dir(Filesystem(), 0o1777), b"tmpfs", create=False)
+        if self.kernel is not None:
+            from services.vfs.procfs import ProcFs, make_sysfs
+
+            procfs = ProcFs(self.kernel, self._root, lambda: self.mounts)
+            await self._mount(b"proc", procfs.root_dir(), b"proc", create=True)
+            await self._mount(b"sys", make_sysfs(self.kernel.online_cpus), b"sysfs", create=True)
         task_status.started()
 
-    async def _mount(self, name: bytes, fs_root: Dir, create: bool) -> None:
+    def _root(self) -> Dir:
+        assert self.root is not None
+        return self.root
+
+    async def _mount(self, name: bytes, fs_root: Dir, kind: bytes, create: bool) -> None:
         """Mount ``fs_root`` on /name; an absent mount point is made in the overlay only if asked."""
         assert self.root is not None
         try:
@@ -90,6 +104,7 @@ class VirtualFilesystem(Actor):
         fs_root.mountpoint = point
         fs_root.parent = point.parent
         fs_root.name = name
+        self.mounts.append((kind, b"/" + name, kind))
 
     # --- resolution ------------------------------------------------------------------------
 
@@ -141,7 +156,13 @@ class VirtualFilesystem(Actor):
         if isinstance(inode, Dir) and not flags & O_PATH:
             if flags & O_ACCMODE != O_RDONLY or flags & O_TRUNC and not creating or creating:
                 raise Errno(EISDIR)
-        return await inode.open(flags)
+        file = await inode.open(flags)
+        if isinstance(inode, Dir):
+            file.path = path_of(inode, root)
+        elif found.name not in (b".", b".."):
+            directory = path_of(found.parent, root)
+            file.path = directory.rstrip(b"/") + b"/" + found.name
+        return file
 
     # --- changing names --------------------------------------------------------------------
 

@@ -29,6 +29,8 @@ class File:
         self.offset = 0
         #: fds (in any table) referring to this description.
         self.refs = 0
+        #: The absolute path it was opened by, if it has one (/proc/PID/fd shows it).
+        self.path: bytes | None = None
 
     # --- access mode -----------------------------------------------------------------------
 

@@ -111,3 +111,31 @@ def test_a_dead_gofer_is_eio_and_the_sentry_exits_cleanly(images: Images) -> Non
         "open(\"/tmp/still-works\", O_CREAT | O_WRONLY, 0644) = 4",
     ]
     assert b"Traceback" not in err
+
+
+def test_procfs_describes_the_caller_and_stays_inside(images: Images) -> None:
+    result = run_sentrio(images.fresh(), "/bin/procfs", "one", "two")
+    assert result.status == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "/proc/self/cmdline: /bin/procfs one two ",
+        "/proc/self/comm: procfs",
+        "/proc/self/exe -> /bin/procfs",
+        "/proc/self/root -> /",
+        "chdir(\"/data\") = 0",
+        "/proc/self/cwd -> /data",
+        "fd = open(\"existing\", O_RDONLY) = 3",
+        "/proc/self/fd/3 -> /data/existing",
+        "pipe(p) = 0",
+        "readlink(\"/proc/self/fd/4\", buf, sizeof buf) > 0 = 1",
+        "pipe link starts with pipe:[ 1",
+        "/proc/self/fd/3: from the image",
+        "/proc/sys/kernel/ostype: Linux",
+        "/sys/devices/system/cpu/possible: " + ("0" if os.cpu_count() == 1 else f"0-{len(os.sched_getaffinity(0)) - 1}"),
+        "open(\"/proc/self/root/../../../etc/shadow\", O_RDONLY) = -1 ENOENT",
+        "open(\"/proc/self/cwd/../../MARKER\", O_RDONLY) >= 0 = 1",
+        "open(\"/proc/self/status\", O_WRONLY) = -1 EACCES",
+        "mkdir(\"/proc/x\", 0755) = -1 EACCES",
+        "access(\"/proc/1/maps\", R_OK) = 0",
+        "access(\"/proc/2\", F_OK) = -1 ENOENT",
+        "stat(\"/proc/self\", &st) == 0 && S_ISDIR(st.st_mode) = 1",
+    ]
