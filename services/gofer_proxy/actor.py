@@ -73,6 +73,13 @@ class GoferProxy(Actor):
         return result
 
     @operation
+    async def alive(self, mount: int) -> None:
+        """EIO if ``mount``'s gofer is gone (so cached answers stop once it dies)."""
+        conn = self._connections.get(mount)
+        if conn is None or conn.dead is not None:
+            raise Errno(EIO)
+
+    @operation
     async def clunk_later(self, mount: int, fid: int) -> None:
         """Release ``fid`` without making the caller wait for the reply."""
         conn = self._connections.get(mount)

@@ -172,6 +172,11 @@ class RegularInode(Inode):
         os.ftruncate(self.memfd, size)
         self.modified()
 
+    def __del__(self) -> None:
+        memfd = getattr(self, "memfd", None)
+        if memfd is not None:
+            os.close(memfd)
+
     async def open(self, flags: int) -> File:
         if flags & O_PATH:
             return PathFile(flags, self)

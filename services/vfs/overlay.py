@@ -62,6 +62,10 @@ class GoferFs(Filesystem):
     async def new_fid(self) -> int:
         return await self.gofer("new_fid")
 
+    async def check_alive(self) -> None:
+        """EIO once the gofer is gone, even for what the Sentry has cached."""
+        await self.bus.call("gofer", "alive", self.mount)
+
     async def clunk_later(self, fid: int) -> None:
         await self.bus.call("gofer", "clunk_later", self.mount, fid)
 
@@ -144,6 +148,9 @@ class GoferRegular(RegularInode):
         self.location = location
         self.lower_size = size
         self.memfd: int | None = None
+        #: A read-only host fd of the image's file, kept after the first open: later read-only
+        #: opens dup it without a gofer round trip (the Sentry is the image's only writer).
+        self._lower_fd: int | None = None
 
     def size(self) -> int:
         return os.fstat(self.memfd).st_size if self.memfd is not None else self.lower_size
@@ -167,6 +174,15 @@ class GoferRegular(RegularInode):
             raise Errno(ENOENT)
         return fd
 
+    async def _read_only_fd(self) -> int:
+        if self._lower_fd is None:
+            fd = await self._open_lower(O_RDONLY)
+            if self._lower_fd is None:  # another task may have opened it meanwhile
+                self._lower_fd = fd
+            else:
+                os.close(fd)
+        return self._lower_fd
+
     async def copy_up(self) -> None:
         """Give the file a memfd with the image's bytes: from now on it lives in the Sentry."""
         if self.memfd is not None:
@@ -174,16 +190,13 @@ class GoferRegular(RegularInode):
         memfd = os.memfd_create("overlay", os.MFD_CLOEXEC)
         try:
             if self.lower_size:
-                lower = await self._open_lower(O_RDONLY)
-                try:
-                    done = 0
-                    while done < self.lower_size:
-                        n = os.sendfile(memfd, lower, done, self.lower_size - done)
-                        if n == 0:
-                            break
-                        done += n
-                finally:
-                    os.close(lower)
+                lower = await self._read_only_fd()
+                done = 0
+                while done < self.lower_size:
+                    n = os.sendfile(memfd, lower, done, self.lower_size - done)
+                    if n == 0:
+                        break
+                    done += n
         except BaseException:
             os.close(memfd)
             raise
@@ -195,6 +208,8 @@ class GoferRegular(RegularInode):
             await self.copy_up()
         if self.memfd is not None:
             return os.dup(self.memfd)
+        if not writing:
+            return os.dup(await self._read_only_fd())
         fd = await self._open_lower(flags & (O_ACCMODE | O_TRUNC | O_APPEND))
         if flags & O_TRUNC and writing:
             self.lower_size = 0
@@ -218,8 +233,9 @@ class GoferRegular(RegularInode):
         await super().setattr(mode, uid, gid, atime_ns, mtime_ns)
 
     def __del__(self) -> None:
-        if self.memfd is not None:
-            os.close(self.memfd)
+        super().__del__()
+        if self._lower_fd is not None:
+            os.close(self._lower_fd)
 
 
 class GoferSymlink(Symlink):
@@ -263,6 +279,8 @@ class GoferDir(Dir):
     async def lookup(self, name: bytes) -> Inode:
         child = self.children.get(name)
         if child is not None:
+            if not isinstance(child, Dir):  # a cached file answers only while the gofer lives
+                await self.gfs.check_alive()
             return child
         if self.fid is None or name in self.hidden:
             raise Errno(ENOENT)
