@@ -11,7 +11,7 @@ from tests.files.conftest import Batch, Images
 
 pytestmark = pytest.mark.differential
 
-OVERLAY = ["fileio", "names", "attrs", "escape", "devices", "pipes"]
+OVERLAY = ["fileio", "names", "attrs", "escape", "devices", "pipes", "events"]
 WRITE_THROUGH = ["fileio", "names", "attrs", "escape"]
 
 
