@@ -10,7 +10,7 @@ from kernel.syscalls.table import SyscallTable
 def default_table(strict: bool = False) -> SyscallTable:
     """A table with every handler Sentrio ships (``strict``: handler bugs propagate)."""
     from kernel.syscalls import (  # noqa: F401
-        arch, attrs, events, fdops, info, limits, memory, paths, pipes, poll, process, readwrite, time,
+        arch, attrs, events, fdops, filedata, info, limits, memory, paths, pipes, poll, process, readwrite, time,
     )
 
     return SyscallTable(strict=strict)

@@ -11,7 +11,7 @@ from tests.files.conftest import Batch, Images
 
 pytestmark = pytest.mark.differential
 
-OVERLAY = ["fileio", "names", "attrs", "escape", "devices", "pipes", "events"]
+OVERLAY = ["fileio", "names", "attrs", "escape", "devices", "pipes", "events", "filedata"]
 WRITE_THROUGH = ["fileio", "names", "attrs", "escape"]
 
 
