@@ -19,7 +19,9 @@ import trio
 from kernel.abi.linux import O_RDONLY, O_WRONLY
 from kernel.errors import Errno
 from services.vfs.file import File, seek_position
-from services.vfs.inode import Stat
+from services.vfs.inode import Filesystem, Inode, Stat
+
+_HOST_FS = Filesystem(name=b"host")
 
 
 def _epoll_accepts(fd: int) -> bool:
@@ -46,6 +48,8 @@ class HostFile(File):
         except OSError:
             mode = 0
         self.mode = mode
+        #: An inode of its own, so path calls given this fd (AT_EMPTY_PATH) have a file to act on.
+        self.inode = Inode(_HOST_FS, (mode & 0o170000) | 0o620)
         if mode:
             self.flags = fcntl.fcntl(fd, fcntl.F_GETFL) & (os.O_ACCMODE | os.O_APPEND)
         self.present = mode != 0

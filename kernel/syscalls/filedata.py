@@ -28,7 +28,7 @@ from kernel.abi.linux import (
 from kernel.abi.structs import TIMEVAL, U64
 from kernel.errors import Errno
 from kernel.syscalls.args import Addr, Fd, Int, Off, Size, UInt
-from kernel.syscalls.attrs import _setattr
+from kernel.syscalls.attrs import _setattr, clamp_ns
 from kernel.syscalls.fdops import nofile_limit
 from kernel.syscalls.paths import lookup_at
 from kernel.syscalls.table import syscall
@@ -164,7 +164,7 @@ async def _utimes(t: Task, dirfd: int, filename: int, times: int) -> int:
             sec, usec = TIMEVAL.unpack(half)
             if not 0 <= usec < 1_000_000:
                 raise Errno(EINVAL)
-            stamps.append(sec * 1_000_000_000 + usec * 1000)
+            stamps.append(clamp_ns(sec * 1_000_000_000 + usec * 1000))
         atime, mtime = stamps
     else:
         atime = mtime = _clock.time_ns()

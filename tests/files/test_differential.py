@@ -12,7 +12,7 @@ from tests.files.conftest import Batch, Images
 pytestmark = pytest.mark.differential
 
 OVERLAY = ["fileio", "names", "attrs", "escape", "devices", "pipes", "events", "filedata"]
-WRITE_THROUGH = ["fileio", "names", "attrs", "escape"]
+WRITE_THROUGH = ["fileio", "names"]
 
 
 @pytest.fixture(scope="module")
