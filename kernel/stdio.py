@@ -19,7 +19,9 @@ import trio
 from kernel.abi.linux import O_RDONLY, O_WRONLY
 from kernel.errors import Errno
 from services.vfs.file import File, seek_position
-from services.vfs.inode import Stat
+from services.vfs.inode import Filesystem, Inode, Stat
+
+_HOST_FS = Filesystem(name=b"host")
 
 
 def _epoll_accepts(fd: int) -> bool:
@@ -46,10 +48,13 @@ class HostFile(File):
         except OSError:
             mode = 0
         self.mode = mode
+        #: An inode of its own, so path calls given this fd (AT_EMPTY_PATH) have a file to act on.
+        self.inode = Inode(_HOST_FS, (mode & 0o170000) | 0o620)
         if mode:
             self.flags = fcntl.fcntl(fd, fcntl.F_GETFL) & (os.O_ACCMODE | os.O_APPEND)
         self.present = mode != 0
         self.pollable = self.present and _epoll_accepts(fd)
+        self.epollable = self.pollable
         self.seekable = stat.S_ISREG(mode) or stat.S_ISBLK(mode)
 
     async def read(self, buffers: list[memoryview]) -> int:
@@ -121,6 +126,25 @@ class HostFile(File):
         return Stat(0x0D, 1 + self.fd, st.st_mode, 1, 0, 0, st.st_rdev if stat.S_ISCHR(st.st_mode) else 0,
                     st.st_size if self.seekable else 0, st.st_blksize, st.st_blocks if self.seekable else 0,
                     st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns)
+
+    def poll(self) -> int:
+        """The host fd's readiness, asked of the host (poll with no timeout)."""
+        if not self.pollable:
+            return super().poll()
+        probe = select.poll()
+        probe.register(self.fd, select.POLLIN | select.POLLOUT | select.POLLPRI)
+        return sum(events for _, events in probe.poll(0))
+
+    async def wait(self, events: int) -> None:
+        if not self.pollable:
+            await trio.sleep_forever()
+        try:
+            if events & select.POLLIN:
+                await trio.lowlevel.wait_readable(self.fd)
+            else:
+                await trio.lowlevel.wait_writable(self.fd)
+        except trio.BusyResourceError:  # another task waits on this fd already: poll again soon
+            await trio.sleep(0.001)
 
     def readable_bytes(self) -> int:
         try:

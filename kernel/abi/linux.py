@@ -597,3 +597,52 @@ PIPE_BUF = 4096
 #: A new pipe's capacity (16 pages).
 PIPE_DEFAULT_SIZE = 65536
 PIPEFS_MAGIC = 0x50495045
+
+# --- poll(2), epoll(7) (<uapi/asm-generic/poll.h>, <uapi/linux/eventpoll.h>) ------------------
+POLLIN = 0x001
+POLLPRI = 0x002
+POLLOUT = 0x004
+POLLERR = 0x008
+POLLHUP = 0x010
+POLLNVAL = 0x020
+POLLRDNORM = 0x040
+POLLRDBAND = 0x080
+POLLWRNORM = 0x100
+POLLWRBAND = 0x200
+POLLRDHUP = 0x2000
+EPOLLIN = POLLIN
+EPOLLOUT = POLLOUT
+EPOLLERR = POLLERR
+EPOLLHUP = POLLHUP
+EPOLLRDHUP = POLLRDHUP
+EPOLLEXCLUSIVE = 1 << 28
+EPOLLWAKEUP = 1 << 29
+EPOLLONESHOT = 1 << 30
+EPOLLET = 1 << 31
+EPOLL_CTL_ADD = 1
+EPOLL_CTL_DEL = 2
+EPOLL_CTL_MOD = 3
+EPOLL_CLOEXEC = O_CLOEXEC
+#: The most events one epoll_wait may ask for (INT_MAX / sizeof(struct epoll_event)).
+EP_MAX_EVENTS = 0x7FFF_FFFF // 12
+#: FD_SETSIZE of select(2).
+FD_SETSIZE = 1024
+
+# --- eventfd(2) -------------------------------------------------------------------------------
+EFD_SEMAPHORE = 1
+EFD_CLOEXEC = O_CLOEXEC
+EFD_NONBLOCK = O_NONBLOCK
+
+# --- memfd_create(2), fallocate(2), flock(2) --------------------------------------------------
+MFD_CLOEXEC = 0x0001
+MFD_ALLOW_SEALING = 0x0002
+MFD_HUGETLB = 0x0004
+MFD_NOEXEC_SEAL = 0x0008
+MFD_EXEC = 0x0010
+FALLOC_FL_KEEP_SIZE = 0x01
+FALLOC_FL_PUNCH_HOLE = 0x02
+FALLOC_FL_ZERO_RANGE = 0x10
+LOCK_SH = 1
+LOCK_EX = 2
+LOCK_NB = 4
+LOCK_UN = 8

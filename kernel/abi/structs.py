@@ -44,6 +44,11 @@ DIRENT64_HEAD = struct.Struct("<QqHB")
 #: struct open_how { u64 flags, mode, resolve; }
 OPEN_HOW = struct.Struct("<QQQ")
 
+#: struct pollfd { int fd; short events, revents; }
+POLLFD = struct.Struct("<ihh")
+#: struct epoll_event { u32 events; u64 data; } — packed on x86-64.
+EPOLL_EVENT = struct.Struct("<IQ")
+
 assert STAT.size == 144
 assert STATX.size == 256
 assert STATFS.size == 120

@@ -191,7 +191,12 @@ def _time(sec: int, nsec: int, now: int) -> int | None:
         return now
     if not 0 <= nsec < _NS:
         raise Errno(EINVAL)
-    return sec * _NS + nsec
+    return clamp_ns(sec * _NS + nsec)
+
+
+def clamp_ns(value: int) -> int:
+    """A timestamp the file systems can hold (signed 64-bit nanoseconds), as Linux clamps."""
+    return max(-(1 << 63), min(value, (1 << 63) - 1))
 
 
 @syscall

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from kernel.abi.errno import (
     EACCES,
+    EBADF,
     EFAULT,
     EINVAL,
     ENOENT,
@@ -99,7 +100,8 @@ async def lookup_at(t: Task, dirfd: int, addr: int, flags: int, follow: bool) ->
         if dirfd == AT_FDCWD:
             return t.process.cwd
         file = t.process.fds.get(dirfd)
-        assert file.inode is not None
+        if file.inode is None:
+            raise Errno(EBADF)
         return file.inode
     return await vfs(t, "lookup", t.process.root, start_dir(t, dirfd, path), path, follow)
 

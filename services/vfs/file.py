@@ -13,7 +13,23 @@ import os
 from typing import TYPE_CHECKING
 
 from kernel.abi.errno import EINVAL, ENOTDIR, ENOTTY, ESPIPE
-from kernel.abi.linux import O_ACCMODE, O_APPEND, O_PATH, O_RDONLY, O_RDWR, O_WRONLY, SEEK_CUR, SEEK_END, SEEK_SET
+import trio
+
+from kernel.abi.linux import (
+    O_ACCMODE,
+    O_APPEND,
+    O_PATH,
+    O_RDONLY,
+    O_RDWR,
+    O_WRONLY,
+    POLLIN,
+    POLLOUT,
+    POLLRDNORM,
+    POLLWRNORM,
+    SEEK_CUR,
+    SEEK_END,
+    SEEK_SET,
+)
 from kernel.errors import Errno
 
 if TYPE_CHECKING:
@@ -22,6 +38,9 @@ if TYPE_CHECKING:
 
 class File:
     """An open file description."""
+
+    #: Whether epoll may watch it (Linux refuses regular files and directories with EPERM).
+    epollable = False
 
     def __init__(self, flags: int, inode: Inode | None = None) -> None:
         self.flags = flags
@@ -73,6 +92,21 @@ class File:
     def readable_bytes(self) -> int:
         """FIONREAD."""
         raise Errno(ENOTTY)
+
+    # --- readiness (poll, select, epoll) ----------------------------------------------------
+
+    def poll(self) -> int:
+        """The POLL* events the file is ready for now (a file that never blocks: in and out)."""
+        return POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM
+
+    async def wait(self, events: int) -> None:
+        """Return when the file's readiness may have changed (a file that never blocks: never)."""
+        await trio.sleep_forever()
+
+    @property
+    def changes(self) -> int:
+        """A counter that moves at every change of readiness (edge-triggered epoll compares it)."""
+        return 0
 
     @property
     def directory(self) -> Dir | None:

@@ -14,7 +14,21 @@ from __future__ import annotations
 import trio
 
 from kernel.abi.errno import EAGAIN, EPIPE
-from kernel.abi.linux import O_NONBLOCK, O_RDONLY, O_WRONLY, PIPE_BUF, PIPE_DEFAULT_SIZE, PIPEFS_MAGIC, S_IFIFO
+from kernel.abi.linux import (
+    O_NONBLOCK,
+    O_RDONLY,
+    O_WRONLY,
+    PIPE_BUF,
+    PIPE_DEFAULT_SIZE,
+    PIPEFS_MAGIC,
+    POLLERR,
+    POLLHUP,
+    POLLIN,
+    POLLOUT,
+    POLLRDNORM,
+    POLLWRNORM,
+    S_IFIFO,
+)
 from kernel.errors import Errno
 from services.vfs.file import File
 from services.vfs.inode import Filesystem, Inode
@@ -31,12 +45,18 @@ class Pipe(Inode):
         self.capacity = capacity
         self.readers = 0
         self.writers = 0
+        #: Counts every change (edge-triggered epoll compares it).
+        self.changes = 0
         self._changed = trio.Event()
 
     def notify(self) -> None:
         """Wake every task waiting on this pipe; each re-checks what it waits for."""
+        self.changes += 1
         self._changed.set()
         self._changed = trio.Event()
+
+    async def wait(self) -> None:
+        await self._changed.wait()
 
     async def read(self, buffers: list[memoryview], nonblock: bool) -> int:
         want = sum(len(b) for b in buffers)
@@ -89,6 +109,8 @@ class Pipe(Inode):
 class PipeFile(File):
     """One end of a pipe."""
 
+    epollable = True
+
     def __init__(self, pipe: Pipe, flags: int) -> None:
         super().__init__(flags, pipe)
         self.pipe = pipe
@@ -106,6 +128,22 @@ class PipeFile(File):
 
     def readable_bytes(self) -> int:
         return len(self.pipe.buffer)
+
+    def poll(self) -> int:
+        pipe = self.pipe
+        if self.read_end:
+            events = POLLIN | POLLRDNORM if pipe.buffer else 0
+            return events | (POLLHUP if pipe.writers == 0 else 0)
+        if pipe.readers == 0:
+            return POLLOUT | POLLWRNORM | POLLERR
+        return POLLOUT | POLLWRNORM if pipe.capacity - len(pipe.buffer) >= PIPE_BUF else 0
+
+    async def wait(self, events: int) -> None:
+        await self.pipe.wait()
+
+    @property
+    def changes(self) -> int:
+        return self.pipe.changes
 
     def release(self) -> None:
         if self.read_end:

@@ -103,7 +103,8 @@ class Batch:
         self._running: dict[object, subprocess.Popen[str]] = {}
 
     def start(self, key: object, command: list[str], env: dict[str, str] | None = None) -> None:
-        self._running[key] = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        self._running[key] = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                              stderr=subprocess.PIPE, text=True,
                                               env=env, cwd=REPO)
 
     def native(self, key: object, root: Path, *argv: str) -> None:

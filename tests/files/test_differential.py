@@ -11,8 +11,8 @@ from tests.files.conftest import Batch, Images
 
 pytestmark = pytest.mark.differential
 
-OVERLAY = ["fileio", "names", "attrs", "escape", "devices", "pipes"]
-WRITE_THROUGH = ["fileio", "names", "attrs", "escape"]
+OVERLAY = ["fileio", "names", "attrs", "escape", "devices", "pipes", "events", "filedata"]
+WRITE_THROUGH = ["fileio", "names"]
 
 
 @pytest.fixture(scope="module")

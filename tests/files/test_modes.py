@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.files.conftest import REPO, Images, run_sentrio, tree_hash
+from tests.files.conftest import REPO, Batch, Images, run_sentrio, tree_hash
 
 SCRIBBLE_SEEN = (
     "cat /data2/existing: from the image\nappended\n"
@@ -141,3 +141,13 @@ def test_procfs_describes_the_caller_and_stays_inside(images: Images) -> None:
         "access(\"/proc/2\", F_OK) = -1 ENOENT",
         "stat(\"/proc/self\", &st) == 0 && S_ISDIR(st.st_mode) = 1",
     ]
+
+
+def test_junk_arguments_never_crash_the_sentry(images: Images) -> None:
+    batch = Batch()
+    for seed, flags in (("1", ()), ("6", ()), ("30", ("--rw",)), ("21", ("--read-only",))):
+        batch.sentrio(seed, images.fresh(), "/bin/fuzz", seed, flags=flags)
+    for seed in ("1", "6", "30", "21"):
+        result = batch.result(seed)
+        assert (result.stdout, result.status) == ("survived\n", 0), result.stderr
+        assert "Traceback" not in result.stderr

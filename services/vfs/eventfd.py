@@ -1,0 +1,166 @@
+"""eventfd(2): a 64-bit counter as a file; epoll(7): an interest list as a file."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import trio
+
+from kernel.abi.errno import EAGAIN, EINVAL
+from kernel.abi.linux import (
+    EPOLLET,
+    EPOLLONESHOT,
+    O_NONBLOCK,
+    O_RDWR,
+    POLLERR,
+    POLLHUP,
+    POLLIN,
+    POLLOUT,
+    POLLRDNORM,
+    POLLWRNORM,
+    S_IFREG,
+)
+from kernel.errors import Errno
+from services.vfs.file import File
+from services.vfs.inode import Filesystem, Inode
+
+_anon = Filesystem(name=b"anon_inodefs")
+_U64 = struct.Struct("<Q")
+_MAX = (1 << 64) - 2
+
+
+class _Changes:
+    """A counter of changes and an event replaced at each, for tasks waiting on a file."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._event = trio.Event()
+
+    def notify(self) -> None:
+        self.count += 1
+        self._event.set()
+        self._event = trio.Event()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
+class EventFd(File):
+    """The counter behind an eventfd."""
+
+    epollable = True
+
+    def __init__(self, initial: int, flags: int, semaphore: bool) -> None:
+        super().__init__(O_RDWR | flags, Inode(_anon, S_IFREG | 0o600))
+        self.counter = initial
+        self.semaphore = semaphore
+        self._changes = _Changes()
+
+    async def read(self, buffers: list[memoryview]) -> int:
+        if sum(len(b) for b in buffers) < 8:
+            raise Errno(EINVAL)
+        while self.counter == 0:
+            if self.flags & O_NONBLOCK:
+                raise Errno(EAGAIN)
+            await self._changes.wait()
+        value = 1 if self.semaphore else self.counter
+        self.counter -= value
+        self._changes.notify()
+        _scatter(_U64.pack(value), buffers)
+        return 8
+
+    async def write(self, buffers: list[memoryview]) -> int:
+        data = b"".join(bytes(b) for b in buffers)
+        if len(data) < 8:
+            raise Errno(EINVAL)
+        (value,) = _U64.unpack(data[:8])
+        if value == (1 << 64) - 1:
+            raise Errno(EINVAL)
+        while self.counter + value > _MAX:
+            if self.flags & O_NONBLOCK:
+                raise Errno(EAGAIN)
+            await self._changes.wait()
+        self.counter += value
+        self._changes.notify()  # even a write of 0 wakes an edge-triggered waiter, as on Linux
+        return 8
+
+    def poll(self) -> int:
+        events = POLLIN | POLLRDNORM if self.counter else 0
+        return events | (POLLOUT | POLLWRNORM if self.counter < _MAX else 0)
+
+    async def wait(self, events: int) -> None:
+        await self._changes.wait()
+
+    @property
+    def changes(self) -> int:
+        return self._changes.count
+
+    def readable_bytes(self) -> int:
+        return 8 if self.counter else 0
+
+
+def _scatter(data: bytes, buffers: list[memoryview]) -> None:
+    position = 0
+    for view in buffers:
+        take = min(len(view), len(data) - position)
+        view[:take] = data[position:position + take]
+        position += take
+        if position == len(data):
+            return
+
+
+@dataclass(slots=True)
+class Interest:
+    """One (fd, file) registered with an epoll instance."""
+
+    file: File
+    events: int
+    data: int
+    #: The file's change counter when last reported (edge-triggered), None before.
+    seen: int | None = None
+    #: EPOLLONESHOT fired: nothing more until EPOLL_CTL_MOD.
+    disabled: bool = False
+
+
+class Epoll(File):
+    """An epoll instance: its interest list, keyed by (fd, file) as Linux keys it."""
+
+    epollable = True
+
+    def __init__(self, flags: int) -> None:
+        super().__init__(O_RDWR | flags, Inode(_anon, S_IFREG | 0o600))
+        self.interests: dict[tuple[int, int], Interest] = {}
+
+    def ready(self, limit: int) -> list[tuple[int, int]]:
+        """Up to ``limit`` (events, data) pairs, marking what they report as reported."""
+        out: list[tuple[int, int]] = []
+        for key, interest in list(self.interests.items()):
+            file = interest.file
+            if file.refs == 0:  # every fd of the file closed: it leaves every interest list
+                del self.interests[key]
+                continue
+            if interest.disabled:
+                continue
+            events = file.poll() & (interest.events | POLLERR | POLLHUP)
+            if not events:
+                continue
+            if interest.events & EPOLLET:
+                if interest.seen == file.changes:
+                    continue
+                interest.seen = file.changes
+            if interest.events & EPOLLONESHOT:
+                interest.disabled = True
+            out.append((events, interest.data))
+            if len(out) == limit:
+                break
+        return out
+
+    def poll(self) -> int:
+        for interest in self.interests.values():
+            if not interest.disabled and interest.file.refs and interest.file.poll() & (interest.events | 0x18):
+                return POLLIN | POLLRDNORM
+        return 0
+
+    def waits(self) -> list[tuple[File, int]]:
+        return [(i.file, i.events) for i in self.interests.values() if not i.disabled and i.file.refs]
