@@ -10,6 +10,7 @@ that it is not executable.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -182,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
     from kernel.kernel import Kernel
     from kernel.runspec import CommandNotFoundInImage, RunFlags, RunSpecError, build_config
     from kernel.strace import Strace
+    from kernel.terminal import HostTerminal
     from kernel.tracing import MessageTracer
     from platforms.ptrace.binding import block_sigchld
 
@@ -207,11 +209,15 @@ def run(args: argparse.Namespace) -> int:
     # Tests set SENTRIO_STRICT=1 so a Sentry bug fails them loudly instead of becoming EIO.
     config.strict = os.environ.get("SENTRIO_STRICT") == "1"
     config.runtime_dir = control.runtime_root()
-    _stdin_for(config.interactive)
 
     tracer = None
     sandbox: control.SandboxDirectory | None = None
+    terminal: HostTerminal | None = None
     try:
+        if config.tty:
+            terminal = HostTerminal(config.interactive)
+        else:
+            _stdin_for(config.interactive)
         kernel = Kernel(config)
         if args.strace:
             Strace().install(kernel.syscalls)
@@ -228,11 +234,14 @@ def run(args: argparse.Namespace) -> int:
         async def serve_and_run() -> int:
             async with trio.open_nursery() as nursery:
                 await nursery.start(control.serve, kernel, sandbox)
+                if terminal is not None:
+                    await nursery.start(terminal.serve)
                 result = await outcome.acapture(kernel.run)
                 nursery.cancel_scope.cancel()
             return result.unwrap()
 
-        status = trio.run(serve_and_run)
+        with terminal.raw() if terminal is not None else contextlib.nullcontext():
+            status = trio.run(serve_and_run)
     except CommandNotFound as error:
         print(f"{error.command}: not found in the image", file=sys.stderr)
         return EXIT_NOT_FOUND
@@ -246,6 +255,8 @@ def run(args: argparse.Namespace) -> int:
             tracer.close()
         if sandbox is not None:
             sandbox.remove()
+        if terminal is not None:
+            terminal.close()
     return wait_status_to_exit_code(status)
 
 

@@ -7,18 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from kernel.images.build import HOST_BUSYBOX, build_busybox
+from kernel.images.build import HOST_BUSYBOX
 from tests.cli.conftest import needs_root, sentrio
 
 pytestmark = [needs_root, pytest.mark.skipif(not HOST_BUSYBOX.is_file(), reason="needs busybox-static "
                                                                                  "(bash scripts/setup.sh)")]
-
-
-@pytest.fixture(scope="module")
-def busybox(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("busybox")
-    build_busybox(root)
-    return root
 
 
 def test_the_image_has_busybox_and_its_applets(busybox: Path) -> None:
