@@ -93,25 +93,40 @@ class HostTerminal:
             raise
         if not data:
             return False
-        _write_all(self.host_out, data)
+        try:
+            _write_all(self.host_out, data)
+        except OSError:  # nobody reads the host side any more: the guest's output goes nowhere
+            pass
         return True
 
     async def _input(self) -> None:
+        """Keys from the host to the guest; at the end of the host's input, an end-of-file (^D)."""
+        pollable = _pollable(self.host_in)  # a file or /dev/null never blocks, and epoll refuses it
         while True:
-            await trio.lowlevel.wait_readable(self.host_in)
+            if pollable:
+                await trio.lowlevel.wait_readable(self.host_in)
+            else:
+                await trio.lowlevel.checkpoint()
             try:
                 data = os.read(self.host_in, _CHUNK)
+            except BlockingIOError:
+                continue
             except OSError:
-                return
+                data = b""
             if not data:
+                eof = termios.tcgetattr(self.master)[6][termios.VEOF]  # bytes in canonical mode
+                await self._send(eof if isinstance(eof, bytes) else bytes([eof]))
                 return
-            view = memoryview(data)
-            while view:
-                await trio.lowlevel.wait_writable(self.master)
-                try:
-                    view = view[os.write(self.master, view):]
-                except BlockingIOError:
-                    continue
+            await self._send(data)
+
+    async def _send(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            await trio.lowlevel.wait_writable(self.master)
+            try:
+                view = view[os.write(self.master, view):]
+            except BlockingIOError:
+                continue
 
     async def _window_changes(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         with trio.open_signal_receiver(signal.SIGWINCH) as changes:
@@ -132,6 +147,19 @@ class HostTerminal:
         for fd, host in enumerate((self.host_in, self.host_out, self.host_err)):  # the Sentry's own again
             os.dup2(host, fd)
             os.close(host)
+
+
+def _pollable(fd: int) -> bool:
+    import select
+
+    probe = select.epoll()
+    try:
+        probe.register(fd, select.EPOLLIN)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
 
 
 def _pending(fd: int) -> bool:

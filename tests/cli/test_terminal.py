@@ -112,3 +112,14 @@ def test_t_output_when_stdout_is_a_pipe(busybox: Path) -> None:
                              "echo $((6*7)); exit 3"], capture_output=True, cwd=REPO, stdin=subprocess.DEVNULL,
                             env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60)
     assert (result.returncode, result.stdout) == (3, b"42\r\n")
+
+
+@pytest.mark.parametrize(("stdin", "status"), [(b"", 0), (b"echo $((6*7))\nexit 4\n", 4)])
+def test_it_with_piped_input_ends_with_an_end_of_file(busybox: Path, stdin: bytes, status: int) -> None:
+    result = subprocess.run([sys.executable, "-m", "kernel", "run", "-it", str(busybox), "--", "sh"],
+                            input=stdin, capture_output=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                            timeout=60)
+    assert result.returncode == status, result.stdout
+    assert b"Traceback" not in result.stdout + result.stderr
+    if stdin:
+        assert b"\r\n42\r\n" in result.stdout
