@@ -228,12 +228,16 @@ def run(args: argparse.Namespace) -> int:
             _load(target)(kernel)
         try:
             sandbox = control.SandboxDirectory.create(config.runtime_dir, kernel)
-        except OSError as error:
-            raise UsageError(f"cannot create the sandbox's runtime directory: {error}") from None
+        except control.SandboxExists as error:
+            raise UsageError(str(error)) from None
+        except OSError as error:  # not fatal: the sandbox runs, ps and inspect will not see it
+            log.warning("no runtime directory under %s (%s): ps and inspect will not see this sandbox",
+                        config.runtime_dir, error.strerror or error)
 
         async def serve_and_run() -> int:
             async with trio.open_nursery() as nursery:
-                await nursery.start(control.serve, kernel, sandbox)
+                if sandbox is not None:
+                    await nursery.start(control.serve, kernel, sandbox)
                 if terminal is not None:
                     await nursery.start(terminal.serve)
                 result = await outcome.acapture(kernel.run)

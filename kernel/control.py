@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import socket
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import trio
+
+log = logging.getLogger("sentrio.control")
 
 if TYPE_CHECKING:
     from kernel.kernel import Kernel
@@ -36,6 +39,10 @@ def runtime_root() -> str:
     return os.environ.get("SENTRIO_RUNTIME_DIR") or DEFAULT_RUNTIME_ROOT
 
 
+class SandboxExists(Exception):
+    """A running sandbox already has the id asked for."""
+
+
 @dataclass(slots=True)
 class SandboxDirectory:
     """``RUNTIME/<id>/`` of one running sandbox."""
@@ -49,7 +56,7 @@ class SandboxDirectory:
 
     @classmethod
     def create(cls, root: str, kernel: Kernel) -> SandboxDirectory:
-        """Make the directory and write state.json; FileExistsError if the id is taken."""
+        """Make the directory and write state.json; SandboxExists if a running sandbox has the id."""
         config = kernel.config
         os.makedirs(root, mode=0o711, exist_ok=True)
         path = os.path.join(root, config.sandbox_id)
@@ -57,7 +64,7 @@ class SandboxDirectory:
             os.mkdir(path, 0o700)
         except FileExistsError:
             if _alive(path):
-                raise FileExistsError(f"a sandbox named {config.sandbox_id!r} is running") from None
+                raise SandboxExists(f"a sandbox named {config.sandbox_id!r} is running") from None
             shutil.rmtree(path, ignore_errors=True)
             os.mkdir(path, 0o700)
         state = {
@@ -113,8 +120,14 @@ async def serve(kernel: Kernel, sandbox: SandboxDirectory,
                 task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """Answer control requests until cancelled."""
     listener = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    await listener.bind(sandbox.control_path)
-    listener.listen(16)
+    try:
+        await listener.bind(sandbox.control_path)
+        listener.listen(16)
+    except OSError as error:  # e.g. a path longer than a socket address holds: run without one
+        log.warning("no control socket at %s: %s", sandbox.control_path, error.strerror or error)
+        listener.close()
+        task_status.started()
+        return
     task_status.started()
 
     async def answer(stream: trio.SocketStream) -> None:

@@ -127,3 +127,24 @@ def test_flags_reach_the_kernel_config(image: Path, tmp_path: Path) -> None:
     assert config.sandbox_id == "box1"
     assert build_config(RunFlags(image=str(image), cmd=["/bin/showenv"], rw=True)).root_mode == "rw"
     assert build_config(RunFlags(image=str(image), cmd=["/bin/showenv"])).root_mode == "overlay"
+
+
+@pytest.mark.differential
+def test_user_env_and_status_match_chroot_natively(image: Path) -> None:
+    """The same program, environment and user under ``env -i … chroot --userspec`` and under Sentrio."""
+    import shutil
+    import subprocess
+
+    env = ["PATH=/bin:/usr/bin", "HOME=/home/alice", "HOSTNAME=box", "A=1"]
+    chroot = shutil.which("chroot") or "/usr/sbin/chroot"
+    native = subprocess.run(["env", "-i", *env, chroot, "--userspec=1000:1001", str(image), "/bin/showenv", "7"],
+                            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30)
+    flags = [arg for item in env for arg in ("-e", item)]
+    ours = sentrio("run", "-u", "1000:1001", "-w", "/", *flags, str(image), "--", "/bin/showenv", "7")
+    assert (ours.returncode, ours.stderr) == (native.returncode, native.stderr) == (7, "")
+
+    def without_hostname(output: str) -> list[str]:
+        return [line for line in output.splitlines() if not line.startswith("hostname ")]
+
+    assert without_hostname(ours.stdout) == without_hostname(native.stdout)
+    assert fields(ours.stdout)["hostname"] == ["sentrio"]
