@@ -39,6 +39,7 @@ def fields(output: str) -> dict[str, list[str]]:
 def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A root directory with /bin/showenv, /usr/bin/sleeper, /etc/passwd and /etc/group."""
     root = tmp_path_factory.mktemp("cli-image")
+    root.chmod(0o755)  # a non-root guest user must be able to walk it natively too
     for directory in ("bin", "usr/bin", "etc", "tmp", "home/alice", "work"):
         (root / directory).mkdir(parents=True)
     subprocess.run(["gcc", "-static", "-O1", "-o", str(root / "bin" / "showenv"), str(PROGRAMS / "showenv.c")],
