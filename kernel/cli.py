@@ -187,8 +187,6 @@ def run(args: argparse.Namespace) -> int:
     from kernel.tracing import MessageTracer
     from platforms.ptrace.binding import block_sigchld
 
-    block_sigchld()  # before any thread exists, so every thread inherits the mask
-    _configure_logging(args.log_level, args.debug_log)
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
@@ -209,6 +207,8 @@ def run(args: argparse.Namespace) -> int:
     # Tests set SENTRIO_STRICT=1 so a Sentry bug fails them loudly instead of becoming EIO.
     config.strict = os.environ.get("SENTRIO_STRICT") == "1"
     config.runtime_dir = control.runtime_root()
+    block_sigchld()  # before any thread exists, so every thread inherits the mask
+    _configure_logging(args.log_level, args.debug_log)
 
     tracer = None
     sandbox: control.SandboxDirectory | None = None

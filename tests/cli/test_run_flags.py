@@ -100,13 +100,26 @@ def test_exit_statuses(image: Path, argv: list[str], status: int, stderr: str) -
     (["--pids-limit", "0"], "sentrio: argument --pids-limit: expected a positive number, got '0'"),
     (["--read-only", "--rw"], "sentrio: argument --rw: not allowed with argument --read-only"),
 ])
-def test_runtime_errors_exit_125_with_one_line(image: Path, flags: list[str], message: str) -> None:
-    result = sentrio("run", *flags, str(image), "--", "/bin/showenv")
-    assert result.returncode == 125
-    assert result.stdout == ""
-    last = result.stderr.splitlines()[-1]
-    assert last == message
-    assert "Traceback" not in result.stderr
+def test_runtime_errors_exit_125_with_one_line(image: Path, flags: list[str], message: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """In-process (each is found before the Sentry starts anything): main() as the CLI calls it."""
+    from kernel.cli import main
+
+    try:
+        status = main(["run", *flags, str(image), "--", "/bin/showenv"])
+    except SystemExit as exit_:  # argparse's errors
+        status = exit_.code  # type: ignore[assignment]
+    out, err = capsys.readouterr()
+    assert (status, out) == (125, "")
+    assert err.splitlines()[-1] == message
+    assert "Traceback" not in err
+
+
+def test_a_runtime_error_from_the_command_line(image: Path) -> None:
+    result = sentrio("run", "-v", "/no/such/source:/data", str(image), "--", "/bin/showenv")
+    assert (result.returncode, result.stdout) == (125, "")
+    assert result.stderr == ("sentrio: --volume '/no/such/source:/data': the source '/no/such/source' "
+                             "does not exist\n")
 
 
 def test_flags_reach_the_kernel_config(image: Path, tmp_path: Path) -> None:
