@@ -86,9 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tmpfs", action="append", default=[], metavar="PATH[:OPTIONS]",
                      help="mount an empty tmpfs at PATH")
     run.add_argument("--hostname", help="the sandbox's host name (default: the bundle's, else sentrio)")
-    root_mode = run.add_mutually_exclusive_group()
-    root_mode.add_argument("--read-only", action="store_true", help="mount the image root read-only (EROFS)")
-    root_mode.add_argument("--rw", action="store_true",
+    writes = run.add_mutually_exclusive_group()
+    writes.add_argument("--read-only", action="store_true", help="mount the image root read-only (EROFS)")
+    writes.add_argument("--rw", action="store_true",
                            help="let the guest write to the image itself (default: writes go to a tmpfs overlay)")
     run.add_argument("-i", "--interactive", action="store_true", help="keep stdin open (else it reads as empty)")
     run.add_argument("-t", "--tty", action="store_true", help="give the guest a terminal")

@@ -83,6 +83,18 @@ class SandboxDirectory:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+def _path(directory: Any) -> str:
+    """A working directory as a path: bytes today; a VFS directory (``name``/``parent``, the
+    root its own parent) once the files issue lands."""
+    if isinstance(directory, bytes | str):
+        return os.fsdecode(directory)
+    names = []
+    while getattr(directory, "parent", directory) is not directory and len(names) < 4096:
+        names.append(os.fsdecode(directory.name))
+        directory = directory.parent
+    return "/" + "/".join(reversed(names))
+
+
 def describe(kernel: Kernel, state: dict[str, Any]) -> dict[str, Any]:
     """What ``inspect`` shows: the sandbox's state and its guest processes."""
     processes = []
@@ -94,7 +106,7 @@ def describe(kernel: Kernel, state: dict[str, Any]) -> dict[str, Any]:
             "comm": os.fsdecode(process.comm),
             "uid": creds.uid,
             "gid": creds.gid,
-            "cwd": os.fsdecode(process.cwd),
+            "cwd": _path(process.cwd),
             "threads": len(process.live_tasks),
             "state": "running" if process.exit_status is None else "exited",
         })
@@ -106,7 +118,7 @@ def describe(kernel: Kernel, state: dict[str, Any]) -> dict[str, Any]:
             "cwd": os.fsdecode(config.cwd),
             "user": {"uid": config.uid, "gid": config.gid, "additionalGids": list(config.additional_gids)},
             "env": [os.fsdecode(e) for e in config.env],
-            "root": config.root_mode,
+            "root": "read-only" if config.read_only else "rw" if config.rw else "overlay",
             "mounts": [{"destination": m.destination, "type": m.kind, "source": m.source,
                         "readonly": m.read_only} for m in config.mounts],
             "memory": config.memory_limit,

@@ -21,13 +21,13 @@ from kernel.abi.linux import Signal, signal_status
 from kernel.bus import Actor, Bus, FailCallSupervisor
 from kernel.errors import SentryError
 from kernel.image import ImageRoot
-from kernel.oci import MountSpec
 from kernel.process import ThreadGroup
 from kernel.stdio import Stdio
 from kernel.syscalls import default_table
 from kernel.syscalls.table import SyscallTable
 from kernel.task import Task
 from platforms import Platform
+from kernel.oci import MountSpec
 
 log = logging.getLogger("sentrio.kernel")
 
@@ -42,12 +42,6 @@ class KernelConfig:
     hostname: str = "sentrio"
     #: Commit limit for guest memory in bytes (``--memory``), None for none.
     memory_limit: int | None = None
-    #: ``name -> factory(kernel) -> Actor`` overriding the default actors (``--service``).
-    services: dict[str, Callable[[Kernel], Actor]] = field(default_factory=dict)
-    #: Re-raise actor crashes instead of failing the call with EIO (tests).
-    strict: bool = False
-    #: Nanoseconds a task spins on waitpid before it sleeps.
-    spin_ns: int | None = None
     #: The first process's working directory and identity (``-w``, ``-u``, a bundle's process).
     cwd: bytes = b"/"
     uid: int = 0
@@ -55,19 +49,26 @@ class KernelConfig:
     additional_gids: list[int] = field(default_factory=list)
     #: ``RLIMIT_* -> (soft, hard)`` replacing the Sentry's own limits for the first process.
     rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
-    #: The image root: ``overlay`` (writes go to a tmpfs upper layer, the default), ``read-only``
-    #: (``--read-only``: EROFS) or ``rw`` (``--rw``: writes reach the image through the gofer).
-    root_mode: str = "overlay"
     #: Volumes, ``--tmpfs`` and a bundle's mounts, in mount order (the VFS mounts them).
     mounts: list[MountSpec] = field(default_factory=list)
-    #: Most tasks the sandbox may hold (``--pids-limit``), None for no limit.
-    pids_limit: int | None = None
     #: Keep stdin open (``-i``); give the guest a terminal (``-t``).
     interactive: bool = False
     tty: bool = False
     #: The sandbox's id, and its runtime directory for the control socket (None: no socket).
     sandbox_id: str = ""
     runtime_dir: str | None = None
+    #: ``name -> factory(kernel) -> Actor`` overriding the default actors (``--service``).
+    services: dict[str, Callable[[Kernel], Actor]] = field(default_factory=dict)
+    #: Re-raise actor crashes instead of failing the call with EIO (tests).
+    strict: bool = False
+    #: Nanoseconds a task spins on waitpid before it sleeps.
+    spin_ns: int | None = None
+    #: ``--read-only``: the image refuses every change (EROFS); tmpfs mounts stay writable.
+    read_only: bool = False
+    #: ``--rw``: changes are written through to the image instead of the overlay's upper layer.
+    rw: bool = False
+    #: Most threads + processes (zombies included) the sandbox may hold (``--pids-limit``).
+    pids_limit: int | None = 1024
 
 
 class Kernel:

@@ -18,7 +18,7 @@ from kernel.abi.linux import RLIM_INFINITY, RLIM_NLIMITS
 from kernel.memory import MemoryClient
 
 if TYPE_CHECKING:
-    from kernel.kernel import Kernel
+    from kernel.kernel import Kernel, KernelConfig
     from kernel.task import Task
 
 
@@ -32,12 +32,6 @@ class Credentials:
     gid: int = 0
     egid: int = 0
     sgid: int = 0
-    groups: tuple[int, ...] = ()
-
-    @classmethod
-    def of_user(cls, uid: int, gid: int, groups: tuple[int, ...] = ()) -> Credentials:
-        """Real, effective and saved ids all ``uid``/``gid``, as a container's first process has."""
-        return cls(uid, uid, uid, gid, gid, gid, groups)
 
 
 def host_rlimits() -> list[tuple[int, int]]:
@@ -64,16 +58,21 @@ class ThreadGroup:
         self.rlimits: list[tuple[int, int]] = list(parent.rlimits) if parent else host_rlimits()
         self.creds = Credentials()
         self.cwd = b"/"
-        if parent is None:  # the first process: as the sandbox's configuration says
-            config = kernel.config
-            for resource_number, limit in config.rlimits.items():
-                self.rlimits[resource_number] = limit
-            self.creds = Credentials.of_user(config.uid, config.gid, tuple(config.additional_gids))
-            self.cwd = config.cwd
         self.comm = b""
         #: The wait status once the group has ended, else None.
         self.exit_status: int | None = None
         self.exited = trio.Event()
+        if parent is None:
+            self._configure_first(kernel.config)
+
+    def _configure_first(self, config: KernelConfig) -> None:
+        """The first process: identity, limits and working directory as the sandbox is configured
+        (``-u``, ``-w``, a bundle's ``process``)."""
+        for resource_number, limit in config.rlimits.items():
+            self.rlimits[resource_number] = limit
+        self.creds = Credentials(uid=config.uid, euid=config.uid, suid=config.uid,
+                                 gid=config.gid, egid=config.gid, sgid=config.gid)
+        self.cwd = config.cwd
 
     @property
     def ppid(self) -> int:

@@ -298,8 +298,8 @@ def apply_layer(tree: Tree, layer: tarfile.TarFile, progress: Progress) -> None:
 
 def bundle_config(image_config: Any, rootfs: Path) -> dict[str, Any]:
     """An OCI runtime config from a docker/OCI image config (Entrypoint, Cmd, Env, WorkingDir, User)."""
-    from kernel.image import ImageRoot
-    from kernel.runspec import RunSpecError, _user
+    from kernel.images.rootfs import ImageFiles
+    from kernel.runspec import RunSpecError, image_user
 
     config = image_config.get("config") if isinstance(image_config, dict) else None
     config = config if isinstance(config, dict) else {}
@@ -320,13 +320,11 @@ def bundle_config(image_config: Any, rootfs: Path) -> dict[str, Any]:
     user = config.get("User") or ""
     uid = gid = 0
     if user:
-        root = ImageRoot(str(rootfs))
-        try:
-            uid, gid, _, _ = _user(root, str(user), None)
-        except RunSpecError as error:
-            raise ImageImportError(f"image config: User {user!r}: {error}") from None
-        finally:
-            root.close()
+        with ImageFiles(str(rootfs)) as root:
+            try:
+                uid, gid, _, _ = image_user(root, str(user), None)
+            except RunSpecError as error:
+                raise ImageImportError(f"image config: User {user!r}: {error}") from None
     process: dict[str, Any] = {"terminal": False, "user": {"uid": uid, "gid": gid}, "env": env, "cwd": cwd}
     if args:
         process["args"] = args

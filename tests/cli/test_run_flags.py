@@ -124,13 +124,14 @@ def test_a_runtime_error_from_the_command_line(image: Path) -> None:
 
 def test_flags_reach_the_kernel_config(image: Path, tmp_path: Path) -> None:
     """What the VFS and process helpers will honour is recorded in KernelConfig."""
+    from kernel.kernel import KernelConfig
     from kernel.runspec import RunFlags, build_config
 
     config = build_config(RunFlags(
         image=str(image), cmd=["showenv"], volume=[f"{tmp_path}:/data:ro", f"{tmp_path}/:/rw"],
         tmpfs=["/scratch:size=1m"], read_only=True, pids_limit=5, memory=1 << 20, tty=True, name="box1"))
     assert config.argv == [b"/bin/showenv"]
-    assert config.root_mode == "read-only"
+    assert (config.read_only, config.rw) == (True, False)
     assert [(m.destination, m.kind, m.source, m.read_only) for m in config.mounts] == [
         ("/data", "bind", str(tmp_path), True), ("/rw", "bind", str(tmp_path), False),
         ("/scratch", "tmpfs", "tmpfs", False)]
@@ -138,8 +139,10 @@ def test_flags_reach_the_kernel_config(image: Path, tmp_path: Path) -> None:
     assert config.pids_limit == 5 and config.memory_limit == 1 << 20
     assert config.tty and b"TERM=xterm" in config.env
     assert config.sandbox_id == "box1"
-    assert build_config(RunFlags(image=str(image), cmd=["/bin/showenv"], rw=True)).root_mode == "rw"
-    assert build_config(RunFlags(image=str(image), cmd=["/bin/showenv"])).root_mode == "overlay"
+    config = build_config(RunFlags(image=str(image), cmd=["/bin/showenv"], rw=True))
+    assert (config.read_only, config.rw) == (False, True)
+    config = build_config(RunFlags(image=str(image), cmd=["/bin/showenv"]))
+    assert (config.read_only, config.rw, config.pids_limit) == (False, False, KernelConfig.pids_limit)
 
 
 @pytest.mark.differential
