@@ -298,12 +298,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run(args)
         if args.command == "image":
             return image_command(args)
-        if args.command == "ps":
+        if args.command in ("ps", "inspect"):
             from kernel import control
-            return control.print_ps()
-        if args.command == "inspect":
-            from kernel import control
-            return control.print_inspect(args.id)
+            try:
+                return control.print_ps() if args.command == "ps" else control.print_inspect(args.id)
+            except control.ControlError as error:
+                raise UsageError(str(error)) from None
         return print_syscall_table()
     except UsageError as error:
         print(f"sentrio: {error}", file=sys.stderr)

@@ -39,6 +39,10 @@ def runtime_root() -> str:
     return os.environ.get("SENTRIO_RUNTIME_DIR") or DEFAULT_RUNTIME_ROOT
 
 
+class ControlError(Exception):
+    """The runtime directory cannot be read; the message says why, in one line."""
+
+
 class SandboxExists(Exception):
     """A running sandbox already has the id asked for."""
 
@@ -203,6 +207,8 @@ def sandboxes() -> list[dict[str, Any]]:
         names = sorted(os.listdir(root))
     except FileNotFoundError:
         return []
+    except OSError as error:
+        raise ControlError(f"cannot read {root}: {error.strerror}") from None
     found = []
     for name in names:
         path = os.path.join(root, name)
