@@ -41,3 +41,17 @@ def test_the_cli_builds_it(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines()[-1].startswith(f"busybox: image ready at {tmp_path / 'bb'}")
     assert (tmp_path / "bb" / "bin" / "busybox").is_file()
+
+
+def _implemented(*names: str) -> bool:
+    from kernel.syscalls import default_table
+
+    return set(names) <= set(default_table().supported())
+
+
+@pytest.mark.skipif(not _implemented("kill", "clone", "wait4", "execve"), reason="needs fork and kill (issue 4)")
+def test_a_child_killed_by_sigkill_is_137(busybox: Path) -> None:
+    """pid 1 cannot be killed from inside its namespace, so a child shell kills itself and the
+    outer shell passes its 128+9 on, as a shell in docker would."""
+    result = sentrio("run", str(busybox), "--", "sh", "-c", 'sh -c "kill -9 \\$\\$"; exit $?')
+    assert result.returncode == 137, result.stderr

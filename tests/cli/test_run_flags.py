@@ -164,3 +164,11 @@ def test_user_env_and_status_match_chroot_natively(image: Path) -> None:
 
     assert without_hostname(ours.stdout) == without_hostname(native.stdout)
     assert fields(ours.stdout)["hostname"] == ["sentrio"]
+
+
+def test_debug_log_keeps_the_sentrys_log(image: Path, tmp_path: Path) -> None:
+    log = tmp_path / "debug.log"
+    result = sentrio("run", "--debug-log", str(log), "--log-level", "error", str(image), "--", "/bin/showenv")
+    assert result.returncode == 0 and result.stderr == ""
+    text = log.read_text()
+    assert " DEBUG " in text or " INFO " in text, text[:500]
