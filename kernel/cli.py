@@ -214,6 +214,13 @@ def run(args: argparse.Namespace) -> int:
     sandbox: control.SandboxDirectory | None = None
     terminal: HostTerminal | None = None
     try:
+        sandbox = control.SandboxDirectory.create(config.runtime_dir, config)
+    except control.SandboxExists as error:
+        raise UsageError(str(error)) from None
+    except OSError as error:  # not fatal: the sandbox runs, ps and inspect will not see it
+        log.warning("no runtime directory under %s (%s): ps and inspect will not see this sandbox",
+                    config.runtime_dir, error.strerror or error)
+    try:
         if config.tty:
             terminal = HostTerminal(config.interactive)
         else:
@@ -226,13 +233,6 @@ def run(args: argparse.Namespace) -> int:
             kernel.bus.add_interceptor(tracer)
         for target in args.plugin:
             _load(target)(kernel)
-        try:
-            sandbox = control.SandboxDirectory.create(config.runtime_dir, kernel)
-        except control.SandboxExists as error:
-            raise UsageError(str(error)) from None
-        except OSError as error:  # not fatal: the sandbox runs, ps and inspect will not see it
-            log.warning("no runtime directory under %s (%s): ps and inspect will not see this sandbox",
-                        config.runtime_dir, error.strerror or error)
 
         async def serve_and_run() -> int:
             async with trio.open_nursery() as nursery:

@@ -26,7 +26,7 @@ import trio
 log = logging.getLogger("sentrio.control")
 
 if TYPE_CHECKING:
-    from kernel.kernel import Kernel
+    from kernel.kernel import Kernel, KernelConfig
 
 DEFAULT_RUNTIME_ROOT = "/run/sentrio"
 #: The largest request a control connection reads.
@@ -59,9 +59,8 @@ class SandboxDirectory:
         return os.path.join(self.path, "control")
 
     @classmethod
-    def create(cls, root: str, kernel: Kernel) -> SandboxDirectory:
+    def create(cls, root: str, config: KernelConfig) -> SandboxDirectory:
         """Make the directory and write state.json; SandboxExists if a running sandbox has the id."""
-        config = kernel.config
         os.makedirs(root, mode=0o711, exist_ok=True)
         path = os.path.join(root, config.sandbox_id)
         try:
