@@ -4,7 +4,9 @@ The CLI reads a few things from an image before a sandbox exists: ``/etc/passwd`
 ``/etc/group`` for ``-u NAME``, and the guest's ``PATH`` for a command without a slash. The
 image is untrusted, so every path is resolved by the host kernel with ``openat2(RESOLVE_IN_ROOT
 | RESOLVE_NO_MAGICLINKS)`` on a descriptor of the root: symlinks and ``..`` resolve as if the
-image were ``/``, and no path can name a host file outside it.
+image were ``/``, and no path can name a host file outside it. (``kernel/image.py`` does the
+same for execve until the VFS serves executables through the gofer; then it goes, and this
+module, which the CLI needs before any sandbox exists, stays.)
 """
 
 from __future__ import annotations
