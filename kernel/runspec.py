@@ -81,7 +81,8 @@ def build_config(flags: RunFlags) -> KernelConfig:
             raise RunSpecError(str(error)) from None
         env.setdefault("HOSTNAME", hostname)
         env.setdefault("HOME", home)
-        if flags.tty:
+        tty = flags.tty or bool(bundle and bundle.terminal and not flags.cmd)
+        if tty:
             env.setdefault("TERM", "xterm")
         argv = list(flags.cmd or (bundle.args if bundle and bundle.args else DEFAULT_COMMAND))
         if not argv[0]:
@@ -112,7 +113,7 @@ def build_config(flags: RunFlags) -> KernelConfig:
         rw=flags.rw,
         mounts=mounts,
         interactive=flags.interactive,
-        tty=flags.tty or bool(bundle and bundle.terminal and not flags.cmd),
+        tty=tty,
         sandbox_id=flags.name or secrets.token_hex(6),
         **optional,
     )

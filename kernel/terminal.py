@@ -14,12 +14,15 @@ import contextlib
 import errno
 import fcntl
 import os
+import select
 import signal
 import termios
 import tty
 from collections.abc import Iterator
 
 import trio
+
+from kernel.stdio import _epoll_accepts as epoll_accepts
 
 _WINSIZE = b"\0" * 8
 _CHUNK = 1 << 16
@@ -101,7 +104,7 @@ class HostTerminal:
 
     async def _input(self) -> None:
         """Keys from the host to the guest; at the end of the host's input, an end-of-file (^D)."""
-        pollable = _pollable(self.host_in)  # a file or /dev/null never blocks, and epoll refuses it
+        pollable = epoll_accepts(self.host_in)  # a file or /dev/null never blocks, and epoll refuses it
         while True:
             if pollable:
                 await trio.lowlevel.wait_readable(self.host_in)
@@ -149,22 +152,7 @@ class HostTerminal:
             os.close(host)
 
 
-def _pollable(fd: int) -> bool:
-    import select
-
-    probe = select.epoll()
-    try:
-        probe.register(fd, select.EPOLLIN)
-        return True
-    except OSError:
-        return False
-    finally:
-        probe.close()
-
-
 def _pending(fd: int) -> bool:
-    import select
-
     readable, _, _ = select.select([fd], [], [], 0)
     return bool(readable)
 
@@ -175,6 +163,4 @@ def _write_all(fd: int, data: bytes) -> None:
         try:
             view = view[os.write(fd, view):]
         except BlockingIOError:
-            import select
-
             select.select([], [fd], [])
