@@ -10,6 +10,7 @@ that it is not executable.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -85,9 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tmpfs", action="append", default=[], metavar="PATH[:OPTIONS]",
                      help="mount an empty tmpfs at PATH")
     run.add_argument("--hostname", help="the sandbox's host name (default: the bundle's, else sentrio)")
-    root_mode = run.add_mutually_exclusive_group()
-    root_mode.add_argument("--read-only", action="store_true", help="mount the image root read-only (EROFS)")
-    root_mode.add_argument("--rw", action="store_true",
+    writes = run.add_mutually_exclusive_group()
+    writes.add_argument("--read-only", action="store_true", help="mount the image root read-only (EROFS)")
+    writes.add_argument("--rw", action="store_true",
                            help="let the guest write to the image itself (default: writes go to a tmpfs overlay)")
     run.add_argument("-i", "--interactive", action="store_true", help="keep stdin open (else it reads as empty)")
     run.add_argument("-t", "--tty", action="store_true", help="give the guest a terminal")
@@ -187,11 +188,10 @@ def run(args: argparse.Namespace) -> int:
     from kernel.kernel import Kernel
     from kernel.runspec import CommandNotFoundInImage, RunFlags, RunSpecError, build_config
     from kernel.strace import Strace
+    from kernel.terminal import HostTerminal
     from kernel.tracing import MessageTracer
     from platforms.ptrace.binding import block_sigchld
 
-    block_sigchld()  # before any thread exists, so every thread inherits the mask
-    _configure_logging(args.log_level, args.debug_log)
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
@@ -216,11 +216,24 @@ def run(args: argparse.Namespace) -> int:
     # Tests set SENTRIO_STRICT=1 so a Sentry bug fails them loudly instead of becoming EIO.
     config.strict = os.environ.get("SENTRIO_STRICT") == "1"
     config.runtime_dir = control.runtime_root()
-    _stdin_for(config.interactive)
+    block_sigchld()  # before any thread exists, so every thread inherits the mask
+    _configure_logging(args.log_level, args.debug_log)
 
     tracer = None
     sandbox: control.SandboxDirectory | None = None
+    terminal: HostTerminal | None = None
     try:
+        sandbox = control.SandboxDirectory.create(config.runtime_dir, config)
+    except control.SandboxExists as error:
+        raise UsageError(str(error)) from None
+    except OSError as error:  # not fatal: the sandbox runs, ps and inspect will not see it
+        log.warning("no runtime directory under %s (%s): ps and inspect will not see this sandbox",
+                    config.runtime_dir, error.strerror or error)
+    try:
+        if config.tty:
+            terminal = HostTerminal(config.interactive)
+        else:
+            _stdin_for(config.interactive)
         kernel = Kernel(config)
         if args.strace:
             Strace().install(kernel.syscalls)
@@ -231,19 +244,19 @@ def run(args: argparse.Namespace) -> int:
             injector.install(kernel.bus)
         for target in args.plugin:
             _load(target)(kernel)
-        try:
-            sandbox = control.SandboxDirectory.create(config.runtime_dir, kernel)
-        except OSError as error:
-            raise UsageError(f"cannot create the sandbox's runtime directory: {error}") from None
 
         async def serve_and_run() -> int:
             async with trio.open_nursery() as nursery:
-                await nursery.start(control.serve, kernel, sandbox)
+                if sandbox is not None:
+                    await nursery.start(control.serve, kernel, sandbox)
+                if terminal is not None:
+                    await nursery.start(terminal.serve)
                 result = await outcome.acapture(kernel.run)
                 nursery.cancel_scope.cancel()
             return result.unwrap()
 
-        status = trio.run(serve_and_run)
+        with terminal.raw() if terminal is not None else contextlib.nullcontext():
+            status = trio.run(serve_and_run)
     except CommandNotFound as error:
         print(f"{error.command}: not found in the image", file=sys.stderr)
         return EXIT_NOT_FOUND
@@ -257,6 +270,8 @@ def run(args: argparse.Namespace) -> int:
             tracer.close()
         if sandbox is not None:
             sandbox.remove()
+        if terminal is not None:
+            terminal.close()
     return wait_status_to_exit_code(status)
 
 
@@ -294,12 +309,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run(args)
         if args.command == "image":
             return image_command(args)
-        if args.command == "ps":
+        if args.command in ("ps", "inspect"):
             from kernel import control
-            return control.print_ps()
-        if args.command == "inspect":
-            from kernel import control
-            return control.print_inspect(args.id)
+            try:
+                return control.print_ps() if args.command == "ps" else control.print_inspect(args.id)
+            except control.ControlError as error:
+                raise UsageError(str(error)) from None
         return print_syscall_table()
     except UsageError as error:
         print(f"sentrio: {error}", file=sys.stderr)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import socket
@@ -22,8 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+log = logging.getLogger("sentrio.control")
+
 if TYPE_CHECKING:
-    from kernel.kernel import Kernel
+    from kernel.kernel import Kernel, KernelConfig
 
 DEFAULT_RUNTIME_ROOT = "/run/sentrio"
 #: The largest request a control connection reads.
@@ -34,6 +37,14 @@ CLIENT_TIMEOUT = 5.0
 def runtime_root() -> str:
     """Where sandboxes keep their runtime directories."""
     return os.environ.get("SENTRIO_RUNTIME_DIR") or DEFAULT_RUNTIME_ROOT
+
+
+class ControlError(Exception):
+    """The runtime directory cannot be read; the message says why, in one line."""
+
+
+class SandboxExists(Exception):
+    """A running sandbox already has the id asked for."""
 
 
 @dataclass(slots=True)
@@ -48,16 +59,15 @@ class SandboxDirectory:
         return os.path.join(self.path, "control")
 
     @classmethod
-    def create(cls, root: str, kernel: Kernel) -> SandboxDirectory:
-        """Make the directory and write state.json; FileExistsError if the id is taken."""
-        config = kernel.config
+    def create(cls, root: str, config: KernelConfig) -> SandboxDirectory:
+        """Make the directory and write state.json; SandboxExists if a running sandbox has the id."""
         os.makedirs(root, mode=0o711, exist_ok=True)
         path = os.path.join(root, config.sandbox_id)
         try:
             os.mkdir(path, 0o700)
         except FileExistsError:
             if _alive(path):
-                raise FileExistsError(f"a sandbox named {config.sandbox_id!r} is running") from None
+                raise SandboxExists(f"a sandbox named {config.sandbox_id!r} is running") from None
             shutil.rmtree(path, ignore_errors=True)
             os.mkdir(path, 0o700)
         state = {
@@ -76,6 +86,18 @@ class SandboxDirectory:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+def _path(directory: Any) -> str:
+    """A working directory as a path: bytes today; a VFS directory (``name``/``parent``, the
+    root its own parent) once the files issue lands."""
+    if isinstance(directory, bytes | str):
+        return os.fsdecode(directory)
+    names = []
+    while getattr(directory, "parent", directory) is not directory and len(names) < 4096:
+        names.append(os.fsdecode(directory.name))
+        directory = directory.parent
+    return "/" + "/".join(reversed(names))
+
+
 def describe(kernel: Kernel, state: dict[str, Any]) -> dict[str, Any]:
     """What ``inspect`` shows: the sandbox's state and its guest processes."""
     processes = []
@@ -87,7 +109,7 @@ def describe(kernel: Kernel, state: dict[str, Any]) -> dict[str, Any]:
             "comm": os.fsdecode(process.comm),
             "uid": creds.uid,
             "gid": creds.gid,
-            "cwd": os.fsdecode(process.cwd),
+            "cwd": _path(process.cwd),
             "threads": len(process.live_tasks),
             "state": "running" if process.exit_status is None else "exited",
         })
@@ -99,7 +121,7 @@ def describe(kernel: Kernel, state: dict[str, Any]) -> dict[str, Any]:
             "cwd": os.fsdecode(config.cwd),
             "user": {"uid": config.uid, "gid": config.gid, "additionalGids": list(config.additional_gids)},
             "env": [os.fsdecode(e) for e in config.env],
-            "root": config.root_mode,
+            "root": "read-only" if config.read_only else "rw" if config.rw else "overlay",
             "mounts": [{"destination": m.destination, "type": m.kind, "source": m.source,
                         "readonly": m.read_only} for m in config.mounts],
             "memory": config.memory_limit,
@@ -113,8 +135,14 @@ async def serve(kernel: Kernel, sandbox: SandboxDirectory,
                 task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """Answer control requests until cancelled."""
     listener = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    await listener.bind(sandbox.control_path)
-    listener.listen(16)
+    try:
+        await listener.bind(sandbox.control_path)
+        listener.listen(16)
+    except OSError as error:  # e.g. a path longer than a socket address holds: run without one
+        log.warning("no control socket at %s: %s", sandbox.control_path, error.strerror or error)
+        listener.close()
+        task_status.started()
+        return
     task_status.started()
 
     async def answer(stream: trio.SocketStream) -> None:
@@ -178,6 +206,8 @@ def sandboxes() -> list[dict[str, Any]]:
         names = sorted(os.listdir(root))
     except FileNotFoundError:
         return []
+    except OSError as error:
+        raise ControlError(f"cannot read {root}: {error.strerror}") from None
     found = []
     for name in names:
         path = os.path.join(root, name)

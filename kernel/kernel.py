@@ -45,12 +45,6 @@ class KernelConfig:
     hostname: str = "sentrio"
     #: Commit limit for guest memory in bytes (``--memory``), None for none.
     memory_limit: int | None = None
-    #: ``name -> factory(kernel) -> Actor`` overriding the default actors (``--service``).
-    services: dict[str, Callable[[Kernel], Actor]] = field(default_factory=dict)
-    #: Re-raise actor crashes instead of failing the call with EIO (tests).
-    strict: bool = False
-    #: Nanoseconds a task spins on waitpid before it sleeps.
-    spin_ns: int | None = None
     #: The first process's working directory and identity (``-w``, ``-u``, a bundle's process).
     cwd: bytes = b"/"
     uid: int = 0
@@ -58,9 +52,6 @@ class KernelConfig:
     additional_gids: list[int] = field(default_factory=list)
     #: ``RLIMIT_* -> (soft, hard)`` replacing the Sentry's own limits for the first process.
     rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
-    #: The image root: ``overlay`` (writes go to a tmpfs upper layer, the default), ``read-only``
-    #: (``--read-only``: EROFS) or ``rw`` (``--rw``: writes reach the image through the gofer).
-    root_mode: str = "overlay"
     #: Volumes, ``--tmpfs`` and a bundle's mounts, in mount order (the VFS mounts them).
     mounts: list[MountSpec] = field(default_factory=list)
     #: Most threads + processes (zombies included) the sandbox may hold (``--pids-limit``);
@@ -72,6 +63,16 @@ class KernelConfig:
     #: The sandbox's id, and its runtime directory for the control socket (None: no socket).
     sandbox_id: str = ""
     runtime_dir: str | None = None
+    #: ``name -> factory(kernel) -> Actor`` overriding the default actors (``--service``).
+    services: dict[str, Callable[[Kernel], Actor]] = field(default_factory=dict)
+    #: Re-raise actor crashes instead of failing the call with EIO (tests).
+    strict: bool = False
+    #: Nanoseconds a task spins on waitpid before it sleeps.
+    spin_ns: int | None = None
+    #: ``--read-only``: the image refuses every change (EROFS); tmpfs mounts stay writable.
+    read_only: bool = False
+    #: ``--rw``: changes are written through to the image instead of the overlay's upper layer.
+    rw: bool = False
 
 
 class Kernel:
@@ -107,7 +108,7 @@ class Kernel:
 
         from services.signals.actor import SignalsActor
 
-        mode = {"read-only": "ro", "rw": "rw", "overlay": "overlay"}[self.config.root_mode]
+        mode = "ro" if self.config.read_only else "rw" if self.config.rw else "overlay"
         defaults: dict[str, Callable[[Kernel], Actor]] = {
             "mm": lambda k: MemoryManager(k.platform, k.memfile, k.config.memory_limit),
             "signals": lambda k: SignalsActor(k.bus, k.memfile.view, k.signal_arrived),

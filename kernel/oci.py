@@ -17,7 +17,7 @@ from typing import Any
 from kernel.abi import linux
 
 #: Mount types a sandbox knows; the VFS honours them as it grows (see ``MountSpec``).
-KNOWN_MOUNT_TYPES = frozenset({"bind", "tmpfs", "proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2", "none"})
+KNOWN_MOUNT_TYPES = frozenset({"bind", "tmpfs", "proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2"})
 
 #: ``RLIMIT_NOFILE`` -> its number, for the names ``process.rlimits[].type`` uses.
 RLIMIT_NUMBERS: dict[str, int] = {

@@ -9,17 +9,15 @@ Every problem is a :class:`RunSpecError` with a one-line message; the CLI exits 
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import secrets
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from kernel.errors import Errno
-from kernel.image import ImageRoot
-from kernel.kernel import DEFAULT_PIDS_LIMIT, KernelConfig
+from kernel.images.rootfs import ImageFiles
+from kernel.kernel import KernelConfig
 from kernel.oci import Bundle, BundleError, MountSpec, is_bundle, load_bundle, validate_hostname
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -73,9 +71,8 @@ def build_config(flags: RunFlags) -> KernelConfig:
         except BundleError as error:
             raise RunSpecError(str(error)) from None
     root_path = bundle.rootfs if bundle else flags.image
-    root = ImageRoot(root_path)
-    try:
-        uid, gid, groups, home = _user(root, flags.user, bundle)
+    with ImageFiles(root_path) as root:
+        uid, gid, groups, home = image_user(root, flags.user, bundle)
         env = guest_environment(flags.env, flags.env_file, base=bundle.env if bundle else [])
         hostname = flags.hostname or (bundle.hostname if bundle else None) or DEFAULT_HOSTNAME
         try:
@@ -84,14 +81,13 @@ def build_config(flags: RunFlags) -> KernelConfig:
             raise RunSpecError(str(error)) from None
         env.setdefault("HOSTNAME", hostname)
         env.setdefault("HOME", home)
-        if flags.tty:
+        tty = flags.tty or bool(bundle and bundle.terminal and not flags.cmd)
+        if tty:
             env.setdefault("TERM", "xterm")
         argv = list(flags.cmd or (bundle.args if bundle and bundle.args else DEFAULT_COMMAND))
         if not argv[0]:
             raise RunSpecError("the command is empty")
         argv[0] = find_command(root, argv[0], env["PATH"])
-    finally:
-        root.close()
 
     cwd = flags.workdir or (bundle.cwd if bundle else "/")
     if not cwd.startswith("/"):
@@ -99,11 +95,9 @@ def build_config(flags: RunFlags) -> KernelConfig:
     mounts = list(bundle.mounts if bundle else [])
     mounts += [parse_volume(v) for v in flags.volume]
     mounts += [parse_tmpfs(t) for t in flags.tmpfs]
-    root_mode = "overlay"
-    if flags.read_only or (bundle is not None and bundle.read_only and not flags.rw):
-        root_mode = "read-only"
-    elif flags.rw:
-        root_mode = "rw"
+    optional: dict[str, Any] = {}  # only what was asked for: the kernel's defaults stand otherwise
+    if flags.pids_limit is not None:
+        optional["pids_limit"] = flags.pids_limit
     if flags.name is not None and not _NAME.fullmatch(flags.name):
         raise RunSpecError(f"--name {flags.name!r}: use letters, digits, '_', '.' and '-' (at most 64)")
     return KernelConfig(
@@ -115,12 +109,13 @@ def build_config(flags: RunFlags) -> KernelConfig:
         cwd=os.fsencode(os.path.normpath(cwd)),
         uid=uid, gid=gid, additional_gids=groups,
         rlimits=dict(bundle.rlimits) if bundle else {},
-        root_mode=root_mode,
+        read_only=flags.read_only or (bundle is not None and bundle.read_only and not flags.rw),
+        rw=flags.rw,
         mounts=mounts,
-        pids_limit=flags.pids_limit if flags.pids_limit is not None else DEFAULT_PIDS_LIMIT,
         interactive=flags.interactive,
-        tty=flags.tty or bool(bundle and bundle.terminal and not flags.cmd),
+        tty=tty,
         sandbox_id=flags.name or secrets.token_hex(6),
+        **optional,
     )
 
 
@@ -155,28 +150,15 @@ def guest_environment(assignments: Sequence[str], env_files: Sequence[str] = (),
 
 # --- users -----------------------------------------------------------------------------------
 
-def _read_image_file(root: ImageRoot, path: bytes, limit: int = 1 << 20) -> str:
-    try:
-        fd = root.open(path)
-    except Errno:
-        return ""
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return ""
-        return os.read(fd, limit).decode("utf-8", "replace")
-    finally:
-        os.close(fd)
-
-
-def _table(root: ImageRoot, path: bytes) -> list[list[str]]:
+def _table(root: ImageFiles, path: str) -> list[list[str]]:
     """``/etc/passwd`` or ``/etc/group`` of the image, split into fields."""
-    return [line.split(":") for line in _read_image_file(root, path).splitlines()
+    return [line.split(":") for line in root.read_text(path).splitlines()
             if line and not line.startswith("#") and line.count(":") >= 2]
 
 
-def _user(root: ImageRoot, spec: str | None, bundle: Bundle | None) -> tuple[int, int, list[int], str]:
+def image_user(root: ImageFiles, spec: str | None, bundle: Bundle | None) -> tuple[int, int, list[int], str]:
     """(uid, gid, supplementary gids, home) for ``-u USER[:GROUP]``, the bundle's, or root."""
-    passwd = _table(root, b"/etc/passwd")
+    passwd = _table(root, "/etc/passwd")
     if spec is None:
         uid = bundle.uid if bundle else 0
         gid = bundle.gid if bundle else 0
@@ -197,7 +179,7 @@ def _user(root: ImageRoot, spec: str | None, bundle: Bundle | None) -> tuple[int
         if group.isdigit():
             gid = int(group)
         else:
-            found = next((e for e in _table(root, b"/etc/group") if e[0] == group and e[2].isdigit()), None)
+            found = next((e for e in _table(root, "/etc/group") if e[0] == group and e[2].isdigit()), None)
             if found is None:
                 raise RunSpecError(f"--user {spec!r}: no group {group!r} in the image's /etc/group")
             gid = int(found[2])
@@ -209,26 +191,14 @@ def _user(root: ImageRoot, spec: str | None, bundle: Bundle | None) -> tuple[int
 
 # --- the command -----------------------------------------------------------------------------
 
-def find_command(root: ImageRoot, command: str, path: str) -> str:
+def find_command(root: ImageFiles, command: str, path: str) -> str:
     """``command`` as execve will open it: itself if it holds a slash, else the first executable
     regular file of that name along ``path`` in the image. CommandNotFoundInImage if none."""
     if "/" in command:
         return command
     for directory in path.split(":"):
-        candidate = os.path.join(directory or ".", command)
-        if not candidate.startswith("/"):
-            continue
-        try:
-            fd = root.open(os.fsencode(candidate))
-        except Errno as error:
-            if error.errno in (errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.ELOOP):
-                continue
-            raise
-        try:
-            info = os.fstat(fd)
-        finally:
-            os.close(fd)
-        if stat.S_ISREG(info.st_mode) and info.st_mode & 0o111:
+        candidate = os.path.join(directory, command)
+        if candidate.startswith("/") and root.is_executable(candidate):
             return candidate
     raise CommandNotFoundInImage(command)
 

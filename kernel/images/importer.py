@@ -218,6 +218,14 @@ class Tree:
             with contextlib.suppress(OSError):
                 os.utime(name, ns=(int(member.mtime * 10**9),) * 2, dir_fd=dir_fd, follow_symlinks=False)
 
+    def _metadata_opened(self, name: str, dir_fd: int, member: tarfile.TarInfo, flags: int) -> None:
+        """Set ``member``'s owner, mode and time on ``name`` through a descriptor of it (never a link)."""
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | flags, dir_fd=dir_fd)
+        try:
+            self._metadata(name, dir_fd, member, fd)
+        finally:
+            os.close(fd)
+
     def write(self, parts: list[str], member: tarfile.TarInfo, data: IO[bytes] | None,
               progress: Progress) -> None:
         """Create the entry ``parts`` as ``member`` describes, replacing what was there."""
@@ -234,11 +242,7 @@ class Tree:
             if member.isdir():
                 if existing is None or not stat.S_ISDIR(existing.st_mode):
                     os.mkdir(name, 0o700, dir_fd=dir_fd)
-                fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-                try:
-                    self._metadata(name, dir_fd, member, fd)
-                finally:
-                    os.close(fd)
+                self._metadata_opened(name, dir_fd, member, os.O_DIRECTORY)
             elif member.isfile():
                 fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                              dir_fd=dir_fd)
@@ -258,21 +262,16 @@ class Tree:
                 if not target:
                     raise ImageImportError(f"refusing {entry!r}: a hard link to the root")
                 with self.parent(target, entry, create=False) as target_fd:
-                    if target_fd is None:
-                        raise ImageImportError(f"refusing {entry!r}: its link target {member.linkname!r} "
-                                               "is not in the image")
                     try:
+                        if target_fd is None:
+                            raise FileNotFoundError
                         os.link(target[-1], name, src_dir_fd=target_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
                     except FileNotFoundError:
                         raise ImageImportError(f"refusing {entry!r}: its link target {member.linkname!r} "
                                                "is not in the image") from None
             elif member.isfifo():
                 os.mkfifo(name, 0o600, dir_fd=dir_fd)
-                fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-                try:
-                    self._metadata(name, dir_fd, member, fd)
-                finally:
-                    os.close(fd)
+                self._metadata_opened(name, dir_fd, member, os.O_NONBLOCK)
             # Device nodes are skipped: a sandbox gets its devices from its own devfs.
 
 
@@ -298,8 +297,8 @@ def apply_layer(tree: Tree, layer: tarfile.TarFile, progress: Progress) -> None:
 
 def bundle_config(image_config: Any, rootfs: Path) -> dict[str, Any]:
     """An OCI runtime config from a docker/OCI image config (Entrypoint, Cmd, Env, WorkingDir, User)."""
-    from kernel.image import ImageRoot
-    from kernel.runspec import RunSpecError, _user
+    from kernel.images.rootfs import ImageFiles
+    from kernel.runspec import RunSpecError, image_user
 
     config = image_config.get("config") if isinstance(image_config, dict) else None
     config = config if isinstance(config, dict) else {}
@@ -320,13 +319,11 @@ def bundle_config(image_config: Any, rootfs: Path) -> dict[str, Any]:
     user = config.get("User") or ""
     uid = gid = 0
     if user:
-        root = ImageRoot(str(rootfs))
-        try:
-            uid, gid, _, _ = _user(root, str(user), None)
-        except RunSpecError as error:
-            raise ImageImportError(f"image config: User {user!r}: {error}") from None
-        finally:
-            root.close()
+        with ImageFiles(str(rootfs)) as root:
+            try:
+                uid, gid, _, _ = image_user(root, str(user), None)
+            except RunSpecError as error:
+                raise ImageImportError(f"image config: User {user!r}: {error}") from None
     process: dict[str, Any] = {"terminal": False, "user": {"uid": uid, "gid": gid}, "env": env, "cwd": cwd}
     if args:
         process["args"] = args

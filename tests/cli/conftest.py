@@ -39,13 +39,28 @@ def fields(output: str) -> dict[str, list[str]]:
 def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A root directory with /bin/showenv, /usr/bin/sleeper, /etc/passwd and /etc/group."""
     root = tmp_path_factory.mktemp("cli-image")
+    root.chmod(0o755)  # a non-root guest user must be able to walk it natively too
     for directory in ("bin", "usr/bin", "etc", "tmp", "home/alice", "work"):
         (root / directory).mkdir(parents=True)
     subprocess.run(["gcc", "-static", "-O1", "-o", str(root / "bin" / "showenv"), str(PROGRAMS / "showenv.c")],
+                   check=True)
+    subprocess.run(["gcc", "-static", "-O1", "-o", str(root / "bin" / "winsize"), str(PROGRAMS / "winsize.c")],
                    check=True)
     sleeper = REPO / "tests" / "integration" / "programs" / "sleeper.c"
     subprocess.run(["gcc", "-static", "-O1", "-o", str(root / "usr" / "bin" / "sleeper"), str(sleeper)], check=True)
     (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1001:Alice:/home/alice:/bin/sh\n")
     (root / "etc" / "group").write_text("root:x:0:\nstaff:x:50:\nalice:x:1001:\n")
     (root / "bin" / "not-executable").write_text("#!/bin/sh\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def busybox(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The busybox image (``image build busybox``); skips without Debian's busybox-static."""
+    from kernel.images.build import HOST_BUSYBOX, build_busybox
+
+    if not HOST_BUSYBOX.is_file():
+        pytest.skip("needs busybox-static (bash scripts/setup.sh)")
+    root = tmp_path_factory.mktemp("busybox")
+    build_busybox(root)
     return root

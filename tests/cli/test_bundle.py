@@ -137,3 +137,13 @@ def test_an_invalid_config_is_one_line_and_125(image: Path, tmp_path: Path) -> N
     assert result.returncode == 125
     assert result.stderr.startswith("sentrio: config.json is not valid JSON: ")
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_terminal_bundle_gets_a_terminal_unless_a_command_is_given(image: Path, tmp_path: Path) -> None:
+    from kernel.runspec import RunFlags, build_config
+
+    bundle = make_bundle(tmp_path / "b", image, {"process": {"terminal": True, "args": ["/bin/showenv"]}})
+    config = build_config(RunFlags(image=str(bundle)))
+    assert config.tty and b"TERM=xterm" in config.env
+    config = build_config(RunFlags(image=str(bundle), cmd=["/bin/showenv"]))
+    assert not config.tty and not any(e.startswith(b"TERM=") for e in config.env)

@@ -7,18 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from kernel.images.build import HOST_BUSYBOX, build_busybox
+from kernel.images.build import HOST_BUSYBOX
 from tests.cli.conftest import needs_root, sentrio
 
 pytestmark = [needs_root, pytest.mark.skipif(not HOST_BUSYBOX.is_file(), reason="needs busybox-static "
                                                                                  "(bash scripts/setup.sh)")]
-
-
-@pytest.fixture(scope="module")
-def busybox(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("busybox")
-    build_busybox(root)
-    return root
 
 
 def test_the_image_has_busybox_and_its_applets(busybox: Path) -> None:
@@ -48,3 +41,17 @@ def test_the_cli_builds_it(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines()[-1].startswith(f"busybox: image ready at {tmp_path / 'bb'}")
     assert (tmp_path / "bb" / "bin" / "busybox").is_file()
+
+
+def _implemented(*names: str) -> bool:
+    from kernel.syscalls import default_table
+
+    return set(names) <= set(default_table().supported())
+
+
+@pytest.mark.skipif(not _implemented("kill", "clone", "wait4", "execve"), reason="needs fork and kill (issue 4)")
+def test_a_child_killed_by_sigkill_is_137(busybox: Path) -> None:
+    """pid 1 cannot be killed from inside its namespace, so a child shell kills itself and the
+    outer shell passes its 128+9 on, as a shell in docker would."""
+    result = sentrio("run", str(busybox), "--", "sh", "-c", 'sh -c "kill -9 \\$\\$"; exit $?')
+    assert result.returncode == 137, result.stderr

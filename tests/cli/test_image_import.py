@@ -223,3 +223,25 @@ def test_the_cli_imports_with_progress_and_refuses_in_one_line(tmp_path: Path) -
     result = sentrio("image", "import", str(tmp_path / "junk.tar"), str(tmp_path / "none"))
     assert result.returncode == 125
     assert result.stderr.endswith("junk.tar': not a tar archive (plain, gzip, bzip2 or xz)\n")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give files away")
+def test_owners_and_modes_come_from_the_archive(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, uid, gid, mode, kind in [("srv", 33, 34, 0o1770, tarfile.DIRTYPE),
+                                           ("srv/app", 1000, 1001, 0o2750, tarfile.REGTYPE)]:
+            info = tarfile.TarInfo(name)
+            info.uid, info.gid, info.mode, info.type = uid, gid, mode, kind
+            tar.addfile(info, io.BytesIO(b""))
+    archive = tmp_path / "owners.tar"
+    with tarfile.open(archive, "w") as tar:
+        _add(tar, "l/layer.tar", buffer.getvalue())
+        _add(tar, "c.json", b"{}")
+        _add(tar, "manifest.json", json.dumps([{"Config": "c.json", "Layers": ["l/layer.tar"]}]).encode())
+    rootfs = import_image(archive, tmp_path / "b") / "rootfs"
+    for name, uid, gid, mode in [("srv", 33, 34, 0o1770), ("srv/app", 1000, 1001, 0o2750)]:
+        info = (rootfs / name).lstat()
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (uid, gid, mode), name
+    config = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert config["process"] == {"terminal": False, "user": {"uid": 0, "gid": 0}, "env": [], "cwd": "/"}

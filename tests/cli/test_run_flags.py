@@ -100,24 +100,38 @@ def test_exit_statuses(image: Path, argv: list[str], status: int, stderr: str) -
     (["--pids-limit", "0"], "sentrio: argument --pids-limit: expected a positive number, got '0'"),
     (["--read-only", "--rw"], "sentrio: argument --rw: not allowed with argument --read-only"),
 ])
-def test_runtime_errors_exit_125_with_one_line(image: Path, flags: list[str], message: str) -> None:
-    result = sentrio("run", *flags, str(image), "--", "/bin/showenv")
-    assert result.returncode == 125
-    assert result.stdout == ""
-    last = result.stderr.splitlines()[-1]
-    assert last == message
-    assert "Traceback" not in result.stderr
+def test_runtime_errors_exit_125_with_one_line(image: Path, flags: list[str], message: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """In-process (each is found before the Sentry starts anything): main() as the CLI calls it."""
+    from kernel.cli import main
+
+    try:
+        status = main(["run", *flags, str(image), "--", "/bin/showenv"])
+    except SystemExit as exit_:  # argparse's errors
+        status = exit_.code  # type: ignore[assignment]
+    out, err = capsys.readouterr()
+    assert (status, out) == (125, "")
+    assert err.splitlines()[-1] == message
+    assert "Traceback" not in err
+
+
+def test_a_runtime_error_from_the_command_line(image: Path) -> None:
+    result = sentrio("run", "-v", "/no/such/source:/data", str(image), "--", "/bin/showenv")
+    assert (result.returncode, result.stdout) == (125, "")
+    assert result.stderr == ("sentrio: --volume '/no/such/source:/data': the source '/no/such/source' "
+                             "does not exist\n")
 
 
 def test_flags_reach_the_kernel_config(image: Path, tmp_path: Path) -> None:
     """What the VFS and process helpers will honour is recorded in KernelConfig."""
+    from kernel.kernel import KernelConfig
     from kernel.runspec import RunFlags, build_config
 
     config = build_config(RunFlags(
         image=str(image), cmd=["showenv"], volume=[f"{tmp_path}:/data:ro", f"{tmp_path}/:/rw"],
         tmpfs=["/scratch:size=1m"], read_only=True, pids_limit=5, memory=1 << 20, tty=True, name="box1"))
     assert config.argv == [b"/bin/showenv"]
-    assert config.root_mode == "read-only"
+    assert (config.read_only, config.rw) == (True, False)
     assert [(m.destination, m.kind, m.source, m.read_only) for m in config.mounts] == [
         ("/data", "bind", str(tmp_path), True), ("/rw", "bind", str(tmp_path), False),
         ("/scratch", "tmpfs", "tmpfs", False)]
@@ -125,5 +139,36 @@ def test_flags_reach_the_kernel_config(image: Path, tmp_path: Path) -> None:
     assert config.pids_limit == 5 and config.memory_limit == 1 << 20
     assert config.tty and b"TERM=xterm" in config.env
     assert config.sandbox_id == "box1"
-    assert build_config(RunFlags(image=str(image), cmd=["/bin/showenv"], rw=True)).root_mode == "rw"
-    assert build_config(RunFlags(image=str(image), cmd=["/bin/showenv"])).root_mode == "overlay"
+    config = build_config(RunFlags(image=str(image), cmd=["/bin/showenv"], rw=True))
+    assert (config.read_only, config.rw) == (False, True)
+    config = build_config(RunFlags(image=str(image), cmd=["/bin/showenv"]))
+    assert (config.read_only, config.rw, config.pids_limit) == (False, False, KernelConfig.pids_limit)
+
+
+@pytest.mark.differential
+def test_user_env_and_status_match_chroot_natively(image: Path) -> None:
+    """The same program, environment and user under ``env -i … chroot --userspec`` and under Sentrio."""
+    import shutil
+    import subprocess
+
+    env = ["PATH=/bin:/usr/bin", "HOME=/home/alice", "HOSTNAME=box", "A=1"]
+    chroot = shutil.which("chroot") or "/usr/sbin/chroot"
+    native = subprocess.run(["env", "-i", *env, chroot, "--userspec=1000:1001", str(image), "/bin/showenv", "7"],
+                            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30)
+    flags = [arg for item in env for arg in ("-e", item)]
+    ours = sentrio("run", "-u", "1000:1001", "-w", "/", *flags, str(image), "--", "/bin/showenv", "7")
+    assert (ours.returncode, ours.stderr) == (native.returncode, native.stderr) == (7, "")
+
+    def without_hostname(output: str) -> list[str]:
+        return [line for line in output.splitlines() if not line.startswith("hostname ")]
+
+    assert without_hostname(ours.stdout) == without_hostname(native.stdout)
+    assert fields(ours.stdout)["hostname"] == ["sentrio"]
+
+
+def test_debug_log_keeps_the_sentrys_log(image: Path, tmp_path: Path) -> None:
+    log = tmp_path / "debug.log"
+    result = sentrio("run", "--debug-log", str(log), "--log-level", "error", str(image), "--", "/bin/showenv")
+    assert result.returncode == 0 and result.stderr == ""
+    text = log.read_text()
+    assert " DEBUG " in text or " INFO " in text, text[:500]

@@ -1,0 +1,166 @@
+"""``run -t``: the guest's terminal, wired to the host's.
+
+Until the sandbox has a terminal of its own (a pty in its devfs), ``-t`` gives the guest a host
+pseudo-terminal: its slave becomes the Sentry's fds 0-2 (which are the guest's), and the Sentry
+copies bytes between the master and the terminal it was started from. That terminal is put in
+raw mode, so keys reach the guest's line discipline unchanged, and restored on exit whatever
+happens; a window-size change (SIGWINCH) is passed on to the pty. Without ``-i`` the host's
+keystrokes are not forwarded, as under docker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import select
+import signal
+import termios
+import tty
+from collections.abc import Iterator
+
+import trio
+
+from kernel.stdio import _epoll_accepts as epoll_accepts
+
+_WINSIZE = b"\0" * 8
+_CHUNK = 1 << 16
+
+
+def copy_window_size(source: int, target: int) -> None:
+    """Give the terminal ``target`` the window size of ``source`` (if ``source`` is a terminal)."""
+    with contextlib.suppress(OSError):
+        size = fcntl.ioctl(source, termios.TIOCGWINSZ, _WINSIZE)
+        fcntl.ioctl(target, termios.TIOCSWINSZ, size)
+
+
+class HostTerminal:
+    """A pty whose slave is the guest's stdio, and the copying between it and the host."""
+
+    def __init__(self, interactive: bool) -> None:
+        self.interactive = interactive
+        self.host_in = os.dup(0)
+        self.host_out = os.dup(1)
+        self.host_err = os.dup(2)
+        self.master, slave = os.openpty()
+        copy_window_size(self.host_in, slave)
+        for fd in (0, 1, 2):  # the guest's stdin, stdout and stderr: all the terminal, as docker -t
+            os.dup2(slave, fd)
+        os.close(slave)
+        os.set_blocking(self.master, False)
+        self._saved: list | None = None  # type: ignore[type-arg]
+
+    @contextlib.contextmanager
+    def raw(self) -> Iterator[None]:
+        """The host terminal in raw mode for the duration; restored on the way out."""
+        if os.isatty(self.host_in):
+            self._saved = termios.tcgetattr(self.host_in)
+            tty.setraw(self.host_in, termios.TCSANOW)
+        try:
+            yield
+        finally:
+            self.restore()
+
+    def restore(self) -> None:
+        if self._saved is not None:
+            with contextlib.suppress(termios.error):
+                termios.tcsetattr(self.host_in, termios.TCSADRAIN, self._saved)
+            self._saved = None
+
+    async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Copy in both directions and forward window sizes until cancelled."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._output)
+            if self.interactive:
+                nursery.start_soon(self._input)
+            if os.isatty(self.host_in):
+                await nursery.start(self._window_changes)
+            task_status.started()
+
+    async def _output(self) -> None:
+        while True:
+            await trio.lowlevel.wait_readable(self.master)
+            if not self._copy_output_once():
+                return
+
+    def _copy_output_once(self) -> bool:
+        """Move what the guest wrote to the host; False once the pty has nothing more to give."""
+        try:
+            data = os.read(self.master, _CHUNK)
+        except BlockingIOError:
+            return True
+        except OSError as error:
+            if error.errno == errno.EIO:  # no slave open any more
+                return False
+            raise
+        if not data:
+            return False
+        try:
+            _write_all(self.host_out, data)
+        except OSError:  # nobody reads the host side any more: the guest's output goes nowhere
+            pass
+        return True
+
+    async def _input(self) -> None:
+        """Keys from the host to the guest; at the end of the host's input, an end-of-file (^D)."""
+        pollable = epoll_accepts(self.host_in)  # a file or /dev/null never blocks, and epoll refuses it
+        while True:
+            if pollable:
+                await trio.lowlevel.wait_readable(self.host_in)
+            else:
+                await trio.lowlevel.checkpoint()
+            try:
+                data = os.read(self.host_in, _CHUNK)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                eof = termios.tcgetattr(self.master)[6][termios.VEOF]  # bytes in canonical mode
+                await self._send(eof if isinstance(eof, bytes) else bytes([eof]))
+                return
+            await self._send(data)
+
+    async def _send(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            await trio.lowlevel.wait_writable(self.master)
+            try:
+                view = view[os.write(self.master, view):]
+            except BlockingIOError:
+                continue
+
+    async def _window_changes(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        with trio.open_signal_receiver(signal.SIGWINCH) as changes:
+            task_status.started()
+            async for _ in changes:
+                copy_window_size(self.host_in, self.master)
+
+    def close(self) -> None:
+        """Flush what the guest last wrote, restore the host terminal, and let go of the pty."""
+        while True:
+            try:
+                if not self._copy_output_once() or not _pending(self.master):
+                    break
+            except OSError:
+                break
+        self.restore()
+        os.close(self.master)
+        for fd, host in enumerate((self.host_in, self.host_out, self.host_err)):  # the Sentry's own again
+            os.dup2(host, fd)
+            os.close(host)
+
+
+def _pending(fd: int) -> bool:
+    readable, _, _ = select.select([fd], [], [], 0)
+    return bool(readable)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            select.select([], [fd], [])

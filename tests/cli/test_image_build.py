@@ -1,0 +1,56 @@
+"""``image build debian`` without the network: a stand-in debootstrap shows the caching and copying."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from kernel.images import build
+from kernel.images.build import ImageBuildError, build_debian
+
+FAKE_DEBOOTSTRAP = """#!/bin/sh
+# debootstrap --variant=minbase SUITE TARGET MIRROR
+echo "$@" >> "{log}"
+mkdir -p "$3/etc" "$3/usr/bin"
+echo "$2" > "$3/etc/debian_version"
+ln -s usr/bin "$3/bin"
+"""
+
+
+@pytest.fixture
+def fake_debootstrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "debootstrap"
+    log = tmp_path / "calls.log"
+    script.write_text(FAKE_DEBOOTSTRAP.format(log=log))
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setattr(build, "DEBIAN_CACHE", tmp_path / "cache")
+    return log
+
+
+def test_debootstrap_runs_once_and_the_cache_is_copied(fake_debootstrap: Path, tmp_path: Path) -> None:
+    first = build_debian(tmp_path / "one", suite="bookworm")
+    second = build_debian(tmp_path / "two", suite="bookworm")
+    calls = fake_debootstrap.read_text().splitlines()
+    assert calls == [f"--variant=minbase bookworm {tmp_path / 'cache' / 'debian-bookworm'} {build.DEBIAN_MIRROR}"]
+    for root in (first, second):
+        assert (root / "etc" / "debian_version").read_text() == "bookworm\n"
+        assert os.readlink(root / "bin") == "usr/bin"
+        assert not (root / ".complete").exists()
+
+
+def test_a_failed_debootstrap_is_not_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "debootstrap").write_text("#!/bin/sh\nexit 3\n")
+    (bin_dir / "debootstrap").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setattr(build, "DEBIAN_CACHE", tmp_path / "cache")
+    with pytest.raises(ImageBuildError, match="debootstrap failed with status 3"):
+        build_debian(tmp_path / "img")
+    assert not (tmp_path / "cache" / "debian-bookworm" / ".complete").exists()
