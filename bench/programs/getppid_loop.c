@@ -6,33 +6,13 @@
  * Output (one line on stdout):  ns_per_call=<float> calls=<N>
  */
 #define _GNU_SOURCE
-#include <stdio.h>
-#include <stdlib.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
-
-static double now_ns(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
-        perror("clock_gettime");
-        exit(2);
-    }
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
+#include "bench.h"
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s N\n", argv[0]);
-        return 2;
-    }
-    long n = strtol(argv[1], NULL, 10);
-    if (n <= 0) {
-        fprintf(stderr, "N must be a positive integer\n");
-        return 2;
-    }
+    long n = iterations(argc, argv);
     volatile long sink = 0;
     double start = now_ns();
     for (long i = 0; i < n; i++)
