@@ -89,7 +89,9 @@ def same(image: Path, *argv: str) -> Outcome:
         native_run = pool.submit(native, image, *argv)
         sentrio_run = pool.submit(sentrio, image, *argv)
         expected, got = native_run.result(), sentrio_run.result()
-    assert (got.stdout, got.stderr, got.status) == (expected.stdout, expected.stderr, expected.status)
+    assert got.stdout.splitlines() == expected.stdout.splitlines()
+    assert got.stderr == expected.stderr
+    assert got.status == expected.status
     return expected
 
 
