@@ -12,6 +12,7 @@ import concurrent.futures
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -69,8 +70,14 @@ class Outcome:
     status: int
 
 
+def _unblock_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
 def native(image: Path, *argv: str, timeout: float = 60) -> Outcome:
-    result = subprocess.run(["chroot", str(image), *argv], capture_output=True, text=True, timeout=timeout)
+    # The guest starts with no signal blocked; so must the native run, whatever this process blocks.
+    result = subprocess.run(["chroot", str(image), *argv], capture_output=True, text=True, timeout=timeout,
+                            preexec_fn=_unblock_signals)
     status = result.returncode
     return Outcome(result.stdout, result.stderr, 128 - status if status < 0 else status)  # as a shell says it
 
