@@ -10,7 +10,8 @@ from kernel.syscalls.table import SyscallTable
 def default_table(strict: bool = False) -> SyscallTable:
     """A table with every handler Sentrio ships (``strict``: handler bugs propagate)."""
     from kernel.syscalls import (  # noqa: F401
-        arch, clone, execve, futex, info, itimer, limits, memory, process, signals, stdio, time, wait,
+        arch, clone, creds, execve, futex, info, itimer, limits, memory, process, signals, stdio, time,
+        usage, wait,
     )
 
     return SyscallTable(strict=strict)

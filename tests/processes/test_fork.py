@@ -32,3 +32,10 @@ def test_execve(image: Path, libc: str) -> None:
     outcome = same(image, f"/bin/exec{libc}")
     assert "target argc 4: [/bin/exec_target] [-x] [/bin/script] [arg]" in outcome.stdout
     assert "same pid 1" in outcome.stdout
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_credentials_priorities_prctl_and_usage(image: Path, libc: str) -> None:
+    outcome = same(image, f"/bin/ids{libc}")
+    assert "after setuid: uid 1000/1000/1000 gid 100/100/100" in outcome.stdout
+    assert "name: renamed-thread-" in outcome.stdout
