@@ -37,5 +37,5 @@ def test_execve(image: Path, libc: str) -> None:
 @pytest.mark.parametrize("libc", LIBCS)
 def test_credentials_priorities_prctl_and_usage(image: Path, libc: str) -> None:
     outcome = same(image, f"/bin/ids{libc}")
-    assert "after setuid: uid 1000/1000/1000 gid 100/100/100" in outcome.stdout
+    assert "after setuid: uid 1000/1000/1001 gid 100/100/100" in outcome.stdout
     assert "name: renamed-thread-" in outcome.stdout
