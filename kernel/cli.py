@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="set a variable in the guest's environment")
     run.add_argument("--hostname", default="sentrio", help="the sandbox's host name")
     run.add_argument("--memory", type=parse_size, metavar="SIZE", help="guest memory limit, e.g. 512m")
+    run.add_argument("--pids-limit", type=int, default=1024, metavar="N",
+                     help="most threads and processes the guest may have (fork/clone fail with EAGAIN)")
     run.add_argument("--strace", action="store_true", help="print every system call to stderr")
     run.add_argument("--trace-messages", metavar="FILE", help="write one JSON line per bus message to FILE")
     run.add_argument("--service", type=_service, action="append", default=[], metavar="NAME=module:Factory",
@@ -166,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         env=guest_environment(args.env),
         hostname=args.hostname,
         memory_limit=args.memory,
+        pids_limit=args.pids_limit,
         services={name: _load(target) for name, target in args.service},
         # Tests set SENTRIO_STRICT=1 so a Sentry bug fails them loudly instead of becoming EIO.
         strict=os.environ.get("SENTRIO_STRICT") == "1",

@@ -22,7 +22,7 @@ def test_fork_wait_and_friends(image: Path, libc: str) -> None:
 
 def test_a_fork_bomb_stops_with_eagain_at_the_pid_limit(image: Path) -> None:
     # Natively a fork bomb would hurt the host: only Sentrio runs it, with its default limit.
-    outcome = sentrio(image, "/bin/fork_bomb", timeout=120)
+    outcome = sentrio(image, "/bin/fork_bomb", options=("--pids-limit", "64"), timeout=120)
     assert outcome.stdout == "fork failed with EAGAIN after more than 10 children\n"
     assert outcome.status == 0
 
