@@ -428,3 +428,9 @@ ALL_SIGNALS = (1 << NSIG) - 1
 ITIMER_REAL = 0
 ITIMER_VIRTUAL = 1
 ITIMER_PROF = 2
+
+# --- <asm-generic/siginfo.h> sigevent ----------------------------------------------------------------
+SIGEV_SIGNAL = 0
+SIGEV_NONE = 1
+SIGEV_THREAD = 2
+SIGEV_THREAD_ID = 4

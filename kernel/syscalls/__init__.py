@@ -11,7 +11,7 @@ def default_table(strict: bool = False) -> SyscallTable:
     """A table with every handler Sentrio ships (``strict``: handler bugs propagate)."""
     from kernel.syscalls import (  # noqa: F401
         arch, clone, creds, execve, futex, info, itimer, limits, memory, process, signals, stdio, time,
-        usage, wait,
+        posix_timers, usage, wait,
     )
 
     return SyscallTable(strict=strict)
