@@ -72,7 +72,25 @@ BENCHMARKS: list[Benchmark] = [
         default_iterations=100_000,
         description="syscall(SYS_getppid) in a loop: the cost of one trapped system call round trip",
     ),
-    # Next: open/close, stat, read throughput, pipe ping-pong, fork+exec.
+    Benchmark(
+        name="fork_exec_wait",
+        source=PROGRAMS_DIR / "fork_exec_wait.c",
+        args=iterations_only,
+        parse=parse_key("us_per_round", scale=1e-3),
+        unit="ms/round",
+        default_iterations=200,
+        description="fork, execve of a static program that exits at once, and waitpid",
+    ),
+    Benchmark(
+        name="thread_create_join",
+        source=PROGRAMS_DIR / "thread_create_join.c",
+        args=iterations_only,
+        parse=parse_key("us_per_round"),
+        unit="µs/round",
+        default_iterations=1000,
+        description="pthread_create of a thread that returns at once, and pthread_join",
+    ),
+    # Next: open/close, stat, read throughput, pipe ping-pong.
 ]
 
 
