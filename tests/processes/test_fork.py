@@ -39,3 +39,11 @@ def test_credentials_priorities_prctl_and_usage(image: Path, libc: str) -> None:
     outcome = same(image, f"/bin/ids{libc}")
     assert "after setuid: uid 1000/1000/1001 gid 100/100/100" in outcome.stdout
     assert "name: renamed-thread-" in outcome.stdout
+
+
+def test_orphans_go_to_pid_1_and_a_spinning_thread_does_not_delay_exit(image: Path) -> None:
+    # Natively the orphan's new parent is the host's reaper, so this one is Sentrio's alone.
+    outcome = sentrio(image, "/bin/orphan")
+    assert outcome.stdout == ("orphan's new parent: 1\ninit reaped the orphan: 1, status 5\n"
+                              "exiting with a spinning thread\n")
+    assert outcome.status == 9
