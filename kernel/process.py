@@ -210,6 +210,12 @@ class ThreadGroup:
         self._continued.set()
         await self._tell_parent(CLD_CONTINUED, int(Signal.SIGCONT))
 
+    def wake_for_kill(self) -> None:
+        """SIGKILL reaches even a stopped process: its threads wake to die."""
+        if self.stopped:
+            self.stopped = False
+            self._continued.set()
+
     async def wait_while_stopped(self) -> None:
         while self.stopped and not self.zombie:
             await self._continued.wait()

@@ -20,10 +20,8 @@ from kernel.abi.linux import (
     FP_XSTATE_MAGIC1,
     FP_XSTATE_MAGIC2,
     SA_ONSTACK,
-    SA_SIGINFO,
     SS_AUTODISARM,
     SS_DISABLE,
-    SS_ONSTACK,
     UC_FP_XSTATE,
     UC_SIGCONTEXT_SS,
     UC_STRICT_RESTORE_SS,
@@ -50,8 +48,8 @@ _U64 = (1 << 64) - 1
 
 
 def on_altstack(altstack: tuple[int, int, int], sp: int) -> bool:
-    base, flags, size = altstack
-    return not flags & SS_DISABLE and base < sp <= base + size
+    base, _flags, size = altstack
+    return size > 0 and base < sp <= base + size
 
 
 async def push_frame(t: Task, signo: int, info: bytes, action: tuple[int, int, int, int], old_mask: int,
@@ -66,7 +64,7 @@ async def push_frame(t: Task, signo: int, info: bytes, action: tuple[int, int, i
     sp = regs.rsp
     base, ss_flags, size = altstack
     new_altstack = None
-    if flags & SA_ONSTACK and not ss_flags & SS_DISABLE and not on_altstack(altstack, sp):
+    if flags & SA_ONSTACK and size > 0 and not on_altstack(altstack, sp):
         sp = base + size
         if ss_flags & SS_AUTODISARM:
             new_altstack = (0, SS_DISABLE, 0)
@@ -85,7 +83,6 @@ async def push_frame(t: Task, signo: int, info: bytes, action: tuple[int, int, i
                         int.from_bytes(fp_state[512:520], "little"), xstate_size)
     fp_image = bytes(fp_state) + struct.pack("<I", FP_XSTATE_MAGIC2)
 
-    stack_flags = SS_DISABLE if ss_flags & SS_DISABLE else (SS_ONSTACK if on_altstack(altstack, regs.rsp) else 0)
     context = structs.SIGCONTEXT.pack(
         *(getattr(regs, name) & _U64 for name in _GENERAL), regs.eflags,
         regs.cs & 0xFFFF, regs.gs & 0xFFFF, regs.fs & 0xFFFF, regs.ss & 0xFFFF,
@@ -99,7 +96,7 @@ async def push_frame(t: Task, signo: int, info: bytes, action: tuple[int, int, i
         struct.pack_into("<Q", context, 176, cr2)
         context = bytes(context)
     ucontext = (structs.UCONTEXT_HEAD.pack(UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS, 0)
-                + structs.STACK_T.pack(base, stack_flags | (ss_flags & SS_AUTODISARM), size)
+                + structs.STACK_T.pack(base, ss_flags, size)  # as stored, like Linux's __save_altstack
                 + context + struct.pack("<Q", old_mask))
     image = struct.pack("<Q", restorer) + ucontext + info.ljust(structs.SIGINFO_SIZE, b"\0")
     await t.mm.copy_out(fp_address, fp_image)
@@ -109,13 +106,10 @@ async def push_frame(t: Task, signo: int, info: bytes, action: tuple[int, int, i
     regs.rip = handler
     regs.rdi = signo
     regs.rax = 0
-    if flags & SA_SIGINFO:
-        regs.rsi = frame + _INFO_OFFSET
-        regs.rdx = frame + _UC_OFFSET
-    else:
-        regs.rsi = 0
-        regs.rdx = 0
-    regs.eflags &= ~(0x100 | 0x400 | 0x40000)  # TF, DF, AC: handlers start with them clear
+    # x86-64 passes the siginfo and ucontext whether or not SA_SIGINFO asked for them.
+    regs.rsi = frame + _INFO_OFFSET
+    regs.rdx = frame + _UC_OFFSET
+    regs.eflags &= ~(0x100 | 0x400 | 0x10000)  # TF, DF, RF: handlers start with them clear
     t.context.regs_changed()
     return new_altstack
 

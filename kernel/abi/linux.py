@@ -646,3 +646,9 @@ LOCK_SH = 1
 LOCK_EX = 2
 LOCK_NB = 4
 LOCK_UN = 8
+
+# --- <asm-generic/siginfo.h> sigevent ----------------------------------------------------------------
+SIGEV_SIGNAL = 0
+SIGEV_NONE = 1
+SIGEV_THREAD = 2
+SIGEV_THREAD_ID = 4

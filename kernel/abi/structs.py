@@ -89,3 +89,9 @@ ITIMERVAL = struct.Struct("<qqqq")
 
 assert SIGCONTEXT.size == 256
 assert UCONTEXT_SIZE == 304
+#: struct sigevent's head: sigev_value, sigev_signo, sigev_notify, then _tid (SIGEV_THREAD_ID).
+SIGEVENT = struct.Struct("<Qiii")
+#: A timer's siginfo: signo, errno, code, pad, si_tid (timer id), si_overrun, si_value.
+SIGINFO_TIMER = struct.Struct("<iii4xiiQ")
+#: struct itimerspec { timespec it_interval, it_value; }
+ITIMERSPEC = struct.Struct("<qqqq")

@@ -10,8 +10,8 @@ from kernel.syscalls.table import SyscallTable
 def default_table(strict: bool = False) -> SyscallTable:
     """A table with every handler Sentrio ships (``strict``: handler bugs propagate)."""
     from kernel.syscalls import (  # noqa: F401
-        arch, attrs, clone, events, execve, fdops, filedata, futex, info, itimer, limits, memory, paths, pipes,
-        poll, process, readwrite, signals, time, wait,
+        arch, attrs, clone, creds, events, execve, fdops, filedata, futex, info, itimer, limits, memory, paths,
+        pipes, poll, posix_timers, process, readwrite, signals, time, usage, wait,
     )
 
     return SyscallTable(strict=strict)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from collections.abc import Awaitable, Callable
+
 import trio
 
 from kernel.abi import structs
@@ -26,12 +28,15 @@ if TYPE_CHECKING:
 _USEC = 1_000_000
 
 
-class RealTimer:
-    """A process's ITIMER_REAL: the next expiry (trio time) and the reload interval."""
+class IntervalTimer:
+    """A countdown on trio's clock that calls ``expired()`` and reloads with its interval
+    (setitimer's ITIMER_REAL, and POSIX timers)."""
 
-    def __init__(self, kernel: Kernel, process: ThreadGroup) -> None:
+    def __init__(self, kernel: Kernel, process: ThreadGroup,
+                 expired: Callable[[], Awaitable[bool]] | None = None) -> None:
         self._kernel = kernel
         self._process = process
+        self._expired = expired or self._send_sigalrm
         self.expiry: float | None = None
         self.interval = 0.0
         self._scope: trio.CancelScope | None = None
@@ -43,9 +48,8 @@ class RealTimer:
         return max(self.expiry - trio.current_time(), 1e-6), self.interval
 
     def arm(self, value: float, interval: float) -> None:
-        if self._scope is not None:
-            self._scope.cancel()
-            self._scope = None
+        """Expire ``value`` seconds from now (0: disarm), then every ``interval`` seconds."""
+        self.disarm()
         self.interval = interval
         if value <= 0:
             self.expiry = None
@@ -54,24 +58,36 @@ class RealTimer:
         self._scope = trio.CancelScope()
         self._kernel.spawn(self._run, self._scope)
 
+    def disarm(self) -> None:
+        if self._scope is not None:
+            self._scope.cancel()
+            self._scope = None
+        self.expiry = None
+
     async def _run(self, scope: trio.CancelScope) -> None:
         with scope:
             while self.expiry is not None and not self._process.zombie:
                 await trio.sleep_until(self.expiry)
-                self.expiry = trio.current_time() + self.interval if self.interval > 0 else None
-                info = structs.SIGINFO_KILL.pack(int(Signal.SIGALRM), 0, SI_KERNEL, 0, 0, 0)
-                try:
-                    await self._kernel.bus.call("signals", "send", self._process.pid, None,
-                                                int(Signal.SIGALRM), info)
-                except Errno:
+                self.expiry = self.expiry + self.interval if self.interval > 0 else None
+                if self.expiry is not None and self.expiry < trio.current_time():
+                    self.expiry = trio.current_time() + self.interval  # late: do not burst
+                if not await self._expired():
                     return
 
+    async def _send_sigalrm(self) -> bool:
+        info = structs.SIGINFO_KILL.pack(int(Signal.SIGALRM), 0, SI_KERNEL, 0, 0, 0)
+        try:
+            await self._kernel.bus.call("signals", "send", self._process.pid, None, int(Signal.SIGALRM), info)
+        except Errno:
+            return False
+        return True
 
-def real_timer(t: Task) -> RealTimer:
+
+def real_timer(t: Task) -> IntervalTimer:
     process = t.process
     timer = getattr(process, "real_timer", None)
     if timer is None:
-        timer = process.real_timer = RealTimer(t.kernel, process)  # type: ignore[attr-defined]
+        timer = process.real_timer = IntervalTimer(t.kernel, process)  # type: ignore[attr-defined]
     return timer
 
 

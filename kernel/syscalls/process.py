@@ -207,3 +207,15 @@ async def prctl(t: Task, option: Int, arg2: ULong, arg3: ULong, arg4: ULong, arg
     if option == PR_GET_DUMPABLE:
         return process.dumpable
     raise Errno(EINVAL)
+
+
+@syscall
+async def get_robust_list(t: Task, pid: Int, head_ptr: Addr, len_ptr: Addr) -> int:
+    """The robust futex list of thread ``pid`` (0: the caller)."""
+    task = t if pid == 0 else t.kernel.threads.get(pid)
+    if task is None:
+        raise Errno(ESRCH)
+    head, _length = task.robust_list
+    await t.mm.write_struct(structs.U64, head_ptr, head)
+    await t.mm.write_struct(structs.U64, len_ptr, ROBUST_LIST_HEAD_SIZE)
+    return 0

@@ -54,6 +54,8 @@ async def send_to_process(t: Task, process: ThreadGroup, sig: int, info: bytes) 
         return
     if sig == Signal.SIGCONT:
         await process.resume()
+    elif sig == Signal.SIGKILL:
+        process.wake_for_kill()
     if sig:
         await t.kernel.bus.call("signals", "send", process.pid, None, sig, info)
 
@@ -87,6 +89,8 @@ async def _send_to_thread(t: Task, tgid: int | None, tid: int, sig: int, info: b
         raise Errno(ESRCH)
     if sig == Signal.SIGCONT:
         await task.process.resume()
+    elif sig == Signal.SIGKILL:
+        task.process.wake_for_kill()
     if sig:
         await t.kernel.bus.call("signals", "send", task.process.pid, tid, sig, info)
     return 0

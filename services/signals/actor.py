@@ -92,8 +92,7 @@ class SignalsActor(Actor):
         source = self._threads.get(creator) if creator is not None else None
         if source is not None:
             thread.mask = source.mask
-            if keep_altstack:
-                thread.altstack = source.altstack
+            thread.altstack = source.altstack if keep_altstack else (0, SS_DISABLE, 0)
         process.threads.append(thread)
         self._threads[tid] = thread
 
@@ -127,7 +126,7 @@ class SignalsActor(Actor):
                 action.handler, action.flags, action.restorer, action.mask = SIG_DFL, 0, 0, 0
         thread = self._threads.get(tid)
         if thread is not None:
-            thread.altstack = (0, SS_DISABLE, 0)
+            thread.altstack = (0, 0, 0)
 
     # --- actions, masks, alternate stacks --------------------------------------------------------
 
@@ -192,8 +191,8 @@ class SignalsActor(Actor):
         """Set the alternate stack; returns the old one with SS_ONSTACK if ``sp`` is on it."""
         thread = self._thread(tid)
         base, flags, size = thread.altstack
-        on_stack = not flags & SS_DISABLE and base < sp <= base + size
-        old_flags = SS_DISABLE if flags & SS_DISABLE else (SS_ONSTACK if on_stack else 0)
+        on_stack = size > 0 and base < sp <= base + size
+        old_flags = SS_DISABLE if size == 0 else (SS_ONSTACK if on_stack else 0)
         old = (base, old_flags | (flags & SS_AUTODISARM), size)
         if new is not None:
             if on_stack:
@@ -207,7 +206,7 @@ class SignalsActor(Actor):
             else:
                 if new_size < MINSIGSTKSZ:
                     raise Errno(ENOMEM)
-                thread.altstack = (new_base, new_flags & SS_AUTODISARM, new_size)
+                thread.altstack = (new_base, new_flags, new_size)
         return old
 
     @operation
@@ -221,10 +220,10 @@ class SignalsActor(Actor):
         base, flags, size = altstack
         if flags & ~SS_AUTODISARM not in (0, SS_ONSTACK, SS_DISABLE):
             return
-        if flags & SS_DISABLE:
+        if flags & ~SS_AUTODISARM == SS_DISABLE:
             thread.altstack = (0, SS_DISABLE, 0)
         elif size >= MINSIGSTKSZ:
-            thread.altstack = (base, flags & SS_AUTODISARM, size)
+            thread.altstack = (base, flags, size)
 
     # --- sending and taking ------------------------------------------------------------------------
 

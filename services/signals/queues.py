@@ -16,7 +16,6 @@ from kernel.abi.linux import (
     SIG_DFL,
     SIG_IGN,
     SIGRTMIN,
-    SS_DISABLE,
     Signal,
     sigbit,
 )
@@ -89,8 +88,9 @@ class ThreadSignals:
     process: ProcessSignals
     mask: int = 0
     pending: Pending = field(default_factory=Pending)
-    #: sigaltstack: (ss_sp, ss_flags, ss_size).
-    altstack: tuple[int, int, int] = (0, SS_DISABLE, 0)
+    #: sigaltstack: (ss_sp, ss_flags, ss_size) as Linux stores them: a size of 0 means none;
+    #: the flags are what was last set (0 for a process's first thread, SS_DISABLE for others).
+    altstack: tuple[int, int, int] = (0, 0, 0)
     #: Signals a sigtimedwait/signalfd-style wait is after (0: none).
     waiting_for: int = 0
 

@@ -78,9 +78,9 @@ def native(image: Path, *argv: str, timeout: float = 60) -> Outcome:
     return Outcome(result.stdout, result.stderr, 128 - status if status < 0 else status)  # as a shell says it
 
 
-def sentrio(image: Path, *argv: str, timeout: float = 60) -> Outcome:
+def sentrio(image: Path, *argv: str, timeout: float = 60, options: tuple[str, ...] = ()) -> Outcome:
     env = dict(os.environ, SENTRIO_STRICT="1", PYTHONPATH=str(REPO))
-    result = subprocess.run([sys.executable, "-m", "kernel", "run", str(image), "--", *argv],
+    result = subprocess.run([sys.executable, "-m", "kernel", "run", *options, str(image), "--", *argv],
                             capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env)
     return Outcome(result.stdout, result.stderr, result.returncode)
 
@@ -92,7 +92,9 @@ def same(image: Path, *argv: str) -> Outcome:
         native_run = pool.submit(native, image, *argv)
         sentrio_run = pool.submit(sentrio, image, *argv)
         expected, got = native_run.result(), sentrio_run.result()
-    assert (got.stdout, got.stderr, got.status) == (expected.stdout, expected.stderr, expected.status)
+    assert got.stdout.splitlines() == expected.stdout.splitlines()
+    assert got.stderr == expected.stderr
+    assert got.status == expected.status
     return expected
 
 

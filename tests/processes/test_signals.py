@@ -32,3 +32,9 @@ def test_signals_between_processes_and_threads(image: Path, libc: str) -> None:
 @pytest.mark.parametrize(("signo", "status"), [(9, 137), (15, 143), (11, 139), (6, 134)])
 def test_a_guest_killed_by_a_signal_exits_128_plus_it(image: Path, signo: int, status: int) -> None:
     assert same(image, "/bin/kill", str(signo)).status == status
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_posix_timers(image: Path, libc: str) -> None:
+    outcome = same(image, f"/bin/timers{libc}")
+    assert "SIGEV_THREAD ran with value 5" in outcome.stdout

@@ -32,3 +32,8 @@ def test_exit_ends_every_thread(image: Path, libc: str) -> None:
 def test_futex_operations(image: Path, libc: str) -> None:
     outcome = same(image, f"/bin/futex_ops{libc}")
     assert "wake 1 of 4: 1" in outcome.stdout
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_a_robust_mutex_of_a_dead_thread_reports_owner_died(image: Path, libc: str) -> None:
+    assert "EOWNERDEAD" in same(image, f"/bin/robust{libc}").stdout

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -98,6 +99,23 @@ int main(void) {
     show("middle", status);
     pid_t got = wait(&status);
     printf("adopted grandchild reaped: %d; ", got > 0);
+    show("grandchild", status);
+
+    /* a parent-death signal: the grandchild hears when its parent (the middle) dies */
+    volatile int *ready = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    child = fork();
+    if (child == 0) {
+        if (fork() == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+            *ready = 1;
+            for (;;) pause();
+        }
+        while (!*ready) usleep(1000);
+        _exit(0);
+    }
+    waitpid(child, &status, 0);
+    got = wait(&status);
+    printf("pdeathsig grandchild: %d; ", got > 0);
     show("grandchild", status);
 
     /* vfork: the child borrows our memory until it exits */

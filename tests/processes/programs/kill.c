@@ -72,6 +72,15 @@ int main(int argc, char **argv) {
     waitpid(child, &status, 0);
     show("then SIGTERM", status);
 
+    /* SIGKILL reaches a stopped child */
+    child = sleeper();
+    usleep(20000);
+    kill(child, SIGSTOP);
+    waitpid(child, &status, WUNTRACED);
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
+    show("SIGKILL while stopped", status);
+
     /* a child that ignores SIGTERM survives it */
     child = fork();
     if (child == 0) {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <sys/ucontext.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,6 +58,22 @@ static void on_fp(int sig) {
 
 static void on_plain(int sig) { got = sig; }
 
+/* Look at the frame the kernel built: skip the ud2 that raised SIGILL by moving RIP. */
+static volatile long frame_facts[8];
+static void on_ill(int sig, siginfo_t *info, void *context) {
+    ucontext_t *uc = context;
+    frame_facts[0] = uc->uc_flags;
+    frame_facts[1] = uc->uc_mcontext.gregs[REG_TRAPNO];
+    frame_facts[2] = (long)info->si_addr == uc->uc_mcontext.gregs[REG_RIP];
+    frame_facts[3] = uc->uc_mcontext.fpregs != NULL;
+    frame_facts[4] = uc->uc_mcontext.fpregs ? uc->uc_mcontext.fpregs->mxcsr : -1;
+    frame_facts[5] = sigismember(&uc->uc_sigmask, SIGUSR2);
+    /* uc_stack.ss_flags is left out: without an alternate stack it is whatever the launcher's
+     * thread had (Linux saves the stored flags), so it differs between environments. */
+    frame_facts[7] = info->si_code;
+    uc->uc_mcontext.gregs[REG_RIP] += 2;
+}
+
 static void install(int sig, void (*handler)(int), int flags) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -92,6 +109,22 @@ int main(void) {
     sig = sigsetjmp(escape, 1);
     if (sig == 0) *(volatile char *)(uintptr_t)0x1000 = 0;
     printf("second SIGSEGV caught: %d\n", sig);
+
+    struct sigaction ill;
+    memset(&ill, 0, sizeof ill);
+    ill.sa_sigaction = on_ill;
+    ill.sa_flags = SA_SIGINFO;
+    sigaction(SIGILL, &ill, NULL);
+    sigset_t usr2;
+    sigemptyset(&usr2);
+    sigaddset(&usr2, SIGUSR2);
+    sigprocmask(SIG_BLOCK, &usr2, NULL);
+    __asm__ volatile("ud2");
+    sigprocmask(SIG_UNBLOCK, &usr2, NULL);
+    printf("SIGILL frame: uc_flags %ld, trapno %ld, si_addr is rip %ld, fpregs %ld, mxcsr %#lx, "
+           "saved mask has USR2 %ld, code %ld; resumed after ud2\n",
+           frame_facts[0], frame_facts[1], frame_facts[2], frame_facts[3], frame_facts[4], frame_facts[5],
+           frame_facts[7]);
 
     sa.sa_sigaction = on_info;
     sigaction(SIGUSR1, &sa, NULL);

@@ -1,0 +1,106 @@
+"""CPU usage and scheduling as a process sees it: getrusage, times, priorities, affinity."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from kernel.abi import structs
+from kernel.abi.errno import EACCES, EINVAL, ESRCH
+from kernel.abi.linux import (
+    NSEC_PER_SEC,
+    PRIO_PGRP,
+    PRIO_PROCESS,
+    PRIO_USER,
+    RUSAGE_CHILDREN,
+    RUSAGE_SELF,
+    RUSAGE_THREAD,
+    USER_HZ,
+)
+from kernel.errors import Errno
+from kernel.process import Usage
+from kernel.syscalls.args import Addr, Int, Size
+from kernel.syscalls.table import syscall
+from kernel.syscalls.wait import pack_rusage
+
+if TYPE_CHECKING:
+    from kernel.process import ThreadGroup
+    from kernel.task import Task
+
+
+@syscall
+async def getrusage(t: Task, who: Int, usage: Addr) -> int:
+    if who == RUSAGE_SELF:
+        used = Usage(t.process.cpu_time_ns())
+    elif who == RUSAGE_CHILDREN:
+        used = t.process.children_usage
+    elif who == RUSAGE_THREAD:
+        used = Usage(t.context.cpu_time_ns(whole_process=False))
+    else:
+        raise Errno(EINVAL)
+    await t.mm.copy_out(usage, pack_rusage(used))
+    return 0
+
+
+def _ticks(ns: int) -> int:
+    return ns * USER_HZ // NSEC_PER_SEC
+
+
+@syscall
+async def times(t: Task, buf: Addr) -> int:
+    """CPU times in clock ticks; returns ticks since the sandbox booted."""
+    if buf:
+        children = t.process.children_usage
+        await t.mm.write_struct(structs.TMS, buf, _ticks(t.process.cpu_time_ns()), 0,
+                                _ticks(children.user_ns), _ticks(children.system_ns))
+    return int((time.monotonic() - t.kernel.boot_time) * USER_HZ)
+
+
+def _targets(t: Task, which: int, who: int) -> list[ThreadGroup]:
+    processes = [p for p in t.kernel.processes.values() if not p.zombie]
+    if which == PRIO_PROCESS:
+        if who == 0:
+            return [t.process]
+        task = t.kernel.threads.get(who)
+        return [task.process] if task is not None else []
+    if which == PRIO_PGRP:
+        group = who or t.process.pgid
+        return [p for p in processes if p.pgid == group]
+    if which == PRIO_USER:
+        uid = who or t.process.creds.uid
+        return [p for p in processes if p.creds.uid == uid]
+    raise Errno(EINVAL)
+
+
+@syscall
+async def getpriority(t: Task, which: Int, who: Int) -> int:
+    """The highest priority among the targets, as 20 - nice (the raw system call's form)."""
+    targets = _targets(t, which, who)
+    if not targets:
+        raise Errno(ESRCH)
+    return 20 - min(p.nice for p in targets)
+
+
+@syscall
+async def setpriority(t: Task, which: Int, who: Int, prio: Int) -> int:
+    targets = _targets(t, which, who)
+    if not targets:
+        raise Errno(ESRCH)
+    nice = max(-20, min(19, prio))
+    for process in targets:
+        if nice < process.nice and t.process.creds.euid != 0:
+            raise Errno(EACCES)
+        process.nice = nice
+    return 0
+
+
+@syscall
+async def sched_setaffinity(t: Task, pid: Int, cpusetsize: Size, mask: Addr) -> int:
+    """Accept any mask naming at least one of the sandbox's CPUs (the Sentry places threads)."""
+    if pid and pid not in t.kernel.threads:
+        raise Errno(ESRCH)
+    raw = await t.mm.copy_in(mask, min(cpusetsize, 128))
+    bits = int.from_bytes(raw, "little")
+    if not bits & ((1 << t.kernel.online_cpus) - 1):
+        raise Errno(EINVAL)
+    return 0
