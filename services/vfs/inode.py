@@ -96,6 +96,8 @@ class Inode:
         self.nlink = nlink
         self.rdev = rdev
         self.atime_ns, self.mtime_ns, self.ctime_ns = times or (now_ns(),) * 3
+        #: 512-byte blocks as the backing store reported them (image files); None: from the size.
+        self.blocks: int | None = None
 
     @property
     def kind(self) -> int:
@@ -110,8 +112,9 @@ class Inode:
 
     async def stat(self) -> Stat:
         size = self.size()
+        blocks = self.blocks if self.blocks is not None else (size + 511) // 512
         return Stat(self.fs.dev, self.ino, self.mode, self.nlink, self.uid, self.gid, self.rdev, size,
-                    4096, (size + 511) // 512, self.atime_ns, self.mtime_ns, self.ctime_ns)
+                    4096, blocks, self.atime_ns, self.mtime_ns, self.ctime_ns)
 
     def accessed(self) -> None:
         """A read happened (atime is not kept current: noatime)."""
