@@ -23,7 +23,7 @@ from kernel.abi.linux import (
 from kernel.abi.structs import DIRENT64_HEAD, STAT, STATFS, STATX, TIMESPEC
 from kernel.errors import Errno
 from kernel.syscalls.args import Addr, Fd, Int, Off, UInt
-from kernel.syscalls.paths import lookup_at, read_path, start_dir, vfs
+from kernel.syscalls.paths import lookup_at, lookup_path, read_path, start_dir, vfs
 from kernel.syscalls.table import syscall
 
 if TYPE_CHECKING:
@@ -68,8 +68,7 @@ async def newfstatat(t: Task, dirfd: Fd, pathname: Addr, statbuf: Addr, flags: I
     path = await read_path(t, pathname, allow_empty=bool(flags & AT_EMPTY_PATH))
     if not path and dirfd != -100:
         return await fstat(t, dirfd, statbuf)
-    return await _stat_out(t, await lookup_at(t, dirfd, pathname, flags, not flags & AT_SYMLINK_NOFOLLOW),
-                           statbuf)
+    return await _stat_out(t, await lookup_path(t, dirfd, path, not flags & AT_SYMLINK_NOFOLLOW), statbuf)
 
 
 @syscall
@@ -82,7 +81,7 @@ async def statx(t: Task, dirfd: Fd, pathname: Addr, flags: Int, mask: UInt, stat
     if not path and dirfd != -100:
         st = await t.process.fds.get(dirfd).stat()
     else:
-        st = await (await lookup_at(t, dirfd, pathname, flags, not flags & AT_SYMLINK_NOFOLLOW)).stat()
+        st = await (await lookup_path(t, dirfd, path, not flags & AT_SYMLINK_NOFOLLOW)).stat()
     data = STATX.pack(STATX_BASIC_STATS, st.blksize, 0, st.nlink, st.uid, st.gid, st.mode, st.ino, st.size,
                       st.blocks, 0,
                       st.atime_ns // _NS, st.atime_ns % _NS, st.ctime_ns // _NS, st.ctime_ns % _NS,  # btime

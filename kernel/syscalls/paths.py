@@ -95,7 +95,11 @@ async def vfs(t: Task, op: str, *args: Any) -> Any:
 
 async def lookup_at(t: Task, dirfd: int, addr: int, flags: int, follow: bool) -> Inode:
     """The file a (dirfd, path) pair names; with AT_EMPTY_PATH an empty path means dirfd itself."""
-    path = await read_path(t, addr, allow_empty=bool(flags & AT_EMPTY_PATH))
+    return await lookup_path(t, dirfd, await read_path(t, addr, allow_empty=bool(flags & AT_EMPTY_PATH)), follow)
+
+
+async def lookup_path(t: Task, dirfd: int, path: bytes, follow: bool) -> Inode:
+    """:func:`lookup_at` for a path already read from guest memory."""
     if not path:
         if dirfd == AT_FDCWD:
             return t.process.cwd
