@@ -261,7 +261,7 @@ class Dir(Inode):
         elif kind == S_IFREG:
             child = RegularInode(self.fs, mode, uid, gid)
         else:
-            child = Inode(self.fs, mode, uid, gid, rdev=rdev)
+            child = special_inode(self.fs, mode, uid, gid, rdev)
         self.children[name] = child
         self.modified()
         return child
@@ -300,6 +300,15 @@ class Dir(Inode):
         if flags & O_PATH:
             return PathFile(flags, self)
         return DirectoryFile(flags, self)
+
+
+def special_inode(fs: Filesystem, mode: int, uid: int, gid: int, rdev: int, **kwargs: object) -> Inode:
+    """A FIFO, socket or device node made by mknod (a FIFO is a pipe; the others cannot open)."""
+    if mode & S_IFMT == 0o010000:
+        from services.vfs.pipe import Fifo
+
+        return Fifo(fs, mode, uid, gid, **kwargs)
+    return Inode(fs, mode, uid, gid, rdev=rdev, **kwargs)  # type: ignore[arg-type]
 
 
 class Device(Inode):

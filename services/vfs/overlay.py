@@ -37,7 +37,7 @@ from kernel.abi.linux import (
 )
 from kernel.bus import Bus
 from kernel.errors import Errno
-from services.vfs.inode import Dir, Filesystem, Inode, RegularInode, Symlink, now_ns
+from services.vfs.inode import Dir, Filesystem, Inode, RegularInode, Symlink, now_ns, special_inode
 
 _AT_REMOVEDIR = 0x200
 _SETATTR_MODE, _SETATTR_UID, _SETATTR_GID, _SETATTR_SIZE = 0x1, 0x2, 0x4, 0x8
@@ -97,7 +97,7 @@ class GoferFs(Filesystem):
         elif kind == S_IFLNK:
             inode = GoferSymlink(self, (parent, name), attr.size, attr.uid, attr.gid, **common)
         else:
-            inode = Inode(self, attr.mode, attr.uid, attr.gid, rdev=attr.rdev, **common)
+            inode = special_inode(self, attr.mode, attr.uid, attr.gid, attr.rdev, **common)
         inode.blocks = attr.blocks
         return inode
 
@@ -308,6 +308,12 @@ class GoferDir(Dir):
             if error.errno == ENOENT:
                 self.hidden.add(name)
             raise
+        raced = self.children.get(name)
+        if raced is not None or name in self.hidden:  # another task looked it up (or removed it) meanwhile
+            await self.gfs.clunk_later(fid)
+            if raced is None:
+                raise Errno(ENOENT)
+            return raced
         child = self.gfs.inode_from_attr(self, name, fid, qids[-1], attr)
         if not isinstance(child, GoferDir):
             await self.gfs.clunk_later(fid)
@@ -363,7 +369,7 @@ class GoferDir(Dir):
             elif kind == S_IFLNK:
                 child = Symlink(self.fs, target, uid, gid)
             else:
-                child = Inode(self.fs, mode, uid, gid, rdev=rdev)
+                child = special_inode(self.fs, mode, uid, gid, rdev)
             self.children[name] = child
             self.hidden.discard(name)
             self.modified()

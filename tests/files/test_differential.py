@@ -11,8 +11,8 @@ from tests.files.conftest import Batch, Images
 
 pytestmark = pytest.mark.differential
 
-OVERLAY = ["fileio", "names", "attrs", "escape", "devices", "pipes", "events", "filedata"]
-WRITE_THROUGH = ["fileio", "names"]
+OVERLAY = ["fileio", "names", "attrs", "escape", "devices", "pipes", "events", "filedata", "fifo"]
+WRITE_THROUGH = ["fileio", "names", "fifo"]
 
 
 @pytest.fixture(scope="module")
