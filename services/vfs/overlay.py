@@ -19,6 +19,7 @@ Three modes (:class:`GoferFs`):
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from typing import Any
 
 from kernel.abi.errno import ENOENT
@@ -40,6 +41,8 @@ from kernel.errors import Errno
 from services.vfs.inode import Dir, Filesystem, Inode, RegularInode, Symlink, now_ns, special_inode
 
 _AT_REMOVEDIR = 0x200
+#: How many read-only host fds of image files a mount keeps open for reuse.
+READONLY_FD_CACHE = 256
 _SETATTR_MODE, _SETATTR_UID, _SETATTR_GID, _SETATTR_SIZE = 0x1, 0x2, 0x4, 0x8
 _SETATTR_ATIME, _SETATTR_MTIME, _SETATTR_ATIME_SET, _SETATTR_MTIME_SET = 0x10, 0x20, 0x80, 0x100
 
@@ -55,6 +58,33 @@ class GoferFs(Filesystem):
         self.mount = mount
         self.overlay = mode == "overlay"
         self.rw = mode == "rw"
+        #: Read-only host fds of image files opened lately, least recently used first: opening
+        #: such a file again costs a dup instead of two gofer round trips (walk and lopen).
+        self._readonly_fds: OrderedDict[GoferRegular, int] = OrderedDict()
+
+    async def readonly_fd(self, inode: GoferRegular) -> int:
+        """A new host fd reading ``inode``'s bytes in the image (the caller owns it).
+
+        Every guest file description keeps its own offset and uses positional I/O, so they may
+        all share one host open file.
+        """
+        fd = self._readonly_fds.get(inode)
+        if fd is None:
+            opened = await inode.open_lower(O_RDONLY)
+            fd = self._readonly_fds.setdefault(inode, opened)  # another task may have won the race
+            if fd != opened:
+                os.close(opened)
+            if len(self._readonly_fds) > READONLY_FD_CACHE:
+                os.close(self._readonly_fds.popitem(last=False)[1])
+        else:
+            self._readonly_fds.move_to_end(inode)
+        return os.dup(fd)
+
+    def forget_readonly_fd(self, inode: GoferRegular) -> None:
+        """``inode`` no longer reads from the image (copied up, truncated): drop its fd."""
+        fd = self._readonly_fds.pop(inode, None)
+        if fd is not None:
+            os.close(fd)
 
     async def gofer(self, method: str, *args: Any) -> Any:
         return await self.bus.call("gofer", "call", self.mount, method, *args)
@@ -156,9 +186,6 @@ class GoferRegular(RegularInode):
         self.location = location
         self.lower_size = size
         self.memfd: int | None = None
-        #: A read-only host fd of the image's file, kept after the first open: later read-only
-        #: opens dup it without a gofer round trip (the Sentry is the image's only writer).
-        self._lower_fd: int | None = None
 
     def size(self) -> int:
         return os.fstat(self.memfd).st_size if self.memfd is not None else self.lower_size
@@ -169,7 +196,7 @@ class GoferRegular(RegularInode):
         if size is not None and self.memfd is None:
             self.lower_size = size
 
-    async def _open_lower(self, flags: int) -> int:
+    async def open_lower(self, flags: int) -> int:
         """A host fd of the image's file, opened by the gofer with ``flags``."""
         assert self.location is not None
         directory, name = self.location
@@ -183,15 +210,6 @@ class GoferRegular(RegularInode):
             raise Errno(ENOENT)
         return fd
 
-    async def _read_only_fd(self) -> int:
-        if self._lower_fd is None:
-            fd = await self._open_lower(O_RDONLY)
-            if self._lower_fd is None:  # another task may have opened it meanwhile
-                self._lower_fd = fd
-            else:
-                os.close(fd)
-        return self._lower_fd
-
     async def copy_up(self) -> None:
         """Give the file a memfd with the image's bytes: from now on it lives in the Sentry."""
         if self.memfd is not None:
@@ -199,18 +217,22 @@ class GoferRegular(RegularInode):
         memfd = os.memfd_create("overlay", os.MFD_CLOEXEC)
         try:
             if self.lower_size:
-                lower = await self._read_only_fd()
-                done = 0
-                while done < self.lower_size:
-                    n = os.sendfile(memfd, lower, done, self.lower_size - done)
-                    if n == 0:
-                        break
-                    done += n
+                lower = await self.gfs.readonly_fd(self)
+                try:
+                    done = 0
+                    while done < self.lower_size:
+                        n = os.sendfile(memfd, lower, done, self.lower_size - done)
+                        if n == 0:
+                            break
+                        done += n
+                finally:
+                    os.close(lower)
         except BaseException:
             os.close(memfd)
             raise
         self.memfd = memfd
         self.blocks = None
+        self.gfs.forget_readonly_fd(self)
 
     async def data_fd(self, flags: int) -> int:
         writing = flags & O_ACCMODE != O_RDONLY or flags & O_TRUNC
@@ -219,9 +241,9 @@ class GoferRegular(RegularInode):
         if self.memfd is not None:
             return os.dup(self.memfd)
         if not writing:
-            return os.dup(await self._read_only_fd())
-        fd = await self._open_lower(flags & (O_ACCMODE | O_TRUNC | O_APPEND))
-        if flags & O_TRUNC and writing:
+            return await self.gfs.readonly_fd(self)
+        fd = await self.open_lower(flags & (O_ACCMODE | O_TRUNC | O_APPEND))
+        if flags & O_TRUNC:
             self.lower_size = 0
         return fd
 
@@ -241,12 +263,6 @@ class GoferRegular(RegularInode):
         if self.gfs.rw and self.location is not None:
             await _setattr_through(self, self.gfs, self.location, None, mode, uid, gid, atime_ns, mtime_ns)
         await super().setattr(mode, uid, gid, atime_ns, mtime_ns)
-
-    def __del__(self) -> None:
-        super().__del__()
-        if self._lower_fd is not None:
-            os.close(self._lower_fd)
-
 
 class GoferSymlink(Symlink):
     """A symlink of the image; its target is read once, on first use."""
