@@ -59,6 +59,7 @@ from kernel.abi.structs import OPEN_HOW
 from kernel.errors import Errno
 from kernel.syscalls.args import Addr, Fd, Int, Size, UInt
 from kernel.syscalls.fdops import nofile_limit
+from kernel.syscalls.readwrite import interruptible
 from kernel.syscalls.table import syscall
 
 if TYPE_CHECKING:
@@ -157,8 +158,8 @@ async def do_open(t: Task, dirfd: int, path: bytes, flags: int, mode: int) -> in
         inode.nlink = 0
         file = RegularFile(kept, inode, await inode.data_fd(flags))
     else:
-        file = await vfs(t, "open", t.process.root, start, path, flags, mode & ~t.process.umask & 0o7777,
-                         uid, gid)
+        opening = vfs(t, "open", t.process.root, start, path, flags, mode & ~t.process.umask & 0o7777, uid, gid)
+        file = await interruptible(t, opening)  # opening a FIFO waits for its other end
         file.flags = kept
     return t.process.fds.install(file, nofile_limit(t), cloexec)
 

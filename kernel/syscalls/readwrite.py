@@ -4,9 +4,10 @@ lseek, and the ioctls every file has (FIONREAD, FIOCLEX, FIONCLEX, FIONBIO) or t
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, TypeVar
 
-from kernel.abi.errno import EBADF, EFAULT, EINVAL, ENOTTY, EOPNOTSUPP
+from kernel.abi.errno import EBADF, EFAULT, EINVAL, ENOTTY, EOPNOTSUPP, ERESTARTSYS
 from kernel.abi.linux import (
     FIOCLEX,
     FIONBIO,
@@ -29,6 +30,8 @@ from kernel.syscalls.table import syscall
 if TYPE_CHECKING:
     from kernel.task import Task
     from services.vfs.file import File
+
+T = TypeVar("T")
 
 #: Linux caps one read or write at INT_MAX rounded down to a page.
 MAX_RW_COUNT = 0x7FFF_F000
@@ -60,6 +63,23 @@ async def _iovec_buffers(t: Task, iov: int, iovcnt: int, write: bool) -> list[me
     return buffers
 
 
+async def interruptible(t: Task, awaitable: Awaitable[T], interrupted: int = ERESTARTSYS) -> T:
+    """Await a sleep that a signal for the thread ends early with ``interrupted`` (via the
+    task's ``blocking``, where the task supports signals; else it is a plain await)."""
+    blocking = getattr(t, "blocking", None)
+    if blocking is None:
+        return await awaitable
+    return await blocking(awaitable, interrupted)
+
+
+async def _read(t: Task, file: File, buffers: list[memoryview]) -> int:
+    return await (interruptible(t, file.read(buffers)) if file.may_block else file.read(buffers))
+
+
+async def _write(t: Task, file: File, buffers: list[memoryview]) -> int:
+    return await (interruptible(t, file.write(buffers)) if file.may_block else file.write(buffers))
+
+
 def _readable(t: Task, fd: int) -> File:
     file = t.process.fds.get(fd)
     if not file.readable:
@@ -77,25 +97,25 @@ def _writable(t: Task, fd: int) -> File:
 @syscall
 async def read(t: Task, fd: Fd, buf: Addr, count: Size) -> int:
     file = _readable(t, fd)
-    return await file.read(await _buffers(t, buf, count, write=True))
+    return await _read(t, file, await _buffers(t, buf, count, write=True))
 
 
 @syscall
 async def write(t: Task, fd: Fd, buf: Addr, count: Size) -> int:
     file = _writable(t, fd)
-    return await file.write(await _buffers(t, buf, count, write=False))
+    return await _write(t, file, await _buffers(t, buf, count, write=False))
 
 
 @syscall
 async def readv(t: Task, fd: Fd, iov: Addr, iovcnt: Int) -> int:
     file = _readable(t, fd)
-    return await file.read(await _iovec_buffers(t, iov, iovcnt, write=True))
+    return await _read(t, file, await _iovec_buffers(t, iov, iovcnt, write=True))
 
 
 @syscall
 async def writev(t: Task, fd: Fd, iov: Addr, iovcnt: Int) -> int:
     file = _writable(t, fd)
-    return await file.write(await _iovec_buffers(t, iov, iovcnt, write=False))
+    return await _write(t, file, await _iovec_buffers(t, iov, iovcnt, write=False))
 
 
 @syscall
@@ -129,7 +149,7 @@ async def _preadv(t: Task, fd: int, iov: int, iovcnt: int, offset: int, flags: i
     if flags & RWF_NOWAIT and offset == -1:
         raise Errno(EOPNOTSUPP)
     buffers = await _iovec_buffers(t, iov, iovcnt, write=True)
-    return await (file.read(buffers) if offset == -1 else file.pread(buffers, offset))
+    return await (_read(t, file, buffers) if offset == -1 else file.pread(buffers, offset))
 
 
 async def _pwritev(t: Task, fd: int, iov: int, iovcnt: int, offset: int, flags: int, positional: bool) -> int:
@@ -139,7 +159,7 @@ async def _pwritev(t: Task, fd: int, iov: int, iovcnt: int, offset: int, flags: 
     if positional and offset < 0 or offset < -1:
         raise Errno(EINVAL)
     buffers = await _iovec_buffers(t, iov, iovcnt, write=False)
-    return await (file.write(buffers) if offset == -1 else file.pwrite(buffers, offset))
+    return await (_write(t, file, buffers) if offset == -1 else file.pwrite(buffers, offset))
 
 
 @syscall

@@ -115,6 +115,7 @@ class PipeFile(File):
     """One end of a pipe (both, for a FIFO opened O_RDWR)."""
 
     epollable = True
+    may_block = True
 
     def __init__(self, pipe: Pipe, flags: int, inode: Inode | None = None) -> None:
         super().__init__(flags, inode or pipe)
