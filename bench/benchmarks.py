@@ -72,45 +72,7 @@ BENCHMARKS: list[Benchmark] = [
         default_iterations=100_000,
         description="syscall(SYS_getppid) in a loop: the cost of one trapped system call round trip",
     ),
-    Benchmark(
-        name="open_close",
-        source=PROGRAMS_DIR / "file_ops.c",
-        args=lambda n: ["open_close", str(n)],
-        parse=parse_key("ns_per_op", scale=1e-3),
-        unit="µs/op",
-        default_iterations=20_000,
-        description="open(2)+close(2) of an image file (the program's own)",
-    ),
-    Benchmark(
-        name="stat",
-        source=PROGRAMS_DIR / "file_ops.c",
-        args=lambda n: ["stat", str(n)],
-        parse=parse_key("ns_per_op", scale=1e-3),
-        unit="µs/op",
-        default_iterations=20_000,
-        description="stat(2) of an image file",
-    ),
-    Benchmark(
-        name="read",
-        source=PROGRAMS_DIR / "file_ops.c",
-        args=lambda n: ["read", str(n)],
-        parse=parse_key("mib_per_s"),
-        unit="MiB/s",
-        default_iterations=64,
-        description="sequential 1 MiB preads of an image file, N MiB in total",
-        lower_is_better=False,
-    ),
-    Benchmark(
-        name="pipe",
-        source=PROGRAMS_DIR / "file_ops.c",
-        args=lambda n: ["pipe", str(n)],
-        parse=parse_key("mib_per_s"),
-        unit="MiB/s",
-        default_iterations=64,
-        description="64 KiB write then read through one pipe, N MiB in total",
-        lower_is_better=False,
-    ),
-    # Next: fork+exec.
+    # Next: open/close, stat, read throughput, pipe ping-pong, fork+exec.
 ]
 
 
