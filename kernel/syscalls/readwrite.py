@@ -7,7 +7,8 @@ import struct
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, TypeVar
 
-from kernel.abi.errno import EBADF, EFAULT, EINVAL, ENOTTY, EOPNOTSUPP, ERESTARTSYS
+from kernel.abi import structs
+from kernel.abi.errno import EBADF, EFAULT, EINVAL, ENOTTY, EOPNOTSUPP, EPIPE, ERESTARTSYS
 from kernel.abi.linux import (
     FIOCLEX,
     FIONBIO,
@@ -18,10 +19,12 @@ from kernel.abi.linux import (
     O_PATH,
     RWF_NOWAIT,
     RWF_SUPPORTED,
+    SI_USER,
     TASK_SIZE,
     TCGETS,
     TIOCGWINSZ,
     WINSIZE_SIZE,
+    Signal,
 )
 from kernel.abi.structs import I32
 from kernel.errors import Errno
@@ -78,7 +81,25 @@ async def _read(t: Task, file: File, buffers: list[memoryview]) -> int:
 
 
 async def _write(t: Task, file: File, buffers: list[memoryview]) -> int:
-    return await (interruptible(t, file.write(buffers)) if file.may_block else file.write(buffers))
+    try:
+        return await (interruptible(t, file.write(buffers)) if file.may_block else file.write(buffers))
+    except Errno as error:
+        if error.errno == EPIPE:
+            await broken_pipe(t)
+        raise
+
+
+async def broken_pipe(t: Task) -> None:
+    """EPIPE comes with SIGPIPE for the writing thread, as Linux's pipe_write sends it (where the
+    sandbox has a signals service)."""
+    layout = getattr(structs, "SIGINFO_KILL", None)
+    if layout is None:
+        return
+    info = layout.pack(Signal.SIGPIPE, 0, SI_USER, t.process.pid, t.process.creds.uid, 0)
+    try:
+        await t.kernel.bus.call("signals", "send", t.process.pid, t.tid, Signal.SIGPIPE, info)
+    except Errno:
+        pass
 
 
 def _readable(t: Task, fd: int) -> File:
