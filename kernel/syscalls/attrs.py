@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from kernel.abi.errno import EBADF, EINVAL, EISDIR, EPERM
 from kernel.abi.linux import (
     AT_EMPTY_PATH,
+    AT_FDCWD,
     AT_NO_AUTOMOUNT,
     AT_STATX_SYNC_TYPE,
     AT_SYMLINK_NOFOLLOW,
@@ -46,12 +47,12 @@ async def _stat_out(t: Task, inode: Inode, statbuf: int) -> int:
 
 @syscall
 async def stat(t: Task, pathname: Addr, statbuf: Addr) -> int:
-    return await _stat_out(t, await lookup_at(t, -100, pathname, 0, follow=True), statbuf)
+    return await _stat_out(t, await lookup_at(t, AT_FDCWD, pathname, 0, follow=True), statbuf)
 
 
 @syscall
 async def lstat(t: Task, pathname: Addr, statbuf: Addr) -> int:
-    return await _stat_out(t, await lookup_at(t, -100, pathname, 0, follow=False), statbuf)
+    return await _stat_out(t, await lookup_at(t, AT_FDCWD, pathname, 0, follow=False), statbuf)
 
 
 @syscall
@@ -66,7 +67,7 @@ async def newfstatat(t: Task, dirfd: Fd, pathname: Addr, statbuf: Addr, flags: I
     if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT):
         raise Errno(EINVAL)
     path = await read_path(t, pathname, allow_empty=bool(flags & AT_EMPTY_PATH))
-    if not path and dirfd != -100:
+    if not path and dirfd != AT_FDCWD:
         return await fstat(t, dirfd, statbuf)
     return await _stat_out(t, await lookup_path(t, dirfd, path, not flags & AT_SYMLINK_NOFOLLOW), statbuf)
 
@@ -78,7 +79,7 @@ async def statx(t: Task, dirfd: Fd, pathname: Addr, flags: Int, mask: UInt, stat
     if flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE or mask & STATX__RESERVED:
         raise Errno(EINVAL)
     path = await read_path(t, pathname, allow_empty=bool(flags & AT_EMPTY_PATH))
-    if not path and dirfd != -100:
+    if not path and dirfd != AT_FDCWD:
         st = await t.process.fds.get(dirfd).stat()
     else:
         st = await (await lookup_path(t, dirfd, path, not flags & AT_SYMLINK_NOFOLLOW)).stat()
@@ -124,7 +125,7 @@ async def _setattr(t: Task, inode: Inode, **changes: int | None) -> int:
 
 @syscall
 async def chmod(t: Task, pathname: Addr, mode: UInt) -> int:
-    return await _setattr(t, await lookup_at(t, -100, pathname, 0, True), mode=mode & 0o7777)
+    return await _setattr(t, await lookup_at(t, AT_FDCWD, pathname, 0, True), mode=mode & 0o7777)
 
 
 @syscall
@@ -153,14 +154,14 @@ def _require_root(t: Task) -> None:
 
 @syscall
 async def chown(t: Task, pathname: Addr, owner: UInt, group: UInt) -> int:
-    inode = await lookup_at(t, -100, pathname, 0, True)
+    inode = await lookup_at(t, AT_FDCWD, pathname, 0, True)
     _require_root(t)
     return await _setattr(t, inode, **_ids(owner, group))
 
 
 @syscall
 async def lchown(t: Task, pathname: Addr, owner: UInt, group: UInt) -> int:
-    inode = await lookup_at(t, -100, pathname, 0, False)
+    inode = await lookup_at(t, AT_FDCWD, pathname, 0, False)
     _require_root(t)
     return await _setattr(t, inode, **_ids(owner, group))
 
@@ -227,7 +228,7 @@ async def utimensat(t: Task, dirfd: Fd, pathname: Addr, times: Addr, flags: Int)
 async def truncate(t: Task, path: Addr, length: Off) -> int:
     from services.vfs.inode import Dir
 
-    inode = await lookup_at(t, -100, path, 0, True)
+    inode = await lookup_at(t, AT_FDCWD, path, 0, True)
     if isinstance(inode, Dir):
         raise Errno(EISDIR)
     if length < 0 or inode.kind != 0o100000:
@@ -281,7 +282,7 @@ async def _statfs_out(t: Task, inode: Inode, buf: int) -> int:
 
 @syscall
 async def statfs(t: Task, path: Addr, buf: Addr) -> int:
-    return await _statfs_out(t, await lookup_at(t, -100, path, 0, True), buf)
+    return await _statfs_out(t, await lookup_at(t, AT_FDCWD, path, 0, True), buf)
 
 
 @syscall

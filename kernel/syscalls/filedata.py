@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from kernel.abi.errno import EBADF, EINVAL, ENODEV, EPIPE, ESPIPE
 from kernel.abi.linux import (
+    AT_FDCWD,
     FALLOC_FL_KEEP_SIZE,
     FALLOC_FL_PUNCH_HOLE,
     FALLOC_FL_ZERO_RANGE,
@@ -180,7 +181,7 @@ async def _utimes(t: Task, dirfd: int, filename: int, times: int) -> int:
 
 @syscall
 async def utimes(t: Task, filename: Addr, times: Addr) -> int:
-    return await _utimes(t, -100, filename, times)
+    return await _utimes(t, AT_FDCWD, filename, times)
 
 
 @syscall

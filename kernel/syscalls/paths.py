@@ -96,11 +96,12 @@ async def vfs(t: Task, op: str, *args: Any) -> Any:
 
 async def lookup_at(t: Task, dirfd: int, addr: int, flags: int, follow: bool) -> Inode:
     """The file a (dirfd, path) pair names; with AT_EMPTY_PATH an empty path means dirfd itself."""
-    return await lookup_path(t, dirfd, await read_path(t, addr, allow_empty=bool(flags & AT_EMPTY_PATH)), follow)
+    path = await read_path(t, addr, allow_empty=bool(flags & AT_EMPTY_PATH))
+    return await lookup_path(t, dirfd, path, follow)
 
 
 async def lookup_path(t: Task, dirfd: int, path: bytes, follow: bool) -> Inode:
-    """:func:`lookup_at` for a path already read from guest memory."""
+    """:func:`lookup_at` for a path already read from the guest."""
     if not path:
         if dirfd == AT_FDCWD:
             return t.process.cwd
