@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.files.conftest import Batch, Images
+from tests.files.conftest import REPO, Batch, Images
 
 pytestmark = pytest.mark.differential
 
@@ -80,3 +80,43 @@ def test_busybox_applets(images: Images, runs: Batch, index: int) -> None:
     if not (images.template / "bin" / "busybox").exists():
         pytest.skip("busybox is not installed")
     _compare(runs, "overlay", f"busybox{index}")
+
+
+def _needs(path: str) -> None:
+    """Skip unless this tree has ``path`` (signals and fork come from the processes work)."""
+    if not (REPO / path).exists():
+        pytest.skip(f"{path} is not in this tree")
+
+
+def test_signals_interrupt_blocking_file_calls(images: Images) -> None:
+    _needs("services/signals")
+    batch = Batch()
+    batch.native("native", images.fresh(native=True), "/bin/interrupt")
+    batch.sentrio("sentrio", images.fresh(), "/bin/interrupt")
+    native, sandboxed = batch.result("native"), batch.result("sentrio")
+    assert native.stdout == ("read -1 Interrupted system call\npoll -1 Interrupted system call\n"
+                             "epoll -1 Interrupted system call\nrestarted read 1\n")
+    assert (sandboxed.stdout, sandboxed.stderr, sandboxed.status) == (native.stdout, native.stderr, native.status)
+
+
+SHELL = [
+    "yes | head -3",
+    "echo abc > /tmp/f; cat /tmp/f /data/existing | wc -c",
+    "mkfifo /tmp/p; (echo via fifo > /tmp/p &); cat /tmp/p",
+    "exec 3>/tmp/o; echo to3 >&3; cat /tmp/o; ls /tmp",
+    "cd /data && pwd && cat existing | tr a-z A-Z",
+]
+
+
+@pytest.mark.parametrize("command", SHELL)
+def test_shell_pipelines(images: Images, command: str) -> None:
+    """busybox sh: pipes, FIFOs, redirections and SIGPIPE across forked processes."""
+    _needs("kernel/syscalls/clone.py")
+    if not (images.template / "bin" / "busybox").exists():
+        pytest.skip("busybox is not installed")
+    batch = Batch()
+    batch.native("native", images.fresh(native=True), "/bin/busybox", "sh", "-c", command)
+    batch.sentrio("sentrio", images.fresh(), "/bin/busybox", "sh", "-c", command)
+    native, sandboxed = batch.result("native"), batch.result("sentrio")
+    assert native.status == 0, native.stderr
+    assert (sandboxed.stdout, sandboxed.stderr, sandboxed.status) == (native.stdout, native.stderr, native.status)
