@@ -19,6 +19,8 @@ import pytest
 
 PROGRAMS = Path(__file__).parent / "programs"
 REPO = Path(__file__).resolve().parents[2]
+#: busybox applets the shell tests use, linked in /bin.
+BUSYBOX_APPLETS = ("sh", "cat", "wc", "tr", "head", "yes", "ls", "mkfifo", "sort", "echo")
 #: musl's dynamic loader, which also serves as its libc.
 MUSL_LOADER = "/lib/ld-musl-x86_64.so.1"
 
@@ -47,6 +49,8 @@ def build_template(root: Path, binaries: Path) -> None:
         shutil.copy2(MUSL_LOADER, root / MUSL_LOADER.lstrip("/"))
     if shutil.which("busybox"):
         shutil.copy2(shutil.which("busybox"), root / "bin" / "busybox")  # type: ignore[arg-type]
+        for applet in BUSYBOX_APPLETS:  # natively (no /proc/self/exe) sh finds applets only so
+            (root / "bin" / applet).symlink_to("busybox")
     dynamic = binaries / "dynamic"
     if dynamic.exists():
         for library in _shared_libraries(dynamic):
