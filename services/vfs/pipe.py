@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import trio
 
-from kernel.abi.errno import EAGAIN, ENXIO, EPIPE
+from kernel.abi.errno import EAGAIN, EBUSY, ENXIO, EPERM, EPIPE
 from kernel.abi.linux import (
     O_NONBLOCK,
     O_PATH,
     O_RDONLY,
     O_RDWR,
     O_WRONLY,
+    PAGE_SIZE,
     PIPE_BUF,
+    PIPE_MAX_SIZE,
     PIPE_DEFAULT_SIZE,
     PIPEFS_MAGIC,
     POLLERR,
@@ -109,6 +111,25 @@ class Pipe(Inode):
             written += len(chunk)
             self.notify()
         return written
+
+
+    def resize(self, size: int) -> int:
+        """F_SETPIPE_SZ: a power-of-two number of pages; EBUSY below what the pipe holds."""
+        if size > PIPE_MAX_SIZE:
+            raise Errno(EPERM)
+        pages = 1
+        while pages * PAGE_SIZE < size:
+            pages *= 2
+        capacity = pages * PAGE_SIZE
+        if capacity < len(self.buffer):
+            raise Errno(EBUSY)
+        self.capacity = capacity
+        self.notify()
+        return capacity
+
+    def peek(self, count: int) -> bytes:
+        """tee(2): up to ``count`` bytes from the front, left in the pipe."""
+        return bytes(self.buffer[:count])
 
 
 class PipeFile(File):
