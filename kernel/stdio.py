@@ -54,7 +54,7 @@ class HostFile(File):
             self.flags = fcntl.fcntl(fd, fcntl.F_GETFL) & (os.O_ACCMODE | os.O_APPEND)
         self.present = mode != 0
         self.pollable = self.present and _epoll_accepts(fd)
-        self.epollable = self.pollable
+        self.epollable = self.may_block = self.pollable
         self.seekable = stat.S_ISREG(mode) or stat.S_ISBLK(mode)
 
     async def read(self, buffers: list[memoryview]) -> int:

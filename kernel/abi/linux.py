@@ -520,7 +520,16 @@ F_OFD_SETLKW = 38
 F_RDLCK = 0
 F_WRLCK = 1
 F_UNLCK = 2
+F_SETPIPE_SZ = 1031
 F_GETPIPE_SZ = 1032
+#: The largest pipe an unprivileged F_SETPIPE_SZ may ask for (/proc/sys/fs/pipe-max-size).
+PIPE_MAX_SIZE = 1 << 20
+
+# --- splice(2), tee(2) ------------------------------------------------------------------------
+SPLICE_F_MOVE = 1
+SPLICE_F_NONBLOCK = 2
+SPLICE_F_MORE = 4
+SPLICE_F_GIFT = 8
 #: Flags open(2) uses but does not keep in the description (F_GETFL never shows them).
 O_OPEN_ONLY_FLAGS = O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC
 

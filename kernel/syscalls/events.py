@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernel.abi.errno import EBADF, EEXIST, EINVAL, ENOENT, EPERM
+from kernel.abi.errno import EBADF, EEXIST, EINTR, EINVAL, ENOENT, EPERM
 from kernel.abi.linux import (
     EFD_CLOEXEC,
     EFD_NONBLOCK,
@@ -22,6 +22,7 @@ from kernel.abi.structs import EPOLL_EVENT, TIMESPEC
 from kernel.errors import Errno
 from kernel.syscalls.args import Addr, Fd, Int, UInt
 from kernel.syscalls.fdops import nofile_limit
+from kernel.syscalls.readwrite import interruptible
 from kernel.syscalls.table import syscall
 from services.vfs.eventfd import Epoll, EventFd, Interest
 from services.vfs.poll import deadline_after, wait_ready
@@ -101,7 +102,8 @@ async def _wait(t: Task, epfd: int, events: int, maxevents: int, timeout: float 
         raise Errno(EINVAL)
     epoll = _epoll(t, epfd)
     await t.mm.iovecs(events, EPOLL_EVENT.size * maxevents, True)  # EFAULT before waiting
-    ready = await wait_ready(lambda: epoll.ready(maxevents), epoll.waits(), deadline_after(timeout))
+    waiting = wait_ready(lambda: epoll.ready(maxevents), epoll.waits(), deadline_after(timeout))
+    ready = await interruptible(t, waiting, EINTR)
     if ready:
         await t.mm.copy_out(events, b"".join(EPOLL_EVENT.pack(ev, data) for ev, data in ready))
     return len(ready)

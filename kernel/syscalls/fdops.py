@@ -14,6 +14,7 @@ from kernel.abi.linux import (
     F_GETFD,
     F_GETFL,
     F_GETLK,
+    F_GETPIPE_SZ,
     F_OFD_GETLK,
     F_OFD_SETLK,
     F_OFD_SETLKW,
@@ -21,6 +22,7 @@ from kernel.abi.linux import (
     F_SETFL,
     F_SETLK,
     F_SETLKW,
+    F_SETPIPE_SZ,
     F_UNLCK,
     FD_CLOEXEC,
     NR_OPEN,
@@ -109,6 +111,12 @@ async def fcntl(t: Task, fd: Fd, cmd: Int, arg: ULong) -> int:
     if cmd == F_SETFL:
         file.flags = (file.flags & ~SETFL_MASK) | (arg & SETFL_MASK)
         return 0
+    if cmd in (F_GETPIPE_SZ, F_SETPIPE_SZ):
+        from services.vfs.pipe import PipeFile
+
+        if not isinstance(file, PipeFile):
+            raise Errno(EBADF)
+        return file.pipe.capacity if cmd == F_GETPIPE_SZ else file.pipe.resize(arg & 0xFFFF_FFFF)
     if cmd in (F_GETLK, F_OFD_GETLK):
         # One process per file in practice: nothing ever conflicts with the caller's lock.
         values = list(await t.mm.read_struct(_FLOCK, arg))

@@ -7,7 +7,7 @@ import ctypes
 import os
 from typing import TYPE_CHECKING
 
-from kernel.abi.errno import EBADF, EINVAL, ENODEV, ESPIPE
+from kernel.abi.errno import EAGAIN, EBADF, EINVAL, ENODEV, EPIPE, ESPIPE
 from kernel.abi.linux import (
     AT_FDCWD,
     FALLOC_FL_KEEP_SIZE,
@@ -23,8 +23,13 @@ from kernel.abi.linux import (
     MFD_NOEXEC_SEAL,
     O_APPEND,
     O_LARGEFILE,
+    O_NONBLOCK,
     O_PATH,
     O_RDWR,
+    SPLICE_F_GIFT,
+    SPLICE_F_MORE,
+    SPLICE_F_MOVE,
+    SPLICE_F_NONBLOCK,
 )
 from kernel.abi.structs import TIMEVAL, U64
 from kernel.errors import Errno
@@ -32,6 +37,7 @@ from kernel.syscalls.args import Addr, Fd, Int, Off, Size, UInt
 from kernel.syscalls.attrs import _setattr, clamp_ns
 from kernel.syscalls.fdops import nofile_limit
 from kernel.syscalls.paths import lookup_at
+from kernel.syscalls.readwrite import broken_pipe, interruptible
 from kernel.syscalls.table import syscall
 from services.vfs.file import RegularFile
 from services.vfs.inode import Filesystem, RegularInode
@@ -39,8 +45,10 @@ from services.vfs.inode import Filesystem, RegularInode
 if TYPE_CHECKING:
     from kernel.task import Task
     from services.vfs.file import File
+    from services.vfs.pipe import Pipe
 
 _CHUNK = 1 << 20
+_SPLICE_FLAGS = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT
 #: Where memfd_create's files live: nowhere in the tree.
 _MEMFD_FS = Filesystem(name=b"memfd")
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -88,7 +96,12 @@ async def sendfile(t: Task, out_fd: Fd, in_fd: Fd, offset: Addr, count: Size) ->
     if sink.flags & O_APPEND:
         raise Errno(EINVAL)
     start = await _offset(t, offset)
-    done, end, _ = await _copy(source, start, sink, None, min(count, 0x7FFF_F000))
+    try:
+        done, end, _ = await _copy(source, start, sink, None, min(count, 0x7FFF_F000))
+    except Errno as error:
+        if error.errno == EPIPE:
+            await broken_pipe(t)
+        raise
     if offset:
         await t.mm.write_struct(U64, offset, end)
     return done
@@ -181,3 +194,83 @@ async def utimes(t: Task, filename: Addr, times: Addr) -> int:
 @syscall
 async def futimesat(t: Task, dirfd: Fd, filename: Addr, times: Addr) -> int:
     return await _utimes(t, dirfd, filename, times)
+
+
+async def _pipe_of(file: File) -> Pipe | None:
+    from services.vfs.pipe import PipeFile
+
+    return file.pipe if isinstance(file, PipeFile) else None
+
+
+@syscall
+async def splice(t: Task, fd_in: Fd, off_in: Addr, fd_out: Fd, off_out: Addr, length: Size, flags: UInt) -> int:
+    """Move data between a pipe and another file (one of the two must be a pipe).
+
+    Done as one read and one write through a buffer of at most 64 KiB: a short count is
+    allowed, as Linux's splice may return one.
+    """
+    source = t.process.fds.get(fd_in)
+    sink = t.process.fds.get(fd_out)
+    if not source.readable or not sink.writable:
+        raise Errno(EBADF)
+    source_pipe, sink_pipe = await _pipe_of(source), await _pipe_of(sink)
+    if source_pipe is None and sink_pipe is None or flags & ~_SPLICE_FLAGS:
+        raise Errno(EINVAL)
+    if source_pipe is not None and off_in or sink_pipe is not None and off_out:
+        raise Errno(ESPIPE)
+    if source_pipe is not None and source_pipe is sink_pipe:
+        raise Errno(EINVAL)
+    if sink.flags & O_APPEND and off_out:
+        raise Errno(EINVAL)
+    start_in, start_out = await _offset(t, off_in), await _offset(t, off_out)
+    if length == 0:
+        return 0
+    nonblock = bool(flags & SPLICE_F_NONBLOCK)
+    view = memoryview(bytearray(min(length, 1 << 16)))
+    if source_pipe is not None:
+        n = await interruptible(t, source_pipe.read([view], nonblock or bool(source.flags & O_NONBLOCK)))
+    elif start_in is not None:
+        n = await source.pread([view], start_in)
+    else:
+        n = await source.read([view])
+    if n == 0:
+        return 0
+    try:
+        if sink_pipe is not None:
+            written = await interruptible(t, sink_pipe.write([view[:n]], nonblock or bool(sink.flags & O_NONBLOCK)))
+        elif start_out is not None:
+            written = await sink.pwrite([view[:n]], start_out)
+        else:
+            written = await sink.write([view[:n]])
+    except Errno as error:
+        if error.errno == EPIPE:
+            await broken_pipe(t)
+        raise
+    if off_in and start_in is not None:
+        await t.mm.write_struct(U64, off_in, start_in + n)
+    if off_out and start_out is not None:
+        await t.mm.write_struct(U64, off_out, start_out + written)
+    return written
+
+
+@syscall
+async def tee(t: Task, fd_in: Fd, fd_out: Fd, length: Size, flags: UInt) -> int:
+    """Copy data from one pipe into another, leaving it in the first."""
+    source = t.process.fds.get(fd_in)
+    sink = t.process.fds.get(fd_out)
+    source_pipe, sink_pipe = await _pipe_of(source), await _pipe_of(sink)
+    if source_pipe is None or sink_pipe is None or source_pipe is sink_pipe or flags & ~_SPLICE_FLAGS:
+        raise Errno(EINVAL)
+    if not source.readable or not sink.writable:
+        raise Errno(EBADF)
+    if length == 0:
+        return 0
+    nonblock = bool(flags & SPLICE_F_NONBLOCK)
+    while not source_pipe.buffer:
+        if source_pipe.writers == 0:
+            return 0
+        if nonblock or source.flags & O_NONBLOCK:
+            raise Errno(EAGAIN)
+        await interruptible(t, source_pipe.wait())
+    data = source_pipe.peek(min(length, 1 << 16))
+    return await interruptible(t, sink_pipe.write([memoryview(data)], nonblock or bool(sink.flags & O_NONBLOCK)))

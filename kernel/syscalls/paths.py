@@ -59,6 +59,7 @@ from kernel.abi.structs import OPEN_HOW
 from kernel.errors import Errno
 from kernel.syscalls.args import Addr, Fd, Int, Size, UInt
 from kernel.syscalls.fdops import nofile_limit
+from kernel.syscalls.readwrite import interruptible
 from kernel.syscalls.table import syscall
 
 if TYPE_CHECKING:
@@ -158,8 +159,8 @@ async def do_open(t: Task, dirfd: int, path: bytes, flags: int, mode: int) -> in
         inode.nlink = 0
         file = RegularFile(kept, inode, await inode.data_fd(flags))
     else:
-        file = await vfs(t, "open", t.process.root, start, path, flags, mode & ~t.process.umask & 0o7777,
-                         uid, gid)
+        opening = vfs(t, "open", t.process.root, start, path, flags, mode & ~t.process.umask & 0o7777, uid, gid)
+        file = await interruptible(t, opening)  # opening a FIFO waits for its other end
         file.flags = kept
     return t.process.fds.install(file, nofile_limit(t), cloexec)
 
@@ -234,8 +235,8 @@ async def mknodat(t: Task, dirfd: Fd, pathname: Addr, mode: UInt, dev: UInt) -> 
     kind = mode & S_IFMT or S_IFREG
     if kind not in (S_IFREG, S_IFCHR, 0o060000, S_IFIFO, S_IFSOCK):
         raise Errno(EINVAL)
-    if kind in (S_IFIFO, S_IFSOCK):
-        raise Errno(EOPNOTSUPP)
+    if kind == S_IFSOCK:
+        raise Errno(EOPNOTSUPP)  # a socket file needs the network stack's bind
     uid, gid = creds(t)
     await vfs(t, "mknod", t.process.root, start_dir(t, dirfd, path), path,
               kind | (mode & ~t.process.umask & 0o7777), dev, uid, gid)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernel.abi.errno import EBADF, EINVAL
+from kernel.abi.errno import EBADF, EINVAL, ERESTARTNOHAND
 from kernel.abi.linux import (
     FD_SETSIZE,
     POLLERR,
@@ -23,6 +23,7 @@ from kernel.abi.structs import POLLFD, TIMESPEC, TIMEVAL
 from kernel.errors import Errno
 from kernel.syscalls.args import Addr, Int, UInt
 from kernel.syscalls.fdops import nofile_limit
+from kernel.syscalls.readwrite import interruptible
 from kernel.syscalls.table import syscall
 from services.vfs.poll import deadline_after, wait_ready
 
@@ -62,7 +63,7 @@ async def _poll(t: Task, fds: int, nfds: int, timeout: float | None) -> int:
         return ready
 
     waits = [(file, entry[1]) for entry, file in zip(entries, files, strict=True) if file is not None]
-    ready = await wait_ready(check, waits, deadline_after(timeout))
+    ready = await interruptible(t, wait_ready(check, waits, deadline_after(timeout)), ERESTARTNOHAND)
     if nfds:
         await t.mm.copy_out(fds, b"".join(POLLFD.pack(fd, ev, rev) for fd, ev, rev in entries))
     return ready
@@ -122,7 +123,7 @@ async def _select(t: Task, nfds: int, readfds: int, writefds: int, exceptfds: in
         return count
 
     waits = [(file, POLLIN if wanted[fd] & _SELECT_IN else POLLOUT) for fd, file in files.items()]
-    count = await wait_ready(check, waits, deadline_after(timeout))
+    count = await interruptible(t, wait_ready(check, waits, deadline_after(timeout)), ERESTARTNOHAND)
     for addr, bits in zip((readfds, writefds, exceptfds), results, strict=True):
         if addr and size:
             await t.mm.copy_out(addr, bits.to_bytes(size, "little"))

@@ -4,9 +4,11 @@ lseek, and the ioctls every file has (FIONREAD, FIOCLEX, FIONCLEX, FIONBIO) or t
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, TypeVar
 
-from kernel.abi.errno import EBADF, EFAULT, EINVAL, ENOTTY, EOPNOTSUPP
+from kernel.abi import structs
+from kernel.abi.errno import EBADF, EFAULT, EINVAL, ENOTTY, EOPNOTSUPP, EPIPE, ERESTARTSYS
 from kernel.abi.linux import (
     FIOCLEX,
     FIONBIO,
@@ -17,10 +19,12 @@ from kernel.abi.linux import (
     O_PATH,
     RWF_NOWAIT,
     RWF_SUPPORTED,
+    SI_USER,
     TASK_SIZE,
     TCGETS,
     TIOCGWINSZ,
     WINSIZE_SIZE,
+    Signal,
 )
 from kernel.abi.structs import I32
 from kernel.errors import Errno
@@ -30,6 +34,8 @@ from kernel.syscalls.table import syscall
 if TYPE_CHECKING:
     from kernel.task import Task
     from services.vfs.file import File
+
+T = TypeVar("T")
 
 #: Linux caps one read or write at INT_MAX rounded down to a page.
 MAX_RW_COUNT = 0x7FFF_F000
@@ -61,6 +67,41 @@ async def _iovec_buffers(t: Task, iov: int, iovcnt: int, write: bool) -> list[me
     return buffers
 
 
+async def interruptible(t: Task, awaitable: Awaitable[T], interrupted: int = ERESTARTSYS) -> T:
+    """Await a sleep that a signal for the thread ends early with ``interrupted`` (via the
+    task's ``blocking``, where the task supports signals; else it is a plain await)."""
+    blocking = getattr(t, "blocking", None)
+    if blocking is None:
+        return await awaitable
+    return await blocking(awaitable, interrupted)
+
+
+async def _read(t: Task, file: File, buffers: list[memoryview]) -> int:
+    return await (interruptible(t, file.read(buffers)) if file.may_block else file.read(buffers))
+
+
+async def _write(t: Task, file: File, buffers: list[memoryview]) -> int:
+    try:
+        return await (interruptible(t, file.write(buffers)) if file.may_block else file.write(buffers))
+    except Errno as error:
+        if error.errno == EPIPE:
+            await broken_pipe(t)
+        raise
+
+
+async def broken_pipe(t: Task) -> None:
+    """EPIPE comes with SIGPIPE for the writing thread, as Linux's pipe_write sends it (where the
+    sandbox has a signals service)."""
+    layout = getattr(structs, "SIGINFO_KILL", None)
+    if layout is None:
+        return
+    info = layout.pack(Signal.SIGPIPE, 0, SI_USER, t.process.pid, t.process.creds.uid, 0)
+    try:
+        await t.kernel.bus.call("signals", "send", t.process.pid, t.tid, Signal.SIGPIPE, info)
+    except Errno:
+        pass
+
+
 def _readable(t: Task, fd: int) -> File:
     file = t.process.fds.get(fd)
     if not file.readable:
@@ -84,7 +125,7 @@ async def read(t: Task, fd: Fd, buf: Addr, count: Size) -> int:
         if error.errno != EFAULT or buf + min(count, MAX_RW_COUNT) > TASK_SIZE:
             raise
         return await _read_through_bounce(t, file, buf, count)
-    return await file.read(buffers)
+    return await _read(t, file, buffers)
 
 
 async def _read_through_bounce(t: Task, file: File, buf: int, count: int) -> int:
@@ -92,7 +133,7 @@ async def _read_through_bounce(t: Task, file: File, buf: int, count: int) -> int
     access_ok): like Linux, the fault shows only when data is copied, so a read at end of file
     still returns 0. Rare, so a bounce copy is fine."""
     bounce = bytearray(min(count, 1 << 16))
-    n = await file.read([memoryview(bounce)])
+    n = await _read(t, file, [memoryview(bounce)])
     if n:
         await t.mm.copy_out(buf, bytes(bounce[:n]))
     return n
@@ -101,19 +142,19 @@ async def _read_through_bounce(t: Task, file: File, buf: int, count: int) -> int
 @syscall
 async def write(t: Task, fd: Fd, buf: Addr, count: Size) -> int:
     file = _writable(t, fd)
-    return await file.write(await _buffers(t, buf, count, write=False))
+    return await _write(t, file, await _buffers(t, buf, count, write=False))
 
 
 @syscall
 async def readv(t: Task, fd: Fd, iov: Addr, iovcnt: Int) -> int:
     file = _readable(t, fd)
-    return await file.read(await _iovec_buffers(t, iov, iovcnt, write=True))
+    return await _read(t, file, await _iovec_buffers(t, iov, iovcnt, write=True))
 
 
 @syscall
 async def writev(t: Task, fd: Fd, iov: Addr, iovcnt: Int) -> int:
     file = _writable(t, fd)
-    return await file.write(await _iovec_buffers(t, iov, iovcnt, write=False))
+    return await _write(t, file, await _iovec_buffers(t, iov, iovcnt, write=False))
 
 
 @syscall
@@ -147,7 +188,7 @@ async def _preadv(t: Task, fd: int, iov: int, iovcnt: int, offset: int, flags: i
     if flags & RWF_NOWAIT and offset == -1:
         raise Errno(EOPNOTSUPP)
     buffers = await _iovec_buffers(t, iov, iovcnt, write=True)
-    return await (file.read(buffers) if offset == -1 else file.pread(buffers, offset))
+    return await (_read(t, file, buffers) if offset == -1 else file.pread(buffers, offset))
 
 
 async def _pwritev(t: Task, fd: int, iov: int, iovcnt: int, offset: int, flags: int, positional: bool) -> int:
@@ -157,7 +198,7 @@ async def _pwritev(t: Task, fd: int, iov: int, iovcnt: int, offset: int, flags: 
     if positional and offset < 0 or offset < -1:
         raise Errno(EINVAL)
     buffers = await _iovec_buffers(t, iov, iovcnt, write=False)
-    return await (file.write(buffers) if offset == -1 else file.pwrite(buffers, offset))
+    return await (_write(t, file, buffers) if offset == -1 else file.pwrite(buffers, offset))
 
 
 @syscall

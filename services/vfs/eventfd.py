@@ -50,6 +50,7 @@ class EventFd(File):
     """The counter behind an eventfd."""
 
     epollable = True
+    may_block = True
 
     def __init__(self, initial: int, flags: int, semaphore: bool) -> None:
         super().__init__(O_RDWR | flags, Inode(_anon, S_IFREG | 0o600))

@@ -41,6 +41,8 @@ class File:
 
     #: Whether epoll may watch it (Linux refuses regular files and directories with EPERM).
     epollable = False
+    #: Whether a read or write may sleep (pipes, terminals, eventfds): a signal then ends it.
+    may_block = False
 
     def __init__(self, flags: int, inode: Inode | None = None) -> None:
         self.flags = flags

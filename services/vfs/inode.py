@@ -96,6 +96,8 @@ class Inode:
         self.nlink = nlink
         self.rdev = rdev
         self.atime_ns, self.mtime_ns, self.ctime_ns = times or (now_ns(),) * 3
+        #: 512-byte blocks as the backing store reported them (image files); None: from the size.
+        self.blocks: int | None = None
 
     @property
     def kind(self) -> int:
@@ -110,8 +112,9 @@ class Inode:
 
     async def stat(self) -> Stat:
         size = self.size()
+        blocks = self.blocks if self.blocks is not None else (size + 511) // 512
         return Stat(self.fs.dev, self.ino, self.mode, self.nlink, self.uid, self.gid, self.rdev, size,
-                    4096, (size + 511) // 512, self.atime_ns, self.mtime_ns, self.ctime_ns)
+                    4096, blocks, self.atime_ns, self.mtime_ns, self.ctime_ns)
 
     def accessed(self) -> None:
         """A read happened (atime is not kept current: noatime)."""
@@ -258,7 +261,7 @@ class Dir(Inode):
         elif kind == S_IFREG:
             child = RegularInode(self.fs, mode, uid, gid)
         else:
-            child = Inode(self.fs, mode, uid, gid, rdev=rdev)
+            child = special_inode(self.fs, mode, uid, gid, rdev)
         self.children[name] = child
         self.modified()
         return child
@@ -297,6 +300,15 @@ class Dir(Inode):
         if flags & O_PATH:
             return PathFile(flags, self)
         return DirectoryFile(flags, self)
+
+
+def special_inode(fs: Filesystem, mode: int, uid: int, gid: int, rdev: int, **kwargs: object) -> Inode:
+    """A FIFO, socket or device node made by mknod (a FIFO is a pipe; the others cannot open)."""
+    if mode & S_IFMT == 0o010000:
+        from services.vfs.pipe import Fifo
+
+        return Fifo(fs, mode, uid, gid, **kwargs)
+    return Inode(fs, mode, uid, gid, rdev=rdev, **kwargs)  # type: ignore[arg-type]
 
 
 class Device(Inode):

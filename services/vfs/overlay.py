@@ -38,7 +38,7 @@ from kernel.abi.linux import (
 )
 from kernel.bus import Bus
 from kernel.errors import Errno
-from services.vfs.inode import Dir, Filesystem, Inode, RegularInode, Symlink, now_ns
+from services.vfs.inode import Dir, Filesystem, Inode, RegularInode, Symlink, now_ns, special_inode
 
 _AT_REMOVEDIR = 0x200
 #: How many read-only host fds of image files a mount keeps open for reuse.
@@ -102,7 +102,10 @@ class GoferFs(Filesystem):
     async def root(self) -> GoferDir:
         fid = await self.gofer("attach")
         qid, attr = await self.gofer("getattr", fid)
-        return GoferDir(self, attr.mode, attr.uid, attr.gid, fid=fid, ino=qid.path, times=_times(attr))
+        root = GoferDir(self, attr.mode, attr.uid, attr.gid, fid=fid, ino=qid.path, nlink=attr.nlink,
+                        times=_times(attr))
+        root.lower_size, root.blocks = attr.size, attr.blocks
+        return root
 
     async def statfs(self) -> tuple[int, int, int, int, int, int]:
         root_fid = await self.gofer("attach")
@@ -115,13 +118,18 @@ class GoferFs(Filesystem):
     def inode_from_attr(self, parent: GoferDir, name: bytes, fid: int, qid: Any, attr: Any) -> Inode:
         kind = attr.mode & S_IFMT
         common = {"ino": qid.path, "nlink": attr.nlink, "times": _times(attr)}
+        inode: Inode
         if kind == S_IFDIR:
-            return GoferDir(self, attr.mode, attr.uid, attr.gid, parent=parent, name=name, fid=fid, **common)
-        if kind == S_IFREG:
-            return GoferRegular(self, attr.mode, attr.uid, attr.gid, (parent, name), attr.size, **common)
-        if kind == S_IFLNK:
-            return GoferSymlink(self, (parent, name), attr.size, attr.uid, attr.gid, **common)
-        return Inode(self, attr.mode, attr.uid, attr.gid, rdev=attr.rdev, **common)
+            inode = GoferDir(self, attr.mode, attr.uid, attr.gid, parent=parent, name=name, fid=fid, **common)
+            inode.lower_size = attr.size
+        elif kind == S_IFREG:
+            inode = GoferRegular(self, attr.mode, attr.uid, attr.gid, (parent, name), attr.size, **common)
+        elif kind == S_IFLNK:
+            inode = GoferSymlink(self, (parent, name), attr.size, attr.uid, attr.gid, **common)
+        else:
+            inode = special_inode(self, attr.mode, attr.uid, attr.gid, attr.rdev, **common)
+        inode.blocks = attr.blocks
+        return inode
 
     async def setattr_lower(self, location: tuple[GoferDir, bytes] | None, fid: int | None, valid: int,
                             **fields: int) -> None:
@@ -184,6 +192,7 @@ class GoferRegular(RegularInode):
 
     def modified(self, size: int | None = None) -> None:
         super().modified(size)
+        self.blocks = None
         if size is not None and self.memfd is None:
             self.lower_size = size
 
@@ -222,6 +231,7 @@ class GoferRegular(RegularInode):
             os.close(memfd)
             raise
         self.memfd = memfd
+        self.blocks = None
         self.gfs.forget_readonly_fd(self)
 
     async def data_fd(self, flags: int) -> int:
@@ -291,6 +301,11 @@ class GoferDir(Dir):
         self.hidden: set[bytes] = set()
         #: The image's entries not yet looked up, once listed: name -> (ino, d_type).
         self._lower_listing: dict[bytes, tuple[int, int]] | None = None
+        #: The directory's size as the image reports it (file systems differ).
+        self.lower_size: int | None = None
+
+    def size(self) -> int:
+        return self.lower_size if self.lower_size is not None else 4096
 
     async def lookup(self, name: bytes) -> Inode:
         child = self.children.get(name)
@@ -309,6 +324,12 @@ class GoferDir(Dir):
             if error.errno == ENOENT:
                 self.hidden.add(name)
             raise
+        raced = self.children.get(name)
+        if raced is not None or name in self.hidden:  # another task looked it up (or removed it) meanwhile
+            await self.gfs.clunk_later(fid)
+            if raced is None:
+                raise Errno(ENOENT)
+            return raced
         child = self.gfs.inode_from_attr(self, name, fid, qids[-1], attr)
         if not isinstance(child, GoferDir):
             await self.gfs.clunk_later(fid)
@@ -364,7 +385,7 @@ class GoferDir(Dir):
             elif kind == S_IFLNK:
                 child = Symlink(self.fs, target, uid, gid)
             else:
-                child = Inode(self.fs, mode, uid, gid, rdev=rdev)
+                child = special_inode(self.fs, mode, uid, gid, rdev)
             self.children[name] = child
             self.hidden.discard(name)
             self.modified()
@@ -439,6 +460,7 @@ class GoferDir(Dir):
 
     def modified(self, size: int | None = None) -> None:
         self.mtime_ns = self.ctime_ns = now_ns()
+        self.blocks = None
 
 
 async def exchange_through(old_dir: GoferDir, old_name: bytes, source: Inode, new_dir: GoferDir, new_name: bytes,

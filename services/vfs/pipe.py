@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import trio
 
-from kernel.abi.errno import EAGAIN, EPIPE
+from kernel.abi.errno import EAGAIN, EBUSY, ENXIO, EPERM, EPIPE
 from kernel.abi.linux import (
     O_NONBLOCK,
+    O_PATH,
     O_RDONLY,
+    O_RDWR,
     O_WRONLY,
+    PAGE_SIZE,
     PIPE_BUF,
+    PIPE_MAX_SIZE,
     PIPE_DEFAULT_SIZE,
     PIPEFS_MAGIC,
     POLLERR,
@@ -30,7 +34,7 @@ from kernel.abi.linux import (
     S_IFIFO,
 )
 from kernel.errors import Errno
-from services.vfs.file import File
+from services.vfs.file import File, PathFile
 from services.vfs.inode import Filesystem, Inode
 
 _pipefs = Filesystem(magic=PIPEFS_MAGIC, name=b"pipefs")
@@ -45,6 +49,9 @@ class Pipe(Inode):
         self.capacity = capacity
         self.readers = 0
         self.writers = 0
+        #: How many times each end was ever opened: a FIFO's opener waits for the other to move.
+        self.reader_opens = 0
+        self.writer_opens = 0
         #: Counts every change (edge-triggered epoll compares it).
         self.changes = 0
         self._changed = trio.Event()
@@ -106,19 +113,41 @@ class Pipe(Inode):
         return written
 
 
+    def resize(self, size: int) -> int:
+        """F_SETPIPE_SZ: a power-of-two number of pages; EBUSY below what the pipe holds."""
+        if size > PIPE_MAX_SIZE:
+            raise Errno(EPERM)
+        pages = 1
+        while pages * PAGE_SIZE < size:
+            pages *= 2
+        capacity = pages * PAGE_SIZE
+        if capacity < len(self.buffer):
+            raise Errno(EBUSY)
+        self.capacity = capacity
+        self.notify()
+        return capacity
+
+    def peek(self, count: int) -> bytes:
+        """tee(2): up to ``count`` bytes from the front, left in the pipe."""
+        return bytes(self.buffer[:count])
+
+
 class PipeFile(File):
-    """One end of a pipe."""
+    """One end of a pipe (both, for a FIFO opened O_RDWR)."""
 
     epollable = True
+    may_block = True
 
-    def __init__(self, pipe: Pipe, flags: int) -> None:
-        super().__init__(flags, pipe)
+    def __init__(self, pipe: Pipe, flags: int, inode: Inode | None = None) -> None:
+        super().__init__(flags, inode or pipe)
         self.pipe = pipe
-        self.read_end = flags & 3 == O_RDONLY
-        if self.read_end:
-            pipe.readers += 1
-        else:
-            pipe.writers += 1
+        self.read_end = flags & 3 in (O_RDONLY, O_RDWR)
+        self.write_end = flags & 3 in (O_WRONLY, O_RDWR)
+        pipe.readers += self.read_end
+        pipe.writers += self.write_end
+        pipe.reader_opens += self.read_end
+        pipe.writer_opens += self.write_end
+        pipe.notify()
 
     async def read(self, buffers: list[memoryview]) -> int:
         return await self.pipe.read(buffers, bool(self.flags & O_NONBLOCK))
@@ -131,12 +160,16 @@ class PipeFile(File):
 
     def poll(self) -> int:
         pipe = self.pipe
+        events = 0
         if self.read_end:
-            events = POLLIN | POLLRDNORM if pipe.buffer else 0
-            return events | (POLLHUP if pipe.writers == 0 else 0)
-        if pipe.readers == 0:
-            return POLLOUT | POLLWRNORM | POLLERR
-        return POLLOUT | POLLWRNORM if pipe.capacity - len(pipe.buffer) >= PIPE_BUF else 0
+            events |= POLLIN | POLLRDNORM if pipe.buffer else 0
+            events |= POLLHUP if pipe.writers == 0 and pipe.writer_opens else 0
+        if self.write_end:
+            if pipe.readers == 0:
+                events |= POLLOUT | POLLWRNORM | POLLERR
+            elif pipe.capacity - len(pipe.buffer) >= PIPE_BUF:
+                events |= POLLOUT | POLLWRNORM
+        return events
 
     async def wait(self, events: int) -> None:
         await self.pipe.wait()
@@ -146,10 +179,8 @@ class PipeFile(File):
         return self.pipe.changes
 
     def release(self) -> None:
-        if self.read_end:
-            self.pipe.readers -= 1
-        else:
-            self.pipe.writers -= 1
+        self.pipe.readers -= self.read_end
+        self.pipe.writers -= self.write_end
         self.pipe.notify()
 
 
@@ -157,3 +188,36 @@ def new_pipe(flags: int = 0) -> tuple[PipeFile, PipeFile]:
     """pipe2(2): a fresh pipe's read end and write end, with status ``flags`` (O_NONBLOCK)."""
     pipe = Pipe()
     return PipeFile(pipe, O_RDONLY | flags), PipeFile(pipe, O_WRONLY | flags)
+
+
+class Fifo(Inode):
+    """A named pipe (mkfifo): opening it attaches to the one pipe it holds, per fifo(7).
+
+    O_RDONLY waits for a writer and O_WRONLY for a reader (unless O_NONBLOCK: a reader opens at
+    once, a writer without a reader fails with ENXIO); O_RDWR never waits.
+    """
+
+    def __init__(self, fs: Filesystem, mode: int, uid: int = 0, gid: int = 0, **kwargs: object) -> None:
+        super().__init__(fs, S_IFIFO | (mode & 0o7777), uid, gid, **kwargs)  # type: ignore[arg-type]
+        self.pipe = Pipe()
+
+    async def open(self, flags: int) -> File:
+        if flags & O_PATH:
+            return PathFile(flags, self)
+        pipe = self.pipe
+        access = flags & 3
+        if access == O_WRONLY and flags & O_NONBLOCK and pipe.readers == 0:
+            raise Errno(ENXIO)
+        reading = access == O_RDONLY
+        seen = pipe.writer_opens if reading else pipe.reader_opens
+        file = PipeFile(pipe, flags, self)
+        if access == O_RDWR or (reading and flags & O_NONBLOCK):
+            return file
+        try:
+            while (pipe.writers if reading else pipe.readers) == 0 and \
+                    (pipe.writer_opens if reading else pipe.reader_opens) == seen:
+                await pipe.wait()
+        except BaseException:
+            file.release()
+            raise
+        return file

@@ -259,6 +259,7 @@ class ProcFs:
             children: dict[bytes, Inode] = {
                 b"exe": ProcLink(fs, exe), b"cwd": ProcLink(fs, cwd), b"root": ProcLink(fs, root),
                 b"fd": ProcDir(fs, self._fd_listing(process), mode=0o500),
+                b"fdinfo": ProcDir(fs, self._fdinfo_listing(process), mode=0o500),
             }
             for name, generate in self._process_files(process).items():
                 children[name] = ProcFile(fs, generate)
@@ -276,6 +277,23 @@ class ProcFs:
                     return self.describe(file)
 
                 children[str(fd).encode()] = ProcLink(self.fs, target)
+            return children
+        return listing
+
+    def _fdinfo_listing(self, process: ThreadGroup) -> Callable[[ProcDir], Awaitable[dict[bytes, Inode]]]:
+        """/proc/PID/fdinfo: each fd's offset, flags (close-on-exec included) and inode."""
+        async def listing(_: ProcDir) -> dict[bytes, Inode]:
+            children: dict[bytes, Inode] = {}
+            for fd in process.fds.fds():
+                file = process.fds.get(fd)
+                cloexec = process.fds.get_cloexec(fd)
+
+                async def info(file: File = file, cloexec: bool = cloexec) -> bytes:
+                    flags = file.flags | (0o2000000 if cloexec else 0)
+                    ino = file.inode.ino if file.inode is not None else 0
+                    return b"pos:\t%d\nflags:\t0%o\nmnt_id:\t0\nino:\t%d\n" % (file.offset, flags, ino)
+
+                children[str(fd).encode()] = ProcFile(self.fs, info)
             return children
         return listing
 
@@ -335,8 +353,16 @@ class ProcFs:
         async def mounts() -> bytes:
             return self._mount_table()
 
+        async def mountinfo() -> bytes:
+            lines = []
+            for number, (source, point, kind) in enumerate(self._mounts(), start=1):
+                parent = 1 if number > 1 else 0
+                lines.append(b"%d %d 0:%d / %s rw,relatime - %s %s rw\n"
+                             % (number, parent, number, point, kind, source))
+            return b"".join(lines)
+
         return {b"cmdline": cmdline, b"environ": environ, b"comm": comm, b"maps": maps, b"statm": statm,
-                b"status": status, b"stat": stat, b"mounts": mounts}
+                b"status": status, b"stat": stat, b"mounts": mounts, b"mountinfo": mountinfo}
 
 
 def make_sysfs(online_cpus: int) -> Dir:

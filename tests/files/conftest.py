@@ -19,6 +19,10 @@ import pytest
 
 PROGRAMS = Path(__file__).parent / "programs"
 REPO = Path(__file__).resolve().parents[2]
+#: busybox applets the shell tests use, linked in /bin.
+BUSYBOX_APPLETS = ("sh", "cat", "wc", "tr", "head", "yes", "ls", "mkfifo", "sort", "echo")
+#: musl's dynamic loader, which also serves as its libc.
+MUSL_LOADER = "/lib/ld-musl-x86_64.so.1"
 
 
 @dataclass
@@ -36,9 +40,17 @@ def build_template(root: Path, binaries: Path) -> None:
     (root / "tmp").mkdir(mode=0o1777)
     (root / "tmp").chmod(0o1777)
     (root / "etc").mkdir()
+    (root / "dev").mkdir()  # devfs covers it in the sandbox; the native copy gets device nodes
     (root / "data").mkdir()
     (root / "data" / "existing").write_text("from the image\n")
     (root / "MARKER").write_text("image root\n")
+    if (binaries / "dynamic-musl").exists() and os.path.exists(MUSL_LOADER):
+        (root / "lib").mkdir(exist_ok=True)
+        shutil.copy2(MUSL_LOADER, root / MUSL_LOADER.lstrip("/"))
+    if shutil.which("busybox"):
+        shutil.copy2(shutil.which("busybox"), root / "bin" / "busybox")  # type: ignore[arg-type]
+        for applet in BUSYBOX_APPLETS:  # natively (no /proc/self/exe) sh finds applets only so
+            (root / "bin" / applet).symlink_to("busybox")
     dynamic = binaries / "dynamic"
     if dynamic.exists():
         for library in _shared_libraries(dynamic):
@@ -73,7 +85,6 @@ class Images:
         shutil.copytree(self.template, root, symlinks=True)
         if native:
             dev = root / "dev"
-            dev.mkdir()
             for name, minor in (("null", 3), ("zero", 5), ("full", 7), ("urandom", 9)):
                 os.mknod(dev / name, 0o20666, os.makedev(1, minor))
                 (dev / name).chmod(0o666)
@@ -91,6 +102,9 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Images:
         flags = [] if source.stem == "dynamic" else ["-static"]
         output = binaries / source.stem
         subprocess.run(["gcc", *flags, "-O1", "-w", "-I", str(PROGRAMS), "-o", str(output), str(source)], check=True)
+    if shutil.which("musl-gcc") and os.path.exists(MUSL_LOADER):
+        subprocess.run(["musl-gcc", "-O1", "-w", "-o", str(binaries / "dynamic-musl"), str(PROGRAMS / "dynamic.c")],
+                       check=True)
     template = tmp_path_factory.mktemp("file-template") / "root"
     build_template(template, binaries)
     return Images(template, tmp_path_factory.mktemp("file-images"))

@@ -151,3 +151,12 @@ def test_junk_arguments_never_crash_the_sentry(images: Images) -> None:
         result = batch.result(seed)
         assert (result.stdout, result.status) == ("survived\n", 0), result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_procfs_fdinfo_and_mountinfo(images: Images) -> None:
+    result = run_sentrio(images.fresh(), "/bin/procinfo")
+    assert result.status == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:4] == ["/proc/self/fdinfo/3:", "pos:\t4", "flags:\t02100000", "mnt_id:\t0"]
+    mounts = lines[lines.index("/proc/self/mountinfo:") + 1:]
+    assert [line.split()[4] for line in mounts] == ["/", "/dev", "/tmp", "/proc", "/sys"]
