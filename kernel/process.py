@@ -113,6 +113,11 @@ class ThreadGroup:
         self.exited = trio.Event()
         #: Set when a CLONE_VFORK child execs or exits: its parent may run again.
         self.vfork_done = trio.Event()
+        #: Whether the process has called execve (setpgid on it then fails with EACCES).
+        self.execed = False
+        #: ITIMER_REAL and POSIX timers (kernel.syscalls.itimer / posix_timers), made on first use.
+        self.real_timer: Any = None
+        self.posix_timers: dict[int, Any] = {}
         #: Job control: stopped by a stop signal; what wait4 has yet to report.
         self.stopped = False
         self.stop_report = 0
