@@ -7,8 +7,9 @@ becomes the signal Linux would send; before the thread runs again, pending signa
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
@@ -268,13 +269,23 @@ class Task:
         if self.signal_pending:
             getattr(awaitable, "close", lambda: None)()
             raise Errno(interrupted)
+        with self.interruptible(interrupted):
+            return await awaitable
+        raise AssertionError("unreachable")  # the context manager raised
+
+    @contextlib.contextmanager
+    def interruptible(self, interrupted: int = ERESTARTSYS) -> Iterator[None]:
+        """``with t.interruptible(): await ...``: the same as :meth:`blocking`, for a block."""
+        if self.signal_pending:
+            raise Errno(interrupted)
         with trio.CancelScope() as scope:
             self._blocking = scope
             try:
-                return await awaitable
+                yield
             finally:
                 self._blocking = None
-        raise Errno(interrupted)
+        if scope.cancelled_caught:
+            raise Errno(interrupted)
 
     async def dethread(self) -> None:
         """execve: end every other thread of the process; this one takes the process's pid."""
