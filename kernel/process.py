@@ -169,6 +169,8 @@ class ThreadGroup:
         self.vfork_done.set()
         for task in self.tasks:
             task.stop()
+        with trio.CancelScope(shield=True):
+            await self._release_robust_futexes()
         try:
             await self.kernel.release_mm(self.mm.asid)
         finally:
@@ -176,6 +178,15 @@ class ThreadGroup:
                 self.kernel.process_exited(self)
                 await self.exit_notify()
                 self.exited.set()
+
+    async def _release_robust_futexes(self) -> None:
+        """Every thread's robust mutexes are marked owner-died, as each thread's exit does in
+        Linux: another process sharing the memory must learn that their owner is gone."""
+        from kernel.syscalls.futex import exit_robust_list
+
+        for task in self.tasks:
+            if task.robust_list[0]:
+                await exit_robust_list(task)
 
     # --- job control ----------------------------------------------------------------------------
 
