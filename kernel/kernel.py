@@ -48,7 +48,7 @@ class KernelConfig:
     strict: bool = False
     #: Nanoseconds a task spins on waitpid before it sleeps.
     spin_ns: int | None = None
-    #: Most threads + processes (zombies included) the sandbox may hold (``--pids-limit``).
+    #: Most threads (and unreaped zombies) the sandbox may hold at once (``--pids-limit``).
     pids_limit: int | None = 1024
 
 
@@ -97,7 +97,8 @@ class Kernel:
         """The next free pid of the sandbox's namespace (threads and processes share the space);
         EAGAIN when the sandbox's pid limit is reached."""
         limit = min(self.config.pids_limit or PID_MAX, PID_MAX - 1)
-        if len(self.threads) + len(self.processes) >= limit:
+        zombies = sum(1 for process in self.processes.values() if process.zombie)
+        if len(self.threads) + zombies >= limit:  # like a pids cgroup: live tasks and unreaped zombies
             raise Errno(EAGAIN)
         while True:
             pid = self._next_pid
