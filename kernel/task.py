@@ -185,7 +185,6 @@ class Task:
 
         regs = self.regs
         bus = self.kernel.bus
-        handled = False
         while True:
             self.signal_pending = False
             await self.process.wait_while_stopped()
@@ -215,9 +214,7 @@ class Task:
                 await bus.call("signals", "set_altstack", self.tid, new_altstack)
             self.fault_info = None
             result = None  # the frame holds the call's result; the handler starts with rax 0
-            handled = True
-        if self.saved_mask is not None and not handled:
-            pass  # sigsuspend keeps its mask until a handler runs
+        # (A sigsuspend woken by a signal with no handler restarts, its saved mask kept.)
         if result is not None and result in _RESTART_CODES:
             result = self._restart_without_handler(result)
         return regs.rax if result is None else result
