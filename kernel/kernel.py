@@ -48,7 +48,7 @@ class KernelConfig:
     strict: bool = False
     #: Nanoseconds a task spins on waitpid before it sleeps.
     spin_ns: int | None = None
-    #: Most threads (and unreaped zombies) the sandbox may hold at once (``--pids-limit``).
+    #: Most threads + processes (zombies included) the sandbox may hold (``--pids-limit``).
     pids_limit: int | None = 1024
 
 
