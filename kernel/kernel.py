@@ -125,7 +125,8 @@ class Kernel:
         """The next free pid of the sandbox's namespace (threads and processes share the space);
         EAGAIN when the sandbox's pid limit is reached."""
         limit = min(self.config.pids_limit or PID_MAX, PID_MAX - 1)
-        if len(self.threads) + len(self.processes) >= limit:
+        zombies = sum(1 for process in self.processes.values() if process.zombie)
+        if len(self.threads) + zombies >= limit:  # like a pids cgroup: live tasks and unreaped zombies
             raise Errno(EAGAIN)
         while True:
             pid = self._next_pid

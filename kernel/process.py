@@ -130,6 +130,11 @@ class ThreadGroup:
         self.exited = trio.Event()
         #: Set when a CLONE_VFORK child execs or exits: its parent may run again.
         self.vfork_done = trio.Event()
+        #: Whether the process has called execve (setpgid on it then fails with EACCES).
+        self.execed = False
+        #: ITIMER_REAL and POSIX timers (kernel.syscalls.itimer / posix_timers), made on first use.
+        self.real_timer: Any = None
+        self.posix_timers: dict[int, Any] = {}
         #: Job control: stopped by a stop signal; what wait4 has yet to report.
         self.stopped = False
         self.stop_report = 0
@@ -175,6 +180,8 @@ class ThreadGroup:
         self.vfork_done.set()
         for task in self.tasks:
             task.stop()
+        with trio.CancelScope(shield=True):
+            await self._release_robust_futexes()
         try:
             if not any(p.fds is self.fds for p in self.kernel.processes.values() if p is not self):
                 self.fds.close_all()
@@ -184,6 +191,15 @@ class ThreadGroup:
                 self.kernel.process_exited(self)
                 await self.exit_notify()
                 self.exited.set()
+
+    async def _release_robust_futexes(self) -> None:
+        """Every thread's robust mutexes are marked owner-died, as each thread's exit does in
+        Linux: another process sharing the memory must learn that their owner is gone."""
+        from kernel.syscalls.futex import exit_robust_list
+
+        for task in self.tasks:
+            if task.robust_list[0]:
+                await exit_robust_list(task)
 
     # --- job control ----------------------------------------------------------------------------
 

@@ -7,8 +7,9 @@ becomes the signal Linux would send; before the thread runs again, pending signa
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
@@ -184,7 +185,6 @@ class Task:
 
         regs = self.regs
         bus = self.kernel.bus
-        handled = False
         while True:
             self.signal_pending = False
             await self.process.wait_while_stopped()
@@ -214,9 +214,7 @@ class Task:
                 await bus.call("signals", "set_altstack", self.tid, new_altstack)
             self.fault_info = None
             result = None  # the frame holds the call's result; the handler starts with rax 0
-            handled = True
-        if self.saved_mask is not None and not handled:
-            pass  # sigsuspend keeps its mask until a handler runs
+        # (A sigsuspend woken by a signal with no handler restarts, its saved mask kept.)
         if result is not None and result in _RESTART_CODES:
             result = self._restart_without_handler(result)
         return regs.rax if result is None else result
@@ -268,13 +266,23 @@ class Task:
         if self.signal_pending:
             getattr(awaitable, "close", lambda: None)()
             raise Errno(interrupted)
+        with self.interruptible(interrupted):
+            return await awaitable
+        raise AssertionError("unreachable")  # the context manager raised
+
+    @contextlib.contextmanager
+    def interruptible(self, interrupted: int = ERESTARTSYS) -> Iterator[None]:
+        """``with t.interruptible(): await ...``: the same as :meth:`blocking`, for a block."""
+        if self.signal_pending:
+            raise Errno(interrupted)
         with trio.CancelScope() as scope:
             self._blocking = scope
             try:
-                return await awaitable
+                yield
             finally:
                 self._blocking = None
-        raise Errno(interrupted)
+        if scope.cancelled_caught:
+            raise Errno(interrupted)
 
     async def dethread(self) -> None:
         """execve: end every other thread of the process; this one takes the process's pid."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 
 from kernel.abi import structs
-from kernel.abi.errno import EINVAL, EPERM
+from kernel.abi.errno import EAGAIN, EINVAL, EPERM
 from kernel.abi.linux import (
     CLONE_ARGS_SIZE_VER0,
     CLONE_CHILD_CLEARTID,
@@ -41,6 +41,8 @@ from kernel.abi.linux import (
     CLONE_VM,
     CSIGNAL,
     PAGE_SIZE,
+    RLIM_INFINITY,
+    RLIMIT_NPROC,
     Signal,
 )
 from kernel.errors import Errno
@@ -73,6 +75,7 @@ async def do_clone(t: Task, flags: int, stack: int, parent_tid: int, child_tid: 
     if not 0 <= exit_signal <= 64:
         raise Errno(EINVAL)
     kernel = t.kernel
+    _check_nproc(t)
     tid = kernel.allocate_pid()
     parent = t.process
     if flags & CLONE_THREAD:
@@ -117,6 +120,17 @@ async def do_clone(t: Task, flags: int, stack: int, parent_tid: int, child_tid: 
     if flags & CLONE_VFORK and process is not parent:
         await process.vfork_done.wait()
     return tid
+
+
+def _check_nproc(t: Task) -> None:
+    """RLIMIT_NPROC: a non-root user may own at most that many threads and processes."""
+    creds = t.process.creds
+    limit = t.process.rlimits[RLIMIT_NPROC][0]
+    if creds.uid == 0 or limit == RLIM_INFINITY:
+        return
+    owned = sum(1 for task in t.kernel.threads.values() if task.process.creds.uid == creds.uid)
+    if owned >= limit:
+        raise Errno(EAGAIN)
 
 
 async def _write_tid(t: Task, addr: int, tid: int) -> None:

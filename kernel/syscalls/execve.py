@@ -118,7 +118,10 @@ async def execute(t: Task, path: bytes, argv: list[bytes], envp: list[bytes]) ->
     await kernel.release_mm(old_asid)
     reset_registers(t, entry, sp)
     process.comm = os.path.basename(binary)[:15]
-    process.execed = True  # type: ignore[attr-defined]
+    process.execed = True
+    for timer in process.posix_timers.values():  # POSIX timers do not survive execve
+        timer.countdown.disarm()
+    process.posix_timers.clear()
     process.close_on_exec()
     t.robust_list = (0, 0)
     await t.exec_reset()

@@ -85,10 +85,9 @@ class IntervalTimer:
 
 def real_timer(t: Task) -> IntervalTimer:
     process = t.process
-    timer = getattr(process, "real_timer", None)
-    if timer is None:
-        timer = process.real_timer = IntervalTimer(t.kernel, process)  # type: ignore[attr-defined]
-    return timer
+    if process.real_timer is None:
+        process.real_timer = IntervalTimer(t.kernel, process)
+    return process.real_timer
 
 
 def _seconds(sec: int, usec: int) -> float:

@@ -53,10 +53,7 @@ class PosixTimer:
 
 
 def _timers(process: ThreadGroup) -> dict[int, PosixTimer]:
-    timers = getattr(process, "posix_timers", None)
-    if timers is None:
-        timers = process.posix_timers = {}  # type: ignore[attr-defined]
-    return timers
+    return process.posix_timers
 
 
 def _timer(t: Task, timerid: int) -> PosixTimer:

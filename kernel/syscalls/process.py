@@ -139,7 +139,7 @@ async def setpgid(t: Task, pid: Int, pgid: Int) -> int:
         raise Errno(ESRCH)
     if target is not caller and target.sid != caller.sid:
         raise Errno(EPERM)
-    if target is not caller and getattr(target, "execed", False):
+    if target is not caller and target.execed:
         raise Errno(EACCES)
     if target.sid == target.pid:
         raise Errno(EPERM)  # a session leader stays in its group

@@ -259,3 +259,9 @@ async def sleep_until(t: Task, deadline: float, rem: int = 0) -> int:
         t.restart_block = resume
         raise
     return 0
+
+
+async def signal_self(t: Task, sig: int) -> None:
+    """Send ``sig`` to the calling thread as the kernel does for its own reasons (SIGPIPE on a
+    write to a pipe or socket with no reader: si_code SI_USER, from the caller itself)."""
+    await t.kernel.bus.call("signals", "send", t.process.pid, t.tid, sig, _user_info(t, sig))

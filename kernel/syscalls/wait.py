@@ -66,10 +66,10 @@ def _report(child: ThreadGroup, options: int) -> Report | None:
     if child.zombie and options & WEXITED:
         code, value = child.wait_code()
         return Report(child, child.exit_status or 0, code, value)
-    stop = getattr(child, "stop_report", None)
+    stop = child.stop_report
     if stop and options & WUNTRACED:
         return Report(child, (stop << 8) | 0x7F, CLD_STOPPED, stop)
-    if getattr(child, "continue_report", False) and options & WCONTINUED:
+    if child.continue_report and options & WCONTINUED:
         return Report(child, 0xFFFF, CLD_CONTINUED, int(Signal.SIGCONT))
     return None
 
@@ -96,9 +96,9 @@ async def wait_child(t: Task, idtype: int, ident: int, options: int) -> Report |
 def _consume(parent: ThreadGroup, report: Report) -> None:
     child = report.child
     if report.code == CLD_STOPPED:
-        child.stop_report = 0  # type: ignore[attr-defined]
+        child.stop_report = 0
     elif report.code == CLD_CONTINUED:
-        child.continue_report = False  # type: ignore[attr-defined]
+        child.continue_report = False
     else:
         parent.reap(child)
 

@@ -32,7 +32,15 @@ from typing import Any
 import outcome
 import trio
 
-from platforms.ptrace.binding import SIGNALFD_SIGINFO_SIZE, WALL, block_sigchld, signalfd
+from platforms.ptrace.binding import (
+    PTRACE_CONT,
+    SIGNALFD_SIGINFO_SIZE,
+    WALL,
+    PtraceError,
+    block_sigchld,
+    ptrace,
+    signalfd,
+)
 
 _WNOHANG_WALL = os.WNOHANG | WALL
 #: How long a task spins on waitpid before parking (nanoseconds).
@@ -154,6 +162,12 @@ class StopWaiter:
                 continue
             if pid and (os.WIFEXITED(status) or os.WIFSIGNALED(status)):
                 self._orphans.discard(tid)
+            elif pid and os.WIFSTOPPED(status):
+                # A host signal (the Sentry's interruption) stopped it on its way out: let it go on.
+                try:
+                    ptrace(PTRACE_CONT, tid, 0, 0)
+                except PtraceError:
+                    self._orphans.discard(tid)
 
     def reap_orphans_blocking(self, timeout: float = 2.0) -> None:
         """Collect every killed thread before shutdown.

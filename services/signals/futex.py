@@ -114,8 +114,10 @@ class FutexTable:
             raise Errno(EAGAIN)
         done = self.wake(key, wake)
         queue = self._queues.get(key)
-        if not queue or move <= 0 or key == target:
+        if not queue or move <= 0:
             return done
+        if key == target:  # Linux "moves" them onto the same queue, and counts them
+            return done + min(len(queue), move)
         moved = 0
         destination = self._queues.setdefault(target, deque())
         while queue and moved < move:

@@ -47,3 +47,8 @@ def test_orphans_go_to_pid_1_and_a_spinning_thread_does_not_delay_exit(image: Pa
     assert outcome.stdout == ("orphan's new parent: 1\ninit reaped the orphan: 1, status 5\n"
                               "exiting with a spinning thread\n")
     assert outcome.status == 9
+
+
+def test_rlimit_nproc_stops_a_fork_bomb_of_a_user(image: Path) -> None:
+    outcome = sentrio(image, "/bin/fork_bomb", "user")
+    assert outcome.stdout == "fork failed with EAGAIN after more than 10 children\n"

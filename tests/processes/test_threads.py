@@ -37,3 +37,8 @@ def test_futex_operations(image: Path, libc: str) -> None:
 @pytest.mark.parametrize("libc", LIBCS)
 def test_a_robust_mutex_of_a_dead_thread_reports_owner_died(image: Path, libc: str) -> None:
     assert "EOWNERDEAD" in same(image, f"/bin/robust{libc}").stdout
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_a_shared_robust_mutex_of_a_dead_process_reports_owner_died(image: Path, libc: str) -> None:
+    assert "EOWNERDEAD" in same(image, f"/bin/robust_shared{libc}").stdout

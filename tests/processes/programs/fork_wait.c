@@ -56,9 +56,11 @@ int main(void) {
     /* WNOHANG on a running child, then zombie; waitid WNOWAIT keeps it */
     int pipe_like[1];
     (void)pipe_like;
+    volatile int *go = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     child = fork();
-    if (child == 0) { usleep(100000); _exit(5); }
+    if (child == 0) { while (!*go) usleep(1000); _exit(5); }
     printf("WNOHANG while running: %d\n", waitpid(child, &status, WNOHANG));
+    *go = 1;
     siginfo_t info;
     memset(&info, 0, sizeof info);
     int r = waitid(P_PID, child, &info, WEXITED | WNOWAIT);

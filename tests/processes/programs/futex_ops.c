@@ -53,9 +53,10 @@ static void *bit_waiter(void *arg) {
     return NULL;
 }
 
+/* Until n threads sleep on word: a requeue of a futex onto itself counts its waiters. */
 static void settle(int n) {
     while (ready < n) usleep(1000);
-    usleep(50000);  /* the waiters are asleep in the kernel by now */
+    while (futex(&word, FUTEX_CMP_REQUEUE_PRIVATE, 0, (void *)0x7fffffffL, &word, word) < n) usleep(1000);
 }
 
 int main(void) {
@@ -125,7 +126,7 @@ int main(void) {
         _exit(shared[0] == 1 ? 0 : 1);
     }
     while (!__atomic_load_n(&shared[1], __ATOMIC_SEQ_CST)) usleep(1000);
-    usleep(50000);
+    while (futex(&shared[0], FUTEX_CMP_REQUEUE, 0, (void *)0x7fffffffL, &shared[0], 0) < 1) usleep(1000);
     __atomic_store_n(&shared[0], 1, __ATOMIC_SEQ_CST);
     long woken = futex(&shared[0], FUTEX_WAKE, 1, NULL, NULL, 0);
     int status;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/time.h>
 #include <sys/ucontext.h>
 #include <sys/wait.h>
@@ -57,6 +58,9 @@ static void on_fp(int sig) {
 }
 
 static void on_plain(int sig) { got = sig; }
+
+static volatile int *go;
+static void on_alarm_go(int sig) { got = sig; *go = 1; }
 
 /* Look at the frame the kernel built: skip the ud2 that raised SIGILL by moving RIP. */
 static volatile long frame_facts[8];
@@ -191,8 +195,9 @@ int main(void) {
     printf("fp after handler: %.4f %.4f\n", before, a * b);
 
     /* EINTR vs SA_RESTART: wait for a child while SIGALRM comes */
+    go = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     pid_t child = fork();
-    if (child == 0) { usleep(300000); _exit(6); }
+    if (child == 0) { while (!*go) usleep(1000); _exit(6); }
     install(SIGALRM, on_plain, 0);
     alarm(1);
     struct itimerval tv = {{0, 0}, {0, 100000}};
@@ -200,7 +205,7 @@ int main(void) {
     int status;
     r = waitpid(child, &status, 0);
     printf("waitpid without SA_RESTART: %d %s\n", r, strerror(errno));
-    install(SIGALRM, on_plain, SA_RESTART);
+    install(SIGALRM, on_alarm_go, SA_RESTART);  /* the child exits once the alarm has come */
     setitimer(ITIMER_REAL, &tv, NULL);
     r = waitpid(child, &status, 0);
     printf("waitpid with SA_RESTART: %d, status %d\n", r == child, WEXITSTATUS(status));
