@@ -292,8 +292,12 @@ async def link(t: Task, oldpath: Addr, newpath: Addr) -> int:
 async def linkat(t: Task, olddirfd: Fd, oldpath: Addr, newdirfd: Fd, newpath: Addr, flags: Int) -> int:
     if flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH):
         raise Errno(EINVAL)
-    old = await read_path(t, oldpath)
+    old = await read_path(t, oldpath, allow_empty=bool(flags & AT_EMPTY_PATH))
     new = await read_path(t, newpath)
+    if not old:  # AT_EMPTY_PATH: link the file olddirfd refers to
+        inode = await lookup_path(t, olddirfd, old, False)
+        await vfs(t, "link_inode", t.process.root, inode, start_dir(t, newdirfd, new), new)
+        return 0
     await vfs(t, "link", t.process.root, start_dir(t, olddirfd, old), old, start_dir(t, newdirfd, new), new,
               bool(flags & AT_SYMLINK_FOLLOW))
     return 0

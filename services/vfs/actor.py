@@ -191,7 +191,11 @@ class VirtualFilesystem(Actor):
     @operation
     async def link(self, root: Dir, old_start: Dir, old_path: bytes, new_start: Dir, new_path: bytes,
                    follow: bool) -> None:
-        old = await self.lookup(root, old_start, old_path, follow)
+        await self.link_inode(root, await self.lookup(root, old_start, old_path, follow), new_start, new_path)
+
+    @operation
+    async def link_inode(self, root: Dir, old: Inode, new_start: Dir, new_path: bytes) -> None:
+        """linkat(2) of a file already in hand (AT_EMPTY_PATH: an fd, e.g. an O_TMPFILE file)."""
         if isinstance(old, Dir):
             raise Errno(EPERM)
         found = await self._new_name(root, new_start, new_path)
