@@ -137,8 +137,8 @@ def permitted(t: Task, inode: Inode, want: int, real: bool = True) -> bool:
 # --- open ---------------------------------------------------------------------------------------
 
 
-async def do_open(t: Task, dirfd: int, path: bytes, flags: int, mode: int) -> int:
-    """The common part of open/openat/openat2/creat."""
+async def do_open(t: Task, dirfd: int, path: bytes, flags: int, mode: int, resolve: int = 0) -> int:
+    """The common part of open/openat/openat2/creat (``resolve``: openat2's RESOLVE_* flags)."""
     from services.vfs.file import RegularFile
     from services.vfs.inode import Dir, RegularInode
 
@@ -159,7 +159,10 @@ async def do_open(t: Task, dirfd: int, path: bytes, flags: int, mode: int) -> in
         inode.nlink = 0
         file = RegularFile(kept, inode, await inode.data_fd(flags))
     else:
-        opening = vfs(t, "open", t.process.root, start, path, flags, mode & ~t.process.umask & 0o7777, uid, gid)
+        if resolve & (RESOLVE_IN_ROOT | RESOLVE_BENEATH):
+            start = start_dir(t, dirfd, b".")  # the dirfd is the walk's anchor even for "/..."
+        opening = vfs(t, "open", t.process.root, start, path, flags, mode & ~t.process.umask & 0o7777, uid, gid,
+                      resolve)
         file = await interruptible(t, opening)  # opening a FIFO waits for its other end
         file.flags = kept
     return t.process.fds.install(file, nofile_limit(t), cloexec)
@@ -186,8 +189,8 @@ _RESOLVE_ALL = (RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS | 
 
 @syscall
 async def openat2(t: Task, dirfd: Fd, pathname: Addr, how: Addr, size: Size) -> int:
-    """openat with a struct open_how; unknown flags are refused, RESOLVE_* accepted (the
-    sandbox's root already confines every walk)."""
+    """openat with a struct open_how: unknown flags are refused; RESOLVE_IN_ROOT, BENEATH,
+    NO_SYMLINKS and NO_XDEV restrict the walk (NO_MAGICLINKS: procfs links are plain here)."""
     if size < OPEN_HOW.size or size > 4096:
         raise Errno(EINVAL)
     raw = await t.mm.copy_in(how, size)
@@ -204,7 +207,7 @@ async def openat2(t: Task, dirfd: Fd, pathname: Addr, how: Addr, size: Size) -> 
         from kernel.abi.errno import EAGAIN
 
         raise Errno(EAGAIN)
-    return await do_open(t, dirfd, await read_path(t, pathname), flags, mode)
+    return await do_open(t, dirfd, await read_path(t, pathname), flags, mode, resolve)
 
 
 # --- names --------------------------------------------------------------------------------------
@@ -292,8 +295,12 @@ async def link(t: Task, oldpath: Addr, newpath: Addr) -> int:
 async def linkat(t: Task, olddirfd: Fd, oldpath: Addr, newdirfd: Fd, newpath: Addr, flags: Int) -> int:
     if flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH):
         raise Errno(EINVAL)
-    old = await read_path(t, oldpath)
+    old = await read_path(t, oldpath, allow_empty=bool(flags & AT_EMPTY_PATH))
     new = await read_path(t, newpath)
+    if not old:  # AT_EMPTY_PATH: link the file olddirfd refers to
+        inode = await lookup_path(t, olddirfd, old, False)
+        await vfs(t, "link_inode", t.process.root, inode, start_dir(t, newdirfd, new), new)
+        return 0
     await vfs(t, "link", t.process.root, start_dir(t, olddirfd, old), old, start_dir(t, newdirfd, new), new,
               bool(flags & AT_SYMLINK_FOLLOW))
     return 0

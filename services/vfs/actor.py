@@ -36,6 +36,10 @@ from kernel.abi.linux import (
     O_TRUNC,
     RENAME_EXCHANGE,
     RENAME_NOREPLACE,
+    RESOLVE_BENEATH,
+    RESOLVE_IN_ROOT,
+    RESOLVE_NO_SYMLINKS,
+    RESOLVE_NO_XDEV,
     S_IFDIR,
     S_IFLNK,
     S_IFMT,
@@ -135,11 +139,20 @@ class VirtualFilesystem(Actor):
     # --- open ------------------------------------------------------------------------------
 
     @operation
-    async def open(self, root: Dir, start: Dir, path: bytes, flags: int, mode: int, uid: int, gid: int) -> File:
-        """open(2) after the flags were validated: create, check the type, truncate, open."""
+    async def open(self, root: Dir, start: Dir, path: bytes, flags: int, mode: int, uid: int, gid: int,
+                   resolve_flags: int = 0) -> File:
+        """open(2) after the flags were validated: create, check the type, truncate, open.
+
+        ``resolve_flags`` are openat2's RESOLVE_*: IN_ROOT walks with ``start`` as the root.
+        """
         creating = bool(flags & O_CREAT) and not flags & O_PATH
         follow = not flags & O_NOFOLLOW and not (creating and flags & O_EXCL)
-        found = await resolve(root, start, path, follow=follow, parent=creating)
+        if resolve_flags & RESOLVE_IN_ROOT:
+            root = start
+        found = await resolve(root, start, path, follow=follow, parent=creating,
+                              beneath=bool(resolve_flags & RESOLVE_BENEATH),
+                              no_symlinks=bool(resolve_flags & RESOLVE_NO_SYMLINKS),
+                              no_xdev=bool(resolve_flags & RESOLVE_NO_XDEV))
         inode = found.inode
         if creating:
             if flags & O_EXCL and inode is not None:
@@ -191,7 +204,11 @@ class VirtualFilesystem(Actor):
     @operation
     async def link(self, root: Dir, old_start: Dir, old_path: bytes, new_start: Dir, new_path: bytes,
                    follow: bool) -> None:
-        old = await self.lookup(root, old_start, old_path, follow)
+        await self.link_inode(root, await self.lookup(root, old_start, old_path, follow), new_start, new_path)
+
+    @operation
+    async def link_inode(self, root: Dir, old: Inode, new_start: Dir, new_path: bytes) -> None:
+        """linkat(2) of a file already in hand (AT_EMPTY_PATH: an fd, e.g. an O_TMPFILE file)."""
         if isinstance(old, Dir):
             raise Errno(EPERM)
         found = await self._new_name(root, new_start, new_path)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from kernel.abi.errno import ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR
+from kernel.abi.errno import ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, EXDEV
 from kernel.abi.linux import MAXSYMLINKS, NAME_MAX, PATH_MAX
 from kernel.errors import Errno
 from services.vfs.inode import Dir, Inode, Symlink
@@ -47,16 +47,21 @@ def mounted(inode: Inode) -> Inode:
     return inode
 
 
-async def resolve(root: Dir, start: Dir, path: bytes, *, follow: bool = True, parent: bool = False) -> Lookup:
+async def resolve(root: Dir, start: Dir, path: bytes, *, follow: bool = True, parent: bool = False,
+                  beneath: bool = False, no_symlinks: bool = False, no_xdev: bool = False) -> Lookup:
     """Walk ``path``; with ``parent`` a missing last name is not an error (``inode`` is None).
 
     ``follow`` says whether a symlink in the last position is followed (a trailing slash
-    always follows it).
+    always follows it). openat2's restrictions: ``beneath`` (RESOLVE_BENEATH) fails with EXDEV
+    for anything that would leave ``start`` (an absolute path or symlink, ".." above it);
+    ``no_symlinks`` fails with ELOOP at any symlink; ``no_xdev`` with EXDEV at a mount.
     """
     if not path:
         raise Errno(ENOENT)
     if len(path) >= PATH_MAX:
         raise Errno(ENAMETOOLONG)
+    if beneath and path.startswith(b"/"):
+        raise Errno(EXDEV)
     trailing = path.endswith(b"/")
     current: Dir = root if path.startswith(b"/") else start
     parts = deque(name for name in path.split(b"/") if name)
@@ -73,6 +78,8 @@ async def resolve(root: Dir, start: Dir, path: bytes, *, follow: bool = True, pa
             raise Errno(ENAMETOOLONG)
         if name in (b".", b".."):
             if name == b"..":
+                if beneath and current is start or no_xdev and current.mountpoint is not None:
+                    raise Errno(EXDEV)
                 current = parent_of(current, root)
             last_name = name
             if last:
@@ -85,6 +92,8 @@ async def resolve(root: Dir, start: Dir, path: bytes, *, follow: bool = True, pa
                 return Lookup(current, name, None, trailing)
             raise
         if isinstance(child, Symlink) and (not last or follow or trailing):
+            if no_symlinks:
+                raise Errno(ELOOP)
             links += 1
             if links > MAXSYMLINKS:
                 raise Errno(ELOOP)
@@ -92,11 +101,15 @@ async def resolve(root: Dir, start: Dir, path: bytes, *, follow: bool = True, pa
             if not target:
                 raise Errno(ENOENT)
             if target.startswith(b"/"):
+                if beneath:
+                    raise Errno(EXDEV)
                 current = root
             parts.extendleft(reversed([n for n in target.split(b"/") if n]))
             if not parts:  # the target was "/"
                 return Lookup(current, b".", current, trailing)
             continue
+        if no_xdev and isinstance(child, Dir) and child.covered_by is not None:
+            raise Errno(EXDEV)
         child = mounted(child)
         if last:
             if trailing and not isinstance(child, (Dir, Symlink)):

@@ -11,7 +11,8 @@ from tests.files.conftest import REPO, Batch, Images
 
 pytestmark = pytest.mark.differential
 
-OVERLAY = ["fileio", "names", "attrs", "escape", "devices", "pipes", "events", "filedata", "fifo", "splice"]
+OVERLAY = ["fileio", "names", "attrs", "escape", "devices", "pipes", "events", "filedata", "fifo", "splice",
+           "tmpfile", "openat2"]
 WRITE_THROUGH = ["fileio", "names", "fifo"]
 
 

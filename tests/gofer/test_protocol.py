@@ -40,7 +40,7 @@ def decode_all(direction: p.Direction, data: bytes) -> list[tuple[int, Any]]:
 
 
 @pytest.mark.parametrize("cls", ALL, ids=lambda cls: cls.__name__)
-@settings(max_examples=25)
+@settings(max_examples=25, deadline=None)  # a loaded CI machine is not a failure
 @given(data=st.data(), tag=st.integers(0, p.U32_MAX))
 def test_every_message_round_trips(cls: type, data: st.DataObject, tag: int) -> None:
     msg = data.draw(strategy(cls))
@@ -151,7 +151,7 @@ def feed_in_chunks(data: bytes, cuts: list[int], direction: p.Direction) -> None
             pass
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(data=st.binary(max_size=300), cuts=st.lists(st.integers(0, 300), max_size=4),
        direction=st.sampled_from(p.Direction))
 def test_arbitrary_bytes_give_frames_or_protocol_error_only(data: bytes, cuts: list[int],
@@ -169,7 +169,7 @@ msgpack_values = st.recursive(
     max_leaves=20)
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(code=st.sampled_from(sorted(p.MESSAGES)) | st.integers(-5, 300),
        tag=st.integers(-2, (1 << 32) + 1), fields=st.lists(msgpack_values, max_size=9))
 def test_wrong_shaped_frames_give_messages_or_protocol_error_only(code: int, tag: int,
@@ -183,7 +183,7 @@ def test_wrong_shaped_frames_give_messages_or_protocol_error_only(code: int, tag
             pass
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(data=st.data())
 def test_truncated_frames_need_more_data(data: st.DataObject) -> None:
     cls = data.draw(st.sampled_from(ALL))
