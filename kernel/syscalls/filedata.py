@@ -24,6 +24,7 @@ from kernel.abi.linux import (
     O_LARGEFILE,
     O_PATH,
     O_RDWR,
+    POLLIN,
 )
 from kernel.abi.structs import TIMEVAL, U64
 from kernel.errors import Errno
@@ -36,6 +37,8 @@ from services.vfs.file import RegularFile
 from services.vfs.inode import Filesystem, RegularInode
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from kernel.task import Task
     from services.vfs.file import File
 
@@ -47,13 +50,21 @@ _libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_
 
 
 async def _copy(source: File, source_offset: int | None, sink: File, sink_offset: int | None,
-                count: int) -> tuple[int, int | None, int | None]:
-    """Move up to ``count`` bytes; an offset of None uses (and moves) the description's own."""
+                count: int, blocking: Callable[[Awaitable[int]], Awaitable[int]] | None = None,
+                ) -> tuple[int, int | None, int | None]:
+    """Move up to ``count`` bytes; an offset of None uses (and moves) the description's own.
+
+    Once some bytes moved, a source with nothing more ready (a pipe, a terminal) ends the copy;
+    ``blocking`` (the task's) lets a signal end the wait for the first bytes.
+    """
     done = 0
     buffer = bytearray(min(count, _CHUNK))
     while done < count:
+        if done and not source.poll() & POLLIN:
+            break
         view = memoryview(buffer)[:min(count - done, _CHUNK)]
-        n = await (source.read([view]) if source_offset is None else source.pread([view], source_offset))
+        read = source.read([view]) if source_offset is None else source.pread([view], source_offset)
+        n = await (blocking(read) if blocking is not None and not done else read)
         if n == 0:
             break
         if source_offset is not None:
@@ -87,7 +98,7 @@ async def sendfile(t: Task, out_fd: Fd, in_fd: Fd, offset: Addr, count: Size) ->
     if sink.flags & O_APPEND:
         raise Errno(EINVAL)
     start = await _offset(t, offset)
-    done, end, _ = await _copy(source, start, sink, None, min(count, 0x7FFF_F000))
+    done, end, _ = await _copy(source, start, sink, None, min(count, 0x7FFF_F000), t.blocking)
     if offset:
         await t.mm.write_struct(U64, offset, end)
     return done

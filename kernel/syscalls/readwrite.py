@@ -84,7 +84,7 @@ async def read(t: Task, fd: Fd, buf: Addr, count: Size) -> int:
         if error.errno != EFAULT or buf + min(count, MAX_RW_COUNT) > TASK_SIZE:
             raise
         return await _read_through_bounce(t, file, buf, count)
-    return await file.read(buffers)
+    return await t.blocking(file.read(buffers))  # a signal ends a wait for input (^C on a terminal)
 
 
 async def _read_through_bounce(t: Task, file: File, buf: int, count: int) -> int:
@@ -107,7 +107,8 @@ async def write(t: Task, fd: Fd, buf: Addr, count: Size) -> int:
 @syscall
 async def readv(t: Task, fd: Fd, iov: Addr, iovcnt: Int) -> int:
     file = _readable(t, fd)
-    return await file.read(await _iovec_buffers(t, iov, iovcnt, write=True))
+    buffers = await _iovec_buffers(t, iov, iovcnt, write=True)
+    return await t.blocking(file.read(buffers))
 
 
 @syscall
