@@ -235,6 +235,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             _stdin_for(config.interactive)
         kernel = Kernel(config)
+        if terminal is not None:
+            terminal.kernel = kernel  # ^C on the terminal signals the guest
         if args.strace:
             Strace().install(kernel.syscalls)
         if args.trace_messages:

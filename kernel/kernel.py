@@ -186,10 +186,10 @@ class Kernel:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 await nursery.start(self.platform.serve)
-                for _, actor in self.bus.actors():
-                    await nursery.start(actor.serve)
-                self.root_dir = await self.bus.call("vfs", "root_dir")
                 try:
+                    for _, actor in self.bus.actors():
+                        await nursery.start(actor.serve)  # SentryError: e.g. a mount that cannot be made
+                    self.root_dir = await self.bus.call("vfs", "root_dir")
                     init = await exec_first_process(self, self.config.argv, self.config.env)
                     await init.exited.wait()
                 except (CommandNotFound, CommandNotExecutable, SentryError) as error:

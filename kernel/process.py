@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import resource
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 

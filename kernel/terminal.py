@@ -6,6 +6,14 @@ copies bytes between the master and the terminal it was started from. That termi
 raw mode, so keys reach the guest's line discipline unchanged, and restored on exit whatever
 happens; a window-size change (SIGWINCH) is passed on to the pty. Without ``-i`` the host's
 keystrokes are not forwarded, as under docker.
+
+The pty is nobody's controlling terminal on the host, so its line discipline echoes ^C, ^\\ and
+^Z and flushes its input but signals no one: the Sentry, which sees those keys pass, sends the
+signal to the guest's foreground process group itself (:func:`signal_foreground`).
+
+"Whatever happens" includes a SIGKILLed Sentry, which runs no code at all: a small watchdog
+process, forked when raw mode begins, waits on a pipe only the Sentry holds and puts the
+terminal's modes back if that pipe reaches its end before the Sentry said it had done so itself.
 """
 
 from __future__ import annotations
@@ -19,13 +27,23 @@ import signal
 import termios
 import tty
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import trio
 
+from kernel.abi.linux import SI_KERNEL, Signal
+from kernel.abi.structs import SIGINFO_KILL
 from kernel.stdio import _epoll_accepts as epoll_accepts
+
+if TYPE_CHECKING:
+    from kernel.kernel import Kernel
 
 _WINSIZE = b"\0" * 8
 _CHUNK = 1 << 16
+#: The control characters a line discipline turns into signals when ISIG is set.
+_SIGNAL_KEYS = ((termios.VINTR, Signal.SIGINT), (termios.VQUIT, Signal.SIGQUIT), (termios.VSUSP, Signal.SIGTSTP))
+#: A control character set to this is disabled.
+_DISABLED = 0
 
 
 def copy_window_size(source: int, target: int) -> None:
@@ -50,12 +68,16 @@ class HostTerminal:
         os.close(slave)
         os.set_blocking(self.master, False)
         self._saved: list | None = None  # type: ignore[type-arg]
+        self._watchdog: tuple[int, int] | None = None  # (pid, write end of its pipe)
+        #: The sandbox whose foreground process group ^C signals (set once the kernel exists).
+        self.kernel: Kernel | None = None
 
     @contextlib.contextmanager
     def raw(self) -> Iterator[None]:
         """The host terminal in raw mode for the duration; restored on the way out."""
         if os.isatty(self.host_in):
             self._saved = termios.tcgetattr(self.host_in)
+            self._watchdog = _start_watchdog(self.host_in, self._saved)
             tty.setraw(self.host_in, termios.TCSANOW)
         try:
             yield
@@ -67,6 +89,14 @@ class HostTerminal:
             with contextlib.suppress(termios.error):
                 termios.tcsetattr(self.host_in, termios.TCSADRAIN, self._saved)
             self._saved = None
+        if self._watchdog is not None:
+            pid, pipe = self._watchdog
+            self._watchdog = None
+            with contextlib.suppress(OSError):
+                os.write(pipe, b"done")  # the modes are back: the watchdog leaves them alone
+            os.close(pipe)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
 
     async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Copy in both directions and forward window sizes until cancelled."""
@@ -120,7 +150,27 @@ class HostTerminal:
                 eof = termios.tcgetattr(self.master)[6][termios.VEOF]  # bytes in canonical mode
                 await self._send(eof if isinstance(eof, bytes) else bytes([eof]))
                 return
+            signals = [signo for key in data for signo in self._signal_keys().get(key, ())]
             await self._send(data)
+            for signo in signals:
+                if self.kernel is not None:
+                    await signal_foreground(self.kernel, signo)
+
+    def _signal_keys(self) -> dict[int, tuple[int]]:
+        """The guest terminal's signal-generating keys (none unless ISIG is set): byte -> (signal,)."""
+        try:
+            attrs = termios.tcgetattr(self.master)
+        except termios.error:
+            return {}
+        if not attrs[3] & termios.ISIG:
+            return {}
+        keys: dict[int, tuple[int]] = {}
+        for index, signo in _SIGNAL_KEYS:
+            key = attrs[6][index]
+            key = key[0] if isinstance(key, bytes) else key
+            if key != _DISABLED:
+                keys.setdefault(key, (signo,))
+        return keys
 
     async def _send(self, data: bytes) -> None:
         view = memoryview(data)
@@ -150,6 +200,45 @@ class HostTerminal:
         for fd, host in enumerate((self.host_in, self.host_out, self.host_err)):  # the Sentry's own again
             os.dup2(host, fd)
             os.close(host)
+
+
+async def signal_foreground(kernel: Kernel, signo: int) -> None:
+    """``signo`` from the terminal to the guest's foreground process group, as ^C sends SIGINT.
+
+    The guest cannot change its terminal's foreground group (TIOCSPGRP) yet, so that group is
+    the first process's.
+    """
+    init = kernel.processes.get(1)
+    if init is None:
+        return
+    info = SIGINFO_KILL.pack(signo, 0, SI_KERNEL, 0, 0, 0)
+    for process in [p for p in kernel.processes.values() if p.pgid == init.pgid and not p.zombie]:
+        await kernel.bus.call("signals", "send", process.pid, None, signo, info)
+
+
+def _start_watchdog(terminal: int, modes: list) -> tuple[int, int]:  # type: ignore[type-arg]
+    """Fork a process that puts ``modes`` back on ``terminal`` if we die without doing it.
+
+    Returns its pid and the write end of its pipe: write to it once the modes are restored
+    (the watchdog then just exits); if it is closed unwritten (we died), the watchdog restores.
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the watchdog: only system calls from here on, and never back into the Sentry
+        try:
+            for signo in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP, signal.SIGTSTP,
+                          signal.SIGTTIN, signal.SIGTTOU):
+                signal.signal(signo, signal.SIG_IGN)
+            keep = sorted({terminal, read_end})
+            os.closerange(0, keep[0])
+            for low, high in zip(keep, keep[1:] + [os.sysconf("SC_OPEN_MAX")]):
+                os.closerange(low + 1, high)
+            if not os.read(read_end, 1):
+                termios.tcsetattr(terminal, termios.TCSADRAIN, modes)
+        finally:
+            os._exit(0)
+    os.close(read_end)
+    return pid, write_end
 
 
 def _pending(fd: int) -> bool:

@@ -22,7 +22,6 @@ from kernel.abi.structs import EPOLL_EVENT, TIMESPEC
 from kernel.errors import Errno
 from kernel.syscalls.args import Addr, Fd, Int, UInt
 from kernel.syscalls.fdops import nofile_limit
-from kernel.syscalls.readwrite import interruptible
 from kernel.syscalls.table import syscall
 from services.vfs.eventfd import Epoll, EventFd, Interest
 from services.vfs.poll import deadline_after, wait_ready
@@ -103,7 +102,7 @@ async def _wait(t: Task, epfd: int, events: int, maxevents: int, timeout: float 
     epoll = _epoll(t, epfd)
     await t.mm.iovecs(events, EPOLL_EVENT.size * maxevents, True)  # EFAULT before waiting
     waiting = wait_ready(lambda: epoll.ready(maxevents), epoll.waits(), deadline_after(timeout))
-    ready = await interruptible(t, waiting, EINTR)
+    ready = await t.blocking(waiting, EINTR)
     if ready:
         await t.mm.copy_out(events, b"".join(EPOLL_EVENT.pack(ev, data) for ev, data in ready))
     return len(ready)

@@ -26,6 +26,7 @@ from kernel.abi.linux import (
     O_NONBLOCK,
     O_PATH,
     O_RDWR,
+    POLLIN,
     SPLICE_F_GIFT,
     SPLICE_F_MORE,
     SPLICE_F_MOVE,
@@ -37,12 +38,14 @@ from kernel.syscalls.args import Addr, Fd, Int, Off, Size, UInt
 from kernel.syscalls.attrs import _setattr, clamp_ns
 from kernel.syscalls.fdops import nofile_limit
 from kernel.syscalls.paths import lookup_at
-from kernel.syscalls.readwrite import broken_pipe, interruptible
+from kernel.syscalls.readwrite import broken_pipe
 from kernel.syscalls.table import syscall
 from services.vfs.file import RegularFile
 from services.vfs.inode import Filesystem, RegularInode
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from kernel.task import Task
     from services.vfs.file import File
     from services.vfs.pipe import Pipe
@@ -56,13 +59,21 @@ _libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_
 
 
 async def _copy(source: File, source_offset: int | None, sink: File, sink_offset: int | None,
-                count: int) -> tuple[int, int | None, int | None]:
-    """Move up to ``count`` bytes; an offset of None uses (and moves) the description's own."""
+                count: int, blocking: Callable[[Awaitable[int]], Awaitable[int]] | None = None,
+                ) -> tuple[int, int | None, int | None]:
+    """Move up to ``count`` bytes; an offset of None uses (and moves) the description's own.
+
+    Once some bytes moved, a source with nothing more ready (a pipe, a terminal) ends the copy;
+    ``blocking`` (the task's) lets a signal end the wait for the first bytes.
+    """
     done = 0
     buffer = bytearray(min(count, _CHUNK))
     while done < count:
+        if done and not source.poll() & POLLIN:
+            break
         view = memoryview(buffer)[:min(count - done, _CHUNK)]
-        n = await (source.read([view]) if source_offset is None else source.pread([view], source_offset))
+        read = source.read([view]) if source_offset is None else source.pread([view], source_offset)
+        n = await (blocking(read) if blocking is not None and not done else read)
         if n == 0:
             break
         if source_offset is not None:
@@ -97,7 +108,7 @@ async def sendfile(t: Task, out_fd: Fd, in_fd: Fd, offset: Addr, count: Size) ->
         raise Errno(EINVAL)
     start = await _offset(t, offset)
     try:
-        done, end, _ = await _copy(source, start, sink, None, min(count, 0x7FFF_F000))
+        done, end, _ = await _copy(source, start, sink, None, min(count, 0x7FFF_F000), t.blocking)
     except Errno as error:
         if error.errno == EPIPE:
             await broken_pipe(t)
@@ -228,7 +239,7 @@ async def splice(t: Task, fd_in: Fd, off_in: Addr, fd_out: Fd, off_out: Addr, le
     nonblock = bool(flags & SPLICE_F_NONBLOCK)
     view = memoryview(bytearray(min(length, 1 << 16)))
     if source_pipe is not None:
-        n = await interruptible(t, source_pipe.read([view], nonblock or bool(source.flags & O_NONBLOCK)))
+        n = await t.blocking(source_pipe.read([view], nonblock or bool(source.flags & O_NONBLOCK)))
     elif start_in is not None:
         n = await source.pread([view], start_in)
     else:
@@ -237,7 +248,7 @@ async def splice(t: Task, fd_in: Fd, off_in: Addr, fd_out: Fd, off_out: Addr, le
         return 0
     try:
         if sink_pipe is not None:
-            written = await interruptible(t, sink_pipe.write([view[:n]], nonblock or bool(sink.flags & O_NONBLOCK)))
+            written = await t.blocking(sink_pipe.write([view[:n]], nonblock or bool(sink.flags & O_NONBLOCK)))
         elif start_out is not None:
             written = await sink.pwrite([view[:n]], start_out)
         else:
@@ -271,6 +282,6 @@ async def tee(t: Task, fd_in: Fd, fd_out: Fd, length: Size, flags: UInt) -> int:
             return 0
         if nonblock or source.flags & O_NONBLOCK:
             raise Errno(EAGAIN)
-        await interruptible(t, source_pipe.wait())
+        await t.blocking(source_pipe.wait())
     data = source_pipe.peek(min(length, 1 << 16))
-    return await interruptible(t, sink_pipe.write([memoryview(data)], nonblock or bool(sink.flags & O_NONBLOCK)))
+    return await t.blocking(sink_pipe.write([memoryview(data)], nonblock or bool(sink.flags & O_NONBLOCK)))

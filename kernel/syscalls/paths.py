@@ -59,7 +59,6 @@ from kernel.abi.structs import OPEN_HOW
 from kernel.errors import Errno
 from kernel.syscalls.args import Addr, Fd, Int, Size, UInt
 from kernel.syscalls.fdops import nofile_limit
-from kernel.syscalls.readwrite import interruptible
 from kernel.syscalls.table import syscall
 
 if TYPE_CHECKING:
@@ -163,7 +162,7 @@ async def do_open(t: Task, dirfd: int, path: bytes, flags: int, mode: int, resol
             start = start_dir(t, dirfd, b".")  # the dirfd is the walk's anchor even for "/..."
         opening = vfs(t, "open", t.process.root, start, path, flags, mode & ~t.process.umask & 0o7777, uid, gid,
                       resolve)
-        file = await interruptible(t, opening)  # opening a FIFO waits for its other end
+        file = await t.blocking(opening)  # opening a FIFO waits for its other end
         file.flags = kept
     return t.process.fds.install(file, nofile_limit(t), cloexec)
 

@@ -23,7 +23,6 @@ from kernel.abi.structs import POLLFD, TIMESPEC, TIMEVAL
 from kernel.errors import Errno
 from kernel.syscalls.args import Addr, Int, UInt
 from kernel.syscalls.fdops import nofile_limit
-from kernel.syscalls.readwrite import interruptible
 from kernel.syscalls.table import syscall
 from services.vfs.poll import deadline_after, wait_ready
 
@@ -63,7 +62,7 @@ async def _poll(t: Task, fds: int, nfds: int, timeout: float | None) -> int:
         return ready
 
     waits = [(file, entry[1]) for entry, file in zip(entries, files, strict=True) if file is not None]
-    ready = await interruptible(t, wait_ready(check, waits, deadline_after(timeout)), ERESTARTNOHAND)
+    ready = await t.blocking(wait_ready(check, waits, deadline_after(timeout)), ERESTARTNOHAND)
     if nfds:
         await t.mm.copy_out(fds, b"".join(POLLFD.pack(fd, ev, rev) for fd, ev, rev in entries))
     return ready
@@ -123,7 +122,7 @@ async def _select(t: Task, nfds: int, readfds: int, writefds: int, exceptfds: in
         return count
 
     waits = [(file, POLLIN if wanted[fd] & _SELECT_IN else POLLOUT) for fd, file in files.items()]
-    count = await interruptible(t, wait_ready(check, waits, deadline_after(timeout)), ERESTARTNOHAND)
+    count = await t.blocking(wait_ready(check, waits, deadline_after(timeout)), ERESTARTNOHAND)
     for addr, bits in zip((readfds, writefds, exceptfds), results, strict=True):
         if addr and size:
             await t.mm.copy_out(addr, bits.to_bytes(size, "little"))

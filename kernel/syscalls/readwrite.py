@@ -4,11 +4,10 @@ lseek, and the ioctls every file has (FIONREAD, FIOCLEX, FIONCLEX, FIONBIO) or t
 from __future__ import annotations
 
 import struct
-from collections.abc import Awaitable
 from typing import TYPE_CHECKING, TypeVar
 
 from kernel.abi import structs
-from kernel.abi.errno import EBADF, EFAULT, EINVAL, ENOTTY, EOPNOTSUPP, EPIPE, ERESTARTSYS
+from kernel.abi.errno import EBADF, EFAULT, EINVAL, ENOTTY, EOPNOTSUPP, EPIPE
 from kernel.abi.linux import (
     FIOCLEX,
     FIONBIO,
@@ -67,22 +66,13 @@ async def _iovec_buffers(t: Task, iov: int, iovcnt: int, write: bool) -> list[me
     return buffers
 
 
-async def interruptible(t: Task, awaitable: Awaitable[T], interrupted: int = ERESTARTSYS) -> T:
-    """Await a sleep that a signal for the thread ends early with ``interrupted`` (via the
-    task's ``blocking``, where the task supports signals; else it is a plain await)."""
-    blocking = getattr(t, "blocking", None)
-    if blocking is None:
-        return await awaitable
-    return await blocking(awaitable, interrupted)
-
-
 async def _read(t: Task, file: File, buffers: list[memoryview]) -> int:
-    return await (interruptible(t, file.read(buffers)) if file.may_block else file.read(buffers))
+    return await (t.blocking(file.read(buffers)) if file.may_block else file.read(buffers))
 
 
 async def _write(t: Task, file: File, buffers: list[memoryview]) -> int:
     try:
-        return await (interruptible(t, file.write(buffers)) if file.may_block else file.write(buffers))
+        return await (t.blocking(file.write(buffers)) if file.may_block else file.write(buffers))
     except Errno as error:
         if error.errno == EPIPE:
             await broken_pipe(t)

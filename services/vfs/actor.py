@@ -1,7 +1,8 @@
 """The VFS actor: the mount table and every path operation of the sandbox.
 
 At start it asks the ``gofer`` service to serve the image and mounts the result as the root
-(overlay by default, ``rw`` or ``ro`` on request), then a devfs on /dev and a tmpfs on /tmp.
+(overlay by default, ``rw`` or ``ro`` on request), then a devfs on /dev and a tmpfs on /tmp,
+then the run's volumes and tmpfs mounts (:mod:`services.vfs.mounts`).
 Its operations take the caller's root and starting directory (the cwd or a dirfd's directory;
 the syscall layer picks it) and a path, resolve it (:mod:`services.vfs.path`) and make the
 checks Linux makes before handing the change to the file system's directory primitives.
@@ -9,6 +10,8 @@ checks Linux makes before handing the change to the file system's directory prim
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -46,16 +49,20 @@ from kernel.abi.linux import (
     S_IFREG,
 )
 from kernel.bus import Actor, operation
-from kernel.errors import Errno
+from kernel.errors import Errno, SentryError
 from services.vfs.devfs import make_devfs
 from services.vfs.file import File
 from services.vfs.inode import Dir, Filesystem, Inode, Stat, Symlink
+from services.vfs.mounts import PROVIDED, SKIPPED, MountTable, guest_path, tmpfs_root
 from services.vfs.overlay import GoferFs
-from services.vfs.path import Lookup, parent_of, path_of, resolve
+from services.vfs.path import Lookup, mounted, parent_of, path_of, resolve
 
 if TYPE_CHECKING:
     from kernel.bus import Bus
     from kernel.kernel import Kernel
+    from kernel.oci import MountSpec
+
+log = logging.getLogger("sentrio.vfs")
 
 
 class VirtualFilesystem(Actor):
@@ -63,29 +70,39 @@ class VirtualFilesystem(Actor):
 
     service = "vfs"
 
-    def __init__(self, bus: Bus, image: str, mode: str = "overlay", kernel: Kernel | None = None) -> None:
+    def __init__(self, bus: Bus, image: str, mode: str = "overlay", kernel: Kernel | None = None,
+                 mounts: list[MountSpec] | None = None) -> None:
         self.bus = bus
         self.image = image
         self.mode = mode
         self.kernel = kernel
         self.root: Dir | None = None
         self.mount_id = 0
-        #: (source, mount point, type) as /proc/mounts shows them.
-        self.mounts: list[tuple[bytes, bytes, bytes]] = []
+        #: The run's mount specs (the kernel's config unless given).
+        self.specs = mounts if mounts is not None else kernel.config.mounts if kernel is not None else []
+        self.table = MountTable()
+
+    @property
+    def mounts(self) -> list[tuple[bytes, bytes, bytes]]:
+        """(source, mount point, type) of every mount, in mount order."""
+        return [(m.source, m.point, m.kind) for m in self.table.mounts]
 
     async def serve(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self.mount_id = await self.bus.call("gofer", "mount", self.image, self.mode == "rw")
         fs = GoferFs(self.bus, self.mount_id, self.mode)
         self.root = await fs.root()
-        self.mounts.append((b"none", b"/", fs.name))
+        self.table.add(b"none", b"/", fs.name, fs.read_only, self.root)
         await self._mount(b"dev", make_devfs(), b"devtmpfs", create=True)
         await self._mount(b"tmp", Dir(Filesystem(), 0o1777), b"tmpfs", create=False)
         if self.kernel is not None:
             from services.vfs.procfs import ProcFs, make_sysfs
 
-            procfs = ProcFs(self.kernel, self._root, lambda: self.mounts)
+            procfs = ProcFs(self.kernel, self._root, self.table)
             await self._mount(b"proc", procfs.root_dir(), b"proc", create=True)
             await self._mount(b"sys", make_sysfs(self.kernel.online_cpus), b"sysfs", create=True)
+        # parents before children, as docker mounts them; otherwise in the order given
+        for spec in sorted(self.specs, key=lambda spec: guest_path(spec.destination).count(b"/")):
+            await self._mount_spec(spec)
         task_status.started()
 
     def _root(self) -> Dir:
@@ -96,19 +113,67 @@ class VirtualFilesystem(Actor):
         """Mount ``fs_root`` on /name; an absent mount point is made in the overlay only if asked."""
         assert self.root is not None
         try:
-            point = await self.root.lookup(name)
+            await self.root.lookup(name)
         except Errno:
             if not create:
                 return
-            point = Dir(self.root.fs, 0o755, parent=self.root, name=name)
-            self.root.children[name] = point
-        if not isinstance(point, Dir):
+        await self._mount_on(b"/" + name, fs_root, kind, kind)
+
+    async def _mount_spec(self, spec: MountSpec) -> None:
+        """Mount what ``spec`` asks for (SentryError, naming the mount, if it cannot be)."""
+        point = guest_path(spec.destination)
+        what = f"mount {spec.destination} ({spec.kind})"
+        if point == b"/":
+            raise SentryError(f"{what}: cannot mount over the root")
+        if spec.kind in PROVIDED or spec.kind == "tmpfs" and point == b"/dev":
+            if PROVIDED.get(spec.kind, "/dev") != os.fsdecode(point):
+                log.debug("%s: the sandbox has %s only at %s; skipped", what, spec.kind, PROVIDED[spec.kind])
             return
-        point.covered_by = fs_root
-        fs_root.mountpoint = point
-        fs_root.parent = point.parent
-        fs_root.name = name
-        self.mounts.append((kind, b"/" + name, kind))
+        if spec.kind in SKIPPED:
+            log.debug("%s: not provided by the sandbox; skipped", what)
+            return
+        if spec.kind == "tmpfs":
+            await self._mount_on(point, tmpfs_root(spec.options, spec.read_only), b"tmpfs", b"tmpfs",
+                                 spec.read_only)
+            return
+        if spec.kind != "bind" or spec.source is None:
+            raise SentryError(f"{what}: unsupported mount type")
+        if not os.path.isdir(spec.source):
+            raise SentryError(f"{what}: the source {spec.source} is not a directory (only directories can be mounted)")
+        mount = await self.bus.call("gofer", "mount", spec.source, not spec.read_only)
+        fs = GoferFs(self.bus, mount, "ro" if spec.read_only else "rw")
+        await self._mount_on(point, await fs.root(), b"none", fs.name, spec.read_only)
+
+    async def _mount_on(self, point: bytes, fs_root: Dir, source: bytes, kind: bytes, read_only: bool = False) -> None:
+        """Mount ``fs_root`` on the guest path ``point``, on top of anything mounted there."""
+        covered = mounted(await self._mount_point(point))
+        assert isinstance(covered, Dir)
+        covered.covered_by = fs_root
+        fs_root.mountpoint = covered
+        fs_root.parent = covered.parent
+        fs_root.name = covered.name
+        self.table.add(source, point, kind, read_only, fs_root)
+
+    async def _mount_point(self, point: bytes) -> Dir:
+        """The directory ``point`` names, made (in the Sentry only, like /dev's) where missing.
+
+        Existing names are walked as the guest would (symlinks stay in the sandbox), so a mount
+        point never lands outside the guest's tree.
+        """
+        root = self._root()
+        current = root
+        for name in (n for n in point.split(b"/") if n):
+            try:
+                found = (await resolve(root, current, name)).inode
+            except Errno as error:
+                if error.errno != ENOENT:
+                    raise SentryError(f"mount point {os.fsdecode(point)}: {os.strerror(error.errno)}") from None
+                found = Dir(current.fs, 0o755, parent=current, name=name)
+                current.children[name] = found
+            if not isinstance(found, Dir):
+                raise SentryError(f"mount point {os.fsdecode(point)}: not a directory")
+            current = found
+        return current
 
     # --- resolution ------------------------------------------------------------------------
 

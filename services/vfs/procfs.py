@@ -23,6 +23,7 @@ from services.vfs.path import path_of
 if TYPE_CHECKING:
     from kernel.kernel import Kernel
     from kernel.process import ThreadGroup
+    from services.vfs.mounts import MountTable
 
 PROC_SUPER_MAGIC = 0x9FA0
 SYSFS_MAGIC = 0x62656572
@@ -139,8 +140,7 @@ def _static(fs: Filesystem, data: bytes) -> ProcFile:
 class ProcFs:
     """The procfs of one sandbox (and a minimal sysfs)."""
 
-    def __init__(self, kernel: Kernel, root: Callable[[], Dir],
-                 mounts: Callable[[], list[tuple[bytes, bytes, bytes]]]) -> None:
+    def __init__(self, kernel: Kernel, root: Callable[[], Dir], mounts: MountTable) -> None:
         self.kernel = kernel
         self.fs = Filesystem(magic=PROC_SUPER_MAGIC, name=b"proc")
         self._root = root
@@ -240,8 +240,7 @@ class ProcFs:
                 b"stat": stat, b"filesystems": filesystems, b"mounts": mounts}
 
     def _mount_table(self) -> bytes:
-        return b"".join(b"%s %s %s rw,relatime 0 0\n" % (source, point, kind)
-                        for source, point, kind in self._mounts())
+        return self._mounts.proc_mounts()
 
     def _process_dir(self, process: ThreadGroup) -> ProcDir:
         fs = self.fs
@@ -354,12 +353,7 @@ class ProcFs:
             return self._mount_table()
 
         async def mountinfo() -> bytes:
-            lines = []
-            for number, (source, point, kind) in enumerate(self._mounts(), start=1):
-                parent = 1 if number > 1 else 0
-                lines.append(b"%d %d 0:%d / %s rw,relatime - %s %s rw\n"
-                             % (number, parent, number, point, kind, source))
-            return b"".join(lines)
+            return self._mounts.mountinfo()
 
         return {b"cmdline": cmdline, b"environ": environ, b"comm": comm, b"maps": maps, b"statm": statm,
                 b"status": status, b"stat": stat, b"mounts": mounts, b"mountinfo": mountinfo}

@@ -47,6 +47,13 @@ class User:
                 self.seen += os.read(self.master, 4096)
         return self.seen
 
+    def wait_for_raw_mode(self, timeout: float = 20) -> None:
+        """Until the Sentry has put the terminal in raw mode."""
+        deadline = time.monotonic() + timeout
+        while termios.tcgetattr(self.slave)[3] & termios.ICANON:
+            assert time.monotonic() < deadline, "the terminal never became raw"
+            time.sleep(0.02)
+
     def type(self, text: str) -> None:
         os.write(self.master, text.encode())
 
@@ -123,3 +130,46 @@ def test_it_with_piped_input_ends_with_an_end_of_file(busybox: Path, stdin: byte
     assert b"Traceback" not in result.stdout + result.stderr
     if stdin:
         assert b"\r\n42\r\n" in result.stdout
+
+
+def test_ctrl_c_interrupts_the_foreground_process(busybox: Path, user: list[User]) -> None:
+    me = User("-it", str(busybox), "--", "cat")
+    user.append(me)
+    me.wait_for_raw_mode()  # from now on only the guest's terminal echoes
+    me.type("typed\r")
+    me.expect(b"typed\r\ntyped\r\n")  # the guest's terminal echoed, cat copied: cat runs
+    me.type("\x03")
+    assert me.wait() == 128 + signal.SIGINT, me.seen
+    me.expect(b"typed\r\n^C")  # echoed by the guest's terminal
+    assert termios.tcgetattr(me.slave) == me.attrs_before
+
+
+def test_ctrl_c_reaches_a_shell_and_its_child(busybox: Path, user: list[User]) -> None:
+    me = User("-it", str(busybox), "--", "sh")
+    user.append(me)
+    me.expect(b"/ # ")
+    me.type("trap 'echo caught INT' INT; echo go; sleep 1000; echo after $?\r")
+    me.expect(b"\r\ngo\r\n")  # the shell has read the line (a ^C earlier would flush it)
+    deadline = time.monotonic() + 20
+    while b"after 130" not in me.seen:  # a ^C before sleep started only reaches the shell: again
+        assert time.monotonic() < deadline, me.seen
+        me.type("\x03")
+        ready, _, _ = select.select([me.master], [], [], 0.5)
+        if ready:
+            me.seen += os.read(me.master, 4096)
+    assert b"caught INT" in me.seen  # the shell, in the same group, got it too
+    me.type("exit 7\r")
+    assert me.wait() == 7
+
+
+def test_a_killed_sentry_leaves_the_terminal_as_it_found_it(busybox: Path, user: list[User]) -> None:
+    me = User("-it", str(busybox), "--", "sh")
+    user.append(me)
+    me.expect(b"/ # ")
+    assert termios.tcgetattr(me.slave) != me.attrs_before, "raw while the sandbox runs"
+    me.sentry.kill()
+    me.sentry.wait(10)
+    deadline = time.monotonic() + 20
+    while termios.tcgetattr(me.slave) != me.attrs_before:  # the watchdog restores it once it notices
+        assert time.monotonic() < deadline, "the terminal stayed raw"
+        time.sleep(0.05)
