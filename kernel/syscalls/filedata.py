@@ -31,6 +31,7 @@ from kernel.syscalls.args import Addr, Fd, Int, Off, Size, UInt
 from kernel.syscalls.attrs import _setattr, clamp_ns
 from kernel.syscalls.fdops import nofile_limit
 from kernel.syscalls.paths import lookup_at
+from kernel.syscalls.signals import raising_sigpipe
 from kernel.syscalls.table import syscall
 from services.vfs.file import RegularFile
 from services.vfs.inode import Filesystem, RegularInode
@@ -87,7 +88,7 @@ async def sendfile(t: Task, out_fd: Fd, in_fd: Fd, offset: Addr, count: Size) ->
     if sink.flags & O_APPEND:
         raise Errno(EINVAL)
     start = await _offset(t, offset)
-    done, end, _ = await _copy(source, start, sink, None, min(count, 0x7FFF_F000))
+    done, end, _ = await raising_sigpipe(t, _copy(source, start, sink, None, min(count, 0x7FFF_F000)))
     if offset:
         await t.mm.write_struct(U64, offset, end)
     return done

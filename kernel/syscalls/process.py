@@ -3,6 +3,7 @@ lists, process groups and sessions, prctl."""
 
 from __future__ import annotations
 
+import struct
 from typing import TYPE_CHECKING
 
 from kernel.abi import structs
@@ -79,6 +80,20 @@ async def getgid(t: Task) -> int:
 @syscall
 async def getegid(t: Task) -> int:
     return t.process.creds.egid
+
+
+@syscall
+async def getgroups(t: Task, size: Int, list_: Addr) -> int:
+    """The supplementary group ids: their count when ``size`` is 0, else copied to ``list_``."""
+    groups = t.process.creds.groups
+    if size < 0:
+        raise Errno(EINVAL)
+    if size == 0:
+        return len(groups)
+    if size < len(groups):
+        raise Errno(EINVAL)
+    await t.mm.copy_out(list_, struct.pack(f"<{len(groups)}I", *groups))
+    return len(groups)
 
 
 @syscall

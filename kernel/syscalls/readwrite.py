@@ -25,6 +25,7 @@ from kernel.abi.linux import (
 from kernel.abi.structs import I32
 from kernel.errors import Errno
 from kernel.syscalls.args import Addr, Fd, Int, Off, Size, UInt, ULong
+from kernel.syscalls.signals import raising_sigpipe
 from kernel.syscalls.table import syscall
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ async def _read_through_bounce(t: Task, file: File, buf: int, count: int) -> int
 @syscall
 async def write(t: Task, fd: Fd, buf: Addr, count: Size) -> int:
     file = _writable(t, fd)
-    return await file.write(await _buffers(t, buf, count, write=False))
+    return await raising_sigpipe(t, file.write(await _buffers(t, buf, count, write=False)))
 
 
 @syscall
@@ -113,7 +114,7 @@ async def readv(t: Task, fd: Fd, iov: Addr, iovcnt: Int) -> int:
 @syscall
 async def writev(t: Task, fd: Fd, iov: Addr, iovcnt: Int) -> int:
     file = _writable(t, fd)
-    return await file.write(await _iovec_buffers(t, iov, iovcnt, write=False))
+    return await raising_sigpipe(t, file.write(await _iovec_buffers(t, iov, iovcnt, write=False)))
 
 
 @syscall
@@ -157,7 +158,7 @@ async def _pwritev(t: Task, fd: int, iov: int, iovcnt: int, offset: int, flags: 
     if positional and offset < 0 or offset < -1:
         raise Errno(EINVAL)
     buffers = await _iovec_buffers(t, iov, iovcnt, write=False)
-    return await (file.write(buffers) if offset == -1 else file.pwrite(buffers, offset))
+    return await raising_sigpipe(t, file.write(buffers) if offset == -1 else file.pwrite(buffers, offset))
 
 
 @syscall

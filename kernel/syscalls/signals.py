@@ -6,12 +6,13 @@ The signals actor keeps the state (see :mod:`services.signals.actor`); the task 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, TypeVar
 
 import trio
 
 from kernel.abi import structs
-from kernel.abi.errno import EAGAIN, EFAULT, EINTR, EINVAL, EPERM, ERESTART_RESTARTBLOCK, ERESTARTNOHAND, ESRCH
+from kernel.abi.errno import EAGAIN, EFAULT, EINTR, EINVAL, EPERM, EPIPE, ERESTART_RESTARTBLOCK, ERESTARTNOHAND, ESRCH
 from kernel.abi.linux import (
     NSEC_PER_SEC,
     NSIG,
@@ -56,6 +57,21 @@ async def send_to_process(t: Task, process: ThreadGroup, sig: int, info: bytes) 
         await process.resume()
     if sig:
         await t.kernel.bus.call("signals", "send", process.pid, None, sig, info)
+
+
+T = TypeVar("T")
+
+
+async def raising_sigpipe(t: Task, write: Awaitable[T]) -> T:
+    """Await a write; if it fails with EPIPE (no reader left), the writing thread also gets
+    SIGPIPE, as Linux's pipe_write does (the default action ends the writer silently)."""
+    try:
+        return await write
+    except Errno as error:
+        if error.errno == EPIPE:
+            await t.kernel.bus.call("signals", "send", t.process.pid, t.tid, int(Signal.SIGPIPE),
+                                    _user_info(t, int(Signal.SIGPIPE)))
+        raise
 
 
 @syscall

@@ -2,11 +2,12 @@
 
 Every script runs twice on the busybox image (``image build busybox``):
 
-* natively: ``unshare --pid --fork --mount --mount-proc=IMAGE/proc chroot IMAGE /bin/sh -c
-  SCRIPT``. The new pid namespace makes the shell pid 1 with a fresh /proc, as it is in a
-  Sentrio sandbox (and in a container), so ``$$``, ``/proc/self`` and pid-1 signal rules can be
-  compared; the mount namespace makes that /proc vanish with the run. The native run gets the
-  environment the CLI gives a guest and an empty signal mask (``fresh_signal_state``).
+* natively: ``unshare --pid --fork --mount-proc=IMAGE/proc chroot IMAGE /bin/sh -c SCRIPT``,
+  with a /dev like Sentrio's (see NATIVE_SETUP). The new pid namespace makes the shell pid 1
+  with a fresh /proc, as it is in a Sentrio sandbox (and in a container), so ``$$``,
+  ``/proc/self`` and pid-1 signal rules can be compared; the mount namespaces make /proc and
+  /dev vanish with the run. The native run gets the environment the CLI gives a guest and an
+  empty signal mask (``fresh_signal_state``).
 * under Sentrio: ``python -m kernel run -i IMAGE -- /bin/sh -c SCRIPT``.
 
 and stdout, stderr and the exit status must be equal. All scripts are started at once (a
@@ -147,10 +148,12 @@ head -c 5 $f; echo; tail -c 4 $f; rev < $f | head -1; od -c $f | head -2; rm $f"
     "xargs": r"""seq 1 10 | xargs echo; seq 1 7 | xargs -n 3 echo n; printf 'a\nb\n' | xargs -I{} echo '<{}>'
 printf 'x y\0z\0' | xargs -0 -n1 echo; echo | xargs echo empty; seq 3 | xargs sh -c 'echo $#' sh
 echo 1 2 | xargs false; echo $?""",
-    "find_sort_uniq": workdir("find", FIXED_TREE + r"""find tree | sort; find tree -type f | sort; find tree -name '*o*' | sort
-find tree -type d | wc -l; find tree -newer /etc/passwd | wc -l; find tree -type l -exec readlink {} \;
-find tree -type f | sed 's,/[^/]*$,,' | sort | uniq -c; find tree -size -1 -type f
-find tree -maxdepth 1 | sort"""),
+    # find's own order is the directory's order, which is the file system's (hashed on ext4,
+    # other on a tmpfs): sorted before it is compared.
+    "find_sort_uniq": workdir("find", FIXED_TREE + r"""find tree | sort; find tree -type f | sort
+find tree -name '*o*' | sort; find tree -type d | wc -l; find tree -newer /etc/passwd | wc -l
+find tree -type l -exec readlink {} \;; find tree -type f | sed 's,/[^/]*$,,' | sort | uniq -c
+find tree -size -1 -type f | sort; find tree -maxdepth 1 | sort; find tree -perm 755 -type f"""),
     "ls_fixed_tree": workdir("ls", FIXED_TREE + r"""cd tree; ls; ls -a; ls -1 a; ls -F
 # Files and links only: a directory's st_size is the file system's own (4096 on ext4, other
 # numbers on a tmpfs) and legitimately differs between the host's /tmp and Sentrio's tmpfs.
@@ -180,10 +183,26 @@ cd /etc && readlink /proc/self/cwd; ls /proc/self/fd | sort -n | head -3; cat /p
 }
 
 
+#: Run by the host's sh in a new mount namespace: a /dev like Sentrio's devfs (the host's null,
+#: zero, full, random and urandom; the fd links), then the script chrooted as pid 1 of a new pid
+#: namespace with its own /proc (mounted by unshare inside it, so no pid is used up before).
+NATIVE_SETUP = """set -e; root=$1; script=$2
+mount -t tmpfs -o mode=755 dev "$root/dev"
+for name in null zero full random urandom; do
+    touch "$root/dev/$name"; mount --bind "/dev/$name" "$root/dev/$name"
+done
+ln -s /proc/self/fd "$root/dev/fd"
+ln -s /proc/self/fd/0 "$root/dev/stdin"; ln -s /proc/self/fd/1 "$root/dev/stdout"
+ln -s /proc/self/fd/2 "$root/dev/stderr"
+exec unshare --pid --fork --mount-proc="$root/proc" chroot "$root" /bin/sh -c "$script"
+"""
+
+
 def run_native(image: Path, script: str, timeout: float = 60) -> Outcome:
-    """The script natively, as pid 1 of a new pid namespace with its own /proc, chrooted."""
-    command = ["unshare", "--pid", "--fork", "--mount", f"--mount-proc={image / 'proc'}",
-               "chroot", str(image), "/bin/sh", "-c", script]
+    """The script natively, as pid 1 of a new pid namespace with its own /proc and /dev (in
+    mount namespaces, so they vanish with it), chrooted."""
+    command = ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", NATIVE_SETUP, "setup",
+               str(image), script]
     result = subprocess.run(command, input=b"", capture_output=True, env=GUEST_ENV, timeout=timeout,
                             preexec_fn=fresh_signal_state)
     return Outcome(result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace"),
