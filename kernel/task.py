@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
     from kernel.kernel import Kernel
     from kernel.memory import MemoryClient
     from kernel.process import ThreadGroup
+
+
+log = logging.getLogger("sentrio.task")
 
 T = TypeVar("T")
 
@@ -127,6 +131,12 @@ class Task:
                         await self.process.exit(signal_status(Signal.SIGKILL))
             except TaskExit:
                 pass
+            except Exception:
+                if self.process.exit_status is None:
+                    raise
+                # Another task ended the process while this one was inside a handler: the stub
+                # thread went away under it, and the guest can no longer see how the call ended.
+                log.debug("task %d: handler ended by its process's exit", self.tid, exc_info=True)
             finally:
                 self.exited = True
                 self._in_guest = False

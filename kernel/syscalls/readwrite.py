@@ -6,7 +6,6 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, TypeVar
 
-from kernel.abi import structs
 from kernel.abi.errno import EBADF, EFAULT, EINVAL, ENOTTY, EOPNOTSUPP, EPIPE
 from kernel.abi.linux import (
     FIOCLEX,
@@ -18,7 +17,6 @@ from kernel.abi.linux import (
     O_PATH,
     RWF_NOWAIT,
     RWF_SUPPORTED,
-    SI_USER,
     TASK_SIZE,
     TCGETS,
     TIOCGWINSZ,
@@ -28,6 +26,7 @@ from kernel.abi.linux import (
 from kernel.abi.structs import I32
 from kernel.errors import Errno
 from kernel.syscalls.args import Addr, Fd, Int, Off, Size, UInt, ULong
+from kernel.syscalls.signals import signal_self
 from kernel.syscalls.table import syscall
 
 if TYPE_CHECKING:
@@ -80,16 +79,8 @@ async def _write(t: Task, file: File, buffers: list[memoryview]) -> int:
 
 
 async def broken_pipe(t: Task) -> None:
-    """EPIPE comes with SIGPIPE for the writing thread, as Linux's pipe_write sends it (where the
-    sandbox has a signals service)."""
-    layout = getattr(structs, "SIGINFO_KILL", None)
-    if layout is None:
-        return
-    info = layout.pack(Signal.SIGPIPE, 0, SI_USER, t.process.pid, t.process.creds.uid, 0)
-    try:
-        await t.kernel.bus.call("signals", "send", t.process.pid, t.tid, Signal.SIGPIPE, info)
-    except Errno:
-        pass
+    """EPIPE comes with SIGPIPE for the writing thread, as Linux's pipe_write sends it."""
+    await signal_self(t, Signal.SIGPIPE)
 
 
 def _readable(t: Task, fd: int) -> File:

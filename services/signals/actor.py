@@ -243,7 +243,11 @@ class SignalsActor(Actor):
             self._discard(process, _STOP_BITS)
         blocked_everywhere = all(t.mask & bit for t in ([target] if target else process.threads))
         waiter = self._waiter_for(process, target, bit)
-        if process.ignored(signo) and not blocked_everywhere and waiter is None and signo != Signal.SIGKILL:
+        unkillable = self._init_default(process, signo)
+        if unkillable and signo == Signal.SIGKILL:
+            return False
+        if (process.ignored(signo) or unkillable) and not blocked_everywhere and waiter is None \
+                and signo != Signal.SIGKILL:
             return False
         queue = target.pending if target is not None else process.pending
         queue.add(signo, info)
@@ -260,6 +264,15 @@ class SignalsActor(Actor):
                 self._notify(thread.tid)
                 break
         return True
+
+    @staticmethod
+    def _init_default(process: ProcessSignals, signo: int) -> bool:
+        """Whether the signal would take its default action in the sandbox's init (pid 1).
+
+        Every sender is inside init's pid namespace, so, as Linux does for a namespace's init
+        (SIGNAL_UNKILLABLE), such a signal is dropped, even SIGKILL; faults never come here
+        with a default action (the faulting task ends the process itself)."""
+        return process.pid == 1 and process.actions[signo].handler == SIG_DFL
 
     def _discard(self, process: ProcessSignals, mask: int) -> None:
         process.pending.discard(mask)
@@ -284,11 +297,14 @@ class SignalsActor(Actor):
         """
         thread = self._thread(tid)
         process = thread.process
-        signo = next_signal((thread.pending.bits | process.pending.bits) & ~thread.mask)
-        if not signo:
-            return None
-        bit = sigbit(signo)
-        info = thread.pending.take(signo) if thread.pending.bits & bit else process.pending.take(signo)
+        while True:
+            signo = next_signal((thread.pending.bits | process.pending.bits) & ~thread.mask)
+            if not signo:
+                return None
+            bit = sigbit(signo)
+            info = thread.pending.take(signo) if thread.pending.bits & bit else process.pending.take(signo)
+            if not self._init_default(process, signo):  # queued while blocked: dropped now
+                break
         action = process.actions[signo]
         old_mask = thread.mask
         taken = action.as_tuple()
