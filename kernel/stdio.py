@@ -56,28 +56,34 @@ class HostFile(File):
         self.pollable = self.present and _epoll_accepts(fd)
         self.epollable = self.pollable
         self.seekable = stat.S_ISREG(mode) or stat.S_ISBLK(mode)
+        #: trio lets one task at a time wait on an fd for each direction: guest threads (and
+        #: processes sharing this description) read, and write, one after the other.
+        self._reading = trio.Lock()
+        self._writing = trio.Lock()
 
     async def read(self, buffers: list[memoryview]) -> int:
-        while True:
-            if self.pollable:
-                await trio.lowlevel.wait_readable(self.fd)
-            try:
-                return os.readv(self.fd, buffers)
-            except BlockingIOError:
-                continue
-            except OSError as error:
-                raise Errno(error.errno) from None
+        async with self._reading:
+            while True:
+                if self.pollable:
+                    await trio.lowlevel.wait_readable(self.fd)
+                try:
+                    return os.readv(self.fd, buffers)
+                except BlockingIOError:
+                    continue
+                except OSError as error:
+                    raise Errno(error.errno) from None
 
     async def write(self, buffers: list[memoryview]) -> int:
-        while True:
-            if self.pollable:
-                await trio.lowlevel.wait_writable(self.fd)
-            try:
-                return os.writev(self.fd, buffers)
-            except BlockingIOError:
-                continue
-            except OSError as error:
-                raise Errno(error.errno) from None
+        async with self._writing:
+            while True:
+                if self.pollable:
+                    await trio.lowlevel.wait_writable(self.fd)
+                try:
+                    return os.writev(self.fd, buffers)
+                except BlockingIOError:
+                    continue
+                except OSError as error:
+                    raise Errno(error.errno) from None
 
     async def pread(self, buffers: list[memoryview], offset: int) -> int:
         self.require_seekable()
