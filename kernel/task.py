@@ -271,6 +271,11 @@ class Task:
             await self.process.exit(exit_status_code(code))
         raise TaskExit
 
+    @property
+    def sleeping(self) -> bool:
+        """Whether the thread sleeps in an interruptible system call (state S, not R)."""
+        return self._blocking is not None
+
     async def blocking(self, awaitable: Awaitable[T], interrupted: int = ERESTARTSYS) -> T:
         """Await a system call's sleep (a futex wait, a child wait ...), which a signal for
         the thread ends early: the call then fails with ``interrupted`` (a restart code, which
