@@ -156,6 +156,24 @@ kill -TERM 1; echo "and TERM with no handler"; sh -c 'echo "child ppid $PPID"'""
     # group and session) are left out: natively they lie outside the namespace and read 0.
     "ps": r"""sleep 5 & s=$!; until grep -q '^State:.S' /proc/$s/status && [ "$(cat /proc/$s/comm)" = sleep ]
 do :; done; ps -o ppid,stat,comm; cut -d' ' -f2-4 /proc/$s/stat; cut -d' ' -f7-8,20 /proc/$s/stat""",
+    "scripts_and_functions": workdir("scripts", r"""printf '#!/bin/sh\necho script $0 $# "$@"; exit 5\n' > s.sh
+chmod +x s.sh; ./s.sh a "b c"; echo $?; sh s.sh x; printf 'echo sourced\nV=from-source\n' > lib; . ./lib; echo $V
+f() { local x=$1; [ $x -le 1 ] && { echo 1; return; }; echo $(( x * $(f $((x-1))) )); }; f 10
+for w in a b c; do case $w in a) echo A;; [bc]) echo BC-$w;; esac; done
+touch g1 g2 h; echo g*; echo nomatch*; set -- -a -b val rest
+while getopts ab: o; do echo "opt $o ${OPTARG:-}"; done; eval "echo \$(( 2**40 ))"
+chmod -x s.sh; ./s.sh; echo $?; ./nonexist; echo $?; exec 3< /etc/passwd; read -r first <&3
+echo "${first%%:*}"; exec 3<&-; read -r x <&3; echo closed $?"""),
+    "exec_redirection_and_jobs": r"""exec 2>&1; echo to-out; ls /nope; sh -c "exit 3" & wait $!; echo $?
+sleep 0.1 & sleep 0.1 & wait; echo $?; jobs; exec >/dev/null; echo hidden""",
+    "applets_misc": workdir("misc", r"""umask; umask 027; touch f; mkdir g; stat -c '%a %F %s %h %n' f g
+chmod 4755 f; stat -c %A f; chown 1:2 f; stat -c '%u %g' f; seq 5 | gzip | gunzip | md5sum
+printf abc | md5sum; printf abc | sha256sum; dd if=/dev/zero bs=512 count=3 2>/dev/null | wc -c
+dd if=/dev/zero of=z bs=1k count=2 2>&1; cmp f f && echo cmp-same; printf 'a\nb\n' > x; printf 'a\nc\n' > y
+diff x y; echo $?; basename /a/b/c.txt .txt; dirname /a/b/c; expr 3 + 4 \* 2; expr length hello
+uname -s -m; timeout 1 sleep 3; echo "timeout $?"; nice -n 5 nice; ln -s loop loop; cat loop; echo $?
+touch -d '2020-05-06 07:08:09' f; stat -c '%y %Y' f; date -r f +%F; date -u -d @0 '+%Y-%m-%d %H:%M:%S'
+seq -s, 1 5; yes abc | head -c 10 | od -An -tx1"""),
     # --- applets ----------------------------------------------------------------------------
     "text_tools": r"""printf 'b,2,x\na,1,y\nc,3,z\na,1,y\n' > /tmp/text_tools.csv; f=/tmp/text_tools.csv
 cat $f | head -2; tail -n 1 $f; wc $f; wc -l < $f; cut -d, -f2 $f; cut -c1-3 $f
