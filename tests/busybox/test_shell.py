@@ -174,6 +174,10 @@ diff x y; echo $?; basename /a/b/c.txt .txt; dirname /a/b/c; expr 3 + 4 \* 2; ex
 uname -s -m; timeout 1 sleep 3; echo "timeout $?"; nice -n 5 nice; ln -s loop loop; cat loop; echo $?
 touch -d '2020-05-06 07:08:09' f; stat -c '%y %Y' f; date -r f +%F; date -u -d @0 '+%Y-%m-%d %H:%M:%S'
 seq -s, 1 5; yes abc | head -c 10 | od -An -tx1"""),
+    "bulk_data": r"""cat /bin/busybox | wc -c; cat /bin/busybox | md5sum | cut -c1-8; md5sum /bin/busybox | cut -c1-8
+head -c 100000 /dev/urandom | wc -c; seq 1 20000 | sort -rn | head -1
+seq 1 5000 | while read n; do :; done; echo looped; dd if=/bin/busybox bs=4096 2>/dev/null | tail -c 5 | od -An -c
+echo "echo from-stdin-script \$((1+1))" | sh; printf '%s\n' 'echo a' 'exit 6' | sh; echo $?""",
     # --- applets ----------------------------------------------------------------------------
     "text_tools": r"""printf 'b,2,x\na,1,y\nc,3,z\na,1,y\n' > /tmp/text_tools.csv; f=/tmp/text_tools.csv
 cat $f | head -2; tail -n 1 $f; wc $f; wc -l < $f; cut -d, -f2 $f; cut -c1-3 $f
