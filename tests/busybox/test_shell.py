@@ -204,7 +204,9 @@ ls -R | head -20; ls /nonexistent; echo $?"""),
     "tar_round_trip": workdir("tar", FIXED_TREE + r"""tar cf t.tar tree && tar tf t.tar | sort
 tar tvf t.tar | sort -k6 | awk '{ print $1, $2, $3, $4, $5, $6 }'
 mkdir out && tar xf t.tar -C out && diff -r tree out/tree && echo identical
-ls -l out/tree/ten out/tree/link | awk '{ print $1, $5, $6, $7, $8, $9 }'
+ls -l out/tree/ten | awk '{ print $1, $5, $6, $7, $8, $9 }'
+# tar sets an extracted symlink's time with a call that follows links: the link keeps "now".
+ls -l out/tree/link | awk '{ print $1, $5, $9, $10, $11 }'
 tar czf t.tgz -C tree a && mkdir z && cd z && tar xzf ../t.tgz && cat a/one a/b/two"""),
     "files": workdir("files", r"""mkdir -p x/y/z && echo made; mkdir x 2>&1; echo $?; echo data > x/y/z/f
 cp x/y/z/f g && cat g; cp -r x x2 && find x2 | sort; mv g h && ls; mv h x2/; ls x2
