@@ -269,6 +269,12 @@ class Task:
             await self.process.exit(exit_status_code(code))
         raise TaskExit
 
+    @property
+    def sleeping(self) -> bool:
+        """Whether the thread sleeps in an interruptible system call (state S, not R). A thread
+        asking about itself is running, whatever call it is in (as /proc/self/stat reads R)."""
+        return self._blocking is not None and trio.lowlevel.current_task() is not self._trio_task
+
     async def blocking(self, awaitable: Awaitable[T], interrupted: int = ERESTARTSYS) -> T:
         """Await a system call's sleep (a futex wait, a child wait ...), which a signal for
         the thread ends early: the call then fails with ``interrupted`` (a restart code, which

@@ -86,20 +86,23 @@ def build_busybox(root: Path) -> Path:
 #: debootstrap's results are kept here, one root directory per suite, and copied from.
 DEBIAN_CACHE = Path("/var/cache/sentrio")
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
+#: Packages added to minbase, so the tour's one-liners have an interpreter to run.
+DEBIAN_EXTRA = ("python3-minimal",)
 
 
 def build_debian(root: Path, suite: str = "bookworm") -> Path:
     """A Debian image at ``root`` (``debootstrap --variant=minbase``), cached per suite under
     /var/cache/sentrio so the slow part runs once per machine."""
-    cached = DEBIAN_CACHE / f"debian-{suite}"
+    cached = DEBIAN_CACHE / f"debian-{suite}-{'-'.join(DEBIAN_EXTRA)}"
     if not (cached / ".complete").exists():
         if shutil.which("debootstrap") is None:
             raise ImageBuildError("the debian image needs debootstrap (apt-get install debootstrap)")
         if cached.exists():
             shutil.rmtree(cached)
         cached.mkdir(parents=True)
-        print(f"debian: debootstrap --variant=minbase {suite} (a few minutes, once)", file=sys.stderr)
-        result = subprocess.run(["debootstrap", "--variant=minbase", suite, str(cached), DEBIAN_MIRROR])
+        include = f"--include={','.join(DEBIAN_EXTRA)}"
+        print(f"debian: debootstrap --variant=minbase {include} {suite} (a few minutes, once)", file=sys.stderr)
+        result = subprocess.run(["debootstrap", "--variant=minbase", include, suite, str(cached), DEBIAN_MIRROR])
         if result.returncode != 0:
             raise ImageBuildError(f"debootstrap failed with status {result.returncode}")
         (cached / ".complete").touch()

@@ -131,6 +131,20 @@ class ProcDir(Dir):
         raise Errno(EACCES)
 
 
+_STATE_NAMES = {"R": "R (running)", "S": "S (sleeping)", "T": "T (stopped)", "Z": "Z (zombie)"}
+
+
+def _state(process: ThreadGroup) -> str:
+    """/proc/PID/stat's state letter: Z(ombie), T (stopped), S (every thread asleep in a system
+    call), else R."""
+    if process.zombie:
+        return "Z"
+    if process.stopped:
+        return "T"
+    tasks = process.live_tasks
+    return "S" if tasks and all(task.sleeping for task in tasks) else "R"
+
+
 def _static(fs: Filesystem, data: bytes) -> ProcFile:
     async def generate() -> bytes:
         return data
@@ -339,14 +353,18 @@ class ProcFs:
             size_kb = sum(end - start for start, end, *_ in rows) // 1024
             c = process.creds
             return (f"Name:\t{process.comm.decode(errors='replace')}\nUmask:\t{process.umask:04o}\n"
-                    f"State:\tR (running)\nTgid:\t{process.pid}\nPid:\t{process.pid}\nPPid:\t{process.ppid}\n"
+                    f"State:\t{_STATE_NAMES[_state(process)]}\nTgid:\t{process.pid}\nPid:\t{process.pid}\nPPid:\t{process.ppid}\n"
                     f"Uid:\t{c.uid}\t{c.euid}\t{c.suid}\t{c.suid}\nGid:\t{c.gid}\t{c.egid}\t{c.sgid}\t{c.sgid}\n"
                     f"FDSize:\t64\nVmSize:\t{size_kb} kB\nThreads:\t{len(process.live_tasks)}\n").encode()
 
         async def stat() -> bytes:
-            fields = [str(process.pid), f"({process.comm.decode(errors='replace')})", "R", str(process.ppid),
-                      str(process.pid), str(process.pid)] + ["0"] * 46
+            fields = [str(process.pid), f"({process.comm.decode(errors='replace')})", _state(process),
+                      str(process.ppid), str(process.pgid), str(process.sid)] + ["0"] * 46
+            fields[7] = "-1"  # tpgid: no controlling terminal
             fields[19] = str(len(process.live_tasks))
+            if not process.zombie:
+                vsize = sum(end - start for start, end, *_ in await process.mm.call("maps"))
+                fields[22], fields[23] = str(vsize), str(vsize // PAGE_SIZE)  # rss: all of it, as mapped eagerly
             return (" ".join(fields) + "\n").encode()
 
         async def mounts() -> bytes:

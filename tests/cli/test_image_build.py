@@ -12,11 +12,11 @@ from kernel.images import build
 from kernel.images.build import ImageBuildError, build_debian
 
 FAKE_DEBOOTSTRAP = """#!/bin/sh
-# debootstrap --variant=minbase SUITE TARGET MIRROR
+# debootstrap --variant=minbase --include=PACKAGES SUITE TARGET MIRROR
 echo "$@" >> "{log}"
-mkdir -p "$3/etc" "$3/usr/bin"
-echo "$2" > "$3/etc/debian_version"
-ln -s usr/bin "$3/bin"
+mkdir -p "$4/etc" "$4/usr/bin"
+echo "$3" > "$4/etc/debian_version"
+ln -s usr/bin "$4/bin"
 """
 
 
@@ -37,7 +37,8 @@ def test_debootstrap_runs_once_and_the_cache_is_copied(fake_debootstrap: Path, t
     first = build_debian(tmp_path / "one", suite="bookworm")
     second = build_debian(tmp_path / "two", suite="bookworm")
     calls = fake_debootstrap.read_text().splitlines()
-    assert calls == [f"--variant=minbase bookworm {tmp_path / 'cache' / 'debian-bookworm'} {build.DEBIAN_MIRROR}"]
+    cache = tmp_path / "cache" / "debian-bookworm-python3-minimal"
+    assert calls == [f"--variant=minbase --include=python3-minimal bookworm {cache} {build.DEBIAN_MIRROR}"]
     for root in (first, second):
         assert (root / "etc" / "debian_version").read_text() == "bookworm\n"
         assert os.readlink(root / "bin") == "usr/bin"
@@ -53,4 +54,4 @@ def test_a_failed_debootstrap_is_not_cached(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr(build, "DEBIAN_CACHE", tmp_path / "cache")
     with pytest.raises(ImageBuildError, match="debootstrap failed with status 3"):
         build_debian(tmp_path / "img")
-    assert not (tmp_path / "cache" / "debian-bookworm" / ".complete").exists()
+    assert not (tmp_path / "cache" / "debian-bookworm-python3-minimal" / ".complete").exists()
