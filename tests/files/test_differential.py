@@ -12,8 +12,8 @@ from tests.files.conftest import REPO, Batch, Images
 pytestmark = pytest.mark.differential
 
 OVERLAY = ["fileio", "names", "attrs", "escape", "devices", "pipes", "events", "filedata", "fifo", "splice",
-           "tmpfile", "openat2"]
-WRITE_THROUGH = ["fileio", "names", "fifo"]
+           "tmpfile", "openat2", "locks"]
+WRITE_THROUGH = ["fileio", "names", "fifo", "locks"]
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +24,9 @@ def runs(images: Images) -> Batch:
         batch.sentrio(("overlay", program), images.fresh(), f"/bin/{program}")
     for program in WRITE_THROUGH:
         batch.sentrio(("rw", program), images.fresh(), f"/bin/{program}", flags=("--rw",))
+    batch.native(("native", "locks-image"), images.fresh(native=True), "/bin/locks", "/data/existing")
+    batch.sentrio(("overlay", "locks-image"), images.fresh(), "/bin/locks", "/data/existing")
+    batch.sentrio(("rw", "locks-image"), images.fresh(), "/bin/locks", "/data/existing", flags=("--rw",))
     for program in ("dynamic", "dynamic-musl"):
         if (images.template / "bin" / program).exists():
             batch.native(("native", program), images.fresh(native=True), f"/bin/{program}", "x", "y")
@@ -53,6 +56,12 @@ def test_same_as_native(runs: Batch, program: str) -> None:
 def test_same_as_native_writing_through(runs: Batch, program: str) -> None:
     """``--rw``: the same programs, with every change made in the image by the gofer."""
     _compare(runs, "rw", program)
+
+
+@pytest.mark.parametrize("mode", ["overlay", "rw"])
+def test_locks_on_an_image_file(runs: Batch, mode: str) -> None:
+    """Record locks and flock on a file of the image (copied up, or the gofer's, under --rw)."""
+    _compare(runs, mode, "locks-image")
 
 
 @pytest.mark.parametrize("program", ["dynamic", "dynamic-musl"])
