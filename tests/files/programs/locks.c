@@ -1,6 +1,7 @@
 /* Advisory locks between processes: fcntl POSIX and OFD record locks, and flock. argv[1]: the file. */
 #include "check.h"
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/file.h>
 #include <sys/wait.h>
@@ -10,6 +11,8 @@ static struct flock range(short type, off_t start, off_t len) {
     l.l_type = type; l.l_whence = SEEK_SET; l.l_start = start; l.l_len = len;
     return l;
 }
+
+static void on_alarm(int sig) { (void)sig; }
 
 static void show(const char *what, struct flock *l) {
     printf("%s: type=%d start=%ld len=%ld pid=%s\n", what, l->l_type, (long)l->l_start, (long)l->l_len,
@@ -96,5 +99,20 @@ int main(int argc, char **argv) {
     if (mine) { l = range(F_UNLCK, 0, 1); fcntl(fd, F_SETLK, &l); }
     T(waitpid(child, &status, 0) == child);
     printf("deadlocks reported: %d\n", mine + WEXITSTATUS(status));
+
+    /* A signal ends the wait: EINTR without SA_RESTART (the parent holds the lock throughout). */
+    l = range(F_WRLCK, 0, 0); T(fcntl(fd, F_SETLK, &l));
+    fflush(stdout);
+    if ((child = fork()) == 0) {
+        int cfd = open(path, O_RDWR);
+        struct sigaction sa = {0};
+        sa.sa_handler = on_alarm;
+        sigaction(SIGALRM, &sa, NULL);
+        alarm(1);
+        l = range(F_RDLCK, 3, 1); T(fcntl(cfd, F_SETLKW, &l));
+        T(flock(cfd, LOCK_EX | LOCK_NB));
+        _exit(0);
+    }
+    T(waitpid(child, &status, 0) == child);
     return 0;
 }
