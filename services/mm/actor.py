@@ -606,6 +606,16 @@ class MemoryManager(Actor):
                 self._cache.write_back(mapping.backing)
 
     @operation
+    async def sync_file(self, asid: int, fd: int) -> None:
+        """Write back the stores made through MAP_SHARED mappings of the file behind host ``fd``."""
+        self._cache.sync(fd)
+
+    @operation
+    async def reload_file(self, asid: int, fd: int) -> None:
+        """The file behind host ``fd`` was written: its cached pages read it again."""
+        self._cache.reload(fd)
+
+    @operation
     async def mincore(self, asid: int, addr: int, length: int) -> bytes:
         """One byte per page of [addr, addr+length): 1 if the page holds memory."""
         space = self._space(asid)

@@ -7,9 +7,11 @@ from the file when first mapped and written back (through a duplicate of the hos
 keeps) when msync asks, and when its last mapping goes (munmap, exit). Only the bytes that
 differ from what was read (or last written back) are written, and never past the end of file.
 
-Semantics (simpler than Linux): a page is read once; write(2) to the file while the page is
-cached is not seen through the mapping, and read(2) sees stores through the mapping only after
-msync or the last munmap (or exit).
+Coherence with read(2) and write(2) (the read/write/pread/pwrite/readv/writev/preadv/pwritev
+family): for a file ever mapped MAP_SHARED they first ask the MM to write back the file's
+changed pages (:meth:`PageCache.sync`), and a write then has the pages read the file again
+(:meth:`PageCache.reload`). Other paths (sendfile, splice, copy_file_range, a MAP_PRIVATE
+mapping, truncate) see the stores only after msync, the last munmap or exit.
 """
 
 from __future__ import annotations
@@ -94,6 +96,32 @@ class PageCache:
         except OSError:
             return  # the host file went away: nothing the guest can be told
         page.clean = current
+
+    def _cached(self, fd: int) -> CachedFile | None:
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            return None
+        return self._files.get((st.st_dev, st.st_ino))
+
+    def sync(self, fd: int) -> None:
+        """Write back every changed page of the file behind host ``fd``."""
+        cached = self._cached(fd)
+        for page in list(cached.pages.values()) if cached else []:
+            self.write_back(page)
+
+    def reload(self, fd: int) -> None:
+        """The file behind host ``fd`` was written: its cached pages read it again."""
+        cached = self._cached(fd)
+        for page in list(cached.pages.values()) if cached else []:
+            self.write_back(page)
+            target = self._view[page.offset:page.offset + PAGE_SIZE]
+            try:
+                done = os.preadv(cached.fd, [target], page.index * PAGE_SIZE)
+            except OSError:
+                continue
+            target[done:] = bytes(PAGE_SIZE - done)
+            page.clean = bytes(target)
 
     def drop(self, page: CachedPage) -> None:
         """The page's last mapping went: write it back and forget it."""

@@ -67,3 +67,16 @@ async def test_private_mappings_are_copies(h: Harness, backing_file: Path) -> No
     await h.mm.munmap(h.asid, a, P)
     os.close(fd)
     assert backing_file.read_bytes()[:8] == b"abcdefgh"
+
+
+async def test_sync_and_reload_keep_the_file_and_the_pages_in_step(h: Harness, backing_file: Path) -> None:
+    fd = os.open(backing_file, os.O_RDWR)
+    a = await h.mm.mmap_file(h.asid, 0, P, RW, MAP_SHARED, fd, 0)
+    await h.mm.copy_out(h.asid, a + 1, b"1")
+    await h.mm.sync_file(h.asid, fd)
+    assert os.pread(fd, 3, 0) == b"a1c"
+    os.pwrite(fd, b"W", 5)
+    await h.mm.reload_file(h.asid, fd)
+    assert await h.mm.copy_in(h.asid, a, 8) == b"a1cdeWgh"
+    await h.mm.munmap(h.asid, a, P)
+    os.close(fd)

@@ -21,6 +21,12 @@ int main(int argc, char **argv) {
     T(pread(fd, buf, 8, 0)); printf("read after msync: %.8s\n", buf);
     T(pread(fd, buf, 8, 4096)); printf("second page: %.8s\n", buf);
 
+    /* Without msync, read(2) sees stores and the mapping sees write(2). */
+    memcpy(map + 40, "no msync", 8);
+    T(pread(fd, buf, 8, 40)); printf("read without msync: %.8s\n", buf);
+    T(pwrite(fd, "written", 7, 50)); printf("mapping sees write: %.7s\n", map + 50);
+    T(lseek(fd, 60, SEEK_SET)); T(write(fd, "plain", 5)); printf("and plain write: %.5s\n", map + 60);
+
     /* A second mapping of the same file, in this process and in a forked child, is the same memory. */
     char *again = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     printf("second mapping sees: %.6s\n", again);
