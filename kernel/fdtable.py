@@ -72,14 +72,14 @@ class FdTable:
         old = self._entries.get(fd)
         self._entries[fd] = (file, cloexec)
         if old is not None:
-            _drop(old[0])
+            _drop(old[0], self)
 
     def close(self, fd: int) -> None:
         """close(2): EBADF if ``fd`` is not open."""
         entry = self._entries.pop(fd, None)
         if entry is None:
             raise Errno(EBADF)
-        _drop(entry[0])
+        _drop(entry[0], self)
 
     def close_range(self, first: int, last: int, cloexec_only: bool = False) -> None:
         """close_range(2): close (or mark close-on-exec) every open fd in [first, last]."""
@@ -108,8 +108,9 @@ class FdTable:
             self.close(fd)
 
 
-def _drop(file: File) -> None:
-    """One reference fewer; the last one releases the open file."""
+def _drop(file: File, table: FdTable) -> None:
+    """One reference (from ``table``) fewer; the last one releases the open file."""
     file.refs -= 1
+    file.fd_closed(table, last=file.refs == 0)
     if file.refs == 0:
         file.release()

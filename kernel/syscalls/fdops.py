@@ -1,4 +1,4 @@
-"""The fd table's own calls: close, close_range, dup, dup2, dup3 and fcntl."""
+"""The fd table's own calls: close, close_range, dup, dup2, dup3 and fcntl (with its record locks)."""
 
 from __future__ import annotations
 
@@ -23,20 +23,27 @@ from kernel.abi.linux import (
     F_SETLK,
     F_SETLKW,
     F_SETPIPE_SZ,
+    F_RDLCK,
     F_UNLCK,
+    F_WRLCK,
     FD_CLOEXEC,
     NR_OPEN,
     O_CLOEXEC,
     O_PATH,
     RLIMIT_NOFILE,
+    SEEK_CUR,
+    SEEK_END,
+    SEEK_SET,
     SETFL_MASK,
 )
 from kernel.errors import Errno
 from kernel.syscalls.args import Fd, Int, UInt, ULong
 from kernel.syscalls.table import syscall
+from services.vfs import locks
 
 if TYPE_CHECKING:
     from kernel.task import Task
+    from services.vfs.file import File
 
 #: struct flock: l_type, l_whence (shorts), l_start, l_len, l_pid.
 _FLOCK = struct.Struct("<hh4xqqi4x")
@@ -117,13 +124,53 @@ async def fcntl(t: Task, fd: Fd, cmd: Int, arg: ULong) -> int:
         if not isinstance(file, PipeFile):
             raise Errno(EBADF)
         return file.pipe.capacity if cmd == F_GETPIPE_SZ else file.pipe.resize(arg & 0xFFFF_FFFF)
-    if cmd in (F_GETLK, F_OFD_GETLK):
-        # One process per file in practice: nothing ever conflicts with the caller's lock.
-        values = list(await t.mm.read_struct(_FLOCK, arg))
-        values[0] = F_UNLCK
-        await t.mm.write_struct(_FLOCK, arg, *values)
-        return 0
-    if cmd in (F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW):
-        await t.mm.read_struct(_FLOCK, arg)  # EFAULT for a bad pointer
-        return 0
+    if cmd in (F_GETLK, F_OFD_GETLK, F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW):
+        return await _record_lock(t, file, cmd, arg)
     raise Errno(EINVAL)
+
+
+async def _record_lock(t: Task, file: File, cmd: int, arg: int) -> int:
+    """fcntl's record locks: POSIX ones owned by the fd table, OFD ones by the description."""
+    kind, whence, l_start, l_len, l_pid = await t.mm.read_struct(_FLOCK, arg)
+    ofd = cmd in (F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW)
+    if kind not in (F_RDLCK, F_WRLCK, F_UNLCK) or (ofd and l_pid != 0):
+        raise Errno(EINVAL)
+    start, end = await _lock_range(file, whence, l_start, l_len)
+    owner = file if ofd else t.process.fds
+    if cmd in (F_GETLK, F_OFD_GETLK):
+        if kind == F_UNLCK:
+            raise Errno(EINVAL)
+        holder = locks.locks_of(file.lock_key).records.conflict(owner, kind, start, end)
+        if holder is None:
+            await t.mm.write_struct(_FLOCK, arg, F_UNLCK, whence, l_start, l_len, l_pid)
+        else:
+            length = 0 if holder.end == locks.OFFSET_MAX else holder.end - holder.start + 1
+            await t.mm.write_struct(_FLOCK, arg, holder.kind, SEEK_SET, holder.start, length, holder.pid)
+        return 0
+    if (kind == F_RDLCK and not file.readable) or (kind == F_WRLCK and not file.writable):
+        raise Errno(EBADF)
+    await locks.acquire(file.lock_key, False, owner, kind, start, end, -1 if ofd else t.process.pid,
+                        wait=cmd in (F_SETLKW, F_OFD_SETLKW), sleep=t.blocking, posix=not ofd)
+    return 0
+
+
+async def _lock_range(file: File, whence: int, l_start: int, l_len: int) -> tuple[int, int]:
+    """struct flock's l_whence/l_start/l_len as the first and last byte locked."""
+    if whence == SEEK_SET:
+        base = 0
+    elif whence == SEEK_CUR:
+        base = file.offset
+    elif whence == SEEK_END:
+        base = (await file.stat()).size
+    else:
+        raise Errno(EINVAL)
+    start = base + l_start
+    if l_len > 0:
+        end = start + l_len - 1
+    elif l_len == 0:
+        end = locks.OFFSET_MAX
+    else:
+        start, end = start + l_len, start - 1
+    if start < 0 or end > locks.OFFSET_MAX:
+        raise Errno(EINVAL)
+    return start, end

@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING
 
 from kernel.abi.errno import EAGAIN, EBADF, EINVAL, ENODEV, EPIPE, ESPIPE
 from kernel.abi.linux import (
+    F_RDLCK,
+    F_UNLCK,
+    F_WRLCK,
     AT_FDCWD,
     FALLOC_FL_KEEP_SIZE,
     FALLOC_FL_PUNCH_HOLE,
@@ -40,6 +43,7 @@ from kernel.syscalls.fdops import nofile_limit
 from kernel.syscalls.paths import lookup_at
 from kernel.syscalls.readwrite import broken_pipe
 from kernel.syscalls.table import syscall
+from services.vfs import locks
 from services.vfs.file import RegularFile
 from services.vfs.inode import Filesystem, RegularInode
 
@@ -170,12 +174,18 @@ async def memfd_create(t: Task, name: Addr, flags: UInt) -> int:
 
 @syscall
 async def flock(t: Task, fd: Fd, operation: Int) -> int:
-    """Advisory locks: checked, and always granted (one sandbox, no competing holders yet)."""
+    """A whole-file advisory lock owned by the open file description. Changing its type
+    drops the old lock first (not atomic, as on Linux); LOCK_NB: EWOULDBLOCK, not a wait."""
     file = t.process.fds.get(fd)
     if file.flags & O_PATH:
         raise Errno(EBADF)
-    if operation & ~LOCK_NB not in (LOCK_SH, LOCK_EX, LOCK_UN):
+    kind = {LOCK_SH: F_RDLCK, LOCK_EX: F_WRLCK, LOCK_UN: F_UNLCK}.get(operation & ~LOCK_NB)
+    if kind is None:
         raise Errno(EINVAL)
+    if kind != F_UNLCK:
+        locks.locks_of(file.lock_key).flocks.set(file, F_UNLCK, 0, locks.OFFSET_MAX, -1)
+    await locks.acquire(file.lock_key, True, file, kind, 0, locks.OFFSET_MAX, -1,
+                        wait=not operation & LOCK_NB, sleep=t.blocking)
     return 0
 
 

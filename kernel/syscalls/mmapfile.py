@@ -28,4 +28,6 @@ async def map_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: i
         raise Errno(EACCES)
     if flags & MAP_TYPE != MAP_PRIVATE and prot & PROT_WRITE and not file.writable:
         raise Errno(EACCES)
+    if flags & MAP_TYPE != MAP_PRIVATE and file.inode is not None:
+        file.inode.mapped_shared = True
     return await t.mm.call("mmap_file", addr, length, prot, flags, host_fd, offset)

@@ -65,17 +65,41 @@ async def _iovec_buffers(t: Task, iov: int, iovcnt: int, write: bool) -> list[me
     return buffers
 
 
+async def _sync_mappings(t: Task, file: File, wrote: bool) -> None:
+    """For a file mapped MAP_SHARED: before a read or write, the stores made through the
+    mappings are written back; after a write, the mapped pages read the file again."""
+    if file.inode is not None and file.inode.mapped_shared and (host_fd := file.host_fd()) is not None:
+        await t.mm.call("reload_file" if wrote else "sync_file", host_fd)
+
+
 async def _read(t: Task, file: File, buffers: list[memoryview]) -> int:
+    await _sync_mappings(t, file, wrote=False)
     return await (t.blocking(file.read(buffers)) if file.may_block else file.read(buffers))
 
 
+async def _pread(t: Task, file: File, buffers: list[memoryview], offset: int) -> int:
+    await _sync_mappings(t, file, wrote=False)
+    return await file.pread(buffers, offset)
+
+
 async def _write(t: Task, file: File, buffers: list[memoryview]) -> int:
+    await _sync_mappings(t, file, wrote=False)
     try:
         return await (t.blocking(file.write(buffers)) if file.may_block else file.write(buffers))
     except Errno as error:
         if error.errno == EPIPE:
             await broken_pipe(t)
         raise
+    finally:
+        await _sync_mappings(t, file, wrote=True)
+
+
+async def _pwrite(t: Task, file: File, buffers: list[memoryview], offset: int) -> int:
+    await _sync_mappings(t, file, wrote=False)
+    try:
+        return await file.pwrite(buffers, offset)
+    finally:
+        await _sync_mappings(t, file, wrote=True)
 
 
 async def broken_pipe(t: Task) -> None:
@@ -143,7 +167,7 @@ async def pread64(t: Task, fd: Fd, buf: Addr, count: Size, offset: Off) -> int:
     file = _readable(t, fd)
     if offset < 0:
         raise Errno(EINVAL)
-    return await file.pread(await _buffers(t, buf, count, write=True), offset)
+    return await _pread(t, file, await _buffers(t, buf, count, write=True), offset)
 
 
 @syscall
@@ -151,7 +175,7 @@ async def pwrite64(t: Task, fd: Fd, buf: Addr, count: Size, offset: Off) -> int:
     file = _writable(t, fd)
     if offset < 0:
         raise Errno(EINVAL)
-    return await file.pwrite(await _buffers(t, buf, count, write=False), offset)
+    return await _pwrite(t, file, await _buffers(t, buf, count, write=False), offset)
 
 
 def _pos(low: int) -> int:
@@ -169,7 +193,7 @@ async def _preadv(t: Task, fd: int, iov: int, iovcnt: int, offset: int, flags: i
     if flags & RWF_NOWAIT and offset == -1:
         raise Errno(EOPNOTSUPP)
     buffers = await _iovec_buffers(t, iov, iovcnt, write=True)
-    return await (_read(t, file, buffers) if offset == -1 else file.pread(buffers, offset))
+    return await (_read(t, file, buffers) if offset == -1 else _pread(t, file, buffers, offset))
 
 
 async def _pwritev(t: Task, fd: int, iov: int, iovcnt: int, offset: int, flags: int, positional: bool) -> int:
@@ -179,7 +203,7 @@ async def _pwritev(t: Task, fd: int, iov: int, iovcnt: int, offset: int, flags: 
     if positional and offset < 0 or offset < -1:
         raise Errno(EINVAL)
     buffers = await _iovec_buffers(t, iov, iovcnt, write=False)
-    return await (_write(t, file, buffers) if offset == -1 else file.pwrite(buffers, offset))
+    return await (_write(t, file, buffers) if offset == -1 else _pwrite(t, file, buffers, offset))
 
 
 @syscall

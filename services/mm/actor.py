@@ -12,6 +12,7 @@ the memory file's view in the Sentry.
 
 from __future__ import annotations
 
+import fcntl
 import os
 
 from dataclasses import dataclass, field
@@ -80,6 +81,7 @@ from kernel.bus import Actor, operation
 from kernel.errors import Errno
 from platforms import AddressSpace, Context, Platform
 from services.mm.memfile import MemoryFile
+from services.mm.pagecache import CachedPage, PageCache
 from services.mm.vma import Backing, Mapping, MappingTable
 
 #: Lowest address a guest may map (Linux's vm.mmap_min_addr default).
@@ -131,6 +133,7 @@ class MemoryManager(Actor):
         #: Memory-file ranges released by the current operation, freed once the stub no longer
         #: maps them: handing a range out while a stub still maps it would leak its contents.
         self._to_free: list[tuple[int, int]] = []
+        self._cache = PageCache(memfile.view)
         self._top = platform.max_user_address
         self._mmap_base = self._top - STACK_GAP
 
@@ -254,14 +257,17 @@ class MemoryManager(Actor):
     @operation
     async def mmap_file(self, asid: int, addr: int, length: int, prot: int, flags: int, fd: int, offset: int,
                         name: str = "") -> int:
-        """mmap(2) of a file's bytes, given as host ``fd`` at ``offset``: a private copy.
+        """mmap(2) of a file's bytes, given as host ``fd`` at ``offset``.
 
-        The file's bytes are read once into fresh memory-file pages (no page cache yet, so a
-        MAP_SHARED mapping does not see later writes to the file, nor write back).
+        MAP_PRIVATE: the file's bytes are read once into fresh memory-file pages (a copy).
+        MAP_SHARED: the pages of the page cache, shared by every mapping of the file and
+        written back (see :mod:`services.mm.pagecache`).
         """
         anonymous = (flags & ~MAP_TYPE) | MAP_PRIVATE | MAP_ANONYMOUS
         if flags & MAP_TYPE not in (MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE):
             raise Errno(EINVAL)
+        if flags & MAP_TYPE != MAP_PRIVATE:
+            return await self._map_shared_file(asid, addr, length, prot, flags, fd, offset, name)
         start = await self.mmap(asid, addr, length, prot, anonymous, name)
         try:
             size = os.fstat(fd).st_size
@@ -274,6 +280,46 @@ class MemoryManager(Actor):
                 os.preadv(fd, views, offset)
             except OSError as error:
                 raise Errno(error.errno) from None
+        return start
+
+    async def _map_shared_file(self, asid: int, addr: int, length: int, prot: int, flags: int, fd: int,
+                               offset: int, name: str) -> int:
+        """A MAP_SHARED file mapping: one mapping piece per cached page."""
+        space = self._space(asid)
+        if flags & MAP_TYPE == MAP_SHARED_VALIDATE and flags & ~_MMAP_KNOWN_FLAGS:
+            raise Errno(EOPNOTSUPP)
+        length = page_up(length)
+        if length > self._top or offset % PAGE_SIZE:
+            raise Errno(ENOMEM if length > self._top else EINVAL)
+        flags = (flags & ~(MAP_TYPE | MAP_ANONYMOUS)) | MAP_SHARED
+        start = self._place(space, addr, length, flags)
+        charge = self._charge(length, prot, flags, True)
+        replaced = space.table.overlapping(start, start + length) if flags & MAP_FIXED else []
+        self._check_limit(charge - sum(self._charge_of(m, start, start + length) for m in replaced))
+        try:
+            cached = self._cache.file(fd, writable=fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY)
+        except OSError as error:
+            raise Errno(error.errno) from None
+        if replaced:
+            self._unmap_range(space, start, start + length)
+        self._commit(space, charge)
+        pieces = []
+        for number in range(length // PAGE_SIZE):
+            try:
+                page = self._cache.page(cached, offset // PAGE_SIZE + number,
+                                        lambda: self._memfile.allocate(PAGE_SIZE))
+            except OSError as error:
+                for piece in pieces:
+                    self._release(piece)
+                raise Errno(error.errno) from None
+            piece_start = start + number * PAGE_SIZE
+            piece = Mapping(piece_start, piece_start + PAGE_SIZE, prot & _PROT_BITS, flags, page, page.offset, name)
+            space.table.add(piece)
+            pieces.append(piece)
+        for piece in pieces:
+            await space.platform.map(piece.start, PAGE_SIZE, piece.prot, piece.offset,
+                                     populate=bool(flags & (MAP_POPULATE | MAP_LOCKED)))
+        self._free_released()
         return start
 
     def _place(self, space: Space, addr: int, length: int, flags: int) -> int:
@@ -354,6 +400,8 @@ class MemoryManager(Actor):
         backing = mapping.backing
         backing.refs -= 1
         if backing.refs == 0:
+            if isinstance(backing, CachedPage):
+                self._cache.drop(backing)
             self._memfile.punch(backing.offset, backing.length)
             self._to_free.append((backing.offset, backing.length))
         elif not backing.shared:
@@ -553,6 +601,19 @@ class MemoryManager(Actor):
         end = addr + page_up(length)
         if end > addr and not space.table.covers(addr, end):
             raise Errno(ENOMEM)
+        for mapping in space.table.overlapping(addr, end):
+            if isinstance(mapping.backing, CachedPage):
+                self._cache.write_back(mapping.backing)
+
+    @operation
+    async def sync_file(self, asid: int, fd: int) -> None:
+        """Write back the stores made through MAP_SHARED mappings of the file behind host ``fd``."""
+        self._cache.sync(fd)
+
+    @operation
+    async def reload_file(self, asid: int, fd: int) -> None:
+        """The file behind host ``fd`` was written: its cached pages read it again."""
+        self._cache.reload(fd)
 
     @operation
     async def mincore(self, asid: int, addr: int, length: int) -> bytes:

@@ -124,6 +124,22 @@ class File:
     def release(self) -> None:
         """The last fd referring to this description closed."""
 
+    @property
+    def lock_key(self) -> tuple[int, int]:
+        """The file whose locks this description's locks are: the same for every path to it."""
+        if self.inode is None:
+            return (-1, id(self))
+        return (self.inode.fs.dev, self.inode.ino)
+
+    def fd_closed(self, table: object, last: bool) -> None:
+        """An fd of the fd table ``table`` referring to this description closed: that table's
+        POSIX locks on the file go, and with the ``last`` fd the description's own locks."""
+        from services.vfs import locks
+
+        locks.release(self.lock_key, table)
+        if last:
+            locks.release(self.lock_key, self)
+
 
 def seek_position(current: int, size: int, offset: int, whence: int) -> int:
     """lseek's arithmetic for SEEK_SET/CUR/END; EINVAL for a negative result or bad whence."""

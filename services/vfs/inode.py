@@ -86,6 +86,10 @@ class Filesystem:
 class Inode:
     """A file: attributes plus the operations of its type."""
 
+    #: Whether a MAP_SHARED mapping was made of it: read(2) and write(2) then keep the MM's
+    #: cached pages and the file in step.
+    mapped_shared = False
+
     def __init__(self, fs: Filesystem, mode: int, uid: int = 0, gid: int = 0, ino: int | None = None,
                  nlink: int = 1, rdev: int = 0, times: tuple[int, int, int] | None = None) -> None:
         self.fs = fs

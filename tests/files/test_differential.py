@@ -12,8 +12,8 @@ from tests.files.conftest import REPO, Batch, Images
 pytestmark = pytest.mark.differential
 
 OVERLAY = ["fileio", "names", "attrs", "escape", "devices", "pipes", "events", "filedata", "fifo", "splice",
-           "tmpfile", "openat2"]
-WRITE_THROUGH = ["fileio", "names", "fifo"]
+           "tmpfile", "openat2", "locks", "sharedmap"]
+WRITE_THROUGH = ["fileio", "names", "fifo", "locks", "sharedmap"]
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +24,11 @@ def runs(images: Images) -> Batch:
         batch.sentrio(("overlay", program), images.fresh(), f"/bin/{program}")
     for program in WRITE_THROUGH:
         batch.sentrio(("rw", program), images.fresh(), f"/bin/{program}", flags=("--rw",))
+    for program in ("locks", "sharedmap"):
+        batch.native(("native", f"{program}-image"), images.fresh(native=True), f"/bin/{program}", "/data/existing")
+        batch.sentrio(("overlay", f"{program}-image"), images.fresh(), f"/bin/{program}", "/data/existing")
+        batch.sentrio(("rw", f"{program}-image"), images.fresh(), f"/bin/{program}", "/data/existing",
+                      flags=("--rw",))
     for program in ("dynamic", "dynamic-musl"):
         if (images.template / "bin" / program).exists():
             batch.native(("native", program), images.fresh(native=True), f"/bin/{program}", "x", "y")
@@ -53,6 +58,13 @@ def test_same_as_native(runs: Batch, program: str) -> None:
 def test_same_as_native_writing_through(runs: Batch, program: str) -> None:
     """``--rw``: the same programs, with every change made in the image by the gofer."""
     _compare(runs, "rw", program)
+
+
+@pytest.mark.parametrize("mode", ["overlay", "rw"])
+@pytest.mark.parametrize("program", ["locks", "sharedmap"])
+def test_on_an_image_file(runs: Batch, mode: str, program: str) -> None:
+    """Locks, and MAP_SHARED mappings, of a file of the image (copied up, or the gofer's, under --rw)."""
+    _compare(runs, mode, f"{program}-image")
 
 
 @pytest.mark.parametrize("program", ["dynamic", "dynamic-musl"])

@@ -14,7 +14,8 @@ static const char *errname(int e) {
     case EPERM: return "EPERM"; case ESPIPE: return "ESPIPE"; case EXDEV: return "EXDEV";
     case EBUSY: return "EBUSY"; case ENOSPC: return "ENOSPC"; case EIO: return "EIO";
     case ERANGE: return "ERANGE"; case ENXIO: return "ENXIO"; case EMFILE: return "EMFILE";
-    case ENOTTY: return "ENOTTY";
+    case ENOTTY: return "ENOTTY"; case EAGAIN: return "EAGAIN"; case EDEADLK: return "EDEADLK";
+    case EINTR: return "EINTR";
     default: return "E?";
     }
 }
