@@ -642,6 +642,11 @@ EFD_SEMAPHORE = 1
 EFD_CLOEXEC = O_CLOEXEC
 EFD_NONBLOCK = O_NONBLOCK
 
+# --- signalfd(2) ------------------------------------------------------------------------------
+SFD_CLOEXEC = O_CLOEXEC
+SFD_NONBLOCK = O_NONBLOCK
+SI_SIGIO = -5
+
 # --- memfd_create(2), fallocate(2), flock(2) --------------------------------------------------
 MFD_CLOEXEC = 0x0001
 MFD_ALLOW_SEALING = 0x0002
