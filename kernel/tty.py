@@ -119,9 +119,20 @@ async def job_control_ioctl(t: Task, file: File, request: int, arg: int) -> int:
     return 0
 
 
+def orphaned(kernel: Kernel, pgid: int) -> bool:
+    """Whether no member of group ``pgid`` has a parent in another group of its session (no
+    shell is left to continue the group once it stops)."""
+    for process in kernel.processes.values():
+        parent = process.parent
+        if process.pgid == pgid and not process.zombie and parent is not None \
+                and parent.pgid != pgid and parent.sid == process.sid:
+            return False
+    return True
+
+
 async def check_background_read(t: Task, file: File) -> None:
     """A read of the terminal by a background group: SIGTTIN to the group and a restart, or
-    EIO when SIGTTIN is ignored or blocked (Linux's job control check)."""
+    EIO when SIGTTIN is ignored or blocked or the group is orphaned (Linux's job control check)."""
     if not is_terminal(file):
         return
     tty = terminal_of(t.kernel)
@@ -131,7 +142,7 @@ async def check_background_read(t: Task, file: File) -> None:
     bus = t.kernel.bus
     handler = (await bus.call("signals", "sigaction", process.pid, int(Signal.SIGTTIN), None))[0]
     mask = await bus.call("signals", "sigprocmask", t.tid, 0, None)
-    if handler == SIG_IGN or mask & sigbit(Signal.SIGTTIN):
+    if handler == SIG_IGN or mask & sigbit(Signal.SIGTTIN) or orphaned(t.kernel, process.pgid):
         raise Errno(EIO)
     await _signal_group(t.kernel, process.pgid, Signal.SIGTTIN)
     raise Errno(ERESTARTSYS)
