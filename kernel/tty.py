@@ -52,14 +52,6 @@ class Terminal:
         return self.sid is not None and process.sid == self.sid
 
 
-def terminal_of(kernel: Kernel) -> Terminal:
-    """The kernel's terminal state (created on first use)."""
-    state = getattr(kernel, "terminal_state", None)
-    if state is None:
-        state = kernel.terminal_state = Terminal()
-    return state
-
-
 def is_terminal(file: File) -> bool:
     """Whether ``file`` is the guest's terminal (a host file that is a tty)."""
     fd = getattr(file, "fd", None)
@@ -76,7 +68,7 @@ async def _signal_group(kernel: Kernel, pgid: int, signo: int) -> None:
 
 async def signal_foreground(kernel: Kernel, signo: int) -> None:
     """``signo`` from the terminal to its foreground process group, as ^C sends SIGINT."""
-    foreground = terminal_of(kernel).foreground
+    foreground = kernel.tty.foreground
     if foreground is not None:
         await _signal_group(kernel, foreground, signo)
 
@@ -85,7 +77,7 @@ async def job_control_ioctl(t: Task, file: File, request: int, arg: int) -> int:
     """TIOCGPGRP, TIOCSPGRP, TIOCGSID, TIOCSCTTY and TIOCNOTTY on the terminal."""
     if not is_terminal(file):
         raise Errno(ENOTTY)
-    tty = terminal_of(t.kernel)
+    tty = t.kernel.tty
     process = t.process
     if request == TIOCSCTTY:
         if tty.controls(process):
@@ -135,7 +127,7 @@ async def check_background_read(t: Task, file: File) -> None:
     EIO when SIGTTIN is ignored or blocked or the group is orphaned (Linux's job control check)."""
     if not is_terminal(file):
         return
-    tty = terminal_of(t.kernel)
+    tty = t.kernel.tty
     process = t.process
     if not tty.controls(process) or tty.foreground is None or process.pgid == tty.foreground:
         return
