@@ -26,6 +26,7 @@ from kernel.process import ThreadGroup
 from kernel.syscalls import default_table
 from kernel.syscalls.table import SyscallTable
 from kernel.task import Task
+from kernel.tty import Terminal
 from platforms import Platform
 
 log = logging.getLogger("sentrio.kernel")
@@ -97,6 +98,8 @@ class Kernel:
         self.threads: dict[int, Task] = {}
         #: How many processes use each address space (vfork children share their parent's).
         self.mm_users: dict[int, int] = {}
+        #: The guest terminal's job-control state (its session and foreground group).
+        self.tty = Terminal()
         self._next_pid = 1
         self._nursery: trio.Nursery | None = None
         self._register_actors()

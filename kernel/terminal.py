@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from kernel.abi.linux import SI_KERNEL, Signal
-from kernel.abi.structs import SIGINFO_KILL
+from kernel.abi.linux import Signal
 from kernel.stdio import _epoll_accepts as epoll_accepts
+from kernel.tty import signal_foreground
 
 if TYPE_CHECKING:
     from kernel.kernel import Kernel
@@ -200,20 +200,6 @@ class HostTerminal:
         for fd, host in enumerate((self.host_in, self.host_out, self.host_err)):  # the Sentry's own again
             os.dup2(host, fd)
             os.close(host)
-
-
-async def signal_foreground(kernel: Kernel, signo: int) -> None:
-    """``signo`` from the terminal to the guest's foreground process group, as ^C sends SIGINT.
-
-    The guest cannot change its terminal's foreground group (TIOCSPGRP) yet, so that group is
-    the first process's.
-    """
-    init = kernel.processes.get(1)
-    if init is None:
-        return
-    info = SIGINFO_KILL.pack(signo, 0, SI_KERNEL, 0, 0, 0)
-    for process in [p for p in kernel.processes.values() if p.pgid == init.pgid and not p.zombie]:
-        await kernel.bus.call("signals", "send", process.pid, None, signo, info)
 
 
 def _start_watchdog(terminal: int, modes: list) -> tuple[int, int]:  # type: ignore[type-arg]

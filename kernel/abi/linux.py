@@ -165,6 +165,9 @@ TIOCGPGRP = 0x540F
 TIOCSPGRP = 0x5410
 TIOCGWINSZ = 0x5413
 TIOCSWINSZ = 0x5414
+TIOCSCTTY = 0x540E
+TIOCNOTTY = 0x5422
+TIOCGSID = 0x5429
 FIONREAD = 0x541B
 FIONBIO = 0x5421
 FIONCLEX = 0x5450
@@ -641,6 +644,11 @@ FD_SETSIZE = 1024
 EFD_SEMAPHORE = 1
 EFD_CLOEXEC = O_CLOEXEC
 EFD_NONBLOCK = O_NONBLOCK
+
+# --- signalfd(2) ------------------------------------------------------------------------------
+SFD_CLOEXEC = O_CLOEXEC
+SFD_NONBLOCK = O_NONBLOCK
+SI_SIGIO = -5
 
 # --- memfd_create(2), fallocate(2), flock(2) --------------------------------------------------
 MFD_CLOEXEC = 0x0001

@@ -76,6 +76,13 @@ STACK_T = struct.Struct("<Qi4xQ")
 SIGINFO_HEAD = struct.Struct("<iii4x")
 #: kill-style siginfo fields: pid, uid (then sigval for queued signals).
 SIGINFO_KILL = struct.Struct("<iii4xiIQ")
+#: struct signalfd_siginfo: signo, errno, code, pid, uid, fd, tid, band, overrun, trapno, status,
+#: int, ptr, utime, stime, addr, addr_lsb, pad, syscall, call_addr, arch, 28 bytes of padding.
+SIGNALFD_SIGINFO = struct.Struct("<IiiIIiIIIIiiQQQQHHiQI28x")
+#: SIGSYS siginfo (after the head): call address, syscall number, audit arch.
+SIGINFO_SYS = struct.Struct("<QiI")
+#: SIGIO/SIGPOLL siginfo (after the head): band, fd.
+SIGINFO_POLL = struct.Struct("<qi")
 #: fault siginfo: the address.
 SIGINFO_FAULT = struct.Struct("<iii4xQ")
 #: struct sigcontext (x86-64): r8-r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags, cs,

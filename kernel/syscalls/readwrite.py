@@ -28,6 +28,7 @@ from kernel.errors import Errno
 from kernel.syscalls.args import Addr, Fd, Int, Off, Size, UInt, ULong
 from kernel.syscalls.signals import signal_self
 from kernel.syscalls.table import syscall
+from kernel.tty import JOB_CONTROL_IOCTLS, check_background_read, job_control_ioctl
 
 if TYPE_CHECKING:
     from kernel.task import Task
@@ -73,6 +74,7 @@ async def _sync_mappings(t: Task, file: File, wrote: bool) -> None:
 
 
 async def _read(t: Task, file: File, buffers: list[memoryview]) -> int:
+    await check_background_read(t, file)
     await _sync_mappings(t, file, wrote=False)
     return await (t.blocking(file.read(buffers)) if file.may_block else file.read(buffers))
 
@@ -250,6 +252,8 @@ async def ioctl(t: Task, fd: Fd, request: UInt, arg: ULong) -> int:
     if request == FIONREAD:
         await t.mm.write_struct(I32, arg, min(file.readable_bytes(), 0x7FFF_FFFF))
         return 0
+    if request in JOB_CONTROL_IOCTLS:
+        return await job_control_ioctl(t, file, request, arg)
     sizes = {TCGETS: KERNEL_TERMIOS_SIZE, TIOCGWINSZ: WINSIZE_SIZE}
     if request not in sizes:
         raise Errno(ENOTTY)

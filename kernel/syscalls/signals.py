@@ -15,6 +15,9 @@ from kernel.abi.errno import EAGAIN, EFAULT, EINTR, EINVAL, EPERM, ERESTART_REST
 from kernel.abi.linux import (
     NSEC_PER_SEC,
     NSIG,
+    O_NONBLOCK,
+    SFD_CLOEXEC,
+    SFD_NONBLOCK,
     SI_TKILL,
     SI_USER,
     UNBLOCKABLE,
@@ -22,8 +25,10 @@ from kernel.abi.linux import (
 )
 from kernel.errors import Errno
 from kernel.syscalls.args import Addr, Int, Size
+from kernel.syscalls.fdops import nofile_limit
 from kernel.syscalls.table import syscall
 from kernel.task import TaskExit
+from services.vfs.signalfd import SignalFd
 
 if TYPE_CHECKING:
     from kernel.process import ThreadGroup
@@ -203,6 +208,29 @@ async def rt_sigtimedwait(t: Task, set: Addr, info: Addr, timeout: Addr, sigsets
     if info:
         await t.mm.copy_out(info, siginfo.ljust(structs.SIGINFO_SIZE, b"\0"))
     return signo
+
+
+@syscall
+async def signalfd4(t: Task, fd: Int, mask: Addr, sizemask: Size, flags: Int) -> int:
+    """A file reading the signals in ``mask`` (normally blocked); fd != -1 changes its mask."""
+    if flags & ~(SFD_CLOEXEC | SFD_NONBLOCK):
+        raise Errno(EINVAL)
+    wanted = await _read_sigset(t, mask, sizemask) & ~UNBLOCKABLE
+    if fd != -1:
+        file = t.process.fds.get(fd)
+        if not isinstance(file, SignalFd):
+            raise Errno(EINVAL)
+        file.mask = wanted
+        file.watch.changed()
+        return fd
+    watch = await t.kernel.bus.call("signals", "watch")
+    file = SignalFd(t.kernel.bus, watch, wanted, flags & O_NONBLOCK)
+    return t.process.fds.install(file, nofile_limit(t), bool(flags & SFD_CLOEXEC))
+
+
+@syscall
+async def signalfd(t: Task, fd: Int, mask: Addr, sizemask: Size) -> int:
+    return await signalfd4(t, fd, mask, sizemask, 0)
 
 
 @syscall

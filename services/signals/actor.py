@@ -42,6 +42,7 @@ from kernel.bus import Actor, Bus, operation
 from kernel.errors import Errno
 from services.signals.futex import FutexTable
 from services.signals.queues import Action, ProcessSignals, ThreadSignals, next_signal
+from services.signals.watch import PendingWatch
 
 _STOP_BITS = 0
 for _signo in STOP_SIGNALS:
@@ -61,6 +62,7 @@ class SignalsActor(Actor):
         self._processes: dict[int, ProcessSignals] = {}
         self._threads: dict[int, ThreadSignals] = {}
         self._waits: dict[int, trio.Event] = {}
+        self._watch = PendingWatch(self._pending_bits)
 
     # --- processes and threads ----------------------------------------------------------------
 
@@ -186,6 +188,15 @@ class SignalsActor(Actor):
         thread = self._thread(tid)
         return thread.pending.bits | thread.process.pending.bits
 
+    def _pending_bits(self, tid: int) -> int:
+        thread = self._threads.get(tid)
+        return thread.pending.bits | thread.process.pending.bits if thread is not None else 0
+
+    @operation
+    async def watch(self) -> PendingWatch:
+        """The read-only view of pending signals that signalfd's poll reads."""
+        return self._watch
+
     @operation
     async def sigaltstack(self, tid: int, new: tuple[int, int, int] | None, sp: int) -> tuple[int, int, int]:
         """Set the alternate stack; returns the old one with SS_ONSTACK if ``sp`` is on it."""
@@ -251,6 +262,7 @@ class SignalsActor(Actor):
             return False
         queue = target.pending if target is not None else process.pending
         queue.add(signo, info)
+        self._watch.changed()
         if waiter is not None:
             event = self._waits.get(waiter.tid)
             if event is not None:
@@ -303,6 +315,7 @@ class SignalsActor(Actor):
                 return None
             bit = sigbit(signo)
             info = thread.pending.take(signo) if thread.pending.bits & bit else process.pending.take(signo)
+            self._watch.changed()
             if not self._init_default(process, signo):  # queued while blocked: dropped now
                 break
         action = process.actions[signo]
@@ -326,6 +339,7 @@ class SignalsActor(Actor):
             if signo:
                 bit = sigbit(signo)
                 info = thread.pending.take(signo) if thread.pending.bits & bit else process.pending.take(signo)
+                self._watch.changed()
                 return signo, info
             if trio.current_time() >= deadline:
                 return None
