@@ -5,7 +5,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-import trio
 
 from kernel.abi.errno import EAGAIN, EINVAL
 from kernel.abi.linux import (
@@ -24,26 +23,11 @@ from kernel.abi.linux import (
 from kernel.errors import Errno
 from services.vfs.file import File
 from services.vfs.inode import Filesystem, Inode
+from services.vfs.poll import Changes
 
 _anon = Filesystem(name=b"anon_inodefs")
 _U64 = struct.Struct("<Q")
 _MAX = (1 << 64) - 2
-
-
-class _Changes:
-    """A counter of changes and an event replaced at each, for tasks waiting on a file."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._event = trio.Event()
-
-    def notify(self) -> None:
-        self.count += 1
-        self._event.set()
-        self._event = trio.Event()
-
-    async def wait(self) -> None:
-        await self._event.wait()
 
 
 class EventFd(File):
@@ -56,7 +40,7 @@ class EventFd(File):
         super().__init__(O_RDWR | flags, Inode(_anon, S_IFREG | 0o600))
         self.counter = initial
         self.semaphore = semaphore
-        self._changes = _Changes()
+        self._changes = Changes()
 
     async def read(self, buffers: list[memoryview]) -> int:
         if sum(len(b) for b in buffers) < 8:

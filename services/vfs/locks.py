@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import trio
 
 from kernel.abi.errno import EAGAIN, EDEADLK
 from kernel.abi.linux import F_RDLCK, F_UNLCK, F_WRLCK
 from kernel.errors import Errno
+from services.vfs.poll import Changes
 
 #: The last byte a lock can cover ("to the end of the file, however it grows").
 OFFSET_MAX = (1 << 63) - 1
@@ -47,7 +47,7 @@ class LockTable:
 
     def __init__(self) -> None:
         self.locks: list[Lock] = []
-        self._changed = trio.Event()
+        self._changes = Changes()
 
     def conflict(self, owner: object, kind: int, start: int, end: int) -> Lock | None:
         """The first lock of another owner that a ``kind`` lock over start..end would conflict with."""
@@ -86,12 +86,11 @@ class LockTable:
             self.notify()
 
     def notify(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
+        self._changes.notify()
 
     async def changed(self) -> None:
         """Sleep until a lock of this table goes or changes."""
-        await self._changed.wait()
+        await self._changes.wait()
 
 
 class FileLocks:

@@ -11,7 +11,6 @@ the pipe, so a blocked guest thread costs nothing and is woken to re-check.
 
 from __future__ import annotations
 
-import trio
 
 from kernel.abi.errno import EAGAIN, EBUSY, ENXIO, EPERM, EPIPE
 from kernel.abi.linux import (
@@ -36,6 +35,7 @@ from kernel.abi.linux import (
 from kernel.errors import Errno
 from services.vfs.file import File, PathFile
 from services.vfs.inode import Filesystem, Inode
+from services.vfs.poll import Changes
 
 _pipefs = Filesystem(magic=PIPEFS_MAGIC, name=b"pipefs")
 
@@ -52,18 +52,19 @@ class Pipe(Inode):
         #: How many times each end was ever opened: a FIFO's opener waits for the other to move.
         self.reader_opens = 0
         self.writer_opens = 0
-        #: Counts every change (edge-triggered epoll compares it).
-        self.changes = 0
-        self._changed = trio.Event()
+        self._changes = Changes()
+
+    @property
+    def changes(self) -> int:
+        """How many times the pipe changed (edge-triggered epoll compares it)."""
+        return self._changes.count
 
     def notify(self) -> None:
         """Wake every task waiting on this pipe; each re-checks what it waits for."""
-        self.changes += 1
-        self._changed.set()
-        self._changed = trio.Event()
+        self._changes.notify()
 
     async def wait(self) -> None:
-        await self._changed.wait()
+        await self._changes.wait()
 
     async def read(self, buffers: list[memoryview], nonblock: bool) -> int:
         want = sum(len(b) for b in buffers)
@@ -74,7 +75,7 @@ class Pipe(Inode):
                 return 0
             if nonblock:
                 raise Errno(EAGAIN)
-            await self._changed.wait()
+            await self._changes.wait()
         n = min(want, len(self.buffer))
         position = 0
         for view in buffers:
@@ -104,7 +105,7 @@ class Pipe(Inode):
                     if written:
                         return written
                     raise Errno(EAGAIN)
-                await self._changed.wait()
+                await self._changes.wait()
                 continue
             chunk = data[written:written + room]
             self.buffer += chunk

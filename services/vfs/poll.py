@@ -19,6 +19,27 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+class Changes:
+    """A count of changes and an event replaced at each: tasks waiting on a file (a pipe's
+    readers and writers, an eventfd, a lock's waiters) sleep on it and re-check when woken;
+    edge-triggered epoll compares the count."""
+
+    __slots__ = ("count", "_event")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._event = trio.Event()
+
+    def notify(self) -> None:
+        """Wake every waiter."""
+        self.count += 1
+        self._event.set()
+        self._event = trio.Event()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
 async def wait_ready(check: Callable[[], T], waits: list[tuple[File, int]], deadline: float) -> T:
     """Return ``check()``'s first truthy answer, or its last one once ``deadline`` passes."""
     while True:
