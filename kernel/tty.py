@@ -3,13 +3,15 @@
 The sandbox has one terminal, the host's (fds 0-2 when they are a tty, or the ``-t`` pty).
 Like a Linux tty it belongs to at most one session (it is that session's controlling
 terminal) and has a foreground process group: ^C signals that group, TIOCSPGRP changes it,
-and a background group reading from it gets SIGTTIN. A process has the terminal as its
+a background group reading from it gets SIGTTIN, and one writing to it (with TOSTOP) or
+changing its foreground group gets SIGTTOU. A process has the terminal as its
 controlling terminal when it is in the terminal's session.
 """
 
 from __future__ import annotations
 
 import os
+import termios
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -93,6 +95,7 @@ async def job_control_ioctl(t: Task, file: File, request: int, arg: int) -> int:
     elif request == TIOCGSID:
         await t.mm.write_struct(I32, arg, tty.sid or 0)
     elif request == TIOCSPGRP:
+        await _background_change(t, None)
         (pgrp,) = await t.mm.read_struct(I32, arg)
         if pgrp < 0:
             raise Errno(EINVAL)
@@ -120,6 +123,38 @@ def orphaned(kernel: Kernel, pgid: int) -> bool:
                 and parent.pgid != pgid and parent.sid == process.sid:
             return False
     return True
+
+
+async def _background_change(t: Task, file: File | None) -> None:
+    """Linux's tty_check_change for a background group that writes with TOSTOP set or changes
+    the terminal (TIOCSPGRP): SIGTTOU to the group and a restart; nothing when SIGTTOU is
+    ignored or blocked (the change goes through); EIO for an orphaned group."""
+    tty = t.kernel.tty
+    process = t.process
+    if not tty.controls(process) or tty.foreground is None or process.pgid == tty.foreground:
+        return
+    bus = t.kernel.bus
+    handler = (await bus.call("signals", "sigaction", process.pid, int(Signal.SIGTTOU), None))[0]
+    mask = await bus.call("signals", "sigprocmask", t.tid, 0, None)
+    if handler == SIG_IGN or mask & sigbit(Signal.SIGTTOU):
+        return
+    if orphaned(t.kernel, process.pgid):
+        raise Errno(EIO)
+    await _signal_group(t.kernel, process.pgid, Signal.SIGTTOU)
+    raise Errno(ERESTARTSYS)
+
+
+async def check_background_write(t: Task, file: File) -> None:
+    """A write to the terminal by a background group stops it with SIGTTOU when the terminal
+    has TOSTOP set (``stty tostop``); without TOSTOP background output is allowed."""
+    if not is_terminal(file):
+        return
+    try:
+        local_modes = termios.tcgetattr(file.fd)[3]  # type: ignore[attr-defined]
+    except termios.error:
+        return
+    if local_modes & termios.TOSTOP:
+        await _background_change(t, file)
 
 
 async def check_background_read(t: Task, file: File) -> None:

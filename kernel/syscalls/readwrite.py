@@ -28,7 +28,12 @@ from kernel.errors import Errno
 from kernel.syscalls.args import Addr, Fd, Int, Off, Size, UInt, ULong
 from kernel.syscalls.signals import signal_self
 from kernel.syscalls.table import syscall
-from kernel.tty import JOB_CONTROL_IOCTLS, check_background_read, job_control_ioctl
+from kernel.tty import (
+    JOB_CONTROL_IOCTLS,
+    check_background_read,
+    check_background_write,
+    job_control_ioctl,
+)
 
 if TYPE_CHECKING:
     from kernel.task import Task
@@ -85,6 +90,7 @@ async def _pread(t: Task, file: File, buffers: list[memoryview], offset: int) ->
 
 
 async def _write(t: Task, file: File, buffers: list[memoryview]) -> int:
+    await check_background_write(t, file)
     await _sync_mappings(t, file, wrote=False)
     try:
         return await (t.blocking(file.write(buffers)) if file.may_block else file.write(buffers))
@@ -255,7 +261,7 @@ async def ioctl(t: Task, fd: Fd, request: UInt, arg: ULong) -> int:
     if request in JOB_CONTROL_IOCTLS:
         return await job_control_ioctl(t, file, request, arg)
     sizes = {TCGETS: KERNEL_TERMIOS_SIZE, TIOCGWINSZ: WINSIZE_SIZE}
-    if request not in sizes:
+    if request not in sizes or not hasattr(file, "ioctl_read"):
         raise Errno(ENOTTY)
     state = file.ioctl_read(request, sizes[request])
     if arg == 0:

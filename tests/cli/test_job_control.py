@@ -60,6 +60,7 @@ def test_job_control_ioctls_and_sigttin_as_natively(jobctl_image: Path) -> None:
     lines = native.replace(b"\r", b"").decode().splitlines()
     assert "foreground is us: 1" in lines
     assert "background reader: stopped 1 by 21" in lines
+    assert "background tcsetpgrp: stopped 1 by 22" in lines
     assert ours.replace(b"\r", b"").decode().splitlines() == lines
     assert status == native_status == 0
 

@@ -1,5 +1,6 @@
 /* Terminal job control: the controlling terminal's session and foreground group, TIOCSPGRP's
- * checks, SIGTTIN for a background read (EIO when it is ignored), ENOTTY in another session. */
+ * checks, SIGTTIN for a background read (EIO when it is ignored), SIGTTOU for a background
+ * tcsetpgrp, ENOTTY in another session. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
@@ -50,6 +51,18 @@ int main(void) {
         printf("new session: tcgetpgrp %d errno %d\n", pgrp, errno);
         _exit(0);
     }
+    waitpid(child, &status, 0);
+
+    /* changing the terminal from the background: SIGTTOU */
+    child = fork();
+    if (child == 0) {
+        setpgid(0, 0);
+        tcsetpgrp(0, getpgrp());
+        _exit(1);
+    }
+    waitpid(child, &status, WUNTRACED);
+    printf("background tcsetpgrp: stopped %d by %d\n", WIFSTOPPED(status), WIFSTOPPED(status) ? WSTOPSIG(status) : 0);
+    kill(child, SIGKILL);
     waitpid(child, &status, 0);
 
     int pipefd[2];
