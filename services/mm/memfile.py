@@ -11,6 +11,8 @@ Ranges of the file are handed out by a first-fit allocator over a sorted free li
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import bisect
 import ctypes
 import mmap
@@ -95,39 +97,36 @@ class MemoryFile:
             err = ctypes.get_errno()
             raise OSError(err, f"punching the memory file: {os.strerror(err)}")
 
-    def resident(self, offset: int, length: int) -> bytes:
-        """One byte per page of the range: 1 where the page holds memory, 0 for a hole."""
-        pages = bytearray(length // PAGE_SIZE)
-        position, end = offset, offset + length
+    def extents(self, start: int, end: int) -> Iterator[tuple[int, int]]:
+        """The (begin, end) ranges of [start, end) that hold data, found with SEEK_DATA and
+        SEEK_HOLE: holes cost nothing to skip."""
+        position = start
         while position < end:
             try:
                 data = os.lseek(self.fd, position, os.SEEK_DATA)
             except OSError:  # ENXIO: nothing but holes from here
-                break
+                return
             if data >= end:
-                break
+                return
             hole = min(os.lseek(self.fd, data, os.SEEK_HOLE), end)
+            yield data, hole
+            position = hole
+
+    def resident(self, offset: int, length: int) -> bytes:
+        """One byte per page of the range: 1 where the page holds memory, 0 for a hole."""
+        pages = bytearray(length // PAGE_SIZE)
+        for data, hole in self.extents(offset, offset + length):
             for page in range((data - offset) // PAGE_SIZE, (hole - offset + PAGE_SIZE - 1) // PAGE_SIZE):
                 pages[page] = 1
-            position = hole
         return bytes(pages)
 
     def copy(self, source: int, target: int, length: int) -> None:
         """Copy a range into another (fork's private memory): only the extents holding data,
         so holes stay holes and cost nothing."""
         view = self.view
-        position, end = source, source + length
-        while position < end:
-            try:
-                data = os.lseek(self.fd, position, os.SEEK_DATA)
-            except OSError:  # ENXIO: nothing but holes from here
-                break
-            if data >= end:
-                break
-            hole = min(os.lseek(self.fd, data, os.SEEK_HOLE), end)
+        for data, hole in self.extents(source, source + length):
             at = target + (data - source)
             view[at:at + hole - data] = view[data:hole]
-            position = hole
 
     def allocated_bytes(self) -> int:
         """Memory the sandbox holds right now (the file's allocated blocks)."""
