@@ -106,7 +106,6 @@ SHELL = [
     "mkfifo /tmp/p; (echo via fifo > /tmp/p &); cat /tmp/p",
     "exec 3>/tmp/o; echo to3 >&3; cat /tmp/o; ls /tmp",
     "cd /data && pwd && cat existing | tr a-z A-Z",
-    "echo piped | cat /dev/stdin",
 ]
 
 
