@@ -16,7 +16,7 @@ import stat
 
 import trio
 
-from kernel.abi.linux import O_RDONLY, O_WRONLY
+from kernel.abi.linux import O_PATH, O_RDONLY, O_WRONLY
 from kernel.errors import Errno
 from services.vfs.file import File, seek_position
 from services.vfs.inode import Filesystem, Inode, Stat
@@ -37,6 +37,19 @@ def _epoll_accepts(fd: int) -> bool:
         probe.close()
 
 
+class _HostInode(Inode):
+    """The inode of a host stdio file: opening it again (/dev/stdin) gives another description."""
+
+    def __init__(self, fd: int, mode: int) -> None:
+        super().__init__(_HOST_FS, (mode & 0o170000) | 0o620)
+        self.host_fd = fd
+
+    async def open(self, flags: int) -> File:
+        if flags & O_PATH:
+            return await super().open(flags)
+        return HostFile(self.host_fd)
+
+
 class HostFile(File):
     """A host file descriptor the sandbox was given (stdin/stdout/stderr)."""
 
@@ -49,7 +62,7 @@ class HostFile(File):
             mode = 0
         self.mode = mode
         #: An inode of its own, so path calls given this fd (AT_EMPTY_PATH) have a file to act on.
-        self.inode = Inode(_HOST_FS, (mode & 0o170000) | 0o620)
+        self.inode = _HostInode(fd, mode)
         if mode:
             self.flags = fcntl.fcntl(fd, fcntl.F_GETFL) & (os.O_ACCMODE | os.O_APPEND)
         self.present = mode != 0

@@ -210,6 +210,11 @@ class Symlink(Inode):
         assert self.target is not None
         return self.target
 
+    def magic(self) -> Inode | None:
+        """What a procfs "magic link" (/proc/PID/fd/N, cwd, root) leads to without its text;
+        None for an ordinary symlink, which is followed by its target."""
+        return None
+
 
 class Dir(Inode):
     """A directory of tmpfs (and the base of every other file system's directories)."""

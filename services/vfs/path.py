@@ -91,6 +91,8 @@ async def resolve(root: Dir, start: Dir, path: bytes, *, follow: bool = True, pa
             if error.errno == ENOENT and last and parent:
                 return Lookup(current, name, None, trailing)
             raise
+        if isinstance(child, Symlink) and (not last or follow or trailing) and child.magic() is not None:
+            child = child.magic()  # type: ignore[assignment]  # the open file itself, as Linux does
         if isinstance(child, Symlink) and (not last or follow or trailing):
             if no_symlinks:
                 raise Errno(ELOOP)

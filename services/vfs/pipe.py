@@ -128,6 +128,12 @@ class Pipe(Inode):
         self.notify()
         return capacity
 
+    async def open(self, flags: int) -> File:
+        """Opening the pipe again (through /proc/PID/fd/N): a new end, as a FIFO's open gives."""
+        if flags & O_PATH:
+            return PathFile(flags, self)
+        return PipeFile(self, flags)
+
     def peek(self, count: int) -> bytes:
         """tee(2): up to ``count`` bytes from the front, left in the pipe."""
         return bytes(self.buffer[:count])

@@ -88,6 +88,18 @@ class ProcLink(Symlink):
         return 64
 
 
+class MagicLink(ProcLink):
+    """/proc/PID/fd/N, cwd and root: followed, they lead to the file itself, not to a path
+    (so a pipe, a deleted file or stdin can be reopened through them)."""
+
+    def __init__(self, fs: Filesystem, target: Callable[[], Awaitable[bytes]], inode: Inode | None) -> None:
+        super().__init__(fs, target)
+        self.inode = inode
+
+    def magic(self) -> Inode | None:
+        return self.inode
+
+
 class ProcDir(Dir):
     """A directory whose children ``listing`` makes when it is looked in."""
 
@@ -270,7 +282,8 @@ class ProcFs:
                 return b"/"
 
             children: dict[bytes, Inode] = {
-                b"exe": ProcLink(fs, exe), b"cwd": ProcLink(fs, cwd), b"root": ProcLink(fs, root),
+                b"exe": ProcLink(fs, exe), b"cwd": MagicLink(fs, cwd, process.cwd),
+                b"root": MagicLink(fs, root, process.root),
                 b"fd": ProcDir(fs, self._fd_listing(process), mode=0o500),
                 b"fdinfo": ProcDir(fs, self._fdinfo_listing(process), mode=0o500),
             }
@@ -289,7 +302,7 @@ class ProcFs:
                 async def target(file: File = file) -> bytes:
                     return self.describe(file)
 
-                children[str(fd).encode()] = ProcLink(self.fs, target)
+                children[str(fd).encode()] = MagicLink(self.fs, target, _reopenable(file))
             return children
         return listing
 
@@ -375,6 +388,15 @@ class ProcFs:
 
         return {b"cmdline": cmdline, b"environ": environ, b"comm": comm, b"maps": maps, b"statm": statm,
                 b"status": status, b"stat": stat, b"mounts": mounts, b"mountinfo": mountinfo}
+
+
+def _reopenable(file: File) -> Inode | None:
+    """The inode opening /proc/PID/fd/N reaches: the file's own, where it can be opened again."""
+    from services.vfs.eventfd import Epoll, EventFd
+
+    if isinstance(file, (EventFd, Epoll)) or file.inode is None:
+        return None  # anonymous inodes: followed by their text, which names nothing
+    return file.inode
 
 
 def make_sysfs(online_cpus: int) -> Dir:

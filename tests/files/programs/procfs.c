@@ -35,6 +35,13 @@ int main(int argc, char **argv) {
     char buf[64] = {0};
     T(readlink("/proc/self/fd/4", buf, sizeof buf) > 0);
     printf("pipe link starts with pipe:[ %d\n", strncmp(buf, "pipe:[", 6) == 0);
+    T(write(p[1], "pp", 2));
+    int again;
+    T(again = open("/proc/self/fd/4", O_RDONLY));
+    memset(buf, 0, sizeof buf);
+    T(read(again, buf, sizeof buf));
+    printf("through the link: %s\n", buf);
+    T(close(again));
     show("/proc/self/fd/3");
     show("/proc/sys/kernel/ostype");
     show("/sys/devices/system/cpu/possible");
