@@ -163,15 +163,3 @@ def test_bundle_mounts(busybox: Path, volume: Path, tmp_path: Path) -> None:
     assert points.count("/proc") == 1 and points.count("/dev") == 1 and "/dev/pts" not in points
     assert points[-2:] == ["/scratch", "/data"]
 
-
-def test_the_mount_table_escapes_as_linux_does() -> None:
-    from services.vfs.inode import Dir, Filesystem
-    from services.vfs.mounts import MountTable
-
-    table = MountTable()
-    root = table.add(b"none", b"/", b"9p", True, Dir(Filesystem(), 0o755))
-    inner = table.add(b"tmpfs", b"/a dir/with\ttab", b"tmpfs", False, Dir(Filesystem(), 0o1777))
-    assert table.proc_mounts().splitlines()[1] == b"tmpfs /a\\040dir/with\\011tab tmpfs rw,relatime 0 0"
-    fields = table.mountinfo().splitlines()[1].split()
-    assert fields[:2] == [str(inner.id).encode(), str(root.id).encode()]
-    assert fields[4] == b"/a\\040dir/with\\011tab" and fields[6:] == [b"-", b"tmpfs", b"tmpfs", b"rw"]
