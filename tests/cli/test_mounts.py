@@ -163,3 +163,10 @@ def test_bundle_mounts(busybox: Path, volume: Path, tmp_path: Path) -> None:
     assert points.count("/proc") == 1 and points.count("/dev") == 1 and "/dev/pts" not in points
     assert points[-2:] == ["/scratch", "/data"]
 
+
+
+def test_a_volume_is_its_own_file_system(busybox: Path, volume: Path) -> None:
+    status, out, err = sh(busybox, "ln /data/hello.txt /tmp/link; rmdir /data; stat -c %d / /data | uniq | wc -l",
+                          "-v", f"{volume}:/data")
+    assert out == "2\n"
+    assert "Invalid cross-device link" in err and "resource busy" in err, err
