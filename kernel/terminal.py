@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import select
 import signal
@@ -37,6 +38,8 @@ from kernel.tty import signal_foreground
 
 if TYPE_CHECKING:
     from kernel.kernel import Kernel
+
+log = logging.getLogger("sentrio.terminal")
 
 _WINSIZE = b"\0" * 8
 _CHUNK = 1 << 16
@@ -77,7 +80,10 @@ class HostTerminal:
         """The host terminal in raw mode for the duration; restored on the way out."""
         if os.isatty(self.host_in):
             self._saved = termios.tcgetattr(self.host_in)
-            self._watchdog = _start_watchdog(self.host_in, self._saved)
+            try:
+                self._watchdog = _start_watchdog(self.host_in, self._saved)
+            except OSError as error:  # no process to spare: raw mode still ends with a normal exit
+                log.warning("no watchdog for the terminal's modes: %s", error.strerror or error)
             tty.setraw(self.host_in, termios.TCSANOW)
         try:
             yield
@@ -150,26 +156,27 @@ class HostTerminal:
                 eof = termios.tcgetattr(self.master)[6][termios.VEOF]  # bytes in canonical mode
                 await self._send(eof if isinstance(eof, bytes) else bytes([eof]))
                 return
-            signals = [signo for key in data for signo in self._signal_keys().get(key, ())]
+            keys = self._signal_keys()
+            signals = [keys[key] for key in data if key in keys]
             await self._send(data)
             for signo in signals:
                 if self.kernel is not None:
                     await signal_foreground(self.kernel, signo)
 
-    def _signal_keys(self) -> dict[int, tuple[int]]:
-        """The guest terminal's signal-generating keys (none unless ISIG is set): byte -> (signal,)."""
+    def _signal_keys(self) -> dict[int, int]:
+        """The guest terminal's signal-generating keys (none unless ISIG is set): byte -> signal."""
         try:
             attrs = termios.tcgetattr(self.master)
         except termios.error:
             return {}
         if not attrs[3] & termios.ISIG:
             return {}
-        keys: dict[int, tuple[int]] = {}
+        keys: dict[int, int] = {}
         for index, signo in _SIGNAL_KEYS:
             key = attrs[6][index]
             key = key[0] if isinstance(key, bytes) else key
             if key != _DISABLED:
-                keys.setdefault(key, (signo,))
+                keys.setdefault(key, signo)
         return keys
 
     async def _send(self, data: bytes) -> None:

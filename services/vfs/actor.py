@@ -80,12 +80,8 @@ class VirtualFilesystem(Actor):
         self.mount_id = 0
         #: The run's mount specs (the kernel's config unless given).
         self.specs = mounts if mounts is not None else kernel.config.mounts if kernel is not None else []
+        #: What is mounted where (/proc/mounts and mountinfo show it).
         self.table = MountTable()
-
-    @property
-    def mounts(self) -> list[tuple[bytes, bytes, bytes]]:
-        """(source, mount point, type) of every mount, in mount order."""
-        return [(m.source, m.point, m.kind) for m in self.table.mounts]
 
     async def serve(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self.mount_id = await self.bus.call("gofer", "mount", self.image, self.mode == "rw")
@@ -125,8 +121,10 @@ class VirtualFilesystem(Actor):
         what = f"mount {spec.destination} ({spec.kind})"
         if point == b"/":
             raise SentryError(f"{what}: cannot mount over the root")
-        if spec.kind in PROVIDED or spec.kind == "tmpfs" and point == b"/dev":
-            if PROVIDED.get(spec.kind, "/dev") != os.fsdecode(point):
+        if spec.kind == "tmpfs" and point == b"/dev":  # an OCI bundle's /dev: the sandbox's devfs is it
+            return
+        if spec.kind in PROVIDED:
+            if os.fsdecode(point) != PROVIDED[spec.kind]:
                 log.debug("%s: the sandbox has %s only at %s; skipped", what, spec.kind, PROVIDED[spec.kind])
             return
         if spec.kind in SKIPPED:

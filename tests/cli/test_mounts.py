@@ -153,10 +153,20 @@ def test_bundle_mounts(busybox: Path, volume: Path, tmp_path: Path) -> None:
         ],
     }
     bundle = make_bundle(tmp_path / "bundle", busybox, config)
-    result = sentrio("run", str(bundle))
+    log = tmp_path / "debug.log"
+    result = sentrio("run", "--debug-log", str(log), str(bundle))
     assert result.returncode == 0, result.stderr
+    assert "mount /dev/pts (devpts): not provided by the sandbox; skipped" in log.read_text()
     lines = result.stdout.splitlines()
     assert lines[:3] == ["hello from the host", "ok", "devnull"]
     points = [line.split()[1] for line in lines[3:]]
     assert points.count("/proc") == 1 and points.count("/dev") == 1 and "/dev/pts" not in points
     assert points[-2:] == ["/scratch", "/data"]
+
+
+
+def test_a_volume_is_its_own_file_system(busybox: Path, volume: Path) -> None:
+    status, out, err = sh(busybox, "ln /data/hello.txt /tmp/link; rmdir /data; stat -c %d / /data | uniq | wc -l",
+                          "-v", f"{volume}:/data")
+    assert out == "2\n"
+    assert "Invalid cross-device link" in err and "resource busy" in err, err
