@@ -261,19 +261,26 @@ class Dir(Inode):
         self.fs.check_writable()
         if name in self.children:
             raise Errno(EEXIST)
-        kind = mode & S_IFMT
-        child: Inode
-        if kind == S_IFDIR:
-            child = Dir(self.fs, mode, uid, gid, parent=self, name=name)
-        elif kind == S_IFLNK:
-            child = Symlink(self.fs, target, uid, gid)
-        elif kind == S_IFREG:
-            child = RegularInode(self.fs, mode, uid, gid)
-        else:
-            child = special_inode(self.fs, mode, uid, gid, rdev)
+        child = self.new_child(name, mode, uid, gid, rdev, target)
         self.children[name] = child
         self.modified()
         return child
+
+    def new_child(self, name: bytes, mode: int, uid: int, gid: int, rdev: int = 0,
+                  target: bytes | None = None) -> Inode:
+        """A new inode living in the Sentry, of type ``mode & S_IFMT``; subdirectories are of
+        this directory's own class (a subclass overrides :meth:`new_subdirectory`)."""
+        kind = mode & S_IFMT
+        if kind == S_IFDIR:
+            return self.new_subdirectory(name, mode, uid, gid)
+        if kind == S_IFLNK:
+            return Symlink(self.fs, target, uid, gid)
+        if kind == S_IFREG:
+            return RegularInode(self.fs, mode, uid, gid)
+        return special_inode(self.fs, mode, uid, gid, rdev)
+
+    def new_subdirectory(self, name: bytes, mode: int, uid: int, gid: int) -> Dir:
+        return Dir(self.fs, mode, uid, gid, parent=self, name=name)
 
     async def remove(self, name: bytes, child: Inode) -> None:
         """Remove the entry ``name`` (the VFS has checked the type and emptiness)."""

@@ -372,20 +372,14 @@ class GoferDir(Dir):
             st.nlink = 2 + sum(1 for c in self.children.values() if isinstance(c, Dir))
         return st
 
+    def new_subdirectory(self, name: bytes, mode: int, uid: int, gid: int) -> GoferDir:
+        return GoferDir(self.gfs, mode, uid, gid, parent=self, name=name)
+
     async def make(self, name: bytes, mode: int, uid: int, gid: int, rdev: int = 0,
                    target: bytes | None = None) -> Inode:
         self.fs.check_writable()
         if not self.gfs.rw:
-            kind = mode & S_IFMT
-            child: Inode
-            if kind == S_IFDIR:
-                child = GoferDir(self.gfs, mode, uid, gid, parent=self, name=name)
-            elif kind == S_IFREG:
-                child = RegularInode(self.fs, mode, uid, gid)
-            elif kind == S_IFLNK:
-                child = Symlink(self.fs, target, uid, gid)
-            else:
-                child = special_inode(self.fs, mode, uid, gid, rdev)
+            child = self.new_child(name, mode, uid, gid, rdev, target)
             self.children[name] = child
             self.hidden.discard(name)
             self.modified()
