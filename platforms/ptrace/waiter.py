@@ -8,11 +8,14 @@ A task that resumed a stub thread calls :meth:`StopWaiter.wait`:
    a sleep/wake-up (a cross-CPU wake-up costs ~20 µs in this VM);
 2. then it *parks*; one reaper task sleeps on a signalfd for SIGCHLD (the brief measured
    signalfd + bounded spin as the best way here: 18 µs per trapped call unpinned) and hands
-   each parked task its stop when SIGCHLD says something changed.
+   each parked task its stop when SIGCHLD says something changed. Every stop raises SIGCHLD,
+   also the ones a spin caught, so the reaper listens only while some task is parked (or a
+   killed thread awaits collection); it idles otherwise rather than wake for each system call.
 
 No wake-up is lost: a task parks synchronously right after its last poll, with no checkpoint in
 between, so a stop that lands after the poll leaves SIGCHLD pending and the reaper's signalfd
-readable; the reaper polls every parked thread after draining the signalfd.
+readable; the reaper polls every parked thread after draining the signalfd. (A SIGCHLD left
+pending while the reaper idled only costs one spurious poll.)
 
 SIGCHLD reaches the signalfd only if every thread of the Sentry process blocks it. The CLI blocks
 it before any thread exists, but an embedding program (a test runner, a researcher's notebook)
@@ -24,7 +27,6 @@ SIGCHLD costs latency, never a hang.
 from __future__ import annotations
 
 import errno
-import math
 import os
 import time
 from typing import Any
@@ -64,8 +66,8 @@ class StopWaiter:
         #: Threads killed whose exit status nobody waits for: the reaper collects them.
         self._orphans: set[int] = set()
         self._closed = False
-        #: The reaper's current sleep on the signalfd, given a deadline while anyone is parked.
-        self._reaper_sleep = trio.CancelScope()
+        #: Set when the reaper has work (a parked task, an orphan) after it went idle.
+        self._work = trio.Event()
 
     # --- waiting ------------------------------------------------------------------------------
 
@@ -105,8 +107,7 @@ class StopWaiter:
             raise RuntimeError(f"two tasks wait for thread {tid}")
         task = trio.lowlevel.current_task()
         self._parked[tid] = task
-        if self._reaper_sleep.deadline == math.inf:
-            self._reaper_sleep.deadline = trio.current_time() + PARKED_POLL_S
+        self._work.set()
 
         def abort(_: Any) -> trio.lowlevel.Abort:
             self._parked.pop(tid, None)
@@ -118,6 +119,8 @@ class StopWaiter:
         """``tid`` was killed and nobody will wait for it: collect its exit in the background."""
         self._orphans.add(tid)
         self._collect_orphans()
+        if self._orphans:
+            self._work.set()
 
     # --- the reaper -----------------------------------------------------------------------------
 
@@ -126,9 +129,10 @@ class StopWaiter:
         task_status.started()
         try:
             while True:
-                with trio.CancelScope() as self._reaper_sleep:
-                    if self._parked or self._orphans:
-                        self._reaper_sleep.relative_deadline = PARKED_POLL_S
+                if not (self._parked or self._orphans):
+                    self._work = trio.Event()
+                    await self._work.wait()
+                with trio.move_on_after(PARKED_POLL_S):
                     await trio.lowlevel.wait_readable(self._sfd)
                 self._drain_signalfd()
                 self._wake_parked()
