@@ -160,9 +160,14 @@ async def do_open(t: Task, dirfd: int, path: bytes, flags: int, mode: int, resol
     else:
         if resolve & (RESOLVE_IN_ROOT | RESOLVE_BENEATH):
             start = start_dir(t, dirfd, b".")  # the dirfd is the walk's anchor even for "/..."
-        opening = vfs(t, "open", t.process.root, start, path, flags, mode & ~t.process.umask & 0o7777, uid, gid,
-                      resolve)
-        file = await t.blocking(opening)  # opening a FIFO waits for its other end
+        file = await vfs(t, "open", t.process.root, start, path, flags, mode & ~t.process.umask & 0o7777,
+                         uid, gid, resolve)
+        if file.open_pending:  # a FIFO waits for its other end
+            try:
+                await t.blocking(file.finish_open())
+            except BaseException:
+                file.release()
+                raise
         file.flags = kept
     return t.process.fds.install(file, nofile_limit(t), cloexec)
 

@@ -81,7 +81,10 @@ async def _sync_mappings(t: Task, file: File, wrote: bool) -> None:
 async def _read(t: Task, file: File, buffers: list[memoryview]) -> int:
     await check_background_read(t, file)
     await _sync_mappings(t, file, wrote=False)
-    return await (t.blocking(file.read(buffers)) if file.may_block else file.read(buffers))
+    if not file.may_block:
+        return await file.read(buffers)
+    done = file.read_nowait(buffers)
+    return done if done is not None else await t.blocking(file.read(buffers))
 
 
 async def _pread(t: Task, file: File, buffers: list[memoryview], offset: int) -> int:
@@ -93,7 +96,10 @@ async def _write(t: Task, file: File, buffers: list[memoryview]) -> int:
     await check_background_write(t, file)
     await _sync_mappings(t, file, wrote=False)
     try:
-        return await (t.blocking(file.write(buffers)) if file.may_block else file.write(buffers))
+        if not file.may_block:
+            return await file.write(buffers)
+        done = file.write_nowait(buffers)
+        return done if done is not None else await t.blocking(file.write(buffers))
     except Errno as error:
         if error.errno == EPIPE:
             await broken_pipe(t)

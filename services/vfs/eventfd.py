@@ -21,7 +21,7 @@ from kernel.abi.linux import (
     S_IFREG,
 )
 from kernel.errors import Errno
-from services.vfs.file import File
+from services.vfs.file import File, scatter
 from services.vfs.inode import Filesystem, Inode
 from services.vfs.poll import Changes
 
@@ -52,7 +52,7 @@ class EventFd(File):
         value = 1 if self.semaphore else self.counter
         self.counter -= value
         self._changes.notify()
-        _scatter(_U64.pack(value), buffers)
+        scatter(memoryview(_U64.pack(value)), buffers)
         return 8
 
     async def write(self, buffers: list[memoryview]) -> int:
@@ -83,16 +83,6 @@ class EventFd(File):
 
     def readable_bytes(self) -> int:
         return 8 if self.counter else 0
-
-
-def _scatter(data: bytes, buffers: list[memoryview]) -> None:
-    position = 0
-    for view in buffers:
-        take = min(len(view), len(data) - position)
-        view[:take] = data[position:position + take]
-        position += take
-        if position == len(data):
-            return
 
 
 @dataclass(slots=True)

@@ -43,6 +43,8 @@ class File:
     epollable = False
     #: Whether a read or write may sleep (pipes, terminals, eventfds): a signal then ends it.
     may_block = False
+    #: Whether open(2) must still await :meth:`finish_open` (a FIFO waiting for its other end).
+    open_pending = False
 
     def __init__(self, flags: int, inode: Inode | None = None) -> None:
         self.flags = flags
@@ -63,6 +65,9 @@ class File:
     def writable(self) -> bool:
         return not self.flags & O_PATH and self.flags & O_ACCMODE in (O_WRONLY, O_RDWR)
 
+    async def finish_open(self) -> None:
+        """Sleep until the open may complete (only when :attr:`open_pending`)."""
+
     # --- I/O (defaults: a file without these operations) -----------------------------------
 
     async def read(self, buffers: list[memoryview]) -> int:
@@ -70,6 +75,15 @@ class File:
 
     async def write(self, buffers: list[memoryview]) -> int:
         raise Errno(EINVAL)
+
+    def read_nowait(self, buffers: list[memoryview]) -> int | None:
+        """For a file that may block: the read done now if it need not wait, else None (the
+        caller then awaits :meth:`read`, as an interruptible sleep)."""
+        return None
+
+    def write_nowait(self, buffers: list[memoryview]) -> int | None:
+        """For a file that may block: the whole write done now if it need not wait, else None."""
+        return None
 
     async def pread(self, buffers: list[memoryview], offset: int) -> int:
         raise Errno(ESPIPE)
@@ -241,3 +255,15 @@ class DirectoryFile(File):
 
 class PathFile(File):
     """An O_PATH description: names a file; only fstat, fchdir and *at dirfds use it."""
+
+
+def scatter(data: memoryview, buffers: list[memoryview]) -> int:
+    """Copy ``data`` into ``buffers`` in order, as far as they reach: the bytes copied."""
+    position = 0
+    for view in buffers:
+        take = min(len(view), len(data) - position)
+        view[:take] = data[position:position + take]
+        position += take
+        if position == len(data):
+            break
+    return position

@@ -6,11 +6,12 @@ left fails with EPIPE; a read of an empty pipe with no write end left returns 0.
 O_NONBLOCK a read or write that would wait fails with EAGAIN (a large write returns what fit).
 
 Waiting is the handler's own task sleeping on a trio event that is replaced at every change of
-the pipe, so a blocked guest thread costs nothing and is woken to re-check.
+the pipe, so a blocked guest thread costs nothing and is woken to re-check. A read or write that
+need not wait is done by ``read_nowait``/``write_nowait`` without any of that: the system call
+sets up an interruptible sleep only when it must sleep.
 """
 
 from __future__ import annotations
-
 
 from kernel.abi.errno import EAGAIN, EBUSY, ENXIO, EPERM, EPIPE
 from kernel.abi.linux import (
@@ -33,7 +34,7 @@ from kernel.abi.linux import (
     S_IFIFO,
 )
 from kernel.errors import Errno
-from services.vfs.file import File, PathFile
+from services.vfs.file import File, PathFile, scatter
 from services.vfs.inode import Filesystem, Inode
 from services.vfs.poll import Changes
 
@@ -66,53 +67,74 @@ class Pipe(Inode):
     async def wait(self) -> None:
         await self._changes.wait()
 
-    async def read(self, buffers: list[memoryview], nonblock: bool) -> int:
-        want = sum(len(b) for b in buffers)
-        if want == 0:
+    def read_nowait(self, buffers: list[memoryview]) -> int | None:
+        """The read done at once: bytes moved, 0 at end of file, or None if it must wait."""
+        buffer = self.buffer
+        if not buffers:
             return 0
-        while not self.buffer:
-            if self.writers == 0:
-                return 0
+        if not buffer:
+            return 0 if self.writers == 0 else None
+        with memoryview(buffer) as held:
+            moved = scatter(held, buffers)
+        del buffer[:moved]  # O(1) from the front of a bytearray
+        self.notify()
+        return moved
+
+    async def read(self, buffers: list[memoryview], nonblock: bool) -> int:
+        while (moved := self.read_nowait(buffers)) is None:
             if nonblock:
                 raise Errno(EAGAIN)
             await self._changes.wait()
-        n = min(want, len(self.buffer))
-        position = 0
+        return moved
+
+    def write_nowait(self, buffers: list[memoryview]) -> int | None:
+        """The write done whole at once, or None if it must wait (for room, or partly)."""
+        if self.readers == 0:
+            raise Errno(EPIPE)
+        total = sum(map(len, buffers))
+        if total > self.capacity - len(self.buffer):
+            return None
         for view in buffers:
-            take = min(len(view), n - position)
-            view[:take] = self.buffer[position:position + take]
-            position += take
-            if position == n:
-                break
-        del self.buffer[:n]
-        self.notify()
-        return n
+            self.buffer += view
+        if total:
+            self.notify()
+        return total
 
     async def write(self, buffers: list[memoryview], nonblock: bool) -> int:
-        data = b"".join(buffers)
-        if not data:
-            return 0
-        atomic = len(data) <= PIPE_BUF
+        total = sum(map(len, buffers))
+        atomic = total <= PIPE_BUF
         written = 0
-        while written < len(data):
+        while written < total:
             if self.readers == 0:
                 if written:
                     return written
                 raise Errno(EPIPE)
             room = self.capacity - len(self.buffer)
-            if room == 0 or (atomic and room < len(data)):
+            if room == 0 or (atomic and room < total):
                 if nonblock:
                     if written:
                         return written
                     raise Errno(EAGAIN)
                 await self._changes.wait()
                 continue
-            chunk = data[written:written + room]
-            self.buffer += chunk
-            written += len(chunk)
+            written += self._append(buffers, written, room)
             self.notify()
         return written
 
+    def _append(self, buffers: list[memoryview], skip: int, limit: int) -> int:
+        """Append at most ``limit`` bytes of ``buffers``, after their first ``skip`` bytes."""
+        appended = 0
+        for view in buffers:
+            if skip >= len(view):
+                skip -= len(view)
+                continue
+            piece = view[skip:skip + limit - appended]
+            skip = 0
+            self.buffer += piece
+            appended += len(piece)
+            if appended == limit:
+                break
+        return appended
 
     def resize(self, size: int) -> int:
         """F_SETPIPE_SZ: a power-of-two number of pages; EBUSY below what the pipe holds."""
@@ -148,6 +170,8 @@ class PipeFile(File):
     def __init__(self, pipe: Pipe, flags: int, inode: Inode | None = None) -> None:
         super().__init__(flags, inode or pipe)
         self.pipe = pipe
+        #: How often the other end had been opened when this FIFO end was (see finish_open).
+        self.partner_opens_seen = 0
         self.read_end = flags & 3 in (O_RDONLY, O_RDWR)
         self.write_end = flags & 3 in (O_WRONLY, O_RDWR)
         pipe.readers += self.read_end
@@ -156,11 +180,30 @@ class PipeFile(File):
         pipe.writer_opens += self.write_end
         pipe.notify()
 
+    def partner_came(self, seen: int) -> bool:
+        """Whether the other end is open, or was opened since it had been ``seen`` times."""
+        pipe = self.pipe
+        if self.read_end:
+            return pipe.writers > 0 or pipe.writer_opens != seen
+        return pipe.readers > 0 or pipe.reader_opens != seen
+
+    async def finish_open(self) -> None:
+        """A FIFO end waits until the other end has been opened."""
+        while not self.partner_came(self.partner_opens_seen):
+            await self.pipe.wait()
+        self.open_pending = False
+
     async def read(self, buffers: list[memoryview]) -> int:
         return await self.pipe.read(buffers, bool(self.flags & O_NONBLOCK))
 
     async def write(self, buffers: list[memoryview]) -> int:
         return await self.pipe.write(buffers, bool(self.flags & O_NONBLOCK))
+
+    def read_nowait(self, buffers: list[memoryview]) -> int | None:
+        return self.pipe.read_nowait(buffers) if self.read_end else None
+
+    def write_nowait(self, buffers: list[memoryview]) -> int | None:
+        return self.pipe.write_nowait(buffers) if self.write_end else None
 
     def readable_bytes(self) -> int:
         return len(self.pipe.buffer)
@@ -201,7 +244,9 @@ class Fifo(Inode):
     """A named pipe (mkfifo): opening it attaches to the one pipe it holds, per fifo(7).
 
     O_RDONLY waits for a writer and O_WRONLY for a reader (unless O_NONBLOCK: a reader opens at
-    once, a writer without a reader fails with ENXIO); O_RDWR never waits.
+    once, a writer without a reader fails with ENXIO); O_RDWR never waits. The waiting is not
+    done here: the end comes back with :attr:`PipeFile.open_pending`, and the open(2) handler
+    sleeps in :meth:`PipeFile.finish_open` (interruptibly, as Linux's fifo_open does).
     """
 
     def __init__(self, fs: Filesystem, mode: int, uid: int = 0, gid: int = 0, **kwargs: object) -> None:
@@ -215,16 +260,9 @@ class Fifo(Inode):
         access = flags & 3
         if access == O_WRONLY and flags & O_NONBLOCK and pipe.readers == 0:
             raise Errno(ENXIO)
-        reading = access == O_RDONLY
-        seen = pipe.writer_opens if reading else pipe.reader_opens
+        seen = pipe.writer_opens if access == O_RDONLY else pipe.reader_opens
         file = PipeFile(pipe, flags, self)
-        if access == O_RDWR or (reading and flags & O_NONBLOCK):
-            return file
-        try:
-            while (pipe.writers if reading else pipe.readers) == 0 and \
-                    (pipe.writer_opens if reading else pipe.reader_opens) == seen:
-                await pipe.wait()
-        except BaseException:
-            file.release()
-            raise
+        if access != O_RDWR and not (access == O_RDONLY and flags & O_NONBLOCK):
+            file.open_pending = not file.partner_came(seen)
+            file.partner_opens_seen = seen
         return file

@@ -25,8 +25,8 @@ from kernel.abi.linux import (
 from kernel.bus import Bus
 from kernel.errors import Errno
 from services.signals.watch import PendingWatch, current_thread
-from services.vfs.eventfd import _anon, _scatter
-from services.vfs.file import File
+from services.vfs.eventfd import _anon
+from services.vfs.file import File, scatter
 from services.vfs.inode import Inode
 
 _FAULTS = (Signal.SIGILL, Signal.SIGFPE, Signal.SIGSEGV, Signal.SIGBUS, Signal.SIGTRAP)
@@ -59,7 +59,7 @@ class SignalFd(File):
             out.append(signalfd_siginfo(*taken))
         if not out:
             raise Errno(EAGAIN)
-        _scatter(b"".join(out), buffers)
+        scatter(memoryview(b"".join(out)), buffers)
         return len(out) * size
 
     def poll(self) -> int:

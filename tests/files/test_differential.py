@@ -11,8 +11,8 @@ from tests.files.conftest import REPO, Batch, Images
 
 pytestmark = pytest.mark.differential
 
-OVERLAY = ["fileio", "names", "attrs", "escape", "devices", "pipes", "events", "filedata", "fifo", "splice",
-           "tmpfile", "openat2", "locks", "sharedmap"]
+OVERLAY = ["fileio", "names", "attrs", "escape", "devices", "pipes", "events", "filedata", "fifo", "fifo_wait",
+           "splice", "tmpfile", "openat2", "locks", "sharedmap"]
 WRITE_THROUGH = ["fileio", "names", "fifo", "locks", "sharedmap"]
 
 
