@@ -41,7 +41,7 @@ from kernel.syscalls.args import Addr, Fd, Int, Off, Size, UInt
 from kernel.syscalls.attrs import _setattr, clamp_ns
 from kernel.syscalls.fdops import nofile_limit
 from kernel.syscalls.paths import lookup_at
-from kernel.syscalls.readwrite import broken_pipe
+from kernel.syscalls.readwrite import broken_pipe, coherent_mappings
 from kernel.syscalls.table import syscall
 from services.vfs import locks
 from services.vfs.file import RegularFile
@@ -112,7 +112,8 @@ async def sendfile(t: Task, out_fd: Fd, in_fd: Fd, offset: Addr, count: Size) ->
         raise Errno(EINVAL)
     start = await _offset(t, offset)
     try:
-        done, end, _ = await _copy(source, start, sink, None, min(count, 0x7FFF_F000), t.blocking)
+        async with coherent_mappings(t, source, sink):
+            done, end, _ = await _copy(source, start, sink, None, min(count, 0x7FFF_F000), t.blocking)
     except Errno as error:
         if error.errno == EPIPE:
             await broken_pipe(t)
@@ -135,7 +136,8 @@ async def copy_file_range(t: Task, fd_in: Fd, off_in: Addr, fd_out: Fd, off_out:
         if file.inode is None or file.inode.kind != 0o100000:
             raise Errno(EINVAL)
     start_in, start_out = await _offset(t, off_in), await _offset(t, off_out)
-    done, end_in, end_out = await _copy(source, start_in, sink, start_out, min(length, 0x7FFF_F000))
+    async with coherent_mappings(t, source, sink):
+        done, end_in, end_out = await _copy(source, start_in, sink, start_out, min(length, 0x7FFF_F000))
     if off_in:
         await t.mm.write_struct(U64, off_in, end_in)
     if off_out:
@@ -247,26 +249,27 @@ async def splice(t: Task, fd_in: Fd, off_in: Addr, fd_out: Fd, off_out: Addr, le
     if length == 0:
         return 0
     nonblock = bool(flags & SPLICE_F_NONBLOCK)
-    view = memoryview(bytearray(min(length, 1 << 16)))
-    if source_pipe is not None:
-        n = await t.blocking(source_pipe.read([view], nonblock or bool(source.flags & O_NONBLOCK)))
-    elif start_in is not None:
-        n = await source.pread([view], start_in)
-    else:
-        n = await source.read([view])
-    if n == 0:
-        return 0
-    try:
-        if sink_pipe is not None:
-            written = await t.blocking(sink_pipe.write([view[:n]], nonblock or bool(sink.flags & O_NONBLOCK)))
-        elif start_out is not None:
-            written = await sink.pwrite([view[:n]], start_out)
+    async with coherent_mappings(t, source, sink):
+        view = memoryview(bytearray(min(length, 1 << 16)))
+        if source_pipe is not None:
+            n = await t.blocking(source_pipe.read([view], nonblock or bool(source.flags & O_NONBLOCK)))
+        elif start_in is not None:
+            n = await source.pread([view], start_in)
         else:
-            written = await sink.write([view[:n]])
-    except Errno as error:
-        if error.errno == EPIPE:
-            await broken_pipe(t)
-        raise
+            n = await source.read([view])
+        if n == 0:
+            return 0
+        try:
+            if sink_pipe is not None:
+                written = await t.blocking(sink_pipe.write([view[:n]], nonblock or bool(sink.flags & O_NONBLOCK)))
+            elif start_out is not None:
+                written = await sink.pwrite([view[:n]], start_out)
+            else:
+                written = await sink.write([view[:n]])
+        except Errno as error:
+            if error.errno == EPIPE:
+                await broken_pipe(t)
+            raise
     if off_in and start_in is not None:
         await t.mm.write_struct(U64, off_in, start_in + n)
     if off_out and start_out is not None:

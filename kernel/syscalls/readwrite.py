@@ -3,6 +3,7 @@ lseek, and the ioctls every file has (FIONREAD, FIOCLEX, FIONCLEX, FIONBIO) or t
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from typing import TYPE_CHECKING, TypeVar
 
@@ -36,6 +37,8 @@ from kernel.tty import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from kernel.task import Task
     from services.vfs.file import File
 
@@ -76,6 +79,18 @@ async def _sync_mappings(t: Task, file: File, wrote: bool) -> None:
     mappings are written back; after a write, the mapped pages read the file again."""
     if file.inode is not None and file.inode.mapped_shared and (host_fd := file.host_fd()) is not None:
         await t.mm.call("reload_file" if wrote else "sync_file", host_fd)
+
+
+@contextlib.asynccontextmanager
+async def coherent_mappings(t: Task, source: File, sink: File) -> AsyncIterator[None]:
+    """Around a copy between files (sendfile, splice, copy_file_range): stores made through
+    MAP_SHARED mappings of either reach the files first; the sink's mapped pages read it after."""
+    await _sync_mappings(t, source, wrote=False)
+    await _sync_mappings(t, sink, wrote=False)
+    try:
+        yield
+    finally:
+        await _sync_mappings(t, sink, wrote=True)
 
 
 async def _read(t: Task, file: File, buffers: list[memoryview]) -> int:

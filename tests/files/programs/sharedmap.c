@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -26,6 +27,23 @@ int main(int argc, char **argv) {
     T(pread(fd, buf, 8, 40)); printf("read without msync: %.8s\n", buf);
     T(pwrite(fd, "written", 7, 50)); printf("mapping sees write: %.7s\n", map + 50);
     T(lseek(fd, 60, SEEK_SET)); T(write(fd, "plain", 5)); printf("and plain write: %.5s\n", map + 60);
+
+    /* sendfile, splice and copy_file_range see stores too, and the mapping sees what they write. */
+    int p[2];
+    loff_t from, to;
+    T(pipe(p));
+    memcpy(map + 70, "sendfile", 8);
+    from = 70; T(sendfile(p[1], fd, &from, 8));
+    memcpy(map + 100, "splicing", 8);
+    from = 100; T(splice(fd, &from, p[1], NULL, 8, 0));
+    memset(buf, 0, sizeof buf); T(read(p[0], buf, 16)); printf("through the pipe: %.16s\n", buf);
+    memcpy(map + 80, "copyrang", 8);
+    from = 80; to = 90; T(copy_file_range(fd, &from, fd, &to, 8, 0));
+    printf("mapping sees copy_file_range: %.8s\n", map + 90);
+    T(write(p[1], "spliced!", 8));
+    to = 110; T(splice(p[0], NULL, fd, &to, 8, 0));
+    printf("mapping sees splice: %.8s\n", map + 110);
+    close(p[0]); close(p[1]);
 
     /* A second mapping of the same file, in this process and in a forked child, is the same memory. */
     char *again = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
