@@ -11,6 +11,7 @@ inode (``ESTALE`` if the name was renamed over meanwhile); a directory reopens i
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import stat
 from collections.abc import Iterator
@@ -27,15 +28,37 @@ def oserror(code: int) -> OSError:
     return OSError(code, os.strerror(code))
 
 
-def qid_of(st: os.stat_result) -> Qid:
-    """The qid of a file: its type and its inode."""
-    if stat.S_ISDIR(st.st_mode):
-        kind = QTDIR
-    elif stat.S_ISLNK(st.st_mode):
-        kind = QTSYMLINK
-    else:
-        kind = QTFILE
-    return Qid(kind, 0, st.st_ino)
+class InodeNumbers:
+    """The inode numbers the Sentry (and so the guest) sees: small numbers handed out by the
+    gofer, one per host file (``st_dev``, ``st_ino``), the same for every name of a file, so
+    the host's own inode numbers and devices never leave the gofer (as gVisor's gofer does).
+
+    Safe to use from the worker threads that list directories: a number is only ever taken
+    from an atomic counter, and a key keeps the first number stored for it.
+    """
+
+    def __init__(self) -> None:
+        self._numbers: dict[tuple[int, int], int] = {}
+        self._next = itertools.count(1)
+
+    def of(self, dev: int, ino: int) -> int:
+        number = self._numbers.get((dev, ino))
+        if number is None:
+            number = self._numbers.setdefault((dev, ino), next(self._next))
+        return number
+
+    def qid(self, st: os.stat_result) -> Qid:
+        """The qid of a file: its type and its inode number."""
+        return Qid(qid_type(st.st_mode), 0, self.of(st.st_dev, st.st_ino))
+
+
+def qid_type(mode: int) -> int:
+    """A qid's type bits for a file of ``mode``."""
+    if stat.S_ISDIR(mode):
+        return QTDIR
+    if stat.S_ISLNK(mode):
+        return QTSYMLINK
+    return QTFILE
 
 
 def attr_of(st: os.stat_result) -> Attr:

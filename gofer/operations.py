@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import trio
 
 from gofer import protocol as p
-from gofer.files import WALK_FLAGS, FidTable, FileRef, attr_of, oserror, qid_of, same_file
+from gofer.files import WALK_FLAGS, FidTable, FileRef, InodeNumbers, attr_of, oserror, qid_type, same_file
 
 #: Open flags a Tlopen may carry through to the host; the rest are the Sentry's business
 #: (O_APPEND: the Sentry keeps file offsets; O_CREAT/O_EXCL: Tlcreate's).
@@ -51,7 +51,7 @@ def _wants_write(flags: int) -> bool:
     return (flags & os.O_ACCMODE) != os.O_RDONLY or bool(flags & os.O_TRUNC)
 
 
-def _dirent(entry: os.DirEntry[str], offset: int) -> p.Dirent:
+def _dirent(entry: os.DirEntry[str], offset: int, inode: int) -> p.Dirent:
     if entry.is_symlink():
         kind = stat.S_IFLNK
     elif entry.is_dir(follow_symlinks=False):
@@ -60,9 +60,7 @@ def _dirent(entry: os.DirEntry[str], offset: int) -> p.Dirent:
         kind = stat.S_IFREG
     else:
         kind = stat.S_IFMT(entry.stat(follow_symlinks=False).st_mode)
-    qtype = p.QTDIR if kind == stat.S_IFDIR else p.QTSYMLINK if kind == stat.S_IFLNK else p.QTFILE
-    return p.Dirent(p.Qid(qtype, 0, entry.inode()), offset, _DT.get(kind, 0),
-                    p.Name(os.fsencode(entry.name)))
+    return p.Dirent(p.Qid(qid_type(kind), 0, inode), offset, _DT.get(kind, 0), p.Name(os.fsencode(entry.name)))
 
 
 class Operations:
@@ -74,6 +72,7 @@ class Operations:
         self.donate_fds = donate_fds
         self.msize = p.MAX_MSIZE
         self.fids = FidTable()
+        self.inodes = InodeNumbers()
 
     @property
     def iounit(self) -> int:
@@ -99,7 +98,7 @@ class Operations:
         fd = os.open(".", WALK_FLAGS | os.O_DIRECTORY, dir_fd=self.root_fd)
         ref = FileRef(fd, None, b"/")
         self.fids.add(msg.fid, ref)
-        return p.Rattach(qid_of(ref.stat()))
+        return p.Rattach(self.inodes.qid(ref.stat()))
 
     def clunk(self, msg: p.Tclunk) -> p.Rclunk:
         self.fids.clunk(msg.fid)
@@ -141,7 +140,7 @@ class Operations:
                         raise
                     break
                 st = os.fstat(fds[-1])
-                qids.append(qid_of(st))
+                qids.append(self.inodes.qid(st))
             if len(qids) == len(names):
                 parent = os.dup(fds[-2])
                 self._bind(fid, newfid, FileRef(fds.pop(), parent, names[-1]))
@@ -160,7 +159,7 @@ class Operations:
 
     def getattr(self, msg: p.Tgetattr) -> p.Rgetattr:
         st = self.fids.get(msg.fid).stat()
-        return p.Rgetattr(p.GETATTR_BASIC, qid_of(st), attr_of(st))
+        return p.Rgetattr(p.GETATTR_BASIC, self.inodes.qid(st), attr_of(st))
 
     def setattr(self, msg: p.Tsetattr) -> p.Rsetattr:
         self._require_writable()
@@ -260,7 +259,7 @@ class Operations:
     def _opened(self, reply: Any, ref: FileRef, st: os.stat_result) -> Donation:
         donate = self.donate_fds and stat.S_ISREG(st.st_mode)
         fd = os.dup(ref.open_fd) if donate and ref.open_fd is not None else None
-        return Donation(reply(qid_of(st), self.iounit, fd is not None), fd)
+        return Donation(reply(self.inodes.qid(st), self.iounit, fd is not None), fd)
 
     @staticmethod
     def _chown_new(fd: int, uid: int, gid: int) -> None:
@@ -302,7 +301,7 @@ class Operations:
             os.chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
         except PermissionError:
             pass
-        return qid_of(os.stat(name, dir_fd=dir_fd, follow_symlinks=False))
+        return self.inodes.qid(os.stat(name, dir_fd=dir_fd, follow_symlinks=False))
 
     def link(self, msg: p.Tlink) -> p.Rlink:
         self._require_writable()
@@ -358,7 +357,8 @@ class Operations:
             if msg.offset == 0 or ref.entries is None:
                 ref.entries = await trio.to_thread.run_sync(self._list, fd)
             budget = min(msg.count, self.iounit)
-            return p.Rreaddir(await trio.to_thread.run_sync(self._page, ref.entries, msg.offset, budget))
+            device = os.fstat(fd).st_dev
+            return p.Rreaddir(await trio.to_thread.run_sync(self._page, ref.entries, msg.offset, budget, device))
 
     @staticmethod
     def _list(fd: int) -> list[os.DirEntry[str]]:
@@ -367,11 +367,11 @@ class Operations:
         with os.scandir(fd) as entries:
             return list(entries)
 
-    @staticmethod
-    def _page(entries: list[os.DirEntry[str]], offset: int, budget: int) -> list[p.Dirent]:
+    def _page(self, entries: list[os.DirEntry[str]], offset: int, budget: int, device: int) -> list[p.Dirent]:
         page: list[p.Dirent] = []
         for index in range(max(offset, 0), len(entries)):
-            dirent = _dirent(entries[index], index + 1)
+            entry = entries[index]
+            dirent = _dirent(entry, index + 1, self.inodes.of(device, entry.inode()))
             budget -= len(dirent.name) + _DIRENT_OVERHEAD
             if budget < 0:
                 break

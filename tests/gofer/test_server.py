@@ -173,3 +173,19 @@ async def test_readdir_pages_with_cookies(inprocess, tree: Path) -> None:
         seen += [e.name for e in page]
         offset = page[-1].offset
     assert sorted(seen) == sorted([b"a", b"sub"] + [f"file{i:03}".encode() for i in range(300)])
+
+
+async def test_inode_numbers_are_the_gofers_own_and_shared_by_hard_links(inprocess, tree: Path) -> None:
+    os.link(tree / "hello.txt", tree / "dir" / "linked")
+    conn = await inprocess(tree)
+    root = await conn.attach()
+    (hello,) = await conn.walk(root, [b"hello.txt"], conn.new_fid())
+    linked = (await conn.walk(root, [b"dir", b"linked"], conn.new_fid()))[-1]
+    (big,) = await conn.walk(root, [b"big"], conn.new_fid())
+    assert hello.path == linked.path != big.path
+    assert max(hello.path, linked.path, big.path) <= 4  # root, hello.txt, dir, big: numbered from 1
+    directory = conn.new_fid()
+    await conn.walk(root, [b"dir"], directory)
+    await conn.lopen(directory, os.O_RDONLY)
+    listed = {entry.name: entry.qid.path for entry in await conn.readdir(directory)}
+    assert listed[b"linked"] == hello.path
