@@ -16,7 +16,7 @@ from typing import IO, TYPE_CHECKING
 
 from ptrace.syscall.prototypes import SYSCALL_PROTOTYPES
 
-from kernel.abi.errno import errorcode
+from kernel.abi.errno import RESTART_DESCRIPTIONS, errorcode
 from kernel.errors import Errno
 from kernel.syscalls.table import Call, SyscallTable
 
@@ -74,6 +74,8 @@ class Strace:
     def result(value: int | None) -> str:
         if value is None:
             return "?"
+        if -value in RESTART_DESCRIPTIONS:  # interrupted; the guest sees EINTR or a restart
+            return "? {} ({})".format(*RESTART_DESCRIPTIONS[-value])
         if -4096 < value < 0:
             name = errorcode.get(-value, str(-value))
             return f"-1 {name} ({os.strerror(-value)})"

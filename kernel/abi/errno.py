@@ -13,4 +13,12 @@ ERESTARTNOINTR = 513
 ERESTARTNOHAND = 514
 ERESTART_RESTARTBLOCK = 516
 
+#: How strace(1) names the restart codes when it shows an interrupted call.
+RESTART_DESCRIPTIONS = {
+    ERESTARTSYS: ("ERESTARTSYS", "To be restarted if SA_RESTART is set"),
+    ERESTARTNOINTR: ("ERESTARTNOINTR", "To be restarted"),
+    ERESTARTNOHAND: ("ERESTARTNOHAND", "To be restarted if no handler"),
+    ERESTART_RESTARTBLOCK: ("ERESTART_RESTARTBLOCK", "Interrupted by signal"),
+}
+
 MAX_ERRNO = 4095
