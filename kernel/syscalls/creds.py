@@ -27,100 +27,112 @@ def _privileged(creds: Credentials) -> bool:
     return creds.euid == 0
 
 
-def _allowed(creds: Credentials, value: int, *choices: int) -> bool:
-    return value == _UNCHANGED or _privileged(creds) or value in choices
+class _IdSet:
+    """The four ids of one kind (user or group) of a process's credentials: real, effective,
+    saved and filesystem. The set*uid and set*gid calls follow the same rules on their own set."""
+
+    __slots__ = ("creds", "names")
+
+    def __init__(self, creds: Credentials, names: tuple[str, str, str, str]) -> None:
+        self.creds = creds
+        self.names = names
+
+    def get(self) -> list[int]:
+        return [getattr(self.creds, name) for name in self.names]
+
+    def put(self, real: int, effective: int, saved: int) -> None:
+        """Set the three ids (``_UNCHANGED`` keeps one); the filesystem id follows the effective."""
+        for name, value in zip(self.names, (real, effective, saved)):
+            if value != _UNCHANGED:
+                setattr(self.creds, name, value)
+        setattr(self.creds, self.names[3], getattr(self.creds, self.names[1]))
+
+    def allowed(self, value: int, *choices: int) -> bool:
+        return value == _UNCHANGED or _privileged(self.creds) or value in choices
+
+
+def _users(t: Task) -> _IdSet:
+    return _IdSet(t.process.creds, ("uid", "euid", "suid", "fsuid"))
+
+
+def _groups(t: Task) -> _IdSet:
+    return _IdSet(t.process.creds, ("gid", "egid", "sgid", "fsgid"))
+
+
+def _set_id(ids: _IdSet, value: int) -> int:
+    """setuid/setgid: privileged, all of real, effective and saved; else only the effective,
+    and only to the real or saved one."""
+    real, _, saved, _ = ids.get()
+    if value == _UNCHANGED:
+        raise Errno(EINVAL)
+    if _privileged(ids.creds):
+        ids.put(value, value, value)
+    elif value in (real, saved):
+        ids.put(_UNCHANGED, value, _UNCHANGED)
+    else:
+        raise Errno(EPERM)
+    return 0
+
+
+def _set_real_effective(ids: _IdSet, real: int, effective: int) -> int:
+    """setreuid/setregid: the saved id becomes the new effective one when the real one is set
+    or the effective one changes to something other than the old real one."""
+    old_real, old_effective, old_saved, _ = ids.get()
+    if not ids.allowed(real, old_real, old_effective) or \
+            not ids.allowed(effective, old_real, old_effective, old_saved):
+        raise Errno(EPERM)
+    ids.put(real, effective, _UNCHANGED)
+    if real != _UNCHANGED or (effective != _UNCHANGED and effective != old_real):
+        ids.put(_UNCHANGED, _UNCHANGED, ids.get()[1])
+    return 0
+
+
+def _set_real_effective_saved(ids: _IdSet, real: int, effective: int, saved: int) -> int:
+    """setresuid/setresgid: unprivileged, each new id must be one of the three current ones."""
+    current = ids.get()[:3]
+    if not all(ids.allowed(value, *current) for value in (real, effective, saved)):
+        raise Errno(EPERM)
+    ids.put(real, effective, saved)
+    return 0
+
+
+def _set_filesystem_id(ids: _IdSet, value: int) -> int:
+    """setfsuid/setfsgid: set if allowed (privileged, or any of the four current ids); the
+    previous filesystem id is returned either way."""
+    current = ids.get()
+    if value != _UNCHANGED and ids.allowed(value, *current):
+        setattr(ids.creds, ids.names[3], value)
+    return current[3]
 
 
 @syscall
 async def setuid(t: Task, uid: UInt) -> int:
-    creds = t.process.creds
-    if uid == _UNCHANGED:
-        raise Errno(EINVAL)
-    if _privileged(creds):
-        creds.uid = creds.euid = creds.suid = creds.fsuid = uid
-    elif uid in (creds.uid, creds.suid):
-        creds.euid = creds.fsuid = uid
-    else:
-        raise Errno(EPERM)
-    return 0
+    return _set_id(_users(t), uid)
 
 
 @syscall
 async def setgid(t: Task, gid: UInt) -> int:
-    creds = t.process.creds
-    if gid == _UNCHANGED:
-        raise Errno(EINVAL)
-    if _privileged(creds):
-        creds.gid = creds.egid = creds.sgid = creds.fsgid = gid
-    elif gid in (creds.gid, creds.sgid):
-        creds.egid = creds.fsgid = gid
-    else:
-        raise Errno(EPERM)
-    return 0
+    return _set_id(_groups(t), gid)
 
 
 @syscall
 async def setreuid(t: Task, ruid: UInt, euid: UInt) -> int:
-    creds = t.process.creds
-    if not _allowed(creds, ruid, creds.uid, creds.euid) or not _allowed(creds, euid, creds.uid, creds.euid, creds.suid):
-        raise Errno(EPERM)
-    old_uid = creds.uid
-    if ruid != _UNCHANGED:
-        creds.uid = ruid
-    if euid != _UNCHANGED:
-        creds.euid = euid
-    if ruid != _UNCHANGED or (euid != _UNCHANGED and euid != old_uid):
-        creds.suid = creds.euid
-    creds.fsuid = creds.euid
-    return 0
+    return _set_real_effective(_users(t), ruid, euid)
 
 
 @syscall
 async def setregid(t: Task, rgid: UInt, egid: UInt) -> int:
-    creds = t.process.creds
-    if not _allowed(creds, rgid, creds.gid, creds.egid) or not _allowed(creds, egid, creds.gid, creds.egid, creds.sgid):
-        raise Errno(EPERM)
-    old_gid = creds.gid
-    if rgid != _UNCHANGED:
-        creds.gid = rgid
-    if egid != _UNCHANGED:
-        creds.egid = egid
-    if rgid != _UNCHANGED or (egid != _UNCHANGED and egid != old_gid):
-        creds.sgid = creds.egid
-    creds.fsgid = creds.egid
-    return 0
+    return _set_real_effective(_groups(t), rgid, egid)
 
 
 @syscall
 async def setresuid(t: Task, ruid: UInt, euid: UInt, suid: UInt) -> int:
-    creds = t.process.creds
-    ids = (creds.uid, creds.euid, creds.suid)
-    if not all(_allowed(creds, value, *ids) for value in (ruid, euid, suid)):
-        raise Errno(EPERM)
-    if ruid != _UNCHANGED:
-        creds.uid = ruid
-    if euid != _UNCHANGED:
-        creds.euid = euid
-    if suid != _UNCHANGED:
-        creds.suid = suid
-    creds.fsuid = creds.euid
-    return 0
+    return _set_real_effective_saved(_users(t), ruid, euid, suid)
 
 
 @syscall
 async def setresgid(t: Task, rgid: UInt, egid: UInt, sgid: UInt) -> int:
-    creds = t.process.creds
-    ids = (creds.gid, creds.egid, creds.sgid)
-    if not all(_allowed(creds, value, *ids) for value in (rgid, egid, sgid)):
-        raise Errno(EPERM)
-    if rgid != _UNCHANGED:
-        creds.gid = rgid
-    if egid != _UNCHANGED:
-        creds.egid = egid
-    if sgid != _UNCHANGED:
-        creds.sgid = sgid
-    creds.fsgid = creds.egid
-    return 0
+    return _set_real_effective_saved(_groups(t), rgid, egid, sgid)
 
 
 @syscall
@@ -141,21 +153,12 @@ async def getresgid(t: Task, rgid: Addr, egid: Addr, sgid: Addr) -> int:
 
 @syscall
 async def setfsuid(t: Task, fsuid: UInt) -> int:
-    """Set the filesystem uid if allowed; always returns the previous one."""
-    creds = t.process.creds
-    old = creds.fsuid
-    if fsuid != _UNCHANGED and (_privileged(creds) or fsuid in (creds.uid, creds.euid, creds.suid, creds.fsuid)):
-        creds.fsuid = fsuid
-    return old
+    return _set_filesystem_id(_users(t), fsuid)
 
 
 @syscall
 async def setfsgid(t: Task, fsgid: UInt) -> int:
-    creds = t.process.creds
-    old = creds.fsgid
-    if fsgid != _UNCHANGED and (_privileged(creds) or fsgid in (creds.gid, creds.egid, creds.sgid, creds.fsgid)):
-        creds.fsgid = fsgid
-    return old
+    return _set_filesystem_id(_groups(t), fsgid)
 
 
 @syscall

@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -41,6 +42,18 @@ int main(void) {
         r = setgroups(0, NULL);
         printf("setgroups unprivileged: %d %s\n", r, strerror(errno));
         printf("setfsuid returns old: %d\n", (int)syscall(SYS_setfsuid, -1));
+        printf("setresuid(-1, 1001, -1): %d\n", setresuid(-1, 1001, -1));
+        ids("after setresuid");
+        r = setresuid(-1, 2000, -1);
+        printf("setresuid to a stranger: %d %s\n", r, strerror(errno));
+        printf("setreuid(1001, -1): %d\n", setreuid(1001, -1));
+        ids("after setreuid(1001, -1)");
+        r = setregid(-1, 7);
+        printf("setregid to a stranger: %d %s\n", r, strerror(errno));
+        printf("setfsgid(100) returns old: %d, then %d\n", (int)syscall(SYS_setfsgid, 100),
+               (int)syscall(SYS_setfsgid, -1));
+        r = setfsuid(5);
+        printf("setfsuid to a stranger returns old: %d, then %d\n", r, (int)syscall(SYS_setfsuid, -1));
         r = setpriority(PRIO_PROCESS, 0, -5);
         printf("raise priority unprivileged: %d %s\n", r, strerror(errno));
         printf("lower priority: %d, now %d\n", setpriority(PRIO_PROCESS, 0, 10), getpriority(PRIO_PROCESS, 0));
