@@ -176,25 +176,25 @@ class MemoryManager(Actor):
         platform = await self._platform.new_address_space()
         # No await from here until the table is copied: the parent's other threads may change it.
         child = Space(platform, brk_start=parent.brk_start, brk=parent.brk)
-        copies: dict[int, Backing] = {}
-        for mapping in parent.table:
-            if mapping.shared:
-                piece = mapping.piece(mapping.start, mapping.end)
-            else:
-                backing = copies.get(id(mapping.backing))
-                source = mapping.backing
-                if backing is None:
-                    backing = Backing(self._memfile.allocate(source.length), source.length, False)
-                    self._memfile.copy(source.offset, backing.offset, source.length)
-                    copies[id(source)] = backing
-                piece = Mapping(mapping.start, mapping.end, mapping.prot, mapping.flags, backing,
-                                backing.offset + (mapping.offset - source.offset), mapping.name)
-            child.table.add(piece)
-        self._commit(child, parent.committed)
         child_asid = self._next_asid
         self._next_asid += 1
         self._spaces[child_asid] = child
         try:
+            copies: dict[int, Backing] = {}
+            for mapping in parent.table:
+                if mapping.shared:
+                    piece = mapping.piece(mapping.start, mapping.end)
+                else:
+                    backing = copies.get(id(mapping.backing))
+                    source = mapping.backing
+                    if backing is None:
+                        backing = Backing(self._allocate(source.length), source.length, False)
+                        self._memfile.copy(source.offset, backing.offset, source.length)
+                        copies[id(source)] = backing
+                    piece = Mapping(mapping.start, mapping.end, mapping.prot, mapping.flags, backing,
+                                    backing.offset + (mapping.offset - source.offset), mapping.name)
+                child.table.add(piece)
+            self._commit(child, parent.committed)
             for mapping in list(child.table):
                 await platform.map(mapping.start, mapping.size, mapping.prot, mapping.offset)
         except BaseException:
@@ -211,6 +211,13 @@ class MemoryManager(Actor):
         if mapping is None or mapping.prot & need != need:
             raise Errno(EFAULT)
         return mapping.file_offset(addr)
+
+    def _allocate(self, length: int) -> int:
+        """Fresh memory-file pages, or ENOMEM when the memory file has no room left."""
+        try:
+            return self._memfile.allocate(length)
+        except MemoryError:
+            raise Errno(ENOMEM) from None
 
     def _space(self, asid: int) -> Space:
         try:
@@ -244,7 +251,7 @@ class MemoryManager(Actor):
         if replaced:
             self._unmap_range(space, start, start + length)
         self._commit(space, charge)
-        backing = Backing(self._memfile.allocate(length), length, shared)
+        backing = Backing(self._allocate(length), length, shared)
         flags = (flags & ~MAP_TYPE) | (MAP_SHARED if shared else MAP_PRIVATE)
         mapping = Mapping(start, start + length, prot & _PROT_BITS, flags, backing, backing.offset,
                           name or ("[stack]" if flags & MAP_GROWSDOWN else ""))
@@ -304,18 +311,22 @@ class MemoryManager(Actor):
             self._unmap_range(space, start, start + length)
         self._commit(space, charge)
         pieces = []
-        for number in range(length // PAGE_SIZE):
-            try:
-                page = self._cache.page(cached, offset // PAGE_SIZE + number,
-                                        lambda: self._memfile.allocate(PAGE_SIZE))
-            except OSError as error:
-                for piece in pieces:
-                    self._release(piece)
-                raise Errno(error.errno) from None
-            piece_start = start + number * PAGE_SIZE
-            piece = Mapping(piece_start, piece_start + PAGE_SIZE, prot & _PROT_BITS, flags, page, page.offset, name)
-            space.table.add(piece)
-            pieces.append(piece)
+        try:
+            for number in range(length // PAGE_SIZE):
+                page = self._cache.page(cached, offset // PAGE_SIZE + number, lambda: self._allocate(PAGE_SIZE))
+                piece_start = start + number * PAGE_SIZE
+                piece = Mapping(piece_start, piece_start + PAGE_SIZE, prot & _PROT_BITS, flags, page, page.offset,
+                                name)
+                space.table.add(piece)
+                pieces.append(piece)
+        except (OSError, Errno) as error:  # no page for the rest: none of the mapping stays
+            done = len(pieces) * PAGE_SIZE
+            self._unmap_range(space, start, start + done)
+            self._commit(space, -(charge - self._charge(done, prot, flags, True)))
+            if replaced:  # the old mappings are gone too (as Linux may leave it): out of the stub
+                await space.platform.unmap(start, length)
+            self._free_released()
+            raise error if isinstance(error, Errno) else Errno(error.errno) from None
         for piece in pieces:
             await space.platform.map(piece.start, PAGE_SIZE, piece.prot, piece.offset,
                                      populate=bool(flags & (MAP_POPULATE | MAP_LOCKED)))
@@ -488,7 +499,7 @@ class MemoryManager(Actor):
     async def _extend(self, space: Space, mapping: Mapping, start: int, end: int) -> None:
         """Grow a mapping upwards with fresh memory (its own backing: backings need not be contiguous)."""
         self._commit(space, self._charge(end - start, mapping.prot, mapping.flags, mapping.shared))
-        backing = Backing(self._memfile.allocate(end - start), end - start, mapping.shared)
+        backing = Backing(self._allocate(end - start), end - start, mapping.shared)
         extension = Mapping(start, end, mapping.prot, mapping.flags, backing, backing.offset, mapping.name)
         space.table.add(extension)
         await space.platform.map(start, end - start, mapping.prot, backing.offset)
@@ -518,7 +529,7 @@ class MemoryManager(Actor):
 
     async def mmap_fresh(self, space: Space, start: int, length: int, prot: int, flags: int, name: str) -> None:
         """Fresh zeroed memory at a free range (the old range of MREMAP_DONTUNMAP)."""
-        backing = Backing(self._memfile.allocate(length), length, bool(flags & MAP_SHARED))
+        backing = Backing(self._allocate(length), length, bool(flags & MAP_SHARED))
         space.table.add(Mapping(start, start + length, prot, flags, backing, backing.offset, name))
         await space.platform.map(start, length, prot, backing.offset)
 

@@ -79,8 +79,8 @@ class FakePlatform:
 
 
 class Harness:
-    def __init__(self, limit: int | None = None) -> None:
-        self.memfile = MemoryFile(size=1 << 32)
+    def __init__(self, limit: int | None = None, memory_file_size: int = 1 << 32) -> None:
+        self.memfile = MemoryFile(size=memory_file_size)
         self.platform = FakePlatform(self.memfile)
         self.mm = MemoryManager(self.platform, self.memfile, limit)  # type: ignore[arg-type]
         self.asid = 0
@@ -270,6 +270,26 @@ async def test_brk_grows_shrinks_and_refuses_below_its_start(h: Harness) -> None
     await h.mmap(start + 2 * P, P, flags=ANON | MAP_FIXED)
     assert await h.mm.brk(h.asid, start + 4 * P) == start + P  # would run into a mapping
     h.check()
+
+
+async def test_more_than_the_memory_file_holds_is_enomem_and_leaves_no_trace() -> None:
+    harness = Harness(memory_file_size=16 * P)
+    asid = harness.asid = await harness.mm.create()
+    await harness.mm.set_brk_base(asid, 0x40_0000)
+    start = await harness.mm.brk(asid, 0)
+    assert await harness.mm.brk(asid, start + 32 * P) == start  # brk fails by returning the old break
+    assert await errno_of(harness.mmap(0, 32 * P)) == ENOMEM
+    data = await harness.mmap(0, 10 * P)
+    await harness.mm.copy_out(asid, data, b"kept")
+    allocated = harness.memfile.allocated_bytes()
+    assert await errno_of(harness.mm.fork(asid)) == ENOMEM  # 10 more pages do not fit in 16
+    assert harness.memfile.allocated_bytes() == allocated
+    assert list(harness.mm._spaces) == [asid] and harness.stub.released  # the child's stub went
+    harness.platform.stubs.pop()
+    assert await harness.mm.copy_in(asid, data, 4) == b"kept"
+    harness.check()
+    await harness.mm.destroy(asid)
+    harness.memfile.close()
 
 
 async def test_madvise_dontneed_zeroes_private_memory_but_not_shared(h: Harness) -> None:
