@@ -89,15 +89,16 @@ class Pipe(Inode):
 
     def write_nowait(self, buffers: list[memoryview]) -> int | None:
         """The write done whole at once, or None if it must wait (for room, or partly)."""
+        total = sum(map(len, buffers))
+        if total == 0:
+            return 0  # even with no reader left, as Linux's pipe_write checks the length first
         if self.readers == 0:
             raise Errno(EPIPE)
-        total = sum(map(len, buffers))
         if total > self.capacity - len(self.buffer):
             return None
         for view in buffers:
             self.buffer += view
-        if total:
-            self.notify()
+        self.notify()
         return total
 
     async def write(self, buffers: list[memoryview], nonblock: bool) -> int:

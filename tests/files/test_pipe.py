@@ -62,6 +62,7 @@ async def test_epipe_and_eagain() -> None:
     with pytest.raises(Errno) as error:
         await writer.write([memoryview(b"x")])
     assert error.value.errno == EPIPE
+    assert writer.write_nowait([]) == 0 and await writer.write([]) == 0  # the length comes first
 
 
 def test_nowait_paths_move_bytes_in_order_across_buffers() -> None:
