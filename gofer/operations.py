@@ -14,6 +14,7 @@ nodes); only regular files and directories may be opened.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import stat
@@ -24,6 +25,10 @@ import trio
 
 from gofer import protocol as p
 from gofer.files import WALK_FLAGS, FidTable, FileRef, InodeNumbers, attr_of, oserror, qid_type, same_file
+
+#: renameat2(2), which Python's os module lacks (RENAME_EXCHANGE).
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
 
 #: Open flags a Tlopen may carry through to the host; the rest are the Sentry's business
 #: (O_APPEND: the Sentry keeps file offsets; O_CREAT/O_EXCL: Tlcreate's).
@@ -317,7 +322,13 @@ class Operations:
         self._require_writable()
         old = self._dir(msg.olddirfid).path_fd
         new = self._dir(msg.newdirfid).path_fd
-        os.rename(msg.oldname, msg.newname, src_dir_fd=old, dst_dir_fd=new)
+        if msg.flags & ~p.RENAME_EXCHANGE:
+            raise oserror(errno.EINVAL)
+        if msg.flags:
+            if _libc.renameat2(old, msg.oldname, new, msg.newname, msg.flags) != 0:
+                raise oserror(ctypes.get_errno())
+        else:
+            os.rename(msg.oldname, msg.newname, src_dir_fd=old, dst_dir_fd=new)
         return p.Rrenameat()
 
     def unlinkat(self, msg: p.Tunlinkat) -> p.Runlinkat:

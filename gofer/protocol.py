@@ -68,6 +68,8 @@ GETATTR_BASIC = 0x7FF
 
 #: Tunlinkat.flags: remove a directory (Linux's AT_REMOVEDIR).
 AT_REMOVEDIR = 0x200
+#: Trenameat.flags: swap the two names atomically (Linux's RENAME_EXCHANGE; 9P2000.L has none).
+RENAME_EXCHANGE = 0x2
 
 
 class ProtocolError(Exception):
@@ -396,10 +398,13 @@ class Rmkdir(NamedTuple):
 
 @message(74)
 class Trenameat(NamedTuple):
+    """9P2000.L's renameat, with renameat2(2)'s flags (0 or RENAME_EXCHANGE)."""
+
     olddirfid: int
     oldname: Name
     newdirfid: int
     newname: Name
+    flags: int
 
 
 @message(75)

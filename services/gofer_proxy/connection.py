@@ -348,8 +348,10 @@ class GoferConnection:
     async def link(self, dfid: int, fid: int, name: bytes) -> None:
         await self.request(p.Tlink(dfid, fid, p.Name(name)))
 
-    async def renameat(self, olddirfid: int, oldname: bytes, newdirfid: int, newname: bytes) -> None:
-        await self.request(p.Trenameat(olddirfid, p.Name(oldname), newdirfid, p.Name(newname)))
+    async def renameat(self, olddirfid: int, oldname: bytes, newdirfid: int, newname: bytes,
+                       flags: int = 0) -> None:
+        """Rename; ``flags`` may be RENAME_EXCHANGE, which swaps the two names atomically."""
+        await self.request(p.Trenameat(olddirfid, p.Name(oldname), newdirfid, p.Name(newname), flags))
 
     async def unlinkat(self, dirfid: int, name: bytes, flags: int = 0) -> None:
         await self.request(p.Tunlinkat(dirfid, p.Name(name), flags))

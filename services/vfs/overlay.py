@@ -30,6 +30,7 @@ from kernel.abi.linux import (
     O_RDONLY,
     O_TRUNC,
     OVERLAYFS_SUPER_MAGIC,
+    RENAME_EXCHANGE,
     S_IFDIR,
     S_IFLNK,
     S_IFMT,
@@ -459,15 +460,8 @@ class GoferDir(Dir):
 
 async def exchange_through(old_dir: GoferDir, old_name: bytes, source: Inode, new_dir: GoferDir, new_name: bytes,
                            target: Inode) -> None:
-    """RENAME_EXCHANGE in the image (rw mode): three renames through a temporary name.
-
-    9P has no exchange; unlike Linux's, this one is not atomic for an observer of the image.
-    """
-    gofer = old_dir.gfs.gofer
-    temporary = b".sentrio-exchange-%d" % id(source)
-    await gofer("renameat", old_dir.fid, old_name, new_dir.fid, temporary)
-    await gofer("renameat", new_dir.fid, new_name, old_dir.fid, old_name)
-    await gofer("renameat", new_dir.fid, temporary, new_dir.fid, new_name)
+    """RENAME_EXCHANGE in the image (rw mode): one atomic renameat2 in the gofer."""
+    await old_dir.gfs.gofer("renameat", old_dir.fid, old_name, new_dir.fid, new_name, RENAME_EXCHANGE)
     for inode, location in ((source, (new_dir, new_name)), (target, (old_dir, old_name))):
         if isinstance(inode, (GoferRegular, GoferSymlink)):
             inode.location = location

@@ -71,7 +71,7 @@ def test_frames_split_anywhere_decode_the_same() -> None:
 @pytest.mark.parametrize("name", BAD_NAMES)
 def test_a_bad_name_in_a_request_decodes_to_einval(name: bytes) -> None:
     for frame in ([110, 3, 1, 2, [b"ok", name]], [72, 3, 1, name, 0o755, 0, 0],
-                  [74, 3, 1, b"ok", 1, name]):
+                  [74, 3, 1, b"ok", 1, name, 0]):
         [(tag, msg)] = decode_all(p.Direction.REQUEST, msgpack.packb(frame))
         assert tag == 3 and msg == p.Invalid(22, frame[0])
 

@@ -189,3 +189,16 @@ async def test_inode_numbers_are_the_gofers_own_and_shared_by_hard_links(inproce
     await conn.lopen(directory, os.O_RDONLY)
     listed = {entry.name: entry.qid.path for entry in await conn.readdir(directory)}
     assert listed[b"linked"] == hello.path
+
+
+async def test_rename_exchange_swaps_two_names_in_one_request(inprocess, tree: Path) -> None:
+    conn = await inprocess(tree, writable=True)
+    root = await conn.attach()
+    directory = conn.new_fid()
+    await conn.walk(root, [b"dir"], directory)
+    await conn.renameat(root, b"hello.txt", directory, b"a", p.RENAME_EXCHANGE)
+    assert (tree / "hello.txt").read_bytes() == b"A" * 10
+    assert (tree / "dir" / "a").read_text() == "hello, gofer\n"
+    with pytest.raises(Errno) as failure:  # nothing to swap with
+        await conn.renameat(root, b"hello.txt", directory, b"missing", p.RENAME_EXCHANGE)
+    assert failure.value.errno == errno.ENOENT
