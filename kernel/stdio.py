@@ -16,7 +16,6 @@ import stat
 import termios
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import partial
 
 import trio
 
@@ -150,12 +149,19 @@ class HostFile(File):
     async def _readable_or_input_ended(self) -> None:
         """Until the sandbox's pty has something to read or the host's input has ended."""
         assert self.pty is not None
+        async def readable() -> None:
+            try:
+                await trio.lowlevel.wait_readable(self.fd)
+            except trio.BusyResourceError:  # another task waits on this fd: look every ms
+                while not select.select([self.fd], [], [], 0)[0]:
+                    await trio.sleep(0.001)
+
         async with trio.open_nursery() as nursery:
             async def first(wait: Callable[[], Awaitable[object]]) -> None:
                 await wait()
                 nursery.cancel_scope.cancel()
 
-            nursery.start_soon(first, partial(trio.lowlevel.wait_readable, self.fd))
+            nursery.start_soon(first, readable)
             nursery.start_soon(first, self.pty.input_ended.wait)
 
     async def _read_after_input_ended(self, buffers: list[memoryview]) -> int:
