@@ -114,6 +114,17 @@ def test_stty_echo_off_and_on(busybox: Path, user: list[User]) -> None:
     assert termios.tcgetattr(me.slave) == me.attrs_before
 
 
+def test_without_isig_ctrl_c_is_data(busybox: Path, user: list[User]) -> None:
+    me = User("-it", str(busybox), "--", "sh", "-c", "stty -isig; echo ready; cat; echo status $?")
+    user.append(me)
+    me.expect(b"ready\r\n")
+    me.type("a\x03b\r")
+    me.expect(b"a\x03b\r\n")  # cat got the ^C as a byte: no SIGINT went to the foreground group
+    me.type("\x04")
+    me.expect(b"status 0\r\n")
+    assert me.wait() == 0
+
+
 def _jobs_until(me: User, status: bytes) -> None:
     """Ask ash for its jobs until one has ``status`` (ash reports a change at its next prompt)."""
     deadline = time.monotonic() + 20
