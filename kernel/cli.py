@@ -237,6 +237,7 @@ def run(args: argparse.Namespace) -> int:
         kernel = Kernel(config)
         if terminal is not None:
             terminal.kernel = kernel  # ^C on the terminal signals the guest
+            kernel.pty = terminal.pty  # the guest's stdio: a terminal it may set
         if args.strace:
             Strace().install(kernel.syscalls)
         if args.trace_messages:

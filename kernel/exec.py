@@ -220,7 +220,7 @@ async def exec_first_process(kernel: Kernel, argv: list[bytes], envp: list[bytes
     command = os.fsdecode(argv[0])
     asid = await kernel.bus.call("mm", "create")
     process = ThreadGroup(kernel, kernel.allocate_pid(), None, asid)
-    for fd, stream in standard_streams().items():
+    for fd, stream in standard_streams(kernel.pty).items():
         process.fds.put(fd, stream)
     if kernel.config.cwd != b"/":
         process.cwd = await _working_directory(kernel, process, kernel.config.cwd)

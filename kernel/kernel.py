@@ -23,6 +23,7 @@ from kernel.bus import Actor, Bus, FailCallSupervisor
 from kernel.errors import Errno, SentryError
 from kernel.oci import MountSpec
 from kernel.process import ThreadGroup
+from kernel.stdio import SandboxPty
 from kernel.syscalls import default_table
 from kernel.syscalls.table import SyscallTable
 from kernel.task import Task
@@ -100,6 +101,8 @@ class Kernel:
         self.mm_users: dict[int, int] = {}
         #: The guest terminal's job-control state (its session and foreground group).
         self.tty = Terminal()
+        #: The ``run -t`` pty when the guest's stdio is one (set by the CLI before boot).
+        self.pty: SandboxPty | None = None
         self._next_pid = 1
         self._nursery: trio.Nursery | None = None
         self._register_actors()

@@ -13,6 +13,9 @@ import fcntl
 import os
 import select
 import stat
+import termios
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import trio
 
@@ -22,6 +25,44 @@ from services.vfs.file import File, seek_position
 from services.vfs.inode import Filesystem, Inode, Stat
 
 _HOST_FS = Filesystem(name=b"host")
+
+
+@dataclass
+class SandboxPty:
+    """The ``run -t`` pty as its slave side (the guest's stdio) sees it.
+
+    The pty is the sandbox's own terminal: the guest may set its modes (and only this
+    terminal's, never a host terminal it was merely handed). Once the host's input has ended,
+    the guest's reads see an end of file whatever the modes (see :meth:`HostFile.read`).
+    """
+
+    #: The master side, where the Sentry writes the host's keys.
+    master: int
+    #: The slave's device number: a host fd is the sandbox's terminal when it is this device.
+    rdev: int
+    #: Set when the host's input has ended (``-i`` with a closed stdin).
+    input_ended: trio.Event = field(default_factory=trio.Event)
+
+    def is_slave(self, fd: int) -> bool:
+        """Whether host ``fd`` is this pty's slave."""
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            return False
+        return stat.S_ISCHR(st.st_mode) and st.st_rdev == self.rdev and os.isatty(fd)
+
+    def send_eof(self) -> bool:
+        """Type the slave's end-of-file character (VEOF) if it has one in canonical mode: the
+        line discipline then ends the pending line, or makes a read return 0. False if not."""
+        try:
+            modes = termios.tcgetattr(self.master)
+            eof = modes[6][termios.VEOF]
+            eof = eof if isinstance(eof, bytes) else bytes([eof])
+            if not modes[3] & termios.ICANON or eof == b"\0":  # no EOF character without ICANON
+                return False
+            return os.write(self.master, eof) == 1
+        except OSError:  # termios.error is one; a full input queue too
+            return False
 
 
 def _epoll_accepts(fd: int) -> bool:
@@ -40,29 +81,32 @@ def _epoll_accepts(fd: int) -> bool:
 class _HostInode(Inode):
     """The inode of a host stdio file: opening it again (/dev/stdin) gives another description."""
 
-    def __init__(self, fd: int, mode: int) -> None:
+    def __init__(self, fd: int, mode: int, pty: SandboxPty | None) -> None:
         super().__init__(_HOST_FS, (mode & 0o170000) | 0o620)
         self.host_fd = fd
+        self.pty = pty
 
     async def open(self, flags: int) -> File:
         if flags & O_PATH:
             return await super().open(flags)
-        return HostFile(self.host_fd)
+        return HostFile(self.host_fd, self.pty)
 
 
 class HostFile(File):
     """A host file descriptor the sandbox was given (stdin/stdout/stderr)."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, pty: SandboxPty | None = None) -> None:
         super().__init__(O_RDONLY if fd == 0 else O_WRONLY)
         self.fd = fd
+        #: The sandbox's own terminal, when this fd is its slave (``run -t``); else None.
+        self.pty = pty if pty is not None and pty.is_slave(fd) else None
         try:
             mode = os.fstat(fd).st_mode
         except OSError:
             mode = 0
         self.mode = mode
         #: An inode of its own, so path calls given this fd (AT_EMPTY_PATH) have a file to act on.
-        self.inode = _HostInode(fd, mode)
+        self.inode = _HostInode(fd, mode, self.pty)
         if mode:
             self.flags = fcntl.fcntl(fd, fcntl.F_GETFL) & (os.O_ACCMODE | os.O_APPEND)
         self.present = mode != 0
@@ -77,7 +121,11 @@ class HostFile(File):
     async def read(self, buffers: list[memoryview]) -> int:
         async with self._reading:
             while True:
-                if self.pollable:
+                if self.pty is not None:
+                    await self._readable_or_input_ended()
+                    if self.pty.input_ended.is_set():
+                        return await self._read_after_input_ended(buffers)
+                elif self.pollable:
                     await trio.lowlevel.wait_readable(self.fd)
                 try:
                     return os.readv(self.fd, buffers)
@@ -97,6 +145,49 @@ class HostFile(File):
                     continue
                 except OSError as error:
                     raise Errno(error.errno) from None
+
+    async def _readable_or_input_ended(self) -> None:
+        """Until the sandbox's pty has something to read or the host's input has ended."""
+        assert self.pty is not None
+        async def readable() -> None:
+            try:
+                await trio.lowlevel.wait_readable(self.fd)
+            except trio.BusyResourceError:  # another task waits on this fd: look every ms
+                while not select.select([self.fd], [], [], 0)[0]:
+                    await trio.sleep(0.001)
+
+        async with trio.open_nursery() as nursery:
+            async def first(wait: Callable[[], Awaitable[object]]) -> None:
+                await wait()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(first, readable)
+            nursery.start_soon(first, self.pty.input_ended.wait)
+
+    async def _read_after_input_ended(self, buffers: list[memoryview]) -> int:
+        """A read of the pty once the host's input has ended: what is queued, then an end of
+        file instead of waiting, as from a pipe whose writer has gone.
+
+        The end of file cannot be a byte sent at the end of input: a program that turns
+        ICANON off before reading (busybox's line editor, readline) would read the VEOF
+        character as data, or the NUL the line discipline leaves when ICANON goes off. So it
+        is decided here, when a read would wait: in canonical mode the VEOF character is typed
+        then (it ends a pending partial line, or gives the 0 itself), otherwise the read is 0.
+        """
+        assert self.pty is not None
+        os.set_blocking(self.fd, False)  # a read that would wait must say so (EAGAIN)
+        sent_eof = False
+        while True:
+            try:
+                return os.readv(self.fd, buffers)  # an empty queue flushes the input in flight first
+            except BlockingIOError:
+                pass
+            except OSError as error:
+                raise Errno(error.errno) from None
+            if sent_eof or not self.pty.send_eof():
+                return 0
+            sent_eof = True
+            await trio.lowlevel.wait_readable(self.fd)
 
     async def pread(self, buffers: list[memoryview], offset: int) -> int:
         self.require_seekable()
@@ -126,6 +217,16 @@ class HostFile(File):
         except OSError as error:
             raise Errno(error.errno) from None
 
+    def ioctl_write(self, request: int, arg: bytes | int) -> None:
+        """A terminal ioctl that changes the sandbox's pty: ``arg`` is the struct's raw bytes
+        (TCSETS*, TIOCSWINSZ) or the integer argument (TCFLSH, TCXONC, TCSBRK). ENOTTY for any
+        other file, a host terminal included: the guest may only change its own terminal."""
+        if self.pty is None:
+            raise Errno(errno.ENOTTY)
+        try:
+            fcntl.ioctl(self.fd, request, arg)
+        except OSError as error:
+            raise Errno(error.errno) from None
 
     async def seek(self, offset: int, whence: int) -> int:
         self.require_seekable()
@@ -147,18 +248,24 @@ class HostFile(File):
                     st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns)
 
     def poll(self) -> int:
-        """The host fd's readiness, asked of the host (poll with no timeout)."""
+        """The host fd's readiness, asked of the host (poll with no timeout); the sandbox's pty
+        is readable once the host's input has ended (a read gives data or the end of file)."""
         if not self.pollable:
             return super().poll()
         probe = select.poll()
         probe.register(self.fd, select.POLLIN | select.POLLOUT | select.POLLPRI)
-        return sum(events for _, events in probe.poll(0))
+        ready = sum(events for _, events in probe.poll(0))
+        if self.pty is not None and self.pty.input_ended.is_set():
+            ready |= select.POLLIN | select.POLLRDNORM
+        return ready
 
     async def wait(self, events: int) -> None:
         if not self.pollable:
             await trio.sleep_forever()
         try:
-            if events & select.POLLIN:
+            if events & select.POLLIN and self.pty is not None:
+                await self._readable_or_input_ended()
+            elif events & select.POLLIN:
                 await trio.lowlevel.wait_readable(self.fd)
             else:
                 await trio.lowlevel.wait_writable(self.fd)
@@ -172,6 +279,7 @@ class HostFile(File):
             raise Errno(error.errno) from None
 
 
-def standard_streams() -> dict[int, HostFile]:
-    """The Sentry's fds 0-2 that exist, as host files by fd (an absent one is left out)."""
-    return {fd: file for fd in range(3) if (file := HostFile(fd)).present}
+def standard_streams(pty: SandboxPty | None = None) -> dict[int, HostFile]:
+    """The Sentry's fds 0-2 that exist, as host files by fd (an absent one is left out);
+    ``pty`` is the sandbox's terminal under ``run -t``."""
+    return {fd: file for fd in range(3) if (file := HostFile(fd, pty)).present}

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from kernel.abi.linux import Signal
+from kernel.stdio import SandboxPty
 from kernel.stdio import _epoll_accepts as epoll_accepts
 from kernel.tty import signal_foreground
 
@@ -66,6 +67,8 @@ class HostTerminal:
         self.host_err = os.dup(2)
         self.master, slave = os.openpty()
         copy_window_size(self.host_in, slave)
+        #: The pty as the guest's stdio sees it: the one terminal whose modes it may set.
+        self.pty = SandboxPty(self.master, os.fstat(slave).st_rdev)
         for fd in (0, 1, 2):  # the guest's stdin, stdout and stderr: all the terminal, as docker -t
             os.dup2(slave, fd)
         os.close(slave)
@@ -139,7 +142,9 @@ class HostTerminal:
         return True
 
     async def _input(self) -> None:
-        """Keys from the host to the guest; at the end of the host's input, an end-of-file (^D)."""
+        """Keys from the host to the guest; at the end of the host's input, an end of file
+        (:meth:`kernel.stdio.HostFile.read`: a VEOF sent now could be read as data once the guest
+        has turned ICANON off, as busybox's line editor does)."""
         pollable = epoll_accepts(self.host_in)  # a file or /dev/null never blocks, and epoll refuses it
         while True:
             if pollable:
@@ -152,9 +157,8 @@ class HostTerminal:
                 continue
             except OSError:
                 data = b""
-            if not data:
-                eof = termios.tcgetattr(self.master)[6][termios.VEOF]  # bytes in canonical mode
-                await self._send(eof if isinstance(eof, bytes) else bytes([eof]))
+            if not data:  # the guest's reads see an end of file from now on, whatever its modes
+                self.pty.input_ended.set()
                 return
             keys = self._signal_keys()
             signals = [keys[key] for key in data if key in keys]

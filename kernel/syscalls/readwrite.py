@@ -35,6 +35,7 @@ from kernel.tty import (
     check_background_write,
     job_control_ioctl,
 )
+from kernel.ttymodes import TERMINAL_SET_IOCTLS, terminal_set_ioctl
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -265,7 +266,7 @@ async def lseek(t: Task, fd: Fd, offset: Off, whence: UInt) -> int:
 
 @syscall
 async def ioctl(t: Task, fd: Fd, request: UInt, arg: ULong) -> int:
-    """The generic file ioctls, and terminal queries on terminals."""
+    """The generic file ioctls, terminal queries on terminals, and settings on the sandbox's own."""
     file = t.process.fds.get(fd)
     if request in (FIOCLEX, FIONCLEX):
         t.process.fds.set_cloexec(fd, request == FIOCLEX)
@@ -281,6 +282,8 @@ async def ioctl(t: Task, fd: Fd, request: UInt, arg: ULong) -> int:
         return 0
     if request in JOB_CONTROL_IOCTLS:
         return await job_control_ioctl(t, file, request, arg)
+    if request in TERMINAL_SET_IOCTLS:
+        return await terminal_set_ioctl(t, file, request, arg)
     sizes = {TCGETS: KERNEL_TERMIOS_SIZE, TIOCGWINSZ: WINSIZE_SIZE}
     if request not in sizes or not hasattr(file, "ioctl_read"):
         raise Errno(ENOTTY)

@@ -1,0 +1,79 @@
+"""Setting the guest terminal's modes: TCSETS, TCSETSW, TCSETSF, TIOCSWINSZ, TCFLSH, TCXONC, TCSBRK.
+
+Only the sandbox's own terminal can be set: the ``run -t`` pty, whose slave is the guest's
+stdio. Its modes are applied to that pty as they are (the host's line discipline then does
+what Linux's would: echo, canonical input, VMIN/VTIME ...), so tcsetattr, cfmakeraw, stty,
+readline and full-screen programs work.
+
+Any other file gets ENOTTY, and so does a host terminal handed to ``run`` without ``-t`` (its
+stdin the user's tty): the sandbox does not own that terminal and must never change it, and
+ENOTTY is what such a guest sees under ``docker run`` without ``-t`` (a pipe, not a terminal),
+so programs take the path they take without a terminal (stty reports "Inappropriate ioctl
+for device"; busybox, readline and getpass carry on without raw mode) and the user's terminal
+is left exactly as it was.
+
+As Linux's tty_check_change, a background process group that changes the terminal (all of
+these but TIOCSWINSZ) gets SIGTTOU instead, unless it ignores or blocks SIGTTOU.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kernel.abi.errno import ENOTTY
+from kernel.abi.linux import (
+    KERNEL_TERMIOS_SIZE,
+    TCFLSH,
+    TCSBRK,
+    TCSETS,
+    TCSETSF,
+    TCSETSW,
+    TCXONC,
+    TIOCGWINSZ,
+    TIOCSWINSZ,
+    WINSIZE_SIZE,
+    Signal,
+)
+from kernel.errors import Errno
+from kernel.tty import _background_change, signal_foreground
+
+if TYPE_CHECKING:
+    from kernel.task import Task
+    from services.vfs.file import File
+
+#: The requests that take a struct, by the struct's size in guest memory.
+_STRUCT_SIZES = {TCSETS: KERNEL_TERMIOS_SIZE, TCSETSW: KERNEL_TERMIOS_SIZE, TCSETSF: KERNEL_TERMIOS_SIZE,
+                 TIOCSWINSZ: WINSIZE_SIZE}
+#: The requests that take an integer argument (tcflush, tcflow, tcdrain/tcsendbreak).
+_INT_REQUESTS = frozenset({TCFLSH, TCXONC, TCSBRK})
+#: The ioctls this module answers.
+TERMINAL_SET_IOCTLS = frozenset(_STRUCT_SIZES) | _INT_REQUESTS
+
+
+def _int_argument(request: int, arg: int) -> int:
+    """The unsigned long argument as the host's ioctl takes it (a C int): TCSBRK only asks
+    whether it is 0 (a break) or not (a drain); TCFLSH and TCXONC reject what they do not know."""
+    if request == TCSBRK:
+        return 1 if arg else 0
+    arg &= 0xFFFF_FFFF
+    return arg - (1 << 32) if arg >= 1 << 31 else arg
+
+
+async def terminal_set_ioctl(t: Task, file: File, request: int, arg: int) -> int:
+    """Change the sandbox terminal's modes, window size, queues or flow, as tty_ioctl does."""
+    if getattr(file, "pty", None) is None:
+        raise Errno(ENOTTY)
+    if request != TIOCSWINSZ:  # Linux resizes without tty_check_change
+        await _background_change(t, file)
+    if request in _INT_REQUESTS:
+        file.ioctl_write(request, _int_argument(request, arg))  # type: ignore[attr-defined]
+        return 0
+    data = await t.mm.copy_in(arg, _STRUCT_SIZES[request])
+    if request == TIOCSWINSZ:
+        before = file.ioctl_read(TIOCGWINSZ, WINSIZE_SIZE)
+        file.ioctl_write(request, data)  # type: ignore[attr-defined]
+        if data != before:  # tty_do_resize: the foreground group learns of a new size
+            await signal_foreground(t.kernel, Signal.SIGWINCH)
+        return 0
+    file.ioctl_write(request, data)  # type: ignore[attr-defined]
+    return 0
