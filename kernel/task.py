@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -164,6 +165,11 @@ class Task:
         if fault is None or fault.signo not in _FAULT_SIGNALS or fault.code <= 0:
             return
         bus = self.kernel.bus
+        if fault.signo == Signal.SIGSEGV:  # the MM knows what a bad access really was
+            verdict = await bus.call("mm", "fault", self.process.mm.asid, fault.addr, False)
+            if verdict is None:  # resolved (a file grew under its mapping): run the access again
+                return
+            fault = dataclasses.replace(fault, signo=verdict[0], code=verdict[1])
         handler = (await bus.call("signals", "sigaction", self.process.pid, fault.signo, None))[0]
         mask = await bus.call("signals", "sigprocmask", self.tid, SIG_BLOCK, None)
         if handler in (SIG_DFL, SIG_IGN) or mask & sigbit(fault.signo):

@@ -20,6 +20,7 @@ from typing import Any
 
 from kernel.abi.errno import EEXIST, EFAULT, EINVAL, ENAMETOOLONG, ENOMEM, EOPNOTSUPP, EPERM
 from kernel.abi.linux import (
+    BUS_ADRERR,
     MADV_COLD,
     MADV_DODUMP,
     MADV_DOFORK,
@@ -75,6 +76,7 @@ from kernel.abi.linux import (
     PROT_WRITE,
     SEGV_ACCERR,
     SEGV_MAPERR,
+    Signal,
     page_up,
 )
 from kernel.bus import Actor, operation
@@ -192,11 +194,12 @@ class MemoryManager(Actor):
                         self._memfile.copy(source.offset, backing.offset, source.length)
                         copies[id(source)] = backing
                     piece = Mapping(mapping.start, mapping.end, mapping.prot, mapping.flags, backing,
-                                    backing.offset + (mapping.offset - source.offset), mapping.name)
+                                    backing.offset + (mapping.offset - source.offset), mapping.name,
+                                    mapping.past_end)
                 child.table.add(piece)
             self._commit(child, parent.committed)
             for mapping in list(child.table):
-                await platform.map(mapping.start, mapping.size, mapping.prot, mapping.offset)
+                await platform.map(mapping.start, mapping.size, mapping.stub_prot, mapping.offset)
         except BaseException:
             await self.destroy(child_asid)
             raise
@@ -208,7 +211,7 @@ class MemoryManager(Actor):
         unmapped, unreadable, or (``write``) not writable."""
         mapping = self._space(asid).table.find(addr)
         need = PROT_READ | (PROT_WRITE if write else 0)
-        if mapping is None or mapping.prot & need != need:
+        if mapping is None or mapping.prot & need != need or mapping.past_end:
             raise Errno(EFAULT)
         return mapping.file_offset(addr)
 
@@ -275,11 +278,11 @@ class MemoryManager(Actor):
             raise Errno(EINVAL)
         if flags & MAP_TYPE != MAP_PRIVATE:
             return await self._map_shared_file(asid, addr, length, prot, flags, fd, offset, name)
-        start = await self.mmap(asid, addr, length, prot, anonymous, name)
         try:
             size = os.fstat(fd).st_size
         except OSError as error:
             raise Errno(error.errno) from None
+        start = await self.mmap(asid, addr, length, prot, anonymous, name)
         fill = min(page_up(length), max(0, size - offset))
         if fill:
             views = self._views(asid, start, fill, 0)
@@ -287,7 +290,17 @@ class MemoryManager(Actor):
                 os.preadv(fd, views, offset)
             except OSError as error:
                 raise Errno(error.errno) from None
+        if page_up(fill) < page_up(length):
+            await self._mark_past_end(self._space(asid), start + page_up(fill), start + page_up(length))
         return start
+
+    async def _mark_past_end(self, space: Space, start: int, end: int) -> None:
+        """The pages [start, end) of a new file mapping lie past the file's end."""
+        space.table.split(start)
+        space.table.split(end)
+        for mapping in space.table.overlapping(start, end):
+            mapping.past_end = True
+        await space.platform.protect(start, end - start, 0)
 
     async def _map_shared_file(self, asid: int, addr: int, length: int, prot: int, flags: int, fd: int,
                                offset: int, name: str) -> int:
@@ -307,6 +320,10 @@ class MemoryManager(Actor):
             cached = self._cache.file(fd, writable=fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY)
         except OSError as error:
             raise Errno(error.errno) from None
+        try:
+            file_size = os.fstat(fd).st_size
+        except OSError as error:
+            raise Errno(error.errno) from None
         if replaced:
             self._unmap_range(space, start, start + length)
         self._commit(space, charge)
@@ -316,7 +333,7 @@ class MemoryManager(Actor):
                 page = self._cache.page(cached, offset // PAGE_SIZE + number, lambda: self._allocate(PAGE_SIZE))
                 piece_start = start + number * PAGE_SIZE
                 piece = Mapping(piece_start, piece_start + PAGE_SIZE, prot & _PROT_BITS, flags, page, page.offset,
-                                name)
+                                name, past_end=page.index * PAGE_SIZE >= file_size)
                 space.table.add(piece)
                 pieces.append(piece)
         except (OSError, Errno) as error:  # no page for the rest: none of the mapping stays
@@ -328,7 +345,7 @@ class MemoryManager(Actor):
             self._free_released()
             raise error if isinstance(error, Errno) else Errno(error.errno) from None
         for piece in pieces:
-            await space.platform.map(piece.start, PAGE_SIZE, piece.prot, piece.offset,
+            await space.platform.map(piece.start, PAGE_SIZE, piece.stub_prot, piece.offset,
                                      populate=bool(flags & (MAP_POPULATE | MAP_LOCKED)))
         self._free_released()
         return start
@@ -445,6 +462,9 @@ class MemoryManager(Actor):
         for mapping in affected:
             mapping.prot = prot
         await space.platform.protect(addr, end - addr, prot)
+        for mapping in affected:
+            if mapping.past_end:
+                await space.platform.protect(mapping.start, mapping.size, mapping.stub_prot)
 
     @operation
     async def mremap(self, asid: int, old_addr: int, old_size: int, new_size: int, flags: int,
@@ -516,7 +536,7 @@ class MemoryManager(Actor):
             piece.start += delta
             piece.end += delta
             space.table.add(piece, new_reference=False)
-            await space.platform.map(piece.start, piece.size, piece.prot, piece.offset)
+            await space.platform.map(piece.start, piece.size, piece.stub_prot, piece.offset)
         if new_size > old_size:
             await self._extend(space, pieces[-1], target + old_size, target + new_size)
         if flags & MREMAP_DONTUNMAP:
@@ -542,9 +562,9 @@ class MemoryManager(Actor):
             target = self._place(space, 0, new_size, 0)
         size = min(new_size, mapping.end - old_addr)
         twin = Mapping(target, target + size, mapping.prot, mapping.flags, mapping.backing,
-                       mapping.file_offset(old_addr), mapping.name)
+                       mapping.file_offset(old_addr), mapping.name, mapping.past_end)
         space.table.add(twin)
-        await space.platform.map(target, size, twin.prot, twin.offset)
+        await space.platform.map(target, size, twin.stub_prot, twin.offset)
         return target
 
     # --- the program break --------------------------------------------------------------------
@@ -649,13 +669,14 @@ class MemoryManager(Actor):
         if space is None or addr + length > _U64_LIMIT:
             raise Errno(EFAULT)
         mapping = space.table.find(addr)
-        if mapping is not None and addr + length <= mapping.end and mapping.prot & need == need:
+        if mapping is not None and addr + length <= mapping.end and mapping.prot & need == need \
+                and not mapping.past_end:
             start = mapping.offset + (addr - mapping.start)
             return [self._view[start:start + length]]
         views = []
         position, end = addr, addr + length
         while position < end:
-            if mapping is None or mapping.start > position or mapping.prot & need != need:
+            if mapping is None or mapping.start > position or mapping.prot & need != need or mapping.past_end:
                 raise Errno(EFAULT)
             stop = min(end, mapping.end)
             start = mapping.file_offset(position)
@@ -699,7 +720,7 @@ class MemoryManager(Actor):
         position, remaining = addr, limit
         while remaining > 0:
             mapping = space.table.find(position)
-            if mapping is None or not mapping.prot & PROT_READ:
+            if mapping is None or not mapping.prot & PROT_READ or mapping.past_end:
                 raise Errno(EFAULT)
             chunk = min(remaining, mapping.end - position)
             start = mapping.file_offset(position)
@@ -716,10 +737,33 @@ class MemoryManager(Actor):
     # --- what others ask about ------------------------------------------------------------------
 
     @operation
-    async def fault(self, asid: int, addr: int, is_write: bool) -> int:
-        """The si_code of a guest fault at ``addr``: no mapping, or a protection violation."""
-        mapping = self._space(asid).table.find(addr)
-        return SEGV_MAPERR if mapping is None else SEGV_ACCERR
+    async def fault(self, asid: int, addr: int, is_write: bool) -> tuple[int, int] | None:
+        """What a guest's memory fault at ``addr`` is: (signal, si_code), or None when it is
+        resolved and the access can simply run again.
+
+        SIGSEGV with SEGV_MAPERR (no mapping) or SEGV_ACCERR (a protection violation); SIGBUS
+        with BUS_ADRERR for a page of a file mapping past the file's end, unless (MAP_SHARED)
+        the file has grown to reach it since: then the page is mapped as asked and resolved.
+        """
+        space = self._space(asid)
+        mapping = space.table.find(addr)
+        if mapping is None:
+            return Signal.SIGSEGV, SEGV_MAPERR
+        if not mapping.past_end:
+            return Signal.SIGSEGV, SEGV_ACCERR
+        backing = mapping.backing
+        if isinstance(backing, CachedPage) and backing.index * PAGE_SIZE < self._file_size(backing.file.fd):
+            mapping.past_end = False
+            await space.platform.protect(mapping.start, mapping.size, mapping.stub_prot)
+            return None
+        return Signal.SIGBUS, BUS_ADRERR
+
+    @staticmethod
+    def _file_size(fd: int) -> int:
+        try:
+            return os.fstat(fd).st_size
+        except OSError:
+            return 0
 
     @operation
     async def maps(self, asid: int) -> list[tuple[int, int, int, int, int, str]]:

@@ -44,10 +44,18 @@ class Mapping:
     backing: Backing
     offset: int
     name: str = ""
+    #: Pages of a file mapping wholly past the file's end: the stub maps them PROT_NONE, and a
+    #: guest access is SIGBUS (as on Linux) unless the file has grown to reach them since.
+    past_end: bool = False
 
     @property
     def size(self) -> int:
         return self.end - self.start
+
+    @property
+    def stub_prot(self) -> int:
+        """The protection the stub maps the pages with."""
+        return 0 if self.past_end else self.prot
 
     @property
     def shared(self) -> bool:
@@ -58,7 +66,8 @@ class Mapping:
 
     def piece(self, start: int, end: int) -> Mapping:
         """The part of this mapping over [start, end), sharing its backing."""
-        return Mapping(start, end, self.prot, self.flags, self.backing, self.file_offset(start), self.name)
+        return Mapping(start, end, self.prot, self.flags, self.backing, self.file_offset(start), self.name,
+                       self.past_end)
 
 
 class MappingTable:

@@ -27,6 +27,7 @@ from kernel.abi.linux import (
     PROT_WRITE,
     SEGV_ACCERR,
     SEGV_MAPERR,
+    Signal,
 )
 from kernel.errors import Errno
 from services.mm.actor import MemoryManager
@@ -94,7 +95,7 @@ class Harness:
         expected = {}
         for mapping in self.mm._spaces[self.asid].table:
             for addr in range(mapping.start, mapping.end, P):
-                expected[addr] = (mapping.file_offset(addr), mapping.prot)
+                expected[addr] = (mapping.file_offset(addr), mapping.stub_prot)
         assert self.stub.pages == expected
         starts = [m.start for m in self.mm._spaces[self.asid].table]
         assert starts == sorted(starts)
@@ -209,8 +210,8 @@ async def test_mprotect_splits_checks_holes_and_is_enforced_on_access(h: Harness
     await h.mm.munmap(h.asid, base + 2 * P, P)
     assert await errno_of(h.mm.mprotect(h.asid, base, 3 * P, RW)) == ENOMEM
     assert await errno_of(h.mm.mprotect(h.asid, base + 1, P, RW)) == EINVAL
-    assert await h.mm.fault(h.asid, base, True) == SEGV_ACCERR
-    assert await h.mm.fault(h.asid, base + 2 * P, True) == SEGV_MAPERR
+    assert await h.mm.fault(h.asid, base, True) == (Signal.SIGSEGV, SEGV_ACCERR)
+    assert await h.mm.fault(h.asid, base + 2 * P, True) == (Signal.SIGSEGV, SEGV_MAPERR)
     h.check()
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from kernel.abi.linux import MAP_PRIVATE, MAP_SHARED, MS_SYNC, PAGE_SIZE
-from tests.unit.test_mm import RW, Harness
+from kernel.abi.errno import EFAULT
+from kernel.abi.linux import BUS_ADRERR, MAP_PRIVATE, MAP_SHARED, MS_SYNC, PAGE_SIZE, PROT_READ, Signal
+from tests.unit.test_mm import RW, Harness, errno_of
 
 P = PAGE_SIZE
 
@@ -79,4 +80,28 @@ async def test_sync_and_reload_keep_the_file_and_the_pages_in_step(h: Harness, b
     await h.mm.reload_file(h.asid, fd)
     assert await h.mm.copy_in(h.asid, a, 8) == b"a1cdeWgh"
     await h.mm.munmap(h.asid, a, P)
+    os.close(fd)
+
+
+async def test_pages_past_the_end_of_the_file_are_sigbus_until_it_grows(h: Harness, backing_file: Path) -> None:
+    fd = os.open(backing_file, os.O_RDWR)  # P + 100 bytes: pages 0 and 1 hold the file
+    shared = await h.mm.mmap_file(h.asid, 0, 4 * P, RW, MAP_SHARED, fd, 0)
+    sigbus = (Signal.SIGBUS, BUS_ADRERR)
+    assert await h.mm.fault(h.asid, shared + 2 * P, False) == sigbus
+    assert await errno_of(h.mm.copy_in(h.asid, shared + 2 * P, 1)) == EFAULT  # a system call's access
+    assert await h.mm.copy_in(h.asid, shared + P + 100, 1) == b"\0"  # the rest of the last page: zeros
+    h.check()  # the stub maps the pages past the end PROT_NONE
+    os.ftruncate(fd, 3 * P)
+    assert await h.mm.fault(h.asid, shared + 2 * P, False) is None  # grown: mapped, the access runs again
+    assert await h.mm.copy_in(h.asid, shared + 2 * P, 1) == b"\0"
+    assert await h.mm.fault(h.asid, shared + 3 * P, False) == sigbus
+    private = await h.mm.mmap_file(h.asid, 0, 4 * P, RW, MAP_PRIVATE, fd, 0)
+    assert await h.mm.fault(h.asid, private + 3 * P, False) == sigbus
+    await h.mm.mprotect(h.asid, private, 4 * P, PROT_READ)  # no access past the end, whatever prot says
+    assert [prot for start, _, prot, *_ in await h.mm.maps(h.asid) if start == private] == [PROT_READ]
+    h.check()
+    child = await h.mm.fork(h.asid)
+    assert await h.mm.fault(child, private + 3 * P, False) == sigbus
+    assert await h.mm.copy_in(child, private + 2 * P, 1) == b"\0"
+    await h.mm.destroy(child)
     os.close(fd)
