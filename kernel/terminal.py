@@ -158,10 +158,33 @@ class HostTerminal:
                 return
             keys = self._signal_keys()
             signals = [keys[key] for key in data if key in keys]
+            if signals:
+                self._drain_output()
             await self._send(data)
             for signo in signals:
                 if self.kernel is not None:
                     await signal_foreground(self.kernel, signo)
+
+    def _drain_output(self) -> None:
+        """Copy out everything the guest has written so far, before a signal key goes in.
+
+        The pty's line discipline answers ^C, ^\\ or ^Z (ISIG without NOFLSH) by discarding the
+        output it has not delivered to the master yet. The guest wrote that output before the
+        key reached the Sentry (guest writes are served by this thread), so a user at a real
+        terminal would already have it; only this relay's copying lagged. Without the drain,
+        a shell's "after 130" and its next prompt could vanish under a quick ^C, leaving the
+        user looking at a shell that seems to ignore every ^C. A read of the master first runs
+        the kernel's pending buffer work, so even output not yet reported readable is taken.
+        """
+        while True:
+            try:
+                data = os.read(self.master, _CHUNK)
+            except OSError:  # nothing more now (EAGAIN), or no slave open any more (EIO)
+                return
+            if not data:
+                return
+            with contextlib.suppress(OSError):
+                _write_all(self.host_out, data)
 
     def _signal_keys(self) -> dict[int, int]:
         """The guest terminal's signal-generating keys (none unless ISIG is set): byte -> signal."""
