@@ -158,8 +158,10 @@ class HostTerminal:
                 return
             keys = self._signal_keys()
             signals = [keys[key] for key in data if key in keys]
-            if signals:
+            if signals:  # no await from the drain to the flush: no guest write can land between
                 self._drain_output()
+                data = data[_write_now(self.master, data):]
+                _settle_line_discipline()
             await self._send(data)
             for signo in signals:
                 if self.kernel is not None:
@@ -255,6 +257,29 @@ def _start_watchdog(terminal: int, modes: list) -> tuple[int, int]:  # type: ign
             os._exit(0)
     os.close(read_end)
     return pid, write_end
+
+
+def _write_now(fd: int, data: bytes) -> int:
+    """Write what ``fd`` takes without waiting; how many bytes that was."""
+    try:
+        return os.write(fd, data)
+    except BlockingIOError:
+        return 0
+
+
+def _settle_line_discipline() -> None:
+    """Make the guest side of the pty act on the keys just written, now.
+
+    The kernel hands bytes written to the master to the slave's line discipline from a work
+    queue, so a ^C's flush of undelivered output may come a while later, under load long
+    enough for the guest to write more (its reaction to an earlier ^C) that the flush then
+    discards. A poll of the slave (the Sentry's fd 0 while the pty is the guest's terminal)
+    runs that pending work before returning, and no guest write can come in between: the
+    guest's writes are served by this same thread.
+    """
+    probe = select.poll()
+    probe.register(0, select.POLLIN)
+    probe.poll(0)
 
 
 def _pending(fd: int) -> bool:
