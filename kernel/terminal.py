@@ -162,10 +162,35 @@ class HostTerminal:
                 return
             keys = self._signal_keys()
             signals = [keys[key] for key in data if key in keys]
+            if signals:  # no await from the drain to the flush: no guest write can land between
+                self._drain_output()
+                data = data[_write_now(self.master, data):]
+                _settle_line_discipline()
             await self._send(data)
             for signo in signals:
                 if self.kernel is not None:
                     await signal_foreground(self.kernel, signo)
+
+    def _drain_output(self) -> None:
+        """Copy out everything the guest has written so far, before a signal key goes in.
+
+        The pty's line discipline answers ^C, ^\\ or ^Z (ISIG without NOFLSH) by discarding the
+        output it has not delivered to the master yet. The guest wrote that output before the
+        key reached the Sentry (guest writes are served by this thread), so a user at a real
+        terminal would already have it; only this relay's copying lagged. Without the drain,
+        a shell's "after 130" and its next prompt could vanish under a quick ^C, leaving the
+        user looking at a shell that seems to ignore every ^C. A read of the master first runs
+        the kernel's pending buffer work, so even output not yet reported readable is taken.
+        """
+        while True:
+            try:
+                data = os.read(self.master, _CHUNK)
+            except OSError:  # nothing more now (EAGAIN), or no slave open any more (EIO)
+                return
+            if not data:
+                return
+            with contextlib.suppress(OSError):
+                _write_all(self.host_out, data)
 
     def _signal_keys(self) -> dict[int, int]:
         """The guest terminal's signal-generating keys (none unless ISIG is set): byte -> signal."""
@@ -236,6 +261,29 @@ def _start_watchdog(terminal: int, modes: list) -> tuple[int, int]:  # type: ign
             os._exit(0)
     os.close(read_end)
     return pid, write_end
+
+
+def _write_now(fd: int, data: bytes) -> int:
+    """Write what ``fd`` takes without waiting; how many bytes that was."""
+    try:
+        return os.write(fd, data)
+    except BlockingIOError:
+        return 0
+
+
+def _settle_line_discipline() -> None:
+    """Make the guest side of the pty act on the keys just written, now.
+
+    The kernel hands bytes written to the master to the slave's line discipline from a work
+    queue, so a ^C's flush of undelivered output may come a while later, under load long
+    enough for the guest to write more (its reaction to an earlier ^C) that the flush then
+    discards. A poll of the slave (the Sentry's fd 0 while the pty is the guest's terminal)
+    runs that pending work before returning, and no guest write can come in between: the
+    guest's writes are served by this same thread.
+    """
+    probe = select.poll()
+    probe.register(0, select.POLLIN)
+    probe.poll(0)
 
 
 def _pending(fd: int) -> bool:
