@@ -118,6 +118,39 @@ class HostFile(File):
         self._reading = trio.Lock()
         self._writing = trio.Lock()
 
+    def read_nowait(self, buffers: list[memoryview]) -> int | None:
+        """The read done now if the host fd has data (the sandbox's pty: always the full path,
+        which also knows about the end of the host's input)."""
+        if self.pty is not None or not self._ready(select.POLLIN):
+            return None
+        try:
+            return os.readv(self.fd, buffers)
+        except BlockingIOError:
+            return None
+        except OSError as error:
+            raise Errno(error.errno) from None
+
+    def write_nowait(self, buffers: list[memoryview]) -> int | None:
+        """The write done now if the host fd takes data: a write that need not wait cannot be
+        interrupted by a signal, as on Linux."""
+        if not self._ready(select.POLLOUT):
+            return None
+        try:
+            return os.writev(self.fd, buffers)
+        except BlockingIOError:
+            return None
+        except OSError as error:
+            raise Errno(error.errno) from None
+
+    def _ready(self, events: int) -> bool:
+        """Whether the host fd is ready for ``events`` now (never waits); False if it cannot be
+        polled, so a file that does not block (regular, /dev/null) takes the plain path."""
+        if not self.pollable:
+            return False
+        probe = select.poll()
+        probe.register(self.fd, events)
+        return bool(probe.poll(0))
+
     async def read(self, buffers: list[memoryview]) -> int:
         async with self._reading:
             while True:

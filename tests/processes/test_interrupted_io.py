@@ -20,3 +20,9 @@ def test_a_signal_interrupts_a_blocked_read(image: Path, libc: str) -> None:
         "read: -1 EINTR ? handled:yes", "readv: -1 EINTR ? handled:yes",
         "read SA_RESTART: 1 - x handled:yes", "readv SA_RESTART: 1 - x handled:yes",
     ]
+
+
+def test_a_write_that_need_not_wait_is_never_interrupted(image: Path) -> None:
+    outcome = same(image, "/bin/uninterrupted_write")
+    assert outcome.stderr == "interrupted 0, failed 0, ticks some\n"
+    assert outcome.stdout == "x" * 20000
