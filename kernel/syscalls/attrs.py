@@ -26,6 +26,7 @@ from kernel.errors import Errno
 from kernel.syscalls.args import Addr, Fd, Int, Off, UInt
 from kernel.syscalls.paths import lookup_at, lookup_path, read_path, start_dir, vfs
 from kernel.syscalls.table import syscall
+from services.vfs.inode import Dir
 
 if TYPE_CHECKING:
     from kernel.task import Task
@@ -226,8 +227,6 @@ async def utimensat(t: Task, dirfd: Fd, pathname: Addr, times: Addr, flags: Int)
 
 @syscall
 async def truncate(t: Task, path: Addr, length: Off) -> int:
-    from services.vfs.inode import Dir
-
     inode = await lookup_at(t, AT_FDCWD, path, 0, True)
     if isinstance(inode, Dir):
         raise Errno(EISDIR)

@@ -40,6 +40,7 @@ from kernel.errors import Errno
 from kernel.syscalls.args import Fd, Int, UInt, ULong
 from kernel.syscalls.table import syscall
 from services.vfs import locks
+from services.vfs.pipe import PipeFile
 
 if TYPE_CHECKING:
     from kernel.task import Task
@@ -119,8 +120,6 @@ async def fcntl(t: Task, fd: Fd, cmd: Int, arg: ULong) -> int:
         file.flags = (file.flags & ~SETFL_MASK) | (arg & SETFL_MASK)
         return 0
     if cmd in (F_GETPIPE_SZ, F_SETPIPE_SZ):
-        from services.vfs.pipe import PipeFile
-
         if not isinstance(file, PipeFile):
             raise Errno(EBADF)
         return file.pipe.capacity if cmd == F_GETPIPE_SZ else file.pipe.resize(arg & 0xFFFF_FFFF)

@@ -46,6 +46,7 @@ from kernel.syscalls.table import syscall
 from services.vfs import locks
 from services.vfs.file import RegularFile
 from services.vfs.inode import Filesystem, RegularInode
+from services.vfs.pipe import PipeFile
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -220,8 +221,6 @@ async def futimesat(t: Task, dirfd: Fd, filename: Addr, times: Addr) -> int:
 
 
 async def _pipe_of(file: File) -> Pipe | None:
-    from services.vfs.pipe import PipeFile
-
     return file.pipe if isinstance(file, PipeFile) else None
 
 

@@ -60,10 +60,12 @@ from kernel.errors import Errno
 from kernel.syscalls.args import Addr, Fd, Int, Size, UInt
 from kernel.syscalls.fdops import nofile_limit
 from kernel.syscalls.table import syscall
+from services.vfs.file import RegularFile
+from services.vfs.inode import Dir, RegularInode
 
 if TYPE_CHECKING:
     from kernel.task import Task
-    from services.vfs.inode import Dir, Inode
+    from services.vfs.inode import Inode
 
 
 # --- helpers shared by the file modules -----------------------------------------------------------
@@ -138,9 +140,6 @@ def permitted(t: Task, inode: Inode, want: int, real: bool = True) -> bool:
 
 async def do_open(t: Task, dirfd: int, path: bytes, flags: int, mode: int, resolve: int = 0) -> int:
     """The common part of open/openat/openat2/creat (``resolve``: openat2's RESOLVE_* flags)."""
-    from services.vfs.file import RegularFile
-    from services.vfs.inode import Dir, RegularInode
-
     if flags & O_PATH:
         flags &= O_PATH | O_DIRECTORY | 0o400000 | O_CLOEXEC  # O_NOFOLLOW kept
     start = start_dir(t, dirfd, path)
@@ -374,8 +373,6 @@ async def faccessat2(t: Task, dirfd: Fd, pathname: Addr, mode: Int, flags: Int) 
 
 @syscall
 async def chdir(t: Task, path: Addr) -> int:
-    from services.vfs.inode import Dir
-
     name = await read_path(t, path)
     inode = await vfs(t, "lookup", t.process.root, t.process.cwd, name, True)
     if not isinstance(inode, Dir):

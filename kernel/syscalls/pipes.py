@@ -11,6 +11,7 @@ from kernel.errors import Errno
 from kernel.syscalls.args import Addr, Int
 from kernel.syscalls.fdops import nofile_limit
 from kernel.syscalls.table import syscall
+from services.vfs.pipe import new_pipe
 
 if TYPE_CHECKING:
     from kernel.task import Task
@@ -23,8 +24,6 @@ async def pipe(t: Task, pipefd: Addr) -> int:
 
 @syscall
 async def pipe2(t: Task, pipefd: Addr, flags: Int) -> int:
-    from services.vfs.pipe import new_pipe
-
     if flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT):
         raise Errno(EINVAL)
     await t.mm.copy_in(pipefd, 2 * I32.size)  # EFAULT before any fd is taken
