@@ -197,7 +197,7 @@ class ThreadGroup:
         Linux: another process sharing the memory must learn that their owner is gone."""
         from kernel.syscalls.futex import exit_robust_list
 
-        for task in self.tasks:
+        for task in list(self.tasks):  # a task leaves the list when it ends
             if task.robust_list[0]:
                 await exit_robust_list(task)
 

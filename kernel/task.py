@@ -145,6 +145,8 @@ class Task:
                 self._in_guest = False
                 if self.kernel.threads.get(self.tid) is self:
                     del self.kernel.threads[self.tid]
+                if self in self.process.tasks:  # a process keeps only its live threads
+                    self.process.tasks.remove(self)
                 self.context.release()
                 self.done.set()
                 with trio.CancelScope(shield=True):

@@ -179,11 +179,8 @@ class ProcFs:
         who = current_caller.get()
         if not who.startswith("task "):
             return None
-        tid = int(who[5:])
-        for process in self.kernel.processes.values():
-            if any(task.tid == tid for task in process.tasks):
-                return process
-        return None
+        task = self.kernel.threads.get(int(who[5:]))
+        return task.process if task is not None else None
 
     # --- the tree --------------------------------------------------------------------------
 
