@@ -23,6 +23,7 @@ from services.vfs.path import path_of
 if TYPE_CHECKING:
     from kernel.kernel import Kernel
     from kernel.process import ThreadGroup
+    from kernel.task import Task
     from services.vfs.mounts import MountTable
 
 PROC_SUPER_MAGIC = 0x9FA0
@@ -283,12 +284,29 @@ class ProcFs:
                 b"root": MagicLink(fs, root, process.root),
                 b"fd": ProcDir(fs, self._fd_listing(process), mode=0o500),
                 b"fdinfo": ProcDir(fs, self._fdinfo_listing(process), mode=0o500),
+                b"task": ProcDir(fs, self._task_listing(process), mode=0o555),
             }
             for name, generate in self._process_files(process).items():
                 children[name] = ProcFile(fs, generate)
             return children
 
         return ProcDir(fs, listing)
+
+    def _task_listing(self, process: ThreadGroup) -> Callable[[ProcDir], Awaitable[dict[bytes, Inode]]]:
+        """/proc/PID/task: a directory per live thread, with the process's files as that thread
+        shows them (its own id in stat and status, its own state)."""
+        async def listing(_: ProcDir) -> dict[bytes, Inode]:
+            children: dict[bytes, Inode] = {}
+            for task in process.live_tasks:
+                files = {name: ProcFile(self.fs, generate)
+                         for name, generate in self._process_files(process, task).items()}
+
+                async def thread_dir(_: ProcDir, files: dict[bytes, Inode] = files) -> dict[bytes, Inode]:
+                    return files
+
+                children[str(task.tid).encode()] = ProcDir(self.fs, thread_dir, mode=0o555)
+            return children
+        return listing
 
     def _fd_listing(self, process: ThreadGroup) -> Callable[[ProcDir], Awaitable[dict[bytes, Inode]]]:
         async def listing(_: ProcDir) -> dict[bytes, Inode]:
@@ -333,7 +351,16 @@ class ProcFs:
             return path_of(file.inode, self._root())
         return b"/dev/pts/0" if getattr(file, "pollable", False) else b"/dev/null"
 
-    def _process_files(self, process: ThreadGroup) -> dict[bytes, Generator]:
+    def _process_files(self, process: ThreadGroup, thread: Task | None = None) -> dict[bytes, Generator]:
+        """/proc/PID's files, or with ``thread`` /proc/PID/task/TID's: the same but for the id
+        and the state, which are the thread's."""
+        shown_id = process.pid if thread is None else thread.tid
+
+        def state() -> str:
+            if thread is None or process.zombie or process.stopped:
+                return _state(process)
+            return "S" if thread.sleeping else "R"
+
         async def cmdline() -> bytes:
             return b"".join(arg + b"\0" for arg in getattr(process, "argv", []))
 
@@ -363,12 +390,12 @@ class ProcFs:
             size_kb = sum(end - start for start, end, *_ in rows) // 1024
             c = process.creds
             return (f"Name:\t{process.comm.decode(errors='replace')}\nUmask:\t{process.umask:04o}\n"
-                    f"State:\t{_STATE_NAMES[_state(process)]}\nTgid:\t{process.pid}\nPid:\t{process.pid}\nPPid:\t{process.ppid}\n"
+                    f"State:\t{_STATE_NAMES[state()]}\nTgid:\t{process.pid}\nPid:\t{shown_id}\nPPid:\t{process.ppid}\n"
                     f"Uid:\t{c.uid}\t{c.euid}\t{c.suid}\t{c.suid}\nGid:\t{c.gid}\t{c.egid}\t{c.sgid}\t{c.sgid}\n"
                     f"FDSize:\t64\nVmSize:\t{size_kb} kB\nThreads:\t{len(process.live_tasks)}\n").encode()
 
         async def stat() -> bytes:
-            fields = [str(process.pid), f"({process.comm.decode(errors='replace')})", _state(process),
+            fields = [str(shown_id), f"({process.comm.decode(errors='replace')})", state(),
                       str(process.ppid), str(process.pgid), str(process.sid)] + ["0"] * 46
             fields[7] = "-1"  # tpgid: no controlling terminal
             fields[19] = str(len(process.live_tasks))

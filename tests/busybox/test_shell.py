@@ -222,7 +222,10 @@ export NEW=exported; sh -c 'echo $NEW'; NOTEXP=x; sh -c 'echo "[$NOTEXP]"'""",
     "proc_self": r"""readlink /proc/self; echo $$; cut -d' ' -f1-4 /proc/self/stat
 sh -c 'readlink /proc/self; echo $$ $PPID'; tr '\0' ' ' < /proc/self/cmdline; echo
 grep -E '^(Name|Pid|PPid|Uid|Gid):' /proc/self/status; readlink /proc/self/cwd; readlink /proc/self/exe
-cd /etc && readlink /proc/self/cwd; ls /proc/self/fd | sort -n | head -3; cat /proc/1/comm""",
+cd /etc && readlink /proc/self/cwd; ls /proc/self/fd | sort -n | head -3; cat /proc/1/comm
+ls /proc/$$/task; ls /proc/self/task | wc -l; cut -d' ' -f1,2 /proc/$$/task/$$/stat
+grep -E '^(Pid|Tgid):' /proc/$$/task/$$/status; ls /proc/$$/task/$$/ | grep -c -E '^(stat|status|comm|maps)$'
+cat /proc/$$/task/12345/stat 2>&1 | sed 's/.*: //'""",
 }
 
 
