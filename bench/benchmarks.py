@@ -26,7 +26,9 @@ class Benchmark:
 
     ``args`` turns the iteration count into the program's argument list; ``parse`` turns its
     stdout into one figure in ``unit``. ``lower_is_better`` says how to read ratios (a time
-    per call: lower is better; a throughput: higher is better).
+    per call: lower is better; a throughput: higher is better). With ``measures_memory`` the
+    figure is instead the peak memory of the runtime's whole process tree while the program
+    runs (:mod:`bench.memory`), and ``parse`` only checks that the program did its work.
     """
 
     name: str
@@ -37,6 +39,7 @@ class Benchmark:
     default_iterations: int
     description: str
     lower_is_better: bool = True
+    measures_memory: bool = False
 
     @property
     def guest_path(self) -> str:
@@ -127,6 +130,27 @@ BENCHMARKS: list[Benchmark] = [
         unit="µs/call",
         default_iterations=2_000,
         description="pthread_create of a thread that returns at once + pthread_join",
+    ),
+    Benchmark(
+        name="memory_idle",
+        source=PROGRAMS_DIR / "memory_hold.c",
+        args=iterations_only,
+        parse=parse_key("held_mib"),
+        unit="MiB peak",
+        default_iterations=1,
+        description="peak PSS of the whole sandbox (kernel, file servers, stubs, guest) around a "
+                    "guest holding 1 MiB",
+        measures_memory=True,
+    ),
+    Benchmark(
+        name="memory_64m",
+        source=PROGRAMS_DIR / "memory_hold.c",
+        args=iterations_only,
+        parse=parse_key("held_mib"),
+        unit="MiB peak",
+        default_iterations=64,
+        description="the same around a guest holding 64 MiB: what guest memory costs on top",
+        measures_memory=True,
     ),
 ]
 

@@ -14,6 +14,7 @@ Nothing here asserts on timing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -31,6 +32,7 @@ if not __package__:  # run as ``python bench/run.py``: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.benchmarks import BENCHMARKS, PROGRAMS_DIR, Benchmark
+from bench.memory import PeakMemory, RunCgroup
 from bench.runners import RATIOS, RUNNERS, Runner, runner_version
 
 #: Size of /bench/big, the file read_seq reads.
@@ -119,22 +121,40 @@ def pin_to(cpu: int | None) -> Callable[[], None] | None:
     return lambda: os.sched_setaffinity(0, {cpu})
 
 
-def run_in_own_group(command: list[str], cwd: Path | None, timeout: float,
-                     cpu: int | None) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` in a new session; on timeout kill its whole process group.
+def run_in_own_group(command: list[str], cwd: Path | None, timeout: float, cpu: int | None,
+                     sample_memory: bool = False) -> tuple[subprocess.CompletedProcess[str], float | None]:
+    """Run ``command`` in a new session; on timeout kill its whole process group. With
+    ``sample_memory``, also return the peak memory (MiB) of everything it started.
 
     Raises ``RuntimeError`` on timeout, ``OSError`` if it cannot start.
     """
-    with subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, start_new_session=True,
-                          preexec_fn=pin_to(cpu)) as process:
-        try:
-            stdout, stderr = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-            raise RuntimeError(f"timed out after {timeout:g} s") from None
-    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    cgroup = RunCgroup(f"sentrio-bench-{os.getpid()}") if sample_memory else None
+    pin = pin_to(cpu)
+
+    def prepare_child() -> None:
+        if pin is not None:
+            pin()
+        if cgroup is not None:
+            cgroup.enter()
+
+    try:
+        with subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True,
+                              preexec_fn=prepare_child) as process:
+            sampler = PeakMemory(process.pid, cgroup) if cgroup is not None else None
+            with sampler or contextlib.nullcontext():
+                try:
+                    stdout, stderr = process.communicate(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.communicate()
+                    raise RuntimeError(f"timed out after {timeout:g} s") from None
+    finally:
+        if cgroup is not None:
+            peak = sampler.peak_mib if sampler is not None else None
+            cgroup.remove()
+    done = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    return done, peak if cgroup is not None else None
 
 
 def run_once(runner: Runner, benchmark: Benchmark, image: Path, iterations: int,
@@ -143,16 +163,17 @@ def run_once(runner: Runner, benchmark: Benchmark, image: Path, iterations: int,
     argv = [benchmark.guest_path, *benchmark.args(iterations)]
     command = runner.command(image, argv)
     try:
-        done = run_in_own_group(command, runner.cwd, timeout, cpu)
+        done, peak_mib = run_in_own_group(command, runner.cwd, timeout, cpu, benchmark.measures_memory)
     except OSError as error:
         raise RuntimeError(f"cannot start {command[0]}: {error}") from None
     if done.returncode != 0:
         detail = first_line(done.stderr) or first_line(done.stdout) or "no output"
         raise RuntimeError(f"exit {done.returncode}: {detail}")
     try:
-        return benchmark.parse(done.stdout)
+        figure = benchmark.parse(done.stdout)  # a memory benchmark's output still proves it ran
     except ValueError as error:
         raise RuntimeError(str(error)) from None
+    return peak_mib if peak_mib is not None else figure
 
 
 def measure(benchmark: Benchmark, runners: Sequence[Runner], image: Path, iterations: int,
