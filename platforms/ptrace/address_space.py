@@ -59,6 +59,7 @@ class PtraceAddressSpace:
         thread = StubThread(tid, self._control.waiter)
         await thread.wait_initial_stop()
         context = PtraceContext(thread, self.pid, self._placement)
+        self._contexts = [known for known in self._contexts if not known.dead]  # ended threads go
         self._contexts.append(context)
         return context
 
