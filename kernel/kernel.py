@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -27,8 +27,11 @@ from kernel.stdio import SandboxPty
 from kernel.syscalls import default_table
 from kernel.syscalls.table import SyscallTable
 from kernel.task import Task
-from kernel.tty import Terminal
+from kernel.tty import Terminal, open_controlling_terminal
 from platforms import Platform
+
+if TYPE_CHECKING:
+    from services.vfs.file import File
 
 log = logging.getLogger("sentrio.kernel")
 
@@ -126,6 +129,10 @@ class Kernel:
             self.bus.register(factory(self), name)
 
     # --- pids ------------------------------------------------------------------------------
+
+    def open_terminal(self, flags: int) -> File:
+        """Open /dev/tty for the calling guest thread (see :func:`kernel.tty.open_controlling_terminal`)."""
+        return open_controlling_terminal(self, flags)
 
     def allocate_pid(self) -> int:
         """The next free pid of the sandbox's namespace (threads and processes share the space);

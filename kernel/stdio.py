@@ -40,8 +40,20 @@ class SandboxPty:
     master: int
     #: The slave's device number: a host fd is the sandbox's terminal when it is this device.
     rdev: int
+    #: The slave's host path, to open it again (/dev/tty in the guest); empty if unknown.
+    slave_path: str = ""
     #: Set when the host's input has ended (``-i`` with a closed stdin).
     input_ended: trio.Event = field(default_factory=trio.Event)
+
+    def open_slave(self) -> HostFile:
+        """A new description of the pty for reading and writing (the guest opening /dev/tty)."""
+        if not self.slave_path:
+            raise Errno(errno.ENXIO)
+        try:
+            fd = os.open(self.slave_path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        except OSError as error:
+            raise Errno(error.errno) from None
+        return HostFile(fd, self, owned=True)
 
     def is_slave(self, fd: int) -> bool:
         """Whether host ``fd`` is this pty's slave."""
@@ -95,9 +107,12 @@ class _HostInode(Inode):
 class HostFile(File):
     """A host file descriptor the sandbox was given (stdin/stdout/stderr)."""
 
-    def __init__(self, fd: int, pty: SandboxPty | None = None) -> None:
+    def __init__(self, fd: int, pty: SandboxPty | None = None, owned: bool = False) -> None:
         super().__init__(O_RDONLY if fd == 0 else O_WRONLY)
         self.fd = fd
+        #: Whether the host fd is this description's own (closed with it), not one of the
+        #: Sentry's standard streams.
+        self.owned = owned
         #: The sandbox's own terminal, when this fd is its slave (``run -t``); else None.
         self.pty = pty if pty is not None and pty.is_slave(fd) else None
         try:
@@ -221,6 +236,10 @@ class HostFile(File):
                 return 0
             sent_eof = True
             await trio.lowlevel.wait_readable(self.fd)
+
+    def release(self) -> None:
+        if self.owned:
+            os.close(self.fd)
 
     async def pread(self, buffers: list[memoryview], offset: int) -> int:
         self.require_seekable()

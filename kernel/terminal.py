@@ -68,7 +68,7 @@ class HostTerminal:
         self.master, slave = os.openpty()
         copy_window_size(self.host_in, slave)
         #: The pty as the guest's stdio sees it: the one terminal whose modes it may set.
-        self.pty = SandboxPty(self.master, os.fstat(slave).st_rdev)
+        self.pty = SandboxPty(self.master, os.fstat(slave).st_rdev, os.ttyname(slave))
         for fd in (0, 1, 2):  # the guest's stdin, stdout and stderr: all the terminal, as docker -t
             os.dup2(slave, fd)
         os.close(slave)

@@ -15,7 +15,7 @@ import termios
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kernel.abi.errno import EINVAL, EIO, ENOTTY, EPERM, ERESTARTSYS, ESRCH
+from kernel.abi.errno import EINVAL, EIO, ENOTTY, ENXIO, EPERM, ERESTARTSYS, ESRCH
 from kernel.abi.linux import (
     SI_KERNEL,
     SIG_IGN,
@@ -29,6 +29,7 @@ from kernel.abi.linux import (
 )
 from kernel.abi.structs import I32, SIGINFO_KILL
 from kernel.errors import Errno
+from services.signals.watch import current_thread
 
 if TYPE_CHECKING:
     from kernel.kernel import Kernel
@@ -52,6 +53,16 @@ class Terminal:
 
     def controls(self, process: ThreadGroup) -> bool:
         return self.sid is not None and process.sid == self.sid
+
+
+def open_controlling_terminal(kernel: Kernel, flags: int) -> File:
+    """/dev/tty for the calling thread's process: the sandbox's ``run -t`` pty when it is that
+    process's controlling terminal; ENXIO otherwise, as Linux's tty_open_current_tty gives."""
+    task = current_thread.get(None)
+    process = getattr(task, "process", None)
+    if kernel.pty is None or process is None or not kernel.tty.controls(process):
+        raise Errno(ENXIO)
+    return kernel.pty.open_slave()
 
 
 def is_terminal(file: File) -> bool:

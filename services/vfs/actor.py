@@ -88,7 +88,8 @@ class VirtualFilesystem(Actor):
         fs = GoferFs(self.bus, self.mount_id, self.mode)
         self.root = await fs.root()
         self.table.add(b"none", b"/", fs.name, fs.read_only, self.root)
-        await self._mount(b"dev", make_devfs(), b"devtmpfs", create=True)
+        terminal = self.kernel.open_terminal if self.kernel is not None else None
+        await self._mount(b"dev", make_devfs(terminal), b"devtmpfs", create=True)
         await self._mount(b"tmp", Dir(Filesystem(), 0o1777), b"tmpfs", create=False)
         if self.kernel is not None:
             from services.vfs.procfs import ProcFs, make_sysfs

@@ -8,10 +8,12 @@ directories. No host device is ever opened.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from kernel.abi.errno import ENOSPC, ENXIO
+from kernel.abi.linux import O_PATH
 from kernel.errors import Errno
-from services.vfs.file import File
+from services.vfs.file import File, PathFile
 from services.vfs.inode import Device, Dir, Filesystem, Symlink
 
 
@@ -59,28 +61,37 @@ class RandomFile(NullFile):
         return _fill(buffers, None)
 
 
-class TtyFile(File):
-    """/dev/tty without a controlling terminal: open fails as Linux's does."""
+class ControllingTerminal(Device):
+    """/dev/tty: the opening process's controlling terminal, as ``open_terminal`` (the kernel's)
+    finds it; ENXIO for a process without one, as on Linux (and always, given no opener)."""
 
-    def __init__(self, flags: int, inode: object = None) -> None:
-        raise Errno(ENXIO)
+    def __init__(self, fs: Filesystem, open_terminal: Callable[[int], File] | None) -> None:
+        super().__init__(fs, _dev(5, 0), File)
+        self._open_terminal = open_terminal
+
+    async def open(self, flags: int) -> File:
+        if flags & O_PATH:
+            return PathFile(flags, self)
+        if self._open_terminal is None:
+            raise Errno(ENXIO)
+        return self._open_terminal(flags)
 
 
 def _dev(major: int, minor: int) -> int:
     return (major << 8) | minor
 
 
-def make_devfs() -> Dir:
-    """A fresh /dev."""
+def make_devfs(open_terminal: Callable[[int], File] | None = None) -> Dir:
+    """A fresh /dev; ``open_terminal`` opens /dev/tty for the calling process."""
     fs = Filesystem(name=b"devtmpfs")
     root = Dir(fs, 0o755)
     devices = {
         b"null": (_dev(1, 3), NullFile), b"zero": (_dev(1, 5), ZeroFile), b"full": (_dev(1, 7), FullFile),
         b"random": (_dev(1, 8), RandomFile), b"urandom": (_dev(1, 9), RandomFile),
-        b"tty": (_dev(5, 0), TtyFile),
     }
     for name, (rdev, file_type) in devices.items():
         root.children[name] = Device(fs, rdev, file_type)
+    root.children[b"tty"] = ControllingTerminal(fs, open_terminal)
     links = {b"fd": b"/proc/self/fd", b"stdin": b"/proc/self/fd/0", b"stdout": b"/proc/self/fd/1",
              b"stderr": b"/proc/self/fd/2"}
     for name, target in links.items():

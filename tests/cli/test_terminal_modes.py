@@ -161,3 +161,22 @@ def test_the_end_of_piped_input_is_an_end_of_file_in_any_mode(busybox: Path, scr
                             timeout=60)
     assert result.returncode == 0, result
     assert output in result.stdout
+
+
+def test_dev_tty_is_the_controlling_terminal_under_t(busybox: Path, user: list[User]) -> None:
+    # stdin is /dev/null, so the line can only come through /dev/tty, as a pager's keys do
+    me = User("-it", str(busybox), "--", "sh", "-c",
+              'exec < /dev/null; read line < /dev/tty; echo "got $line" > /dev/tty; exit 4')
+    user.append(me)
+    me.wait_for_raw_mode()
+    me.type("hello\r")
+    me.expect(b"got hello\r\n")
+    assert me.wait() == 4
+
+
+def test_dev_tty_without_t_is_enxio(busybox: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "kernel", "run", str(busybox), "--", "sh", "-c",
+                             "echo x > /dev/tty; echo status $?"], capture_output=True, cwd=REPO,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60)
+    assert result.stdout == b"status 1\n"
+    assert b"No such device or address" in result.stderr
