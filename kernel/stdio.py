@@ -50,7 +50,7 @@ class SandboxPty:
         if not self.slave_path:
             raise Errno(errno.ENXIO)
         try:
-            fd = os.open(self.slave_path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+            fd = os.open(self.slave_path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC | os.O_NONBLOCK)
         except OSError as error:
             raise Errno(error.errno) from None
         return HostFile(fd, self, owned=True)
@@ -120,6 +120,10 @@ class HostFile(File):
         except OSError:
             mode = 0
         self.mode = mode
+        #: Writes ask the host not to wait (RWF_NOWAIT), which pipes and sockets honour: the
+        #: host fd is shared with the user's shell, so it cannot be made O_NONBLOCK, and a
+        #: blocking write to a reader that lags would stall the whole Sentry.
+        self._nowait_writes = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
         #: An inode of its own, so path calls given this fd (AT_EMPTY_PATH) have a file to act on.
         self.inode = _HostInode(fd, mode, self.pty)
         if mode:
@@ -151,7 +155,7 @@ class HostFile(File):
         if not self._ready(select.POLLOUT):
             return None
         try:
-            return os.writev(self.fd, buffers)
+            return self._write_once(buffers)
         except BlockingIOError:
             return None
         except OSError as error:
@@ -188,11 +192,23 @@ class HostFile(File):
                 if self.pollable:
                     await trio.lowlevel.wait_writable(self.fd)
                 try:
-                    return os.writev(self.fd, buffers)
+                    return self._write_once(buffers)
                 except BlockingIOError:
                     continue
                 except OSError as error:
                     raise Errno(error.errno) from None
+
+    def _write_once(self, buffers: list[memoryview]) -> int:
+        """One host write that does not block the Sentry where the host can promise that: it
+        takes what fits and raises BlockingIOError when nothing does."""
+        if self._nowait_writes:
+            try:
+                return os.pwritev(self.fd, buffers, -1, os.RWF_NOWAIT)
+            except OSError as error:
+                if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                    raise
+                self._nowait_writes = False  # an older host kernel: plain writes from now on
+        return os.writev(self.fd, buffers)
 
     async def _readable_or_input_ended(self) -> None:
         """Until the sandbox's pty has something to read or the host's input has ended."""

@@ -72,6 +72,9 @@ class HostTerminal:
         for fd in (0, 1, 2):  # the guest's stdin, stdout and stderr: all the terminal, as docker -t
             os.dup2(slave, fd)
         os.close(slave)
+        # The slave is the Sentry's alone (fds 0-2 share one description), and only this thread
+        # drains the master: a blocking write of more than the pty holds would never return.
+        os.set_blocking(0, False)
         os.set_blocking(self.master, False)
         self._saved: list | None = None  # type: ignore[type-arg]
         self._watchdog: tuple[int, int] | None = None  # (pid, write end of its pipe)

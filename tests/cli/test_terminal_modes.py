@@ -180,3 +180,12 @@ def test_dev_tty_without_t_is_enxio(busybox: Path) -> None:
                             env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60)
     assert result.stdout == b"status 1\n"
     assert b"No such device or address" in result.stderr
+
+
+def test_a_write_larger_than_the_pty_holds_completes(busybox: Path, user: list[User]) -> None:
+    # one 256 KiB write: the Sentry must keep copying the pty out while the guest's write waits
+    me = User("-t", str(busybox), "--", "sh", "-c", "dd if=/dev/zero bs=256k count=1 2>/dev/null; echo finished")
+    user.append(me)
+    me.expect(b"finished", timeout=60)
+    assert me.seen.count(b"\0") == 256 << 10
+    assert me.wait() == 0
