@@ -257,6 +257,16 @@ class HostFile(File):
         if self.owned:
             os.close(self.fd)
 
+    def proc_target(self) -> bytes:
+        """Named as Linux names what the stream is, without revealing any host path: a pipe or
+        socket by its inode, a terminal as the pty, anything else (a file, /dev/null) as null."""
+        ino = self.inode.ino if self.inode is not None else 0
+        if stat.S_ISFIFO(self.mode):
+            return b"pipe:[%d]" % ino
+        if stat.S_ISSOCK(self.mode):
+            return b"socket:[%d]" % ino
+        return b"/dev/pts/0" if os.isatty(self.fd) else b"/dev/null"
+
     async def pread(self, buffers: list[memoryview], offset: int) -> int:
         self.require_seekable()
         try:

@@ -105,6 +105,10 @@ class File:
     def ioctl_read(self, request: int, size: int) -> bytes:
         raise Errno(ENOTTY)
 
+    def proc_target(self) -> bytes | None:
+        """What /proc/PID/fd/N shows for a file that has no path in the tree (None: ask procfs)."""
+        return None
+
     def readable_bytes(self) -> int:
         """FIONREAD."""
         raise Errno(ENOTTY)

@@ -349,7 +349,7 @@ class ProcFs:
             return b"pipe:[%d]" % file.inode.ino
         if isinstance(file.inode, Dir):
             return path_of(file.inode, self._root())
-        return b"/dev/pts/0" if getattr(file, "pollable", False) else b"/dev/null"
+        return file.proc_target() or b"/dev/null"
 
     def _process_files(self, process: ThreadGroup, thread: Task | None = None) -> dict[bytes, Generator]:
         """/proc/PID's files, or with ``thread`` /proc/PID/task/TID's: the same but for the id

@@ -225,7 +225,8 @@ grep -E '^(Name|Pid|PPid|Uid|Gid):' /proc/self/status; readlink /proc/self/cwd; 
 cd /etc && readlink /proc/self/cwd; ls /proc/self/fd | sort -n | head -3; cat /proc/1/comm
 ls /proc/$$/task; ls /proc/self/task | wc -l; cut -d' ' -f1,2 /proc/$$/task/$$/stat
 grep -E '^(Pid|Tgid):' /proc/$$/task/$$/status; ls /proc/$$/task/$$/ | grep -c -E '^(stat|status|comm|maps)$'
-cat /proc/$$/task/12345/stat 2>&1 | sed 's/.*: //'""",
+cat /proc/$$/task/12345/stat 2>&1 | sed 's/.*: //'
+readlink /proc/$$/fd/1 | sed 's/[0-9]//g'""",
 }
 
 
