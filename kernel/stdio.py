@@ -151,8 +151,9 @@ class HostFile(File):
 
     def write_nowait(self, buffers: list[memoryview]) -> int | None:
         """The write done now if the host fd takes data: a write that need not wait cannot be
-        interrupted by a signal, as on Linux."""
-        if not self._ready(select.POLLOUT):
+        interrupted by a signal, as on Linux. A write that asks the host not to wait
+        (RWF_NOWAIT) needs no poll before it: it says itself when nothing fits."""
+        if not self._nowait_writes and not self._ready(select.POLLOUT):
             return None
         try:
             return self._write_once(buffers)
@@ -207,7 +208,9 @@ class HostFile(File):
             except OSError as error:
                 if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
                     raise
-                self._nowait_writes = False  # an older host kernel: plain writes from now on
+                # An older host kernel: plain writes from now on, each after a wait for room.
+                self._nowait_writes = False
+                raise BlockingIOError(errno.EAGAIN, "retry once the fd is writable") from None
         return os.writev(self.fd, buffers)
 
     async def _readable_or_input_ended(self) -> None:
