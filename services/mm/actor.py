@@ -278,10 +278,7 @@ class MemoryManager(Actor):
             raise Errno(EINVAL)
         if flags & MAP_TYPE != MAP_PRIVATE:
             return await self._map_shared_file(asid, addr, length, prot, flags, fd, offset, name)
-        try:
-            size = os.fstat(fd).st_size
-        except OSError as error:
-            raise Errno(error.errno) from None
+        size = _file_size(fd)
         start = await self.mmap(asid, addr, length, prot, anonymous, name)
         fill = min(page_up(length), max(0, size - offset))
         if fill:
@@ -320,10 +317,7 @@ class MemoryManager(Actor):
             cached = self._cache.file(fd, writable=fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY)
         except OSError as error:
             raise Errno(error.errno) from None
-        try:
-            file_size = os.fstat(fd).st_size
-        except OSError as error:
-            raise Errno(error.errno) from None
+        file_size = _file_size(fd)
         if replaced:
             self._unmap_range(space, start, start + length)
         self._commit(space, charge)
@@ -752,18 +746,19 @@ class MemoryManager(Actor):
         if not mapping.past_end:
             return Signal.SIGSEGV, SEGV_ACCERR
         backing = mapping.backing
-        if isinstance(backing, CachedPage) and backing.index * PAGE_SIZE < self._file_size(backing.file.fd):
+        if isinstance(backing, CachedPage) and self._file_reaches(backing):
             mapping.past_end = False
             await space.platform.protect(mapping.start, mapping.size, mapping.stub_prot)
             return None
         return Signal.SIGBUS, BUS_ADRERR
 
     @staticmethod
-    def _file_size(fd: int) -> int:
+    def _file_reaches(page: CachedPage) -> bool:
+        """Whether the file has grown to hold (some of) the cached ``page`` by now."""
         try:
-            return os.fstat(fd).st_size
-        except OSError:
-            return 0
+            return page.index * PAGE_SIZE < _file_size(page.file.fd)
+        except Errno:
+            return False
 
     @operation
     async def maps(self, asid: int) -> list[tuple[int, int, int, int, int, str]]:
@@ -775,3 +770,10 @@ class MemoryManager(Actor):
         """Memory the sandbox holds (allocated) and has promised (committed), in bytes."""
         return {"allocated": self._memfile.allocated_bytes(), "committed": self._committed}
 
+
+def _file_size(fd: int) -> int:
+    """The size of the host file behind ``fd`` (EBADF and the like as the errno)."""
+    try:
+        return os.fstat(fd).st_size
+    except OSError as error:
+        raise Errno(error.errno) from None
