@@ -11,10 +11,10 @@ import os
 from collections.abc import Callable
 
 from kernel.abi.errno import ENOSPC, ENXIO
-from kernel.abi.linux import O_PATH
+from kernel.abi.linux import O_PATH, S_IFCHR
 from kernel.errors import Errno
 from services.vfs.file import File, PathFile
-from services.vfs.inode import Device, Dir, Filesystem, Symlink
+from services.vfs.inode import Device, Dir, Filesystem, Inode, Symlink
 
 
 def _fill(buffers: list[memoryview], byte_source: bytes | None) -> int:
@@ -61,12 +61,12 @@ class RandomFile(NullFile):
         return _fill(buffers, None)
 
 
-class ControllingTerminal(Device):
+class ControllingTerminal(Inode):
     """/dev/tty: the opening process's controlling terminal, as ``open_terminal`` (the kernel's)
     finds it; ENXIO for a process without one, as on Linux (and always, given no opener)."""
 
     def __init__(self, fs: Filesystem, open_terminal: Callable[[int], File] | None) -> None:
-        super().__init__(fs, _dev(5, 0), File)
+        super().__init__(fs, S_IFCHR | 0o666, rdev=_dev(5, 0))
         self._open_terminal = open_terminal
 
     async def open(self, flags: int) -> File:
