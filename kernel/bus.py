@@ -2,7 +2,7 @@
 
 An *actor* owns a piece of kernel state (the memory manager, the VFS, ...) and is reached only
 through the bus, by name, with request/reply *operations*: ``await bus.call("mm", "brk", asid, 0)``.
-A failed operation raises :class:`~kernel.errors.Errno`, exactly as a system call fails.
+A failed operation raises :class:`~abi.errno.Errno`, exactly as a system call fails.
 
 Delivery is a direct await of the actor's handler in the caller's trio task (0.1 µs, against
 ~10 µs for a channel hop to an actor task), so an actor's state is touched only by its own
@@ -27,8 +27,8 @@ from typing import Any, ClassVar, Protocol
 
 import trio
 
-from kernel.abi.errno import EIO, ENOSYS
-from kernel.errors import Errno
+from abi.errno import EIO, ENOSYS
+from abi.errno import Errno
 
 log = logging.getLogger("sentrio.bus")
 

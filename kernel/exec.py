@@ -15,8 +15,8 @@ import errno
 import os
 from typing import TYPE_CHECKING, Any
 
-from kernel.abi.errno import EACCES, ELIBBAD
-from kernel.abi.linux import (
+from abi.errno import EACCES, ELIBBAD
+from abi.linux import (
     MAP_ANONYMOUS,
     MAP_FIXED,
     MAP_GROWSDOWN,
@@ -31,7 +31,8 @@ from kernel.abi.linux import (
     USER_HZ,
     page_down,
 )
-from kernel.errors import Errno, SentryError
+from abi.errno import Errno
+from kernel.errors import SentryError
 from kernel.loader.elf import LoadPlan, choose_bias, parse_elf, plan_load
 from kernel.loader.stack import build_initial_stack, linux_auxv
 from kernel.process import ThreadGroup

@@ -33,9 +33,9 @@ from typing import Any
 
 import trio
 
-from kernel.abi.errno import errorcode
+from abi.errno import errorcode
 from kernel.bus import Bus, Message, Proceed
-from kernel.errors import Errno
+from abi.errno import Errno
 
 log = logging.getLogger("sentrio.faults")
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernel.abi.errno import EBADF, EMFILE
-from kernel.errors import Errno
+from abi.errno import EBADF, EMFILE
+from abi.errno import Errno
 
 if TYPE_CHECKING:
     from services.vfs.file import File

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from kernel.abi.errno import EAGAIN
-from kernel.abi.linux import PID_MAX, Signal, signal_status
+from abi.errno import EAGAIN
+from abi.linux import PID_MAX, Signal, signal_status
 from kernel.bus import Actor, Bus, FailCallSupervisor
-from kernel.errors import Errno, SentryError
+from abi.errno import Errno
+from kernel.errors import SentryError
 from kernel.oci import MountSpec
 from kernel.process import ThreadGroup
 from kernel.stdio import SandboxPty

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from kernel.abi import linux
+from abi import linux
 
 #: Mount types a sandbox knows; the VFS honours them as it grows (see ``MountSpec``).
 KNOWN_MOUNT_TYPES = frozenset({"bind", "tmpfs", "proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2"})

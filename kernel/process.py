@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from kernel.abi import structs
-from kernel.abi.linux import (
+from abi import structs
+from abi.linux import (
     CLD_CONTINUED,
     CLD_DUMPED,
     CLD_EXITED,
@@ -28,7 +28,7 @@ from kernel.abi.linux import (
     Signal,
 )
 from kernel.bus import Bus
-from kernel.errors import Errno
+from abi.errno import Errno
 from kernel.fdtable import FdTable
 from kernel.memory import MemoryClient
 
@@ -250,7 +250,7 @@ class ThreadGroup:
     def killed_status(self, signo: int) -> int:
         """The wait status of death by ``signo``: the core bit as Linux sets it, when the
         signal dumps core and RLIMIT_CORE allows a dump."""
-        from kernel.abi.linux import CORE_DUMPING_SIGNALS, RLIMIT_CORE, signal_status
+        from abi.linux import CORE_DUMPING_SIGNALS, RLIMIT_CORE, signal_status
 
         return signal_status(signo, signo in CORE_DUMPING_SIGNALS and self.rlimits[RLIMIT_CORE][0] > 0)
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from kernel.abi import structs
-from kernel.abi.errno import EFAULT
-from kernel.abi.linux import (
+from abi import structs
+from abi.errno import EFAULT
+from abi.linux import (
     FIX_EFLAGS,
     FP_XSTATE_MAGIC1,
     FP_XSTATE_MAGIC2,
@@ -26,7 +26,7 @@ from kernel.abi.linux import (
     UC_SIGCONTEXT_SS,
     UC_STRICT_RESTORE_SS,
 )
-from kernel.errors import Errno
+from abi.errno import Errno
 
 if TYPE_CHECKING:
     from kernel.task import Task

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import trio
 
-from kernel.abi.linux import O_PATH, O_RDONLY, O_WRONLY
-from kernel.errors import Errno
+from abi.linux import O_PATH, O_RDONLY, O_WRONLY
+from abi.errno import Errno
 from services.vfs.file import File, seek_position
 from services.vfs.inode import Filesystem, Inode, Stat
 

@@ -16,8 +16,8 @@ from typing import IO, TYPE_CHECKING
 
 from ptrace.syscall.prototypes import SYSCALL_PROTOTYPES
 
-from kernel.abi.errno import RESTART_DESCRIPTIONS, errorcode
-from kernel.errors import Errno
+from abi.errno import RESTART_DESCRIPTIONS, errorcode
+from abi.errno import Errno
 from kernel.syscalls.table import Call, SyscallTable
 
 if TYPE_CHECKING:

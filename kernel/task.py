@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
-from kernel.abi import structs
-from kernel.abi.errno import EINTR, ERESTART_RESTARTBLOCK, ERESTARTNOHAND, ERESTARTNOINTR, ERESTARTSYS
-from kernel.abi.linux import (
+from abi import structs
+from abi.errno import EINTR, ERESTART_RESTARTBLOCK, ERESTARTNOHAND, ERESTARTNOINTR, ERESTARTSYS
+from abi.linux import (
     IGNORED_BY_DEFAULT,
     SA_RESTART,
     SIG_BLOCK,
@@ -31,7 +31,7 @@ from kernel.abi.linux import (
     signal_status,
 )
 from kernel.bus import current_caller
-from kernel.errors import Errno
+from abi.errno import Errno
 from platforms import Context, Fault, StopReason
 from services.signals.watch import current_thread
 

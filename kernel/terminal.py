@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from kernel.abi.linux import Signal
+from abi.linux import Signal
 from kernel.stdio import SandboxPty
 from kernel.stdio import _epoll_accepts as epoll_accepts
 from kernel.tty import signal_foreground

@@ -16,9 +16,9 @@ import json
 import time
 from typing import IO, Any
 
-from kernel.abi.errno import errorcode
+from abi.errno import errorcode
 from kernel.bus import Message, Proceed
-from kernel.errors import Errno
+from abi.errno import Errno
 
 
 def summarise(value: Any) -> Any:

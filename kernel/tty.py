@@ -15,8 +15,8 @@ import termios
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kernel.abi.errno import EINVAL, EIO, ENOTTY, ENXIO, EPERM, ERESTARTSYS, ESRCH
-from kernel.abi.linux import (
+from abi.errno import EINVAL, EIO, ENOTTY, ENXIO, EPERM, ERESTARTSYS, ESRCH
+from abi.linux import (
     SI_KERNEL,
     SIG_IGN,
     TIOCGPGRP,
@@ -27,8 +27,8 @@ from kernel.abi.linux import (
     Signal,
     sigbit,
 )
-from kernel.abi.structs import I32, SIGINFO_KILL
-from kernel.errors import Errno
+from abi.structs import I32, SIGINFO_KILL
+from abi.errno import Errno
 from services.signals.watch import current_thread
 
 if TYPE_CHECKING:

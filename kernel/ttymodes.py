@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernel.abi.errno import ENOTTY
-from kernel.abi.linux import (
+from abi.errno import ENOTTY
+from abi.linux import (
     KERNEL_TERMIOS_SIZE,
     TCFLSH,
     TCSBRK,
@@ -34,7 +34,7 @@ from kernel.abi.linux import (
     WINSIZE_SIZE,
     Signal,
 )
-from kernel.errors import Errno
+from abi.errno import Errno
 from kernel.tty import _background_change, signal_foreground
 
 if TYPE_CHECKING:

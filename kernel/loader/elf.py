@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass
 from typing import Protocol
 
-from kernel.abi.linux import (
+from abi.linux import (
     PAGE_SIZE,
     PROT_EXEC,
     PROT_READ,
@@ -24,10 +24,10 @@ from kernel.abi.linux import (
     page_down,
     page_up,
 )
-from kernel.errors import Errno
+from abi.errno import Errno
 
 # --- <uapi/linux/elf.h>, <uapi/linux/elf-em.h> ----------------------------------------------
-# Kept here, not in kernel/abi/linux.py, because only the loader reads ELF files.
+# Kept here, not in abi/linux.py, because only the loader reads ELF files.
 ELFMAG = b"\x7fELF"
 ELFCLASS64 = 2
 ELFDATA2LSB = 1

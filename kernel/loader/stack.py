@@ -29,7 +29,7 @@ import errno
 import struct
 from dataclasses import dataclass
 
-from kernel.abi.linux import (
+from abi.linux import (
     AT_BASE,
     AT_CLKTCK,
     AT_EGID,
@@ -57,7 +57,7 @@ from kernel.abi.linux import (
     PAGE_SIZE,
     USER_HZ,
 )
-from kernel.errors import Errno
+from abi.errno import Errno
 
 #: Longest single argument or environment string, NUL included (include/uapi/linux/binfmts.h).
 MAX_ARG_STRLEN = 32 * PAGE_SIZE

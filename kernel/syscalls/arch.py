@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernel.abi import structs
-from kernel.abi.errno import EINVAL, ENODEV, EPERM
-from kernel.abi.linux import (
+from abi import structs
+from abi.errno import EINVAL, ENODEV, EPERM
+from abi.linux import (
     ARCH_GET_CPUID,
     ARCH_GET_FS,
     ARCH_GET_GS,
@@ -15,7 +15,7 @@ from kernel.abi.linux import (
     ARCH_SET_GS,
     TASK_SIZE,
 )
-from kernel.errors import Errno
+from abi.errno import Errno
 from kernel.syscalls.args import Int, ULong
 from kernel.syscalls.table import syscall
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernel.abi.errno import EBADF, EINVAL, EISDIR, EPERM
-from kernel.abi.linux import (
+from abi.errno import EBADF, EINVAL, EISDIR, EPERM
+from abi.linux import (
     AT_EMPTY_PATH,
     AT_FDCWD,
     AT_NO_AUTOMOUNT,
@@ -21,8 +21,8 @@ from kernel.abi.linux import (
     UTIME_NOW,
     UTIME_OMIT,
 )
-from kernel.abi.structs import DIRENT64_HEAD, STAT, STATFS, STATX, TIMESPEC
-from kernel.errors import Errno
+from abi.structs import DIRENT64_HEAD, STAT, STATFS, STATX, TIMESPEC
+from abi.errno import Errno
 from kernel.syscalls.args import Addr, Fd, Int, Off, UInt
 from kernel.syscalls.paths import lookup_at, lookup_path, read_path, start_dir, vfs
 from kernel.syscalls.table import syscall

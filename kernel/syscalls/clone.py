@@ -9,9 +9,9 @@ The child starts with the caller's registers (rax = 0), on ``stack`` if given.
 from __future__ import annotations
 
 
-from kernel.abi import structs
-from kernel.abi.errno import EAGAIN, EINVAL, EPERM
-from kernel.abi.linux import (
+from abi import structs
+from abi.errno import EAGAIN, EINVAL, EPERM
+from abi.linux import (
     CLONE_ARGS_SIZE_VER0,
     CLONE_CHILD_CLEARTID,
     CLONE_CHILD_SETTID,
@@ -45,7 +45,7 @@ from kernel.abi.linux import (
     RLIMIT_NPROC,
     Signal,
 )
-from kernel.errors import Errno
+from abi.errno import Errno
 from kernel.process import ThreadGroup
 from kernel.syscalls.args import Addr, Size, ULong
 from kernel.syscalls.table import syscall

@@ -7,7 +7,7 @@ stale.
 
 from __future__ import annotations
 
-from kernel.abi import syscalls as numbers
+from abi import syscalls as numbers
 from kernel.syscalls import default_table
 
 #: Calls deliberately answered with ENOSYS, and the reason (shown in the table).

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernel.abi.errno import EBADF, EEXIST, EINTR, EINVAL, ENOENT, EPERM
-from kernel.abi.linux import (
+from abi.errno import EBADF, EEXIST, EINTR, EINVAL, ENOENT, EPERM
+from abi.linux import (
     EFD_CLOEXEC,
     EFD_NONBLOCK,
     EFD_SEMAPHORE,
@@ -18,8 +18,8 @@ from kernel.abi.linux import (
     O_NONBLOCK,
     O_PATH,
 )
-from kernel.abi.structs import EPOLL_EVENT, TIMESPEC
-from kernel.errors import Errno
+from abi.structs import EPOLL_EVENT, TIMESPEC
+from abi.errno import Errno
 from kernel.syscalls.args import Addr, Fd, Int, UInt
 from kernel.syscalls.fdops import nofile_limit
 from kernel.syscalls.table import syscall

@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from kernel.abi import structs
-from kernel.abi.errno import E2BIG, EFAULT, EINVAL, ELOOP, ENOENT, ENOEXEC, ENOSYS
-from kernel.abi.linux import (
+from abi import structs
+from abi.errno import E2BIG, EFAULT, EINVAL, ELOOP, ENOENT, ENOEXEC, ENOSYS
+from abi.linux import (
     AT_EMPTY_PATH,
     AT_FDCWD,
     AT_SYMLINK_NOFOLLOW,
@@ -24,7 +24,7 @@ from kernel.abi.linux import (
     PAGE_SIZE,
     RLIMIT_STACK,
 )
-from kernel.errors import Errno
+from abi.errno import Errno
 from kernel.memory import MemoryClient
 from kernel.syscalls.args import Addr, Int
 from kernel.syscalls.table import syscall

@@ -5,8 +5,8 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from kernel.abi.errno import EBADF, EINVAL
-from kernel.abi.linux import (
+from abi.errno import EBADF, EINVAL
+from abi.linux import (
     CLOSE_RANGE_CLOEXEC,
     CLOSE_RANGE_UNSHARE,
     F_DUPFD,
@@ -36,7 +36,7 @@ from kernel.abi.linux import (
     SEEK_SET,
     SETFL_MASK,
 )
-from kernel.errors import Errno
+from abi.errno import Errno
 from kernel.syscalls.args import Fd, Int, UInt, ULong
 from kernel.syscalls.table import syscall
 from services.vfs import locks

@@ -7,8 +7,8 @@ import ctypes
 import os
 from typing import TYPE_CHECKING
 
-from kernel.abi.errno import EAGAIN, EBADF, EINVAL, ENODEV, EPIPE, ESPIPE
-from kernel.abi.linux import (
+from abi.errno import EAGAIN, EBADF, EINVAL, ENODEV, EPIPE, ESPIPE
+from abi.linux import (
     F_RDLCK,
     F_UNLCK,
     F_WRLCK,
@@ -35,8 +35,8 @@ from kernel.abi.linux import (
     SPLICE_F_MOVE,
     SPLICE_F_NONBLOCK,
 )
-from kernel.abi.structs import TIMEVAL, U64
-from kernel.errors import Errno
+from abi.structs import TIMEVAL, U64
+from abi.errno import Errno
 from kernel.syscalls.args import Addr, Fd, Int, Off, Size, UInt
 from kernel.syscalls.attrs import _setattr, clamp_ns
 from kernel.syscalls.fdops import nofile_limit

@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from kernel.abi import structs
-from kernel.abi.errno import EINVAL, ENOSYS
-from kernel.abi.linux import (
+from abi import structs
+from abi.errno import EINVAL, ENOSYS
+from abi.linux import (
     CLOCK_MONOTONIC,
     CLOCK_REALTIME,
     FUTEX_BITSET_MATCH_ANY,
@@ -30,7 +30,7 @@ from kernel.abi.linux import (
     NSEC_PER_SEC,
     ROBUST_LIST_LIMIT,
 )
-from kernel.errors import Errno
+from abi.errno import Errno
 from kernel.syscalls.args import Addr, Int, UInt, ULong
 from kernel.syscalls.table import syscall
 

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from kernel.abi import structs
-from kernel.abi.errno import EINVAL, ESRCH
-from kernel.abi.linux import GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM
-from kernel.errors import Errno
+from abi import structs
+from abi.errno import EINVAL, ESRCH
+from abi.linux import GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM
+from abi.errno import Errno
 from kernel.syscalls.args import Addr, Int, Size, UInt
 from kernel.syscalls.table import syscall
 

@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from kernel.abi import structs
-from kernel.abi.errno import EINVAL
-from kernel.abi.linux import ITIMER_REAL, SI_KERNEL, Signal
-from kernel.errors import Errno
+from abi import structs
+from abi.errno import EINVAL
+from abi.linux import ITIMER_REAL, SI_KERNEL, Signal
+from abi.errno import Errno
 from kernel.syscalls.args import Addr, Int, UInt
 from kernel.syscalls.table import syscall
 

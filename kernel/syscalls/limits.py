@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernel.abi import structs
-from kernel.abi.errno import EINVAL, ESRCH
-from kernel.abi.linux import RLIM_NLIMITS
-from kernel.errors import Errno
+from abi import structs
+from abi.errno import EINVAL, ESRCH
+from abi.linux import RLIM_NLIMITS
+from abi.errno import Errno
 from kernel.syscalls.args import Addr, Int, UInt
 from kernel.syscalls.table import syscall
 

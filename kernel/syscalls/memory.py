@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernel.abi.errno import EINVAL
-from kernel.abi.linux import MAP_ANONYMOUS, PAGE_SIZE
-from kernel.errors import Errno
+from abi.errno import EINVAL
+from abi.linux import MAP_ANONYMOUS, PAGE_SIZE
+from abi.errno import Errno
 from kernel.syscalls.args import Addr, Fd, Int, Off, Size, ULong
 from kernel.syscalls.table import syscall
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernel.abi.errno import EACCES, EINVAL, ENODEV
-from kernel.abi.linux import MAP_PRIVATE, MAP_TYPE, O_ACCMODE, O_PATH, O_WRONLY, PROT_WRITE
-from kernel.errors import Errno
+from abi.errno import EACCES, EINVAL, ENODEV
+from abi.linux import MAP_PRIVATE, MAP_TYPE, O_ACCMODE, O_PATH, O_WRONLY, PROT_WRITE
+from abi.errno import Errno
 
 if TYPE_CHECKING:
     from kernel.task import Task
@@ -16,7 +16,7 @@ async def map_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: i
     """Map ``length`` bytes of ``fd`` from ``offset``; EACCES/ENODEV/EBADF as Linux checks them."""
     file = t.process.fds.get(fd)
     if file.flags & O_PATH:
-        from kernel.abi.errno import EBADF
+        from abi.errno import EBADF
 
         raise Errno(EBADF)
     if length == 0:

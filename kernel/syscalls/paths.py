@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kernel.abi.errno import (
+from abi.errno import (
     EACCES,
     EBADF,
     EFAULT,
@@ -19,7 +19,7 @@ from kernel.abi.errno import (
     EOPNOTSUPP,
     ERANGE,
 )
-from kernel.abi.linux import (
+from abi.linux import (
     AT_EACCESS,
     AT_EMPTY_PATH,
     AT_FDCWD,
@@ -55,8 +55,8 @@ from kernel.abi.linux import (
     W_OK,
     X_OK,
 )
-from kernel.abi.structs import OPEN_HOW
-from kernel.errors import Errno
+from abi.structs import OPEN_HOW
+from abi.errno import Errno
 from kernel.syscalls.args import Addr, Fd, Int, Size, UInt
 from kernel.syscalls.fdops import nofile_limit
 from kernel.syscalls.table import syscall
@@ -198,7 +198,7 @@ async def openat2(t: Task, dirfd: Fd, pathname: Addr, how: Addr, size: Size) -> 
         raise Errno(EINVAL)
     raw = await t.mm.copy_in(how, size)
     if any(raw[OPEN_HOW.size:]):
-        from kernel.abi.errno import E2BIG
+        from abi.errno import E2BIG
 
         raise Errno(E2BIG)
     flags, mode, resolve = OPEN_HOW.unpack(raw[:OPEN_HOW.size])
@@ -207,7 +207,7 @@ async def openat2(t: Task, dirfd: Fd, pathname: Addr, how: Addr, size: Size) -> 
     if mode and not flags & O_CREAT and flags & O_TMPFILE != O_TMPFILE:
         raise Errno(EINVAL)
     if resolve & RESOLVE_CACHED:
-        from kernel.abi.errno import EAGAIN
+        from abi.errno import EAGAIN
 
         raise Errno(EAGAIN)
     return await do_open(t, dirfd, await read_path(t, pathname), flags, mode, resolve)
@@ -360,7 +360,7 @@ async def faccessat2(t: Task, dirfd: Fd, pathname: Addr, mode: Int, flags: Int) 
     if mode == F_OK:
         return 0
     if mode & W_OK and inode.fs.read_only and inode.kind in (0o040000, S_IFREG, 0o120000):
-        from kernel.abi.errno import EROFS
+        from abi.errno import EROFS
 
         raise Errno(EROFS)
     if not permitted(t, inode, mode, real=not flags & AT_EACCESS):

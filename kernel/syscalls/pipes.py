@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernel.abi.errno import EINVAL
-from kernel.abi.linux import O_CLOEXEC, O_DIRECT, O_NONBLOCK
-from kernel.abi.structs import I32
-from kernel.errors import Errno
+from abi.errno import EINVAL
+from abi.linux import O_CLOEXEC, O_DIRECT, O_NONBLOCK
+from abi.structs import I32
+from abi.errno import Errno
 from kernel.syscalls.args import Addr, Int
 from kernel.syscalls.fdops import nofile_limit
 from kernel.syscalls.table import syscall

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernel.abi.errno import EBADF, EINVAL, ERESTARTNOHAND
-from kernel.abi.linux import (
+from abi.errno import EBADF, EINVAL, ERESTARTNOHAND
+from abi.linux import (
     FD_SETSIZE,
     POLLERR,
     POLLHUP,
@@ -19,8 +19,8 @@ from kernel.abi.linux import (
     POLLRDNORM,
     POLLWRNORM,
 )
-from kernel.abi.structs import POLLFD, TIMESPEC, TIMEVAL
-from kernel.errors import Errno
+from abi.structs import POLLFD, TIMESPEC, TIMEVAL
+from abi.errno import Errno
 from kernel.syscalls.args import Addr, Int, UInt
 from kernel.syscalls.fdops import nofile_limit
 from kernel.syscalls.table import syscall

@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kernel.abi import structs
-from kernel.abi.errno import EAGAIN, EINVAL
-from kernel.abi.linux import (
+from abi import structs
+from abi.errno import EAGAIN, EINVAL
+from abi.linux import (
     CLOCK_BOOTTIME,
     CLOCK_MONOTONIC,
     CLOCK_REALTIME,
@@ -28,7 +28,7 @@ from kernel.abi.linux import (
     TIMER_ABSTIME,
     Signal,
 )
-from kernel.errors import Errno
+from abi.errno import Errno
 from kernel.syscalls.args import Addr, Int
 from kernel.syscalls.itimer import IntervalTimer
 from kernel.syscalls.table import syscall

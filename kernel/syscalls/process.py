@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernel.abi import structs
-from kernel.abi.errno import EACCES, EINVAL, EPERM, ESRCH
-from kernel.abi.linux import (
+from abi import structs
+from abi.errno import EACCES, EINVAL, EPERM, ESRCH
+from abi.linux import (
     PR_GET_CHILD_SUBREAPER,
     PR_GET_DUMPABLE,
     PR_GET_NAME,
@@ -22,7 +22,7 @@ from kernel.abi.linux import (
     TASK_COMM_LEN,
     exit_status_code,
 )
-from kernel.errors import Errno
+from abi.errno import Errno
 from kernel.syscalls.args import Addr, Int, Size, ULong
 from kernel.syscalls.table import syscall
 from kernel.task import TaskExit

@@ -7,8 +7,8 @@ import contextlib
 import struct
 from typing import TYPE_CHECKING, TypeVar
 
-from kernel.abi.errno import EBADF, EFAULT, EINVAL, ENOTTY, EOPNOTSUPP, EPIPE
-from kernel.abi.linux import (
+from abi.errno import EBADF, EFAULT, EINVAL, ENOTTY, EOPNOTSUPP, EPIPE
+from abi.linux import (
     FIOCLEX,
     FIONBIO,
     FIONCLEX,
@@ -24,8 +24,8 @@ from kernel.abi.linux import (
     WINSIZE_SIZE,
     Signal,
 )
-from kernel.abi.structs import I32
-from kernel.errors import Errno
+from abi.structs import I32
+from abi.errno import Errno
 from kernel.syscalls.args import Addr, Fd, Int, Off, Size, UInt, ULong
 from kernel.syscalls.signals import signal_self
 from kernel.syscalls.table import syscall

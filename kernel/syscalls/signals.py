@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from kernel.abi import structs
-from kernel.abi.errno import EAGAIN, EFAULT, EINTR, EINVAL, EPERM, ERESTART_RESTARTBLOCK, ERESTARTNOHAND, ESRCH
-from kernel.abi.linux import (
+from abi import structs
+from abi.errno import EAGAIN, EFAULT, EINTR, EINVAL, EPERM, ERESTART_RESTARTBLOCK, ERESTARTNOHAND, ESRCH
+from abi.linux import (
     NSEC_PER_SEC,
     NSIG,
     O_NONBLOCK,
@@ -23,7 +23,7 @@ from kernel.abi.linux import (
     UNBLOCKABLE,
     Signal,
 )
-from kernel.errors import Errno
+from abi.errno import Errno
 from kernel.syscalls.args import Addr, Int, Size
 from kernel.syscalls.fdops import nofile_limit
 from kernel.syscalls.table import syscall

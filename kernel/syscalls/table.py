@@ -2,7 +2,7 @@
 
 Handlers are plain ``async def`` functions registered with :func:`syscall`; they take the
 calling :class:`~kernel.task.Task` and the decoded arguments, and return the result or raise
-:class:`~kernel.errors.Errno`. A number without a handler returns ``-ENOSYS`` and is counted.
+:class:`~abi.errno.Errno`. A number without a handler returns ``-ENOSYS`` and is counted.
 
 Researchers (in the manner of Qiling) can, per system call name or number, or for all of them:
 
@@ -23,9 +23,9 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from kernel.abi import syscalls as numbers
-from kernel.abi.errno import EIO, ENOSYS
-from kernel.errors import Errno
+from abi import syscalls as numbers
+from abi.errno import EIO, ENOSYS
+from abi.errno import Errno
 from kernel.syscalls.args import Decoder
 
 if TYPE_CHECKING:

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from kernel.abi import structs
-from kernel.abi.errno import EFAULT, EINVAL
-from kernel.abi.linux import (
+from abi import structs
+from abi.errno import EFAULT, EINVAL
+from abi.linux import (
     CLOCK_BOOTTIME,
     CLOCK_BOOTTIME_ALARM,
     CLOCK_MONOTONIC,
@@ -29,7 +29,7 @@ from kernel.abi.linux import (
     NSEC_PER_SEC,
     TIMER_ABSTIME,
 )
-from kernel.errors import Errno
+from abi.errno import Errno
 from kernel.syscalls.args import Addr, Int
 from kernel.syscalls.table import syscall
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from kernel.abi import structs
-from kernel.abi.errno import EACCES, EINVAL, ESRCH
-from kernel.abi.linux import (
+from abi import structs
+from abi.errno import EACCES, EINVAL, ESRCH
+from abi.linux import (
     NSEC_PER_SEC,
     PRIO_PGRP,
     PRIO_PROCESS,
@@ -17,7 +17,7 @@ from kernel.abi.linux import (
     RUSAGE_THREAD,
     USER_HZ,
 )
-from kernel.errors import Errno
+from abi.errno import Errno
 from kernel.process import Usage
 from kernel.syscalls.args import Addr, Int, Size
 from kernel.syscalls.table import syscall

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernel.abi import structs
-from kernel.abi.errno import ECHILD, EINVAL
-from kernel.abi.linux import (
+from abi import structs
+from abi.errno import ECHILD, EINVAL
+from abi.linux import (
     CLD_CONTINUED,
     CLD_STOPPED,
     NSEC_PER_SEC,
@@ -28,7 +28,7 @@ from kernel.abi.linux import (
     WUNTRACED,
     Signal,
 )
-from kernel.errors import Errno
+from abi.errno import Errno
 from kernel.syscalls.args import Addr, Int
 from kernel.syscalls.table import syscall
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 
-from kernel.abi.linux import MAP_FIXED, MAP_POPULATE, MAP_SHARED
+from abi.linux import MAP_FIXED, MAP_POPULATE, MAP_SHARED
 from platforms.ptrace.context import PtraceContext
 from platforms.ptrace.placement import CpuPlacement
 from platforms.ptrace.stub import MEMFILE_FD

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import struct
 
-from kernel.abi.linux import PAGE_SIZE, TASK_SIZE
+from abi.linux import PAGE_SIZE, TASK_SIZE
 
 #: Where the stub's single page lives; the guest may use every address below it.
 STUB_BASE = TASK_SIZE - PAGE_SIZE

@@ -15,9 +15,9 @@ from typing import Any
 
 import trio
 
-from kernel.abi.errno import EINVAL, EIO
+from abi.errno import EINVAL, EIO
 from kernel.bus import Actor, operation
-from kernel.errors import Errno
+from abi.errno import Errno
 from services.gofer_proxy.connection import GoferConnection, spawn_gofer
 
 log = logging.getLogger("sentrio.gofer_proxy")

@@ -42,8 +42,8 @@ import anyio
 import anyio.abc
 
 from gofer import protocol as p
-from kernel.abi.errno import EINVAL, EIO
-from kernel.errors import Errno
+from abi.errno import EINVAL, EIO
+from abi.errno import Errno
 
 log = logging.getLogger("sentrio.gofer_proxy")
 

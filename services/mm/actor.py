@@ -18,8 +18,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from kernel.abi.errno import EEXIST, EFAULT, EINVAL, ENAMETOOLONG, ENOMEM, EOPNOTSUPP, EPERM
-from kernel.abi.linux import (
+from abi.errno import EEXIST, EFAULT, EINVAL, ENAMETOOLONG, ENOMEM, EOPNOTSUPP, EPERM
+from abi.linux import (
     BUS_ADRERR,
     MADV_COLD,
     MADV_DODUMP,
@@ -80,7 +80,7 @@ from kernel.abi.linux import (
     page_up,
 )
 from kernel.bus import Actor, operation
-from kernel.errors import Errno
+from abi.errno import Errno
 from platforms import AddressSpace, Context, Platform
 from services.mm.memfile import MemoryFile
 from services.mm.pagecache import CachedPage, PageCache

@@ -18,7 +18,7 @@ import ctypes
 import mmap
 import os
 
-from kernel.abi.linux import MAP_NORESERVE, PAGE_SIZE
+from abi.linux import MAP_NORESERVE, PAGE_SIZE
 
 #: Size of the (sparse) file and of the Sentry's reservation: address space, not memory.
 DEFAULT_SIZE = 1 << 38  # 256 GiB

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 
-from kernel.abi.linux import PAGE_SIZE
+from abi.linux import PAGE_SIZE
 from services.mm.vma import Backing
 
 

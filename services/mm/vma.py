@@ -13,7 +13,7 @@ import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from kernel.abi.linux import MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_SHARED, MAP_TYPE
+from abi.linux import MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_SHARED, MAP_TYPE
 
 #: The flags that make two adjacent mappings one VMA in Linux's eyes.
 _VMA_FLAGS = MAP_TYPE | MAP_ANONYMOUS | MAP_GROWSDOWN

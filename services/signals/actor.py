@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import trio
 
-from kernel.abi.errno import EINVAL, ENOMEM, EPERM, ESRCH
-from kernel.abi.linux import (
+from abi.errno import EINVAL, ENOMEM, EPERM, ESRCH
+from abi.linux import (
     ALL_SIGNALS,
     MINSIGSTKSZ,
     NSIG,
@@ -39,7 +39,7 @@ from kernel.abi.linux import (
     sigbit,
 )
 from kernel.bus import Actor, Bus, operation
-from kernel.errors import Errno
+from abi.errno import Errno
 from services.signals.futex import FutexTable
 from services.signals.queues import Action, ProcessSignals, ThreadSignals, next_signal
 from services.signals.watch import PendingWatch

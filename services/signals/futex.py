@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import trio
 
-from kernel.abi.errno import EAGAIN, ENOSYS, ETIMEDOUT
-from kernel.abi.linux import (
+from abi.errno import EAGAIN, ENOSYS, ETIMEDOUT
+from abi.linux import (
     FUTEX_OP_ADD,
     FUTEX_OP_ANDN,
     FUTEX_OP_CMP_EQ,
@@ -33,7 +33,7 @@ from kernel.abi.linux import (
     FUTEX_OP_SET,
     FUTEX_OP_XOR,
 )
-from kernel.errors import Errno
+from abi.errno import Errno
 
 _WORD = struct.Struct("<I")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from kernel.abi.linux import (
+from abi.linux import (
     IGNORED_BY_DEFAULT,
     NSIG,
     SIG_DFL,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from kernel.abi.errno import (
+from abi.errno import (
     EBUSY,
     EEXIST,
     EINVAL,
@@ -28,7 +28,7 @@ from kernel.abi.errno import (
     EPERM,
     EXDEV,
 )
-from kernel.abi.linux import (
+from abi.linux import (
     O_ACCMODE,
     O_CREAT,
     O_DIRECTORY,
@@ -49,7 +49,8 @@ from kernel.abi.linux import (
     S_IFREG,
 )
 from kernel.bus import Actor, operation
-from kernel.errors import Errno, SentryError
+from abi.errno import Errno
+from kernel.errors import SentryError
 from services.vfs.devfs import make_devfs
 from services.vfs.file import File
 from services.vfs.inode import Dir, Filesystem, Inode, Stat, Symlink

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from kernel.abi.errno import ENOSPC, ENXIO
-from kernel.abi.linux import O_PATH, S_IFCHR
-from kernel.errors import Errno
+from abi.errno import ENOSPC, ENXIO
+from abi.linux import O_PATH, S_IFCHR
+from abi.errno import Errno
 from services.vfs.file import File, PathFile
 from services.vfs.inode import Device, Dir, Filesystem, Inode, Symlink
 

@@ -6,8 +6,8 @@ import struct
 from dataclasses import dataclass
 
 
-from kernel.abi.errno import EAGAIN, EINVAL
-from kernel.abi.linux import (
+from abi.errno import EAGAIN, EINVAL
+from abi.linux import (
     EPOLLET,
     EPOLLONESHOT,
     O_NONBLOCK,
@@ -20,7 +20,7 @@ from kernel.abi.linux import (
     POLLWRNORM,
     S_IFREG,
 )
-from kernel.errors import Errno
+from abi.errno import Errno
 from services.vfs.file import File, scatter
 from services.vfs.inode import Filesystem, Inode
 from services.vfs.poll import Changes

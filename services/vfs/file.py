@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from kernel.abi.errno import EINVAL, ENOTDIR, ENOTTY, ESPIPE
+from abi.errno import EINVAL, ENOTDIR, ENOTTY, ESPIPE
 import trio
 
-from kernel.abi.linux import (
+from abi.linux import (
     O_ACCMODE,
     O_APPEND,
     O_PATH,
@@ -30,7 +30,7 @@ from kernel.abi.linux import (
     SEEK_END,
     SEEK_SET,
 )
-from kernel.errors import Errno
+from abi.errno import Errno
 
 if TYPE_CHECKING:
     from services.vfs.inode import Dir, Inode, Stat
@@ -247,12 +247,12 @@ class DirectoryFile(File):
         return self.offset
 
     async def read(self, buffers: list[memoryview]) -> int:
-        from kernel.abi.errno import EISDIR
+        from abi.errno import EISDIR
 
         raise Errno(EISDIR)
 
     async def pread(self, buffers: list[memoryview], offset: int) -> int:
-        from kernel.abi.errno import EISDIR
+        from abi.errno import EISDIR
 
         raise Errno(EISDIR)
 

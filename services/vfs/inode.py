@@ -18,8 +18,8 @@ import os
 import time
 from dataclasses import dataclass
 
-from kernel.abi.errno import EEXIST, EINVAL, ENOENT, ENXIO, EROFS
-from kernel.abi.linux import (
+from abi.errno import EEXIST, EINVAL, ENOENT, ENXIO, EROFS
+from abi.linux import (
     O_ACCMODE,
     O_PATH,
     O_RDONLY,
@@ -32,7 +32,7 @@ from kernel.abi.linux import (
     TMPFS_MAGIC,
     dtype,
 )
-from kernel.errors import Errno
+from abi.errno import Errno
 from services.vfs.file import DirectoryFile, File, PathFile, RegularFile
 
 _devices = itertools.count(0x20)

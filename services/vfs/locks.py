@@ -21,9 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-from kernel.abi.errno import EAGAIN, EDEADLK
-from kernel.abi.linux import F_RDLCK, F_UNLCK, F_WRLCK
-from kernel.errors import Errno
+from abi.errno import EAGAIN, EDEADLK
+from abi.linux import F_RDLCK, F_UNLCK, F_WRLCK
+from abi.errno import Errno
 from services.vfs.poll import Changes
 
 #: The last byte a lock can cover ("to the end of the file, however it grows").

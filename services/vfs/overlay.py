@@ -22,8 +22,8 @@ import os
 from collections import OrderedDict
 from typing import Any
 
-from kernel.abi.errno import ENOENT
-from kernel.abi.linux import (
+from abi.errno import ENOENT
+from abi.linux import (
     O_ACCMODE,
     O_APPEND,
     O_DIRECTORY,
@@ -38,7 +38,7 @@ from kernel.abi.linux import (
     V9FS_MAGIC,
 )
 from kernel.bus import Bus
-from kernel.errors import Errno
+from abi.errno import Errno
 from services.vfs.inode import Dir, Filesystem, Inode, RegularInode, Symlink, now_ns, special_inode
 
 _AT_REMOVEDIR = 0x200
@@ -421,7 +421,7 @@ class GoferDir(Dir):
         if self.gfs.rw:
             location = getattr(child, "location", None)
             if location is None:
-                from kernel.abi.errno import EXDEV
+                from abi.errno import EXDEV
 
                 raise Errno(EXDEV)
             directory, old_name = location

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from kernel.abi.errno import ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, EXDEV
-from kernel.abi.linux import MAXSYMLINKS, NAME_MAX, PATH_MAX
-from kernel.errors import Errno
+from abi.errno import ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, EXDEV
+from abi.linux import MAXSYMLINKS, NAME_MAX, PATH_MAX
+from abi.errno import Errno
 from services.vfs.inode import Dir, Inode, Symlink
 
 

@@ -13,8 +13,8 @@ sets up an interruptible sleep only when it must sleep.
 
 from __future__ import annotations
 
-from kernel.abi.errno import EAGAIN, EBUSY, ENXIO, EPERM, EPIPE
-from kernel.abi.linux import (
+from abi.errno import EAGAIN, EBUSY, ENXIO, EPERM, EPIPE
+from abi.linux import (
     O_NONBLOCK,
     O_PATH,
     O_RDONLY,
@@ -33,7 +33,7 @@ from kernel.abi.linux import (
     POLLWRNORM,
     S_IFIFO,
 )
-from kernel.errors import Errno
+from abi.errno import Errno
 from services.vfs.file import File, PathFile, scatter
 from services.vfs.inode import Filesystem, Inode
 from services.vfs.poll import Changes

@@ -12,10 +12,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from kernel.abi.errno import EACCES, ENOENT
-from kernel.abi.linux import O_ACCMODE, O_PATH, O_RDONLY, PAGE_SIZE, S_IFREG
+from abi.errno import EACCES, ENOENT
+from abi.linux import O_ACCMODE, O_PATH, O_RDONLY, PAGE_SIZE, S_IFREG
 from kernel.bus import current_caller
-from kernel.errors import Errno
+from abi.errno import Errno
 from services.vfs.file import File, PathFile, seek_position
 from services.vfs.inode import Dir, Filesystem, Inode, Symlink
 from services.vfs.path import path_of

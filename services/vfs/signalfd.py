@@ -8,9 +8,9 @@ one is pending for the polling thread.
 
 from __future__ import annotations
 
-from kernel.abi import structs
-from kernel.abi.errno import EAGAIN, EINVAL
-from kernel.abi.linux import (
+from abi import structs
+from abi.errno import EAGAIN, EINVAL
+from abi.linux import (
     O_NONBLOCK,
     O_RDWR,
     POLLIN,
@@ -23,7 +23,7 @@ from kernel.abi.linux import (
     Signal,
 )
 from kernel.bus import Bus
-from kernel.errors import Errno
+from abi.errno import Errno
 from services.signals.watch import PendingWatch, current_thread
 from services.vfs.eventfd import _anon
 from services.vfs.file import File, scatter

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from kernel.abi.linux import RLIMIT_NOFILE
+from abi.linux import RLIMIT_NOFILE
 from kernel.oci import BundleError, load_bundle
 from tests.cli.conftest import fields, needs_root, sentrio
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kernel.errors import Errno
+from abi.errno import Errno
 from kernel.fdtable import FdTable
 from services.vfs.file import File
 

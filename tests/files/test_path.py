@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kernel.abi.errno import ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR
-from kernel.abi.linux import S_IFDIR, S_IFLNK, S_IFREG
-from kernel.errors import Errno
+from abi.errno import ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR
+from abi.linux import S_IFDIR, S_IFLNK, S_IFREG
+from abi.errno import Errno
 from services.vfs.inode import Dir, Filesystem
 from services.vfs.path import path_of, resolve
 

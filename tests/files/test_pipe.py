@@ -6,9 +6,9 @@ import pytest
 import trio
 import trio.testing
 
-from kernel.abi.errno import EAGAIN, EPIPE
-from kernel.abi.linux import O_NONBLOCK, PIPE_DEFAULT_SIZE
-from kernel.errors import Errno
+from abi.errno import EAGAIN, EPIPE
+from abi.linux import O_NONBLOCK, PIPE_DEFAULT_SIZE
+from abi.errno import Errno
 from services.vfs.pipe import new_pipe
 
 

@@ -12,7 +12,7 @@ import pytest
 import trio
 
 from gofer import protocol as p
-from kernel.errors import Errno
+from abi.errno import Errno
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the chroot confinement needs root")
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from gofer import protocol as p
 from gofer.server import serve
-from kernel.errors import Errno
+from abi.errno import Errno
 
 
 async def raw_exchange(root: Path, payload: bytes) -> bytes:

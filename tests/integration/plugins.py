@@ -7,7 +7,7 @@ import os
 from collections import Counter
 from typing import Any
 
-from kernel.abi.errno import EPERM
+from abi.errno import EPERM
 from services.mm.actor import MemoryManager
 
 

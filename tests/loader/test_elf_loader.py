@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loader_samples import HELLO, BytesReader, minimal, phdr
-from kernel.abi.linux import PROT_EXEC, PROT_READ, PROT_WRITE, TASK_SIZE, page_down, page_up
-from kernel.errors import Errno
+from abi.linux import PROT_EXEC, PROT_READ, PROT_WRITE, TASK_SIZE, page_down, page_up
+from abi.errno import Errno
 from kernel.loader.elf import (
     ELF_ET_DYN_BASE,
     ET_DYN,

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loader_samples import STACK_DUMP
-from kernel.abi.linux import (
+from abi.linux import (
     AT_EXECFN,
     AT_HWCAP,
     AT_NULL,
@@ -22,7 +22,7 @@ from kernel.abi.linux import (
     AT_SECURE,
     RLIM_INFINITY,
 )
-from kernel.errors import Errno
+from abi.errno import Errno
 from kernel.loader.stack import (
     ARG_MAX,
     MAX_ARG_STRLEN,

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 import trio
 
-from kernel.abi.linux import PROT_EXEC, PROT_READ, PROT_WRITE, SEGV_ACCERR, SEGV_MAPERR, Signal
+from abi.linux import PROT_EXEC, PROT_READ, PROT_WRITE, SEGV_ACCERR, SEGV_MAPERR, Signal
 from platforms import StopReason
 from platforms.ptrace.platform import PtracePlatform
 from platforms.ptrace.stub import LAYOUT, STUB_BASE

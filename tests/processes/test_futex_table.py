@@ -8,8 +8,8 @@ import pytest
 import trio
 import trio.testing
 
-from kernel.abi.errno import EAGAIN, ETIMEDOUT
-from kernel.errors import Errno
+from abi.errno import EAGAIN, ETIMEDOUT
+from abi.errno import Errno
 from services.signals.futex import FutexTable, apply_op, compare_op
 
 

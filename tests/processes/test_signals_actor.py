@@ -6,10 +6,10 @@ import pytest
 import trio
 import trio.testing
 
-from kernel.abi.errno import EINVAL, ESRCH
-from kernel.abi.linux import SA_NODEFER, SA_RESETHAND, SIG_BLOCK, SIG_DFL, SIG_IGN, SIG_SETMASK, Signal, sigbit
+from abi.errno import EINVAL, ESRCH
+from abi.linux import SA_NODEFER, SA_RESETHAND, SIG_BLOCK, SIG_DFL, SIG_IGN, SIG_SETMASK, Signal, sigbit
 from kernel.bus import Bus
-from kernel.errors import Errno
+from abi.errno import Errno
 from services.signals.actor import SignalsActor
 
 USR1, USR2, CHLD, RTMIN = int(Signal.SIGUSR1), int(Signal.SIGUSR2), int(Signal.SIGCHLD), 34

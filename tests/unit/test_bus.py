@@ -8,9 +8,9 @@ import json
 import pytest
 import trio
 
-from kernel.abi.errno import EINVAL, EIO, ENOSYS
+from abi.errno import EINVAL, EIO, ENOSYS
 from kernel.bus import Actor, Bus, FailCallSupervisor, Message, current_caller, operation
-from kernel.errors import Errno
+from abi.errno import Errno
 from kernel.tracing import MessageTracer
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import trio
 
-from kernel.abi.errno import EIO, ENOMEM
+from abi.errno import EIO, ENOMEM
 from kernel.bus import Actor, Bus, FailCallSupervisor, current_caller, operation
-from kernel.errors import Errno
+from abi.errno import Errno
 from kernel.faults import FaultInjector, InjectedCrash, RuleError
 
 

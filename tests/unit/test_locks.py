@@ -6,9 +6,9 @@ import pytest
 import trio
 import trio.testing
 
-from kernel.abi.errno import EAGAIN, EDEADLK
-from kernel.abi.linux import F_RDLCK, F_UNLCK, F_WRLCK
-from kernel.errors import Errno
+from abi.errno import EAGAIN, EDEADLK
+from abi.linux import F_RDLCK, F_UNLCK, F_WRLCK
+from abi.errno import Errno
 from services.vfs import locks
 from services.vfs.locks import OFFSET_MAX, LockTable
 

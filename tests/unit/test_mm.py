@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kernel.abi.errno import EEXIST, EFAULT, EINVAL, ENAMETOOLONG, ENOMEM, EPERM
-from kernel.abi.linux import (
+from abi.errno import EEXIST, EFAULT, EINVAL, ENAMETOOLONG, ENOMEM, EPERM
+from abi.linux import (
     MADV_DONTNEED,
     MAP_ANONYMOUS,
     MAP_FIXED,
@@ -29,7 +29,7 @@ from kernel.abi.linux import (
     SEGV_MAPERR,
     Signal,
 )
-from kernel.errors import Errno
+from abi.errno import Errno
 from services.mm.actor import MemoryManager
 from services.mm.memfile import MemoryFile
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kernel.abi.errno import EFAULT
-from kernel.abi.linux import BUS_ADRERR, MAP_PRIVATE, MAP_SHARED, MS_SYNC, PAGE_SIZE, PROT_READ, Signal
+from abi.errno import EFAULT
+from abi.linux import BUS_ADRERR, MAP_PRIVATE, MAP_SHARED, MS_SYNC, PAGE_SIZE, PROT_READ, Signal
 from tests.unit.test_mm import RW, Harness, errno_of
 
 P = PAGE_SIZE

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kernel.abi.errno import ENOENT, ERESTART_RESTARTBLOCK, ERESTARTSYS
+from abi.errno import ENOENT, ERESTART_RESTARTBLOCK, ERESTARTSYS
 from kernel.strace import Strace
 
 

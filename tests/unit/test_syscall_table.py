@@ -5,9 +5,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from kernel.abi import syscalls as numbers
-from kernel.abi.errno import EBADF, ENOSYS
-from kernel.errors import Errno
+from abi import syscalls as numbers
+from abi.errno import EBADF, ENOSYS
+from abi.errno import Errno
 from kernel.syscalls.args import Addr, Fd, Int, Size
 from kernel.syscalls.table import Call, SyscallTable
 
@@ -108,7 +108,7 @@ async def broken(t: Any) -> int:
 async def test_a_handler_bug_becomes_eio_and_propagates_when_strict() -> None:
     import pytest
 
-    from kernel.abi.errno import EIO
+    from abi.errno import EIO
 
     assert await SyscallTable({"getpid": broken}).dispatch(_task(), numbers.number("getpid")) == -EIO
     with pytest.raises(KeyError):

@@ -22,3 +22,25 @@ RESTART_DESCRIPTIONS = {
 }
 
 MAX_ERRNO = 4095
+
+
+class Errno(Exception):
+    """A system call failure carrying a Linux errno value.
+
+    ``raise Errno(EFAULT)`` in a handler (or an actor serving it) makes the guest see
+    ``-EFAULT``; every other exception is a Sentry bug.
+    """
+
+    __slots__ = ("errno",)
+
+    def __init__(self, errno: int) -> None:
+        super().__init__(errno)
+        self.errno = errno
+
+    def __str__(self) -> str:
+        import os
+
+        return f"{errorcode.get(self.errno, self.errno)}: {os.strerror(self.errno)}"
+
+    def __repr__(self) -> str:
+        return f"Errno({errorcode.get(self.errno, self.errno)})"
