@@ -1,0 +1,144 @@
+"""Credentials as a value: Linux's ``struct cred``, and who is calling an actor.
+
+A task's credentials travel in every message that a permission depends on, so the actor that
+decides (the VFS for files, the kernel for signals) never reads another actor's state to learn
+who is asking. A :class:`Credentials` is immutable: a process that changes identity gets a new
+value (:func:`dataclasses.replace`), so a message already sent keeps the identity it was sent with.
+
+Capability sets are bit masks indexed by the ``CAP_*`` numbers below (``1 << CAP_CHOWN``), as in
+``capget(2)``'s 64-bit view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# --- capability numbers (linux/capability.h) -------------------------------------------------------
+
+CAP_CHOWN = 0
+CAP_DAC_OVERRIDE = 1
+CAP_DAC_READ_SEARCH = 2
+CAP_FOWNER = 3
+CAP_FSETID = 4
+CAP_KILL = 5
+CAP_SETGID = 6
+CAP_SETUID = 7
+CAP_SETPCAP = 8
+CAP_LINUX_IMMUTABLE = 9
+CAP_NET_BIND_SERVICE = 10
+CAP_NET_BROADCAST = 11
+CAP_NET_ADMIN = 12
+CAP_NET_RAW = 13
+CAP_IPC_LOCK = 14
+CAP_IPC_OWNER = 15
+CAP_SYS_MODULE = 16
+CAP_SYS_RAWIO = 17
+CAP_SYS_CHROOT = 18
+CAP_SYS_PTRACE = 19
+CAP_SYS_PACCT = 20
+CAP_SYS_ADMIN = 21
+CAP_SYS_BOOT = 22
+CAP_SYS_NICE = 23
+CAP_SYS_RESOURCE = 24
+CAP_SYS_TIME = 25
+CAP_SYS_TTY_CONFIG = 26
+CAP_MKNOD = 27
+CAP_LEASE = 28
+CAP_AUDIT_WRITE = 29
+CAP_AUDIT_CONTROL = 30
+CAP_SETFCAP = 31
+CAP_MAC_OVERRIDE = 32
+CAP_MAC_ADMIN = 33
+CAP_SYSLOG = 34
+CAP_WAKE_ALARM = 35
+CAP_BLOCK_SUSPEND = 36
+CAP_AUDIT_READ = 37
+CAP_PERFMON = 38
+CAP_BPF = 39
+CAP_CHECKPOINT_RESTORE = 40
+CAP_LAST_CAP = CAP_CHECKPOINT_RESTORE
+
+#: Every capability this ABI knows.
+ALL_CAPS = (1 << (CAP_LAST_CAP + 1)) - 1
+
+#: What root in a docker container holds by default (moby's oci/caps/defaults.go).
+DOCKER_DEFAULT_CAPS = sum(1 << cap for cap in (
+    CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FSETID, CAP_FOWNER, CAP_MKNOD, CAP_NET_RAW, CAP_SETGID,
+    CAP_SETUID, CAP_SETFCAP, CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL,
+    CAP_AUDIT_WRITE,
+))
+
+#: The ``CAP_*`` names by number, for --cap-add/--cap-drop and /proc/PID/status readers.
+CAP_NAMES: dict[int, str] = {
+    value: name for name, value in globals().items()
+    if name.startswith("CAP_") and name != "CAP_LAST_CAP" and isinstance(value, int)
+}
+
+
+def cap_bit(cap: int) -> int:
+    """The mask of one capability."""
+    return 1 << cap
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """A task's identity: user and group ids, supplementary groups, capability sets.
+
+    Permission checks on files use the *filesystem* ids (``fsuid``/``fsgid``), which follow the
+    effective ids unless setfsuid/setfsgid moved them; signals use the real and effective ids.
+    """
+
+    uid: int = 0
+    euid: int = 0
+    suid: int = 0
+    fsuid: int = 0
+    gid: int = 0
+    egid: int = 0
+    sgid: int = 0
+    fsgid: int = 0
+    groups: tuple[int, ...] = ()
+    cap_effective: int = DOCKER_DEFAULT_CAPS
+    cap_permitted: int = DOCKER_DEFAULT_CAPS
+    cap_inheritable: int = 0
+    cap_bounding: int = DOCKER_DEFAULT_CAPS
+    cap_ambient: int = 0
+    #: PR_SET_KEEPCAPS: permitted capabilities survive a change away from uid 0.
+    keep_caps: bool = False
+
+    def has_cap(self, cap: int) -> bool:
+        """Whether ``cap`` is in the effective set (Linux's ``capable()`` in the sandbox's namespace)."""
+        return bool(self.cap_effective >> cap & 1)
+
+    def in_group(self, gid: int) -> bool:
+        """Whether ``gid`` is the filesystem group or a supplementary group (``in_group_p``)."""
+        return gid == self.fsgid or gid in self.groups
+
+    @classmethod
+    def of_user(cls, uid: int, gid: int, groups: tuple[int, ...] = (),
+                caps: int = DOCKER_DEFAULT_CAPS) -> Credentials:
+        """A container's first process: every id ``uid``/``gid``; root holds ``caps``
+        (effective and permitted), anyone else holds none, and ``caps`` bounds both."""
+        held = caps if uid == 0 else 0
+        return cls(uid, uid, uid, uid, gid, gid, gid, gid, tuple(groups),
+                   cap_effective=held, cap_permitted=held, cap_bounding=caps)
+
+
+#: Who the Sentry itself is when no guest task is asking (boot, mounts): all-powerful root.
+KERNEL_CREDENTIALS = Credentials(cap_effective=ALL_CAPS, cap_permitted=ALL_CAPS, cap_bounding=ALL_CAPS)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sends a message: the calling guest thread and its credentials.
+
+    It travels as the first argument of every operation whose answer depends on the caller
+    (permission checks, /proc/self, signalfd reads), never in a trace label or a context variable.
+    """
+
+    pid: int
+    tid: int
+    creds: Credentials
+
+
+#: The caller of messages the Sentry sends on its own behalf.
+KERNEL_CALLER = Caller(0, 0, KERNEL_CREDENTIALS)
