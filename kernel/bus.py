@@ -73,6 +73,17 @@ class Actor:
         """Release host resources. Called once when the sandbox shuts down."""
 
 
+class Contract(Actor):
+    """A service's contract: every operation it offers, with typed arguments, reply and errnos.
+
+    A contract lives in ``services/<name>/contract.py`` and subclasses this class; it declares
+    each operation with :func:`operation`, a full signature and a docstring naming its errnos,
+    and a body that raises :class:`NotImplementedError`. Our actor and any replacement subclass
+    the contract and implement every operation. Replies carry handles and immutable values,
+    never an object of the actor's own state.
+    """
+
+
 @dataclass(slots=True)
 class Message:
     """One request as interceptors see it."""

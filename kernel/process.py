@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from abi import structs
+from abi.creds import Credentials
 from abi.linux import (
     CLD_CONTINUED,
     CLD_DUMPED,
@@ -36,30 +37,6 @@ if TYPE_CHECKING:
     from kernel.kernel import Kernel
     from kernel.task import Task
     from services.vfs.inode import Dir
-
-
-@dataclass(slots=True)
-class Credentials:
-    """The guest's view of its ids; the Sentry itself never changes identity for them."""
-
-    uid: int = 0
-    euid: int = 0
-    suid: int = 0
-    fsuid: int = 0
-    gid: int = 0
-    egid: int = 0
-    sgid: int = 0
-    fsgid: int = 0
-    groups: tuple[int, ...] = ()
-
-    def copy(self) -> Credentials:
-        return Credentials(self.uid, self.euid, self.suid, self.fsuid, self.gid, self.egid,
-                           self.sgid, self.fsgid, self.groups)
-
-    @classmethod
-    def of_user(cls, uid: int, gid: int, groups: tuple[int, ...] = ()) -> Credentials:
-        """Real, effective, saved and fs ids all ``uid``/``gid``, as a container's first process has."""
-        return cls(uid, uid, uid, uid, gid, gid, gid, gid, groups)
 
 
 @dataclass(slots=True)
@@ -96,7 +73,8 @@ class ThreadGroup:
         self.mm = MemoryClient(kernel.bus, asid)
         self.tasks: list[Task] = []
         self.rlimits: list[tuple[int, int]] = list(parent.rlimits) if parent else host_rlimits()
-        self.creds = parent.creds.copy() if parent else Credentials()
+        #: Who the process is (a value: a change of identity replaces it).
+        self.creds: Credentials = parent.creds if parent else Credentials()
         #: The process's root and working directory (VFS directories), and its umask.
         self.root: Dir = parent.root if parent else kernel.root_dir
         self.cwd: Dir = parent.cwd if parent else kernel.root_dir

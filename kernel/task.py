@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import trio
 
 from abi import structs
+from abi.creds import Caller
 from abi.errno import EINTR, ERESTART_RESTARTBLOCK, ERESTARTNOHAND, ERESTARTNOINTR, ERESTARTSYS
 from abi.linux import (
     IGNORED_BY_DEFAULT,
@@ -93,12 +94,23 @@ class Task:
         self._trio_task: trio.lowlevel.Task | None = None
         #: Set when the task's loop has ended and its stub thread is released.
         self.done = trio.Event()
+        self._caller: Caller | None = None
         process.tasks.append(self)
         kernel.threads[tid] = self
 
     @property
     def name(self) -> str:
         return f"task {self.tid}"
+
+    @property
+    def caller(self) -> Caller:
+        """Who this thread is, as messages to actors carry it; rebuilt only when the process's
+        credentials or pid change (execve moves a thread to the leader's pid)."""
+        caller = self._caller
+        process = self.process
+        if caller is None or caller.creds is not process.creds or caller.pid != process.pid:
+            caller = self._caller = Caller(process.pid, self.tid, process.creds)
+        return caller
 
     async def run(self) -> None:
         """Run the thread until it exits or its process ends."""

@@ -6,6 +6,7 @@ without CAP_SETUID/CAP_SETGID, where "privileged" means an effective uid of 0.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from abi import structs
@@ -15,7 +16,8 @@ from kernel.syscalls.args import Addr, Int, UInt
 from kernel.syscalls.table import syscall
 
 if TYPE_CHECKING:
-    from kernel.process import Credentials
+    from abi.creds import Credentials
+    from kernel.process import ThreadGroup
     from kernel.task import Task
 
 _UNCHANGED = 0xFFFF_FFFF
@@ -29,34 +31,38 @@ def _privileged(creds: Credentials) -> bool:
 
 class _IdSet:
     """The four ids of one kind (user or group) of a process's credentials: real, effective,
-    saved and filesystem. The set*uid and set*gid calls follow the same rules on their own set."""
+    saved and filesystem. The set*uid and set*gid calls follow the same rules on their own set.
+    Credentials are values: a change gives the process new ones."""
 
-    __slots__ = ("creds", "names")
+    __slots__ = ("process", "names")
 
-    def __init__(self, creds: Credentials, names: tuple[str, str, str, str]) -> None:
-        self.creds = creds
+    def __init__(self, process: ThreadGroup, names: tuple[str, str, str, str]) -> None:
+        self.process = process
         self.names = names
+
+    @property
+    def creds(self) -> Credentials:
+        return self.process.creds
 
     def get(self) -> list[int]:
         return [getattr(self.creds, name) for name in self.names]
 
     def put(self, real: int, effective: int, saved: int) -> None:
         """Set the three ids (``_UNCHANGED`` keeps one); the filesystem id follows the effective."""
-        for name, value in zip(self.names, (real, effective, saved)):
-            if value != _UNCHANGED:
-                setattr(self.creds, name, value)
-        setattr(self.creds, self.names[3], getattr(self.creds, self.names[1]))
+        changes = {name: value for name, value in zip(self.names, (real, effective, saved)) if value != _UNCHANGED}
+        changes[self.names[3]] = changes.get(self.names[1], getattr(self.creds, self.names[1]))
+        self.process.creds = dataclasses.replace(self.creds, **changes)
 
     def allowed(self, value: int, *choices: int) -> bool:
         return value == _UNCHANGED or _privileged(self.creds) or value in choices
 
 
 def _users(t: Task) -> _IdSet:
-    return _IdSet(t.process.creds, ("uid", "euid", "suid", "fsuid"))
+    return _IdSet(t.process, ("uid", "euid", "suid", "fsuid"))
 
 
 def _groups(t: Task) -> _IdSet:
-    return _IdSet(t.process.creds, ("gid", "egid", "sgid", "fsgid"))
+    return _IdSet(t.process, ("gid", "egid", "sgid", "fsgid"))
 
 
 def _set_id(ids: _IdSet, value: int) -> int:
@@ -101,7 +107,7 @@ def _set_filesystem_id(ids: _IdSet, value: int) -> int:
     previous filesystem id is returned either way."""
     current = ids.get()
     if value != _UNCHANGED and ids.allowed(value, *current):
-        setattr(ids.creds, ids.names[3], value)
+        ids.process.creds = dataclasses.replace(ids.creds, **{ids.names[3]: value})
     return current[3]
 
 
@@ -183,5 +189,6 @@ async def setgroups(t: Task, size: Int, list: Addr) -> int:
     if not _privileged(creds):
         raise Errno(EPERM)
     raw = await t.mm.copy_in(list, 4 * size) if size else b""
-    creds.groups = tuple(sorted(structs.U32.unpack_from(raw, 4 * i)[0] for i in range(size)))
+    groups = tuple(sorted(structs.U32.unpack_from(raw, 4 * i)[0] for i in range(size)))
+    t.process.creds = dataclasses.replace(t.process.creds, groups=groups)
     return 0
