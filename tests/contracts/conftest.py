@@ -144,15 +144,17 @@ OpenSandbox = Callable[..., Any]
 @pytest.fixture
 def open_sandbox(request: pytest.FixtureRequest, replacements: dict[str, Callable[[Kernel], Actor]],
                  tmp_path: Path) -> OpenSandbox:
-    """``async with open_sandbox(memory_limit=...) as sandbox``: a sandbox with its own config."""
+    """``async with open_sandbox(memory_limit=..., image=...) as sandbox``: a sandbox with its own
+    configuration; the image is an empty directory unless given (a VFS suite passes its own)."""
     if os.geteuid() != 0:
         pytest.skip("the platform runs stubs under ptrace, as root")
     services = getattr(request.module, "SERVICES", ())
 
     @asynccontextmanager
-    async def open_(memory_limit: int | None = None) -> AsyncIterator[Sandbox]:
-        image = tmp_path / "image"
-        image.mkdir(exist_ok=True)
+    async def open_(memory_limit: int | None = None, image: Path | None = None) -> AsyncIterator[Sandbox]:
+        if image is None:
+            image = tmp_path / "image"
+            image.mkdir(exist_ok=True)
         config = KernelConfig(image=str(image), argv=[b"/bin/true"], env=[], memory_limit=memory_limit,
                               services=dict(replacements), strict=True)
         with _sigchld_mask_restored():
