@@ -14,16 +14,22 @@ Every call passes the bus's *interceptor chain* when it has one: tracing records
 fault injection delays or fails it, supervision decides what a crashing actor means. With an
 empty chain a call costs one dict lookup and an await. The service name is resolved on every
 call through a :class:`Route`, which is where ``--service NAME=module:Factory`` swaps an actor.
+
+Swapping is made safe by three pieces here: a service's :class:`Contract` (every operation, its
+arguments, reply and errnos, in ``services/<name>/contract.py``), :func:`check_actor`, which the
+kernel runs on every replacement at boot, and :class:`Delegating`, the base of a wrapper that
+changes one operation of an actor and forwards the rest.
 """
 
 from __future__ import annotations
 
 import contextvars
+import functools
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import trio
 
@@ -36,21 +42,40 @@ log = logging.getLogger("sentrio.bus")
 current_caller: contextvars.ContextVar[str] = contextvars.ContextVar("current_caller", default="kernel")
 
 
-def operation(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """Mark an ``async def`` method of an :class:`Actor` as an operation callers may send."""
+#: An operation's handler: an ``async def`` taking the message's arguments.
+Handler = Callable[..., Awaitable[Any]]
+_Method = TypeVar("_Method", bound=Handler)
+
+
+def operation(method: _Method) -> _Method:
+    """Mark an ``async def`` method of an :class:`Actor` as an operation callers may send.
+
+    The method keeps its signature, so a type checker compares an actor's operations with the
+    contract's they override.
+    """
     method.__bus_operation__ = True  # type: ignore[attr-defined]
     return method
+
+
+def is_abstract(handler: object) -> bool:
+    """Whether ``handler`` (a function or bound method) is still a contract's declaration."""
+    function = getattr(handler, "__func__", handler)
+    return bool(getattr(function, "__contract_abstract__", False))
 
 
 class Actor:
     """Base class of service actors.
 
     Subclasses set ``service`` (the default name they register under) and mark their
-    operations with :func:`operation`; the operation's name is the method's name.
+    operations with :func:`operation`; the operation's name is the method's name. An actor that
+    subclasses a :class:`Contract` offers the contract's operations and overrides each of them.
     """
 
     service: ClassVar[str] = ""
+    #: The names of the class's operations (its own and its bases').
     operations: ClassVar[frozenset[str]] = frozenset()
+    #: The contract the class implements, if it subclasses one.
+    contract: ClassVar[type[Contract] | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -60,6 +85,14 @@ class Actor:
                 if getattr(value, "__bus_operation__", False):
                     ops.add(name)
         cls.operations = frozenset(ops)
+
+    def handlers(self) -> dict[str, Handler]:
+        """Operation name -> the callable that serves it; the bus binds these at registration.
+
+        By default the actor's own methods for its class's operations (an instance attribute of
+        the same name takes precedence); :class:`Delegating` adds the inner actor's.
+        """
+        return {op: getattr(self, op) for op in type(self).operations}
 
     async def serve(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Run the actor's long-lived tasks, if it has any; started with ``nursery.start``.
@@ -76,12 +109,101 @@ class Actor:
 class Contract(Actor):
     """A service's contract: every operation it offers, with typed arguments, reply and errnos.
 
-    A contract lives in ``services/<name>/contract.py`` and subclasses this class; it declares
-    each operation with :func:`operation`, a full signature and a docstring naming its errnos,
-    and a body that raises :class:`NotImplementedError`. Our actor and any replacement subclass
-    the contract and implement every operation. Replies carry handles and immutable values,
-    never an object of the actor's own state.
+    A contract lives in ``services/<name>/contract.py`` and subclasses this class directly; it
+    sets ``service`` and declares each operation with :func:`operation`, a full signature and a
+    docstring naming its errnos, and a body that raises :class:`NotImplementedError`. Our actor
+    and any replacement subclass the contract and implement every operation. Replies carry
+    handles and immutable values, never an object of the actor's own state.
+
+    The operations a direct subclass declares are *abstract*: :func:`check_actor` refuses an
+    actor that still has one, and :class:`Delegating` forwards them to its inner actor.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if Contract in cls.__bases__:  # the contract itself, not an actor implementing it
+            cls.contract = cls
+            for value in vars(cls).values():
+                if getattr(value, "__bus_operation__", False):
+                    value.__contract_abstract__ = True
+
+
+class ContractError(Exception):
+    """An actor does not keep its service's contract (see :func:`check_actor`)."""
+
+
+def check_actor(actor: object, contract: type[Actor]) -> None:
+    """Raise :class:`ContractError` unless ``actor`` can serve ``contract``'s operations.
+
+    ``actor`` must be an :class:`Actor` whose handlers include every operation of ``contract``
+    (a :class:`Contract`, or an actor class whose operation set stands for one), none of them
+    still the contract's abstract declaration. Extra operations are allowed. The message is one
+    line naming what is wrong.
+    """
+    if not isinstance(actor, Actor):
+        raise ContractError(f"{_describe(actor)} is not a kernel.bus.Actor")
+    handlers = actor.handlers()
+    missing = sorted(op for op in contract.operations if op not in handlers)
+    if missing:
+        raise ContractError(f"{_describe(actor)} lacks operations of {contract.__name__}: {', '.join(missing)}")
+    abstract = sorted(op for op in contract.operations if is_abstract(handlers[op]))
+    if abstract:
+        raise ContractError(f"{_describe(actor)} does not implement {', '.join(abstract)} "
+                            f"(still {contract.__name__}'s declaration)")
+    uncallable = sorted(op for op in contract.operations if not callable(handlers[op]))
+    if uncallable:
+        raise ContractError(f"{_describe(actor)} has {', '.join(uncallable)} that cannot be called")
+
+
+def _describe(actor: object) -> str:
+    kind = type(actor)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+class Delegating(Actor):
+    """An actor that wraps an inner actor and forwards every operation to it.
+
+    A wrapper subclasses this and overrides only what it changes: an operation it defines with
+    :func:`operation` is its own (it may call ``self.inner``'s), and every other operation of
+    the inner actor is forwarded, whatever the inner's operation set is. To see every forwarded
+    message, override :meth:`forward`. When the wrapper also subclasses a :class:`Contract`,
+    the contract's operations it leaves abstract are forwarded too, and :func:`check_actor`
+    reports any the inner actor lacks.
+
+    Forwarding costs nothing when :meth:`forward` is not overridden: the bus is handed the inner
+    actor's own handlers. The wrapper registers under the name the kernel gives it; it serves
+    and closes the inner actor with itself.
+    """
+
+    def __init__(self, inner: Actor) -> None:
+        self.inner = inner
+        self._inner_handlers: dict[str, Handler] | None = None
+
+    def handlers(self) -> dict[str, Handler]:
+        own = super().handlers()
+        inner = self._inner_handlers = self.inner.handlers()
+        hooked = type(self).forward is not Delegating.forward
+        result: dict[str, Handler] = {}
+        for op, handler in inner.items():
+            if op not in own or is_abstract(own[op]):
+                result[op] = functools.partial(self.forward, op) if hooked else handler
+        for op, handler in own.items():
+            result.setdefault(op, handler)
+        return result
+
+    async def forward(self, op: str, *args: Any) -> Any:
+        """Deliver ``op(*args)`` to the inner actor: what every operation the wrapper does not
+        define does. An override sees each of them (and must await this for the reply)."""
+        if self._inner_handlers is None:
+            self._inner_handlers = self.inner.handlers()
+        return await self._inner_handlers[op](*args)
+
+    async def serve(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the inner actor's long-lived tasks; ready when it is."""
+        await self.inner.serve(task_status)
+
+    async def close(self) -> None:
+        await self.inner.close()
 
 
 @dataclass(slots=True)
@@ -146,9 +268,7 @@ class Route:
 
     def bind(self, actor: Actor) -> None:
         self.actor = actor
-        self.handlers: dict[str, Callable[..., Awaitable[Any]]] = {
-            op: getattr(actor, op) for op in type(actor).operations
-        }
+        self.handlers: dict[str, Handler] = actor.handlers()
 
 
 class Bus:

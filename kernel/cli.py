@@ -131,9 +131,26 @@ def build_parser() -> argparse.ArgumentParser:
 def _load(target: str) -> Callable[..., Any]:
     module_name, _, attribute = target.partition(":")
     try:
-        return getattr(importlib.import_module(module_name), attribute)
+        loaded = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as error:
         raise UsageError(f"cannot load {target}: {error}") from None
+    except Exception as error:  # the module itself fails as it is imported
+        raise UsageError(f"cannot load {target}: {type(error).__name__}: {error}".splitlines()[0]) from None
+    if not callable(loaded):
+        raise UsageError(f"cannot load {target}: {type(loaded).__name__} object is not callable")
+    return loaded
+
+
+def _load_services(services: list[tuple[str, str]]) -> dict[str, Callable[..., Any]]:
+    """``--service NAME=module:Factory`` flags -> factories; a name the kernel does not know is
+    refused before anything is imported (the kernel checks the actors they make at boot)."""
+    from kernel.kernel import DEFAULT_SERVICES
+
+    for name, target in services:
+        if name not in DEFAULT_SERVICES:
+            raise UsageError(f"--service {name}={target}: no service named {name!r} "
+                             f"(services: {', '.join(DEFAULT_SERVICES)})")
+    return {name: _load(target) for name, target in services}
 
 
 class _OneLineFormatter(logging.Formatter):
@@ -212,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_NOT_FOUND
     except RunSpecError as error:
         raise UsageError(str(error)) from None
-    config.services = {name: _load(target) for name, target in args.service}
+    config.services = _load_services(args.service)
     # Tests set SENTRIO_STRICT=1 so a Sentry bug fails them loudly instead of becoming EIO.
     config.strict = os.environ.get("SENTRIO_STRICT") == "1"
     config.runtime_dir = control.runtime_root()

@@ -8,18 +8,20 @@ every other process is killed, as Linux does when a pid namespace's init dies.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from abi.errno import EAGAIN
 from abi.linux import PID_MAX, Signal, signal_status
-from kernel.bus import Actor, Bus, FailCallSupervisor
+from kernel.bus import Actor, Bus, ContractError, FailCallSupervisor, check_actor
 from abi.errno import Errno
 from kernel.errors import SentryError
 from kernel.oci import MountSpec
@@ -112,22 +114,24 @@ class Kernel:
         self._register_actors()
 
     def _register_actors(self) -> None:
-        from services.gofer_proxy.actor import GoferProxy
-        from services.mm.actor import MemoryManager
-        from services.vfs.actor import VirtualFilesystem
+        """Register every service's actor: ours, or the ``--service`` replacement, checked.
 
-        from services.signals.actor import SignalsActor
-
-        mode = "ro" if self.config.read_only else "rw" if self.config.rw else "overlay"
-        defaults: dict[str, Callable[[Kernel], Actor]] = {
-            "mm": lambda k: MemoryManager(k.platform, k.memfile, k.config.memory_limit),
-            "signals": lambda k: SignalsActor(k.bus, k.memfile.view, k.signal_arrived),
-            "gofer": lambda k: GoferProxy(),
-            "vfs": lambda k: VirtualFilesystem(k.bus, k.config.image, mode, k),
-        }
-        defaults.update(self.config.services)
-        for name, factory in defaults.items():
-            self.bus.register(factory(self), name)
+        A replacement must be known by name, come out of its factory as an actor, and serve
+        every operation of the service's contract (:func:`check_replacement`); otherwise the
+        sandbox does not start (a :class:`ServiceError`, one line and exit 125 from the CLI).
+        """
+        try:
+            unknown = sorted(set(self.config.services) - set(DEFAULT_SERVICES))
+            if unknown:
+                raise ServiceError(f"no service named {', '.join(map(repr, unknown))} "
+                                   f"(services: {', '.join(DEFAULT_SERVICES)})")
+            for name, default in DEFAULT_SERVICES.items():
+                replacement = self.config.services.get(name)
+                actor = default(self) if replacement is None else check_replacement(name, replacement, self)
+                self.bus.register(actor, name)
+        except SentryError:
+            self.platform.close()  # the template stub is running already
+            raise
 
     # --- pids ------------------------------------------------------------------------------
 
@@ -226,6 +230,97 @@ class Kernel:
         self.platform.close()
         if self.syscalls.unsupported:
             log.info("unsupported system calls: %s", dict(self.syscalls.unsupported))
+
+
+# --- services ---------------------------------------------------------------------------------
+#
+# Our actor for each service, made by a factory taking the Kernel: the same signature a
+# ``--service NAME=module:Factory`` replacement has, so a replacement may build ours and wrap it
+# (see ``kernel.bus.Delegating`` and ``examples/``).
+
+
+def default_mm(kernel: Kernel) -> Actor:
+    """Our memory manager over the sandbox's platform and memory file, with its memory limit."""
+    from services.mm.actor import MemoryManager
+
+    return MemoryManager(kernel.platform, kernel.memfile, kernel.config.memory_limit)
+
+
+def default_signals(kernel: Kernel) -> Actor:
+    """Our signals actor; its doorbell is :meth:`Kernel.signal_arrived`."""
+    from services.signals.actor import SignalsActor
+
+    return SignalsActor(kernel.bus, kernel.memfile.view, kernel.signal_arrived)
+
+
+def default_gofer(kernel: Kernel) -> Actor:
+    """Our gofer proxy: the connections to the gofer processes serving the image."""
+    from services.gofer_proxy.actor import GoferProxy
+
+    return GoferProxy()
+
+
+def default_vfs(kernel: Kernel) -> Actor:
+    """Our VFS over the image, mounted as ``--read-only``, ``--rw`` or (default) an overlay."""
+    from services.vfs.actor import VirtualFilesystem
+
+    mode = "ro" if kernel.config.read_only else "rw" if kernel.config.rw else "overlay"
+    return VirtualFilesystem(kernel.bus, kernel.config.image, mode, kernel)
+
+
+#: Every service of a sandbox -> the factory of our actor for it, in the order they start.
+DEFAULT_SERVICES: Mapping[str, Callable[[Kernel], Actor]] = MappingProxyType({
+    "mm": default_mm,
+    "signals": default_signals,
+    "gofer": default_gofer,
+    "vfs": default_vfs,
+})
+
+#: Service -> ``module:Class`` of what a replacement is checked against: the service's contract,
+#: or, for a service that has no contract module yet, our actor's class (its operation set).
+SERVICE_CONTRACTS: Mapping[str, str] = MappingProxyType({
+    "mm": "services.mm.contract:MemoryContract",
+    "signals": "services.signals.contract:SignalsContract",
+    "gofer": "services.gofer_proxy.actor:GoferProxy",
+    "vfs": "services.vfs.actor:VirtualFilesystem",
+})
+
+
+class ServiceError(SentryError):
+    """A ``--service`` replacement that cannot serve: unknown name, failing factory, not an
+    actor, or an actor that does not keep the service's contract."""
+
+
+def service_contract(name: str) -> type[Actor]:
+    """The class whose operations service ``name``'s actor must serve (see SERVICE_CONTRACTS)."""
+    module, _, attribute = SERVICE_CONTRACTS[name].partition(":")
+    contract: type[Actor] = getattr(importlib.import_module(module), attribute)
+    return contract
+
+
+def check_replacement(name: str, factory: Callable[[Kernel], Actor], kernel: Kernel) -> Actor:
+    """Build service ``name``'s replacement with ``factory`` and check it against the
+    service's contract; ServiceError (one line) if it cannot serve."""
+    label = f"--service {name}={getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', factory)}"
+    if not callable(factory):
+        raise ServiceError(f"{label}: not callable")
+    try:
+        actor = factory(kernel)
+    except SentryError:
+        raise
+    except Exception as error:  # a researcher's factory: say what went wrong, in one line
+        log.debug("%s failed", label, exc_info=True)
+        raise ServiceError(f"{label}: the factory failed: {type(error).__name__}: {_first_line(error)}") from None
+    try:
+        check_actor(actor, service_contract(name))
+    except ContractError as error:
+        raise ServiceError(f"{label}: {error}") from None
+    return actor
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "(no message)"
 
 
 def _ptrace_platform(memfile: Any, config: KernelConfig) -> Platform:

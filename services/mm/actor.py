@@ -79,9 +79,10 @@ from abi.linux import (
     Signal,
     page_up,
 )
-from kernel.bus import Actor, operation
+from kernel.bus import operation
 from abi.errno import Errno
 from platforms import AddressSpace, Context, Platform
+from services.mm.contract import MemoryContract
 from services.mm.memfile import MemoryFile
 from services.mm.pagecache import CachedPage, PageCache
 from services.mm.vma import Backing, Mapping, MappingTable
@@ -119,7 +120,7 @@ class Space:
     committed: int = 0
 
 
-class MemoryManager(Actor):
+class MemoryManager(MemoryContract):
     """The ``mm`` service."""
 
     service = "mm"

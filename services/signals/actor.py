@@ -38,8 +38,9 @@ from abi.linux import (
     Signal,
     sigbit,
 )
-from kernel.bus import Actor, Bus, operation
+from kernel.bus import Bus, operation
 from abi.errno import Errno
+from services.signals.contract import SignalsContract
 from services.signals.futex import FutexTable
 from services.signals.queues import Action, ProcessSignals, ThreadSignals, next_signal
 from services.signals.watch import PendingWatch
@@ -50,7 +51,7 @@ for _signo in STOP_SIGNALS:
 _CONT_BIT = sigbit(Signal.SIGCONT)
 
 
-class SignalsActor(Actor):
+class SignalsActor(SignalsContract):
     """The ``signals`` service."""
 
     service = "signals"
