@@ -24,15 +24,14 @@ from abi.errno import Errno
 from kernel.errors import SentryError
 from kernel.oci import MountSpec
 from kernel.process import ThreadGroup
-from kernel.stdio import SandboxPty
 from kernel.syscalls import default_table
 from kernel.syscalls.table import SyscallTable
 from kernel.task import Task
-from kernel.tty import Terminal, open_controlling_terminal
+from kernel.tty import Terminal
 from platforms import Platform
 
 if TYPE_CHECKING:
-    from services.vfs.file import File
+    from services.vfs.contract import PtyInfo
 
 log = logging.getLogger("sentrio.kernel")
 
@@ -91,8 +90,6 @@ class Kernel:
         self.boot_time = time.monotonic()
         #: CPUs the sandbox offers, counted before the platform pins the Sentry to one of them.
         self.online_cpus = len(os.sched_getaffinity(0))
-        #: The VFS's root directory, known once the vfs actor has started.
-        self.root_dir: Any = None
         self.memfile = MemoryFile()
         self.platform: Platform = (platform_factory or _ptrace_platform)(self.memfile, config)
         self.bus = Bus(FailCallSupervisor(strict=config.strict))
@@ -106,34 +103,31 @@ class Kernel:
         #: The guest terminal's job-control state (its session and foreground group).
         self.tty = Terminal()
         #: The ``run -t`` pty when the guest's stdio is one (set by the CLI before boot).
-        self.pty: SandboxPty | None = None
+        self.pty: PtyInfo | None = None
         self._next_pid = 1
         self._nursery: trio.Nursery | None = None
         self._register_actors()
 
     def _register_actors(self) -> None:
+        from kernel.procinfo import ProcessTable
         from services.gofer_proxy.actor import GoferProxy
         from services.mm.actor import MemoryManager
-        from services.vfs.actor import VirtualFilesystem
-
         from services.signals.actor import SignalsActor
+        from services.vfs.actor import VirtualFilesystem
 
         mode = "ro" if self.config.read_only else "rw" if self.config.rw else "overlay"
         defaults: dict[str, Callable[[Kernel], Actor]] = {
             "mm": lambda k: MemoryManager(k.platform, k.memfile, k.config.memory_limit),
             "signals": lambda k: SignalsActor(k.bus, k.memfile.view, k.signal_arrived),
             "gofer": lambda k: GoferProxy(),
-            "vfs": lambda k: VirtualFilesystem(k.bus, k.config.image, mode, k),
+            "proc": lambda k: ProcessTable(k),
+            "vfs": lambda k: VirtualFilesystem(k.bus, k.config.image, mode, k.config.mounts),
         }
         defaults.update(self.config.services)
         for name, factory in defaults.items():
             self.bus.register(factory(self), name)
 
     # --- pids ------------------------------------------------------------------------------
-
-    def open_terminal(self, flags: int) -> File:
-        """Open /dev/tty for the calling guest thread (see :func:`kernel.tty.open_controlling_terminal`)."""
-        return open_controlling_terminal(self, flags)
 
     def allocate_pid(self) -> int:
         """The next free pid of the sandbox's namespace (threads and processes share the space);
@@ -147,6 +141,11 @@ class Kernel:
             self._next_pid = pid + 1 if pid + 1 < PID_MAX else 2
             if pid not in self.processes and pid not in self.threads:
                 return pid
+
+    @property
+    def last_pid(self) -> int:
+        """The last pid handed out (/proc/loadavg and /proc/stat show it)."""
+        return self._next_pid - 1
 
     def process_exited(self, process: ThreadGroup) -> None:
         if process.pid == 1:
@@ -203,7 +202,6 @@ class Kernel:
                 try:
                     for _, actor in self.bus.actors():
                         await nursery.start(actor.serve)  # SentryError: e.g. a mount that cannot be made
-                    self.root_dir = await self.bus.call("vfs", "root_dir")
                     init = await exec_first_process(self, self.config.argv, self.config.env)
                     await init.exited.wait()
                 except (CommandNotFound, CommandNotExecutable, SentryError) as error:
