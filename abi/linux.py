@@ -640,6 +640,8 @@ EPOLL_CTL_MOD = 3
 EPOLL_CLOEXEC = O_CLOEXEC
 #: The most events one epoll_wait may ask for (INT_MAX / sizeof(struct epoll_event)).
 EP_MAX_EVENTS = 0x7FFF_FFFF // 12
+#: How deep epolls may watch epolls (fs/eventpoll.c EP_MAX_NESTS).
+EP_MAX_NESTS = 4
 #: FD_SETSIZE of select(2).
 FD_SETSIZE = 1024
 
@@ -672,3 +674,7 @@ SIGEV_SIGNAL = 0
 SIGEV_NONE = 1
 SIGEV_THREAD = 2
 SIGEV_THREAD_ID = 4
+
+#: The largest file offset (loff_t's maximum): lseek beyond it is EINVAL, a lock of length 0
+#: reaches it.
+OFFSET_MAX = (1 << 63) - 1

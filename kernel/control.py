@@ -23,10 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from abi.creds import KERNEL_CALLER
+from abi.errno import Errno
+
 log = logging.getLogger("sentrio.control")
 
 if TYPE_CHECKING:
     from kernel.kernel import Kernel, KernelConfig
+    from kernel.process import ThreadGroup
 
 DEFAULT_RUNTIME_ROOT = "/run/sentrio"
 #: The largest request a control connection reads.
@@ -86,19 +90,15 @@ class SandboxDirectory:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def _path(directory: Any) -> str:
-    """A working directory as a path: bytes today; a VFS directory (``name``/``parent``, the
-    root its own parent) once the files issue lands."""
-    if isinstance(directory, bytes | str):
-        return os.fsdecode(directory)
-    names = []
-    while getattr(directory, "parent", directory) is not directory and len(names) < 4096:
-        names.append(os.fsdecode(directory.name))
-        directory = directory.parent
-    return "/" + "/".join(reversed(names))
+async def _working_directory(kernel: Kernel, process: ThreadGroup) -> str:
+    """A process's working directory, as the VFS names it ("" once it has none)."""
+    try:
+        return os.fsdecode(await kernel.bus.call("vfs", "getcwd", KERNEL_CALLER, process.root, process.cwd))
+    except Errno:
+        return ""
 
 
-def describe(kernel: Kernel, state: dict[str, Any]) -> dict[str, Any]:
+async def describe(kernel: Kernel, state: dict[str, Any]) -> dict[str, Any]:
     """What ``inspect`` shows: the sandbox's state and its guest processes."""
     processes = []
     for process in sorted(kernel.processes.values(), key=lambda p: p.pid):
@@ -109,7 +109,7 @@ def describe(kernel: Kernel, state: dict[str, Any]) -> dict[str, Any]:
             "comm": os.fsdecode(process.comm),
             "uid": creds.uid,
             "gid": creds.gid,
-            "cwd": _path(process.cwd),
+            "cwd": await _working_directory(kernel, process),
             "threads": len(process.live_tasks),
             "state": "running" if process.exit_status is None else "exited",
         })
@@ -159,7 +159,7 @@ async def serve(kernel: Kernel, sandbox: SandboxDirectory,
             except (ValueError, UnicodeDecodeError, AttributeError):
                 op = None
             if op in ("inspect", "ps"):
-                reply: dict[str, Any] = describe(kernel, sandbox.state)
+                reply: dict[str, Any] = await describe(kernel, sandbox.state)
             else:
                 reply = {"error": f"unknown request {request[:64]!r}"}
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from abi.creds import Caller
 from abi.errno import EACCES, ELIBBAD
 from abi.linux import (
     MAP_ANONYMOUS,
@@ -22,7 +23,6 @@ from abi.linux import (
     MAP_GROWSDOWN,
     MAP_PRIVATE,
     PAGE_SIZE,
-    O_RDONLY,
     PROT_EXEC,
     PROT_NONE,
     PROT_READ,
@@ -35,14 +35,14 @@ from abi.errno import Errno
 from kernel.errors import SentryError
 from kernel.loader.elf import LoadPlan, choose_bias, parse_elf, plan_load
 from kernel.loader.stack import build_initial_stack, linux_auxv
+from kernel.files import release
 from kernel.process import ThreadGroup
-from kernel.stdio import standard_streams
 from kernel.task import Task
 
 if TYPE_CHECKING:
     from kernel.kernel import Kernel
     from kernel.memory import MemoryClient
-    from services.vfs.file import File
+    from services.vfs.contract import Stat
 
 #: The stack's top sits one guard page below the highest address the platform offers.
 STACK_GAP = PAGE_SIZE
@@ -82,18 +82,25 @@ _AT_HWCAP, _AT_HWCAP2, _AT_MINSIGSTKSZ = 16, 26, 51
 
 
 class ExecutableFile:
-    """A program opened through the VFS; satisfies the ELF loader's reader protocol."""
+    """A program opened through the VFS; satisfies the ELF loader's reader protocol.
 
-    def __init__(self, file: File, fd: int, size: int) -> None:
-        self.file = file
+    Its bytes are read from the host fd the VFS grants for mapping the file (``map_file``), the
+    same fast path mmap(2) of a file takes; the fd is this object's to close.
+    """
+
+    def __init__(self, fd: int, stat: Stat, path: bytes, nosuid: bool) -> None:
         self.fd = fd
-        self.size = size
+        self.stat = stat
+        self.size = stat.size
+        #: The path it was reached by (/proc/PID/exe), and whether its mount ignores set-id bits.
+        self.path = path
+        self.nosuid = nosuid
 
     def pread(self, length: int, offset: int) -> bytes:
         return os.pread(self.fd, length, offset)
 
     def close(self) -> None:
-        self.file.release()
+        os.close(self.fd)
 
     def __enter__(self) -> ExecutableFile:
         return self
@@ -102,16 +109,24 @@ class ExecutableFile:
         self.close()
 
 
-async def open_executable(kernel: Kernel, process: ThreadGroup, path: bytes) -> ExecutableFile:
-    """Open ``path`` for execve: EACCES unless it is a regular file with an x bit."""
-    from services.vfs.inode import RegularInode
+def caller_of(process: ThreadGroup) -> Caller:
+    """The process as the caller of the messages exec sends (its first thread's id)."""
+    return Caller(process.pid, process.pid, process.creds)
 
-    file = await kernel.bus.call("vfs", "open", process.root, process.cwd, path, O_RDONLY, 0, 0, 0)
-    fd = file.host_fd()
-    if fd is None or not isinstance(file.inode, RegularInode) or not file.inode.mode & 0o111:
-        file.release()
-        raise Errno(EACCES)
-    return ExecutableFile(file, fd, os.fstat(fd).st_size)
+
+async def open_executable(kernel: Kernel, process: ThreadGroup, path: bytes) -> ExecutableFile:
+    """Open ``path`` for execve: EACCES unless it is a regular file the process may execute."""
+    bus = kernel.bus
+    caller = caller_of(process)
+    program = await bus.call("vfs", "open_exec", caller, process.root, process.cwd, path)
+    handle = program.opened.handle
+    try:
+        fd = await bus.call("vfs", "map_file", caller, handle, PROT_READ, False)
+    except Errno:
+        raise Errno(EACCES) from None
+    finally:
+        await release(bus, 0, (handle,))
+    return ExecutableFile(fd, program.stat, program.path, program.nosuid)
 
 
 async def _map_plan(mm: MemoryClient, plan: LoadPlan) -> None:
@@ -186,7 +201,7 @@ async def load_program(mm: MemoryClient, kernel: Kernel, process: ThreadGroup, p
     await mm.copy_out(stack.start, stack.data)
     process.comm = os.path.basename(path)[:15]
     process.argv, process.envp = list(argv), list(envp)
-    process.exe = program.file.path or path
+    process.exe = program.path
     return entry, stack.sp
 
 
@@ -202,18 +217,13 @@ def reset_registers(task: Task, entry: int, sp: int) -> None:
     task.context.regs_changed()
 
 
-async def _working_directory(kernel: Kernel, process: ThreadGroup, path: bytes) -> Any:
-    """The first process's working directory (``-w``, a bundle's ``process.cwd``), or a
-    runtime error naming it when the image has no such directory."""
-    from services.vfs.inode import Dir
-
+async def _working_directory(kernel: Kernel, process: ThreadGroup, path: bytes) -> int:
+    """A handle of the first process's working directory (``-w``, a bundle's ``process.cwd``),
+    or a runtime error naming it when the image has no such directory."""
     try:
-        directory = await kernel.bus.call("vfs", "lookup", process.root, process.root, path, True)
+        return await kernel.bus.call("vfs", "chdir", caller_of(process), process.root, process.root, path)
     except Errno as error:
         raise SentryError(f"working directory {os.fsdecode(path)!r}: {os.strerror(error.errno)}") from None
-    if not isinstance(directory, Dir):
-        raise SentryError(f"working directory {os.fsdecode(path)!r}: {os.strerror(errno.ENOTDIR)}")
-    return directory
 
 
 async def exec_first_process(kernel: Kernel, argv: list[bytes], envp: list[bytes]) -> ThreadGroup:
@@ -221,15 +231,24 @@ async def exec_first_process(kernel: Kernel, argv: list[bytes], envp: list[bytes
     command = os.fsdecode(argv[0])
     asid = await kernel.bus.call("mm", "create")
     process = ThreadGroup(kernel, kernel.allocate_pid(), None, asid)
-    for fd, stream in standard_streams(kernel.pty).items():
-        process.fds.put(fd, stream)
-    if kernel.config.cwd != b"/":
-        process.cwd = await _working_directory(kernel, process, kernel.config.cwd)
+    bus = kernel.bus
+    caller = caller_of(process)
+    streams = await bus.call("vfs", "host_streams", (0, 1, 2), kernel.pty)
+    for fd, stream in enumerate(streams):
+        if stream is not None:
+            process.fds.put(fd, stream)
+    process.root = await bus.call("vfs", "root", caller)
     try:
+        if kernel.config.cwd != b"/":
+            process.cwd = await _working_directory(kernel, process, kernel.config.cwd)
+        else:
+            process.cwd = await bus.call("vfs", "root", caller)
         entry, sp = await load_program(process.mm, kernel, process, argv[0], argv, envp)
-    except Errno as error:
-        process.fds.close_all()
+    except (Errno, SentryError) as error:
+        await release(bus, process.fds.id, [process.root, process.cwd, *process.fds.close_all()])
         await process.mm.call("destroy")
+        if isinstance(error, SentryError):
+            raise
         if error.errno in (errno.ENOENT, errno.ENOTDIR):
             raise CommandNotFound(command) from None
         raise CommandNotExecutable(command, os.strerror(error.errno)) from None

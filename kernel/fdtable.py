@@ -1,31 +1,36 @@
 """Per-process file descriptor tables.
 
-A table maps small integers to *open file descriptions* (:class:`services.vfs.file.File`),
-each fd with its own close-on-exec flag (the flag belongs to the fd, not the description).
-A description is shared by every fd that ``dup`` made and by the tables ``fork`` copied; it
-counts those references and is released when the last one goes. Processes created with
-CLONE_FILES share one table object.
+A table maps small integers to open file descriptions, which the VFS owns: an entry holds the
+description's handle and the facts the VFS told about it (:class:`services.vfs.contract.Opened`),
+and each fd has its own close-on-exec flag (the flag belongs to the fd, not the description).
+Every entry holds one reference to its handle; the table never talks to the VFS itself. Its
+changes return the entries they dropped, and the caller tells the VFS (``drop``), so
+:mod:`kernel.files` pairs the two. Processes created with CLONE_FILES share one table object.
 
 The table is synchronous: no method awaits, so a table is never seen half-changed.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
-from abi.errno import EBADF, EMFILE
-from abi.errno import Errno
+from abi.errno import EBADF, EMFILE, Errno
 
 if TYPE_CHECKING:
-    from services.vfs.file import File
+    from services.vfs.contract import Opened
+
+_table_ids = itertools.count(1)
 
 
 class FdTable:
     """The fds of the processes sharing this table."""
 
     def __init__(self) -> None:
-        #: fd -> [file, cloexec]
-        self._entries: dict[int, tuple[File, bool]] = {}
+        #: Names the table to the VFS: it owns the POSIX record locks set through it.
+        self.id = next(_table_ids)
+        #: fd -> (description, close-on-exec)
+        self._entries: dict[int, tuple[Opened, bool]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -37,12 +42,23 @@ class FdTable:
         """The open fds, in order."""
         return sorted(self._entries)
 
-    def get(self, fd: int) -> File:
+    def entries(self) -> list[tuple[int, Opened, bool]]:
+        """(fd, description, close-on-exec) for every open fd, in order."""
+        return [(fd, *self._entries[fd]) for fd in sorted(self._entries)]
+
+    def get(self, fd: int) -> Opened:
         """The description behind ``fd``; EBADF if there is none."""
         entry = self._entries.get(fd)
         if entry is None:
             raise Errno(EBADF)
         return entry[0]
+
+    def handle(self, fd: int) -> int:
+        """The VFS handle behind ``fd``; EBADF if there is none."""
+        entry = self._entries.get(fd)
+        if entry is None:
+            raise Errno(EBADF)
+        return entry[0].handle
 
     def get_cloexec(self, fd: int) -> bool:
         self.get(fd)
@@ -60,57 +76,51 @@ class FdTable:
             raise Errno(EMFILE)
         return fd
 
-    def install(self, file: File, limit: int, cloexec: bool = False, start: int = 0) -> int:
-        """Put ``file`` at the lowest free fd >= ``start`` and return that fd."""
+    def install(self, opened: Opened, limit: int, cloexec: bool = False, start: int = 0) -> int:
+        """Put ``opened`` (whose reference the table takes) at the lowest free fd >= ``start``."""
         fd = self.lowest_free(start, limit)
-        self.put(fd, file, cloexec)
+        self._entries[fd] = (opened, cloexec)
         return fd
 
-    def put(self, fd: int, file: File, cloexec: bool = False) -> None:
-        """Point ``fd`` at ``file`` (dup2/dup3), closing what it referred to before."""
-        file.refs += 1
+    def put(self, fd: int, opened: Opened, cloexec: bool = False) -> Opened | None:
+        """Point ``fd`` at ``opened`` (dup2/dup3), taking its reference; returns what ``fd``
+        referred to before, whose reference the caller must drop."""
         old = self._entries.get(fd)
-        self._entries[fd] = (file, cloexec)
-        if old is not None:
-            _drop(old[0], self)
+        self._entries[fd] = (opened, cloexec)
+        return old[0] if old is not None else None
 
-    def close(self, fd: int) -> None:
-        """close(2): EBADF if ``fd`` is not open."""
+    def close(self, fd: int) -> Opened:
+        """close(2): remove ``fd`` and return its description (EBADF if it is not open)."""
         entry = self._entries.pop(fd, None)
         if entry is None:
             raise Errno(EBADF)
-        _drop(entry[0], self)
+        return entry[0]
 
-    def close_range(self, first: int, last: int, cloexec_only: bool = False) -> None:
+    def close_range(self, first: int, last: int, cloexec_only: bool = False) -> list[Opened]:
         """close_range(2): close (or mark close-on-exec) every open fd in [first, last]."""
+        dropped = []
         for fd in [fd for fd in self._entries if first <= fd <= last]:
             if cloexec_only:
                 self._entries[fd] = (self._entries[fd][0], True)
             else:
-                self.close(fd)
+                dropped.append(self.close(fd))
+        return dropped
 
     def fork(self) -> FdTable:
-        """A copy for a child made without CLONE_FILES: same fds, same descriptions, same flags."""
+        """A copy for a child made without CLONE_FILES: same fds, same descriptions, same flags
+        (the caller adds the references: :meth:`handles`)."""
         child = FdTable()
-        for fd, (file, cloexec) in self._entries.items():
-            file.refs += 1
-            child._entries[fd] = (file, cloexec)
+        child._entries = dict(self._entries)
         return child
 
-    def close_on_exec(self) -> None:
+    def handles(self) -> tuple[int, ...]:
+        """The handle of every fd (a description open on several fds appears for each)."""
+        return tuple(opened.handle for opened, _ in self._entries.values())
+
+    def close_on_exec(self) -> list[Opened]:
         """What execve does: close every fd marked close-on-exec."""
-        for fd in [fd for fd, (_, cloexec) in self._entries.items() if cloexec]:
-            self.close(fd)
+        return [self.close(fd) for fd in [fd for fd, (_, cloexec) in self._entries.items() if cloexec]]
 
-    def close_all(self) -> None:
+    def close_all(self) -> list[Opened]:
         """What exit does (for the last process using the table)."""
-        for fd in list(self._entries):
-            self.close(fd)
-
-
-def _drop(file: File, table: FdTable) -> None:
-    """One reference (from ``table``) fewer; the last one releases the open file."""
-    file.refs -= 1
-    file.fd_closed(table, last=file.refs == 0)
-    if file.refs == 0:
-        file.release()
+        return [self.close(fd) for fd in list(self._entries)]

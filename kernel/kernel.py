@@ -26,15 +26,14 @@ from abi.errno import Errno
 from kernel.errors import SentryError
 from kernel.oci import MountSpec
 from kernel.process import ThreadGroup
-from kernel.stdio import SandboxPty
 from kernel.syscalls import default_table
 from kernel.syscalls.table import SyscallTable
 from kernel.task import Task
-from kernel.tty import Terminal, open_controlling_terminal
+from kernel.tty import Terminal
 from platforms import Platform
 
 if TYPE_CHECKING:
-    from services.vfs.file import File
+    from services.vfs.contract import PtyInfo
 
 log = logging.getLogger("sentrio.kernel")
 
@@ -93,8 +92,6 @@ class Kernel:
         self.boot_time = time.monotonic()
         #: CPUs the sandbox offers, counted before the platform pins the Sentry to one of them.
         self.online_cpus = len(os.sched_getaffinity(0))
-        #: The VFS's root directory, known once the vfs actor has started.
-        self.root_dir: Any = None
         self.memfile = MemoryFile()
         self.platform: Platform = (platform_factory or _ptrace_platform)(self.memfile, config)
         self.bus = Bus(FailCallSupervisor(strict=config.strict))
@@ -108,7 +105,7 @@ class Kernel:
         #: The guest terminal's job-control state (its session and foreground group).
         self.tty = Terminal()
         #: The ``run -t`` pty when the guest's stdio is one (set by the CLI before boot).
-        self.pty: SandboxPty | None = None
+        self.pty: PtyInfo | None = None
         self._next_pid = 1
         self._nursery: trio.Nursery | None = None
         self._register_actors()
@@ -135,10 +132,6 @@ class Kernel:
 
     # --- pids ------------------------------------------------------------------------------
 
-    def open_terminal(self, flags: int) -> File:
-        """Open /dev/tty for the calling guest thread (see :func:`kernel.tty.open_controlling_terminal`)."""
-        return open_controlling_terminal(self, flags)
-
     def allocate_pid(self) -> int:
         """The next free pid of the sandbox's namespace (threads and processes share the space);
         EAGAIN when the sandbox's pid limit is reached."""
@@ -151,6 +144,11 @@ class Kernel:
             self._next_pid = pid + 1 if pid + 1 < PID_MAX else 2
             if pid not in self.processes and pid not in self.threads:
                 return pid
+
+    @property
+    def last_pid(self) -> int:
+        """The last pid handed out (/proc/loadavg and /proc/stat show it)."""
+        return self._next_pid - 1
 
     def process_exited(self, process: ThreadGroup) -> None:
         if process.pid == 1:
@@ -207,7 +205,6 @@ class Kernel:
                 try:
                     for _, actor in self.bus.actors():
                         await nursery.start(actor.serve)  # SentryError: e.g. a mount that cannot be made
-                    self.root_dir = await self.bus.call("vfs", "root_dir")
                     init = await exec_first_process(self, self.config.argv, self.config.env)
                     await init.exited.wait()
                 except (CommandNotFound, CommandNotExecutable, SentryError) as error:
@@ -260,12 +257,20 @@ def default_gofer(kernel: Kernel) -> Actor:
     return GoferProxy()
 
 
+def default_proc(kernel: Kernel) -> Actor:
+    """The kernel's own answer about its processes (procfs and /dev/tty ask it)."""
+    from kernel.procinfo import ProcessTable
+
+    return ProcessTable(kernel)
+
+
 def default_vfs(kernel: Kernel) -> Actor:
-    """Our VFS over the image, mounted as ``--read-only``, ``--rw`` or (default) an overlay."""
+    """Our VFS over the image, mounted as ``--read-only``, ``--rw`` or (default) an overlay,
+    with the run's volumes and tmpfs mounts."""
     from services.vfs.actor import VirtualFilesystem
 
     mode = "ro" if kernel.config.read_only else "rw" if kernel.config.rw else "overlay"
-    return VirtualFilesystem(kernel.bus, kernel.config.image, mode, kernel)
+    return VirtualFilesystem(kernel.bus, kernel.config.image, mode, kernel.config.mounts)
 
 
 #: Every service of a sandbox -> the factory of our actor for it, in the order they start.
@@ -273,16 +278,17 @@ DEFAULT_SERVICES: Mapping[str, Callable[[Kernel], Actor]] = MappingProxyType({
     "mm": default_mm,
     "signals": default_signals,
     "gofer": default_gofer,
+    "proc": default_proc,
     "vfs": default_vfs,
 })
 
-#: Service -> ``module:Class`` of what a replacement is checked against: the service's contract,
-#: or, for a service that has no contract module yet, our actor's class (its operation set).
+#: Service -> ``module:Class`` of the contract a replacement is checked against.
 SERVICE_CONTRACTS: Mapping[str, str] = MappingProxyType({
     "mm": "services.mm.contract:MemoryContract",
     "signals": "services.signals.contract:SignalsContract",
-    "gofer": "services.gofer_proxy.actor:GoferProxy",
-    "vfs": "services.vfs.actor:VirtualFilesystem",
+    "gofer": "services.gofer_proxy.contract:GoferContract",
+    "proc": "services.proc.contract:ProcContract",
+    "vfs": "services.vfs.contract:VfsContract",
 })
 
 

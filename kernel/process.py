@@ -31,12 +31,12 @@ from abi.linux import (
 from kernel.bus import Bus
 from abi.errno import Errno
 from kernel.fdtable import FdTable
+from kernel.files import release
 from kernel.memory import MemoryClient
 
 if TYPE_CHECKING:
     from kernel.kernel import Kernel
     from kernel.task import Task
-    from services.vfs.inode import Dir
 
 
 @dataclass(slots=True)
@@ -75,9 +75,10 @@ class ThreadGroup:
         self.rlimits: list[tuple[int, int]] = list(parent.rlimits) if parent else host_rlimits()
         #: Who the process is (a value: a change of identity replaces it).
         self.creds: Credentials = parent.creds if parent else Credentials()
-        #: The process's root and working directory (VFS directories), and its umask.
-        self.root: Dir = parent.root if parent else kernel.root_dir
-        self.cwd: Dir = parent.cwd if parent else kernel.root_dir
+        #: The process's root and working directory (VFS handles, each holding a reference;
+        #: a child's are set by :meth:`inherit_files`, the first process's by its exec).
+        self.root: int = parent.root if parent else 0
+        self.cwd: int = parent.cwd if parent else 0
         if parent is None:  # the first process: as the sandbox's configuration says (its
             config = kernel.config  # working directory is looked up by exec_first_process)
             for resource_number, limit in config.rlimits.items():
@@ -87,6 +88,10 @@ class ThreadGroup:
         #: (or the parent's own table for CLONE_FILES), the first process gets the stdio.
         self.fds = FdTable()
         self.comm = parent.comm if parent else b""
+        #: What /proc/PID/{cmdline,environ,exe} show: the program's, until it execs another.
+        self.argv: list[bytes] = parent.argv if parent else []
+        self.envp: list[bytes] = parent.envp if parent else []
+        self.exe: bytes = parent.exe if parent else b""
         self.pgid = parent.pgid if parent else pid
         self.sid = parent.sid if parent else pid
         self.umask = parent.umask if parent else 0o022
@@ -132,13 +137,21 @@ class ThreadGroup:
     def zombie(self) -> bool:
         return self.exit_status is not None
 
-    def fork_files(self, share: bool) -> FdTable:
-        """The fd table a child gets: this one (CLONE_FILES) or a copy."""
-        return self.fds if share else self.fds.fork()
+    async def inherit_files(self, parent: ThreadGroup, share: bool) -> None:
+        """A child's files: the parent's fd table (CLONE_FILES) or a copy of it, and the
+        parent's root and working directory, each description holding one more reference."""
+        self.fds = parent.fds if share else parent.fds.fork()
+        self.root, self.cwd = parent.root, parent.cwd
+        held = (self.root, self.cwd) + (() if share else self.fds.handles())
+        await self.kernel.bus.call("vfs", "hold", held)
 
-    def close_on_exec(self) -> None:
+    async def close_on_exec(self) -> None:
         """execve closes the fds marked close-on-exec."""
-        self.fds.close_on_exec()
+        await release(self.kernel.bus, self.fds.id, self.fds.close_on_exec())
+
+    def shares_fds(self) -> bool:
+        """Whether another live process uses this process's fd table (CLONE_FILES)."""
+        return any(p.fds is self.fds for p in self.kernel.processes.values() if p is not self and not p.zombie)
 
     def cpu_time_ns(self) -> int:
         """CPU time of the whole process so far."""
@@ -161,8 +174,10 @@ class ThreadGroup:
         with trio.CancelScope(shield=True):
             await self._release_robust_futexes()
         try:
-            if not any(p.fds is self.fds for p in self.kernel.processes.values() if p is not self):
-                self.fds.close_all()
+            dropped: list[Any] = [self.root, self.cwd]
+            if not self.shares_fds():
+                dropped += self.fds.close_all()
+            await release(self.kernel.bus, self.fds.id, dropped)
             await self.kernel.release_mm(self.mm.asid)
         finally:
             with trio.CancelScope(shield=True):

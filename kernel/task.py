@@ -34,7 +34,6 @@ from abi.linux import (
 from kernel.bus import current_caller
 from abi.errno import Errno
 from platforms import Context, Fault, StopReason
-from services.signals.watch import current_thread
 
 if TYPE_CHECKING:
     from kernel.kernel import Kernel
@@ -115,7 +114,6 @@ class Task:
     async def run(self) -> None:
         """Run the thread until it exits or its process ends."""
         current_caller.set(self.name)
-        current_thread.set(self)
         self._trio_task = trio.lowlevel.current_task()
         context = self.context
         regs = self.regs

@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING
 import trio
 
 from abi.linux import Signal
-from kernel.stdio import SandboxPty
-from kernel.stdio import _epoll_accepts as epoll_accepts
 from kernel.tty import signal_foreground
+from services.vfs.contract import PtyInfo
+from services.vfs.hostfile import epoll_accepts
 
 if TYPE_CHECKING:
     from kernel.kernel import Kernel
@@ -68,7 +68,7 @@ class HostTerminal:
         self.master, slave = os.openpty()
         copy_window_size(self.host_in, slave)
         #: The pty as the guest's stdio sees it: the one terminal whose modes it may set.
-        self.pty = SandboxPty(self.master, os.fstat(slave).st_rdev, os.ttyname(slave))
+        self.pty = PtyInfo(self.master, os.fstat(slave).st_rdev, os.ttyname(slave))
         for fd in (0, 1, 2):  # the guest's stdin, stdout and stderr: all the terminal, as docker -t
             os.dup2(slave, fd)
         os.close(slave)
@@ -146,7 +146,7 @@ class HostTerminal:
 
     async def _input(self) -> None:
         """Keys from the host to the guest; at the end of the host's input, an end of file
-        (:meth:`kernel.stdio.HostFile.read`: a VEOF sent now could be read as data once the guest
+        (:meth:`services.vfs.hostfile.HostFile.read`: a VEOF sent now could be read as data once the guest
         has turned ICANON off, as busybox's line editor does)."""
         pollable = epoll_accepts(self.host_in)  # a file or /dev/null never blocks, and epoll refuses it
         while True:
@@ -161,7 +161,8 @@ class HostTerminal:
             except OSError:
                 data = b""
             if not data:  # the guest's reads see an end of file from now on, whatever its modes
-                self.pty.input_ended.set()
+                if self.kernel is not None:
+                    await self.kernel.bus.call("vfs", "terminal_input_ended")
                 return
             keys = self._signal_keys()
             signals = [keys[key] for key in data if key in keys]

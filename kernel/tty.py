@@ -10,15 +10,16 @@ controlling terminal when it is in the terminal's session.
 
 from __future__ import annotations
 
-import os
+import struct
 import termios
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from abi.errno import EINVAL, EIO, ENOTTY, ENXIO, EPERM, ERESTARTSYS, ESRCH
+from abi.errno import EINVAL, EIO, ENOTTY, EPERM, ERESTARTSYS, ESRCH
 from abi.linux import (
     SI_KERNEL,
     SIG_IGN,
+    TCGETS,
     TIOCGPGRP,
     TIOCGSID,
     TIOCNOTTY,
@@ -27,15 +28,18 @@ from abi.linux import (
     Signal,
     sigbit,
 )
-from abi.structs import I32, SIGINFO_KILL
 from abi.errno import Errno
-from services.signals.watch import current_thread
+from abi.structs import I32, SIGINFO_KILL
+from kernel.files import vfs
 
 if TYPE_CHECKING:
     from kernel.kernel import Kernel
     from kernel.process import ThreadGroup
     from kernel.task import Task
-    from services.vfs.file import File
+    from services.vfs.contract import Opened
+
+#: struct termios's c_lflag: the fourth u32.
+_LOCAL_MODES = struct.Struct("<12xI")
 
 #: The ioctls this module answers.
 JOB_CONTROL_IOCTLS = frozenset({TIOCGPGRP, TIOCSPGRP, TIOCSCTTY, TIOCNOTTY, TIOCGSID})
@@ -55,22 +59,6 @@ class Terminal:
         return self.sid is not None and process.sid == self.sid
 
 
-def open_controlling_terminal(kernel: Kernel, flags: int) -> File:
-    """/dev/tty for the calling thread's process: the sandbox's ``run -t`` pty when it is that
-    process's controlling terminal; ENXIO otherwise, as Linux's tty_open_current_tty gives."""
-    task = current_thread.get(None)
-    process = getattr(task, "process", None)
-    if kernel.pty is None or process is None or not kernel.tty.controls(process):
-        raise Errno(ENXIO)
-    return kernel.pty.open_slave()
-
-
-def is_terminal(file: File) -> bool:
-    """Whether ``file`` is the guest's terminal (a host file that is a tty)."""
-    fd = getattr(file, "fd", None)
-    return getattr(file, "present", False) and fd is not None and os.isatty(fd)
-
-
 async def _signal_group(kernel: Kernel, pgid: int, signo: int) -> None:
     info = SIGINFO_KILL.pack(signo, 0, SI_KERNEL, 0, 0, 0)
     for process in [p for p in kernel.processes.values() if p.pgid == pgid and not p.zombie]:
@@ -86,9 +74,9 @@ async def signal_foreground(kernel: Kernel, signo: int) -> None:
         await _signal_group(kernel, foreground, signo)
 
 
-async def job_control_ioctl(t: Task, file: File, request: int, arg: int) -> int:
+async def job_control_ioctl(t: Task, opened: Opened, request: int, arg: int) -> int:
     """TIOCGPGRP, TIOCSPGRP, TIOCGSID, TIOCSCTTY and TIOCNOTTY on the terminal."""
-    if not is_terminal(file):
+    if not opened.terminal:
         raise Errno(ENOTTY)
     tty = t.kernel.tty
     process = t.process
@@ -106,7 +94,7 @@ async def job_control_ioctl(t: Task, file: File, request: int, arg: int) -> int:
     elif request == TIOCGSID:
         await t.mm.write_struct(I32, arg, tty.sid or 0)
     elif request == TIOCSPGRP:
-        await _background_change(t, None)
+        await background_change(t)
         (pgrp,) = await t.mm.read_struct(I32, arg)
         if pgrp < 0:
             raise Errno(EINVAL)
@@ -136,7 +124,7 @@ def orphaned(kernel: Kernel, pgid: int) -> bool:
     return True
 
 
-async def _background_change(t: Task, file: File | None) -> None:
+async def background_change(t: Task) -> None:
     """Linux's tty_check_change for a background group that writes with TOSTOP set or changes
     the terminal (TIOCSPGRP): SIGTTOU to the group and a restart; nothing when SIGTTOU is
     ignored or blocked (the change goes through); EIO for an orphaned group."""
@@ -155,23 +143,31 @@ async def _background_change(t: Task, file: File | None) -> None:
     raise Errno(ERESTARTSYS)
 
 
-async def check_background_write(t: Task, file: File) -> None:
+def _in_background(t: Task) -> bool:
+    """Whether the caller's process is in a background group of the terminal's session."""
+    tty = t.kernel.tty
+    process = t.process
+    return tty.controls(process) and tty.foreground is not None and process.pgid != tty.foreground
+
+
+async def check_background_write(t: Task, opened: Opened) -> None:
     """A write to the terminal by a background group stops it with SIGTTOU when the terminal
     has TOSTOP set (``stty tostop``); without TOSTOP background output is allowed."""
-    if not is_terminal(file):
+    if not opened.terminal or not _in_background(t):
         return
     try:
-        local_modes = termios.tcgetattr(file.fd)[3]  # type: ignore[attr-defined]
-    except termios.error:
+        modes = await vfs(t, "ioctl", opened.handle, TCGETS, 0)
+    except Errno:
         return
+    (local_modes,) = _LOCAL_MODES.unpack_from(modes)
     if local_modes & termios.TOSTOP:
-        await _background_change(t, file)
+        await background_change(t)
 
 
-async def check_background_read(t: Task, file: File) -> None:
+async def check_background_read(t: Task, opened: Opened) -> None:
     """A read of the terminal by a background group: SIGTTIN to the group and a restart, or
     EIO when SIGTTIN is ignored or blocked or the group is orphaned (Linux's job control check)."""
-    if not is_terminal(file):
+    if not opened.terminal:
         return
     tty = t.kernel.tty
     process = t.process

@@ -35,11 +35,12 @@ from abi.linux import (
     Signal,
 )
 from abi.errno import Errno
-from kernel.tty import _background_change, signal_foreground
+from kernel.files import vfs
+from kernel.tty import background_change, signal_foreground
 
 if TYPE_CHECKING:
     from kernel.task import Task
-    from services.vfs.file import File
+    from services.vfs.contract import Opened
 
 #: The requests that take a struct, by the struct's size in guest memory.
 _STRUCT_SIZES = {TCSETS: KERNEL_TERMIOS_SIZE, TCSETSW: KERNEL_TERMIOS_SIZE, TCSETSF: KERNEL_TERMIOS_SIZE,
@@ -59,21 +60,21 @@ def _int_argument(request: int, arg: int) -> int:
     return arg - (1 << 32) if arg >= 1 << 31 else arg
 
 
-async def terminal_set_ioctl(t: Task, file: File, request: int, arg: int) -> int:
+async def terminal_set_ioctl(t: Task, opened: Opened, request: int, arg: int) -> int:
     """Change the sandbox terminal's modes, window size, queues or flow, as tty_ioctl does."""
-    if getattr(file, "pty", None) is None:
+    if not opened.pty:
         raise Errno(ENOTTY)
     if request != TIOCSWINSZ:  # Linux resizes without tty_check_change
-        await _background_change(t, file)
+        await background_change(t)
     if request in _INT_REQUESTS:
-        file.ioctl_write(request, _int_argument(request, arg))  # type: ignore[attr-defined]
+        await vfs(t, "ioctl", opened.handle, request, _int_argument(request, arg))
         return 0
     data = await t.mm.copy_in(arg, _STRUCT_SIZES[request])
     if request == TIOCSWINSZ:
-        before = file.ioctl_read(TIOCGWINSZ, WINSIZE_SIZE)
-        file.ioctl_write(request, data)  # type: ignore[attr-defined]
+        before = await vfs(t, "ioctl", opened.handle, TIOCGWINSZ, 0)
+        await vfs(t, "ioctl", opened.handle, request, data)
         if data != before:  # tty_do_resize: the foreground group learns of a new size
             await signal_foreground(t.kernel, Signal.SIGWINCH)
         return 0
-    file.ioctl_write(request, data)  # type: ignore[attr-defined]
+    await vfs(t, "ioctl", opened.handle, request, data)
     return 0

@@ -19,11 +19,19 @@ class ImageBuildError(Exception):
     """The image could not be built; the message says why and what to install."""
 
 
+def _make_root(root: Path) -> None:
+    """The image's root directory, mode 0755 as a container's root is, whatever the umask or a
+    temporary directory's 0700 gave it: a guest user who is not root must be able to search it."""
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
+
+
 def build_demo(root: Path) -> Path:
     """Build the demo image at ``root`` (created if needed); returns the program's path."""
     compiler = shutil.which("gcc")
     if compiler is None:
         raise ImageBuildError("gcc is needed to build the demo image (apt-get install gcc libc6-dev)")
+    _make_root(root)
     for directory in ("bin", "etc", "tmp"):
         (root / directory).mkdir(parents=True, exist_ok=True)
     (root / "tmp").chmod(0o1777)
@@ -60,6 +68,7 @@ def build_busybox(root: Path) -> Path:
         raise ImageBuildError(f"{HOST_BUSYBOX} --list-full failed: {listing.stderr.strip()}")
     applets = [line.strip() for line in listing.stdout.splitlines() if line.strip()]
     _step(f"copying {HOST_BUSYBOX} ({HOST_BUSYBOX.stat().st_size >> 10} KiB)")
+    _make_root(root)
     for directory, mode in _SKELETON.items():
         (root / directory).mkdir(parents=True, exist_ok=True)
         (root / directory).chmod(mode)
@@ -107,7 +116,7 @@ def build_debian(root: Path, suite: str = "bookworm") -> Path:
             raise ImageBuildError(f"debootstrap failed with status {result.returncode}")
         (cached / ".complete").touch()
     print(f"debian: copying {cached} to {root}", file=sys.stderr)
-    root.mkdir(parents=True, exist_ok=True)
+    _make_root(root)
     result = subprocess.run(["cp", "-a", "--", f"{cached}/.", str(root)])
     if result.returncode != 0:
         raise ImageBuildError(f"copying the cached image failed with status {result.returncode}")

@@ -91,10 +91,7 @@ async def do_clone(t: Task, flags: int, stack: int, parent_tid: int, child_tid: 
         process = ThreadGroup(kernel, tid, real_parent, asid)
         process.exit_signal = exit_signal
         process.comm = parent.comm
-        for image_attr in ("exe", "argv", "envp"):  # /proc/PID/{exe,cmdline,environ} until it execs
-            if hasattr(parent, image_attr):
-                setattr(process, image_attr, getattr(parent, image_attr))
-        process.fds = parent.fork_files(share=bool(flags & CLONE_FILES))
+        await process.inherit_files(parent, share=bool(flags & CLONE_FILES))
         try:
             context = await process.mm.call("new_thread")
         except BaseException:

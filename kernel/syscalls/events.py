@@ -1,10 +1,10 @@
-"""eventfd, eventfd2 and the epoll family."""
+"""eventfd, eventfd2 and the epoll family: each asks the VFS, which owns the files."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from abi.errno import EBADF, EEXIST, EINTR, EINVAL, ENOENT, EPERM
+from abi.errno import EINTR, EINVAL, Errno
 from abi.linux import (
     EFD_CLOEXEC,
     EFD_NONBLOCK,
@@ -12,19 +12,14 @@ from abi.linux import (
     EP_MAX_EVENTS,
     EPOLL_CLOEXEC,
     EPOLL_CTL_ADD,
-    EPOLL_CTL_DEL,
     EPOLL_CTL_MOD,
-    EPOLLEXCLUSIVE,
-    O_NONBLOCK,
-    O_PATH,
 )
 from abi.structs import EPOLL_EVENT, TIMESPEC
-from abi.errno import Errno
+from kernel.files import install, vfs
 from kernel.syscalls.args import Addr, Fd, Int, UInt
-from kernel.syscalls.fdops import nofile_limit
+from kernel.syscalls.poll import deadline_after
 from kernel.syscalls.table import syscall
-from services.vfs.eventfd import Epoll, EventFd, Interest
-from services.vfs.poll import deadline_after, wait_ready
+from services.vfs.contract import Opened
 
 if TYPE_CHECKING:
     from kernel.task import Task
@@ -32,77 +27,49 @@ if TYPE_CHECKING:
 
 @syscall
 async def eventfd(t: Task, initval: UInt) -> int:
-    return t.process.fds.install(EventFd(initval, 0, False), nofile_limit(t))
+    return await eventfd2(t, initval, 0)
 
 
 @syscall
 async def eventfd2(t: Task, initval: UInt, flags: Int) -> int:
     if flags & ~(EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE):
         raise Errno(EINVAL)
-    file = EventFd(initval, flags & O_NONBLOCK, bool(flags & EFD_SEMAPHORE))
-    return t.process.fds.install(file, nofile_limit(t), bool(flags & EFD_CLOEXEC))
+    handle = await vfs(t, "eventfd", initval, flags & (EFD_NONBLOCK | EFD_SEMAPHORE))
+    return await install(t, Opened(handle), bool(flags & EFD_CLOEXEC))
 
 
 @syscall
 async def epoll_create(t: Task, size: Int) -> int:
     if size <= 0:
         raise Errno(EINVAL)
-    return t.process.fds.install(Epoll(0), nofile_limit(t))
+    return await epoll_create1(t, 0)
 
 
 @syscall
 async def epoll_create1(t: Task, flags: Int) -> int:
     if flags & ~EPOLL_CLOEXEC:
         raise Errno(EINVAL)
-    return t.process.fds.install(Epoll(0), nofile_limit(t), bool(flags & EPOLL_CLOEXEC))
-
-
-def _epoll(t: Task, epfd: int) -> Epoll:
-    file = t.process.fds.get(epfd)
-    if not isinstance(file, Epoll):
-        raise Errno(EINVAL)
-    return file
+    handle = await t.kernel.bus.call("vfs", "epoll_create", 0)
+    return await install(t, Opened(handle), bool(flags & EPOLL_CLOEXEC))
 
 
 @syscall
 async def epoll_ctl(t: Task, epfd: Fd, op: Int, fd: Fd, event: Addr) -> int:
-    epoll = _epoll(t, epfd)
-    target = t.process.fds.get(fd)
-    if target.flags & O_PATH:
-        raise Errno(EBADF)
-    if target is epoll:
-        raise Errno(EINVAL)
-    if not getattr(target, "epollable", False):
-        raise Errno(EPERM)
-    key = (fd, id(target))
+    fds = t.process.fds
+    epoll, target = fds.handle(epfd), fds.handle(fd)
+    events = data = 0
     if op in (EPOLL_CTL_ADD, EPOLL_CTL_MOD):
         events, data = await t.mm.read_struct(EPOLL_EVENT, event)
-        if op == EPOLL_CTL_ADD:
-            if key in epoll.interests:
-                raise Errno(EEXIST)
-            epoll.interests[key] = Interest(target, events, data)
-        else:
-            interest = epoll.interests.get(key)
-            if interest is None:
-                raise Errno(ENOENT)
-            if events & EPOLLEXCLUSIVE or interest.events & EPOLLEXCLUSIVE:
-                raise Errno(EINVAL)
-            epoll.interests[key] = Interest(target, events, data)
-        return 0
-    if op == EPOLL_CTL_DEL:
-        if epoll.interests.pop(key, None) is None:
-            raise Errno(ENOENT)
-        return 0
-    raise Errno(EINVAL)
+    await t.kernel.bus.call("vfs", "epoll_ctl", epoll, op, fd, target, events, data)
+    return 0
 
 
 async def _wait(t: Task, epfd: int, events: int, maxevents: int, timeout: float | None) -> int:
     if maxevents <= 0 or maxevents > EP_MAX_EVENTS:
         raise Errno(EINVAL)
-    epoll = _epoll(t, epfd)
+    epoll = t.process.fds.handle(epfd)
     await t.mm.iovecs(events, EPOLL_EVENT.size * maxevents, True)  # EFAULT before waiting
-    waiting = wait_ready(lambda: epoll.ready(maxevents), epoll.waits(), deadline_after(timeout))
-    ready = await t.blocking(waiting, EINTR)
+    ready = await t.blocking(vfs(t, "epoll_wait", epoll, maxevents, deadline_after(timeout)), EINTR)
     if ready:
         await t.mm.copy_out(events, b"".join(EPOLL_EVENT.pack(ev, data) for ev, data in ready))
     return len(ready)

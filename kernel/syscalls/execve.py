@@ -122,7 +122,7 @@ async def execute(t: Task, path: bytes, argv: list[bytes], envp: list[bytes]) ->
     for timer in process.posix_timers.values():  # POSIX timers do not survive execve
         timer.countdown.disarm()
     process.posix_timers.clear()
-    process.close_on_exec()
+    await process.close_on_exec()
     t.robust_list = (0, 0)
     await t.exec_reset()
     process.vfork_done.set()

@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
-from abi.errno import EACCES, EINVAL, ENODEV
-from abi.linux import MAP_PRIVATE, MAP_TYPE, O_ACCMODE, O_PATH, O_WRONLY, PROT_WRITE
-from abi.errno import Errno
+from abi.errno import EINVAL, Errno
+from abi.linux import MAP_PRIVATE, MAP_TYPE
+from kernel.files import vfs
 
 if TYPE_CHECKING:
     from kernel.task import Task
 
 
 async def map_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: int, offset: int) -> int:
-    """Map ``length`` bytes of ``fd`` from ``offset``; EACCES/ENODEV/EBADF as Linux checks them."""
-    file = t.process.fds.get(fd)
-    if file.flags & O_PATH:
-        from abi.errno import EBADF
-
-        raise Errno(EBADF)
+    """Map ``length`` bytes of ``fd`` from ``offset``: the VFS checks the description and grants
+    a host fd of the file's bytes (EACCES/ENODEV/EBADF as Linux checks them), the MM maps it."""
+    handle = t.process.fds.handle(fd)
     if length == 0:
         raise Errno(EINVAL)
-    host_fd = file.host_fd()
-    if host_fd is None:
-        raise Errno(ENODEV)
-    if file.flags & O_ACCMODE == O_WRONLY:
-        raise Errno(EACCES)
-    if flags & MAP_TYPE != MAP_PRIVATE and prot & PROT_WRITE and not file.writable:
-        raise Errno(EACCES)
-    if flags & MAP_TYPE != MAP_PRIVATE and file.inode is not None:
-        file.inode.mapped_shared = True
-    return await t.mm.call("mmap_file", addr, length, prot, flags, host_fd, offset)
+    host_fd = await vfs(t, "map_file", handle, prot, flags & MAP_TYPE != MAP_PRIVATE)
+    try:
+        return await t.mm.call("mmap_file", addr, length, prot, flags, host_fd, offset)
+    finally:
+        os.close(host_fd)

@@ -7,18 +7,11 @@ absolute path, else the cwd or the dirfd's directory) and makes one call to the 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from abi.errno import (
-    EACCES,
-    EBADF,
-    EFAULT,
-    EINVAL,
-    ENOENT,
-    ENOTDIR,
-    EOPNOTSUPP,
-    ERANGE,
-)
+import trio
+
+from abi.errno import E2BIG, EAGAIN, EFAULT, EINVAL, ENOENT, EOPNOTSUPP, ERANGE
 from abi.linux import (
     AT_EACCESS,
     AT_EMPTY_PATH,
@@ -26,15 +19,11 @@ from abi.linux import (
     AT_REMOVEDIR,
     AT_SYMLINK_FOLLOW,
     AT_SYMLINK_NOFOLLOW,
-    F_OK,
-    O_ACCMODE,
     O_CLOEXEC,
     O_CREAT,
     O_DIRECTORY,
-    O_LARGEFILE,
-    O_OPEN_ONLY_FLAGS,
+    O_NOFOLLOW,
     O_PATH,
-    O_RDWR,
     O_TMPFILE,
     O_TRUNC,
     O_WRONLY,
@@ -46,7 +35,9 @@ from abi.linux import (
     RESOLVE_NO_MAGICLINKS,
     RESOLVE_NO_SYMLINKS,
     RESOLVE_NO_XDEV,
+    S_IFBLK,
     S_IFCHR,
+    S_IFDIR,
     S_IFIFO,
     S_IFMT,
     S_IFREG,
@@ -57,15 +48,15 @@ from abi.linux import (
 )
 from abi.structs import OPEN_HOW
 from abi.errno import Errno
+from kernel.files import install, nofile_limit, vfs
 from kernel.syscalls.args import Addr, Fd, Int, Size, UInt
-from kernel.syscalls.fdops import nofile_limit
 from kernel.syscalls.table import syscall
-from services.vfs.file import RegularFile
-from services.vfs.inode import Dir, RegularInode
 
 if TYPE_CHECKING:
     from kernel.task import Task
-    from services.vfs.inode import Inode
+    from services.vfs.contract import Opened
+
+__all__ = ["nofile_limit"]
 
 
 # --- helpers shared by the file modules -----------------------------------------------------------
@@ -81,58 +72,20 @@ async def read_path(t: Task, addr: int, allow_empty: bool = False) -> bytes:
     return path
 
 
-def start_dir(t: Task, dirfd: int, path: bytes) -> Dir:
-    """Where a relative ``path`` starts: the cwd for AT_FDCWD, else ``dirfd``'s directory."""
-    if path.startswith(b"/") or dirfd == AT_FDCWD:
+def start_handle(t: Task, dirfd: int, path: bytes, anchored: bool = False) -> int:
+    """Where ``path`` starts: the cwd for AT_FDCWD or an absolute path (whose dirfd Linux
+    ignores, unless ``anchored``: openat2's RESOLVE_BENEATH and RESOLVE_IN_ROOT), else the
+    dirfd's description (EBADF if it is not open; the VFS says ENOTDIR)."""
+    if dirfd == AT_FDCWD or path.startswith(b"/") and not anchored:
         return t.process.cwd
-    directory = t.process.fds.get(dirfd).directory
-    if directory is None:
-        raise Errno(ENOTDIR)
-    return directory
+    return t.process.fds.handle(dirfd)
 
 
-async def vfs(t: Task, op: str, *args: Any) -> Any:
-    return await t.kernel.bus.call("vfs", op, *args)
-
-
-async def lookup_at(t: Task, dirfd: int, addr: int, flags: int, follow: bool) -> Inode:
-    """The file a (dirfd, path) pair names; with AT_EMPTY_PATH an empty path means dirfd itself."""
+async def at(t: Task, dirfd: int, addr: int, flags: int = 0) -> tuple[int, int, bytes]:
+    """(root, start, path) of a (dirfd, path) argument pair; with AT_EMPTY_PATH an empty path
+    means dirfd's file itself (the VFS takes the empty path to mean ``start``)."""
     path = await read_path(t, addr, allow_empty=bool(flags & AT_EMPTY_PATH))
-    return await lookup_path(t, dirfd, path, follow)
-
-
-async def lookup_path(t: Task, dirfd: int, path: bytes, follow: bool) -> Inode:
-    """:func:`lookup_at` for a path already read from the guest."""
-    if not path:
-        if dirfd == AT_FDCWD:
-            return t.process.cwd
-        file = t.process.fds.get(dirfd)
-        if file.inode is None:
-            raise Errno(EBADF)
-        return file.inode
-    return await vfs(t, "lookup", t.process.root, start_dir(t, dirfd, path), path, follow)
-
-
-def creds(t: Task) -> tuple[int, int]:
-    return t.process.creds.euid, t.process.creds.egid
-
-
-def permitted(t: Task, inode: Inode, want: int, real: bool = True) -> bool:
-    """Whether the caller may read/write/execute (R_OK/W_OK/X_OK bits) ``inode`` by its mode."""
-    c = t.process.creds
-    uid, gid = (c.uid, c.gid) if real else (c.euid, c.egid)
-    mode = inode.mode
-    if uid == 0:
-        if want & X_OK and inode.kind != 0o040000 and not mode & 0o111:
-            return False
-        return True
-    if uid == inode.uid:
-        bits = (mode >> 6) & 7
-    elif gid == inode.gid:
-        bits = (mode >> 3) & 7
-    else:
-        bits = mode & 7
-    return want & bits == want
+    return t.process.root, start_handle(t, dirfd, path), path
 
 
 # --- open ---------------------------------------------------------------------------------------
@@ -141,34 +94,23 @@ def permitted(t: Task, inode: Inode, want: int, real: bool = True) -> bool:
 async def do_open(t: Task, dirfd: int, path: bytes, flags: int, mode: int, resolve: int = 0) -> int:
     """The common part of open/openat/openat2/creat (``resolve``: openat2's RESOLVE_* flags)."""
     if flags & O_PATH:
-        flags &= O_PATH | O_DIRECTORY | 0o400000 | O_CLOEXEC  # O_NOFOLLOW kept
-    start = start_dir(t, dirfd, path)
-    uid, gid = creds(t)
-    cloexec = bool(flags & O_CLOEXEC)
-    kept = (flags & ~O_OPEN_ONLY_FLAGS) | O_LARGEFILE
-    if flags & O_TMPFILE == O_TMPFILE:
-        if flags & O_ACCMODE not in (O_WRONLY, O_RDWR):
-            raise Errno(EINVAL)
-        directory = await vfs(t, "lookup", t.process.root, start, path, True)
-        if not isinstance(directory, Dir):
-            raise Errno(ENOTDIR)
-        directory.fs.check_writable()
-        inode = RegularInode(directory.fs, mode & ~t.process.umask & 0o7777, uid, gid)
-        inode.nlink = 0
-        file = RegularFile(kept, inode, await inode.data_fd(flags))
-    else:
-        if resolve & (RESOLVE_IN_ROOT | RESOLVE_BENEATH):
-            start = start_dir(t, dirfd, b".")  # the dirfd is the walk's anchor even for "/..."
-        file = await vfs(t, "open", t.process.root, start, path, flags, mode & ~t.process.umask & 0o7777,
-                         uid, gid, resolve)
-        if file.open_pending:  # a FIFO waits for its other end
-            try:
-                await t.blocking(file.finish_open())
-            except BaseException:
-                file.release()
-                raise
-        file.flags = kept
-    return t.process.fds.install(file, nofile_limit(t), cloexec)
+        flags &= O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
+    anchored = bool(resolve & (RESOLVE_IN_ROOT | RESOLVE_BENEATH))
+    start = start_handle(t, dirfd, path, anchored)
+    opened = await vfs(t, "open", t.process.root, start, path, flags, mode & ~t.process.umask & 0o7777, resolve)
+    if opened.pending:  # a FIFO waits for its other end
+        try:
+            await t.blocking(vfs(t, "finish_open", opened.handle))
+        except BaseException:
+            await vfs_close(t, opened)
+            raise
+    return await install(t, opened, bool(flags & O_CLOEXEC))
+
+
+async def vfs_close(t: Task, opened: Opened) -> None:
+    """Drop a description the caller holds but has not installed."""
+    with trio.CancelScope(shield=True):
+        await t.kernel.bus.call("vfs", "drop", (opened.handle,), t.process.fds.id)
 
 
 @syscall
@@ -198,8 +140,6 @@ async def openat2(t: Task, dirfd: Fd, pathname: Addr, how: Addr, size: Size) -> 
         raise Errno(EINVAL)
     raw = await t.mm.copy_in(how, size)
     if any(raw[OPEN_HOW.size:]):
-        from abi.errno import E2BIG
-
         raise Errno(E2BIG)
     flags, mode, resolve = OPEN_HOW.unpack(raw[:OPEN_HOW.size])
     if flags & ~VALID_OPEN_FLAGS or resolve & ~_RESOLVE_ALL or mode & ~0o7777:
@@ -207,8 +147,6 @@ async def openat2(t: Task, dirfd: Fd, pathname: Addr, how: Addr, size: Size) -> 
     if mode and not flags & O_CREAT and flags & O_TMPFILE != O_TMPFILE:
         raise Errno(EINVAL)
     if resolve & RESOLVE_CACHED:
-        from abi.errno import EAGAIN
-
         raise Errno(EAGAIN)
     return await do_open(t, dirfd, await read_path(t, pathname), flags, mode, resolve)
 
@@ -223,10 +161,8 @@ async def mkdir(t: Task, pathname: Addr, mode: UInt) -> int:
 
 @syscall
 async def mkdirat(t: Task, dirfd: Fd, pathname: Addr, mode: UInt) -> int:
-    path = await read_path(t, pathname)
-    uid, gid = creds(t)
-    await vfs(t, "mknod", t.process.root, start_dir(t, dirfd, path), path.rstrip(b"/") or b"/",
-              0o040000 | (mode & ~t.process.umask & 0o7777), 0, uid, gid)
+    root, start, path = await at(t, dirfd, pathname)
+    await vfs(t, "mknod", root, start, path.rstrip(b"/") or b"/", S_IFDIR | (mode & ~t.process.umask & 0o7777), 0)
     return 0
 
 
@@ -237,23 +173,19 @@ async def mknod(t: Task, pathname: Addr, mode: UInt, dev: UInt) -> int:
 
 @syscall
 async def mknodat(t: Task, dirfd: Fd, pathname: Addr, mode: UInt, dev: UInt) -> int:
-    path = await read_path(t, pathname)
+    root, start, path = await at(t, dirfd, pathname)
     kind = mode & S_IFMT or S_IFREG
-    if kind not in (S_IFREG, S_IFCHR, 0o060000, S_IFIFO, S_IFSOCK):
+    if kind not in (S_IFREG, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK):
         raise Errno(EINVAL)
     if kind == S_IFSOCK:
-        raise Errno(EOPNOTSUPP)  # a socket file needs the network stack's bind
-    uid, gid = creds(t)
-    await vfs(t, "mknod", t.process.root, start_dir(t, dirfd, path), path,
-              kind | (mode & ~t.process.umask & 0o7777), dev, uid, gid)
+        raise Errno(EOPNOTSUPP)  # a socket file is made by the network stack's bind
+    await vfs(t, "mknod", root, start, path, kind | (mode & ~t.process.umask & 0o7777), dev)
     return 0
 
 
 @syscall
 async def rmdir(t: Task, pathname: Addr) -> int:
-    path = await read_path(t, pathname)
-    await vfs(t, "unlink", t.process.root, t.process.cwd, path, True)
-    return 0
+    return await unlinkat(t, AT_FDCWD, pathname, AT_REMOVEDIR)
 
 
 @syscall
@@ -265,8 +197,8 @@ async def unlink(t: Task, pathname: Addr) -> int:
 async def unlinkat(t: Task, dirfd: Fd, pathname: Addr, flags: Int) -> int:
     if flags & ~AT_REMOVEDIR:
         raise Errno(EINVAL)
-    path = await read_path(t, pathname)
-    await vfs(t, "unlink", t.process.root, start_dir(t, dirfd, path), path, bool(flags & AT_REMOVEDIR))
+    root, start, path = await at(t, dirfd, pathname)
+    await vfs(t, "unlink", root, start, path, bool(flags & AT_REMOVEDIR))
     return 0
 
 
@@ -282,10 +214,9 @@ async def renameat(t: Task, olddirfd: Fd, oldpath: Addr, newdirfd: Fd, newpath: 
 
 @syscall
 async def renameat2(t: Task, olddirfd: Fd, oldpath: Addr, newdirfd: Fd, newpath: Addr, flags: UInt) -> int:
-    old = await read_path(t, oldpath)
-    new = await read_path(t, newpath)
-    await vfs(t, "rename", t.process.root, start_dir(t, olddirfd, old), old, start_dir(t, newdirfd, new), new,
-              flags)
+    root, old_start, old = await at(t, olddirfd, oldpath)
+    _, new_start, new = await at(t, newdirfd, newpath)
+    await vfs(t, "rename", root, old_start, old, new_start, new, flags)
     return 0
 
 
@@ -298,14 +229,9 @@ async def link(t: Task, oldpath: Addr, newpath: Addr) -> int:
 async def linkat(t: Task, olddirfd: Fd, oldpath: Addr, newdirfd: Fd, newpath: Addr, flags: Int) -> int:
     if flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH):
         raise Errno(EINVAL)
-    old = await read_path(t, oldpath, allow_empty=bool(flags & AT_EMPTY_PATH))
-    new = await read_path(t, newpath)
-    if not old:  # AT_EMPTY_PATH: link the file olddirfd refers to
-        inode = await lookup_path(t, olddirfd, old, False)
-        await vfs(t, "link_inode", t.process.root, inode, start_dir(t, newdirfd, new), new)
-        return 0
-    await vfs(t, "link", t.process.root, start_dir(t, olddirfd, old), old, start_dir(t, newdirfd, new), new,
-              bool(flags & AT_SYMLINK_FOLLOW))
+    root, old_start, old = await at(t, olddirfd, oldpath, flags)
+    _, new_start, new = await at(t, newdirfd, newpath)
+    await vfs(t, "link", root, old_start, old, new_start, new, bool(flags & AT_SYMLINK_FOLLOW))
     return 0
 
 
@@ -317,9 +243,8 @@ async def symlink(t: Task, target: Addr, linkpath: Addr) -> int:
 @syscall
 async def symlinkat(t: Task, target: Addr, newdirfd: Fd, linkpath: Addr) -> int:
     content = await read_path(t, target)
-    path = await read_path(t, linkpath)
-    uid, gid = creds(t)
-    await vfs(t, "symlink", content, t.process.root, start_dir(t, newdirfd, path), path, uid, gid)
+    root, start, path = await at(t, newdirfd, linkpath)
+    await vfs(t, "symlink", content, root, start, path)
     return 0
 
 
@@ -332,9 +257,7 @@ async def readlink(t: Task, pathname: Addr, buf: Addr, bufsiz: Int) -> int:
 async def readlinkat(t: Task, dirfd: Fd, pathname: Addr, buf: Addr, bufsiz: Int) -> int:
     if bufsiz <= 0:
         raise Errno(EINVAL)
-    inode = await lookup_at(t, dirfd, pathname, AT_EMPTY_PATH, follow=False)
-    target = await inode.readlink()
-    target = target[:bufsiz]
+    target = (await vfs(t, "readlink", *await at(t, dirfd, pathname, AT_EMPTY_PATH)))[:bufsiz]
     await t.mm.copy_out(buf, target)
     return len(target)
 
@@ -356,40 +279,30 @@ async def faccessat(t: Task, dirfd: Fd, pathname: Addr, mode: Int) -> int:
 async def faccessat2(t: Task, dirfd: Fd, pathname: Addr, mode: Int, flags: Int) -> int:
     if mode & ~(R_OK | W_OK | X_OK) or flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
         raise Errno(EINVAL)
-    inode = await lookup_at(t, dirfd, pathname, flags, follow=not flags & AT_SYMLINK_NOFOLLOW)
-    if mode == F_OK:
-        return 0
-    if mode & W_OK and inode.fs.read_only and inode.kind in (0o040000, S_IFREG, 0o120000):
-        from abi.errno import EROFS
-
-        raise Errno(EROFS)
-    if not permitted(t, inode, mode, real=not flags & AT_EACCESS):
-        raise Errno(EACCES)
+    root, start, path = await at(t, dirfd, pathname, flags)
+    await vfs(t, "access", root, start, path, mode, not flags & AT_SYMLINK_NOFOLLOW, bool(flags & AT_EACCESS))
     return 0
 
 
 # --- the working directory and the umask --------------------------------------------------------
 
 
+async def _change_directory(t: Task, root: int, start: int, path: bytes) -> int:
+    cwd = await vfs(t, "chdir", root, start, path)
+    old, t.process.cwd = t.process.cwd, cwd
+    await t.kernel.bus.call("vfs", "drop", (old,), t.process.fds.id)
+    return 0
+
+
 @syscall
 async def chdir(t: Task, path: Addr) -> int:
     name = await read_path(t, path)
-    inode = await vfs(t, "lookup", t.process.root, t.process.cwd, name, True)
-    if not isinstance(inode, Dir):
-        raise Errno(ENOTDIR)
-    if not permitted(t, inode, X_OK, real=False):
-        raise Errno(EACCES)
-    t.process.cwd = inode
-    return 0
+    return await _change_directory(t, t.process.root, t.process.cwd, name)
 
 
 @syscall
 async def fchdir(t: Task, fd: Fd) -> int:
-    directory = t.process.fds.get(fd).directory
-    if directory is None:
-        raise Errno(ENOTDIR)
-    t.process.cwd = directory
-    return 0
+    return await _change_directory(t, t.process.root, t.process.fds.handle(fd), b"")
 
 
 @syscall

@@ -25,10 +25,10 @@ from abi.linux import (
 )
 from abi.errno import Errno
 from kernel.syscalls.args import Addr, Int, Size
-from kernel.syscalls.fdops import nofile_limit
+from kernel.files import install, vfs
 from kernel.syscalls.table import syscall
 from kernel.task import TaskExit
-from services.vfs.signalfd import SignalFd
+from services.vfs.contract import Opened
 
 if TYPE_CHECKING:
     from kernel.process import ThreadGroup
@@ -217,15 +217,10 @@ async def signalfd4(t: Task, fd: Int, mask: Addr, sizemask: Size, flags: Int) ->
         raise Errno(EINVAL)
     wanted = await _read_sigset(t, mask, sizemask) & ~UNBLOCKABLE
     if fd != -1:
-        file = t.process.fds.get(fd)
-        if not isinstance(file, SignalFd):
-            raise Errno(EINVAL)
-        file.mask = wanted
-        file.watch.changed()
+        await vfs(t, "signalfd", t.process.fds.handle(fd), wanted, 0)
         return fd
-    watch = await t.kernel.bus.call("signals", "watch")
-    file = SignalFd(t.kernel.bus, watch, wanted, flags & O_NONBLOCK)
-    return t.process.fds.install(file, nofile_limit(t), bool(flags & SFD_CLOEXEC))
+    handle = await vfs(t, "signalfd", None, wanted, flags & O_NONBLOCK)
+    return await install(t, Opened(handle), bool(flags & SFD_CLOEXEC))
 
 
 @syscall

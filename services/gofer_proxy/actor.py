@@ -1,39 +1,32 @@
 """The gofer-proxy actor: it owns every gofer process and connection of the sandbox.
 
-``mount(root, rw)`` starts a gofer serving ``root`` (one per mount) and returns a mount id;
-``call(mount, method, *args)`` runs one :class:`GoferConnection` method on it. The connections'
-reader tasks run in the actor's own nursery. A gofer that dies fails every outstanding and later
-call on its mount with EIO (the connection sees to that), so no guest task ever hangs on it.
+``mount(root, rw)`` starts a gofer serving ``root`` (one per mount) and returns a mount id; every
+other operation is one 9P2000.L message to that mount's gofer (:mod:`services.gofer_proxy.contract`).
+The connections' reader tasks run in the actor's own nursery. A gofer that dies fails every
+outstanding and later call on its mount with EIO (the connection sees to that), so no guest task
+ever hangs on it.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 import subprocess
+from collections.abc import Sequence
 from typing import Any
 
 import trio
 
-from abi.errno import EINVAL, EIO
-from kernel.bus import Actor, operation
-from abi.errno import Errno
+from abi.errno import EIO, Errno
+from gofer import protocol as p
+from kernel.bus import operation
 from services.gofer_proxy.connection import GoferConnection, spawn_gofer
+from services.gofer_proxy.contract import GoferContract
 
 log = logging.getLogger("sentrio.gofer_proxy")
 
-#: The connection methods callers may use.
-_METHODS = frozenset({
-    "attach", "walk", "walk_getattr", "getattr", "setattr", "lopen", "lcreate", "read", "readinto",
-    "write", "readdir", "mkdir", "symlink", "mknod", "readlink", "link", "renameat", "unlinkat",
-    "fsync", "statfs", "clunk", "new_fid",
-})
 
-
-class GoferProxy(Actor):
+class GoferProxy(GoferContract):
     """Gofer processes and their connections, by mount id."""
-
-    service = "gofer"
 
     def __init__(self) -> None:
         self._nursery: trio.Nursery | None = None
@@ -46,9 +39,14 @@ class GoferProxy(Actor):
             task_status.started()
             await trio.sleep_forever()
 
+    def _conn(self, mount: int) -> GoferConnection:
+        conn = self._connections.get(mount)
+        if conn is None:
+            raise Errno(EIO)
+        return conn
+
     @operation
     async def mount(self, root: str, rw: bool) -> int:
-        """Start a gofer serving ``root`` and return the mount's id."""
         assert self._nursery is not None
         process, conn = spawn_gofer(root, rw, donate_fds=True)
         mount = len(self._connections) + 1
@@ -58,30 +56,103 @@ class GoferProxy(Actor):
         return mount
 
     @operation
-    async def call(self, mount: int, method: str, *args: Any) -> Any:
-        """``GoferConnection.method(*args)`` on ``mount``'s connection."""
-        conn = self._connections.get(mount)
-        if conn is None or method not in _METHODS:
-            raise Errno(EINVAL)
-        if method == "setattr":  # (fid, valid, mode, uid, gid, size, atime_ns, mtime_ns): keywords there
-            fid, valid, mode, uid, gid, size, atime_ns, mtime_ns = args
-            return await conn.setattr(fid, valid, mode=mode, uid=uid, gid=gid, size=size, atime_ns=atime_ns,
-                                      mtime_ns=mtime_ns)
-        result = getattr(conn, method)(*args)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+    async def new_fid(self, mount: int) -> int:
+        return self._conn(mount).new_fid()
+
+    @operation
+    async def attach(self, mount: int) -> int:
+        return await self._conn(mount).attach()
+
+    @operation
+    async def walk(self, mount: int, fid: int, names: Sequence[bytes], newfid: int) -> list[p.Qid]:
+        return await self._conn(mount).walk(fid, names, newfid)
+
+    @operation
+    async def walk_getattr(self, mount: int, fid: int, names: Sequence[bytes],
+                           newfid: int) -> tuple[list[p.Qid], p.Attr]:
+        return await self._conn(mount).walk_getattr(fid, names, newfid)
+
+    @operation
+    async def getattr(self, mount: int, fid: int) -> tuple[p.Qid, p.Attr]:
+        return await self._conn(mount).getattr(fid)
+
+    @operation
+    async def setattr(self, mount: int, fid: int, valid: int, mode: int, uid: int, gid: int, size: int,
+                      atime_ns: int, mtime_ns: int) -> None:
+        await self._conn(mount).setattr(fid, valid, mode=mode, uid=uid, gid=gid, size=size, atime_ns=atime_ns,
+                                        mtime_ns=mtime_ns)
+
+    @operation
+    async def lopen(self, mount: int, fid: int, flags: int) -> tuple[p.Qid, int | None]:
+        return await self._conn(mount).lopen(fid, flags)
+
+    @operation
+    async def lcreate(self, mount: int, dfid: int, name: bytes, flags: int, mode: int, uid: int,
+                      gid: int) -> tuple[p.Qid, int | None]:
+        return await self._conn(mount).lcreate(dfid, name, flags, mode, uid, gid)
+
+    @operation
+    async def read(self, mount: int, fid: int, offset: int, count: int) -> bytes:
+        return await self._conn(mount).read(fid, offset, count)
+
+    @operation
+    async def write(self, mount: int, fid: int, offset: int, data: bytes) -> int:
+        return await self._conn(mount).write(fid, offset, data)
+
+    @operation
+    async def readdir(self, mount: int, fid: int, offset: int) -> list[p.Dirent]:
+        return await self._conn(mount).readdir(fid, offset)
+
+    @operation
+    async def mkdir(self, mount: int, dfid: int, name: bytes, mode: int, uid: int, gid: int) -> p.Qid:
+        return await self._conn(mount).mkdir(dfid, name, mode, uid, gid)
+
+    @operation
+    async def symlink(self, mount: int, dfid: int, name: bytes, target: bytes, uid: int, gid: int) -> p.Qid:
+        return await self._conn(mount).symlink(dfid, name, target, uid, gid)
+
+    @operation
+    async def mknod(self, mount: int, dfid: int, name: bytes, mode: int, major: int, minor: int, uid: int,
+                    gid: int) -> p.Qid:
+        return await self._conn(mount).mknod(dfid, name, mode, major, minor, uid, gid)
+
+    @operation
+    async def readlink(self, mount: int, fid: int) -> bytes:
+        return await self._conn(mount).readlink(fid)
+
+    @operation
+    async def link(self, mount: int, dfid: int, fid: int, name: bytes) -> None:
+        await self._conn(mount).link(dfid, fid, name)
+
+    @operation
+    async def renameat(self, mount: int, olddirfid: int, oldname: bytes, newdirfid: int, newname: bytes,
+                       flags: int = 0) -> None:
+        await self._conn(mount).renameat(olddirfid, oldname, newdirfid, newname, flags)
+
+    @operation
+    async def unlinkat(self, mount: int, dirfid: int, name: bytes, flags: int = 0) -> None:
+        await self._conn(mount).unlinkat(dirfid, name, flags)
+
+    @operation
+    async def fsync(self, mount: int, fid: int) -> None:
+        await self._conn(mount).fsync(fid)
+
+    @operation
+    async def statfs(self, mount: int, fid: int) -> p.Rstatfs:
+        return await self._conn(mount).statfs(fid)
+
+    @operation
+    async def clunk(self, mount: int, fid: int) -> None:
+        await self._conn(mount).clunk(fid)
 
     @operation
     async def alive(self, mount: int) -> None:
-        """EIO if ``mount``'s gofer is gone (so cached answers stop once it dies)."""
         conn = self._connections.get(mount)
         if conn is None or conn.dead is not None:
             raise Errno(EIO)
 
     @operation
     async def clunk_later(self, mount: int, fid: int) -> None:
-        """Release ``fid`` without making the caller wait for the reply."""
         conn = self._connections.get(mount)
         if conn is not None and conn.dead is None and self._nursery is not None:
             self._nursery.start_soon(self._clunk, conn, fid)
@@ -95,7 +166,6 @@ class GoferProxy(Actor):
 
     @operation
     async def pid(self, mount: int) -> int:
-        """The host pid of ``mount``'s gofer (tests kill it to check the EIO path)."""
         process = self._processes.get(mount)
         if process is None:
             raise Errno(EIO)

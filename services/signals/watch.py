@@ -2,13 +2,12 @@
 
 A file's ``poll`` cannot wait for an answer on the bus, so the signals actor hands out a
 :class:`PendingWatch`: a view it keeps current, which tells which signals are pending for a
-thread and wakes waiters whenever that may have changed. :data:`current_thread` says which
-guest thread the running trio task serves (signalfd reads the caller's signals, as on Linux).
+thread and wakes waiters whenever that may have changed. signalfd asks it for the
+thread its caller names (it reads the caller's signals, as on Linux).
 """
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Callable
 from typing import Protocol
 
@@ -19,10 +18,6 @@ class Thread(Protocol):
     """What a watch needs to know of the calling thread."""
 
     tid: int
-
-
-#: The guest thread the current trio task runs (set by the task loop).
-current_thread: contextvars.ContextVar[Thread] = contextvars.ContextVar("current_thread")
 
 
 class PendingWatch:

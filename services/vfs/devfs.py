@@ -8,13 +8,20 @@ directories. No host device is ever opened.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from abi.errno import ENOSPC, ENXIO
 from abi.linux import O_PATH, S_IFCHR
 from abi.errno import Errno
 from services.vfs.file import File, PathFile
 from services.vfs.inode import Device, Dir, Filesystem, Inode, Symlink
+
+if TYPE_CHECKING:
+    from abi.creds import Caller
+
+#: Opens /dev/tty for a caller: its controlling terminal, or ENXIO.
+TerminalOpener = Callable[[int, "Caller"], Awaitable[File]]
 
 
 def _fill(buffers: list[memoryview], byte_source: bytes | None) -> int:
@@ -62,26 +69,26 @@ class RandomFile(NullFile):
 
 
 class ControllingTerminal(Inode):
-    """/dev/tty: the opening process's controlling terminal, as ``open_terminal`` (the kernel's)
-    finds it; ENXIO for a process without one, as on Linux (and always, given no opener)."""
+    """/dev/tty: the opening process's controlling terminal, as ``open_terminal`` finds it;
+    ENXIO for a process without one, as on Linux (and always, given no opener)."""
 
-    def __init__(self, fs: Filesystem, open_terminal: Callable[[int], File] | None) -> None:
+    def __init__(self, fs: Filesystem, open_terminal: TerminalOpener | None) -> None:
         super().__init__(fs, S_IFCHR | 0o666, rdev=_dev(5, 0))
         self._open_terminal = open_terminal
 
-    async def open(self, flags: int) -> File:
+    async def open(self, flags: int, caller: Caller) -> File:
         if flags & O_PATH:
             return PathFile(flags, self)
         if self._open_terminal is None:
             raise Errno(ENXIO)
-        return self._open_terminal(flags)
+        return await self._open_terminal(flags, caller)
 
 
 def _dev(major: int, minor: int) -> int:
     return (major << 8) | minor
 
 
-def make_devfs(open_terminal: Callable[[int], File] | None = None) -> Dir:
+def make_devfs(open_terminal: TerminalOpener | None = None) -> Dir:
     """A fresh /dev; ``open_terminal`` opens /dev/tty for the calling process."""
     fs = Filesystem(name=b"devtmpfs")
     root = Dir(fs, 0o755)

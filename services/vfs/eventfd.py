@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-
+from typing import TYPE_CHECKING
 
 from abi.errno import EAGAIN, EINVAL
 from abi.linux import (
@@ -24,6 +24,9 @@ from abi.errno import Errno
 from services.vfs.file import File, scatter
 from services.vfs.inode import Filesystem, Inode
 from services.vfs.poll import Changes
+
+if TYPE_CHECKING:
+    from abi.creds import Caller
 
 _anon = Filesystem(name=b"anon_inodefs")
 _U64 = struct.Struct("<Q")
@@ -70,7 +73,7 @@ class EventFd(File):
         self._changes.notify()  # even a write of 0 wakes an edge-triggered waiter, as on Linux
         return 8
 
-    def poll(self) -> int:
+    def poll(self, caller: Caller | None = None) -> int:
         events = POLLIN | POLLRDNORM if self.counter else 0
         return events | (POLLOUT | POLLWRNORM if self.counter < _MAX else 0)
 
@@ -107,8 +110,9 @@ class Epoll(File):
         super().__init__(O_RDWR | flags, Inode(_anon, S_IFREG | 0o600))
         self.interests: dict[tuple[int, int], Interest] = {}
 
-    def ready(self, limit: int) -> list[tuple[int, int]]:
-        """Up to ``limit`` (events, data) pairs, marking what they report as reported."""
+    def ready(self, limit: int, caller: Caller | None = None) -> list[tuple[int, int]]:
+        """Up to ``limit`` (events, data) pairs, marking what they report as reported
+        (``caller``: who waits, for files whose readiness depends on it)."""
         out: list[tuple[int, int]] = []
         for key, interest in list(self.interests.items()):
             file = interest.file
@@ -117,7 +121,7 @@ class Epoll(File):
                 continue
             if interest.disabled:
                 continue
-            events = file.poll() & (interest.events | POLLERR | POLLHUP)
+            events = file.poll(caller) & (interest.events | POLLERR | POLLHUP)
             if not events:
                 continue
             if interest.events & EPOLLET:
@@ -131,11 +135,22 @@ class Epoll(File):
                 break
         return out
 
-    def poll(self) -> int:
+    def poll(self, caller: Caller | None = None) -> int:
         for interest in self.interests.values():
-            if not interest.disabled and interest.file.refs and interest.file.poll() & (interest.events | 0x18):
+            if not interest.disabled and interest.file.refs and interest.file.poll(caller) & (interest.events | 0x18):
                 return POLLIN | POLLRDNORM
         return 0
+
+    def depth(self) -> int:
+        """How many epolls deep this one watches (1: it watches no epoll)."""
+        nested = [i.file for i in self.interests.values() if isinstance(i.file, Epoll) and i.file.refs]
+        return 1 + max((epoll.depth() for epoll in nested), default=0)
+
+    def reaches(self, other: Epoll) -> bool:
+        """Whether ``other`` is this epoll or one it watches, however deep."""
+        if other is self:
+            return True
+        return any(isinstance(i.file, Epoll) and i.file.reaches(other) for i in self.interests.values())
 
     def waits(self) -> list[tuple[File, int]]:
         return [(i.file, i.events) for i in self.interests.values() if not i.disabled and i.file.refs]

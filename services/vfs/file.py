@@ -22,6 +22,7 @@ from abi.linux import (
     O_RDONLY,
     O_RDWR,
     O_WRONLY,
+    OFFSET_MAX,
     POLLIN,
     POLLOUT,
     POLLRDNORM,
@@ -33,7 +34,9 @@ from abi.linux import (
 from abi.errno import Errno
 
 if TYPE_CHECKING:
-    from services.vfs.inode import Dir, Inode, Stat
+    from abi.creds import Caller, Credentials
+    from services.vfs.contract import Stat
+    from services.vfs.inode import Dir, Inode
 
 
 class File:
@@ -45,6 +48,9 @@ class File:
     may_block = False
     #: Whether open(2) must still await :meth:`finish_open` (a FIFO waiting for its other end).
     open_pending = False
+    #: Whether it is the guest's terminal (job control applies), and the sandbox's own pty.
+    is_terminal = False
+    is_pty = False
 
     def __init__(self, flags: int, inode: Inode | None = None) -> None:
         self.flags = flags
@@ -54,6 +60,8 @@ class File:
         self.refs = 0
         #: The absolute path it was opened by, if it has one (/proc/PID/fd shows it).
         self.path: bytes | None = None
+        #: Who opened it (linkat with AT_EMPTY_PATH lets the opener link it back in).
+        self.opener: Credentials | None = None
 
     # --- access mode -----------------------------------------------------------------------
 
@@ -72,6 +80,11 @@ class File:
 
     async def read(self, buffers: list[memoryview]) -> int:
         raise Errno(EINVAL)
+
+    async def read_as(self, caller: Caller, buffers: list[memoryview]) -> int:
+        """A read on behalf of ``caller``: the same as :meth:`read` for every file but those
+        whose data depends on the reader (a signalfd reads the reading thread's signals)."""
+        return await self.read(buffers)
 
     async def write(self, buffers: list[memoryview]) -> int:
         raise Errno(EINVAL)
@@ -115,8 +128,9 @@ class File:
 
     # --- readiness (poll, select, epoll) ----------------------------------------------------
 
-    def poll(self) -> int:
-        """The POLL* events the file is ready for now (a file that never blocks: in and out)."""
+    def poll(self, caller: Caller | None = None) -> int:
+        """The POLL* events the file is ready for now (a file that never blocks: in and out);
+        ``caller`` is who polls (a signalfd is ready for the polling thread's signals)."""
         return POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM
 
     async def wait(self, events: int) -> None:
@@ -149,15 +163,6 @@ class File:
             return (-1, id(self))
         return (self.inode.fs.dev, self.inode.ino)
 
-    def fd_closed(self, table: object, last: bool) -> None:
-        """An fd of the fd table ``table`` referring to this description closed: that table's
-        POSIX locks on the file go, and with the ``last`` fd the description's own locks."""
-        from services.vfs import locks
-
-        locks.release(self.lock_key, table)
-        if last:
-            locks.release(self.lock_key, self)
-
 
 def seek_position(current: int, size: int, offset: int, whence: int) -> int:
     """lseek's arithmetic for SEEK_SET/CUR/END; EINVAL for a negative result or bad whence."""
@@ -169,7 +174,7 @@ def seek_position(current: int, size: int, offset: int, whence: int) -> int:
         position = size + offset
     else:
         raise Errno(EINVAL)
-    if position < 0:
+    if not 0 <= position <= OFFSET_MAX:
         raise Errno(EINVAL)
     return position
 

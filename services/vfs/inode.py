@@ -16,7 +16,8 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from dataclasses import dataclass
+import dataclasses
+from typing import TYPE_CHECKING
 
 from abi.errno import EEXIST, EINVAL, ENOENT, ENXIO, EROFS
 from abi.linux import (
@@ -33,7 +34,11 @@ from abi.linux import (
     dtype,
 )
 from abi.errno import Errno
+from services.vfs.contract import Stat
 from services.vfs.file import DirectoryFile, File, PathFile, RegularFile
+
+if TYPE_CHECKING:
+    from abi.creds import Caller
 
 _devices = itertools.count(0x20)
 
@@ -42,33 +47,17 @@ def now_ns() -> int:
     return time.time_ns()
 
 
-@dataclass(slots=True)
-class Stat:
-    """What stat(2) reports of a file."""
-
-    dev: int
-    ino: int
-    mode: int
-    nlink: int
-    uid: int
-    gid: int
-    rdev: int
-    size: int
-    blksize: int
-    blocks: int
-    atime_ns: int
-    mtime_ns: int
-    ctime_ns: int
-
-
 class Filesystem:
     """One mounted file system: its device number, its kind, whether it refuses writes."""
 
-    def __init__(self, magic: int = TMPFS_MAGIC, read_only: bool = False, name: bytes = b"tmpfs") -> None:
+    def __init__(self, magic: int = TMPFS_MAGIC, read_only: bool = False, name: bytes = b"tmpfs",
+                 nosuid: bool = False) -> None:
         self.dev = next(_devices)
         self.magic = magic
         self.read_only = read_only
         self.name = name
+        #: Set-id bits of its programs are ignored by execve (the nosuid mount option).
+        self.nosuid = nosuid
         self._inos = itertools.count(1 << 32)
 
     def new_ino(self) -> int:
@@ -89,6 +78,8 @@ class Inode:
     #: Whether a MAP_SHARED mapping was made of it: read(2) and write(2) then keep the MM's
     #: cached pages and the file in step.
     mapped_shared = False
+    #: An O_TMPFILE file that linkat may still give a name to (Linux's I_LINKABLE).
+    linkable = False
 
     def __init__(self, fs: Filesystem, mode: int, uid: int = 0, gid: int = 0, ino: int | None = None,
                  nlink: int = 1, rdev: int = 0, times: tuple[int, int, int] | None = None) -> None:
@@ -145,11 +136,11 @@ class Inode:
     async def truncate(self, size: int) -> None:
         raise Errno(EINVAL)
 
-    async def readlink(self) -> bytes:
+    async def readlink(self, caller: Caller | None = None) -> bytes:
         raise Errno(EINVAL)
 
-    async def open(self, flags: int) -> File:
-        """A new open file description of this inode (access already checked)."""
+    async def open(self, flags: int, caller: Caller) -> File:
+        """A new open file description of this inode for ``caller`` (access already checked)."""
         if flags & O_PATH:
             return PathFile(flags, self)
         raise Errno(ENXIO)
@@ -184,7 +175,7 @@ class RegularInode(Inode):
         if memfd is not None:
             os.close(memfd)
 
-    async def open(self, flags: int) -> File:
+    async def open(self, flags: int, caller: Caller) -> File:
         if flags & O_PATH:
             return PathFile(flags, self)
         if flags & O_ACCMODE != O_RDONLY or flags & O_TRUNC:
@@ -206,11 +197,12 @@ class Symlink(Inode):
     def size(self) -> int:
         return len(self.target or b"")
 
-    async def readlink(self) -> bytes:
+    async def readlink(self, caller: Caller | None = None) -> bytes:
+        """The link's text (``caller``: who reads it, for the links whose text depends on that)."""
         assert self.target is not None
         return self.target
 
-    def magic(self) -> Inode | None:
+    def magic(self, caller: Caller | None = None) -> Inode | None:
         """What a procfs "magic link" (/proc/PID/fd/N, cwd, root) leads to without its text;
         None for an ordinary symlink, which is followed by its target."""
         return None
@@ -236,8 +228,7 @@ class Dir(Inode):
 
     async def stat(self) -> Stat:
         st = await super().stat()
-        st.nlink = 2 + sum(1 for c in self.children.values() if isinstance(c, Dir))
-        return st
+        return dataclasses.replace(st, nlink=2 + sum(1 for c in self.children.values() if isinstance(c, Dir)))
 
     # --- primitives a file system overrides ------------------------------------------------
 
@@ -312,7 +303,7 @@ class Dir(Inode):
     async def is_empty(self) -> bool:
         return len(await self.entries()) <= 2
 
-    async def open(self, flags: int) -> File:
+    async def open(self, flags: int, caller: Caller) -> File:
         if flags & O_PATH:
             return PathFile(flags, self)
         return DirectoryFile(flags, self)
@@ -334,7 +325,7 @@ class Device(Inode):
         super().__init__(fs, S_IFCHR | mode, rdev=rdev)
         self.file_type = file_type
 
-    async def open(self, flags: int) -> File:
+    async def open(self, flags: int, caller: Caller) -> File:
         if flags & O_PATH:
             return PathFile(flags, self)
         return self.file_type(flags, self)

@@ -5,9 +5,9 @@ file shares the table) has two independent tables, as on Linux:
 
 - *record* locks (fcntl F_SETLK & co.): byte ranges, read (shared) or write (exclusive). A POSIX
   lock is owned by the fd table that set it (Linux's ``files_struct``: the threads of a process,
-  or processes sharing fds through CLONE_FILES) and goes when that owner closes *any* fd of the
-  file, or exits. An OFD lock is owned by the open file description and goes with its last fd.
-  POSIX and OFD locks conflict with each other.
+  or processes sharing fds through CLONE_FILES; the kernel names it by the table's id) and goes
+  when that owner closes *any* fd of the file, or exits. An OFD lock is owned by the open file
+  description and goes with its last fd. POSIX and OFD locks conflict with each other.
 - *flock* locks: the whole file, shared or exclusive, owned by the open file description.
 
 A lock conflicts with another owner's overlapping lock when either is a write lock. Setting a
@@ -22,12 +22,10 @@ from dataclasses import dataclass
 
 
 from abi.errno import EAGAIN, EDEADLK
-from abi.linux import F_RDLCK, F_UNLCK, F_WRLCK
+from abi.linux import F_RDLCK, F_UNLCK, F_WRLCK, OFFSET_MAX
 from abi.errno import Errno
 from services.vfs.poll import Changes
 
-#: The last byte a lock can cover ("to the end of the file, however it grows").
-OFFSET_MAX = (1 << 63) - 1
 
 
 @dataclass
@@ -52,7 +50,7 @@ class LockTable:
     def conflict(self, owner: object, kind: int, start: int, end: int) -> Lock | None:
         """The first lock of another owner that a ``kind`` lock over start..end would conflict with."""
         for lock in self.locks:
-            if (lock.owner is not owner and lock.start <= end and start <= lock.end
+            if (lock.owner != owner and lock.start <= end and start <= lock.end
                     and F_WRLCK in (kind, lock.kind)):
                 return lock
         return None
@@ -61,7 +59,7 @@ class LockTable:
         """Make the owner's locks over start..end be ``kind`` (F_UNLCK: none); no conflict check."""
         kept: list[Lock] = []
         for lock in self.locks:
-            if lock.owner is not owner or lock.end < start or end < lock.start:
+            if lock.owner != owner or lock.end < start or end < lock.start:
                 kept.append(lock)
                 continue
             if lock.start < start:
@@ -70,7 +68,7 @@ class LockTable:
                 kept.append(Lock(owner, lock.kind, end + 1, lock.end, lock.pid))
         if kind != F_UNLCK:
             new = Lock(owner, kind, start, end, pid)
-            for lock in [lock for lock in kept if lock.owner is owner and lock.kind == kind
+            for lock in [lock for lock in kept if lock.owner == owner and lock.kind == kind
                          and lock.start <= new.end + 1 and new.start <= lock.end + 1]:
                 kept.remove(lock)
                 new.start, new.end = min(new.start, lock.start), max(new.end, lock.end)
@@ -81,8 +79,8 @@ class LockTable:
 
     def release(self, owner: object) -> None:
         """Drop every lock of ``owner``."""
-        if any(lock.owner is owner for lock in self.locks):
-            self.locks = [lock for lock in self.locks if lock.owner is not owner]
+        if any(lock.owner == owner for lock in self.locks):
+            self.locks = [lock for lock in self.locks if lock.owner != owner]
             self.notify()
 
     def notify(self) -> None:
@@ -101,66 +99,66 @@ class FileLocks:
         self.flocks = LockTable()
 
 
-#: (dev, ino) -> the file's locks, for files that have or had locks.
-_files: dict[tuple[int, int], FileLocks] = {}
-#: A POSIX owner blocked in F_SETLKW -> the owner it waits for (deadlock detection).
-_waiting_for: dict[object, object] = {}
+class LockRegistry:
+    """Every file's locks in one VFS: what the VFS actor's lock operations act on."""
+
+    def __init__(self) -> None:
+        #: (dev, ino) -> the file's locks, for files that have or had locks.
+        self._files: dict[tuple[int, int], FileLocks] = {}
+        #: A POSIX owner blocked in F_SETLKW -> the owner it waits for (deadlock detection).
+        self._waiting_for: dict[object, object] = {}
+
+    def locks_of(self, key: tuple[int, int]) -> FileLocks:
+        """The lock tables of the file ``key`` names (created empty)."""
+        locks = self._files.get(key)
+        if locks is None:
+            locks = self._files[key] = FileLocks()
+        return locks
+
+    def release(self, key: tuple[int, int], owner: object) -> None:
+        """Drop every lock ``owner`` holds on the file ``key`` (both kinds)."""
+        locks = self._files.get(key)
+        if locks is None:
+            return
+        locks.records.release(owner)
+        locks.flocks.release(owner)
+        if not locks.records.locks and not locks.flocks.locks:
+            del self._files[key]
+
+    async def acquire(self, key: tuple[int, int], flock: bool, owner: object, kind: int, start: int, end: int,
+                      pid: int, wait: bool, posix: bool = False) -> None:
+        """Take a ``kind`` lock over start..end of the file ``key`` for ``owner`` (F_UNLCK:
+        unlock), in its flock table if ``flock``, else in its record table.
+
+        Without ``wait`` a conflict fails with EAGAIN. With it the caller sleeps until the range
+        is free (the kernel runs the call as an interruptible sleep); a POSIX owner that would
+        wait for itself fails with EDEADLK.
+        """
+        while True:
+            # Looked up afresh after each sleep: a table left empty may have been dropped.
+            table = self.locks_of(key).flocks if flock else self.locks_of(key).records
+            holder = table.conflict(owner, kind, start, end) if kind != F_UNLCK else None
+            if holder is None:
+                break
+            if not wait:
+                raise Errno(EAGAIN)
+            if posix and self._would_deadlock(owner, holder.owner):
+                raise Errno(EDEADLK)
+            self._waiting_for[owner] = holder.owner
+            try:
+                await table.changed()
+            finally:
+                self._waiting_for.pop(owner, None)
+        table.set(owner, kind, start, end, pid)
+
+    def _would_deadlock(self, owner: object, holder: object) -> bool:
+        seen: set[object] = set()
+        while holder is not None and holder not in seen:
+            if holder == owner:
+                return True
+            seen.add(holder)
+            holder = self._waiting_for.get(holder)
+        return False
 
 
-def locks_of(key: tuple[int, int]) -> FileLocks:
-    """The lock tables of the file ``key`` names (created empty)."""
-    locks = _files.get(key)
-    if locks is None:
-        locks = _files[key] = FileLocks()
-    return locks
-
-
-def release(key: tuple[int, int], owner: object) -> None:
-    """Drop every lock (record or flock) ``owner`` holds on the file ``key``."""
-    locks = _files.get(key)
-    if locks is None:
-        return
-    locks.records.release(owner)
-    locks.flocks.release(owner)
-    if not locks.records.locks and not locks.flocks.locks:
-        del _files[key]
-
-
-async def acquire(key: tuple[int, int], flock: bool, owner: object, kind: int, start: int, end: int, pid: int,
-                  wait: bool, sleep: object = None, posix: bool = False) -> None:
-    """Take a ``kind`` lock over start..end of the file ``key`` for ``owner`` (F_UNLCK: unlock),
-    in its flock table if ``flock``, else in its record table.
-
-    Without ``wait`` a conflict fails with EAGAIN. With it the caller sleeps through ``sleep``
-    (the task's interruptible ``blocking``) until the range is free; a POSIX owner that would
-    wait for itself fails with EDEADLK.
-    """
-    while True:
-        # Looked up afresh after each sleep: a table left empty may have been dropped.
-        table = locks_of(key).flocks if flock else locks_of(key).records
-        holder = table.conflict(owner, kind, start, end) if kind != F_UNLCK else None
-        if holder is None:
-            break
-        if not wait:
-            raise Errno(EAGAIN)
-        if posix and _would_deadlock(owner, holder.owner):
-            raise Errno(EDEADLK)
-        _waiting_for[owner] = holder.owner
-        try:
-            await sleep(table.changed())  # type: ignore[operator]
-        finally:
-            _waiting_for.pop(owner, None)
-    table.set(owner, kind, start, end, pid)
-
-
-def _would_deadlock(owner: object, holder: object) -> bool:
-    seen: set[int] = set()
-    while holder is not None and id(holder) not in seen:
-        if holder is owner:
-            return True
-        seen.add(id(holder))
-        holder = _waiting_for.get(holder)
-    return False
-
-
-__all__ = ["F_RDLCK", "F_WRLCK", "OFFSET_MAX", "FileLocks", "Lock", "LockTable", "acquire", "locks_of", "release"]
+__all__ = ["F_RDLCK", "F_WRLCK", "OFFSET_MAX", "FileLocks", "Lock", "LockRegistry", "LockTable"]

@@ -18,9 +18,10 @@ Three modes (:class:`GoferFs`):
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abi.errno import ENOENT
 from abi.linux import (
@@ -40,6 +41,9 @@ from abi.linux import (
 from kernel.bus import Bus
 from abi.errno import Errno
 from services.vfs.inode import Dir, Filesystem, Inode, RegularInode, Symlink, now_ns, special_inode
+
+if TYPE_CHECKING:
+    from abi.creds import Caller
 
 _AT_REMOVEDIR = 0x200
 #: How many read-only host fds of image files a mount keeps open for reuse.
@@ -87,8 +91,9 @@ class GoferFs(Filesystem):
         if fd is not None:
             os.close(fd)
 
-    async def gofer(self, method: str, *args: Any) -> Any:
-        return await self.bus.call("gofer", "call", self.mount, method, *args)
+    async def gofer(self, op: str, *args: Any) -> Any:
+        """The gofer operation ``op`` on this file system's mount."""
+        return await self.bus.call("gofer", op, self.mount, *args)
 
     async def new_fid(self) -> int:
         return await self.gofer("new_fid")
@@ -278,7 +283,7 @@ class GoferSymlink(Symlink):
     def size(self) -> int:
         return len(self.target) if self.target is not None else self.lower_size
 
-    async def readlink(self) -> bytes:
+    async def readlink(self, caller: Caller | None = None) -> bytes:
         if self.target is None:
             directory, name = self.location
             fid = await self.gfs.new_fid()
@@ -368,10 +373,8 @@ class GoferDir(Dir):
     async def stat(self) -> Any:
         st = await Inode.stat(self)
         if self.fid is not None:
-            st.nlink = self.nlink
-        else:
-            st.nlink = 2 + sum(1 for c in self.children.values() if isinstance(c, Dir))
-        return st
+            return st
+        return dataclasses.replace(st, nlink=2 + sum(1 for c in self.children.values() if isinstance(c, Dir)))
 
     def new_subdirectory(self, name: bytes, mode: int, uid: int, gid: int) -> GoferDir:
         return GoferDir(self.gfs, mode, uid, gid, parent=self, name=name)

@@ -1,21 +1,28 @@
 """Path resolution, done in the Sentry: the gofer only ever sees single names.
 
 A walk starts at the sandbox's root for an absolute path and at ``start`` (the cwd or a dirfd's
-directory) otherwise. ".." never climbs above the root; a symlink's target is walked in the
-sandbox's namespace (an absolute target starts again at the root), at most
-:data:`MAXSYMLINKS` times per resolution (ELOOP past it); a name longer than NAME_MAX is
-ENAMETOOLONG; a directory covered by a mount is replaced by the mounted root.
+directory) otherwise, and needs search permission on every directory it looks a name up in
+(checked with the caller's credentials, :mod:`services.vfs.permissions`). ".." never climbs
+above the root; a symlink's target is walked in the sandbox's namespace (an absolute target
+starts again at the root), at most :data:`MAXSYMLINKS` times per resolution (ELOOP past it); a
+name longer than NAME_MAX is ENAMETOOLONG; a directory covered by a mount is replaced by the
+mounted root.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from abi.errno import ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, EXDEV
 from abi.linux import MAXSYMLINKS, NAME_MAX, PATH_MAX
 from abi.errno import Errno
 from services.vfs.inode import Dir, Inode, Symlink
+from services.vfs.permissions import search
+
+if TYPE_CHECKING:
+    from abi.creds import Caller
 
 
 @dataclass(slots=True)
@@ -47,9 +54,10 @@ def mounted(inode: Inode) -> Inode:
     return inode
 
 
-async def resolve(root: Dir, start: Dir, path: bytes, *, follow: bool = True, parent: bool = False,
+async def resolve(caller: Caller, root: Dir, start: Dir, path: bytes, *, follow: bool = True, parent: bool = False,
                   beneath: bool = False, no_symlinks: bool = False, no_xdev: bool = False) -> Lookup:
-    """Walk ``path``; with ``parent`` a missing last name is not an error (``inode`` is None).
+    """Walk ``path`` for ``caller``; with ``parent`` a missing last name is not an error
+    (``inode`` is None).
 
     ``follow`` says whether a symlink in the last position is followed (a trailing slash
     always follows it). openat2's restrictions: ``beneath`` (RESOLVE_BENEATH) fails with EXDEV
@@ -76,6 +84,7 @@ async def resolve(root: Dir, start: Dir, path: bytes, *, follow: bool = True, pa
             raise Errno(ENOTDIR)
         if len(name) > NAME_MAX:
             raise Errno(ENAMETOOLONG)
+        search(caller.creds, current)
         if name in (b".", b".."):
             if name == b"..":
                 if beneath and current is start or no_xdev and current.mountpoint is not None:
@@ -91,15 +100,16 @@ async def resolve(root: Dir, start: Dir, path: bytes, *, follow: bool = True, pa
             if error.errno == ENOENT and last and parent:
                 return Lookup(current, name, None, trailing)
             raise
-        if isinstance(child, Symlink) and (not last or follow or trailing) and child.magic() is not None:
-            child = child.magic()  # type: ignore[assignment]  # the open file itself, as Linux does
+        if isinstance(child, Symlink) and (not last or follow or trailing) and \
+                (magic := child.magic(caller)) is not None:
+            child = magic  # the open file itself, as Linux does
         if isinstance(child, Symlink) and (not last or follow or trailing):
             if no_symlinks:
                 raise Errno(ELOOP)
             links += 1
             if links > MAXSYMLINKS:
                 raise Errno(ELOOP)
-            target = await child.readlink()
+            target = await child.readlink(caller)
             if not target:
                 raise Errno(ENOENT)
             if target.startswith(b"/"):

@@ -33,10 +33,15 @@ from abi.linux import (
     POLLWRNORM,
     S_IFIFO,
 )
+from typing import TYPE_CHECKING
+
 from abi.errno import Errno
 from services.vfs.file import File, PathFile, scatter
 from services.vfs.inode import Filesystem, Inode
 from services.vfs.poll import Changes
+
+if TYPE_CHECKING:
+    from abi.creds import Caller
 
 _pipefs = Filesystem(magic=PIPEFS_MAGIC, name=b"pipefs")
 
@@ -151,7 +156,7 @@ class Pipe(Inode):
         self.notify()
         return capacity
 
-    async def open(self, flags: int) -> File:
+    async def open(self, flags: int, caller: Caller) -> File:
         """Opening the pipe again (through /proc/PID/fd/N): a new end, as a FIFO's open gives."""
         if flags & O_PATH:
             return PathFile(flags, self)
@@ -209,7 +214,7 @@ class PipeFile(File):
     def readable_bytes(self) -> int:
         return len(self.pipe.buffer)
 
-    def poll(self) -> int:
+    def poll(self, caller: Caller | None = None) -> int:
         pipe = self.pipe
         events = 0
         if self.read_end:
@@ -235,9 +240,11 @@ class PipeFile(File):
         self.pipe.notify()
 
 
-def new_pipe(flags: int = 0) -> tuple[PipeFile, PipeFile]:
-    """pipe2(2): a fresh pipe's read end and write end, with status ``flags`` (O_NONBLOCK)."""
+def new_pipe(flags: int = 0, uid: int = 0, gid: int = 0) -> tuple[PipeFile, PipeFile]:
+    """pipe2(2): a fresh pipe's read end and write end, with status ``flags`` (O_NONBLOCK),
+    owned by its creator (``uid``, ``gid``) as fstat shows."""
     pipe = Pipe()
+    pipe.uid, pipe.gid = uid, gid
     return PipeFile(pipe, O_RDONLY | flags), PipeFile(pipe, O_WRONLY | flags)
 
 
@@ -254,7 +261,7 @@ class Fifo(Inode):
         super().__init__(fs, S_IFIFO | (mode & 0o7777), uid, gid, **kwargs)  # type: ignore[arg-type]
         self.pipe = Pipe()
 
-    async def open(self, flags: int) -> File:
+    async def open(self, flags: int, caller: Caller) -> File:
         if flags & O_PATH:
             return PathFile(flags, self)
         pipe = self.pipe

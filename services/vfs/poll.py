@@ -59,8 +59,3 @@ async def wait_ready(check: Callable[[], T], waits: list[tuple[File, int]], dead
 async def _wake_on(file: File, events: int, scope: trio.CancelScope) -> None:
     await file.wait(events)
     scope.cancel()
-
-
-def deadline_after(seconds: float | None) -> float:
-    """A trio deadline ``seconds`` from now; None means never."""
-    return math.inf if seconds is None else trio.current_time() + max(0.0, seconds)

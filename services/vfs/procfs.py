@@ -2,8 +2,11 @@
 
 Directories and files are generated when looked up or opened: a :class:`ProcDir` lists its
 children with a function, a :class:`ProcFile`'s bytes are made at open (a snapshot, as Linux's
-seq files are), a :class:`ProcLink`'s target when read. "self" is the calling process: the
-bus's ``current_caller`` names the guest task making the call.
+seq files are), a :class:`ProcLink`'s target when read. What they show of processes comes from
+the ``proc`` service (:mod:`services.proc.contract`) as snapshots, and "self" is the caller the
+message names. A process's directory belongs to its effective user, with Linux's modes, so the
+VFS's ordinary permission checks decide who may look; its fd, cwd, root and exe links need
+what Linux's ptrace access check asks (the same user, or CAP_SYS_PTRACE).
 """
 
 from __future__ import annotations
@@ -12,18 +15,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from abi.errno import EACCES, ENOENT
+from abi.creds import CAP_SYS_PTRACE, Caller
+from abi.errno import EACCES, ENOENT, Errno
 from abi.linux import O_ACCMODE, O_PATH, O_RDONLY, PAGE_SIZE, S_IFREG
-from kernel.bus import current_caller
-from abi.errno import Errno
 from services.vfs.file import File, PathFile, seek_position
 from services.vfs.inode import Dir, Filesystem, Inode, Symlink
 from services.vfs.path import path_of
 
 if TYPE_CHECKING:
-    from kernel.kernel import Kernel
-    from kernel.process import ThreadGroup
-    from kernel.task import Task
+    from kernel.bus import Bus
+    from services.proc.contract import ProcessInfo, SystemInfo
     from services.vfs.mounts import MountTable
 
 PROC_SUPER_MAGIC = 0x9FA0
@@ -31,6 +32,7 @@ SYSFS_MAGIC = 0x62656572
 RELEASE = b"6.1.0-sentrio"
 
 Generator = Callable[[], Awaitable[bytes]]
+Listing = Callable[["ProcDir"], Awaitable[dict[bytes, Inode]]]
 
 
 class SnapshotFile(File):
@@ -63,11 +65,11 @@ class SnapshotFile(File):
 class ProcFile(Inode):
     """A read-only file whose bytes ``generate`` makes at each open."""
 
-    def __init__(self, fs: Filesystem, generate: Generator, mode: int = 0o444) -> None:
-        super().__init__(fs, S_IFREG | mode)
+    def __init__(self, fs: Filesystem, generate: Generator, mode: int = 0o444, uid: int = 0, gid: int = 0) -> None:
+        super().__init__(fs, S_IFREG | mode, uid, gid)
         self.generate = generate
 
-    async def open(self, flags: int) -> File:
+    async def open(self, flags: int, caller: Caller) -> File:
         if flags & O_PATH:
             return PathFile(flags, self)
         if flags & O_ACCMODE != O_RDONLY:
@@ -76,14 +78,14 @@ class ProcFile(Inode):
 
 
 class ProcLink(Symlink):
-    """A symlink whose target is computed when read."""
+    """A symlink whose target is computed when read, for the caller reading it."""
 
-    def __init__(self, fs: Filesystem, target: Callable[[], Awaitable[bytes]]) -> None:
+    def __init__(self, fs: Filesystem, target: Callable[[Caller | None], Awaitable[bytes]]) -> None:
         super().__init__(fs, None)
         self.compute = target
 
-    async def readlink(self) -> bytes:
-        return await self.compute()
+    async def readlink(self, caller: Caller | None = None) -> bytes:
+        return await self.compute(caller)
 
     def size(self) -> int:
         return 64
@@ -91,22 +93,32 @@ class ProcLink(Symlink):
 
 class MagicLink(ProcLink):
     """/proc/PID/fd/N, cwd and root: followed, they lead to the file itself, not to a path
-    (so a pipe, a deleted file or stdin can be reopened through them)."""
+    (so a pipe, a deleted file or stdin can be reopened through them). Reading or following
+    one needs ptrace access to its process (``allowed``)."""
 
-    def __init__(self, fs: Filesystem, target: Callable[[], Awaitable[bytes]], inode: Inode | None) -> None:
-        super().__init__(fs, target)
+    def __init__(self, fs: Filesystem, target: Callable[[Caller | None], Awaitable[bytes]], inode: Inode | None,
+                 allowed: Callable[[Caller | None], bool]) -> None:
+        async def checked(caller: Caller | None) -> bytes:
+            if not allowed(caller):
+                raise Errno(EACCES)
+            return await target(caller)
+
+        super().__init__(fs, checked)
         self.inode = inode
+        self._allowed = allowed
 
-    def magic(self) -> Inode | None:
+    def magic(self, caller: Caller | None = None) -> Inode | None:
+        if not self._allowed(caller):
+            raise Errno(EACCES)
         return self.inode
 
 
 class ProcDir(Dir):
     """A directory whose children ``listing`` makes when it is looked in."""
 
-    def __init__(self, fs: Filesystem, listing: Callable[[ProcDir], Awaitable[dict[bytes, Inode]]],
-                 parent: Dir | None = None, name: bytes = b"", mode: int = 0o555) -> None:
-        super().__init__(fs, mode, parent=parent, name=name)
+    def __init__(self, fs: Filesystem, listing: Listing, parent: Dir | None = None, name: bytes = b"",
+                 mode: int = 0o555, uid: int = 0, gid: int = 0) -> None:
+        super().__init__(fs, mode, uid, gid, parent=parent, name=name)
         self.listing = listing
 
     async def _children(self) -> dict[bytes, Inode]:
@@ -147,41 +159,44 @@ class ProcDir(Dir):
 _STATE_NAMES = {"R": "R (running)", "S": "S (sleeping)", "T": "T (stopped)", "Z": "Z (zombie)"}
 
 
-def _state(process: ThreadGroup) -> str:
-    """/proc/PID/stat's state letter: Z(ombie), T (stopped), S (every thread asleep in a system
-    call), else R."""
-    if process.zombie:
-        return "Z"
-    if process.stopped:
-        return "T"
-    tasks = process.live_tasks
-    return "S" if tasks and all(task.sleeping for task in tasks) else "R"
-
-
 def _static(fs: Filesystem, data: bytes) -> ProcFile:
     async def generate() -> bytes:
         return data
     return ProcFile(fs, generate)
 
 
+def may_inspect(caller: Caller | None, process: ProcessInfo) -> bool:
+    """Linux's ptrace access check for reading (PTRACE_MODE_READ_FSCREDS): the caller's fs ids
+    match the process's ids and the process is dumpable, or the caller holds CAP_SYS_PTRACE."""
+    if caller is None:
+        return False
+    creds, target = caller.creds, process.creds
+    if caller.pid == process.pid:
+        return True
+    same_user = creds.fsuid in (target.uid, target.euid, target.suid) and \
+        creds.fsgid in (target.gid, target.egid, target.sgid)
+    return same_user and process.dumpable or creds.has_cap(CAP_SYS_PTRACE)
+
+
 class ProcFs:
     """The procfs of one sandbox (and a minimal sysfs)."""
 
-    def __init__(self, kernel: Kernel, root: Callable[[], Dir], mounts: MountTable) -> None:
-        self.kernel = kernel
+    def __init__(self, bus: Bus, root: Callable[[], Dir], mounts: MountTable, files: dict[int, File]) -> None:
+        self.bus = bus
         self.fs = Filesystem(magic=PROC_SUPER_MAGIC, name=b"proc")
         self._root = root
         self._mounts = mounts
+        #: The VFS's open descriptions by handle: what a process's fd handles name.
+        self._files = files
 
-    # --- whose /proc/self ------------------------------------------------------------------
+    async def _process(self, pid: int) -> ProcessInfo:
+        try:
+            return await self.bus.call("proc", "process", pid)
+        except Errno:
+            raise Errno(ENOENT) from None
 
-    def caller(self) -> ThreadGroup | None:
-        """The process of the guest task making the current call."""
-        who = current_caller.get()
-        if not who.startswith("task "):
-            return None
-        task = self.kernel.threads.get(int(who[5:]))
-        return task.process if task is not None else None
+    async def _system(self) -> SystemInfo:
+        return await self.bus.call("proc", "system")
 
     # --- the tree --------------------------------------------------------------------------
 
@@ -189,15 +204,17 @@ class ProcFs:
         fs = self.fs
 
         async def top(directory: ProcDir) -> dict[bytes, Inode]:
-            children: dict[bytes, Inode] = {
-                str(pid).encode(): self._process_dir(process) for pid, process in self.kernel.processes.items()
-            }
+            children: dict[bytes, Inode] = {}
+            for pid in await self.bus.call("proc", "pids"):
+                try:
+                    children[str(pid).encode()] = self._process_dir(await self._process(pid))
+                except Errno:  # reaped meanwhile
+                    continue
 
-            async def self_target() -> bytes:
-                process = self.caller()
-                if process is None:
+            async def self_target(caller: Caller | None) -> bytes:
+                if caller is None or caller.pid == 0:
                     raise Errno(ENOENT)
-                return str(process.pid).encode()
+                return str(caller.pid).encode()
 
             children[b"self"] = ProcLink(fs, self_target)
             for name, generate in self._globals().items():
@@ -209,10 +226,11 @@ class ProcFs:
 
     async def _sys(self, directory: ProcDir) -> dict[bytes, Inode]:
         fs = self.fs
+        hostname = (await self._system()).hostname
 
         async def kernel_dir(_: ProcDir) -> dict[bytes, Inode]:
             return {
-                b"hostname": _static(fs, self.kernel.config.hostname.encode() + b"\n"),
+                b"hostname": _static(fs, hostname.encode() + b"\n"),
                 b"ostype": _static(fs, b"Linux\n"),
                 b"osrelease": _static(fs, RELEASE + b"\n"),
                 b"pid_max": _static(fs, b"4194304\n"),
@@ -221,11 +239,10 @@ class ProcFs:
         return {b"kernel": ProcDir(fs, kernel_dir)}
 
     def _globals(self) -> dict[bytes, Generator]:
-        kernel = self.kernel
-
         async def meminfo() -> bytes:
-            total = (kernel.config.memory_limit or 4 << 30) // 1024
-            usage = await kernel.bus.call("mm", "usage")
+            system = await self._system()
+            total = (system.memory_limit or 4 << 30) // 1024
+            usage = await self.bus.call("mm", "usage")
             free = max(0, total - usage["allocated"] // 1024)
             rows = [("MemTotal", total), ("MemFree", free), ("MemAvailable", free), ("Buffers", 0),
                     ("Cached", 0), ("SwapCached", 0), ("SwapTotal", 0), ("SwapFree", 0),
@@ -233,108 +250,131 @@ class ProcFs:
             return "".join(f"{name + ':':<16}{value:>8} kB\n" for name, value in rows).encode()
 
         async def cpuinfo() -> bytes:
+            cpus = (await self._system()).online_cpus
             blocks = []
-            for cpu in range(kernel.online_cpus):
+            for cpu in range(cpus):
                 blocks.append(f"processor\t: {cpu}\nvendor_id\t: SentrioVirtual\nmodel name\t: Sentrio virtual CPU\n"
-                              f"cpu cores\t: {kernel.online_cpus}\nflags\t\t: fpu sse sse2\n\n")
+                              f"cpu cores\t: {cpus}\nflags\t\t: fpu sse sse2\n\n")
             return "".join(blocks).encode()
 
         async def uptime() -> bytes:
-            up = time.monotonic() - kernel.boot_time
-            return f"{up:.2f} {up * kernel.online_cpus:.2f}\n".encode()
+            system = await self._system()
+            up = time.monotonic() - system.boot_monotonic
+            return f"{up:.2f} {up * system.online_cpus:.2f}\n".encode()
 
         async def loadavg() -> bytes:
-            return f"0.00 0.00 0.00 1/{kernel.task_count()} {kernel._next_pid - 1}\n".encode()
+            system = await self._system()
+            return f"0.00 0.00 0.00 1/{system.tasks} {system.last_pid}\n".encode()
 
         async def stat() -> bytes:
-            boot = int(time.time() - (time.monotonic() - kernel.boot_time))
+            system = await self._system()
+            boot = int(time.time() - (time.monotonic() - system.boot_monotonic))
             lines = ["cpu  0 0 0 0 0 0 0 0 0 0"]
-            lines += [f"cpu{n} 0 0 0 0 0 0 0 0 0 0" for n in range(kernel.online_cpus)]
-            lines += [f"btime {boot}", f"processes {kernel._next_pid - 1}",
-                      f"procs_running {kernel.task_count()}", "procs_blocked 0"]
+            lines += [f"cpu{n} 0 0 0 0 0 0 0 0 0 0" for n in range(system.online_cpus)]
+            lines += [f"btime {boot}", f"processes {system.last_pid}",
+                      f"procs_running {system.tasks}", "procs_blocked 0"]
             return ("\n".join(lines) + "\n").encode()
 
         async def filesystems() -> bytes:
             return b"nodev\tproc\nnodev\ttmpfs\nnodev\tdevtmpfs\nnodev\toverlay\nnodev\tpipefs\nnodev\tsysfs\n"
 
         async def mounts() -> bytes:
-            return self._mount_table()
+            return self._mounts.proc_mounts()
 
         return {b"meminfo": meminfo, b"cpuinfo": cpuinfo, b"uptime": uptime, b"loadavg": loadavg,
                 b"stat": stat, b"filesystems": filesystems, b"mounts": mounts}
 
-    def _mount_table(self) -> bytes:
-        return self._mounts.proc_mounts()
+    def _inode_of(self, handle: int | None) -> Inode | None:
+        file = self._files.get(handle) if handle is not None else None
+        return file.inode if file is not None else None
 
-    def _process_dir(self, process: ThreadGroup) -> ProcDir:
+    def _process_dir(self, process: ProcessInfo) -> ProcDir:
         fs = self.fs
+        uid, gid = process.creds.euid, process.creds.egid
+
+        def allowed(caller: Caller | None) -> bool:
+            return may_inspect(caller, process)
 
         async def listing(_: ProcDir) -> dict[bytes, Inode]:
-            async def exe() -> bytes:
-                return getattr(process, "exe", b"")
+            async def exe(caller: Caller | None) -> bytes:
+                if not allowed(caller):
+                    raise Errno(EACCES)
+                return process.exe
 
-            async def cwd() -> bytes:
-                return path_of(process.cwd, self._root())
+            async def cwd(caller: Caller | None) -> bytes:
+                directory = self._inode_of(process.cwd)
+                if not isinstance(directory, Dir):
+                    raise Errno(ENOENT)
+                return path_of(directory, self._root())
 
-            async def root() -> bytes:
+            async def root(caller: Caller | None) -> bytes:
                 return b"/"
 
             children: dict[bytes, Inode] = {
-                b"exe": ProcLink(fs, exe), b"cwd": MagicLink(fs, cwd, process.cwd),
-                b"root": MagicLink(fs, root, process.root),
-                b"fd": ProcDir(fs, self._fd_listing(process), mode=0o500),
-                b"fdinfo": ProcDir(fs, self._fdinfo_listing(process), mode=0o500),
-                b"task": ProcDir(fs, self._task_listing(process), mode=0o555),
+                b"exe": ProcLink(fs, exe),
+                b"cwd": MagicLink(fs, cwd, self._inode_of(process.cwd), allowed),
+                b"root": MagicLink(fs, root, self._inode_of(process.root), allowed),
+                b"fd": ProcDir(fs, self._fd_listing(process), mode=0o500, uid=uid, gid=gid),
+                b"fdinfo": ProcDir(fs, self._fdinfo_listing(process), mode=0o500, uid=uid, gid=gid),
+                b"task": ProcDir(fs, self._task_listing(process), mode=0o555, uid=uid, gid=gid),
             }
-            for name, generate in self._process_files(process).items():
-                children[name] = ProcFile(fs, generate)
+            for name, (generate, mode) in self._process_files(process).items():
+                children[name] = ProcFile(fs, generate, mode, uid, gid)
             return children
 
-        return ProcDir(fs, listing)
+        return ProcDir(fs, listing, uid=uid, gid=gid)
 
-    def _task_listing(self, process: ThreadGroup) -> Callable[[ProcDir], Awaitable[dict[bytes, Inode]]]:
+    def _task_listing(self, process: ProcessInfo) -> Listing:
         """/proc/PID/task: a directory per live thread, with the process's files as that thread
         shows them (its own id in stat and status, its own state)."""
+        uid, gid = process.creds.euid, process.creds.egid
+
         async def listing(_: ProcDir) -> dict[bytes, Inode]:
             children: dict[bytes, Inode] = {}
-            for task in process.live_tasks:
-                files = {name: ProcFile(self.fs, generate)
-                         for name, generate in self._process_files(process, task).items()}
+            for thread in (await self._process(process.pid)).threads:
+                files = {name: ProcFile(self.fs, generate, mode, uid, gid)
+                         for name, (generate, mode) in self._process_files(process, thread.tid, thread.state).items()}
 
                 async def thread_dir(_: ProcDir, files: dict[bytes, Inode] = files) -> dict[bytes, Inode]:
                     return files
 
-                children[str(task.tid).encode()] = ProcDir(self.fs, thread_dir, mode=0o555)
+                children[str(thread.tid).encode()] = ProcDir(self.fs, thread_dir, mode=0o555, uid=uid, gid=gid)
             return children
         return listing
 
-    def _fd_listing(self, process: ThreadGroup) -> Callable[[ProcDir], Awaitable[dict[bytes, Inode]]]:
+    def _fd_listing(self, process: ProcessInfo) -> Listing:
+        def allowed(caller: Caller | None) -> bool:
+            return may_inspect(caller, process)
+
         async def listing(_: ProcDir) -> dict[bytes, Inode]:
             children: dict[bytes, Inode] = {}
-            for fd in process.fds.fds():
-                file = process.fds.get(fd)
+            for fd, handle, _cloexec in (await self._process(process.pid)).fds:  # as they are now
+                file = self._files.get(handle)
+                if file is None:
+                    continue
 
-                async def target(file: File = file) -> bytes:
+                async def target(caller: Caller | None, file: File = file) -> bytes:
                     return self.describe(file)
 
-                children[str(fd).encode()] = MagicLink(self.fs, target, _reopenable(file))
+                children[str(fd).encode()] = MagicLink(self.fs, target, _reopenable(file), allowed)
             return children
         return listing
 
-    def _fdinfo_listing(self, process: ThreadGroup) -> Callable[[ProcDir], Awaitable[dict[bytes, Inode]]]:
+    def _fdinfo_listing(self, process: ProcessInfo) -> Listing:
         """/proc/PID/fdinfo: each fd's offset, flags (close-on-exec included) and inode."""
         async def listing(_: ProcDir) -> dict[bytes, Inode]:
             children: dict[bytes, Inode] = {}
-            for fd in process.fds.fds():
-                file = process.fds.get(fd)
-                cloexec = process.fds.get_cloexec(fd)
+            for fd, handle, cloexec in (await self._process(process.pid)).fds:
+                file = self._files.get(handle)
+                if file is None:
+                    continue
 
                 async def info(file: File = file, cloexec: bool = cloexec) -> bytes:
                     flags = file.flags | (0o2000000 if cloexec else 0)
                     ino = file.inode.ino if file.inode is not None else 0
                     return b"pos:\t%d\nflags:\t0%o\nmnt_id:\t0\nino:\t%d\n" % (file.offset, flags, ino)
 
-                children[str(fd).encode()] = ProcFile(self.fs, info)
+                children[str(fd).encode()] = ProcFile(self.fs, info, 0o400, process.creds.euid, process.creds.egid)
             return children
         return listing
 
@@ -351,29 +391,29 @@ class ProcFs:
             return path_of(file.inode, self._root())
         return file.proc_target() or b"/dev/null"
 
-    def _process_files(self, process: ThreadGroup, thread: Task | None = None) -> dict[bytes, Generator]:
-        """/proc/PID's files, or with ``thread`` /proc/PID/task/TID's: the same but for the id
-        and the state, which are the thread's."""
-        shown_id = process.pid if thread is None else thread.tid
+    def _process_files(self, process: ProcessInfo, tid: int | None = None,
+                       thread_state: str | None = None) -> dict[bytes, tuple[Generator, int]]:
+        """/proc/PID's files with their modes, or with ``tid`` /proc/PID/task/TID's: the same
+        but for the id and the state, which are the thread's."""
+        shown_id = process.pid if tid is None else tid
+        state = process.state if thread_state is None or process.state in "ZT" else thread_state
+        mm = process.asid
 
-        def state() -> str:
-            if thread is None or process.zombie or process.stopped:
-                return _state(process)
-            return "S" if thread.sleeping else "R"
+        async def maps_rows() -> list[tuple[int, int, int, int, int, str]]:
+            return [] if mm is None else await self.bus.call("mm", "maps", mm)
 
         async def cmdline() -> bytes:
-            return b"".join(arg + b"\0" for arg in getattr(process, "argv", []))
+            return b"".join(arg + b"\0" for arg in process.argv)
 
         async def environ() -> bytes:
-            return b"".join(var + b"\0" for var in getattr(process, "envp", []))
+            return b"".join(var + b"\0" for var in process.envp)
 
         async def comm() -> bytes:
             return process.comm + b"\n"
 
         async def maps() -> bytes:
-            rows = await process.mm.call("maps")
             lines = []
-            for start, end, prot, flags, offset, name in rows:
+            for start, end, prot, flags, offset, name in await maps_rows():
                 perms = "".join(c if prot & bit else "-" for c, bit in (("r", 1), ("w", 2), ("x", 4)))
                 perms += "s" if flags & 1 else "p"
                 lines.append(f"{start:08x}-{end:08x} {perms} {offset:08x} 00:00 0"
@@ -381,37 +421,40 @@ class ProcFs:
             return "".join(lines).encode()
 
         async def statm() -> bytes:
-            rows = await process.mm.call("maps")
-            pages = sum(end - start for start, end, *_ in rows) // PAGE_SIZE
+            pages = sum(end - start for start, end, *_ in await maps_rows()) // PAGE_SIZE
             return f"{pages} 0 0 0 0 0 0\n".encode()
 
         async def status() -> bytes:
-            rows = await process.mm.call("maps")
-            size_kb = sum(end - start for start, end, *_ in rows) // 1024
+            size_kb = sum(end - start for start, end, *_ in await maps_rows()) // 1024
             c = process.creds
             return (f"Name:\t{process.comm.decode(errors='replace')}\nUmask:\t{process.umask:04o}\n"
-                    f"State:\t{_STATE_NAMES[state()]}\nTgid:\t{process.pid}\nPid:\t{shown_id}\nPPid:\t{process.ppid}\n"
-                    f"Uid:\t{c.uid}\t{c.euid}\t{c.suid}\t{c.suid}\nGid:\t{c.gid}\t{c.egid}\t{c.sgid}\t{c.sgid}\n"
-                    f"FDSize:\t64\nVmSize:\t{size_kb} kB\nThreads:\t{len(process.live_tasks)}\n").encode()
+                    f"State:\t{_STATE_NAMES[state]}\nTgid:\t{process.pid}\nPid:\t{shown_id}\nPPid:\t{process.ppid}\n"
+                    f"Uid:\t{c.uid}\t{c.euid}\t{c.suid}\t{c.fsuid}\nGid:\t{c.gid}\t{c.egid}\t{c.sgid}\t{c.fsgid}\n"
+                    f"Groups:\t{' '.join(map(str, c.groups))}{' ' if c.groups else ''}\n"
+                    f"FDSize:\t64\nVmSize:\t{size_kb} kB\nThreads:\t{len(process.threads)}\n"
+                    f"CapInh:\t{c.cap_inheritable:016x}\nCapPrm:\t{c.cap_permitted:016x}\n"
+                    f"CapEff:\t{c.cap_effective:016x}\nCapBnd:\t{c.cap_bounding:016x}\n"
+                    f"CapAmb:\t{c.cap_ambient:016x}\nNoNewPrivs:\t{int(process.no_new_privs)}\n").encode()
 
         async def stat() -> bytes:
-            fields = [str(shown_id), f"({process.comm.decode(errors='replace')})", state(),
+            fields = [str(shown_id), f"({process.comm.decode(errors='replace')})", state,
                       str(process.ppid), str(process.pgid), str(process.sid)] + ["0"] * 46
             fields[7] = "-1"  # tpgid: no controlling terminal
-            fields[19] = str(len(process.live_tasks))
-            if not process.zombie:
-                vsize = sum(end - start for start, end, *_ in await process.mm.call("maps"))
+            fields[19] = str(len(process.threads))
+            if mm is not None:
+                vsize = sum(end - start for start, end, *_ in await maps_rows())
                 fields[22], fields[23] = str(vsize), str(vsize // PAGE_SIZE)  # rss: all of it, as mapped eagerly
             return (" ".join(fields) + "\n").encode()
 
         async def mounts() -> bytes:
-            return self._mount_table()
+            return self._mounts.proc_mounts()
 
         async def mountinfo() -> bytes:
             return self._mounts.mountinfo()
 
-        return {b"cmdline": cmdline, b"environ": environ, b"comm": comm, b"maps": maps, b"statm": statm,
-                b"status": status, b"stat": stat, b"mounts": mounts, b"mountinfo": mountinfo}
+        return {b"cmdline": (cmdline, 0o444), b"environ": (environ, 0o400), b"comm": (comm, 0o644),
+                b"maps": (maps, 0o444), b"statm": (statm, 0o444), b"status": (status, 0o444),
+                b"stat": (stat, 0o444), b"mounts": (mounts, 0o444), b"mountinfo": (mountinfo, 0o444)}
 
 
 def _reopenable(file: File) -> Inode | None:

@@ -22,12 +22,17 @@ from abi.linux import (
     SI_USER,
     Signal,
 )
-from kernel.bus import Bus
+from typing import TYPE_CHECKING
+
 from abi.errno import Errno
-from services.signals.watch import PendingWatch, current_thread
+from kernel.bus import Bus
+from services.signals.watch import PendingWatch
 from services.vfs.eventfd import _anon
 from services.vfs.file import File, scatter
 from services.vfs.inode import Inode
+
+if TYPE_CHECKING:
+    from abi.creds import Caller
 
 _FAULTS = (Signal.SIGILL, Signal.SIGFPE, Signal.SIGSEGV, Signal.SIGBUS, Signal.SIGTRAP)
 
@@ -44,12 +49,13 @@ class SignalFd(File):
         self.watch = watch
         self.mask = mask
 
-    async def read(self, buffers: list[memoryview]) -> int:
+    async def read_as(self, caller: Caller, buffers: list[memoryview]) -> int:
+        """Take signals pending for the reading thread (or its process) that the mask names."""
         size = structs.SIGNALFD_SIGINFO.size
         room = sum(len(b) for b in buffers) // size
         if room == 0:
             raise Errno(EINVAL)
-        tid = current_thread.get().tid
+        tid = caller.tid
         out = []
         while len(out) < room:
             wait = None if not out and not self.flags & O_NONBLOCK else 0.0
@@ -62,9 +68,9 @@ class SignalFd(File):
         scatter(memoryview(b"".join(out)), buffers)
         return len(out) * size
 
-    def poll(self) -> int:
-        thread = current_thread.get(None)
-        if thread is not None and self.watch.pending(thread.tid) & self.mask:
+    def poll(self, caller: Caller | None = None) -> int:
+        """POLLIN while a signal of the mask is pending for the polling thread."""
+        if caller is not None and self.watch.pending(caller.tid) & self.mask:
             return POLLIN | POLLRDNORM
         return 0
 

@@ -1,77 +1,62 @@
-"""The fd table: lowest free fd, close-on-exec, sharing descriptions across dup and fork."""
+"""The fd table: lowest free fd, close-on-exec, and what each change hands back to the VFS."""
 
 from __future__ import annotations
 
 import pytest
 
-from abi.errno import Errno
+from abi.errno import EBADF, EMFILE, Errno
 from kernel.fdtable import FdTable
-from services.vfs.file import File
-
-
-class Probe(File):
-    def __init__(self) -> None:
-        super().__init__(0)
-        self.released = 0
-
-    def release(self) -> None:
-        self.released += 1
+from services.vfs.contract import Opened
 
 
 def test_lowest_free_fd_and_limit() -> None:
     table = FdTable()
-    a, b, c = Probe(), Probe(), Probe()
+    a, b, c = Opened(1), Opened(2), Opened(3)
     assert table.install(a, 10) == 0
     assert table.install(b, 10) == 1
-    table.close(0)
+    assert table.close(0) == a
     assert table.install(c, 10) == 0
     assert table.install(a, 10, start=5) == 5
     with pytest.raises(Errno) as error:
         table.install(a, 2)
-    assert error.value.errno == 24  # EMFILE
+    assert error.value.errno == EMFILE
 
 
-def test_dup_shares_the_description_and_the_last_close_releases() -> None:
+def test_close_hands_back_the_description_once() -> None:
     table = FdTable()
-    file = Probe()
-    fd = table.install(file, 10)
-    dup = table.install(table.get(fd), 10)
-    table.close(fd)
-    assert file.released == 0
-    table.close(dup)
-    assert file.released == 1
-    with pytest.raises(Errno):
-        table.close(dup)
+    fd = table.install(Opened(7, terminal=True), 10)
+    assert table.handle(fd) == 7 and table.get(fd).terminal
+    assert table.close(fd) == Opened(7, terminal=True)
+    with pytest.raises(Errno) as error:
+        table.close(fd)
+    assert error.value.errno == EBADF
 
 
-def test_put_replaces_and_releases_the_old_file() -> None:
+def test_put_replaces_and_hands_back_the_old_description() -> None:
     table = FdTable()
-    old, new = Probe(), Probe()
-    table.put(3, old)
-    table.put(3, new, cloexec=True)
-    assert old.released == 1 and table.get(3) is new and table.get_cloexec(3)
+    assert table.put(3, Opened(1)) is None
+    assert table.put(3, Opened(2), cloexec=True) == Opened(1)
+    assert table.handle(3) == 2 and table.get_cloexec(3)
 
 
-def test_fork_copies_flags_and_shares_descriptions() -> None:
+def test_fork_copies_fds_and_flags_and_lists_what_to_hold() -> None:
     table = FdTable()
-    file = Probe()
-    table.install(file, 10, cloexec=True)
-    table.install(file, 10)
+    table.install(Opened(4), 10, cloexec=True)
+    table.install(Opened(4), 10)
     child = table.fork()
+    assert child.id != table.id
     assert child.fds() == [0, 1] and child.get_cloexec(0) and not child.get_cloexec(1)
-    table.close_all()
-    assert file.released == 0
-    child.close_on_exec()
+    assert child.handles() == (4, 4)  # one reference per fd
+    assert table.close_all() == [Opened(4), Opened(4)]
+    assert child.close_on_exec() == [Opened(4)]
     assert child.fds() == [1]
-    child.close_all()
-    assert file.released == 1
 
 
 def test_close_range_can_only_mark_cloexec() -> None:
     table = FdTable()
-    for _ in range(5):
-        table.install(Probe(), 10)
-    table.close_range(1, 2, cloexec_only=True)
+    for handle in range(5):
+        table.install(Opened(handle), 10)
+    assert table.close_range(1, 2, cloexec_only=True) == []
     assert [table.get_cloexec(fd) for fd in range(5)] == [False, True, True, False, False]
-    table.close_range(3, 100)
+    assert table.close_range(3, 100) == [Opened(3), Opened(4)]
     assert table.fds() == [0, 1, 2]

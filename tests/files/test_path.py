@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from abi.errno import ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR
+from abi.creds import CAP_DAC_READ_SEARCH, KERNEL_CALLER, Caller, Credentials
+from abi.errno import EACCES, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, Errno
 from abi.linux import S_IFDIR, S_IFLNK, S_IFREG
-from abi.errno import Errno
 from services.vfs.inode import Dir, Filesystem
 from services.vfs.path import path_of, resolve
+
+
+ROOT = KERNEL_CALLER
 
 
 async def tree() -> Dir:
@@ -28,22 +31,22 @@ async def tree() -> Dir:
 
 async def errno_of(root: Dir, path: bytes, **kwargs: bool) -> int:
     with pytest.raises(Errno) as error:
-        await resolve(root, root, path, **kwargs)
+        await resolve(ROOT, root, root, path, **kwargs)
     return error.value.errno
 
 
 async def test_dotdot_never_leaves_the_root() -> None:
     root = await tree()
-    assert (await resolve(root, root, b"/../../..")).inode is root
-    assert (await resolve(root, root, b"up")).inode is root
-    assert (await resolve(root, root, b"up/a/rel")).inode is (await resolve(root, root, b"/a/file")).inode
+    assert (await resolve(ROOT, root, root, b"/../../..")).inode is root
+    assert (await resolve(ROOT, root, root, b"up")).inode is root
+    assert (await resolve(ROOT, root, root, b"up/a/rel")).inode is (await resolve(ROOT, root, root, b"/a/file")).inode
 
 
 async def test_symlinks_follow_and_nofollow() -> None:
     root = await tree()
-    link = (await resolve(root, root, b"a/rel", follow=False)).inode
+    link = (await resolve(ROOT, root, root, b"a/rel", follow=False)).inode
     assert link is not None and link.kind == S_IFLNK
-    assert (await resolve(root, root, b"a/rel")).inode.kind == S_IFREG  # type: ignore[union-attr]
+    assert (await resolve(ROOT, root, root, b"a/rel")).inode.kind == S_IFREG  # type: ignore[union-attr]
     assert await errno_of(root, b"loop") == ELOOP
     assert await errno_of(root, b"a/rel/") == ENOTDIR
     assert await errno_of(root, b"a/file/x") == ENOTDIR
@@ -51,7 +54,7 @@ async def test_symlinks_follow_and_nofollow() -> None:
 
 async def test_missing_names_and_parents() -> None:
     root = await tree()
-    found = await resolve(root, root, b"a/new", parent=True)
+    found = await resolve(ROOT, root, root, b"a/new", parent=True)
     assert found.inode is None and found.name == b"new"
     assert await errno_of(root, b"a/new") == ENOENT
     assert await errno_of(root, b"nope/new", parent=True) == ENOENT
@@ -62,10 +65,28 @@ async def test_missing_names_and_parents() -> None:
 
 async def test_mounts_are_crossed_both_ways() -> None:
     root = await tree()
-    mounted = (await resolve(root, root, b"/mnt")).inode
+    mounted = (await resolve(ROOT, root, root, b"/mnt")).inode
     assert isinstance(mounted, Dir) and mounted.mountpoint is not None
-    assert (await resolve(root, mounted, b"..")).inode is root
+    assert (await resolve(ROOT, root, mounted, b"..")).inode is root
     assert path_of(mounted, root) == b"/mnt"
     sub = await mounted.make(b"sub", S_IFDIR | 0o755, 0, 0)
     assert isinstance(sub, Dir)
     assert path_of(sub, root) == b"/mnt/sub"
+
+
+async def test_every_directory_walked_needs_search_permission() -> None:
+    root = Dir(Filesystem(), 0o755)
+    private = await root.make(b"private", S_IFDIR | 0o700, 0, 0)
+    assert isinstance(private, Dir)
+    await private.make(b"file", S_IFREG | 0o644, 0, 0)
+    user = Caller(2, 2, Credentials.of_user(1000, 1000))
+    with pytest.raises(Errno) as error:
+        await resolve(user, root, root, b"/private/file")
+    assert error.value.errno == EACCES
+    with pytest.raises(Errno) as error:  # ".." of a directory one may not search: EACCES too
+        await resolve(user, root, private, b"../private")
+    assert error.value.errno == EACCES
+    assert (await resolve(user, root, root, b"/private")).inode is private  # the last name needs none
+    searcher = Caller(3, 3, Credentials(1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000,
+                                        cap_effective=1 << CAP_DAC_READ_SEARCH))
+    assert (await resolve(searcher, root, root, b"/private/file")).inode is not None

@@ -9,8 +9,7 @@ import trio.testing
 from abi.errno import EAGAIN, EDEADLK
 from abi.linux import F_RDLCK, F_UNLCK, F_WRLCK
 from abi.errno import Errno
-from services.vfs import locks
-from services.vfs.locks import OFFSET_MAX, LockTable
+from services.vfs.locks import OFFSET_MAX, LockRegistry, LockTable
 
 
 def _ranges(table: LockTable) -> list[tuple[int, int, int]]:
@@ -38,13 +37,14 @@ def test_conflicts_need_another_owner_an_overlap_and_a_writer() -> None:
 
 
 async def test_a_waiter_gets_the_lock_when_it_is_released() -> None:
+    locks = LockRegistry()
     key, a, b = (-2, 1), object(), object()
     await locks.acquire(key, False, a, F_WRLCK, 0, 0, 1, wait=False)
     with pytest.raises(Errno) as failed:
         await locks.acquire(key, False, b, F_WRLCK, 0, 0, 2, wait=False)
     assert failed.value.errno == EAGAIN
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(lambda: locks.acquire(key, False, b, F_WRLCK, 0, 0, 2, wait=True, sleep=_sleep))
+        nursery.start_soon(lambda: locks.acquire(key, False, b, F_WRLCK, 0, 0, 2, wait=True))
         await trio.testing.wait_all_tasks_blocked()
         assert [lock.owner for lock in locks.locks_of(key).records.locks] == [a]
         locks.release(key, a)
@@ -53,20 +53,17 @@ async def test_a_waiter_gets_the_lock_when_it_is_released() -> None:
 
 
 async def test_two_owners_waiting_for_each_other_deadlock() -> None:
+    locks = LockRegistry()
     key, a, b = (-2, 2), object(), object()
     await locks.acquire(key, False, a, F_WRLCK, 0, 0, 1, wait=False)
     await locks.acquire(key, False, b, F_WRLCK, 1, 1, 2, wait=False)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(lambda: locks.acquire(key, False, b, F_WRLCK, 0, 0, 2, wait=True, sleep=_sleep,
+        nursery.start_soon(lambda: locks.acquire(key, False, b, F_WRLCK, 0, 0, 2, wait=True,
                                                  posix=True))
         await trio.testing.wait_all_tasks_blocked()
         with pytest.raises(Errno) as failed:
-            await locks.acquire(key, False, a, F_WRLCK, 1, 1, 1, wait=True, sleep=_sleep, posix=True)
+            await locks.acquire(key, False, a, F_WRLCK, 1, 1, 1, wait=True, posix=True)
         assert failed.value.errno == EDEADLK
         locks.release(key, a)
     locks.release(key, b)
     assert key not in locks._files
-
-
-async def _sleep(awaitable):  # type: ignore[no-untyped-def]
-    return await awaitable

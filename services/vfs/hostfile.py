@@ -1,9 +1,14 @@
-"""The Sentry's own standard input, output and error, as guest fds 0, 1 and 2 of the first process.
+"""Host streams: the Sentry's own stdin, stdout and stderr as open file descriptions.
 
-These three "host files" are open file descriptions like any other (the first process's fd
-table holds them; fork and dup share them). Data moves between the host fd and guest memory
-with readv/writev on memoryviews of the memory file: no copy through Python objects. Pipes,
-sockets and terminals are waited on with trio so a guest blocked reading its stdin does not stall the other tasks.
+The kernel hands these host fds to the VFS at boot (``host_streams``); the first process's fd
+table then holds their handles, and fork and dup share them like any description. Data moves
+between the host fd and guest memory with readv/writev on memoryviews of the memory file: no
+copy through Python objects. Pipes, sockets and terminals are waited on with trio, so a guest
+blocked reading its stdin does not stall the other tasks.
+
+Under ``run -t`` the streams are the slave of a pty the Sentry made (:class:`SandboxTerminal`):
+the guest's own terminal, whose modes it may set; once the host's input has ended, the guest's
+reads see an end of file whatever the modes (see :meth:`HostFile.read`).
 """
 
 from __future__ import annotations
@@ -15,35 +20,35 @@ import select
 import stat
 import termios
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import trio
 
-from abi.linux import O_PATH, O_RDONLY, O_WRONLY
 from abi.errno import Errno
+from abi.linux import O_PATH, O_RDONLY, O_WRONLY
+from services.vfs.contract import PtyInfo, Stat
 from services.vfs.file import File, seek_position
-from services.vfs.inode import Filesystem, Inode, Stat
+from services.vfs.inode import Filesystem, Inode
+
+if TYPE_CHECKING:
+    from abi.creds import Caller
 
 _HOST_FS = Filesystem(name=b"host")
 
 
-@dataclass
-class SandboxPty:
-    """The ``run -t`` pty as its slave side (the guest's stdio) sees it.
+class SandboxTerminal:
+    """The ``run -t`` pty as the VFS knows it: the device the guest's stdio is, and what the
+    host's end of input means for it."""
 
-    The pty is the sandbox's own terminal: the guest may set its modes (and only this
-    terminal's, never a host terminal it was merely handed). Once the host's input has ended,
-    the guest's reads see an end of file whatever the modes (see :meth:`HostFile.read`).
-    """
-
-    #: The master side, where the Sentry writes the host's keys.
-    master: int
-    #: The slave's device number: a host fd is the sandbox's terminal when it is this device.
-    rdev: int
-    #: The slave's host path, to open it again (/dev/tty in the guest); empty if unknown.
-    slave_path: str = ""
-    #: Set when the host's input has ended (``-i`` with a closed stdin).
-    input_ended: trio.Event = field(default_factory=trio.Event)
+    def __init__(self, pty: PtyInfo) -> None:
+        #: The master side, where the Sentry types the host's keys (and, here, an end of file).
+        self.master = pty.master
+        #: The slave's device number: a host fd is the sandbox's terminal when it is this device.
+        self.rdev = pty.rdev
+        #: The slave's host path, to open it again (/dev/tty in the guest); empty if unknown.
+        self.slave_path = pty.slave_path
+        #: Set when the host's input has ended (``-i`` with a closed stdin).
+        self.input_ended = trio.Event()
 
     def open_slave(self) -> HostFile:
         """A new description of the pty for reading and writing (the guest opening /dev/tty)."""
@@ -77,7 +82,7 @@ class SandboxPty:
             return False
 
 
-def _epoll_accepts(fd: int) -> bool:
+def epoll_accepts(fd: int) -> bool:
     """Whether trio can wait on ``fd``: pipes, sockets and terminals yes; regular files and
     devices like /dev/null no (epoll refuses them with EPERM, and they never block anyway)."""
     probe = select.epoll()
@@ -93,21 +98,21 @@ def _epoll_accepts(fd: int) -> bool:
 class _HostInode(Inode):
     """The inode of a host stdio file: opening it again (/dev/stdin) gives another description."""
 
-    def __init__(self, fd: int, mode: int, pty: SandboxPty | None) -> None:
+    def __init__(self, fd: int, mode: int, pty: SandboxTerminal | None) -> None:
         super().__init__(_HOST_FS, (mode & 0o170000) | 0o620)
         self.host_fd = fd
         self.pty = pty
 
-    async def open(self, flags: int) -> File:
+    async def open(self, flags: int, caller: Caller) -> File:
         if flags & O_PATH:
-            return await super().open(flags)
+            return await super().open(flags, caller)
         return HostFile(self.host_fd, self.pty)
 
 
 class HostFile(File):
     """A host file descriptor the sandbox was given (stdin/stdout/stderr)."""
 
-    def __init__(self, fd: int, pty: SandboxPty | None = None, owned: bool = False) -> None:
+    def __init__(self, fd: int, pty: SandboxTerminal | None = None, owned: bool = False) -> None:
         super().__init__(O_RDONLY if fd == 0 else O_WRONLY)
         self.fd = fd
         #: Whether the host fd is this description's own (closed with it), not one of the
@@ -129,7 +134,9 @@ class HostFile(File):
         if mode:
             self.flags = fcntl.fcntl(fd, fcntl.F_GETFL) & (os.O_ACCMODE | os.O_APPEND)
         self.present = mode != 0
-        self.pollable = self.present and _epoll_accepts(fd)
+        self.is_terminal = self.present and os.isatty(fd)
+        self.is_pty = self.pty is not None
+        self.pollable = self.present and epoll_accepts(fd)
         self.epollable = self.may_block = self.pollable
         self.seekable = stat.S_ISREG(mode) or stat.S_ISBLK(mode)
         # Trio lets one task at a time wait on an fd; guest processes sharing a stream
@@ -328,7 +335,7 @@ class HostFile(File):
                     st.st_size if self.seekable else 0, st.st_blksize, st.st_blocks if self.seekable else 0,
                     st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns)
 
-    def poll(self) -> int:
+    def poll(self, caller: Caller | None = None) -> int:
         """The host fd's readiness, asked of the host (poll with no timeout); the sandbox's pty
         is readable once the host's input has ended (a read gives data or the end of file)."""
         if not self.pollable:
@@ -358,9 +365,3 @@ class HostFile(File):
             return int.from_bytes(fcntl.ioctl(self.fd, 0x541B, bytes(4)), "little")
         except OSError as error:
             raise Errno(error.errno) from None
-
-
-def standard_streams(pty: SandboxPty | None = None) -> dict[int, HostFile]:
-    """The Sentry's fds 0-2 that exist, as host files by fd (an absent one is left out);
-    ``pty`` is the sandbox's terminal under ``run -t``."""
-    return {fd: file for fd in range(3) if (file := HostFile(fd, pty)).present}

@@ -1,0 +1,67 @@
+"""The ``proc`` service, served by the kernel: its processes as immutable snapshots.
+
+procfs (in the VFS) and /dev/tty's session check ask these operations instead of reading the
+kernel's process objects, so the VFS never touches kernel state.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from abi.errno import ESRCH, Errno
+from kernel.bus import operation
+from services.proc.contract import ProcContract, ProcessInfo, SystemInfo, ThreadInfo
+
+if TYPE_CHECKING:
+    from kernel.kernel import Kernel
+    from kernel.process import ThreadGroup
+
+
+def process_state(process: ThreadGroup) -> str:
+    """/proc/PID/stat's state letter: Z(ombie), T (stopped), S (every thread asleep in a system
+    call), else R."""
+    if process.zombie:
+        return "Z"
+    if process.stopped:
+        return "T"
+    tasks = process.live_tasks
+    return "S" if tasks and all(task.sleeping for task in tasks) else "R"
+
+
+class ProcessTable(ProcContract):
+    """The kernel's answer to "which processes are there, and what are they like"."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self._kernel = kernel
+
+    @operation
+    async def pids(self) -> tuple[int, ...]:
+        return tuple(sorted(self._kernel.processes))
+
+    @operation
+    async def process(self, pid: int) -> ProcessInfo:
+        process = self._kernel.processes.get(pid)
+        if process is None:
+            raise Errno(ESRCH)
+        live = not process.zombie
+        return ProcessInfo(
+            pid=process.pid, ppid=process.ppid, pgid=process.pgid, sid=process.sid,
+            state=process_state(process), comm=process.comm, creds=process.creds, umask=process.umask,
+            no_new_privs=process.no_new_privs, dumpable=bool(process.dumpable),
+            threads=tuple(ThreadInfo(task.tid, "S" if task.sleeping else "R") for task in process.live_tasks),
+            argv=tuple(process.argv), envp=tuple(process.envp), exe=process.exe,
+            asid=process.mm.asid if live else None,
+            root=process.root if live else None, cwd=process.cwd if live else None,
+            fds=tuple((fd, opened.handle, cloexec) for fd, opened, cloexec in process.fds.entries()) if live else (),
+        )
+
+    @operation
+    async def system(self) -> SystemInfo:
+        kernel = self._kernel
+        return SystemInfo(kernel.config.hostname, kernel.online_cpus, kernel.boot_time, kernel.config.memory_limit,
+                          kernel.task_count(), kernel.last_pid)
+
+    @operation
+    async def controls_terminal(self, pid: int) -> bool:
+        process = self._kernel.processes.get(pid)
+        return process is not None and self._kernel.tty.controls(process)

@@ -1,0 +1,94 @@
+"""The ``proc`` service's contract: the kernel's processes, as values.
+
+The kernel owns processes and threads; services that must show them (procfs, the controlling
+terminal of /dev/tty) ask this service rather than read the kernel's objects. Its replies are
+snapshots: immutable values, true at the moment of the call. The kernel serves it
+(:mod:`kernel.procinfo`); a replacement could serve a fixed or recorded process table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from abi.creds import Credentials
+from kernel.bus import Contract, operation
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadInfo:
+    """One live thread: its id and its state letter (R running, S sleeping in a call, T stopped)."""
+
+    tid: int
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessInfo:
+    """A process as /proc shows it."""
+
+    pid: int
+    ppid: int
+    pgid: int
+    sid: int
+    #: The state letter of the whole process: R, S, T or Z.
+    state: str
+    comm: bytes
+    creds: Credentials
+    umask: int
+    no_new_privs: bool
+    #: Whether its memory and files may be looked at by others of its user (PR_SET_DUMPABLE).
+    dumpable: bool
+    threads: tuple[ThreadInfo, ...]
+    argv: tuple[bytes, ...]
+    envp: tuple[bytes, ...]
+    #: The path of the program it runs (/proc/PID/exe).
+    exe: bytes
+    #: Its address space in the MM; None for a zombie, which has none.
+    asid: int | None
+    #: VFS handles of its root and working directory; None for a zombie.
+    root: int | None
+    cwd: int | None
+    #: (fd, VFS handle, close-on-exec) for each open fd, in order.
+    fds: tuple[tuple[int, int, bool], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SystemInfo:
+    """What the sandbox as a whole looks like from inside."""
+
+    hostname: str
+    online_cpus: int
+    #: time.monotonic() when the sandbox booted.
+    boot_monotonic: float
+    #: The guest memory limit in bytes (``--memory``), None for none.
+    memory_limit: int | None
+    #: Live threads.
+    tasks: int
+    #: The last pid handed out.
+    last_pid: int
+
+
+class ProcContract(Contract):
+    """The operations of the ``proc`` service."""
+
+    service = "proc"
+
+    @operation
+    async def pids(self) -> tuple[int, ...]:
+        """Every process of the sandbox, zombies included, in pid order."""
+        raise NotImplementedError
+
+    @operation
+    async def process(self, pid: int) -> ProcessInfo:
+        """A snapshot of process ``pid``. ESRCH if there is none."""
+        raise NotImplementedError
+
+    @operation
+    async def system(self) -> SystemInfo:
+        """The sandbox's hostname, CPUs, boot time, memory limit and task counts."""
+        raise NotImplementedError
+
+    @operation
+    async def controls_terminal(self, pid: int) -> bool:
+        """Whether the guest's terminal is the controlling terminal of ``pid``'s session."""
+        raise NotImplementedError

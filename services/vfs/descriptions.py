@@ -1,0 +1,319 @@
+"""The VFS's operations on open file descriptions: references, data, attributes, locks, ioctls.
+
+A description is named by its handle; every operation here checks what Linux checks of the
+description (its access mode, O_PATH) before acting on the file. Data moves between the file
+and the caller's buffers (views of guest memory) without a copy through Python where the host
+can do the I/O. For a file mapped MAP_SHARED, reads and writes keep the MM's cached pages and
+the file in step by asking the MM (``sync_file`` before, ``reload_file`` after a write).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import TYPE_CHECKING
+
+from abi.errno import EACCES, EBADF, EINVAL, ENODEV, ENOTTY, ESPIPE, Errno
+from abi.linux import (
+    F_RDLCK,
+    F_UNLCK,
+    F_WRLCK,
+    FALLOC_FL_KEEP_SIZE,
+    FALLOC_FL_PUNCH_HOLE,
+    FALLOC_FL_ZERO_RANGE,
+    FIONREAD,
+    KERNEL_TERMIOS_SIZE,
+    O_ACCMODE,
+    O_WRONLY,
+    PROT_WRITE,
+    SEEK_CUR,
+    SEEK_END,
+    SEEK_SET,
+    SETFL_MASK,
+    S_IFIFO,
+    S_IFREG,
+    TCFLSH,
+    TCGETS,
+    TCSBRK,
+    TCSETS,
+    TCSETSF,
+    TCSETSW,
+    TCXONC,
+    TIOCGWINSZ,
+    TIOCSWINSZ,
+    WINSIZE_SIZE,
+)
+from abi.structs import DIRENT64_HEAD
+from kernel.bus import operation
+from services.vfs.contract import Attrs, Handle, Opened, PtyInfo, RecordLock, Stat
+from services.vfs.core import VfsCore
+from services.vfs.hostfile import HostFile, SandboxTerminal
+from services.vfs.locks import OFFSET_MAX
+from services.vfs.names import change_attributes, remove_privileges
+from services.vfs.pipe import PipeFile
+
+if TYPE_CHECKING:
+    from abi.creds import Caller
+    from services.vfs.file import File
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+
+#: Terminal queries, by the size of the struct they fill.
+_TERMINAL_QUERIES = {TCGETS: KERNEL_TERMIOS_SIZE, TIOCGWINSZ: WINSIZE_SIZE}
+#: Terminal settings (struct bytes or an int argument), for the sandbox's own pty only.
+_TERMINAL_SETTINGS = frozenset({TCSETS, TCSETSW, TCSETSF, TIOCSWINSZ, TCFLSH, TCXONC, TCSBRK})
+
+
+class DescriptionOperations(VfsCore):
+    """Operations on open file descriptions, by handle."""
+
+    # --- the sandbox's host streams -----------------------------------------------------------------
+
+    @operation
+    async def host_streams(self, fds: tuple[int, ...], pty: PtyInfo | None) -> tuple[Opened | None, ...]:
+        if pty is not None and self.terminal is None:
+            self.terminal = SandboxTerminal(pty)
+            if self._input_ended_early:
+                self.terminal.input_ended.set()
+        opened: list[Opened | None] = []
+        for fd in fds:
+            stream = HostFile(fd, self.terminal)
+            opened.append(self.opened(stream) if stream.present else None)
+        return tuple(opened)
+
+    @operation
+    async def terminal_input_ended(self) -> None:
+        if self.terminal is not None:
+            self.terminal.input_ended.set()
+        else:  # before the first process took its streams: the terminal starts ended
+            self._input_ended_early = True
+
+    # --- references ---------------------------------------------------------------------------------
+
+    @operation
+    async def hold(self, handles: tuple[Handle, ...]) -> None:
+        for handle in handles:
+            self.file(handle).refs += 1
+
+    @operation
+    async def drop(self, handles: tuple[Handle, ...], table: int) -> None:
+        for handle in handles:
+            self.release(handle, table)
+
+    # --- data -----------------------------------------------------------------------------------------
+
+    @operation
+    async def read(self, caller: Caller, handle: Handle, buffers: list[memoryview], nowait: bool) -> int | None:
+        file = self.files.get(handle)
+        if file is None or not file.readable:
+            raise Errno(EBADF)
+        inode = file.inode
+        if inode is not None and inode.mapped_shared:
+            await self._sync_mapped(file, wrote=False)
+        if file.may_block and nowait:
+            return file.read_nowait(buffers)
+        return await file.read_as(caller, buffers)
+
+    @operation
+    async def write(self, caller: Caller, handle: Handle, buffers: list[memoryview], nowait: bool) -> int | None:
+        file = self.files.get(handle)
+        if file is None or not file.writable:
+            raise Errno(EBADF)
+        inode = file.inode
+        if inode is not None:
+            if inode.mode & 0o6000:  # set-id bits
+                await remove_privileges(caller.creds, inode)
+            if inode.mapped_shared:
+                await self._sync_mapped(file, wrote=False)
+                try:
+                    return await file.write(buffers)
+                finally:
+                    await self._sync_mapped(file, wrote=True)
+        if file.may_block and nowait:
+            return file.write_nowait(buffers)
+        return await file.write(buffers)
+
+    @operation
+    async def pread(self, caller: Caller, handle: Handle, buffers: list[memoryview], offset: int) -> int:
+        file = self.file(handle)
+        if not file.readable:
+            raise Errno(EBADF)
+        await self._sync_mapped(file, wrote=False)
+        return await file.pread(buffers, offset)
+
+    @operation
+    async def pwrite(self, caller: Caller, handle: Handle, buffers: list[memoryview], offset: int) -> int:
+        file = self.file(handle)
+        if not file.writable:
+            raise Errno(EBADF)
+        if file.inode is not None:
+            await remove_privileges(caller.creds, file.inode)
+        await self._sync_mapped(file, wrote=False)
+        try:
+            return await file.pwrite(buffers, offset)
+        finally:
+            await self._sync_mapped(file, wrote=True)
+
+    async def _sync_mapped(self, file: File, wrote: bool) -> None:
+        """For a file mapped MAP_SHARED: before a read or write, the stores made through the
+        mappings reach the file; after a write, the mapped pages read the file again."""
+        inode = file.inode
+        if inode is not None and inode.mapped_shared and (host_fd := file.host_fd()) is not None:
+            await self.bus.call("mm", "reload_file" if wrote else "sync_file", 0, host_fd)
+
+    @operation
+    async def seek(self, handle: Handle, offset: int, whence: int) -> int:
+        return await self.usable(handle).seek(offset, whence)
+
+    @operation
+    async def fstat(self, handle: Handle) -> Stat:
+        return await self.file(handle).stat()
+
+    @operation
+    async def getdents(self, handle: Handle, size: int) -> bytes:
+        file = self.usable(handle)
+        entries = await file.getdents()
+        out = bytearray()
+        used = 0
+        for name, ino, dtype in entries:
+            reclen = (DIRENT64_HEAD.size + len(name) + 1 + 7) & ~7
+            if len(out) + reclen > size:
+                break
+            record = DIRENT64_HEAD.pack(ino, file.offset + used + 1, reclen, dtype) + name
+            out += record + bytes(reclen - len(record))
+            used += 1
+        if entries and not used:
+            raise Errno(EINVAL)
+        file.offset += used
+        return bytes(out)
+
+    @operation
+    async def fsync(self, handle: Handle) -> None:
+        self.usable(handle)
+
+    # --- attributes and size ----------------------------------------------------------------------
+
+    @operation
+    async def fsetattr(self, caller: Caller, handle: Handle, attrs: Attrs) -> None:
+        file = self.usable(handle)
+        if file.inode is None:
+            raise Errno(EBADF)
+        await change_attributes(caller, file.inode, attrs)
+
+    @operation
+    async def ftruncate(self, caller: Caller, handle: Handle, length: int) -> None:
+        file = self.usable(handle)
+        inode = file.inode
+        if not file.writable or inode is None or inode.kind != S_IFREG:
+            raise Errno(EINVAL)
+        await remove_privileges(caller.creds, inode)
+        await inode.truncate(length)
+
+    @operation
+    async def fallocate(self, caller: Caller, handle: Handle, mode: int, offset: int, length: int) -> None:
+        if offset < 0 or length <= 0 or mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE):
+            raise Errno(EINVAL)
+        file = self.file(handle)
+        if not file.writable:
+            raise Errno(EBADF)
+        host = file.host_fd()
+        if host is None:
+            raise Errno(ESPIPE if file.inode is not None and file.inode.kind == S_IFIFO else ENODEV)
+        if _libc.fallocate(host, mode, offset, length) != 0:
+            raise Errno(ctypes.get_errno())
+        if file.inode is not None:
+            file.inode.modified(os.fstat(host).st_size)
+
+    # --- status flags, ioctls, pipes, mappings ------------------------------------------------------
+
+    @operation
+    async def get_flags(self, handle: Handle) -> int:
+        return self.file(handle).flags
+
+    @operation
+    async def set_flags(self, handle: Handle, flags: int) -> None:
+        file = self.usable(handle)
+        file.flags = (file.flags & ~SETFL_MASK) | (flags & SETFL_MASK)
+
+    @operation
+    async def ioctl(self, caller: Caller, handle: Handle, request: int, arg: bytes | int) -> bytes | int:
+        file = self.usable(handle)
+        if request == FIONREAD:
+            return file.readable_bytes()
+        if request in _TERMINAL_QUERIES:
+            return file.ioctl_read(request, _TERMINAL_QUERIES[request])
+        if request in _TERMINAL_SETTINGS:
+            file.ioctl_write(request, arg)
+            return 0
+        raise Errno(ENOTTY)
+
+    @operation
+    async def pipe_size(self, handle: Handle, size: int | None) -> int:
+        file = self.usable(handle)
+        if not isinstance(file, PipeFile):
+            raise Errno(EBADF)
+        return file.pipe.capacity if size is None else file.pipe.resize(size)
+
+    @operation
+    async def map_file(self, caller: Caller, handle: Handle, prot: int, shared: bool) -> int:
+        file = self.usable(handle)
+        host_fd = file.host_fd()
+        if host_fd is None:
+            raise Errno(ENODEV)
+        if file.flags & O_ACCMODE == O_WRONLY or shared and prot & PROT_WRITE and not file.writable:
+            raise Errno(EACCES)
+        if shared and file.inode is not None:
+            file.inode.mapped_shared = True
+        return os.dup(host_fd)
+
+    # --- locks --------------------------------------------------------------------------------------
+
+    async def _lock_range(self, file: File, whence: int, start: int, length: int) -> tuple[int, int]:
+        """struct flock's l_whence/l_start/l_len as the first and last byte locked."""
+        if whence == SEEK_SET:
+            base = 0
+        elif whence == SEEK_CUR:
+            base = file.offset
+        elif whence == SEEK_END:
+            base = (await file.stat()).size
+        else:
+            raise Errno(EINVAL)
+        first = base + start
+        if length > 0:
+            last = first + length - 1
+        elif length == 0:
+            last = OFFSET_MAX
+        else:
+            first, last = first + length, first - 1
+        if first < 0 or last > OFFSET_MAX:
+            raise Errno(EINVAL)
+        return first, last
+
+    @operation
+    async def record_lock(self, caller: Caller, handle: Handle, table: int, ofd: bool, kind: int, whence: int,
+                          start: int, length: int, wait: bool) -> None:
+        file = self.usable(handle)
+        first, last = await self._lock_range(file, whence, start, length)
+        if kind == F_RDLCK and not file.readable or kind == F_WRLCK and not file.writable:
+            raise Errno(EBADF)
+        owner: object = file if ofd else table
+        await self.locks.acquire(file.lock_key, False, owner, kind, first, last, -1 if ofd else caller.pid,
+                                 wait=wait, posix=not ofd)
+
+    @operation
+    async def record_lock_query(self, caller: Caller, handle: Handle, table: int, ofd: bool, kind: int,
+                                whence: int, start: int, length: int) -> RecordLock | None:
+        file = self.usable(handle)
+        first, last = await self._lock_range(file, whence, start, length)
+        holder = self.locks.locks_of(file.lock_key).records.conflict(file if ofd else table, kind, first, last)
+        return None if holder is None else RecordLock(holder.kind, holder.start, holder.end, holder.pid)
+
+    @operation
+    async def flock(self, caller: Caller, handle: Handle, kind: int, wait: bool) -> None:
+        """A whole-file lock owned by the description. Changing its type drops the old lock
+        first (not atomically, as on Linux)."""
+        file = self.usable(handle)
+        if kind != F_UNLCK:
+            self.locks.locks_of(file.lock_key).flocks.set(file, F_UNLCK, 0, OFFSET_MAX, -1)
+        await self.locks.acquire(file.lock_key, True, file, kind, 0, OFFSET_MAX, -1, wait=wait)

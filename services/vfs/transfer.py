@@ -1,0 +1,179 @@
+"""The VFS's operations that move data from one file to another: sendfile, splice, tee and
+copy_file_range.
+
+The data never leaves the VFS: it goes through a buffer of at most 1 MiB (64 KiB for splice and
+tee, which may return short counts as Linux's do). The kernel runs these calls as interruptible
+sleeps, and only the wait for the first bytes may be cut short by a signal: once data has moved
+the rest of the call is shielded, so no byte read from the source is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import trio
+
+from abi.errno import EAGAIN, EBADF, EINVAL, ESPIPE, Errno
+from abi.linux import (
+    O_APPEND,
+    O_NONBLOCK,
+    POLLIN,
+    S_IFREG,
+    SPLICE_F_GIFT,
+    SPLICE_F_MORE,
+    SPLICE_F_MOVE,
+    SPLICE_F_NONBLOCK,
+)
+from kernel.bus import operation
+from services.vfs.contract import Handle
+from services.vfs.descriptions import DescriptionOperations
+from services.vfs.pipe import PipeFile
+
+if TYPE_CHECKING:
+    from abi.creds import Caller
+    from services.vfs.file import File
+    from services.vfs.pipe import Pipe
+
+_CHUNK = 1 << 20
+_SPLICE_CHUNK = 1 << 16
+_SPLICE_FLAGS = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT
+_MAX_RW_COUNT = 0x7FFF_F000
+
+
+def _pipe_of(file: File) -> Pipe | None:
+    return file.pipe if isinstance(file, PipeFile) else None
+
+
+class TransferOperations(DescriptionOperations):
+    """sendfile, splice, tee, copy_file_range."""
+
+    def _ends(self, source: Handle, sink: Handle) -> tuple[File, File]:
+        """The two descriptions: the source open for reading, the sink for writing (EBADF)."""
+        reader, writer = self.file(source), self.file(sink)
+        if not reader.readable or not writer.writable:
+            raise Errno(EBADF)
+        return reader, writer
+
+    @contextlib.asynccontextmanager
+    async def _coherent(self, source: File, sink: File) -> AsyncIterator[None]:
+        """Stores made through MAP_SHARED mappings of either file reach it first; the sink's
+        mapped pages read it again after."""
+        await self._sync_mapped(source, wrote=False)
+        await self._sync_mapped(sink, wrote=False)
+        try:
+            yield
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._sync_mapped(sink, wrote=True)
+
+    async def _copy(self, source: File, source_offset: int | None, sink: File, sink_offset: int | None,
+                    count: int) -> tuple[int, int | None, int | None]:
+        """Move up to ``count`` bytes; an offset of None uses (and moves) the description's own.
+
+        Once some bytes moved, a source with nothing more ready (a pipe, a terminal) ends the
+        copy, and the rest is shielded from the caller's interruption.
+        """
+        done = 0
+        buffer = bytearray(min(count, _CHUNK))
+        while done < count:
+            if done and not source.poll() & POLLIN:
+                break
+            view = memoryview(buffer)[:min(count - done, _CHUNK)]
+            n = await (source.read([view]) if source_offset is None else source.pread([view], source_offset))
+            if n == 0:
+                break
+            if source_offset is not None:
+                source_offset += n
+            with trio.CancelScope(shield=True):  # the bytes are out of the source: they must land
+                chunk = view[:n]
+                written = await (sink.write([chunk]) if sink_offset is None else sink.pwrite([chunk], sink_offset))
+            if sink_offset is not None:
+                sink_offset += written
+            done += written
+            if written < n:
+                break
+        return done, source_offset, sink_offset
+
+    @operation
+    async def sendfile(self, caller: Caller, sink: Handle, source: Handle, offset: int | None,
+                       count: int) -> tuple[int, int | None]:
+        reader, writer = self._ends(source, sink)
+        if writer.flags & O_APPEND:
+            raise Errno(EINVAL)
+        async with self._coherent(reader, writer):
+            done, end, _ = await self._copy(reader, offset, writer, None, min(count, _MAX_RW_COUNT))
+        return done, end
+
+    @operation
+    async def copy_file_range(self, caller: Caller, source: Handle, source_offset: int | None, sink: Handle,
+                              sink_offset: int | None, count: int) -> tuple[int, int | None, int | None]:
+        reader, writer = self._ends(source, sink)
+        if writer.flags & O_APPEND:
+            raise Errno(EBADF)
+        for file in (reader, writer):
+            if file.inode is None or file.inode.kind != S_IFREG:
+                raise Errno(EINVAL)
+        start_in = reader.offset if source_offset is None else source_offset
+        start_out = writer.offset if sink_offset is None else sink_offset
+        if reader.inode is writer.inode and start_in < start_out + count and start_out < start_in + count:
+            raise Errno(EINVAL)  # overlapping ranges of one file
+        async with self._coherent(reader, writer):
+            return await self._copy(reader, source_offset, writer, sink_offset, min(count, _MAX_RW_COUNT))
+
+    @operation
+    async def splice(self, caller: Caller, source: Handle, source_offset: int | None, sink: Handle,
+                     sink_offset: int | None, count: int, flags: int) -> tuple[int, int | None, int | None]:
+        reader, writer = self._ends(source, sink)
+        source_pipe, sink_pipe = _pipe_of(reader), _pipe_of(writer)
+        if source_pipe is None and sink_pipe is None or flags & ~_SPLICE_FLAGS:
+            raise Errno(EINVAL)
+        if source_pipe is not None and source_offset is not None or sink_pipe is not None and sink_offset is not None:
+            raise Errno(ESPIPE)
+        if source_pipe is not None and source_pipe is sink_pipe:
+            raise Errno(EINVAL)
+        if writer.flags & O_APPEND and sink_offset is not None:
+            raise Errno(EINVAL)
+        if count == 0:
+            return 0, source_offset, sink_offset
+        nonblock = bool(flags & SPLICE_F_NONBLOCK)
+        async with self._coherent(reader, writer):
+            view = memoryview(bytearray(min(count, _SPLICE_CHUNK)))
+            if source_pipe is not None:
+                n = await source_pipe.read([view], nonblock or bool(reader.flags & O_NONBLOCK))
+            elif source_offset is not None:
+                n = await reader.pread([view], source_offset)
+            else:
+                n = await reader.read([view])
+            if n == 0:
+                return 0, source_offset, sink_offset
+            with trio.CancelScope(shield=True):
+                if sink_pipe is not None:
+                    written = await sink_pipe.write([view[:n]], nonblock or bool(writer.flags & O_NONBLOCK))
+                elif sink_offset is not None:
+                    written = await writer.pwrite([view[:n]], sink_offset)
+                else:
+                    written = await writer.write([view[:n]])
+        return (written, None if source_offset is None else source_offset + n,
+                None if sink_offset is None else sink_offset + written)
+
+    @operation
+    async def tee(self, caller: Caller, source: Handle, sink: Handle, count: int, flags: int) -> int:
+        reader, writer = self.file(source), self.file(sink)
+        source_pipe, sink_pipe = _pipe_of(reader), _pipe_of(writer)
+        if source_pipe is None or sink_pipe is None or source_pipe is sink_pipe or flags & ~_SPLICE_FLAGS:
+            raise Errno(EINVAL)
+        if not reader.readable or not writer.writable:
+            raise Errno(EBADF)
+        if count == 0:
+            return 0
+        nonblock = bool(flags & SPLICE_F_NONBLOCK)
+        while not source_pipe.buffer:
+            if source_pipe.writers == 0:
+                return 0
+            if nonblock or reader.flags & O_NONBLOCK:
+                raise Errno(EAGAIN)
+            await source_pipe.wait()
+        data = source_pipe.peek(min(count, _SPLICE_CHUNK))
+        return await sink_pipe.write([memoryview(data)], nonblock or bool(writer.flags & O_NONBLOCK))
