@@ -55,6 +55,7 @@ class GoferContract(Contract):
 
     @operation
     async def getattr(self, mount: int, fid: int) -> tuple[p.Qid, p.Attr]:
+        """The qid and attributes of ``fid``'s file."""
         raise NotImplementedError
 
     @operation
@@ -91,23 +92,28 @@ class GoferContract(Contract):
 
     @operation
     async def mkdir(self, mount: int, dfid: int, name: bytes, mode: int, uid: int, gid: int) -> p.Qid:
+        """Make the directory ``name`` in ``dfid``, owned by uid:gid. EEXIST."""
         raise NotImplementedError
 
     @operation
     async def symlink(self, mount: int, dfid: int, name: bytes, target: bytes, uid: int, gid: int) -> p.Qid:
+        """Make the symlink ``name`` -> ``target`` in ``dfid``, owned by uid:gid. EEXIST."""
         raise NotImplementedError
 
     @operation
     async def mknod(self, mount: int, dfid: int, name: bytes, mode: int, major: int, minor: int, uid: int,
                     gid: int) -> p.Qid:
+        """Make a FIFO, socket or device node ``name`` in ``dfid``. EEXIST, EPERM."""
         raise NotImplementedError
 
     @operation
     async def readlink(self, mount: int, fid: int) -> bytes:
+        """The target of the symlink ``fid`` names. EINVAL for another file."""
         raise NotImplementedError
 
     @operation
     async def link(self, mount: int, dfid: int, fid: int, name: bytes) -> None:
+        """A hard link ``name`` in ``dfid`` to the file ``fid`` names. EEXIST, EXDEV."""
         raise NotImplementedError
 
     @operation
@@ -118,14 +124,17 @@ class GoferContract(Contract):
 
     @operation
     async def unlinkat(self, mount: int, dirfid: int, name: bytes, flags: int = 0) -> None:
+        """Remove ``name`` from ``dirfid`` (a directory with AT_REMOVEDIR). ENOENT, ENOTEMPTY."""
         raise NotImplementedError
 
     @operation
     async def fsync(self, mount: int, fid: int) -> None:
+        """The opened file's changes reach the host's storage."""
         raise NotImplementedError
 
     @operation
     async def statfs(self, mount: int, fid: int) -> p.Rstatfs:
+        """The statistics of the host file system holding ``fid``'s file."""
         raise NotImplementedError
 
     @operation

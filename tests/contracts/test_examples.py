@@ -159,5 +159,5 @@ def test_busybox_runs_with_every_vfs_operation_logged(busybox: Path, tmp_path: P
     lines = log.read_text().splitlines()
     assert all(re.match(r"(task \d+|kernel) vfs\.\w+\(", line) for line in lines), lines[:5]
     operations = {line.split("(")[0].split()[-1] for line in lines}
-    assert {"vfs.root_dir", "vfs.open"} <= operations
+    assert {"vfs.root", "vfs.open", "vfs.getdents", "vfs.write", "vfs.drop"} <= operations
     assert any(line.startswith("task ") and "b'/bin'" in line for line in lines)  # ls / looked at /bin

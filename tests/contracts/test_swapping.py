@@ -96,11 +96,20 @@ def test_a_contracts_declarations_are_abstract_and_an_actors_operations_are_not(
     assert Counter.operations == {"add", "total", "reset"}
 
 
-@pytest.mark.parametrize("name", ["mm", "signals"])
+OUR_ACTORS = {
+    "mm": "services.mm.actor:MemoryManager",
+    "signals": "services.signals.actor:SignalsActor",
+    "gofer": "services.gofer_proxy.actor:GoferProxy",
+    "proc": "kernel.procinfo:ProcessTable",
+    "vfs": "services.vfs.actor:VirtualFilesystem",
+}
+
+
+@pytest.mark.parametrize("name", list(OUR_ACTORS))
 def test_our_actors_offer_exactly_their_contracts_operations(name: str) -> None:
     contract = service_contract(name)
     assert issubclass(contract, Contract) and contract.service == name
-    actor = {"mm": "services.mm.actor:MemoryManager", "signals": "services.signals.actor:SignalsActor"}[name]
+    actor = OUR_ACTORS[name]
     module, _, attribute = actor.partition(":")
     actor_class = getattr(importlib.import_module(module), attribute)
     assert actor_class.contract is contract
@@ -111,7 +120,7 @@ def test_our_actors_offer_exactly_their_contracts_operations(name: str) -> None:
 
 
 def test_every_service_has_a_default_factory_and_something_to_be_checked_against() -> None:
-    assert list(DEFAULT_SERVICES) == ["mm", "signals", "gofer", "vfs"]
+    assert list(DEFAULT_SERVICES) == ["mm", "signals", "gofer", "proc", "vfs"]
     assert set(SERVICE_CONTRACTS) == set(DEFAULT_SERVICES)
     for name, factory in DEFAULT_SERVICES.items():
         assert factory.__name__ == f"default_{name}" and factory.__doc__
@@ -202,7 +211,7 @@ async def test_a_wrapper_serves_and_closes_its_inner_actor() -> None:
 
 BOOT_ERRORS = [
     ("mmm=services.mm.actor:MemoryManager", "sentrio: --service mmm=services.mm.actor:MemoryManager: "
-                                            "no service named 'mmm' (services: mm, signals, gofer, vfs)"),
+                                            "no service named 'mmm' (services: mm, signals, gofer, proc, vfs)"),
     ("mm=no.such.module:Factory", "sentrio: cannot load no.such.module:Factory: No module named 'no'"),
     ("mm=broken_module:factory", "sentrio: cannot load broken_module:factory: RuntimeError: this module is broken"),
     ("mm=tests.contracts.replacements:nope", "sentrio: cannot load tests.contracts.replacements:nope: module "),
