@@ -30,7 +30,7 @@ SERVICES = ("mm",)
 #: tests/contracts/test_<service>.py; add a service here when its suite exists.
 SUITES = {
     "bottom_up_mm": {"mm": "examples.bottom_up_mm:factory"},
-    "oplog": {"mm": "examples.oplog:mm", "signals": "examples.oplog:signals"},
+    "oplog": {"mm": "examples.oplog:mm", "signals": "examples.oplog:signals", "vfs": "examples.oplog:vfs"},
 }
 
 ANON = MAP_PRIVATE | MAP_ANONYMOUS
