@@ -213,7 +213,7 @@ def message(code: int) -> Callable[[type], type]:
         cls.direction = Direction.REPLY if code % 2 else Direction.REQUEST  # type: ignore[attr-defined]
         cls.checks = tuple(_checker(hints[f]) for f in cls._fields)  # type: ignore[attr-defined]
         cls.name_fields = tuple(  # type: ignore[attr-defined]
-            i for i, f in enumerate(cls._fields) if hints[f] in (Name, list[Name]))
+            i for i, f in enumerate(cls._fields) if hints[f] in (Name, list[Name]))  # type: ignore[attr-defined]
         MESSAGES[code] = cls
         return cls
 
@@ -351,7 +351,7 @@ class Treaddir(NamedTuple):
 
     fid: int
     offset: int
-    count: int
+    count: int  # type: ignore[assignment]  # the protocol's field, shadowing tuple.count
 
 
 @message(41)
@@ -479,7 +479,7 @@ class Rwalk(NamedTuple):
 class Tread(NamedTuple):
     fid: int
     offset: int
-    count: int
+    count: int  # type: ignore[assignment]  # the protocol's field, shadowing tuple.count
 
 
 @message(117)
@@ -496,7 +496,7 @@ class Twrite(NamedTuple):
 
 @message(119)
 class Rwrite(NamedTuple):
-    count: int
+    count: int  # type: ignore[assignment]  # the protocol's field, shadowing tuple.count
 
 
 @message(120)
@@ -545,7 +545,8 @@ _packb = msgpack.Packer(use_bin_type=True, autoreset=True).pack
 def encode(msg: Any, tag: int) -> bytes:
     """One frame carrying ``msg`` under ``tag``; raises InvalidName for a bad path component."""
     check_names(msg)
-    return _packb([msg.code, tag, *msg])
+    frame: bytes = _packb([msg.code, tag, *msg])
+    return frame
 
 
 def check_names(msg: Any) -> None:
