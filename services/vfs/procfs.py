@@ -117,9 +117,12 @@ class ProcDir(Dir):
     """A directory whose children ``listing`` makes when it is looked in."""
 
     def __init__(self, fs: Filesystem, listing: Listing, parent: Dir | None = None, name: bytes = b"",
-                 mode: int = 0o555, uid: int = 0, gid: int = 0) -> None:
+                 mode: int = 0o555, uid: int = 0, gid: int = 0,
+                 find: Callable[[bytes], Awaitable[Inode | None]] | None = None) -> None:
         super().__init__(fs, mode, uid, gid, parent=parent, name=name)
         self.listing = listing
+        #: Finds one child by name without listing them all (None: look in the listing).
+        self.find = find
 
     async def _children(self) -> dict[bytes, Inode]:
         children = await self.listing(self)
@@ -129,6 +132,13 @@ class ProcDir(Dir):
         return children
 
     async def lookup(self, name: bytes) -> Inode:
+        if self.find is not None:
+            child = await self.find(name)
+            if child is None:
+                raise Errno(ENOENT)
+            if isinstance(child, Dir):
+                child.parent, child.name = self, name
+            return child
         try:
             return (await self._children())[name]
         except KeyError:
@@ -203,6 +213,17 @@ class ProcFs:
     def root_dir(self) -> ProcDir:
         fs = self.fs
 
+        async def self_target(caller: Caller | None) -> bytes:
+            if caller is None or caller.pid == 0:
+                raise Errno(ENOENT)
+            return str(caller.pid).encode()
+
+        def fixed() -> dict[bytes, Inode]:
+            children: dict[bytes, Inode] = {b"self": ProcLink(fs, self_target), b"sys": ProcDir(fs, self._sys)}
+            for name, generate in self._globals().items():
+                children[name] = ProcFile(fs, generate)
+            return children
+
         async def top(directory: ProcDir) -> dict[bytes, Inode]:
             children: dict[bytes, Inode] = {}
             for pid in await self.bus.call("proc", "pids"):
@@ -210,19 +231,18 @@ class ProcFs:
                     children[str(pid).encode()] = self._process_dir(await self._process(pid))
                 except Errno:  # reaped meanwhile
                     continue
+            return {**children, **fixed()}
 
-            async def self_target(caller: Caller | None) -> bytes:
-                if caller is None or caller.pid == 0:
-                    raise Errno(ENOENT)
-                return str(caller.pid).encode()
+        async def find(name: bytes) -> Inode | None:
+            """One name: a process asked for by its pid alone, not the whole table."""
+            if name.isdigit() and not name.startswith(b"0"):
+                try:
+                    return self._process_dir(await self._process(int(name)))
+                except Errno:
+                    return None
+            return fixed().get(name)
 
-            children[b"self"] = ProcLink(fs, self_target)
-            for name, generate in self._globals().items():
-                children[name] = ProcFile(fs, generate)
-            children[b"sys"] = ProcDir(fs, self._sys)
-            return children
-
-        return ProcDir(fs, top)
+        return ProcDir(fs, top, find=find)
 
     async def _sys(self, directory: ProcDir) -> dict[bytes, Inode]:
         fs = self.fs
