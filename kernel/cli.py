@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--plugin", action="append", default=[], metavar="module:function",
                      help="call function(kernel) before boot, e.g. to install syscall hooks")
     run.add_argument("--inject", action="append", default=[], metavar="SERVICE.OP:ACTION[:KEY=VALUE...]",
-                     help="inject a fault into bus messages, e.g. gofer.read:fail=EIO:p=0.1 (see docs/research.md)")
+                     help="inject a fault into bus messages, e.g. vfs.read:fail=EIO:p=0.1 (see docs/research.md)")
     run.add_argument("--seed", type=int, default=0, help="seed of the fault injector's random choices (default 0)")
     run.add_argument("--log-level", default="warning",
                      choices=["debug", "info", "warning", "error"], help="Sentry log level on stderr")
