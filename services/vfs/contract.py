@@ -16,7 +16,8 @@ Conventions:
   handle comes with one, :meth:`VfsContract.hold` adds one per fd that ``dup`` or ``fork`` makes,
   and :meth:`VfsContract.drop` drops one (the last one releases the description).
 * Data moves by reference: ``buffers`` are views of guest memory in the memory file, which the
-  VFS reads into or writes from directly. Replies are handles and immutable values.
+  VFS reads into or writes from directly. Replies are handles and immutable values (named
+  tuples: a stat or an open builds one per call, and a tuple is the cheapest immutable value).
 * Failures raise :class:`abi.errno.Errno` with the errno Linux gives; each operation's docstring
   names the ones particular to it. Resolution can also fail with ENOENT, ENOTDIR, ENAMETOOLONG,
   ELOOP and EACCES (search permission), and any change with EROFS.
@@ -24,7 +25,7 @@ Conventions:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from abi.creds import Caller
 from kernel.bus import Contract, operation
@@ -33,8 +34,7 @@ from kernel.bus import Contract, operation
 Handle = int
 
 
-@dataclass(frozen=True, slots=True)
-class Stat:
+class Stat(NamedTuple):
     """What stat(2) reports of a file."""
 
     dev: int
@@ -52,8 +52,7 @@ class Stat:
     ctime_ns: int
 
 
-@dataclass(frozen=True, slots=True)
-class StatFs:
+class StatFs(NamedTuple):
     """What statfs(2) reports of a file's file system (``flags``: ST_RDONLY, ST_NOSUID ...)."""
 
     f_type: int
@@ -67,8 +66,7 @@ class StatFs:
     flags: int
 
 
-@dataclass(frozen=True, slots=True)
-class Opened:
+class Opened(NamedTuple):
     """A new open file description."""
 
     handle: Handle
@@ -81,8 +79,7 @@ class Opened:
     pending: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Executable:
+class Executable(NamedTuple):
     """A program opened for execve: a handle open for reading, and what exec needs to know."""
 
     opened: Opened
@@ -93,8 +90,7 @@ class Executable:
     nosuid: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Attrs:
+class Attrs(NamedTuple):
     """An attribute change (chmod, chown, utimensat): None leaves a field as it is."""
 
     mode: int | None = None
@@ -106,8 +102,7 @@ class Attrs:
     times_now: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class RecordLock:
+class RecordLock(NamedTuple):
     """A record lock as F_GETLK reports it (absolute byte range, ``end`` inclusive)."""
 
     kind: int
@@ -116,8 +111,7 @@ class RecordLock:
     pid: int
 
 
-@dataclass(frozen=True, slots=True)
-class PtyInfo:
+class PtyInfo(NamedTuple):
     """The ``run -t`` pty, as the VFS needs to know it: the guest's terminal device."""
 
     #: The master side, where the Sentry types the host's keys; the VFS types an end of file

@@ -84,12 +84,14 @@ class VfsCore(VfsContract):
         file = self.files.get(handle)
         if file is None:
             return
-        key = file.lock_key
-        self.locks.release(key, table)
+        locks = self.locks
+        if locks:
+            locks.release(file.lock_key, table)
         file.refs -= 1
         if file.refs == 0:
             del self.files[handle]
-            self.locks.release(key, file)
+            if locks:
+                locks.release(file.lock_key, file)
             file.release()
 
     # --- resolving a request ----------------------------------------------------------------------

@@ -27,6 +27,8 @@ from abi.linux import (
     POLLOUT,
     POLLRDNORM,
     POLLWRNORM,
+    S_IFDIR,
+    S_IFMT,
     SEEK_CUR,
     SEEK_END,
     SEEK_SET,
@@ -58,8 +60,10 @@ class File:
         self.offset = 0
         #: fds (in any table) referring to this description.
         self.refs = 0
-        #: The absolute path it was opened by, if it has one (/proc/PID/fd shows it).
-        self.path: bytes | None = None
+        #: (root, directory, name) it was opened by; name None when it is the directory itself.
+        self.opened_at: tuple[Dir, Dir, bytes | None] | None = None
+        #: A fixed name for a file with no place in the tree (a memfd, an O_TMPFILE file).
+        self._path: bytes | None = None
         #: Who opened it (linkat with AT_EMPTY_PATH lets the opener link it back in).
         self.opener: Credentials | None = None
 
@@ -145,9 +149,24 @@ class File:
     @property
     def directory(self) -> Dir | None:
         """The directory this description opened, if it is one (fchdir, *at dirfds)."""
-        from services.vfs.inode import Dir
+        inode = self.inode
+        return inode if inode is not None and inode.mode & S_IFMT == S_IFDIR else None  # type: ignore[return-value]
 
-        return self.inode if isinstance(self.inode, Dir) else None
+    @property
+    def path(self) -> bytes | None:
+        """The absolute path /proc/PID/fd shows: named when it is asked for, from where the file
+        was opened, so a rename since shows as on Linux; None for a file with no name."""
+        if self._path is not None or self.opened_at is None:
+            return self._path
+        from services.vfs.path import path_of
+
+        root, directory, name = self.opened_at
+        where = path_of(directory, root)
+        return where if name is None else where.rstrip(b"/") + b"/" + name
+
+    @path.setter
+    def path(self, value: bytes | None) -> None:
+        self._path = value
 
     def host_fd(self) -> int | None:
         """A host fd holding the file's bytes (for mmap), if there is one."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import os
 import time
-import dataclasses
 from typing import TYPE_CHECKING
 
 from abi.errno import EEXIST, EINVAL, ENOENT, ENXIO, EROFS
@@ -228,7 +227,7 @@ class Dir(Inode):
 
     async def stat(self) -> Stat:
         st = await super().stat()
-        return dataclasses.replace(st, nlink=2 + sum(1 for c in self.children.values() if isinstance(c, Dir)))
+        return st._replace(nlink=2 + sum(1 for c in self.children.values() if isinstance(c, Dir)))
 
     # --- primitives a file system overrides ------------------------------------------------
 

@@ -108,6 +108,10 @@ class LockRegistry:
         #: A POSIX owner blocked in F_SETLKW -> the owner it waits for (deadlock detection).
         self._waiting_for: dict[object, object] = {}
 
+    def __bool__(self) -> bool:
+        """Whether any file has locks (every close asks; most sandboxes never lock)."""
+        return bool(self._files)
+
     def locks_of(self, key: tuple[int, int]) -> FileLocks:
         """The lock tables of the file ``key`` names (created empty)."""
         locks = self._files.get(key)

@@ -180,16 +180,16 @@ class NameOperations(VfsCore):
         file.opener = creds
         self._name(file, inode, found, root)
         if file.open_pending:  # a FIFO waits for its other end: finish_open
-            return dataclasses.replace(self.opened(file), pending=True)
+            return self.opened(file)._replace(pending=True)
         return self.opened(file)
 
     def _name(self, file: File, inode: Inode, found: Lookup, root: Handle) -> None:
-        """Remember the path ``file`` was opened by, for /proc/PID/fd."""
+        """Remember where ``file`` was opened, for /proc/PID/fd to name it when asked."""
         root_dir = self.directory(root)
         if isinstance(inode, Dir):
-            file.path = path_of(inode, root_dir)
+            file.opened_at = (root_dir, inode, None)
         elif found.name not in (b".", b".."):
-            file.path = path_of(found.parent, root_dir).rstrip(b"/") + b"/" + found.name
+            file.opened_at = (root_dir, found.parent, found.name)
 
     async def _open_tmpfile(self, caller: Caller, root: Handle, start: Handle, path: bytes, flags: int,
                             mode: int) -> Opened:
@@ -271,7 +271,7 @@ class NameOperations(VfsCore):
             raise Errno(ENOTDIR)
         permission(caller.creds, inode, MAY_EXEC)
         file = await inode.open(O_PATH | O_DIRECTORY, caller)
-        file.path = path_of(inode, self.directory(root))
+        file.opened_at = (self.directory(root), inode, None)
         return self.new_handle(file)
 
     @operation

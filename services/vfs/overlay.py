@@ -18,7 +18,6 @@ Three modes (:class:`GoferFs`):
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
@@ -374,7 +373,7 @@ class GoferDir(Dir):
         st = await Inode.stat(self)
         if self.fid is not None:
             return st
-        return dataclasses.replace(st, nlink=2 + sum(1 for c in self.children.values() if isinstance(c, Dir)))
+        return st._replace(nlink=2 + sum(1 for c in self.children.values() if isinstance(c, Dir)))
 
     def new_subdirectory(self, name: bytes, mode: int, uid: int, gid: int) -> GoferDir:
         return GoferDir(self.gfs, mode, uid, gid, parent=self, name=name)

@@ -85,8 +85,10 @@ def permission(creds: Credentials, inode: Subject, want: int) -> None:
 
 
 def search(creds: Credentials, directory: Subject) -> None:
-    """EACCES unless the caller may look up names in ``directory``."""
-    permission(creds, directory, MAY_EXEC)
+    """EACCES unless the caller may look up names in ``directory``. Every path component asks
+    this, and nearly every directory may be searched by all, so that is answered first."""
+    if directory.mode & 0o111 != 0o111:
+        permission(creds, directory, MAY_EXEC)
 
 
 def may_create(creds: Credentials, directory: Subject) -> None:
