@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from abi.linux import RLIM_INFINITY
+
 # --- capability numbers (linux/capability.h) -------------------------------------------------------
 
 CAP_CHOWN = 0
@@ -129,15 +131,19 @@ KERNEL_CREDENTIALS = Credentials(cap_effective=ALL_CAPS, cap_permitted=ALL_CAPS,
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who sends a message: the calling guest thread and its credentials.
+    """Who sends a message: the calling guest thread, its credentials and the limit on the size
+    of files it writes (RLIMIT_FSIZE).
 
     It travels as the first argument of every operation whose answer depends on the caller
-    (permission checks, /proc/self, signalfd reads), never in a trace label or a context variable.
+    (permission checks, /proc/self, signalfd reads, writes), never in a trace label or a context
+    variable.
     """
 
     pid: int
     tid: int
     creds: Credentials
+    #: RLIMIT_FSIZE's soft limit: no write, truncate or fallocate takes a file past it (EFBIG).
+    file_size_limit: int = RLIM_INFINITY
 
 
 #: The caller of messages the Sentry sends on its own behalf.

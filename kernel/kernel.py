@@ -270,7 +270,8 @@ def default_vfs(kernel: Kernel) -> Actor:
     from services.vfs.actor import VirtualFilesystem
 
     mode = "ro" if kernel.config.read_only else "rw" if kernel.config.rw else "overlay"
-    return VirtualFilesystem(kernel.bus, kernel.config.image, mode, kernel.config.mounts)
+    return VirtualFilesystem(kernel.bus, kernel.config.image, mode, kernel.config.mounts,
+                             memory=kernel.config.memory_limit)
 
 
 #: Every service of a sandbox -> the factory of our actor for it, in the order they start.

@@ -21,6 +21,7 @@ from abi.creds import Caller
 from abi.errno import EINTR, ERESTART_RESTARTBLOCK, ERESTARTNOHAND, ERESTARTNOINTR, ERESTARTSYS
 from abi.linux import (
     IGNORED_BY_DEFAULT,
+    RLIMIT_FSIZE,
     SA_RESTART,
     SIG_BLOCK,
     SIG_DFL,
@@ -104,11 +105,13 @@ class Task:
     @property
     def caller(self) -> Caller:
         """Who this thread is, as messages to actors carry it; rebuilt only when the process's
-        credentials or pid change (execve moves a thread to the leader's pid)."""
+        credentials, pid (execve moves a thread to the leader's pid) or file size limit change."""
         caller = self._caller
         process = self.process
-        if caller is None or caller.creds is not process.creds or caller.pid != process.pid:
-            caller = self._caller = Caller(process.pid, self.tid, process.creds)
+        fsize = process.rlimits[RLIMIT_FSIZE][0]
+        if caller is None or caller.creds is not process.creds or caller.pid != process.pid \
+                or caller.file_size_limit != fsize:
+            caller = self._caller = Caller(process.pid, self.tid, process.creds, fsize)
         return caller
 
     async def run(self) -> None:

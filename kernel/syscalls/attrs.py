@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from abi.errno import EINVAL, Errno
+from abi.errno import EFBIG, EINVAL, Errno
 from abi.linux import (
     AT_EMPTY_PATH,
     AT_FDCWD,
@@ -22,10 +22,13 @@ from abi.structs import STAT, STATFS, STATX, TIMESPEC
 from kernel.files import vfs
 from kernel.syscalls.args import Addr, Fd, Int, Off, UInt
 from kernel.syscalls.paths import at, read_path
+from kernel.syscalls.readwrite import file_too_big
 from kernel.syscalls.table import syscall
 from services.vfs.contract import Attrs
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from kernel.task import Task
     from services.vfs.contract import Stat, StatFs
 
@@ -195,8 +198,18 @@ async def truncate(t: Task, path: Addr, length: Off) -> int:
     name = await read_path(t, path)
     if length < 0:
         raise Errno(EINVAL)
-    await vfs(t, "truncate", t.process.root, t.process.cwd, name, length)
+    await resizing(t, vfs(t, "truncate", t.process.root, t.process.cwd, name, length))
     return 0
+
+
+async def resizing(t: Task, call: Awaitable[None]) -> None:
+    """A change of a file's size; EFBIG past RLIMIT_FSIZE comes with SIGXFSZ."""
+    try:
+        await call
+    except Errno as error:
+        if error.errno == EFBIG:
+            await file_too_big(t)
+        raise
 
 
 @syscall
@@ -204,7 +217,7 @@ async def ftruncate(t: Task, fd: Fd, length: Off) -> int:
     handle = t.process.fds.handle(fd)
     if length < 0:
         raise Errno(EINVAL)
-    await vfs(t, "ftruncate", handle, length)
+    await resizing(t, vfs(t, "ftruncate", handle, length))
     return 0
 
 

@@ -29,7 +29,7 @@ from abi.linux import (
 from abi.structs import TIMEVAL, U64
 from kernel.files import install, vfs
 from kernel.syscalls.args import Addr, Fd, Int, Off, Size, UInt
-from kernel.syscalls.attrs import clamp_ns, setattr_at
+from kernel.syscalls.attrs import resizing, clamp_ns, setattr_at
 from kernel.syscalls.readwrite import MAX_RW_COUNT, broken_pipe
 from kernel.syscalls.table import syscall
 from services.vfs.contract import Attrs, Opened
@@ -112,7 +112,7 @@ async def tee(t: Task, fd_in: Fd, fd_out: Fd, length: Size, flags: UInt) -> int:
 
 @syscall
 async def fallocate(t: Task, fd: Fd, mode: Int, offset: Off, length: Off) -> int:
-    await vfs(t, "fallocate", t.process.fds.handle(fd), mode, offset, length)
+    await resizing(t, vfs(t, "fallocate", t.process.fds.handle(fd), mode, offset, length))
     return 0
 
 

@@ -6,13 +6,15 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from abi.errno import EFAULT, EINVAL, EOPNOTSUPP, EPIPE, Errno
+from abi.errno import EFAULT, EFBIG, EINVAL, EOPNOTSUPP, EPIPE, Errno
 from abi.linux import (
     FIOCLEX,
     FIONBIO,
     FIONCLEX,
     FIONREAD,
     O_NONBLOCK,
+    RLIM_INFINITY,
+    RLIMIT_FSIZE,
     RWF_NOWAIT,
     RWF_SUPPORTED,
     TASK_SIZE,
@@ -89,6 +91,8 @@ async def _write(t: Task, opened: Opened, buffers: list[memoryview]) -> int:
     except Errno as error:
         if error.errno == EPIPE:
             await broken_pipe(t)
+        elif error.errno == EFBIG:
+            await file_too_big(t)
         raise
     return done
 
@@ -98,12 +102,24 @@ async def _pread(t: Task, opened: Opened, buffers: list[memoryview], offset: int
 
 
 async def _pwrite(t: Task, opened: Opened, buffers: list[memoryview], offset: int) -> int:
-    return await t.kernel.bus.call("vfs", "pwrite", t.caller, opened.handle, buffers, offset)
+    try:
+        return await t.kernel.bus.call("vfs", "pwrite", t.caller, opened.handle, buffers, offset)
+    except Errno as error:
+        if error.errno == EFBIG:
+            await file_too_big(t)
+        raise
 
 
 async def broken_pipe(t: Task) -> None:
     """EPIPE comes with SIGPIPE for the writing thread, as Linux's pipe_write sends it."""
     await signal_self(t, Signal.SIGPIPE)
+
+
+async def file_too_big(t: Task) -> None:
+    """EFBIG from RLIMIT_FSIZE comes with SIGXFSZ, as Linux's generic_write_checks sends it (an
+    unlimited process's EFBIG is a file system's own maximum: no signal)."""
+    if t.process.rlimits[RLIMIT_FSIZE][0] != RLIM_INFINITY:
+        await signal_self(t, Signal.SIGXFSZ)
 
 
 @syscall

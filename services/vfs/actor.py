@@ -48,10 +48,13 @@ class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations,
     """The sandbox's file system tree and its open files."""
 
     def __init__(self, bus: Bus, image: str, mode: str = "overlay", mounts: Sequence[MountSpec] = (),
-                 proc: bool = True) -> None:
+                 proc: bool = True, memory: int | None = None) -> None:
         super().__init__(bus)
         self.image = image
         self.mode = mode
+        #: The sandbox's memory (``--memory``, else the host's): files kept in memory (tmpfs
+        #: mounts, the overlay's upper layer) may each take half of it, as Linux's tmpfs does.
+        self.memory = memory or os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         self.mount_id = 0
         #: The run's mount specs: volumes, tmpfs mounts, a bundle's mounts.
         self.specs = list(mounts)
@@ -60,11 +63,11 @@ class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations,
 
     async def serve(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self.mount_id = await self.bus.call("gofer", "mount", self.image, self.mode == "rw")
-        fs = GoferFs(self.bus, self.mount_id, self.mode)
+        fs = GoferFs(self.bus, self.mount_id, self.mode, capacity=self.memory // 2)
         self.root_dir = await fs.root()
         self.table.add(b"none", b"/", fs.name, fs.read_only, self.root_dir)
         await self._mount(b"dev", make_devfs(self._open_terminal), b"devtmpfs", create=True)
-        await self._mount(b"tmp", Dir(Filesystem(), 0o1777), b"tmpfs", create=False)
+        await self._mount(b"tmp", Dir(Filesystem(capacity=self.memory // 2), 0o1777), b"tmpfs", create=False)
         if self.with_proc:
             from services.vfs.procfs import ProcFs, make_sysfs
 
@@ -113,8 +116,11 @@ class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations,
             log.debug("%s: not provided by the sandbox; skipped", what)
             return
         if spec.kind == "tmpfs":
-            await self._mount_on(point, tmpfs_root(spec.options, spec.read_only), b"tmpfs", b"tmpfs",
-                                 spec.read_only)
+            try:
+                root = tmpfs_root(spec.options, spec.read_only, self.memory)
+            except ValueError as error:
+                raise SentryError(f"{what}: {error}") from None
+            await self._mount_on(point, root, b"tmpfs", b"tmpfs", spec.read_only)
             return
         if spec.kind != "bind" or spec.source is None:
             raise SentryError(f"{what}: unsupported mount type")

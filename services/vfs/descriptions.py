@@ -13,7 +13,7 @@ import ctypes
 import os
 from typing import TYPE_CHECKING
 
-from abi.errno import EACCES, EBADF, EINVAL, ENODEV, ENOTTY, ESPIPE, Errno
+from abi.errno import EACCES, EBADF, EINVAL, ENODEV, ENOSPC, ENOTTY, ESPIPE, Errno
 from abi.linux import (
     F_RDLCK,
     F_UNLCK,
@@ -24,8 +24,10 @@ from abi.linux import (
     FIONREAD,
     KERNEL_TERMIOS_SIZE,
     O_ACCMODE,
+    O_APPEND,
     O_WRONLY,
     PROT_WRITE,
+    RLIM_INFINITY,
     SEEK_CUR,
     SEEK_END,
     SEEK_SET,
@@ -48,6 +50,7 @@ from kernel.bus import operation
 from services.vfs.contract import Attrs, Handle, Opened, PtyInfo, RecordLock, Stat
 from services.vfs.core import VfsCore
 from services.vfs.hostfile import HostFile, SandboxTerminal
+from services.vfs.limits import check_size_limit, within_size_limit
 from services.vfs.locks import OFFSET_MAX
 from services.vfs.names import change_attributes, remove_privileges
 from services.vfs.pipe import PipeFile
@@ -122,6 +125,9 @@ class DescriptionOperations(VfsCore):
             raise Errno(EBADF)
         inode = file.inode
         if inode is not None:
+            if caller.file_size_limit != RLIM_INFINITY and inode.kind == S_IFREG:
+                position = (await file.stat()).size if file.flags & O_APPEND else file.offset
+                buffers = within_size_limit(caller, position, buffers)
             if inode.mode & 0o6000:  # set-id bits
                 await remove_privileges(caller.creds, inode)
             if inode.mapped_shared:
@@ -147,7 +153,8 @@ class DescriptionOperations(VfsCore):
         file = self.file(handle)
         if not file.writable:
             raise Errno(EBADF)
-        if file.inode is not None:
+        if file.inode is not None and file.inode.kind == S_IFREG:
+            buffers = within_size_limit(caller, offset, buffers)
             await remove_privileges(caller.creds, file.inode)
         await self._sync_mapped(file, wrote=False)
         try:
@@ -207,6 +214,7 @@ class DescriptionOperations(VfsCore):
         inode = file.inode
         if not file.writable or inode is None or inode.kind != S_IFREG:
             raise Errno(EINVAL)
+        check_size_limit(caller, length)
         await remove_privileges(caller.creds, inode)
         await inode.truncate(length)
 
@@ -218,12 +226,18 @@ class DescriptionOperations(VfsCore):
         if not file.writable:
             raise Errno(EBADF)
         host = file.host_fd()
-        if host is None:
-            raise Errno(ESPIPE if file.inode is not None and file.inode.kind == S_IFIFO else ENODEV)
+        inode = file.inode
+        if host is None or inode is None:
+            raise Errno(ESPIPE if inode is not None and inode.kind == S_IFIFO else ENODEV)
+        if not mode & FALLOC_FL_PUNCH_HOLE:
+            check_size_limit(caller, offset + length)
+            if getattr(inode, "bounded", False) and inode.reserve(offset, length) < length:  # type: ignore[attr-defined]
+                raise Errno(ENOSPC)  # a file in memory: the whole range must fit, not the host's memory
         if _libc.fallocate(host, mode, offset, length) != 0:
             raise Errno(ctypes.get_errno())
-        if file.inode is not None:
-            file.inode.modified(os.fstat(host).st_size)
+        inode.modified(os.fstat(host).st_size)
+        if getattr(inode, "bounded", False):
+            inode.account()  # type: ignore[attr-defined]
 
     # --- status flags, ioctls, pipes, mappings ------------------------------------------------------
 

@@ -233,11 +233,17 @@ class RegularFile(File):
     async def pwrite(self, buffers: list[memoryview], offset: int) -> int:
         if not buffers:
             return 0
+        inode = self.inode
+        bounded = getattr(inode, "bounded", False)
+        if bounded:  # a file in memory: only what its file system has room for
+            buffers = shorten(buffers, inode.reserve(offset, sum(map(len, buffers))))  # type: ignore[union-attr]
         try:
             n = os.pwritev(self.fd, buffers, offset)
         except OSError as error:
             raise Errno(error.errno) from None
-        self.inode.modified(os.fstat(self.fd).st_size)  # type: ignore[union-attr]
+        inode.modified(os.fstat(self.fd).st_size)  # type: ignore[union-attr]
+        if bounded:
+            inode.account()  # type: ignore[union-attr]
         return n
 
     async def seek(self, offset: int, whence: int) -> int:
@@ -283,6 +289,17 @@ class DirectoryFile(File):
 
 class PathFile(File):
     """An O_PATH description: names a file; only fstat, fchdir and *at dirfds use it."""
+
+
+def shorten(buffers: list[memoryview], count: int) -> list[memoryview]:
+    """The first ``count`` bytes of ``buffers``."""
+    kept: list[memoryview] = []
+    for view in buffers:
+        if count <= 0:
+            break
+        kept.append(view[:count])
+        count -= len(view)
+    return kept
 
 
 def scatter(data: memoryview, buffers: list[memoryview]) -> int:

@@ -18,7 +18,7 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from abi.errno import EEXIST, EINVAL, ENOENT, ENXIO, EROFS
+from abi.errno import EEXIST, EINVAL, ENOENT, ENOSPC, ENXIO, EROFS
 from abi.linux import (
     O_ACCMODE,
     O_PATH,
@@ -50,13 +50,17 @@ class Filesystem:
     """One mounted file system: its device number, its kind, whether it refuses writes."""
 
     def __init__(self, magic: int = TMPFS_MAGIC, read_only: bool = False, name: bytes = b"tmpfs",
-                 nosuid: bool = False) -> None:
+                 nosuid: bool = False, capacity: int | None = None) -> None:
         self.dev = next(_devices)
         self.magic = magic
         self.read_only = read_only
         self.name = name
         #: Set-id bits of its programs are ignored by execve (the nosuid mount option).
         self.nosuid = nosuid
+        #: Bytes the files kept in memory may take (tmpfs's size=), None for no bound; and the
+        #: bytes they take now (their memfds' allocated blocks).
+        self.capacity = capacity
+        self.used = 0
         self._inos = itertools.count(1 << 32)
 
     def new_ino(self) -> int:
@@ -68,7 +72,14 @@ class Filesystem:
 
     async def statfs(self) -> tuple[int, int, int, int, int, int]:
         """(bsize, blocks, bfree, bavail, files, ffree)."""
-        return (4096, 1 << 20, 1 << 20, 1 << 20, 1 << 20, 1 << 20)
+        if self.capacity is None:
+            return (4096, 1 << 20, 1 << 20, 1 << 20, 1 << 20, 1 << 20)
+        blocks, free = self.capacity // 4096, max(0, self.capacity - self.used) // 4096
+        return (4096, blocks, free, free, 1 << 20, 1 << 20)
+
+    def room(self) -> int:
+        """Bytes the memory-backed files may still grow by (ENOSPC past it)."""
+        return (self.capacity - self.used) if self.capacity is not None else 1 << 63
 
 
 class Inode:
@@ -146,11 +157,37 @@ class Inode:
 
 
 class RegularInode(Inode):
-    """A tmpfs regular file: its bytes live in a memfd."""
+    """A tmpfs regular file: its bytes live in a memfd, counted against its file system's
+    capacity (a write past it is short, or ENOSPC when nothing fits, as on a full tmpfs)."""
+
+    #: Bytes of the memfd's allocated blocks, as counted in ``fs.used``.
+    allocated = 0
 
     def __init__(self, fs: Filesystem, mode: int, uid: int = 0, gid: int = 0, **kwargs: object) -> None:
         super().__init__(fs, S_IFREG | (mode & 0o7777), uid, gid, **kwargs)  # type: ignore[arg-type]
         self.memfd: int | None = os.memfd_create("tmpfs", os.MFD_CLOEXEC)
+
+    @property
+    def bounded(self) -> bool:
+        """Whether its bytes are in memory on a file system of bounded size."""
+        return self.memfd is not None and self.fs.capacity is not None
+
+    def reserve(self, offset: int, count: int) -> int:
+        """How many of ``count`` bytes written at ``offset`` fit (ENOSPC when none does)."""
+        need = offset + count - self.allocated
+        room = self.fs.room()
+        if need <= room:
+            return count
+        if count - (need - room) <= 0:
+            raise Errno(ENOSPC)
+        return count - (need - room)
+
+    def account(self) -> None:
+        """Count the memfd's blocks as they are now against the file system."""
+        if self.memfd is not None:
+            allocated = os.fstat(self.memfd).st_blocks * 512
+            self.fs.used += allocated - self.allocated
+            self.allocated = allocated
 
     def size(self) -> int:
         return os.fstat(self.memfd).st_size if self.memfd is not None else 0
@@ -167,11 +204,13 @@ class RegularInode(Inode):
         self.fs.check_writable()
         assert self.memfd is not None
         os.ftruncate(self.memfd, size)
+        self.account()
         self.modified()
 
     def __del__(self) -> None:
         memfd = getattr(self, "memfd", None)
         if memfd is not None:
+            self.fs.used -= self.allocated
             os.close(memfd)
 
     async def open(self, flags: int, caller: Caller) -> File:
@@ -182,6 +221,7 @@ class RegularInode(Inode):
         fd = await self.data_fd(flags)
         if flags & O_TRUNC and flags & O_ACCMODE != O_RDONLY and self.size():
             os.ftruncate(fd, 0)
+            self.account()
             self.modified()
         return RegularFile(flags, self, fd)
 

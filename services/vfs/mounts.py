@@ -95,17 +95,43 @@ def _escape(field: bytes) -> bytes:
     return field
 
 
-def tmpfs_root(options: tuple[str, ...], read_only: bool) -> Dir:
-    """The root of a new, empty tmpfs; ``mode=OCTAL`` among ``options`` sets its permissions."""
-    mode = TMPFS_MODE
+def tmpfs_root(options: tuple[str, ...], read_only: bool, memory: int) -> Dir:
+    """The root of a new, empty tmpfs. Among ``options``, ``mode=OCTAL`` sets its root's
+    permissions and ``size=`` its capacity (bytes, with a k, m or g suffix, or a percentage of
+    ``memory``, the sandbox's memory); without one it may take half of ``memory``, as Linux's
+    tmpfs takes half of RAM. ValueError names an option that cannot be understood."""
+    mode, capacity = TMPFS_MODE, memory // 2
     for option in options:
         key, _, value = option.partition("=")
         if key == "mode":
             try:
                 mode = int(value, 8) & 0o7777
             except ValueError:
-                log.debug("tmpfs: ignoring the option %r", option)
-    return Dir(Filesystem(read_only=read_only), mode)
+                raise ValueError(f"tmpfs option {option!r}: the mode must be octal") from None
+        elif key == "size":
+            capacity = tmpfs_size(value, memory)
+        else:
+            log.debug("tmpfs: ignoring the option %r", option)
+    return Dir(Filesystem(read_only=read_only, capacity=capacity), mode)
+
+
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def tmpfs_size(value: str, memory: int) -> int:
+    """tmpfs's ``size=``: ``N``, ``Nk``, ``Nm``, ``Ng`` or ``N%`` of ``memory``."""
+    text = value.strip().lower()
+    try:
+        if text.endswith("%"):
+            size = memory * int(text[:-1]) // 100
+        else:
+            unit = text[-1:] if text[-1:] in "kmg" else ""
+            size = int(text[:len(text) - len(unit)]) * _UNITS[unit]
+    except ValueError:
+        raise ValueError(f"tmpfs option 'size={value}': expected a size like 64m or 10%") from None
+    if size <= 0:
+        raise ValueError(f"tmpfs option 'size={value}': the size must be positive")
+    return size
 
 
 def guest_path(destination: str) -> bytes:

@@ -65,6 +65,7 @@ from services.vfs.contract import Attrs, Executable, Handle, Opened, Stat, StatF
 from services.vfs.core import VfsCore
 from services.vfs.file import File, RegularFile
 from services.vfs.inode import Dir, Inode, RegularInode, Symlink
+from services.vfs.limits import check_size_limit
 from services.vfs.path import Lookup, parent_of, path_of
 from services.vfs.permissions import (
     MAY_EXEC,
@@ -445,6 +446,7 @@ class NameOperations(VfsCore):
             raise Errno(EINVAL)
         _check_writable(inode)
         permission(caller.creds, inode, MAY_WRITE)
+        check_size_limit(caller, length)
         await remove_privileges(caller.creds, inode)
         await inode.truncate(length)
 

@@ -22,7 +22,7 @@ import os
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from abi.errno import ENOENT
+from abi.errno import ENOENT, ENOSPC
 from abi.linux import (
     O_ACCMODE,
     O_APPEND,
@@ -54,10 +54,11 @@ _SETATTR_ATIME, _SETATTR_MTIME, _SETATTR_ATIME_SET, _SETATTR_MTIME_SET = 0x10, 0
 class GoferFs(Filesystem):
     """The image's file system, reached through gofer mount ``mount``."""
 
-    def __init__(self, bus: Bus, mount: int, mode: str = "overlay") -> None:
+    def __init__(self, bus: Bus, mount: int, mode: str = "overlay", capacity: int | None = None) -> None:
         assert mode in ("overlay", "rw", "ro")
         super().__init__(OVERLAYFS_SUPER_MAGIC if mode == "overlay" else V9FS_MAGIC,
-                         read_only=mode == "ro", name=b"overlay" if mode == "overlay" else b"9p")
+                         read_only=mode == "ro", name=b"overlay" if mode == "overlay" else b"9p",
+                         capacity=capacity if mode == "overlay" else None)
         self.bus = bus
         self.mount = mount
         self.overlay = mode == "overlay"
@@ -219,6 +220,8 @@ class GoferRegular(RegularInode):
         """Give the file a memfd with the image's bytes: from now on it lives in the Sentry."""
         if self.memfd is not None:
             return
+        if self.gfs.capacity is not None and self.lower_size > self.gfs.room():
+            raise Errno(ENOSPC)  # the overlay's upper layer is memory, and it is full
         memfd = os.memfd_create("overlay", os.MFD_CLOEXEC)
         try:
             if self.lower_size:
@@ -236,6 +239,7 @@ class GoferRegular(RegularInode):
             os.close(memfd)
             raise
         self.memfd = memfd
+        self.account()
         self.blocks = None
         self.gfs.forget_readonly_fd(self)
 
