@@ -281,6 +281,7 @@ S_IFIFO = 0o010000
 S_ISUID = 0o4000
 S_ISGID = 0o2000
 S_ISVTX = 0o1000
+S_IXGRP = 0o0010
 
 # statx(2) mask bits
 STATX_TYPE = 0x001
@@ -318,6 +319,8 @@ PATH_MAX = 4096
 NAME_MAX = 255
 #: Symlinks one path resolution may follow (fs/namei.c MAXSYMLINKS).
 MAXSYMLINKS = 40
+#: One read or write moves at most INT_MAX rounded down to a page (fs/read_write.c MAX_RW_COUNT).
+MAX_RW_COUNT = 0x7FFF_F000
 #: The most fds a process may have however high RLIMIT_NOFILE is (fs/file.c sysctl_nr_open).
 NR_OPEN = 1 << 20
 
@@ -325,6 +328,8 @@ NR_OPEN = 1 << 20
 TMPFS_MAGIC = 0x01021994
 OVERLAYFS_SUPER_MAGIC = 0x794C7630
 V9FS_MAGIC = 0x01021997
+PROC_SUPER_MAGIC = 0x9FA0
+SYSFS_MAGIC = 0x62656572
 DEVPTS_SUPER_MAGIC = 0x1CD1
 #: statfs f_flags
 ST_RDONLY = 1

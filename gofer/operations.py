@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 import trio
 
+from abi.linux import AT_REMOVEDIR, PATH_MAX, RENAME_EXCHANGE, V9FS_MAGIC, dtype
 from gofer import protocol as p
 from gofer.files import WALK_FLAGS, FidTable, FileRef, InodeNumbers, attr_of, oserror, qid_type, same_file
 
@@ -33,13 +34,9 @@ _libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.
 #: Open flags a Tlopen may carry through to the host; the rest are the Sentry's business
 #: (O_APPEND: the Sentry keeps file offsets; O_CREAT/O_EXCL: Tlcreate's).
 _OPEN_KEEP = os.O_ACCMODE | os.O_TRUNC | os.O_SYNC | os.O_DSYNC
-#: statfs f_type reported for a gofer mount (Linux's V9FS_MAGIC).
-V9FS_MAGIC = 0x01021997
 #: Readdir's per-entry allowance in bytes for the frame's fields around the name.
 _DIRENT_OVERHEAD = 48
 
-_DT = {stat.S_IFIFO: 1, stat.S_IFCHR: 2, stat.S_IFDIR: 4, stat.S_IFBLK: 6, stat.S_IFREG: 8,
-       stat.S_IFLNK: 10, stat.S_IFSOCK: 12}
 
 
 class Donation(NamedTuple):
@@ -65,7 +62,7 @@ def _dirent(entry: os.DirEntry[str], offset: int, inode: int) -> p.Dirent:
         kind = stat.S_IFREG
     else:
         kind = stat.S_IFMT(entry.stat(follow_symlinks=False).st_mode)
-    return p.Dirent(p.Qid(qid_type(kind), 0, inode), offset, _DT.get(kind, 0), p.Name(os.fsencode(entry.name)))
+    return p.Dirent(p.Qid(qid_type(kind), 0, inode), offset, dtype(kind), p.Name(os.fsencode(entry.name)))
 
 
 class Operations:
@@ -286,7 +283,7 @@ class Operations:
         self._require_writable()
         if not msg.target or b"\0" in msg.target:
             raise oserror(errno.EINVAL if b"\0" in msg.target else errno.ENOENT)
-        if len(msg.target) >= p.PATH_MAX:
+        if len(msg.target) >= PATH_MAX:
             raise oserror(errno.ENAMETOOLONG)
         fd = self._dir(msg.dfid).path_fd
         os.symlink(msg.target, msg.name, dir_fd=fd)
@@ -322,7 +319,7 @@ class Operations:
         self._require_writable()
         old = self._dir(msg.olddirfid).path_fd
         new = self._dir(msg.newdirfid).path_fd
-        if msg.flags & ~p.RENAME_EXCHANGE:
+        if msg.flags & ~RENAME_EXCHANGE:
             raise oserror(errno.EINVAL)
         if msg.flags:
             if _libc.renameat2(old, msg.oldname, new, msg.newname, msg.flags) != 0:
@@ -334,9 +331,9 @@ class Operations:
     def unlinkat(self, msg: p.Tunlinkat) -> p.Runlinkat:
         self._require_writable()
         fd = self._dir(msg.dirfid).path_fd
-        if msg.flags & ~p.AT_REMOVEDIR:
+        if msg.flags & ~AT_REMOVEDIR:
             raise oserror(errno.EINVAL)
-        if msg.flags & p.AT_REMOVEDIR:
+        if msg.flags & AT_REMOVEDIR:
             os.rmdir(msg.name, dir_fd=fd)
         else:
             os.unlink(msg.name, dir_fd=fd)

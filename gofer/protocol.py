@@ -32,6 +32,8 @@ from typing import Any, NamedTuple, NewType, NoReturn, get_type_hints
 
 import msgpack
 
+from abi.linux import NAME_MAX
+
 #: The protocol version string exchanged by Tversion/Rversion.
 VERSION = "9P2000.L.msgpack"
 #: The largest frame either side accepts before negotiation lowers it.
@@ -44,9 +46,6 @@ IOHDR = 64
 READ_CHUNK = 256 << 10
 #: Tags and fids are 32-bit.
 U32_MAX = (1 << 32) - 1
-#: Longest symlink target (PATH_MAX - 1) and name (NAME_MAX).
-PATH_MAX = 4096
-NAME_MAX = 255
 
 # Qid types (9P): what kind of file a qid names.
 QTDIR = 0x80
@@ -66,10 +65,8 @@ SETATTR_MTIME_SET = 0x100
 #: Tgetattr.mask / Rgetattr.valid: the basic stat fields (all we serve).
 GETATTR_BASIC = 0x7FF
 
-#: Tunlinkat.flags: remove a directory (Linux's AT_REMOVEDIR).
-AT_REMOVEDIR = 0x200
-#: Trenameat.flags: swap the two names atomically (Linux's RENAME_EXCHANGE; 9P2000.L has none).
-RENAME_EXCHANGE = 0x2
+# Tunlinkat.flags take Linux's AT_REMOVEDIR; Trenameat.flags Linux's RENAME_EXCHANGE (swap the
+# two names atomically; 9P2000.L has none). Both, and PATH_MAX/NAME_MAX, are abi.linux's.
 
 
 class ProtocolError(Exception):

@@ -21,6 +21,7 @@ from abi.linux import (
     LOCK_NB,
     LOCK_SH,
     LOCK_UN,
+    MAX_RW_COUNT,
     MFD_ALLOW_SEALING,
     MFD_CLOEXEC,
     MFD_EXEC,
@@ -30,7 +31,7 @@ from abi.structs import TIMEVAL, U64
 from kernel.files import install, vfs
 from kernel.syscalls.args import Addr, Fd, Int, Off, Size, UInt
 from kernel.syscalls.attrs import resizing, clamp_ns, setattr_at
-from kernel.syscalls.readwrite import MAX_RW_COUNT, broken_pipe
+from kernel.syscalls.readwrite import broken_pipe
 from kernel.syscalls.table import syscall
 from services.vfs.contract import Attrs, Opened
 

@@ -12,6 +12,7 @@ from abi.linux import (
     FIONBIO,
     FIONCLEX,
     FIONREAD,
+    MAX_RW_COUNT,
     O_NONBLOCK,
     RLIM_INFINITY,
     RLIMIT_FSIZE,
@@ -38,8 +39,6 @@ if TYPE_CHECKING:
     from kernel.task import Task
     from services.vfs.contract import Opened
 
-#: Linux caps one read or write at INT_MAX rounded down to a page.
-MAX_RW_COUNT = 0x7FFF_F000
 IOV_MAX = 1024
 _IOVEC = struct.Struct("<QQ")
 _SSIZE_MAX = (1 << 63) - 1

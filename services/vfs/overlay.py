@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from abi.errno import ENOENT, ENOSPC
 from abi.linux import (
+    AT_REMOVEDIR,
     O_ACCMODE,
     O_APPEND,
     O_DIRECTORY,
@@ -37,6 +38,7 @@ from abi.linux import (
     S_IFREG,
     V9FS_MAGIC,
 )
+from gofer import protocol as p
 from kernel.bus import Bus
 from abi.errno import Errno
 from services.vfs.inode import Dir, Filesystem, Inode, RegularInode, Symlink, now_ns, special_inode
@@ -44,11 +46,8 @@ from services.vfs.inode import Dir, Filesystem, Inode, RegularInode, Symlink, no
 if TYPE_CHECKING:
     from abi.creds import Caller
 
-_AT_REMOVEDIR = 0x200
 #: How many read-only host fds of image files a mount keeps open for reuse.
 READONLY_FD_CACHE = 256
-_SETATTR_MODE, _SETATTR_UID, _SETATTR_GID, _SETATTR_SIZE = 0x1, 0x2, 0x4, 0x8
-_SETATTR_ATIME, _SETATTR_MTIME, _SETATTR_ATIME_SET, _SETATTR_MTIME_SET = 0x10, 0x20, 0x80, 0x100
 
 
 class GoferFs(Filesystem):
@@ -163,19 +162,19 @@ async def _setattr_through(inode: Inode, fs: GoferFs, location: tuple[GoferDir, 
     valid = 0
     fields: dict[str, int] = {}
     if mode is not None:
-        valid |= _SETATTR_MODE
+        valid |= p.SETATTR_MODE
         fields["mode"] = mode & 0o7777
     if uid is not None:
-        valid |= _SETATTR_UID
+        valid |= p.SETATTR_UID
         fields["uid"] = uid
     if gid is not None:
-        valid |= _SETATTR_GID
+        valid |= p.SETATTR_GID
         fields["gid"] = gid
     if atime_ns is not None:
-        valid |= _SETATTR_ATIME | _SETATTR_ATIME_SET
+        valid |= p.SETATTR_ATIME | p.SETATTR_ATIME_SET
         fields["atime_ns"] = atime_ns
     if mtime_ns is not None:
-        valid |= _SETATTR_MTIME | _SETATTR_MTIME_SET
+        valid |= p.SETATTR_MTIME | p.SETATTR_MTIME_SET
         fields["mtime_ns"] = mtime_ns
     if valid:
         await fs.setattr_lower(location, fid, valid, **fields)
@@ -259,7 +258,7 @@ class GoferRegular(RegularInode):
     async def truncate(self, size: int) -> None:
         self.fs.check_writable()
         if self.memfd is None and self.gfs.rw:
-            await self.gfs.setattr_lower(self.location, None, _SETATTR_SIZE, size=size)
+            await self.gfs.setattr_lower(self.location, None, p.SETATTR_SIZE, size=size)
             self.lower_size = size
             self.modified()
             return
@@ -416,7 +415,7 @@ class GoferDir(Dir):
     async def remove(self, name: bytes, child: Inode) -> None:
         self.fs.check_writable()
         if self.gfs.rw:
-            await self.gfs.gofer("unlinkat", self.fid, name, _AT_REMOVEDIR if isinstance(child, Dir) else 0)
+            await self.gfs.gofer("unlinkat", self.fid, name, AT_REMOVEDIR if isinstance(child, Dir) else 0)
         await super().remove(name, child)
         self.hidden.add(name)
         if isinstance(child, GoferRegular) and child.location == (self, name):

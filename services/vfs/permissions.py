@@ -29,17 +29,13 @@ from abi.creds import (
     Credentials,
 )
 from abi.errno import EACCES, EPERM, Errno
-from abi.linux import S_IFDIR, S_IFMT, S_IFREG
+from abi.linux import S_IFDIR, S_IFMT, S_IFREG, S_ISGID, S_ISUID, S_ISVTX, S_IXGRP
 
 #: Access bits, as access(2) and generic_permission name them.
 MAY_EXEC = 1
 MAY_WRITE = 2
 MAY_READ = 4
 
-S_ISUID = 0o4000
-S_ISGID = 0o2000
-S_ISVTX = 0o1000
-S_IXGRP = 0o0010
 
 
 class Subject:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from abi.creds import CAP_SYS_PTRACE, Caller
 from abi.errno import EACCES, ENOENT, Errno
-from abi.linux import O_ACCMODE, O_PATH, O_RDONLY, PAGE_SIZE, S_IFREG
+from abi.linux import O_ACCMODE, O_PATH, O_RDONLY, PAGE_SIZE, PROC_SUPER_MAGIC, S_IFREG, SYSFS_MAGIC
 from services.vfs.file import File, PathFile, seek_position
 from services.vfs.inode import Dir, Filesystem, Inode, Symlink
 from services.vfs.path import path_of
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     from services.proc.contract import ProcessInfo, SystemInfo
     from services.vfs.mounts import MountTable
 
-PROC_SUPER_MAGIC = 0x9FA0
-SYSFS_MAGIC = 0x62656572
 RELEASE = b"6.1.0-sentrio"
 
 Generator = Callable[[], Awaitable[bytes]]

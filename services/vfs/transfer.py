@@ -17,6 +17,7 @@ import trio
 
 from abi.errno import EAGAIN, EBADF, EINVAL, ESPIPE, Errno
 from abi.linux import (
+    MAX_RW_COUNT,
     O_APPEND,
     O_NONBLOCK,
     POLLIN,
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 _CHUNK = 1 << 20
 _SPLICE_CHUNK = 1 << 16
 _SPLICE_FLAGS = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT
-_MAX_RW_COUNT = 0x7FFF_F000
 
 
 def _pipe_of(file: File) -> Pipe | None:
@@ -103,7 +103,7 @@ class TransferOperations(DescriptionOperations):
         if writer.flags & O_APPEND:
             raise Errno(EINVAL)
         async with self._coherent(reader, writer):
-            done, end, _ = await self._copy(reader, offset, writer, None, min(count, _MAX_RW_COUNT))
+            done, end, _ = await self._copy(reader, offset, writer, None, min(count, MAX_RW_COUNT))
         return done, end
 
     @operation
@@ -120,7 +120,7 @@ class TransferOperations(DescriptionOperations):
         if reader.inode is writer.inode and start_in < start_out + count and start_out < start_in + count:
             raise Errno(EINVAL)  # overlapping ranges of one file
         async with self._coherent(reader, writer):
-            return await self._copy(reader, source_offset, writer, sink_offset, min(count, _MAX_RW_COUNT))
+            return await self._copy(reader, source_offset, writer, sink_offset, min(count, MAX_RW_COUNT))
 
     @operation
     async def splice(self, caller: Caller, source: Handle, source_offset: int | None, sink: Handle,

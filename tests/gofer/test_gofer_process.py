@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from abi.linux import AT_REMOVEDIR
 from gofer import protocol as p
 from abi.errno import Errno
 
@@ -133,8 +134,8 @@ async def test_rw_creates_writes_renames_and_removes_inside_the_root(spawned, tr
     assert (tree / "newdir" / "moved").exists() and not (tree / "hardlink").exists()
     await conn.unlinkat(newdir, b"moved")
     await conn.unlinkat(root, b"fifo")
-    await expect_errno(errno.ENOTEMPTY, conn.unlinkat(root, b"dir", p.AT_REMOVEDIR))
-    await conn.unlinkat(root, b"newdir", p.AT_REMOVEDIR)
+    await expect_errno(errno.ENOTEMPTY, conn.unlinkat(root, b"dir", AT_REMOVEDIR))
+    await conn.unlinkat(root, b"newdir", AT_REMOVEDIR)
     assert not (tree / "newdir").exists()
     # A symlink to outside is not a directory to the gofer: nothing is created through it.
     link = conn.new_fid()

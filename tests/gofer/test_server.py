@@ -13,6 +13,7 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from abi.linux import RENAME_EXCHANGE
 from gofer import protocol as p
 from gofer.server import serve
 from abi.errno import Errno
@@ -196,9 +197,9 @@ async def test_rename_exchange_swaps_two_names_in_one_request(inprocess, tree: P
     root = await conn.attach()
     directory = conn.new_fid()
     await conn.walk(root, [b"dir"], directory)
-    await conn.renameat(root, b"hello.txt", directory, b"a", p.RENAME_EXCHANGE)
+    await conn.renameat(root, b"hello.txt", directory, b"a", RENAME_EXCHANGE)
     assert (tree / "hello.txt").read_bytes() == b"A" * 10
     assert (tree / "dir" / "a").read_text() == "hello, gofer\n"
     with pytest.raises(Errno) as failure:  # nothing to swap with
-        await conn.renameat(root, b"hello.txt", directory, b"missing", p.RENAME_EXCHANGE)
+        await conn.renameat(root, b"hello.txt", directory, b"missing", RENAME_EXCHANGE)
     assert failure.value.errno == errno.ENOENT
