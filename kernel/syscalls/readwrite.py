@@ -72,21 +72,21 @@ async def _read(t: Task, opened: Opened, buffers: list[memoryview]) -> int:
     as an interruptible sleep."""
     if opened.terminal:
         await check_background_read(t, opened)
-    call = t.kernel.bus.call
-    done = await call("vfs", "read", t.caller, opened.handle, buffers, True)
+    call, caller = t.kernel.bus.call, t.caller
+    done = await call("vfs", "read", caller, opened.handle, buffers, True)
     if done is None:
-        done = await t.blocking(call("vfs", "read", t.caller, opened.handle, buffers, False))
+        done = await t.blocking(call("vfs", "read", caller, opened.handle, buffers, False))
     return done
 
 
 async def _write(t: Task, opened: Opened, buffers: list[memoryview]) -> int:
     if opened.terminal:
         await check_background_write(t, opened)
-    call = t.kernel.bus.call
+    call, caller = t.kernel.bus.call, t.caller
     try:
-        done = await call("vfs", "write", t.caller, opened.handle, buffers, True)
+        done = await call("vfs", "write", caller, opened.handle, buffers, True)
         if done is None:
-            done = await t.blocking(call("vfs", "write", t.caller, opened.handle, buffers, False))
+            done = await t.blocking(call("vfs", "write", caller, opened.handle, buffers, False))
     except Errno as error:
         if error.errno == EPIPE:
             await broken_pipe(t)

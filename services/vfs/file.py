@@ -56,6 +56,7 @@ class File:
 
     def __init__(self, flags: int, inode: Inode | None = None) -> None:
         self.flags = flags
+        self.set_access(flags)
         self.inode = inode
         self.offset = 0
         #: fds (in any table) referring to this description.
@@ -69,13 +70,11 @@ class File:
 
     # --- access mode -----------------------------------------------------------------------
 
-    @property
-    def readable(self) -> bool:
-        return not self.flags & O_PATH and self.flags & O_ACCMODE in (O_RDONLY, O_RDWR)
-
-    @property
-    def writable(self) -> bool:
-        return not self.flags & O_PATH and self.flags & O_ACCMODE in (O_WRONLY, O_RDWR)
+    def set_access(self, flags: int) -> None:
+        """Whether the description reads and writes, from the access mode it was opened with
+        (kept as attributes: every read and write asks, and the mode never changes)."""
+        self.readable = not flags & O_PATH and flags & O_ACCMODE in (O_RDONLY, O_RDWR)
+        self.writable = not flags & O_PATH and flags & O_ACCMODE in (O_WRONLY, O_RDWR)
 
     async def finish_open(self) -> None:
         """Sleep until the open may complete (only when :attr:`open_pending`)."""

@@ -133,6 +133,7 @@ class HostFile(File):
         self.inode = _HostInode(fd, mode, self.pty)
         if mode:
             self.flags = fcntl.fcntl(fd, fcntl.F_GETFL) & (os.O_ACCMODE | os.O_APPEND)
+            self.set_access(self.flags)
         self.present = mode != 0
         self.is_terminal = self.present and os.isatty(fd)
         self.is_pty = self.pty is not None
