@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from abi.creds import DOCKER_DEFAULT_CAPS, CapabilitySets
 from abi.errno import EAGAIN
 from abi.linux import PID_MAX, Signal, signal_status
 from kernel.bus import Actor, Bus, FailCallSupervisor
@@ -56,6 +57,10 @@ class KernelConfig:
     uid: int = 0
     gid: int = 0
     additional_gids: list[int] = field(default_factory=list)
+    #: The first process's capabilities before it execs (docker's list as a mask, or an OCI
+    #: bundle's five sets), and whether it starts with no_new_privs.
+    capabilities: int | CapabilitySets = DOCKER_DEFAULT_CAPS
+    no_new_privs: bool = False
     #: ``RLIMIT_* -> (soft, hard)`` replacing the Sentry's own limits for the first process.
     rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
     #: Volumes, ``--tmpfs`` and a bundle's mounts, in mount order (the VFS mounts them).
