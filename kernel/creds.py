@@ -298,10 +298,11 @@ def exec_credentials(old: Credentials, mode: int, file_uid: int, file_gid: int, 
     no_new_privs. Then the capabilities, as Linux computes them for a file without file
     capabilities: the permitted set starts empty; an effective or real uid 0 gets the
     bounding and inheritable sets as permitted (unless SECBIT_NOROOT), and an effective uid
-    0 gets them effective too; the ambient set survives only an exec that changes no id,
-    and joins the permitted and effective sets. Under no_new_privs a set-id change is undone
-    and nothing beyond the old permitted set is gained. The saved and filesystem ids follow
-    the effective ones; SECBIT_KEEP_CAPS is cleared.
+    0 gets them effective too; the ambient set survives an exec that changes no id, and joins
+    the permitted and effective sets. Under no_new_privs a set-id change is undone and
+    nothing beyond the old permitted set is gained. The saved and filesystem ids follow the
+    effective ones; SECBIT_KEEP_CAPS is cleared. The exec is secure (AT_SECURE) when the
+    effective ids differ from the real ones or a user gains capabilities.
     """
     euid, egid = old.euid, old.egid
     if not nosuid and not no_new_privs:
@@ -314,7 +315,11 @@ def exec_credentials(old: Credentials, mode: int, file_uid: int, file_gid: int, 
         if euid == 0 or old.uid == 0:
             permitted = old.cap_bounding | old.cap_inheritable
         effective_bit = euid == 0
-    is_setid = euid != old.uid or egid != old.gid
+    # "Set-id" is an effective id differing from the old real one; since Linux 6.16 not when
+    # the exec changed no id (a process whose effective ids already differed keeps them, and
+    # its ambient set, even under no_new_privs), though that exec is still a secure one.
+    ids_differ = euid != old.uid or egid != old.gid
+    is_setid = ids_differ and (euid, egid) != (old.euid, old.egid)
     if (is_setid or permitted & ~old.cap_permitted) and no_new_privs:
         euid, egid = old.uid, old.gid
         permitted &= old.cap_permitted
@@ -326,7 +331,7 @@ def exec_credentials(old: Credentials, mode: int, file_uid: int, file_gid: int, 
         cap_permitted=permitted, cap_effective=effective, cap_ambient=ambient,
         securebits=old.securebits & ~SECBIT_KEEP_CAPS,
     )
-    secure = is_setid or (new.uid != 0 and (effective_bit or bool(permitted & ~ambient)))
+    secure = (euid, egid) != (old.uid, old.gid) or (new.uid != 0 and (effective_bit or bool(permitted & ~ambient)))
     return ExecCredentials(new, secure)
 
 

@@ -97,7 +97,7 @@ class ThreadGroup:
         self.children: list[ThreadGroup] = []
         self.subreaper = False
         self.no_new_privs = parent.no_new_privs if parent else kernel.config.no_new_privs
-        self.dumpable = 1
+        self.dumpable = parent.dumpable if parent else 1
         self.pdeathsig = 0
         #: Wakes wait4/waitid sleepers of this process when a child changes state.
         self.child_events = trio.lowlevel.ParkingLot()

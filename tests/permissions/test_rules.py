@@ -242,16 +242,23 @@ def test_setid_exec_clears_ambient() -> None:
     assert result.creds.euid == 2000 and result.creds.cap_ambient == 0 and result.creds.cap_permitted == 0
 
 
-def test_effective_differing_from_real_is_a_setid_exec() -> None:
-    """``__is_setuid`` compares the new effective uid with the old *real* one."""
-    seteuid = dataclasses.replace(USER, euid=1001, fsuid=1001)
+def test_effective_differing_from_real_is_a_secure_exec_that_keeps_its_ids() -> None:
+    """``__is_setuid`` compares the new effective uid with the old *real* one; since Linux
+    6.16 an exec that changed no id is not set-id for the ambient set and no_new_privs."""
+    seteuid = dataclasses.replace(ROOT, euid=1001, fsuid=1001, cap_effective=0, cap_inheritable=NET_BIND,
+                                  cap_ambient=NET_BIND)
     result = rules.exec_credentials(seteuid, 0o100755, 0, 0)
-    assert result.secure and result.creds.suid == 1001
+    assert result.secure and ids(result.creds) == (0, 1001, 1001, 1001)
+    assert result.creds.cap_ambient == NET_BIND == result.creds.cap_effective
+    assert rules.exec_credentials(seteuid, 0o100755, 0, 0, no_new_privs=True).creds.euid == 1001
 
 
 def test_no_new_privs_undoes_a_setid_and_a_gain() -> None:
-    seteuid = dataclasses.replace(USER, euid=1001, fsuid=1001)
-    assert rules.exec_credentials(seteuid, 0o100755, 0, 0, no_new_privs=True).creds.euid == 1000
+    # A real root whose exec would regain capabilities: the effective uid goes back to the
+    # real one and the permitted set stays what it was.
+    emptied = dataclasses.replace(ROOT, euid=1001, fsuid=1001, cap_effective=0, cap_permitted=0)
+    result = rules.exec_credentials(emptied, 0o100755, 0, 0, no_new_privs=True)
+    assert ids(result.creds) == (0, 0, 0, 0) and result.creds.cap_permitted == 0
     # Root with an emptied permitted set gains nothing back at exec under no_new_privs.
     dropped = dataclasses.replace(ROOT, cap_effective=0, cap_permitted=cap_bit(CAP_KILL))
     result = rules.exec_credentials(dropped, 0o100755, 0, 0, no_new_privs=True)
