@@ -249,7 +249,13 @@ def raise_ambient(old: Credentials, cap: int) -> Credentials:
 
 
 def lower_ambient(old: Credentials, cap: int) -> Credentials:
+    """PR_CAP_AMBIENT_LOWER: always allowed."""
     return dataclasses.replace(old, cap_ambient=old.cap_ambient & ~(1 << cap))
+
+
+def clear_ambient(old: Credentials) -> Credentials:
+    """PR_CAP_AMBIENT_CLEAR_ALL: always allowed."""
+    return dataclasses.replace(old, cap_ambient=0)
 
 
 def set_keep_caps(old: Credentials, keep: int) -> Credentials:

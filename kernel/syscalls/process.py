@@ -3,7 +3,6 @@ lists, process groups and sessions, prctl."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING
 
 from abi import structs
@@ -246,7 +245,7 @@ def _capability_prctl(t: Task, option: int, arg2: int, arg3: int, arg4: int, arg
         if arg2 == PR_CAP_AMBIENT_CLEAR_ALL:
             if arg3 or arg4 or arg5:
                 raise Errno(EINVAL)
-            new = dataclasses.replace(creds, cap_ambient=0)
+            new = rules.clear_ambient(creds)
         elif not rules.valid_cap(arg3) or arg4 or arg5:
             raise Errno(EINVAL)
         elif arg2 == PR_CAP_AMBIENT_IS_SET:
