@@ -6,7 +6,8 @@ who is asking. A :class:`Credentials` is immutable: a process that changes ident
 value (:func:`dataclasses.replace`), so a message already sent keeps the identity it was sent with.
 
 Capability sets are bit masks indexed by the ``CAP_*`` numbers below (``1 << CAP_CHOWN``), as in
-``capget(2)``'s 64-bit view.
+``capget(2)``'s 64-bit view. The rules that change credentials (set*id, capset, execve) are the
+kernel's (:mod:`kernel.creds`); this module holds the values and the ABI they are read through.
 """
 
 from __future__ import annotations
@@ -76,6 +77,79 @@ CAP_NAMES: dict[int, str] = {
     if name.startswith("CAP_") and name != "CAP_LAST_CAP" and isinstance(value, int)
 }
 
+#: What ``fsuid == 0`` meant before capabilities (``CAP_FS_SET``): the set a change of the
+#: filesystem uid away from 0 drops from the effective set, and a change back to 0 restores.
+CAP_FS_SET = sum(1 << cap for cap in (
+    CAP_CHOWN, CAP_MKNOD, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID,
+    CAP_MAC_OVERRIDE, CAP_LINUX_IMMUTABLE,
+))
+
+# --- capget/capset (linux/capability.h) ------------------------------------------------------------
+
+#: ``struct __user_cap_header_struct.version``: v1 carries one 32-bit word per set, v2 and v3
+#: two (v2 is deprecated: it is v3 with a kernel warning).
+LINUX_CAPABILITY_VERSION_1 = 0x19980330
+LINUX_CAPABILITY_VERSION_2 = 0x20071026
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+#: 32-bit words per set for each version.
+CAPABILITY_U32S = {
+    LINUX_CAPABILITY_VERSION_1: 1,
+    LINUX_CAPABILITY_VERSION_2: 2,
+    LINUX_CAPABILITY_VERSION_3: 2,
+}
+#: The version the kernel writes back into a header it does not understand.
+KERNEL_CAPABILITY_VERSION = LINUX_CAPABILITY_VERSION_3
+
+# --- prctl options on capabilities and securebits (linux/prctl.h, linux/securebits.h) --------------
+
+PR_GET_KEEPCAPS = 7
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+PR_GET_SECUREBITS = 27
+PR_SET_SECUREBITS = 28
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_IS_SET = 1
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_LOWER = 3
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+#: Securebits: each flag's bit, and the bit above it that locks it.
+SECURE_NOROOT = 0
+SECURE_NO_SETUID_FIXUP = 2
+SECURE_KEEP_CAPS = 4
+SECURE_NO_CAP_AMBIENT_RAISE = 6
+SECBIT_NOROOT = 1 << SECURE_NOROOT
+SECBIT_NO_SETUID_FIXUP = 1 << SECURE_NO_SETUID_FIXUP
+SECBIT_KEEP_CAPS = 1 << SECURE_KEEP_CAPS
+SECBIT_KEEP_CAPS_LOCKED = 1 << (SECURE_KEEP_CAPS + 1)
+SECBIT_NO_CAP_AMBIENT_RAISE = 1 << SECURE_NO_CAP_AMBIENT_RAISE
+SECURE_ALL_BITS = SECBIT_NOROOT | SECBIT_NO_SETUID_FIXUP | SECBIT_KEEP_CAPS | SECBIT_NO_CAP_AMBIENT_RAISE
+SECURE_ALL_LOCKS = SECURE_ALL_BITS << 1
+
+
+def cap_number(name: str) -> int | None:
+    """The number of capability ``name`` (``CAP_CHOWN``, ``chown``, ``cap_chown``), or None."""
+    upper = name.upper()
+    if not upper.startswith("CAP_"):
+        upper = "CAP_" + upper
+    for number, known in CAP_NAMES.items():
+        if known == upper:
+            return number
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class CapabilitySets:
+    """The five capability sets a container's first process is given before it execs its
+    program (an OCI bundle's ``process.capabilities``), as masks."""
+
+    bounding: int = DOCKER_DEFAULT_CAPS
+    effective: int = 0
+    permitted: int = 0
+    inheritable: int = 0
+    ambient: int = 0
+
 
 def cap_bit(cap: int) -> int:
     """The mask of one capability."""
@@ -104,8 +178,13 @@ class Credentials:
     cap_inheritable: int = 0
     cap_bounding: int = DOCKER_DEFAULT_CAPS
     cap_ambient: int = 0
-    #: PR_SET_KEEPCAPS: permitted capabilities survive a change away from uid 0.
-    keep_caps: bool = False
+    #: ``SECBIT_*`` flags (PR_SET_SECUREBITS; PR_SET_KEEPCAPS sets SECBIT_KEEP_CAPS).
+    securebits: int = 0
+
+    @property
+    def keep_caps(self) -> bool:
+        """PR_SET_KEEPCAPS: permitted capabilities survive a change away from uid 0."""
+        return bool(self.securebits & SECBIT_KEEP_CAPS)
 
     def has_cap(self, cap: int) -> bool:
         """Whether ``cap`` is in the effective set (Linux's ``capable()`` in the sandbox's namespace)."""
@@ -117,12 +196,25 @@ class Credentials:
 
     @classmethod
     def of_user(cls, uid: int, gid: int, groups: tuple[int, ...] = (),
-                caps: int = DOCKER_DEFAULT_CAPS) -> Credentials:
-        """A container's first process: every id ``uid``/``gid``; root holds ``caps``
-        (effective and permitted), anyone else holds none, and ``caps`` bounds both."""
-        held = caps if uid == 0 else 0
+                caps: int | CapabilitySets = DOCKER_DEFAULT_CAPS) -> Credentials:
+        """A container's first process before it execs its program: every id ``uid``/``gid``.
+
+        ``caps`` as a mask is docker's capability list: it bounds everything, root holds it
+        (effective and permitted) and anyone else holds none. As :class:`CapabilitySets` it
+        is an OCI bundle's five sets, taken as a runtime can set them: inheritable within the
+        bounding set, effective within permitted, ambient within both permitted and inheritable
+        (the kernel refuses the rest).
+        """
+        if isinstance(caps, CapabilitySets):
+            sets = caps
+        else:
+            held = caps if uid == 0 else 0
+            sets = CapabilitySets(bounding=caps, effective=held, permitted=held)
+        inheritable = sets.inheritable & sets.bounding
         return cls(uid, uid, uid, uid, gid, gid, gid, gid, tuple(groups),
-                   cap_effective=held, cap_permitted=held, cap_bounding=caps)
+                   cap_effective=sets.effective & sets.permitted, cap_permitted=sets.permitted,
+                   cap_inheritable=inheritable, cap_bounding=sets.bounding,
+                   cap_ambient=sets.ambient & sets.permitted & inheritable)
 
 
 #: Who the Sentry itself is when no guest task is asking (boot, mounts): all-powerful root.

@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pids-limit", type=_positive, metavar="N",
                      help="most processes and threads in the sandbox (default 1024)")
     run.add_argument("--name", help="the sandbox's id for ps and inspect (default: 12 random hex digits)")
+    run.add_argument("--cap-add", action="append", default=[], metavar="CAP",
+                     help="add a capability to docker's default set (CHOWN or CAP_CHOWN; ALL for every one)")
+    run.add_argument("--cap-drop", action="append", default=[], metavar="CAP",
+                     help="drop a capability from docker's default set (ALL: keep only those added)")
     run.add_argument("--strace", action="store_true", help="print every system call to stderr")
     run.add_argument("--trace-messages", metavar="FILE", help="write one JSON line per bus message to FILE")
     run.add_argument("--service", type=_service, action="append", default=[], metavar="NAME=module:Factory",
@@ -217,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
         user=args.user, volume=args.volume, tmpfs=args.tmpfs, hostname=args.hostname,
         read_only=args.read_only, rw=args.rw, interactive=args.interactive, tty=args.tty,
         memory=args.memory, pids_limit=args.pids_limit, name=args.name,
+        cap_add=args.cap_add, cap_drop=args.cap_drop,
     )
     try:
         injector = FaultInjector(args.inject, args.seed) if args.inject else None

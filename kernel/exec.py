@@ -32,6 +32,7 @@ from abi.linux import (
     page_down,
 )
 from abi.errno import Errno
+from kernel.creds import ExecCredentials, commit_exec, exec_credentials
 from kernel.errors import SentryError
 from kernel.loader.elf import LoadPlan, choose_bias, parse_elf, plan_load
 from kernel.loader.stack import build_initial_stack, linux_auxv
@@ -160,11 +161,15 @@ async def _load_interpreter(mm: MemoryClient, kernel: Kernel, process: ThreadGro
 
 
 async def load_program(mm: MemoryClient, kernel: Kernel, process: ThreadGroup, path: bytes,
-                       argv: list[bytes], envp: list[bytes]) -> tuple[int, int]:
-    """Map ``path`` and its initial stack into ``mm``; returns (entry point, stack pointer)."""
+                       argv: list[bytes], envp: list[bytes]) -> tuple[int, int, ExecCredentials]:
+    """Map ``path`` and its initial stack into ``mm``; returns the entry point, the stack
+    pointer, and the credentials the program runs with (for the caller to commit)."""
     with await open_executable(kernel, process, path) as program:
         elf = parse_elf(program)
         plan = plan_load(elf, program, choose_bias(elf))
+    binary = program.stat
+    exec_creds = exec_credentials(process.creds, binary.mode, binary.uid, binary.gid,
+                                  no_new_privs=process.no_new_privs, nosuid=program.nosuid)
     await _map_plan(mm, plan)
     await mm.call("set_brk_base", plan.brk_start)
     entry, base = plan.entry, 0
@@ -179,7 +184,7 @@ async def load_program(mm: MemoryClient, kernel: Kernel, process: ThreadGroup, p
     await mm.call("mmap", stack_top - stack_size, stack_size, stack_prot,
                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_GROWSDOWN)
 
-    creds = process.creds
+    creds = exec_creds.creds
     auxv = linux_auxv(
         hwcap=_HOST_AUXV.get(_AT_HWCAP, 0),
         hwcap2=_HOST_AUXV.get(_AT_HWCAP2, 0),
@@ -192,7 +197,7 @@ async def load_program(mm: MemoryClient, kernel: Kernel, process: ThreadGroup, p
         base=base,
         entry=plan.entry,
         uid=creds.uid, euid=creds.euid, gid=creds.gid, egid=creds.egid,
-        secure=0,
+        secure=int(exec_creds.secure),
     )
     stack = build_initial_stack(
         stack_top, argv, envp, execfn=path, auxv=auxv, random_bytes=os.urandom(16),
@@ -202,7 +207,7 @@ async def load_program(mm: MemoryClient, kernel: Kernel, process: ThreadGroup, p
     process.comm = os.path.basename(path)[:15]
     process.argv, process.envp = list(argv), list(envp)
     process.exe = program.path
-    return entry, stack.sp
+    return entry, stack.sp, exec_creds
 
 
 def reset_registers(task: Task, entry: int, sp: int) -> None:
@@ -243,7 +248,7 @@ async def exec_first_process(kernel: Kernel, argv: list[bytes], envp: list[bytes
             process.cwd = await _working_directory(kernel, process, kernel.config.cwd)
         else:
             process.cwd = await bus.call("vfs", "root", caller)
-        entry, sp = await load_program(process.mm, kernel, process, argv[0], argv, envp)
+        entry, sp, exec_creds = await load_program(process.mm, kernel, process, argv[0], argv, envp)
     except (Errno, SentryError) as error:
         await release(bus, process.fds.id, [process.root, process.cwd, *process.fds.close_all()])
         await process.mm.call("destroy")
@@ -252,6 +257,7 @@ async def exec_first_process(kernel: Kernel, argv: list[bytes], envp: list[bytes
         if error.errno in (errno.ENOENT, errno.ENOTDIR):
             raise CommandNotFound(command) from None
         raise CommandNotExecutable(command, os.strerror(error.errno)) from None
+    commit_exec(process, exec_creds)
     kernel.processes[process.pid] = process
     kernel.use_mm(asid)
     await kernel.bus.call("signals", "new_process", process.pid, None)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from abi.creds import DOCKER_DEFAULT_CAPS, CapabilitySets
 from abi.errno import EAGAIN
 from abi.linux import PID_MAX, Signal, signal_status
 from kernel.bus import Actor, Bus, ContractError, FailCallSupervisor, check_actor
@@ -57,6 +58,10 @@ class KernelConfig:
     uid: int = 0
     gid: int = 0
     additional_gids: list[int] = field(default_factory=list)
+    #: The first process's capabilities before it execs (docker's list as a mask, or an OCI
+    #: bundle's five sets), and whether it starts with no_new_privs.
+    capabilities: int | CapabilitySets = DOCKER_DEFAULT_CAPS
+    no_new_privs: bool = False
     #: ``RLIMIT_* -> (soft, hard)`` replacing the Sentry's own limits for the first process.
     rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
     #: Volumes, ``--tmpfs`` and a bundle's mounts, in mount order (the VFS mounts them).
@@ -107,6 +112,8 @@ class Kernel:
         #: The ``run -t`` pty when the guest's stdio is one (set by the CLI before boot).
         self.pty: PtyInfo | None = None
         self._next_pid = 1
+        #: Pids handed out whose thread does not exist yet, and the real uid of each.
+        self._reserved_pids: dict[int, int] = {}
         self._nursery: trio.Nursery | None = None
         self._register_actors()
 
@@ -132,23 +139,43 @@ class Kernel:
 
     # --- pids ------------------------------------------------------------------------------
 
-    def allocate_pid(self) -> int:
-        """The next free pid of the sandbox's namespace (threads and processes share the space);
-        EAGAIN when the sandbox's pid limit is reached."""
+    def allocate_pid(self, uid: int = 0) -> int:
+        """Reserve the next free pid of the sandbox's namespace (threads and processes share
+        the space) for a thread of real user ``uid``; EAGAIN when the sandbox's pid limit is
+        reached.
+
+        The reservation counts against the limit at once, before the caller's first await, so
+        that concurrent forks cannot all pass the check; it ends when the new thread is
+        registered (it then counts as itself) or with :meth:`release_pid` if the clone fails.
+        """
+        self._reserved_pids = {pid: owner for pid, owner in self._reserved_pids.items()
+                               if pid not in self.threads and pid not in self.processes}
         limit = min(self.config.pids_limit or PID_MAX, PID_MAX - 1)
         zombies = sum(1 for process in self.processes.values() if process.zombie)
-        if len(self.threads) + zombies >= limit:  # like a pids cgroup: live tasks and unreaped zombies
+        # Like a pids cgroup: live tasks, unreaped zombies, and tasks being created.
+        if len(self.threads) + zombies + len(self._reserved_pids) >= limit:
             raise Errno(EAGAIN)
         while True:
             pid = self._next_pid
             self._next_pid = pid + 1 if pid + 1 < PID_MAX else 2
-            if pid not in self.processes and pid not in self.threads:
+            if pid not in self.processes and pid not in self.threads and pid not in self._reserved_pids:
+                self._reserved_pids[pid] = uid
                 return pid
 
     @property
     def last_pid(self) -> int:
         """The last pid handed out (/proc/loadavg and /proc/stat show it)."""
         return self._next_pid - 1
+
+    def release_pid(self, pid: int) -> None:
+        """End the reservation of ``pid`` (:meth:`allocate_pid`): its thread now exists, or
+        will not."""
+        self._reserved_pids.pop(pid, None)
+
+    def reserved_pids_of(self, uid: int) -> int:
+        """How many threads of real user ``uid`` are being created (RLIMIT_NPROC counts them)."""
+        return sum(1 for pid, owner in self._reserved_pids.items()
+                   if owner == uid and pid not in self.threads)
 
     def process_exited(self, process: ThreadGroup) -> None:
         if process.pid == 1:

@@ -1,10 +1,10 @@
 """OCI runtime bundles: a ``config.json`` beside a root file system, as runc and runsc take them.
 
 :func:`load_bundle` reads and validates the parts of the runtime spec a sandbox honours:
-``process`` (args, env, cwd, user, rlimits, terminal), ``root`` (path, readonly), ``hostname``
-and ``mounts``. Anything malformed is a :class:`BundleError` whose message names the offending
-field (``config.json: process.user.uid: expected an integer, got "root"``), so the CLI can
-report it in one line.
+``process`` (args, env, cwd, user, rlimits, terminal, capabilities, noNewPrivileges), ``root``
+(path, readonly), ``hostname`` and ``mounts``. Anything malformed is a :class:`BundleError`
+whose message names the offending field (``config.json: process.user.uid: expected an
+integer, got "root"``), so the CLI can report it in one line.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from abi import linux
+from abi.creds import CapabilitySets, cap_number
 
 #: Mount types a sandbox knows; the VFS honours them as it grows (see ``MountSpec``).
 KNOWN_MOUNT_TYPES = frozenset({"bind", "tmpfs", "proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2"})
@@ -63,6 +64,10 @@ class Bundle:
     hostname: str | None = None
     terminal: bool = False
     mounts: list[MountSpec] = field(default_factory=list)
+    #: ``process.capabilities`` (None when the bundle has none: docker's defaults apply) and
+    #: ``process.noNewPrivileges``.
+    capabilities: CapabilitySets | None = None
+    no_new_privileges: bool = False
 
 
 def is_bundle(path: str) -> bool:
@@ -184,6 +189,9 @@ def load_bundle(path: str) -> Bundle:
         if soft > hard:
             raise limit.error("soft", f"{soft} is above the hard limit {hard}")
         bundle.rlimits[RLIMIT_NUMBERS[name]] = (soft, hard)
+    if process.get("capabilities", dict) is not None:
+        bundle.capabilities = _capabilities(process.obj("capabilities"))
+    bundle.no_new_privileges = process.get("noNewPrivileges", bool, False)
 
     bundle.hostname = top.get("hostname", str)
     if bundle.hostname is not None:
@@ -191,6 +199,20 @@ def load_bundle(path: str) -> Bundle:
     for mount in top.objects("mounts"):
         bundle.mounts.append(_mount(mount))
     return bundle
+
+
+def _capabilities(fields: _Fields) -> CapabilitySets:
+    """``process.capabilities``: five lists of ``CAP_*`` names; a missing list is empty."""
+    masks = {}
+    for key in ("bounding", "effective", "inheritable", "permitted", "ambient"):
+        mask = 0
+        for index, name in enumerate(fields.strings(key)):
+            number = cap_number(name) if name.upper().startswith("CAP_") else None
+            if number is None:
+                raise fields.error(f"{key}[{index}]", f"unknown capability {_show(name)}")
+            mask |= 1 << number
+        masks[key] = mask
+    return CapabilitySets(**masks)
 
 
 def _mount(fields: _Fields) -> MountSpec:

@@ -83,7 +83,8 @@ class ThreadGroup:
             config = kernel.config  # working directory is looked up by exec_first_process)
             for resource_number, limit in config.rlimits.items():
                 self.rlimits[resource_number] = limit
-            self.creds = Credentials.of_user(config.uid, config.gid, tuple(config.additional_gids))
+            self.creds = Credentials.of_user(config.uid, config.gid, tuple(config.additional_gids),
+                                             config.capabilities)
         #: The fd table: empty for a new process; fork replaces it with ``parent.fds.fork()``
         #: (or the parent's own table for CLONE_FILES), the first process gets the stdio.
         self.fds = FdTable()
@@ -100,8 +101,8 @@ class ThreadGroup:
         self.exit_signal = int(Signal.SIGCHLD)
         self.children: list[ThreadGroup] = []
         self.subreaper = False
-        self.no_new_privs = parent.no_new_privs if parent else False
-        self.dumpable = 1
+        self.no_new_privs = parent.no_new_privs if parent else kernel.config.no_new_privs
+        self.dumpable = parent.dumpable if parent else 1
         self.pdeathsig = 0
         #: Wakes wait4/waitid sleepers of this process when a child changes state.
         self.child_events = trio.lowlevel.ParkingLot()

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from abi.creds import ALL_CAPS, DOCKER_DEFAULT_CAPS, CapabilitySets, cap_number
 from kernel.images.rootfs import ImageFiles
 from kernel.kernel import KernelConfig
 from kernel.oci import Bundle, BundleError, MountSpec, is_bundle, load_bundle, validate_hostname
@@ -58,6 +59,8 @@ class RunFlags:
     memory: int | None = None
     pids_limit: int | None = None
     name: str | None = None
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
 
 
 def build_config(flags: RunFlags) -> KernelConfig:
@@ -96,6 +99,11 @@ def build_config(flags: RunFlags) -> KernelConfig:
     mounts += [parse_volume(v) for v in flags.volume]
     mounts += [parse_tmpfs(t) for t in flags.tmpfs]
     optional: dict[str, Any] = {}  # only what was asked for: the kernel's defaults stand otherwise
+    capabilities = container_capabilities(flags.cap_add, flags.cap_drop, bundle, uid)
+    if capabilities is not None:
+        optional["capabilities"] = capabilities
+    if bundle is not None and bundle.no_new_privileges:
+        optional["no_new_privs"] = True
     if flags.pids_limit is not None:
         optional["pids_limit"] = flags.pids_limit
     if flags.name is not None and not _NAME.fullmatch(flags.name):
@@ -146,6 +154,55 @@ def guest_environment(assignments: Sequence[str], env_files: Sequence[str] = (),
         elif key in os.environ:  # as docker does
             env[key] = os.environ[key]
     return env
+
+
+# --- capabilities ----------------------------------------------------------------------------
+
+def capability_mask(names: Sequence[str], flag: str) -> tuple[int, bool]:
+    """The capabilities ``names`` give (``CHOWN``, ``cap_chown``, ``CAP_CHOWN``), and whether
+    one of them is ``ALL``; an unknown name is a RunSpecError naming the flag."""
+    mask, everything = 0, False
+    for name in names:
+        if name.upper() == "ALL":
+            everything = True
+            continue
+        number = cap_number(name)
+        if number is None:
+            raise RunSpecError(f"{flag} {name!r}: unknown capability")
+        mask |= 1 << number
+    return mask, everything
+
+
+def tweak_capabilities(base: int, add: Sequence[str], drop: Sequence[str]) -> int:
+    """docker's ``--cap-add``/``--cap-drop`` on the list ``base``: ``--cap-add ALL`` gives every
+    capability but the dropped ones, ``--cap-drop ALL`` only the added ones; otherwise the
+    dropped ones go and then the added ones come (so adding wins over dropping)."""
+    added, add_all = capability_mask(add, "--cap-add")
+    dropped, drop_all = capability_mask(drop, "--cap-drop")
+    if add_all:
+        return ALL_CAPS & ~dropped
+    if drop_all:
+        return added
+    return (base & ~dropped) | added
+
+
+def container_capabilities(add: Sequence[str], drop: Sequence[str], bundle: Bundle | None,
+                           uid: int) -> int | CapabilitySets | None:
+    """What the first process is given: the bundle's sets, docker's defaults, either tweaked by
+    ``--cap-add``/``--cap-drop`` (None: nothing to change from docker's defaults).
+
+    On a bundle's sets the flags tweak the bounding set; the other sets lose what it lost,
+    and root's effective and permitted sets gain what it gained, as docker gives them."""
+    sets = bundle.capabilities if bundle is not None else None
+    if sets is None:
+        return tweak_capabilities(DOCKER_DEFAULT_CAPS, add, drop) if add or drop else None
+    if not add and not drop:
+        return sets
+    bounding = tweak_capabilities(sets.bounding, add, drop)
+    lost, gained = sets.bounding & ~bounding, (bounding & ~sets.bounding if uid == 0 else 0)
+    return CapabilitySets(bounding=bounding, effective=(sets.effective & ~lost) | gained,
+                          permitted=(sets.permitted & ~lost) | gained, inheritable=sets.inheritable & ~lost,
+                          ambient=sets.ambient & ~lost)
 
 
 # --- users -----------------------------------------------------------------------------------

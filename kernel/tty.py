@@ -28,6 +28,7 @@ from abi.linux import (
     Signal,
     sigbit,
 )
+from abi.creds import CAP_SYS_ADMIN
 from abi.errno import Errno
 from abi.structs import I32, SIGINFO_KILL
 from kernel.files import vfs
@@ -83,7 +84,8 @@ async def job_control_ioctl(t: Task, opened: Opened, request: int, arg: int) -> 
     if request == TIOCSCTTY:
         if tty.controls(process):
             return 0
-        if process.sid != process.pid or (tty.sid is not None and not (arg == 1 and process.creds.euid == 0)):
+        stealing = arg == 1 and process.creds.has_cap(CAP_SYS_ADMIN)  # from another session
+        if process.sid != process.pid or (tty.sid is not None and not stealing):
             raise Errno(EPERM)
         tty.sid, tty.foreground = process.sid, process.pgid
         return 0

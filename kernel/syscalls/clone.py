@@ -10,6 +10,7 @@ from __future__ import annotations
 
 
 from abi import structs
+from abi.creds import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
 from abi.errno import EAGAIN, EINVAL, EPERM
 from abi.linux import (
     CLONE_ARGS_SIZE_VER0,
@@ -76,7 +77,16 @@ async def do_clone(t: Task, flags: int, stack: int, parent_tid: int, child_tid: 
         raise Errno(EINVAL)
     kernel = t.kernel
     _check_nproc(t)
-    tid = kernel.allocate_pid()
+    tid = kernel.allocate_pid(t.process.creds.uid)  # counts against the limits from here on
+    try:
+        return await _clone(t, tid, flags, stack, parent_tid, child_tid, tls, exit_signal)
+    finally:
+        kernel.release_pid(tid)  # a failed clone gives its pid back
+
+
+async def _clone(t: Task, tid: int, flags: int, stack: int, parent_tid: int, child_tid: int, tls: int,
+                 exit_signal: int) -> int:
+    kernel = t.kernel
     parent = t.process
     if flags & CLONE_THREAD:
         process = parent
@@ -105,6 +115,7 @@ async def do_clone(t: Task, flags: int, stack: int, parent_tid: int, child_tid: 
     await bus.call("signals", "new_thread", tid, process.pid, t.tid,
                    not flags & CLONE_VM or bool(flags & CLONE_VFORK))
     child = Task(kernel, process, tid, context)
+    kernel.release_pid(tid)  # the thread counts as itself now
     child.copy_registers_from(t)
     if stack:
         child.regs.rsp = stack
@@ -123,13 +134,14 @@ async def do_clone(t: Task, flags: int, stack: int, parent_tid: int, child_tid: 
 
 
 def _check_nproc(t: Task) -> None:
-    """RLIMIT_NPROC: a non-root user may own at most that many threads and processes."""
+    """RLIMIT_NPROC: a real user other than root may own at most that many threads (those
+    being created included), unless the caller holds CAP_SYS_RESOURCE or CAP_SYS_ADMIN."""
     creds = t.process.creds
     limit = t.process.rlimits[RLIMIT_NPROC][0]
-    if creds.uid == 0 or limit == RLIM_INFINITY:
+    if creds.uid == 0 or limit == RLIM_INFINITY or creds.has_cap(CAP_SYS_RESOURCE) or creds.has_cap(CAP_SYS_ADMIN):
         return
     owned = sum(1 for task in t.kernel.threads.values() if task.process.creds.uid == creds.uid)
-    if owned >= limit:
+    if owned + t.kernel.reserved_pids_of(creds.uid) >= limit:
         raise Errno(EAGAIN)
 
 

@@ -93,6 +93,7 @@ async def resolve_script(t: Task, path: bytes, argv: list[bytes]) -> tuple[bytes
 
 async def execute(t: Task, path: bytes, argv: list[bytes], envp: list[bytes]) -> int:
     """Replace the calling process's program with ``path``."""
+    from kernel.creds import commit_exec
     from kernel.exec import load_program, reset_registers
 
     if not path:
@@ -104,7 +105,7 @@ async def execute(t: Task, path: bytes, argv: list[bytes], envp: list[bytes]) ->
     asid = await kernel.bus.call("mm", "create")
     mm = MemoryClient(kernel.bus, asid)
     try:
-        entry, sp = await load_program(mm, kernel, process, binary, argv, envp)
+        entry, sp, exec_creds = await load_program(mm, kernel, process, binary, argv, envp)
         context = await mm.call("new_thread")
     except BaseException:
         await mm.call("destroy")
@@ -119,6 +120,7 @@ async def execute(t: Task, path: bytes, argv: list[bytes], envp: list[bytes]) ->
     reset_registers(t, entry, sp)
     process.comm = os.path.basename(binary)[:15]
     process.execed = True
+    commit_exec(process, exec_creds)
     for timer in process.posix_timers.values():  # POSIX timers do not survive execve
         timer.countdown.disarm()
     process.posix_timers.clear()

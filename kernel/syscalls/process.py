@@ -6,6 +6,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from abi import structs
+from abi.creds import (
+    PR_CAP_AMBIENT,
+    PR_CAP_AMBIENT_CLEAR_ALL,
+    PR_CAP_AMBIENT_IS_SET,
+    PR_CAP_AMBIENT_LOWER,
+    PR_CAP_AMBIENT_RAISE,
+    PR_CAPBSET_DROP,
+    PR_CAPBSET_READ,
+    PR_GET_KEEPCAPS,
+    PR_GET_SECUREBITS,
+    PR_SET_KEEPCAPS,
+    PR_SET_SECUREBITS,
+)
 from abi.errno import EACCES, EINVAL, EPERM, ESRCH
 from abi.linux import (
     PR_GET_CHILD_SUBREAPER,
@@ -23,6 +36,7 @@ from abi.linux import (
     exit_status_code,
 )
 from abi.errno import Errno
+from kernel import creds as rules
 from kernel.syscalls.args import Addr, Int, Size, ULong
 from kernel.syscalls.table import syscall
 from kernel.task import TaskExit
@@ -167,7 +181,10 @@ async def setsid(t: Task) -> int:
 @syscall
 async def prctl(t: Task, option: Int, arg2: ULong, arg3: ULong, arg4: ULong, arg5: ULong) -> int:
     """The process attributes a sandboxed program may set: name, death signal, subreaper,
-    no_new_privs, dumpable."""
+    no_new_privs, dumpable, and its capabilities (bounding and ambient sets, keepcaps,
+    securebits)."""
+    if option in _CAPABILITY_OPTIONS:
+        return _capability_prctl(t, option, arg2, arg3, arg4, arg5)
     process = t.process
     if option == PR_SET_NAME:
         name = await t.mm.copy_in(arg2, TASK_COMM_LEN)
@@ -207,6 +224,46 @@ async def prctl(t: Task, option: Int, arg2: ULong, arg3: ULong, arg4: ULong, arg
     if option == PR_GET_DUMPABLE:
         return process.dumpable
     raise Errno(EINVAL)
+
+
+_CAPABILITY_OPTIONS = frozenset({PR_CAPBSET_READ, PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_GET_KEEPCAPS, PR_SET_KEEPCAPS,
+                                 PR_GET_SECUREBITS, PR_SET_SECUREBITS})
+
+
+def _capability_prctl(t: Task, option: int, arg2: int, arg3: int, arg4: int, arg5: int) -> int:
+    """The capability prctls, with Linux's rules (:mod:`kernel.creds`)."""
+    creds = t.process.creds
+    if option == PR_CAPBSET_READ:
+        if not rules.valid_cap(arg2):
+            raise Errno(EINVAL)
+        return creds.cap_bounding >> arg2 & 1
+    if option == PR_GET_KEEPCAPS:
+        return int(creds.keep_caps)
+    if option == PR_GET_SECUREBITS:
+        return creds.securebits
+    if option == PR_CAP_AMBIENT:
+        if arg2 == PR_CAP_AMBIENT_CLEAR_ALL:
+            if arg3 or arg4 or arg5:
+                raise Errno(EINVAL)
+            new = rules.clear_ambient(creds)
+        elif not rules.valid_cap(arg3) or arg4 or arg5:
+            raise Errno(EINVAL)
+        elif arg2 == PR_CAP_AMBIENT_IS_SET:
+            return creds.cap_ambient >> arg3 & 1
+        elif arg2 == PR_CAP_AMBIENT_RAISE:
+            new = rules.raise_ambient(creds, arg3)
+        elif arg2 == PR_CAP_AMBIENT_LOWER:
+            new = rules.lower_ambient(creds, arg3)
+        else:
+            raise Errno(EINVAL)
+    elif option == PR_CAPBSET_DROP:
+        new = rules.drop_bounding(creds, arg2)
+    elif option == PR_SET_KEEPCAPS:
+        new = rules.set_keep_caps(creds, arg2)
+    else:
+        new = rules.set_securebits(creds, arg2)
+    rules.commit(t.process, new)
+    return 0
 
 
 @syscall

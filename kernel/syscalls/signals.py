@@ -24,6 +24,7 @@ from abi.linux import (
     Signal,
 )
 from abi.errno import Errno
+from kernel.creds import may_signal
 from kernel.syscalls.args import Addr, Int, Size
 from kernel.files import install, vfs
 from kernel.syscalls.table import syscall
@@ -65,23 +66,58 @@ async def send_to_process(t: Task, process: ThreadGroup, sig: int, info: bytes) 
         await t.kernel.bus.call("signals", "send", process.pid, None, sig, info)
 
 
+def check_kill_permission(t: Task, target: ThreadGroup, sig: int) -> None:
+    """EPERM unless the caller may send ``sig`` to ``target`` (``check_kill_permission``):
+    its own process, a process of the same real or effective user (:func:`kernel.creds.
+    may_signal`), anyone with CAP_KILL, and with SIGCONT anyone in the caller's session."""
+    if target is t.process or may_signal(t.process.creds, target.creds):
+        return
+    if sig == Signal.SIGCONT and target.sid == t.process.sid:
+        return
+    raise Errno(EPERM)
+
+
+async def _send_permitted(t: Task, process: ThreadGroup, sig: int, info: bytes) -> None:
+    check_kill_permission(t, process, sig)
+    await send_to_process(t, process, sig, info)
+
+
 @syscall
 async def kill(t: Task, pid: Int, sig: Int) -> int:
-    """Send ``sig`` to process ``pid``; 0: our group; -1: everyone but init and us; < -1: group -pid."""
+    """Send ``sig`` to process ``pid``; 0: our group; -1: everyone but init and us; < -1: group -pid.
+
+    A group succeeds if any member could be signalled, else it fails as its last member did;
+    -1 succeeds if there was anyone at all to try, whatever permission said (Linux's rules)."""
     _check_signal(sig)
     processes = t.kernel.processes
-    if pid > 0:
-        targets = [processes[pid]] if pid in processes else []
-    elif pid == -1:
-        targets = [p for p in processes.values() if p.pid != 1 and p is not t.process]
-    else:
-        group = t.process.pgid if pid == 0 else -pid
-        targets = [p for p in processes.values() if p.pgid == group]
-    if not targets:
-        raise Errno(ESRCH)
     info = _user_info(t, sig)
-    for process in targets:
-        await send_to_process(t, process, sig, info)
+    if pid > 0:
+        if pid not in processes:
+            raise Errno(ESRCH)
+        await _send_permitted(t, processes[pid], sig, info)
+        return 0
+    if pid == -1:
+        targets = [p for p in processes.values() if p.pid != 1 and p is not t.process]
+        if not targets:
+            raise Errno(ESRCH)
+        for process in targets:
+            try:
+                await _send_permitted(t, process, sig, info)
+            except Errno as error:
+                if error.errno != EPERM:
+                    raise
+        return 0
+    group = t.process.pgid if pid == 0 else -pid
+    error = Errno(ESRCH)
+    sent = False
+    for process in [p for p in processes.values() if p.pgid == group]:
+        try:
+            await _send_permitted(t, process, sig, info)
+            sent = True
+        except Errno as refused:
+            error = refused
+    if not sent:
+        raise error
     return 0
 
 
@@ -92,6 +128,7 @@ async def _send_to_thread(t: Task, tgid: int | None, tid: int, sig: int, info: b
     task = t.kernel.threads.get(tid)
     if task is None or task.exited or (tgid is not None and task.process.pid != tgid):
         raise Errno(ESRCH)
+    check_kill_permission(t, task.process, sig)
     if sig == Signal.SIGCONT:
         await task.process.resume()
     elif sig == Signal.SIGKILL:
@@ -127,7 +164,7 @@ async def rt_sigqueueinfo(t: Task, tgid: Int, sig: Int, uinfo: Addr) -> int:
     process = t.kernel.processes.get(tgid)
     if process is None:
         raise Errno(ESRCH)
-    await send_to_process(t, process, sig, info)
+    await _send_permitted(t, process, sig, info)
     return 0
 
 

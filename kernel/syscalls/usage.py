@@ -6,12 +6,14 @@ import time
 from typing import TYPE_CHECKING
 
 from abi import structs
-from abi.errno import EACCES, EINVAL, ESRCH
+from abi.creds import CAP_SYS_NICE
+from abi.errno import EACCES, EINVAL, EPERM, ESRCH
 from abi.linux import (
     NSEC_PER_SEC,
     PRIO_PGRP,
     PRIO_PROCESS,
     PRIO_USER,
+    RLIMIT_NICE,
     RUSAGE_CHILDREN,
     RUSAGE_SELF,
     RUSAGE_THREAD,
@@ -83,15 +85,35 @@ async def getpriority(t: Task, which: Int, who: Int) -> int:
 
 @syscall
 async def setpriority(t: Task, which: Int, who: Int, prio: Int) -> int:
+    """Set the nice value of every target that may be changed; the error of the last one that
+    may not is the result (``set_one_prio``), ESRCH if there is no target at all."""
     targets = _targets(t, which, who)
     if not targets:
         raise Errno(ESRCH)
     nice = max(-20, min(19, prio))
+    error = 0
     for process in targets:
-        if nice < process.nice and t.process.creds.euid != 0:
-            raise Errno(EACCES)
+        try:
+            _check_nice(t, process, nice)
+        except Errno as refused:
+            error = refused.errno
+            continue
         process.nice = nice
+    if error:
+        raise Errno(error)
     return 0
+
+
+def _check_nice(t: Task, process: ThreadGroup, nice: int) -> None:
+    """Who may renice whom: the target's real or effective uid is the caller's effective uid,
+    or CAP_SYS_NICE (EPERM); lowering the nice value needs RLIMIT_NICE's room (20 - nice at
+    most the limit) or CAP_SYS_NICE (EACCES)."""
+    creds, target = t.process.creds, process.creds
+    privileged = creds.has_cap(CAP_SYS_NICE)
+    if creds.euid not in (target.uid, target.euid) and not privileged:
+        raise Errno(EPERM)
+    if nice < process.nice and 20 - nice > process.rlimits[RLIMIT_NICE][0] and not privileged:
+        raise Errno(EACCES)
 
 
 @syscall

@@ -133,7 +133,8 @@ def prepare_setattr(creds: Credentials, inode: Subject, mode: int | None, uid: i
     chown (chown_ok, chgrp_ok): naming an owner needs CAP_CHOWN, unless the owner names itself;
     naming a group needs CAP_CHOWN, or ownership and membership of that group (or it is the
     file's group already). On a file that is not a directory, a chown clears S_ISUID, and
-    S_ISGID when the group may execute or the caller is neither in the group nor holds CAP_FSETID.
+    S_ISGID when the group may execute or the caller is neither in the group nor holds CAP_FSETID;
+    that clearing is a change of mode, so it needs the owner or CAP_FOWNER too (EPERM).
     chmod: the owner or CAP_FOWNER; S_ISGID is dropped when the file's group is not the caller's
     and it lacks CAP_FSETID.
     utimensat: explicit times need ownership or CAP_FOWNER (EPERM); "now" also allows write
@@ -162,6 +163,8 @@ def prepare_setattr(creds: Credentials, inode: Subject, mode: int | None, uid: i
         if base & S_IXGRP or not creds.in_group(group) and not creds.has_cap(CAP_FSETID):
             cleared &= ~S_ISGID
         if cleared != base:
+            if not owner_or_capable(creds, inode):  # clearing the bits is a mode change (notify_change)
+                raise Errno(EPERM)
             new_mode = cleared
     return new_mode
 

@@ -452,7 +452,7 @@ class ProcFs:
                     f"FDSize:\t64\nVmSize:\t{size_kb} kB\nThreads:\t{len(process.threads)}\n"
                     f"CapInh:\t{c.cap_inheritable:016x}\nCapPrm:\t{c.cap_permitted:016x}\n"
                     f"CapEff:\t{c.cap_effective:016x}\nCapBnd:\t{c.cap_bounding:016x}\n"
-                    f"CapAmb:\t{c.cap_ambient:016x}\nNoNewPrivs:\t{int(process.no_new_privs)}\n").encode()
+                    f"CapAmb:\t{c.cap_ambient:016x}\nNoNewPrivs:\t{int(process.no_new_privs)}\nSeccomp:\t0\n").encode()
 
         async def stat() -> bytes:
             fields = [str(shown_id), f"({process.comm.decode(errors='replace')})", state,

@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from abi.creds import CAP_NAMES, DOCKER_DEFAULT_CAPS
+
 REPO = Path(__file__).resolve().parents[2]
 PROGRAMS = Path(__file__).parent / "programs"
 
@@ -95,8 +97,16 @@ def fresh_signal_state() -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
 
 
+def as_container_root() -> list[str]:
+    """A command prefix that runs natively as a container's root: docker's capability set, not
+    this machine's whole one, since a guest's root under Sentrio holds docker's (without it a
+    program asking for, say, CAP_SYS_NICE would differ for the wrong reason)."""
+    names = [CAP_NAMES[cap][4:].lower() for cap in sorted(CAP_NAMES) if DOCKER_DEFAULT_CAPS >> cap & 1]
+    return ["setpriv", "--bounding-set=" + ",".join(["-all", *(f"+{name}" for name in names)]), "--inh-caps=-all"]
+
+
 def run_native(image: Path, argv: Sequence[str], stdin: bytes = b"", timeout: float = 60) -> Outcome:
-    result = subprocess.run(["chroot", str(image), *argv], input=stdin, capture_output=True,
+    result = subprocess.run([*as_container_root(), "chroot", str(image), *argv], input=stdin, capture_output=True,
                             env=GUEST_ENV, timeout=timeout, preexec_fn=fresh_signal_state)
     return Outcome(result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace"),
                    _shell_status(result.returncode))

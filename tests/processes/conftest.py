@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.differential.harness import fresh_signal_state
+from tests.differential.harness import as_container_root, fresh_signal_state
 
 PROGRAMS = Path(__file__).parent / "programs"
 REPO = Path(__file__).resolve().parents[2]
@@ -72,7 +72,8 @@ class Outcome:
 
 
 def native(image: Path, *argv: str, timeout: float = 60) -> Outcome:
-    result = subprocess.run(["chroot", str(image), *argv], capture_output=True, text=True, timeout=timeout,
+    result = subprocess.run([*as_container_root(), "chroot", str(image), *argv], capture_output=True, text=True,
+                            timeout=timeout,
                             preexec_fn=fresh_signal_state)
     status = result.returncode
     return Outcome(result.stdout, result.stderr, 128 - status if status < 0 else status)  # as a shell says it
