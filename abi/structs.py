@@ -41,6 +41,8 @@ STATX = struct.Struct("<IIQIIIH2xQQQQqI4xqI4xqI4xqI4xIIII112x")
 STATFS = struct.Struct("<qqQQQQQiiqqq32x")
 #: The fixed head of struct linux_dirent64: d_ino, d_off, d_reclen, d_type (name follows).
 DIRENT64_HEAD = struct.Struct("<QqHB")
+#: struct linux_dirent (getdents(2)) before d_name: d_ino, d_off, d_reclen; d_type is its last byte.
+DIRENT_HEAD = struct.Struct("<QqH")
 #: struct open_how { u64 flags, mode, resolve; }
 OPEN_HOW = struct.Struct("<QQQ")
 

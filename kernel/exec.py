@@ -115,11 +115,15 @@ def caller_of(process: ThreadGroup) -> Caller:
     return Caller(process.pid, process.pid, process.creds)
 
 
-async def open_executable(kernel: Kernel, process: ThreadGroup, path: bytes) -> ExecutableFile:
-    """Open ``path`` for execve: EACCES unless it is a regular file the process may execute."""
+async def open_executable(kernel: Kernel, process: ThreadGroup, path: bytes, start: int | None = None,
+                          follow: bool = True) -> ExecutableFile:
+    """Open ``path`` for execve, from ``start`` (a directory's or, with an empty path, the
+    program's own handle; the cwd by default): EACCES unless it is a regular file the process
+    may execute."""
     bus = kernel.bus
     caller = caller_of(process)
-    program = await bus.call("vfs", "open_exec", caller, process.root, process.cwd, path)
+    start = process.cwd if start is None else start
+    program = await bus.call("vfs", "open_exec", caller, process.root, start, path, follow)
     handle = program.opened.handle
     try:
         fd = await bus.call("vfs", "map_file", caller, handle, PROT_READ, False)
@@ -161,10 +165,12 @@ async def _load_interpreter(mm: MemoryClient, kernel: Kernel, process: ThreadGro
 
 
 async def load_program(mm: MemoryClient, kernel: Kernel, process: ThreadGroup, path: bytes,
-                       argv: list[bytes], envp: list[bytes]) -> tuple[int, int, ExecCredentials]:
-    """Map ``path`` and its initial stack into ``mm``; returns the entry point, the stack
-    pointer, and the credentials the program runs with (for the caller to commit)."""
-    with await open_executable(kernel, process, path) as program:
+                       argv: list[bytes], envp: list[bytes],
+                       opened: ExecutableFile | None = None) -> tuple[int, int, ExecCredentials]:
+    """Map ``path`` (or the program already ``opened`` for it) and its initial stack into
+    ``mm``; returns the entry point, the stack pointer, and the credentials the program runs
+    with (for the caller to commit)."""
+    with opened or await open_executable(kernel, process, path) as program:
         elf = parse_elf(program)
         plan = plan_load(elf, program, choose_bias(elf))
     binary = program.stat

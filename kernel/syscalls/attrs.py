@@ -97,6 +97,15 @@ async def getdents64(t: Task, fd: Fd, dirp: Addr, count: UInt) -> int:
     return len(records)
 
 
+@syscall
+async def getdents(t: Task, fd: Fd, dirp: Addr, count: UInt) -> int:
+    """The old getdents: struct linux_dirent records (d_type after the name)."""
+    records = await t.kernel.bus.call("vfs", "getdents", t.process.fds.handle(fd), count, True)
+    if records:
+        await t.mm.copy_out(dirp, records)
+    return len(records)
+
+
 # --- changing attributes ----------------------------------------------------------------------
 
 

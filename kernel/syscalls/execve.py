@@ -12,7 +12,7 @@ import os
 from typing import TYPE_CHECKING
 
 from abi import structs
-from abi.errno import E2BIG, EFAULT, EINVAL, ELOOP, ENOENT, ENOEXEC, ENOSYS
+from abi.errno import E2BIG, EFAULT, EINVAL, ELOOP, ENOENT, ENOEXEC
 from abi.linux import (
     AT_EMPTY_PATH,
     AT_FDCWD,
@@ -30,6 +30,7 @@ from kernel.syscalls.args import Addr, Int
 from kernel.syscalls.table import syscall
 
 if TYPE_CHECKING:
+    from kernel.exec import ExecutableFile
     from kernel.task import Task
 
 #: Path names are at most PATH_MAX bytes, NUL included.
@@ -75,37 +76,46 @@ def parse_shebang(head: bytes) -> tuple[bytes, bytes | None] | None:
     return interpreter, (argument or None)
 
 
-async def resolve_script(t: Task, path: bytes, argv: list[bytes]) -> tuple[bytes, list[bytes]]:
-    """Follow ``#!`` lines to the binary that really runs, rewriting argv as Linux does."""
+async def resolve_script(t: Task, path: bytes, argv: list[bytes], start: int | None = None, follow: bool = True,
+                         script_name: bytes | None = None) -> tuple[bytes, list[bytes], ExecutableFile]:
+    """Follow ``#!`` lines to the binary that really runs, rewriting argv as Linux does; returns
+    its path, the argv and the binary, opened. The first program is found from ``start`` (a
+    dirfd's or its own handle, for execveat) and is ``script_name`` in an interpreter's argv."""
     from kernel.exec import open_executable
 
     for _ in range(MAX_INTERPRETER_DEPTH + 1):
-        with await open_executable(t.kernel, t.process, path) as program:
-            head = program.pread(BINPRM_BUF_SIZE, 0)
+        program = await open_executable(t.kernel, t.process, path, start, follow)
+        head = program.pread(BINPRM_BUF_SIZE, 0)
         shebang = parse_shebang(head)
         if shebang is None:
-            return path, argv
+            return path, argv, program
+        program.close()
+        if script_name is None and start is not None:
+            raise Errno(ENOENT)  # a close-on-exec dirfd: the interpreter could not open /dev/fd/N
         interpreter, argument = shebang
-        argv = [interpreter, *([argument] if argument is not None else []), path, *argv[1:]]
-        path = interpreter
+        argv = [interpreter, *([argument] if argument is not None else []), script_name or path, *argv[1:]]
+        path, start, follow, script_name = interpreter, None, True, None
     raise Errno(ELOOP)
 
 
-async def execute(t: Task, path: bytes, argv: list[bytes], envp: list[bytes]) -> int:
-    """Replace the calling process's program with ``path``."""
+async def execute(t: Task, path: bytes, argv: list[bytes], envp: list[bytes], start: int | None = None,
+                  follow: bool = True, script_name: bytes | None = None) -> int:
+    """Replace the calling process's program with ``path`` (found from ``start``, as
+    :func:`resolve_script` says)."""
     from kernel.creds import commit_exec
     from kernel.exec import load_program, reset_registers
 
-    if not path:
+    if not path and start is None:
         raise Errno(ENOENT)
     check_size(t, argv, envp)
-    binary, argv = await resolve_script(t, path, argv)
+    binary, argv, program = await resolve_script(t, path, argv, start, follow, script_name)
     kernel = t.kernel
     process = t.process
     asid = await kernel.bus.call("mm", "create")
     mm = MemoryClient(kernel.bus, asid)
     try:
-        entry, sp, exec_creds = await load_program(mm, kernel, process, binary, argv, envp)
+        entry, sp, exec_creds = await load_program(mm, kernel, process, binary or script_name or b"", argv, envp,
+                                                   program)
         context = await mm.call("new_thread")
     except BaseException:
         await mm.call("destroy")
@@ -141,12 +151,21 @@ async def execve(t: Task, pathname: Addr, argv: Addr, envp: Addr) -> int:
 
 @syscall
 async def execveat(t: Task, dirfd: Int, pathname: Addr, argv: Addr, envp: Addr, flags: Int) -> int:
-    """execve relative to a directory fd; only AT_FDCWD and absolute paths until the VFS."""
+    """execve relative to a directory fd, or (AT_EMPTY_PATH with an empty path) of the program
+    the fd itself opened; AT_SYMLINK_NOFOLLOW refuses a symlink with ELOOP. A script run that
+    way is named /dev/fd/N (/dev/fd/N/path) in its interpreter's argv, which a close-on-exec fd
+    cannot give it: ENOENT, as on Linux."""
     if flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW):
         raise Errno(EINVAL)
     path = await t.mm.read_cstring(pathname, PATH_MAX)
-    if not path.startswith(b"/") and dirfd != AT_FDCWD:
-        raise Errno(ENOSYS)  # directory fds arrive with the VFS
+    if not path and not flags & AT_EMPTY_PATH:
+        raise Errno(ENOENT)
+    start = None
+    script_name = None
+    if dirfd != AT_FDCWD and not path.startswith(b"/"):
+        start = t.process.fds.handle(dirfd)
+        if not t.process.fds.get_cloexec(dirfd):
+            script_name = b"/dev/fd/%d" % dirfd + (b"/" + path if path else b"")
     args = await read_string_vector(t, argv)
     env = await read_string_vector(t, envp)
-    return await execute(t, path, args, env)
+    return await execute(t, path, args, env, start, not flags & AT_SYMLINK_NOFOLLOW, script_name)

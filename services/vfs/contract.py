@@ -163,9 +163,11 @@ class VfsContract(Contract):
         raise NotImplementedError
 
     @operation
-    async def open_exec(self, caller: Caller, root: Handle, start: Handle, path: bytes) -> Executable:
-        """Open a program for execve: EACCES unless a regular file the caller may execute
-        (execute permission, not read), ENOEXEC never (the kernel decides that)."""
+    async def open_exec(self, caller: Caller, root: Handle, start: Handle, path: bytes,
+                        follow: bool = True) -> Executable:
+        """Open a program for execve (the empty path: ``start``'s file, execveat's AT_EMPTY_PATH):
+        EACCES unless a regular file the caller may execute (execute permission, not read);
+        ELOOP for a symlink not ``follow``ed; ENOEXEC never (the kernel decides that)."""
         raise NotImplementedError
 
     @operation
@@ -242,7 +244,7 @@ class VfsContract(Contract):
 
     @operation
     async def getcwd(self, caller: Caller, root: Handle, cwd: Handle) -> bytes:
-        """The path of ``cwd`` as seen from ``root``."""
+        """The path of ``cwd`` as seen from ``root``. ENAMETOOLONG past PATH_MAX."""
         raise NotImplementedError
 
     # --- references -------------------------------------------------------------------------------
@@ -295,10 +297,10 @@ class VfsContract(Contract):
         raise NotImplementedError
 
     @operation
-    async def getdents(self, handle: Handle, size: int) -> bytes:
+    async def getdents(self, handle: Handle, size: int, legacy: bool = False) -> bytes:
         """getdents64(2): as many ``linux_dirent64`` records as fit in ``size`` bytes from the
-        description's position, which moves past them. ENOTDIR, EINVAL (the next one does not
-        fit), EBADF (O_PATH)."""
+        description's position, which moves past them (``legacy``: getdents(2)'s
+        ``linux_dirent``). ENOTDIR, EINVAL (the next one does not fit), EBADF (O_PATH)."""
         raise NotImplementedError
 
     @operation

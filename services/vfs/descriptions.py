@@ -45,7 +45,7 @@ from abi.linux import (
     TIOCSWINSZ,
     WINSIZE_SIZE,
 )
-from abi.structs import DIRENT64_HEAD
+from abi.structs import DIRENT64_HEAD, DIRENT_HEAD
 from kernel.bus import operation
 from services.vfs.contract import Attrs, Handle, Opened, PtyInfo, RecordLock, Stat
 from services.vfs.core import VfsCore
@@ -178,17 +178,23 @@ class DescriptionOperations(VfsCore):
         return await self.file(handle).stat()
 
     @operation
-    async def getdents(self, handle: Handle, size: int) -> bytes:
+    async def getdents(self, handle: Handle, size: int, legacy: bool = False) -> bytes:
         file = self.usable(handle)
         entries = await file.getdents()
         out = bytearray()
         used = 0
         for name, ino, dtype in entries:
-            reclen = (DIRENT64_HEAD.size + len(name) + 1 + 7) & ~7
+            if legacy:  # linux_dirent: the name, a NUL, padding, and d_type in the last byte
+                reclen = (DIRENT_HEAD.size + len(name) + 2 + 7) & ~7
+                record = DIRENT_HEAD.pack(ino, file.offset + used + 1, reclen) + name
+                record += bytes(reclen - len(record) - 1) + bytes((dtype,))
+            else:
+                reclen = (DIRENT64_HEAD.size + len(name) + 1 + 7) & ~7
+                record = DIRENT64_HEAD.pack(ino, file.offset + used + 1, reclen, dtype) + name
+                record += bytes(reclen - len(record))
             if len(out) + reclen > size:
                 break
-            record = DIRENT64_HEAD.pack(ino, file.offset + used + 1, reclen, dtype) + name
-            out += record + bytes(reclen - len(record))
+            out += record
             used += 1
         if entries and not used:
             raise Errno(EINVAL)

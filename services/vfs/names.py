@@ -19,6 +19,7 @@ from abi.errno import (
     EINVAL,
     EISDIR,
     ELOOP,
+    ENAMETOOLONG,
     ENOENT,
     ENOTDIR,
     ENOTEMPTY,
@@ -44,6 +45,7 @@ from abi.linux import (
     O_TMPFILE,
     O_TRUNC,
     O_WRONLY,
+    PATH_MAX,
     R_OK,
     RENAME_EXCHANGE,
     RENAME_NOREPLACE,
@@ -217,16 +219,22 @@ class NameOperations(VfsCore):
         await self.file(handle).finish_open()
 
     @operation
-    async def open_exec(self, caller: Caller, root: Handle, start: Handle, path: bytes) -> Executable:
-        found = await self.walk(caller, root, start, path, follow=True)
-        inode = found.inode
+    async def open_exec(self, caller: Caller, root: Handle, start: Handle, path: bytes,
+                        follow: bool = True) -> Executable:
+        found = await self.walk(caller, root, start, path, follow=follow) if path else None
+        inode = found.inode if found is not None else await self.target(caller, root, start, b"", follow)
         assert inode is not None
+        if isinstance(inode, Symlink):
+            raise Errno(ELOOP)
         if inode.kind != S_IFREG:
             raise Errno(EACCES)  # only regular files execute
         permission(caller.creds, inode, MAY_EXEC)
         file = await inode.open(O_RDONLY, caller)
         file.opener = caller.creds
-        self._name(file, inode, found, root)
+        if found is not None:
+            self._name(file, inode, found, root)
+        else:
+            file.opened_at = self.file(start).opened_at
         return Executable(self.opened(file), await inode.stat(), file.path or path, inode.fs.nosuid)
 
     # --- looking ----------------------------------------------------------------------------------
@@ -277,7 +285,10 @@ class NameOperations(VfsCore):
 
     @operation
     async def getcwd(self, caller: Caller, root: Handle, cwd: Handle) -> bytes:
-        return path_of(self.directory(cwd), self.directory(root))
+        path = path_of(self.directory(cwd), self.directory(root))
+        if len(path) >= PATH_MAX:  # with its NUL, more than the page Linux builds it in
+            raise Errno(ENAMETOOLONG)
+        return path
 
     # --- making names -------------------------------------------------------------------------------
 

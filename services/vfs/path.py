@@ -136,7 +136,6 @@ async def resolve(caller: Caller, root: Dir, start: Dir, path: bytes, *, follow:
 def path_of(directory: Dir, root: Dir) -> bytes:
     """The absolute path of ``directory`` as seen from ``root`` (getcwd)."""
     names: list[bytes] = []
-    seen = 0
     while directory is not root:
         while directory.mountpoint is not None and directory is not root:
             directory = directory.mountpoint
@@ -144,7 +143,4 @@ def path_of(directory: Dir, root: Dir) -> bytes:
             break
         names.append(directory.name)
         directory = directory.parent
-        seen += 1
-        if seen > PATH_MAX:
-            break
     return b"/" + b"/".join(reversed(names))

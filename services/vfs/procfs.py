@@ -317,6 +317,8 @@ class ProcFs:
             async def exe(caller: Caller | None) -> bytes:
                 if not allowed(caller):
                     raise Errno(EACCES)
+                if process.asid is None:  # a zombie has no program any more
+                    raise Errno(ENOENT)
                 return process.exe
 
             async def cwd(caller: Caller | None) -> bytes:
@@ -326,6 +328,8 @@ class ProcFs:
                 return path_of(directory, self._root())
 
             async def root(caller: Caller | None) -> bytes:
+                if process.root is None:  # a zombie's directories are gone
+                    raise Errno(ENOENT)
                 return b"/"
 
             children: dict[bytes, Inode] = {

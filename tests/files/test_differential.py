@@ -12,7 +12,7 @@ from tests.files.conftest import REPO, Batch, Images
 pytestmark = pytest.mark.differential
 
 OVERLAY = ["fileio", "names", "attrs", "escape", "devices", "pipes", "events", "filedata", "fifo", "fifo_wait",
-           "splice", "tmpfile", "openat2", "locks", "sharedmap", "pastend", "fsize"]
+           "splice", "tmpfile", "openat2", "locks", "sharedmap", "pastend", "fsize", "compat"]
 WRITE_THROUGH = ["fileio", "names", "fifo", "locks", "sharedmap"]
 
 

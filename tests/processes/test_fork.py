@@ -52,3 +52,13 @@ def test_orphans_go_to_pid_1_and_a_spinning_thread_does_not_delay_exit(image: Pa
 def test_rlimit_nproc_stops_a_fork_bomb_of_a_user(image: Path) -> None:
     outcome = sentrio(image, "/bin/fork_bomb", "user")
     assert outcome.stdout == "fork failed with EAGAIN after more than 10 children\n"
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_execveat(image: Path, libc: str) -> None:
+    outcome = same(image, f"/bin/execveat{libc}")
+    assert "target argc 2: [target] [arg]" in outcome.stdout
+    assert "target argc 4: [/bin/exec_target] [-x] [/dev/fd/6] [arg]" in outcome.stdout
+    assert "[/dev/fd/3/script]" in outcome.stdout
+    assert "script by close-on-exec fd: exited 100" in outcome.stdout
+    assert "symlink not followed: exited 100" in outcome.stdout  # ELOOP, in each libc's words
