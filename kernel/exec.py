@@ -127,6 +127,8 @@ async def open_executable(kernel: Kernel, process: ThreadGroup, path: bytes, sta
     handle = program.opened.handle
     try:
         fd = await bus.call("vfs", "map_file", caller, handle, PROT_READ, False)
+        if fd is None:
+            raise Errno(EACCES)
     except Errno:
         raise Errno(EACCES) from None
     finally:

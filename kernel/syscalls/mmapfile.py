@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING
 
 from abi.errno import EINVAL, Errno
-from abi.linux import MAP_PRIVATE, MAP_TYPE
+from abi.linux import MAP_ANONYMOUS, MAP_PRIVATE, MAP_TYPE
 from kernel.files import vfs
 
 if TYPE_CHECKING:
@@ -20,6 +20,8 @@ async def map_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: i
     if length == 0:
         raise Errno(EINVAL)
     host_fd = await vfs(t, "map_file", handle, prot, flags & MAP_TYPE != MAP_PRIVATE)
+    if host_fd is None:  # /dev/zero: anonymous memory, private or shared as asked
+        return await t.mm.call("mmap", addr, length, prot, flags | MAP_ANONYMOUS)
     try:
         return await t.mm.call("mmap_file", addr, length, prot, flags, host_fd, offset)
     finally:

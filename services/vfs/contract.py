@@ -348,10 +348,11 @@ class VfsContract(Contract):
         raise NotImplementedError
 
     @operation
-    async def map_file(self, caller: Caller, handle: Handle, prot: int, shared: bool) -> int:
+    async def map_file(self, caller: Caller, handle: Handle, prot: int, shared: bool) -> int | None:
         """mmap(2) of a description: a host fd (the caller's to close) holding the file's bytes,
-        for the MM to map. EACCES (not readable, or a shared writable mapping of a file not open
-        for writing), ENODEV (a file that cannot be mapped), EBADF (O_PATH)."""
+        for the MM to map; None for a file whose mapping is fresh anonymous memory (/dev/zero).
+        EACCES (not readable, or a shared writable mapping of a file not open for writing),
+        ENODEV (a file that cannot be mapped), EBADF (O_PATH)."""
         raise NotImplementedError
 
     # --- locks --------------------------------------------------------------------------------------

@@ -276,13 +276,15 @@ class DescriptionOperations(VfsCore):
         return file.pipe.capacity if size is None else file.pipe.resize(size)
 
     @operation
-    async def map_file(self, caller: Caller, handle: Handle, prot: int, shared: bool) -> int:
+    async def map_file(self, caller: Caller, handle: Handle, prot: int, shared: bool) -> int | None:
         file = self.usable(handle)
+        if file.flags & O_ACCMODE == O_WRONLY or shared and prot & PROT_WRITE and not file.writable:
+            raise Errno(EACCES)
+        if file.maps_anonymous:
+            return None
         host_fd = file.host_fd()
         if host_fd is None:
             raise Errno(ENODEV)
-        if file.flags & O_ACCMODE == O_WRONLY or shared and prot & PROT_WRITE and not file.writable:
-            raise Errno(EACCES)
         if shared and file.inode is not None:
             file.inode.mapped_shared = True
         return os.dup(host_fd)

@@ -54,11 +54,15 @@ class NullFile(_DeviceFile):
 
 
 class ZeroFile(NullFile):
+    maps_anonymous = True
+
     async def read(self, buffers: list[memoryview]) -> int:
         return _fill(buffers, b"")
 
 
 class FullFile(ZeroFile):
+    maps_anonymous = False
+
     async def write(self, buffers: list[memoryview]) -> int:
         raise Errno(ENOSPC)
 

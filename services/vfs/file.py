@@ -171,6 +171,9 @@ class File:
         """A host fd holding the file's bytes (for mmap), if there is one."""
         return None
 
+    #: Whether mapping it gives fresh zeroed memory (/dev/zero: anonymous memory, shared or not).
+    maps_anonymous = False
+
     def release(self) -> None:
         """The last fd referring to this description closed."""
 

@@ -15,7 +15,7 @@ static const char *errname(int e) {
     case EBUSY: return "EBUSY"; case ENOSPC: return "ENOSPC"; case EIO: return "EIO";
     case ERANGE: return "ERANGE"; case ENXIO: return "ENXIO"; case EMFILE: return "EMFILE";
     case ENOTTY: return "ENOTTY"; case EAGAIN: return "EAGAIN"; case EDEADLK: return "EDEADLK";
-    case EINTR: return "EINTR"; case EFBIG: return "EFBIG";
+    case EINTR: return "EINTR"; case EFBIG: return "EFBIG"; case ENODEV: return "ENODEV";
     default: return "E?";
     }
 }
