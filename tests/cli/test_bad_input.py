@@ -30,7 +30,8 @@ def one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
 @pytest.mark.parametrize(("flags", "message"), [
     (["--trace-messages", "/no/such/dir/messages"],
      "sentrio: --trace-messages '/no/such/dir/messages': No such file or directory"),
-    (["--debug-log", "/no/such/dir/debug.log"], "sentrio: --debug-log '/no/such/dir/debug.log': No such file or directory"),
+    (["--debug-log", "/no/such/dir/debug.log"],
+     "sentrio: --debug-log '/no/such/dir/debug.log': No such file or directory"),
     (["--debug-log", "/"], "sentrio: --debug-log '/': Is a directory"),
     (["--memory", "0"], "sentrio: argument --memory: '0' is too little memory to run anything (the least is 6m)"),
     (["--memory", "99999999999g"],
