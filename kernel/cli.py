@@ -458,7 +458,7 @@ def image_command(args: argparse.Namespace) -> int:
 
     try:
         if args.image_command == "import":
-            import_image(Path(args.tarball), Path(args.directory))
+            import_image(Path(args.tarball), Path(args.directory), args.max_size)
         else:
             builder = {"demo": build_demo, "busybox": build_busybox, "debian": build_debian}[args.kind]
             builder(Path(args.directory))
