@@ -61,9 +61,10 @@ class PtraceContext:
     __slots__ = ("_thread", "_process_pid", "_placement", "_pinned", "_quick_stops",
                  "regs", "fault", "_dirty", "_siginfo", "_xstate", "_iov", "dead", "on_death")
 
-    #: The size of this CPU's XSAVE image, learnt from the first read (the legacy area and the
-    #: XSAVE header until then): what a dead context's FP state is made of.
+    #: The size of this CPU's XSAVE image, read once from the first thread made: what a dead
+    #: context's FP state is made of (zeros of exactly this size are a state the kernel takes).
     xstate_size = 512 + 64
+    _xstate_learnt = False
 
     def __init__(self, thread: StubThread, process_pid: int, placement: CpuPlacement) -> None:
         self._thread = thread
@@ -80,6 +81,8 @@ class PtraceContext:
         self.dead = thread.dead
         #: Called once if the stub thread is found killed while the guest thread is not running.
         self.on_death: Callable[[], None] | None = None
+        if not PtraceContext._xstate_learnt and not self.dead:
+            self.get_fp_state()
 
     @classmethod
     def dead_one(cls, thread: StubThread, process_pid: int, placement: CpuPlacement) -> PtraceContext:
@@ -215,7 +218,8 @@ class PtraceContext:
             except PtraceError as error:
                 self._failed(error)
             else:
-                PtraceContext.xstate_size = self._iov.len
+                if not PtraceContext._xstate_learnt:
+                    PtraceContext.xstate_size, PtraceContext._xstate_learnt = self._iov.len, True
                 return self._xstate.raw[: self._iov.len]
         return bytes(PtraceContext.xstate_size)
 

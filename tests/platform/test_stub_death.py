@@ -76,6 +76,10 @@ async def test_a_stub_killed_while_its_thread_is_held_is_reported_and_never_rais
     # Everything the kernel may still do with it succeeds, without effect.
     assert context.get_fp_state() == bytes(state_size)
     context.set_fp_state(bytes(state_size))
+    other, alive, _ = await held_thread(platform)  # a fork of the killed process copies its state
+    alive.set_fp_state(context.get_fp_state())
+    assert await alive.switch() == StopReason.SYSCALL
+    other.release()
     assert context.cpu_time_ns(whole_process=True) == 0
     await space.map(CODE + 4096, 4096, PROT_READ, 4096)
     await space.protect(CODE, 4096, PROT_READ)
