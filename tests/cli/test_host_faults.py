@@ -119,3 +119,19 @@ def test_an_init_without_a_handler_ignores_the_first_as_linux_does(image: Path, 
     assert sentry.returncode == 128 + signal.SIGINT
     assert "Traceback" not in err and out == ""
     assert os.listdir(runtime) == []
+
+
+def test_a_signal_before_the_sandbox_runs_ends_it_cleanly(image: Path, start: object, runtime: Path) -> None:
+    sentry = start("--plugin", "tests.cli.signal_plugins:terminate_before_boot",  # type: ignore[operator]
+                   str(image), "--", "/bin/relay")
+    out, err = sentry.communicate()
+    assert (sentry.returncode, out, err) == (128 + signal.SIGTERM, "", "")
+    assert os.listdir(runtime) == []
+
+
+def test_a_command_that_is_not_there_leaves_no_runtime_directory(image: Path, start: object,
+                                                                  runtime: Path) -> None:
+    sentry = start(str(image), "--", "/bin/nothing-here")  # type: ignore[operator]
+    out, err = sentry.communicate()
+    assert (sentry.returncode, err) == (127, "/bin/nothing-here: not found in the image\n")
+    assert os.listdir(runtime) == []
