@@ -4,9 +4,7 @@
 ``process`` (args, env, cwd, user, rlimits, terminal), ``root`` (path, readonly), ``hostname``
 and ``mounts``. Anything malformed is a :class:`BundleError` whose message names the offending
 field (``config.json: process.user.uid: expected an integer, got "root"``), so the CLI can
-report it in one line. The file is untrusted input: it is read only up to
-:data:`MAX_CONFIG_SIZE` and refused if nested deeper than :data:`MAX_NESTING`, before anything
-walks it.
+report it in one line.
 """
 
 from __future__ import annotations
@@ -162,7 +160,10 @@ def _nesting(document: Any) -> int:
 
 
 def read_config(config_path: str) -> Any:
-    """The JSON document in ``config_path``, bounded in size and nesting; BundleError if not."""
+    """The JSON document in ``config_path``, bounded in size and nesting; BundleError if not.
+
+    config.json is untrusted input: it is read only up to :data:`MAX_CONFIG_SIZE` and refused
+    if nested deeper than :data:`MAX_NESTING`, before anything walks it."""
     try:
         with open(config_path, "rb") as file:
             data = file.read(MAX_CONFIG_SIZE + 1)
