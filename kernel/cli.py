@@ -15,8 +15,9 @@ import importlib
 import logging
 import os
 import re
+import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 #: Exit statuses of the runtime itself, as docker and runsc use them.
@@ -57,12 +58,37 @@ def _positive(text: str) -> int:
     return value
 
 
+#: ``--memory`` below this cannot run a program at all (docker refuses under 6 MiB too).
+MIN_MEMORY = 6 << 20
+
+
+def _memory(text: str) -> int:
+    """``--memory``: a size from 6m up to what a guest can address."""
+    from abi.linux import TASK_SIZE
+
+    size = parse_size(text)
+    if size < MIN_MEMORY:
+        raise argparse.ArgumentTypeError(f"{text!r} is too little memory to run anything (the least is 6m)")
+    if size > TASK_SIZE:
+        raise argparse.ArgumentTypeError(f"{text!r} is more memory than a guest can address (at most 127t)")
+    return size
+
+
+def _byte_limit(text: str) -> int:
+    """A positive size, e.g. ``--max-size 2g``."""
+    size = parse_size(text)
+    if size <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive size, got {text!r}")
+    return size
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad command line as docker does: one line, exit 125."""
+    """argparse that reports a bad command line as docker does a bad flag: one line on stderr
+    (``sentrio: MESSAGE``) and exit 125, never the usage screen. Subcommands' parsers are of
+    this class too (argparse makes them with the parent's class)."""
 
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        print(f"sentrio: {message}", file=sys.stderr)
+        print(f"sentrio: {' '.join(message.split())}", file=sys.stderr)
         raise SystemExit(EXIT_RUNTIME_ERROR)
 
 
@@ -92,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="let the guest write to the image itself (default: writes go to a tmpfs overlay)")
     run.add_argument("-i", "--interactive", action="store_true", help="keep stdin open (else it reads as empty)")
     run.add_argument("-t", "--tty", action="store_true", help="give the guest a terminal")
-    run.add_argument("--memory", type=parse_size, metavar="SIZE", help="guest memory limit, e.g. 512m")
+    run.add_argument("--memory", type=_memory, metavar="SIZE", help="guest memory limit, e.g. 512m (at least 6m)")
     run.add_argument("--pids-limit", type=_positive, metavar="N",
                      help="most processes and threads in the sandbox (default 1024)")
     run.add_argument("--name", help="the sandbox's id for ps and inspect (default: 12 random hex digits)")
@@ -123,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     import_ = image.add_parser("import", help="unpack a `docker save` archive or an OCI image layout tar")
     import_.add_argument("tarball", help="the archive (docker save, or an OCI layout; may be compressed)")
     import_.add_argument("directory", help="the bundle to create: DIR/config.json and DIR/rootfs/")
+    import_.add_argument("--max-size", type=_byte_limit, metavar="SIZE",
+                         help="refuse an image that would take more than SIZE on disk, e.g. 2g "
+                              "(default: the free space where DIR goes)")
 
     commands.add_parser("ps", help="list running sandboxes")
     inspect = commands.add_parser("inspect", help="a running sandbox and its guest processes, as JSON")
@@ -169,15 +198,25 @@ class _OneLineFormatter(logging.Formatter):
         return record
 
 
-def _configure_logging(level: str, debug_log: str | None) -> None:
+def _output_file(path: str, flag: str, mode: str = "w") -> Any:
+    """A file a flag names for the Sentry to write (``--trace-messages``, ``--debug-log``),
+    opened before anything starts; UsageError, in one line, if it cannot be."""
+    try:
+        return open(path, mode, encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"{flag} {path!r}: {error.strerror or error}") from None
+
+
+def _configure_logging(level: str, debug_log: Any | None) -> None:
+    """The console gets one line per record at ``level``; ``debug_log`` (an open file) all of it."""
     root = logging.getLogger("sentrio")
     root.setLevel(logging.DEBUG)
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(getattr(logging, level.upper()))
     console.setFormatter(_OneLineFormatter("sentrio: %(levelname)s: %(message)s"))
     root.addHandler(console)
-    if debug_log:
-        file = logging.FileHandler(debug_log)
+    if debug_log is not None:
+        file = logging.StreamHandler(debug_log)
         file.setLevel(logging.DEBUG)
         file.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
         root.addHandler(file)
@@ -198,7 +237,114 @@ def _stdin_for(interactive: bool) -> None:
         os.close(null)
 
 
+#: Signals the Sentry passes on to the guest's first process, as ``docker run`` does; a second
+#: one shuts the sandbox down.
+RELAYED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Interrupted(BaseException):
+    """A relayed signal that ends the sandbox: the exit status is 128+signo."""
+
+    def __init__(self, signo: int) -> None:
+        super().__init__(signo)
+        self.signo = signo
+
+
+class SignalRelay:
+    """SIGINT, SIGTERM and SIGHUP sent to the Sentry while it runs a sandbox.
+
+    The first one goes on to the guest's first process (sent from outside its pid namespace:
+    si_pid 0, and an init without a handler for it ignores it, as on Linux); the second, or one
+    that comes before the guest exists, shuts the sandbox down with status 128+N. While trio
+    runs, :meth:`serve` receives them; before and after, the handler raises :class:`Interrupted`
+    so every way out goes through the CLI's clean-up (the runtime directory, the terminal).
+    """
+
+    def __init__(self) -> None:
+        #: Set when a signal has shut the sandbox down: the exit status is 128 + this.
+        self.shutdown: int | None = None
+        self._forwarded = False
+        #: Signals that came while deferred (see :meth:`deferred`).
+        self._early: list[int] = []
+        self._deferring = False
+        self._previous: dict[int, Any] = {}
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        for signo in RELAYED_SIGNALS:
+            self._previous[signo] = signal.signal(signo, self._handle)
+        try:
+            yield
+        finally:
+            for signo, handler in self._previous.items():
+                signal.signal(signo, handler)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Signals that come inside are kept, not raised: around ``trio.run`` (:meth:`serve`
+        takes them; an exception must not land in trio's own code) and around clean-up.
+        One still kept on the way out raises Interrupted then."""
+        outer, self._deferring = self._deferring, True
+        try:
+            yield
+        finally:
+            self._deferring = outer
+        if self._early and not outer:
+            signo, self._early = self._early[0], []
+            raise Interrupted(signo)
+
+    def _handle(self, signo: int, _frame: Any) -> None:
+        if self._deferring:
+            self._early.append(signo)
+        else:
+            raise Interrupted(signo)
+
+    async def serve(self, kernel: Any, sandbox_scope: Any, task_status: Any) -> None:
+        import trio
+
+        with trio.open_signal_receiver(*RELAYED_SIGNALS) as received:
+            task_status.started()
+            early, self._early = self._early, []
+            for signo in early:
+                if await self._relay(kernel, signo, sandbox_scope):
+                    return
+            async for signo in received:
+                if await self._relay(kernel, signo, sandbox_scope):
+                    return
+
+    async def _relay(self, kernel: Any, signo: int, sandbox_scope: Any) -> bool:
+        """Pass ``signo`` on, or shut down; True once the sandbox is shutting down."""
+        from abi.errno import Errno
+        from abi.linux import SI_USER
+        from abi.structs import SIGINFO_KILL
+
+        init = kernel.processes.get(1)
+        if self._forwarded or init is None or init.zombie:
+            log.info("signal %d: shutting the sandbox down", signo)
+            self.shutdown = signo
+            sandbox_scope.cancel()
+            return True
+        self._forwarded = True
+        log.info("signal %d: passed on to the guest's first process", signo)
+        info = SIGINFO_KILL.pack(signo, 0, SI_USER, 0, 0, 0)  # from outside its pid namespace: no pid
+        try:
+            await kernel.bus.call("signals", "send", init.pid, None, signo, info)
+        except Errno:
+            pass  # init is on its way out
+        return False
+
+
 def run(args: argparse.Namespace) -> int:
+    """``run``: the exit status docker would give (see the module's docstring)."""
+    relay = SignalRelay()
+    with relay.installed():
+        try:
+            return _run(args, relay)
+        except Interrupted as interrupted:
+            return 128 + interrupted.signo
+
+
+def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
     import outcome
     import trio
 
@@ -238,20 +384,23 @@ def run(args: argparse.Namespace) -> int:
     # Tests set SENTRIO_STRICT=1 so a Sentry bug fails them loudly instead of becoming EIO.
     config.strict = os.environ.get("SENTRIO_STRICT") == "1"
     config.runtime_dir = control.runtime_root()
+    # Every file the Sentry will write is opened now: a bad path is one line, before anything starts.
+    debug_log = _output_file(args.debug_log, "--debug-log", "a") if args.debug_log else None
+    trace_file = _output_file(args.trace_messages, "--trace-messages") if args.trace_messages else None
     block_sigchld()  # before any thread exists, so every thread inherits the mask
-    _configure_logging(args.log_level, args.debug_log)
+    _configure_logging(args.log_level, debug_log)
 
     tracer = None
     sandbox: control.SandboxDirectory | None = None
     terminal: HostTerminal | None = None
     try:
-        sandbox = control.SandboxDirectory.create(config.runtime_dir, config)
-    except control.SandboxExists as error:
-        raise UsageError(str(error)) from None
-    except OSError as error:  # not fatal: the sandbox runs, ps and inspect will not see it
-        log.warning("no runtime directory under %s (%s): ps and inspect will not see this sandbox",
-                    config.runtime_dir, error.strerror or error)
-    try:
+        try:
+            sandbox = control.SandboxDirectory.create(config.runtime_dir, config)
+        except control.SandboxExists as error:
+            raise UsageError(str(error)) from None
+        except OSError as error:  # not fatal: the sandbox runs, ps and inspect will not see it
+            log.warning("no runtime directory under %s (%s): ps and inspect will not see this sandbox",
+                        config.runtime_dir, error.strerror or error)
         if config.tty:
             terminal = HostTerminal(config.interactive)
         else:
@@ -262,8 +411,8 @@ def run(args: argparse.Namespace) -> int:
             kernel.pty = terminal.pty  # the guest's stdio: a terminal it may set
         if args.strace:
             Strace().install(kernel.syscalls)
-        if args.trace_messages:
-            tracer = MessageTracer(open(args.trace_messages, "w"))
+        if trace_file is not None:
+            tracer = MessageTracer(trace_file)
             kernel.bus.add_interceptor(tracer)
         if injector is not None:
             injector.install(kernel.bus)
@@ -272,15 +421,18 @@ def run(args: argparse.Namespace) -> int:
 
         async def serve_and_run() -> int:
             async with trio.open_nursery() as nursery:
+                await nursery.start(relay.serve, kernel, nursery.cancel_scope)
                 if sandbox is not None:
                     await nursery.start(control.serve, kernel, sandbox)
                 if terminal is not None:
                     await nursery.start(terminal.serve)
                 result = await outcome.acapture(kernel.run)
                 nursery.cancel_scope.cancel()
+            if relay.shutdown is not None:
+                return relay.shutdown  # the wait status of a death by that signal
             return result.unwrap()
 
-        with terminal.raw() if terminal is not None else contextlib.nullcontext():
+        with terminal.raw() if terminal is not None else contextlib.nullcontext(), relay.deferred():
             status = trio.run(serve_and_run)
     except CommandNotFound as error:
         print(f"{error.command}: not found in the image", file=sys.stderr)
@@ -291,12 +443,15 @@ def run(args: argparse.Namespace) -> int:
     except SentryError as error:
         raise UsageError(str(error)) from None
     finally:
-        if tracer is not None:
-            tracer.close()
-        if sandbox is not None:
-            sandbox.remove()
-        if terminal is not None:
-            terminal.close()
+        with relay.deferred():  # a signal now must not cut the clean-up short
+            if tracer is not None:
+                tracer.close()
+            elif trace_file is not None:
+                trace_file.close()
+            if sandbox is not None:
+                sandbox.remove()
+            if terminal is not None:
+                terminal.close()
     return wait_status_to_exit_code(status)
 
 
@@ -308,7 +463,7 @@ def image_command(args: argparse.Namespace) -> int:
 
     try:
         if args.image_command == "import":
-            import_image(Path(args.tarball), Path(args.directory))
+            import_image(Path(args.tarball), Path(args.directory), args.max_size)
         else:
             builder = {"demo": build_demo, "busybox": build_busybox, "debian": build_debian}[args.kind]
             builder(Path(args.directory))

@@ -4,8 +4,11 @@ Every running sandbox has a directory ``RUNTIME/<id>/`` (``RUNTIME`` is ``/run/s
 ``$SENTRIO_RUNTIME_DIR``) holding ``state.json`` (what was started, by which Sentry, when) and
 ``control``, a Unix stream socket the Sentry answers on. A client sends one JSON line
 ``{"op": "inspect"}`` and reads one JSON line back: the state and the guest's processes. The
-directory is removed when the sandbox ends; one left by a Sentry that was killed is removed by
-the next ``ps`` that finds its Sentry gone.
+directory is removed when the sandbox ends, however it ends (the CLI removes it on its way out,
+signals included); one left by a Sentry that was SIGKILLed, which runs no code at all, is
+removed by the next ``ps`` that finds its Sentry gone. The removal goes through a descriptor of
+the runtime root opened at creation, so it works wherever the Sentry's own view of the host's
+file system has gone since (the Sentry is confined after start-up).
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ class SandboxDirectory:
 
     path: str
     state: dict[str, Any]
+    #: A descriptor of ``RUNTIME`` (None once removed): what :meth:`remove` works through.
+    root_fd: int | None = None
 
     @property
     def control_path(self) -> str:
@@ -82,12 +87,29 @@ class SandboxDirectory:
             "created": time.time(),
             "hostname": config.hostname,
         }
-        with open(os.path.join(path, "state.json"), "w") as file:
-            json.dump(state, file)
-        return cls(path, state)
+        root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            with open(os.path.join(path, "state.json"), "w") as file:
+                json.dump(state, file)
+        except BaseException:
+            os.close(root_fd)
+            shutil.rmtree(path, ignore_errors=True)
+            raise
+        return cls(path, state, root_fd)
 
     def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        """Remove the directory (once; later calls do nothing)."""
+        if self.root_fd is None:
+            return
+        root_fd, self.root_fd = self.root_fd, None
+        try:
+            shutil.rmtree(os.path.basename(self.path), dir_fd=root_fd)
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            log.warning("cannot remove %s: %s", self.path, error.strerror or error)
+        finally:
+            os.close(root_fd)
 
 
 async def _working_directory(kernel: Kernel, process: ThreadGroup) -> str:

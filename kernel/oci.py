@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,13 @@ RLIMIT_NUMBERS: dict[str, int] = {
     name: getattr(linux, name) for name in dir(linux)
     if name.startswith("RLIMIT_") and isinstance(getattr(linux, name), int)
 }
+
+
+#: The largest config.json read. Real ones are a few KiB; argv and environment together are
+#: bounded by ARG_MAX (2 MiB by default) on Linux anyway, and half of that is plenty here.
+MAX_CONFIG_SIZE = 1 << 20
+#: The deepest nesting of arrays and objects accepted (the runtime spec needs about 6 levels).
+MAX_NESTING = 64
 
 
 class BundleError(Exception):
@@ -143,16 +151,45 @@ def _limit(fields: _Fields, key: str) -> int:
     return value
 
 
-def load_bundle(path: str) -> Bundle:
-    """Read and validate ``path``/config.json."""
-    config_path = os.path.join(path, "config.json")
+def _nesting(document: Any) -> int:
+    """How deeply arrays and objects nest in ``document`` (walked without recursion)."""
+    deepest = 0
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_NESTING:
+                stack.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
+    return deepest
+
+
+def read_config(config_path: str) -> Any:
+    """The JSON document in ``config_path``, bounded in size and nesting; BundleError if not.
+
+    config.json is untrusted input: it is read only up to :data:`MAX_CONFIG_SIZE` and refused
+    if nested deeper than :data:`MAX_NESTING`, before anything walks it."""
     try:
         with open(config_path, "rb") as file:
-            document = json.load(file)
+            data = file.read(MAX_CONFIG_SIZE + 1)
     except OSError as error:
         raise BundleError(f"cannot read {config_path}: {error.strerror}") from None
+    if len(data) > MAX_CONFIG_SIZE:
+        raise BundleError(f"config.json is larger than {MAX_CONFIG_SIZE >> 20} MiB")
+    try:
+        document = json.loads(data)
+    except RecursionError:  # the parser's own limit, met before ours
+        raise BundleError(f"config.json nests arrays and objects deeper than {MAX_NESTING} levels") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise BundleError(f"config.json is not valid JSON: {error}") from None
+    if _nesting(document) > MAX_NESTING:
+        raise BundleError(f"config.json nests arrays and objects deeper than {MAX_NESTING} levels")
+    return document
+
+
+def load_bundle(path: str) -> Bundle:
+    """Read and validate ``path``/config.json."""
+    document = read_config(os.path.join(path, "config.json"))
     top = _Fields(document, "")
     top.get("ociVersion", str)
 
@@ -230,6 +267,10 @@ def _mount(fields: _Fields) -> MountSpec:
     if kind not in KNOWN_MOUNT_TYPES:
         raise fields.error("type", f"unsupported mount type {_show(kind)}")
     source = fields.get("source", str)
+    if kind == "tmpfs":
+        problem = tmpfs_option_problem(options)
+        if problem:
+            raise fields.error("options", problem)
     if kind == "bind":
         if not source:
             raise fields.error("source", "a bind mount needs a source")
@@ -243,3 +284,48 @@ def validate_hostname(name: str, where: str) -> None:
     """A host name fits utsname.nodename (64 bytes) and holds no NUL or slash."""
     if not name or len(name.encode()) > 64 or "\0" in name or "/" in name:
         raise BundleError(f"{where}: not a valid host name: {_show(name)}")
+
+
+# --- tmpfs options ---------------------------------------------------------------------------
+
+#: Options any mount takes (mount(8)), which a tmpfs accepts and a sandbox may ignore.
+_GENERIC_OPTIONS = frozenset({
+    "defaults", "ro", "rw", "suid", "nosuid", "dev", "nodev", "exec", "noexec", "sync", "async",
+    "dirsync", "atime", "noatime", "diratime", "nodiratime", "relatime", "norelatime",
+    "strictatime", "nostrictatime", "lazytime", "nolazytime", "mand", "nomand", "silent", "loud",
+    "private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable",
+    "tmpcopyup", "notmpcopyup", "noswap", "inode32", "inode64",
+})
+_TMPFS_SIZE = re.compile(r"[0-9]+[kmg]?|[0-9]+%", re.IGNORECASE)
+_TMPFS_COUNT = re.compile(r"[0-9]+[kmg]?", re.IGNORECASE)
+_HUGE = frozenset({"never", "always", "within_size", "advise", "deny", "force"})
+
+
+def tmpfs_option_problem(options: tuple[str, ...] | list[str]) -> str | None:
+    """What is wrong with a tmpfs's mount options, as tmpfs(5) and mount(8) take them (None if
+    nothing): a known name, and for ``size=``, ``nr_blocks=``, ``nr_inodes=``, ``mode=``,
+    ``uid=``, ``gid=`` and ``huge=`` a value of the right form."""
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep:
+            if key not in _GENERIC_OPTIONS:
+                return f"unknown tmpfs option {option!r}"
+            continue
+        if key == "size":
+            if not _TMPFS_SIZE.fullmatch(value) or not int(value.rstrip("%kmgKMG")):
+                return f"tmpfs option {option!r}: expected a size like 64m or 10%"
+        elif key in ("nr_blocks", "nr_inodes"):
+            if not _TMPFS_COUNT.fullmatch(value):
+                return f"tmpfs option {option!r}: expected a number like 1000 or 4k"
+        elif key == "mode":
+            if not re.fullmatch(r"[0-7]{1,4}", value):
+                return f"tmpfs option {option!r}: expected an octal mode like 1777"
+        elif key in ("uid", "gid"):
+            if not re.fullmatch(r"[0-9]+", value) or int(value) >= 2**32 - 1:
+                return f"tmpfs option {option!r}: expected a numeric id"
+        elif key == "huge":
+            if value not in _HUGE:
+                return f"tmpfs option {option!r}: expected one of {', '.join(sorted(_HUGE))}"
+        elif key != "mpol":
+            return f"unknown tmpfs option {option!r}"
+    return None

@@ -19,12 +19,14 @@ from typing import Any
 from abi.creds import ALL_CAPS, DOCKER_DEFAULT_CAPS, CapabilitySets, cap_number
 from kernel.images.rootfs import ImageFiles
 from kernel.kernel import KernelConfig
-from kernel.oci import Bundle, BundleError, MountSpec, is_bundle, load_bundle, validate_hostname
+from kernel.oci import Bundle, BundleError, MountSpec, is_bundle, load_bundle, tmpfs_option_problem, validate_hostname
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_HOSTNAME = "sentrio"
 DEFAULT_COMMAND = ["/bin/sh"]
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+#: The largest ``--env-file`` read (a FIFO or /dev/zero must not hold the start up for ever).
+MAX_ENV_FILE = 1 << 20
 
 
 class RunSpecError(Exception):
@@ -77,7 +79,8 @@ def build_config(flags: RunFlags) -> KernelConfig:
     with ImageFiles(root_path) as root:
         uid, gid, groups, home = image_user(root, flags.user, bundle)
         env = guest_environment(flags.env, flags.env_file, base=bundle.env if bundle else [])
-        hostname = flags.hostname or (bundle.hostname if bundle else None) or DEFAULT_HOSTNAME
+        hostname = flags.hostname if flags.hostname is not None else \
+            (bundle.hostname if bundle else None) or DEFAULT_HOSTNAME
         try:
             validate_hostname(hostname, "--hostname")
         except BundleError as error:
@@ -92,7 +95,7 @@ def build_config(flags: RunFlags) -> KernelConfig:
             raise RunSpecError("the command is empty")
         argv[0] = find_command(root, argv[0], env["PATH"])
 
-    cwd = flags.workdir or (bundle.cwd if bundle else "/")
+    cwd = flags.workdir if flags.workdir is not None else (bundle.cwd if bundle else "/")
     if not cwd.startswith("/"):
         raise RunSpecError(f"the working directory must be an absolute path, got {cwd!r}")
     mounts = list(bundle.mounts if bundle else [])
@@ -141,10 +144,16 @@ def guest_environment(assignments: Sequence[str], env_files: Sequence[str] = (),
     lines: list[str] = []
     for name in env_files:
         try:
-            with open(name, encoding="utf-8") as file:
-                lines += [line.strip() for line in file if line.strip() and not line.lstrip().startswith("#")]
+            with open(name, "rb") as file:
+                data = file.read(MAX_ENV_FILE + 1)
+            text = data.decode()
         except (OSError, UnicodeDecodeError) as error:
             raise RunSpecError(f"cannot read --env-file {name!r}: {getattr(error, 'strerror', error)}") from None
+        if len(data) > MAX_ENV_FILE:
+            raise RunSpecError(f"--env-file {name!r}: larger than {MAX_ENV_FILE >> 20} MiB")
+        for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):  # as text mode reads lines
+            if line.strip() and not line.lstrip().startswith("#"):
+                lines.append(line.strip())
     for item in [*lines, *assignments]:
         key, sep, value = item.partition("=")
         if not key or "\0" in item:
@@ -287,5 +296,8 @@ def parse_tmpfs(spec: str) -> MountSpec:
     """``--tmpfs PATH[:OPTIONS]`` (OPTIONS as mount(8) takes them: ``size=64m,mode=1777``)."""
     path, _, options = spec.partition(":")
     opts = tuple(o for o in options.split(",") if o)
+    problem = tmpfs_option_problem(opts)
+    if problem:
+        raise RunSpecError(f"--tmpfs {spec!r}: {problem}")
     return MountSpec(destination=_guest_path(path, "--tmpfs"), kind="tmpfs", source="tmpfs",
                      read_only="ro" in opts, options=opts)

@@ -97,6 +97,7 @@ class Task:
         self._caller: Caller | None = None
         process.tasks.append(self)
         kernel.threads[tid] = self
+        _on_host_death(context, self._host_thread_killed)
 
     @property
     def name(self) -> str:
@@ -351,6 +352,7 @@ class Task:
     def switch_context(self, context: Context, mm: MemoryClient) -> None:
         """execve: run on a stub thread of the new address space from now on."""
         self.context.release()
+        _on_host_death(context, self._host_thread_killed)
         self.context = context
         self.regs = context.regs
         self.mm = mm
@@ -367,6 +369,13 @@ class Task:
         self.context.set_fp_state(parent.context.get_fp_state())
         self.context.regs_changed()
 
+    def _host_thread_killed(self) -> None:
+        """The host killed the stub thread while the guest thread was not running (its OOM
+        killer, an administrator's kill -9): the process dies of SIGKILL now, wherever its
+        threads are, as an OOM kill ends a process on Linux."""
+        if not self.process.zombie:
+            self.kernel.spawn(self.process.exit, signal_status(Signal.SIGKILL))
+
     def stop(self) -> None:
         """Make the task's loop end (its process is exiting).
 
@@ -376,3 +385,11 @@ class Task:
         self.exited = True
         if self._cancel_scope is not None and trio.lowlevel.current_task() is not self._trio_task:
             self._cancel_scope.cancel()
+
+
+def _on_host_death(context: Context, callback: Callable[[], None]) -> None:
+    """Ask the platform to call ``callback`` if the host thread behind ``context`` is killed
+    while the guest thread is not running (a platform without the hook reports the death at the
+    thread's next switch)."""
+    if hasattr(context, "on_death"):
+        context.on_death = callback

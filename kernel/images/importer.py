@@ -10,6 +10,21 @@ import stops — when its name is absolute or holds ``..``, when reaching it wou
 a symbolic link (every directory on the way is opened with ``O_NOFOLLOW`` relative to its parent's
 descriptor, never by path), or when a hard link names such a path. Device nodes are skipped.
 The image config's Entrypoint + Cmd, Env, WorkingDir and User become the bundle's ``process``.
+
+What an import leaves on the host is what docker leaves in its data root:
+
+* ``DIR`` itself is 0700, so no other host user reaches the image's files — an image may hold
+  set-uid programs (they are kept as they are, for the guest), and a host user must not be able
+  to run them. ``DIR/rootfs`` keeps the image's own modes (its root entry's, else 0755), so a
+  guest user can search ``/``.
+* Nothing is written unless everything is: the bundle is built in a fresh 0700 directory beside
+  ``DIR`` and renamed into place at the end; a refused or failed import removes it. ``DIR`` must
+  not exist yet, or be an empty directory; nothing already in it (a ``config.json`` symlink
+  pointing elsewhere, say) is ever opened.
+* A size cap holds before a byte is written: each layer's entries are counted first, as the
+  blocks they will take (at least one per entry), and an image that would take more than
+  ``max_size`` (default: the free space of ``DIR``'s file system) is refused. A 2 MB gzip bomb
+  unpacking to 2 GiB is refused, not written.
 """
 
 from __future__ import annotations
@@ -21,13 +36,15 @@ import os
 import posixpath
 import shutil
 import stat
+import sys
 import tarfile
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from kernel.images.progress import Progress
+from kernel.images.progress import Progress, human_size
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -71,6 +88,8 @@ def _read_json(archive: tarfile.TarFile, name: str) -> Any:
     assert file is not None
     try:
         return json.loads(file.read())
+    except RecursionError:
+        raise ImageImportError(f"{name!r} nests arrays and objects too deeply") from None
     except (ValueError, UnicodeDecodeError) as error:
         raise ImageImportError(f"{name!r} is not valid JSON: {error}") from None
 
@@ -148,6 +167,8 @@ class Tree:
         self.root = root
         self.fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         self.is_root = os.geteuid() == 0
+        #: The last layer's entry for the root itself (``./``), applied by :meth:`set_root`.
+        self.root_entry: tarfile.TarInfo | None = None
 
     def close(self) -> None:
         os.close(self.fd)
@@ -160,9 +181,11 @@ class Tree:
         fd = os.dup(self.fd)
         try:
             for part in parts[:-1]:
+                made = False
                 if create:
                     with contextlib.suppress(FileExistsError):
                         os.mkdir(part, 0o755, dir_fd=fd)
+                        made = True
                 try:
                     next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
                 except OSError as error:
@@ -173,6 +196,8 @@ class Tree:
                                                "(symlinks are never followed)") from None
                     yield None
                     return
+                if made:
+                    os.fchmod(next_fd, 0o755)  # a directory the image implies, whatever our umask
                 os.close(fd)
                 fd = next_fd
             yield fd
@@ -226,6 +251,13 @@ class Tree:
         finally:
             os.close(fd)
 
+    def set_root(self, member: tarfile.TarInfo) -> None:
+        """The image's own root entry (``./``): its owner and mode for the root directory (set
+        once every layer is in, so a root the image makes read-only still gets its files)."""
+        if self.is_root:
+            os.fchown(self.fd, member.uid, member.gid)
+        os.fchmod(self.fd, member.mode & 0o7777)
+
     def write(self, parts: list[str], member: tarfile.TarInfo, data: IO[bytes] | None,
               progress: Progress) -> None:
         """Create the entry ``parts`` as ``member`` describes, replacing what was there."""
@@ -275,14 +307,54 @@ class Tree:
             # Device nodes are skipped: a sandbox gets its devices from its own devfs.
 
 
-def apply_layer(tree: Tree, layer: tarfile.TarFile, progress: Progress) -> None:
+class SizeCap:
+    """What the import may take on disk, and what it has been counted to take so far.
+
+    An entry counts as the blocks it will take: its data rounded up to the file system's block,
+    and at least one block for any entry (its inode and directory entry are not free, and a
+    bomb of a million empty files is a bomb too).
+    """
+
+    def __init__(self, limit: int, why: str, block: int = 4096) -> None:
+        self.limit = limit
+        self.why = why
+        self.block = max(block, 512)
+        self.used = 0
+
+    def cost(self, member: tarfile.TarInfo) -> int:
+        size = member.size if member.isfile() else 0
+        return max(1, -(-size // self.block)) * self.block
+
+    def charge(self, member: tarfile.TarInfo) -> None:
+        self.used += self.cost(member)
+        if self.used > self.limit:
+            raise ImageImportError(f"refusing the image: it would take more than {human_size(self.limit)} "
+                                   f"on disk ({self.why})")
+
+    def describe(self) -> str:
+        """For the progress line: ``image: 3.2 MiB of at most 1.0 GiB``."""
+        return f"image: {human_size(self.used)} of at most {human_size(self.limit)}"
+
+
+def read_layer(layer: tarfile.TarFile, cap: SizeCap) -> list[tarfile.TarInfo]:
+    """Every entry of a layer, counted against ``cap`` as it is read: a layer too big is refused
+    before any of it is written, and before the rest of it is even decompressed."""
+    members = []
+    for member in layer:
+        cap.charge(member)
+        members.append(member)
+    return members
+
+
+def apply_layer(tree: Tree, layer: tarfile.TarFile, members: list[tarfile.TarInfo], progress: Progress) -> None:
     """Unpack one layer: every entry's name checked first, then whiteouts, then the entries."""
-    members = layer.getmembers()
     checked = [(member, safe_components(member.name)) for member in members]
     for member, parts in checked:
         if parts and parts[-1].startswith(WHITEOUT_PREFIX):
             tree.whiteout(parts, member.name)
     for member, parts in checked:
+        if not parts and member.isdir():
+            tree.root_entry = member
         if not parts or parts[-1].startswith(WHITEOUT_PREFIX):
             continue  # the root itself, or a whiteout already applied
         if member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE, tarfile.DIRTYPE,
@@ -332,9 +404,11 @@ def bundle_config(image_config: Any, rootfs: Path) -> dict[str, Any]:
 
 # --- the command ---------------------------------------------------------------------------------
 
-def import_image(tarball: Path, directory: Path) -> Path:
-    """Import ``tarball`` into the bundle ``directory``; returns the bundle's path."""
-    rootfs = directory / "rootfs"
+def import_image(tarball: Path, directory: Path, max_size: int | None = None) -> Path:
+    """Import ``tarball`` into the bundle ``directory`` (new, or an empty directory); returns its
+    path. ``max_size``: the most the image may take on disk (default: the free space there)."""
+    directory = Path(os.path.abspath(directory))
+    _check_target(directory)
     try:
         archive = tarfile.open(tarball, "r:*")
     except OSError as error:
@@ -344,31 +418,122 @@ def import_image(tarball: Path, directory: Path) -> Path:
     with archive:
         layout = find_layout(archive)
         image_config = _read_json(archive, layout.config)
-        directory.mkdir(parents=True, exist_ok=True)
+        made_parents = _make_parents(directory.parent)
+        work: Path | None = None
         try:
-            rootfs.mkdir(mode=0o755)
-        except FileExistsError:
-            raise ImageImportError(f"{str(rootfs)!r} already exists; import into a new directory") from None
-        tree = Tree(rootfs)
-        try:
-            for number, name in enumerate(layout.layers, 1):
-                member = _member(archive, name)
-                blob = archive.extractfile(member)
-                assert blob is not None
-                try:
-                    layer = tarfile.open(fileobj=blob, mode="r:*")
-                except tarfile.TarError:
-                    raise ImageImportError(f"layer {number} ({name}) is not a tar archive "
-                                           "(plain, gzip, bzip2 or xz)") from None
-                with layer:
-                    total = sum(m.size for m in layer.getmembers() if m.isfile())
-                    progress = Progress(f"layer {number}/{len(layout.layers)}", total)
-                    apply_layer(tree, layer, progress)
-                    progress.done()
-        except tarfile.TarError as error:
-            raise ImageImportError(f"the archive is damaged: {error}") from None
-        finally:
-            tree.close()
-    config = bundle_config(image_config, rootfs)
-    (directory / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+            cap = _size_cap(directory.parent, max_size)
+            work = Path(tempfile.mkdtemp(prefix=f".{directory.name}.import-", dir=directory.parent))  # 0700
+            _unpack(archive, layout, work / "rootfs", cap)
+            config = bundle_config(image_config, work / "rootfs")
+            fd = os.open(work / "config.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o644)
+            with open(fd, "w") as file:
+                file.write(json.dumps(config, indent=2) + "\n")
+            try:
+                os.rename(work, directory)  # an empty directory is replaced; anything else refuses
+            except OSError as error:
+                if error.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                    raise ImageImportError(_taken(directory)) from None
+                raise
+        except BaseException:
+            if work is not None:
+                _discard(work)
+            for parent in reversed(made_parents):
+                with contextlib.suppress(OSError):
+                    parent.rmdir()
+            raise
     return directory
+
+
+def _taken(directory: Path) -> str:
+    return f"{str(directory)!r} already exists and is not an empty directory; import into a new directory"
+
+
+def _check_target(directory: Path) -> None:
+    """``directory`` must not exist yet, or be an empty directory (never followed if a link)."""
+    try:
+        info = directory.lstat()
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise ImageImportError(f"{str(directory)!r}: {error.strerror}") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise ImageImportError(_taken(directory))
+    with os.scandir(directory) as entries:
+        if any(entries):
+            raise ImageImportError(_taken(directory))
+
+
+def _make_parents(parent: Path) -> list[Path]:
+    """Make ``parent`` and any missing directory above it; the ones made, outermost first."""
+    missing = []
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    made = []
+    for path in reversed(missing):
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as error:
+            for done in reversed(made):
+                with contextlib.suppress(OSError):
+                    done.rmdir()
+            raise ImageImportError(f"cannot make {str(path)!r}: {error.strerror}") from None
+        made.append(path)
+    return made
+
+
+def _size_cap(where: Path, max_size: int | None) -> SizeCap:
+    try:
+        fs = os.statvfs(where)
+    except OSError as error:
+        raise ImageImportError(f"{str(where)!r}: {error.strerror}") from None
+    if max_size is not None:
+        return SizeCap(max_size, "--max-size", fs.f_frsize)
+    return SizeCap(fs.f_bavail * fs.f_frsize, f"the free space of the file system of {str(where)!r}", fs.f_frsize)
+
+
+def _unpack(archive: tarfile.TarFile, layout: ImageLayout, rootfs: Path, cap: SizeCap) -> None:
+    """Apply every layer into ``rootfs`` (made here, 0755 until the image's root entry says)."""
+    rootfs.mkdir()
+    rootfs.chmod(0o755)
+    tree = Tree(rootfs)
+    try:
+        for number, name in enumerate(layout.layers, 1):
+            member = _member(archive, name)
+            blob = archive.extractfile(member)
+            assert blob is not None
+            try:
+                layer = tarfile.open(fileobj=blob, mode="r:*")
+            except tarfile.TarError:
+                raise ImageImportError(f"layer {number} ({name}) is not a tar archive "
+                                       "(plain, gzip, bzip2 or xz)") from None
+            with layer:
+                members = read_layer(layer, cap)
+                total = sum(m.size for m in members if m.isfile())
+                progress = Progress(f"layer {number}/{len(layout.layers)}", total, note=cap.describe())
+                apply_layer(tree, layer, members, progress)
+                progress.done()
+        if tree.root_entry is not None:
+            tree.set_root(tree.root_entry)
+    except tarfile.TarError as error:
+        raise ImageImportError(f"the archive is damaged: {error}") from None
+    finally:
+        tree.close()
+
+
+def _discard(path: Path) -> None:
+    """Remove a half-made import, directories the image made read-only included."""
+    def writable(function: Any, name: str, _error: Any) -> None:
+        os.chmod(os.path.dirname(name), 0o700)  # a directory of our own 0700 tree
+        function(name)
+
+    try:
+        if sys.version_info >= (3, 12):
+            shutil.rmtree(path, onexc=writable)
+        else:
+            shutil.rmtree(path, onerror=writable)
+    except OSError:
+        pass  # nothing more can be done; the name starts with a dot and says what it was

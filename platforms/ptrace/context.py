@@ -4,12 +4,21 @@ This is the system call hot path. :meth:`PtraceContext.switch` writes back only 
 that changed (usually just ``rax`` with one ``PTRACE_POKEUSER``), resumes the stub thread with
 ``PTRACE_SYSEMU``, waits for the stop, and reads the registers with one ``PTRACE_GETREGS`` into
 a preallocated struct.
+
+A context whose stub thread is gone — killed from outside, or ended by :meth:`release` — is
+*dead*: it never names its tid in a ptrace request again (the tid may belong to another process
+once reaped), :meth:`switch` returns DIED at once, and the FP state reads as zeros. A death the
+Sentry learns of while the guest thread is not running (it sleeps in a system call, or its
+signal frame is being built) is told to ``on_death``, which the kernel sets: the guest process
+then dies of SIGKILL, as it would have on Linux.
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import time
+from collections.abc import Callable
 
 from platforms import Fault, StopReason
 from platforms.ptrace.binding import (
@@ -50,7 +59,12 @@ class PtraceContext:
     """Registers and execution of one guest thread, backed by one stub thread."""
 
     __slots__ = ("_thread", "_process_pid", "_placement", "_pinned", "_quick_stops",
-                 "regs", "fault", "_dirty", "_siginfo", "_xstate", "_iov", "dead")
+                 "regs", "fault", "_dirty", "_siginfo", "_xstate", "_iov", "dead", "on_death")
+
+    #: The size of this CPU's XSAVE image, read once from the first thread made: what a dead
+    #: context's FP state is made of (zeros of exactly this size are a state the kernel takes).
+    xstate_size = 512 + 64
+    _xstate_learnt = False
 
     def __init__(self, thread: StubThread, process_pid: int, placement: CpuPlacement) -> None:
         self._thread = thread
@@ -64,7 +78,18 @@ class PtraceContext:
         self._siginfo = ctypes.create_string_buffer(SIGINFO_SIZE)
         self._xstate = ctypes.create_string_buffer(_XSTATE_MAX)
         self._iov = Iovec(ctypes.addressof(self._xstate), _XSTATE_MAX)
-        self.dead = False
+        self.dead = thread.dead
+        #: Called once if the stub thread is found killed while the guest thread is not running.
+        self.on_death: Callable[[], None] | None = None
+        if not PtraceContext._xstate_learnt and not self.dead:
+            self.get_fp_state()
+
+    @classmethod
+    def dead_one(cls, thread: StubThread, process_pid: int, placement: CpuPlacement) -> PtraceContext:
+        """A context for a thread that could not be made because its stub was killed: its
+        first switch reports DIED, so the guest sees the SIGKILL its process got."""
+        thread.gone(reaped=True)  # there is no host thread to reap
+        return cls(thread, process_pid, placement)
 
     @property
     def tid(self) -> int:
@@ -79,7 +104,14 @@ class PtraceContext:
     def regs_changed(self) -> None:
         self._dirty = _ALL
 
+    @property
+    def reaped(self) -> bool:
+        """Whether the stub thread's exit has been collected (or handed to the reaper)."""
+        return self._thread.reaped
+
     async def switch(self) -> StopReason:
+        if self.dead:
+            return StopReason.DIED
         thread = self._thread
         tid = thread.tid
         try:
@@ -97,7 +129,7 @@ class PtraceContext:
                 if status is None:
                     status = await thread.waiter.park(tid)
                 if (status & 0xFF) != 0x7F:  # exited or killed
-                    return self._died()
+                    return self._died(reaped=True)
                 if status >> 16:  # an event stop we did not ask to handle: carry on
                     ptrace(PTRACE_SYSEMU, tid)
                     continue
@@ -109,8 +141,10 @@ class PtraceContext:
                 ptrace(PTRACE_GETSIGINFO, tid, 0, ctypes.addressof(self._siginfo))
                 self.fault = Fault(*decode_siginfo(self._siginfo.raw))
                 return StopReason.FAULT
-        except (PtraceError, ThreadGone):
-            return self._died()
+        except PtraceError:
+            return self._died(reaped=False)
+        except ThreadGone:
+            return self._died(reaped=True)
 
     def _placed_wait(self, tid: int) -> int | None:
         """Spin for the stop; move the thread by how long it took (see :mod:`placement`)."""
@@ -129,9 +163,34 @@ class PtraceContext:
                 self._pinned = placement.pin(tid)
         return status
 
-    def _died(self) -> StopReason:
+    def _died(self, reaped: bool) -> StopReason:
         self.dead = True
+        self._thread.gone(reaped)
         return StopReason.DIED
+
+    def host_died(self) -> None:
+        """The stub thread is found killed while the guest thread was not running: never touch
+        it again, and tell ``on_death`` (once)."""
+        if self.dead:
+            return
+        self.dead = True
+        self._thread.gone()
+        callback, self.on_death = self.on_death, None
+        if callback is not None:
+            callback()
+
+    def reap(self) -> None:
+        """Its stub process is being killed: collect the thread's exit in the background."""
+        self.dead = True
+        self._thread.gone()
+        self._thread.reap()
+
+    def _failed(self, error: PtraceError) -> None:
+        """A ptrace request on the held thread failed: ESRCH means it was killed; anything else
+        is a request the kernel refused, for the caller to judge."""
+        if error.errno != errno.ESRCH:
+            raise error
+        self.host_died()
 
     def cpu_time_ns(self, whole_process: bool) -> int:
         """The stub thread's (or stub process's) CPU clock: exactly the guest's CPU use.
@@ -140,6 +199,8 @@ class PtraceContext:
         with CPUCLOCK_SCHED). Linux refuses thread clocks of other processes, so a thread's
         time is read from its schedstat, which counts the same nanoseconds.
         """
+        if self.dead:
+            return 0  # its clock went with it
         try:
             if whole_process:
                 return time.clock_gettime_ns((~self._process_pid << 3) | 2)
@@ -149,14 +210,29 @@ class PtraceContext:
             return 0  # the stub is gone; the guest is about to be told
 
     def get_fp_state(self) -> bytes:
-        self._iov.len = _XSTATE_MAX
-        ptrace(PTRACE_GETREGSET, self._thread.tid, NT_X86_XSTATE, ctypes.addressof(self._iov))
-        return self._xstate.raw[: self._iov.len]
+        """The thread's XSAVE image; zeros of the same size once the thread is dead."""
+        if not self.dead:
+            self._iov.len = _XSTATE_MAX
+            try:
+                ptrace(PTRACE_GETREGSET, self._thread.tid, NT_X86_XSTATE, ctypes.addressof(self._iov))
+            except PtraceError as error:
+                self._failed(error)
+            else:
+                if not PtraceContext._xstate_learnt:
+                    PtraceContext.xstate_size, PtraceContext._xstate_learnt = self._iov.len, True
+                return self._xstate.raw[: self._iov.len]
+        return bytes(PtraceContext.xstate_size)
 
     def set_fp_state(self, state: bytes) -> None:
+        """Load an XSAVE image; OSError if the kernel refuses it (a guest's garbage frame)."""
+        if self.dead:
+            return
         ctypes.memmove(self._xstate, state, len(state))
         self._iov.len = len(state)
-        ptrace(PTRACE_SETREGSET, self._thread.tid, NT_X86_XSTATE, ctypes.addressof(self._iov))
+        try:
+            ptrace(PTRACE_SETREGSET, self._thread.tid, NT_X86_XSTATE, ctypes.addressof(self._iov))
+        except PtraceError as error:
+            self._failed(error)
 
     def interrupt(self) -> None:
         """Stop the guest thread soon, wherever it is: the Sentry has a signal for it.
@@ -169,7 +245,8 @@ class PtraceContext:
             tgkill(self._process_pid, self._thread.tid, INTERRUPT_SIGNAL)
 
     def release(self) -> None:
-        """End the stub thread: make it call exit(0) through the gadget; reaped in the background."""
+        """End the stub thread: make it call exit(0) through the gadget; reaped in the background.
+        (A dead context's thread is reaped by its address space's release.)"""
         if self.dead:
             return
         self.dead = True
@@ -184,5 +261,6 @@ class PtraceContext:
             ptrace(PTRACE_CONT, thread.tid)
         except PtraceError:
             pass  # already gone (its address space was killed)
-        thread.waiter.reap_later(thread.tid)
+        thread.gone()
+        thread.reap()
 

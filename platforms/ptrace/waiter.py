@@ -22,13 +22,23 @@ it before any thread exists, but an embedding program (a test runner, a research
 may already have threads that do not — the kernel then hands SIGCHLD to one of them, which
 discards it. So while any task is parked the reaper also re-polls every ``PARKED_POLL_S``: a stolen
 SIGCHLD costs latency, never a hang.
+
+A stub killed from outside (the host's OOM killer, an administrator's ``kill -9``) stops no one
+who is waiting: its threads were not running, they were held in a stop while the Sentry served
+their system calls or injected into them. :meth:`StopWaiter.watch_exit` learns of such a death
+at once, without polling: a pidfd of one thread (``PIDFD_THREAD``, Linux 6.9) becomes readable
+when that thread exits, whoever reaps it, and one task sleeps on an epoll set of them. (A pidfd
+of a thread-group leader is no use here: it is woken only once the other threads are reaped.)
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import os
+import select
 import time
+from collections.abc import Callable
 from typing import Any
 
 import outcome
@@ -44,7 +54,11 @@ from platforms.ptrace.binding import (
     signalfd,
 )
 
+log = logging.getLogger("sentrio.platform")
+
 _WNOHANG_WALL = os.WNOHANG | WALL
+#: pidfd_open(2) flag: a pidfd of this one thread, readable when it exits (Linux 6.9); O_EXCL's bits.
+PIDFD_THREAD = os.O_EXCL
 #: How long a task spins on waitpid before parking (nanoseconds).
 DEFAULT_SPIN_NS = 50_000
 #: While tasks are parked, how often the reaper polls even without a SIGCHLD (seconds).
@@ -68,6 +82,13 @@ class StopWaiter:
         self._closed = False
         #: Set when the reaper has work (a parked task, an orphan) after it went idle.
         self._work = trio.Event()
+        #: Threads whose exit someone wants to hear of: pidfd -> (tid, callback), and its epoll set.
+        self._exit_watches: dict[int, tuple[int, Callable[[], None]]] = {}
+        self._exit_fds: dict[int, int] = {}  # tid -> pidfd
+        self._exits = select.epoll()
+        #: False once the host refused a thread pidfd (Linux before 6.9): deaths are then
+        #: learnt only when the Sentry next uses the thread.
+        self.can_watch_exits = True
 
     # --- waiting ------------------------------------------------------------------------------
 
@@ -122,23 +143,76 @@ class StopWaiter:
         if self._orphans:
             self._work.set()
 
+    # --- deaths nobody waits for --------------------------------------------------------------
+
+    def watch_exit(self, tid: int, callback: Callable[[], None]) -> bool:
+        """Call ``callback()`` once when host thread ``tid`` exits (or is killed), from the reaper's
+        side of the loop. False if this host cannot watch threads; ThreadGone if ``tid`` is not
+        there at all. A thread not yet reaped may be watched even if it has exited already: the
+        callback then comes at once."""
+        if not self.can_watch_exits:
+            return False
+        self.unwatch_exit(tid)
+        try:
+            fd = os.pidfd_open(tid, PIDFD_THREAD)
+        except ProcessLookupError as error:
+            raise ThreadGone(tid) from error
+        except OSError as error:
+            if error.errno != errno.EINVAL:
+                raise
+            self.can_watch_exits = False  # no PIDFD_THREAD here
+            return False
+        self._exits.register(fd, select.EPOLLIN)
+        self._exit_watches[fd] = (tid, callback)
+        self._exit_fds[tid] = fd
+        return True
+
+    def unwatch_exit(self, tid: int) -> None:
+        """Forget a :meth:`watch_exit` (a no-op if ``tid`` is not watched)."""
+        fd = self._exit_fds.pop(tid, None)
+        if fd is not None:
+            del self._exit_watches[fd]
+            self._exits.unregister(fd)
+            os.close(fd)
+
+    async def _watch_exits(self) -> None:
+        while True:
+            await trio.lowlevel.wait_readable(self._exits.fileno())
+            ready = [(fd, self._exit_watches.get(fd)) for fd, _events in self._exits.poll(0)]
+            for fd, watch in ready:
+                # A callback may end other watches, and a new watch may reuse a closed fd number.
+                if watch is None or self._exit_watches.get(fd) is not watch:
+                    continue
+                tid, callback = watch
+                self.unwatch_exit(tid)
+                try:
+                    callback()
+                except Exception:  # noqa: BLE001 — one owner's bug must not end every watch
+                    log.exception("the exit callback of thread %d failed", tid)
+
     # --- the reaper -----------------------------------------------------------------------------
 
     async def serve(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """The reaper: sleep on SIGCHLD, then hand stops to the tasks parked for them."""
-        task_status.started()
+        """The reaper: sleep on SIGCHLD, then hand stops to the tasks parked for them; and the
+        watch on exits nobody waits for."""
         try:
-            while True:
-                if not (self._parked or self._orphans):
-                    self._work = trio.Event()
-                    await self._work.wait()
-                with trio.move_on_after(PARKED_POLL_S):
-                    await trio.lowlevel.wait_readable(self._sfd)
-                self._drain_signalfd()
-                self._wake_parked()
-                self._collect_orphans()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch_exits)
+                task_status.started()
+                await self._reap()
         finally:
             self.close()
+
+    async def _reap(self) -> None:
+        while True:
+            if not (self._parked or self._orphans):
+                self._work = trio.Event()
+                await self._work.wait()
+            with trio.move_on_after(PARKED_POLL_S):
+                await trio.lowlevel.wait_readable(self._sfd)
+            self._drain_signalfd()
+            self._wake_parked()
+            self._collect_orphans()
 
     def _drain_signalfd(self) -> None:
         try:
@@ -189,6 +263,9 @@ class StopWaiter:
         if not self._closed:
             self._closed = True
             os.close(self._sfd)
+            for tid in list(self._exit_fds):
+                self.unwatch_exit(tid)
+            self._exits.close()
 
 
 def _waitpid_nohang(waitpid: Any, tid: int) -> tuple[int, int]:

@@ -33,3 +33,20 @@ def test_elsewhere_one_line_per_step() -> None:
         progress.advance(1 << 20)
     progress.done("(done)")
     assert stream.getvalue() == "layer 2/2: 3.0 MiB (done)\n"
+
+
+def test_a_note_follows_the_numbers_on_a_terminal_and_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "xterm")
+    stream = FakeTerminal()
+    Progress("layer 1/1", 1 << 20, stream, note="image: 1.0 MiB of at most 2.0 GiB").done()
+    assert stream.getvalue().endswith("]     1.0/1.0 MiB (image: 1.0 MiB of at most 2.0 GiB)\n")
+    plain = io.StringIO()
+    Progress("layer 1/1", 1 << 20, plain, note="image: 1.0 MiB of at most 2.0 GiB").done()
+    assert plain.getvalue() == "layer 1/1: 1.0 MiB (image: 1.0 MiB of at most 2.0 GiB)\n"
+
+
+def test_human_sizes() -> None:
+    from kernel.images.progress import human_size
+
+    assert [human_size(n) for n in (4096, 3 << 20, (5 << 30) // 2, 1 << 40)] == \
+        ["4.0 KiB", "3.0 MiB", "2.5 GiB", "1.0 TiB"]
