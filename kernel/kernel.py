@@ -236,6 +236,8 @@ class Kernel:
                     await init.exited.wait()
                 except (CommandNotFound, CommandNotExecutable, SentryError) as error:
                     startup_error = error  # raised plainly below, not inside an exception group
+                except Errno as error:  # e.g. EAGAIN: the template stub is gone
+                    startup_error = SentryError(f"the first process cannot start: {error}")
                 nursery.cancel_scope.cancel()
             if startup_error is not None:
                 raise startup_error
