@@ -42,9 +42,12 @@ PTRACE_REQUESTS = (PTRACE_CONT, PTRACE_SYSEMU, PTRACE_GETREGS, PTRACE_SETREGS, P
 #: Terminal ioctls on the host terminal and the ``run -t`` pty (isatty, the guest's modes, window
 #: size, queues, flow, bytes waiting) and FIONBIO (trio's non-blocking sockets). Never TIOCSTI
 #: (typing into a terminal), TIOCSETD, TIOCLINUX or TIOCCONS.
+#: TIOCGPTPEER opens the pty's slave from its master: the guest's /dev/tty under -t, with no
+#: path to open (kernel/stdio.py).
 _TCSETS, _TCSETSW, _TCSETSF, _TCSBRK, _TCXONC, _TCFLSH = 0x5402, 0x5403, 0x5404, 0x5409, 0x540A, 0x540B
+TIOCGPTPEER = 0x5441
 IOCTL_REQUESTS = (TCGETS, _TCSETS, _TCSETSW, _TCSETSF, _TCSBRK, _TCXONC, _TCFLSH, TIOCGWINSZ, TIOCSWINSZ,
-                  FIONREAD, FIONBIO)
+                  FIONREAD, FIONBIO, TIOCGPTPEER)
 #: os.set_blocking (F_GETFL, F_SETFL) and os.dup (F_DUPFD_CLOEXEC).
 FCNTL_COMMANDS = (F_GETFL, F_SETFL, F_DUPFD_CLOEXEC)
 _SIGKILL, _SIGSYS = 9, 31
