@@ -1,19 +1,26 @@
 """``python -m gofer --root DIR --fd N [--rw] [--donate-fds]``: serve DIR over inherited socket N.
 
-The Sentry starts one gofer per mount (see ``services.gofer_proxy.connection.spawn_gofer``).
-The gofer imports all it needs, confines itself to DIR (:mod:`gofer.confine`), and serves the
-socket until the Sentry closes it or dies. Exit status: 0 after EOF, 2 for bad arguments,
-3 if it could not confine itself.
+The Sentry starts one gofer per mount (see ``services.gofer_proxy.connection.spawn_gofer``),
+with stdout and stderr on a pipe the Sentry logs. The gofer imports all it needs, confines
+itself to DIR (:mod:`gofer.confine`), and serves the socket until the Sentry closes it or dies.
+Exit status: 0 after EOF, 2 for bad arguments, 3 if it could not confine itself.
+
+``--plugin module:function`` (research and tests) imports ``module`` before confinement and
+calls ``function(root_fd)`` once confined, before serving: what it does, it does with exactly
+the gofer's powers.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import resource
 import socket
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import trio
 
@@ -31,26 +38,37 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--donate-fds", action="store_true",
                         help="send a host fd beside Rlopen for regular files")
     parser.add_argument("--no-confine", action="store_true",
-                        help="debugging only: serve without chroot/Landlock/seccomp")
+                        help="debugging only: serve without namespaces, pivot_root, Landlock or seccomp")
+    parser.add_argument("--plugin", metavar="module:function",
+                        help="call function(root_fd) once confined, before serving")
     parser.add_argument("--log-level", default="WARNING")
     return parser.parse_args(argv)
 
 
+def _load(target: str) -> Callable[[int], Any]:
+    module, _, function = target.partition(":")
+    return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    logging.basicConfig(level=args.log_level, format="gofer[%(process)d] %(levelname)s %(message)s")
+    # One record per line, level first: the Sentry relays each line into its own log.
+    logging.basicConfig(level=args.log_level, format="%(levelname)s %(message)s")
     sock = socket.socket(fileno=args.fd)
     root = os.path.abspath(args.root)
+    plugin = _load(args.plugin) if args.plugin else None
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # fids hold fds
+    os.umask(0)  # the Sentry applies the guest's umask; modes arrive final
     if not args.no_confine:
         try:
             root = confine(root, writable=args.rw)
         except (ConfinementError, OSError) as error:
             log.error("cannot confine the gofer to %s: %s", root, error)
             return 3
-    os.umask(0)  # the Sentry applies the guest's umask; modes arrive final
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    if plugin is not None:
+        plugin(root_fd)
     trio.run(lambda: serve(sock, root_fd, writable=args.rw, donate_fds=args.donate_fds))
     return 0
 

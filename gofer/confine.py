@@ -5,29 +5,39 @@ compromised Sentry could otherwise reach the host. Layers, in order:
 
 As root (the usual case here):
 
-1. ``chroot`` into the served directory and ``chdir("/")``: the host's file system is gone.
-2. Drop every capability from the bounding set except the four file ones the gofer needs to
-   serve an image whose files belong to many owners: ``CAP_DAC_OVERRIDE`` (read a root-owned
-   0600 file, search any directory), ``CAP_CHOWN`` (give a created file its guest owner),
-   ``CAP_FOWNER`` (chmod/utime a file it does not own), ``CAP_FSETID`` (keep setgid bits).
-   Deliberately *not* ``CAP_DAC_READ_SEARCH``: it is what ``open_by_handle_at`` needs, the
-   classic chroot escape ("shocker"), and ``CAP_DAC_OVERRIDE`` already covers reading.
-3. Switch to uid/gid 65534 (nobody) with ``PR_SET_KEEPCAPS`` and then ``capset`` the four
-   capabilities back into the effective set: the process owns nothing, cannot signal or ptrace
-   root's processes, and can still open every file of the image.
+1. New mount, network, IPC, UTS and cgroup namespaces: the gofer's mounts are its own, and it
+   has no network at all (a new network namespace holds only a loopback device that is down).
+2. The served directory is bind-mounted onto itself (with whatever is mounted beneath it) with
+   ``nodev``, ``nosuid``, ``noexec`` and, without ``--rw``, read-only: the host kernel itself
+   then refuses every write and every device node an image might carry. ``pivot_root`` into it
+   and the old root is detached: the host's file system is not merely out of reach, as after a
+   chroot, but gone from the gofer's mount namespace.
+3. Drop every capability from the bounding set except the file ones the served tree needs:
+   ``CAP_DAC_OVERRIDE`` (read a root-owned 0600 file, search any directory) always, and with
+   ``--rw`` also ``CAP_CHOWN`` (give a created file its guest owner), ``CAP_FOWNER`` (chmod/utime
+   a file it does not own) and ``CAP_FSETID`` (keep setgid bits): the Sentry decides who may do
+   what; the gofer only needs the power to apply it. Deliberately *not* ``CAP_DAC_READ_SEARCH``:
+   it is what ``open_by_handle_at`` needs, the classic chroot escape ("shocker"), and
+   ``CAP_DAC_OVERRIDE`` already covers reading.
+4. Switch to uid/gid 65534 (nobody) with ``PR_SET_KEEPCAPS`` and then ``capset`` the kept
+   capabilities back into the effective set: the process owns nothing and cannot signal or
+   ptrace root's processes, and can still open every file of the image.
 
 Not root: Landlock (``landlock_create_ruleset``/``add_rule``/``restrict_self``) limits file
 access to beneath the served directory — read rights only, unless ``--rw`` — and, where the
 kernel's Landlock is new enough, also TCP and signals/abstract sockets outside the sandbox.
 
-Both: ``PR_SET_NO_NEW_PRIVS``, a seccomp filter that refuses the system calls a file server has
-no use for and that escape or attack the host (execve, ptrace, kill, mount, namespaces,
-``open_by_handle_at``, new sockets, io_uring, bpf, keyrings, modules ...), and finally
-``PR_SET_PDEATHSIG(SIGKILL)`` — last, because a credential change clears it — so the gofer dies
-with the Sentry even if its socket were somehow kept open.
+Both: ``PR_SET_NO_NEW_PRIVS``, the seccomp allowlist of :mod:`gofer.seccomp` (exactly the system
+calls the protocol's file operations make; anything else is reported by name and ends the
+gofer), and before it ``PR_SET_PDEATHSIG(SIGKILL)`` — after the credential change, which clears
+it — so the gofer dies with the Sentry even if its socket were somehow kept open.
 
 Everything the gofer will import must be imported *before* this runs: afterwards the Python
-library directories are outside its reach.
+library directories are gone.
+
+The first half of this module is the host primitives (namespaces, mounts, pivot_root,
+capabilities, prctl) as small functions; the Sentry's own confinement (:mod:`kernel.confine`)
+is built from the same ones.
 """
 
 from __future__ import annotations
@@ -38,83 +48,224 @@ import os
 import signal
 import struct
 
-from gofer.seccomp import SECCOMP_FILTER_FLAG_TSYNC, SECCOMP_SET_MODE_FILTER, filter_program
+from abi.confine import (
+    AT_RECURSIVE,
+    LINUX_CAPABILITY_VERSION_3,
+    MNT_DETACH,
+    MOUNT_ATTR_NODEV,
+    MOUNT_ATTR_NOEXEC,
+    MOUNT_ATTR_NOSUID,
+    MOUNT_ATTR_RDONLY,
+    MOUNT_ATTR_SIZE_VER0,
+    MS_BIND,
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_PRIVATE,
+    MS_RDONLY,
+    MS_REC,
+    MS_REMOUNT,
+    NOBODY,
+    PR_CAP_AMBIENT,
+    PR_CAP_AMBIENT_CLEAR_ALL,
+    PR_CAPBSET_DROP,
+    PR_SET_KEEPCAPS,
+)
+from abi.creds import CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID
+from abi.linux import (
+    CLONE_NEWCGROUP,
+    CLONE_NEWIPC,
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    CLONE_NEWUTS,
+    PR_SET_DUMPABLE,
+    PR_SET_NO_NEW_PRIVS,
+    PR_SET_PDEATHSIG,
+)
+from abi.syscalls import number
+from gofer.seccomp import Census, filter_program, install_filter, report_traps
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 
-# prctl options
-PR_SET_PDEATHSIG = 1
-PR_SET_DUMPABLE = 4
-PR_SET_KEEPCAPS = 8
-PR_CAPBSET_DROP = 24
-PR_SET_NO_NEW_PRIVS = 38
-PR_CAP_AMBIENT = 47
-PR_CAP_AMBIENT_CLEAR_ALL = 4
+#: Capabilities a read-only gofer keeps, and a ``--rw`` one.
+READ_CAPS = (CAP_DAC_OVERRIDE,)
+WRITE_CAPS = (CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID)
+#: The namespaces a gofer gets of its own (it stays in the host's user namespace: its
+#: capabilities must apply to the host's files).
+GOFER_NAMESPACES = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP
 
-# capabilities kept
-CAP_CHOWN = 0
-CAP_DAC_OVERRIDE = 1
-CAP_FOWNER = 3
-CAP_FSETID = 4
-KEPT_CAPS = (CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID)
-_CAP_VERSION_3 = 0x20080522
-
-NOBODY = 65534
-
-# x86-64 system call numbers
-_SYS_CAPSET = 126
-_SYS_SECCOMP = 317
 _SYS_LANDLOCK_CREATE_RULESET = 444
 _SYS_LANDLOCK_ADD_RULE = 445
 _SYS_LANDLOCK_RESTRICT_SELF = 446
 
 
 class ConfinementError(Exception):
-    """The gofer could not confine itself; it must not serve unconfined."""
+    """A process could not confine itself; it must not go on unconfined."""
 
 
-def _check(result: int, what: str) -> int:
+# --- host primitives ------------------------------------------------------------------------------
+
+
+def _arg(value: int | str | bytes | None) -> ctypes.c_long | ctypes.c_char_p:
+    if value is None:
+        return ctypes.c_char_p(None)
+    if isinstance(value, str):
+        return ctypes.c_char_p(os.fsencode(value))
+    if isinstance(value, bytes):
+        return ctypes.c_char_p(value)
+    return ctypes.c_long(value)
+
+
+def syscall(name: str, *args: int | str | bytes | None) -> int:
+    """Host system call ``name(*args)`` (paths as str or bytes); OSError naming it on failure."""
+    result = _libc.syscall(ctypes.c_long(number(name)), *(_arg(a) for a in args))
     if result < 0:
         code = ctypes.get_errno()
-        raise ConfinementError(f"{what}: {os.strerror(code)}")
-    return result
+        raise OSError(code, f"{name}: {os.strerror(code)}")
+    return int(result)
 
 
-def _prctl(option: int, arg2: int = 0, arg3: int = 0, what: str = "prctl") -> int:
-    return _check(_libc.prctl(option, ctypes.c_ulong(arg2), ctypes.c_ulong(arg3), 0, 0), what)
+def prctl(option: int, arg2: int = 0, arg3: int = 0) -> int:
+    return syscall("prctl", option, arg2, arg3, 0, 0)
 
 
-# --- as root: chroot, capabilities, nobody ------------------------------------------------------
+def unshare(flags: int) -> None:
+    syscall("unshare", flags)
 
 
-def chroot_into(root: str) -> None:
-    """Make ``root`` the process's ``/`` and working directory."""
-    os.chroot(root)
+def setns(fd: int, nstype: int = 0) -> None:
+    syscall("setns", fd, nstype)
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    syscall("mount", source, target, fstype, flags, data)
+
+
+def make_mounts_private() -> None:
+    """Stop mount events propagating between this (new) mount namespace and the host's."""
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+
+
+def pivot_into(directory: str) -> None:
+    """Make ``directory`` (a mount point) the root of this mount namespace and drop the old root.
+
+    ``pivot_root(".", ".")`` stacks the old root on top of the new one; detaching it leaves the
+    new root alone, with nothing of the host above or beside it.
+    """
+    os.chdir(directory)
+    syscall("pivot_root", ".", ".")
+    syscall("umount2", ".", MNT_DETACH)
     os.chdir("/")
 
 
-def drop_privileges(uid: int = NOBODY, gid: int = NOBODY) -> None:
-    """Become ``uid``/``gid`` keeping only :data:`KEPT_CAPS` (bounding, permitted, effective)."""
+def restrict_mount(path: str, *, read_only: bool) -> None:
+    """``nodev``, ``nosuid``, ``noexec`` (and read-only) on the bind mount at ``path`` and every
+    mount beneath it; the top mount alone on kernels without mount_setattr(2)."""
+    attrs = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC | (MOUNT_ATTR_RDONLY if read_only else 0)
+    attr = ctypes.create_string_buffer(struct.pack("=QQQQ", attrs, 0, 0, 0), MOUNT_ATTR_SIZE_VER0)
+    result = _libc.syscall(ctypes.c_long(number("mount_setattr")), ctypes.c_long(-100),  # AT_FDCWD
+                           ctypes.c_char_p(os.fsencode(path)), ctypes.c_long(AT_RECURSIVE),
+                           attr, ctypes.c_long(MOUNT_ATTR_SIZE_VER0))
+    if result == 0:
+        return
+    if ctypes.get_errno() != errno.ENOSYS:
+        code = ctypes.get_errno()
+        raise OSError(code, f"mount_setattr {path}: {os.strerror(code)}")
+    flags = MS_REMOUNT | MS_BIND | MS_NODEV | MS_NOSUID | MS_NOEXEC | (MS_RDONLY if read_only else 0)
+    mount(None, path, None, flags)
+
+
+def capget() -> tuple[int, int, int]:
+    """This process's (effective, permitted, inheritable) capability sets."""
+    header = ctypes.create_string_buffer(struct.pack("=Ii", LINUX_CAPABILITY_VERSION_3, 0), 8)
+    data = ctypes.create_string_buffer(24)
+    _check_call("capget", _libc.syscall(ctypes.c_long(number("capget")), header, data))
+    e0, p0, i0, e1, p1, i1 = struct.unpack("=6I", data.raw)
+    return e0 | e1 << 32, p0 | p1 << 32, i0 | i1 << 32
+
+
+def capset(effective: int, permitted: int, inheritable: int = 0) -> None:
+    """Set the three capability sets (64-bit masks)."""
+    header = ctypes.create_string_buffer(struct.pack("=Ii", LINUX_CAPABILITY_VERSION_3, 0), 8)
+    low, high = 0xFFFF_FFFF, 32
+    data = ctypes.create_string_buffer(struct.pack(
+        "=6I", effective & low, permitted & low, inheritable & low,
+        effective >> high, permitted >> high, inheritable >> high), 24)
+    _check_call("capset", _libc.syscall(ctypes.c_long(number("capset")), header, data))
+
+
+def _check_call(what: str, result: int) -> None:
+    if result < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
+
+
+def mask_of(caps: tuple[int, ...]) -> int:
+    return sum(1 << cap for cap in caps)
+
+
+def drop_bounding_set(keep: tuple[int, ...] = ()) -> None:
+    """Remove every capability but ``keep`` from the bounding set (needs CAP_SETPCAP), and
+    clear the ambient set: no later execve could bring them back."""
     for cap in range(64):
-        if cap not in KEPT_CAPS and _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0:
-            if ctypes.get_errno() == errno.EINVAL:  # past the kernel's last capability
+        if cap in keep:
+            continue
+        try:
+            prctl(PR_CAPBSET_DROP, cap)
+        except OSError as error:
+            if error.errno == errno.EINVAL:  # past the kernel's last capability
                 break
-            _check(-1, f"dropping capability {cap} from the bounding set")
-    _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, what="clearing ambient capabilities")
-    os.setgroups([])
+            raise
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+
+
+def become(uid: int, gid: int, keep: tuple[int, ...] = (), *, drop_groups: bool = True) -> None:
+    """Switch every uid and gid to ``uid``/``gid`` (with no supplementary groups, unless
+    ``drop_groups`` is false: an unprivileged caller may not change them), keeping exactly the
+    capabilities ``keep`` (effective and permitted; none inheritable)."""
+    if drop_groups:
+        os.setgroups([])
     os.setresgid(gid, gid, gid)
-    _prctl(PR_SET_KEEPCAPS, 1, what="PR_SET_KEEPCAPS")
+    prctl(PR_SET_KEEPCAPS, 1)
     os.setresuid(uid, uid, uid)
-    _prctl(PR_SET_KEEPCAPS, 0, what="clearing PR_SET_KEEPCAPS")
-    _capset(sum(1 << cap for cap in KEPT_CAPS))
+    prctl(PR_SET_KEEPCAPS, 0)
+    capset(mask_of(keep), mask_of(keep))
 
 
-def _capset(mask: int) -> None:
-    """Set effective = permitted = ``mask`` (capabilities 0-31), inheritable = none."""
-    header = struct.pack("=Ii", _CAP_VERSION_3, 0)
-    data = struct.pack("=6I", mask, mask, 0, 0, 0, 0)  # two {effective, permitted, inheritable}
-    _check(_libc.syscall(_SYS_CAPSET, header, data), "capset")
+def set_no_new_privs() -> None:
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def set_dumpable(dumpable: bool) -> None:
+    prctl(PR_SET_DUMPABLE, int(dumpable))
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """SIGKILL this process when its parent dies; exit now if it already has.
+
+    Call it after the last credential change, which would clear it."""
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+# --- the gofer as root: namespaces, pivot_root, capabilities, nobody ---------------------------
+
+
+def isolate(root: str, *, writable: bool) -> None:
+    """New namespaces, and ``root`` (bind-mounted, restricted) as the only file system."""
+    unshare(GOFER_NAMESPACES)
+    make_mounts_private()
+    mount(root, root, None, MS_BIND | MS_REC)
+    restrict_mount(root, read_only=not writable)
+    pivot_into(root)
+
+
+def drop_privileges(caps: tuple[int, ...], uid: int = NOBODY, gid: int = NOBODY) -> None:
+    """Become ``uid``/``gid`` keeping only ``caps`` (bounding, permitted, effective)."""
+    drop_bounding_set(keep=caps)
+    become(uid, gid, keep=caps)
 
 
 # --- not root: Landlock -------------------------------------------------------------------------
@@ -153,8 +304,9 @@ def landlock_confine(root: str, *, writable: bool) -> None:
     attr = struct.pack("=Q", handled)
     attr += struct.pack("=Q", _LL_NET_ALL) if abi >= 4 else b""
     attr += struct.pack("=Q", _LL_SCOPE_ALL) if abi >= 6 else b""
-    ruleset = _check(_libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, attr, len(attr), 0),
-                     "landlock_create_ruleset")
+    ruleset = _libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, attr, len(attr), 0)
+    if ruleset < 0:
+        raise ConfinementError(f"landlock_create_ruleset: {os.strerror(ctypes.get_errno())}")
     try:
         if writable:
             allowed = handled & ~(_LL_FS_EXECUTE | _LL_FS_MAKE_CHAR | _LL_FS_MAKE_BLOCK | _LL_FS_IOCTL_DEV)
@@ -163,51 +315,43 @@ def landlock_confine(root: str, *, writable: bool) -> None:
         root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             rule = struct.pack("=Qi", allowed, root_fd)  # struct landlock_path_beneath_attr is packed
-            _check(_libc.syscall(_SYS_LANDLOCK_ADD_RULE, ruleset, _LL_RULE_PATH_BENEATH, rule, 0),
-                   "landlock_add_rule")
+            if _libc.syscall(_SYS_LANDLOCK_ADD_RULE, ruleset, _LL_RULE_PATH_BENEATH, rule, 0) < 0:
+                raise ConfinementError(f"landlock_add_rule: {os.strerror(ctypes.get_errno())}")
         finally:
             os.close(root_fd)
         set_no_new_privs()
-        _check(_libc.syscall(_SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0), "landlock_restrict_self")
+        if _libc.syscall(_SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0) < 0:
+            raise ConfinementError(f"landlock_restrict_self: {os.strerror(ctypes.get_errno())}")
     finally:
         os.close(ruleset)
 
 
-# --- both: no_new_privs, seccomp, parent death ------------------------------------------------
+# --- both ------------------------------------------------------------------------------------------
 
 
-def set_no_new_privs() -> None:
-    _prctl(PR_SET_NO_NEW_PRIVS, 1, what="PR_SET_NO_NEW_PRIVS")
-
-
-def install_seccomp() -> None:
-    """Install :mod:`gofer.seccomp`'s filter on every thread of the process."""
-    program = filter_program()
-    buf = ctypes.create_string_buffer(program, len(program))
-    fprog = struct.pack("=HxxxxxxQ", len(program) // 8, ctypes.addressof(buf))
+def install_seccomp(*, writable: bool = True, census: Census | None = None) -> None:
+    """Install :mod:`gofer.seccomp`'s allowlist on every thread; a call outside it is logged by
+    name and ends the process. (Under a census strace counts the calls instead.)"""
+    report_traps()
     set_no_new_privs()
-    _check(_libc.syscall(_SYS_SECCOMP, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, fprog),
-           "seccomp")
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """SIGKILL this process when its parent dies; exit now if it already has."""
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, what="PR_SET_PDEATHSIG")
-    if os.getppid() != parent_pid:
-        os._exit(1)
+    if census is not None:
+        census.begin()
+    else:
+        install_filter(filter_program(writable=writable, pid=os.getpid()))
 
 
 def confine(root: str, *, writable: bool) -> str:
     """Confine this process to ``root``; returns the served tree's path as now seen (``/`` after
-    chroot). Raises ConfinementError if it cannot be done."""
+    pivot_root). Raises ConfinementError (or OSError) if it cannot be done."""
     parent = os.getppid()
+    census = Census.requested("gofer-rw" if writable else "gofer-ro")
     if os.geteuid() == 0:
-        chroot_into(root)
-        drop_privileges()
+        isolate(root, writable=writable)
+        drop_privileges(WRITE_CAPS if writable else READ_CAPS)
         root = "/"
     else:
         landlock_confine(root, writable=writable)
-        _prctl(PR_SET_DUMPABLE, 0, what="PR_SET_DUMPABLE")
-    install_seccomp()
+        set_dumpable(False)
     die_with_parent(parent)
+    install_seccomp(writable=writable, census=census)
     return root

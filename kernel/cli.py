@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", default="warning",
                      choices=["debug", "info", "warning", "error"], help="Sentry log level on stderr")
     run.add_argument("--debug-log", metavar="FILE", help="write the Sentry's debug log to FILE")
+    run.add_argument("--debug-unconfined", action="store_true",
+                     help="debugging only: run the Sentry and its stubs without namespaces, uid change or "
+                          "seccomp (the gofers stay confined)")
 
     image = commands.add_parser("image", help="build and import images").add_subparsers(
         dest="image_command", required=True)
@@ -381,6 +384,7 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
     except RunSpecError as error:
         raise UsageError(str(error)) from None
     config.services = _load_services(args.service)
+    config.confine = not args.debug_unconfined
     # Tests set SENTRIO_STRICT=1 so a Sentry bug fails them loudly instead of becoming EIO.
     config.strict = os.environ.get("SENTRIO_STRICT") == "1"
     config.runtime_dir = control.runtime_root()

@@ -85,6 +85,8 @@ class KernelConfig:
     read_only: bool = False
     #: ``--rw``: changes are written through to the image instead of the overlay's upper layer.
     rw: bool = False
+    #: Confine the Sentry and its stubs (kernel/confine/); False only for ``--debug-unconfined``.
+    confine: bool = True
 
 
 class Kernel:
@@ -222,6 +224,7 @@ class Kernel:
 
     async def run(self) -> int:
         """Boot, run the first process to its end, shut down; returns its wait status."""
+        from kernel.confine.sentry import confine_sentry
         from kernel.exec import CommandNotExecutable, CommandNotFound, exec_first_process
 
         startup_error: Exception | None = None
@@ -232,6 +235,8 @@ class Kernel:
                 try:
                     for _, actor in self.bus.actors():
                         await nursery.start(actor.serve)  # SentryError: e.g. a mount that cannot be made
+                    if self.config.confine:
+                        confine_sentry(self)  # start-up is over: the host goes away
                     init = await exec_first_process(self, self.config.argv, self.config.env)
                     await init.exited.wait()
                 except (CommandNotFound, CommandNotExecutable, SentryError) as error:
@@ -364,7 +369,7 @@ def _ptrace_platform(memfile: Any, config: KernelConfig) -> Platform:
 
     kwargs = {} if config.spin_ns is None else {"spin_ns": config.spin_ns}
     try:
-        return PtracePlatform(memfile.fd, **kwargs)
+        return PtracePlatform(memfile.fd, confine=config.confine, **kwargs)
     except OSError as error:
         raise SentryError(f"cannot start the ptrace platform: {error}") from error
 

@@ -3,9 +3,11 @@
 Start-up (once per sandbox):
 
 1. write the stub ELF (:mod:`platforms.ptrace.stub`) into a memfd;
-2. fork; the child sets a parent-death signal, leaves our session (terminal signals are for the
-   Sentry, which forwards them), keeps only the memory file (as fd :data:`MEMFILE_FD`), asks to
-   be traced and execs the stub;
+2. fork; the child leaves our session (terminal signals are for the Sentry, which forwards
+   them), keeps only the memory file (as fd :data:`MEMFILE_FD`), makes the sandbox's namespaces
+   and pivots into its empty root (:func:`kernel.confine.namespaces.make_sandbox`: nobody, no
+   capabilities, no_new_privs, cwd ``/``), sets a parent-death signal, asks to be traced and
+   execs the stub;
 3. at the exec stop, set ``PTRACE_O_EXITKILL`` (no stub outlives the Sentry, however it dies),
    ``TRACESYSGOOD`` and ``TRACEFORK``/``TRACECLONE`` (children of stubs are traced from birth);
 4. inject the template's own set-up: name it, unmap everything but the stub page (stack, vDSO),
@@ -24,6 +26,7 @@ from typing import Any
 
 import trio
 
+from kernel.confine.namespaces import ConfinementError, make_sandbox, open_channel, report_failure, serve_child
 from kernel.errors import SentryError
 from platforms.ptrace.address_space import PtraceAddressSpace
 from platforms.ptrace.binding import (
@@ -60,12 +63,15 @@ class PtracePlatform:
 
     max_user_address = STUB_BASE
 
-    def __init__(self, memfile_fd: int, spin_ns: int = DEFAULT_SPIN_NS, pin_cpus: bool = True) -> None:
+    def __init__(self, memfile_fd: int, spin_ns: int = DEFAULT_SPIN_NS, pin_cpus: bool = True,
+                 confine: bool = True) -> None:
+        """``confine``: stubs live in the sandbox's own namespaces as nobody (False only to debug)."""
         self.waiter = StopWaiter(spin_ns)
         self.placement = CpuPlacement(enabled=pin_cpus)
         self._address_spaces: list[PtraceAddressSpace] = []
         self._closed = False
-        pid = _spawn_template(memfile_fd)
+        self.confined = confine
+        pid = _spawn_template(memfile_fd, confine)
         self._template = StubThread(pid, self.waiter)
         status = self.waiter.wait_blocking(pid)
         if not (os.WIFSTOPPED(status) and os.WSTOPSIG(status) == signal.SIGTRAP):
@@ -99,8 +105,7 @@ class PtracePlatform:
     async def new_address_space(self) -> PtraceAddressSpace:
         pid = await self._template.checked_syscall(SYS_FORK)
         control = StubThread(pid, self.waiter)
-        await control.wait_initial_stop()
-        await control.checked_syscall(SYS_PRCTL, PR_SET_PDEATHSIG, signal.SIGKILL)
+        await control.wait_initial_stop()  # PTRACE_O_EXITKILL ends it with the Sentry; not with the template
         space = PtraceAddressSpace(control, self.placement)
         self._address_spaces = [a for a in self._address_spaces if not a.released]
         self._address_spaces.append(space)
@@ -121,35 +126,56 @@ class PtracePlatform:
         self.waiter.reap_orphans_blocking()
 
 
-def _spawn_template(memfile_fd: int) -> int:
+def _spawn_template(memfile_fd: int, confine: bool) -> int:
     """Fork and exec the stub under PTRACE_TRACEME; returns its pid (stopped at exec)."""
     exe = os.memfd_create("sentrio-stub", os.MFD_CLOEXEC)
+    ours, theirs = open_channel() if confine else (None, None)
     try:
         os.write(exe, LAYOUT.build_elf())
+        parent = os.getpid()
         pid = os.fork()
-        if pid == 0:  # the child: only async-signal-safe work, then exec
+        if pid == 0:  # the child: system calls only (no threads to fear: the Sentry has one), then exec
             try:
-                _become_stub(exe, memfile_fd)
+                _become_stub(exe, memfile_fd, theirs, parent)
             finally:
                 os._exit(127)
-        return pid
     finally:
         os.close(exe)
+        if theirs is not None:
+            os.close(theirs)
+    if ours is not None:
+        try:
+            serve_child(ours, pid)  # writes its user namespace's id maps; returns once it exec'd
+        except ConfinementError as error:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise SentryError(f"cannot confine the stubs: {error}") from None
+    return pid
 
 
-def _become_stub(exe: int, memfile_fd: int) -> None:
-    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+def _become_stub(exe: int, memfile_fd: int, channel: int | None, parent: int) -> None:
     os.setsid()
     exe = os.dup(exe) if exe == MEMFILE_FD else exe
+    if channel == MEMFILE_FD:
+        channel = os.dup(channel)
     if memfile_fd != MEMFILE_FD:
         os.dup2(memfile_fd, MEMFILE_FD)
     os.set_inheritable(MEMFILE_FD, True)
     for fd in _open_fds():
-        if fd not in (MEMFILE_FD, exe):
+        if fd not in (MEMFILE_FD, exe, channel):
             try:
                 os.close(fd)
             except OSError:
                 pass
+    if channel is not None:
+        try:
+            make_sandbox(channel)
+        except Exception as error:  # noqa: BLE001 — the parent reports it, in one line
+            report_failure(channel, error)
+            os._exit(126)
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after the credential change, which clears it
+    if os.getppid() != parent:
+        os._exit(1)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     ptrace(PTRACE_TRACEME, 0)
     os.execve(exe, [b"sentrio-stub"], {})

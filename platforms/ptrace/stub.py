@@ -19,6 +19,18 @@ from __future__ import annotations
 import struct
 
 from abi.linux import PAGE_SIZE, TASK_SIZE
+from abi.seccomp import (
+    AUDIT_ARCH_X86_64,
+    BPF_JMP_JEQ_K,
+    BPF_LD_W_ABS,
+    BPF_RET_K,
+    DATA_ARCH,
+    DATA_IP,
+    SECCOMP_RET_ALLOW,
+    SECCOMP_RET_KILL_PROCESS,
+    SOCK_FILTER,
+    insn,
+)
 
 #: Where the stub's single page lives; the guest may use every address below it.
 STUB_BASE = TASK_SIZE - PAGE_SIZE
@@ -29,7 +41,6 @@ STUB_NAME = b"sentrio-stub"
 
 _ELF_HEADER = struct.Struct("<16sHHIQQQIHHHHHH")
 _PROGRAM_HEADER = struct.Struct("<IIQQQQQQ")
-_SOCK_FILTER = struct.Struct("<HBBI")
 _SOCK_FPROG = struct.Struct("<H6xQ")
 _KERNEL_SIGACTION = struct.Struct("<QQQQ")
 
@@ -37,17 +48,6 @@ _CODE_OFFSET = 0x80
 # Machine code: `_start: int3; jmp _start` (never run: the template stops at exec) and the gadget.
 _START = bytes.fromhex("cc" "eb fd")
 _GADGET = bytes.fromhex("0f05" "cc")  # syscall; int3
-
-# Classic BPF for seccomp.
-_BPF_LD_W_ABS = 0x20
-_BPF_JEQ_K = 0x15
-_BPF_RET_K = 0x06
-_AUDIT_ARCH_X86_64 = 0xC000003E
-_SECCOMP_RET_ALLOW = 0x7FFF0000
-_SECCOMP_RET_KILL_PROCESS = 0x80000000
-_SECCOMP_DATA_ARCH = 4
-_SECCOMP_DATA_IP_LOW = 8
-_SECCOMP_DATA_IP_HIGH = 12
 
 SIG_IGN = 1
 
@@ -68,31 +68,32 @@ class StubLayout:
         self.sigaction_ignore = STUB_BASE + offset
         offset += _KERNEL_SIGACTION.size
         self.filter = STUB_BASE + offset
-        self.filter_len = len(self._filter_program())
-        offset += _SOCK_FILTER.size * self.filter_len
+        self.filter_len = len(self._filter_program()) // SOCK_FILTER.size
+        offset += SOCK_FILTER.size * self.filter_len
         self.fprog = STUB_BASE + offset
         offset += _SOCK_FPROG.size
         self.size = offset
         assert self.size <= PAGE_SIZE
 
-    def _filter_program(self) -> list[tuple[int, int, int, int]]:
-        """Allow a syscall only from the gadget: arch, then both halves of the instruction pointer."""
+    def _filter_program(self) -> bytes:
+        """Allow a syscall only from the gadget: arch, then both halves of the instruction pointer
+        (abi.seccomp's policies dispatch on the call number; this one only on where it comes from)."""
         ip = self.after_syscall
         kill, allow = 6, 7  # indices of the two return instructions
 
         def skip(here: int, to: int) -> int:  # BPF jumps count from the next instruction
             return to - here - 1
 
-        return [
-            (_BPF_LD_W_ABS, 0, 0, _SECCOMP_DATA_ARCH),
-            (_BPF_JEQ_K, 0, skip(1, kill), _AUDIT_ARCH_X86_64),
-            (_BPF_LD_W_ABS, 0, 0, _SECCOMP_DATA_IP_LOW),
-            (_BPF_JEQ_K, 0, skip(3, kill), ip & 0xFFFFFFFF),
-            (_BPF_LD_W_ABS, 0, 0, _SECCOMP_DATA_IP_HIGH),
-            (_BPF_JEQ_K, skip(5, allow), skip(5, kill), ip >> 32),
-            (_BPF_RET_K, 0, 0, _SECCOMP_RET_KILL_PROCESS),
-            (_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW),
-        ]
+        return b"".join((
+            insn(BPF_LD_W_ABS, DATA_ARCH),
+            insn(BPF_JMP_JEQ_K, AUDIT_ARCH_X86_64, 0, skip(1, kill)),
+            insn(BPF_LD_W_ABS, DATA_IP),
+            insn(BPF_JMP_JEQ_K, ip & 0xFFFFFFFF, 0, skip(3, kill)),
+            insn(BPF_LD_W_ABS, DATA_IP + 4),
+            insn(BPF_JMP_JEQ_K, ip >> 32, skip(5, allow), skip(5, kill)),
+            insn(BPF_RET_K, SECCOMP_RET_KILL_PROCESS),
+            insn(BPF_RET_K, SECCOMP_RET_ALLOW),
+        ))
 
     def build_elf(self) -> bytes:
         """The complete stub executable."""
@@ -125,8 +126,8 @@ class StubLayout:
         name_at = self.name - STUB_BASE
         image[name_at:name_at + len(STUB_NAME)] = STUB_NAME
         _KERNEL_SIGACTION.pack_into(image, self.sigaction_ignore - STUB_BASE, SIG_IGN, 0, 0, 0)
-        for i, insn in enumerate(self._filter_program()):
-            _SOCK_FILTER.pack_into(image, self.filter - STUB_BASE + i * _SOCK_FILTER.size, *insn)
+        program = self._filter_program()
+        image[self.filter - STUB_BASE:self.filter - STUB_BASE + len(program)] = program
         _SOCK_FPROG.pack_into(image, self.fprog - STUB_BASE, self.filter_len, self.filter)
         return bytes(image)
 

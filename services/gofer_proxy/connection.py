@@ -385,8 +385,14 @@ def spawn_gofer(
     Returns the process and the (not yet running) connection: start it with
     ``await task_group.start(conn.run)``. The gofer exits when the connection closes (EOF) or
     when this process dies (parent-death signal); the caller reaps it with ``process.wait()``.
+
+    The gofer's stdout and stderr are a pipe, never the user's terminal (a terminal would let a
+    compromised gofer type into the user's shell with TIOCSTI, or paint it with escape codes):
+    while the connection runs, each line the gofer writes is logged here, made printable, under
+    ``sentrio.gofer`` at the level the gofer gave it.
     """
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    log_read, log_write = os.pipe2(os.O_CLOEXEC)
     cmd = [sys.executable, "-m", "gofer", "--root", os.fspath(root), "--fd", str(theirs.fileno())]
     cmd += ["--rw"] if rw else []
     cmd += ["--donate-fds"] if donate_fds else []
@@ -394,10 +400,66 @@ def spawn_gofer(
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
     try:
-        process = subprocess.Popen(cmd, pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(cmd, pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
+                                   stdout=log_write, stderr=log_write)
     except BaseException:
         ours.close()
+        os.close(log_read)
         raise
     finally:
         theirs.close()  # only the gofer holds its end: its death is our EOF
-    return process, GoferConnection(ours, msize=msize)
+        os.close(log_write)
+    return process, _LoggedGoferConnection(ours, log_read, process.pid, msize=msize)
+
+
+class _LoggedGoferConnection(GoferConnection):
+    """A spawned gofer's connection, which also relays what the gofer writes into our log."""
+
+    def __init__(self, sock: socket.socket, log_fd: int, pid: int, *, msize: int) -> None:
+        super().__init__(sock, msize=msize)
+        self._log_fd = log_fd
+        self._pid = pid
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_relay_log, self._log_fd, self._pid)
+            await tg.start(super().run)
+            task_status.started()
+
+
+#: A gofer's own level names, as its log lines begin (gofer/__main__.py's format).
+_LEVELS = {name: getattr(logging, name) for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
+_gofer_log = logging.getLogger("sentrio.gofer")
+
+
+async def _relay_log(fd: int, pid: int) -> None:
+    """Log each line read from ``fd`` until the gofer closes it; then close it."""
+    os.set_blocking(fd, False)
+    pending = b""
+    try:
+        while True:
+            await anyio.wait_readable(fd)
+            try:
+                data = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                continue
+            if not data:
+                break
+            *lines, pending = (pending + data).split(b"\n")
+            for line in lines:
+                _log_gofer_line(pid, line)
+            pending = pending[-4096:]
+        if pending:
+            _log_gofer_line(pid, pending)
+    finally:
+        os.close(fd)
+
+
+def _log_gofer_line(pid: int, line: bytes) -> None:
+    text = line.decode("utf-8", "backslashreplace")
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)  # no escape codes reach a terminal
+    level, _, message = text.partition(" ")
+    if level in _LEVELS:
+        _gofer_log.log(_LEVELS[level], "gofer[%d]: %s", pid, message)
+    elif text:
+        _gofer_log.warning("gofer[%d]: %s", pid, text)

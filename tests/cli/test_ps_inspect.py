@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,9 +76,24 @@ def test_unknown_ids_are_125(runtime: Path) -> None:
 def test_the_runtime_directory_goes_with_the_sandbox(sleeping: subprocess.Popen[bytes], runtime: Path) -> None:
     assert os.listdir(runtime) == ["napper"]
     assert sorted(os.listdir(runtime / "napper")) == ["control", "state.json"]
-    sleeping.send_signal(signal.SIGKILL)  # no chance to clean up
+    sleeping.send_signal(signal.SIGKILL)  # no chance to clean up: the confined Sentry's keeper does it
     sleeping.wait(10)
-    assert os.listdir(runtime) == ["napper"]
+    deadline = time.monotonic() + 10
+    while os.listdir(runtime) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert os.listdir(runtime) == [], "the keeper removes what a killed Sentry left"
+    assert sentrio("ps", runtime=runtime).stdout.splitlines()[1:] == []
+
+
+def test_ps_removes_what_a_dead_unconfined_sentry_left(image: Path, runtime: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(REPO), SENTRIO_RUNTIME_DIR=str(runtime))
+    sentry = subprocess.Popen([sys.executable, "-m", "kernel", "run", "--debug-unconfined", "--name", "loose",
+                               str(image), "--", "sleeper"], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                              cwd=REPO, env=env)
+    assert sentry.stdout is not None and sentry.stdout.readline() == b"ready\n"
+    sentry.kill()  # unconfined, it has no keeper
+    sentry.wait(10)
+    assert os.listdir(runtime) == ["loose"]
     assert sentrio("ps", runtime=runtime).stdout.splitlines()[1:] == []
     assert os.listdir(runtime) == [], "ps removes what a dead Sentry left"
 

@@ -29,13 +29,15 @@ async def expect_errno(code: int, call) -> None:  # noqa: ANN001
     assert failure.value.errno == code
 
 
-async def test_the_gofer_is_confined_to_its_root(spawned, tree: Path) -> None:
-    process, conn = await spawned(tree)
-    assert os.readlink(f"/proc/{process.pid}/root") == str(tree)
+@pytest.mark.parametrize(("rw", "caps"), [(False, 0b10), (True, 0b11011)])
+async def test_the_gofer_is_confined_to_its_root(spawned, tree: Path, rw: bool, caps: int) -> None:
+    process, conn = await spawned(tree, rw)
+    root = os.stat(f"/proc/{process.pid}/root/")
+    assert (root.st_dev, root.st_ino) == (tree.stat().st_dev, tree.stat().st_ino)  # pivoted into it
     info = status(process.pid)
     assert info["Uid"].split() == ["65534"] * 4
-    assert int(info["CapEff"], 16) == 0b11011  # CHOWN, DAC_OVERRIDE, FOWNER, FSETID
-    assert int(info["CapBnd"], 16) == 0b11011
+    assert int(info["CapEff"], 16) == caps  # DAC_OVERRIDE; and CHOWN, FOWNER, FSETID with --rw
+    assert int(info["CapBnd"], 16) == caps
     assert info["NoNewPrivs"] == "1" and info["Seccomp"] == "2"
 
 

@@ -25,6 +25,8 @@ class CountingMemoryManager(MemoryManager):
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
+        # Opened now: once confined, the Sentry can open no host file.
+        self.report = open(os.environ["SENTRIO_TEST_COUNTS"], "w")
         self.counts: Counter[str] = Counter()
         for op in type(self).operations:
             original = getattr(self, op)
@@ -37,8 +39,8 @@ class CountingMemoryManager(MemoryManager):
         return counted
 
     async def close(self) -> None:
-        with open(os.environ["SENTRIO_TEST_COUNTS"], "w") as report:
-            json.dump(self.counts, report)
+        with self.report:
+            json.dump(self.counts, self.report)
         await super().close()
 
 

@@ -131,8 +131,6 @@ async def test_a_dead_template_makes_new_address_spaces_fail_with_eagain(platfor
         assert failure.value.errno == EAGAIN
 
 
-@pytest.mark.xfail(strict=True, reason="platforms/ptrace/platform.py gives each address space "
-                                        "PR_SET_PDEATHSIG(SIGKILL) from the template (see the report)")
 async def test_address_spaces_outlive_the_template(platform: PtracePlatform) -> None:
     space, context, died = await held_thread(platform)
     template = platform.template_pid

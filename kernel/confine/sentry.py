@@ -1,0 +1,223 @@
+"""Confining the Sentry once start-up is over.
+
+Until then the Sentry is an ordinary process: it starts the template stub (which makes the
+sandbox's namespaces, :mod:`kernel.confine.namespaces`), the gofers, the terminal relay and
+its watchdog, binds the control socket, opens its log and trace files. After that it needs
+nothing of the host but the fds it holds, so :func:`confine_sentry` takes the rest away:
+
+1. Every module it could still import is imported now: afterwards no Python file is reachable
+   (an import that still happens is logged by name, see :class:`LateImports`).
+2. A *keeper* is forked: a tiny process that stays outside, waits until the Sentry has ended
+   (a pipe only the Sentry holds reaches its end, however the Sentry dies) and removes the
+   sandbox's runtime directory, which the Sentry will no longer see.
+3. The Sentry joins the sandbox's user, mount, network, IPC, UTS and cgroup namespaces: its root
+   becomes the empty read-only tmpfs, so a host file can no longer be named at all.
+4. It becomes nobody (65534) with no capability at all — bounding set, ambient, effective,
+   permitted and inheritable all empty; runsc's Sentry keeps SYS_ADMIN and SYS_CHROOT in its
+   user namespace, ours needs neither: the stubs are already attached, ptrace of an attached
+   tracee checks nothing, and signals and CPU affinity reach them because they are nobody too.
+5. ``PR_SET_DUMPABLE`` 0 and ``PR_SET_NO_NEW_PRIVS``.
+6. The seccomp allowlist of :mod:`kernel.confine.allowlist`: a call outside it is not made; it
+   is logged by name and the Sentry dies of SIGSYS (its stubs die with it, by
+   ``PTRACE_O_EXITKILL``; its gofers by their parent-death signal; the terminal is restored by
+   the watchdog and the runtime directory removed by the keeper).
+
+Why a trap and not ``SECCOMP_RET_KILL_PROCESS``: a kill is recorded only by the host's audit
+log, where the user of a sandbox does not look; a trap lets the Sentry say in its own log which
+call it was, and costs nothing in strength: the refused call never runs, and a compromised
+Sentry that ignored SIGSYS would only see the call fail.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import importlib.abc
+import json
+import logging
+import os
+import pkgutil
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from gofer.confine import (
+    ConfinementError,
+    become,
+    capget,
+    drop_bounding_set,
+    set_dumpable,
+    set_no_new_privs,
+)
+from gofer.seccomp import Census, install_filter, report_traps
+from kernel.confine.allowlist import sentry_policy
+from kernel.confine.namespaces import is_single_threaded, join_sandbox, sandbox_ids
+from kernel.errors import SentryError
+
+if TYPE_CHECKING:
+    from kernel.kernel import Kernel
+
+log = logging.getLogger("sentrio.confine")
+
+#: The packages whose every module the Sentry imports before it loses the file system.
+PRELOADED_PACKAGES = ("abi", "kernel", "services", "platforms", "gofer")
+#: Standard-library modules the Sentry's libraries import lazily, on paths start-up may not take.
+PRELOADED_MODULES = ("encodings.latin_1", "encodings.ascii", "encodings.utf_8", "encodings.idna",
+                     "json.decoder", "json.encoder", "traceback", "linecache", "tokenize")
+
+
+def confine_sentry(kernel: Kernel) -> None:
+    """Take the host away from this Sentry (see the module's docstring); SentryError, in one
+    line, if it cannot be done."""
+    try:
+        _confine(kernel)
+    except (ConfinementError, OSError) as error:
+        raise SentryError(f"cannot confine the Sentry: {error} (--debug-unconfined runs it unconfined)") from None
+
+
+def _confine(kernel: Kernel) -> None:
+    platform = kernel.platform
+    template = getattr(platform, "template_pid", None)
+    if template is None or not getattr(platform, "confined", False):
+        raise ConfinementError("the platform made no sandbox namespaces to join (it runs unconfined)")
+    _retire_worker_threads()
+    preload()
+    time.localtime()  # the local time zone, read once while /etc/localtime is still there
+    uid, gid = sandbox_ids()
+    privileged = os.geteuid() == 0  # asked now: in the sandbox's user namespace root is unmapped
+    census = Census.requested("sentry", follow_threads=False)
+    _start_keeper(kernel)
+    report_traps(log)
+    join_sandbox(template)
+    drop_bounding_set()
+    become(uid, gid, drop_groups=privileged)
+    set_dumpable(False)
+    set_no_new_privs()
+    if capget() != (0, 0, 0):
+        raise ConfinementError(f"capabilities left after dropping them: {capget()}")
+    sys.meta_path.insert(0, LateImports())
+    if census is not None:
+        census.begin()
+    else:
+        install_filter(sentry_policy(os.getpid()).compile())
+    log.debug("confined: namespaces of stub %d, uid %d, no capabilities, seccomp", template, uid)
+
+
+def _retire_worker_threads(timeout: float = 5.0) -> None:
+    """End the idle worker threads trio keeps, and make sure none other is left.
+
+    A process with more than one thread cannot change its user or mount namespace. trio runs a
+    few blocking calls in worker threads (binding the control socket's path is one) and keeps
+    each idle for ten seconds in case more come; nothing public ends them sooner, so they are
+    handed a last, empty job with the idle timeout set to zero, and exit once it is done.
+    """
+    if threading.active_count() > 1:
+        from trio._core import _thread_cache  # no public way to retire idle workers
+
+        _thread_cache.IDLE_TIMEOUT = 0  # type: ignore[misc]
+        cache = _thread_cache.THREAD_CACHE
+        idle = []
+        while cache._idle_workers:
+            worker, _ = cache._idle_workers.popitem()
+            idle.append(worker)
+        for worker in idle:
+            worker._job = (_nothing, _nothing, None)
+            worker._worker_lock.release()
+        for thread in threading.enumerate():
+            if thread is not threading.current_thread():
+                thread.join(timeout)
+    deadline = time.monotonic() + timeout
+    while not is_single_threaded():  # a joined thread may take a moment to leave the kernel
+        if time.monotonic() > deadline:
+            names = [thread.name for thread in threading.enumerate()]
+            raise ConfinementError(f"the Sentry has more than one thread ({names}); it cannot change namespaces")
+        time.sleep(0.001)
+
+
+def _nothing(*args: object) -> None:
+    pass
+
+
+def preload(packages: Sequence[str] = PRELOADED_PACKAGES) -> None:
+    """Import every module of ``packages`` (but ``__main__`` modules) and :data:`PRELOADED_MODULES`."""
+    for name in PRELOADED_MODULES:
+        importlib.import_module(name)
+    for package_name in packages:
+        package = importlib.import_module(package_name)
+        for module in pkgutil.walk_packages(package.__path__, package_name + "."):
+            if not module.name.endswith(".__main__"):
+                importlib.import_module(module.name)
+
+
+class LateImports(importlib.abc.MetaPathFinder):
+    """Logs any import that reaches the finders after confinement (it will fail: no file of
+    Python's is reachable any more), so a module missing from the preload is named, not guessed."""
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target: Any = None) -> None:
+        log.warning("import of %s after confinement: no module file is reachable now", fullname)
+        return None
+
+
+# --- the keeper -----------------------------------------------------------------------------------
+
+#: The write end of the keeper's pipe: held, never written, until the Sentry ends.
+_keeper_pipe: int | None = None
+
+
+def _start_keeper(kernel: Kernel) -> None:
+    """Fork the process that removes the runtime directory after the Sentry has gone."""
+    global _keeper_pipe
+    config = kernel.config
+    if not config.runtime_dir or not config.sandbox_id:
+        return
+    directory = os.path.join(config.runtime_dir, config.sandbox_id)
+    sentry = os.getpid()
+    if _made_by(directory) != sentry:
+        return  # not ours (or no directory at all: the sandbox runs without one)
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:  # the keeper: waits, removes, exits; never returns into the Sentry's code
+        try:
+            _keep(directory, read_end, sentry)
+        finally:
+            os._exit(0)
+    os.close(read_end)
+    _keeper_pipe = write_end
+    atexit.register(_let_keeper_finish, pid)
+
+
+def _let_keeper_finish(pid: int) -> None:
+    """At a normal exit: have the keeper remove the directory now, and wait until it has, so the
+    directory is gone when our exit status is (a death by signal leaves it to the keeper alone)."""
+    global _keeper_pipe
+    if _keeper_pipe is not None:
+        os.close(_keeper_pipe)
+        _keeper_pipe = None
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def _keep(directory: str, pipe: int, sentry: int) -> None:
+    os.setsid()  # out of the terminal's process group: ^C and a hang-up are the Sentry's
+    for signo in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP, signal.SIGTSTP):
+        signal.signal(signo, signal.SIG_IGN)
+    os.closerange(0, pipe)
+    os.closerange(pipe + 1, os.sysconf("SC_OPEN_MAX"))
+    while os.read(pipe, 4096):
+        pass
+    if _made_by(directory) == sentry:  # a new sandbox may have taken the name meanwhile
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _made_by(directory: str) -> int | None:
+    """The pid of the Sentry that made runtime directory ``directory``."""
+    try:
+        with open(os.path.join(directory, "state.json")) as state:
+            return int(json.load(state)["sentry_pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
