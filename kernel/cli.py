@@ -352,6 +352,7 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
     import trio
 
     from kernel import control
+    from kernel.confine.sentry import keeper_removes_runtime_directory
     from kernel.errors import SentryError
     from kernel.exec import CommandNotExecutable, CommandNotFound
     from kernel.faults import FaultInjector, RuleError
@@ -452,8 +453,8 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
                 tracer.close()
             elif trace_file is not None:
                 trace_file.close()
-            if sandbox is not None:
-                sandbox.remove()
+            if sandbox is not None and not keeper_removes_runtime_directory():
+                sandbox.remove()  # a confined Sentry's keeper removes it once the Sentry is gone
             if terminal is not None:
                 terminal.close()
     return wait_status_to_exit_code(status)

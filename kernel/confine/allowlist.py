@@ -79,6 +79,8 @@ def sentry_entries(pid: int) -> list[Entry]:
         Entry("tgkill", "interrupt a stub thread that has a signal to take; SIGSYS to itself after a trap",
               allow_if(eq32(2, INTERRUPT_SIGNAL), (eq32(0, pid), eq32(2, _SIGSYS)))),
         Entry("kill", "SIGKILL a stub process whose address space is gone", allow_if(eq32(1, _SIGKILL))),
+        Entry("pidfd_open", "watch a guest thread of each stub with a thread pidfd: a stub killed from "
+                            "outside is a SIGKILL of its guest process, learnt at once"),
         Entry("sched_setaffinity", "pin a trapping stub thread to the Sentry's CPU, unpin a computing one"),
         # --- memory: the memory file, file mappings, the Sentry's own heap
         Entry("mmap", "map the memory file and files of the page cache; Python's heap. Never executable",

@@ -191,6 +191,11 @@ def _start_keeper(kernel: Kernel) -> None:
     atexit.register(_let_keeper_finish, pid)
 
 
+def keeper_removes_runtime_directory() -> bool:
+    """Whether the keeper will remove the runtime directory (the confined Sentry cannot)."""
+    return _keeper_pipe is not None
+
+
 def _let_keeper_finish(pid: int) -> None:
     """At a normal exit: have the keeper remove the directory now, and wait until it has, so the
     directory is gone when our exit status is (a death by signal leaves it to the keeper alone)."""
