@@ -114,6 +114,7 @@ class Kernel:
     def _register_actors(self) -> None:
         from services.gofer_proxy.actor import GoferProxy
         from services.mm.actor import MemoryManager
+        from services.netstack.actor import Netstack
         from services.vfs.actor import VirtualFilesystem
 
         from services.signals.actor import SignalsActor
@@ -124,6 +125,7 @@ class Kernel:
             "signals": lambda k: SignalsActor(k.bus, k.memfile.view, k.signal_arrived),
             "gofer": lambda k: GoferProxy(),
             "vfs": lambda k: VirtualFilesystem(k.bus, k.config.image, mode, k),
+            "netstack": lambda k: Netstack(),
         }
         defaults.update(self.config.services)
         for name, factory in defaults.items():

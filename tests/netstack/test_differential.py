@@ -1,0 +1,37 @@
+"""Each program prints one line per call (its result, and errno's name when it failed); native
+and Sentrio must agree, on stdout, stderr and the exit status.
+
+Every run of the module is started at once (a run is mostly start-up latency), then compared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.netstack.conftest import Batch, Images
+
+pytestmark = pytest.mark.differential
+
+PROGRAMS = ["socketpair"]
+
+
+@pytest.fixture(scope="module")
+def runs(images: Images) -> Iterator[Batch]:
+    batch = Batch()
+    for program in PROGRAMS:
+        batch.native(("native", program), images.fresh(), f"/bin/{program}")
+        batch.sentrio(("sentrio", program), images.fresh(), f"/bin/{program}")
+    yield batch
+    batch.close()
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_same_as_native(runs: Batch, program: str) -> None:
+    native = runs.result(("native", program))
+    sandboxed = runs.result(("sentrio", program))
+    assert native.status == 0, native.stderr
+    assert sandboxed.stderr == native.stderr
+    assert sandboxed.stdout == native.stdout
+    assert sandboxed.status == native.status
