@@ -33,7 +33,7 @@ from abi.errno import (
     EPROTOTYPE,
     Errno,
 )
-from abi.linux import POLLHUP
+from abi.linux import POLLHUP, POLLPRI
 from abi.socket import (
     AF_UNIX,
     AF_UNSPEC,
@@ -76,25 +76,30 @@ MAX_DGRAM_QLEN = 10
 
 
 class UnixNamespace:
-    """Every bound AF_UNIX name of the sandbox."""
+    """Every bound AF_UNIX name of the sandbox. Abstract names are kept per socket type (as
+    Linux hashes them), so a stream and a datagram socket may hold the same one."""
 
     def __init__(self) -> None:
-        self.abstract: dict[bytes, UnixSocket] = {}
+        self.abstract: dict[tuple[int, bytes], UnixSocket] = {}
         self.paths: dict[Node, UnixSocket] = {}
         self._autobind = itertools.count(0x1_0000)
 
-    def find(self, name: bytes, node: Node | None) -> UnixSocket:
-        """The socket bound to ``name`` (abstract) or ``node`` (a path); ECONNREFUSED if none."""
-        found = self.paths.get(node) if node is not None else self.abstract.get(name) if name[:1] == b"\0" else None
+    def find(self, type: int, name: bytes, node: Node | None) -> UnixSocket:
+        """The socket bound to ``name`` (abstract, of ``type``) or ``node`` (a path, of any
+        type: the caller checks it); ECONNREFUSED if none."""
+        if node is not None:
+            found = self.paths.get(node)
+        else:
+            found = self.abstract.get((type, name)) if name[:1] == b"\0" else None
         if found is None or found.closed:
             raise Errno(ECONNREFUSED)
         return found
 
-    def autobind_name(self) -> bytes:
+    def autobind_name(self, type: int) -> bytes:
         """A fresh abstract name of five hex digits, as unix_autobind makes them."""
         while True:
             name = b"\0%05x" % (next(self._autobind) & 0xFFFFF)
-            if name not in self.abstract:
+            if (type, name) not in self.abstract:
                 return name
 
 
@@ -126,6 +131,8 @@ class UnixSocket(Socket):
         self.pending: deque[UnixSocket] = deque()
         #: The listener an embryo waits in.
         self.listener: UnixSocket | None = None
+        #: The out-of-band byte a stream peer sent with MSG_OOB, until read with MSG_OOB.
+        self.oob: bytes | None = None
 
     # --- names ---------------------------------------------------------------------------------
 
@@ -158,15 +165,15 @@ class UnixSocket(Socket):
             raise Errno(EINVAL)
         namespace = self.namespace
         if not name:
-            name = namespace.autobind_name()
+            name = namespace.autobind_name(self.type)
         if node is not None:
             if node in namespace.paths and not namespace.paths[node].closed:
                 raise Errno(EADDRINUSE)
             namespace.paths[node] = self
         else:
-            if name in namespace.abstract:
+            if (self.type, name) in namespace.abstract:
                 raise Errno(EADDRINUSE)
-            namespace.abstract[name] = self
+            namespace.abstract[(self.type, name)] = self
         self.name, self.node, self.path = name, node, path
 
     def autobind(self) -> None:
@@ -204,7 +211,7 @@ class UnixSocket(Socket):
         name = unix_name(address)
         if self.passcred:
             self.autobind()
-        target = self.namespace.find(name, node)
+        target = self.namespace.find(self.type, name, node)
         if self.connection:
             self.connect_stream(caller, target)
         else:
@@ -306,7 +313,7 @@ class UnixSocket(Socket):
         if address and self.type != SOCK_SEQPACKET:
             if len(address) <= 2:
                 raise Errno(EINVAL)
-            target = self.namespace.find(unix_name(address), node)
+            target = self.namespace.find(self.type, unix_name(address), node)
         self.send_dgram(writing, target)
 
     def recv(self, reading: Reading) -> None:
@@ -317,9 +324,8 @@ class UnixSocket(Socket):
 
     def send_stream(self, writing: Writing, address: bytes | None) -> None:
         """Queue as much of ``writing`` on the peer as the send buffer lets (in chunks of at
-        most half of it, as unix_stream_sendmsg cuts them); Blocked if none fits now."""
-        if writing.flags & MSG_OOB:
-            raise Errno(EOPNOTSUPP)
+        most half of it, as unix_stream_sendmsg cuts them); Blocked if none fits now. With
+        MSG_OOB the last byte is the out-of-band byte, read only with recv(MSG_OOB)."""
         if address:
             raise Errno(EISCONN if self.state == TCP_ESTABLISHED else EOPNOTSUPP)
         peer = self.peer
@@ -328,18 +334,25 @@ class UnixSocket(Socket):
         if self.shut & SEND_SHUTDOWN:
             raise Errno(EPIPE)
         total = len(writing.data)
-        while writing.sent < total or (total == 0 and writing.rights and not writing.sent):
+        inband = total - 1 if writing.flags & MSG_OOB and total else total
+        while writing.sent < inband or (not total and not writing.sent and writing.rights):
             if self.wmem >= self.sndbuf:
                 raise Blocked(self.watch)
             if peer.closed or peer.shut & RCV_SHUTDOWN:
                 raise Errno(EPIPE)
-            size = min(total - writing.sent, (self.sndbuf >> 1) - 64)
+            size = min(inband - writing.sent, (self.sndbuf >> 1) - 64)
             rights, writing.rights = writing.rights, []  # the files ride on the first message
             message = Message(bytes(writing.data[writing.sent:writing.sent + size]), self, b"", rights, writing.creds)
             self._deliver(peer, message)
             writing.sent += size
-            if total == 0:
-                break
+            if not total:
+                return
+        if inband < total:
+            if peer.closed or peer.shut & RCV_SHUTDOWN:
+                raise Errno(EPIPE)
+            peer.oob = bytes(writing.data[inband:total])
+            writing.sent = total
+            peer.changed()
 
     def send_dgram(self, writing: Writing, target: UnixSocket | None) -> None:
         """Queue one datagram on ``target`` (None: the connected peer), as unix_dgram_sendmsg."""
@@ -396,7 +409,13 @@ class UnixSocket(Socket):
             raise Errno(EINVAL)
         flags = reading.flags
         if flags & MSG_OOB:
-            raise Errno(EOPNOTSUPP)
+            if self.oob is None:
+                raise Errno(EINVAL)
+            reading.copied = scatter(self.oob, reading.buffers)
+            if not flags & MSG_PEEK and reading.copied:
+                self.oob = None
+                self.changed()
+            return
         target = (reading.size if flags & MSG_WAITALL else min(self.rcvlowat, reading.size)) or 1
         peek = bool(flags & MSG_PEEK)
         if peek:  # a peek starts over each time it is retried
@@ -507,6 +526,8 @@ class UnixSocket(Socket):
         events = self.shutdown_events()
         if self.queue or (self.state == TCP_LISTEN and self.pending):
             events |= READABLE
+        if self.oob is not None:
+            events |= POLLPRI
         if self.connection and self.state == TCP_CLOSE:
             events |= POLLHUP
         if self.type == SOCK_STREAM:
@@ -530,8 +551,8 @@ class UnixSocket(Socket):
         if self.name is not None:
             if self.node is not None and namespace.paths.get(self.node) is self:
                 del namespace.paths[self.node]
-            elif namespace.abstract.get(self.name) is self:
-                del namespace.abstract[self.name]
+            elif namespace.abstract.get((self.type, self.name)) is self:
+                del namespace.abstract[(self.type, self.name)]
         was_listening = self.state == TCP_LISTEN
         self.state = TCP_CLOSE
         self.shut = SHUTDOWN_MASK

@@ -14,7 +14,7 @@ from tests.netstack.conftest import Batch, Images
 
 pytestmark = pytest.mark.differential
 
-PROGRAMS = ["socketpair"]
+PROGRAMS = ["socketpair", "unix_stream", "unix_dgram", "scm_rights"]
 
 
 @pytest.fixture(scope="module")
