@@ -166,7 +166,8 @@ _TCP_OVERHEAD = 52
 _UDP_OVERHEAD = 28
 #: Linux 5.x and later fill this much of struct tcp_info.
 TCP_INFO_SIZE = 232
-_TCP_INFO = struct.Struct("<BBBBBBBBIIIIIIIIIIIIIIIIIIIIIIII")
+#: struct tcp_info's head: eight bytes of state, then 24 u32 (rto ... total_retrans).
+_TCP_INFO = struct.Struct("<8B24I")
 
 
 def _any(family: int) -> bytes:
@@ -459,7 +460,7 @@ class TcpSocket(InetSocket):
             self._admit_waiting()
             return
         if self.port:
-            if self.stack.ports.conflict(IPPROTO_TCP, self, self.port, listening=True):
+            if self.stack.ports.conflict(IPPROTO_TCP, self, self.port):
                 raise Errno(EADDRINUSE)
         else:
             self.autobind()
@@ -532,8 +533,12 @@ class TcpSocket(InetSocket):
                 raise Errno(EALREADY)
             raise Blocked(self.watch)
         if self.state == TCP_CLOSE:
+            # sock_error, then tcp_disconnect: the socket is as new (its shutdown forgotten)
             self.sock_state = SS_UNCONNECTED
             error = self.take_error() or ECONNABORTED
+            self.shut = 0
+            self.fin_received = self.fin_sent = False
+            self.rcv.clear()
             self.unbind_if_not_locked()
             raise Errno(error)
         self.sock_state = SS_CONNECTED
@@ -739,7 +744,7 @@ class TcpSocket(InetSocket):
 
     def queued(self) -> tuple[int, int]:
         if self.state == TCP_LISTEN:
-            return (0, 0)
+            raise Errno(EINVAL)  # tcp_ioctl: a listener has no queue to measure
         peer = self.peer
         unsent = max(0, len(peer.rcv) - peer.rcvbuf) if peer is not None and not peer.closed else 0
         return (len(self.rcv), unsent)
@@ -861,13 +866,22 @@ class TcpSocket(InetSocket):
 
     def _info(self) -> bytes:
         """struct tcp_info, with what a loopback connection has to say."""
-        mss = self._mss() if self.state not in (TCP_CLOSE, TCP_LISTEN, TCP_SYN_SENT) else TCP_MSS_DEFAULT
-        head = _TCP_INFO.pack(
-            self.state, 0, 0, 0, 0, 0, 0x77 if self.state == TCP_ESTABLISHED else 0, 0,
-            203_333, 40_000, mss, mss, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-            self.stack.interfaces.all()[0].mtu, 64_076, 50, 25, 0x7FFF_FFFF, 10, mss, 3, 0, 0, 0, 0)
+        connected = self.state not in (TCP_CLOSE, TCP_LISTEN, TCP_SYN_SENT)
+        mss = self._mss() if connected else TCP_MSS_DEFAULT
+        state = (self.state, 0, 0, 0, 0, 0x7 if connected else 0, 0x77 if connected else 0, 0)
+        words = {
+            "rto": 203_333, "ato": 40_000 if connected else 0, "snd_mss": mss, "rcv_mss": mss if connected else 0,
+            "unacked": 0, "sacked": 0, "lost": 0, "retrans": 0, "fackets": 0, "last_data_sent": 0,
+            "last_ack_sent": 0, "last_data_recv": 0, "last_ack_recv": 0, "pmtu": self._pmtu(),
+            "rcv_ssthresh": 64_076, "rtt": 50, "rttvar": 25, "snd_ssthresh": 0x7FFF_FFFF, "snd_cwnd": 10,
+            "advmss": mss, "reordering": 3, "rcv_rtt": 0, "rcv_space": 0, "total_retrans": 0,
+        }
+        head = _TCP_INFO.pack(*state, *words.values())
         counters = struct.pack("<QQQQ", 0, 0, self.bytes_sent, self.bytes_received)
         return (head + counters).ljust(TCP_INFO_SIZE, b"\0")
+
+    def _pmtu(self) -> int:
+        return self.stack.interfaces.all()[0].mtu
 
 
 _TCP_RANGES: dict[int, Callable[[int], bool]] = {
@@ -950,9 +964,9 @@ class UdpSocket(InetSocket):
             raise Errno(ENOTCONN)
 
     def send(self, caller: Caller, writing: Writing, address: bytes | None, node: Node | None) -> None:
-        """udp_sendmsg: one datagram to ``address`` or the connected peer."""
-        if writing.flags & MSG_OOB:
-            raise Errno(EOPNOTSUPP)
+        """udp_sendmsg: one datagram to ``address`` or the connected peer. A pending error
+        (the ICMP answer to an earlier datagram) fails this one instead, as
+        sock_alloc_send_skb reports it; so does a shutdown for writing (EPIPE)."""
         if address:
             if self.family == AF_INET and len(address) >= 2 and sockaddr_family(address) == AF_UNSPEC:
                 address = struct.pack("<H", AF_INET) + address[2:]
@@ -966,9 +980,15 @@ class UdpSocket(InetSocket):
                 raise Errno(EDESTADDRREQ)
             wanted = self.remote
         length = len(writing.data)
-        if length > (UDP_MAX_V4 if unmapped(wanted.host) is not None or self.family == AF_INET else UDP_MAX_V6):
+        over_ipv4 = self.family == AF_INET or unmapped(wanted.host) is not None
+        if over_ipv4 and writing.flags & MSG_OOB:
+            raise Errno(EOPNOTSUPP)  # udp_sendmsg refuses it; the IPv6 path never looks
+        if length > (UDP_MAX_V4 if over_ipv4 else UDP_MAX_V6):
             raise Errno(EMSGSIZE)
         host, source = self.route(wanted.host)
+        if self.shut & SEND_SHUTDOWN:
+            raise Errno(EPIPE)
+        self.raise_error()
         self.autobind()
         sender = InetAddress(self.family, self.host if self.address_locked or self.remote else source, self.port)
         self.traffic(length, _UDP_OVERHEAD)
@@ -1015,10 +1035,8 @@ class UdpSocket(InetSocket):
         self.changed()
 
     def recv(self, reading: Reading) -> None:
-        """udp_recvmsg: a pending error first, then one datagram."""
+        """udp_recvmsg: a pending error first, then one datagram (MSG_OOB means nothing)."""
         flags = reading.flags
-        if flags & MSG_OOB:
-            raise Errno(EOPNOTSUPP)
         if flags & MSG_ERRQUEUE:
             raise Errno(EAGAIN)
         error = self.take_error()

@@ -68,14 +68,14 @@ class PortTable:
         table = self._owners[protocol]
         return [sock for port in sorted(table) for sock in table[port]]
 
-    def conflict(self, protocol: int, sock: InetSocket, port: int, listening: bool = False) -> bool:
-        """Whether ``sock`` may not hold ``port`` beside the sockets already there."""
+    def conflict(self, protocol: int, sock: InetSocket, port: int) -> bool:
+        """Whether ``sock`` may not hold ``port`` beside the sockets already there (asked again
+        at listen(2): two SO_REUSEADDR sockets may share a port until one listens)."""
         mine = sock.claims()
         for other in self.owners(protocol, port):
             if other is sock or not overlap(mine, other.claims()):
                 continue
-            if sock.reuseaddr and other.reuseaddr and (protocol == IPPROTO_UDP or (
-                    other.state != TCP_LISTEN and not listening)):
+            if sock.reuseaddr and other.reuseaddr and (protocol == IPPROTO_UDP or other.state != TCP_LISTEN):
                 continue
             if sock.reuseport and other.reuseport and sock.uid == other.uid:
                 continue

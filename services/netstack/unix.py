@@ -372,6 +372,9 @@ class UnixSocket(Socket):
             self.autobind()
         if len(writing.data) > self.sndbuf - 32:
             raise Errno(EMSGSIZE)
+        if self.shut & SEND_SHUTDOWN:  # sock_alloc_send_pskb's checks, then its wait
+            raise Errno(EPIPE)
+        self.raise_error()
         if self.wmem >= self.sndbuf:
             raise Blocked(self.watch)
         if target.peer is not None and target.peer is not self and not target.closed:
@@ -505,18 +508,12 @@ class UnixSocket(Socket):
 
     def queued(self) -> tuple[int, int]:
         if self.state == TCP_LISTEN:
-            return (0, 0)
+            raise Errno(EINVAL)  # unix_inq_len, unix_outq_len: not for a listener
         if self.type == SOCK_STREAM:
             readable = self.queued_bytes
         else:
             readable = len(self.queue[0].data) if self.queue else 0
-        return (readable, self.wmem if self.type != SOCK_STREAM else self._unread_by_peer())
-
-    def _unread_by_peer(self) -> int:
-        peer = self.peer
-        if peer is None:
-            return 0
-        return sum(m.remaining for m in peer.queue if m.sender is self)
+        return (readable, self.wmem)
 
     def writable(self) -> bool:
         """unix_writable: not listening, and at most a quarter of the send buffer in flight."""

@@ -14,7 +14,7 @@ from tests.netstack.conftest import Batch, Images
 
 pytestmark = pytest.mark.differential
 
-PROGRAMS = ["socketpair", "unix_stream", "unix_dgram", "scm_rights"]
+PROGRAMS = ["socketpair", "unix_stream", "unix_dgram", "scm_rights", "tcp", "udp", "nonblock_connect", "epoll100"]
 
 
 @pytest.fixture(scope="module")
