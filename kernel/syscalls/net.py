@@ -650,6 +650,8 @@ def _now() -> float:
 # --- ioctls -----------------------------------------------------------------------------------------------------
 
 _file_ioctl = REGISTRY.pop("ioctl", readwrite.ioctl)
+#: SIOCDEVPRIVATE: sixteen ioctls each device driver may give a meaning.
+SIOCDEVPRIVATE = 0x89F0
 #: ioctls every file has, which stay with the generic handler.
 _GENERIC_IOCTLS = frozenset({FIOCLEX, FIONCLEX, FIONBIO})
 _SIOCSIF = frozenset({0x8914, 0x8916, 0x8918, 0x891A, 0x891C, 0x891E, 0x8922, 0x8924, 0x8934, 0x8943})
@@ -689,6 +691,9 @@ async def socket_ioctl(t: Task, file: SocketFile, request: int, arg: int) -> int
         raise Errno(ENOTTY)
     if request in _IFREQ_READERS:
         return await _ifreq(t, request, arg)
+    if SIOCDEVPRIVATE <= request <= SIOCDEVPRIVATE + 15:
+        await _interface_named(t, arg)
+        raise Errno(EOPNOTSUPP)  # no interface of the sandbox has private ioctls
     raise Errno(ENOTTY)
 
 
@@ -731,12 +736,22 @@ async def _ifreq(t: Task, request: int, arg: int) -> int:
             raise Errno(ENODEV)
         await t.mm.copy_out(arg, found.name.ljust(IFNAMSIZ, b"\0"))
         return 0
+    found = _named(interfaces, raw_name)
+    await t.mm.copy_out(arg + IFNAMSIZ, _IFREQ_READERS[request](found).ljust(24, b"\0"))
+    return 0
+
+
+def _named(interfaces: tuple[Interface, ...], raw_name: bytes) -> Interface:
+    """The interface an ifreq's name field names (at most IFNAMSIZ - 1 bytes); ENODEV if none."""
     name = raw_name[:IFNAMSIZ - 1].split(b"\0", 1)[0]
     found = next((i for i in interfaces if i.name == name), None)
     if found is None:
         raise Errno(ENODEV)
-    await t.mm.copy_out(arg + IFNAMSIZ, _IFREQ_READERS[request](found).ljust(24, b"\0"))
-    return 0
+    return found
+
+
+async def _interface_named(t: Task, arg: int) -> Interface:
+    return _named(await netstack(t, "interfaces"), await t.mm.copy_in(arg, IFNAMSIZ))
 
 
 def _address_of(interface: Interface) -> bytes:

@@ -103,8 +103,10 @@ class Batch:
         self._done[key] = Result(stdout, stderr, process.returncode)
         self._pump()
 
-    def native(self, key: object, root: Path, *argv: str) -> None:
-        self.start(key, [shutil.which("chroot") or "chroot", str(root), *argv], {"PATH": "/bin"})
+    def native(self, key: object, root: Path, *argv: str, user: str | None = None) -> None:
+        """Run natively under chroot (as ``user``, "UID:GID", if given)."""
+        userspec = [f"--userspec={user}"] if user else []
+        self.start(key, [shutil.which("chroot") or "chroot", *userspec, str(root), *argv], {"PATH": "/bin"})
 
     def sentrio(self, key: object, root: Path, *argv: str, flags: tuple[str, ...] = ()) -> None:
         env = dict(os.environ, SENTRIO_STRICT="1", PYTHONPATH=str(REPO))
