@@ -16,7 +16,7 @@ own ioctls, there is no other way in).
 from __future__ import annotations
 
 import struct
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
@@ -299,7 +299,7 @@ async def listen(t: Task, sockfd: Fd, backlog: Int) -> int:
 
 @syscall
 async def accept(t: Task, sockfd: Fd, addr: Addr, addrlen: Addr) -> int:
-    return await accept4(t, sockfd, addr, addrlen, 0)
+    return int(await accept4(t, sockfd, addr, addrlen, 0))
 
 
 @syscall
@@ -664,7 +664,7 @@ async def ioctl(t: Task, fd: Fd, request: UInt, arg: ULong) -> int:
     file = t.process.fds.get(fd)
     if isinstance(file, SocketFile) and request not in _GENERIC_IOCTLS:
         return await socket_ioctl(t, file, request, arg)
-    return await _file_ioctl(t, fd, request, arg)
+    return int(await _file_ioctl(t, fd, request, arg))
 
 
 async def socket_ioctl(t: Task, file: SocketFile, request: int, arg: int) -> int:
@@ -731,7 +731,7 @@ async def _ifreq(t: Task, request: int, arg: int) -> int:
     interfaces: tuple[Interface, ...] = await netstack(t, "interfaces")
     if request == SIOCGIFNAME:
         (index,) = struct.unpack_from("<i", union)
-        found = next((i for i in interfaces if i.index == index), None)
+        found = next((i for i in interfaces if i.ifindex == index), None)
         if found is None:
             raise Errno(ENODEV)
         await t.mm.copy_out(arg, found.name.ljust(IFNAMSIZ, b"\0"))
@@ -774,9 +774,9 @@ def _broadcast_of(interface: Interface) -> bytes:
     return _sockaddr_in(bytes(4))
 
 
-_IFREQ_READERS = {
+_IFREQ_READERS: dict[int, Callable[[Interface], bytes]] = {
     SIOCGIFFLAGS: lambda i: struct.pack("<H", i.flags & 0xFFFF),
-    SIOCGIFINDEX: lambda i: struct.pack("<i", i.index),
+    SIOCGIFINDEX: lambda i: struct.pack("<i", i.ifindex),
     SIOCGIFMTU: lambda i: struct.pack("<i", i.mtu),
     SIOCGIFMETRIC: lambda i: struct.pack("<i", 0),
     SIOCGIFTXQLEN: lambda i: struct.pack("<i", i.txqlen),

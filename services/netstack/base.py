@@ -215,7 +215,7 @@ def jiffies_of(raw: bytes) -> int:
     up as sock_set_timeout does. EINVAL for a short value, EDOM for bad microseconds."""
     if len(raw) < _TIMEVAL.size:
         raise Errno(EINVAL)
-    seconds, micros = _TIMEVAL.unpack_from(raw)
+    seconds, micros = (int(value) for value in _TIMEVAL.unpack_from(raw))
     if not 0 <= micros < 1_000_000:
         raise Errno(EDOM)
     if seconds < 0:

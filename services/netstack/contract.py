@@ -123,7 +123,7 @@ class Interface(NamedTuple):
     ``addresses`` are (family, address bytes, prefix length) triples.
     """
 
-    index: int
+    ifindex: int
     name: bytes
     flags: int
     mtu: int

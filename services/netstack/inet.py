@@ -467,7 +467,7 @@ class TcpSocket(InetSocket):
         self.state = TCP_LISTEN
         self.changed()
 
-    def accept(self) -> TcpSocket:  # type: ignore[override]
+    def accept(self) -> TcpSocket:
         if self.state != TCP_LISTEN:
             raise Errno(EINVAL)
         if not self.accept_queue:
@@ -517,6 +517,7 @@ class TcpSocket(InetSocket):
             self.receive_reset()
         else:
             listener = listeners[self.port % len(listeners)] if all(s.reuseport for s in listeners) else listeners[0]
+            assert isinstance(listener, TcpSocket)
             if len(listener.accept_queue) > listener.max_backlog:
                 self.listener = listener
                 listener.waiting.append(self)

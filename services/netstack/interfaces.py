@@ -41,12 +41,12 @@ class InterfaceTable:
 
     def __init__(self) -> None:
         lo = Interface(
-            index=1, name=b"lo", flags=IFF_UP | IFF_LOOPBACK | IFF_RUNNING, mtu=LOOPBACK_MTU,
+            ifindex=1, name=b"lo", flags=IFF_UP | IFF_LOOPBACK | IFF_RUNNING, mtu=LOOPBACK_MTU,
             kind=ARPHRD_LOOPBACK, hwaddr=bytes(6), txqlen=1000,
             addresses=((AF_INET, INADDR_LOOPBACK, 8), (AF_INET6, IN6ADDR_LOOPBACK, 128)),
         )
-        self._interfaces = {lo.index: lo}
-        self.counters = {lo.index: Counters()}
+        self._interfaces = {lo.ifindex: lo}
+        self.counters = {lo.ifindex: Counters()}
 
     def all(self) -> tuple[Interface, ...]:
         return tuple(self._interfaces[index] for index in sorted(self._interfaces))

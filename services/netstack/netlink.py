@@ -393,9 +393,9 @@ class NetlinkSocket(Socket):
     # --- message bodies ---------------------------------------------------------------------------
 
     def _link(self, interface: Interface, seq: int, flags: int) -> bytes:
-        counters = self.stack.interfaces.counters[interface.index]
+        counters = self.stack.interfaces.counters[interface.ifindex]
         stats = _stats(counters)
-        body = IFINFOMSG.pack(AF_UNSPEC, interface.kind, interface.index, interface.flags | IFF_LOWER_UP, 0)
+        body = IFINFOMSG.pack(AF_UNSPEC, interface.kind, interface.ifindex, interface.flags | IFF_LOWER_UP, 0)
         body += _attr(IFLA_IFNAME, interface.name + b"\0")
         body += _attr(IFLA_TXQLEN, _U32.pack(interface.txqlen))
         body += _attr(IFLA_OPERSTATE, bytes([IF_OPER_UNKNOWN]))
@@ -418,7 +418,7 @@ class NetlinkSocket(Socket):
     def _address(self, interface: Interface, entry: tuple[int, bytes, int], seq: int, flags: int) -> bytes:
         family, address, prefix = entry
         scope = RT_SCOPE_HOST if interface.flags & 0x8 else RT_SCOPE_UNIVERSE
-        body = IFADDRMSG.pack(family, prefix, IFA_F_PERMANENT, scope, interface.index)
+        body = IFADDRMSG.pack(family, prefix, IFA_F_PERMANENT, scope, interface.ifindex)
         body += _attr(IFA_ADDRESS, address)
         if family == AF_INET:
             body += _attr(IFA_LOCAL, address)

@@ -51,7 +51,7 @@ def tcp_text(stack: Stack, family: int) -> bytes:
         peer_host = remote.host if remote is not None and sock.state != TCP_LISTEN else bytes(len(sock.host))
         peer_port = remote.port if remote is not None and sock.state != TCP_LISTEN else 0
         rx = len(sock.accept_queue) if sock.state == TCP_LISTEN else len(sock.rcv)  # type: ignore[attr-defined]
-        tx = sock.queued()[1]
+        tx = 0 if sock.state == TCP_LISTEN else sock.queued()[1]
         line = (f"{index:4d}: {_endpoint(family, sock.host, sock.port)} {_endpoint(family, peer_host, peer_port)} "
                 f"{sock.state:02X} {tx:08X}:{rx:08X} 00:00000000 00000000 {sock.uid:5d} {0:8d} {sock.ino} 1 "
                 f"{_POINTER} 20 4 30 10 -1")
@@ -98,7 +98,7 @@ def dev_text(stack: Stack) -> bytes:
              " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls "
              "carrier compressed"]
     for interface in stack.interfaces.all():
-        c = stack.interfaces.counters[interface.index]
+        c = stack.interfaces.counters[interface.ifindex]
         lines.append(f"{interface.name.decode():>6s}: {c.rx_bytes:7d} {c.rx_packets:7d} {0:4d} {0:4d} {0:4d} {0:5d} "
                      f"{0:10d} {0:9d} {c.tx_bytes:8d} {c.tx_packets:7d} {0:4d} {0:4d} {0:4d} {0:5d} {0:7d} {0:10d}")
     return ("\n".join(lines) + "\n").encode()

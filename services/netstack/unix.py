@@ -251,7 +251,7 @@ class UnixSocket(Socket):
         if self.connection:
             self.state = other.state = TCP_ESTABLISHED
 
-    def accept(self) -> UnixSocket:  # type: ignore[override]
+    def accept(self) -> UnixSocket:
         """The next connection's server end; EINVAL if not listening."""
         if not self.connection:
             raise Errno(EOPNOTSUPP)
@@ -539,7 +539,7 @@ class UnixSocket(Socket):
 
     # --- the end -------------------------------------------------------------------------------
 
-    def close(self, embryo: bool = False) -> None:  # type: ignore[override]
+    def close(self, embryo: bool = False) -> None:
         """unix_release_sock: unbind, tell the peer (ECONNRESET if data was left unread or the
         connection was never accepted), reset the connections waiting in a listener, and
         drop every queued message with the files it carried."""
