@@ -64,7 +64,8 @@ class SocketWatch:
         self._poll = poll
         self._queued = queued
         self.count = 0
-        self._event = trio.Event()
+        #: Made by the first waiter after a change, so a change nobody waits for costs nothing.
+        self._event: trio.Event | None = None
 
     def poll(self) -> int:
         """The POLL* events the socket is ready for now."""
@@ -81,11 +82,16 @@ class SocketWatch:
     def changed(self) -> None:
         """The netstack changed the socket: wake every waiter (only the netstack calls this)."""
         self.count += 1
-        self._event.set()
-        self._event = trio.Event()
+        event = self._event
+        if event is not None:
+            self._event = None
+            event.set()
 
     async def wait(self) -> None:
-        await self._event.wait()
+        event = self._event
+        if event is None:
+            event = self._event = trio.Event()
+        await event.wait()
 
 
 class Opened(NamedTuple):

@@ -15,7 +15,7 @@ from tests.netstack.conftest import Batch, Images
 pytestmark = pytest.mark.differential
 
 PROGRAMS = ["socketpair", "unix_stream", "unix_dgram", "scm_rights", "tcp", "udp", "nonblock_connect", "epoll100",
-            "ifaddrs", "ifaddrs-musl", "unprivileged", "interrupt"]
+            "ifaddrs", "ifaddrs-musl", "unprivileged", "interrupt", "sendfile"]
 #: Programs run as uid/gid 65534 on both sides (without capabilities).
 UNPRIVILEGED = {"unprivileged"}
 
