@@ -57,6 +57,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Images:
     (template / "tmp").mkdir(mode=0o1777)
     (template / "tmp").chmod(0o1777)
     (template / "etc").mkdir()
+    (template / "srv").mkdir()  # a directory of the image itself (overlay, or the gofer's with --rw)
     jobs = []
     for source in sorted(PROGRAMS.glob("*.c")):
         jobs.append(["gcc", "-static", "-O1", "-w", "-I", str(PROGRAMS), "-o", str(template / "bin" / source.stem),

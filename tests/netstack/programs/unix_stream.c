@@ -31,6 +31,10 @@ static socklen_t abstract_addr(struct sockaddr_un *a, const char *name) {
     return offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name);
 }
 
+static char dir[64] = "/tmp";
+
+/* A name as the program shows it: a path without the run's directory, so every run prints
+   the same whatever directory it was given. */
 static void show_name(const char *what, int fd, int peer) {
     struct sockaddr_un a;
     socklen_t len = sizeof a;
@@ -38,10 +42,14 @@ static void show_name(const char *what, int fd, int peer) {
     int r = peer ? getpeername(fd, (struct sockaddr *)&a, &len) : getsockname(fd, (struct sockaddr *)&a, &len);
     if (r < 0) { printf("%s: %s\n", what, errname(errno)); return; }
     int plen = (int)len - (int)offsetof(struct sockaddr_un, sun_path);
-    printf("%s: len %d family %d", what, len, a.sun_family);
-    if (plen > 0 && a.sun_path[0] == 0) printf(" abstract @%.*s", plen - 1, a.sun_path + 1);
-    else if (plen > 0) printf(" path %s", a.sun_path);
-    printf("\n");
+    if (plen > 0 && a.sun_path[0] == 0) {
+        printf("%s: len %d family %d abstract @%.*s\n", what, len, a.sun_family, plen - 1, a.sun_path + 1);
+    } else if (plen > 0) {
+        int cut = strncmp(a.sun_path, dir, strlen(dir)) == 0 ? (int)strlen(dir) : 0;
+        printf("%s: len %d family %d path ...%s\n", what, len - cut, a.sun_family, a.sun_path + cut);
+    } else {
+        printf("%s: len %d family %d\n", what, len, a.sun_family);
+    }
 }
 
 /* A client: connect, send its number, read the server's answer, check it. */
@@ -93,33 +101,43 @@ static void serve(const char *name, struct sockaddr_un *a, socklen_t len, int ty
     close(srv);
 }
 
-int main(void) {
+/* A path in the directory the run was given (argv[1], default /tmp). */
+static const char *in_dir(const char *name) {
+    static char paths[8][128];
+    static int next;
+    char *path = paths[next++ % 8];
+    snprintf(path, 128, "%s/%s", dir, name);
+    return path;
+}
+
+int main(int argc, char **argv) {
     struct sockaddr_un a, b;
     socklen_t alen, blen, len;
     char buf[256];
     int v;
     signal(SIGPIPE, on_sigpipe);
+    if (argc > 1) snprintf(dir, sizeof dir, "%s", argv[1]);
 
-    alen = path_addr(&a, "/tmp/server.sock");
+    alen = path_addr(&a, in_dir("server.sock"));
     serve("path server", &a, alen, SOCK_STREAM);
     struct stat st;
-    T(stat("/tmp/server.sock", &st));
+    T(stat(in_dir("server.sock"), &st));
     printf("socket file %d mode %o\n", S_ISSOCK(st.st_mode), st.st_mode & 0777);
     blen = abstract_addr(&b, "sentrio-test-abstract");
     serve("abstract server", &b, blen, SOCK_STREAM);
-    alen = path_addr(&a, "/tmp/seq.sock");
+    alen = path_addr(&a, in_dir("seq.sock"));
     serve("seqpacket server", &a, alen, SOCK_SEQPACKET);
 
     /* binding: a path in use, a second bind, a missing directory, an autobind */
     int s1 = socket(AF_UNIX, SOCK_STREAM, 0), s2 = socket(AF_UNIX, SOCK_STREAM, 0);
-    alen = path_addr(&a, "/tmp/server.sock");
+    alen = path_addr(&a, in_dir("server.sock"));
     T(bind(s1, (struct sockaddr *)&a, alen));
-    T(unlink("/tmp/server.sock"));
+    T(unlink(in_dir("server.sock")));
     T(bind(s1, (struct sockaddr *)&a, alen));
     T(bind(s2, (struct sockaddr *)&a, alen));
-    alen = path_addr(&b, "/tmp/other.sock");
+    alen = path_addr(&b, in_dir("other.sock"));
     T(bind(s1, (struct sockaddr *)&b, alen));
-    T(access("/tmp/other.sock", F_OK));
+    T(access(in_dir("other.sock"), F_OK));
     alen = path_addr(&b, "/nonexistent/x.sock");
     T(bind(s2, (struct sockaddr *)&b, alen));
     T(bind(s2, (struct sockaddr *)&b, 1));
@@ -148,14 +166,14 @@ int main(void) {
     s4 = socket(AF_UNIX, SOCK_STREAM, 0);
     T(listen(s3, 1));
     T(accept(s3, NULL, NULL));
-    alen = path_addr(&a, "/tmp/server.sock");  /* bound by s1, not listening */
+    alen = path_addr(&a, in_dir("server.sock"));  /* bound by s1, not listening */
     T(connect(s4, (struct sockaddr *)&a, alen));
-    alen = path_addr(&a, "/tmp/nothing.sock");
+    alen = path_addr(&a, in_dir("nothing.sock"));
     T(connect(s4, (struct sockaddr *)&a, alen));
     T(connect(s4, (struct sockaddr *)&b, blen));      /* a datagram socket's name */
-    int f = open("/tmp/plain", O_CREAT | O_WRONLY, 0644);
+    int f = open(in_dir("plain"), O_CREAT | O_WRONLY, 0644);
     close(f);
-    alen = path_addr(&a, "/tmp/plain");
+    alen = path_addr(&a, in_dir("plain"));
     T(connect(s4, (struct sockaddr *)&a, alen));
     blen = abstract_addr(&b, "nobody-here");
     T(connect(s4, (struct sockaddr *)&b, blen));
