@@ -29,6 +29,11 @@ MOUNT_ATTR_NOEXEC = 0x0000_0008
 #: ``struct mount_attr`` as first defined: attr_set, attr_clr, propagation, userns_fd (4 × u64).
 MOUNT_ATTR_SIZE_VER0 = 32
 AT_RECURSIVE = 0x8000
+#: open_tree(2): a detached copy of the tree (with AT_RECURSIVE, its submounts too), close-on-exec.
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = 0o2000000
+#: move_mount(2): the mount to move is the fd itself.
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
 
 # --- <uapi/linux/capability.h> ------------------------------------------------------------------------
 LINUX_CAPABILITY_VERSION_3 = 0x2008_0522

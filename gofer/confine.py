@@ -57,6 +57,7 @@ from abi.confine import (
     MOUNT_ATTR_NOSUID,
     MOUNT_ATTR_RDONLY,
     MOUNT_ATTR_SIZE_VER0,
+    MOVE_MOUNT_F_EMPTY_PATH,
     MS_BIND,
     MS_NODEV,
     MS_NOEXEC,
@@ -66,6 +67,8 @@ from abi.confine import (
     MS_REC,
     MS_REMOUNT,
     NOBODY,
+    OPEN_TREE_CLOEXEC,
+    OPEN_TREE_CLONE,
     PR_CAP_AMBIENT,
     PR_CAP_AMBIENT_CLEAR_ALL,
     PR_CAPBSET_DROP,
@@ -253,13 +256,29 @@ def die_with_parent(parent_pid: int) -> None:
 # --- the gofer as root: namespaces, pivot_root, capabilities, nobody ---------------------------
 
 
+#: Where the served tree is staged before the pivot (any will do; /proc is always there).
+_STAGING_POINTS = ("/proc", "/tmp", "/dev")
+
+
 def isolate(root: str, *, writable: bool) -> None:
-    """New namespaces, and ``root`` (bind-mounted, restricted) as the only file system."""
+    """New namespaces, and ``root`` (a copy of its mount tree, restricted) as the only file system.
+
+    The tree is cloned detached (open_tree) before anything is mounted, then moved onto a
+    directory of a small staging tmpfs and pivoted into: this works for any directory, the
+    host's / included, which cannot be pivoted into in place."""
     unshare(GOFER_NAMESPACES)
     make_mounts_private()
-    mount(root, root, None, MS_BIND | MS_REC)
-    restrict_mount(root, read_only=not writable)
-    pivot_into(root)
+    tree = syscall("open_tree", -100, root, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE)  # AT_FDCWD
+    try:
+        point = next(p for p in _STAGING_POINTS if os.path.isdir(p))
+        mount("tmpfs", point, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700,size=4k,nr_inodes=2")
+        target = os.path.join(point, "root")
+        os.mkdir(target, 0o700)
+        syscall("move_mount", tree, "", -100, target, MOVE_MOUNT_F_EMPTY_PATH)
+    finally:
+        os.close(tree)
+    restrict_mount(target, read_only=not writable)
+    pivot_into(target)
 
 
 def drop_privileges(caps: tuple[int, ...], uid: int = NOBODY, gid: int = NOBODY) -> None:

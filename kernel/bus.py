@@ -27,7 +27,7 @@ import contextvars
 import functools
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -370,3 +370,30 @@ class Endpoint:
     @property
     def actor(self) -> Actor:
         return self._bus.actor(self.name)
+
+
+def call_now(bus: Bus, service: str, op: str, *args: Any) -> None:
+    """Make a bus call from synchronous code, for an operation that never waits (a
+    description's release, an SCM_RIGHTS reference dropped): its reply is not wanted.
+
+    The call's coroutine is stepped once: without a waiting interceptor it finishes at once.
+    If an interceptor makes it wait (a fault rule's delay), it is abandoned and sent again
+    from a system task, which delivers it a moment later. A failure is logged, not raised.
+    """
+    call: Coroutine[Any, Any, Any] = bus.call(service, op, *args)
+    try:
+        call.send(None)
+    except StopIteration:
+        return
+    except Errno as error:
+        log.debug("%s.%s%r failed with errno %d", service, op, args, error.errno)
+        return
+    call.close()
+    trio.lowlevel.spawn_system_task(_call_later, bus, service, op, args)
+
+
+async def _call_later(bus: Bus, service: str, op: str, args: tuple[Any, ...]) -> None:
+    try:
+        await bus.call(service, op, *args)
+    except Errno as error:
+        log.debug("%s.%s%r failed with errno %d", service, op, args, error.errno)

@@ -298,6 +298,13 @@ def default_proc(kernel: Kernel) -> Actor:
     return ProcessTable(kernel)
 
 
+def default_netstack(kernel: Kernel) -> Actor:
+    """Our netstack: every socket of the sandbox (AF_UNIX, TCP/UDP over loopback, netlink)."""
+    from services.netstack.actor import Netstack
+
+    return Netstack()
+
+
 def default_vfs(kernel: Kernel) -> Actor:
     """Our VFS over the image, mounted as ``--read-only``, ``--rw`` or (default) an overlay,
     with the run's volumes and tmpfs mounts."""
@@ -314,6 +321,7 @@ DEFAULT_SERVICES: Mapping[str, Callable[[Kernel], Actor]] = MappingProxyType({
     "signals": default_signals,
     "gofer": default_gofer,
     "proc": default_proc,
+    "netstack": default_netstack,
     "vfs": default_vfs,
 })
 
@@ -323,6 +331,7 @@ SERVICE_CONTRACTS: Mapping[str, str] = MappingProxyType({
     "signals": "services.signals.contract:SignalsContract",
     "gofer": "services.gofer_proxy.contract:GoferContract",
     "proc": "services.proc.contract:ProcContract",
+    "netstack": "services.netstack.contract:NetstackContract",
     "vfs": "services.vfs.contract:VfsContract",
 })
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from abi.errno import EFAULT, EFBIG, EINVAL, EOPNOTSUPP, EPIPE, Errno
+from abi.errno import EFAULT, EFBIG, EINVAL, EOPNOTSUPP, EPIPE, ERESTARTSYS, Errno
 from abi.linux import (
     FIOCLEX,
     FIONBIO,
@@ -23,8 +23,10 @@ from abi.linux import (
     TIOCGWINSZ,
     Signal,
 )
+from abi.socket import SOCK_STREAM
 from abi.structs import I32
 from kernel.syscalls.args import Addr, Fd, Int, Off, Size, UInt, ULong
+from kernel.syscalls.net import socket_ioctl
 from kernel.syscalls.signals import signal_self
 from kernel.syscalls.table import syscall
 from kernel.tty import (
@@ -36,6 +38,8 @@ from kernel.tty import (
 from kernel.ttymodes import TERMINAL_SET_IOCTLS, terminal_set_ioctl
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from kernel.task import Task
     from services.vfs.contract import Opened
 
@@ -75,8 +79,19 @@ async def _read(t: Task, opened: Opened, buffers: list[memoryview]) -> int:
     call, caller = t.kernel.bus.call, t.caller
     done = await call("vfs", "read", caller, opened.handle, buffers, True)
     if done is None:
-        done = await t.blocking(call("vfs", "read", caller, opened.handle, buffers, False))
+        done = await _sleeping(t, opened, call("vfs", "read", caller, opened.handle, buffers, False), False)
     return done
+
+
+async def _sleeping(t: Task, opened: Opened, call: Awaitable[int], sending: bool) -> int:
+    """A read or write that waits, as an interruptible sleep; on a socket, a signal gives what
+    the netstack says (EINTR with a timeout set, else a restart), as sock_intr_errno does."""
+    try:
+        return await t.blocking(call)
+    except Errno as error:
+        if error.errno != ERESTARTSYS or opened.socket is None:
+            raise
+        raise Errno(await t.kernel.bus.call("netstack", "interrupted", opened.socket.sid, sending)) from None
 
 
 async def _write(t: Task, opened: Opened, buffers: list[memoryview]) -> int:
@@ -86,10 +101,10 @@ async def _write(t: Task, opened: Opened, buffers: list[memoryview]) -> int:
     try:
         done = await call("vfs", "write", caller, opened.handle, buffers, True)
         if done is None:
-            done = await t.blocking(call("vfs", "write", caller, opened.handle, buffers, False))
+            done = await _sleeping(t, opened, call("vfs", "write", caller, opened.handle, buffers, False), True)
     except Errno as error:
-        if error.errno == EPIPE:
-            await broken_pipe(t)
+        if error.errno == EPIPE and (opened.socket is None or opened.socket.type == SOCK_STREAM):
+            await broken_pipe(t)  # a datagram socket's EPIPE comes alone
         elif error.errno == EFBIG:
             await file_too_big(t)
         raise
@@ -239,6 +254,8 @@ async def ioctl(t: Task, fd: Fd, request: UInt, arg: ULong) -> int:
     if request in (FIOCLEX, FIONCLEX):
         fds.set_cloexec(fd, request == FIOCLEX)
         return 0
+    if opened.socket is not None and request != FIONBIO:  # a socket's own: SIOC*, FIONREAD ...
+        return await socket_ioctl(t, opened, request, arg)
     call = t.kernel.bus.call
     if request == FIONBIO:
         (on,) = await t.mm.read_struct(I32, arg)

@@ -1,5 +1,5 @@
-"""The VFS's anonymous files: pipes, eventfds, signalfds and memfds, made by their system calls
-rather than opened by a name."""
+"""The VFS's anonymous files: pipes, eventfds, signalfds, memfds and sockets' descriptions, made by
+their system calls rather than opened by a name."""
 
 from __future__ import annotations
 
@@ -8,16 +8,18 @@ from typing import TYPE_CHECKING
 from abi.errno import EINVAL, Errno
 from abi.linux import EFD_SEMAPHORE, O_LARGEFILE, O_NONBLOCK, O_RDWR
 from kernel.bus import operation
-from services.vfs.contract import Handle
+from services.vfs.contract import Handle, Opened
 from services.vfs.core import VfsCore
 from services.vfs.eventfd import EventFd
 from services.vfs.file import RegularFile
 from services.vfs.inode import Filesystem, RegularInode
 from services.vfs.pipe import new_pipe
 from services.vfs.signalfd import SignalFd
+from services.vfs.socket import SocketFile
 
 if TYPE_CHECKING:
     from abi.creds import Caller
+    from services.netstack.contract import Opened as SocketOpened
 
 #: Where memfd_create's files live: nowhere in the tree.
 _MEMFD_FS = Filesystem(name=b"memfd")
@@ -46,6 +48,17 @@ class AnonymousFiles(VfsCore):
             return handle
         watch = await self.bus.call("signals", "watch")
         return self.new_handle(SignalFd(self.bus, watch, mask, flags & O_NONBLOCK))
+
+    @operation
+    async def socket_file(self, caller: Caller, socket: SocketOpened, family: int, type: int, protocol: int,
+                          flags: int) -> Opened:
+        file = SocketFile(self.bus, socket, family, type, protocol, flags, caller.creds.fsuid, caller.creds.fsgid)
+        return self.opened(file)
+
+    @operation
+    async def facts(self, handle: Handle) -> Opened:
+        file = self.file(handle)
+        return Opened(handle, terminal=file.is_terminal, pty=file.is_pty, socket=file.socket_identity)
 
     @operation
     async def memfd_create(self, caller: Caller, name: bytes, flags: int) -> Handle:

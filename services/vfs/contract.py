@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 from abi.creds import Caller
 from kernel.bus import Contract, operation
+from services.netstack.contract import Opened as SocketOpened
 
 #: An open file description, as the kernel holds it.
 Handle = int
@@ -66,8 +67,18 @@ class StatFs(NamedTuple):
     flags: int
 
 
+class SocketIdentity(NamedTuple):
+    """A socket description's identity: the netstack's id for it, and its family, type and
+    protocol, which the kernel needs for socket calls without asking."""
+
+    sid: int
+    family: int
+    type: int
+    protocol: int
+
+
 class Opened(NamedTuple):
-    """A new open file description."""
+    """A new open file description, and what the kernel keeps of it beside its fd."""
 
     handle: Handle
     #: It is the guest's terminal: job control applies to its reads, writes and ioctls.
@@ -77,6 +88,8 @@ class Opened(NamedTuple):
     pty: bool = False
     #: A FIFO end whose other end is not open yet: the open completes with ``finish_open``.
     pending: bool = False
+    #: A socket's identity (None: not a socket).
+    socket: SocketIdentity | None = None
 
 
 class Executable(NamedTuple):
@@ -336,7 +349,7 @@ class VfsContract(Contract):
 
     @operation
     async def ioctl(self, caller: Caller, handle: Handle, request: int, arg: bytes | int) -> bytes | int:
-        """A file's own ioctl: FIONREAD (the int), terminal queries (TCGETS, TIOCGWINSZ: the
+        """A file's own ioctl: FIONREAD and TIOCOUTQ (the int), terminal queries (TCGETS, TIOCGWINSZ: the
         struct's bytes) and, for the sandbox's own pty, settings (TCSETS*, TIOCSWINSZ with the
         struct's bytes; TCFLSH, TCXONC, TCSBRK with the int). ENOTTY for anything else."""
         raise NotImplementedError
@@ -422,6 +435,20 @@ class VfsContract(Contract):
         """signalfd4(2): a new signalfd (``handle`` None: a new handle), or a new mask for the
         existing one ``handle`` (which is returned, with no new reference). EINVAL for a handle
         that is not a signalfd."""
+        raise NotImplementedError
+
+    @operation
+    async def socket_file(self, caller: Caller, socket: SocketOpened, family: int, type: int, protocol: int,
+                          flags: int) -> Opened:
+        """A description for a socket the netstack made (socket, socketpair, accept): reads,
+        writes and readiness go to the netstack; its last reference releases the socket.
+        ``flags`` may hold O_NONBLOCK."""
+        raise NotImplementedError
+
+    @operation
+    async def facts(self, handle: Handle) -> Opened:
+        """What the kernel keeps beside an fd for ``handle``, a description it was handed
+        (SCM_RIGHTS); no new reference. EBADF if there is none."""
         raise NotImplementedError
 
     @operation

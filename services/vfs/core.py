@@ -55,7 +55,7 @@ class VfsCore(VfsContract):
 
     def opened(self, file: File) -> Opened:
         """A new handle for ``file`` and the facts the kernel keeps beside it."""
-        return Opened(self.new_handle(file), terminal=file.is_terminal, pty=file.is_pty)
+        return Opened(self.new_handle(file), terminal=file.is_terminal, pty=file.is_pty, socket=file.socket_identity)
 
     def file(self, handle: Handle) -> File:
         """The description behind ``handle``; EBADF if there is none."""

@@ -42,6 +42,7 @@ from abi.linux import (
     TCSETSW,
     TCXONC,
     TIOCGWINSZ,
+    TIOCOUTQ,
     TIOCSWINSZ,
     WINSIZE_SIZE,
 )
@@ -138,7 +139,7 @@ class DescriptionOperations(VfsCore):
                     await self._sync_mapped(file, wrote=True)
         if file.may_block and nowait:
             return file.write_nowait(buffers)
-        return await file.write(buffers)
+        return await file.write_as(caller, buffers)
 
     @operation
     async def pread(self, caller: Caller, handle: Handle, buffers: list[memoryview], offset: int) -> int:
@@ -261,6 +262,8 @@ class DescriptionOperations(VfsCore):
         file = self.usable(handle)
         if request == FIONREAD:
             return file.readable_bytes()
+        if request == TIOCOUTQ:  # SIOCOUTQ too
+            return file.unsent_bytes()
         if request in _TERMINAL_QUERIES:
             return file.ioctl_read(request, _TERMINAL_QUERIES[request])
         if request in _TERMINAL_SETTINGS:

@@ -37,7 +37,7 @@ from abi.errno import Errno
 
 if TYPE_CHECKING:
     from abi.creds import Caller, Credentials
-    from services.vfs.contract import Stat
+    from services.vfs.contract import SocketIdentity, Stat
     from services.vfs.inode import Dir, Inode
 
 
@@ -92,6 +92,11 @@ class File:
     async def write(self, buffers: list[memoryview]) -> int:
         raise Errno(EINVAL)
 
+    async def write_as(self, caller: Caller, buffers: list[memoryview]) -> int:
+        """A write on behalf of ``caller``: :meth:`write` for every file but those whose
+        effect depends on the writer (a socket's message carries its credentials)."""
+        return await self.write(buffers)
+
     def read_nowait(self, buffers: list[memoryview]) -> int | None:
         """For a file that may block: the read done now if it need not wait, else None (the
         caller then awaits :meth:`read`, as an interruptible sleep)."""
@@ -128,6 +133,14 @@ class File:
     def readable_bytes(self) -> int:
         """FIONREAD."""
         raise Errno(ENOTTY)
+
+    def unsent_bytes(self) -> int:
+        """TIOCOUTQ/SIOCOUTQ: bytes written and not yet taken by the other end."""
+        raise Errno(ENOTTY)
+
+    #: What the kernel needs to know to make socket calls: the netstack's id and the socket's
+    #: family, type and protocol (None for a file that is not a socket).
+    socket_identity: SocketIdentity | None = None
 
     # --- readiness (poll, select, epoll) ----------------------------------------------------
 

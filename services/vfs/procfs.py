@@ -217,7 +217,8 @@ class ProcFs:
             return str(caller.pid).encode()
 
         def fixed() -> dict[bytes, Inode]:
-            children: dict[bytes, Inode] = {b"self": ProcLink(fs, self_target), b"sys": ProcDir(fs, self._sys)}
+            children: dict[bytes, Inode] = {b"self": ProcLink(fs, self_target), b"sys": ProcDir(fs, self._sys),
+                                            b"net": ProcDir(fs, self._net)}
             for name, generate in self._globals().items():
                 children[name] = ProcFile(fs, generate)
             return children
@@ -255,6 +256,15 @@ class ProcFs:
             }
 
         return {b"kernel": ProcDir(fs, kernel_dir)}
+
+    async def _net(self, directory: ProcDir) -> dict[bytes, Inode]:
+        """/proc/net: the sandbox's sockets and interfaces, as the netstack tells them."""
+        def table(name: str) -> Generator:
+            async def generate() -> bytes:
+                return await self.bus.call("netstack", "proc_net", name)
+            return generate
+
+        return {name.encode(): ProcFile(self.fs, table(name)) for name in ("tcp", "tcp6", "udp", "udp6", "unix", "dev")}
 
     def _globals(self) -> dict[bytes, Generator]:
         async def meminfo() -> bytes:

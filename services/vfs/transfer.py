@@ -68,8 +68,8 @@ class TransferOperations(DescriptionOperations):
             with trio.CancelScope(shield=True):
                 await self._sync_mapped(sink, wrote=True)
 
-    async def _copy(self, source: File, source_offset: int | None, sink: File, sink_offset: int | None,
-                    count: int) -> tuple[int, int | None, int | None]:
+    async def _copy(self, caller: Caller, source: File, source_offset: int | None, sink: File,
+                    sink_offset: int | None, count: int) -> tuple[int, int | None, int | None]:
         """Move up to ``count`` bytes; an offset of None uses (and moves) the description's own.
 
         Once some bytes moved, a source with nothing more ready (a pipe, a terminal) ends the
@@ -81,14 +81,15 @@ class TransferOperations(DescriptionOperations):
             if done and not source.poll() & POLLIN:
                 break
             view = memoryview(buffer)[:min(count - done, _CHUNK)]
-            n = await (source.read([view]) if source_offset is None else source.pread([view], source_offset))
+            n = await (source.read_as(caller, [view]) if source_offset is None else source.pread([view], source_offset))
             if n == 0:
                 break
             if source_offset is not None:
                 source_offset += n
             with trio.CancelScope(shield=True):  # the bytes are out of the source: they must land
                 chunk = view[:n]
-                written = await (sink.write([chunk]) if sink_offset is None else sink.pwrite([chunk], sink_offset))
+                written = await (sink.write_as(caller, [chunk]) if sink_offset is None
+                                 else sink.pwrite([chunk], sink_offset))
             if sink_offset is not None:
                 sink_offset += written
             done += written
@@ -100,10 +101,10 @@ class TransferOperations(DescriptionOperations):
     async def sendfile(self, caller: Caller, sink: Handle, source: Handle, offset: int | None,
                        count: int) -> tuple[int, int | None]:
         reader, writer = self._ends(source, sink)
-        if writer.flags & O_APPEND:
-            raise Errno(EINVAL)
+        if writer.flags & O_APPEND or reader.socket_identity is not None:
+            raise Errno(EINVAL)  # a socket cannot be sendfile's source
         async with self._coherent(reader, writer):
-            done, end, _ = await self._copy(reader, offset, writer, None, min(count, MAX_RW_COUNT))
+            done, end, _ = await self._copy(caller, reader, offset, writer, None, min(count, MAX_RW_COUNT))
         return done, end
 
     @operation
@@ -120,7 +121,7 @@ class TransferOperations(DescriptionOperations):
         if reader.inode is writer.inode and start_in < start_out + count and start_out < start_in + count:
             raise Errno(EINVAL)  # overlapping ranges of one file
         async with self._coherent(reader, writer):
-            return await self._copy(reader, source_offset, writer, sink_offset, min(count, MAX_RW_COUNT))
+            return await self._copy(caller, reader, source_offset, writer, sink_offset, min(count, MAX_RW_COUNT))
 
     @operation
     async def splice(self, caller: Caller, source: Handle, source_offset: int | None, sink: Handle,
@@ -145,7 +146,7 @@ class TransferOperations(DescriptionOperations):
             elif source_offset is not None:
                 n = await reader.pread([view], source_offset)
             else:
-                n = await reader.read([view])
+                n = await reader.read_as(caller, [view])
             if n == 0:
                 return 0, source_offset, sink_offset
             with trio.CancelScope(shield=True):
@@ -154,7 +155,7 @@ class TransferOperations(DescriptionOperations):
                 elif sink_offset is not None:
                     written = await writer.pwrite([view[:n]], sink_offset)
                 else:
-                    written = await writer.write([view[:n]])
+                    written = await writer.write_as(caller, [view[:n]])
         return (written, None if source_offset is None else source_offset + n,
                 None if sink_offset is None else sink_offset + written)
 

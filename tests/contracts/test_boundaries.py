@@ -25,7 +25,7 @@ COMPOSITION_ROOT = {
     "kernel/kernel.py": {
         "services.mm.memfile.MemoryFile", "services.mm.actor.MemoryManager",
         "services.signals.actor.SignalsActor", "services.gofer_proxy.actor.GoferProxy",
-        "services.vfs.actor.VirtualFilesystem",
+        "services.vfs.actor.VirtualFilesystem", "services.netstack.actor.Netstack",
     },
 }
 #: Plain functions of a service module that hold no state (a host fd probe).
@@ -75,7 +75,7 @@ def test_services_never_read_the_kernel(path: Path) -> None:
 
 
 CONTRACTS = ["services.mm.contract", "services.signals.contract", "services.vfs.contract",
-             "services.gofer_proxy.contract", "services.proc.contract"]
+             "services.gofer_proxy.contract", "services.proc.contract", "services.netstack.contract"]
 
 
 @pytest.mark.parametrize("module", CONTRACTS)
