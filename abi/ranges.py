@@ -43,6 +43,11 @@ def user_range(addr: int, length: int, top: int = TASK_SIZE, error: int = EFAULT
     return addr, addr + length
 
 
+def page_align(length: int) -> int:
+    """``PAGE_ALIGN(length)`` on a 64-bit register: a length within a page of 2^64 wraps to 0."""
+    return (length + PAGE_SIZE - 1) & _PAGE_MASK & _U64
+
+
 def page_align_length(length: int, error: int = EINVAL) -> int:
     """``PAGE_ALIGN(length)`` for a length from a register; a length that rounds up past 2^64
     (Linux's "small negative rounded up to zero") is ``Errno(error)``."""
@@ -72,5 +77,5 @@ def page_range(addr: int, length: int, top: int, *, misaligned: int = EINVAL, wr
     return addr, end
 
 
-__all__ = ["U64_LIMIT", "fits", "page_align_length", "page_range", "user_range", "wrapping_add",
+__all__ = ["U64_LIMIT", "fits", "page_align", "page_align_length", "page_range", "user_range", "wrapping_add",
            "wrapping_sub"]

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from abi.errno import EINVAL
+import trio
+
+from abi.errno import EINVAL, ENOMEM
 from abi.linux import MAP_ANONYMOUS, PAGE_SIZE
+from abi.ranges import user_range
 from abi.errno import Errno
-from kernel.syscalls.args import Addr, Fd, Int, Off, Size, ULong
+from kernel.syscalls.args import Addr, Fd, Int, Off, Size
 from kernel.syscalls.table import syscall
 
 if TYPE_CHECKING:
     from kernel.task import Task
+
+#: mincore answers for at most this many pages per step (one page of answers, as Linux).
+_MINCORE_BLOCK = PAGE_SIZE
 
 
 @syscall
@@ -60,7 +66,21 @@ async def msync(t: Task, addr: Addr, length: Size, flags: Int) -> int:
 
 
 @syscall
-async def mincore(t: Task, addr: Addr, length: Size, vec: ULong) -> int:
-    residency = await t.mm.call("mincore", addr, length)
-    await t.mm.copy_out(vec, residency)
+async def mincore(t: Task, addr: Addr, length: Size, vec: Addr) -> int:
+    """Which pages of [addr, addr+length) are resident, one byte per page into ``vec``.
+
+    As Linux does it, a block of at most a page of answers at a time: the work of one step is
+    bounded whatever length the guest names, and the answers written so far stay written when
+    a later block fails.
+    """
+    if addr % PAGE_SIZE:
+        raise Errno(EINVAL)
+    user_range(addr, length, error=ENOMEM)
+    pages = (length + PAGE_SIZE - 1) // PAGE_SIZE
+    user_range(vec, pages)
+    for done in range(0, pages, _MINCORE_BLOCK):
+        block = min(_MINCORE_BLOCK, pages - done)
+        residency = await t.mm.call("mincore", addr + done * PAGE_SIZE, block * PAGE_SIZE)
+        await t.mm.copy_out(vec + done, residency)
+        await trio.lowlevel.checkpoint()
     return 0

@@ -18,6 +18,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import trio
+
+from abi.ranges import fits, page_align, page_range
 from abi.errno import EEXIST, EFAULT, EINVAL, ENAMETOOLONG, ENOMEM, EOPNOTSUPP, EPERM
 from abi.linux import (
     BUS_ADRERR,
@@ -105,6 +108,16 @@ _HINT_ADVICE = frozenset({
 })
 _ZEROING_ADVICE = frozenset({MADV_DONTNEED, MADV_FREE, MADV_DONTNEED_LOCKED})
 _U64_LIMIT = 1 << 64
+#: Work that grows with a guest-chosen size yields to the other tasks this often: every this
+#: many stub mappings, and every this many bytes copied from a file.
+_CHECKPOINT_EVERY = 128
+_COPY_CHUNK = 16 << 20
+
+
+async def _checkpoint_every(number: int) -> None:
+    """Let other guest threads and timers run every ``_CHECKPOINT_EVERY`` steps of a long loop."""
+    if number % _CHECKPOINT_EVERY == _CHECKPOINT_EVERY - 1:
+        await trio.lowlevel.checkpoint()
 
 
 @dataclass
@@ -198,8 +211,9 @@ class MemoryManager(Actor):
                                     mapping.past_end)
                 child.table.add(piece)
             self._commit(child, parent.committed)
-            for mapping in list(child.table):
+            for number, mapping in enumerate(list(child.table)):
                 await platform.map(mapping.start, mapping.size, mapping.stub_prot, mapping.offset)
+                await _checkpoint_every(number)
         except BaseException:
             await self.destroy(child_asid)
             raise
@@ -259,8 +273,10 @@ class MemoryManager(Actor):
         mapping = Mapping(start, start + length, prot & _PROT_BITS, flags, backing, backing.offset,
                           name or ("[stack]" if flags & MAP_GROWSDOWN else ""))
         space.table.add(mapping)
+        # Populating memory the guest was not charged for (read-only private memory, which
+        # Linux backs with the zero page) would take host memory past the limit.
         await space.platform.map(start, length, mapping.prot, backing.offset,
-                                 populate=bool(flags & (MAP_POPULATE | MAP_LOCKED)))
+                                 populate=bool(charge and flags & (MAP_POPULATE | MAP_LOCKED)))
         self._free_released()
         return start
 
@@ -281,12 +297,13 @@ class MemoryManager(Actor):
         size = _file_size(fd)
         start = await self.mmap(asid, addr, length, prot, anonymous, name)
         fill = min(page_up(length), max(0, size - offset))
-        if fill:
-            views = self._views(asid, start, fill, 0)
+        for done in range(0, fill, _COPY_CHUNK):  # a big file is read in pieces, letting others run
+            views = self._views(asid, start + done, min(_COPY_CHUNK, fill - done), 0)
             try:
-                os.preadv(fd, views, offset)
+                os.preadv(fd, views, offset + done)
             except OSError as error:
                 raise Errno(error.errno) from None
+            await trio.lowlevel.checkpoint()
         if page_up(fill) < page_up(length):
             await self._mark_past_end(self._space(asid), start + page_up(fill), start + page_up(length))
         return start
@@ -338,9 +355,10 @@ class MemoryManager(Actor):
                 await space.platform.unmap(start, length)
             self._free_released()
             raise error if isinstance(error, Errno) else Errno(error.errno) from None
-        for piece in pieces:
+        for number, piece in enumerate(pieces):
             await space.platform.map(piece.start, PAGE_SIZE, piece.stub_prot, piece.offset,
                                      populate=bool(flags & (MAP_POPULATE | MAP_LOCKED)))
+            await _checkpoint_every(number)
         self._free_released()
         return start
 
@@ -392,11 +410,9 @@ class MemoryManager(Actor):
     @operation
     async def munmap(self, asid: int, addr: int, length: int) -> None:
         space = self._space(asid)
-        if addr % PAGE_SIZE or length == 0:
+        if length == 0:
             raise Errno(EINVAL)
-        end = addr + page_up(length)
-        if end > self._top:
-            raise Errno(EINVAL)
+        addr, end = page_range(addr, length, self._top, beyond=EINVAL)
         if self._unmap_range(space, addr, end):
             await space.platform.unmap(addr, end - addr)
             self._free_released()
@@ -440,11 +456,11 @@ class MemoryManager(Actor):
         space = self._space(asid)
         if addr % PAGE_SIZE:
             raise Errno(EINVAL)
-        if prot & ~(_PROT_BITS | PROT_GROWSDOWN | PROT_GROWSUP) or (prot & PROT_GROWSDOWN and prot & PROT_GROWSUP):
-            raise Errno(EINVAL)
         if length == 0:
             return
-        end = addr + page_up(length)
+        addr, end = page_range(addr, length, self._top, wraps=ENOMEM)
+        if prot & ~(_PROT_BITS | PROT_GROWSDOWN | PROT_GROWSUP) or (prot & PROT_GROWSDOWN and prot & PROT_GROWSUP):
+            raise Errno(EINVAL)
         if end > self._top or not space.table.covers(addr, end):
             raise Errno(ENOMEM)
         prot &= _PROT_BITS
@@ -471,7 +487,7 @@ class MemoryManager(Actor):
             raise Errno(EINVAL)
         if flags & MREMAP_DONTUNMAP and old_size != new_size:
             raise Errno(EINVAL)
-        old_size, new_size = page_up(old_size), page_up(new_size)
+        old_size, new_size = page_align(old_size), page_align(new_size)
         if new_size == 0 or new_size > self._top:
             raise Errno(EINVAL)
         mapping = space.table.find(old_addr)
@@ -596,13 +612,11 @@ class MemoryManager(Actor):
     @operation
     async def madvise(self, asid: int, addr: int, length: int, advice: int) -> None:
         space = self._space(asid)
-        if addr % PAGE_SIZE:
-            raise Errno(EINVAL)
         if advice == MADV_HWPOISON:
             raise Errno(EPERM)
         if advice not in _HINT_ADVICE and advice not in _ZEROING_ADVICE and advice != MADV_REMOVE:
             raise Errno(EINVAL)
-        end = addr + page_up(length)
+        addr, end = page_range(addr, length, self._top)  # a wrapping range: EINVAL, nothing touched
         if end == addr:
             return
         for mapping in space.table.overlapping(addr, end):
@@ -623,7 +637,9 @@ class MemoryManager(Actor):
             raise Errno(EINVAL)
         if flags & MS_ASYNC and flags & MS_SYNC:
             raise Errno(EINVAL)
-        end = addr + page_up(length)
+        end = addr + page_align(length)  # a length within a page of 2^64 rounds to nothing, as in Linux
+        if end >= 1 << 64:
+            raise Errno(ENOMEM)
         if end > addr and not space.table.covers(addr, end):
             raise Errno(ENOMEM)
         for mapping in space.table.overlapping(addr, end):
@@ -646,6 +662,8 @@ class MemoryManager(Actor):
         space = self._space(asid)
         if addr % PAGE_SIZE:
             raise Errno(EINVAL)
+        if not fits(addr, length, self._top):
+            raise Errno(ENOMEM)
         end = addr + page_up(length)
         if end > self._top or not space.table.covers(addr, end):
             raise Errno(ENOMEM)
