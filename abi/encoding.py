@@ -24,6 +24,7 @@ KTIME_SEC_MAX = KTIME_MAX // NSEC_PER_SEC
 NSEC_PER_USEC = 1000
 USEC_PER_SEC = 1_000_000
 INT_MAX = (1 << 31) - 1
+INT_MIN = -(1 << 31)
 #: The most bytes one read or write moves (INT_MAX rounded down to a page), fs/read_write.c.
 MAX_RW_COUNT = INT_MAX & ~(PAGE_SIZE - 1)
 
@@ -91,6 +92,6 @@ def c_int(value: int) -> int:
     return value - (1 << 32) if value >> 31 else value
 
 
-__all__ = ["INT_MAX", "KTIME_MAX", "KTIME_SEC_MAX", "MAX_RW_COUNT", "NSEC_PER_USEC", "USEC_PER_SEC",
+__all__ = ["INT_MAX", "INT_MIN", "KTIME_MAX", "KTIME_SEC_MAX", "MAX_RW_COUNT", "NSEC_PER_USEC", "USEC_PER_SEC",
            "c_int", "c_uint", "clamp_ktime", "clock_ticks", "ktime", "rw_count", "timespec", "timespec_to_ns",
            "timeval", "timeval_to_ns"]

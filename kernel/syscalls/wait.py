@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from abi import structs
-from abi.errno import ECHILD, EINVAL
+from abi.encoding import INT_MIN
+from abi.errno import ECHILD, EINVAL, ESRCH
 from abi.linux import (
     CLD_CONTINUED,
     CLD_STOPPED,
@@ -75,8 +76,14 @@ def _report(child: ThreadGroup, options: int) -> Report | None:
 
 
 async def wait_child(t: Task, idtype: int, ident: int, options: int) -> Report | None:
-    """Find (and unless WNOWAIT, consume) a child state change; None under WNOHANG."""
+    """Find (and unless WNOWAIT, consume) a child state change; None under WNOHANG.
+
+    As in Linux's do_wait, the children are looked at before pending signals: a wait cut short
+    by a signal (the awaited child's own SIGCHLD, typically) still reports a child that has
+    changed state by then, and the signal is handled after the call returns.
+    """
     process = t.process
+    interrupted: Errno | None = None
     while True:
         children = [c for c in process.children if _selected(c, idtype, ident, options)]
         if not children:
@@ -90,7 +97,12 @@ async def wait_child(t: Task, idtype: int, ident: int, options: int) -> Report |
             return report
         if options & WNOHANG:
             return None
-        await t.blocking(process.child_events.park())
+        if interrupted is not None:
+            raise interrupted
+        try:
+            await t.blocking(process.child_events.park())
+        except Errno as error:  # look at the children once more, then give up
+            interrupted = error
 
 
 def _consume(parent: ThreadGroup, report: Report) -> None:
@@ -118,6 +130,8 @@ async def wait4(t: Task, pid: Int, wstatus: Addr, options: Int, rusage: Addr) ->
     """Wait for a child: pid > 0 that one, 0 our process group, -1 any, < -1 group -pid."""
     if options & ~(WNOHANG | WUNTRACED | WCONTINUED | WNOTHREAD | WALL | WCLONE):
         raise Errno(EINVAL)
+    if pid == INT_MIN:  # -INT_MIN is no process group
+        raise Errno(ESRCH)
     if pid > 0:
         idtype, ident = P_PID, pid
     elif pid == 0:

@@ -725,6 +725,21 @@ class MemoryManager(Actor):
         return self._views(asid, addr, length, PROT_WRITE if write else PROT_READ)
 
     @operation
+    async def accessible(self, asid: int, addr: int, length: int, write: bool) -> int:
+        """How many bytes from ``addr`` (up to ``length``) can be read, or written, before the
+        first that cannot: the count a partial transfer reports (getrandom, read into a buffer
+        that runs off its mapping). Bounded by the number of mappings, not by ``length``."""
+        space = self._space(asid)
+        need = PROT_WRITE if write else PROT_READ
+        position, end = addr, addr + length
+        while position < end:
+            mapping = space.table.find(position)
+            if mapping is None or mapping.prot & need != need or mapping.past_end:
+                break
+            position = mapping.end
+        return min(position, end) - addr
+
+    @operation
     async def read_cstring(self, asid: int, addr: int, limit: int) -> bytes:
         """A NUL-terminated string of at most ``limit`` bytes (NUL included)."""
         space = self._space(asid)

@@ -30,6 +30,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="chroot and ptrace nee
 
 
 def _build(root: Path) -> None:
+    root.chmod(0o755)  # mkdtemp's 0700 would shut out the unprivileged runs
     for directory in ("bin", "tmp", "etc"):
         (root / directory).mkdir(parents=True, exist_ok=True)
     (root / "tmp").chmod(0o1777)
@@ -52,6 +53,7 @@ def image() -> Path:
             staging.rename(root)
         except OSError:  # another run built it meanwhile
             shutil.rmtree(staging, ignore_errors=True)
+    root.chmod(0o755)
     return root
 
 
