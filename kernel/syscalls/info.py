@@ -14,7 +14,7 @@ import trio
 from abi import structs
 from abi.encoding import rw_count
 from abi.errno import EFAULT, EINVAL, ESRCH
-from abi.linux import GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM
+from abi.linux import GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM, PAGE_SIZE
 from abi.errno import Errno
 from abi.ranges import user_range
 from kernel.syscalls.args import Addr, Int, Size, UInt
@@ -70,15 +70,32 @@ async def getrandom(t: Task, buf: Addr, count: Size, flags: UInt) -> int:
     done = 0
     while done < count:
         block = min(_GETRANDOM_BLOCK, count - done)
-        usable = await t.mm.call("accessible", buf + done, block, True)
-        if usable:
-            await t.mm.copy_out(buf + done, os.urandom(usable))
-        done += usable
-        if usable < block or t.signal_pending:
+        written = await _fill_random(t, buf + done, block)
+        done += written
+        if written < block or t.signal_pending:
             break
         await trio.lowlevel.checkpoint()
     if not done and count:
         raise Errno(EFAULT)
+    return done
+
+
+async def _fill_random(t: Task, addr: int, length: int) -> int:
+    """Random bytes into [addr, addr+length); how many went in before the first page that
+    cannot be written (the block at once, else page by page to find where it stops)."""
+    try:
+        await t.mm.copy_out(addr, os.urandom(length))
+        return length
+    except Errno:
+        pass
+    done = 0
+    while done < length:
+        step = min(PAGE_SIZE - (addr + done) % PAGE_SIZE, length - done)
+        try:
+            await t.mm.copy_out(addr + done, os.urandom(step))
+        except Errno:
+            break
+        done += step
     return done
 
 

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from abi.errno import EACCES, EINVAL, ENODEV, EOVERFLOW
+from abi.errno import EACCES, EINVAL, ENODEV
 from abi.linux import MAP_PRIVATE, MAP_TYPE, O_ACCMODE, O_PATH, O_WRONLY, PROT_WRITE
 from abi.errno import Errno
-from abi.ranges import page_align
 
 if TYPE_CHECKING:
     from kernel.task import Task
-
-#: The largest offset a regular file may have (MAX_LFS_FILESIZE on 64-bit).
-MAX_LFS_FILESIZE = (1 << 63) - 1
-_U64 = (1 << 64) - 1
 
 
 async def map_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: int, offset: int) -> int:
@@ -33,8 +28,6 @@ async def map_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: i
         raise Errno(EACCES)
     if flags & MAP_TYPE != MAP_PRIVATE and prot & PROT_WRITE and not file.writable:
         raise Errno(EACCES)
-    if (offset & _U64) + page_align(length) > MAX_LFS_FILESIZE:  # file_mmap_ok: past any file's end
-        raise Errno(EOVERFLOW)
     if flags & MAP_TYPE != MAP_PRIVATE and file.inode is not None:
         file.inode.mapped_shared = True
     return await t.mm.call("mmap_file", addr, length, prot, flags, host_fd, offset)

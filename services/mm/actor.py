@@ -21,7 +21,7 @@ from typing import Any
 import trio
 
 from abi.ranges import fits, page_align, page_range
-from abi.errno import EEXIST, EFAULT, EINVAL, ENAMETOOLONG, ENOMEM, EOPNOTSUPP, EPERM
+from abi.errno import EEXIST, EFAULT, EINVAL, ENAMETOOLONG, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM
 from abi.linux import (
     BUS_ADRERR,
     MADV_COLD,
@@ -108,6 +108,9 @@ _HINT_ADVICE = frozenset({
 })
 _ZEROING_ADVICE = frozenset({MADV_DONTNEED, MADV_FREE, MADV_DONTNEED_LOCKED})
 _U64_LIMIT = 1 << 64
+_U64 = _U64_LIMIT - 1
+#: The largest offset of a regular file (MAX_LFS_FILESIZE on 64-bit): mappings end below it.
+MAX_LFS_FILESIZE = (1 << 63) - 1
 #: Work that grows with a guest-chosen size yields to the other tasks this often: every this
 #: many stub mappings, and every this many bytes copied from a file.
 _CHECKPOINT_EVERY = 128
@@ -292,6 +295,8 @@ class MemoryManager(Actor):
         anonymous = (flags & ~MAP_TYPE) | MAP_PRIVATE | MAP_ANONYMOUS
         if flags & MAP_TYPE not in (MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE):
             raise Errno(EINVAL)
+        if (offset & _U64) + page_align(length) > MAX_LFS_FILESIZE:  # file_mmap_ok: past any file's end
+            raise Errno(EOVERFLOW)
         if flags & MAP_TYPE != MAP_PRIVATE:
             return await self._map_shared_file(asid, addr, length, prot, flags, fd, offset, name)
         size = _file_size(fd)
@@ -338,15 +343,24 @@ class MemoryManager(Actor):
         if replaced:
             self._unmap_range(space, start, start + length)
         self._commit(space, charge)
-        pieces = []
+        pieces: list[Mapping] = []
         try:
-            for number in range(length // PAGE_SIZE):
-                page = self._cache.page(cached, offset // PAGE_SIZE + number, lambda: self._allocate(PAGE_SIZE))
-                piece_start = start + number * PAGE_SIZE
-                piece = Mapping(piece_start, piece_start + PAGE_SIZE, prot & _PROT_BITS, flags, page, page.offset,
-                                name, past_end=page.index * PAGE_SIZE >= file_size)
-                space.table.add(piece)
-                pieces.append(piece)
+            # A run of pages at a time, each run claimed in the table before the next yields to
+            # other tasks: a mapping of many pages does not hold the Sentry while it is built.
+            for first in range(0, length // PAGE_SIZE, _CHECKPOINT_EVERY):
+                run_start = start + first * PAGE_SIZE
+                count = min(_CHECKPOINT_EVERY, length // PAGE_SIZE - first)
+                if not space.table.is_free(run_start, run_start + count * PAGE_SIZE):
+                    raise Errno(ENOMEM)  # another thread mapped into the range meanwhile
+                run = []
+                for number in range(first, first + count):
+                    page = self._cache.page(cached, offset // PAGE_SIZE + number, lambda: self._allocate(PAGE_SIZE))
+                    piece_start = start + number * PAGE_SIZE
+                    run.append(Mapping(piece_start, piece_start + PAGE_SIZE, prot & _PROT_BITS, flags, page,
+                                       page.offset, name, past_end=page.index * PAGE_SIZE >= file_size))
+                space.table.add_run(run)
+                pieces.extend(run)
+                await trio.lowlevel.checkpoint()
         except (OSError, Errno) as error:  # no page for the rest: none of the mapping stays
             done = len(pieces) * PAGE_SIZE
             self._unmap_range(space, start, start + done)
@@ -356,6 +370,8 @@ class MemoryManager(Actor):
             self._free_released()
             raise error if isinstance(error, Errno) else Errno(error.errno) from None
         for number, piece in enumerate(pieces):
+            if space.table.find(piece.start) is not piece:  # unmapped by another thread meanwhile
+                continue
             await space.platform.map(piece.start, PAGE_SIZE, piece.stub_prot, piece.offset,
                                      populate=bool(flags & (MAP_POPULATE | MAP_LOCKED)))
             await _checkpoint_every(number)
@@ -723,21 +739,6 @@ class MemoryManager(Actor):
         if length == 0:
             return []
         return self._views(asid, addr, length, PROT_WRITE if write else PROT_READ)
-
-    @operation
-    async def accessible(self, asid: int, addr: int, length: int, write: bool) -> int:
-        """How many bytes from ``addr`` (up to ``length``) can be read, or written, before the
-        first that cannot: the count a partial transfer reports (getrandom, read into a buffer
-        that runs off its mapping). Bounded by the number of mappings, not by ``length``."""
-        space = self._space(asid)
-        need = PROT_WRITE if write else PROT_READ
-        position, end = addr, addr + length
-        while position < end:
-            mapping = space.table.find(position)
-            if mapping is None or mapping.prot & need != need or mapping.past_end:
-                break
-            position = mapping.end
-        return min(position, end) - addr
 
     @operation
     async def read_cstring(self, asid: int, addr: int, limit: int) -> bytes:
