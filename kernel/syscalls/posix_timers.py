@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 from abi import structs
 from abi.encoding import INT_MAX, timespec, timespec_to_ns
-from abi.errno import EAGAIN, EINVAL, Errno
+from abi.errno import EAGAIN, EINVAL, EOPNOTSUPP, Errno
 from abi.linux import (
     NSIG,
+    RLIMIT_SIGPENDING,
     SI_TIMER,
     SIGEV_NONE,
     SIGEV_SIGNAL,
@@ -29,7 +30,7 @@ from abi.linux import (
 from kernel.syscalls.args import Addr, Int
 from kernel.syscalls.itimer import IntervalTimer
 from kernel.syscalls.table import syscall
-from kernel.syscalls.time import clock_of
+from kernel.syscalls.time import clock_kind, clock_of
 
 if TYPE_CHECKING:
     from kernel.process import ThreadGroup
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 #: Timers one process may hold (Linux bounds them by RLIMIT_SIGPENDING; this is simpler).
 MAX_TIMERS = 4096
 _SIGEV_THREAD = 2
+#: sizeof(struct sigevent): Linux copies all of it, whatever the notification uses.
+_SIGEVENT_SIZE = 64
 
 
 @dataclass
@@ -62,15 +65,20 @@ def _timer(t: Task, timerid: int) -> PosixTimer:
 
 @syscall
 async def timer_create(t: Task, clockid: Int, sevp: Addr, timerid: Addr) -> int:
-    clock = clock_of(t, clockid)
+    """A timer on ``clockid``, in Linux's order of checks: the sigevent is read, the clock must
+    exist and have timers, the sigevent must make sense, the id is written out, and only then
+    does the clock's own family refuse (an alarm clock without a real-time clock device, a CPU
+    clock of nobody)."""
+    event = structs.SIGEVENT.unpack_from(await t.mm.copy_in(sevp, _SIGEVENT_SIZE)) if sevp else None
+    kind = clock_kind(clockid)
+    if kind in ("plain", "fd"):
+        raise Errno(EOPNOTSUPP)
     timers = _timers(t.process)
-    if len(timers) >= MAX_TIMERS:
+    # Each timer holds a queued signal ready, counted against RLIMIT_SIGPENDING as Linux does.
+    if len(timers) >= min(MAX_TIMERS, t.process.rlimits[RLIMIT_SIGPENDING][0]):
         raise Errno(EAGAIN)
     ident = next(i for i in range(MAX_TIMERS + 1) if i not in timers)
-    if sevp:
-        value, signo, notify, tid = await t.mm.read_struct(structs.SIGEVENT, sevp)
-    else:
-        value, signo, notify, tid = ident, int(Signal.SIGALRM), SIGEV_SIGNAL, 0
+    value, signo, notify, tid = event if event is not None else (ident, int(Signal.SIGALRM), SIGEV_SIGNAL, 0)
     if notify not in (SIGEV_SIGNAL, SIGEV_NONE, _SIGEV_THREAD, SIGEV_THREAD_ID):  # SIGEV_THREAD: a signal
         raise Errno(EINVAL)
     if notify != SIGEV_NONE and not 1 <= signo <= NSIG:
@@ -79,6 +87,10 @@ async def timer_create(t: Task, clockid: Int, sevp: Addr, timerid: Addr) -> int:
         target = t.kernel.threads.get(tid)
         if target is None or target.process is not t.process:
             raise Errno(EINVAL)
+    await t.mm.write_struct(structs.I32, timerid, ident)
+    if kind == "alarm":
+        raise Errno(EOPNOTSUPP)
+    clock = clock_of(t, clockid)
     process, kernel = t.process, t.kernel
     timer: PosixTimer
 
@@ -98,7 +110,6 @@ async def timer_create(t: Task, clockid: Int, sevp: Addr, timerid: Addr) -> int:
 
     countdown = IntervalTimer(kernel, process, clock, None if notify == SIGEV_NONE else expired)
     timer = PosixTimer(notify, signo, value, tid, countdown)
-    await t.mm.write_struct(structs.I32, timerid, ident)
     timers[ident] = timer
     return 0
 
@@ -123,9 +134,11 @@ async def _write_current(t: Task, timer: PosixTimer, addr: int) -> None:
 async def timer_settime(t: Task, timerid: Int, flags: Int, new_value: Addr, old_value: Addr) -> int:
     """Arm (a zero value disarms) a timer, relative or at an absolute time on its clock; huge
     values saturate at 292 years, as ktime does."""
-    timer = _timer(t, timerid)
+    if not new_value:
+        raise Errno(EINVAL)
     isec, insec, vsec, vnsec = await t.mm.read_struct(structs.ITIMERSPEC, new_value)
     interval, value = timespec_to_ns(isec, insec), timespec_to_ns(vsec, vnsec)
+    timer = _timer(t, timerid)
     if old_value:
         await _write_current(t, timer, old_value)
     timer.countdown.arm(value, interval, absolute=bool(flags & TIMER_ABSTIME))

@@ -96,17 +96,50 @@ def _host_clock(clockid: int) -> GuestClock:
     return GuestClock(functools.partial(time.clock_gettime_ns, clockid), resolution=resolution)
 
 
+def _in_ticks(read: Callable[[], int], which: int) -> Callable[[], int]:
+    """The PROF and VIRT clocks count whole ticks, as Linux samples user and system time (a
+    process that has not run a tick yet reads 0); SCHED counts nanoseconds."""
+    if which == _CPUCLOCK_SCHED:
+        return read
+    tick = tick_ns()
+    return lambda: read() // tick * tick
+
+
 def _process_clock(t: Task, process: ThreadGroup, which: int = _CPUCLOCK_SCHED) -> GuestClock:
     resolution = 1 if which == _CPUCLOCK_SCHED else tick_ns()
-    return GuestClock(process.cpu_time_ns, pace=t.kernel.online_cpus, cpu=True, own=process is t.process,
-                      resolution=resolution)
+    return GuestClock(_in_ticks(process.cpu_time_ns, which), pace=t.kernel.online_cpus, cpu=True,
+                      own=process is t.process, resolution=resolution)
 
 
 def _thread_clock(t: Task, task: Task, which: int = _CPUCLOCK_SCHED) -> GuestClock:
     context = task.context
     resolution = 1 if which == _CPUCLOCK_SCHED else tick_ns()
-    return GuestClock(lambda: context.cpu_time_ns(whole_process=False), cpu=True, thread=True, own=task is t,
-                      resolution=resolution)
+    return GuestClock(_in_ticks(lambda: context.cpu_time_ns(whole_process=False), which), cpu=True, thread=True,
+                      own=task is t, resolution=resolution)
+
+
+#: Host clocks that can be neither slept on nor used by a timer (no hrtimer behind them).
+_PLAIN_CLOCKS = frozenset({CLOCK_MONOTONIC_RAW, CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE})
+#: Alarm clocks: they need a real-time clock device to wake the machine, which a sandbox has
+#: not (Linux then answers EOPNOTSUPP to their timers and sleeps, after the usual checks).
+ALARM_CLOCKS = frozenset({CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM})
+
+
+def clock_kind(clockid: int) -> str:
+    """Which of Linux's clock families ``clockid`` names (``clockid_to_kclock``): "plain"
+    (readable only), "alarm", "wall" (sleeps and timers), "cpu", or "fd" (a negative id of a
+    posix clock device, which has no timers or sleeps); EINVAL for none."""
+    if clockid in _PLAIN_CLOCKS:
+        return "plain"
+    if clockid in ALARM_CLOCKS:
+        return "alarm"
+    if clockid in _HOST_CLOCKS:
+        return "wall"
+    if clockid in (CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID):
+        return "cpu"
+    if clockid < 0:
+        return "fd" if clockid & 7 == 3 else "cpu"
+    raise Errno(EINVAL)
 
 
 def clock_of(t: Task, clockid: int) -> GuestClock:
@@ -196,15 +229,17 @@ async def nanosleep(t: Task, req: Addr, rem: Addr) -> int:
 async def clock_nanosleep(t: Task, clockid: Int, flags: Int, req: Addr, rem: Addr) -> int:
     """Sleep on ``clockid`` for ``req`` (or until it, with TIMER_ABSTIME); ``rem`` gets what is
     left when a signal cuts a relative sleep short. A process's CPU clock can be slept on (until
-    its other threads have used that much CPU); a thread's, or a coarse or raw clock, cannot."""
-    if clockid in (CLOCK_THREAD_CPUTIME_ID, *(_HOST_CLOCKS - _SLEEP_CLOCKS)):
+    its other threads have used that much CPU); a thread's, or a coarse or raw clock, cannot.
+    The checks come in Linux's order: the clock, the request, then the clock's own refusals."""
+    kind = clock_kind(clockid)
+    if kind in ("plain", "fd") or clockid == CLOCK_THREAD_CPUTIME_ID:
+        raise Errno(EOPNOTSUPP)
+    request = await read_timespec(t, req)
+    if kind == "alarm":
         raise Errno(EOPNOTSUPP)
     clock = clock_of(t, clockid)
     if clock.thread and clock.own:
         raise Errno(EINVAL)
-    if req == 0:
-        raise Errno(EFAULT)
-    request = await read_timespec(t, req)
     rem = 0 if flags & TIMER_ABSTIME else rem
     if clock.cpu:
         target = request if flags & TIMER_ABSTIME else clamp_ktime(clock.read() + request)

@@ -33,7 +33,6 @@ from abi.linux import (
     MADV_DONTNEED_LOCKED,
     MADV_FREE,
     MADV_HUGEPAGE,
-    MADV_HWPOISON,
     MADV_KEEPONFORK,
     MADV_MERGEABLE,
     MADV_NOHUGEPAGE,
@@ -80,6 +79,7 @@ from abi.linux import (
     SEGV_ACCERR,
     SEGV_MAPERR,
     Signal,
+    TASK_SIZE,
     page_up,
 )
 from kernel.bus import Actor, operation
@@ -89,6 +89,10 @@ from services.mm.memfile import MemoryFile
 from services.mm.pagecache import CachedPage, PageCache
 from services.mm.vma import Backing, Mapping, MappingTable
 
+#: mmap's MAP_DROPPABLE (Linux 6.11): private anonymous memory the kernel may drop.
+MAP_DROPPABLE = 0x08
+#: mprotect's PROT_SEM (atomic operations may be used on the memory): accepted, as on x86.
+PROT_SEM = 0x8
 #: Lowest address a guest may map (Linux's vm.mmap_min_addr default).
 MMAP_MIN_ADDR = 0x10000
 #: Room kept free below the top of the address space for the stack (Linux's mmap_base gap is
@@ -251,20 +255,17 @@ class MemoryManager(Actor):
     async def mmap(self, asid: int, addr: int, length: int, prot: int, flags: int, name: str = "") -> int:
         """mmap(2) of anonymous memory; returns the address."""
         space = self._space(asid)
-        if length == 0:
-            raise Errno(EINVAL)
-        map_type = flags & MAP_TYPE
-        if map_type not in (MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE):
-            raise Errno(EINVAL)
-        if map_type == MAP_SHARED_VALIDATE and flags & ~_MMAP_KNOWN_FLAGS:
-            raise Errno(EOPNOTSUPP)
+        length, start = self._length_and_place(space, addr, length, flags)
         if not flags & MAP_ANONYMOUS:
-            raise Errno(EINVAL)  # file mappings arrive with the VFS
-        length = page_up(length)
-        if length > self._top:
-            raise Errno(ENOMEM)
-        shared = map_type != MAP_PRIVATE
-        start = self._place(space, addr, length, flags)
+            raise Errno(EINVAL)  # file mappings come through mmap_file
+        # Anonymous memory is MAP_SHARED, MAP_PRIVATE or MAP_DROPPABLE (private memory the kernel
+        # may drop; here it is never dropped); MAP_SHARED_VALIDATE is for files only.
+        map_type = flags & MAP_TYPE
+        if map_type not in (MAP_SHARED, MAP_PRIVATE, MAP_DROPPABLE):
+            raise Errno(EINVAL)
+        if flags & MAP_GROWSDOWN and map_type != MAP_PRIVATE or map_type == MAP_DROPPABLE and flags & MAP_LOCKED:
+            raise Errno(EINVAL)
+        shared = map_type == MAP_SHARED
         charge = self._charge(length, prot, flags, shared)
         replaced = space.table.overlapping(start, start + length) if flags & MAP_FIXED else []
         self._check_limit(charge - sum(self._charge_of(m, start, start + length) for m in replaced))
@@ -293,14 +294,18 @@ class MemoryManager(Actor):
         written back (see :mod:`services.mm.pagecache`).
         """
         anonymous = (flags & ~MAP_TYPE) | MAP_PRIVATE | MAP_ANONYMOUS
-        if flags & MAP_TYPE not in (MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE):
-            raise Errno(EINVAL)
+        self._length_and_place(self._space(asid), addr, length, flags)  # do_mmap's order of errors
         if (offset & _U64) + page_align(length) > MAX_LFS_FILESIZE:  # file_mmap_ok: past any file's end
             raise Errno(EOVERFLOW)
+        if flags & MAP_TYPE not in (MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE):
+            raise Errno(EINVAL)
         if flags & MAP_TYPE != MAP_PRIVATE:
             return await self._map_shared_file(asid, addr, length, prot, flags, fd, offset, name)
         size = _file_size(fd)
         start = await self.mmap(asid, addr, length, prot, anonymous, name)
+        space = self._space(asid)
+        for piece in space.table.overlapping(start, start + page_up(length)):
+            piece.flags &= ~MAP_ANONYMOUS  # file-backed: madvise treats it as Linux treats a file's pages
         fill = min(page_up(length), max(0, size - offset))
         for done in range(0, fill, _COPY_CHUNK):  # a big file is read in pieces, letting others run
             views = self._views(asid, start + done, min(_COPY_CHUNK, fill - done), 0)
@@ -378,13 +383,24 @@ class MemoryManager(Actor):
         self._free_released()
         return start
 
+    def _length_and_place(self, space: Space, addr: int, length: int, flags: int) -> tuple[int, int]:
+        """The checks do_mmap makes before it looks at the mapping's type: a length (EINVAL if
+        zero, ENOMEM if it rounds past 2^64 or the address space) and a place for it (EINVAL,
+        ENOMEM, EPERM, EEXIST as :meth:`_place`). Changes nothing."""
+        if length == 0:
+            raise Errno(EINVAL)
+        length = page_align(length)
+        if length == 0 or length > self._top:
+            raise Errno(ENOMEM)
+        return length, self._place(space, addr, length, flags)
+
     def _place(self, space: Space, addr: int, length: int, flags: int) -> int:
         """Where a new mapping goes: fixed, the hint if free, else top-down below mmap_base."""
-        if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
-            if addr % PAGE_SIZE:
-                raise Errno(EINVAL)
+        if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):  # (get_unmapped_area's order of errors)
             if addr + length > self._top:
                 raise Errno(ENOMEM)
+            if addr % PAGE_SIZE:
+                raise Errno(EINVAL)
             if addr < MMAP_MIN_ADDR:
                 raise Errno(EPERM)
             if flags & MAP_FIXED_NOREPLACE and not space.table.is_free(addr, addr + length):
@@ -428,8 +444,9 @@ class MemoryManager(Actor):
         space = self._space(asid)
         if length == 0:
             raise Errno(EINVAL)
-        addr, end = page_range(addr, length, self._top, beyond=EINVAL)
-        if self._unmap_range(space, addr, end):
+        addr, end = page_range(addr, length, TASK_SIZE, beyond=EINVAL)
+        end = min(end, self._top)  # (nothing of the guest's lies above: the stub page is not its to unmap)
+        if addr < end and self._unmap_range(space, addr, end):
             await space.platform.unmap(addr, end - addr)
             self._free_released()
 
@@ -470,15 +487,32 @@ class MemoryManager(Actor):
     @operation
     async def mprotect(self, asid: int, addr: int, length: int, prot: int) -> None:
         space = self._space(asid)
-        if addr % PAGE_SIZE:
+        if prot & PROT_GROWSDOWN and prot & PROT_GROWSUP or addr % PAGE_SIZE:
             raise Errno(EINVAL)
         if length == 0:
             return
         addr, end = page_range(addr, length, self._top, wraps=ENOMEM)
-        if prot & ~(_PROT_BITS | PROT_GROWSDOWN | PROT_GROWSUP) or (prot & PROT_GROWSDOWN and prot & PROT_GROWSUP):
+        if prot & ~(_PROT_BITS | PROT_SEM | PROT_GROWSDOWN | PROT_GROWSUP):
             raise Errno(EINVAL)
-        if end > self._top or not space.table.covers(addr, end):
+        first = space.table.mapping_at(space.table.index_at_or_after(addr))
+        if first is None or first.start >= end:
             raise Errno(ENOMEM)
+        if prot & PROT_GROWSDOWN:  # down to the start of a stack mapping
+            if not first.flags & MAP_GROWSDOWN:
+                raise Errno(EINVAL)
+            addr = min(addr, first.start)
+        elif first.start > addr:
+            raise Errno(ENOMEM)
+        elif prot & PROT_GROWSUP:  # x86 has no mapping that grows up
+            raise Errno(EINVAL)
+        # Linux changes the mappings in order and stops at the first hole, with ENOMEM: what
+        # came before the hole has changed.
+        reach = addr
+        for mapping in space.table.overlapping(addr, end):
+            if mapping.start > reach:
+                break
+            reach = mapping.end
+        hole, end = reach < end, min(reach, end)
         prot &= _PROT_BITS
         space.table.split(addr)
         space.table.split(end)
@@ -491,6 +525,8 @@ class MemoryManager(Actor):
         for mapping in affected:
             if mapping.past_end:
                 await space.platform.protect(mapping.start, mapping.size, mapping.stub_prot)
+        if hole:
+            raise Errno(ENOMEM)
 
     @operation
     async def mremap(self, asid: int, old_addr: int, old_size: int, new_size: int, flags: int,
@@ -506,6 +542,11 @@ class MemoryManager(Actor):
         old_size, new_size = page_align(old_size), page_align(new_size)
         if new_size == 0 or new_size > self._top:
             raise Errno(EINVAL)
+        if flags & MREMAP_FIXED:  # the target is judged before the source is looked up
+            if new_addr % PAGE_SIZE or new_addr > TASK_SIZE - new_size:
+                raise Errno(EINVAL)
+            if new_addr < old_addr + old_size and old_addr < new_addr + new_size:
+                raise Errno(EINVAL)
         mapping = space.table.find(old_addr)
         if mapping is None:
             raise Errno(EFAULT)
@@ -628,8 +669,7 @@ class MemoryManager(Actor):
     @operation
     async def madvise(self, asid: int, addr: int, length: int, advice: int) -> None:
         space = self._space(asid)
-        if advice == MADV_HWPOISON:
-            raise Errno(EPERM)
+        # (MADV_HWPOISON and MADV_SOFT_OFFLINE need memory-failure support: none, so EINVAL.)
         if advice not in _HINT_ADVICE and advice not in _ZEROING_ADVICE and advice != MADV_REMOVE:
             raise Errno(EINVAL)
         addr, end = page_range(addr, length, self._top)  # a wrapping range: EINVAL, nothing touched
@@ -637,11 +677,16 @@ class MemoryManager(Actor):
             return
         for mapping in space.table.overlapping(addr, end):
             lo, hi = max(addr, mapping.start), min(end, mapping.end)
+            anonymous = bool(mapping.flags & MAP_ANONYMOUS)
             if advice == MADV_REMOVE:
                 if not mapping.shared:
                     raise Errno(EINVAL)
                 self._memfile.punch(mapping.file_offset(lo), hi - lo)
-            elif advice in _ZEROING_ADVICE and not mapping.shared:
+            elif advice == MADV_FREE and not (anonymous and not mapping.shared):
+                raise Errno(EINVAL)  # lazy freeing is for private anonymous memory only
+            elif advice in _ZEROING_ADVICE and not mapping.shared and anonymous:
+                # (A private copy of a file's pages would go back to the file's bytes in Linux; it
+                # keeps its own here, rather than reading zeros where the file has data.)
                 self._memfile.punch(mapping.file_offset(lo), hi - lo)
         if not space.table.covers(addr, end):
             raise Errno(ENOMEM)
@@ -722,9 +767,18 @@ class MemoryManager(Actor):
 
     @operation
     async def copy_out(self, asid: int, addr: int, data: Any, force: bool = False) -> None:
+        """Write guest memory. Like Linux's copy_to_user, a write that runs into memory it may
+        not write fills what comes before that, then fails with EFAULT."""
         if not data:
             return
-        views = self._views(asid, addr, len(data), 0 if force else PROT_WRITE)
+        need = 0 if force else PROT_WRITE
+        try:
+            views = self._views(asid, addr, len(data), need)
+        except Errno:
+            prefix = self._accessible(asid, addr, len(data), need)
+            if prefix:
+                await self.copy_out(asid, addr, memoryview(data)[:prefix], force)
+            raise
         if len(views) == 1:
             views[0][:] = data
             return
@@ -733,6 +787,18 @@ class MemoryManager(Actor):
         for view in views:
             view[:] = source[position:position + len(view)]
             position += len(view)
+
+    def _accessible(self, asid: int, addr: int, length: int, need: int) -> int:
+        """How many bytes from ``addr`` (up to ``length``) have the ``need`` protection, before
+        the first that has not. Bounded by the number of mappings, not by ``length``."""
+        space = self._spaces.get(asid)
+        position, end = addr, addr + length
+        while space is not None and position < end:
+            mapping = space.table.find(position)
+            if mapping is None or mapping.prot & need != need or mapping.past_end:
+                break
+            position = mapping.end
+        return min(position, end) - addr
 
     @operation
     async def iovecs(self, asid: int, addr: int, length: int, write: bool) -> list[memoryview]:
