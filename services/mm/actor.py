@@ -21,7 +21,7 @@ from typing import Any
 import trio
 
 from abi.ranges import fits, page_align, page_range
-from abi.errno import EEXIST, EFAULT, EINVAL, ENAMETOOLONG, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM
+from abi.errno import EACCES, EEXIST, EFAULT, EINVAL, ENAMETOOLONG, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM
 from abi.linux import (
     BUS_ADRERR,
     MADV_COLD,
@@ -678,9 +678,9 @@ class MemoryManager(Actor):
         for mapping in space.table.overlapping(addr, end):
             lo, hi = max(addr, mapping.start), min(end, mapping.end)
             anonymous = bool(mapping.flags & MAP_ANONYMOUS)
-            if advice == MADV_REMOVE:
+            if advice == MADV_REMOVE:  # (hole punching: for shared memory; a private file copy is EACCES)
                 if not mapping.shared:
-                    raise Errno(EINVAL)
+                    raise Errno(EINVAL if anonymous else EACCES)
                 self._memfile.punch(mapping.file_offset(lo), hi - lo)
             elif advice == MADV_FREE and not (anonymous and not mapping.shared):
                 raise Errno(EINVAL)  # lazy freeing is for private anonymous memory only
