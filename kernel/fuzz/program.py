@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from abi.syscalls import NAMES, NUMBERS
+from abi.syscalls import NAMES
 
 #: The executor's kinds of fd, in its order.
 FD_KINDS = ("file", "dir", "piper", "pipew", "event", "epoll", "memfd", "signal", "timer", "null", "closed", "big",
@@ -159,7 +159,3 @@ def parse(text: str) -> list[Program]:
                     args = args[:-1]
                 programs[-1].calls.append(Call(int(nr, 0), args))
     return programs
-
-
-def number(name: str) -> int:
-    return NUMBERS[name]
