@@ -161,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("id", help="the sandbox's id (or a unique prefix of it)")
 
     commands.add_parser("syscalls", help="print the system call coverage table (Markdown)")
+    from kernel import fuzz
+    fuzz.add_arguments(commands.add_parser("fuzz", help="fuzz the Sentry with seeded random system calls"))
     return parser
 
 
@@ -494,6 +496,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run(args)
         if args.command == "image":
             return image_command(args)
+        if args.command == "fuzz":
+            from kernel import fuzz
+            return fuzz.main(args)
         if args.command in ("ps", "inspect"):
             from kernel import control
             try:

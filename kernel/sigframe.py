@@ -5,16 +5,25 @@ rt_sigreturn), a ``struct ucontext`` (flags, link, the alternate stack, the ``si
 with every general register, and the signal mask to restore) and the ``siginfo``; the XSAVE
 image of the FP/SSE/AVX state sits above it, 64-byte aligned, with the ``FP_XSTATE_MAGIC``
 markers Linux and debuggers look for. :func:`push_frame` builds it and points the thread at the
-handler; :func:`pop_frame` (rt_sigreturn) restores everything from it.
+handler; :func:`sigreturn` restores everything from it.
+
+Every address here comes from the guest (its stack pointer, its alternate stack, the frame it
+hands back), so it is computed on 64-bit registers as the CPU would and checked with
+``access_ok`` before use. A frame that does not fit, or that cannot be read back, is
+:class:`BadFrame`: Linux then forces SIGSEGV on the thread, and so does the task loop. The
+FP state a guest hands back is judged as XRSTOR/FXRSTOR would judge it (``fpu__restore_sig``):
+a legacy-only or zeroed image is fine, a bad header or MXCSR is a SIGSEGV.
 """
 
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from abi import structs
-from abi.errno import EFAULT
+from abi.encoding import c_int, c_uint
+from abi.errno import EFAULT, Errno
 from abi.linux import (
     FIX_EFLAGS,
     FP_XSTATE_MAGIC1,
@@ -26,7 +35,7 @@ from abi.linux import (
     UC_SIGCONTEXT_SS,
     UC_STRICT_RESTORE_SS,
 )
-from abi.errno import Errno
+from abi.ranges import fits, wrapping_add, wrapping_sub
 
 if TYPE_CHECKING:
     from kernel.task import Task
@@ -37,19 +46,98 @@ RED_ZONE = 128
 FRAME_SIZE = 8 + structs.UCONTEXT_SIZE + structs.SIGINFO_SIZE
 _UC_OFFSET = 8
 _INFO_OFFSET = 8 + structs.UCONTEXT_SIZE
-_MCONTEXT_OFFSET = _UC_OFFSET + structs.UCONTEXT_HEAD.size + structs.STACK_T.size
+_STACK_OFFSET = _UC_OFFSET + structs.UCONTEXT_HEAD.size
+_MCONTEXT_OFFSET = _STACK_OFFSET + structs.STACK_T.size
 _SIGMASK_OFFSET = _MCONTEXT_OFFSET + structs.SIGCONTEXT.size
-#: struct _fpx_sw_bytes sits in the software-reserved bytes of the FXSAVE area.
-_SW_BYTES_OFFSET = 464
-_SW_BYTES = struct.Struct("<IIQI")
 _GENERAL = ("r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rdi", "rsi", "rbp", "rbx",
             "rdx", "rax", "rcx", "rsp", "rip")
+_FPSTATE_FIELD = 26  # sigcontext.fpstate among SIGCONTEXT's fields
 _U64 = (1 << 64) - 1
 
+# The XSAVE image (standard format): the 512-byte legacy FXSAVE area, whose software-reserved
+# bytes hold struct _fpx_sw_bytes in a signal frame, then the 64-byte XSAVE header.
+_LEGACY_SIZE = 512
+_HEADER_SIZE = 64
+_MIN_XSTATE = _LEGACY_SIZE + _HEADER_SIZE
+_MXCSR_OFFSET = 24
+_MXCSR_MASK_OFFSET = 28
+_SW_BYTES_OFFSET = 464
+_SW_BYTES = struct.Struct("<IIQI28x")  # magic1, extended_size, xfeatures, xstate_size, padding
+_HEADER = struct.Struct("<QQ")          # xstate_bv, xcomp_bv
+_MAGIC2 = struct.Struct("<I")
+_FEATURE_FP, _FEATURE_SSE, _FEATURE_YMM = 1, 2, 4
+#: Linux's mxcsr_feature_mask when the CPU reports none.
+_DEFAULT_MXCSR_MASK = 0xFFBF
 
-def on_altstack(altstack: tuple[int, int, int], sp: int) -> bool:
-    base, _flags, size = altstack
-    return size > 0 and base < sp <= base + size
+
+class BadFrame(Errno):
+    """A signal frame that cannot be written, or a frame handed to rt_sigreturn that cannot be
+    restored: Linux forces SIGSEGV on the thread (the caller does)."""
+
+    def __init__(self) -> None:
+        super().__init__(EFAULT)
+
+
+@dataclass(frozen=True, slots=True)
+class Xstate:
+    """This machine's XSAVE layout, as the FP state of a thread read through ptrace shows it."""
+
+    #: Bytes of the standard-format XSAVE image of every user state component (user_size).
+    size: int
+    #: The user state components (XCR0, which ptrace reports in the software-reserved bytes).
+    features: int
+    #: The MXCSR bits the CPU implements: a set bit outside it makes (F)XRSTOR fault.
+    mxcsr_mask: int
+
+    @classmethod
+    def of(cls, state: bytes) -> Xstate:
+        features = int.from_bytes(state[_SW_BYTES_OFFSET:_SW_BYTES_OFFSET + 8], "little")
+        mask = int.from_bytes(state[_MXCSR_MASK_OFFSET:_MXCSR_MASK_OFFSET + 4], "little")
+        return cls(len(state), features or _FEATURE_FP | _FEATURE_SSE, mask or _DEFAULT_MXCSR_MASK)
+
+    def init_state(self) -> bytearray:
+        """The FP state of a fresh thread (``fpu__clear_user_states``): every component in its
+        initial configuration, x87 control word 0x37f, MXCSR 0x1f80."""
+        state = bytearray(self.size)
+        struct.pack_into("<H", state, 0, 0x037F)
+        struct.pack_into("<II", state, _MXCSR_OFFSET, 0x1F80, self.mxcsr_mask)
+        return state
+
+    def mxcsr_valid(self, image: bytes | bytearray) -> bool:
+        (mxcsr,) = struct.unpack_from("<I", image, _MXCSR_OFFSET)
+        return not mxcsr & ~self.mxcsr_mask
+
+
+def _within_altstack(base: int, size: int, sp: int) -> bool:
+    """Linux's ``__on_sig_stack``: sp in (base, base + size], the stack growing down."""
+    return sp > base and sp - base <= size
+
+
+def frame_place(sp: int, flags: int, altstack: tuple[int, int, int], math_size: int) -> tuple[int, int] | None:
+    """Where the frame and its FP image go (``get_sigframe``): (frame, fp image), or None when
+    they would overflow the alternate stack the thread is on or is entering.
+
+    The red zone is kept, SA_ONSTACK moves to the top of the alternate stack unless the thread
+    already runs on it (SS_AUTODISARM stacks never count as "already on"), the FP image is 64-
+    byte aligned below and the frame 16-byte aligned minus 8 below that: the ABI's alignment at
+    a function's entry, as if the handler had been called.
+    """
+    base, ss_flags, size = altstack
+
+    def on_altstack(at: int) -> bool:
+        return not ss_flags & SS_AUTODISARM and _within_altstack(base, size, at)
+
+    nested = on_altstack(sp)
+    entering = False
+    sp = wrapping_sub(sp, RED_ZONE)
+    if flags & SA_ONSTACK and size and not on_altstack(sp):
+        sp = wrapping_add(base, size)
+        entering = True
+    fp_address = wrapping_sub(sp, math_size) & ~63
+    frame = wrapping_sub(wrapping_sub(fp_address, FRAME_SIZE) & ~15, 8)
+    if (nested or entering) and not _within_altstack(base, size, frame):
+        return None
+    return frame, fp_address
 
 
 async def push_frame(t: Task, signo: int, info: bytes, action: tuple[int, int, int, int], old_mask: int,
@@ -57,53 +145,48 @@ async def push_frame(t: Task, signo: int, info: bytes, action: tuple[int, int, i
     """Build the frame for a caught signal and enter its handler.
 
     Returns the alternate stack as it must be after delivery (disarmed under SS_AUTODISARM),
-    or None if unchanged. Raises Errno(EFAULT) if the frame cannot be written.
+    or None if unchanged. Raises :class:`BadFrame` if the frame does not fit or cannot be
+    written; nothing of the thread has changed then.
     """
     regs = t.regs
     handler, flags, restorer, _mask = action
-    sp = regs.rsp
-    base, ss_flags, size = altstack
-    new_altstack = None
-    if flags & SA_ONSTACK and size > 0 and not on_altstack(altstack, sp):
-        sp = base + size
-        if ss_flags & SS_AUTODISARM:
-            new_altstack = (0, SS_DISABLE, 0)
-    else:
-        sp -= RED_ZONE
     fp_state = bytearray(t.context.get_fp_state())
-    xstate_size = len(fp_state)
-    sp -= xstate_size + 4  # FP_XSTATE_MAGIC2 follows the XSAVE image
-    sp &= ~63
-    fp_address = sp
-    sp -= FRAME_SIZE
-    sp = (sp & ~15) - 8
-    frame = sp
+    layout = Xstate.of(fp_state)
+    math_size = layout.size + _MAGIC2.size  # FP_XSTATE_MAGIC2 follows the XSAVE image
+    place = frame_place(regs.rsp, flags, altstack, math_size)
+    if place is None:
+        raise BadFrame
+    frame, fp_address = place
+    if not fits(fp_address, math_size) or not fits(frame, FRAME_SIZE):
+        raise BadFrame
 
-    _SW_BYTES.pack_into(fp_state, _SW_BYTES_OFFSET, FP_XSTATE_MAGIC1, xstate_size + 4,
-                        int.from_bytes(fp_state[512:520], "little"), xstate_size)
-    fp_image = bytes(fp_state) + struct.pack("<I", FP_XSTATE_MAGIC2)
+    _SW_BYTES.pack_into(fp_state, _SW_BYTES_OFFSET, FP_XSTATE_MAGIC1, math_size, layout.features, layout.size)
+    fp_image = bytes(fp_state) + _MAGIC2.pack(FP_XSTATE_MAGIC2)
 
-    context = structs.SIGCONTEXT.pack(
-        *(getattr(regs, name) & _U64 for name in _GENERAL), regs.eflags,
+    base, ss_flags, size = altstack
+    context = bytearray(structs.SIGCONTEXT.pack(
+        *(getattr(regs, name) & _U64 for name in _GENERAL), regs.eflags & _U64,
         regs.cs & 0xFFFF, regs.gs & 0xFFFF, regs.fs & 0xFFFF, regs.ss & 0xFFFF,
         0, 0, old_mask, 0,    # err, trapno, oldmask, cr2
         fp_address, *([0] * 8),
-    )
+    ))
     if t.fault_info is not None:  # a fault's trap number, error code and address
         trapno, err, cr2 = t.fault_info
-        context = bytearray(context)
-        struct.pack_into("<QQ", context, 152, err, trapno)
-        struct.pack_into("<Q", context, 176, cr2)
-        context = bytes(context)
+        struct.pack_into("<QQ", context, 152, err & _U64, trapno & _U64)
+        struct.pack_into("<Q", context, 176, cr2 & _U64)
     ucontext = (structs.UCONTEXT_HEAD.pack(UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS, 0)
-                + structs.STACK_T.pack(base, ss_flags, size)  # as stored, like Linux's __save_altstack
-                + context + struct.pack("<Q", old_mask))
-    image = struct.pack("<Q", restorer) + ucontext + info.ljust(structs.SIGINFO_SIZE, b"\0")
-    await t.mm.copy_out(fp_address, fp_image)
-    await t.mm.copy_out(frame, image)
+                + structs.STACK_T.pack(base, c_int(ss_flags), size)  # as stored, like __save_altstack
+                + bytes(context) + struct.pack("<Q", old_mask))
+    image = struct.pack("<Q", restorer & _U64) + ucontext + info[:structs.SIGINFO_SIZE].ljust(structs.SIGINFO_SIZE,
+                                                                                           b"\0")
+    try:
+        await t.mm.copy_out(fp_address, fp_image)
+        await t.mm.copy_out(frame, image)
+    except Errno:
+        raise BadFrame from None
 
     regs.rsp = frame
-    regs.rip = handler
+    regs.rip = handler & _U64
     regs.rdi = signo
     regs.rax = 0
     # x86-64 passes the siginfo and ucontext whether or not SA_SIGINFO asked for them.
@@ -111,34 +194,108 @@ async def push_frame(t: Task, signo: int, info: bytes, action: tuple[int, int, i
     regs.rdx = frame + _UC_OFFSET
     regs.eflags &= ~(0x100 | 0x400 | 0x10000)  # TF, DF, RF: handlers start with them clear
     t.context.regs_changed()
-    return new_altstack
+    # A delivered signal disarms an SS_AUTODISARM stack, whichever stack its frame is on.
+    return (0, SS_DISABLE, 0) if ss_flags & SS_AUTODISARM else None
 
 
-async def pop_frame(t: Task) -> tuple[int, tuple[int, int, int]]:
-    """rt_sigreturn: restore registers and FP state from the frame at rsp - 8.
+async def sigreturn(t: Task) -> int:
+    """rt_sigreturn: restore the mask, the registers, the FP state and the alternate stack from
+    the frame at rsp - 8, in Linux's order; returns the restored ``rax``.
 
-    Returns (mask to restore, alternate stack to restore). Raises Errno(EFAULT) for a frame
-    the guest cannot read.
+    Raises :class:`BadFrame` when the frame is unreadable or its FP state would make XRSTOR
+    fault; what was restored before that point stays restored, as in Linux (the mask first,
+    then the registers), and a bad FP image leaves the FP state in its initial configuration.
     """
     regs = t.regs
-    frame = regs.rsp - 8
-    raw = await t.mm.copy_in(frame + _UC_OFFSET, structs.UCONTEXT_SIZE)
-    uc_flags, _link = structs.UCONTEXT_HEAD.unpack_from(raw)
-    altstack = structs.STACK_T.unpack_from(raw, structs.UCONTEXT_HEAD.size)
-    values = structs.SIGCONTEXT.unpack_from(raw, _MCONTEXT_OFFSET - _UC_OFFSET)
-    (mask,) = struct.unpack_from("<Q", raw, _SIGMASK_OFFSET - _UC_OFFSET)
-    for name, value in zip(_GENERAL, values[:17]):
+    bus = t.kernel.bus
+    frame = wrapping_sub(regs.rsp, 8)
+    if not fits(frame, FRAME_SIZE):
+        raise BadFrame
+    try:
+        (mask,) = await t.mm.read_struct(structs.U64, frame + _SIGMASK_OFFSET)
+        await t.mm.read_struct(structs.UCONTEXT_HEAD, frame + _UC_OFFSET)  # uc_flags, read as Linux does
+    except Errno:
+        raise BadFrame from None
+    await bus.call("signals", "set_mask", t.tid, mask)
+    try:
+        values = await t.mm.read_struct(structs.SIGCONTEXT, frame + _MCONTEXT_OFFSET)
+    except Errno:
+        raise BadFrame from None
+    for name, value in zip(_GENERAL, values[:17], strict=True):
         setattr(regs, name, value)
     regs.eflags = (regs.eflags & ~FIX_EFLAGS) | (values[17] & FIX_EFLAGS)
-    fp_address = values[26]
-    if fp_address:
-        current = t.context.get_fp_state()
-        image = await t.mm.copy_in(fp_address, len(current))
-        try:
-            t.context.set_fp_state(image)
-        except OSError:
-            raise Errno(EFAULT) from None
     regs.orig_rax = _U64  # no system call to restart
     t.context.regs_changed()
-    del uc_flags
-    return mask, altstack
+    await restore_fp_state(t, values[_FPSTATE_FIELD])
+    try:
+        sp, flags, size = await t.mm.read_struct(structs.STACK_T, frame + _STACK_OFFSET)
+    except Errno:
+        raise BadFrame from None
+    try:  # restore_altstack: only EFAULT counts; an unusable stack_t is ignored
+        await bus.call("signals", "sigaltstack", t.tid, (sp, c_uint(flags), size), regs.rsp)
+    except Errno:
+        pass
+    return int(regs.rax)
+
+
+async def restore_fp_state(t: Task, address: int) -> None:
+    """Load the FP state image at ``address`` as ``fpu__restore_sig`` does; NULL resets it.
+
+    A frame whose software bytes carry FP_XSTATE_MAGIC1 and a consistent size, and the
+    FP_XSTATE_MAGIC2 after the image, is a full XSAVE image (XRSTOR: 64-byte aligned, a header
+    XRSTOR accepts); anything else is a legacy FXSAVE area (FXRSTOR: 16-byte aligned) and the
+    other components start afresh. An MXCSR with reserved bits set faults either way. On
+    failure the state is reset and :class:`BadFrame` raised.
+    """
+    context = t.context
+    layout = Xstate.of(context.get_fp_state())
+    if address == 0:
+        context.set_fp_state(bytes(layout.init_state()))
+        return
+    try:
+        state = await _fp_image(t, address, layout)
+        if state is not None:
+            context.set_fp_state(bytes(state))
+            return
+    except (Errno, OSError):
+        pass
+    context.set_fp_state(bytes(layout.init_state()))
+    raise BadFrame
+
+
+async def _fp_image(t: Task, address: int, layout: Xstate) -> bytearray | None:
+    """The full XSAVE image to load for the guest's image at ``address``; None if XRSTOR or
+    FXRSTOR would fault on it (EFAULT from the MM for an unreadable one)."""
+    if not fits(address, layout.size + _MAGIC2.size):
+        return None
+    sw = await t.mm.copy_in(address + _SW_BYTES_OFFSET, _SW_BYTES.size)
+    magic1, extended_size, xfeatures, xstate_size = _SW_BYTES.unpack(sw)
+    full = False
+    if magic1 == FP_XSTATE_MAGIC1 and _MIN_XSTATE <= xstate_size <= layout.size and xstate_size <= extended_size:
+        (magic2,) = await t.mm.read_struct(_MAGIC2, address + xstate_size)
+        full = magic2 == FP_XSTATE_MAGIC2
+    if full:
+        if address % 64:
+            return None
+        state = bytearray(await t.mm.copy_in(address, layout.size))
+        xstate_bv, _xcomp_bv = _HEADER.unpack_from(state, _LEGACY_SIZE)
+        header_rest = state[_LEGACY_SIZE + 8:_LEGACY_SIZE + 24]  # XCOMP_BV and the next 8 bytes
+        if xstate_bv & ~layout.features or any(header_rest):
+            return None
+        restored = xfeatures & layout.features
+        if restored & (_FEATURE_SSE | _FEATURE_YMM) and not layout.mxcsr_valid(state):
+            return None
+        # Components not asked for (or not in use) start afresh; the rest of the header is
+        # reserved and zero as ptrace wants it.
+        state[_LEGACY_SIZE:_LEGACY_SIZE + _HEADER_SIZE] = bytes(_HEADER_SIZE)
+        _HEADER.pack_into(state, _LEGACY_SIZE, xstate_bv & restored, 0)
+        return state
+    if address % 16:
+        return None
+    legacy = await t.mm.copy_in(address, _LEGACY_SIZE)
+    if not layout.mxcsr_valid(legacy):
+        return None
+    state = layout.init_state()
+    state[:_SW_BYTES_OFFSET] = legacy[:_SW_BYTES_OFFSET]
+    _HEADER.pack_into(state, _LEGACY_SIZE, _FEATURE_FP | _FEATURE_SSE, 0)
+    return state

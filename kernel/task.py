@@ -23,6 +23,7 @@ from abi.linux import (
     IGNORED_BY_DEFAULT,
     RLIMIT_FSIZE,
     SA_RESTART,
+    SI_KERNEL,
     SIG_BLOCK,
     SIG_DFL,
     SIG_IGN,
@@ -180,20 +181,35 @@ class Task:
         """
         if fault is None or fault.signo not in _FAULT_SIGNALS or fault.code <= 0:
             return
-        bus = self.kernel.bus
         if fault.signo == Signal.SIGSEGV:  # the MM knows what a bad access really was
-            verdict = await bus.call("mm", "fault", self.process.mm.asid, fault.addr, False)
+            try:
+                verdict = await self.kernel.bus.call("mm", "fault", self.process.mm.asid, fault.addr, False)
+            except Errno:  # no verdict (a crashed actor, already logged): a plain bad access
+                verdict = (Signal.SIGSEGV, fault.code)
             if verdict is None:  # resolved (a file grew under its mapping): run the access again
                 return
             fault = dataclasses.replace(fault, signo=verdict[0], code=verdict[1])
-        handler = (await bus.call("signals", "sigaction", self.process.pid, fault.signo, None))[0]
-        mask = await bus.call("signals", "sigprocmask", self.tid, SIG_BLOCK, None)
-        if handler in (SIG_DFL, SIG_IGN) or mask & sigbit(fault.signo):
-            await self.process.exit(self.process.killed_status(fault.signo))
-            raise TaskExit
         info = structs.SIGINFO_FAULT.pack(fault.signo, 0, fault.code, fault.addr)
         self.fault_info = (_TRAP_NUMBERS.get(fault.signo, 0), 0, fault.addr)
-        await bus.call("signals", "send", self.process.pid, self.tid, fault.signo, info)
+        await self.force_signal(fault.signo, info)
+
+    async def force_signal(self, signo: int, info: bytes | None = None) -> None:
+        """Linux's ``force_sig``: a signal the thread cannot refuse (its own fault, a frame
+        that does not fit). Caught, it is queued for this thread; blocked, ignored or left to
+        its default action, it ends the process with that signal (SIGSEGV dumps core).
+
+        ``info`` defaults to what force_sig sends: si_code SI_KERNEL, no address.
+        """
+        if info is None:
+            info = structs.SIGINFO_FAULT.pack(signo, 0, SI_KERNEL, 0)
+        bus = self.kernel.bus
+        handler = (await bus.call("signals", "sigaction", self.process.pid, signo, None))[0]
+        mask = await bus.call("signals", "sigprocmask", self.tid, SIG_BLOCK, None)
+        if handler in (SIG_DFL, SIG_IGN) or mask & sigbit(signo):
+            await self.process.exit(self.process.killed_status(signo))
+            raise TaskExit
+        await bus.call("signals", "send", self.process.pid, self.tid, signo, info)
+        self.signal_pending = True
 
     # --- signals ----------------------------------------------------------------------------
 
@@ -214,9 +230,9 @@ class Task:
         frame and the thread enters its handler; a restart code becomes EINTR or a restart of
         the call, by Linux's rules (SA_RESTART for ERESTARTSYS; ERESTARTNOINTR always
         restarts; ERESTARTNOHAND and ERESTART_RESTARTBLOCK restart only if no handler ran).
+        A frame that does not fit is Linux's ``force_sigsegv``: the signal is not delivered
+        (its mask is undone) and SIGSEGV is forced instead, fatally if it was SIGSEGV's frame.
         """
-        from kernel.sigframe import push_frame
-
         regs = self.regs
         bus = self.kernel.bus
         while True:
@@ -236,14 +252,15 @@ class Task:
                 result = self._restart_for_handler(result, flags)
             if result is not None:
                 regs.rax = result & _U64
-            if self.saved_mask is not None:
-                old_mask, self.saved_mask = self.saved_mask, None
-            altstack = await bus.call("signals", "altstack_of", self.tid)
-            try:
-                new_altstack = await push_frame(self, signo, info, action, old_mask, altstack)
-            except Errno:
-                await self.process.exit(self.process.killed_status(Signal.SIGSEGV))
-                raise TaskExit from None
+            delivered_mask = old_mask if self.saved_mask is None else self.saved_mask
+            new_altstack = await self._push_frame(signo, info, action, delivered_mask)
+            if new_altstack is False:  # no frame: the signal is not delivered, SIGSEGV comes instead
+                await bus.call("signals", "set_mask", self.tid, old_mask)
+                if signo == Signal.SIGSEGV:
+                    await self._die_of(signo)
+                await self.force_signal(Signal.SIGSEGV)
+                continue
+            self.saved_mask = None
             if new_altstack is not None:
                 await bus.call("signals", "set_altstack", self.tid, new_altstack)
             self.fault_info = None
@@ -252,6 +269,33 @@ class Task:
         if result is not None and result in _RESTART_CODES:
             result = self._restart_without_handler(result)
         return regs.rax if result is None else result
+
+    async def _push_frame(self, signo: int, info: bytes, action: tuple[int, int, int, int],
+                          old_mask: int) -> tuple[int, int, int] | None | bool:
+        """Write the signal's frame; False when it cannot be (see :func:`kernel.sigframe.push_frame`).
+
+        A Sentry bug while building it is logged with the thread's stack state and treated
+        as a frame that does not fit: the guest gets SIGSEGV, the Sentry stays up.
+        """
+        from kernel.sigframe import push_frame
+
+        altstack = await self.kernel.bus.call("signals", "altstack_of", self.tid)
+        try:
+            return await push_frame(self, signo, info, action, old_mask, altstack)
+        except Errno:
+            return False
+        except Exception as error:
+            if self.kernel.config.strict:
+                raise
+            log.error("Sentry bug delivering signal %d to task %d (rsp=%#x, action=%r, altstack=%r): %s",
+                      signo, self.tid, self.regs.rsp, action, altstack, error, exc_info=error)
+            return False
+
+    async def _die_of(self, signo: int) -> None:
+        """The signal's own frame failed for SIGSEGV itself: nothing can catch it any more."""
+        self.fault_info = None
+        await self.process.exit(self.process.killed_status(signo))
+        raise TaskExit
 
     def _restart_for_handler(self, result: int, flags: int) -> int:
         if result == -ERESTARTNOINTR or (result == -ERESTARTSYS and flags & SA_RESTART):

@@ -10,7 +10,8 @@ import time
 from typing import TYPE_CHECKING
 
 from abi import structs
-from abi.errno import EINVAL, ENOSYS
+from abi.encoding import timespec_to_ns
+from abi.errno import ENOSYS
 from abi.linux import (
     CLOCK_MONOTONIC,
     CLOCK_REALTIME,
@@ -45,9 +46,7 @@ async def _timeout(t: Task, addr: int, absolute: bool, clock: int) -> float | No
     if not addr:
         return None
     seconds, nanoseconds = await t.mm.read_struct(structs.TIMESPEC, addr)
-    if seconds < 0 or not 0 <= nanoseconds < NSEC_PER_SEC:
-        raise Errno(EINVAL)
-    ns = seconds * NSEC_PER_SEC + nanoseconds
+    ns = timespec_to_ns(seconds, nanoseconds)  # EINVAL unless valid; 2^63 seconds is 292 years
     if absolute:
         ns -= time.clock_gettime_ns(clock)
     return max(ns, 0) / NSEC_PER_SEC

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING
 import trio
 
 from abi import structs
-from abi.errno import EINVAL, ESRCH
-from abi.linux import GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM
+from abi.encoding import rw_count
+from abi.errno import EFAULT, EINVAL, ESRCH
+from abi.linux import GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM, PAGE_SIZE
 from abi.errno import Errno
+from abi.ranges import user_range
 from kernel.syscalls.args import Addr, Int, Size, UInt
 from kernel.syscalls.table import syscall
 
@@ -24,8 +26,8 @@ if TYPE_CHECKING:
 #: The kernel release and version the sandbox reports (gVisor reports an invented one too).
 RELEASE = b"6.1.0-sentrio"
 VERSION = b"#1 SMP PREEMPT_DYNAMIC Sentrio"
-#: getrandom(2) returns at most this much per call from the urandom source.
-_GETRANDOM_MAX = (1 << 25) - 1
+#: getrandom(2) fills this much between two looks at other tasks and pending signals.
+_GETRANDOM_BLOCK = 1 << 20
 
 
 @syscall
@@ -53,14 +55,48 @@ async def sysinfo(t: Task, info: Addr) -> int:
 
 @syscall
 async def getrandom(t: Task, buf: Addr, count: Size, flags: UInt) -> int:
+    """Fill ``buf`` with random bytes (the host's urandom; the sandbox never blocks on entropy).
+
+    As Linux does it: at most MAX_RW_COUNT bytes per call, EFAULT unless the range is a user
+    range, then a block at a time, so a buffer that runs off its mapping gets the bytes that
+    fit (EFAULT only if none did), and a signal ends a long call early with what was written.
+    """
     if flags & ~(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE):
         raise Errno(EINVAL)
     if flags & GRND_INSECURE and flags & GRND_RANDOM:
         raise Errno(EINVAL)
-    count = min(count, _GETRANDOM_MAX)
-    if count:
-        await t.mm.copy_out(buf, os.urandom(count))
-    return count
+    count = rw_count(count)
+    user_range(buf, count)
+    done = 0
+    while done < count:
+        block = min(_GETRANDOM_BLOCK, count - done)
+        written = await _fill_random(t, buf + done, block)
+        done += written
+        if written < block or t.signal_pending:
+            break
+        await trio.lowlevel.checkpoint()
+    if not done and count:
+        raise Errno(EFAULT)
+    return done
+
+
+async def _fill_random(t: Task, addr: int, length: int) -> int:
+    """Random bytes into [addr, addr+length); how many went in before the first page that
+    cannot be written (the block at once, else page by page to find where it stops)."""
+    try:
+        await t.mm.copy_out(addr, os.urandom(length))
+        return length
+    except Errno:
+        pass
+    done = 0
+    while done < length:
+        step = min(PAGE_SIZE - (addr + done) % PAGE_SIZE, length - done)
+        try:
+            await t.mm.copy_out(addr + done, os.urandom(step))
+        except Errno:
+            break
+        done += step
+    return done
 
 
 @syscall

@@ -125,7 +125,12 @@ async def select(t: Task, nfds: Int, readfds: Addr, writefds: Addr, exceptfds: A
     seconds = None
     if timeout:
         sec, usec = await t.mm.read_struct(TIMEVAL, timeout)
-        if sec < 0 or not 0 <= usec < 1_000_000:
+        # Linux folds whole seconds of tv_usec into tv_sec (C division truncates toward zero),
+        # then rejects what is still negative.
+        carried = abs(usec) // 1_000_000
+        sec += carried if usec >= 0 else -carried
+        usec -= (carried if usec >= 0 else -carried) * 1_000_000
+        if sec < 0 or usec < 0:
             raise Errno(EINVAL)
         seconds = sec + usec / 1e6
     return await _select(t, nfds, readfds, writefds, exceptfds, seconds)

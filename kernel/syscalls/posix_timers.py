@@ -1,55 +1,55 @@
 """POSIX per-process timers: timer_create, timer_settime, timer_gettime, timer_getoverrun,
 timer_delete.
 
-A timer counts on a wall or monotonic clock and, on expiry, sends its signal to the process
-(SIGEV_SIGNAL) or to one of its threads (SIGEV_THREAD_ID, which glibc's SIGEV_THREAD is built
-on), with si_code SI_TIMER, the timer id and the sigevent's value; SIGEV_NONE only counts.
+A timer counts on a wall, monotonic or CPU-time clock and, on expiry, sends its signal to the
+process (SIGEV_SIGNAL) or to one of its threads (SIGEV_THREAD_ID, which glibc's SIGEV_THREAD is
+built on), with si_code SI_TIMER, the timer id and the sigevent's value; SIGEV_NONE only counts
+(it runs no task: its state is computed when asked). As in Linux a timer has at most one signal
+queued: an expiry that finds it still pending counts an overrun instead.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from abi import structs
-from abi.errno import EAGAIN, EINVAL
+from abi.encoding import INT_MAX, timespec, timespec_to_ns
+from abi.errno import EAGAIN, EINVAL, EOPNOTSUPP, Errno
 from abi.linux import (
-    CLOCK_BOOTTIME,
-    CLOCK_MONOTONIC,
-    CLOCK_REALTIME,
-    CLOCK_TAI,
-    NSEC_PER_SEC,
     NSIG,
+    RLIMIT_SIGPENDING,
     SI_TIMER,
     SIGEV_NONE,
     SIGEV_SIGNAL,
     SIGEV_THREAD_ID,
     TIMER_ABSTIME,
     Signal,
+    sigbit,
 )
-from abi.errno import Errno
 from kernel.syscalls.args import Addr, Int
 from kernel.syscalls.itimer import IntervalTimer
 from kernel.syscalls.table import syscall
+from kernel.syscalls.time import clock_kind, clock_of
 
 if TYPE_CHECKING:
     from kernel.process import ThreadGroup
     from kernel.task import Task
 
-_CLOCKS = frozenset({CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_TAI})
 #: Timers one process may hold (Linux bounds them by RLIMIT_SIGPENDING; this is simpler).
 MAX_TIMERS = 4096
+_SIGEV_THREAD = 2
+#: sizeof(struct sigevent): Linux copies all of it, whatever the notification uses.
+_SIGEVENT_SIZE = 64
 
 
 @dataclass
 class PosixTimer:
-    clock: int
     notify: int
     signo: int
     value: int
     tid: int
-    countdown: IntervalTimer | None = None
+    countdown: IntervalTimer
 
 
 def _timers(process: ThreadGroup) -> dict[int, PosixTimer]:
@@ -65,17 +65,21 @@ def _timer(t: Task, timerid: int) -> PosixTimer:
 
 @syscall
 async def timer_create(t: Task, clockid: Int, sevp: Addr, timerid: Addr) -> int:
-    if clockid not in _CLOCKS:
-        raise Errno(EINVAL)
+    """A timer on ``clockid``, in Linux's order of checks: the sigevent is read, the clock must
+    exist and have timers, the sigevent must make sense, the id is written out, and only then
+    does the clock's own family refuse (an alarm clock without a real-time clock device, a CPU
+    clock of nobody)."""
+    event = structs.SIGEVENT.unpack_from(await t.mm.copy_in(sevp, _SIGEVENT_SIZE)) if sevp else None
+    kind = clock_kind(clockid)
+    if kind in ("plain", "fd"):
+        raise Errno(EOPNOTSUPP)
     timers = _timers(t.process)
-    if len(timers) >= MAX_TIMERS:
+    # Each timer holds a queued signal ready, counted against RLIMIT_SIGPENDING as Linux does.
+    if len(timers) >= min(MAX_TIMERS, t.process.rlimits[RLIMIT_SIGPENDING][0]):
         raise Errno(EAGAIN)
     ident = next(i for i in range(MAX_TIMERS + 1) if i not in timers)
-    if sevp:
-        value, signo, notify, tid = await t.mm.read_struct(structs.SIGEVENT, sevp)
-    else:
-        value, signo, notify, tid = ident, int(Signal.SIGALRM), SIGEV_SIGNAL, 0
-    if notify not in (SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD_ID):
+    value, signo, notify, tid = event if event is not None else (ident, int(Signal.SIGALRM), SIGEV_SIGNAL, 0)
+    if notify not in (SIGEV_SIGNAL, SIGEV_NONE, _SIGEV_THREAD, SIGEV_THREAD_ID):  # SIGEV_THREAD: a signal
         raise Errno(EINVAL)
     if notify != SIGEV_NONE and not 1 <= signo <= NSIG:
         raise Errno(EINVAL)
@@ -83,54 +87,61 @@ async def timer_create(t: Task, clockid: Int, sevp: Addr, timerid: Addr) -> int:
         target = t.kernel.threads.get(tid)
         if target is None or target.process is not t.process:
             raise Errno(EINVAL)
-    timer = PosixTimer(clockid, notify, signo, value, tid)
+    await t.mm.write_struct(structs.I32, timerid, ident)
+    if kind == "alarm":
+        raise Errno(EOPNOTSUPP)
+    clock = clock_of(t, clockid)
     process, kernel = t.process, t.kernel
+    timer: PosixTimer
 
     async def expired() -> bool:
-        if timer.notify == SIGEV_NONE:
-            return True
-        info = structs.SIGINFO_TIMER.pack(timer.signo, 0, SI_TIMER, ident, 0, timer.value)
         target = timer.tid if timer.notify == SIGEV_THREAD_ID else None
+        bus = kernel.bus
         try:
-            await kernel.bus.call("signals", "send", process.pid, target, timer.signo, info)
+            if await _still_pending(t, process, target, timer.signo):
+                timer.countdown.overrun += 1
+                return True
+            info = structs.SIGINFO_TIMER.pack(timer.signo, 0, SI_TIMER, ident, min(timer.countdown.overrun, INT_MAX),
+                                              timer.value)
+            await bus.call("signals", "send", process.pid, target, timer.signo, info)
         except Errno:
             return False
         return True
 
-    timer.countdown = IntervalTimer(kernel, process, expired)
-    await t.mm.write_struct(structs.I32, timerid, ident)
+    countdown = IntervalTimer(kernel, process, clock, None if notify == SIGEV_NONE else expired)
+    timer = PosixTimer(notify, signo, value, tid, countdown)
     timers[ident] = timer
     return 0
 
 
-def _seconds(sec: int, nsec: int) -> float:
-    if sec < 0 or not 0 <= nsec < NSEC_PER_SEC:
-        raise Errno(EINVAL)
-    return sec + nsec / NSEC_PER_SEC
-
-
-def _timespec(seconds: float) -> tuple[int, int]:
-    ns = round(seconds * NSEC_PER_SEC)
-    return ns // NSEC_PER_SEC, ns % NSEC_PER_SEC
+async def _still_pending(t: Task, process: ThreadGroup, tid: int | None, signo: int) -> bool:
+    """Whether the timer's last signal still waits for its target (then Linux counts an overrun
+    rather than queue a second one)."""
+    if tid is None:
+        live = process.live_tasks
+        if not live:
+            return False
+        tid = live[0].tid
+    return bool(await t.kernel.bus.call("signals", "pending", tid) & sigbit(signo))
 
 
 async def _write_current(t: Task, timer: PosixTimer, addr: int) -> None:
-    assert timer.countdown is not None
     value, interval = timer.countdown.remaining()
-    await t.mm.write_struct(structs.ITIMERSPEC, addr, *_timespec(interval), *_timespec(value))
+    await t.mm.write_struct(structs.ITIMERSPEC, addr, *timespec(interval), *timespec(value))
 
 
 @syscall
 async def timer_settime(t: Task, timerid: Int, flags: Int, new_value: Addr, old_value: Addr) -> int:
-    timer = _timer(t, timerid)
+    """Arm (a zero value disarms) a timer, relative or at an absolute time on its clock; huge
+    values saturate at 292 years, as ktime does."""
+    if not new_value:
+        raise Errno(EINVAL)
     isec, insec, vsec, vnsec = await t.mm.read_struct(structs.ITIMERSPEC, new_value)
-    interval, value = _seconds(isec, insec), _seconds(vsec, vnsec)
+    interval, value = timespec_to_ns(isec, insec), timespec_to_ns(vsec, vnsec)
+    timer = _timer(t, timerid)
     if old_value:
         await _write_current(t, timer, old_value)
-    if value and flags & TIMER_ABSTIME:
-        value = max(value - time.clock_gettime_ns(timer.clock) / NSEC_PER_SEC, 1e-9)
-    assert timer.countdown is not None
-    timer.countdown.arm(value, interval)
+    timer.countdown.arm(value, interval, absolute=bool(flags & TIMER_ABSTIME))
     return 0
 
 
@@ -142,14 +153,12 @@ async def timer_gettime(t: Task, timerid: Int, curr_value: Addr) -> int:
 
 @syscall
 async def timer_getoverrun(t: Task, timerid: Int) -> int:
-    _timer(t, timerid)
-    return 0
+    return min(_timer(t, timerid).countdown.overrun, INT_MAX)
 
 
 @syscall
 async def timer_delete(t: Task, timerid: Int) -> int:
     timer = _timer(t, timerid)
-    assert timer.countdown is not None
     timer.countdown.disarm()
     del _timers(t.process)[timerid]
     return 0

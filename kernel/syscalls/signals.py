@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from abi import structs
+from abi.encoding import c_int, c_uint
 from abi.errno import EAGAIN, EFAULT, EINTR, EINVAL, EPERM, ERESTART_RESTARTBLOCK, ERESTARTNOHAND, ESRCH
 from abi.linux import (
     NSEC_PER_SEC,
@@ -28,7 +29,6 @@ from kernel.creds import may_signal
 from kernel.syscalls.args import Addr, Int, Size
 from kernel.files import install, vfs
 from kernel.syscalls.table import syscall
-from kernel.task import TaskExit
 from services.vfs.contract import Opened
 
 if TYPE_CHECKING:
@@ -267,27 +267,33 @@ async def signalfd(t: Task, fd: Int, mask: Addr, sizemask: Size) -> int:
 
 @syscall
 async def sigaltstack(t: Task, ss: Addr, old_ss: Addr) -> int:
-    new = await t.mm.read_struct(structs.STACK_T, ss) if ss else None
+    """Set and/or get the alternate signal stack. ``ss_flags`` is a C int holding bit 31
+    (SS_AUTODISARM): read and written as the 32-bit word it is."""
+    new = None
+    if ss:
+        sp, flags, size = await t.mm.read_struct(structs.STACK_T, ss)
+        new = (sp, c_uint(flags), size)
     old = await t.kernel.bus.call("signals", "sigaltstack", t.tid, new, t.regs.rsp)
     if old_ss:
-        await t.mm.write_struct(structs.STACK_T, old_ss, *old)
+        sp, flags, size = old
+        await t.mm.write_struct(structs.STACK_T, old_ss, sp, c_int(flags), size)
     return 0
 
 
 @syscall
 async def rt_sigreturn(t: Task) -> int:
-    """Return from a signal handler: registers, FP state, mask and alternate stack come back."""
-    from kernel.sigframe import pop_frame
+    """Return from a signal handler: mask, registers, FP state and alternate stack come back.
+
+    A frame that cannot be restored is Linux's ``signal_fault``: SIGSEGV is forced on the
+    thread (caught if the guest has a handler for it, else fatal) and the call returns 0.
+    """
+    from kernel.sigframe import BadFrame, sigreturn
 
     try:
-        mask, altstack = await pop_frame(t)
-    except Errno:
-        await t.process.exit(t.process.killed_status(Signal.SIGSEGV))
-        raise TaskExit from None
-    bus = t.kernel.bus
-    await bus.call("signals", "set_mask", t.tid, mask)
-    await bus.call("signals", "set_altstack", t.tid, altstack)
-    return t.regs.rax
+        return await sigreturn(t)
+    except BadFrame:
+        await t.force_signal(Signal.SIGSEGV)
+        return 0
 
 
 @syscall

@@ -7,10 +7,12 @@ WUNTRACED/WCONTINUED waiters once each.
 
 from __future__ import annotations
 
+import struct
 from typing import TYPE_CHECKING
 
 from abi import structs
-from abi.errno import ECHILD, EINVAL
+from abi.encoding import INT_MIN, c_uint
+from abi.errno import EBADF, ECHILD, EINVAL, ESRCH
 from abi.linux import (
     CLD_CONTINUED,
     CLD_STOPPED,
@@ -75,8 +77,14 @@ def _report(child: ThreadGroup, options: int) -> Report | None:
 
 
 async def wait_child(t: Task, idtype: int, ident: int, options: int) -> Report | None:
-    """Find (and unless WNOWAIT, consume) a child state change; None under WNOHANG."""
+    """Find (and unless WNOWAIT, consume) a child state change; None under WNOHANG.
+
+    As in Linux's do_wait, the children are looked at before pending signals: a wait cut short
+    by a signal (the awaited child's own SIGCHLD, typically) still reports a child that has
+    changed state by then, and the signal is handled after the call returns.
+    """
     process = t.process
+    interrupted: Errno | None = None
     while True:
         children = [c for c in process.children if _selected(c, idtype, ident, options)]
         if not children:
@@ -90,7 +98,12 @@ async def wait_child(t: Task, idtype: int, ident: int, options: int) -> Report |
             return report
         if options & WNOHANG:
             return None
-        await t.blocking(process.child_events.park())
+        if interrupted is not None:
+            raise interrupted
+        try:
+            await t.blocking(process.child_events.park())
+        except Errno as error:  # look at the children once more, then give up
+            interrupted = error
 
 
 def _consume(parent: ThreadGroup, report: Report) -> None:
@@ -116,8 +129,11 @@ def pack_rusage(usage: Usage) -> bytes:
 @syscall
 async def wait4(t: Task, pid: Int, wstatus: Addr, options: Int, rusage: Addr) -> int:
     """Wait for a child: pid > 0 that one, 0 our process group, -1 any, < -1 group -pid."""
+    options = c_uint(options)  # __WCLONE is bit 31 of the int
     if options & ~(WNOHANG | WUNTRACED | WCONTINUED | WNOTHREAD | WALL | WCLONE):
         raise Errno(EINVAL)
+    if pid == INT_MIN:  # -INT_MIN is no process group
+        raise Errno(ESRCH)
     if pid > 0:
         idtype, ident = P_PID, pid
     elif pid == 0:
@@ -147,7 +163,41 @@ def _usage_of(child: ThreadGroup) -> Usage:
 
 @syscall
 async def waitid(t: Task, idtype: Int, id: Int, infop: Addr, options: Int, rusage: Addr) -> int:
-    """Wait for a child state change and describe it in a siginfo."""
+    """Wait for a child state change and describe it in a siginfo.
+
+    As Linux does it: whatever the wait found, or failed with, the siginfo's first fields
+    (signo, errno, code, pid, uid, status) are written, zeros when no child is reported, and
+    a siginfo that cannot be written is EFAULT, whatever the wait's own answer was.
+    """
+    error: Errno | None = None
+    report = None
+    try:
+        report = await _waitid(t, idtype, id, c_uint(options))
+    except Errno as failed:
+        error = failed
+    if rusage and report is not None:
+        await t.mm.copy_out(rusage, pack_rusage(_usage_of(report.child)))
+    if infop:
+        if report is None:
+            head, tail = (0, 0, 0), (0, 0, 0)
+        else:
+            head, tail = (int(Signal.SIGCHLD), 0, report.code), (report.child.pid, report.child.creds.uid,
+                                                                  report.value)
+        await t.mm.write_struct(_SIGINFO_HEAD, infop, *head)  # (the padding between is left alone)
+        await t.mm.write_struct(_SIGINFO_CHILD, infop + _SIGINFO_CHILD_OFFSET, *tail)
+    if error is not None:
+        raise error
+    return 0
+
+
+#: The siginfo fields waitid writes: si_signo, si_errno, si_code; then si_pid, si_uid, si_status.
+_SIGINFO_HEAD = struct.Struct("<iii")
+_SIGINFO_CHILD = struct.Struct("<iIi")
+_SIGINFO_CHILD_OFFSET = 16
+_P_PIDFD = 3
+
+
+async def _waitid(t: Task, idtype: int, id: int, options: int) -> Report | None:
     if options & ~(WNOHANG | WNOWAIT | WEXITED | WUNTRACED | WCONTINUED | WNOTHREAD | WALL | WCLONE):
         raise Errno(EINVAL)
     if not options & (WEXITED | WUNTRACED | WCONTINUED):
@@ -158,16 +208,8 @@ async def waitid(t: Task, idtype: Int, id: Int, infop: Addr, options: Int, rusag
         if id < 0 or (idtype == P_PID and id == 0):
             raise Errno(EINVAL)
         ident = id if id or idtype == P_PID else t.process.pgid
+    elif idtype == _P_PIDFD:  # the sandbox hands out no pidfds: no fd is one
+        raise Errno(EINVAL if id < 0 else EBADF)
     else:
         raise Errno(EINVAL)
-    report = await wait_child(t, idtype, ident, options)
-    if infop:
-        if report is None:
-            await t.mm.copy_out(infop, bytes(structs.SIGINFO_SIZE))
-        else:
-            info = structs.SIGINFO_CHLD.pack(int(Signal.SIGCHLD), 0, report.code, report.child.pid,
-                                             report.child.creds.uid, report.value, 0, 0)
-            await t.mm.copy_out(infop, info.ljust(structs.SIGINFO_SIZE, b"\0"))
-    if rusage and report is not None:
-        await t.mm.copy_out(rusage, pack_rusage(_usage_of(report.child)))
-    return 0
+    return await wait_child(t, idtype, ident, options)

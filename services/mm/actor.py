@@ -18,7 +18,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from abi.errno import EEXIST, EFAULT, EINVAL, ENAMETOOLONG, ENOMEM, EOPNOTSUPP, EPERM
+import trio
+
+from abi.ranges import fits, page_align, page_range
+from abi.errno import EACCES, EEXIST, EFAULT, EINVAL, ENAMETOOLONG, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM
 from abi.linux import (
     BUS_ADRERR,
     MADV_COLD,
@@ -30,7 +33,6 @@ from abi.linux import (
     MADV_DONTNEED_LOCKED,
     MADV_FREE,
     MADV_HUGEPAGE,
-    MADV_HWPOISON,
     MADV_KEEPONFORK,
     MADV_MERGEABLE,
     MADV_NOHUGEPAGE,
@@ -77,6 +79,7 @@ from abi.linux import (
     SEGV_ACCERR,
     SEGV_MAPERR,
     Signal,
+    TASK_SIZE,
     page_up,
 )
 from kernel.bus import operation
@@ -87,6 +90,10 @@ from services.mm.memfile import MemoryFile
 from services.mm.pagecache import CachedPage, PageCache
 from services.mm.vma import Backing, Mapping, MappingTable
 
+#: mmap's MAP_DROPPABLE (Linux 6.11): private anonymous memory the kernel may drop.
+MAP_DROPPABLE = 0x08
+#: mprotect's PROT_SEM (atomic operations may be used on the memory): accepted, as on x86.
+PROT_SEM = 0x8
 #: Lowest address a guest may map (Linux's vm.mmap_min_addr default).
 MMAP_MIN_ADDR = 0x10000
 #: Room kept free below the top of the address space for the stack (Linux's mmap_base gap is
@@ -106,6 +113,19 @@ _HINT_ADVICE = frozenset({
 })
 _ZEROING_ADVICE = frozenset({MADV_DONTNEED, MADV_FREE, MADV_DONTNEED_LOCKED})
 _U64_LIMIT = 1 << 64
+_U64 = _U64_LIMIT - 1
+#: The largest offset of a regular file (MAX_LFS_FILESIZE on 64-bit): mappings end below it.
+MAX_LFS_FILESIZE = (1 << 63) - 1
+#: Work that grows with a guest-chosen size yields to the other tasks this often: every this
+#: many stub mappings, and every this many bytes copied from a file.
+_CHECKPOINT_EVERY = 128
+_COPY_CHUNK = 16 << 20
+
+
+async def _checkpoint_every(number: int) -> None:
+    """Let other guest threads and timers run every ``_CHECKPOINT_EVERY`` steps of a long loop."""
+    if number % _CHECKPOINT_EVERY == _CHECKPOINT_EVERY - 1:
+        await trio.lowlevel.checkpoint()
 
 
 @dataclass
@@ -199,8 +219,9 @@ class MemoryManager(MemoryContract):
                                     mapping.past_end)
                 child.table.add(piece)
             self._commit(child, parent.committed)
-            for mapping in list(child.table):
+            for number, mapping in enumerate(list(child.table)):
                 await platform.map(mapping.start, mapping.size, mapping.stub_prot, mapping.offset)
+                await _checkpoint_every(number)
         except BaseException:
             await self.destroy(child_asid)
             raise
@@ -235,20 +256,17 @@ class MemoryManager(MemoryContract):
     async def mmap(self, asid: int, addr: int, length: int, prot: int, flags: int, name: str = "") -> int:
         """mmap(2) of anonymous memory; returns the address."""
         space = self._space(asid)
-        if length == 0:
-            raise Errno(EINVAL)
-        map_type = flags & MAP_TYPE
-        if map_type not in (MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE):
-            raise Errno(EINVAL)
-        if map_type == MAP_SHARED_VALIDATE and flags & ~_MMAP_KNOWN_FLAGS:
-            raise Errno(EOPNOTSUPP)
+        length, start = self._length_and_place(space, addr, length, flags)
         if not flags & MAP_ANONYMOUS:
-            raise Errno(EINVAL)  # file mappings arrive with the VFS
-        length = page_up(length)
-        if length > self._top:
-            raise Errno(ENOMEM)
-        shared = map_type != MAP_PRIVATE
-        start = self._place(space, addr, length, flags)
+            raise Errno(EINVAL)  # file mappings come through mmap_file
+        # Anonymous memory is MAP_SHARED, MAP_PRIVATE or MAP_DROPPABLE (private memory the kernel
+        # may drop; here it is never dropped); MAP_SHARED_VALIDATE is for files only.
+        map_type = flags & MAP_TYPE
+        if map_type not in (MAP_SHARED, MAP_PRIVATE, MAP_DROPPABLE):
+            raise Errno(EINVAL)
+        if flags & MAP_GROWSDOWN and map_type != MAP_PRIVATE or map_type == MAP_DROPPABLE and flags & MAP_LOCKED:
+            raise Errno(EINVAL)
+        shared = map_type == MAP_SHARED
         charge = self._charge(length, prot, flags, shared)
         replaced = space.table.overlapping(start, start + length) if flags & MAP_FIXED else []
         self._check_limit(charge - sum(self._charge_of(m, start, start + length) for m in replaced))
@@ -260,8 +278,10 @@ class MemoryManager(MemoryContract):
         mapping = Mapping(start, start + length, prot & _PROT_BITS, flags, backing, backing.offset,
                           name or ("[stack]" if flags & MAP_GROWSDOWN else ""))
         space.table.add(mapping)
+        # Populating memory the guest was not charged for (read-only private memory, which
+        # Linux backs with the zero page) would take host memory past the limit.
         await space.platform.map(start, length, mapping.prot, backing.offset,
-                                 populate=bool(flags & (MAP_POPULATE | MAP_LOCKED)))
+                                 populate=bool(charge and flags & (MAP_POPULATE | MAP_LOCKED)))
         self._free_released()
         return start
 
@@ -275,19 +295,26 @@ class MemoryManager(MemoryContract):
         written back (see :mod:`services.mm.pagecache`).
         """
         anonymous = (flags & ~MAP_TYPE) | MAP_PRIVATE | MAP_ANONYMOUS
+        self._length_and_place(self._space(asid), addr, length, flags)  # do_mmap's order of errors
+        if (offset & _U64) + page_align(length) > MAX_LFS_FILESIZE:  # file_mmap_ok: past any file's end
+            raise Errno(EOVERFLOW)
         if flags & MAP_TYPE not in (MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE):
             raise Errno(EINVAL)
         if flags & MAP_TYPE != MAP_PRIVATE:
             return await self._map_shared_file(asid, addr, length, prot, flags, fd, offset, name)
         size = _file_size(fd)
         start = await self.mmap(asid, addr, length, prot, anonymous, name)
+        space = self._space(asid)
+        for piece in space.table.overlapping(start, start + page_up(length)):
+            piece.flags &= ~MAP_ANONYMOUS  # file-backed: madvise treats it as Linux treats a file's pages
         fill = min(page_up(length), max(0, size - offset))
-        if fill:
-            views = self._views(asid, start, fill, 0)
+        for done in range(0, fill, _COPY_CHUNK):  # a big file is read in pieces, letting others run
+            views = self._views(asid, start + done, min(_COPY_CHUNK, fill - done), 0)
             try:
-                os.preadv(fd, views, offset)
+                os.preadv(fd, views, offset + done)
             except OSError as error:
                 raise Errno(error.errno) from None
+            await trio.lowlevel.checkpoint()
         if page_up(fill) < page_up(length):
             await self._mark_past_end(self._space(asid), start + page_up(fill), start + page_up(length))
         return start
@@ -322,15 +349,24 @@ class MemoryManager(MemoryContract):
         if replaced:
             self._unmap_range(space, start, start + length)
         self._commit(space, charge)
-        pieces = []
+        pieces: list[Mapping] = []
         try:
-            for number in range(length // PAGE_SIZE):
-                page = self._cache.page(cached, offset // PAGE_SIZE + number, lambda: self._allocate(PAGE_SIZE))
-                piece_start = start + number * PAGE_SIZE
-                piece = Mapping(piece_start, piece_start + PAGE_SIZE, prot & _PROT_BITS, flags, page, page.offset,
-                                name, past_end=page.index * PAGE_SIZE >= file_size)
-                space.table.add(piece)
-                pieces.append(piece)
+            # A run of pages at a time, each run claimed in the table before the next yields to
+            # other tasks: a mapping of many pages does not hold the Sentry while it is built.
+            for first in range(0, length // PAGE_SIZE, _CHECKPOINT_EVERY):
+                run_start = start + first * PAGE_SIZE
+                count = min(_CHECKPOINT_EVERY, length // PAGE_SIZE - first)
+                if not space.table.is_free(run_start, run_start + count * PAGE_SIZE):
+                    raise Errno(ENOMEM)  # another thread mapped into the range meanwhile
+                run = []
+                for number in range(first, first + count):
+                    page = self._cache.page(cached, offset // PAGE_SIZE + number, lambda: self._allocate(PAGE_SIZE))
+                    piece_start = start + number * PAGE_SIZE
+                    run.append(Mapping(piece_start, piece_start + PAGE_SIZE, prot & _PROT_BITS, flags, page,
+                                       page.offset, name, past_end=page.index * PAGE_SIZE >= file_size))
+                space.table.add_run(run)
+                pieces.extend(run)
+                await trio.lowlevel.checkpoint()
         except (OSError, Errno) as error:  # no page for the rest: none of the mapping stays
             done = len(pieces) * PAGE_SIZE
             self._unmap_range(space, start, start + done)
@@ -339,19 +375,33 @@ class MemoryManager(MemoryContract):
                 await space.platform.unmap(start, length)
             self._free_released()
             raise error if isinstance(error, Errno) else Errno(error.errno) from None
-        for piece in pieces:
+        for number, piece in enumerate(pieces):
+            if space.table.find(piece.start) is not piece:  # unmapped by another thread meanwhile
+                continue
             await space.platform.map(piece.start, PAGE_SIZE, piece.stub_prot, piece.offset,
                                      populate=bool(flags & (MAP_POPULATE | MAP_LOCKED)))
+            await _checkpoint_every(number)
         self._free_released()
         return start
 
+    def _length_and_place(self, space: Space, addr: int, length: int, flags: int) -> tuple[int, int]:
+        """The checks do_mmap makes before it looks at the mapping's type: a length (EINVAL if
+        zero, ENOMEM if it rounds past 2^64 or the address space) and a place for it (EINVAL,
+        ENOMEM, EPERM, EEXIST as :meth:`_place`). Changes nothing."""
+        if length == 0:
+            raise Errno(EINVAL)
+        length = page_align(length)
+        if length == 0 or length > self._top:
+            raise Errno(ENOMEM)
+        return length, self._place(space, addr, length, flags)
+
     def _place(self, space: Space, addr: int, length: int, flags: int) -> int:
         """Where a new mapping goes: fixed, the hint if free, else top-down below mmap_base."""
-        if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
-            if addr % PAGE_SIZE:
-                raise Errno(EINVAL)
+        if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):  # (get_unmapped_area's order of errors)
             if addr + length > self._top:
                 raise Errno(ENOMEM)
+            if addr % PAGE_SIZE:
+                raise Errno(EINVAL)
             if addr < MMAP_MIN_ADDR:
                 raise Errno(EPERM)
             if flags & MAP_FIXED_NOREPLACE and not space.table.is_free(addr, addr + length):
@@ -393,12 +443,11 @@ class MemoryManager(MemoryContract):
     @operation
     async def munmap(self, asid: int, addr: int, length: int) -> None:
         space = self._space(asid)
-        if addr % PAGE_SIZE or length == 0:
+        if length == 0:
             raise Errno(EINVAL)
-        end = addr + page_up(length)
-        if end > self._top:
-            raise Errno(EINVAL)
-        if self._unmap_range(space, addr, end):
+        addr, end = page_range(addr, length, TASK_SIZE, beyond=EINVAL)
+        end = min(end, self._top)  # (nothing of the guest's lies above: the stub page is not its to unmap)
+        if addr < end and self._unmap_range(space, addr, end):
             await space.platform.unmap(addr, end - addr)
             self._free_released()
 
@@ -439,15 +488,32 @@ class MemoryManager(MemoryContract):
     @operation
     async def mprotect(self, asid: int, addr: int, length: int, prot: int) -> None:
         space = self._space(asid)
-        if addr % PAGE_SIZE:
-            raise Errno(EINVAL)
-        if prot & ~(_PROT_BITS | PROT_GROWSDOWN | PROT_GROWSUP) or (prot & PROT_GROWSDOWN and prot & PROT_GROWSUP):
+        if prot & PROT_GROWSDOWN and prot & PROT_GROWSUP or addr % PAGE_SIZE:
             raise Errno(EINVAL)
         if length == 0:
             return
-        end = addr + page_up(length)
-        if end > self._top or not space.table.covers(addr, end):
+        addr, end = page_range(addr, length, self._top, wraps=ENOMEM)
+        if prot & ~(_PROT_BITS | PROT_SEM | PROT_GROWSDOWN | PROT_GROWSUP):
+            raise Errno(EINVAL)
+        first = space.table.mapping_at(space.table.index_at_or_after(addr))
+        if first is None or first.start >= end:
             raise Errno(ENOMEM)
+        if prot & PROT_GROWSDOWN:  # down to the start of a stack mapping
+            if not first.flags & MAP_GROWSDOWN:
+                raise Errno(EINVAL)
+            addr = min(addr, first.start)
+        elif first.start > addr:
+            raise Errno(ENOMEM)
+        elif prot & PROT_GROWSUP:  # x86 has no mapping that grows up
+            raise Errno(EINVAL)
+        # Linux changes the mappings in order and stops at the first hole, with ENOMEM: what
+        # came before the hole has changed.
+        reach = addr
+        for mapping in space.table.overlapping(addr, end):
+            if mapping.start > reach:
+                break
+            reach = mapping.end
+        hole, end = reach < end, min(reach, end)
         prot &= _PROT_BITS
         space.table.split(addr)
         space.table.split(end)
@@ -460,6 +526,8 @@ class MemoryManager(MemoryContract):
         for mapping in affected:
             if mapping.past_end:
                 await space.platform.protect(mapping.start, mapping.size, mapping.stub_prot)
+        if hole:
+            raise Errno(ENOMEM)
 
     @operation
     async def mremap(self, asid: int, old_addr: int, old_size: int, new_size: int, flags: int,
@@ -472,9 +540,14 @@ class MemoryManager(MemoryContract):
             raise Errno(EINVAL)
         if flags & MREMAP_DONTUNMAP and old_size != new_size:
             raise Errno(EINVAL)
-        old_size, new_size = page_up(old_size), page_up(new_size)
+        old_size, new_size = page_align(old_size), page_align(new_size)
         if new_size == 0 or new_size > self._top:
             raise Errno(EINVAL)
+        if flags & MREMAP_FIXED:  # the target is judged before the source is looked up
+            if new_addr % PAGE_SIZE or new_addr > TASK_SIZE - new_size:
+                raise Errno(EINVAL)
+            if new_addr < old_addr + old_size and old_addr < new_addr + new_size:
+                raise Errno(EINVAL)
         mapping = space.table.find(old_addr)
         if mapping is None:
             raise Errno(EFAULT)
@@ -597,22 +670,24 @@ class MemoryManager(MemoryContract):
     @operation
     async def madvise(self, asid: int, addr: int, length: int, advice: int) -> None:
         space = self._space(asid)
-        if addr % PAGE_SIZE:
-            raise Errno(EINVAL)
-        if advice == MADV_HWPOISON:
-            raise Errno(EPERM)
+        # (MADV_HWPOISON and MADV_SOFT_OFFLINE need memory-failure support: none, so EINVAL.)
         if advice not in _HINT_ADVICE and advice not in _ZEROING_ADVICE and advice != MADV_REMOVE:
             raise Errno(EINVAL)
-        end = addr + page_up(length)
+        addr, end = page_range(addr, length, self._top)  # a wrapping range: EINVAL, nothing touched
         if end == addr:
             return
         for mapping in space.table.overlapping(addr, end):
             lo, hi = max(addr, mapping.start), min(end, mapping.end)
-            if advice == MADV_REMOVE:
+            anonymous = bool(mapping.flags & MAP_ANONYMOUS)
+            if advice == MADV_REMOVE:  # (hole punching: for shared memory; a private file copy is EACCES)
                 if not mapping.shared:
-                    raise Errno(EINVAL)
+                    raise Errno(EINVAL if anonymous else EACCES)
                 self._memfile.punch(mapping.file_offset(lo), hi - lo)
-            elif advice in _ZEROING_ADVICE and not mapping.shared:
+            elif advice == MADV_FREE and not (anonymous and not mapping.shared):
+                raise Errno(EINVAL)  # lazy freeing is for private anonymous memory only
+            elif advice in _ZEROING_ADVICE and not mapping.shared and anonymous:
+                # (A private copy of a file's pages would go back to the file's bytes in Linux; it
+                # keeps its own here, rather than reading zeros where the file has data.)
                 self._memfile.punch(mapping.file_offset(lo), hi - lo)
         if not space.table.covers(addr, end):
             raise Errno(ENOMEM)
@@ -624,7 +699,9 @@ class MemoryManager(MemoryContract):
             raise Errno(EINVAL)
         if flags & MS_ASYNC and flags & MS_SYNC:
             raise Errno(EINVAL)
-        end = addr + page_up(length)
+        end = addr + page_align(length)  # a length within a page of 2^64 rounds to nothing, as in Linux
+        if end >= 1 << 64:
+            raise Errno(ENOMEM)
         if end > addr and not space.table.covers(addr, end):
             raise Errno(ENOMEM)
         for mapping in space.table.overlapping(addr, end):
@@ -647,6 +724,8 @@ class MemoryManager(MemoryContract):
         space = self._space(asid)
         if addr % PAGE_SIZE:
             raise Errno(EINVAL)
+        if not fits(addr, length, self._top):
+            raise Errno(ENOMEM)
         end = addr + page_up(length)
         if end > self._top or not space.table.covers(addr, end):
             raise Errno(ENOMEM)
@@ -689,9 +768,18 @@ class MemoryManager(MemoryContract):
 
     @operation
     async def copy_out(self, asid: int, addr: int, data: Any, force: bool = False) -> None:
+        """Write guest memory. Like Linux's copy_to_user, a write that runs into memory it may
+        not write fills what comes before that, then fails with EFAULT."""
         if not data:
             return
-        views = self._views(asid, addr, len(data), 0 if force else PROT_WRITE)
+        need = 0 if force else PROT_WRITE
+        try:
+            views = self._views(asid, addr, len(data), need)
+        except Errno:
+            prefix = self._accessible(asid, addr, len(data), need)
+            if prefix:
+                await self.copy_out(asid, addr, memoryview(data)[:prefix], force)
+            raise
         if len(views) == 1:
             views[0][:] = data
             return
@@ -700,6 +788,18 @@ class MemoryManager(MemoryContract):
         for view in views:
             view[:] = source[position:position + len(view)]
             position += len(view)
+
+    def _accessible(self, asid: int, addr: int, length: int, need: int) -> int:
+        """How many bytes from ``addr`` (up to ``length``) have the ``need`` protection, before
+        the first that has not. Bounded by the number of mappings, not by ``length``."""
+        space = self._spaces.get(asid)
+        position, end = addr, addr + length
+        while space is not None and position < end:
+            mapping = space.table.find(position)
+            if mapping is None or mapping.prot & need != need or mapping.past_end:
+                break
+            position = mapping.end
+        return min(position, end) - addr
 
     @operation
     async def iovecs(self, asid: int, addr: int, length: int, write: bool) -> list[memoryview]:

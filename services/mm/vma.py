@@ -135,6 +135,17 @@ class MappingTable:
         if new_reference:
             mapping.backing.refs += 1
 
+    def add_run(self, mappings: list[Mapping]) -> None:
+        """Insert mappings that follow each other in address order into a free range, in one
+        splice: adding a long run one by one would shift the table once per mapping."""
+        if not mappings:
+            return
+        index = bisect.bisect_left(self._starts, mappings[0].start)
+        self._starts[index:index] = [mapping.start for mapping in mappings]
+        self._mappings[index:index] = mappings
+        for mapping in mappings:
+            mapping.backing.refs += 1
+
     def split(self, addr: int) -> None:
         """Make ``addr`` a mapping boundary if it falls inside one."""
         mapping = self.find(addr)

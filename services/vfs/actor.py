@@ -55,6 +55,7 @@ class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations,
         #: The sandbox's memory (``--memory``, else the host's): files kept in memory (tmpfs
         #: mounts, the overlay's upper layer) may each take half of it, as Linux's tmpfs does.
         self.memory = memory or os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        self.memfd_fs = Filesystem(name=b"memfd", capacity=self.memory // 2)
         self.mount_id = 0
         #: The run's mount specs: volumes, tmpfs mounts, a bundle's mounts.
         self.specs = list(mounts)

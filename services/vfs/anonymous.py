@@ -12,7 +12,7 @@ from services.vfs.contract import Handle, Opened
 from services.vfs.core import VfsCore
 from services.vfs.eventfd import EventFd
 from services.vfs.file import RegularFile
-from services.vfs.inode import Filesystem, RegularInode
+from services.vfs.inode import RegularInode
 from services.vfs.pipe import new_pipe
 from services.vfs.signalfd import SignalFd
 from services.vfs.socket import SocketFile
@@ -20,9 +20,6 @@ from services.vfs.socket import SocketFile
 if TYPE_CHECKING:
     from abi.creds import Caller
     from services.netstack.contract import Opened as SocketOpened
-
-#: Where memfd_create's files live: nowhere in the tree.
-_MEMFD_FS = Filesystem(name=b"memfd")
 
 
 class AnonymousFiles(VfsCore):
@@ -62,7 +59,7 @@ class AnonymousFiles(VfsCore):
 
     @operation
     async def memfd_create(self, caller: Caller, name: bytes, flags: int) -> Handle:
-        inode = RegularInode(_MEMFD_FS, 0o777, caller.creds.fsuid, caller.creds.fsgid)
+        inode = RegularInode(self.memfd_fs, 0o777, caller.creds.fsuid, caller.creds.fsgid)
         inode.nlink = 0
         file = RegularFile(O_RDWR | O_LARGEFILE, inode, await inode.data_fd(O_RDWR))
         file.path = b"/memfd:" + name + b" (deleted)"

@@ -15,7 +15,7 @@ from abi.errno import EBADF, ENOTDIR, Errno
 from abi.linux import O_PATH
 from services.vfs.contract import Handle, Opened, VfsContract
 from services.vfs.file import File
-from services.vfs.inode import Dir, Inode
+from services.vfs.inode import Dir, Filesystem, Inode
 from services.vfs.locks import LockRegistry
 from services.vfs.mounts import MountTable
 from services.vfs.path import Lookup, resolve
@@ -43,6 +43,8 @@ class VfsCore(VfsContract):
         self.terminal: SandboxTerminal | None = None
         #: The host's input to the pty ended before the VFS had the pty.
         self._input_ended_early = False
+        #: Where memfd_create's files live (nowhere in the tree), bounded like a tmpfs.
+        self.memfd_fs = Filesystem(name=b"memfd")
 
     # --- handles ------------------------------------------------------------------------------
 
