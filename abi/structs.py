@@ -74,6 +74,8 @@ assert CLONE_ARGS.size == 88
 SIGACTION = struct.Struct("<QQQQ")
 #: stack_t { void *ss_sp; int ss_flags; size_t ss_size; }
 STACK_T = struct.Struct("<Qi4xQ")
+#: pselect6's sixth argument: { const sigset_t *ss; size_t ss_len; }
+PSELECT6_SIGMASK = struct.Struct("<QQ")
 #: The head of every siginfo: signo, errno, code; the union starts at 16.
 SIGINFO_HEAD = struct.Struct("<iii4x")
 #: kill-style siginfo fields: pid, uid (then sigval for queued signals).

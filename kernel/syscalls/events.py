@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from abi.errno import EINTR, EINVAL, Errno
 from abi.linux import (
@@ -17,7 +18,8 @@ from abi.linux import (
 from abi.structs import EPOLL_EVENT, TIMESPEC
 from kernel.files import install, vfs
 from kernel.syscalls.args import Addr, Fd, Int, UInt
-from kernel.syscalls.poll import deadline_after
+from kernel.syscalls.poll import ready_or_waited
+from kernel.syscalls.sigmasks import read_sigset, waiting_with_mask
 from kernel.syscalls.table import syscall
 from services.vfs.contract import Opened
 
@@ -69,7 +71,7 @@ async def _wait(t: Task, epfd: int, events: int, maxevents: int, timeout: float 
         raise Errno(EINVAL)
     epoll = t.process.fds.handle(epfd)
     await t.mm.iovecs(events, EPOLL_EVENT.size * maxevents, True)  # EFAULT before waiting
-    ready = await t.blocking(vfs(t, "epoll_wait", epoll, maxevents, deadline_after(timeout)), EINTR)
+    ready = await ready_or_waited(t, "epoll_wait", epoll, maxevents, timeout=timeout, interrupted=EINTR)
     if ready:
         await t.mm.copy_out(events, b"".join(EPOLL_EVENT.pack(ev, data) for ev, data in ready))
     return len(ready)
@@ -83,7 +85,8 @@ async def epoll_wait(t: Task, epfd: Fd, events: Addr, maxevents: Int, timeout: I
 @syscall
 async def epoll_pwait(t: Task, epfd: Fd, events: Addr, maxevents: Int, timeout: Int, sigmask: Addr,
                       sigsetsize: UInt) -> int:
-    return await _wait(t, epfd, events, maxevents, None if timeout < 0 else timeout / 1000)
+    return await _masked(t, sigmask, sigsetsize,
+                         _wait(t, epfd, events, maxevents, None if timeout < 0 else timeout / 1000))
 
 
 @syscall
@@ -95,4 +98,16 @@ async def epoll_pwait2(t: Task, epfd: Fd, events: Addr, maxevents: Int, timeout:
         if sec < 0 or not 0 <= nsec < 1_000_000_000:
             raise Errno(EINVAL)
         seconds = sec + nsec / 1e9
-    return await _wait(t, epfd, events, maxevents, seconds)
+    return await _masked(t, sigmask, sigsetsize, _wait(t, epfd, events, maxevents, seconds))
+
+
+async def _masked(t: Task, sigmask: int, sigsetsize: int, wait: Coroutine[Any, Any, int]) -> int:
+    """``wait`` under the signal mask at ``sigmask``, if there is one."""
+    if not sigmask:
+        return await wait
+    try:
+        mask = await read_sigset(t, sigmask, sigsetsize)
+    except BaseException:
+        wait.close()
+        raise
+    return await waiting_with_mask(t, mask, wait)

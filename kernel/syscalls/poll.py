@@ -1,11 +1,11 @@
 """poll, ppoll, select and pselect6: waiting until some fds are ready.
 
-Signal masks (ppoll/pselect6's sigmask) are accepted and not applied until signals exist.
+ppoll and pselect6 wait with the signal mask they are given (``kernel/syscalls/sigmasks.py``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -20,9 +20,10 @@ from abi.linux import (
     POLLRDNORM,
     POLLWRNORM,
 )
-from abi.structs import POLLFD, TIMESPEC, TIMEVAL
+from abi.structs import POLLFD, PSELECT6_SIGMASK, TIMESPEC, TIMEVAL
 from kernel.files import nofile_limit, vfs
 from kernel.syscalls.args import Addr, Int, UInt
+from kernel.syscalls.sigmasks import read_sigset, waiting_with_mask
 from kernel.syscalls.table import syscall
 
 if TYPE_CHECKING:
@@ -41,6 +42,22 @@ def deadline_after(seconds: float | None) -> float | None:
     return None if seconds is None else trio.current_time() + max(0.0, seconds)
 
 
+async def ready_or_waited(t: Task, operation: str, *args: object, timeout: float | None,
+                          interrupted: int) -> Any:
+    """The VFS's readiness ``operation`` waiting up to ``timeout``, as the calling thread's sleep.
+
+    Linux's poll loop looks at the files before it looks for a signal: with a signal already
+    pending (one that a ppoll's mask has just unblocked), what is ready now is the answer, and
+    the call fails with ``interrupted`` only when nothing is.
+    """
+    if t.signal_pending:
+        answered = await vfs(t, operation, *args, deadline_after(0))
+        if any(answered):
+            return answered
+        raise Errno(interrupted)
+    return await t.blocking(vfs(t, operation, *args, deadline_after(timeout)), interrupted)
+
+
 async def _poll(t: Task, fds: int, nfds: int, timeout: float | None) -> int:
     if nfds > nofile_limit(t):
         raise Errno(EINVAL)
@@ -52,7 +69,7 @@ async def _poll(t: Task, fds: int, nfds: int, timeout: float | None) -> int:
     interests = tuple((table.handle(fd) if fd in table else -1, events) for _, fd, events in watched)
     revents = [0] * nfds
     if interests or timeout != 0:
-        answered = await t.blocking(vfs(t, "poll", interests, deadline_after(timeout)), ERESTARTNOHAND)
+        answered = await ready_or_waited(t, "poll", interests, timeout=timeout, interrupted=ERESTARTNOHAND)
         for (index, _, _), value in zip(watched, answered, strict=True):
             revents[index] = value
     if nfds:
@@ -77,7 +94,11 @@ async def _timespec(t: Task, addr: int) -> float | None:
 
 @syscall
 async def ppoll(t: Task, fds: Addr, nfds: UInt, tmo_p: Addr, sigmask: Addr, sigsetsize: UInt) -> int:
-    return await _poll(t, fds, nfds, await _timespec(t, tmo_p))
+    timeout = await _timespec(t, tmo_p)
+    if not sigmask:
+        return await _poll(t, fds, nfds, timeout)
+    mask = await read_sigset(t, sigmask, sigsetsize)
+    return await waiting_with_mask(t, mask, _poll(t, fds, nfds, timeout))
 
 
 def _set_bits(bits: int) -> list[int]:
@@ -107,7 +128,7 @@ async def _select(t: Task, nfds: int, readfds: int, writefds: int, exceptfds: in
         raise Errno(EBADF)
     order = sorted(wanted)
     interests = tuple((table.handle(fd), wanted[fd]) for fd in order)
-    answered = await t.blocking(vfs(t, "poll", interests, deadline_after(timeout)), ERESTARTNOHAND) \
+    answered = await ready_or_waited(t, "poll", interests, timeout=timeout, interrupted=ERESTARTNOHAND) \
         if interests or timeout != 0 else ()
     results = [0, 0, 0]
     count = 0
@@ -139,4 +160,9 @@ async def select(t: Task, nfds: Int, readfds: Addr, writefds: Addr, exceptfds: A
 @syscall
 async def pselect6(t: Task, nfds: Int, readfds: Addr, writefds: Addr, exceptfds: Addr, timeout: Addr,
                    sigmask: Addr) -> int:
-    return await _select(t, nfds, readfds, writefds, exceptfds, await _timespec(t, timeout))
+    seconds = await _timespec(t, timeout)
+    mask_addr, mask_size = await t.mm.read_struct(PSELECT6_SIGMASK, sigmask) if sigmask else (0, 0)
+    if not mask_addr:
+        return await _select(t, nfds, readfds, writefds, exceptfds, seconds)
+    mask = await read_sigset(t, mask_addr, mask_size)
+    return await waiting_with_mask(t, mask, _select(t, nfds, readfds, writefds, exceptfds, seconds))

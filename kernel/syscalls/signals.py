@@ -27,6 +27,7 @@ from abi.linux import (
 from abi.errno import Errno
 from kernel.creds import may_signal
 from kernel.syscalls.args import Addr, Int, Size
+from kernel.syscalls.sigmasks import SIGSET_SIZE, read_sigset, replace_mask
 from kernel.files import install, vfs
 from kernel.syscalls.table import syscall
 from services.vfs.contract import Opened
@@ -35,19 +36,11 @@ if TYPE_CHECKING:
     from kernel.process import ThreadGroup
     from kernel.task import Task
 
-_SIGSET_SIZE = 8
 
 
 def _check_signal(sig: int) -> None:
     if not 0 <= sig <= NSIG:
         raise Errno(EINVAL)
-
-
-async def _read_sigset(t: Task, addr: int, size: int) -> int:
-    if size != _SIGSET_SIZE:
-        raise Errno(EINVAL)
-    (bits,) = await t.mm.read_struct(structs.U64, addr)
-    return bits
 
 
 def _user_info(t: Task, sig: int, code: int = SI_USER) -> bytes:
@@ -178,7 +171,7 @@ async def rt_tgsigqueueinfo(t: Task, tgid: Int, tid: Int, sig: Int, uinfo: Addr)
 @syscall
 async def rt_sigaction(t: Task, sig: Int, act: Addr, oact: Addr, sigsetsize: Size) -> int:
     """Examine and change the action for ``sig`` (struct kernel_sigaction)."""
-    if sigsetsize != _SIGSET_SIZE:
+    if sigsetsize != SIGSET_SIZE:
         raise Errno(EINVAL)
     new = await t.mm.read_struct(structs.SIGACTION, act) if act else None
     old = await t.kernel.bus.call("signals", "sigaction", t.process.pid, sig, new)
@@ -190,9 +183,9 @@ async def rt_sigaction(t: Task, sig: Int, act: Addr, oact: Addr, sigsetsize: Siz
 @syscall
 async def rt_sigprocmask(t: Task, how: Int, set: Addr, oldset: Addr, sigsetsize: Size) -> int:
     """Examine and change the calling thread's blocked signals."""
-    if sigsetsize != _SIGSET_SIZE:
+    if sigsetsize != SIGSET_SIZE:
         raise Errno(EINVAL)
-    change = await _read_sigset(t, set, sigsetsize) if set else None
+    change = await read_sigset(t, set, sigsetsize) if set else None
     old = await t.kernel.bus.call("signals", "sigprocmask", t.tid, how, change)
     if oldset:
         await t.mm.write_struct(structs.U64, oldset, old)
@@ -202,7 +195,7 @@ async def rt_sigprocmask(t: Task, how: Int, set: Addr, oldset: Addr, sigsetsize:
 @syscall
 async def rt_sigpending(t: Task, set: Addr, sigsetsize: Size) -> int:
     """The blocked signals that are pending for the thread or its process."""
-    if sigsetsize > _SIGSET_SIZE:
+    if sigsetsize > SIGSET_SIZE:
         raise Errno(EINVAL)
     bus = t.kernel.bus
     pending = await bus.call("signals", "pending", t.tid)
@@ -214,10 +207,7 @@ async def rt_sigpending(t: Task, set: Addr, sigsetsize: Size) -> int:
 @syscall
 async def rt_sigsuspend(t: Task, mask: Addr, sigsetsize: Size) -> int:
     """Wait for a signal with ``mask`` in place; the old mask comes back when the handler returns."""
-    new = await _read_sigset(t, mask, sigsetsize)
-    old = await t.kernel.bus.call("signals", "set_mask", t.tid, new)
-    if t.saved_mask is None:  # a restarted sigsuspend keeps the mask from before the first
-        t.saved_mask = old
+    await replace_mask(t, await read_sigset(t, mask, sigsetsize))
     await t.blocking(trio.sleep_forever(), ERESTARTNOHAND)
     raise AssertionError("unreachable")
 
@@ -231,7 +221,7 @@ async def pause(t: Task) -> int:
 @syscall
 async def rt_sigtimedwait(t: Task, set: Addr, info: Addr, timeout: Addr, sigsetsize: Size) -> int:
     """Take one of the signals in ``set`` (normally blocked), waiting up to ``timeout``."""
-    wanted = await _read_sigset(t, set, sigsetsize) & ~UNBLOCKABLE
+    wanted = await read_sigset(t, set, sigsetsize) & ~UNBLOCKABLE
     seconds = None
     if timeout:
         sec, nsec = await t.mm.read_struct(structs.TIMESPEC, timeout)
@@ -252,7 +242,7 @@ async def signalfd4(t: Task, fd: Int, mask: Addr, sizemask: Size, flags: Int) ->
     """A file reading the signals in ``mask`` (normally blocked); fd != -1 changes its mask."""
     if flags & ~(SFD_CLOEXEC | SFD_NONBLOCK):
         raise Errno(EINVAL)
-    wanted = await _read_sigset(t, mask, sizemask) & ~UNBLOCKABLE
+    wanted = await read_sigset(t, mask, sizemask) & ~UNBLOCKABLE
     if fd != -1:
         await vfs(t, "signalfd", t.process.fds.handle(fd), wanted, 0)
         return fd

@@ -38,3 +38,15 @@ def test_a_guest_killed_by_a_signal_exits_128_plus_it(image: Path, signo: int, s
 def test_posix_timers(image: Path, libc: str) -> None:
     outcome = same(image, f"/bin/timers{libc}")
     assert "SIGEV_THREAD ran with value 5" in outcome.stdout
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_waits_take_the_signal_mask_they_are_given(image: Path, libc: str) -> None:
+    outcome = same(image, f"/bin/wait_masks{libc}")
+    for call in ("ppoll", "pselect", "epoll_pwait", "epoll_pwait2"):
+        assert (f"{call}: result -1 errno EINTR, handled 1, usr2 blocked in handler 1, usr1 blocked after 1"
+                in outcome.stdout)
+    assert "ppoll, still blocked: result 0 errno -, handled 0" in outcome.stdout
+    assert "still pending: 1" in outcome.stdout
+    assert "ppoll, ready fd: result 1 errno -, handled 0" in outcome.stdout
+    assert "ppoll, bad size: result -1 errno EINVAL" in outcome.stdout
