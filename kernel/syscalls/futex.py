@@ -18,6 +18,7 @@ from abi.linux import (
     FUTEX_BITSET_MATCH_ANY,
     FUTEX_CLOCK_REALTIME,
     FUTEX_CMD_MASK,
+    FUTEX_PRIVATE_FLAG,
     FUTEX_CMP_REQUEUE,
     FUTEX_OWNER_DIED,
     FUTEX_REQUEUE,
@@ -61,22 +62,24 @@ async def futex(t: Task, uaddr: Addr, futex_op: Int, val: UInt, timeout: ULong, 
         raise Errno(ENOSYS)
     signals = t.kernel.bus
     asid = t.mm.asid
+    private = bool(futex_op & FUTEX_PRIVATE_FLAG)
     if cmd in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
         bitset = FUTEX_BITSET_MATCH_ANY if cmd == FUTEX_WAIT else val3
         clock = CLOCK_REALTIME if realtime else CLOCK_MONOTONIC
         seconds = await _timeout(t, timeout, absolute=cmd == FUTEX_WAIT_BITSET, clock=clock)
-        return await t.blocking(signals.call("signals", "futex_wait", asid, uaddr, val, bitset, seconds))
+        return await t.blocking(signals.call("signals", "futex_wait", asid, uaddr, val, bitset, seconds,
+                                              private))
     if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET):
         bitset = FUTEX_BITSET_MATCH_ANY if cmd == FUTEX_WAKE else val3
-        return await signals.call("signals", "futex_wake", asid, uaddr, min(val, _INT_MAX), bitset)
+        return await signals.call("signals", "futex_wake", asid, uaddr, min(val, _INT_MAX), bitset, private)
     if cmd in (FUTEX_REQUEUE, FUTEX_CMP_REQUEUE):
         move = timeout & 0xFFFF_FFFF
         expected = val3 if cmd == FUTEX_CMP_REQUEUE else None
         return await signals.call("signals", "futex_requeue", asid, uaddr, uaddr2,
-                                  _as_int(val), _as_int(move), expected)
+                                  _as_int(val), _as_int(move), expected, private)
     if cmd == FUTEX_WAKE_OP:
         return await signals.call("signals", "futex_wake_op", asid, uaddr, uaddr2,
-                                  _as_int(val), _as_int(timeout & 0xFFFF_FFFF), val3)
+                                  _as_int(val), _as_int(timeout & 0xFFFF_FFFF), val3, private)
     raise Errno(ENOSYS)  # PI futexes and FUTEX_FD
 
 

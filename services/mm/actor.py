@@ -85,7 +85,7 @@ from abi.linux import (
 from kernel.bus import operation
 from abi.errno import Errno
 from platforms import AddressSpace, Context, Platform
-from services.mm.contract import MemoryContract
+from services.mm.contract import FutexId, MemoryContract
 from services.mm.memfile import MemoryFile
 from services.mm.pagecache import CachedPage, PageCache
 from services.mm.vma import Backing, Mapping, MappingTable
@@ -236,6 +236,14 @@ class MemoryManager(MemoryContract):
         if mapping is None or mapping.prot & need != need or mapping.past_end:
             raise Errno(EFAULT)
         return mapping.file_offset(addr)
+
+    @operation
+    async def futex_key(self, asid: int, addr: int, private: bool, write: bool = False) -> tuple[FutexId, int]:
+        offset = await self.translate(asid, addr, write)
+        mapping = self._space(asid).table.find(addr)
+        if mapping is not None and mapping.shared and not private:
+            return ("shared", offset), offset
+        return (asid, addr), offset
 
     def _allocate(self, length: int) -> int:
         """Fresh memory-file pages, or ENOMEM when the memory file has no room left."""

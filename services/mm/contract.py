@@ -26,6 +26,8 @@ from platforms import Context
 
 #: One VMA as /proc/PID/maps lists it: (start, end, prot, flags, file offset, name).
 MapsRow = tuple[int, int, int, int, int, str]
+#: A futex's identity: ("shared", memory-file offset) or (asid, guest address).
+FutexId = tuple[object, int]
 
 
 class MemoryContract(Contract):
@@ -66,6 +68,18 @@ class MemoryContract(Contract):
         """The memory-file offset behind guest ``addr``: a futex's key, equal for every
         address space sharing the page. EFAULT if the page is unmapped, unreadable, past the end
         of its file or (``write``) not writable."""
+        raise NotImplementedError
+
+    @operation
+    async def futex_key(self, asid: int, addr: int, private: bool, write: bool = False) -> tuple[FutexId, int]:
+        """Which futex the word at guest ``addr`` is, and where it lies: (identity, memory-file
+        offset). As Linux's get_futex_key: a word of MAP_SHARED memory, unless the operation is
+        FUTEX_PRIVATE, is the same futex in every address space that maps the page (its
+        identity is the page's place in the memory file); any other word is the futex of this
+        address space at this address, whatever page is behind it now (so a copy-on-write
+        page copied between a wait and a wake is still the same futex). With ``write`` the
+        caller will store into the word: the page must be the caller's own. Errnos as
+        ``translate``."""
         raise NotImplementedError
 
     # --- mappings ---------------------------------------------------------------------------

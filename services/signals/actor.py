@@ -12,7 +12,7 @@ to its memory-file offset, which is the futex's key (see :mod:`services.signals.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 import trio
 
@@ -373,42 +373,47 @@ class SignalsActor(SignalsContract):
             await self.send(parent, None, signo, info)
         return not reap_now
 
-    async def _key(self, asid: int, addr: int, write: bool = False) -> int:
+    async def _key(self, asid: int, addr: int, private: bool, write: bool = False) -> tuple[Hashable, int]:
         if addr % 4:
             raise Errno(EINVAL)
-        return await self._bus.call("mm", "translate", asid, addr, write)
+        key: tuple[Hashable, int] = await self._bus.call("mm", "futex_key", asid, addr, private, write)
+        return key
 
     @operation
-    async def futex_wait(self, asid: int, addr: int, expected: int, bitset: int, timeout: float | None) -> int:
+    async def futex_wait(self, asid: int, addr: int, expected: int, bitset: int, timeout: float | None,
+                         private: bool = False) -> int:
         """Sleep while the word at ``addr`` holds ``expected``: 0 when woken, else an errno."""
         if bitset == 0:
             raise Errno(EINVAL)
-        key = await self._key(asid, addr)
-        await self.futexes.wait(key, expected, bitset, timeout)
+        key, offset = await self._key(asid, addr, private)
+        await self.futexes.wait(key, offset, expected, bitset, timeout)
         return 0
 
     @operation
-    async def futex_wake(self, asid: int, addr: int, count: int, bitset: int) -> int:
+    async def futex_wake(self, asid: int, addr: int, count: int, bitset: int, private: bool = False) -> int:
         if bitset == 0:
             raise Errno(EINVAL)
-        return self.futexes.wake(await self._key(asid, addr), count, bitset)
+        key, _ = await self._key(asid, addr, private)
+        return self.futexes.wake(key, count, bitset)
 
     @operation
     async def futex_requeue(self, asid: int, addr: int, addr2: int, wake: int, move: int,
-                            expected: int | None) -> int:
+                            expected: int | None, private: bool = False) -> int:
         if wake < 0 or move < 0:
             raise Errno(EINVAL)
-        key = await self._key(asid, addr)
-        target = await self._key(asid, addr2)
-        return self.futexes.requeue(key, target, wake, move, expected)
+        key, offset = await self._key(asid, addr, private)
+        target, _ = await self._key(asid, addr2, private)
+        return self.futexes.requeue(key, target, wake, move, expected, offset)
 
     @operation
-    async def futex_wake_op(self, asid: int, addr: int, addr2: int, wake1: int, wake2: int, op: int) -> int:
-        key = await self._key(asid, addr)
-        key2 = await self._key(asid, addr2, write=True)
-        return self.futexes.wake_op(key, key2, wake1, wake2, op)
+    async def futex_wake_op(self, asid: int, addr: int, addr2: int, wake1: int, wake2: int, op: int,
+                            private: bool = False) -> int:
+        key, _ = await self._key(asid, addr, private)
+        key2, offset2 = await self._key(asid, addr2, private, write=True)
+        return self.futexes.wake_op(key, key2, offset2, wake1, wake2, op)
 
     @operation
-    async def futex_waiters(self, asid: int, addr: int) -> int:
+    async def futex_waiters(self, asid: int, addr: int, private: bool = False) -> int:
         """How many threads sleep on the futex at ``addr``."""
-        return self.futexes.waiters(await self._key(asid, addr))
+        key, _ = await self._key(asid, addr, private)
+        return self.futexes.waiters(key)

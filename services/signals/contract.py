@@ -16,8 +16,10 @@ deliverable to a thread (pending for it or its process, and not blocked by it), 
 doorbell it was built with, the kernel's ``signal_arrived(tid)``, so the thread stops sleeping
 and takes the signal with ``dequeue`` before it next runs guest code.
 
-Futex words are named by (asid, guest address): the service asks the ``mm`` service to
-``translate`` the address, so a futex in memory shared between address spaces is one futex.
+Futex words are named by (asid, guest address) and whether the operation is FUTEX_PRIVATE:
+the service asks the ``mm`` service for the word's ``futex_key``, so a futex in MAP_SHARED
+memory is one futex in every address space that maps it (unless private), and any other futex
+is its address space's own, as on Linux.
 """
 
 from __future__ import annotations
@@ -203,7 +205,8 @@ class SignalsContract(Contract):
     # --- futexes -------------------------------------------------------------------------------
 
     @operation
-    async def futex_wait(self, asid: int, addr: int, expected: int, bitset: int, timeout: float | None) -> int:
+    async def futex_wait(self, asid: int, addr: int, expected: int, bitset: int, timeout: float | None,
+                         private: bool = False) -> int:
         """FUTEX_WAIT_BITSET: if the word at ``addr`` still holds ``expected`` (compared as
         the checking and the queueing were one step), sleep until a wake whose bitset meets
         ``bitset``; replies 0. Errnos: EAGAIN (the word differs), ETIMEDOUT (``timeout``
@@ -212,7 +215,7 @@ class SignalsContract(Contract):
         raise NotImplementedError
 
     @operation
-    async def futex_wake(self, asid: int, addr: int, count: int, bitset: int) -> int:
+    async def futex_wake(self, asid: int, addr: int, count: int, bitset: int, private: bool = False) -> int:
         """FUTEX_WAKE_BITSET: wake up to ``count`` waiters of the futex whose bitset meets
         ``bitset``, oldest first; replies how many woke. EINVAL (``bitset`` 0, ``addr`` not
         4-aligned), EFAULT (``addr`` not readable)."""
@@ -220,7 +223,7 @@ class SignalsContract(Contract):
 
     @operation
     async def futex_requeue(self, asid: int, addr: int, addr2: int, wake: int, move: int,
-                            expected: int | None) -> int:
+                            expected: int | None, private: bool = False) -> int:
         """FUTEX_REQUEUE / FUTEX_CMP_REQUEUE (``expected`` given): wake ``wake`` waiters of
         ``addr`` and move up to ``move`` more to ``addr2``; replies woken + moved. EAGAIN (the
         word differs from ``expected``), EINVAL (a negative count, an address not 4-aligned),
@@ -228,7 +231,8 @@ class SignalsContract(Contract):
         raise NotImplementedError
 
     @operation
-    async def futex_wake_op(self, asid: int, addr: int, addr2: int, wake1: int, wake2: int, op: int) -> int:
+    async def futex_wake_op(self, asid: int, addr: int, addr2: int, wake1: int, wake2: int, op: int,
+                            private: bool = False) -> int:
         """FUTEX_WAKE_OP: apply the encoded operation ``op`` to the word at ``addr2``, wake
         ``wake1`` waiters of ``addr`` and, if the old word passes ``op``'s comparison,
         ``wake2`` of ``addr2``; replies how many woke. EFAULT (``addr2`` not writable), EINVAL
@@ -236,6 +240,6 @@ class SignalsContract(Contract):
         raise NotImplementedError
 
     @operation
-    async def futex_waiters(self, asid: int, addr: int) -> int:
+    async def futex_waiters(self, asid: int, addr: int, private: bool = False) -> int:
         """How many threads sleep on the futex at ``addr`` (for tests and diagnostics)."""
         raise NotImplementedError

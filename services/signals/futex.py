@@ -1,9 +1,10 @@
-"""Futex wait queues keyed by memory-file offset.
+"""Futex wait queues, keyed by the futex's identity as the MM names it.
 
-A futex is a 32-bit word of guest memory. Every guest page is a page of the memory file, so the
-word's offset in that file names it uniquely: two processes sharing memory find the same queue,
-and a private word of one process can never collide with another's. Private and shared futexes
-therefore need no different keys.
+A futex is a 32-bit word of guest memory. The MM's ``futex_key`` gives each word two things: its
+identity (the page's place in the memory file for a word of MAP_SHARED memory, so processes
+sharing the page share the futex; (address space, address) for any other word, as Linux's
+private futexes and anonymous private memory are keyed) and its memory-file offset now, where
+the word is read. Queues are keyed by identity; the offset is used only at the moment of a read.
 
 Everything runs on the Sentry's one trio thread, so reading the word and queueing the waiter
 happen with no checkpoint between them: a waker (which must go through this table) can never
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import struct
 from collections import deque
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 import trio
@@ -42,7 +44,7 @@ _WORD = struct.Struct("<I")
 class Waiter:
     """One thread sleeping on a futex."""
 
-    key: int
+    key: Hashable
     bitset: int
     event: trio.Event = field(default_factory=trio.Event)
 
@@ -52,18 +54,20 @@ class FutexTable:
 
     def __init__(self, view: memoryview) -> None:
         self._view = view
-        self._queues: dict[int, deque[Waiter]] = {}
+        self._queues: dict[Hashable, deque[Waiter]] = {}
 
-    def word(self, key: int) -> int:
-        return _WORD.unpack_from(self._view, key)[0]
+    def word(self, offset: int) -> int:
+        """The word at memory-file ``offset``."""
+        return _WORD.unpack_from(self._view, offset)[0]
 
-    def waiters(self, key: int) -> int:
+    def waiters(self, key: Hashable) -> int:
         """How many threads sleep on ``key`` (for tests and diagnostics)."""
         return len(self._queues.get(key, ()))
 
-    async def wait(self, key: int, expected: int, bitset: int, timeout: float | None) -> None:
-        """Sleep on ``key`` if its word still holds ``expected``; EAGAIN if not, ETIMEDOUT."""
-        if self.word(key) != expected & 0xFFFF_FFFF:
+    async def wait(self, key: Hashable, offset: int, expected: int, bitset: int, timeout: float | None) -> None:
+        """Sleep on ``key`` if its word (at ``offset``) still holds ``expected``; EAGAIN if
+        not, ETIMEDOUT."""
+        if self.word(offset) != expected & 0xFFFF_FFFF:
             raise Errno(EAGAIN)
         waiter = Waiter(key, bitset)
         self._queues.setdefault(key, deque()).append(waiter)
@@ -86,7 +90,7 @@ class FutexTable:
             if not queue:
                 del self._queues[waiter.key]
 
-    def wake(self, key: int, count: int, bitset: int = 0xFFFF_FFFF) -> int:
+    def wake(self, key: Hashable, count: int, bitset: int = 0xFFFF_FFFF) -> int:
         """Wake up to ``count`` waiters of ``key`` whose bitset meets ``bitset``; how many woke."""
         queue = self._queues.get(key)
         if not queue or count <= 0:
@@ -104,13 +108,15 @@ class FutexTable:
             del self._queues[key]
         return len(woken)
 
-    def requeue(self, key: int, target: int, wake: int, move: int, expected: int | None) -> int:
+    def requeue(self, key: Hashable, target: Hashable, wake: int, move: int, expected: int | None,
+                offset: int = 0) -> int:
         """Wake ``wake`` waiters of ``key`` and move up to ``move`` more to ``target``.
 
-        With ``expected`` (FUTEX_CMP_REQUEUE) the word must still hold it, else EAGAIN.
+        With ``expected`` (FUTEX_CMP_REQUEUE) the word (at ``offset``) must still hold it,
+        else EAGAIN.
         Returns woken + moved, as Linux does for CMP_REQUEUE.
         """
-        if expected is not None and self.word(key) != expected & 0xFFFF_FFFF:
+        if expected is not None and self.word(offset) != expected & 0xFFFF_FFFF:
             raise Errno(EAGAIN)
         done = self.wake(key, wake)
         queue = self._queues.get(key)
@@ -129,12 +135,12 @@ class FutexTable:
             del self._queues[key]
         return done + moved
 
-    def wake_op(self, key1: int, key2: int, wake1: int, wake2: int, op: int) -> int:
-        """FUTEX_WAKE_OP: change the word at ``key2``, wake on ``key1`` and, if the old word
-        passes the comparison, on ``key2`` too."""
-        old = self.word(key2)
+    def wake_op(self, key1: Hashable, key2: Hashable, offset2: int, wake1: int, wake2: int, op: int) -> int:
+        """FUTEX_WAKE_OP: change the word of ``key2`` (at ``offset2``), wake on ``key1`` and,
+        if the old word passes the comparison, on ``key2`` too."""
+        old = self.word(offset2)
         new = apply_op(old, op)
-        _WORD.pack_into(self._view, key2, new)
+        _WORD.pack_into(self._view, offset2, new)
         woken = self.wake(key1, wake1)
         if compare_op(old, op):
             woken += self.wake(key2, wake2)

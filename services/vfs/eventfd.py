@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import trio
 
 from abi.errno import EAGAIN, EINVAL
 from abi.linux import (
@@ -109,6 +112,8 @@ class Epoll(File):
     def __init__(self, flags: int) -> None:
         super().__init__(O_RDWR | flags, Inode(_anon, S_IFREG | 0o600))
         self.interests: dict[tuple[int, int], Interest] = {}
+        #: Notified when the interest list changes (epoll_ctl), so waiters look again.
+        self.listed = Changes()
 
     def ready(self, limit: int, caller: Caller | None = None) -> list[tuple[int, int]]:
         """Up to ``limit`` (events, data) pairs, marking what they report as reported
@@ -154,3 +159,17 @@ class Epoll(File):
 
     def waits(self) -> list[tuple[File, int]]:
         return [(i.file, i.events) for i in self.interests.values() if not i.disabled and i.file.refs]
+
+    async def wait(self, events: int) -> None:
+        """Return when a watched file's readiness, or the interest list itself, may have
+        changed: what epoll_wait sleeps on, and what a poll of this epoll (or an epoll
+        watching it) sleeps on."""
+        async with trio.open_nursery() as nursery:
+            for file, watched in self.waits():
+                nursery.start_soon(_woken_by, file.wait(watched), nursery.cancel_scope)
+            nursery.start_soon(_woken_by, self.listed.wait(), nursery.cancel_scope)
+
+
+async def _woken_by(wait: Awaitable[None], scope: trio.CancelScope) -> None:
+    await wait
+    scope.cancel()

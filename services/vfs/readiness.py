@@ -95,10 +95,11 @@ class ReadinessOperations(VfsCore):
                 raise Errno(ENOENT)
         else:
             raise Errno(EINVAL)
+        epoll.listed.notify()  # a waiter re-checks: an added or re-armed file may be ready now
 
     @operation
     async def epoll_wait(self, caller: Caller, handle: Handle, maxevents: int,
                          deadline: float | None) -> list[tuple[int, int]]:
         epoll = self._epoll(handle)
-        return await wait_ready(lambda: epoll.ready(maxevents, caller), epoll.waits(),
+        return await wait_ready(lambda: epoll.ready(maxevents, caller), [(epoll, 0)],
                                 math.inf if deadline is None else deadline)

@@ -455,6 +455,20 @@ async def test_translate_names_shared_pages_alike_in_every_space(space: Space) -
     assert await space.errno("translate", BASE + 8 * P) == EFAULT
 
 
+async def test_futex_keys_follow_linux(space: Space) -> None:
+    """A word of shared memory is one futex in every space unless the operation is private;
+    any other word is (space, address), whatever page is behind it."""
+    await space.map(BASE, 1, flags=SHARED_ANON | MAP_FIXED)
+    await space.map(BASE + P, 1)
+    child = Space(space.sandbox, await space("fork"))  # type: ignore[arg-type]
+    shared, offset = await space("futex_key", BASE + 8, False)  # type: ignore[misc]
+    assert (shared, offset) == await child("futex_key", BASE + 8, False)
+    assert offset == await space("translate", BASE + 8)
+    assert await space("futex_key", BASE + 8, True) != await child("futex_key", BASE + 8, True)
+    assert (await space("futex_key", BASE + P, False))[0] != (await child("futex_key", BASE + P, False))[0]  # type: ignore[index]
+    assert await space.errno("futex_key", BASE + 8 * P, False) == EFAULT
+
+
 # --- faults ---------------------------------------------------------------------------------------
 
 

@@ -550,6 +550,42 @@ async def test_a_futex_in_shared_memory_is_one_futex_across_address_spaces(
     assert results == [0]
 
 
+async def test_a_private_futex_is_its_address_spaces_own_even_in_shared_memory(
+        sandbox: Sandbox, signals: Signals) -> None:
+    """FUTEX_PRIVATE keys by (address space, address), as Linux does: a private wait in a
+    forked child's shared memory is not woken by its parent, shared or private, and a private
+    wake does not reach a shared waiter."""
+    parent = await Memory.create(sandbox, MAP_SHARED | MAP_ANONYMOUS)
+    child = Memory(sandbox, await sandbox.call("mm", "fork", parent.asid))
+    results: list[object] = []
+
+    async def wait(private: bool) -> None:
+        results.append(await signals("futex_wait", child.asid, WORD, 0, ANY, None, private))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wait, True)
+        nursery.start_soon(wait, False)
+        await trio.testing.wait_all_tasks_blocked()
+        assert await signals("futex_wake", parent.asid, WORD, 5, ANY, True) == 0
+        assert await signals("futex_waiters", child.asid, WORD, True) == 1
+        assert await signals("futex_wake", child.asid, WORD, 5, ANY, True) == 1
+        assert await signals("futex_wake", parent.asid, WORD, 5, ANY, False) == 1
+    assert results == [0, 0]
+
+
+async def test_a_futex_in_private_memory_is_not_shared_by_a_forked_child(
+        sandbox: Sandbox, signals: Signals) -> None:
+    """Anonymous private memory keys by address space, shared flag or not: after fork the
+    child's word is another futex, whichever page backs it."""
+    parent = await Memory.create(sandbox)
+    child = Memory(sandbox, await sandbox.call("mm", "fork", parent.asid))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(signals, "futex_wait", child.asid, WORD, 0, ANY, None)
+        await trio.testing.wait_all_tasks_blocked()
+        assert await signals("futex_wake", parent.asid, WORD, 1, ANY) == 0
+        assert await signals("futex_wake", child.asid, WORD, 1, ANY) == 1
+
+
 async def test_futex_requeue_wakes_some_and_moves_the_rest(signals: Signals, memory: Memory) -> None:
     other = WORD + 64
     await memory.set(WORD, 7)

@@ -26,7 +26,7 @@ async def test_wait_needs_the_expected_value(memory: memoryview) -> None:
     table = FutexTable(memory)
     put(memory, 0, 1)
     with pytest.raises(Errno) as error:
-        await table.wait(0, 0, 0xFFFF_FFFF, None)
+        await table.wait(0, 0, 0, 0xFFFF_FFFF, None)
     assert error.value.errno == EAGAIN
 
 
@@ -37,7 +37,7 @@ async def test_a_wake_right_after_the_check_is_not_lost(memory: memoryview) -> N
     woken = []
 
     async def waiter() -> None:
-        await table.wait(0, 0, 0xFFFF_FFFF, None)
+        await table.wait(0, 0, 0, 0xFFFF_FFFF, None)
         woken.append(True)
 
     async with trio.open_nursery() as nursery:
@@ -51,7 +51,7 @@ async def test_a_wake_right_after_the_check_is_not_lost(memory: memoryview) -> N
 async def test_timeout(memory: memoryview, autojump_clock: trio.testing.MockClock) -> None:
     table = FutexTable(memory)
     with pytest.raises(Errno) as error:
-        await table.wait(0, 0, 0xFFFF_FFFF, 0.5)
+        await table.wait(0, 0, 0, 0xFFFF_FFFF, 0.5)
     assert error.value.errno == ETIMEDOUT
     assert table.waiters(0) == 0
 
@@ -60,20 +60,20 @@ async def test_wake_counts_bitsets_and_requeue(memory: memoryview) -> None:
     table = FutexTable(memory)
     async with trio.open_nursery() as nursery:
         for bitset in (1, 2, 1, 1):
-            nursery.start_soon(table.wait, 0, 0, bitset, None)
+            nursery.start_soon(table.wait, 0, 0, 0, bitset, None)
         await trio.testing.wait_all_tasks_blocked()
         assert table.wake(0, 10, 2) == 1
-        assert table.requeue(0, 8, 1, 1, expected=0) == 2
+        assert table.requeue(0, 8, 1, 1, expected=0, offset=0) == 2
         assert (table.waiters(0), table.waiters(8)) == (1, 1)
         with pytest.raises(Errno):
-            table.requeue(0, 8, 1, 1, expected=5)
+            table.requeue(0, 8, 1, 1, expected=5, offset=0)
         assert table.wake(8, 10) + table.wake(0, 10) == 2
 
 
 async def test_cancelled_waiters_leave_the_queue(memory: memoryview) -> None:
     table = FutexTable(memory)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(table.wait, 0, 0, 0xFFFF_FFFF, None)
+        nursery.start_soon(table.wait, 0, 0, 0, 0xFFFF_FFFF, None)
         await trio.testing.wait_all_tasks_blocked()
         nursery.cancel_scope.cancel()
     assert table.waiters(0) == 0

@@ -50,3 +50,18 @@ def test_waits_take_the_signal_mask_they_are_given(image: Path, libc: str) -> No
     assert "still pending: 1" in outcome.stdout
     assert "ppoll, ready fd: result 1 errno -, handled 0" in outcome.stdout
     assert "ppoll, bad size: result -1 errno EINVAL" in outcome.stdout
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_waits_end_and_wake_whom_linux_wakes(image: Path, libc: str) -> None:
+    """A pipe write or splice cut short by the reader's exit, an epoll_wait woken by a file
+    another thread adds, futexes keyed shared or private across fork, handlers that overflow
+    their alternate stack: each returns or dies as on Linux instead of hanging."""
+    outcome = same(image, f"/bin/wakeups{libc}")
+    assert "hung" not in outcome.stdout
+    assert "partial write: a short count" in outcome.stdout
+    assert "epoll_wait woken by an added ready fd: 1" in outcome.stdout
+    assert "futex wait shared, wake shared: returned 0, woke 1" in outcome.stdout
+    assert any(line.startswith("futex wait private, wake private:") and line.endswith("timed out, woke 0")
+               for line in outcome.stdout.splitlines())  # glibc and musl word ETIMEDOUT apart
+    assert "altstack: killed by Segmentation fault" in outcome.stdout
