@@ -24,9 +24,8 @@
 
 #define BIG (1 << 20)
 
-static int pipe_partial_write(void) {
-    int p[2];
-    pipe(p);
+/* A child that reads 10000 bytes of the pipe and exits, closing the last read end. */
+static pid_t early_reader(int p[2]) {
     pid_t child = fork();
     if (child == 0) {
         close(p[1]);
@@ -40,6 +39,13 @@ static int pipe_partial_write(void) {
         _exit(0);
     }
     close(p[0]);
+    return child;
+}
+
+static int pipe_partial_write(void) {
+    int p[2];
+    pipe(p);
+    pid_t child = early_reader(p);
     signal(SIGPIPE, SIG_IGN);
     char *data = calloc(1, BIG);
     ssize_t n = write(p[1], data, BIG);
@@ -58,19 +64,7 @@ static int splice_partial(void) {
     fcntl(in[0], F_SETPIPE_SZ, BIG);
     char *data = calloc(1, 200000);
     write(in[1], data, 200000);
-    pid_t child = fork();
-    if (child == 0) {
-        close(out[1]);
-        char buf[4096];
-        size_t got = 0;
-        while (got < 10000) {
-            ssize_t n = read(out[0], buf, sizeof buf);
-            if (n <= 0) break;
-            got += n;
-        }
-        _exit(0);
-    }
-    close(out[0]);
+    pid_t child = early_reader(out);
     signal(SIGPIPE, SIG_IGN);
     ssize_t n = splice(in[0], NULL, out[1], NULL, 200000, 0);
     printf("partial splice: %s\n", n > 0 && n < 200000 ? "a short count" : n < 0 ? strerror(errno) : "all");
