@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import trio
 
 from abi.errno import EAGAIN, EINVAL
 from abi.linux import (
@@ -26,7 +24,7 @@ from abi.linux import (
 from abi.errno import Errno
 from services.vfs.file import File, scatter
 from services.vfs.inode import Filesystem, Inode
-from services.vfs.poll import Changes
+from services.vfs.poll import Changes, Watched, change_counts, until_changed
 
 if TYPE_CHECKING:
     from abi.creds import Caller
@@ -160,16 +158,15 @@ class Epoll(File):
     def waits(self) -> list[tuple[File, int]]:
         return [(i.file, i.events) for i in self.interests.values() if not i.disabled and i.file.refs]
 
+    @property
+    def changes(self) -> int:
+        """Moves when the interest list or any watched file changes (a poll of this epoll, or
+        an epoll watching it, compares it)."""
+        return self.listed.count + sum(file.changes for file, _ in self.waits())
+
     async def wait(self, events: int) -> None:
         """Return when a watched file's readiness, or the interest list itself, may have
         changed: what epoll_wait sleeps on, and what a poll of this epoll (or an epoll
         watching it) sleeps on."""
-        async with trio.open_nursery() as nursery:
-            for file, watched in self.waits():
-                nursery.start_soon(_woken_by, file.wait(watched), nursery.cancel_scope)
-            nursery.start_soon(_woken_by, self.listed.wait(), nursery.cancel_scope)
-
-
-async def _woken_by(wait: Awaitable[None], scope: trio.CancelScope) -> None:
-    await wait
-    scope.cancel()
+        waits: list[tuple[Watched, int]] = [*self.waits(), (self.listed, 0)]
+        await until_changed(waits, change_counts(waits))

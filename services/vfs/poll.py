@@ -8,13 +8,10 @@ passes, and checks again.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 
 import trio
-
-if TYPE_CHECKING:
-    from services.vfs.file import File
 
 T = TypeVar("T")
 
@@ -22,7 +19,8 @@ T = TypeVar("T")
 class Changes:
     """A count of changes and an event replaced at each: tasks waiting on a file (a pipe's
     readers and writers, an eventfd, a lock's waiters) sleep on it and re-check when woken;
-    edge-triggered epoll compares the count."""
+    edge-triggered epoll compares the count, and a poll compares it to know that nothing
+    changed while it was getting ready to sleep."""
 
     __slots__ = ("count", "_event")
 
@@ -36,26 +34,63 @@ class Changes:
         self._event.set()
         self._event = trio.Event()
 
-    async def wait(self) -> None:
+    @property
+    def changes(self) -> int:
+        return self.count
+
+    async def wait(self, events: int = 0) -> None:
         await self._event.wait()
 
 
-async def wait_ready(check: Callable[[], T], waits: list[tuple[File, int]], deadline: float) -> T:
+class Watched(Protocol):
+    """What a poll can sleep on: a file, or the changes of an epoll's interest list.
+
+    ``changes`` moves at every change that may make it ready. ``wait`` must be asleep on the
+    current change before its first checkpoint (as ``trio.Event.wait`` is), or a change made
+    at that checkpoint would be missed."""
+
+    @property
+    def changes(self) -> int: ...
+
+    async def wait(self, events: int) -> None: ...
+
+
+def change_counts(waits: Sequence[tuple[Watched, int]]) -> list[int]:
+    """Each watched thing's change count now."""
+    return [watched.changes for watched, _ in waits]
+
+
+async def wait_ready(check: Callable[[], T], waits: Sequence[tuple[Watched, int]], deadline: float) -> T:
     """Return ``check()``'s first truthy answer, or its last one once ``deadline`` passes."""
     while True:
+        seen = change_counts(waits)  # in the same step as the check: no change can slip between
         result = check()
         if result or trio.current_time() >= deadline or not waits and math.isinf(deadline):
             if not result and not waits and math.isinf(deadline):
                 await trio.sleep_forever()  # poll(NULL, 0, -1): sleeps until a signal
             return result
         with trio.move_on_at(deadline):
-            async with trio.open_nursery() as nursery:
-                for file, events in waits:
-                    nursery.start_soon(_wake_on, file, events, nursery.cancel_scope)
-                if not waits:
-                    await trio.sleep_forever()
+            await until_changed(waits, seen)
 
 
-async def _wake_on(file: File, events: int, scope: trio.CancelScope) -> None:
-    await file.wait(events)
+async def until_changed(waits: Sequence[tuple[Watched, int]], seen: list[int]) -> None:
+    """Sleep until any of ``waits`` may have changed since its change counts were ``seen``.
+
+    Starting a sleeper per file takes scheduling points, where another task may change a file
+    before its sleeper is in place; so once every sleeper sleeps, the counts are compared again
+    and a change in between ends the sleep at once, rather than being lost.
+    """
+    async with trio.open_nursery() as nursery:
+        for watched, events in waits:
+            await nursery.start(_wake_on, watched, events, nursery.cancel_scope)
+        if change_counts(waits) != seen:
+            nursery.cancel_scope.cancel()
+        elif not waits:
+            await trio.sleep_forever()
+
+
+async def _wake_on(watched: Watched, events: int, scope: trio.CancelScope,
+                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    task_status.started()
+    await watched.wait(events)  # asleep before the starter runs again: no checkpoint between
     scope.cancel()

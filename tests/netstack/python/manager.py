@@ -1,6 +1,7 @@
 """A multiprocessing.Manager: a server process reached over a unix socket, its proxies used from
-several processes. (A multiprocessing.Pool, which needs no socket, sometimes hangs under load: a
-known bug of process-shared semaphores, noted on issue 15.)"""
+several processes. Then Pools, started and torn down several times: a Pool's teardown wakes its
+worker-handler thread's poll by a pipe write from another thread, which a lost wake-up in poll
+once turned into a hang."""
 import multiprocessing
 def work(shared, lock, n):
     with lock:
@@ -18,3 +19,6 @@ if __name__ == "__main__":
         d = manager.dict(a=1)
         d["b"] = 2
         print(sorted(d.items()))
+    for round_ in range(3):
+        with multiprocessing.Pool(2) as pool:
+            print(round_, sum(pool.map(abs, range(-50, 50))))
