@@ -80,17 +80,26 @@ async def until_changed(waits: Sequence[tuple[Watched, int]], seen: list[int]) -
     before its sleeper is in place; so once every sleeper sleeps, the counts are compared again
     and a change in between ends the sleep at once, rather than being lost.
     """
+    if not waits:
+        await trio.sleep_forever()
+    starting = len(waits)
+    all_asleep = trio.Event()
+
+    def asleep() -> None:
+        nonlocal starting
+        starting -= 1
+        if starting == 0:
+            all_asleep.set()
+
     async with trio.open_nursery() as nursery:
         for watched, events in waits:
-            await nursery.start(_wake_on, watched, events, nursery.cancel_scope)
+            nursery.start_soon(_wake_on, watched, events, nursery.cancel_scope, asleep)
+        await all_asleep.wait()
         if change_counts(waits) != seen:
             nursery.cancel_scope.cancel()
-        elif not waits:
-            await trio.sleep_forever()
 
 
-async def _wake_on(watched: Watched, events: int, scope: trio.CancelScope,
-                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    task_status.started()
-    await watched.wait(events)  # asleep before the starter runs again: no checkpoint between
+async def _wake_on(watched: Watched, events: int, scope: trio.CancelScope, asleep: Callable[[], None]) -> None:
+    asleep()
+    await watched.wait(events)  # asleep before any other task runs: no checkpoint between
     scope.cancel()
