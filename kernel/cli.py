@@ -58,6 +58,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _published(text: str) -> object:
+    """``-p [IP:]HOST_PORT:GUEST_PORT[/tcp]``."""
+    from kernel.publish import PublishedPort, PublishError
+
+    try:
+        return PublishedPort.parse(text)
+    except PublishError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 #: ``--memory`` below this cannot run a program at all (docker refuses under 6 MiB too).
 MIN_MEMORY = 6 << 20
 
@@ -112,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tmpfs", action="append", default=[], metavar="PATH[:OPTIONS]",
                      help="mount an empty tmpfs at PATH")
     run.add_argument("--hostname", help="the sandbox's host name (default: the bundle's, else sentrio)")
+    run.add_argument("-p", "--publish", type=_published, action="append", default=[],
+                     metavar="[IP:]HOST_PORT:GUEST_PORT",
+                     help="let host TCP port HOST_PORT (on IP, default all) reach the guest's server on GUEST_PORT")
     writes = run.add_mutually_exclusive_group()
     writes.add_argument("--read-only", action="store_true", help="mount the image root read-only (EROFS)")
     writes.add_argument("--rw", action="store_true",
@@ -359,6 +372,7 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
     from kernel.exec import CommandNotExecutable, CommandNotFound
     from kernel.faults import FaultInjector, RuleError
     from kernel.kernel import Kernel
+    from kernel.publish import Publisher, PublishError
     from kernel.runspec import CommandNotFoundInImage, RunFlags, RunSpecError, build_config
     from kernel.strace import Strace
     from kernel.terminal import HostTerminal
@@ -398,6 +412,7 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
     _configure_logging(args.log_level, debug_log)
 
     tracer = None
+    publisher: Publisher | None = None
     sandbox: control.SandboxDirectory | None = None
     terminal: HostTerminal | None = None
     try:
@@ -412,6 +427,7 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
             terminal = HostTerminal(config.interactive)
         else:
             _stdin_for(config.interactive)
+        publisher = Publisher(tuple(args.publish)) if args.publish else None  # before confinement
         kernel = Kernel(config)
         if terminal is not None:
             terminal.kernel = kernel  # ^C on the terminal signals the guest
@@ -433,6 +449,8 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
                     await nursery.start(control.serve, kernel, sandbox)
                 if terminal is not None:
                     await nursery.start(terminal.serve)
+                if publisher is not None:
+                    await nursery.start(publisher.serve, kernel)
                 result = await outcome.acapture(kernel.run)
                 nursery.cancel_scope.cancel()
             if relay.shutdown is not None:
@@ -447,10 +465,12 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
     except CommandNotExecutable as error:
         print(f"{error.command}: not executable ({error.reason})", file=sys.stderr)
         return EXIT_NOT_EXECUTABLE
-    except SentryError as error:
+    except (SentryError, PublishError) as error:
         raise UsageError(str(error)) from None
     finally:
         with relay.deferred():  # a signal now must not cut the clean-up short
+            if publisher is not None:
+                publisher.close()
             if tracer is not None:
                 tracer.close()
             elif trace_file is not None:

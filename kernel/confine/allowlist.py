@@ -125,6 +125,7 @@ def sentry_entries(pid: int) -> list[Entry]:
         Entry("recvmsg", "gofer replies with a donated fd beside them (SCM_RIGHTS)"),
         Entry("getsockname", "trio asks an accepted control connection's address"),
         Entry("setsockopt", "trio's options on an accepted control connection"),
+        Entry("shutdown", "half-closing a published port's host connection when the guest ends its side (-p)"),
         # --- Python and glibc
         Entry("futex", "glibc's locks"),
         Entry("rt_sigaction", "trio's and Python's signal handling (SIGWINCH under -t, SIGINT)"),
