@@ -19,7 +19,6 @@ from abi.linux import (
     POLLOUT,
     POLLRDNORM,
     POLLWRNORM,
-    S_IFREG,
 )
 from abi.errno import Errno
 from services.vfs.file import File, scatter
@@ -30,18 +29,32 @@ if TYPE_CHECKING:
     from abi.creds import Caller
 
 _anon = Filesystem(name=b"anon_inodefs")
+#: Linux's anon_inodefs inode: owner read and write, and no file type at all (stat's "weird
+#: file"), so calls that need a regular file (copy_file_range, mmap...) refuse it.
+ANON_INODE_MODE = 0o600
 _U64 = struct.Struct("<Q")
 _MAX = (1 << 64) - 2
 
 
-class EventFd(File):
+class AnonInodeFile(File):
+    """A file on Linux's anon_inodefs (eventfd, epoll, signalfd): no name, no file type, and
+    lseek a no-op that answers the offset, 0 (noop_llseek)."""
+
+    def __init__(self, flags: int) -> None:
+        super().__init__(O_RDWR | flags, Inode(_anon, ANON_INODE_MODE))
+
+    async def seek(self, offset: int, whence: int) -> int:
+        return self.offset
+
+
+class EventFd(AnonInodeFile):
     """The counter behind an eventfd."""
 
     epollable = True
     may_block = True
 
     def __init__(self, initial: int, flags: int, semaphore: bool) -> None:
-        super().__init__(O_RDWR | flags, Inode(_anon, S_IFREG | 0o600))
+        super().__init__(flags)
         self.counter = initial
         self.semaphore = semaphore
         self._changes = Changes()
@@ -102,13 +115,13 @@ class Interest:
     disabled: bool = False
 
 
-class Epoll(File):
+class Epoll(AnonInodeFile):
     """An epoll instance: its interest list, keyed by (fd, file) as Linux keys it."""
 
     epollable = True
 
     def __init__(self, flags: int) -> None:
-        super().__init__(O_RDWR | flags, Inode(_anon, S_IFREG | 0o600))
+        super().__init__(flags)
         self.interests: dict[tuple[int, int], Interest] = {}
         #: Notified when the interest list changes (epoll_ctl), so waiters look again.
         self.listed = Changes()

@@ -12,10 +12,8 @@ from abi import structs
 from abi.errno import EAGAIN, EINVAL
 from abi.linux import (
     O_NONBLOCK,
-    O_RDWR,
     POLLIN,
     POLLRDNORM,
-    S_IFREG,
     SI_KERNEL,
     SI_SIGIO,
     SI_TIMER,
@@ -27,9 +25,8 @@ from typing import TYPE_CHECKING
 from abi.errno import Errno
 from kernel.bus import Bus
 from services.signals.watch import PendingWatch
-from services.vfs.eventfd import _anon
-from services.vfs.file import File, scatter
-from services.vfs.inode import Inode
+from services.vfs.eventfd import AnonInodeFile
+from services.vfs.file import scatter
 
 if TYPE_CHECKING:
     from abi.creds import Caller
@@ -37,14 +34,14 @@ if TYPE_CHECKING:
 _FAULTS = (Signal.SIGILL, Signal.SIGFPE, Signal.SIGSEGV, Signal.SIGBUS, Signal.SIGTRAP)
 
 
-class SignalFd(File):
+class SignalFd(AnonInodeFile):
     """A signalfd: a signal mask and the way to the signals actor."""
 
     epollable = True
     may_block = True
 
     def __init__(self, bus: Bus, watch: PendingWatch, mask: int, flags: int) -> None:
-        super().__init__(O_RDWR | flags, Inode(_anon, S_IFREG | 0o600))
+        super().__init__(flags)
         self.bus = bus
         self.watch = watch
         self.mask = mask

@@ -5,7 +5,9 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/select.h>
+#include <sys/stat.h>
 
 int main(void) {
     int p[2];
@@ -80,5 +82,18 @@ int main(void) {
     printf("hup %x\n", fds[0].revents);
     T(epoll_ctl(ep, EPOLL_CTL_DEL, e, NULL));
     T(epoll_ctl(ep, EPOLL_CTL_DEL, e, NULL));
+    /* Anonymous inodes have no file type: stat says "weird file", and calls that need a
+       regular file refuse them. */
+    struct stat st;
+    int anon[2] = {e, ep};
+    for (int i = 0; i < 2; i++) {
+        T(fstat(anon[i], &st));
+        printf("anon mode %o\n", (unsigned)st.st_mode);
+    }
+    int memfd;
+    T(memfd = memfd_create("sink", 0));
+    T(copy_file_range(e, NULL, memfd, NULL, 4096, 0));
+    T(copy_file_range(memfd, NULL, e, NULL, 4096, 0));
+    T(lseek(e, 0, SEEK_SET));
     return 0;
 }
