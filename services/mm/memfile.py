@@ -128,6 +128,15 @@ class MemoryFile:
             at = target + (data - source)
             view[at:at + hole - data] = view[data:hole]
 
+    @property
+    def end(self) -> int:
+        """The high-water mark of the allocator: every range handed out lies below it."""
+        return self._end
+
+    def room(self) -> int:
+        """How many bytes could still be handed out (in pieces)."""
+        return self.size - self._end + sum(self._free_lengths.values())
+
     def allocated_bytes(self) -> int:
         """Memory the sandbox holds right now (the file's allocated blocks)."""
         return os.fstat(self.fd).st_blocks * 512

@@ -2,7 +2,7 @@
 
 A :class:`Mapping` is a range of guest addresses backed by a contiguous range of the memory file
 (``offset`` is the file offset of ``start``). Ranges of the file are held by :class:`Backing`
-objects with a reference count, so a split, a move or (later) a fork shares them without copying;
+objects with a reference count, so a split, a move or a fork shares them without copying;
 a mapping need not have a contiguous backing with its neighbours — growing a mapping just adds
 another one — and the listing merges them back for /proc/PID/maps as Linux shows its VMAs.
 """
@@ -13,7 +13,7 @@ import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from abi.linux import MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_SHARED, MAP_TYPE
+from abi.linux import MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_SHARED, MAP_TYPE, PROT_WRITE
 
 #: The flags that make two adjacent mappings one VMA in Linux's eyes.
 _VMA_FLAGS = MAP_TYPE | MAP_ANONYMOUS | MAP_GROWSDOWN
@@ -47,6 +47,9 @@ class Mapping:
     #: Pages of a file mapping wholly past the file's end: the stub maps them PROT_NONE, and a
     #: guest access is SIGBUS (as on Linux) unless the file has grown to reach them since.
     past_end: bool = False
+    #: Copy-on-write: the pages may be shared with another address space since a fork, so the
+    #: stub maps them without PROT_WRITE and a write fault copies them (or takes them over).
+    cow: bool = False
 
     @property
     def size(self) -> int:
@@ -55,7 +58,9 @@ class Mapping:
     @property
     def stub_prot(self) -> int:
         """The protection the stub maps the pages with."""
-        return 0 if self.past_end else self.prot
+        if self.past_end:
+            return 0
+        return self.prot & ~PROT_WRITE if self.cow else self.prot
 
     @property
     def shared(self) -> bool:
@@ -67,7 +72,7 @@ class Mapping:
     def piece(self, start: int, end: int) -> Mapping:
         """The part of this mapping over [start, end), sharing its backing."""
         return Mapping(start, end, self.prot, self.flags, self.backing, self.file_offset(start), self.name,
-                       self.past_end)
+                       self.past_end, self.cow)
 
 
 class MappingTable:
