@@ -130,6 +130,14 @@ _COPY_CHUNK = 16 << 20
 #: A write fault on copy-on-write memory copies this aligned window around the page (within
 #: the mapping): a guest writing a whole buffer faults once per window, not once per page.
 _COW_WINDOW = 16 * PAGE_SIZE
+#: Fork copies small private writable mappings at once (the stack's top, .data, a small heap:
+#: what a child writes first) rather than make them copy-on-write: a fault costs far more than
+#: copying a few pages. At most this many bytes of data per fork, from mappings of at most
+#: ``_EAGER_SCAN_LIMIT`` bytes (finding a mapping's data costs the host time per page).
+_EAGER_COPY_BUDGET = 64 * PAGE_SIZE
+_EAGER_SCAN_LIMIT = 16 << 20
+#: Pages held alone are taken over (made writable in place) this many bytes at a time.
+_TAKEOVER_WINDOW = 512 * PAGE_SIZE
 
 
 async def _checkpoint_every(number: int) -> None:
@@ -222,9 +230,15 @@ class MemoryManager(MemoryContract):
             if sum(m.size for m in parent.table if not m.shared) > self._memfile.room():
                 raise Errno(ENOMEM)
             write_protect: list[Mapping] = []
+            eager = self._eager_copies(parent)
             for mapping in parent.table:
                 piece = mapping.piece(mapping.start, mapping.end)
-                if not mapping.shared:
+                if id(mapping) in eager:
+                    backing = Backing(self._allocate(mapping.size), mapping.size, False)
+                    self._memfile.copy(mapping.offset, backing.offset, mapping.size)
+                    piece = Mapping(mapping.start, mapping.end, mapping.prot, mapping.flags, backing, backing.offset,
+                                    mapping.name, mapping.past_end)
+                elif not mapping.shared:
                     self._shared.add(mapping.offset, mapping.offset + mapping.size, 1)
                     if not mapping.cow and mapping.stub_prot & PROT_WRITE:
                         write_protect.append(mapping)
@@ -243,6 +257,25 @@ class MemoryManager(MemoryContract):
             await self.destroy(child_asid)
             raise
         return child_asid
+
+    def _eager_copies(self, space: Space) -> set[int]:
+        """The private mappings fork copies at once (by ``id``): writable ones holding little
+        data, the stack first, then the smallest, while ``_EAGER_COPY_BUDGET`` lasts."""
+        candidates = [m for m in space.table if not m.shared and m.prot & PROT_WRITE and not m.past_end
+                      and m.size <= _EAGER_SCAN_LIMIT]
+        candidates.sort(key=lambda m: (not m.flags & MAP_GROWSDOWN and m.name != "[stack]", m.size))
+        chosen: set[int] = set()
+        budget = _EAGER_COPY_BUDGET
+        for mapping in candidates:
+            data = 0
+            for lo, hi in self._memfile.extents(mapping.offset, mapping.offset + mapping.size):
+                data += hi - lo
+                if data > budget:
+                    break
+            if data <= budget:
+                chosen.add(id(mapping))
+                budget -= data
+        return chosen
 
     @operation
     async def translate(self, asid: int, addr: int, write: bool = False) -> int:
@@ -524,24 +557,25 @@ class MemoryManager(MemoryContract):
 
         Works on the run of pages from ``lo`` that have the same number of holders: pages other
         spaces still hold are replaced by fresh ones — a copy, or zeros (``copy`` False, for
-        MADV_DONTNEED) — while pages this space holds alone are taken over as they are (the
-        whole run, as far as the mapping goes). Either way they are mapped as asked again
-        (writable, if the mapping is). Callers loop until the range they need is done.
+        MADV_DONTNEED) — while pages this space holds alone are taken over as they are (up to
+        ``_TAKEOVER_WINDOW`` past ``lo`` at least: making pages writable costs the host time
+        per page it maps, and what stays read-only need not be protected again at the next
+        fork). Either way they are mapped as asked again (writable, if the mapping is).
+        Callers loop until the range they need is done.
         """
         offset = mapping.file_offset(lo)
         run_lo, run_hi, extra = next(self._shared.segments(offset, mapping.file_offset(mapping.end)))
         if not extra:
             if not copy:
                 return  # (MADV_DONTNEED of pages held alone: the caller punches them)
-            for before_lo, before_hi, before_extra in self._shared.segments(mapping.offset, offset):
-                if before_hi == run_lo and not before_extra:  # (the run reaches back to here)
-                    run_lo = before_lo
-            start, end = mapping.start + (run_lo - mapping.offset), mapping.start + (run_hi - mapping.offset)
-            space.table.split(start)
+            end = min(max(hi, lo + _TAKEOVER_WINDOW), mapping.start + (run_hi - mapping.offset))
+            space.table.split(lo)
             space.table.split(end)
-            pieces = space.table.overlapping(start, end)
+            pieces = space.table.overlapping(lo, end)
             for piece in pieces:
                 piece.cow = False
+            space.table.merge(end)
+            space.table.merge(lo)
             for run_start, run_end, prot, _ in _stub_runs(pieces, by_offset=False):
                 await space.platform.protect(run_start, run_end - run_start, prot)
             return

@@ -23,6 +23,8 @@ from abi.linux import MAP_NORESERVE, PAGE_SIZE
 #: Size of the (sparse) file and of the Sentry's reservation: address space, not memory.
 DEFAULT_SIZE = 1 << 38  # 256 GiB
 
+#: How many pages of a run of data :meth:`MemoryFile.extents` follows one by one.
+_PROBE_PAGES = 128
 _FALLOC_FL_KEEP_SIZE = 0x01
 _FALLOC_FL_PUNCH_HOLE = 0x02
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -98,19 +100,34 @@ class MemoryFile:
             raise OSError(err, f"punching the memory file: {os.strerror(err)}")
 
     def extents(self, start: int, end: int) -> Iterator[tuple[int, int]]:
-        """The (begin, end) ranges of [start, end) that hold data, found with SEEK_DATA and
-        SEEK_HOLE: holes cost nothing to skip."""
+        """The (begin, end) ranges of [start, end) that hold data, found with SEEK_DATA: holes
+        cost nothing to skip.
+
+        SEEK_HOLE scans on to the end of a run of data, however far past ``end`` it goes (a
+        window of a 256 MiB heap would cost the host the whole heap), so a run is followed
+        page by page for its first ``_PROBE_PAGES``, and only a longer one asks SEEK_HOLE.
+        """
         position = start
         while position < end:
-            try:
-                data = os.lseek(self.fd, position, os.SEEK_DATA)
-            except OSError:  # ENXIO: nothing but holes from here
+            data = self._next_data(position)
+            if data is None or data >= end:
                 return
-            if data >= end:
-                return
-            hole = min(os.lseek(self.fd, data, os.SEEK_HOLE), end)
-            yield data, hole
-            position = hole
+            stop = data + PAGE_SIZE
+            probe_end = min(end, data + _PROBE_PAGES * PAGE_SIZE)
+            while stop < probe_end and self._next_data(stop) == stop:
+                stop += PAGE_SIZE
+            if stop == probe_end < end:
+                stop = os.lseek(self.fd, stop, os.SEEK_HOLE)
+            stop = min(stop, end)
+            yield data, stop
+            position = stop
+
+    def _next_data(self, position: int) -> int | None:
+        """The first offset at or after ``position`` holding data; None if only holes follow."""
+        try:
+            return os.lseek(self.fd, position, os.SEEK_DATA)
+        except OSError:  # ENXIO
+            return None
 
     def resident(self, offset: int, length: int) -> bytes:
         """One byte per page of the range: 1 where the page holds memory, 0 for a hole."""

@@ -160,6 +160,20 @@ class MappingTable:
         mapping.end = addr
         self.add(tail)
 
+    def merge(self, addr: int) -> None:
+        """Join the mapping starting at ``addr`` to the one ending there when they are one
+        piece split earlier: same backing at contiguous offsets, same everything else."""
+        index = bisect.bisect_left(self._starts, addr)
+        if index == 0 or index >= len(self._mappings) or self._starts[index] != addr:
+            return
+        before, after = self._mappings[index - 1], self._mappings[index]
+        if (before.end == addr and before.backing is after.backing and before.file_offset(addr) == after.offset
+                and (before.prot, before.flags, before.name, before.past_end, before.cow)
+                == (after.prot, after.flags, after.name, after.past_end, after.cow)):
+            before.end = after.end
+            del self._mappings[index], self._starts[index]
+            after.backing.refs -= 1
+
     def take(self, start: int, end: int) -> list[Mapping]:
         """Remove and return the mappings over [start, end), split at its edges.
 

@@ -24,6 +24,7 @@ from abi.linux import (
     SEGV_ACCERR,
     Signal,
 )
+from services.mm import actor
 from services.mm.refcount import SharedRanges
 from tests.unit.test_mm import ANON, RW, FakeStub, Harness, P
 
@@ -84,7 +85,8 @@ class Guest:
 
 
 @pytest.fixture
-async def g() -> AsyncIterator[Guest]:
+async def g(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Guest]:
+    monkeypatch.setattr(actor, "_EAGER_COPY_BUDGET", 0)  # every private page copy-on-write
     harness = Harness()
     harness.asid = await harness.mm.create()
     yield Guest(harness)
@@ -137,10 +139,11 @@ async def test_the_last_holder_takes_pages_over_without_copying(g: Guest) -> Non
     child = await g.mm.fork(parent)
     await g.mm.destroy(child)
     g.faults = 0
-    await g.write(parent, base + 20 * P, b"y")
     await g.write(parent, base, b"z")
-    assert g.faults == 1  # the whole run became writable at once
+    await g.write(parent, base + 20 * P, b"y")
+    assert g.faults == 1  # a whole window became writable at once
     assert g.mm._spaces[parent].table.find(base).file_offset(base) == offset  # type: ignore[union-attr]
+    assert len(g.mm._spaces[parent].table) == 1  # and the pieces split for it joined again
     g.check(parent)
 
 
@@ -240,3 +243,23 @@ async def test_a_thousand_forks_leave_the_memory_file_bounded(g: Guest) -> None:
     assert g.h.memfile.allocated_bytes() <= 64 * P
     assert (await g.mm.usage())["cow_ranges"] == 0
     g.check(parent)
+
+
+async def test_fork_copies_small_writable_mappings_at_once(g: Guest, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(actor, "_EAGER_COPY_BUDGET", 4 * P)
+    parent = g.h.asid
+    small = await g.h.mmap(BASE, 64 * P)
+    big = await g.h.mmap(BASE + 128 * P, 64 * P)
+    await g.write(parent, small, b"s" * 2 * P)  # two pages of data: within the budget
+    await g.write(parent, big, b"b" * 8 * P)  # eight: copy-on-write
+    allocated = g.h.memfile.allocated_bytes()
+    child = await g.mm.fork(parent)
+    assert g.h.memfile.allocated_bytes() == allocated + 2 * P
+    g.faults = 0
+    await g.write(child, small, b"child")
+    await g.write(parent, small + P, b"parent")
+    assert g.faults == 0
+    assert g.read(parent, small, 5) == b"sssss" and g.read(child, small + P, 6) == b"ssssss"
+    await g.write(child, big, b"child")
+    assert g.faults == 1 and g.read(parent, big, 5) == b"bbbbb"
+    g.check(parent, child)
