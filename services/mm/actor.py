@@ -1042,6 +1042,27 @@ class MemoryManager(MemoryContract):
         return self._space(asid).table.listing()
 
     @operation
+    async def smaps(self, asid: int) -> list[tuple[int, int, int, int, int, str, int, int, int]]:
+        """Each VMA's row of /proc/PID/maps, with its resident, shared and proportional bytes."""
+        rows = []
+        for group in self._space(asid).table.vmas():
+            rss = shared = pss = 0
+            for mapping in group:
+                for lo, hi in self._memfile.extents(mapping.offset, mapping.offset + mapping.size):
+                    rss += hi - lo
+                    if mapping.shared:  # (MAP_SHARED memory: shared when more than one mapping has it)
+                        holders = mapping.backing.refs
+                        shared += hi - lo if holders > 1 else 0
+                        pss += (hi - lo) // max(holders, 1)
+                        continue
+                    for seg_lo, seg_hi, extra in self._shared.segments(lo, hi):
+                        shared += seg_hi - seg_lo if extra else 0
+                        pss += (seg_hi - seg_lo) // (extra + 1)
+            first = group[0]
+            rows.append((first.start, group[-1].end, first.prot, first.flags, 0, first.name, rss, shared, pss))
+        return rows
+
+    @operation
     async def usage(self) -> dict[str, int]:
         """Memory the sandbox holds (allocated) and has promised (committed), the memory file's
         high-water mark (file_end), and the private memory fork shares (cow_ranges), in bytes."""

@@ -26,6 +26,8 @@ from platforms import Context
 
 #: One VMA as /proc/PID/maps lists it: (start, end, prot, flags, file offset, name).
 MapsRow = tuple[int, int, int, int, int, str]
+#: A row of /proc/PID/smaps: a MapsRow, then resident, shared and proportional bytes.
+SmapsRow = tuple[int, int, int, int, int, str, int, int, int]
 
 
 class MemoryContract(Contract):
@@ -215,6 +217,13 @@ class MemoryContract(Contract):
     @operation
     async def maps(self, asid: int) -> list[MapsRow]:
         """The address space's VMAs in address order, as /proc/PID/maps lists them."""
+        raise NotImplementedError
+
+    @operation
+    async def smaps(self, asid: int) -> list[SmapsRow]:
+        """The VMAs as :meth:`maps` lists them, each followed by the bytes of it that are
+        resident, resident and shared with another mapping (copy-on-write since fork, or
+        MAP_SHARED memory mapped more than once), and its proportional share (PSS)."""
         raise NotImplementedError
 
     @operation

@@ -219,6 +219,16 @@ class MappingTable:
             end = other.end
         return end
 
+    def vmas(self) -> list[list[Mapping]]:
+        """The mappings grouped into VMAs as :meth:`listing` merges them."""
+        groups: list[list[Mapping]] = []
+        for m in self._mappings:
+            if groups and groups[-1][-1].end == m.start and _same_vma(groups[-1][-1], m):
+                groups[-1].append(m)
+            else:
+                groups.append([m])
+        return groups
+
     def listing(self) -> list[tuple[int, int, int, int, int, str]]:
         """(start, end, prot, flags, offset, name) per VMA, merging as Linux shows them."""
         rows: list[tuple[int, int, int, int, int, str]] = []

@@ -2,7 +2,8 @@
  * cow MODE: private memory across fork stays private, shared memory stays shared, whatever
  * the two sides do to it. Prints what each side sees; natively and under Sentrio alike.
  *
- * Modes: same-pages, chain, vfork, mremap, thread, shared, read, dontneed, mprotect, many.
+ * Modes: same-pages, chain, vfork, mremap, thread, shared, read, dontneed, mprotect, many, smaps
+ * (which needs /proc).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -309,6 +310,49 @@ static void many(void)
            (unsigned long long)sum(p, BIG));
 }
 
+/* The figures /proc/self/smaps gives the VMA at ``addr``, and status's RssShmem. */
+static void figures(const char *who, void *addr)
+{
+    char line[256], start[32];
+    snprintf(start, sizeof start, "%lx-", (unsigned long)addr);
+    FILE *f = fopen("/proc/self/smaps", "r");
+    int in = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        if (strchr(line, '-') && !strstr(line, " kB"))
+            in = !strncmp(line, start, strlen(start));
+        else if (in && (!strncmp(line, "Rss:", 4) || !strncmp(line, "Pss:", 4) || strstr(line, "_Dirty:")))
+            printf("%s %s", who, line);
+    }
+    if (f)
+        fclose(f);
+    f = fopen("/proc/self/status", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "RssShmem:", 9))
+            printf("%s %s", who, line);
+    if (f)
+        fclose(f);
+}
+
+/* /proc/PID/smaps and status count pages shared since fork as shared, until one side writes. */
+static void smaps(void)
+{
+    unsigned char *p = fresh(BIG, 1);
+    unsigned char *s = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    memset(s, 1, 1 << 20);
+    pid_t pid = fork();
+    if (pid == 0) {
+        memset(p, 2, BIG / 4);
+        unsigned sum = 0;
+        for (size_t i = 0; i < 1 << 20; i += PAGE)
+            sum += s[i];
+        figures(sum ? "child" : "child?", p);
+        fflush(stdout);
+        _exit(0);
+    }
+    wait_child(pid);
+    figures("parent", p);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -323,6 +367,7 @@ int main(int argc, char **argv)
     else if (!strcmp(mode, "dontneed")) dontneed();
     else if (!strcmp(mode, "mprotect")) do_mprotect();
     else if (!strcmp(mode, "many")) many();
+    else if (!strcmp(mode, "smaps")) smaps();
     else {
         fprintf(stderr, "unknown mode\n");
         return 2;
