@@ -926,10 +926,16 @@ class MemoryManager(MemoryContract):
             return
         need = 0 if force else PROT_WRITE
         space = self._spaces.get(asid)
-        if space is not None and self._shared:
-            mapping = space.table.find(addr)
-            if mapping is None or mapping.cow or addr + len(data) > mapping.end:
-                await self._unshare_range(space, addr, addr + len(data), need)
+        if space is None:
+            raise Errno(EFAULT)
+        length = len(data)
+        mapping = space.table.find(addr)
+        if mapping is not None and addr + length <= mapping.end and mapping.prot & need == need \
+                and not mapping.cow and not mapping.past_end:  # one mapping, nothing shared: the hot path
+            start = mapping.offset + (addr - mapping.start)
+            self._view[start:start + length] = data
+            return
+        await self._unshare_range(space, addr, addr + length, need)
         try:
             views = self._views(asid, addr, len(data), need)
         except Errno:
