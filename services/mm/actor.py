@@ -267,12 +267,8 @@ class MemoryManager(MemoryContract):
         chosen: set[int] = set()
         budget = _EAGER_COPY_BUDGET
         for mapping in candidates:
-            data = 0
-            for lo, hi in self._memfile.extents(mapping.offset, mapping.offset + mapping.size):
-                data += hi - lo
-                if data > budget:
-                    break
-            if data <= budget:
+            data = self._memfile.data_up_to(mapping.offset, mapping.offset + mapping.size, budget)
+            if data is not None:
                 chosen.add(id(mapping))
                 budget -= data
         return chosen

@@ -122,6 +122,20 @@ class MemoryFile:
             yield data, stop
             position = stop
 
+    def data_up_to(self, start: int, end: int, limit: int) -> int | None:
+        """Bytes of [start, end) holding data, or None if more than ``limit``: a page at a time,
+        so the host's cost is bounded by ``limit``, not by how far the data runs on."""
+        total, position = 0, start
+        while position < end:
+            data = self._next_data(position)
+            if data is None or data >= end:
+                break
+            total += PAGE_SIZE
+            if total > limit:
+                return None
+            position = data + PAGE_SIZE
+        return total
+
     def _next_data(self, position: int) -> int | None:
         """The first offset at or after ``position`` holding data; None if only holes follow."""
         try:
