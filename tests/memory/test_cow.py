@@ -15,7 +15,7 @@ pytestmark = needs_root()
 
 @pytest.mark.parametrize("libc", ["", ".musl"])
 @pytest.mark.parametrize("mode", ["same-pages", "chain", "vfork", "mremap", "thread", "shared", "read", "dontneed",
-                                  "mprotect"])
+                                  "mprotect", "file"])
 def test_private_memory_across_fork(image: Path, mode: str, libc: str) -> None:
     outcome = same(image, f"/bin/cow{libc}", mode)
     assert outcome.status == 0 and outcome.stdout  # (the native run itself went as planned)

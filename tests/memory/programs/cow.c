@@ -2,10 +2,11 @@
  * cow MODE: private memory across fork stays private, shared memory stays shared, whatever
  * the two sides do to it. Prints what each side sees; natively and under Sentrio alike.
  *
- * Modes: same-pages, chain, vfork, mremap, thread, shared, read, dontneed, mprotect, many, smaps
- * (which needs /proc).
+ * Modes: same-pages, chain, vfork, mremap, thread, shared, read, dontneed, mprotect, file, many,
+ * smaps (which needs /proc).
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -310,6 +311,31 @@ static void many(void)
            (unsigned long long)sum(p, BIG));
 }
 
+/* A MAP_PRIVATE mapping of a file: its pages are the process's own copy, across fork too. */
+static void file(const char *self)
+{
+    int fd = open(self, O_RDONLY);
+    unsigned char *m = mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    if (fd < 0 || m == MAP_FAILED) {
+        perror(self);
+        exit(1);
+    }
+    m[0] = 'P';
+    pid_t pid = fork();
+    if (pid == 0) {
+        printf("child sees %c%c%c%c\n", m[0], m[1], m[2], m[3]);
+        m[1] = 'c';
+        m[5 * PAGE] = 'c';
+        printf("child wrote %c%c%c%c %c\n", m[0], m[1], m[2], m[3], m[5 * PAGE]);
+        _exit(0);
+    }
+    wait_child(pid);
+    char head[4];
+    pread(fd, head, 4, 0);
+    printf("parent sees %c%c%c%c %d, the file %c%c%c\n", m[0], m[1], m[2], m[3], m[5 * PAGE] == 'c', head[1], head[2],
+           head[3]);
+}
+
 /* The figures /proc/self/smaps gives the VMA at ``addr``, and status's RssShmem. */
 static void figures(const char *who, void *addr)
 {
@@ -368,6 +394,7 @@ int main(int argc, char **argv)
     else if (!strcmp(mode, "mprotect")) do_mprotect();
     else if (!strcmp(mode, "many")) many();
     else if (!strcmp(mode, "smaps")) smaps();
+    else if (!strcmp(mode, "file")) file(argv[0]);
     else {
         fprintf(stderr, "unknown mode\n");
         return 2;
