@@ -110,9 +110,12 @@ static volatile int vfork_seen;
 static void do_vfork(void)
 {
     unsigned char *p = fresh(BIG, 5);
+    int go[2];
+    pipe(go);
     pid_t first = fork();
     if (first == 0) {
-        sleep(1);
+        char token;
+        read(go[0], &token, 1);  /* once the vfork child has written */
         printf("forked child still sees %d\n", p[100]);
         _exit(0);
     }
@@ -124,6 +127,7 @@ static void do_vfork(void)
     }
     int status = wait_child(pid);
     printf("after vfork: seen %d, p[100] %d, status %d\n", vfork_seen, p[100], status);
+    write(go[1], "x", 1);
     wait_child(first);
 }
 
