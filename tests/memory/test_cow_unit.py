@@ -263,3 +263,17 @@ async def test_fork_copies_small_writable_mappings_at_once(g: Guest, monkeypatch
     await g.write(child, big, b"child")
     assert g.faults == 1 and g.read(parent, big, 5) == b"bbbbb"
     g.check(parent, child)
+
+
+async def test_a_stale_fault_runs_again_once(g: Guest) -> None:
+    parent = g.h.asid
+    base = await g.h.mmap(BASE, 4 * P)
+    await g.mm.mprotect(parent, base + 3 * P, P, PROT_READ)
+    child = await g.mm.fork(parent)
+    await g.write(child, base, b"x")  # one thread's write fault copies the page ...
+    # ... and another thread's, raised before that, comes in late: the access runs again.
+    assert await g.mm.fault(child, base + 1, True, True) is None
+    # The same fault once more (an instruction fetch from the page) is a real violation.
+    assert await g.mm.fault(child, base + 1, True, False) == (Signal.SIGSEGV, SEGV_ACCERR)
+    assert await g.mm.fault(child, base + 3 * P, True, True) == (Signal.SIGSEGV, SEGV_ACCERR)
+    g.check(parent, child)
