@@ -87,6 +87,9 @@ class Task:
         self.saved_mask: int | None = None
         #: (trapno, error code, address) of the fault being delivered, for the sigcontext.
         self.fault_info: tuple[int, int, int] | None = None
+        #: Address of the last fault the MM resolved (copy-on-write): the same fault again at
+        #: once is a real violation, not a stale one.
+        self._resolved_fault: int | None = None
         #: What restart_syscall continues (nanosleep's remaining sleep).
         self.restart_block: Callable[[], Awaitable[int]] | None = None
         self._blocking: trio.CancelScope | None = None
@@ -182,12 +185,16 @@ class Task:
         if fault is None or fault.signo not in _FAULT_SIGNALS or fault.code <= 0:
             return
         if fault.signo == Signal.SIGSEGV:  # the MM knows what a bad access really was
+            may_be_stale = fault.addr != self._resolved_fault
             try:
-                verdict = await self.kernel.bus.call("mm", "fault", self.process.mm.asid, fault.addr, False)
+                verdict = await self.kernel.bus.call("mm", "fault", self.process.mm.asid, fault.addr, False,
+                                                     may_be_stale)
             except Errno:  # no verdict (a crashed actor, already logged): a plain bad access
                 verdict = (Signal.SIGSEGV, fault.code)
-            if verdict is None:  # resolved (a file grew under its mapping): run the access again
+            if verdict is None:  # resolved (a copy-on-write page, a file grown): run the access again
+                self._resolved_fault = fault.addr
                 return
+            self._resolved_fault = None
             fault = dataclasses.replace(fault, signo=verdict[0], code=verdict[1])
         info = structs.SIGINFO_FAULT.pack(fault.signo, 0, fault.code, fault.addr)
         self.fault_info = (_TRAP_NUMBERS.get(fault.signo, 0), 0, fault.addr)

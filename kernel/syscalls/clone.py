@@ -1,8 +1,8 @@
 """New threads and processes: clone, clone3, fork, vfork.
 
 A thread (CLONE_THREAD) is a new stub thread in the caller's address space; a process is a
-new address space the MM forks from the caller's (private memory copied, shared memory
-shared), or — with CLONE_VM and no CLONE_THREAD, as vfork and posix_spawn do — the same one.
+new address space the MM forks from the caller's (private memory copy-on-write, shared
+memory shared), or — with CLONE_VM and no CLONE_THREAD, as vfork and posix_spawn do — the same one.
 The child starts with the caller's registers (rax = 0), on ``stack`` if given.
 """
 

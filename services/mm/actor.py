@@ -3,8 +3,14 @@
 Each address space (``asid``) has a :class:`~services.mm.vma.MappingTable` and a platform
 address space that mirrors it *eagerly*: every mapping is mapped into the stub whole, as shared
 mappings of the memory file, so the host handles first touches and no fault of valid memory
-reaches the Sentry. The operations follow Linux's mm/mmap.c, mremap.c, mprotect.c, madvise.c and
-mincore.c, errno for errno.
+reaches the Sentry — but one: fork shares private memory copy-on-write. Parent and child map
+the same memory-file pages without PROT_WRITE; the first write faults, and :meth:`fault`
+copies the pages (or, for their last holder, takes them over) and maps them writable again.
+Who holds a shared page is counted per memory-file range (:mod:`services.mm.refcount`), and
+the Sentry's own writes into guest memory unshare first, as Linux's copy_to_user faults.
+
+The operations follow Linux's mm/mmap.c, mremap.c, mprotect.c, madvise.c and mincore.c, errno
+for errno.
 
 Copy-in and copy-out are the hot path: one bisect finds the mapping, and the data is a slice of
 the memory file's view in the Sentry.
@@ -88,6 +94,7 @@ from platforms import AddressSpace, Context, Platform
 from services.mm.contract import FutexId, MemoryContract
 from services.mm.memfile import MemoryFile
 from services.mm.pagecache import CachedPage, PageCache
+from services.mm.refcount import SharedRanges
 from services.mm.vma import Backing, Mapping, MappingTable
 
 #: mmap's MAP_DROPPABLE (Linux 6.11): private anonymous memory the kernel may drop.
@@ -120,6 +127,17 @@ MAX_LFS_FILESIZE = (1 << 63) - 1
 #: many stub mappings, and every this many bytes copied from a file.
 _CHECKPOINT_EVERY = 128
 _COPY_CHUNK = 16 << 20
+#: A write fault on copy-on-write memory copies this aligned window around the page (within
+#: the mapping): a guest writing a whole buffer faults once per window, not once per page.
+_COW_WINDOW = 16 * PAGE_SIZE
+#: Fork copies small private writable mappings at once (the stack's top, .data, a small heap:
+#: what a child writes first) rather than make them copy-on-write: a fault costs far more than
+#: copying a few pages. At most this many bytes of data per fork, from mappings of at most
+#: ``_EAGER_SCAN_LIMIT`` bytes (finding a mapping's data costs the host time per page).
+_EAGER_COPY_BUDGET = 64 * PAGE_SIZE
+_EAGER_SCAN_LIMIT = 16 << 20
+#: Pages held alone are taken over (made writable in place) this many bytes at a time.
+_TAKEOVER_WINDOW = 512 * PAGE_SIZE
 
 
 async def _checkpoint_every(number: int) -> None:
@@ -157,6 +175,8 @@ class MemoryManager(MemoryContract):
         #: maps them: handing a range out while a stub still maps it would leak its contents.
         self._to_free: list[tuple[int, int]] = []
         self._cache = PageCache(memfile.view)
+        #: Extra holders of private memory-file pages that fork shares copy-on-write.
+        self._shared = SharedRanges()
         self._top = platform.max_user_address
         self._mmap_base = self._top - STACK_GAP
 
@@ -191,8 +211,10 @@ class MemoryManager(MemoryContract):
     async def fork(self, asid: int) -> int:
         """A copy of address space ``asid`` for a forked child; returns the child's asid.
 
-        Private memory is copied (only the extents of the memory file that hold data), shared
-        memory stays shared: the child's mappings reference the same backings.
+        Nothing is copied: the child's mappings reference the parent's memory-file ranges.
+        Shared memory stays shared; private memory becomes copy-on-write on both sides — its
+        pages gain a holder, and both stubs map them without PROT_WRITE until a write fault
+        (or a write by the Sentry) gives the writer pages of its own.
         """
         parent = self._space(asid)
         self._check_limit(parent.committed)
@@ -203,47 +225,86 @@ class MemoryManager(MemoryContract):
         self._next_asid += 1
         self._spaces[child_asid] = child
         try:
-            copies: dict[int, Backing] = {}
+            # Nothing is allocated now, but either side may come to copy all it shares: like
+            # Linux's commit check, fork fails at once if the memory file could not hold that.
+            if sum(m.size for m in parent.table if not m.shared) > self._memfile.room():
+                raise Errno(ENOMEM)
+            write_protect: list[Mapping] = []
+            eager = self._eager_copies(parent)
             for mapping in parent.table:
-                if mapping.shared:
-                    piece = mapping.piece(mapping.start, mapping.end)
-                else:
-                    backing = copies.get(id(mapping.backing))
-                    source = mapping.backing
-                    if backing is None:
-                        backing = Backing(self._allocate(source.length), source.length, False)
-                        self._memfile.copy(source.offset, backing.offset, source.length)
-                        copies[id(source)] = backing
-                    piece = Mapping(mapping.start, mapping.end, mapping.prot, mapping.flags, backing,
-                                    backing.offset + (mapping.offset - source.offset), mapping.name,
-                                    mapping.past_end)
+                piece = mapping.piece(mapping.start, mapping.end)
+                if id(mapping) in eager:
+                    backing = Backing(self._allocate(mapping.size), mapping.size, False)
+                    self._memfile.copy(mapping.offset, backing.offset, mapping.size)
+                    piece = Mapping(mapping.start, mapping.end, mapping.prot, mapping.flags, backing, backing.offset,
+                                    mapping.name, mapping.past_end)
+                elif not mapping.shared:
+                    self._shared.add(mapping.offset, mapping.offset + mapping.size, 1)
+                    if not mapping.cow and mapping.stub_prot & PROT_WRITE:
+                        write_protect.append(mapping)
+                    mapping.cow = piece.cow = True
                 child.table.add(piece)
             self._commit(child, parent.committed)
-            for number, mapping in enumerate(list(child.table)):
-                await platform.map(mapping.start, mapping.size, mapping.stub_prot, mapping.offset)
+            # The parent's stub loses PROT_WRITE before the child's can run: a write the parent
+            # makes after this point faults and gets its own copy.
+            for number, (start, end, prot, _) in enumerate(_stub_runs(write_protect, by_offset=False)):
+                await parent.platform.protect(start, end - start, prot)
+                await _checkpoint_every(number)
+            for number, (start, end, prot, offset) in enumerate(_stub_runs(list(child.table))):
+                await platform.map(start, end - start, prot, offset)
                 await _checkpoint_every(number)
         except BaseException:
             await self.destroy(child_asid)
             raise
         return child_asid
 
+    def _eager_copies(self, space: Space) -> set[int]:
+        """The private mappings fork copies at once (by ``id``): writable ones holding little
+        data, the stack first, then the smallest, while ``_EAGER_COPY_BUDGET`` lasts."""
+        candidates = [m for m in space.table if not m.shared and m.prot & PROT_WRITE and not m.past_end
+                      and m.size <= _EAGER_SCAN_LIMIT]
+        candidates.sort(key=lambda m: (not m.flags & MAP_GROWSDOWN and m.name != "[stack]", m.size))
+        chosen: set[int] = set()
+        budget = _EAGER_COPY_BUDGET
+        for mapping in candidates:
+            data = self._memfile.data_up_to(mapping.offset, mapping.offset + mapping.size, budget)
+            if data is not None:
+                chosen.add(id(mapping))
+                budget -= data
+        return chosen
+
     @operation
     async def translate(self, asid: int, addr: int, write: bool = False) -> int:
-        """The memory-file offset behind guest ``addr`` (a futex's key); EFAULT if the page is
-        unmapped, unreadable, or (``write``) not writable."""
-        mapping = self._space(asid).table.find(addr)
-        need = PROT_READ | (PROT_WRITE if write else 0)
-        if mapping is None or mapping.prot & need != need or mapping.past_end:
-            raise Errno(EFAULT)
-        return mapping.file_offset(addr)
+        """The memory-file offset behind guest ``addr``; EFAULT if the page is unmapped,
+        unreadable, or (``write``) not writable."""
+        # A private page shared since fork would give an offset that changes at its first
+        # write (and that the other process shares): the page becomes this space's first.
+        return (await self._word(asid, addr, write, unshare=True))[1]
 
     @operation
     async def futex_key(self, asid: int, addr: int, private: bool, write: bool = False) -> tuple[FutexId, int]:
-        offset = await self.translate(asid, addr, write)
-        mapping = self._space(asid).table.find(addr)
-        if mapping is not None and mapping.shared and not private:
+        # Only a store needs the page to be this space's own: a private futex is named by
+        # (space, address), so a copy-on-write page read where it is shared is still the same futex.
+        mapping, offset = await self._word(asid, addr, write, unshare=write)
+        if mapping.shared and not private:
             return ("shared", offset), offset
         return (asid, addr), offset
+
+    async def _word(self, asid: int, addr: int, write: bool, unshare: bool) -> tuple[Mapping, int]:
+        """The mapping of the word at ``addr`` and its memory-file offset; with ``unshare`` a
+        writable copy-on-write page is made this space's own first."""
+        space = self._space(asid)
+        mapping = space.table.find(addr)
+        need = PROT_READ | (PROT_WRITE if write else 0)
+        if mapping is None or mapping.prot & need != need or mapping.past_end:
+            raise Errno(EFAULT)
+        if unshare and mapping.cow and mapping.prot & PROT_WRITE:
+            page = addr & ~(PAGE_SIZE - 1)
+            await self._unshare(space, mapping, page, page + PAGE_SIZE)
+            mapping = space.table.find(addr)
+            if mapping is None:
+                raise Errno(EFAULT)
+        return mapping, mapping.file_offset(addr)
 
     def _allocate(self, length: int) -> int:
         """Fresh memory-file pages, or ENOMEM when the memory file has no room left."""
@@ -476,16 +537,82 @@ class MemoryManager(MemoryContract):
         space.committed -= amount
 
     def _release(self, mapping: Mapping) -> None:
-        """A mapping piece is gone: release its pages unless other mappings share them."""
+        """A mapping piece is gone: release its pages unless other mappings share them.
+
+        Private pages have one holder unless fork shared them: those lose a holder, the others
+        are punched. A backing no mapping references any more goes back to the allocator.
+        """
         backing = mapping.backing
         backing.refs -= 1
+        if not backing.shared:
+            self._drop_private(mapping.offset, mapping.offset + mapping.size)
         if backing.refs == 0:
             if isinstance(backing, CachedPage):
                 self._cache.drop(backing)
-            self._memfile.punch(backing.offset, backing.length)
+            if backing.shared:
+                self._memfile.punch(backing.offset, backing.length)
             self._to_free.append((backing.offset, backing.length))
-        elif not backing.shared:
-            self._memfile.punch(mapping.offset, mapping.size)
+
+    def _drop_private(self, start: int, end: int) -> None:
+        """One holder lets go of the private pages [start, end) of the memory file."""
+        if not self._shared:
+            self._memfile.punch(start, end - start)
+            return
+        for lo, hi, extra in list(self._shared.segments(start, end)):
+            if not extra:
+                self._memfile.punch(lo, hi - lo)
+        self._shared.add(start, end, -1)
+
+    async def _unshare(self, space: Space, mapping: Mapping, lo: int, hi: int, copy: bool = True) -> None:
+        """Make the private pages of ``mapping`` from ``lo`` (towards ``hi``) this space's own.
+
+        Works on the run of pages from ``lo`` that have the same number of holders: pages other
+        spaces still hold are replaced by fresh ones — a copy, or zeros (``copy`` False, for
+        MADV_DONTNEED) — while pages this space holds alone are taken over as they are (up to
+        ``_TAKEOVER_WINDOW`` past ``lo`` at least: making pages writable costs the host time
+        per page it maps, and what stays read-only need not be protected again at the next
+        fork). Either way they are mapped as asked again (writable, if the mapping is).
+        Callers loop until the range they need is done.
+        """
+        offset = mapping.file_offset(lo)
+        run_lo, run_hi, extra = next(self._shared.segments(offset, mapping.file_offset(mapping.end)))
+        if not extra:
+            if not copy:
+                return  # (MADV_DONTNEED of pages held alone: the caller punches them)
+            end = min(max(hi, lo + _TAKEOVER_WINDOW), mapping.start + (run_hi - mapping.offset))
+            space.table.split(lo)
+            space.table.split(end)
+            pieces = space.table.overlapping(lo, end)
+            for piece in pieces:
+                piece.cow = False
+            space.table.merge(end)
+            space.table.merge(lo)
+            for run_start, run_end, prot, _ in _stub_runs(pieces, by_offset=False):
+                await space.platform.protect(run_start, run_end - run_start, prot)
+            return
+        end = min(hi, mapping.start + (run_hi - mapping.offset))
+        [old] = space.table.take(lo, end)
+        backing = Backing(self._allocate(end - lo), end - lo, False)
+        if copy:
+            self._memfile.copy(old.offset, backing.offset, end - lo)
+        fresh = Mapping(lo, end, old.prot, old.flags, backing, backing.offset, old.name, old.past_end)
+        space.table.add(fresh)
+        await space.platform.map(lo, end - lo, fresh.stub_prot, fresh.offset)
+        self._release(old)  # (only now: until the stub maps the new pages, it reads the old)
+        self._free_released()
+
+    async def _unshare_range(self, space: Space, addr: int, end: int, need: int) -> None:
+        """Before the Sentry writes guest [addr, end): unshare its copy-on-write pages, up to
+        the first byte lacking the ``need`` protection (the write fails there anyway)."""
+        position = addr & ~(PAGE_SIZE - 1)
+        while position < end:
+            mapping = space.table.find(position)
+            if mapping is None or mapping.prot & need != need or mapping.past_end:
+                return
+            if mapping.cow:
+                await self._unshare(space, mapping, position, page_up(end))
+                continue  # the pages at ``position`` are this space's own now
+            position = mapping.end
 
     def _free_released(self) -> None:
         """Return released ranges to the allocator: the stubs no longer map them."""
@@ -530,10 +657,10 @@ class MemoryManager(MemoryContract):
         self._commit(space, change)
         for mapping in affected:
             mapping.prot = prot
-        await space.platform.protect(addr, end - addr, prot)
-        for mapping in affected:
-            if mapping.past_end:
-                await space.platform.protect(mapping.start, mapping.size, mapping.stub_prot)
+        # Copy-on-write pages stay read-only in the stub whatever the guest asks: a write to
+        # them still has to fault (and pages past a file's end stay inaccessible).
+        for start, stop, stub_prot, _ in _stub_runs(affected, by_offset=False):
+            await space.platform.protect(start, stop - start, stub_prot)
         if hole:
             raise Errno(ENOMEM)
 
@@ -684,6 +811,7 @@ class MemoryManager(MemoryContract):
         addr, end = page_range(addr, length, self._top)  # a wrapping range: EINVAL, nothing touched
         if end == addr:
             return
+        zeroing: list[tuple[int, int]] = []
         for mapping in space.table.overlapping(addr, end):
             lo, hi = max(addr, mapping.start), min(end, mapping.end)
             anonymous = bool(mapping.flags & MAP_ANONYMOUS)
@@ -696,9 +824,36 @@ class MemoryManager(MemoryContract):
             elif advice in _ZEROING_ADVICE and not mapping.shared and anonymous:
                 # (A private copy of a file's pages would go back to the file's bytes in Linux; it
                 # keeps its own here, rather than reading zeros where the file has data.)
-                self._memfile.punch(mapping.file_offset(lo), hi - lo)
-        if not space.table.covers(addr, end):
+                if mapping.cow:
+                    zeroing.append((lo, hi))
+                else:
+                    self._memfile.punch(mapping.file_offset(lo), hi - lo)
+        covered = space.table.covers(addr, end)
+        for lo, hi in zeroing:
+            await self._zero_private(space, lo, hi)
+        if not covered:
             raise Errno(ENOMEM)
+
+    async def _zero_private(self, space: Space, lo: int, hi: int) -> None:
+        """MADV_DONTNEED of copy-on-write memory: pages this space holds alone are punched,
+        pages another space still holds are replaced by fresh zeroed ones of its own."""
+        position = lo
+        while position < hi:
+            mapping = space.table.find(position)
+            if mapping is None or mapping.shared:
+                return  # unmapped or replaced by another thread meanwhile
+            stop = min(hi, mapping.end)
+            if not mapping.cow:
+                self._memfile.punch(mapping.file_offset(position), stop - position)
+                position = stop
+                continue
+            offset = mapping.file_offset(position)
+            run_lo, run_hi, extra = next(self._shared.segments(offset, mapping.file_offset(stop)))
+            if extra:
+                await self._unshare(space, mapping, position, stop, copy=False)
+            else:
+                self._memfile.punch(run_lo, run_hi - run_lo)
+            position += run_hi - run_lo
 
     @operation
     async def msync(self, asid: int, addr: int, length: int, flags: int) -> None:
@@ -781,6 +936,17 @@ class MemoryManager(MemoryContract):
         if not data:
             return
         need = 0 if force else PROT_WRITE
+        space = self._spaces.get(asid)
+        if space is None:
+            raise Errno(EFAULT)
+        length = len(data)
+        mapping = space.table.find(addr)
+        if mapping is not None and addr + length <= mapping.end and mapping.prot & need == need \
+                and not mapping.cow and not mapping.past_end:  # one mapping, nothing shared: the hot path
+            start = mapping.offset + (addr - mapping.start)
+            self._view[start:start + length] = data
+            return
+        await self._unshare_range(space, addr, addr + length, need)
         try:
             views = self._views(asid, addr, len(data), need)
         except Errno:
@@ -813,6 +979,9 @@ class MemoryManager(MemoryContract):
     async def iovecs(self, asid: int, addr: int, length: int, write: bool) -> list[memoryview]:
         if length == 0:
             return []
+        space = self._spaces.get(asid)
+        if write and space is not None and self._shared:
+            await self._unshare_range(space, addr, addr + length, PROT_WRITE)
         return self._views(asid, addr, length, PROT_WRITE if write else PROT_READ)
 
     @operation
@@ -840,19 +1009,34 @@ class MemoryManager(MemoryContract):
     # --- what others ask about ------------------------------------------------------------------
 
     @operation
-    async def fault(self, asid: int, addr: int, is_write: bool) -> tuple[int, int] | None:
+    async def fault(self, asid: int, addr: int, is_write: bool, may_be_stale: bool = False) -> tuple[int, int] | None:
         """What a guest's memory fault at ``addr`` is: (signal, si_code), or None when it is
         resolved and the access can simply run again.
 
-        SIGSEGV with SEGV_MAPERR (no mapping) or SEGV_ACCERR (a protection violation); SIGBUS
-        with BUS_ADRERR for a page of a file mapping past the file's end, unless (MAP_SHARED)
-        the file has grown to reach it since: then the page is mapped as asked and resolved.
+        A write to copy-on-write memory is resolved: the pages become the writer's own. So is a
+        fault on a writable page that ``may_be_stale`` (another thread may have resolved it while
+        this one's access was faulting; the task says so unless it just retried this address).
+
+        Otherwise SIGSEGV with SEGV_MAPERR (no mapping) or SEGV_ACCERR (a protection
+        violation); SIGBUS with BUS_ADRERR for a page of a file mapping past the file's end,
+        unless (MAP_SHARED) the file has grown to reach it since: then the page is mapped as
+        asked and resolved.
         """
         space = self._space(asid)
         mapping = space.table.find(addr)
         if mapping is None:
             return Signal.SIGSEGV, SEGV_MAPERR
+        page = addr & ~(PAGE_SIZE - 1)
         if not mapping.past_end:
+            if not mapping.prot & PROT_WRITE:  # (a read of readable memory never faults)
+                return Signal.SIGSEGV, SEGV_ACCERR
+            if mapping.cow:
+                await self._unshare(space, mapping, page, min(mapping.end, page + _COW_WINDOW))
+                return None
+            if may_be_stale:
+                # Re-asserting the page's protection waits for a remap another thread queued.
+                await space.platform.protect(page, PAGE_SIZE, mapping.stub_prot)
+                return None
             return Signal.SIGSEGV, SEGV_ACCERR
         backing = mapping.backing
         if isinstance(backing, CachedPage) and self._file_reaches(backing):
@@ -875,9 +1059,47 @@ class MemoryManager(MemoryContract):
         return self._space(asid).table.listing()
 
     @operation
+    async def smaps(self, asid: int) -> list[tuple[int, int, int, int, int, str, int, int, int]]:
+        """Each VMA's row of /proc/PID/maps, with its resident, shared and proportional bytes."""
+        rows = []
+        for group in self._space(asid).table.vmas():
+            rss = shared = pss = 0
+            for mapping in group:
+                for lo, hi in self._memfile.extents(mapping.offset, mapping.offset + mapping.size):
+                    rss += hi - lo
+                    if mapping.shared:  # (MAP_SHARED memory: shared when more than one mapping has it)
+                        holders = mapping.backing.refs
+                        shared += hi - lo if holders > 1 else 0
+                        pss += (hi - lo) // max(holders, 1)
+                        continue
+                    for seg_lo, seg_hi, extra in self._shared.segments(lo, hi):
+                        shared += seg_hi - seg_lo if extra else 0
+                        pss += (seg_hi - seg_lo) // (extra + 1)
+            first = group[0]
+            rows.append((first.start, group[-1].end, first.prot, first.flags, 0, first.name, rss, shared, pss))
+        return rows
+
+    @operation
     async def usage(self) -> dict[str, int]:
-        """Memory the sandbox holds (allocated) and has promised (committed), in bytes."""
-        return {"allocated": self._memfile.allocated_bytes(), "committed": self._committed}
+        """Memory the sandbox holds (allocated) and has promised (committed), the memory file's
+        high-water mark (file_end), and the private memory fork shares (cow_ranges), in bytes."""
+        return {"allocated": self._memfile.allocated_bytes(), "committed": self._committed,
+                "file_end": self._memfile.end, "cow_ranges": len(self._shared)}
+
+
+def _stub_runs(mappings: list[Mapping], by_offset: bool = True) -> list[tuple[int, int, int, int]]:
+    """(start, end, stub protection, file offset) of runs of mappings (in address order) that
+    one host mmap (``by_offset``: contiguous in the memory file too) or mprotect can cover."""
+    runs: list[tuple[int, int, int, int]] = []
+    for m in mappings:
+        prot = m.stub_prot
+        if runs:
+            start, end, last_prot, offset = runs[-1]
+            if end == m.start and last_prot == prot and (not by_offset or offset + (end - start) == m.offset):
+                runs[-1] = (start, m.end, prot, offset)
+                continue
+        runs.append((m.start, m.end, prot, m.offset))
+    return runs
 
 
 def _file_size(fd: int) -> int:

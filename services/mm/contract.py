@@ -28,6 +28,8 @@ from platforms import Context
 MapsRow = tuple[int, int, int, int, int, str]
 #: A futex's identity: ("shared", memory-file offset) or (asid, guest address).
 FutexId = tuple[object, int]
+#: A row of /proc/PID/smaps: a MapsRow, then resident, shared and proportional bytes.
+SmapsRow = tuple[int, int, int, int, int, str, int, int, int]
 
 
 class MemoryContract(Contract):
@@ -211,9 +213,14 @@ class MemoryContract(Contract):
     # --- what others ask about ------------------------------------------------------------------
 
     @operation
-    async def fault(self, asid: int, addr: int, is_write: bool) -> tuple[int, int] | None:
+    async def fault(self, asid: int, addr: int, is_write: bool, may_be_stale: bool = False) -> tuple[int, int] | None:
         """What a guest's memory fault at ``addr`` means: (signal, si_code), or None when the
         MM resolved it and the access can run again.
+
+        A write to copy-on-write memory (private memory after fork) is resolved. A fault on a
+        writable page is resolved too if it ``may_be_stale`` (another thread made the page
+        writable meanwhile): the task says so unless its last fault, resolved, was at the same
+        address — then it is a real violation (an instruction fetch).
 
         (SIGSEGV, SEGV_MAPERR) where nothing is mapped, (SIGSEGV, SEGV_ACCERR) for a protection
         violation, (SIGBUS, BUS_ADRERR) for a page of a file mapping past the file's end (None
@@ -227,7 +234,16 @@ class MemoryContract(Contract):
         raise NotImplementedError
 
     @operation
+    async def smaps(self, asid: int) -> list[SmapsRow]:
+        """The VMAs as :meth:`maps` lists them, each followed by the bytes of it that are
+        resident, resident and shared with another mapping (copy-on-write since fork, or
+        MAP_SHARED memory mapped more than once), and its proportional share (PSS)."""
+        raise NotImplementedError
+
+    @operation
     async def usage(self) -> dict[str, int]:
-        """Memory of the whole sandbox in bytes: ``allocated`` (held now) and ``committed``
-        (writable private and shared memory promised to the guests)."""
+        """Memory of the whole sandbox in bytes: ``allocated`` (held now), ``committed``
+        (writable private and shared memory promised to the guests) and ``file_end`` (the
+        memory file's high-water mark); and ``cow_ranges``, how many memory-file ranges fork
+        shares copy-on-write."""
         raise NotImplementedError

@@ -23,6 +23,8 @@ from abi.linux import MAP_NORESERVE, PAGE_SIZE
 #: Size of the (sparse) file and of the Sentry's reservation: address space, not memory.
 DEFAULT_SIZE = 1 << 38  # 256 GiB
 
+#: How many pages of a run of data :meth:`MemoryFile.extents` follows one by one.
+_PROBE_PAGES = 128
 _FALLOC_FL_KEEP_SIZE = 0x01
 _FALLOC_FL_PUNCH_HOLE = 0x02
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -98,19 +100,48 @@ class MemoryFile:
             raise OSError(err, f"punching the memory file: {os.strerror(err)}")
 
     def extents(self, start: int, end: int) -> Iterator[tuple[int, int]]:
-        """The (begin, end) ranges of [start, end) that hold data, found with SEEK_DATA and
-        SEEK_HOLE: holes cost nothing to skip."""
+        """The (begin, end) ranges of [start, end) that hold data, found with SEEK_DATA: holes
+        cost nothing to skip.
+
+        SEEK_HOLE scans on to the end of a run of data, however far past ``end`` it goes (a
+        window of a 256 MiB heap would cost the host the whole heap), so a run is followed
+        page by page for its first ``_PROBE_PAGES``, and only a longer one asks SEEK_HOLE.
+        """
         position = start
         while position < end:
-            try:
-                data = os.lseek(self.fd, position, os.SEEK_DATA)
-            except OSError:  # ENXIO: nothing but holes from here
+            data = self._next_data(position)
+            if data is None or data >= end:
                 return
-            if data >= end:
-                return
-            hole = min(os.lseek(self.fd, data, os.SEEK_HOLE), end)
-            yield data, hole
-            position = hole
+            stop = data + PAGE_SIZE
+            probe_end = min(end, data + _PROBE_PAGES * PAGE_SIZE)
+            while stop < probe_end and self._next_data(stop) == stop:
+                stop += PAGE_SIZE
+            if stop == probe_end < end:
+                stop = os.lseek(self.fd, stop, os.SEEK_HOLE)
+            stop = min(stop, end)
+            yield data, stop
+            position = stop
+
+    def data_up_to(self, start: int, end: int, limit: int) -> int | None:
+        """Bytes of [start, end) holding data, or None if more than ``limit``: a page at a time,
+        so the host's cost is bounded by ``limit``, not by how far the data runs on."""
+        total, position = 0, start
+        while position < end:
+            data = self._next_data(position)
+            if data is None or data >= end:
+                break
+            total += PAGE_SIZE
+            if total > limit:
+                return None
+            position = data + PAGE_SIZE
+        return total
+
+    def _next_data(self, position: int) -> int | None:
+        """The first offset at or after ``position`` holding data; None if only holes follow."""
+        try:
+            return os.lseek(self.fd, position, os.SEEK_DATA)
+        except OSError:  # ENXIO
+            return None
 
     def resident(self, offset: int, length: int) -> bytes:
         """One byte per page of the range: 1 where the page holds memory, 0 for a hole."""
@@ -127,6 +158,15 @@ class MemoryFile:
         for data, hole in self.extents(source, source + length):
             at = target + (data - source)
             view[at:at + hole - data] = view[data:hole]
+
+    @property
+    def end(self) -> int:
+        """The high-water mark of the allocator: every range handed out lies below it."""
+        return self._end
+
+    def room(self) -> int:
+        """How many bytes could still be handed out (in pieces)."""
+        return self.size - self._end + sum(self._free_lengths.values())
 
     def allocated_bytes(self) -> int:
         """Memory the sandbox holds right now (the file's allocated blocks)."""

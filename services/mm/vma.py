@@ -2,7 +2,7 @@
 
 A :class:`Mapping` is a range of guest addresses backed by a contiguous range of the memory file
 (``offset`` is the file offset of ``start``). Ranges of the file are held by :class:`Backing`
-objects with a reference count, so a split, a move or (later) a fork shares them without copying;
+objects with a reference count, so a split, a move or a fork shares them without copying;
 a mapping need not have a contiguous backing with its neighbours — growing a mapping just adds
 another one — and the listing merges them back for /proc/PID/maps as Linux shows its VMAs.
 """
@@ -13,7 +13,7 @@ import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from abi.linux import MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_SHARED, MAP_TYPE
+from abi.linux import MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_SHARED, MAP_TYPE, PROT_WRITE
 
 #: The flags that make two adjacent mappings one VMA in Linux's eyes.
 _VMA_FLAGS = MAP_TYPE | MAP_ANONYMOUS | MAP_GROWSDOWN
@@ -47,6 +47,9 @@ class Mapping:
     #: Pages of a file mapping wholly past the file's end: the stub maps them PROT_NONE, and a
     #: guest access is SIGBUS (as on Linux) unless the file has grown to reach them since.
     past_end: bool = False
+    #: Copy-on-write: the pages may be shared with another address space since a fork, so the
+    #: stub maps them without PROT_WRITE and a write fault copies them (or takes them over).
+    cow: bool = False
 
     @property
     def size(self) -> int:
@@ -55,7 +58,9 @@ class Mapping:
     @property
     def stub_prot(self) -> int:
         """The protection the stub maps the pages with."""
-        return 0 if self.past_end else self.prot
+        if self.past_end:
+            return 0
+        return self.prot & ~PROT_WRITE if self.cow else self.prot
 
     @property
     def shared(self) -> bool:
@@ -67,7 +72,7 @@ class Mapping:
     def piece(self, start: int, end: int) -> Mapping:
         """The part of this mapping over [start, end), sharing its backing."""
         return Mapping(start, end, self.prot, self.flags, self.backing, self.file_offset(start), self.name,
-                       self.past_end)
+                       self.past_end, self.cow)
 
 
 class MappingTable:
@@ -155,6 +160,20 @@ class MappingTable:
         mapping.end = addr
         self.add(tail)
 
+    def merge(self, addr: int) -> None:
+        """Join the mapping starting at ``addr`` to the one ending there when they are one
+        piece split earlier: same backing at contiguous offsets, same everything else."""
+        index = bisect.bisect_left(self._starts, addr)
+        if index == 0 or index >= len(self._mappings) or self._starts[index] != addr:
+            return
+        before, after = self._mappings[index - 1], self._mappings[index]
+        if (before.end == addr and before.backing is after.backing and before.file_offset(addr) == after.offset
+                and (before.prot, before.flags, before.name, before.past_end, before.cow)
+                == (after.prot, after.flags, after.name, after.past_end, after.cow)):
+            before.end = after.end
+            del self._mappings[index], self._starts[index]
+            after.backing.refs -= 1
+
     def take(self, start: int, end: int) -> list[Mapping]:
         """Remove and return the mappings over [start, end), split at its edges.
 
@@ -199,6 +218,16 @@ class MappingTable:
                 break
             end = other.end
         return end
+
+    def vmas(self) -> list[list[Mapping]]:
+        """The mappings grouped into VMAs as :meth:`listing` merges them."""
+        groups: list[list[Mapping]] = []
+        for m in self._mappings:
+            if groups and groups[-1][-1].end == m.start and _same_vma(groups[-1][-1], m):
+                groups[-1].append(m)
+            else:
+                groups.append([m])
+        return groups
 
     def listing(self) -> list[tuple[int, int, int, int, int, str]]:
         """(start, end, prot, flags, offset, name) per VMA, merging as Linux shows them."""

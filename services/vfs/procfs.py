@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from abi.creds import CAP_SYS_PTRACE, Caller
 from abi.errno import EACCES, ENOENT, Errno
-from abi.linux import O_ACCMODE, O_PATH, O_RDONLY, PAGE_SIZE, PROC_SUPER_MAGIC, S_IFREG, SYSFS_MAGIC
+from abi.linux import (MAP_ANONYMOUS, MAP_SHARED, O_ACCMODE, O_PATH, O_RDONLY, PAGE_SIZE, PROC_SUPER_MAGIC, S_IFREG,
+                       SYSFS_MAGIC)
 from services.vfs.file import File, PathFile, seek_position
 from services.vfs.inode import Dir, Filesystem, Inode, Symlink
 from services.vfs.path import path_of
@@ -443,14 +444,43 @@ class ProcFs:
         async def comm() -> bytes:
             return process.comm + b"\n"
 
+        def maps_line(start: int, end: int, prot: int, flags: int, offset: int, name: str) -> str:
+            perms = "".join(c if prot & bit else "-" for c, bit in (("r", 1), ("w", 2), ("x", 4)))
+            perms += "s" if flags & 1 else "p"
+            return f"{start:08x}-{end:08x} {perms} {offset:08x} 00:00 0" + (f"{'':<19}{name}" if name else "") + "\n"
+
         async def maps() -> bytes:
+            return "".join(maps_line(*row) for row in await maps_rows()).encode()
+
+        async def smaps_rows() -> list[tuple[int, int, int, int, int, str, int, int, int]]:
+            return [] if mm is None else await self.bus.call("mm", "smaps", mm)
+
+        async def smaps() -> bytes:
+            """Per VMA: resident memory, and how much of it another mapping shares (copy-on-write
+            pages since fork count as shared until one side writes, as in Linux)."""
             lines = []
-            for start, end, prot, flags, offset, name in await maps_rows():
-                perms = "".join(c if prot & bit else "-" for c, bit in (("r", 1), ("w", 2), ("x", 4)))
-                perms += "s" if flags & 1 else "p"
-                lines.append(f"{start:08x}-{end:08x} {perms} {offset:08x} 00:00 0"
-                             + (f"{'':<19}{name}" if name else "") + "\n")
+            for *row, rss, shared, pss in await smaps_rows():
+                flags = row[3]
+                anonymous = 0 if flags & MAP_SHARED else rss  # (private pages: anonymous, as written)
+                lines.append(maps_line(*row))  # type: ignore[arg-type]
+                for field, value in (("Size", row[1] - row[0]), ("KernelPageSize", PAGE_SIZE),
+                                     ("MMUPageSize", PAGE_SIZE), ("Rss", rss), ("Pss", pss), ("Pss_Dirty", pss),
+                                     ("Shared_Clean", 0),
+                                     ("Shared_Dirty", shared), ("Private_Clean", 0), ("Private_Dirty", rss - shared),
+                                     ("Referenced", rss), ("Anonymous", anonymous), ("Swap", 0)):
+                    lines.append(f"{field + ':':<16}{value // 1024:>8} kB\n")
             return "".join(lines).encode()
+
+        async def rss_fields() -> str:
+            """VmRSS and its parts: private memory (RssAnon; a private file mapping's pages are
+            its own copy here), pages of shared files (RssFile), shared anonymous (RssShmem)."""
+            parts = {"RssAnon": 0, "RssFile": 0, "RssShmem": 0}
+            for *row, rss, _, _ in await smaps_rows():
+                flags = row[3]
+                kind = "RssAnon" if not flags & MAP_SHARED else "RssShmem" if flags & MAP_ANONYMOUS else "RssFile"
+                parts[kind] += rss
+            fields = {"VmRSS": sum(parts.values()), **parts}
+            return "".join(f"{name}:\t{value // 1024:>8} kB\n" for name, value in fields.items())
 
         async def statm() -> bytes:
             pages = sum(end - start for start, end, *_ in await maps_rows()) // PAGE_SIZE
@@ -463,7 +493,7 @@ class ProcFs:
                     f"State:\t{_STATE_NAMES[state]}\nTgid:\t{process.pid}\nPid:\t{shown_id}\nPPid:\t{process.ppid}\n"
                     f"Uid:\t{c.uid}\t{c.euid}\t{c.suid}\t{c.fsuid}\nGid:\t{c.gid}\t{c.egid}\t{c.sgid}\t{c.fsgid}\n"
                     f"Groups:\t{' '.join(map(str, c.groups))}{' ' if c.groups else ''}\n"
-                    f"FDSize:\t64\nVmSize:\t{size_kb} kB\nThreads:\t{len(process.threads)}\n"
+                    f"FDSize:\t64\nVmSize:\t{size_kb} kB\n{await rss_fields()}Threads:\t{len(process.threads)}\n"
                     f"CapInh:\t{c.cap_inheritable:016x}\nCapPrm:\t{c.cap_permitted:016x}\n"
                     f"CapEff:\t{c.cap_effective:016x}\nCapBnd:\t{c.cap_bounding:016x}\n"
                     f"CapAmb:\t{c.cap_ambient:016x}\nNoNewPrivs:\t{int(process.no_new_privs)}\nSeccomp:\t0\n").encode()
@@ -485,7 +515,8 @@ class ProcFs:
             return self._mounts.mountinfo()
 
         return {b"cmdline": (cmdline, 0o444), b"environ": (environ, 0o400), b"comm": (comm, 0o644),
-                b"maps": (maps, 0o444), b"statm": (statm, 0o444), b"status": (status, 0o444),
+                b"maps": (maps, 0o444), b"smaps": (smaps, 0o444), b"statm": (statm, 0o444),
+                b"status": (status, 0o444),
                 b"stat": (stat, 0o444), b"mounts": (mounts, 0o444), b"mountinfo": (mountinfo, 0o444)}
 
 

@@ -1,0 +1,41 @@
+"""Differential tests of memory across fork: the programs in ``programs/`` are compiled once
+(gcc -static -pthread, and musl-gcc -static as ``NAME.musl``) into an image cached under the
+system temp dir by a hash of the sources, and run natively and under Sentrio."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+PROGRAMS = Path(__file__).parent / "programs"
+
+
+def _build(root: Path) -> None:
+    (root / "bin").mkdir(parents=True, exist_ok=True)
+    for source in sorted(PROGRAMS.glob("*.c")):
+        out = root / "bin" / source.stem
+        subprocess.run(["gcc", "-static", "-O1", "-pthread", "-o", str(out), str(source)], check=True)
+        if shutil.which("musl-gcc"):
+            subprocess.run(["musl-gcc", "-static", "-O1", "-o", f"{out}.musl", str(source)], check=True)
+
+
+@pytest.fixture(scope="session")
+def image() -> Path:
+    digest = hashlib.sha256()
+    for source in sorted(PROGRAMS.glob("*.c")):
+        digest.update(source.name.encode() + source.read_bytes())
+    root = Path(tempfile.gettempdir()) / f"sentrio-memory-{digest.hexdigest()[:16]}"
+    if not (root / ".done").exists():
+        staging = Path(tempfile.mkdtemp(prefix="sentrio-memory-build-"))
+        _build(staging)
+        (staging / ".done").touch()
+        try:
+            staging.rename(root)
+        except OSError:  # another run built it meanwhile
+            shutil.rmtree(staging, ignore_errors=True)
+    return root
