@@ -283,7 +283,8 @@ async def test_more_than_the_memory_file_holds_is_enomem_and_leaves_no_trace() -
     data = await harness.mmap(0, 10 * P)
     await harness.mm.copy_out(asid, data, b"kept")
     allocated = harness.memfile.allocated_bytes()
-    assert await errno_of(harness.mm.fork(asid)) == ENOMEM  # fork refuses when the memory file could not hold a full copy of the private memory
+    # fork refuses when the memory file could not hold a full copy of the private memory
+    assert await errno_of(harness.mm.fork(asid)) == ENOMEM
     assert harness.memfile.allocated_bytes() == allocated
     assert list(harness.mm._spaces) == [asid] and harness.stub.released  # the child's stub went
     harness.platform.stubs.pop()
