@@ -107,8 +107,12 @@ class Kernel:
         self.boot_time = time.monotonic()
         #: CPUs the sandbox offers, counted before the platform pins the Sentry to one of them.
         self.online_cpus = len(os.sched_getaffinity(0))
-        self.memfile = MemoryFile()
-        self.platform: Platform = (platform_factory or _ptrace_platform)(self.memfile, config)
+        try:
+            self.memfile = MemoryFile()
+            self.platform: Platform = (platform_factory or _ptrace_platform)(self.memfile, config)
+        except BaseException:
+            self.prestarted_gofers.close()
+            raise
         self.bus = Bus(FailCallSupervisor(strict=config.strict))
         self.syscalls: SyscallTable = default_table(strict=config.strict)
         #: Every process of the sandbox, zombies included, by pid.
