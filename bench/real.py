@@ -43,7 +43,7 @@ JOBS: list[Job] = [
     Job("perl File::Find",
         "perl -MFile::Find -e 'find(sub { $n++ }, \"/usr\"); print \"$n\\n\"'",
         "perl -MFile::Find -e 'find(sub { $n++ }, \"/usr/share/perl\"); print \"$n\\n\"'"),
-    Job("sort | uniq", "sort /bench/words | uniq -c | wc -l", "head -c 4M /bench/words | sort | uniq -c | wc -l"),
+    Job("sort/uniq", "sort /bench/words | uniq -c | wc -l", "head -c 4M /bench/words | sort | uniq -c | wc -l"),
     Job("compileall",
         "rm -rf /tmp/py && cp -r /usr/lib/python3.11 /tmp/py && python3 -m compileall -q /tmp/py >/dev/null; "
         "rm -rf /tmp/py",
