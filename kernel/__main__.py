@@ -12,6 +12,9 @@ status = main()
 # What must happen at exit still does: the atexit handlers (logging's flush, the keeper's wait
 # for the runtime directory's removal), then the standard streams are flushed.
 atexit._run_exitfuncs()
-sys.stdout.flush()
-sys.stderr.flush()
+for stream in (sys.stdout, sys.stderr):
+    try:
+        stream.flush()
+    except (OSError, ValueError):  # a reader that went away, or a stream closed: nothing to save
+        pass
 os._exit(status)
