@@ -92,6 +92,13 @@ def precompile(tree: Path) -> None:
                    stdout=subprocess.DEVNULL, check=False)
 
 
+def precompile_sentrio(runners: Sequence[Runner]) -> None:
+    """:func:`precompile` every Sentrio checkout among ``runners``."""
+    for runner in runners:
+        if runner.name.startswith("sentrio") and runner.cwd is not None:
+            precompile(runner.cwd)
+
+
 def build_image(benchmarks: Iterable[Benchmark], image: Path) -> Path:
     """Make ``image`` a root directory holding each benchmark's program at its guest path."""
     image.mkdir(parents=True, exist_ok=True)
@@ -380,9 +387,7 @@ def run_all(args: argparse.Namespace, image: Path) -> dict[str, object]:
     started = dt.datetime.now(dt.UTC)
     progress(f"building {len(benchmarks)} program(s) into {image}")
     build_image(benchmarks, image)
-    for runner in runners:
-        if runner.name.startswith("sentrio") and runner.cwd is not None:
-            precompile(runner.cwd)
+    precompile_sentrio(runners)
     rows: list[tuple[Benchmark, dict[str, Measurement]]] = []
     for benchmark in benchmarks:
         iterations = args.iterations or benchmark.default_iterations
@@ -436,9 +441,7 @@ def run_real(args: argparse.Namespace, image: Path) -> dict[str, object]:
     _, runners = select([name for name in args.only if name in {r.name for r in RUNNERS}], args.sentrio_tree)
     started = dt.datetime.now(dt.UTC)
     real.build_debian_image(image, args.quick)
-    for runner in runners:
-        if runner.name.startswith("sentrio") and runner.cwd is not None:
-            precompile(runner.cwd)
+    precompile_sentrio(runners)
     rows: list[tuple[Benchmark, dict[str, Measurement]]] = []
     repeat = 1 if args.quick and args.repeat == DEFAULT_REPEAT else args.repeat
     for job in real.JOBS:
@@ -482,9 +485,7 @@ def run_scaling(args: argparse.Namespace, image: Path) -> dict[str, object]:
     image.mkdir(parents=True, exist_ok=True)
     compile_source(PROGRAMS_DIR / "scaling.c", image / "scaling")
     (image / "tmp").mkdir(exist_ok=True)
-    for runner in runners:
-        if runner.name.startswith("sentrio") and runner.cwd is not None:
-            precompile(runner.cwd)
+    precompile_sentrio(runners)
     repeat = 1 if args.quick and args.repeat == DEFAULT_REPEAT else args.repeat
     results: list[tuple[scaling.Curve, scaling.Points]] = []
     plots = args.plots or scaling.DOCS_DIR
