@@ -29,6 +29,8 @@ class Benchmark:
     per call: lower is better; a throughput: higher is better). With ``measures_memory`` the
     figure is instead the peak memory of the runtime's whole process tree while the program
     runs (:mod:`bench.memory`), and ``parse`` only checks that the program did its work.
+    With ``measures_wall`` the figure is the wall time of the whole runtime command, from its
+    start to its exit (sandbox boot and tear-down included), in milliseconds.
     """
 
     name: str
@@ -40,6 +42,7 @@ class Benchmark:
     description: str
     lower_is_better: bool = True
     measures_memory: bool = False
+    measures_wall: bool = False
 
     @property
     def guest_path(self) -> str:
@@ -60,12 +63,33 @@ def parse_key(key: str, scale: float = 1.0) -> Callable[[str], float]:
     return parse
 
 
+def no_args(iterations: int) -> list[str]:
+    """Arguments for programs that take none (the iteration count is not theirs to use)."""
+    return []
+
+
+def exits_cleanly(output: str) -> float:
+    """The parser of a program that prints nothing: it ran (its exit status was checked)."""
+    return 0.0
+
+
 def iterations_only(iterations: int) -> list[str]:
     """Arguments for programs whose only argument is the iteration count."""
     return [str(iterations)]
 
 
 BENCHMARKS: list[Benchmark] = [
+    Benchmark(
+        name="startup_true",
+        source=PROGRAMS_DIR / "true.c",
+        args=no_args,
+        parse=exits_cleanly,
+        unit="ms wall",
+        default_iterations=1,
+        description="the whole command running a static program that exits at once: sandbox "
+                    "start-up and tear-down (`run IMAGE -- /bin/true`)",
+        measures_wall=True,
+    ),
     Benchmark(
         name="getppid_loop",
         source=PROGRAMS_DIR / "getppid_loop.c",

@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,9 +32,9 @@ from pathlib import Path
 if not __package__:  # run as ``python bench/run.py``: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.benchmarks import BENCHMARKS, PROGRAMS_DIR, Benchmark
+from bench.benchmarks import BENCHMARKS, PROGRAMS_DIR, Benchmark, parse_key
 from bench.memory import PeakMemory, RunCgroup
-from bench.runners import RATIOS, RUNNERS, Runner, runner_version
+from bench.runners import RATIOS, RUNNERS, Runner, runner_version, sentrio_tree
 
 #: Size of /bench/big, the file read_seq reads.
 BIG_FILE_SIZE = 64 << 20
@@ -77,6 +78,25 @@ def compile_source(source: Path, binary: Path) -> Path:
     if done.returncode != 0:
         raise BuildError(f"{' '.join(command)} failed:\n{done.stderr}")
     return binary
+
+
+def precompile(tree: Path) -> None:
+    """Compile a Sentrio checkout's modules to bytecode, as installing it would.
+
+    With ``PYTHONDONTWRITEBYTECODE`` set (as in the developers' shells here) Python never writes
+    ``__pycache__``, and every run compiled ~290 modules from source again: ~0.35 s of start-up
+    on a quiet machine, which no installed copy pays. Measured runs load the bytecode instead.
+    """
+    packages = [name for name in ("abi", "kernel", "services", "platforms", "gofer") if (tree / name).is_dir()]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], cwd=tree,
+                   stdout=subprocess.DEVNULL, check=False)
+
+
+def precompile_sentrio(runners: Sequence[Runner]) -> None:
+    """:func:`precompile` every Sentrio checkout among ``runners``."""
+    for runner in runners:
+        if runner.name.startswith("sentrio") and runner.cwd is not None:
+            precompile(runner.cwd)
 
 
 def build_image(benchmarks: Iterable[Benchmark], image: Path) -> Path:
@@ -163,7 +183,9 @@ def run_once(runner: Runner, benchmark: Benchmark, image: Path, iterations: int,
     argv = [benchmark.guest_path, *benchmark.args(iterations)]
     command = runner.command(image, argv)
     try:
+        started = time.monotonic()
         done, peak_mib = run_in_own_group(command, runner.cwd, timeout, cpu, benchmark.measures_memory)
+        wall_ms = (time.monotonic() - started) * 1e3
     except OSError as error:
         raise RuntimeError(f"cannot start {command[0]}: {error}") from None
     if done.returncode != 0:
@@ -173,6 +195,8 @@ def run_once(runner: Runner, benchmark: Benchmark, image: Path, iterations: int,
         figure = benchmark.parse(done.stdout)  # a memory benchmark's output still proves it ran
     except ValueError as error:
         raise RuntimeError(str(error)) from None
+    if benchmark.measures_wall:
+        return wall_ms
     return peak_mib if peak_mib is not None else figure
 
 
@@ -297,8 +321,9 @@ def write_json(path: Path, report: dict[str, object]) -> None:
 
 # --- command line -----------------------------------------------------------------------------
 
-def select(only: Sequence[str]) -> tuple[list[Benchmark], list[Runner]]:
-    """Benchmarks and runners named by ``--only`` (all of a kind when none of it is named)."""
+def select(only: Sequence[str], trees: Sequence[Runner] = ()) -> tuple[list[Benchmark], list[Runner]]:
+    """Benchmarks and runners named by ``--only`` (all of a kind when none of it is named), and
+    then every ``--sentrio-tree`` runner."""
     benchmark_names = {benchmark.name for benchmark in BENCHMARKS}
     runner_names = {runner.name for runner in RUNNERS}
     unknown = set(only) - benchmark_names - runner_names
@@ -308,7 +333,7 @@ def select(only: Sequence[str]) -> tuple[list[Benchmark], list[Runner]]:
     wanted_benchmarks = set(only) & benchmark_names or benchmark_names
     wanted_runners = set(only) & runner_names or runner_names
     return ([b for b in BENCHMARKS if b.name in wanted_benchmarks],
-            [r for r in RUNNERS if r.name in wanted_runners])
+            [r for r in RUNNERS if r.name in wanted_runners] + list(trees))
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -327,10 +352,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help=f"seconds before one run counts as failed (default {DEFAULT_TIMEOUT:g})")
     parser.add_argument("--output", type=Path,
                         help="JSON report path (default: bench/results/<UTC time>.json)")
+    parser.add_argument("--sentrio-tree", action="append", default=[], metavar="NAME=DIR",
+                        help="also run Sentrio from checkout DIR, as runner sentrio@NAME (compare "
+                             "commits in one session); repeatable")
+    parser.add_argument("--real", action="store_true",
+                        help="run the real-workload jobs (bench/real.py) on a Debian image instead")
+    parser.add_argument("--scaling", action="store_true",
+                        help="measure the scaling curves (bench/scaling.py) and plot them into docs/")
+    parser.add_argument("--quick", action="store_true",
+                        help="with --real or --scaling: smaller jobs, fewer points (a few minutes)")
+    parser.add_argument("--curve", action="append", default=[], metavar="NAME",
+                        help="with --scaling: only this curve; repeatable")
+    parser.add_argument("--plots", type=Path, metavar="DIR",
+                        help="with --scaling: where the PNG files go (default: docs/)")
     parser.add_argument("--keep-image", type=Path, metavar="DIR",
                         help="build the image in DIR and keep it (default: a temporary directory)")
     args = parser.parse_args(argv)
     args.only = [name for item in args.only for name in item.split(",") if name]
+    trees = []
+    for item in args.sentrio_tree:
+        name, sep, tree = item.partition("=")
+        if not sep or not name or not Path(tree, "kernel", "__main__.py").is_file():
+            parser.error(f"--sentrio-tree: expected NAME=DIR with DIR a Sentrio checkout, got {item!r}")
+        trees.append(sentrio_tree(name, Path(tree).resolve()))
+    args.sentrio_tree = trees
     if args.repeat < 1 or (args.iterations is not None and args.iterations < 1):
         parser.error("--repeat and --iterations must be positive")
     return args
@@ -338,10 +383,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def run_all(args: argparse.Namespace, image: Path) -> dict[str, object]:
     """Build the image, run every selected benchmark, print the table; return the report."""
-    benchmarks, runners = select(args.only)
+    benchmarks, runners = select(args.only, args.sentrio_tree)
     started = dt.datetime.now(dt.UTC)
     progress(f"building {len(benchmarks)} program(s) into {image}")
     build_image(benchmarks, image)
+    precompile_sentrio(runners)
     rows: list[tuple[Benchmark, dict[str, Measurement]]] = []
     for benchmark in benchmarks:
         iterations = args.iterations or benchmark.default_iterations
@@ -371,9 +417,115 @@ def run_all(args: argparse.Namespace, image: Path) -> dict[str, object]:
     }
 
 
+def timed_run(runner: Runner, image: Path, argv: list[str], timeout: float,
+              cpu: int | None) -> tuple[float, str]:
+    """Run ``argv`` from ``image`` under ``runner``; its wall seconds and stdout, or
+    ``RuntimeError`` (with the telling line of its output) if it failed."""
+    command = runner.command(image, argv)
+    started = time.monotonic()
+    try:
+        done, _ = run_in_own_group(command, runner.cwd, timeout, cpu)
+    except OSError as error:
+        raise RuntimeError(f"cannot start {command[0]}: {error}") from None
+    wall = time.monotonic() - started
+    if done.returncode != 0:
+        detail = first_line(done.stderr) or first_line(done.stdout) or "no output"
+        raise RuntimeError(f"exit {done.returncode}: {detail}")
+    return wall, done.stdout
+
+
+def run_real(args: argparse.Namespace, image: Path) -> dict[str, object]:
+    """Every real-workload job under every runner, round-robin; the table of wall seconds."""
+    from bench import real
+
+    _, runners = select([name for name in args.only if name in {r.name for r in RUNNERS}], args.sentrio_tree)
+    started = dt.datetime.now(dt.UTC)
+    real.build_debian_image(image, args.quick)
+    precompile_sentrio(runners)
+    rows: list[tuple[Benchmark, dict[str, Measurement]]] = []
+    repeat = 1 if args.quick and args.repeat == DEFAULT_REPEAT else args.repeat
+    for job in real.JOBS:
+        results = {runner.name: Measurement(runner.name) for runner in runners}
+        for round_number in range(1, repeat + 1):
+            for runner in runners:
+                measurement = results[runner.name]
+                if measurement.error is not None:
+                    continue
+                progress(f"{job.name}: {runner.name} run {round_number}/{repeat}")
+                try:
+                    wall, _ = timed_run(runner, image, real.job_argv(job, args.quick), args.timeout, args.cpu)
+                    measurement.samples.append(wall)
+                except RuntimeError as error:
+                    measurement.error = str(error)
+        row = Benchmark(job.name, PROGRAMS_DIR, lambda n: [], float, "s wall", 1, job.command)
+        rows.append((row, results))
+    variant = "quick" if args.quick else "full"
+    print(f"Sentrio real workloads ({variant}), {started:%Y-%m-%d %H:%M} UTC, {platform.node()}, "
+          f"load {os.getloadavg()[0]:.1f}, median of {repeat} [min–max]\n")
+    print(markdown_table(rows, runners))
+    return {
+        "started": started.isoformat(timespec="seconds"), "kind": "real", "quick": args.quick,
+        "machine": machine_info(runners),
+        "jobs": [{"name": b.name, "command": b.description,
+                  "results": {name: asdict(m) | {"median": m.median} for name, m in results.items()}}
+                 for b, results in rows],
+    }
+
+
+def run_scaling(args: argparse.Namespace, image: Path) -> dict[str, object]:
+    """Every point of every selected curve under every runner; PNGs and the slope table."""
+    from bench import scaling
+
+    _, runners = select([name for name in args.only if name in {r.name for r in RUNNERS}], args.sentrio_tree)
+    try:
+        curves = scaling.by_name(args.curve)
+    except KeyError as error:
+        raise SystemExit(f"--curve: unknown curve {error}; curves: {[c.name for c in scaling.CURVES]}") from None
+    started = dt.datetime.now(dt.UTC)
+    image.mkdir(parents=True, exist_ok=True)
+    compile_source(PROGRAMS_DIR / "scaling.c", image / "scaling")
+    (image / "tmp").mkdir(exist_ok=True)
+    precompile_sentrio(runners)
+    repeat = 1 if args.quick and args.repeat == DEFAULT_REPEAT else args.repeat
+    results: list[tuple[scaling.Curve, scaling.Points]] = []
+    plots = args.plots or scaling.DOCS_DIR
+    for curve in curves:
+        samples: dict[str, dict[int, list[float]]] = {runner.name: {} for runner in runners}
+        for size in curve.quick_sizes if args.quick else curve.sizes:
+            for _ in range(repeat):
+                for runner in runners:
+                    progress(f"{curve.name} {size}: {runner.name}")
+                    try:
+                        _, stdout = timed_run(runner, image, curve.argv(size, args.quick), args.timeout, args.cpu)
+                        samples[runner.name].setdefault(size, []).append(parse_key("value")(stdout))
+                    except (RuntimeError, ValueError) as error:
+                        progress(f"{curve.name} {size}: {runner.name} failed: {error}")
+        points = scaling.median_points(samples)
+        path = scaling.write_plot(curve, points, plots / f"scaling-{curve.name}.png")
+        progress(f"wrote {path}")
+        results.append((curve, points))
+    print(f"Sentrio scaling curves, {started:%Y-%m-%d %H:%M} UTC, {platform.node()}, "
+          f"load {os.getloadavg()[0]:.1f}, log-log slopes\n")
+    print(scaling.summary_table(results, [runner.name for runner in runners]))
+    return {
+        "started": started.isoformat(timespec="seconds"), "kind": "scaling", "quick": args.quick,
+        "machine": machine_info(runners),
+        "curves": [{"name": c.name, "unit": c.unit, "points": p} for c, p in results],
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run, print the Markdown table, write the JSON report."""
     args = parse_args(argv)
+    if args.real or args.scaling:
+        with tempfile.TemporaryDirectory(prefix="sentrio-bench-") as temp:
+            image = (args.keep_image or Path(temp) / "image").resolve()
+            report = run_real(args, image) if args.real else run_scaling(args, image)
+        stamp = str(report["started"]).replace(":", "").replace("+0000", "Z")
+        output = args.output or RESULTS_DIR / f"{report['kind']}-{stamp}.json"
+        write_json(output, report)
+        progress(f"wrote {output}")
+        return 0
     try:
         if args.keep_image is not None:
             report = run_all(args, args.keep_image.resolve())

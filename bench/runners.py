@@ -63,6 +63,13 @@ SENTRIO = Runner("sentrio", "Sentrio", "Sentrio", sentrio_command, cwd=REPO_ROOT
 
 RUNNERS: list[Runner] = [NATIVE, RUNSC, SENTRIO]
 
+
+def sentrio_tree(name: str, tree: Path) -> Runner:
+    """Sentrio run from another checkout ``tree`` (``python -m kernel`` from its root), named
+    ``sentrio@NAME``: to compare two commits in one session (``--sentrio-tree``)."""
+    return Runner(f"sentrio@{name}", f"Sentrio@{name}", f"Sentrio@{name}", sentrio_command, cwd=tree,
+                  version=("git", "-C", str(tree), "describe", "--always", "--dirty"))
+
 #: The ratios reported, as (numerator, denominator) runner names.
 RATIOS: list[tuple[str, str]] = [("sentrio", "runsc"), ("sentrio", "native"), ("runsc", "native")]
 

@@ -1,10 +1,10 @@
 #!/bin/sh
 # Install what the benchmarks need from Debian, idempotently: gVisor's runsc, and gcc with the
-# static C library (libc6-dev) to build the benchmark programs. Runs apt-get only when a package
+# static C library (libc6-dev) to build the benchmark programs, debootstrap for the real-workload image. Runs apt-get only when a package
 # is missing. Needs root (the benchmarks do too: chroot, runsc).
 set -eu
 
-PACKAGES="runsc gcc libc6-dev coreutils"
+PACKAGES="runsc gcc libc6-dev coreutils debootstrap"
 
 missing=""
 for package in $PACKAGES; do

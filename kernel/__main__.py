@@ -1,7 +1,20 @@
 """``python -m kernel``: see :mod:`kernel.cli`."""
 
+import atexit
+import os
 import sys
 
 from kernel.cli import main
 
-sys.exit(main())
+status = main()
+# The interpreter's own finalization frees every module and object one by one: 0.1-0.5 s of a
+# short run's wall time (measured on `run IMAGE -- /bin/true`), for memory the host frees at once.
+# What must happen at exit still does: the atexit handlers (logging's flush, the keeper's wait
+# for the runtime directory's removal), then the standard streams are flushed.
+atexit._run_exitfuncs()
+for stream in (sys.stdout, sys.stderr):
+    try:
+        stream.flush()
+    except (OSError, ValueError):  # a reader that went away, or a stream closed: nothing to save
+        pass
+os._exit(status)

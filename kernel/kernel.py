@@ -1,18 +1,23 @@
 """The Kernel: everything one sandbox shares, and its lifetime.
 
-Boot order: the memory file; the platform (which starts the template stub with the memory file
-in hand); the bus and its actors; then the first process, which is execve'd from the image. The
+Boot order: the image's gofer, started first so that its interpreter starts and confines itself
+while the Sentry imports and builds the rest (:class:`PrestartedGofers`); the memory file; the
+platform (which starts the template stub with the memory file in hand); the bus and its actors
+(the VFS's mount of the image takes the gofer already running); then the first process, which is
+execve'd from the image. The
 sandbox lives as long as that process (pid 1 of the sandbox's pid namespace): when it ends,
 every other process is killed, as Linux does when a pid namespace's init dies.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
+import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -34,6 +39,7 @@ from kernel.tty import Terminal
 from platforms import Platform
 
 if TYPE_CHECKING:
+    from services.gofer_proxy.connection import GoferConnection
     from services.vfs.contract import PtyInfo
 
 log = logging.getLogger("sentrio.kernel")
@@ -96,11 +102,17 @@ class Kernel:
         from services.mm.memfile import MemoryFile  # the MM's memory file, made once per sandbox
 
         self.config = config
+        #: The image's gofer, starting now, beside the Sentry's own start (taken by the VFS's mount).
+        self.prestarted_gofers = PrestartedGofers.start(config)
         self.boot_time = time.monotonic()
         #: CPUs the sandbox offers, counted before the platform pins the Sentry to one of them.
         self.online_cpus = len(os.sched_getaffinity(0))
-        self.memfile = MemoryFile()
-        self.platform: Platform = (platform_factory or _ptrace_platform)(self.memfile, config)
+        try:
+            self.memfile = MemoryFile()
+            self.platform: Platform = (platform_factory or _ptrace_platform)(self.memfile, config)
+        except BaseException:
+            self.prestarted_gofers.close()
+            raise
         self.bus = Bus(FailCallSupervisor(strict=config.strict))
         self.syscalls: SyscallTable = default_table(strict=config.strict)
         #: Every process of the sandbox, zombies included, by pid.
@@ -137,6 +149,7 @@ class Kernel:
                 self.bus.register(actor, name)
         except SentryError:
             self.platform.close()  # the template stub is running already
+            self.prestarted_gofers.close()
             raise
 
     # --- pids ------------------------------------------------------------------------------
@@ -233,8 +246,9 @@ class Kernel:
                 self._nursery = nursery
                 await nursery.start(self.platform.serve)
                 try:
-                    for _, actor in self.bus.actors():
-                        await nursery.start(actor.serve)  # SentryError: e.g. a mount that cannot be made
+                    with self.prestarted_gofers.offered():
+                        for _, actor in self.bus.actors():
+                            await nursery.start(actor.serve)  # SentryError: e.g. a mount that cannot be made
                     if self.config.confine:
                         confine_sentry(self)  # start-up is over: the host goes away
                     init = await exec_first_process(self, self.config.argv, self.config.env)
@@ -252,6 +266,7 @@ class Kernel:
             await self._shutdown()
 
     async def _shutdown(self) -> None:
+        self.prestarted_gofers.close()
         with trio.CancelScope(shield=True):
             for _, actor in self.bus.actors():
                 try:
@@ -261,6 +276,74 @@ class Kernel:
         self.platform.close()
         if self.syscalls.unsupported:
             log.info("unsupported system calls: %s", dict(self.syscalls.unsupported))
+
+
+class PrestartedGofers:
+    """Gofers started before the Sentry needs them, handed to the first ``spawn_gofer`` that asks
+    for the same thing.
+
+    A gofer is a second interpreter that imports its modules and confines itself: ~0.2–0.3 s on
+    this machine, which used to follow the Sentry's own start (the VFS mounts the image only once
+    every actor is built). Started first, it overlaps the Sentry's imports, the template stub and
+    the actors' construction. It is started by the very ``spawn_gofer`` the gofer proxy uses, with
+    the arguments the proxy's mount of the image passes, so it is confined exactly as any other
+    gofer. While :meth:`offered`, the proxy's ``spawn_gofer`` returns it for an equal request (the
+    same root, ``rw`` and ``donate_fds``, no extra arguments); any other request, or any after the
+    first, starts a new gofer as before. One not taken is closed and reaped.
+    """
+
+    def __init__(self, ready: dict[tuple[str, bool, bool], tuple[subprocess.Popen[bytes], GoferConnection]]) -> None:
+        self._ready = ready
+
+    @classmethod
+    def start(cls, config: KernelConfig) -> PrestartedGofers:
+        """Start the gofer the VFS will ask for the image (``--rw``: writable; else read-only)."""
+        from services.gofer_proxy.connection import spawn_gofer
+
+        key = (os.fspath(config.image), bool(config.rw), True)
+        try:
+            ready = {key: spawn_gofer(key[0], key[1], donate_fds=key[2])}
+        except OSError as error:  # the mount will try again, and say why in its own words
+            log.debug("cannot start the image's gofer early: %s", error)
+            ready = {}
+        return cls(ready)
+
+    @contextlib.contextmanager
+    def offered(self) -> Iterator[None]:
+        """Let the gofer proxy's ``spawn_gofer`` take these gofers while the actors start."""
+        from services.gofer_proxy import actor as proxy
+
+        spawn = proxy.spawn_gofer  # type: ignore[attr-defined]
+
+        def take_or_spawn(root: str | os.PathLike[str], rw: bool = False, **kwargs: Any
+                          ) -> tuple[subprocess.Popen[bytes], GoferConnection]:
+            key = (os.fspath(root), bool(rw), bool(kwargs.get("donate_fds", False)))
+            if set(kwargs) <= {"donate_fds"} and key in self._ready:
+                return self._ready.pop(key)
+            return spawn(root, rw, **kwargs)
+
+        proxy.spawn_gofer = take_or_spawn  # type: ignore[attr-defined]
+        try:
+            yield
+        finally:
+            proxy.spawn_gofer = spawn  # type: ignore[attr-defined]
+            self.close()
+
+    def close(self) -> None:
+        """Stop and reap the gofers nobody took, and close our ends of their socket and log pipe.
+
+        Such a gofer has served nothing yet, so it is killed rather than asked to finish.
+        """
+        ready, self._ready = self._ready, {}
+        for process, conn in ready.values():
+            process.kill()
+            process.wait()
+            # GoferConnection has no synchronous close for a connection that never ran; its
+            # socket and (for a spawned one) the read end of the gofer's log pipe are ours.
+            conn._sock.close()  # noqa: SLF001
+            log_fd = getattr(conn, "_log_fd", None)
+            if log_fd is not None:
+                os.close(log_fd)
 
 
 # --- services ---------------------------------------------------------------------------------
