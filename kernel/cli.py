@@ -134,7 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="call function(kernel) before boot, e.g. to install syscall hooks")
     run.add_argument("--inject", action="append", default=[], metavar="SERVICE.OP:ACTION[:KEY=VALUE...]",
                      help="inject a fault into bus messages, e.g. vfs.read:fail=EIO:p=0.1 (see docs/research.md)")
-    run.add_argument("--seed", type=int, default=0, help="seed of the fault injector's random choices (default 0)")
+    run.add_argument("--seed", type=int, default=None,
+                     help="seed of the fault injector's (and --deterministic's) random choices (default 0)")
+    run.add_argument("--experiment", metavar="FILE",
+                     help="run the experiment FILE describes (TOML: rules, seed, trace, services, command)")
     run.add_argument("--log-level", default="warning",
                      choices=["debug", "info", "warning", "error"], help="Sentry log level on stderr")
     run.add_argument("--debug-log", metavar="FILE", help="write the Sentry's debug log to FILE")
@@ -161,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("id", help="the sandbox's id (or a unique prefix of it)")
 
     commands.add_parser("syscalls", help="print the system call coverage table (Markdown)")
+    from kernel import tracetools
+    tracetools.add_arguments(commands.add_parser("trace", help="read back a --trace-messages file"))
     from kernel import fuzz
     fuzz.add_arguments(commands.add_parser("fuzz", help="fuzz the Sentry with seeded random system calls"))
     return parser
@@ -357,14 +362,17 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
     from kernel.confine.sentry import keeper_removes_runtime_directory
     from kernel.errors import SentryError
     from kernel.exec import CommandNotExecutable, CommandNotFound
-    from kernel.faults import FaultInjector, RuleError
+    from kernel.experiment import ExperimentError, ResearchTools
+    from kernel.faults import RuleError
     from kernel.kernel import Kernel
     from kernel.runspec import CommandNotFoundInImage, RunFlags, RunSpecError, build_config
-    from kernel.strace import Strace
     from kernel.terminal import HostTerminal
-    from kernel.tracing import MessageTracer
     from platforms.ptrace.binding import block_sigchld
 
+    try:
+        tools = ResearchTools(args, sys.argv)
+    except (RuleError, ExperimentError) as error:
+        raise UsageError(str(error)) from None
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
@@ -375,10 +383,6 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
         memory=args.memory, pids_limit=args.pids_limit, name=args.name,
         cap_add=args.cap_add, cap_drop=args.cap_drop,
     )
-    try:
-        injector = FaultInjector(args.inject, args.seed) if args.inject else None
-    except RuleError as error:
-        raise UsageError(str(error)) from None
     try:
         config = build_config(flags)
     except CommandNotFoundInImage as error:
@@ -397,7 +401,6 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
     block_sigchld()  # before any thread exists, so every thread inherits the mask
     _configure_logging(args.log_level, debug_log)
 
-    tracer = None
     sandbox: control.SandboxDirectory | None = None
     terminal: HostTerminal | None = None
     try:
@@ -416,13 +419,7 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
         if terminal is not None:
             terminal.kernel = kernel  # ^C on the terminal signals the guest
             kernel.pty = terminal.pty  # the guest's stdio: a terminal it may set
-        if args.strace:
-            Strace().install(kernel.syscalls)
-        if trace_file is not None:
-            tracer = MessageTracer(trace_file)
-            kernel.bus.add_interceptor(tracer)
-        if injector is not None:
-            injector.install(kernel.bus)
+        tools.install(kernel, trace_file)
         for target in args.plugin:
             _load(target)(kernel)
 
@@ -451,9 +448,8 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
         raise UsageError(str(error)) from None
     finally:
         with relay.deferred():  # a signal now must not cut the clean-up short
-            if tracer is not None:
-                tracer.close()
-            elif trace_file is not None:
+            tools.finish(sys.stderr)
+            if trace_file is not None:
                 trace_file.close()
             if sandbox is not None and not keeper_removes_runtime_directory():
                 sandbox.remove()  # a confined Sentry's keeper removes it once the Sentry is gone
@@ -496,6 +492,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run(args)
         if args.command == "image":
             return image_command(args)
+        if args.command == "trace":
+            from kernel import tracetools
+            return tracetools.main(args)
         if args.command == "fuzz":
             from kernel import fuzz
             return fuzz.main(args)

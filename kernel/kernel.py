@@ -30,6 +30,7 @@ from kernel.process import ThreadGroup
 from kernel.syscalls import default_table
 from kernel.syscalls.table import SyscallTable
 from kernel.task import Task
+from kernel.tracing import kernel_work
 from kernel.tty import Terminal
 from platforms import Platform
 
@@ -216,7 +217,7 @@ class Kernel:
     def spawn(self, function: Callable[..., Any], *args: Any) -> None:
         """Start kernel work (``await function(*args)``) in the sandbox's nursery."""
         assert self._nursery is not None
-        self._nursery.start_soon(function, *args)
+        self._nursery.start_soon(kernel_work, function, *args)
 
     def start_task(self, task: Task) -> None:
         assert self._nursery is not None
