@@ -96,7 +96,7 @@ class PathBook:
             return posixpath.normpath(path) if path != "//" else "/"
         base = self.handle_path(named.get(PATH_ARGS.get(path_arg, "start")))
         if base is None:
-            return path  # relative to a directory we never saw opened
+            return path or None  # relative to a directory we never saw opened
         return posixpath.normpath(posixpath.join(base, path)) if path else base
 
     def paths(self, named: Mapping[str, Any]) -> list[str]:

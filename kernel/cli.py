@@ -136,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="inject a fault into bus messages, e.g. vfs.read:fail=EIO:p=0.1 (see docs/research.md)")
     run.add_argument("--seed", type=int, default=None,
                      help="seed of the fault injector's (and --deterministic's) random choices (default 0)")
+    run.add_argument("--deterministic", action="store_true",
+                     help="one guest thread at a time in an order drawn from --seed; virtual time; seeded "
+                          "getrandom and /dev/urandom (see docs/research.md)")
+    run.add_argument("--chaos", action="store_true",
+                     help="with --deterministic (implied): draw the next thread at every system call, to find races")
     run.add_argument("--experiment", metavar="FILE",
                      help="run the experiment FILE describes (TOML: rules, seed, trace, services, command)")
     run.add_argument("--log-level", default="warning",
@@ -437,7 +442,7 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
             return result.unwrap()
 
         with terminal.raw() if terminal is not None else contextlib.nullcontext(), relay.deferred():
-            status = trio.run(serve_and_run)
+            status = trio.run(serve_and_run, clock=tools.clock)
     except CommandNotFound as error:
         print(f"{error.command}: not found in the image", file=sys.stderr)
         return EXIT_NOT_FOUND

@@ -26,6 +26,7 @@ the rules that never matched.
 
 from __future__ import annotations
 
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +155,16 @@ class ResearchTools:
         self.services: list[tuple[str, str]] = list(args.service)
         self.argv = argv
         self.tracer: Any = None
+        self.deterministic: bool = args.deterministic or args.chaos
+        self.chaos: bool = args.chaos
+        #: The trio run's clock: virtual in a deterministic run, else trio's own (None).
+        self.clock: Any = None
+        if self.deterministic:
+            from kernel import determinism
+
+            self.clock = determinism.VirtualClock()
+            determinism.use(determinism.Source(self.seed, self.clock))
+            determinism.seed_trio(self.seed)
 
     def install(self, kernel: Any, trace_file: Any) -> None:
         """Join the kernel's bus and syscall table; write the trace's header."""
@@ -161,13 +172,19 @@ class ResearchTools:
         from kernel.tracing import MessageTracer
 
         ids = None
+        if self.deterministic:
+            from kernel.determinism.scheduler import Scheduler
+
+            kernel.scheduler = Scheduler(self.seed, self.clock, chaos=self.chaos)
         if self.strace:
             Strace(show_ids=trace_file is not None).install(kernel.syscalls)
         if trace_file is not None or self.injector is not None:  # hits name their system call
             ids = SyscallIds.install(kernel.syscalls)
         if trace_file is not None:
-            self.tracer = MessageTracer(trace_file, kernel.bus)
+            self.tracer = MessageTracer(trace_file, kernel.bus, clock=self.clock.current_time if self.clock else
+                                        time.monotonic)
             self.tracer.header(argv=self.argv, seed=self.seed, rules=self.rules,
+                               deterministic=self.deterministic, chaos=self.chaos,
                                services=[f"{n}={t}" for n, t in self.services],
                                experiment=self.experiment.path if self.experiment else None)
             self.tracer.follow_syscalls(ids)

@@ -35,6 +35,7 @@ from kernel.tty import Terminal
 from platforms import Platform
 
 if TYPE_CHECKING:
+    from kernel.determinism.scheduler import Scheduler
     from services.vfs.contract import PtyInfo
 
 log = logging.getLogger("sentrio.kernel")
@@ -118,6 +119,8 @@ class Kernel:
         #: Pids handed out whose thread does not exist yet, and the real uid of each.
         self._reserved_pids: dict[int, int] = {}
         self._nursery: trio.Nursery | None = None
+        #: ``--deterministic``: the scheduler that runs one guest thread at a time.
+        self.scheduler: Scheduler | None = None
         self._register_actors()
 
     def _register_actors(self) -> None:
@@ -233,6 +236,8 @@ class Kernel:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 await nursery.start(self.platform.serve)
+                if self.scheduler is not None:
+                    await nursery.start(self.scheduler.run)
                 try:
                     for _, actor in self.bus.actors():
                         await nursery.start(actor.serve)  # SentryError: e.g. a mount that cannot be made

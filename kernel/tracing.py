@@ -88,6 +88,7 @@ class MessageTracer:
 
     def follow_syscalls(self, ids: Any) -> None:
         """Write a span for each system call ``ids`` (a :class:`~kernel.strace.SyscallIds`) numbers."""
+        ids.clock = self._clock  # one time base for syscall and message spans
         ids.listeners.append(self._syscall)
 
     def footer(self, **facts: Any) -> None:
