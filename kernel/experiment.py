@@ -19,6 +19,14 @@ The file is TOML; every key is optional, and a flag given on the command line wi
     short = 10
     path = "/tmp/*"
 
+    [supervise.proc]                      # restart a crashed actor (kernel.supervise)
+    intensity = 3                         # at most 3 restarts ...
+    period = 5.0                          # ... in 5 seconds, else the sandbox ends
+    errno = "EIO"                         # what the crashed call and the calls in flight get
+
+    [supervise.gofer]
+    restarts = 2                          # spare gofers: a killed gofer is replaced twice
+
 At the end of an experiment the Sentry prints on stderr a summary of every rule: how many
 messages it matched, which it hit (message and system call ids, as the trace names them), and
 the rules that never matched.
@@ -32,7 +40,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-_KEYS = frozenset({"seed", "command", "trace", "strace", "deterministic", "chaos", "rules", "rule", "services"})
+_KEYS = frozenset({"seed", "command", "trace", "strace", "deterministic", "chaos", "rules", "rule", "services",
+                   "supervise"})
+_POLICY_KEYS = frozenset({"strategy", "intensity", "period", "errno", "restarts"})
 
 
 class ExperimentError(ValueError):
@@ -50,6 +60,7 @@ class Experiment:
     chaos: bool = False
     rules: list[str] = field(default_factory=list)
     services: list[tuple[str, str]] = field(default_factory=list)
+    supervise: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str) -> Experiment:
@@ -81,9 +92,35 @@ class Experiment:
             if not isinstance(services, dict):
                 raise TypeError("services must be a table")
             experiment.services = [(name, _strings([target], "services")[0]) for name, target in services.items()]
+            experiment.supervise = _policies(data.get("supervise", {}))
         except (TypeError, ValueError) as error:
             raise ExperimentError(f"--experiment {path!r}: {error}") from None
         return experiment
+
+
+def _policies(tables: Any) -> dict[str, Any]:
+    """``[supervise.NAME]`` tables as :class:`kernel.supervise.Policy` s."""
+    from kernel.faults import _errno
+    from kernel.kernel import DEFAULT_SERVICES
+    from kernel.supervise import Policy
+
+    if not isinstance(tables, dict):
+        raise TypeError("supervise must be a table of [supervise.SERVICE] tables")
+    policies = {}
+    for name, table in tables.items():
+        if name not in DEFAULT_SERVICES:
+            raise ValueError(f"[supervise.{name}]: no service named {name!r}")
+        if not isinstance(table, dict) or set(table) - _POLICY_KEYS:
+            raise ValueError(f"[supervise.{name}]: keys are {', '.join(sorted(_POLICY_KEYS))}")
+        if table.get("strategy", "one_for_one") != "one_for_one":
+            raise ValueError(f"[supervise.{name}]: the only strategy is one_for_one")
+        try:
+            errno = _errno(str(table.get("errno", "EIO")))
+        except KeyError:
+            raise ValueError(f"[supervise.{name}]: no errno {table['errno']!r}") from None
+        policies[name] = Policy(name, intensity=int(table.get("intensity", 3)), period=float(table.get("period", 5.0)),
+                                errno=errno, restarts=int(table.get("restarts", 0)))
+    return policies
 
 
 def _typed(data: dict[str, Any], key: str, kind: type) -> Any:
@@ -155,6 +192,7 @@ class ResearchTools:
         self.services: list[tuple[str, str]] = list(args.service)
         self.argv = argv
         self.tracer: Any = None
+        self.supervisor: Any = None
         self.deterministic: bool = args.deterministic or args.chaos
         self.chaos: bool = args.chaos
         #: The trio run's clock: virtual in a deterministic run, else trio's own (None).
@@ -191,6 +229,14 @@ class ResearchTools:
             kernel.bus.add_interceptor(self.tracer)
         if self.injector is not None:
             self.injector.install(kernel.bus)
+        policies = self.experiment.supervise if self.experiment is not None else {}
+        if policies:
+            from kernel.supervise import RestartingSupervisor
+            from services.gofer_proxy import connection
+
+            self.supervisor = RestartingSupervisor(kernel, policies, strict=kernel.config.strict)
+            self.supervisor.install(kernel.bus)
+            connection.SPARE_GOFERS = policies["gofer"].restarts if "gofer" in policies else 0
 
     def finish(self, stderr: Any) -> None:
         """After the run: the fault summary (on stderr for an experiment) and the trace's end."""
