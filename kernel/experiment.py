@@ -190,7 +190,8 @@ class ResearchTools:
         self.injector = FaultInjector(self.rules, self.seed) if self.rules else None
         self.strace: bool = args.strace
         self.services: list[tuple[str, str]] = list(args.service)
-        self.argv = argv
+        #: The command line, as the trace's header shows it.
+        self.argv = ["python", "-m", "kernel", *argv[1:]] if argv else None
         self.tracer: Any = None
         self.supervisor: Any = None
         self.deterministic: bool = args.deterministic or args.chaos
