@@ -98,6 +98,8 @@ class Rule:
     action: str
     caller: str = "*"
     errno: int = 0
+    #: ``errno=``: what a dropped message's caller gets when it gives up.
+    timeout_errno: int = 0
     delay: float = 0.0
     #: ``short=N``: the most bytes the actor is asked for (None: half the request).
     limit: int | None = None
@@ -125,10 +127,10 @@ class Rule:
             rule._set(part)
         if not rule.action:
             raise RuleError(f"fault rule {text!r}: needs an action (fail=ERRNO, short, delay=TIME, drop or crash)")
-        if rule.action == "drop" and not rule.errno:
-            rule.errno = ETIMEDOUT
-        elif rule.action != "drop" and rule.errno and rule.action != "fail":
+        if rule.timeout_errno and rule.action != "drop":
             raise RuleError(f"fault rule {text!r}: errno= goes with drop")
+        if rule.action == "drop":
+            rule.errno = rule.timeout_errno or ETIMEDOUT
         rule.rng = random.Random(f"{seed}:{text}")
         return rule
 
@@ -158,7 +160,7 @@ class Rule:
                 elif value:
                     raise RuleError("crash takes no value")
             elif key == "errno":
-                self.errno = _errno(value)
+                self.timeout_errno = _errno(value)
             elif key == "from":
                 self.caller = value
             elif key == "path":
