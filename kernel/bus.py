@@ -40,6 +40,20 @@ log = logging.getLogger("sentrio.bus")
 
 #: Who is calling: set by each guest task ("task 3") and actor task, read by interceptors.
 current_caller: contextvars.ContextVar[str] = contextvars.ContextVar("current_caller", default="kernel")
+#: The system call being served, when something numbers them (a ``kernel.strace.SyscallSpan``).
+current_syscall: contextvars.ContextVar[Any] = contextvars.ContextVar("current_syscall", default=None)
+#: The bus message being served, when a trace follows them (its ``seq``): a message sent now is its child.
+current_message: contextvars.ContextVar[int | None] = contextvars.ContextVar("current_message", default=None)
+
+
+async def kernel_work(function: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    """Run ``await function(*args)`` as the kernel's own work (a timer, an exit the kernel
+    decides): trio gives a new task a copy of its spawner's context, which would otherwise
+    name the guest thread that armed a timer as its caller, inside the call that armed it."""
+    current_caller.set("kernel")
+    current_syscall.set(None)
+    current_message.set(None)
+    await function(*args)
 
 
 #: An operation's handler: an ``async def`` taking the message's arguments.

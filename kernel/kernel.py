@@ -22,7 +22,7 @@ import trio
 from abi.creds import DOCKER_DEFAULT_CAPS, CapabilitySets
 from abi.errno import EAGAIN
 from abi.linux import PID_MAX, Signal, signal_status
-from kernel.bus import Actor, Bus, ContractError, FailCallSupervisor, check_actor
+from kernel.bus import Actor, Bus, ContractError, FailCallSupervisor, check_actor, kernel_work
 from abi.errno import Errno
 from kernel.errors import SentryError
 from kernel.oci import MountSpec
@@ -30,7 +30,6 @@ from kernel.process import ThreadGroup
 from kernel.syscalls import default_table
 from kernel.syscalls.table import SyscallTable
 from kernel.task import Task
-from kernel.tracing import kernel_work
 from kernel.tty import Terminal
 from platforms import Platform
 

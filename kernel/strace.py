@@ -15,7 +15,6 @@ message sent while serving the call; when both are on, ``--strace`` ends each li
 
 from __future__ import annotations
 
-import contextvars
 import os
 import sys
 import time
@@ -28,6 +27,7 @@ from ptrace.syscall.prototypes import SYSCALL_PROTOTYPES
 
 from abi.errno import RESTART_DESCRIPTIONS, errorcode
 from abi.errno import Errno
+from kernel.bus import current_syscall as bus_current_syscall
 from kernel.syscalls.table import Call, SyscallTable
 
 if TYPE_CHECKING:
@@ -67,8 +67,7 @@ class SyscallSpan:
 
 
 #: The system call the current trio task is serving (None outside one, or with no ids installed).
-current_syscall: contextvars.ContextVar[SyscallSpan | None] = contextvars.ContextVar(
-    "current_syscall", default=None)
+current_syscall = bus_current_syscall
 
 
 class SyscallIds:

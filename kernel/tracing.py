@@ -23,7 +23,6 @@ trace summarize|timeline FILE`` reads it back (:mod:`kernel.tracetools`).
 
 from __future__ import annotations
 
-import contextvars
 import json
 import time
 from collections.abc import Callable
@@ -31,8 +30,8 @@ from typing import IO, Any
 
 from abi.errno import Errno, errorcode
 from kernel.argnames import PATH_ARGS, ArgNames, PathBook
-from kernel.bus import Bus, Message, Proceed, current_caller
-from kernel.strace import SyscallSpan, current_syscall
+from kernel.bus import Bus, Message, Proceed, current_message, current_syscall
+from kernel.strace import SyscallSpan
 
 #: The trace format; a reader refuses a trace of a later major version.
 VERSION = 2
@@ -40,18 +39,7 @@ VERSION = 2
 _TEXT_ARGS = frozenset(PATH_ARGS) | {"target"}
 _LEARNS = frozenset({"root", "open", "chdir", "open_exec"})
 
-#: The message the current trio task is inside (its seq): a message sent now is its child.
-_current_message: contextvars.ContextVar[int | None] = contextvars.ContextVar("traced_message", default=None)
-
-
-async def kernel_work(function: Callable[..., Any], *args: Any) -> None:
-    """Run ``await function(*args)`` as the kernel's own work (a timer, an exit the kernel
-    decides): trio gives a new task a copy of its spawner's context, which would otherwise
-    name the guest thread that armed the timer as its caller, inside the call that armed it."""
-    current_caller.set("kernel")
-    current_syscall.set(None)
-    _current_message.set(None)
-    await function(*args)
+_current_message = current_message
 
 
 def summarise(value: Any) -> Any:
