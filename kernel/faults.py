@@ -46,9 +46,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import trio
-
 from abi.errno import ETIMEDOUT, Errno, errorcode
+from kernel import determinism
 from kernel.argnames import ArgNames, PathBook, message_size
 from kernel.bus import Bus, Message, Proceed
 from kernel.strace import current_syscall
@@ -331,12 +330,12 @@ class FaultInjector:
         log.info("injected %s into %s.%s (message %d, %s)", rule.action, message.service, message.op,
                  message.seq, message.caller)
         if rule.action == "delay":
-            await trio.sleep(rule.delay)
+            await determinism.sleep(rule.delay)
             return await proceed(message)
         if rule.action == "fail":
             raise Errno(rule.errno)
         if rule.action == "drop":
-            await trio.sleep(rule.delay)
+            await determinism.sleep(rule.delay)
             raise Errno(rule.errno)
         if rule.action == "short":
             args = _shortened(message, named if named is not None else self._named(message), rule.limit)

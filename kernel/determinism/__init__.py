@@ -125,6 +125,17 @@ def random_bytes(length: int) -> bytes:
     return _source.random_bytes(length)
 
 
+async def sleep(seconds: float) -> None:
+    """The Sentry's own wait (a fault rule's delay): real time, or in a deterministic run that
+    much virtual time at once. (A thread holding the baton cannot wait for the virtual clock:
+    it moves only when every thread rests.)"""
+    if _source is None:
+        await trio.sleep(seconds)
+        return
+    _source.clock.advance(seconds)
+    await trio.lowlevel.checkpoint()
+
+
 def seed_trio(seed: int) -> None:
     """Seed trio's own choice of which runnable task goes first (it flips a coin per batch, so
     that programs cannot come to rely on an order): the same seed, the same coin."""

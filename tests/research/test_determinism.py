@@ -46,12 +46,21 @@ def test_random_bytes_and_clocks_come_from_the_seed(image: Path) -> None:
     assert len(free) == 2  # without --deterministic: the host's entropy and clocks
 
 
-def test_the_trace_is_the_same_for_the_same_seed(image: Path, tmp_path: Path) -> None:
-    def trace(name: str) -> list[tuple]:
+def test_the_trace_and_the_fault_hits_are_the_same_for_the_same_seed(image: Path, tmp_path: Path) -> None:
+    def trace(name: str) -> tuple[list[tuple], list[dict]]:
         path = tmp_path / name
-        run(image, "--chaos", "--seed", "4", "--trace-messages", str(path))
+        run(image, "--chaos", "--seed", "4", "--trace-messages", str(path),
+            "--inject", "signals.futex_*:delay=1ms:p=0.5", "--inject", "mm.*:delay=10us:p=0.2")
         records = [json.loads(line) for line in path.read_text().splitlines()[1:]]
-        return [(r["type"], r.get("seq", r.get("id")), r.get("caller"), r.get("op"), r.get("start"), r.get("syscall"),
-                 r.get("parent")) for r in records]
+        spans = [(r["type"], r.get("seq", r.get("id")), r.get("caller"), r.get("op"), r.get("start"),
+                  r.get("syscall"), r.get("parent")) for r in records]
+        return spans, records[-1]["hits"]
 
-    assert trace("one.jsonl") == trace("two.jsonl")
+    one, two = trace("one.jsonl"), trace("two.jsonl")
+    assert one[1] and one == two
+
+
+def test_pids_and_inode_numbers_repeat(image: Path) -> None:
+    script = "echo $$; sh -c 'echo $$'; (echo x > /tmp/x; ls -i /tmp/x) & wait; sh -c 'echo $$'"
+    outputs = {run(image, "--chaos", "--seed", seed, cmd=("sh", "-c", script)) for seed in "123"}
+    assert len(outputs) == 1, outputs
