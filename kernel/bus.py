@@ -27,6 +27,7 @@ import contextvars
 import functools
 import itertools
 import logging
+import os
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -44,6 +45,23 @@ current_caller: contextvars.ContextVar[str] = contextvars.ContextVar("current_ca
 current_syscall: contextvars.ContextVar[Any] = contextvars.ContextVar("current_syscall", default=None)
 #: The bus message being served, when a trace follows them (its ``seq``): a message sent now is its child.
 current_message: contextvars.ContextVar[int | None] = contextvars.ContextVar("current_message", default=None)
+
+
+#: Where the guest's random bytes come from (getrandom, /dev/urandom): the host, or in a
+#: deterministic run a stream seeded by the seed (``kernel.determinism`` sets it). Here, on
+#: the bus, because services (the VFS's /dev/urandom) may import nothing else of the kernel.
+_entropy: Callable[[int], bytes] = os.urandom
+
+
+def random_bytes(length: int) -> bytes:
+    """``length`` random bytes for the guest, from the run's entropy source."""
+    return _entropy(length)
+
+
+def set_entropy(source: Callable[[int], bytes] | None) -> None:
+    """Make ``source`` the guest's entropy (None: the host's urandom again)."""
+    global _entropy
+    _entropy = source if source is not None else os.urandom
 
 
 async def kernel_work(function: Callable[..., Awaitable[Any]], *args: Any) -> None:

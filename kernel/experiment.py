@@ -34,6 +34,7 @@ the rules that never matched.
 
 from __future__ import annotations
 
+import os
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -233,11 +234,11 @@ class ResearchTools:
         policies = self.experiment.supervise if self.experiment is not None else {}
         if policies:
             from kernel.supervise import RestartingSupervisor
-            from services.gofer_proxy import connection
 
             self.supervisor = RestartingSupervisor(kernel, policies, strict=kernel.config.strict)
             self.supervisor.install(kernel.bus)
-            connection.SPARE_GOFERS = policies["gofer"].restarts if "gofer" in policies else 0
+            if "gofer" in policies:  # the gofer proxy's connections read it as they start
+                os.environ["SENTRIO_GOFER_SPARES"] = str(policies["gofer"].restarts)
 
     def finish(self, stderr: Any) -> None:
         """After the run: the fault summary (on stderr for an experiment) and the trace's end."""

@@ -31,13 +31,14 @@ the host; and a gofer's host-side timing when a thread blocks on it.
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from dataclasses import dataclass, field
 
 import trio
 
+from kernel.bus import random_bytes as bus_random_bytes
+from kernel.bus import set_entropy
 from abi.linux import CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_REALTIME_ALARM, CLOCK_REALTIME_COARSE, CLOCK_TAI
 
 #: The wall clock of every deterministic run starts here: 2026-01-01T00:00:00Z.
@@ -101,6 +102,7 @@ def use(source: Source | None) -> None:
     """Make ``source`` the guest's clocks and entropy (None: the host's again)."""
     global _source
     _source = source
+    set_entropy(source.random_bytes if source is not None else None)
 
 
 def clock_ns(clockid: int) -> int:
@@ -118,11 +120,8 @@ def uptime(boot_time: float) -> float:
     return _source.clock_ns(CLOCK_MONOTONIC) / 1e9
 
 
-def random_bytes(length: int) -> bytes:
-    """``length`` random bytes: the host's urandom, or the seed's stream."""
-    if _source is None:
-        return os.urandom(length)
-    return _source.random_bytes(length)
+#: ``length`` random bytes: the host's urandom, or the seed's stream.
+random_bytes = bus_random_bytes
 
 
 async def sleep(seconds: float) -> None:

@@ -393,15 +393,17 @@ def spawn_gofer(
     ``sentrio.gofer`` at the level the gofer gave it.
     """
     process, ours, log_read = _start_gofer(root, rw, donate_fds, extra_args)
-    if SPARE_GOFERS <= 0:
+    count = int(os.environ.get(SPARES_VARIABLE) or 0)
+    if count <= 0:
         return process, _LoggedGoferConnection(ours, log_read, process.pid, msize=msize)
-    spares = [_start_gofer(root, rw, donate_fds, extra_args) for _ in range(SPARE_GOFERS)]
+    spares = [_start_gofer(root, rw, donate_fds, extra_args) for _ in range(count)]
     return process, _ReconnectingGoferConnection(ours, log_read, process.pid, msize=msize, spares=spares)
 
 
-#: Supervision (``[supervise.gofer] restarts = N``): each new connection keeps N spare gofers,
-#: started now because a confined Sentry cannot start a process later.
-SPARE_GOFERS = 0
+#: Supervision (``[supervise.gofer] restarts = N`` sets ``$SENTRIO_GOFER_SPARES``): each new
+#: connection keeps N spare gofers, started with it because a confined Sentry cannot start a
+#: process later.
+SPARES_VARIABLE = "SENTRIO_GOFER_SPARES"
 
 
 def _start_gofer(root: str | os.PathLike[str], rw: bool, donate_fds: bool,
