@@ -27,6 +27,7 @@ import contextvars
 import functools
 import itertools
 import logging
+import os
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -40,6 +41,37 @@ log = logging.getLogger("sentrio.bus")
 
 #: Who is calling: set by each guest task ("task 3") and actor task, read by interceptors.
 current_caller: contextvars.ContextVar[str] = contextvars.ContextVar("current_caller", default="kernel")
+#: The system call being served, when something numbers them (a ``kernel.strace.SyscallSpan``).
+current_syscall: contextvars.ContextVar[Any] = contextvars.ContextVar("current_syscall", default=None)
+#: The bus message being served, when a trace follows them (its ``seq``): a message sent now is its child.
+current_message: contextvars.ContextVar[int | None] = contextvars.ContextVar("current_message", default=None)
+
+
+#: Where the guest's random bytes come from (getrandom, /dev/urandom): the host, or in a
+#: deterministic run a stream seeded by the seed (``kernel.determinism`` sets it). Here, on
+#: the bus, because services (the VFS's /dev/urandom) may import nothing else of the kernel.
+_entropy: Callable[[int], bytes] = os.urandom
+
+
+def random_bytes(length: int) -> bytes:
+    """``length`` random bytes for the guest, from the run's entropy source."""
+    return _entropy(length)
+
+
+def set_entropy(source: Callable[[int], bytes] | None) -> None:
+    """Make ``source`` the guest's entropy (None: the host's urandom again)."""
+    global _entropy
+    _entropy = source if source is not None else os.urandom
+
+
+async def kernel_work(function: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    """Run ``await function(*args)`` as the kernel's own work (a timer, an exit the kernel
+    decides): trio gives a new task a copy of its spawner's context, which would otherwise
+    name the guest thread that armed a timer as its caller, inside the call that armed it."""
+    current_caller.set("kernel")
+    current_syscall.set(None)
+    current_message.set(None)
+    await function(*args)
 
 
 #: An operation's handler: an ``async def`` taking the message's arguments.

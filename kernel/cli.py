@@ -147,7 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="call function(kernel) before boot, e.g. to install syscall hooks")
     run.add_argument("--inject", action="append", default=[], metavar="SERVICE.OP:ACTION[:KEY=VALUE...]",
                      help="inject a fault into bus messages, e.g. vfs.read:fail=EIO:p=0.1 (see docs/research.md)")
-    run.add_argument("--seed", type=int, default=0, help="seed of the fault injector's random choices (default 0)")
+    run.add_argument("--seed", type=int, default=None,
+                     help="seed of the fault injector's (and --deterministic's) random choices (default 0)")
+    run.add_argument("--deterministic", action="store_true",
+                     help="one guest thread at a time in an order drawn from --seed; virtual time; seeded "
+                          "getrandom and /dev/urandom (see docs/research.md)")
+    run.add_argument("--chaos", action="store_true",
+                     help="with --deterministic (implied): draw the next thread at every system call, to find races")
+    run.add_argument("--experiment", metavar="FILE",
+                     help="run the experiment FILE describes (TOML: rules, seed, trace, services, command)")
     run.add_argument("--log-level", default="warning",
                      choices=["debug", "info", "warning", "error"], help="Sentry log level on stderr")
     run.add_argument("--debug-log", metavar="FILE", help="write the Sentry's debug log to FILE")
@@ -174,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("id", help="the sandbox's id (or a unique prefix of it)")
 
     commands.add_parser("syscalls", help="print the system call coverage table (Markdown)")
+    from kernel import tracetools
+    tracetools.add_arguments(commands.add_parser("trace", help="read back a --trace-messages file"))
     from kernel import fuzz
     fuzz.add_arguments(commands.add_parser("fuzz", help="fuzz the Sentry with seeded random system calls"))
     return parser
@@ -370,15 +380,18 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
     from kernel.confine.sentry import keeper_removes_runtime_directory
     from kernel.errors import SentryError
     from kernel.exec import CommandNotExecutable, CommandNotFound
-    from kernel.faults import FaultInjector, RuleError
+    from kernel.experiment import ExperimentError, ResearchTools
+    from kernel.faults import RuleError
     from kernel.kernel import Kernel
     from kernel.publish import Publisher, PublishError
     from kernel.runspec import CommandNotFoundInImage, RunFlags, RunSpecError, build_config
-    from kernel.strace import Strace
     from kernel.terminal import HostTerminal
-    from kernel.tracing import MessageTracer
     from platforms.ptrace.binding import block_sigchld
 
+    try:
+        tools = ResearchTools(args, sys.argv)
+    except (RuleError, ExperimentError) as error:
+        raise UsageError(str(error)) from None
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
@@ -389,10 +402,6 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
         memory=args.memory, pids_limit=args.pids_limit, name=args.name,
         cap_add=args.cap_add, cap_drop=args.cap_drop,
     )
-    try:
-        injector = FaultInjector(args.inject, args.seed) if args.inject else None
-    except RuleError as error:
-        raise UsageError(str(error)) from None
     try:
         config = build_config(flags)
     except CommandNotFoundInImage as error:
@@ -411,7 +420,6 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
     block_sigchld()  # before any thread exists, so every thread inherits the mask
     _configure_logging(args.log_level, debug_log)
 
-    tracer = None
     publisher: Publisher | None = None
     sandbox: control.SandboxDirectory | None = None
     terminal: HostTerminal | None = None
@@ -432,13 +440,7 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
         if terminal is not None:
             terminal.kernel = kernel  # ^C on the terminal signals the guest
             kernel.pty = terminal.pty  # the guest's stdio: a terminal it may set
-        if args.strace:
-            Strace().install(kernel.syscalls)
-        if trace_file is not None:
-            tracer = MessageTracer(trace_file)
-            kernel.bus.add_interceptor(tracer)
-        if injector is not None:
-            injector.install(kernel.bus)
+        tools.install(kernel, trace_file)
         for target in args.plugin:
             _load(target)(kernel)
 
@@ -458,7 +460,7 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
             return result.unwrap()
 
         with terminal.raw() if terminal is not None else contextlib.nullcontext(), relay.deferred():
-            status = trio.run(serve_and_run)
+            status = trio.run(serve_and_run, clock=tools.clock)
     except CommandNotFound as error:
         print(f"{error.command}: not found in the image", file=sys.stderr)
         return EXIT_NOT_FOUND
@@ -471,9 +473,8 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
         with relay.deferred():  # a signal now must not cut the clean-up short
             if publisher is not None:
                 publisher.close()
-            if tracer is not None:
-                tracer.close()
-            elif trace_file is not None:
+            tools.finish(sys.stderr)
+            if trace_file is not None:
                 trace_file.close()
             if sandbox is not None and not keeper_removes_runtime_directory():
                 sandbox.remove()  # a confined Sentry's keeper removes it once the Sentry is gone
@@ -516,6 +517,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run(args)
         if args.command == "image":
             return image_command(args)
+        if args.command == "trace":
+            from kernel import tracetools
+            return tracetools.main(args)
         if args.command == "fuzz":
             from kernel import fuzz
             return fuzz.main(args)

@@ -27,7 +27,7 @@ import trio
 from abi.creds import DOCKER_DEFAULT_CAPS, CapabilitySets
 from abi.errno import EAGAIN
 from abi.linux import PID_MAX, Signal, signal_status
-from kernel.bus import Actor, Bus, ContractError, FailCallSupervisor, check_actor
+from kernel.bus import Actor, Bus, ContractError, FailCallSupervisor, check_actor, kernel_work
 from abi.errno import Errno
 from kernel.errors import SentryError
 from kernel.oci import MountSpec
@@ -39,6 +39,7 @@ from kernel.tty import Terminal
 from platforms import Platform
 
 if TYPE_CHECKING:
+    from kernel.determinism.scheduler import Scheduler
     from services.gofer_proxy.connection import GoferConnection
     from services.vfs.contract import PtyInfo
 
@@ -129,6 +130,8 @@ class Kernel:
         #: Pids handed out whose thread does not exist yet, and the real uid of each.
         self._reserved_pids: dict[int, int] = {}
         self._nursery: trio.Nursery | None = None
+        #: ``--deterministic``: the scheduler that runs one guest thread at a time.
+        self.scheduler: Scheduler | None = None
         self._register_actors()
 
     def _register_actors(self) -> None:
@@ -229,7 +232,7 @@ class Kernel:
     def spawn(self, function: Callable[..., Any], *args: Any) -> None:
         """Start kernel work (``await function(*args)``) in the sandbox's nursery."""
         assert self._nursery is not None
-        self._nursery.start_soon(function, *args)
+        self._nursery.start_soon(kernel_work, function, *args)
 
     def start_task(self, task: Task) -> None:
         assert self._nursery is not None
@@ -245,6 +248,8 @@ class Kernel:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 await nursery.start(self.platform.serve)
+                if self.scheduler is not None:
+                    await nursery.start(self.scheduler.run)
                 try:
                     with self.prestarted_gofers.offered():
                         for _, actor in self.bus.actors():

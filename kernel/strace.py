@@ -6,18 +6,28 @@ guest memory at entry; a result that is an errno is shown by name::
 
     [   1] write(1, "hello\\n", 6) = 6
     [   1] openat(AT_FDCWD, "/nope", O_RDONLY) = -1 ENOENT (No such file or directory)
+
+Every system call also gets an *id*, counted from 1 in the order calls enter the kernel
+(:class:`SyscallIds`). The message trace records it on each syscall span and on every bus
+message sent while serving the call; when both are on, ``--strace`` ends each line with it
+(``= 6 <#17>``), so a line of one finds its records in the other.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import IO, TYPE_CHECKING
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
 
 from ptrace.syscall.prototypes import SYSCALL_PROTOTYPES
 
 from abi.errno import RESTART_DESCRIPTIONS, errorcode
 from abi.errno import Errno
+from kernel.bus import current_syscall as bus_current_syscall
 from kernel.syscalls.table import Call, SyscallTable
 
 if TYPE_CHECKING:
@@ -31,6 +41,72 @@ _OUTPUT_BUFFERS = {"write": ("buf", "count"), "pwrite64": ("buf", "count")}
 _SPECIAL_FDS = {-100: "AT_FDCWD"}
 #: Parameter names (from the prototypes) that hold NUL-terminated path strings.
 _STRING_PARAMS = frozenset({"filename", "pathname", "path", "oldname", "newname", "name", "specialfile"})
+
+
+@dataclass(slots=True)
+class SyscallSpan:
+    """One system call being served: its id, thread, name, raw arguments and times."""
+
+    id: int
+    tid: int
+    name: str
+    args: tuple[Any, ...]
+    start: float
+    end: float = 0.0
+    result: int | None = None
+    #: Argument values by parameter name (``fd``, ``count``...), filled on first use.
+    _named: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def named(self) -> dict[str, Any]:
+        if self._named is None:
+            prototype = SYSCALL_PROTOTYPES.get(self.name)
+            names = [name for _, name in prototype[1]] if prototype else []
+            self._named = dict(zip(names, self.args))
+        return self._named
+
+
+#: The system call the current trio task is serving (None outside one, or with no ids installed).
+current_syscall = bus_current_syscall
+
+
+class SyscallIds:
+    """Numbers every system call and keeps it in :data:`current_syscall` while it is served.
+
+    One per syscall table (:meth:`install` is idempotent), shared by ``--strace``, the message
+    trace and fault rules that look at the call (``fd=``, ``syscall=``). Listeners get each
+    finished call's span.
+    """
+
+    _installed: weakref.WeakKeyDictionary[SyscallTable, SyscallIds] = weakref.WeakKeyDictionary()
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.listeners: list[Callable[[SyscallSpan], None]] = []
+        self.clock: Callable[[], float] = time.monotonic
+
+    @classmethod
+    def install(cls, table: SyscallTable) -> SyscallIds:
+        ids = cls._installed.get(table)
+        if ids is None:
+            ids = cls._installed[table] = cls()
+            table.on_enter(None, ids._enter)
+            table.on_exit(None, ids._exit)
+        return ids
+
+    async def _enter(self, task: Task, call: Call) -> None:
+        self.count += 1
+        current_syscall.set(SyscallSpan(self.count, task.tid, call.name, call.args, self.clock()))
+
+    async def _exit(self, task: Task, call: Call) -> None:
+        span = current_syscall.get()
+        if span is None:
+            return
+        span.end = self.clock()
+        span.result = call.result
+        current_syscall.set(None)
+        for listener in self.listeners:
+            listener(span)
 
 
 def quote(data: bytes, truncated: bool) -> str:
@@ -54,20 +130,26 @@ def quote(data: bytes, truncated: bool) -> str:
 class Strace:
     """Formats calls on enter and prints them, with their result, on exit."""
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
+    def __init__(self, stream: IO[str] | None = None, show_ids: bool = False) -> None:
         self._stream = stream or sys.stderr
-        self._pending: dict[int, str] = {}
+        self._pending: dict[int, tuple[str, int | None]] = {}
+        #: End each line with the call's id (``<#17>``), as the message trace names it.
+        self.show_ids = show_ids
 
     def install(self, table: SyscallTable) -> None:
+        SyscallIds.install(table)  # first, so the id is set before our enter hook runs
         table.on_enter(None, self._enter)
         table.on_exit(None, self._exit)
 
     async def _enter(self, task: Task, call: Call) -> None:
-        self._pending[task.tid] = f"{call.name}({await self._arguments(task, call)})"
+        span = current_syscall.get()
+        text = f"{call.name}({await self._arguments(task, call)})"
+        self._pending[task.tid] = (text, span.id if span is not None else None)
 
     async def _exit(self, task: Task, call: Call) -> None:
-        text = self._pending.pop(task.tid, call.name + "(...)")
-        self._stream.write(f"[{task.tid:4}] {text} = {self.result(call.result)}\n")
+        text, syscall_id = self._pending.pop(task.tid, (call.name + "(...)", None))
+        suffix = f" <#{syscall_id}>" if self.show_ids and syscall_id is not None else ""
+        self._stream.write(f"[{task.tid:4}] {text} = {self.result(call.result)}{suffix}\n")
         self._stream.flush()
 
     @staticmethod

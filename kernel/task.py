@@ -128,13 +128,18 @@ class Task:
         dispatch = self.kernel.syscalls.dispatch
         checkpoint = trio.lowlevel.checkpoint
         calls = 0
+        scheduler = self.kernel.scheduler  # --deterministic: one guest thread at a time
         with trio.CancelScope() as self._cancel_scope:
             try:
+                if scheduler is not None:
+                    await scheduler.enter(self)
                 while not self.exited:
                     self._in_guest = True
                     reason = await context.switch()
                     self._in_guest = False
                     if reason == StopReason.SYSCALL:
+                        if scheduler is not None:
+                            await scheduler.syscall_point(self)
                         result = await dispatch(self, regs.orig_rax)
                         if self.context is not context:  # execve gave the thread a new stub thread
                             context, regs = self.context, self.regs
@@ -161,6 +166,8 @@ class Task:
             finally:
                 self.exited = True
                 self._in_guest = False
+                if scheduler is not None:
+                    scheduler.leave(self)
                 if self.kernel.threads.get(self.tid) is self:
                     del self.kernel.threads[self.tid]
                 if self in self.process.tasks:  # a process keeps only its live threads
@@ -357,6 +364,9 @@ class Task:
         if self.signal_pending:
             getattr(awaitable, "close", lambda: None)()
             raise Errno(interrupted)
+        scheduler = self.kernel.scheduler
+        if scheduler is not None and scheduler.holder is self:  # sleep without the baton
+            return await scheduler.off_cpu(self, self.blocking(awaitable, interrupted))
         # The same as ``with self.interruptible(...)``, spelled out: this is the hot path of
         # every sleeping read, write and wait, and a generator-based context manager costs.
         with trio.CancelScope() as scope:

@@ -6,7 +6,6 @@ Everything here is the sandbox's own view: uname names Sentrio's kernel, never t
 from __future__ import annotations
 
 import os
-import time
 from typing import TYPE_CHECKING
 
 import trio
@@ -17,6 +16,7 @@ from abi.errno import EFAULT, EINVAL, ESRCH
 from abi.linux import GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM, PAGE_SIZE
 from abi.errno import Errno
 from abi.ranges import user_range
+from kernel import determinism
 from kernel.syscalls.args import Addr, Int, Size, UInt
 from kernel.syscalls.table import syscall
 
@@ -42,7 +42,7 @@ async def sysinfo(t: Task, info: Addr) -> int:
     usage = await t.kernel.bus.call("mm", "usage")
     total = t.kernel.config.memory_limit or os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     used = min(usage["allocated"], total)
-    uptime = int(time.monotonic() - t.kernel.boot_time)
+    uptime = int(determinism.uptime(t.kernel.boot_time))
     await t.mm.write_struct(
         structs.SYSINFO, info,
         uptime, 0, 0, 0,                  # uptime, load averages
@@ -84,7 +84,7 @@ async def _fill_random(t: Task, addr: int, length: int) -> int:
     """Random bytes into [addr, addr+length); how many went in before the first page that
     cannot be written (the block at once, else page by page to find where it stops)."""
     try:
-        await t.mm.copy_out(addr, os.urandom(length))
+        await t.mm.copy_out(addr, determinism.random_bytes(length))
         return length
     except Errno:
         pass
@@ -92,7 +92,7 @@ async def _fill_random(t: Task, addr: int, length: int) -> int:
     while done < length:
         step = min(PAGE_SIZE - (addr + done) % PAGE_SIZE, length - done)
         try:
-            await t.mm.copy_out(addr + done, os.urandom(step))
+            await t.mm.copy_out(addr + done, determinism.random_bytes(step))
         except Errno:
             break
         done += step

@@ -37,6 +37,7 @@ from abi.linux import (
     NSEC_PER_SEC,
     TIMER_ABSTIME,
 )
+from kernel import determinism
 from kernel.syscalls.args import Addr, Int
 from kernel.syscalls.table import syscall
 
@@ -107,7 +108,7 @@ def _host_clock(clockid: int) -> GuestClock:
     resolution = _HOST_RESOLUTIONS.get(clockid)
     if resolution is None:
         raise Errno(EINVAL)
-    return GuestClock(functools.partial(time.clock_gettime_ns, clockid), resolution=resolution)
+    return GuestClock(functools.partial(determinism.clock_ns, clockid), resolution=resolution)
 
 
 def _in_ticks(read: Callable[[], int], which: int) -> Callable[[], int]:
@@ -217,7 +218,7 @@ async def clock_getres(t: Task, clockid: Int, res: Addr) -> int:
 @syscall
 async def gettimeofday(t: Task, tv: Addr, tz: Addr) -> int:
     if tv:
-        await t.mm.write_struct(structs.TIMEVAL, tv, *timeval(time.time_ns()))
+        await t.mm.write_struct(structs.TIMEVAL, tv, *timeval(determinism.clock_ns(CLOCK_REALTIME)))
     if tz:
         await t.mm.write_struct(structs.TIMEZONE, tz, 0, 0)  # the kernel's sys_tz: UTC
     return 0
@@ -225,7 +226,7 @@ async def gettimeofday(t: Task, tv: Addr, tz: Addr) -> int:
 
 @syscall("time")
 async def time_(t: Task, tloc: Addr) -> int:
-    seconds = time.time_ns() // NSEC_PER_SEC
+    seconds = determinism.clock_ns(CLOCK_REALTIME) // NSEC_PER_SEC
     if tloc:
         await t.mm.write_struct(structs.U64, tloc, seconds)
     return seconds

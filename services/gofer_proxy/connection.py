@@ -88,7 +88,8 @@ class GoferConnection:
         Start it with ``await task_group.start(conn.run)``. Fails with Errno(EIO) if the gofer
         refuses the version.
         """
-        self._stream = await anyio.abc.UNIXSocketStream.from_socket(self._sock)
+        if self._stream is None:  # (a reconnecting connection made its spares' streams already)
+            self._stream = await anyio.abc.UNIXSocketStream.from_socket(self._sock)
         async with anyio.create_task_group() as tg:
             self._tg = tg
             tg.start_soon(self._read_loop)
@@ -391,6 +392,23 @@ def spawn_gofer(
     while the connection runs, each line the gofer writes is logged here, made printable, under
     ``sentrio.gofer`` at the level the gofer gave it.
     """
+    process, ours, log_read = _start_gofer(root, rw, donate_fds, extra_args)
+    count = int(os.environ.get(SPARES_VARIABLE) or 0)
+    if count <= 0:
+        return process, _LoggedGoferConnection(ours, log_read, process.pid, msize=msize)
+    spares = [_start_gofer(root, rw, donate_fds, extra_args) for _ in range(count)]
+    return process, _ReconnectingGoferConnection(ours, log_read, process.pid, msize=msize, spares=spares)
+
+
+#: Supervision (``[supervise.gofer] restarts = N`` sets ``$SENTRIO_GOFER_SPARES``): each new
+#: connection keeps N spare gofers, started with it because a confined Sentry cannot start a
+#: process later.
+SPARES_VARIABLE = "SENTRIO_GOFER_SPARES"
+
+
+def _start_gofer(root: str | os.PathLike[str], rw: bool, donate_fds: bool,
+                 extra_args: Sequence[str]) -> tuple[subprocess.Popen[bytes], socket.socket, int]:
+    """Start one gofer: its process, our end of its socket, and the read end of its log pipe."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     log_read, log_write = os.pipe2(os.O_CLOEXEC)
     cmd = [sys.executable, "-m", "gofer", "--root", os.fspath(root), "--fd", str(theirs.fileno())]
@@ -409,7 +427,7 @@ def spawn_gofer(
     finally:
         theirs.close()  # only the gofer holds its end: its death is our EOF
         os.close(log_write)
-    return process, _LoggedGoferConnection(ours, log_read, process.pid, msize=msize)
+    return process, ours, log_read
 
 
 class _LoggedGoferConnection(GoferConnection):
@@ -463,3 +481,136 @@ def _log_gofer_line(pid: int, line: bytes) -> None:
         _gofer_log.log(_LEVELS[level], "gofer[%d]: %s", pid, message)
     elif text:
         _gofer_log.warning("gofer[%d]: %s", pid, text)
+
+
+class _ReconnectingGoferConnection(_LoggedGoferConnection):
+    """A connection that outlives its gofer: when the gofer dies, the calls in flight fail with
+    EIO (as on any connection) and the connection moves to a spare gofer serving the same tree;
+    calls made meanwhile wait for it. It attaches the roots again and walks every fid it knew to
+    the same number on the new gofer, then serves new calls. What the old gofer had opened is
+    not reopened (reads through such a fid fail); files whose data comes from a donated host fd
+    keep working."""
+
+    def __init__(self, sock: socket.socket, log_fd: int, pid: int, *, msize: int,
+                 spares: list[tuple[subprocess.Popen[bytes], socket.socket, int]]) -> None:
+        super().__init__(sock, log_fd, pid, msize=msize)
+        self._spares = spares
+        self._roots: list[int] = []
+        #: Every fid walked from a root, as (root, names), to bind again on a new gofer.
+        self._walked: dict[int, tuple[int, tuple[bytes, ...]]] = {}
+        self._retired: list[subprocess.Popen[bytes]] = []
+        #: The gofer now served, once it is a spare (the first is the proxy's to reap).
+        self._current: subprocess.Popen[bytes] | None = None
+        #: Set but while the connection moves to a spare.
+        self._ready = anyio.Event()
+        self._ready.set()
+        self._spare_streams: list[anyio.abc.SocketStream] = []
+        self.reconnections = 0
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        first = True
+        # anyio checks a socket with getpeername as it wraps it, which a confined Sentry may not
+        # call: the spares' streams are made now, at mount time, before confinement.
+        self._spare_streams = [await anyio.abc.UNIXSocketStream.from_socket(sock) for _, sock, _ in self._spares]
+        while True:
+            async with anyio.create_task_group() as tg:
+                await tg.start(super().run)
+                if first:
+                    task_status.started()
+                    first = False
+                else:
+                    await self._attach_roots_again()
+            if self.dead in ("closed", "cancelled") or not self._spares:
+                self._ready.set()  # whoever waits for a spare fails now (the connection is dead)
+                return
+            self._switch_to_spare()
+
+    def _switch_to_spare(self) -> None:
+        process, sock, log_fd = self._spares.pop(0)
+        stream = self._spare_streams.pop(0)
+        log.warning("gofer[%d] is gone (%s): moving its connection to gofer[%d]", self._pid, self.dead, process.pid)
+        if self._current is not None:
+            self._retired.append(self._current)
+        self._current = process
+        self._sock, self._log_fd, self._pid = sock, log_fd, process.pid
+        self._stream = stream
+        self._decoder = p.Decoder(p.Direction.REPLY, self._want_msize)
+        self._fds.clear()
+        self.msize = self._want_msize
+        self.dead = None
+
+    async def _attach_roots_again(self) -> None:
+        """Bind the roots, then every fid walked from them, to the same numbers on the new gofer
+        (a walk from a root to the fid's path): the VFS keeps fids of the directories it has
+        seen and walks on from them. A fid whose file is gone stays unknown (its calls fail)."""
+        try:
+            for fid in self._roots:
+                await GoferConnection._roundtrip(self, p.Tattach(fid, ""))
+        except Errno:
+            await self._die("the spare gofer refused to attach")
+            self._spares.clear()  # (and its fellows would too)
+            return
+        for fid, (root, names) in sorted(self._walked.items(), key=lambda item: len(item[1][1])):
+            try:
+                await GoferConnection._roundtrip(self, p.Twalk(root, fid, list(names)))
+            except Errno:
+                del self._walked[fid]
+        self.reconnections += 1
+        self._ready.set()
+
+    def _note_walk(self, fid: int, names: Sequence[bytes], newfid: int) -> None:
+        if fid in self._roots:
+            self._walked[newfid] = (fid, tuple(names))
+        elif fid in self._walked:
+            root, path = self._walked[fid]
+            self._walked[newfid] = (root, path + tuple(names))
+
+    async def walk(self, fid: int, names: Sequence[bytes], newfid: int) -> list[p.Qid]:
+        qids = await super().walk(fid, names, newfid)
+        if len(qids) == len(names):
+            self._note_walk(fid, names, newfid)
+        return qids
+
+    async def walk_getattr(self, fid: int, names: Sequence[bytes], newfid: int) -> tuple[list[p.Qid], p.Attr]:
+        qids, attr = await super().walk_getattr(fid, names, newfid)
+        if len(qids) == len(names):
+            self._note_walk(fid, names, newfid)
+        return qids, attr
+
+    async def clunk(self, fid: int) -> None:
+        self._walked.pop(fid, None)
+        await super().clunk(fid)
+
+    async def _die(self, why: str) -> None:
+        if self.dead is None and why not in ("closed", "cancelled") and self._spares and self._ready.is_set():
+            self._ready = anyio.Event()  # new calls wait for the spare
+        await super()._die(why)
+
+    async def _roundtrip(self, msg: Any) -> tuple[Any, int | None]:
+        if not self._ready.is_set() and not isinstance(msg, p.Tversion):
+            await self._ready.wait()
+        return await super()._roundtrip(msg)
+
+    async def attach(self, fid: int | None = None) -> int:
+        fid = await super().attach(fid)
+        self._roots.append(fid)
+        return fid
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        for stream in self._spare_streams:
+            await stream.aclose()
+        for process, sock, log_fd in self._spares:
+            sock.close()  # the spare sees EOF and exits
+            os.close(log_fd)
+            self._retired.append(process)
+        self._spares.clear()
+        if self._current is not None:
+            self._retired.append(self._current)
+            self._current = None
+        for process in self._retired:
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

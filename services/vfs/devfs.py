@@ -7,13 +7,13 @@ directories. No host device is ever opened.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from abi.errno import ENOSPC, ENXIO
 from abi.linux import O_PATH, S_IFCHR
 from abi.errno import Errno
+from kernel import bus
 from services.vfs.file import File, PathFile
 from services.vfs.inode import Device, Dir, Filesystem, Inode, Symlink
 
@@ -27,7 +27,7 @@ TerminalOpener = Callable[[int, "Caller"], Awaitable[File]]
 def _fill(buffers: list[memoryview], byte_source: bytes | None) -> int:
     total = 0
     for view in buffers:
-        view[:] = os.urandom(len(view)) if byte_source is None else bytes(len(view))
+        view[:] = bus.random_bytes(len(view)) if byte_source is None else bytes(len(view))
         total += len(view)
     return total
 
