@@ -34,6 +34,7 @@ from abi.linux import (
     signal_status,
 )
 from kernel.bus import current_caller
+from kernel.seccomp import SeccompState, filtered_dispatch
 from abi.errno import Errno
 from platforms import Context, Fault, StopReason
 
@@ -96,6 +97,8 @@ class Task:
         #: Set when the task's loop has ended and its stub thread is released.
         self.done = trio.Event()
         self._caller: Caller | None = None
+        #: The thread's seccomp mode and filters (None: mode 0, no check on the syscall path).
+        self.seccomp: SeccompState | None = None
         process.tasks.append(self)
         kernel.threads[tid] = self
         _on_host_death(context, self._host_thread_killed)
@@ -132,7 +135,10 @@ class Task:
                     reason = await context.switch()
                     self._in_guest = False
                     if reason == StopReason.SYSCALL:
-                        result = await dispatch(self, regs.orig_rax)
+                        if self.seccomp is None:
+                            result = await dispatch(self, regs.orig_rax)
+                        else:
+                            result = await filtered_dispatch(self, regs.orig_rax, dispatch)
                         if self.context is not context:  # execve gave the thread a new stub thread
                             context, regs = self.context, self.regs
                         if self.signal_pending or result in _RESTART_CODES:

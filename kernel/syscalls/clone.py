@@ -117,6 +117,7 @@ async def _clone(t: Task, tid: int, flags: int, stack: int, parent_tid: int, chi
     child = Task(kernel, process, tid, context)
     kernel.release_pid(tid)  # the thread counts as itself now
     child.copy_registers_from(t)
+    child.seccomp = t.seccomp  # filters are inherited (and shared: a state never changes)
     if stack:
         child.regs.rsp = stack
     if flags & CLONE_SETTLS:
