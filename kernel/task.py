@@ -99,6 +99,8 @@ class Task:
         self._caller: Caller | None = None
         #: The thread's seccomp mode and filters (None: mode 0, no check on the syscall path).
         self.seccomp: SeccompState | None = None
+        #: sched_setscheduler/sched_setattr: (policy | SCHED_RESET_ON_FORK, real-time priority).
+        self.sched: tuple[int, int] = (0, 0)
         process.tasks.append(self)
         kernel.threads[tid] = self
         _on_host_death(context, self._host_thread_killed)

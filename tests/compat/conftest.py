@@ -26,6 +26,9 @@ from tests.differential.harness import as_container_root, fresh_signal_state
 PROGRAMS = Path(__file__).parent / "programs"
 REPO = Path(__file__).resolve().parents[2]
 USER = "1000:1000"
+#: Root with every capability (natively: this machine's root, which only programs that cannot
+#: change the host may be run as).
+ALL_CAPS = "all"
 
 
 def _build(root: Path) -> None:
@@ -63,9 +66,14 @@ class Outcome:
 
 
 def native(image: Path, *argv: str, user: str | None = None, timeout: float = 60) -> Outcome:
-    """Natively: as docker's root, or as ``user`` (uid:gid, no capabilities, as a setuid drops them)."""
-    command = ([*as_container_root(), "chroot", str(image)] if user is None
-               else ["chroot", f"--userspec={user}", str(image)])
+    """Natively: as docker's root, as root with every capability (``user="all"``), or as ``user``
+    (uid:gid, no capabilities, as a setuid drops them)."""
+    if user is None:
+        command = [*as_container_root(), "chroot", str(image)]
+    elif user == ALL_CAPS:
+        command = ["chroot", str(image)]
+    else:
+        command = ["chroot", f"--userspec={user}", str(image)]
     result = subprocess.run([*command, *argv], capture_output=True, text=True, timeout=timeout,
                             preexec_fn=fresh_signal_state)
     status = result.returncode
@@ -75,7 +83,9 @@ def native(image: Path, *argv: str, user: str | None = None, timeout: float = 60
 def sentrio(image: Path, *argv: str, user: str | None = None, timeout: float = 60,
             options: tuple[str, ...] = ()) -> Outcome:
     env = dict(os.environ, SENTRIO_STRICT="1", PYTHONPATH=str(REPO))
-    if user is not None:
+    if user == ALL_CAPS:
+        options = (*options, "--cap-add", "ALL")
+    elif user is not None:
         options = (*options, "-u", user)
     result = subprocess.run([sys.executable, "-m", "kernel", "run", *options, str(image), "--", *argv],
                             capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env)
