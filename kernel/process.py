@@ -136,9 +136,11 @@ class ThreadGroup:
         self.uts: Uts = parent.uts if parent else Uts(kernel.config.hostname.encode(), b"(none)")
         #: personality(2): the execution domain and its flags, inherited across fork.
         self.personality = parent.personality if parent else 0
-        #: mlock: the locked ranges [start, end), and whether future mappings are locked (MCL_FUTURE).
+        #: mlock: the locked ranges [start, end) of address space ``mlock_asid`` and whether its
+        #: future mappings are locked (MCL_FUTURE); a new address space (execve) has none.
         self.mlocked: list[tuple[int, int]] = []
         self.mlock_future = 0
+        self.mlock_asid = asid
         #: membarrier: the commands this process registered for (MEMBARRIER_CMD_REGISTER_*).
         self.membarrier = 0
 

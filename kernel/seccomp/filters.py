@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from kernel.task import Task
 
 _U64 = 0xFFFF_FFFF_FFFF_FFFF
+#: Verdicts are remembered for numbers below this (every x86-64 system call, and some room).
+_REMEMBERED = 1024
 #: The only calls strict mode allows: read, write, exit (of the thread), rt_sigreturn.
 STRICT_ALLOWED = frozenset({0, 1, 60, 15})
 
@@ -94,7 +96,7 @@ class SeccompState:
             cacheable = cacheable and not wide
             if _precedence(value) < _precedence(best):
                 best = value
-        if cacheable:
+        if cacheable and nr < _REMEMBERED:  # (a bounded table, whatever numbers a guest tries)
             self.verdicts[nr] = best
         return best
 

@@ -88,6 +88,7 @@ _FAIR_SLICE_NS = 3_000_000
 _DL_SCALE = 10
 _DL_PERIOD_MIN_NS = 100_000
 _DL_PERIOD_MAX_NS = (1 << 22) * 1000
+_U64 = (1 << 64) - 1
 
 
 def forked_sched(parent: tuple[int, int]) -> tuple[int, int]:
@@ -368,6 +369,12 @@ def _overlap(ranges: list[tuple[int, int]], start: int, end: int) -> int:
     return sum(max(0, min(end, high) - max(start, low)) for low, high in ranges)
 
 
+def _fresh_locks(process: ThreadGroup) -> None:
+    """Forget the locks of an address space the process no longer has (execve made a new one)."""
+    if process.mlock_asid != process.mm.asid:
+        process.mlocked, process.mlock_future, process.mlock_asid = [], 0, process.mm.asid
+
+
 def _locked_bytes(process: ThreadGroup, mappings: list[tuple[int, int]]) -> int:
     """What is locked and still mapped (an munmap unlocks what it unmaps)."""
     return sum(_overlap(mappings, low, high) for low, high in process.mlocked)
@@ -393,9 +400,12 @@ def _remove(ranges: list[tuple[int, int]], start: int, end: int) -> list[tuple[i
     return kept
 
 
-def _page_range(start: int, length: int) -> tuple[int, int]:
+def _page_range(t: Task, start: int, length: int) -> tuple[int, int]:
+    """[start, end) in whole pages, computed in 64 bits as Linux does (a length that wraps is
+    an empty range); an end past 2**64 is a range that wraps, EINVAL once it is applied."""
+    _fresh_locks(t.process)
     offset = start % PAGE_SIZE
-    length = (length + offset + PAGE_SIZE - 1) // PAGE_SIZE * PAGE_SIZE
+    length = ((length + offset + PAGE_SIZE - 1) & _U64) & ~(PAGE_SIZE - 1)
     start -= offset
     return start, start + length
 
@@ -411,7 +421,7 @@ def _may_lock(t: Task) -> tuple[int, bool]:
 
 async def _lock_range(t: Task, start: int, length: int) -> int:
     limit, privileged = _may_lock(t)
-    start, end = _page_range(start, length)
+    start, end = _page_range(t, start, length)
     mappings = await _mappings(t)
     process = t.process
     locked = _locked_bytes(process, mappings) + (end - start)
@@ -419,6 +429,8 @@ async def _lock_range(t: Task, start: int, length: int) -> int:
         locked -= _overlap(process.mlocked, start, end)
         if locked > limit:
             raise Errno(ENOMEM)
+    if end > _U64:
+        raise Errno(EINVAL)
     if end > start:
         if not _covered(mappings, start, end):
             raise Errno(ENOMEM)
@@ -441,7 +453,9 @@ async def mlock2(t: Task, addr: Addr, length: Size, flags: Int) -> int:
 
 @syscall
 async def munlock(t: Task, addr: Addr, length: Size) -> int:
-    start, end = _page_range(addr, length)
+    start, end = _page_range(t, addr, length)
+    if end > _U64:
+        raise Errno(EINVAL)
     if end > start:
         if not _covered(await _mappings(t), start, end):
             raise Errno(ENOMEM)
@@ -456,6 +470,7 @@ async def mlockall(t: Task, flags: Int) -> int:
         raise Errno(EINVAL)
     limit, privileged = _may_lock(t)
     process = t.process
+    _fresh_locks(process)
     if flags & MCL_CURRENT:
         mappings = await _mappings(t)
         if sum(high - low for low, high in mappings) > limit and not privileged:

@@ -184,7 +184,9 @@ static void case_membarrier(void)
 
 static void setmemlock(rlim_t limit)
 {
-    struct rlimit rl = { limit, limit };
+    struct rlimit rl;
+    getrlimit(RLIMIT_MEMLOCK, &rl);
+    rl.rlim_cur = limit;  /* the soft limit alone, below the hard one */
     if (setrlimit(RLIMIT_MEMLOCK, &rl))
         perror("setrlimit");
 }
@@ -204,6 +206,8 @@ static void case_mlock(void)
     show("mlock over the hole", mlock(area + 31 * page, 2 * page));
     show("munlock over the hole", munlock(area + 31 * page, 2 * page));
     show("mlock of length 0", mlock(area, 0));
+    show("mlock of SIZE_MAX (the length wraps to 0)", mlock(area, SIZE_MAX));
+    show("mlock wrapping past the top", mlock((void *)-4096L, 8192));
     show("mlock2 ONFAULT", syscall(SYS_mlock2, area, page, MLOCK_ONFAULT));
     show("mlock2 bad flag", syscall(SYS_mlock2, area, page, 2));
     show("mlockall 0", mlockall(0));
@@ -214,13 +218,22 @@ static void case_mlock(void)
     show("munlockall", munlockall());
     show("mlock after munlockall", mlock(area, 16 * page));
     munlockall();
-    setmemlock(RLIM_INFINITY);
-    show("mlockall CURRENT without a limit", mlockall(MCL_CURRENT));
-    munlockall();
     setmemlock(0);
     show("mlock with a limit of 0", mlock(area, page));
     show("mlockall with a limit of 0", mlockall(MCL_CURRENT));
     show("munlock with a limit of 0", munlock(area, page));
+    /* The locks belong to the address space: execve starts with none. */
+    setmemlock(16 * page);
+    show("mlock 16 pages before exec", mlock(area, 16 * page));
+    execl("/bin/sched_attrs", "sched_attrs", "mlock-after-exec", (char *)NULL);
+}
+
+static void case_mlock_after_exec(void)
+{
+    long page = 4096;
+    char *area = mmap(NULL, 64 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    show("after exec: mlock 16 pages", mlock(area, 16 * page));
+    show("after exec: one more", mlock(area + 16 * page, page));
 }
 
 static void case_personality(void)
@@ -347,6 +360,7 @@ int main(int argc, char **argv)
     if (!strcmp(c, "sched")) case_sched();
     else if (!strcmp(c, "membarrier")) case_membarrier();
     else if (!strcmp(c, "mlock")) case_mlock();
+    else if (!strcmp(c, "mlock-after-exec")) case_mlock_after_exec();
     else if (!strcmp(c, "personality")) case_personality();
     else if (!strcmp(c, "personality-after-exec")) printf("after exec: %#x\n", personality(0xffffffff));
     else if (!strcmp(c, "uts")) case_uts();
