@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import struct
 
 PAGE_SIZE = 4096
 PAGE_SHIFT = 12
@@ -688,3 +689,60 @@ SIGEV_THREAD_ID = 4
 #: The largest file offset (loff_t's maximum): lseek beyond it is EINVAL, a lock of length 0
 #: reaches it.
 OFFSET_MAX = (1 << 63) - 1
+
+
+# --- scheduling and process attributes: sched_*, membarrier, mlock, personality, UTS names --------
+
+SCHED_OTHER = 0
+SCHED_FIFO = 1
+SCHED_RR = 2
+SCHED_BATCH = 3
+SCHED_IDLE = 5
+SCHED_DEADLINE = 6
+#: sched_ext (Linux 6.12): a fair policy scheduled by a BPF scheduler, or CFS without one.
+SCHED_EXT = 7
+SCHED_RESET_ON_FORK = 0x4000_0000
+#: The real-time priorities of SCHED_FIFO and SCHED_RR (MAX_RT_PRIO - 1 at most).
+MAX_RT_PRIO = 100
+#: struct sched_attr: size, policy, flags, nice, priority, runtime, deadline, period,
+#: util_min, util_max (SCHED_ATTR_SIZE_VER1); VER0 ends before util_min.
+SCHED_ATTR = struct.Struct("<IIQiIQQQII")
+SCHED_ATTR_SIZE_VER0 = 48
+SCHED_FLAG_RESET_ON_FORK = 0x01
+SCHED_FLAG_RECLAIM = 0x02
+SCHED_FLAG_DL_OVERRUN = 0x04
+SCHED_FLAG_KEEP_POLICY = 0x08
+SCHED_FLAG_KEEP_PARAMS = 0x10
+SCHED_FLAG_UTIL_CLAMP_MIN = 0x20
+SCHED_FLAG_UTIL_CLAMP_MAX = 0x40
+SCHED_FLAG_ALL = 0x7F
+#: The round-robin time slice (RR_TIMESLICE, 100 ms).
+RR_TIMESLICE_NS = 100_000_000
+
+MEMBARRIER_CMD_QUERY = 0
+MEMBARRIER_CMD_GLOBAL = 1 << 0
+MEMBARRIER_CMD_GLOBAL_EXPEDITED = 1 << 1
+MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED = 1 << 2
+MEMBARRIER_CMD_PRIVATE_EXPEDITED = 1 << 3
+MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED = 1 << 4
+MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE = 1 << 5
+MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE = 1 << 6
+MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ = 1 << 7
+MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ = 1 << 8
+MEMBARRIER_CMD_GET_REGISTRATIONS = 1 << 9
+MEMBARRIER_CMD_FLAG_CPU = 1 << 0
+
+MCL_CURRENT = 1
+MCL_FUTURE = 2
+MCL_ONFAULT = 4
+MLOCK_ONFAULT = 1
+
+PER_LINUX = 0x0000
+PER_MASK = 0x00FF
+ADDR_NO_RANDOMIZE = 0x0040000
+#: personality(0xffffffff) only asks.
+PERSONALITY_QUERY = 0xFFFF_FFFF
+
+#: The longest host and domain name (__NEW_UTS_LEN).
+NEW_UTS_LEN = 64
+CLONE_NEWTIME = 0x0000_0080

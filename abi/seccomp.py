@@ -388,3 +388,79 @@ def sigsys_trampoline(slot: int, handler: int) -> bytes:
         bytes.fromhex("48b8") + struct.pack("<Q", handler),     # movabs rax, handler
         bytes.fromhex("ffe0"),                                  # jmp rax (rdi still holds signo)
     ))
+
+
+# --- guest seccomp: what a guest's seccomp(2) and prctl(PR_SET_SECCOMP) take --------------------
+
+SECCOMP_MODE_DISABLED = 0
+SECCOMP_MODE_STRICT = 1
+#: seccomp(2)'s operations.
+SECCOMP_SET_MODE_STRICT = 0
+SECCOMP_GET_ACTION_AVAIL = 2
+SECCOMP_GET_NOTIF_SIZES = 3
+#: SECCOMP_SET_MODE_FILTER's flags beyond TSYNC and LOG.
+SECCOMP_FILTER_FLAG_SPEC_ALLOW = 1 << 2
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
+SECCOMP_FILTER_FLAG_TSYNC_ESRCH = 1 << 4
+SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 1 << 5
+SECCOMP_FILTER_FLAG_MASK = (SECCOMP_FILTER_FLAG_TSYNC | SECCOMP_FILTER_FLAG_LOG | SECCOMP_FILTER_FLAG_SPEC_ALLOW
+                            | SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+                            | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)
+SECCOMP_RET_USER_NOTIF = 0x7FC0_0000
+#: The return actions Linux knows, for SECCOMP_GET_ACTION_AVAIL.
+SECCOMP_ACTIONS = frozenset({SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_TRAP, SECCOMP_RET_ERRNO,
+                             SECCOMP_RET_USER_NOTIF, SECCOMP_RET_TRACE, SECCOMP_RET_LOG, SECCOMP_RET_ALLOW})
+#: The largest errno SECCOMP_RET_ERRNO returns (a larger one is capped to it).
+MAX_ERRNO = 4095
+#: si_code of the SIGSYS a seccomp filter raises.
+SYS_SECCOMP = 1
+#: The sum over a thread's filters of (length + 4) may not exceed this (ENOMEM).
+MAX_INSNS_PER_PATH = (1 << 18) // 8
+#: struct seccomp_notif_sizes: seccomp_notif, seccomp_notif_resp, seccomp_data.
+SECCOMP_NOTIF_SIZES = struct.Struct("<HHH")
+SECCOMP_NOTIF_SIZE = 80
+SECCOMP_NOTIF_RESP_SIZE = 24
+#: struct sock_fprog { unsigned short len; struct sock_filter *filter; }
+SOCK_FPROG = struct.Struct("<H6xQ")
+#: Words of the scratch memory M[] of classic BPF.
+BPF_MEMWORDS = 16
+
+#: Classic BPF, <linux/bpf_common.h>: instruction classes, sizes, modes, operations, sources.
+BPF_LD = 0x00
+BPF_LDX = 0x01
+BPF_ST = 0x02
+BPF_STX = 0x03
+BPF_ALU = 0x04
+BPF_JMP = 0x05
+BPF_RET = 0x06
+BPF_MISC = 0x07
+BPF_W = 0x00
+BPF_H = 0x08
+BPF_B = 0x10
+BPF_IMM = 0x00
+BPF_ABS = 0x20
+BPF_IND = 0x40
+BPF_MEM = 0x60
+BPF_LEN = 0x80
+BPF_MSH = 0xA0
+BPF_ADD = 0x00
+BPF_SUB = 0x10
+BPF_MUL = 0x20
+BPF_DIV = 0x30
+BPF_OR = 0x40
+BPF_AND = 0x50
+BPF_LSH = 0x60
+BPF_RSH = 0x70
+BPF_NEG = 0x80
+BPF_MOD = 0x90
+BPF_XOR = 0xA0
+BPF_JA = 0x00
+BPF_JEQ = 0x10
+BPF_JGT = 0x20
+BPF_JGE = 0x30
+BPF_JSET = 0x40
+BPF_K = 0x00
+BPF_X = 0x08
+BPF_A = 0x10
+BPF_TAX = 0x00
+BPF_TXA = 0x80

@@ -63,6 +63,14 @@ def host_rlimits() -> list[tuple[int, int]]:
     return limits  # type: ignore[return-value]
 
 
+@dataclass(slots=True)
+class Uts:
+    """A UTS namespace: what uname reports as nodename and domainname."""
+
+    hostname: bytes
+    domainname: bytes
+
+
 class ThreadGroup:
     """A guest process: the state its threads share."""
 
@@ -124,6 +132,17 @@ class ThreadGroup:
         self.stop_report = 0
         self.continue_report = False
         self._continued = trio.Event()
+        #: The UTS names, shared with every process of the same UTS namespace (unshare makes a copy).
+        self.uts: Uts = parent.uts if parent else Uts(kernel.config.hostname.encode(), b"(none)")
+        #: personality(2): the execution domain and its flags, inherited across fork.
+        self.personality = parent.personality if parent else 0
+        #: mlock: the locked ranges [start, end) of address space ``mlock_asid`` and whether its
+        #: future mappings are locked (MCL_FUTURE); a new address space (execve) has none.
+        self.mlocked: list[tuple[int, int]] = []
+        self.mlock_future = 0
+        self.mlock_asid = asid
+        #: membarrier: the commands this process registered for (MEMBARRIER_CMD_REGISTER_*).
+        self.membarrier = 0
 
     @property
     def ppid(self) -> int:

@@ -15,6 +15,7 @@ from services.proc.contract import ProcContract, ProcessInfo, SystemInfo, Thread
 if TYPE_CHECKING:
     from kernel.kernel import Kernel
     from kernel.process import ThreadGroup
+    from kernel.task import Task
 
 
 def process_state(process: ThreadGroup) -> str:
@@ -26,6 +27,12 @@ def process_state(process: ThreadGroup) -> str:
         return "T"
     tasks = process.live_tasks
     return "S" if tasks and all(task.sleeping for task in tasks) else "R"
+
+
+def _seccomp(task: Task) -> tuple[int, int]:
+    """(mode, number of filters) of a thread, as /proc/PID/status shows them."""
+    state = task.seccomp
+    return (0, 0) if state is None else (state.mode, len(state.filters))
 
 
 class ProcessTable(ProcContract):
@@ -48,7 +55,8 @@ class ProcessTable(ProcContract):
             pid=process.pid, ppid=process.ppid, pgid=process.pgid, sid=process.sid,
             state=process_state(process), comm=process.comm, creds=process.creds, umask=process.umask,
             no_new_privs=process.no_new_privs, dumpable=bool(process.dumpable),
-            threads=tuple(ThreadInfo(task.tid, "S" if task.sleeping else "R") for task in process.live_tasks),
+            threads=tuple(ThreadInfo(task.tid, "S" if task.sleeping else "R", *_seccomp(task))
+                          for task in process.live_tasks),
             argv=tuple(process.argv), envp=tuple(process.envp), exe=process.exe,
             asid=process.mm.asid if live else None,
             root=process.root if live else None, cwd=process.cwd if live else None,

@@ -34,6 +34,7 @@ from abi.linux import (
     signal_status,
 )
 from kernel.bus import current_caller
+from kernel.seccomp import SeccompState, filtered_dispatch
 from abi.errno import Errno
 from platforms import Context, Fault, StopReason
 
@@ -99,6 +100,10 @@ class Task:
         #: Set when the task's loop has ended and its stub thread is released.
         self.done = trio.Event()
         self._caller: Caller | None = None
+        #: The thread's seccomp mode and filters (None: mode 0, no check on the syscall path).
+        self.seccomp: SeccompState | None = None
+        #: sched_setscheduler/sched_setattr: (policy | SCHED_RESET_ON_FORK, real-time priority).
+        self.sched: tuple[int, int] = (0, 0)
         process.tasks.append(self)
         kernel.threads[tid] = self
         _on_host_death(context, self._host_thread_killed)
@@ -140,7 +145,10 @@ class Task:
                     if reason == StopReason.SYSCALL:
                         if scheduler is not None:
                             await scheduler.syscall_point(self)
-                        result = await dispatch(self, regs.orig_rax)
+                        if self.seccomp is None:
+                            result = await dispatch(self, regs.orig_rax)
+                        else:
+                            result = await filtered_dispatch(self, regs.orig_rax, dispatch)
                         if self.context is not context:  # execve gave the thread a new stub thread
                             context, regs = self.context, self.regs
                         if self.signal_pending or result in _RESTART_CODES:

@@ -49,6 +49,7 @@ from abi.linux import (
 from abi.errno import Errno
 from kernel.process import ThreadGroup
 from kernel.syscalls.args import Addr, Size, ULong
+from kernel.syscalls.sched import forked_sched
 from kernel.syscalls.table import syscall
 from kernel.task import Task
 
@@ -117,6 +118,8 @@ async def _clone(t: Task, tid: int, flags: int, stack: int, parent_tid: int, chi
     child = Task(kernel, process, tid, context)
     kernel.release_pid(tid)  # the thread counts as itself now
     child.copy_registers_from(t)
+    child.seccomp = t.seccomp  # filters are inherited (and shared: a state never changes)
+    child.sched = forked_sched(t.sched)
     if stack:
         child.regs.rsp = stack
     if flags & CLONE_SETTLS:

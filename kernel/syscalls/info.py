@@ -32,7 +32,8 @@ _GETRANDOM_BLOCK = 1 << 20
 
 @syscall
 async def uname(t: Task, buf: Addr) -> int:
-    fields = (b"Linux", t.kernel.config.hostname.encode(), RELEASE, VERSION, b"x86_64", b"(none)")
+    uts = t.process.uts
+    fields = (b"Linux", uts.hostname, RELEASE, VERSION, b"x86_64", uts.domainname)
     await t.mm.write_struct(structs.UTSNAME, buf, *fields)
     return 0
 

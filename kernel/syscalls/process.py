@@ -37,6 +37,7 @@ from abi.linux import (
 )
 from abi.errno import Errno
 from kernel import creds as rules
+from kernel.syscalls import seccomp
 from kernel.syscalls.args import Addr, Int, Size, ULong
 from kernel.syscalls.table import syscall
 from kernel.task import TaskExit
@@ -185,6 +186,8 @@ async def prctl(t: Task, option: Int, arg2: ULong, arg3: ULong, arg4: ULong, arg
     securebits)."""
     if option in _CAPABILITY_OPTIONS:
         return _capability_prctl(t, option, arg2, arg3, arg4, arg5)
+    if option in seccomp.PRCTL_OPTIONS:
+        return await seccomp.prctl_seccomp(t, option, arg2, arg3)
     process = t.process
     if option == PR_SET_NAME:
         name = await t.mm.copy_in(arg2, TASK_COMM_LEN)

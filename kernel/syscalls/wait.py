@@ -96,6 +96,8 @@ async def wait_child(t: Task, idtype: int, ident: int, options: int) -> Report |
             if not options & WNOWAIT:
                 _consume(process, report)
             return report
+        if not options & WEXITED and all(child.zombie for child in children):
+            raise Errno(ECHILD)  # a zombie changes state no more: only WEXITED may wait for it
         if options & WNOHANG:
             return None
         if interrupted is not None:

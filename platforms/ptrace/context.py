@@ -42,7 +42,7 @@ from platforms.ptrace.binding import (
     tgkill,
 )
 from platforms.ptrace.placement import PIN_AFTER, CpuPlacement
-from platforms.ptrace.stub import LAYOUT
+from platforms.ptrace.stub import LAYOUT, VSYSCALL_PAGE
 from platforms.ptrace.thread import StubThread
 from platforms.ptrace.waiter import ThreadGone
 
@@ -51,6 +51,24 @@ _CLEAN, _RAX, _ALL = 0, 1, 2
 _XSTATE_MAX = 16384
 _SYS_EXIT = 60
 _U64 = 0xFFFF_FFFF_FFFF_FFFF
+_SIGSYS = 31
+_SYS_SECCOMP = 1
+_SI_SYSCALL = 24  # offset of si_syscall in a SIGSYS siginfo (after si_call_addr)
+
+
+def vsyscall_number(fault: Fault, siginfo: bytes) -> int | None:
+    """The system call a guest made by calling into the vsyscall page, if this stop is one.
+
+    The host emulates such a call as a system call made from the page; the stub's filter traps
+    it (see :meth:`StubLayout._filter_program`), and the host, as it does for every vsyscall,
+    has already "returned" to the caller (rip and rsp as after ``ret``, the arguments still in
+    rdi, rsi and rdx). What is left is to serve it as a guest system call, as gVisor does.
+    """
+    if fault.signo != _SIGSYS or fault.code != _SYS_SECCOMP:
+        return None
+    if not VSYSCALL_PAGE <= fault.addr < VSYSCALL_PAGE + 4096:
+        return None
+    return int.from_bytes(siginfo[_SI_SYSCALL:_SI_SYSCALL + 4], "little", signed=True)
 #: The host signal that stops a running stub thread for the Sentry (never reaches the guest).
 INTERRUPT_SIGNAL = 12  # SIGUSR2
 
@@ -140,6 +158,10 @@ class PtraceContext:
                     return StopReason.SYSCALL
                 ptrace(PTRACE_GETSIGINFO, tid, 0, ctypes.addressof(self._siginfo))
                 self.fault = Fault(*decode_siginfo(self._siginfo.raw))
+                nr = vsyscall_number(self.fault, self._siginfo.raw)
+                if nr is not None:  # resumed without the signal: the host never delivers it
+                    self.regs.orig_rax = nr
+                    return StopReason.SYSCALL
                 return StopReason.FAULT
         except PtraceError:
             return self._died(reaped=False)

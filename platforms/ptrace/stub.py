@@ -21,6 +21,7 @@ import struct
 from abi.linux import PAGE_SIZE, TASK_SIZE
 from abi.seccomp import (
     AUDIT_ARCH_X86_64,
+    BPF_ALU_AND_K,
     BPF_JMP_JEQ_K,
     BPF_LD_W_ABS,
     BPF_RET_K,
@@ -28,12 +29,16 @@ from abi.seccomp import (
     DATA_IP,
     SECCOMP_RET_ALLOW,
     SECCOMP_RET_KILL_PROCESS,
+    SECCOMP_RET_TRAP,
     SOCK_FILTER,
     insn,
 )
 
 #: Where the stub's single page lives; the guest may use every address below it.
 STUB_BASE = TASK_SIZE - PAGE_SIZE
+#: The legacy vsyscall page, at a fixed address in every x86-64 process (0x0: gettimeofday,
+#: 0x400: time, 0x800: getcpu), executable-only: the host kernel emulates a call into it.
+VSYSCALL_PAGE = 0xFFFF_FFFF_FF60_0000
 #: The file descriptor number under which every stub holds the memory file.
 MEMFILE_FD = 3
 #: The name stubs give themselves (visible in ps), so tests and people can find them.
@@ -77,9 +82,14 @@ class StubLayout:
 
     def _filter_program(self) -> bytes:
         """Allow a syscall only from the gadget: arch, then both halves of the instruction pointer
-        (abi.seccomp's policies dispatch on the call number; this one only on where it comes from)."""
+        (abi.seccomp's policies dispatch on the call number; this one only on where it comes from).
+
+        One exception: a guest's call into the vsyscall page, which the host kernel emulates as a
+        system call from that page, is trapped (SIGSYS, never run by the host), and the platform
+        serves it as a guest system call (:func:`platforms.ptrace.context.vsyscall_number`).
+        """
         ip = self.after_syscall
-        kill, allow = 6, 7  # indices of the two return instructions
+        vsyscall, kill, trap, allow = 6, 11, 12, 13  # indices of the branch targets
 
         def skip(here: int, to: int) -> int:  # BPF jumps count from the next instruction
             return to - here - 1
@@ -88,10 +98,16 @@ class StubLayout:
             insn(BPF_LD_W_ABS, DATA_ARCH),
             insn(BPF_JMP_JEQ_K, AUDIT_ARCH_X86_64, 0, skip(1, kill)),
             insn(BPF_LD_W_ABS, DATA_IP),
-            insn(BPF_JMP_JEQ_K, ip & 0xFFFFFFFF, 0, skip(3, kill)),
+            insn(BPF_JMP_JEQ_K, ip & 0xFFFFFFFF, 0, skip(3, vsyscall)),
             insn(BPF_LD_W_ABS, DATA_IP + 4),
             insn(BPF_JMP_JEQ_K, ip >> 32, skip(5, allow), skip(5, kill)),
+            insn(BPF_LD_W_ABS, DATA_IP + 4),
+            insn(BPF_JMP_JEQ_K, VSYSCALL_PAGE >> 32, 0, skip(7, kill)),
+            insn(BPF_LD_W_ABS, DATA_IP),
+            insn(BPF_ALU_AND_K, ~(PAGE_SIZE - 1) & 0xFFFFFFFF),
+            insn(BPF_JMP_JEQ_K, VSYSCALL_PAGE & 0xFFFFFFFF, skip(10, trap), skip(10, kill)),
             insn(BPF_RET_K, SECCOMP_RET_KILL_PROCESS),
+            insn(BPF_RET_K, SECCOMP_RET_TRAP),
             insn(BPF_RET_K, SECCOMP_RET_ALLOW),
         ))
 

@@ -20,6 +20,9 @@ class ThreadInfo:
 
     tid: int
     state: str
+    #: Its seccomp mode (0, 1 strict, 2 filter) and how many filters it has stacked.
+    seccomp_mode: int = 0
+    seccomp_filters: int = 0
 
 
 @dataclass(frozen=True, slots=True)

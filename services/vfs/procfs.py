@@ -489,6 +489,7 @@ class ProcFs:
         async def status() -> bytes:
             size_kb = sum(end - start for start, end, *_ in await maps_rows()) // 1024
             c = process.creds
+            seccomp = next(((t.seccomp_mode, t.seccomp_filters) for t in process.threads if t.tid == shown_id), (0, 0))
             return (f"Name:\t{process.comm.decode(errors='replace')}\nUmask:\t{process.umask:04o}\n"
                     f"State:\t{_STATE_NAMES[state]}\nTgid:\t{process.pid}\nPid:\t{shown_id}\nPPid:\t{process.ppid}\n"
                     f"Uid:\t{c.uid}\t{c.euid}\t{c.suid}\t{c.fsuid}\nGid:\t{c.gid}\t{c.egid}\t{c.sgid}\t{c.fsgid}\n"
@@ -496,7 +497,8 @@ class ProcFs:
                     f"FDSize:\t64\nVmSize:\t{size_kb} kB\n{await rss_fields()}Threads:\t{len(process.threads)}\n"
                     f"CapInh:\t{c.cap_inheritable:016x}\nCapPrm:\t{c.cap_permitted:016x}\n"
                     f"CapEff:\t{c.cap_effective:016x}\nCapBnd:\t{c.cap_bounding:016x}\n"
-                    f"CapAmb:\t{c.cap_ambient:016x}\nNoNewPrivs:\t{int(process.no_new_privs)}\nSeccomp:\t0\n").encode()
+                    f"CapAmb:\t{c.cap_ambient:016x}\nNoNewPrivs:\t{int(process.no_new_privs)}\n"
+                    f"Seccomp:\t{seccomp[0]}\nSeccomp_filters:\t{seccomp[1]}\n").encode()
 
         async def stat() -> bytes:
             fields = [str(shown_id), f"({process.comm.decode(errors='replace')})", state,
