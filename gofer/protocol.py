@@ -193,6 +193,15 @@ class Dirent(NamedTuple):
     name: Name
 
 
+class DirentAttr(NamedTuple):
+    """One directory entry with its file's attributes (as lstat gives them)."""
+
+    qid: Qid
+    offset: int
+    name: Name
+    attr: Attr
+
+
 # --- messages ------------------------------------------------------------------------------------
 
 #: code -> message class, filled by :func:`message`.
@@ -519,6 +528,41 @@ class Twalkgetattr(NamedTuple):
 class Rwalkgetattr(NamedTuple):
     qids: list[Qid]
     attr: Attr
+
+
+@message(128)
+class Treaddirattr(NamedTuple):
+    """List the directory ``fid`` names (walked, need not be opened) from ``offset`` (0, or an
+    entry's cookie), with every entry's attributes: one round trip where readdir and a
+    walk+getattr per entry take one each (gVisor's lisafs has the same idea in Getdents64 +
+    stat batching)."""
+
+    fid: int
+    offset: int
+    count: int  # type: ignore[assignment]  # bytes' worth of entries, as Treaddir's
+
+
+@message(129)
+class Rreaddirattr(NamedTuple):
+    entries: list[DirentAttr]
+    last: bool  # no entries follow these: the Sentry need not ask again
+
+
+@message(130)
+class Twalkattrs(NamedTuple):
+    """Walk ``names`` from ``fid`` as far as they go, returning each file reached and its
+    attributes; ``newfid`` names the last file reached (unless none was: then Rlerror). The
+    walk stops early at a name that is missing or at a file that is not a directory."""
+
+    fid: int
+    newfid: int
+    names: list[Name]
+
+
+@message(131)
+class Rwalkattrs(NamedTuple):
+    qids: list[Qid]
+    attrs: list[Attr]
 
 
 #: Which reply answers each request.

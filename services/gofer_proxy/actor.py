@@ -28,7 +28,12 @@ log = logging.getLogger("sentrio.gofer_proxy")
 class GoferProxy(GoferContract):
     """Gofer processes and their connections, by mount id."""
 
-    def __init__(self) -> None:
+    def __init__(self, io: str = "fd") -> None:
+        assert io in ("fd", "rpc")
+        #: How the gofers move file data: "fd" (a host fd donated with lopen; reads and writes
+        #: are the Sentry's preadv/pwritev) or "rpc" (read/write messages, ``--gofer-io=rpc``).
+        self.io = io
+        self._donating: dict[int, bool] = {}
         self._nursery: trio.Nursery | None = None
         self._connections: dict[int, GoferConnection] = {}
         self._processes: dict[int, subprocess.Popen[bytes]] = {}
@@ -48,8 +53,10 @@ class GoferProxy(GoferContract):
     @operation
     async def mount(self, root: str, rw: bool) -> int:
         assert self._nursery is not None
-        process, conn = spawn_gofer(root, rw, donate_fds=True)
+        donate = self.io == "fd"
+        process, conn = spawn_gofer(root, rw, donate_fds=donate)
         mount = len(self._connections) + 1
+        self._donating[mount] = donate
         self._connections[mount] = conn
         self._processes[mount] = process
         await self._nursery.start(conn.run)
@@ -71,6 +78,20 @@ class GoferProxy(GoferContract):
     async def walk_getattr(self, mount: int, fid: int, names: Sequence[bytes],
                            newfid: int) -> tuple[list[p.Qid], p.Attr]:
         return await self._conn(mount).walk_getattr(fid, names, newfid)
+
+    @operation
+    async def walk_attrs(self, mount: int, fid: int, names: Sequence[bytes],
+                         newfid: int) -> tuple[list[p.Qid], list[p.Attr]]:
+        return await self._conn(mount).walk_attrs(fid, names, newfid)
+
+    @operation
+    async def readdir_attrs(self, mount: int, fid: int, offset: int) -> tuple[list[p.DirentAttr], bool]:
+        return await self._conn(mount).readdir_attrs(fid, offset)
+
+    @operation
+    async def donates(self, mount: int) -> bool:
+        self._conn(mount)
+        return self._donating[mount]
 
     @operation
     async def getattr(self, mount: int, fid: int) -> tuple[p.Qid, p.Attr]:
