@@ -25,6 +25,12 @@ from services.gofer_proxy.contract import GoferContract
 log = logging.getLogger("sentrio.gofer_proxy")
 
 
+def rpc_gofer(kernel: object) -> GoferProxy:
+    """The proxy of ``run --gofer-io=rpc``: no gofer donates fds, so every read and write of a
+    mount's files is a ``gofer.read``/``gofer.write`` operation on the bus."""
+    return GoferProxy(io="rpc")
+
+
 class GoferProxy(GoferContract):
     """Gofer processes and their connections, by mount id."""
 

@@ -70,15 +70,15 @@ READONLY_FD_CACHE = 256
 CACHE_ENTRIES = 1 << 16
 #: The most names one walk request carries.
 WALK_AHEAD = 64
-#: Bytes one gofer read or write carries in ``--gofer-io=rpc`` (the gofer splits none larger).
-RPC_CHUNK = 1 << 20
+#: The most bytes one ``gofer.read``/``gofer.write`` operation moves under ``--gofer-io=rpc``.
+RPC_CHUNK = 16 << 20
 
 
 class GoferFs(Filesystem):
     """The image's file system, reached through gofer mount ``mount``."""
 
     def __init__(self, bus: Bus, mount: int, mode: str = "overlay", capacity: int | None = None,
-                 cache_entries: int = CACHE_ENTRIES) -> None:
+                 cache_entries: int | None = None) -> None:
         assert mode in ("overlay", "rw", "ro")
         super().__init__(OVERLAYFS_SUPER_MAGIC if mode == "overlay" else V9FS_MAGIC,
                          read_only=mode == "ro", name=b"overlay" if mode == "overlay" else b"9p",
@@ -96,7 +96,7 @@ class GoferFs(Filesystem):
         self._readonly_fds: OrderedDict[GoferRegular, int] = OrderedDict()
         #: Entries cached (names from the gofer, negative entries), and the directories holding
         #: them, least recently used first.
-        self.cache_entries = cache_entries
+        self.cache_entries = CACHE_ENTRIES if cache_entries is None else cache_entries
         self.cached = 0
         self._dirs: OrderedDict[GoferDir, None] = OrderedDict()
         #: The image's files still referenced anywhere, by inode number: a name looked up again
@@ -206,14 +206,17 @@ class GoferFs(Filesystem):
         else:
             dirs[directory] = None
 
-    async def trim(self) -> None:
+    async def trim(self, using: GoferDir) -> None:
         """Past :attr:`cache_entries`, the least recently used directories forget what the gofer
-        can give again, down to seven eighths of it."""
+        can give again, down to seven eighths of it; never ``using``, the one in use."""
         if self.cached <= self.cache_entries:
             return
         goal = self.cache_entries * 7 // 8
         while self.cached > goal and self._dirs:
-            directory, _ = self._dirs.popitem(last=False)
+            directory = next(iter(self._dirs))
+            if directory is using:
+                break
+            del self._dirs[directory]
             await directory.forget()
 
     def drop_dir(self, directory: GoferDir) -> None:
@@ -398,12 +401,13 @@ class GoferRegular(RegularInode):
         self.gfs.forget_readonly_fd(self)
 
     async def _read_through(self, memfd: int) -> None:
-        """Copy the image's bytes into ``memfd`` with gofer reads (``--gofer-io=rpc``)."""
+        """Copy the image's bytes into ``memfd`` with gofer reads (``--gofer-io=rpc``): one
+        ``gofer.read`` for a file up to :data:`RPC_CHUNK` (the proxy splits it into frames)."""
         fid = await self.open_fid(O_RDONLY)
         try:
             done = 0
-            while True:
-                data = await self.gfs.gofer("read", fid, done, RPC_CHUNK)
+            while done < self.lower_size:
+                data = await self.gfs.gofer("read", fid, done, min(RPC_CHUNK, self.lower_size - done))
                 if not data:
                     break
                 os.pwrite(memfd, data, done)
@@ -660,7 +664,7 @@ class GoferDir(Dir):
             directory = child
         if not bound:
             await gfs.clunk_later(newfid)
-        await gfs.trim()
+        await gfs.trim(self)
         return walked
 
     def install(self, name: bytes, qid: Any, attr: Any) -> Inode | None:
@@ -698,19 +702,19 @@ class GoferDir(Dir):
             self.gfs.cached += 1
 
     async def forget(self) -> None:
-        """Forget the entries the gofer can give again (the cache is full); a directory changed
-        in the Sentry keeps its names (only its negative entries go)."""
+        """Forget the entries the gofer can give again (the cache is full): all of them or none,
+        so that a listing read again is in the same order (a reader's getdents offsets stay
+        true). A directory changed in the Sentry keeps its names (only its negative entries go)."""
         gfs = self.gfs
         gfs.cached -= len(self.negative)
         self.negative.clear()
-        if not self.pristine:
-            return
-        for name, child in list(self.children.items()):
-            if _evictable(child):
-                del self.children[name]
-                gfs.cached -= 1
-                if isinstance(child, GoferDir):
-                    gfs.drop_dir(child)
+        if not self.pristine or not all(map(_evictable, self.children.values())):
+            return  # all or nothing: a listing read again comes in the image's order
+        for child in self.children.values():
+            if isinstance(child, GoferDir):
+                gfs.drop_dir(child)
+        gfs.cached -= len(self.children)
+        self.children.clear()
         self.listed = False
 
     async def _list(self) -> None:
@@ -733,7 +737,7 @@ class GoferDir(Dir):
                     del self.children[name]
                     gfs.cached -= 1
         self.listed = True
-        await gfs.trim()
+        await gfs.trim(self)
 
     async def entries(self) -> list[tuple[bytes, int, int]]:
         self.gfs.touch(self)
