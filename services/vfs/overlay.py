@@ -217,7 +217,7 @@ class GoferFs(Filesystem):
             if directory is using:
                 break
             del self._dirs[directory]
-            await directory.forget()
+            directory.forget(using)
 
     def drop_dir(self, directory: GoferDir) -> None:
         """``directory`` left the cache: its negative entries go with it."""
@@ -279,6 +279,16 @@ def refresh(inode: Inode, attr: Any) -> None:
     elif isinstance(inode, GoferDir):
         inode.lower_size = attr.size
         inode.blocks = attr.blocks
+
+
+def _holds(directory: Dir, inner: Dir) -> bool:
+    """Whether ``inner`` is ``directory`` or lies under it."""
+    while True:
+        if inner is directory:
+            return True
+        if inner.parent is inner:
+            return False
+        inner = inner.parent
 
 
 def _dirty(inode: Inode) -> None:
@@ -701,15 +711,22 @@ class GoferDir(Dir):
             self.negative.add(name)
             self.gfs.cached += 1
 
-    async def forget(self) -> None:
-        """Forget the entries the gofer can give again (the cache is full): all of them or none,
-        so that a listing read again is in the same order (a reader's getdents offsets stay
-        true). A directory changed in the Sentry keeps its names (only its negative entries go)."""
+    def forget(self, using: GoferDir) -> None:
+        """Forget the entries the gofer can give again (the cache is full), and first those of
+        the subdirectories cached in it; all of them or none, so that a listing read again is in
+        the same order (a reader's getdents offsets stay true). A directory changed in the
+        Sentry keeps its names (only its negative entries go), and so do ``using`` (the
+        directory in use) and its ancestors."""
         gfs = self.gfs
         gfs.cached -= len(self.negative)
         self.negative.clear()
-        if not self.pristine or not all(map(_evictable, self.children.values())):
-            return  # all or nothing: a listing read again comes in the image's order
+        if not self.pristine or _holds(self, using):
+            return
+        for child in self.children.values():
+            if isinstance(child, GoferDir) and child.children:
+                child.forget(using)
+        if not all(map(_evictable, self.children.values())):
+            return
         for child in self.children.values():
             if isinstance(child, GoferDir):
                 gfs.drop_dir(child)
