@@ -274,6 +274,19 @@ class Operations:
         ref.open_fd = ref.reopen(flags)
         return self._opened(p.Rlopen, ref, st)
 
+    def walkopen(self, msg: p.Twalkopen) -> Donation:
+        """Twalk then Tlopen, in one request; a failed open leaves ``newfid`` unbound."""
+        qids, _ = self._walk(msg.fid, msg.newfid, msg.names)
+        if len(qids) != len(msg.names):
+            raise oserror(errno.ENOENT)
+        try:
+            opened = self.lopen(p.Tlopen(msg.newfid, msg.flags))
+        except BaseException:
+            self.fids.clunk(msg.newfid)
+            raise
+        reply = opened.reply
+        return Donation(p.Rwalkopen(reply.qid, reply.iounit, reply.fd_follows), opened.fd)
+
     def lcreate(self, msg: p.Tlcreate) -> Donation:
         """Create and open ``name`` in directory ``fid``; ``fid`` then names the new file."""
         self._require_writable()
@@ -408,7 +421,13 @@ class Operations:
     async def readdirattr(self, msg: p.Treaddirattr) -> p.Rreaddirattr:
         """A page of the directory ``fid`` names with each entry's lstat: the listing is taken
         (in a worker thread, as readdir's) at offset 0 and paged from it until the next 0."""
-        with self.fids.use(msg.fid) as ref:
+        fid = msg.fid
+        if msg.names:
+            qids, _ = self._walk(msg.fid, msg.newfid, msg.names)
+            if len(qids) != len(msg.names):
+                raise oserror(errno.ENOENT)
+            fid = msg.newfid
+        with self.fids.use(fid) as ref:
             if not stat.S_ISDIR(ref.stat().st_mode):
                 raise oserror(errno.ENOTDIR)
             if msg.offset == 0 or ref.listing is None:

@@ -15,7 +15,10 @@ What differs from wire 9P, and why:
 * Creating messages carry the uid *and* gid of the new file (9P2000.L carries only the gid).
 * ``Twalkgetattr`` is a walk that also returns the final file's attributes: one round trip
   where 9P needs two (gVisor's p9 has the same extension).
-* ``Rlopen``/``Rlcreate`` have an ``fd_follows`` flag: when it is true a host fd for the opened
+* ``Twalkattrs`` walks as far as a path goes with every file's attributes, ``Treaddirattr``
+  lists a directory with its entries' attributes, ``Twalkopen`` walks and opens: each one round
+  trip where 9P needs many (the Sentry's metadata cache, docs/caching.md).
+* ``Rlopen``/``Rlcreate``/``Rwalkopen`` have an ``fd_follows`` flag: when it is true a host fd for the opened
   regular file travels beside that reply's bytes (``SCM_RIGHTS``), and the receiver pairs it
   with the reply. Fds are sent in reply order, so a FIFO of received fds suffices.
 * Times are integer nanoseconds; attributes and qids are nested arrays.
@@ -532,12 +535,14 @@ class Rwalkgetattr(NamedTuple):
 
 @message(128)
 class Treaddirattr(NamedTuple):
-    """List the directory ``fid`` names (walked, need not be opened) from ``offset`` (0, or an
-    entry's cookie), with every entry's attributes: one round trip where readdir and a
-    walk+getattr per entry take one each (gVisor's lisafs has the same idea in Getdents64 +
-    stat batching)."""
+    """List a directory from ``offset`` (0, or an entry's cookie), with every entry's
+    attributes: one round trip where readdir and a walk+getattr per entry take one each. The
+    directory is ``fid``'s (walked, need not be opened) or, with ``names``, the one they lead
+    to from ``fid``, which ``newfid`` then names (as Twalk would bind it)."""
 
     fid: int
+    newfid: int
+    names: list[Name]
     offset: int
     count: int  # type: ignore[assignment]  # bytes' worth of entries, as Treaddir's
 
@@ -563,6 +568,24 @@ class Twalkattrs(NamedTuple):
 class Rwalkattrs(NamedTuple):
     qids: list[Qid]
     attrs: list[Attr]
+
+
+@message(132)
+class Twalkopen(NamedTuple):
+    """Twalk of ``names`` from ``fid`` to ``newfid``, then Tlopen of ``newfid`` with
+    ``flags``: opening a file whose directory the Sentry holds costs one round trip."""
+
+    fid: int
+    newfid: int
+    names: list[Name]
+    flags: int
+
+
+@message(133)
+class Rwalkopen(NamedTuple):
+    qid: Qid
+    iounit: int
+    fd_follows: bool
 
 
 #: Which reply answers each request.

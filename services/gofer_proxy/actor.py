@@ -91,8 +91,14 @@ class GoferProxy(GoferContract):
         return await self._conn(mount).walk_attrs(fid, names, newfid)
 
     @operation
-    async def readdir_attrs(self, mount: int, fid: int, offset: int) -> tuple[list[p.DirentAttr], bool]:
-        return await self._conn(mount).readdir_attrs(fid, offset)
+    async def readdir_attrs(self, mount: int, fid: int, offset: int, names: Sequence[bytes] = (),
+                            newfid: int = 0) -> tuple[list[p.DirentAttr], bool]:
+        return await self._conn(mount).readdir_attrs(fid, offset, names=names, newfid=newfid)
+
+    @operation
+    async def walk_open(self, mount: int, fid: int, names: Sequence[bytes], newfid: int,
+                        flags: int) -> tuple[p.Qid, int | None]:
+        return await self._conn(mount).walk_open(fid, names, newfid, flags)
 
     @operation
     async def donates(self, mount: int) -> bool:

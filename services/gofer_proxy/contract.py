@@ -62,9 +62,18 @@ class GoferContract(Contract):
         raise NotImplementedError
 
     @operation
-    async def readdir_attrs(self, mount: int, fid: int, offset: int) -> tuple[list[p.DirentAttr], bool]:
+    async def readdir_attrs(self, mount: int, fid: int, offset: int, names: Sequence[bytes] = (),
+                            newfid: int = 0) -> tuple[list[p.DirentAttr], bool]:
         """One page of the directory ``fid`` names (walked, not opened) from ``offset`` (0, or
-        the last entry's cookie), each entry with its attributes; and whether it is the last."""
+        the last entry's cookie), each entry with its attributes; and whether it is the last.
+        With ``names``, the directory they lead to from ``fid``, which ``newfid`` then names."""
+        raise NotImplementedError
+
+    @operation
+    async def walk_open(self, mount: int, fid: int, names: Sequence[bytes], newfid: int,
+                        flags: int) -> tuple[p.Qid, int | None]:
+        """Walk ``names`` from ``fid`` to ``newfid`` and open it (walk + lopen in one round
+        trip): its qid and the donated host fd (the caller's to close)."""
         raise NotImplementedError
 
     @operation

@@ -353,29 +353,19 @@ class GoferRegular(RegularInode):
         if size is not None and self.memfd is None:
             self.lower_size = size
 
-    async def open_fid(self, flags: int) -> int:
-        """A fid of the image's file, opened by the gofer with ``flags`` (the caller clunks it)."""
+    async def open_fid(self, flags: int) -> tuple[int, int | None]:
+        """A fid of the image's file, opened by the gofer with ``flags`` (the caller clunks it),
+        and the host fd it donated if it donates: one round trip."""
         assert self.location is not None
         directory, name = self.location
         fid = await self.gfs.new_fid()
-        await self.gfs.gofer("walk", await directory.dir_fid(), [name], fid)
-        try:
-            await self.gfs.gofer("lopen", fid, flags)
-        except BaseException:
-            await self.gfs.clunk_later(fid)
-            raise
-        return fid
+        _, fd = await self.gfs.gofer("walk_open", await directory.dir_fid(), [name], fid, flags)
+        return fid, fd
 
     async def open_lower(self, flags: int) -> int:
         """A host fd of the image's file, opened by the gofer with ``flags``."""
-        assert self.location is not None
-        directory, name = self.location
-        fid = await self.gfs.new_fid()
-        await self.gfs.gofer("walk", await directory.dir_fid(), [name], fid)
-        try:
-            _, fd = await self.gfs.gofer("lopen", fid, flags)
-        finally:
-            await self.gfs.clunk_later(fid)
+        fid, fd = await self.open_fid(flags)
+        await self.gfs.clunk_later(fid)
         if fd is None:
             raise Errno(ENODEV if not self.gfs.donates else ENOENT)
         return fd
@@ -413,7 +403,7 @@ class GoferRegular(RegularInode):
     async def _read_through(self, memfd: int) -> None:
         """Copy the image's bytes into ``memfd`` with gofer reads (``--gofer-io=rpc``): one
         ``gofer.read`` for a file up to :data:`RPC_CHUNK` (the proxy splits it into frames)."""
-        fid = await self.open_fid(O_RDONLY)
+        fid, _ = await self.open_fid(O_RDONLY)
         try:
             done = 0
             while done < self.lower_size:
@@ -457,7 +447,7 @@ class GoferRegular(RegularInode):
                 os.close(snapshot)
                 raise
             return GoferFile(flags, self, None, snapshot)
-        fid = await self.open_fid(flags & (O_ACCMODE | O_TRUNC))
+        fid, _ = await self.open_fid(flags & (O_ACCMODE | O_TRUNC))
         if flags & O_TRUNC:
             self.lower_size = 0
             self.modified()
@@ -737,11 +727,23 @@ class GoferDir(Dir):
     async def _list(self) -> None:
         """Every entry of the image's directory, with its attributes, into ``children``."""
         gfs = self.gfs
-        fid = await self.dir_fid()
+        walk: tuple[Any, ...] = ()
+        if self.fid is None and self.location is not None:  # walked and listed in one request
+            parent, name = self.location
+            fid = await parent.dir_fid()
+            walk = ([name], await gfs.new_fid())
+        else:
+            fid = await self.dir_fid()
         seen: set[bytes] = set()
         offset = 0
         while True:
-            page, last = await gfs.gofer("readdir_attrs", fid, offset)
+            page, last = await gfs.gofer("readdir_attrs", fid, offset, *walk)
+            if walk:
+                if self.fid is None:
+                    self.fid = walk[1]
+                else:  # another task walked it meanwhile
+                    await gfs.clunk_later(walk[1])
+                fid, walk = self.fid, ()
             for entry in page:
                 self.install(entry.name, entry.qid, entry.attr)
                 seen.add(entry.name)
