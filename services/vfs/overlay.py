@@ -42,7 +42,6 @@ from abi.linux import (
     O_PATH,
     O_ACCMODE,
     O_APPEND,
-    O_DIRECTORY,
     O_RDONLY,
     O_TRUNC,
     OVERLAYFS_SUPER_MAGIC,
