@@ -74,10 +74,11 @@ RPC_CHUNK = 16 << 20
 
 
 class GoferFs(Filesystem):
-    """The image's file system, reached through gofer mount ``mount``."""
+    """The image's file system, reached through gofer mount ``mount``; ``access`` overrides the
+    mode's revalidation policy (:data:`~services.vfs.mounts.EXCLUSIVE` or ``SHARED``)."""
 
     def __init__(self, bus: Bus, mount: int, mode: str = "overlay", capacity: int | None = None,
-                 cache_entries: int | None = None) -> None:
+                 cache_entries: int | None = None, access: str | None = None) -> None:
         assert mode in ("overlay", "rw", "ro")
         super().__init__(OVERLAYFS_SUPER_MAGIC if mode == "overlay" else V9FS_MAGIC,
                          read_only=mode == "ro", name=b"overlay" if mode == "overlay" else b"9p",
@@ -87,7 +88,7 @@ class GoferFs(Filesystem):
         self.overlay = mode == "overlay"
         self.rw = mode == "rw"
         #: The host may change the files: revalidate what is cached (docs/caching.md).
-        self.shared = file_access(mode) == SHARED
+        self.shared = (access or file_access(mode)) == SHARED
         #: Whether the gofer donates host fds (else data moves by gofer.read/gofer.write).
         self.donates = True
         #: Read-only host fds of image files opened lately, least recently used first: opening
