@@ -96,11 +96,6 @@ class GoferProxy(GoferContract):
         return await self._conn(mount).readdir_attrs(fid, offset, names=names, newfid=newfid)
 
     @operation
-    async def walk_open(self, mount: int, fid: int, names: Sequence[bytes], newfid: int,
-                        flags: int) -> tuple[p.Qid, int | None]:
-        return await self._conn(mount).walk_open(fid, names, newfid, flags)
-
-    @operation
     async def donates(self, mount: int) -> bool:
         self._conn(mount)
         return self._donating[mount]
@@ -116,7 +111,10 @@ class GoferProxy(GoferContract):
                                         mtime_ns=mtime_ns)
 
     @operation
-    async def lopen(self, mount: int, fid: int, flags: int) -> tuple[p.Qid, int | None]:
+    async def lopen(self, mount: int, fid: int, flags: int, names: Sequence[bytes] = (),
+                    newfid: int = 0) -> tuple[p.Qid, int | None]:
+        if names:
+            return await self._conn(mount).walk_open(fid, names, newfid, flags)
         return await self._conn(mount).lopen(fid, flags)
 
     @operation

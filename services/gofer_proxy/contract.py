@@ -70,13 +70,6 @@ class GoferContract(Contract):
         raise NotImplementedError
 
     @operation
-    async def walk_open(self, mount: int, fid: int, names: Sequence[bytes], newfid: int,
-                        flags: int) -> tuple[p.Qid, int | None]:
-        """Walk ``names`` from ``fid`` to ``newfid`` and open it (walk + lopen in one round
-        trip): its qid and the donated host fd (the caller's to close)."""
-        raise NotImplementedError
-
-    @operation
     async def donates(self, mount: int) -> bool:
         """Whether ``mount``'s gofer donates host fds with ``lopen`` (else file data moves by
         ``read`` and ``write`` operations: ``--gofer-io=rpc``)."""
@@ -94,8 +87,11 @@ class GoferContract(Contract):
         raise NotImplementedError
 
     @operation
-    async def lopen(self, mount: int, fid: int, flags: int) -> tuple[p.Qid, int | None]:
-        """Open ``fid`` for I/O: its qid and the donated host fd (the caller's to close)."""
+    async def lopen(self, mount: int, fid: int, flags: int, names: Sequence[bytes] = (),
+                    newfid: int = 0) -> tuple[p.Qid, int | None]:
+        """Open ``fid`` for I/O: its qid and the donated host fd (the caller's to close). With
+        ``names``, first walk them from ``fid`` to ``newfid`` and open that, in the same round
+        trip (Twalkopen)."""
         raise NotImplementedError
 
     @operation

@@ -359,7 +359,7 @@ class GoferRegular(RegularInode):
         assert self.location is not None
         directory, name = self.location
         fid = await self.gfs.new_fid()
-        _, fd = await self.gfs.gofer("walk_open", await directory.dir_fid(), [name], fid, flags)
+        _, fd = await self.gfs.gofer("lopen", await directory.dir_fid(), flags, [name], fid)
         return fid, fd
 
     async def open_lower(self, flags: int) -> int:
