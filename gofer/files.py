@@ -74,7 +74,7 @@ def same_file(a: os.stat_result, b: os.stat_result) -> bool:
 class FileRef:
     """What one fid holds on the host; closed when clunked and no operation still uses it."""
 
-    __slots__ = ("path_fd", "parent_fd", "name", "open_fd", "entries", "users", "clunked")
+    __slots__ = ("path_fd", "parent_fd", "name", "open_fd", "entries", "listing", "users", "clunked")
 
     def __init__(self, path_fd: int, parent_fd: int | None, name: bytes) -> None:
         self.path_fd = path_fd
@@ -84,6 +84,8 @@ class FileRef:
         self.open_fd: int | None = None
         #: A directory listing snapshot for Treaddir (taken at offset 0).
         self.entries: list[os.DirEntry[str]] | None = None
+        #: A listing with attributes for Treaddirattr (taken at offset 0).
+        self.listing: list[tuple[bytes, os.stat_result]] | None = None
         self.users = 0
         self.clunked = False
 
@@ -131,7 +133,7 @@ class FileRef:
                 os.close(fd)
         self.open_fd = self.parent_fd = None
         self.path_fd = -1
-        self.entries = None
+        self.entries = self.listing = None
 
 
 class FidTable:

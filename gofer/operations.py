@@ -36,6 +36,8 @@ _libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.
 _OPEN_KEEP = os.O_ACCMODE | os.O_TRUNC | os.O_SYNC | os.O_DSYNC
 #: Readdir's per-entry allowance in bytes for the frame's fields around the name.
 _DIRENT_OVERHEAD = 48
+#: Readdirattr's allowance per entry for the qid and attributes around the name.
+_DIRENT_ATTR_OVERHEAD = 160
 
 
 
@@ -115,6 +117,41 @@ class Operations:
     def walkgetattr(self, msg: p.Twalkgetattr) -> p.Rwalkgetattr:
         qids, st = self._walk(msg.fid, msg.newfid, msg.names)
         return p.Rwalkgetattr(qids, attr_of(st))
+
+    def walkattrs(self, msg: p.Twalkattrs) -> p.Rwalkattrs:
+        """Walk as far as the names go, with the attributes of every file reached: the Sentry
+        resolves a whole path of uncached names (or revalidates a cached one) in one round trip."""
+        start = self.fids.get(msg.fid)
+        if msg.newfid != msg.fid:
+            self.fids.check_free(msg.newfid)
+        qids: list[p.Qid] = []
+        attrs: list[p.Attr] = []
+        current = start.path_fd
+        fds: list[int] = []
+        try:
+            for name in msg.names:
+                if attrs and not stat.S_ISDIR(attrs[-1].mode):
+                    break
+                try:
+                    fd = os.open(name, WALK_FLAGS, dir_fd=current)
+                except OSError:
+                    if not qids:
+                        raise
+                    break
+                fds.append(fd)
+                st = os.fstat(fd)
+                qids.append(self.inodes.qid(st))
+                attrs.append(attr_of(st))
+                current = fd
+            if not qids:  # no names: a clone, as Twalk
+                self._bind(msg.fid, msg.newfid, start.clone())
+                return p.Rwalkattrs([], [])
+            parent = os.dup(fds[-2] if len(fds) > 1 else start.path_fd)
+            self._bind(msg.fid, msg.newfid, FileRef(fds.pop(), parent, msg.names[len(qids) - 1]))
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return p.Rwalkattrs(qids, attrs)
 
     def _walk(self, fid: int, newfid: int, names: list[p.Name]) -> tuple[list[p.Qid], os.stat_result]:
         """Walk ``names`` one component at a time; bind ``newfid`` only if all were found.
@@ -236,6 +273,19 @@ class Operations:
             raise oserror(errno.EPERM)
         ref.open_fd = ref.reopen(flags)
         return self._opened(p.Rlopen, ref, st)
+
+    def walkopen(self, msg: p.Twalkopen) -> Donation:
+        """Twalk then Tlopen, in one request; a failed open leaves ``newfid`` unbound."""
+        qids, _ = self._walk(msg.fid, msg.newfid, msg.names)
+        if len(qids) != len(msg.names):
+            raise oserror(errno.ENOENT)
+        try:
+            opened = self.lopen(p.Tlopen(msg.newfid, msg.flags))
+        except BaseException:
+            self.fids.clunk(msg.newfid)
+            raise
+        reply = opened.reply
+        return Donation(p.Rwalkopen(reply.qid, reply.iounit, reply.fd_follows), opened.fd)
 
     def lcreate(self, msg: p.Tlcreate) -> Donation:
         """Create and open ``name`` in directory ``fid``; ``fid`` then names the new file."""
@@ -367,6 +417,47 @@ class Operations:
             budget = min(msg.count, self.iounit)
             device = os.fstat(fd).st_dev
             return p.Rreaddir(await trio.to_thread.run_sync(self._page, ref.entries, msg.offset, budget, device))
+
+    async def readdirattr(self, msg: p.Treaddirattr) -> p.Rreaddirattr:
+        """A page of the directory ``fid`` names with each entry's lstat: the listing is taken
+        (in a worker thread, as readdir's) at offset 0 and paged from it until the next 0."""
+        fid = msg.fid
+        if msg.names:
+            qids, _ = self._walk(msg.fid, msg.newfid, msg.names)
+            if len(qids) != len(msg.names):
+                raise oserror(errno.ENOENT)
+            fid = msg.newfid
+        with self.fids.use(fid) as ref:
+            if not stat.S_ISDIR(ref.stat().st_mode):
+                raise oserror(errno.ENOTDIR)
+            if msg.offset == 0 or ref.listing is None:
+                ref.listing = await trio.to_thread.run_sync(self._list_attrs, ref.path_fd)
+            listing = ref.listing
+        budget = min(msg.count, self.iounit)
+        page: list[p.DirentAttr] = []
+        for index in range(max(msg.offset, 0), len(listing)):
+            name, st = listing[index]
+            budget -= len(name) + _DIRENT_ATTR_OVERHEAD
+            if budget < 0:
+                return p.Rreaddirattr(page, False)
+            page.append(p.DirentAttr(self.inodes.qid(st), index + 1, p.Name(name), attr_of(st)))
+        return p.Rreaddirattr(page, True)
+
+    @staticmethod
+    def _list_attrs(path_fd: int) -> list[tuple[bytes, os.stat_result]]:
+        """Every entry of the directory ``path_fd`` with its lstat (entries gone meanwhile are left out)."""
+        fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=path_fd)
+        try:
+            with os.scandir(fd) as entries:
+                listing = []
+                for entry in entries:
+                    try:
+                        listing.append((os.fsencode(entry.name), entry.stat(follow_symlinks=False)))
+                    except FileNotFoundError:
+                        continue
+                return listing
+        finally:
+            os.close(fd)
 
     @staticmethod
     def _list(fd: int) -> list[os.DirEntry[str]]:

@@ -15,7 +15,10 @@ What differs from wire 9P, and why:
 * Creating messages carry the uid *and* gid of the new file (9P2000.L carries only the gid).
 * ``Twalkgetattr`` is a walk that also returns the final file's attributes: one round trip
   where 9P needs two (gVisor's p9 has the same extension).
-* ``Rlopen``/``Rlcreate`` have an ``fd_follows`` flag: when it is true a host fd for the opened
+* ``Twalkattrs`` walks as far as a path goes with every file's attributes, ``Treaddirattr``
+  lists a directory with its entries' attributes, ``Twalkopen`` walks and opens: each one round
+  trip where 9P needs many (the Sentry's metadata cache, docs/caching.md).
+* ``Rlopen``/``Rlcreate``/``Rwalkopen`` have an ``fd_follows`` flag: when it is true a host fd for the opened
   regular file travels beside that reply's bytes (``SCM_RIGHTS``), and the receiver pairs it
   with the reply. Fds are sent in reply order, so a FIFO of received fds suffices.
 * Times are integer nanoseconds; attributes and qids are nested arrays.
@@ -191,6 +194,15 @@ class Dirent(NamedTuple):
     offset: int
     type: int
     name: Name
+
+
+class DirentAttr(NamedTuple):
+    """One directory entry with its file's attributes (as lstat gives them)."""
+
+    qid: Qid
+    offset: int
+    name: Name
+    attr: Attr
 
 
 # --- messages ------------------------------------------------------------------------------------
@@ -519,6 +531,61 @@ class Twalkgetattr(NamedTuple):
 class Rwalkgetattr(NamedTuple):
     qids: list[Qid]
     attr: Attr
+
+
+@message(128)
+class Treaddirattr(NamedTuple):
+    """List a directory from ``offset`` (0, or an entry's cookie), with every entry's
+    attributes: one round trip where readdir and a walk+getattr per entry take one each. The
+    directory is ``fid``'s (walked, need not be opened) or, with ``names``, the one they lead
+    to from ``fid``, which ``newfid`` then names (as Twalk would bind it)."""
+
+    fid: int
+    newfid: int
+    names: list[Name]
+    offset: int
+    count: int  # type: ignore[assignment]  # bytes' worth of entries, as Treaddir's
+
+
+@message(129)
+class Rreaddirattr(NamedTuple):
+    entries: list[DirentAttr]
+    last: bool  # no entries follow these: the Sentry need not ask again
+
+
+@message(130)
+class Twalkattrs(NamedTuple):
+    """Walk ``names`` from ``fid`` as far as they go, returning each file reached and its
+    attributes; ``newfid`` names the last file reached (unless none was: then Rlerror). The
+    walk stops early at a name that is missing or at a file that is not a directory."""
+
+    fid: int
+    newfid: int
+    names: list[Name]
+
+
+@message(131)
+class Rwalkattrs(NamedTuple):
+    qids: list[Qid]
+    attrs: list[Attr]
+
+
+@message(132)
+class Twalkopen(NamedTuple):
+    """Twalk of ``names`` from ``fid`` to ``newfid``, then Tlopen of ``newfid`` with
+    ``flags``: opening a file whose directory the Sentry holds costs one round trip."""
+
+    fid: int
+    newfid: int
+    names: list[Name]
+    flags: int
+
+
+@message(133)
+class Rwalkopen(NamedTuple):
+    qid: Qid
+    iounit: int
+    fd_follows: bool
 
 
 #: Which reply answers each request.

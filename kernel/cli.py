@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     writes.add_argument("--read-only", action="store_true", help="mount the image root read-only (EROFS)")
     writes.add_argument("--rw", action="store_true",
                            help="let the guest write to the image itself (default: writes go to a tmpfs overlay)")
+    run.add_argument("--gofer-io", choices=("fd", "rpc"), default="fd",
+                     help="how image and volume files' data moves: host fds the gofers donate (default), "
+                          "or gofer read/write messages on the bus (rpc; docs/caching.md)")
     run.add_argument("-i", "--interactive", action="store_true", help="keep stdin open (else it reads as empty)")
     run.add_argument("-t", "--tty", action="store_true", help="give the guest a terminal")
     run.add_argument("--memory", type=_memory, metavar="SIZE", help="guest memory limit, e.g. 512m (at least 6m)")
@@ -409,7 +412,8 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
         return EXIT_NOT_FOUND
     except RunSpecError as error:
         raise UsageError(str(error)) from None
-    config.services = _load_services(args.service)
+    rpc = [("gofer", "services.gofer_proxy.actor:rpc_gofer")] if args.gofer_io == "rpc" else []
+    config.services = _load_services(rpc + args.service)
     config.confine = not args.debug_unconfined
     # Tests set SENTRIO_STRICT=1 so a Sentry bug fails them loudly instead of becoming EIO.
     config.strict = os.environ.get("SENTRIO_STRICT") == "1"

@@ -25,10 +25,21 @@ from services.gofer_proxy.contract import GoferContract
 log = logging.getLogger("sentrio.gofer_proxy")
 
 
+def rpc_gofer(kernel: object) -> GoferProxy:
+    """The proxy of ``run --gofer-io=rpc``: no gofer donates fds, so every read and write of a
+    mount's files is a ``gofer.read``/``gofer.write`` operation on the bus."""
+    return GoferProxy(io="rpc")
+
+
 class GoferProxy(GoferContract):
     """Gofer processes and their connections, by mount id."""
 
-    def __init__(self) -> None:
+    def __init__(self, io: str = "fd") -> None:
+        assert io in ("fd", "rpc")
+        #: How the gofers move file data: "fd" (a host fd donated with lopen; reads and writes
+        #: are the Sentry's preadv/pwritev) or "rpc" (read/write messages, ``--gofer-io=rpc``).
+        self.io = io
+        self._donating: dict[int, bool] = {}
         self._nursery: trio.Nursery | None = None
         self._connections: dict[int, GoferConnection] = {}
         self._processes: dict[int, subprocess.Popen[bytes]] = {}
@@ -48,8 +59,10 @@ class GoferProxy(GoferContract):
     @operation
     async def mount(self, root: str, rw: bool) -> int:
         assert self._nursery is not None
-        process, conn = spawn_gofer(root, rw, donate_fds=True)
+        donate = self.io == "fd"
+        process, conn = spawn_gofer(root, rw, donate_fds=donate)
         mount = len(self._connections) + 1
+        self._donating[mount] = donate
         self._connections[mount] = conn
         self._processes[mount] = process
         await self._nursery.start(conn.run)
@@ -73,6 +86,21 @@ class GoferProxy(GoferContract):
         return await self._conn(mount).walk_getattr(fid, names, newfid)
 
     @operation
+    async def walk_attrs(self, mount: int, fid: int, names: Sequence[bytes],
+                         newfid: int) -> tuple[list[p.Qid], list[p.Attr]]:
+        return await self._conn(mount).walk_attrs(fid, names, newfid)
+
+    @operation
+    async def readdir_attrs(self, mount: int, fid: int, offset: int, names: Sequence[bytes] = (),
+                            newfid: int = 0) -> tuple[list[p.DirentAttr], bool]:
+        return await self._conn(mount).readdir_attrs(fid, offset, names=names, newfid=newfid)
+
+    @operation
+    async def donates(self, mount: int) -> bool:
+        self._conn(mount)
+        return self._donating[mount]
+
+    @operation
     async def getattr(self, mount: int, fid: int) -> tuple[p.Qid, p.Attr]:
         return await self._conn(mount).getattr(fid)
 
@@ -83,7 +111,10 @@ class GoferProxy(GoferContract):
                                         mtime_ns=mtime_ns)
 
     @operation
-    async def lopen(self, mount: int, fid: int, flags: int) -> tuple[p.Qid, int | None]:
+    async def lopen(self, mount: int, fid: int, flags: int, names: Sequence[bytes] = (),
+                    newfid: int = 0) -> tuple[p.Qid, int | None]:
+        if names:
+            return await self._conn(mount).walk_open(fid, names, newfid, flags)
         return await self._conn(mount).lopen(fid, flags)
 
     @operation

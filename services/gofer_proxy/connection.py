@@ -273,6 +273,25 @@ class GoferConnection:
         reply = await self.request(p.Twalkgetattr(fid, newfid, list(names)))
         return reply.qids, reply.attr
 
+    async def walk_attrs(self, fid: int, names: Sequence[bytes],
+                         newfid: int) -> tuple[list[p.Qid], list[p.Attr]]:
+        """Walk as far as ``names`` go, with every file reached and its attributes; ``newfid``
+        names the last one reached. One round trip for a whole path."""
+        reply = await self.request(p.Twalkattrs(fid, newfid, list(names)))
+        return reply.qids, reply.attrs
+
+    async def readdir_attrs(self, fid: int, offset: int = 0, count: int | None = None,
+                            names: Sequence[bytes] = (), newfid: int = 0) -> tuple[list[p.DirentAttr], bool]:
+        """One page of the directory ``fid`` names (or that ``names`` lead to from it, which
+        ``newfid`` then names), each entry with its attributes, and whether it is the last."""
+        reply = await self.request(p.Treaddirattr(fid, newfid, list(names), offset, count or self.iounit))
+        return reply.entries, reply.last
+
+    async def walk_open(self, fid: int, names: Sequence[bytes], newfid: int, flags: int) -> tuple[p.Qid, int | None]:
+        """Walk ``names`` from ``fid`` to ``newfid`` and open it: its qid and the donated fd."""
+        reply, fd = await self._roundtrip(p.Twalkopen(fid, newfid, list(names), flags))
+        return reply.qid, fd
+
     async def getattr(self, fid: int) -> tuple[p.Qid, p.Attr]:
         reply = await self.request(p.Tgetattr(fid, p.GETATTR_BASIC))
         return reply.qid, reply.attr

@@ -54,6 +54,28 @@ class GoferContract(Contract):
         raise NotImplementedError
 
     @operation
+    async def walk_attrs(self, mount: int, fid: int, names: Sequence[bytes],
+                         newfid: int) -> tuple[list[p.Qid], list[p.Attr]]:
+        """Walk as far as ``names`` go (stopping at a missing name or a non-directory): each
+        file reached and its attributes, one round trip; ``newfid`` names the last. ENOENT if
+        the first name is missing."""
+        raise NotImplementedError
+
+    @operation
+    async def readdir_attrs(self, mount: int, fid: int, offset: int, names: Sequence[bytes] = (),
+                            newfid: int = 0) -> tuple[list[p.DirentAttr], bool]:
+        """One page of the directory ``fid`` names (walked, not opened) from ``offset`` (0, or
+        the last entry's cookie), each entry with its attributes; and whether it is the last.
+        With ``names``, the directory they lead to from ``fid``, which ``newfid`` then names."""
+        raise NotImplementedError
+
+    @operation
+    async def donates(self, mount: int) -> bool:
+        """Whether ``mount``'s gofer donates host fds with ``lopen`` (else file data moves by
+        ``read`` and ``write`` operations: ``--gofer-io=rpc``)."""
+        raise NotImplementedError
+
+    @operation
     async def getattr(self, mount: int, fid: int) -> tuple[p.Qid, p.Attr]:
         """The qid and attributes of ``fid``'s file."""
         raise NotImplementedError
@@ -65,8 +87,11 @@ class GoferContract(Contract):
         raise NotImplementedError
 
     @operation
-    async def lopen(self, mount: int, fid: int, flags: int) -> tuple[p.Qid, int | None]:
-        """Open ``fid`` for I/O: its qid and the donated host fd (the caller's to close)."""
+    async def lopen(self, mount: int, fid: int, flags: int, names: Sequence[bytes] = (),
+                    newfid: int = 0) -> tuple[p.Qid, int | None]:
+        """Open ``fid`` for I/O: its qid and the donated host fd (the caller's to close). With
+        ``names``, first walk them from ``fid`` to ``newfid`` and open that, in the same round
+        trip (Twalkopen)."""
         raise NotImplementedError
 
     @operation

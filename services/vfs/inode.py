@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from abi.errno import EEXIST, EINVAL, ENOENT, ENOSPC, ENXIO, EROFS
@@ -277,6 +278,12 @@ class Dir(Inode):
             return self.children[name]
         except KeyError:
             raise Errno(ENOENT) from None
+
+    async def lookup_ahead(self, name: bytes, ahead: Sequence[bytes]) -> tuple[Inode, int]:
+        """:meth:`lookup` during a path walk, ``ahead`` being the names that follow: a file
+        system that can look several names up at once (the gofer's) may bring them in too. Also
+        how many names of ``ahead`` it brought up to date (the walk need not ask for them again)."""
+        return await self.lookup(name), 0
 
     async def entries(self) -> list[tuple[bytes, int, int]]:
         """Every entry as (name, ino, d_type), "." and ".." first."""

@@ -138,3 +138,21 @@ def guest_path(destination: str) -> bytes:
     """A spec's destination as the VFS walks it: absolute and normalised."""
     path = os.path.normpath("/" + destination.lstrip("/"))
     return os.fsencode(path)
+
+
+# --- how a gofer mount's cached metadata is kept true (docs/caching.md) ---------------------------
+
+#: Only the Sentry changes the files (the image under the default overlay, as runsc's
+#: ``--file-access=exclusive``): names, attributes, listings and symlink targets are cached until
+#: the Sentry's own changes update them, and never asked again.
+EXCLUSIVE = "exclusive"
+#: The host may change the files too (``--rw``, ``--read-only``, volumes; runsc's
+#: ``--file-access=shared``): every path resolution revalidates the names it walks through the
+#: gofer, in one round trip however many they are; a directory is listed again at each open; a
+#: symlink's target is read again when its attributes changed.
+SHARED = "shared"
+
+
+def file_access(mode: str) -> str:
+    """The revalidation policy of a gofer mount served in ``mode`` (overlay, rw or ro)."""
+    return EXCLUSIVE if mode == "overlay" else SHARED

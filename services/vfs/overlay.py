@@ -1,9 +1,21 @@
 """The image as the root file system: gofer-backed inodes, as an overlay by default.
 
 The image is served by a gofer (through the ``gofer`` service). A directory of the image is a
-:class:`GoferDir` holding a gofer fid; its children are looked up lazily (one walk+getattr
-round trip each) and then cached, with negative entries: the Sentry is the only one changing
-the tree, so the cache is never stale.
+:class:`GoferDir`; its children are looked up lazily and cached in it (the tree is the dentry
+cache), with their attributes, negative entries and symlink targets. A lookup of a name not
+cached walks every following name of the path too, in one ``walk_attrs`` round trip; listing a
+directory (``readdir_attrs``) brings every entry with its attributes in one round trip, after
+which any lookup in it is answered from memory. A directory gets its own fid only when it is
+first needed (a lookup or listing in it).
+
+How long what is cached stays true is the mount's policy (:func:`services.vfs.mounts.file_access`,
+docs/caching.md): under the overlay only the Sentry changes the files, so the cache is
+invalidated only by the Sentry's own changes; a mount the host may change (``rw``, ``ro``)
+revalidates every name a resolution walks, in one round trip per resolution, and lists a
+directory again at each open. The cache is bounded (:data:`CACHE_ENTRIES`): past it the least
+recently used directories forget the entries the gofer can give again (never a change made in
+the Sentry). A file still referenced (open, a cwd) keeps its identity: it is found again by its
+inode number.
 
 Three modes (:class:`GoferFs`):
 
@@ -19,15 +31,17 @@ Three modes (:class:`GoferFs`):
 from __future__ import annotations
 
 import os
+import weakref
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from abi.errno import ENOENT, ENOSPC
+from abi.errno import ENODEV, ENOENT, ENOSPC
 from abi.linux import (
     AT_REMOVEDIR,
+    O_PATH,
     O_ACCMODE,
     O_APPEND,
-    O_DIRECTORY,
     O_RDONLY,
     O_TRUNC,
     OVERLAYFS_SUPER_MAGIC,
@@ -41,19 +55,30 @@ from abi.linux import (
 from gofer import protocol as p
 from kernel.bus import Bus
 from abi.errno import Errno
+from services.vfs.file import File, scatter, seek_position
 from services.vfs.inode import Dir, Filesystem, Inode, RegularInode, Symlink, now_ns, special_inode
+from services.vfs.mounts import SHARED, file_access
 
 if TYPE_CHECKING:
     from abi.creds import Caller
 
 #: How many read-only host fds of image files a mount keeps open for reuse.
 READONLY_FD_CACHE = 256
+#: How many names (and negative entries) a mount's cache holds before the least recently used
+#: directories forget theirs (about 1 KiB each).
+CACHE_ENTRIES = 1 << 16
+#: The most names one walk request carries.
+WALK_AHEAD = 64
+#: The most bytes one ``gofer.read``/``gofer.write`` operation moves under ``--gofer-io=rpc``.
+RPC_CHUNK = 16 << 20
 
 
 class GoferFs(Filesystem):
-    """The image's file system, reached through gofer mount ``mount``."""
+    """The image's file system, reached through gofer mount ``mount``; ``access`` overrides the
+    mode's revalidation policy (:data:`~services.vfs.mounts.EXCLUSIVE` or ``SHARED``)."""
 
-    def __init__(self, bus: Bus, mount: int, mode: str = "overlay", capacity: int | None = None) -> None:
+    def __init__(self, bus: Bus, mount: int, mode: str = "overlay", capacity: int | None = None,
+                 cache_entries: int | None = None, access: str | None = None) -> None:
         assert mode in ("overlay", "rw", "ro")
         super().__init__(OVERLAYFS_SUPER_MAGIC if mode == "overlay" else V9FS_MAGIC,
                          read_only=mode == "ro", name=b"overlay" if mode == "overlay" else b"9p",
@@ -62,9 +87,23 @@ class GoferFs(Filesystem):
         self.mount = mount
         self.overlay = mode == "overlay"
         self.rw = mode == "rw"
+        #: The host may change the files: revalidate what is cached (docs/caching.md).
+        self.shared = (access or file_access(mode)) == SHARED
+        #: Whether the gofer donates host fds (else data moves by gofer.read/gofer.write).
+        self.donates = True
         #: Read-only host fds of image files opened lately, least recently used first: opening
         #: such a file again costs a dup instead of two gofer round trips (walk and lopen).
         self._readonly_fds: OrderedDict[GoferRegular, int] = OrderedDict()
+        #: Entries cached (names from the gofer, negative entries), and the directories holding
+        #: them, least recently used first.
+        self.cache_entries = CACHE_ENTRIES if cache_entries is None else cache_entries
+        self.cached = 0
+        self._dirs: OrderedDict[GoferDir, None] = OrderedDict()
+        #: The image's files still referenced anywhere, by inode number: a name looked up again
+        #: (or another hard link) finds the same inode.
+        self._live: weakref.WeakValueDictionary[int, Inode] = weakref.WeakValueDictionary()
+        #: Fids of descriptions released (a synchronous moment), clunked at the next message.
+        self._unclunked: list[int] = []
 
     async def readonly_fd(self, inode: GoferRegular) -> int:
         """A new host fd reading ``inode``'s bytes in the image (the caller owns it).
@@ -92,6 +131,10 @@ class GoferFs(Filesystem):
 
     async def gofer(self, op: str, *args: Any) -> Any:
         """The gofer operation ``op`` on this file system's mount."""
+        if self._unclunked:
+            fids, self._unclunked = self._unclunked, []
+            for fid in fids:
+                await self.clunk_later(fid)
         return await self.bus.call("gofer", op, self.mount, *args)
 
     async def new_fid(self) -> int:
@@ -104,12 +147,18 @@ class GoferFs(Filesystem):
     async def clunk_later(self, fid: int) -> None:
         await self.bus.call("gofer", "clunk_later", self.mount, fid)
 
+    def clunk_soon(self, fid: int) -> None:
+        """Release ``fid`` with the next message (for a caller that cannot await)."""
+        self._unclunked.append(fid)
+
     async def root(self) -> GoferDir:
+        self.donates = await self.bus.call("gofer", "donates", self.mount)
         fid = await self.gofer("attach")
         qid, attr = await self.gofer("getattr", fid)
         root = GoferDir(self, attr.mode, attr.uid, attr.gid, fid=fid, ino=qid.path, nlink=attr.nlink,
-                        times=_times(attr))
+                        times=_times(attr), lower=True)
         root.lower_size, root.blocks = attr.size, attr.blocks
+        self._live[qid.path] = root
         return root
 
     async def statfs(self) -> tuple[int, int, int, int, int, int]:
@@ -120,12 +169,22 @@ class GoferFs(Filesystem):
             await self.clunk_later(root_fid)
         return (st.bsize, st.blocks, st.bfree, st.bavail, st.files, st.ffree)
 
-    def inode_from_attr(self, parent: GoferDir, name: bytes, fid: int, qid: Any, attr: Any) -> Inode:
+    # --- the cache ------------------------------------------------------------------------------
+
+    def inode_for(self, parent: GoferDir, name: bytes, qid: Any, attr: Any) -> Inode:
+        """The inode of the image's file ``parent/name``: the one still alive with its inode
+        number if there is one (an open file, a cwd, another hard link), else a new one."""
         kind = attr.mode & S_IFMT
+        live = self._live.get(qid.path)
+        if live is not None and live.kind == kind and _lower_backed(live):
+            if self.shared:
+                refresh(live, attr)
+                _relocate(live, parent, name)
+            return live
         common = {"ino": qid.path, "nlink": attr.nlink, "times": _times(attr)}
         inode: Inode
         if kind == S_IFDIR:
-            inode = GoferDir(self, attr.mode, attr.uid, attr.gid, parent=parent, name=name, fid=fid, **common)
+            inode = GoferDir(self, attr.mode, attr.uid, attr.gid, parent=parent, name=name, lower=True, **common)
             inode.lower_size = attr.size
         elif kind == S_IFREG:
             inode = GoferRegular(self, attr.mode, attr.uid, attr.gid, (parent, name), attr.size, **common)
@@ -134,7 +193,37 @@ class GoferFs(Filesystem):
         else:
             inode = special_inode(self, attr.mode, attr.uid, attr.gid, attr.rdev, **common)
         inode.blocks = attr.blocks
+        inode.pristine = True  # type: ignore[attr-defined]
+        if _lower_backed(inode):
+            self._live[qid.path] = inode
         return inode
+
+    def touch(self, directory: GoferDir) -> None:
+        """``directory``'s entries were used: it is the last to forget them."""
+        dirs = self._dirs
+        if directory in dirs:
+            dirs.move_to_end(directory)
+        else:
+            dirs[directory] = None
+
+    async def trim(self, using: GoferDir) -> None:
+        """Past :attr:`cache_entries`, the least recently used directories forget what the gofer
+        can give again, down to seven eighths of it; never ``using``, the one in use."""
+        if self.cached <= self.cache_entries:
+            return
+        goal = self.cache_entries * 7 // 8
+        while self.cached > goal and self._dirs:
+            directory = next(iter(self._dirs))
+            if directory is using:
+                break
+            del self._dirs[directory]
+            directory.forget(using)
+
+    def drop_dir(self, directory: GoferDir) -> None:
+        """``directory`` left the cache: its negative entries go with it."""
+        self._dirs.pop(directory, None)
+        self.cached -= len(directory.negative)
+        directory.negative.clear()
 
     async def setattr_lower(self, location: tuple[GoferDir, bytes] | None, fid: int | None, valid: int,
                             **fields: int) -> None:
@@ -143,7 +232,7 @@ class GoferFs(Filesystem):
         if location is not None:
             directory, name = location
             fid = await self.new_fid()
-            await self.gofer("walk", directory.fid, [name], fid)
+            await self.gofer("walk", await directory.dir_fid(), [name], fid)
             try:
                 await self.gofer("setattr", fid, valid, *values)
             finally:
@@ -154,6 +243,67 @@ class GoferFs(Filesystem):
 
 def _times(attr: Any) -> tuple[int, int, int]:
     return (attr.atime_ns, attr.mtime_ns, attr.ctime_ns)
+
+
+def _lower_backed(inode: Inode) -> bool:
+    """Whether ``inode`` is a file of the image (not one made in the Sentry)."""
+    if isinstance(inode, GoferDir):
+        return inode.lower
+    return isinstance(inode, (GoferRegular, GoferSymlink)) and inode.location is not None
+
+
+def _relocate(inode: Inode, parent: GoferDir, name: bytes) -> None:
+    """The host moved ``inode`` to ``parent/name`` (a shared mount's revalidation saw it there)."""
+    if isinstance(inode, GoferDir):
+        inode.location = (parent, name)
+        if inode.mountpoint is None:
+            inode.parent, inode.name = parent, name
+    elif isinstance(inode, (GoferRegular, GoferSymlink)):
+        inode.location = (parent, name)
+
+
+def refresh(inode: Inode, attr: Any) -> None:
+    """Take the attributes the host reports now (a shared mount's revalidation)."""
+    inode.mode = (inode.mode & S_IFMT) | (attr.mode & 0o7777)
+    inode.uid, inode.gid, inode.nlink = attr.uid, attr.gid, attr.nlink
+    inode.atime_ns, inode.mtime_ns, inode.ctime_ns = _times(attr)
+    if isinstance(inode, GoferRegular):
+        if inode.memfd is None:
+            inode.lower_size = attr.size
+            inode.blocks = attr.blocks
+    elif isinstance(inode, GoferSymlink):
+        if attr.size != inode.lower_size or attr.mtime_ns != inode.target_mtime:
+            inode.target = None
+        inode.lower_size = attr.size
+        inode.blocks = attr.blocks
+    elif isinstance(inode, GoferDir):
+        inode.lower_size = attr.size
+        inode.blocks = attr.blocks
+
+
+def _holds(directory: Dir, inner: Dir) -> bool:
+    """Whether ``inner`` is ``directory`` or lies under it."""
+    while True:
+        if inner is directory:
+            return True
+        if inner.parent is inner:
+            return False
+        inner = inner.parent
+
+
+def _dirty(inode: Inode) -> None:
+    """``inode`` now holds a change only the Sentry knows of: it may never be forgotten."""
+    inode.pristine = False  # type: ignore[attr-defined]
+
+
+def _evictable(inode: Inode) -> bool:
+    """Whether forgetting ``inode``'s entry loses nothing the gofer cannot give again."""
+    if not getattr(inode, "pristine", False):
+        return False
+    if isinstance(inode, Dir):
+        return (isinstance(inode, GoferDir) and not inode.children and not inode.hidden
+                and inode.covered_by is None and inode.mountpoint is None)
+    return True
 
 
 async def _setattr_through(inode: Inode, fs: GoferFs, location: tuple[GoferDir, bytes] | None, fid: int | None,
@@ -191,6 +341,7 @@ class GoferRegular(RegularInode):
         self.location = location
         self.lower_size = size
         self.memfd: int | None = None
+        self.pristine = False
 
     def size(self) -> int:
         return os.fstat(self.memfd).st_size if self.memfd is not None else self.lower_size
@@ -198,21 +349,25 @@ class GoferRegular(RegularInode):
     def modified(self, size: int | None = None) -> None:
         super().modified(size)
         self.blocks = None
+        self.pristine = False
         if size is not None and self.memfd is None:
             self.lower_size = size
 
-    async def open_lower(self, flags: int) -> int:
-        """A host fd of the image's file, opened by the gofer with ``flags``."""
+    async def open_fid(self, flags: int) -> tuple[int, int | None]:
+        """A fid of the image's file, opened by the gofer with ``flags`` (the caller clunks it),
+        and the host fd it donated if it donates: one round trip."""
         assert self.location is not None
         directory, name = self.location
         fid = await self.gfs.new_fid()
-        await self.gfs.gofer("walk", directory.fid, [name], fid)
-        try:
-            _, fd = await self.gfs.gofer("lopen", fid, flags)
-        finally:
-            await self.gfs.clunk_later(fid)
+        _, fd = await self.gfs.gofer("lopen", await directory.dir_fid(), flags, [name], fid)
+        return fid, fd
+
+    async def open_lower(self, flags: int) -> int:
+        """A host fd of the image's file, opened by the gofer with ``flags``."""
+        fid, fd = await self.open_fid(flags)
+        await self.gfs.clunk_later(fid)
         if fd is None:
-            raise Errno(ENOENT)
+            raise Errno(ENODEV if not self.gfs.donates else ENOENT)
         return fd
 
     async def copy_up(self) -> None:
@@ -223,7 +378,7 @@ class GoferRegular(RegularInode):
             raise Errno(ENOSPC)  # the overlay's upper layer is memory, and it is full
         memfd = os.memfd_create("overlay", os.MFD_CLOEXEC)
         try:
-            if self.lower_size:
+            if self.lower_size and self.gfs.donates:
                 lower = await self.gfs.readonly_fd(self)
                 try:
                     done = 0
@@ -234,13 +389,31 @@ class GoferRegular(RegularInode):
                         done += n
                 finally:
                     os.close(lower)
+            elif self.lower_size:
+                await self._read_through(memfd)
         except BaseException:
             os.close(memfd)
             raise
         self.memfd = memfd
+        self.pristine = False
         self.account()
         self.blocks = None
         self.gfs.forget_readonly_fd(self)
+
+    async def _read_through(self, memfd: int) -> None:
+        """Copy the image's bytes into ``memfd`` with gofer reads (``--gofer-io=rpc``): one
+        ``gofer.read`` for a file up to :data:`RPC_CHUNK` (the proxy splits it into frames)."""
+        fid, _ = await self.open_fid(O_RDONLY)
+        try:
+            done = 0
+            while done < self.lower_size:
+                data = await self.gfs.gofer("read", fid, done, min(RPC_CHUNK, self.lower_size - done))
+                if not data:
+                    break
+                os.pwrite(memfd, data, done)
+                done += len(data)
+        finally:
+            await self.gfs.clunk_later(fid)
 
     async def data_fd(self, flags: int) -> int:
         writing = flags & O_ACCMODE != O_RDONLY or flags & O_TRUNC
@@ -254,6 +427,31 @@ class GoferRegular(RegularInode):
         if flags & O_TRUNC:
             self.lower_size = 0
         return fd
+
+    async def open(self, flags: int, caller: Caller) -> File:
+        if self.gfs.donates or flags & O_PATH or self.memfd is not None:
+            return await super().open(flags, caller)
+        writing = flags & O_ACCMODE != O_RDONLY or flags & O_TRUNC
+        if writing:
+            self.fs.check_writable()
+            if self.gfs.overlay:
+                await self.copy_up()
+                return await super().open(flags, caller)
+        if self.mode & 0o111 and not writing:
+            # A program: execve and the dynamic loader map it, and a mapping needs a host fd,
+            # so it is read whole (through the gofer) into a memfd of its own.
+            snapshot = os.memfd_create("rpc-image", os.MFD_CLOEXEC)
+            try:
+                await self._read_through(snapshot)
+            except BaseException:
+                os.close(snapshot)
+                raise
+            return GoferFile(flags, self, None, snapshot)
+        fid, _ = await self.open_fid(flags & (O_ACCMODE | O_TRUNC))
+        if flags & O_TRUNC:
+            self.lower_size = 0
+            self.modified()
+        return GoferFile(flags, self, fid, None)
 
     async def truncate(self, size: int) -> None:
         self.fs.check_writable()
@@ -271,110 +469,309 @@ class GoferRegular(RegularInode):
         if self.gfs.rw and self.location is not None:
             await _setattr_through(self, self.gfs, self.location, None, mode, uid, gid, atime_ns, mtime_ns)
         await super().setattr(mode, uid, gid, atime_ns, mtime_ns)
+        self.pristine = False
+
+
+class GoferFile(File):
+    """An image file opened under ``--gofer-io=rpc``: every read and write is a ``gofer.read``
+    or ``gofer.write`` operation on the bus (a fault rule or a trace sees each), not host I/O.
+
+    A program's bytes are instead read once into ``snapshot`` (a memfd), which mmap needs.
+    """
+
+    def __init__(self, flags: int, inode: GoferRegular, fid: int | None, snapshot: int | None) -> None:
+        super().__init__(flags, inode)
+        self.regular = inode
+        self.fid = fid
+        self.snapshot = snapshot
+
+    async def read(self, buffers: list[memoryview]) -> int:
+        n = await self.pread(buffers, self.offset)
+        self.offset += n
+        return n
+
+    async def write(self, buffers: list[memoryview]) -> int:
+        if self.flags & O_APPEND:
+            self.offset = self.regular.size()
+        n = await self.pwrite(buffers, self.offset)
+        self.offset += n
+        return n
+
+    async def pread(self, buffers: list[memoryview], offset: int) -> int:
+        want = sum(map(len, buffers))
+        if not want:
+            return 0
+        if self.snapshot is not None:
+            try:
+                return os.preadv(self.snapshot, buffers, offset)
+            except OSError as error:
+                raise Errno(error.errno) from None
+        data = await self.regular.gfs.gofer("read", self.fid, offset, min(want, RPC_CHUNK))
+        return scatter(memoryview(data), buffers)
+
+    async def pwrite(self, buffers: list[memoryview], offset: int) -> int:
+        data = b"".join(buffers)[:RPC_CHUNK]
+        if not data:
+            return 0
+        n: int = await self.regular.gfs.gofer("write", self.fid, offset, data)
+        self.regular.modified(max(self.regular.size(), offset + n))
+        return n
+
+    async def seek(self, offset: int, whence: int) -> int:
+        self.offset = seek_position(self.offset, self.regular.size(), offset, whence)
+        return self.offset
+
+    def readable_bytes(self) -> int:
+        return max(0, self.regular.size() - self.offset)
+
+    def host_fd(self) -> int | None:
+        return self.snapshot
+
+    def release(self) -> None:
+        if self.snapshot is not None:
+            os.close(self.snapshot)
+        if self.fid is not None:
+            self.regular.gfs.clunk_soon(self.fid)
+
 
 class GoferSymlink(Symlink):
-    """A symlink of the image; its target is read once, on first use."""
+    """A symlink of the image; its target is read once, on first use (again after the host
+    changed it, on a shared mount)."""
 
     def __init__(self, fs: GoferFs, location: tuple[GoferDir, bytes], size: int, uid: int, gid: int,
                  **kwargs: Any) -> None:
         super().__init__(fs, None, uid, gid, **kwargs)
         self.gfs = fs
-        self.location = location
+        self.location: tuple[GoferDir, bytes] | None = location
         self.lower_size = size
+        self.target_mtime = self.mtime_ns
+        self.pristine = False
 
     def size(self) -> int:
         return len(self.target) if self.target is not None else self.lower_size
 
     async def readlink(self, caller: Caller | None = None) -> bytes:
         if self.target is None:
+            assert self.location is not None
             directory, name = self.location
             fid = await self.gfs.new_fid()
-            await self.gfs.gofer("walk", directory.fid, [name], fid)
+            await self.gfs.gofer("walk", await directory.dir_fid(), [name], fid)
             try:
                 self.target = await self.gfs.gofer("readlink", fid)
+                self.target_mtime = self.mtime_ns
             finally:
                 await self.gfs.clunk_later(fid)
         return self.target
 
+    async def setattr(self, mode: int | None = None, uid: int | None = None, gid: int | None = None,
+                      atime_ns: int | None = None, mtime_ns: int | None = None) -> None:
+        await super().setattr(mode, uid, gid, atime_ns, mtime_ns)
+        self.pristine = False
+
 
 class GoferDir(Dir):
-    """A directory of the image (``fid``), or one made in the overlay (``fid`` None: opaque)."""
+    """A directory of the image (``lower``), or one made in the overlay (opaque: no lower)."""
 
     def __init__(self, fs: GoferFs, mode: int, uid: int = 0, gid: int = 0, parent: Dir | None = None,
-                 name: bytes = b"", fid: int | None = None, **kwargs: Any) -> None:
+                 name: bytes = b"", fid: int | None = None, lower: bool = False, **kwargs: Any) -> None:
         super().__init__(fs, mode, uid, gid, parent=parent, name=name, **kwargs)
         self.gfs = fs
+        #: The gofer's fid of the image's directory, walked when first needed.
         self.fid = fid
-        #: Names known to be absent from the image (removed here, or looked up and not found).
+        #: Whether the directory is in the image; and where (None: the mount's root).
+        self.lower = lower
+        self.location: tuple[GoferDir, bytes] | None = (
+            (parent, name) if lower and isinstance(parent, GoferDir) and parent is not self else None)
+        #: Names removed here whose image entry stays hidden (the overlay's whiteouts).
         self.hidden: set[bytes] = set()
-        #: The image's entries not yet looked up, once listed: name -> (ino, d_type).
-        self._lower_listing: dict[bytes, tuple[int, int]] | None = None
+        #: Names looked up and not found in the image (forgotten with the directory's cache).
+        self.negative: set[bytes] = set()
+        #: Every entry of the image is in ``children`` (the directory was listed): a name not
+        #: there is absent without asking (under the exclusive policy).
+        self.listed = False
         #: The directory's size as the image reports it (file systems differ).
         self.lower_size: int | None = None
+        self.pristine = False
 
     def size(self) -> int:
         return self.lower_size if self.lower_size is not None else 4096
 
+    async def dir_fid(self) -> int:
+        """The gofer's fid of this image directory, walked from its parent's the first time."""
+        if self.fid is None:
+            if self.location is None:
+                raise Errno(ENOENT)
+            parent, name = self.location
+            parent_fid = await parent.dir_fid()
+            fid = await self.gfs.new_fid()
+            await self.gfs.gofer("walk", parent_fid, [name], fid)
+            if self.fid is None:
+                self.fid = fid
+            else:  # another task walked it meanwhile
+                await self.gfs.clunk_later(fid)
+        return self.fid
+
     async def lookup(self, name: bytes) -> Inode:
+        return (await self.lookup_ahead(name, ()))[0]
+
+    async def lookup_ahead(self, name: bytes, ahead: Sequence[bytes]) -> tuple[Inode, int]:
+        """The child ``name``; a name not cached is walked with the plain names ``ahead`` of it
+        in one request. Also how many of ``ahead`` are now cached and up to date."""
+        gfs = self.gfs
+        gfs.touch(self)
         child = self.children.get(name)
-        if child is not None:
+        if child is not None and not (gfs.shared and _lower_backed(child)):
             if not isinstance(child, Dir):  # a cached file answers only while the gofer lives
-                await self.gfs.check_alive()
-            return child
-        if self.fid is None or name in self.hidden:
+                await gfs.check_alive()
+            return child, 0
+        if child is None and (not self.lower or name in self.hidden
+                              or not gfs.shared and (name in self.negative or self.listed)):
             raise Errno(ENOENT)
-        if self._lower_listing is not None and name not in self._lower_listing:
+        names = [name]
+        for following in ahead:
+            if following in (b".", b"..") or len(names) == WALK_AHEAD:
+                break
+            names.append(following)
+        walked = await self._fetch(names)
+        child = self.children.get(name)
+        if child is None:
             raise Errno(ENOENT)
-        fid = await self.gfs.new_fid()
+        return child, (walked - 1 if gfs.shared else 0)
+
+    async def _fetch(self, names: list[bytes]) -> int:
+        """Walk ``names`` from here in one request and cache what it reached: how many names."""
+        gfs = self.gfs
+        fid = await self.dir_fid()
+        newfid = await gfs.new_fid()
         try:
-            qids, attr = await self.gfs.gofer("walk_getattr", self.fid, [name], fid)
+            qids, attrs = await gfs.gofer("walk_attrs", fid, names, newfid)
         except Errno as error:
             if error.errno == ENOENT:
-                self.hidden.add(name)
+                self.missing(names[0])
             raise
-        raced = self.children.get(name)
-        if raced is not None or name in self.hidden:  # another task looked it up (or removed it) meanwhile
-            await self.gfs.clunk_later(fid)
-            if raced is None:
-                raise Errno(ENOENT)
-            return raced
-        child = self.gfs.inode_from_attr(self, name, fid, qids[-1], attr)
-        if not isinstance(child, GoferDir):
-            await self.gfs.clunk_later(fid)
+        directory: GoferDir = self
+        walked = 0
+        bound = False
+        for index, (qid, attr) in enumerate(zip(qids, attrs)):
+            child = directory.install(names[index], qid, attr)
+            if child is None:
+                break
+            walked += 1
+            if index == len(qids) - 1 and isinstance(child, GoferDir) and child.fid is None:
+                child.fid, bound = newfid, True
+            if not isinstance(child, GoferDir):
+                break
+            directory = child
+        if not bound:
+            await gfs.clunk_later(newfid)
+        await gfs.trim(self)
+        return walked
+
+    def install(self, name: bytes, qid: Any, attr: Any) -> Inode | None:
+        """Cache the image's entry ``name`` as the gofer reports it: its inode, or None if the
+        entry is hidden here or cached as another file (what was walked beyond it is not ours)."""
+        if name in self.hidden:
+            return None
+        gfs = self.gfs
+        existing = self.children.get(name)
+        if existing is not None:
+            same = existing.ino == qid.path and existing.kind == attr.mode & S_IFMT
+            if not gfs.shared or not _lower_backed(existing):
+                return existing if same and _lower_backed(existing) else None
+            if same:
+                refresh(existing, attr)
+                return existing
+        else:
+            gfs.cached += 1
+        if name in self.negative:
+            self.negative.discard(name)
+            gfs.cached -= 1
+        child = gfs.inode_for(self, name, qid, attr)
         self.children[name] = child
         return child
 
-    async def _list_lower(self) -> dict[bytes, tuple[int, int]]:
-        if self._lower_listing is None:
-            listing: dict[bytes, tuple[int, int]] = {}
-            if self.fid is not None:
-                fid = await self.gfs.new_fid()
-                await self.gfs.gofer("walk", self.fid, [], fid)
-                try:
-                    await self.gfs.gofer("lopen", fid, O_RDONLY | O_DIRECTORY)
-                    offset = 0
-                    while True:
-                        page = await self.gfs.gofer("readdir", fid, offset)
-                        if not page:
-                            break
-                        for entry in page:
-                            listing[entry.name] = (entry.qid.path, entry.type)
-                        offset = page[-1].offset
-                finally:
-                    await self.gfs.clunk_later(fid)
-            self._lower_listing = listing
-        return self._lower_listing
+    def missing(self, name: bytes) -> None:
+        """The image has no ``name`` here."""
+        if self.gfs.shared:
+            child = self.children.get(name)
+            if child is not None and _lower_backed(child):
+                del self.children[name]
+                self.gfs.cached -= 1
+        elif name not in self.negative:
+            self.negative.add(name)
+            self.gfs.cached += 1
+
+    def forget(self, using: GoferDir) -> None:
+        """Forget the entries the gofer can give again (the cache is full), and first those of
+        the subdirectories cached in it; all of them or none, so that a listing read again is in
+        the same order (a reader's getdents offsets stay true). A directory changed in the
+        Sentry keeps its names (only its negative entries go), and so do ``using`` (the
+        directory in use) and its ancestors."""
+        gfs = self.gfs
+        gfs.cached -= len(self.negative)
+        self.negative.clear()
+        if not self.pristine or _holds(self, using):
+            return
+        for child in self.children.values():
+            if isinstance(child, GoferDir) and child.children:
+                child.forget(using)
+        if not all(map(_evictable, self.children.values())):
+            return
+        for child in self.children.values():
+            if isinstance(child, GoferDir):
+                gfs.drop_dir(child)
+        gfs.cached -= len(self.children)
+        self.children.clear()
+        self.listed = False
+
+    async def _list(self) -> None:
+        """Every entry of the image's directory, with its attributes, into ``children``."""
+        gfs = self.gfs
+        walk: tuple[Any, ...] = ()
+        if self.fid is None and self.location is not None:  # walked and listed in one request
+            parent, name = self.location
+            fid = await parent.dir_fid()
+            walk = ([name], await gfs.new_fid())
+        else:
+            fid = await self.dir_fid()
+        seen: set[bytes] = set()
+        offset = 0
+        while True:
+            page, last = await gfs.gofer("readdir_attrs", fid, offset, *walk)
+            if walk:
+                if self.fid is None:
+                    self.fid = walk[1]
+                else:  # another task walked it meanwhile
+                    await gfs.clunk_later(walk[1])
+                fid, walk = self.fid, ()
+            for entry in page:
+                self.install(entry.name, entry.qid, entry.attr)
+                seen.add(entry.name)
+            if last or not page:
+                break
+            offset = page[-1].offset
+        if gfs.shared:  # gone from the host since they were cached
+            for name, child in list(self.children.items()):
+                if name not in seen and _lower_backed(child):
+                    del self.children[name]
+                    gfs.cached -= 1
+        self.listed = True
+        await gfs.trim(self)
 
     async def entries(self) -> list[tuple[bytes, int, int]]:
-        listing = await Dir.entries(self)
-        lower = await self._list_lower()
-        listing += [(name, ino, dt) for name, (ino, dt) in lower.items()
-                    if name not in self.children and name not in self.hidden]
-        return listing
+        self.gfs.touch(self)
+        if self.lower and not self.listed:
+            await self._list()
+        return await Dir.entries(self)
+
+    async def open(self, flags: int, caller: Caller) -> File:
+        if self.gfs.shared:
+            self.listed = False  # the host may have changed it: list it again
+        return await super().open(flags, caller)
 
     async def stat(self) -> Any:
         st = await Inode.stat(self)
-        if self.fid is not None:
+        if self.lower:
             return st
         return st._replace(nlink=2 + sum(1 for c in self.children.values() if isinstance(c, Dir)))
 
@@ -384,45 +781,62 @@ class GoferDir(Dir):
     async def make(self, name: bytes, mode: int, uid: int, gid: int, rdev: int = 0,
                    target: bytes | None = None) -> Inode:
         self.fs.check_writable()
+        if self.negative:
+            self._unforget(name)
         if not self.gfs.rw:
             child = self.new_child(name, mode, uid, gid, rdev, target)
             self.children[name] = child
             self.hidden.discard(name)
             self.modified()
             return child
+        fid = await self.dir_fid()
         kind = mode & S_IFMT
         if kind == S_IFDIR:
-            await self.gfs.gofer("mkdir", self.fid, name, mode & 0o7777, uid, gid)
+            await self.gfs.gofer("mkdir", fid, name, mode & 0o7777, uid, gid)
         elif kind == S_IFLNK:
-            await self.gfs.gofer("symlink", self.fid, name, target, uid, gid)
+            await self.gfs.gofer("symlink", fid, name, target, uid, gid)
         elif kind == S_IFREG:
-            fid = await self.gfs.new_fid()
-            await self.gfs.gofer("walk", self.fid, [], fid)
+            new = await self.gfs.new_fid()
+            await self.gfs.gofer("walk", fid, [], new)
             try:
-                _, fd = await self.gfs.gofer("lcreate", fid, name, O_RDONLY, mode & 0o7777, uid, gid)
+                _, fd = await self.gfs.gofer("lcreate", new, name, O_RDONLY, mode & 0o7777, uid, gid)
                 if fd is not None:
                     os.close(fd)
             finally:
-                await self.gfs.clunk_later(fid)
+                await self.gfs.clunk_later(new)
         else:
-            await self.gfs.gofer("mknod", self.fid, name, mode, rdev >> 8, rdev & 0xFF, uid, gid)
+            await self.gfs.gofer("mknod", fid, name, mode, rdev >> 8, rdev & 0xFF, uid, gid)
         self.hidden.discard(name)
-        if self._lower_listing is not None:
-            self._lower_listing[name] = (0, 0)
+        self.listed = False
         self.modified()
         return await self.lookup(name)
+
+    def _unforget(self, name: bytes) -> None:
+        if name in self.negative:
+            self.negative.discard(name)
+            self.gfs.cached -= 1
+
+    def _uncount(self, child: Inode) -> None:
+        """``child``'s entry leaves this directory: it no longer counts, nor is it pristine."""
+        if getattr(child, "pristine", False):
+            self.gfs.cached -= 1
+        _dirty(child)
 
     async def remove(self, name: bytes, child: Inode) -> None:
         self.fs.check_writable()
         if self.gfs.rw:
-            await self.gfs.gofer("unlinkat", self.fid, name, AT_REMOVEDIR if isinstance(child, Dir) else 0)
+            await self.gfs.gofer("unlinkat", await self.dir_fid(), name,
+                                 AT_REMOVEDIR if isinstance(child, Dir) else 0)
         await super().remove(name, child)
-        self.hidden.add(name)
+        self._uncount(child)
+        if not self.gfs.rw:
+            self.hidden.add(name)
         if isinstance(child, GoferRegular) and child.location == (self, name):
             child.location = None if self.gfs.rw else child.location
 
     async def add_link(self, name: bytes, child: Inode) -> None:
         self.fs.check_writable()
+        self._unforget(name)
         if self.gfs.rw:
             location = getattr(child, "location", None)
             if location is None:
@@ -431,42 +845,52 @@ class GoferDir(Dir):
                 raise Errno(EXDEV)
             directory, old_name = location
             fid = await self.gfs.new_fid()
-            await self.gfs.gofer("walk", directory.fid, [old_name], fid)
+            await self.gfs.gofer("walk", await directory.dir_fid(), [old_name], fid)
             try:
-                await self.gfs.gofer("link", self.fid, fid, name)
+                await self.gfs.gofer("link", await self.dir_fid(), fid, name)
             finally:
                 await self.gfs.clunk_later(fid)
         await super().add_link(name, child)
+        _dirty(child)
         self.hidden.discard(name)
 
     async def move(self, name: bytes, child: Inode, new_dir: Dir, new_name: bytes) -> None:
         self.fs.check_writable()
+        if isinstance(new_dir, GoferDir):
+            new_dir._unforget(new_name)
         if self.gfs.rw:
             assert isinstance(new_dir, GoferDir)
-            await self.gfs.gofer("renameat", self.fid, name, new_dir.fid, new_name)
-            if isinstance(child, (GoferRegular, GoferSymlink)):
+            await self.gfs.gofer("renameat", await self.dir_fid(), name, await new_dir.dir_fid(), new_name)
+            if isinstance(child, (GoferRegular, GoferSymlink, GoferDir)) and _lower_backed(child):
                 child.location = (new_dir, new_name)
         await super().move(name, child, new_dir, new_name)
-        self.hidden.add(name)
+        self._uncount(child)
+        if not self.gfs.rw:
+            self.hidden.add(name)
         if isinstance(new_dir, GoferDir):
             new_dir.hidden.discard(new_name)
+            _dirty(new_dir)
 
     async def setattr(self, mode: int | None = None, uid: int | None = None, gid: int | None = None,
                       atime_ns: int | None = None, mtime_ns: int | None = None) -> None:
         self.fs.check_writable()
         if self.gfs.rw:
-            await _setattr_through(self, self.gfs, None, self.fid, mode, uid, gid, atime_ns, mtime_ns)
+            await _setattr_through(self, self.gfs, None, await self.dir_fid(), mode, uid, gid, atime_ns, mtime_ns)
         await super().setattr(mode, uid, gid, atime_ns, mtime_ns)
+        self.pristine = False
 
     def modified(self, size: int | None = None) -> None:
         self.mtime_ns = self.ctime_ns = now_ns()
         self.blocks = None
+        self.pristine = False
 
 
 async def exchange_through(old_dir: GoferDir, old_name: bytes, source: Inode, new_dir: GoferDir, new_name: bytes,
                            target: Inode) -> None:
     """RENAME_EXCHANGE in the image (rw mode): one atomic renameat2 in the gofer."""
-    await old_dir.gfs.gofer("renameat", old_dir.fid, old_name, new_dir.fid, new_name, RENAME_EXCHANGE)
+    await old_dir.gfs.gofer("renameat", await old_dir.dir_fid(), old_name, await new_dir.dir_fid(), new_name,
+                            RENAME_EXCHANGE)
     for inode, location in ((source, (new_dir, new_name)), (target, (old_dir, old_name))):
-        if isinstance(inode, (GoferRegular, GoferSymlink)):
+        _dirty(inode)
+        if isinstance(inode, (GoferRegular, GoferSymlink, GoferDir)) and _lower_backed(inode):
             inode.location = location

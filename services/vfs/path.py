@@ -74,6 +74,7 @@ async def resolve(caller: Caller, root: Dir, start: Dir, path: bytes, *, follow:
     current: Dir = root if path.startswith(b"/") else start
     parts = deque(name for name in path.split(b"/") if name)
     links = 0
+    fresh = 0  # names ahead that the last lookup brought up to date
     last_name = b"."
     if not parts:  # "/" or "///": the start itself
         return Lookup(current, b".", current, trailing)
@@ -86,6 +87,7 @@ async def resolve(caller: Caller, root: Dir, start: Dir, path: bytes, *, follow:
             raise Errno(ENAMETOOLONG)
         search(caller.creds, current)
         if name in (b".", b".."):
+            fresh = 0
             if name == b"..":
                 if beneath and current is start or no_xdev and current.mountpoint is not None:
                     raise Errno(EXDEV)
@@ -95,7 +97,11 @@ async def resolve(caller: Caller, root: Dir, start: Dir, path: bytes, *, follow:
                 return Lookup(current, name, current, trailing)
             continue
         try:
-            child = await current.lookup(name)
+            cached = current.children.get(name) if fresh else None
+            if cached is not None:
+                child, fresh = cached, fresh - 1
+            else:
+                child, fresh = await current.lookup_ahead(name, parts)
         except Errno as error:
             if error.errno == ENOENT and last and parent:
                 return Lookup(current, name, None, trailing)
@@ -104,6 +110,7 @@ async def resolve(caller: Caller, root: Dir, start: Dir, path: bytes, *, follow:
                 (magic := child.magic(caller)) is not None:
             child = magic  # the open file itself, as Linux does
         if isinstance(child, Symlink) and (not last or follow or trailing):
+            fresh = 0
             if no_symlinks:
                 raise Errno(ELOOP)
             links += 1
@@ -122,7 +129,9 @@ async def resolve(caller: Caller, root: Dir, start: Dir, path: bytes, *, follow:
             continue
         if no_xdev and isinstance(child, Dir) and child.covered_by is not None:
             raise Errno(EXDEV)
-        child = mounted(child)
+        if isinstance(child, Dir) and child.covered_by is not None:
+            fresh = 0
+            child = mounted(child)
         if last:
             if trailing and not isinstance(child, (Dir, Symlink)):
                 raise Errno(ENOTDIR)
