@@ -48,9 +48,11 @@ def test_every_message_round_trips(cls: type, data: st.DataObject, tag: int) -> 
 
 
 def test_the_schema_has_every_message_of_the_brief() -> None:
+    """The brief's messages, and the batched ones of docs/caching.md."""
     wanted = {"version", "attach", "walk", "walkgetattr", "getattr", "setattr", "lopen", "lcreate",
               "read", "write", "readdir", "mkdir", "symlink", "readlink", "link", "mknod",
-              "renameat", "unlinkat", "fsync", "statfs", "clunk", "flush"}
+              "renameat", "unlinkat", "fsync", "statfs", "clunk", "flush",
+              "walkattrs", "readdirattr", "walkopen"}
     requests = {cls.__name__[1:] for cls in ALL if cls.direction is p.Direction.REQUEST}
     assert requests == wanted
     assert all(p.REPLY_TO[p.MESSAGES[code]].code == code + 1 for code in p.MESSAGES if code % 2 == 0)
