@@ -315,6 +315,13 @@ def default_vfs(kernel: Kernel) -> Actor:
                              memory=kernel.config.memory_limit)
 
 
+def default_ipc(kernel: Kernel) -> Actor:
+    """Our System V IPC namespace: message queues and semaphore sets."""
+    from services.ipc.actor import IpcNamespace
+
+    return IpcNamespace()
+
+
 #: Every service of a sandbox -> the factory of our actor for it, in the order they start.
 DEFAULT_SERVICES: Mapping[str, Callable[[Kernel], Actor]] = MappingProxyType({
     "mm": default_mm,
@@ -323,6 +330,7 @@ DEFAULT_SERVICES: Mapping[str, Callable[[Kernel], Actor]] = MappingProxyType({
     "proc": default_proc,
     "netstack": default_netstack,
     "vfs": default_vfs,
+    "ipc": default_ipc,
 })
 
 #: Service -> ``module:Class`` of the contract a replacement is checked against.
@@ -333,6 +341,7 @@ SERVICE_CONTRACTS: Mapping[str, str] = MappingProxyType({
     "proc": "services.proc.contract:ProcContract",
     "netstack": "services.netstack.contract:NetstackContract",
     "vfs": "services.vfs.contract:VfsContract",
+    "ipc": "services.ipc.contract:IpcContract",
 })
 
 

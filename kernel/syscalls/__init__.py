@@ -13,6 +13,6 @@ def default_table(strict: bool = False) -> SyscallTable:
         arch, attrs, clone, creds, events, execve, fdops, filedata, futex, info, itimer, limits, memory, paths,
         pipes, poll, posix_timers, process, readwrite, signals, time, usage, wait,
     )
-    from kernel.syscalls import capability, net  # noqa: F401
+    from kernel.syscalls import capability, ipc, net  # noqa: F401
 
     return SyscallTable(strict=strict)

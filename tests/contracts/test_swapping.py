@@ -121,7 +121,7 @@ def test_our_actors_offer_exactly_their_contracts_operations(name: str) -> None:
 
 
 def test_every_service_has_a_default_factory_and_something_to_be_checked_against() -> None:
-    assert list(DEFAULT_SERVICES) == ["mm", "signals", "gofer", "proc", "netstack", "vfs"]
+    assert list(DEFAULT_SERVICES) == ["mm", "signals", "gofer", "proc", "netstack", "vfs", "ipc"]
     assert set(SERVICE_CONTRACTS) == set(DEFAULT_SERVICES)
     for name, factory in DEFAULT_SERVICES.items():
         assert factory.__name__ == f"default_{name}" and factory.__doc__

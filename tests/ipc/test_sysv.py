@@ -1,0 +1,33 @@
+"""System V message queues and semaphores, native vs Sentrio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.ipc.conftest import needs_root, same
+
+pytestmark = needs_root()
+
+
+@pytest.mark.parametrize("libc", ["", ".musl"])
+def test_message_queues(image: Path, libc: str) -> None:
+    outcome = same(image, f"/bin/sysv_msg{libc}")
+    assert "msgrcv type -2 size 64 flags 0: 4  mtype 1 text 'one'" in outcome.stdout
+    assert "child got 5 'wake'" in outcome.stdout
+    assert "child interrupted: -1 Interrupted system call" in outcome.stdout
+    assert "child after removal: -1 Identifier removed" in outcome.stdout
+    assert "user send private: -1 Permission denied" in outcome.stdout
+    assert "user rmid public: -1 Operation not permitted" in outcome.stdout
+
+
+@pytest.mark.parametrize("libc", ["", ".musl"])
+def test_semaphores(image: Path, libc: str) -> None:
+    outcome = same(image, f"/bin/sysv_sem{libc}")
+    assert "after child's exit 1 2 getpid-is-child 1" in outcome.stdout
+    assert "parent woken: 0" in outcome.stdout
+    assert "interrupted: -1 Interrupted system call" in outcome.stdout
+    assert "child sleeper: -1 Identifier removed" in outcome.stdout
+    assert "semtimedop times out: -1 Resource temporarily unavailable" in outcome.stdout
+    assert "user semop: -1 Permission denied" in outcome.stdout
