@@ -95,3 +95,34 @@ assert SEMID64_DS.size == 104
 assert MSGINFO.size == 32
 #: One semaphore's value in GETALL/SETALL arrays (unsigned short).
 SEM_VALUE = struct.Struct("<H")
+
+# --- linux/shm.h ----------------------------------------------------------------------------------
+
+SHM_RDONLY = 0o10000
+SHM_RND = 0o20000
+SHM_REMAP = 0o40000
+SHM_EXEC = 0o100000
+SHM_LOCK = 11
+SHM_UNLOCK = 12
+SHM_STAT = 13
+SHM_INFO = 14
+SHM_STAT_ANY = 15
+#: Mode bits the kernel keeps in shm_perm.mode: removed while attached, and locked.
+SHM_DEST = 0o1000
+SHM_LOCKED = 0o2000
+
+SHMMIN = 1
+SHMMNI = 4096
+SHMMAX = (1 << 64) - 1 - (1 << 24)
+SHMALL = (1 << 64) - 1 - (1 << 24)
+SHMSEG = SHMMNI
+SHMLBA = 4096
+
+#: struct shmid64_ds: perm, segsz, atime, dtime, ctime, cpid, lpid, nattch, 2 unused.
+SHMID64_DS = struct.Struct("<48sQqqqiiQ16x")
+#: struct shminfo64: shmmax, shmmin, shmmni, shmseg, shmall, 4 unused.
+SHMINFO64 = struct.Struct("<QQQQQ32x")
+#: struct shm_info: used_ids, shm_tot, shm_rss, shm_swp, swap_attempts, swap_successes.
+SHM_INFO_STRUCT = struct.Struct("<i4xQQQQQ")
+
+assert SHMID64_DS.size == 112

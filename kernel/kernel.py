@@ -206,6 +206,10 @@ class Kernel:
             self.mm_users[asid] = users
             return
         self.mm_users.pop(asid, None)
+        try:
+            await self.bus.call("ipc", "address_space_gone", asid)  # its shm attachments end
+        except Errno:
+            pass
         await self.bus.call("mm", "destroy", asid)
 
     def task_count(self) -> int:
@@ -316,10 +320,10 @@ def default_vfs(kernel: Kernel) -> Actor:
 
 
 def default_ipc(kernel: Kernel) -> Actor:
-    """Our System V IPC namespace: message queues and semaphore sets."""
+    """Our System V IPC namespace: message queues, semaphore sets and shared memory."""
     from services.ipc.actor import IpcNamespace
 
-    return IpcNamespace()
+    return IpcNamespace(kernel.bus)
 
 
 #: Every service of a sandbox -> the factory of our actor for it, in the order they start.

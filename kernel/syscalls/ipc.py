@@ -1,4 +1,5 @@
-"""System V IPC: msgget/msgsnd/msgrcv/msgctl and semget/semop/semtimedop/semctl.
+"""System V IPC: msgget/msgsnd/msgrcv/msgctl, semget/semop/semtimedop/semctl and
+shmget/shmat/shmdt/shmctl.
 
 The queues and sets belong to the ``ipc`` actor; this module reads and writes the guest's
 structs (the x86-64 ``*64_ds`` layouts) and turns timeouts into seconds. A sleep a signal
@@ -7,20 +8,23 @@ interrupts fails with EINTR: signal(7) says these calls are never restarted.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from abi import structs
 from abi.encoding import timespec_to_ns
-from abi.errno import E2BIG, EINTR, EINVAL, Errno
+from abi.creds import KERNEL_CALLER
+from abi.errno import E2BIG, EEXIST, EINTR, EINVAL, Errno
 from abi.ipc import (
     GETALL, IPC64_PERM, IPC_INFO, IPC_RMID, IPC_SET, IPC_STAT, MSG_INFO, MSG_STAT, MSG_STAT_ANY, MSGBUF_HEAD,
     MSGINFO, MSGMAX, MSQID64_DS, SEM_INFO, SEM_STAT, SEM_STAT_ANY, SEMBUF, SEMID64_DS, SEMINFO, SEMOPM, SETALL,
-    SETVAL, SEM_VALUE,
+    SETVAL, SEM_VALUE, SHM_INFO, SHM_INFO_STRUCT, SHM_LOCK, SHM_RDONLY, SHM_REMAP, SHM_RND, SHM_EXEC, SHM_STAT,
+    SHM_STAT_ANY, SHM_UNLOCK, SHMID64_DS, SHMINFO64, SHMLBA,
 )
-from abi.linux import NSEC_PER_SEC
+from abi.linux import MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_SHARED, NSEC_PER_SEC, PROT_EXEC, PROT_READ, PROT_WRITE
 from kernel.syscalls.args import Addr, Int, Long, Size, ULong
 from kernel.syscalls.table import syscall
-from services.ipc.contract import MSG, SEM, IpcStat
+from services.ipc.contract import MSG, SEM, SHM, IpcStat
 
 if TYPE_CHECKING:
     from kernel.task import Task
@@ -155,3 +159,91 @@ async def semctl(t: Task, semid: Int, semnum: Int, cmd: Int, arg: ULong) -> int:
     value = value - (1 << 32) if value >> 31 else value
     reply: int = await _ipc(t, "semctl", semid, semnum, cmd, value if cmd == SETVAL else 0)
     return reply
+
+
+# --- shared memory segments -----------------------------------------------------------------------
+
+
+@syscall
+async def shmget(t: Task, key: Int, size: Size, shmflg: Int) -> int:
+    result: int = await _ipc(t, "shmget", key, size, shmflg)
+    return result
+
+
+@syscall
+async def shmat(t: Task, shmid: Int, shmaddr: Addr, shmflg: Int) -> int:
+    """Map the segment's file MAP_SHARED: at ``shmaddr`` (rounded down with SHM_RND, and not
+    over an existing mapping unless SHM_REMAP) or where the MM chooses."""
+    if shmid < 0:
+        raise Errno(EINVAL)
+    flags = MAP_SHARED
+    if shmaddr:
+        if shmaddr % SHMLBA:
+            if not shmflg & SHM_RND:
+                raise Errno(EINVAL)
+            shmaddr -= shmaddr % SHMLBA
+        flags |= MAP_FIXED if shmflg & SHM_REMAP else MAP_FIXED_NOREPLACE
+    elif shmflg & SHM_REMAP:
+        raise Errno(EINVAL)
+    prot = PROT_READ if shmflg & SHM_RDONLY else PROT_READ | PROT_WRITE
+    if shmflg & SHM_EXEC:
+        prot |= PROT_EXEC
+    asid = t.mm.asid
+    handle, size = await _ipc(t, "shmat", asid, shmid, shmflg)
+    addr = None
+    try:
+        if flags & MAP_FIXED:  # SHM_REMAP: what was there goes first
+            await t.mm.call("munmap", shmaddr, size)
+        host_fd = await t.kernel.bus.call("vfs", "map_file", KERNEL_CALLER, handle, prot, True)
+        try:
+            addr = await t.mm.call("mmap_file", shmaddr, size, prot, flags, host_fd, 0)
+        except Errno as error:
+            if error.errno == EEXIST:  # over an existing mapping without SHM_REMAP
+                raise Errno(EINVAL) from None
+            raise
+        finally:
+            os.close(host_fd)
+    finally:
+        if addr is None:
+            await t.kernel.bus.call("ipc", "shm_unmapped", asid, shmid)
+    await t.kernel.bus.call("ipc", "shm_mapped", asid, shmid, addr)
+    result: int = addr
+    return result
+
+
+@syscall
+async def shmdt(t: Task, shmaddr: Addr) -> int:
+    if shmaddr % SHMLBA:
+        raise Errno(EINVAL)
+    size = await _ipc(t, "shmdt", t.mm.asid, shmaddr)
+    await t.mm.call("munmap", shmaddr, size)
+    return 0
+
+
+@syscall
+async def shmctl(t: Task, shmid: Int, cmd: Int, buf: Addr) -> int:
+    if shmid < 0 or cmd < 0:
+        raise Errno(EINVAL)
+    if cmd in (IPC_INFO, SHM_INFO):
+        fields, max_index = await t.kernel.bus.call("ipc", "info", SHM, cmd == SHM_INFO)
+        layout = SHM_INFO_STRUCT if cmd == SHM_INFO else SHMINFO64
+        await t.mm.copy_out(buf, layout.pack(*fields))
+        result: int = max_index
+        return result
+    if cmd in (IPC_STAT, SHM_STAT, SHM_STAT_ANY):
+        stat: IpcStat = await _ipc(t, "stat", SHM, shmid, cmd == SHM_STAT_ANY, cmd != IPC_STAT)
+        await t.mm.copy_out(buf, SHMID64_DS.pack(_perm(stat), stat.segsz, stat.atime, stat.dtime, stat.ctime,
+                                                 stat.cpid, stat.lpid, stat.nattch))
+        return 0 if cmd == IPC_STAT else stat.id
+    if cmd == IPC_SET:
+        perm, *_ = await t.mm.read_struct(SHMID64_DS, buf)
+        _key, uid, gid, _cuid, _cgid, mode, *_ = IPC64_PERM.unpack(perm)
+        await _ipc(t, "set", SHM, shmid, uid, gid, mode, 0)
+        return 0
+    if cmd == IPC_RMID:
+        await _ipc(t, "remove", SHM, shmid)
+        return 0
+    if cmd in (SHM_LOCK, SHM_UNLOCK):  # nothing is swapped: locking changes nothing but is checked
+        await _ipc(t, "stat", SHM, shmid, True, False)
+        return 0
+    raise Errno(EINVAL)

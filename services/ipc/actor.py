@@ -4,32 +4,41 @@ from __future__ import annotations
 
 import time
 
-from abi.creds import CAP_SYS_RESOURCE, Caller
-from abi.errno import E2BIG, EINVAL, ENOSPC, EPERM, Errno
+from abi.creds import CAP_SYS_RESOURCE, KERNEL_CALLER, Caller
+from abi.errno import E2BIG, EIDRM, EINVAL, ENOSPC, EPERM, Errno
 from abi.ipc import (
     GETALL, GETNCNT, GETPID, GETVAL, GETZCNT, MSGMAP, MSGMAX, MSGMNB, MSGMNI, MSGPOOL, MSGSEG, MSGSSZ, MSGTQL,
     S_IRUGO, S_IWUGO, SEMAEM, SEMMAP, SEMMNI, SEMMNS, SEMMNU, SEMMSL, SEMOPM, SEMUME, SEMUSZ, SEMVMX, SETALL,
-    SETVAL,
+    SETVAL, SHM_DEST, SHM_RDONLY, SHMALL, SHMMAX, SHMMIN, SHMMNI, SHMSEG,
 )
-from kernel.bus import operation
-from services.ipc.contract import MSG, IpcContract, IpcStat, SemOp
+from abi.linux import PAGE_SIZE
+from kernel.bus import Bus, operation
+from services.ipc.contract import MSG, SEM, IpcContract, IpcStat, SemOp
 from services.ipc.msg import MessageQueue, check_receive, check_send
 from services.ipc.registry import IdTable, IpcObject
 from services.ipc.sem import SemaphoreSet
+from services.ipc.shm import Segment
 
 
 class IpcNamespace(IpcContract):
-    """Every queue and set of the sandbox, by id and key (one IPC namespace)."""
+    """Every queue, set and segment of the sandbox, by id and key (one IPC namespace).
 
-    def __init__(self) -> None:
+    Segments' memory is files of the ``vfs`` service, reached through ``bus``."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
         self.queues: IdTable[MessageQueue] = IdTable(MSGMNI)
         self.sets: IdTable[SemaphoreSet] = IdTable(SEMMNI)
+        self.segments: IdTable[Segment] = IdTable(SHMMNI)
         self.semaphores = 0
+        self.shm_pages = 0
 
-    def _table(self, kind: str) -> IdTable[MessageQueue] | IdTable[SemaphoreSet]:
+    def _table(self, kind: str) -> IdTable[MessageQueue] | IdTable[SemaphoreSet] | IdTable[Segment]:
         if kind == MSG:
             return self.queues
-        return self.sets
+        if kind == SEM:
+            return self.sets
+        return self.segments
 
     # --- message queues -----------------------------------------------------------------------
 
@@ -117,6 +126,9 @@ class IpcNamespace(IpcContract):
         if isinstance(obj, MessageQueue):
             return IpcStat(obj.ident, obj.perm(), obj.ctime, stime=obj.stime, rtime=obj.rtime, cbytes=obj.cbytes,
                            qnum=len(obj.messages), qbytes=obj.qbytes, lspid=obj.lspid, lrpid=obj.lrpid)
+        if isinstance(obj, Segment):
+            return IpcStat(obj.ident, obj.perm(), obj.ctime, segsz=obj.size, atime=obj.atime, dtime=obj.dtime,
+                           cpid=obj.cpid, lpid=obj.lpid, nattch=obj.nattch)
         assert isinstance(obj, SemaphoreSet)
         return IpcStat(obj.ident, obj.perm(), obj.ctime, otime=obj.otime, nsems=len(obj.values))
 
@@ -138,12 +150,95 @@ class IpcNamespace(IpcContract):
         table = self._table(kind)
         obj: IpcObject = table.get(ident)
         obj.check_owner(caller.creds)
+        if isinstance(obj, Segment):
+            obj.mode |= SHM_DEST
+            if self.segments.keys.get(obj.key) is obj:
+                del self.segments.keys[obj.key]
+            obj.key = 0
+            await self._destroy_if_done(obj)
+            return
         table.remove(obj)  # type: ignore[arg-type]
         if isinstance(obj, SemaphoreSet):
             self.semaphores -= len(obj.values)
 
+    # --- shared memory segments --------------------------------------------------------------
+
+    @operation
+    async def shmget(self, caller: Caller, key: int, size: int, flags: int) -> int:
+        found = self.segments.find_key(key, flags)
+        if found is not None:
+            if size > found.size:
+                raise Errno(EINVAL)
+            found.check(caller.creds, flags)
+            return found.ident
+        if not SHMMIN <= size <= SHMMAX:
+            raise Errno(EINVAL)
+        pages = -(-size // PAGE_SIZE)
+        if self.shm_pages + pages > SHMALL or len(self.segments.slots) >= self.segments.limit:
+            raise Errno(ENOSPC)
+        handle = await self.bus.call("vfs", "memfd_create", KERNEL_CALLER, b"SYSV%08x" % (key & 0xFFFF_FFFF), 0)
+        try:
+            await self.bus.call("vfs", "ftruncate", KERNEL_CALLER, handle, size)
+        except Errno:
+            await self.bus.call("vfs", "drop", (handle,), 0)
+            raise
+        self.shm_pages += pages
+        return self.segments.add(Segment(key, caller.creds, flags, size, handle, caller.pid))
+
+    @operation
+    async def shmat(self, caller: Caller, asid: int, shmid: int, flags: int) -> tuple[int, int]:
+        segment = self.segments.get(shmid)
+        segment.check(caller.creds, S_IRUGO if flags & SHM_RDONLY else S_IRUGO | S_IWUGO)
+        if segment.destroyed:
+            raise Errno(EIDRM)
+        segment.begin_attach(asid, caller.pid)
+        return segment.handle, segment.size
+
+    @operation
+    async def shm_mapped(self, asid: int, shmid: int, addr: int) -> None:
+        self.segments.get(shmid).end_attach(asid, addr)
+
+    @operation
+    async def shm_unmapped(self, asid: int, shmid: int) -> None:
+        segment = self.segments.get(shmid)
+        segment.end_attach(asid, None)
+        await self._destroy_if_done(segment)
+
+    @operation
+    async def shmdt(self, caller: Caller, asid: int, addr: int) -> int:
+        for segment in self.segments.slots.values():
+            if (asid, addr) in segment.attached:
+                segment.detach(asid, addr, caller.pid)
+                await self._destroy_if_done(segment)
+                return segment.size
+        raise Errno(EINVAL)
+
+    @operation
+    async def address_space_gone(self, asid: int) -> None:
+        for segment in list(self.segments.slots.values()):
+            gone = [(a, addr) for a, addr in segment.attached if a == asid]
+            for _, addr in gone:
+                segment.detach(asid, addr, segment.lpid)
+            if gone:
+                await self._destroy_if_done(segment)
+
+    async def _destroy_if_done(self, segment: Segment) -> None:
+        """Free a removed segment nobody has attached: its file and its pages."""
+        if not segment.destroyed or segment.removed:
+            return
+        self.segments.remove(segment)
+        self.shm_pages -= -(-segment.size // PAGE_SIZE)
+        await self.bus.call("vfs", "drop", (segment.handle,), 0)
+
+    # --- every kind ---------------------------------------------------------------------------
+
     @operation
     async def info(self, kind: str, usage: bool) -> tuple[tuple[int, ...], int]:
+        if kind not in (MSG, SEM):
+            if usage:
+                rss = self.shm_pages
+                return (len(self.segments.slots), self.shm_pages, rss, 0, 0, 0), self.segments.max_index()
+            return (SHMMAX, SHMMIN, SHMMNI, SHMSEG, SHMALL), self.segments.max_index()
         if kind == MSG:
             queues = self.queues.slots.values()
             pool, map_, tql = ((len(queues), sum(len(q.messages) for q in queues), sum(q.cbytes for q in queues))

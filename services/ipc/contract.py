@@ -22,6 +22,7 @@ from kernel.bus import Contract, operation
 #: Which kind of object an id names, for the operations common to both.
 MSG = "msg"
 SEM = "sem"
+SHM = "shm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,8 @@ class IpcStat:
 
     A message queue fills ``stime`` (last msgsnd), ``rtime`` (last msgrcv), ``cbytes``,
     ``qnum``, ``qbytes``, ``lspid`` and ``lrpid``; a semaphore set ``otime`` (last semop) and
-    ``nsems``. Times are seconds since the epoch, 0 for never.
+    ``nsems``; a shared memory segment ``segsz``, ``atime`` (last shmat), ``dtime`` (last
+    shmdt), ``cpid``, ``lpid`` and ``nattch``. Times are seconds since the epoch, 0 for never.
     """
 
     id: int
@@ -58,6 +60,12 @@ class IpcStat:
     lrpid: int = 0
     otime: int = 0
     nsems: int = 0
+    segsz: int = 0
+    atime: int = 0
+    dtime: int = 0
+    cpid: int = 0
+    lpid: int = 0
+    nattch: int = 0
 
 
 #: One semop operation: (sem_num, sem_op, sem_flg).
@@ -123,12 +131,52 @@ class IpcContract(Contract):
         command, ERANGE for a value outside 0..SEMVMX, EACCES."""
         raise NotImplementedError
 
-    # --- both kinds ---------------------------------------------------------------------------
+    # --- shared memory segments --------------------------------------------------------------
+
+    @operation
+    async def shmget(self, caller: Caller, key: int, size: int, flags: int) -> int:
+        """The id of the segment of ``key``, as ``msgget``; a new one is ``size`` zeroed bytes (a
+        file in memory, as Linux's shmfs). EINVAL for a size outside SHMMIN..SHMMAX for a new
+        segment or over an existing one's, ENOSPC past SHMMNI segments or SHMALL pages."""
+        raise NotImplementedError
+
+    @operation
+    async def shmat(self, caller: Caller, asid: int, shmid: int, flags: int) -> tuple[int, int]:
+        """Begin attaching segment ``shmid`` to address space ``asid``: reply the VFS handle of
+        its file (to map MAP_SHARED) and its size; it counts as attached from now. The caller
+        then reports ``shm_mapped`` or ``shm_unmapped`` (the mapping failed). Needs read
+        permission, and write permission unless SHM_RDONLY. EINVAL, EACCES, EIDRM."""
+        raise NotImplementedError
+
+    @operation
+    async def shm_mapped(self, asid: int, shmid: int, addr: int) -> None:
+        """The segment ``shmat`` handed out is mapped at ``addr`` of ``asid``."""
+        raise NotImplementedError
+
+    @operation
+    async def shm_unmapped(self, asid: int, shmid: int) -> None:
+        """A mapping ``shmat`` began failed: it is not attached after all."""
+        raise NotImplementedError
+
+    @operation
+    async def shmdt(self, caller: Caller, asid: int, addr: int) -> int:
+        """Detach the segment attached at ``addr`` of ``asid``; reply its size (the caller
+        unmaps it). A segment removed while attached goes at its last detach. EINVAL if no
+        segment is attached there."""
+        raise NotImplementedError
+
+    @operation
+    async def address_space_gone(self, asid: int) -> None:
+        """Address space ``asid`` is destroyed (exit, execve): every segment attached to it is
+        detached."""
+        raise NotImplementedError
+
+    # --- every kind ---------------------------------------------------------------------------
 
     @operation
     async def stat(self, caller: Caller, kind: str, ident: int, any_caller: bool, by_index: bool) -> IpcStat:
-        """IPC_STAT of id ``ident`` of ``kind`` (MSG or SEM); with ``by_index`` (MSG_STAT,
-        SEM_STAT) ``ident`` is a slot index. Needs read permission unless ``any_caller``
+        """IPC_STAT of id ``ident`` of ``kind`` (MSG, SEM or SHM); with ``by_index``
+        (MSG_STAT, SEM_STAT, SHM_STAT) ``ident`` is a slot index. Needs read permission unless ``any_caller``
         (*_STAT_ANY). EINVAL for nothing there, EACCES."""
         raise NotImplementedError
 
@@ -141,13 +189,14 @@ class IpcContract(Contract):
 
     @operation
     async def remove(self, caller: Caller, kind: str, ident: int) -> None:
-        """IPC_RMID: the object goes at once and its sleepers fail with EIDRM. EPERM, EINVAL."""
+        """IPC_RMID: the object goes at once and its sleepers fail with EIDRM; a segment still
+        attached loses its key and goes at its last detach (SHM_DEST). EPERM, EINVAL."""
         raise NotImplementedError
 
     @operation
     async def info(self, kind: str, usage: bool) -> tuple[tuple[int, ...], int]:
-        """IPC_INFO (the limits) or, with ``usage``, MSG_INFO/SEM_INFO: the fields of struct
-        msginfo or seminfo in order, and the highest slot index in use (0 for none)."""
+        """IPC_INFO (the limits) or, with ``usage``, MSG_INFO/SEM_INFO/SHM_INFO: the fields of
+        struct msginfo, seminfo, shminfo64 or shm_info in order, and the highest slot index in use (0 for none)."""
         raise NotImplementedError
 
     @operation

@@ -9,6 +9,7 @@ import trio.testing
 from abi.creds import CAP_IPC_OWNER, Caller, CapabilitySets, Credentials
 from abi.errno import EACCES, EINVAL, Errno
 from abi.ipc import GETNCNT, IPC_PRIVATE, IPCMNI_SEQ_MULTIPLIER
+from kernel.bus import Bus
 from services.ipc.actor import IpcNamespace
 from services.ipc.contract import MSG
 
@@ -19,7 +20,7 @@ OWNER_CAP = Caller(3, 3, Credentials.of_user(1001, 1001, caps=CapabilitySets(_OW
 
 
 async def test_ids_carry_a_sequence_so_a_stale_id_fails() -> None:
-    ipc = IpcNamespace()
+    ipc = IpcNamespace(Bus())
     first = await ipc.msgget(ROOT, IPC_PRIVATE, 0o600)
     await ipc.remove(ROOT, MSG, first)
     second = await ipc.msgget(ROOT, IPC_PRIVATE, 0o600)
@@ -31,7 +32,7 @@ async def test_ids_carry_a_sequence_so_a_stale_id_fails() -> None:
 
 
 async def test_cap_ipc_owner_overrides_the_mode() -> None:
-    ipc = IpcNamespace()
+    ipc = IpcNamespace(Bus())
     q = await ipc.msgget(ROOT, IPC_PRIVATE, 0o600)
     with pytest.raises(Errno) as error:
         await ipc.stat(USER, MSG, q, False, False)
@@ -41,7 +42,7 @@ async def test_cap_ipc_owner_overrides_the_mode() -> None:
 
 
 async def test_a_cancelled_semop_leaves_no_sleeper_counted() -> None:
-    ipc = IpcNamespace()
+    ipc = IpcNamespace(Bus())
     s = await ipc.semget(ROOT, IPC_PRIVATE, 1, 0o600)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(ipc.semop, ROOT, s, ((0, -1, 0),), None)

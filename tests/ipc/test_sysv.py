@@ -31,3 +31,14 @@ def test_semaphores(image: Path, libc: str) -> None:
     assert "child sleeper: -1 Identifier removed" in outcome.stdout
     assert "semtimedop times out: -1 Resource temporarily unavailable" in outcome.stdout
     assert "user semop: -1 Permission denied" in outcome.stdout
+
+
+@pytest.mark.parametrize("libc", ["", ".musl"])
+def test_shared_memory(image: Path, libc: str) -> None:
+    outcome = same(image, f"/bin/sysv_shm{libc}")
+    assert "parent sees 'from child'" in outcome.stdout
+    assert "exec'd: nattch before 1 sees 'from child'" in outcome.stdout
+    assert "removed: size 10000 nattch 1 mode 600 dest 1 cpid-is-me 1 key 0" in outcome.stdout
+    assert "after last detach: stat Invalid argument" in outcome.stdout
+    assert "shmat over it: -1 Invalid argument" in outcome.stdout
+    assert "user attach rw: -1 Permission denied" in outcome.stdout
