@@ -15,7 +15,7 @@ from abi.linux import PAGE_SIZE
 from kernel.bus import Bus, operation
 from services.ipc.contract import MSG, SEM, IpcContract, IpcStat, SemOp
 from services.ipc.msg import MessageQueue, check_receive, check_send
-from services.ipc.registry import IdTable, IpcObject
+from services.ipc.registry import IdTable, IpcObject, Obj
 from services.ipc.sem import SemaphoreSet
 from services.ipc.shm import Segment
 
@@ -246,6 +246,30 @@ class IpcNamespace(IpcContract):
             return (pool, map_, MSGMAX, MSGMNB, MSGMNI, MSGSSZ, tql, MSGSEG), self.queues.max_index()
         usz, aem = (len(self.sets.slots), self.semaphores) if usage else (SEMUSZ, SEMAEM)
         return (SEMMAP, SEMMNI, SEMMNS, SEMMNU, SEMMSL, SEMOPM, SEMUME, usz, SEMVMX, aem), self.sets.max_index()
+
+    @operation
+    async def proc_sysvipc(self, kind: str) -> bytes:
+        if kind == MSG:
+            lines = ["       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid  cuid  cgid"
+                     "      stime      rtime      ctime"]
+            lines += [f"{q.key:10d} {q.ident:10d}  {q.mode:4o}  {q.cbytes:10d} {len(q.messages):10d} {q.lspid:5d} "
+                      f"{q.lrpid:5d} {q.uid:5d} {q.gid:5d} {q.cuid:5d} {q.cgid:5d} {q.stime:10d} {q.rtime:10d} "
+                      f"{q.ctime:10d}" for q in self._in_order(self.queues)]
+        elif kind == SEM:
+            lines = ["       key      semid perms      nsems   uid   gid  cuid  cgid      otime      ctime"]
+            lines += [f"{s.key:10d} {s.ident:10d}  {s.mode:4o} {len(s.values):10d} {s.uid:5d} {s.gid:5d} "
+                      f"{s.cuid:5d} {s.cgid:5d} {s.otime:10d} {s.ctime:10d}" for s in self._in_order(self.sets)]
+        else:
+            lines = ["       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid"
+                     "      atime      dtime      ctime                   rss                  swap"]
+            lines += [f"{m.key:10d} {m.ident:10d}  {m.mode:4o} {m.size:21d} {m.cpid:5d} {m.lpid:5d}  "
+                      f"{m.nattch:5d} {m.uid:5d} {m.gid:5d} {m.cuid:5d} {m.cgid:5d} {m.atime:10d} {m.dtime:10d} "
+                      f"{m.ctime:10d} {0:21d} {0:21d}" for m in self._in_order(self.segments)]
+        return ("\n".join(lines) + "\n").encode()
+
+    @staticmethod
+    def _in_order(table: IdTable[Obj]) -> list[Obj]:
+        return [table.slots[index] for index in sorted(table.slots)]
 
     @operation
     async def process_exit(self, pid: int) -> None:

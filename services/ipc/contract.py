@@ -200,6 +200,11 @@ class IpcContract(Contract):
         raise NotImplementedError
 
     @operation
+    async def proc_sysvipc(self, kind: str) -> bytes:
+        """/proc/sysvipc/msg, sem or shm: a header line, then one line per object, as Linux."""
+        raise NotImplementedError
+
+    @operation
     async def process_exit(self, pid: int) -> None:
         """Process ``pid`` has exited: apply and forget its SEM_UNDO adjustments."""
         raise NotImplementedError

@@ -213,7 +213,7 @@ async def test_a_wrapper_serves_and_closes_its_inner_actor() -> None:
 BOOT_ERRORS = [
     ("mmm=services.mm.actor:MemoryManager", "sentrio: --service mmm=services.mm.actor:MemoryManager: "
                                             "no service named 'mmm' "
-                                            "(services: mm, signals, gofer, proc, netstack, vfs)"),
+                                            "(services: mm, signals, gofer, proc, netstack, vfs, ipc)"),
     ("mm=no.such.module:Factory", "sentrio: cannot load no.such.module:Factory: No module named 'no'"),
     ("mm=broken_module:factory", "sentrio: cannot load broken_module:factory: RuntimeError: this module is broken"),
     ("mm=tests.contracts.replacements:nope", "sentrio: cannot load tests.contracts.replacements:nope: module "),

@@ -1,12 +1,14 @@
 """Differential tests of System V IPC: each program of ``programs/`` (gcc -static, and
 musl-gcc -static as ``NAME.musl``) natively in a fresh IPC namespace (``unshare --ipc``, so
-the host's queues and sets neither show nor collide) under ``chroot``, and under Sentrio."""
+the host's queues and sets neither show nor collide, and its own /proc in a private mount
+namespace) under ``chroot``, and under Sentrio."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -25,6 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 def _build(root: Path) -> None:
     (root / "bin").mkdir(parents=True)
     (root / "tmp").mkdir()
+    (root / "proc").mkdir()
     for source in sorted(PROGRAMS.glob("*.c")):
         out = root / "bin" / source.stem
         subprocess.run(["gcc", "-static", "-O1", "-o", str(out), str(source)], check=True)
@@ -51,7 +54,10 @@ def image() -> Path:
 
 
 def native(image: Path, *argv: str, timeout: float = 60) -> Outcome:
-    result = subprocess.run(["unshare", "--ipc", *as_container_root(), "chroot", str(image), *argv],
+    """Run in a fresh IPC namespace, with its own /proc mounted in the image for /proc/sysvipc."""
+    chroot = " ".join(shlex.quote(word) for word in [*as_container_root(), "chroot", str(image), *argv])
+    script = f"mount -t proc proc {shlex.quote(str(image / 'proc'))} && exec {chroot}"
+    result = subprocess.run(["unshare", "--ipc", "--mount", "--propagation", "private", "sh", "-c", script],
                             capture_output=True, text=True, timeout=timeout, preexec_fn=fresh_signal_state)
     status = result.returncode
     return Outcome(result.stdout, result.stderr, 128 - status if status < 0 else status)

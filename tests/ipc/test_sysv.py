@@ -42,3 +42,11 @@ def test_shared_memory(image: Path, libc: str) -> None:
     assert "after last detach: stat Invalid argument" in outcome.stdout
     assert "shmat over it: -1 Invalid argument" in outcome.stdout
     assert "user attach rw: -1 Permission denied" in outcome.stdout
+
+
+def test_proc_sysvipc(image: Path) -> None:
+    outcome = same(image, "/bin/sysvipc_proc")
+    assert "      4660          0   640           6          1" not in outcome.stdout  # rows are cut to fields
+    assert "4660 0 640 6 1 \n" in outcome.stdout
+    assert "0 0 1604 5000 \n" in outcome.stdout  # removed while attached: SHM_DEST
+    assert "/proc/sys/kernel/sem: 32000\t1024000000\t500\t32000\n" in outcome.stdout
