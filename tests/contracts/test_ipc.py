@@ -11,11 +11,14 @@ import trio.testing
 
 from abi.creds import Caller, Credentials
 from abi.errno import E2BIG, EACCES, EAGAIN, EEXIST, EIDRM, EINVAL, ENOENT, ENOMSG, EPERM
-from abi.ipc import GETNCNT, GETVAL, IPC_CREAT, IPC_EXCL, IPC_NOWAIT, IPC_PRIVATE, MSG_NOERROR, SEM_UNDO, SETVAL
-from services.ipc.contract import MSG, SEM
+from abi.ipc import (
+    GETNCNT, GETVAL, IPC_CREAT, IPC_EXCL, IPC_NOWAIT, IPC_PRIVATE, MSG_NOERROR, SEM_UNDO, SETVAL, SHM_DEST,
+)
+from services.ipc.contract import MSG, SEM, SHM
 from tests.contracts.conftest import Sandbox
 
-SERVICES = ("ipc",)
+#: A segment's memory is a file of the VFS, which needs the rest.
+SERVICES = ("mm", "signals", "gofer", "proc", "vfs", "ipc")
 
 ROOT = Caller(10, 10, Credentials())
 OTHER = Caller(20, 20, Credentials.of_user(1000, 1000, caps=0))
@@ -100,3 +103,29 @@ async def test_info_counts_what_is_in_use(sandbox: Sandbox) -> None:
     assert (fields[7], fields[9]) == (1, 4)
     fields, _ = await sandbox.call("ipc", "info", MSG, False)
     assert fields[2:5] == (8192, 16384, 32000)
+
+
+async def test_a_segment_removed_while_attached_goes_at_its_last_detach(sandbox: Sandbox) -> None:
+    m = await sandbox.call("ipc", "shmget", ROOT, 99, 5000, IPC_CREAT | 0o600)
+    assert await sandbox.errno("ipc", "shmget", ROOT, 99, 5001, 0) == EINVAL
+    assert await sandbox.errno("ipc", "shmat", OTHER, 1, m, 0) == EACCES
+    handle, size = await sandbox.call("ipc", "shmat", ROOT, 1, m, 0)
+    assert size == 5000
+    assert (await sandbox.call("vfs", "fstat", handle)).size == 5000
+    await sandbox.call("ipc", "shm_mapped", 1, m, 0x10000)
+    await sandbox.call("ipc", "remove", ROOT, SHM, m)
+    stat = await sandbox.call("ipc", "stat", ROOT, SHM, m, False, False)
+    assert (stat.nattch, stat.perm.mode & SHM_DEST, stat.perm.key) == (1, SHM_DEST, 0)
+    assert await sandbox.errno("ipc", "shmget", ROOT, 99, 0, 0) == ENOENT
+    assert await sandbox.errno("ipc", "shmdt", ROOT, 1, 0x20000) == EINVAL
+    assert await sandbox.call("ipc", "shmdt", ROOT, 1, 0x10000) == 5000
+    assert await sandbox.errno("ipc", "stat", ROOT, SHM, m, False, False) == EINVAL
+
+
+async def test_a_destroyed_address_space_detaches_its_segments(sandbox: Sandbox) -> None:
+    m = await sandbox.call("ipc", "shmget", ROOT, IPC_PRIVATE, 4096, 0o600)
+    for asid, addr in ((1, 0x10000), (2, 0x10000)):
+        await sandbox.call("ipc", "shmat", ROOT, asid, m, 0)
+        await sandbox.call("ipc", "shm_mapped", asid, m, addr)
+    await sandbox.call("ipc", "address_space_gone", 1)
+    assert (await sandbox.call("ipc", "stat", ROOT, SHM, m, False, False)).nattch == 1
