@@ -222,6 +222,10 @@ class Kernel:
             self.mm_users[asid] = users
             return
         self.mm_users.pop(asid, None)
+        try:
+            await self.bus.call("ipc", "address_space_gone", asid)  # its shm attachments end
+        except Errno:
+            pass
         await self.bus.call("mm", "destroy", asid)
 
     def task_count(self) -> int:
@@ -403,6 +407,13 @@ def default_vfs(kernel: Kernel) -> Actor:
                              memory=kernel.config.memory_limit)
 
 
+def default_ipc(kernel: Kernel) -> Actor:
+    """Our System V IPC namespace: message queues, semaphore sets and shared memory."""
+    from services.ipc.actor import IpcNamespace
+
+    return IpcNamespace(kernel.bus)
+
+
 #: Every service of a sandbox -> the factory of our actor for it, in the order they start.
 DEFAULT_SERVICES: Mapping[str, Callable[[Kernel], Actor]] = MappingProxyType({
     "mm": default_mm,
@@ -411,6 +422,7 @@ DEFAULT_SERVICES: Mapping[str, Callable[[Kernel], Actor]] = MappingProxyType({
     "proc": default_proc,
     "netstack": default_netstack,
     "vfs": default_vfs,
+    "ipc": default_ipc,
 })
 
 #: Service -> ``module:Class`` of the contract a replacement is checked against.
@@ -421,6 +433,7 @@ SERVICE_CONTRACTS: Mapping[str, str] = MappingProxyType({
     "proc": "services.proc.contract:ProcContract",
     "netstack": "services.netstack.contract:NetstackContract",
     "vfs": "services.vfs.contract:VfsContract",
+    "ipc": "services.ipc.contract:IpcContract",
 })
 
 

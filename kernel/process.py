@@ -193,6 +193,7 @@ class ThreadGroup:
             task.stop()
         with trio.CancelScope(shield=True):
             await self._release_robust_futexes()
+            await _send_quietly_ipc_exit(self.kernel.bus, self.pid)
         try:
             dropped: list[Any] = [self.root, self.cwd]
             if not self.shares_fds():
@@ -323,6 +324,14 @@ class ThreadGroup:
         self.children_usage.add(child.usage)
         self.children_usage.add(child.children_usage)
         self.kernel.forget_process(child)
+
+
+async def _send_quietly_ipc_exit(bus: Bus, pid: int) -> None:
+    """Undo the process's SEM_UNDO semaphore operations, as Linux's exit_sem."""
+    try:
+        await bus.call("ipc", "process_exit", pid)
+    except Errno:
+        pass
 
 
 async def _send_quietly(bus: Bus, pid: int | None, signo: int, info: bytes, exit_pid: int | None = None) -> None:

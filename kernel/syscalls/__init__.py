@@ -14,6 +14,6 @@ def default_table(strict: bool = False) -> SyscallTable:
         pipes, poll, posix_timers, process, readwrite, signals, time, usage, wait,
     )
     from kernel.syscalls import sched, seccomp  # noqa: F401
-    from kernel.syscalls import capability, net  # noqa: F401
+    from kernel.syscalls import capability, ipc, net  # noqa: F401
 
     return SyscallTable(strict=strict)

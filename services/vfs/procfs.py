@@ -174,6 +174,17 @@ def _static(fs: Filesystem, data: bytes) -> ProcFile:
     return ProcFile(fs, generate)
 
 
+def _ipc_limits(fs: Filesystem) -> dict[bytes, Inode]:
+    """/proc/sys/kernel's System V IPC limits (read-only: the ``ipc`` service keeps Linux's defaults)."""
+    from abi import ipc
+
+    values = {b"msgmax": ipc.MSGMAX, b"msgmnb": ipc.MSGMNB, b"msgmni": ipc.MSGMNI, b"shmmax": ipc.SHMMAX,
+              b"shmall": ipc.SHMALL, b"shmmni": ipc.SHMMNI}
+    files = {name: _static(fs, b"%d\n" % value) for name, value in values.items()}
+    files[b"sem"] = _static(fs, b"%d\t%d\t%d\t%d\n" % (ipc.SEMMSL, ipc.SEMMNS, ipc.SEMOPM, ipc.SEMMNI))
+    return files
+
+
 def may_inspect(caller: Caller | None, process: ProcessInfo) -> bool:
     """Linux's ptrace access check for reading (PTRACE_MODE_READ_FSCREDS): the caller's fs ids
     match the process's ids and the process is dumpable, or the caller holds CAP_SYS_PTRACE."""
@@ -219,7 +230,7 @@ class ProcFs:
 
         def fixed() -> dict[bytes, Inode]:
             children: dict[bytes, Inode] = {b"self": ProcLink(fs, self_target), b"sys": ProcDir(fs, self._sys),
-                                            b"net": ProcDir(fs, self._net)}
+                                            b"net": ProcDir(fs, self._net), b"sysvipc": ProcDir(fs, self._sysvipc)}
             for name, generate in self._globals().items():
                 children[name] = ProcFile(fs, generate)
             return children
@@ -254,6 +265,7 @@ class ProcFs:
                 b"ostype": _static(fs, b"Linux\n"),
                 b"osrelease": _static(fs, RELEASE + b"\n"),
                 b"pid_max": _static(fs, b"4194304\n"),
+                **_ipc_limits(fs),
             }
 
         return {b"kernel": ProcDir(fs, kernel_dir)}
@@ -266,6 +278,15 @@ class ProcFs:
             return generate
 
         return {name.encode(): ProcFile(self.fs, table(name)) for name in ("tcp", "tcp6", "udp", "udp6", "unix", "dev")}
+
+    async def _sysvipc(self, directory: ProcDir) -> dict[bytes, Inode]:
+        """/proc/sysvipc: the ``ipc`` service's queues, sets and segments."""
+        def table(kind: str) -> Generator:
+            async def generate() -> bytes:
+                return await self.bus.call("ipc", "proc_sysvipc", kind)
+            return generate
+
+        return {kind.encode(): ProcFile(self.fs, table(kind)) for kind in ("msg", "sem", "shm")}
 
     def _globals(self) -> dict[bytes, Generator]:
         async def meminfo() -> bytes:

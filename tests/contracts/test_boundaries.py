@@ -25,7 +25,7 @@ COMPOSITION_ROOT = {
     "kernel/kernel.py": {
         "services.mm.memfile.MemoryFile", "services.mm.actor.MemoryManager",
         "services.signals.actor.SignalsActor", "services.gofer_proxy.actor.GoferProxy",
-        "services.vfs.actor.VirtualFilesystem", "services.netstack.actor.Netstack",
+        "services.vfs.actor.VirtualFilesystem", "services.netstack.actor.Netstack", "services.ipc.actor.IpcNamespace",
     },
 }
 #: Plain functions of a service module that hold no state (a host fd probe).

@@ -121,7 +121,7 @@ def test_our_actors_offer_exactly_their_contracts_operations(name: str) -> None:
 
 
 def test_every_service_has_a_default_factory_and_something_to_be_checked_against() -> None:
-    assert list(DEFAULT_SERVICES) == ["mm", "signals", "gofer", "proc", "netstack", "vfs"]
+    assert list(DEFAULT_SERVICES) == ["mm", "signals", "gofer", "proc", "netstack", "vfs", "ipc"]
     assert set(SERVICE_CONTRACTS) == set(DEFAULT_SERVICES)
     for name, factory in DEFAULT_SERVICES.items():
         assert factory.__name__ == f"default_{name}" and factory.__doc__
@@ -213,7 +213,7 @@ async def test_a_wrapper_serves_and_closes_its_inner_actor() -> None:
 BOOT_ERRORS = [
     ("mmm=services.mm.actor:MemoryManager", "sentrio: --service mmm=services.mm.actor:MemoryManager: "
                                             "no service named 'mmm' "
-                                            "(services: mm, signals, gofer, proc, netstack, vfs)"),
+                                            "(services: mm, signals, gofer, proc, netstack, vfs, ipc)"),
     ("mm=no.such.module:Factory", "sentrio: cannot load no.such.module:Factory: No module named 'no'"),
     ("mm=broken_module:factory", "sentrio: cannot load broken_module:factory: RuntimeError: this module is broken"),
     ("mm=tests.contracts.replacements:nope", "sentrio: cannot load tests.contracts.replacements:nope: module "),
