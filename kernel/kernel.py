@@ -11,13 +11,11 @@ every other process is killed, as Linux does when a pid namespace's init dies.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import logging
 import os
-import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -40,7 +38,7 @@ from platforms import Platform
 
 if TYPE_CHECKING:
     from kernel.determinism.scheduler import Scheduler
-    from services.gofer_proxy.connection import GoferConnection
+    from services.gofer_proxy.actor import PrestartKey, Spawned
     from services.vfs.contract import PtyInfo
 
 log = logging.getLogger("sentrio.kernel")
@@ -255,9 +253,9 @@ class Kernel:
                 if self.scheduler is not None:
                     await nursery.start(self.scheduler.run)
                 try:
-                    with self.prestarted_gofers.offered():
-                        for _, actor in self.bus.actors():
-                            await nursery.start(actor.serve)  # SentryError: e.g. a mount that cannot be made
+                    for _, actor in self.bus.actors():
+                        await nursery.start(actor.serve)  # SentryError: e.g. a mount that cannot be made
+                    self.prestarted_gofers.close()  # a gofer service of its own took none
                     if self.config.confine:
                         confine_sentry(self)  # start-up is over: the host goes away
                     init = await exec_first_process(self, self.config.argv, self.config.env)
@@ -288,26 +286,24 @@ class Kernel:
 
 
 class PrestartedGofers:
-    """Gofers started before the Sentry needs them, handed to the first ``spawn_gofer`` that asks
-    for the same thing.
+    """The image's gofer, started before the Sentry needs it and handed to the gofer proxy.
 
     A gofer is a second interpreter that imports its modules and confines itself: ~0.2–0.3 s on
     this machine, which used to follow the Sentry's own start (the VFS mounts the image only once
     every actor is built). Started first, it overlaps the Sentry's imports, the template stub and
     the actors' construction. It is started by the very ``spawn_gofer`` the gofer proxy uses, with
     the arguments the proxy's mount of the image passes, so it is confined exactly as any other
-    gofer. While :meth:`offered`, the proxy's ``spawn_gofer`` returns it for an equal request (the
-    same root, ``rw`` and ``donate_fds``, no extra arguments); any other request, or any after the
-    first, starts a new gofer as before. One not taken is closed and reaped.
+    gofer; our proxy takes it (:meth:`take`) and mounts the image with it. One not taken (a
+    replaced gofer service, a failed boot) is killed and reaped by :meth:`close`.
     """
 
-    def __init__(self, ready: dict[tuple[str, bool, bool], tuple[subprocess.Popen[bytes], GoferConnection]]) -> None:
+    def __init__(self, ready: dict[PrestartKey, Spawned]) -> None:
         self._ready = ready
 
     @classmethod
     def start(cls, config: KernelConfig) -> PrestartedGofers:
         """Start the gofer the VFS will ask for the image (``--rw``: writable; else read-only)."""
-        from services.gofer_proxy.connection import spawn_gofer
+        from services.gofer_proxy.actor import spawn_gofer
 
         key = (os.fspath(config.image), bool(config.rw), True)
         try:
@@ -317,42 +313,16 @@ class PrestartedGofers:
             ready = {}
         return cls(ready)
 
-    @contextlib.contextmanager
-    def offered(self) -> Iterator[None]:
-        """Let the gofer proxy's ``spawn_gofer`` take these gofers while the actors start."""
-        from services.gofer_proxy import actor as proxy
-
-        spawn = proxy.spawn_gofer  # type: ignore[attr-defined]
-
-        def take_or_spawn(root: str | os.PathLike[str], rw: bool = False, **kwargs: Any
-                          ) -> tuple[subprocess.Popen[bytes], GoferConnection]:
-            key = (os.fspath(root), bool(rw), bool(kwargs.get("donate_fds", False)))
-            if set(kwargs) <= {"donate_fds"} and key in self._ready:
-                return self._ready.pop(key)
-            return spawn(root, rw, **kwargs)
-
-        proxy.spawn_gofer = take_or_spawn  # type: ignore[attr-defined]
-        try:
-            yield
-        finally:
-            proxy.spawn_gofer = spawn  # type: ignore[attr-defined]
-            self.close()
+    def take(self) -> dict[PrestartKey, Spawned]:
+        """Hand the gofers over (to the gofer proxy, which then reaps what it does not use)."""
+        ready, self._ready = self._ready, {}
+        return ready
 
     def close(self) -> None:
-        """Stop and reap the gofers nobody took, and close our ends of their socket and log pipe.
+        """Kill and reap the gofers nobody took."""
+        from services.gofer_proxy.actor import discard_gofers
 
-        Such a gofer has served nothing yet, so it is killed rather than asked to finish.
-        """
-        ready, self._ready = self._ready, {}
-        for process, conn in ready.values():
-            process.kill()
-            process.wait()
-            # GoferConnection has no synchronous close for a connection that never ran; its
-            # socket and (for a spawned one) the read end of the gofer's log pipe are ours.
-            conn._sock.close()  # noqa: SLF001
-            log_fd = getattr(conn, "_log_fd", None)
-            if log_fd is not None:
-                os.close(log_fd)
+        discard_gofers(self._ready)
 
 
 # --- services ---------------------------------------------------------------------------------
@@ -380,7 +350,7 @@ def default_gofer(kernel: Kernel) -> Actor:
     """Our gofer proxy: the connections to the gofer processes serving the image."""
     from services.gofer_proxy.actor import GoferProxy
 
-    return GoferProxy()
+    return GoferProxy(prestarted=kernel.prestarted_gofers.take())
 
 
 def default_proc(kernel: Kernel) -> Actor:

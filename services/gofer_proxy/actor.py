@@ -25,20 +25,38 @@ from services.gofer_proxy.contract import GoferContract
 log = logging.getLogger("sentrio.gofer_proxy")
 
 
+#: A prestarted gofer's key: (root, rw, donate_fds), as ``mount`` would start it.
+PrestartKey = tuple[str, bool, bool]
+#: A started gofer: its process and its (not yet running) connection.
+Spawned = tuple[subprocess.Popen[bytes], GoferConnection]
+
+
 def rpc_gofer(kernel: object) -> GoferProxy:
     """The proxy of ``run --gofer-io=rpc``: no gofer donates fds, so every read and write of a
     mount's files is a ``gofer.read``/``gofer.write`` operation on the bus."""
     return GoferProxy(io="rpc")
 
 
+def discard_gofers(gofers: dict[PrestartKey, Spawned]) -> None:
+    """Kill and reap gofers that never served (nothing to finish), closing our ends."""
+    while gofers:
+        _, (process, conn) = gofers.popitem()
+        process.kill()
+        process.wait()
+        conn.discard()
+
+
 class GoferProxy(GoferContract):
     """Gofer processes and their connections, by mount id."""
 
-    def __init__(self, io: str = "fd") -> None:
+    def __init__(self, io: str = "fd", prestarted: dict[PrestartKey, Spawned] | None = None) -> None:
         assert io in ("fd", "rpc")
         #: How the gofers move file data: "fd" (a host fd donated with lopen; reads and writes
         #: are the Sentry's preadv/pwritev) or "rpc" (read/write messages, ``--gofer-io=rpc``).
         self.io = io
+        #: Gofers started before the actors (the image's, overlapping the Sentry's own start),
+        #: by (root, rw, donate_fds): a mount asking for one takes it instead of starting another.
+        self._prestarted = dict(prestarted or {})
         self._donating: dict[int, bool] = {}
         self._nursery: trio.Nursery | None = None
         self._connections: dict[int, GoferConnection] = {}
@@ -60,7 +78,8 @@ class GoferProxy(GoferContract):
     async def mount(self, root: str, rw: bool) -> int:
         assert self._nursery is not None
         donate = self.io == "fd"
-        process, conn = spawn_gofer(root, rw, donate_fds=donate)
+        ready = self._prestarted.pop((root, rw, donate), None)
+        process, conn = ready if ready is not None else spawn_gofer(root, rw, donate_fds=donate)
         mount = len(self._connections) + 1
         self._donating[mount] = donate
         self._connections[mount] = conn
@@ -203,6 +222,7 @@ class GoferProxy(GoferContract):
         return process.pid
 
     async def close(self) -> None:
+        discard_gofers(self._prestarted)
         for conn in self._connections.values():
             await conn.aclose()
         for process in self._processes.values():

@@ -82,6 +82,10 @@ class GoferConnection:
 
     # --- lifetime --------------------------------------------------------------------------
 
+    def discard(self) -> None:
+        """Close a connection that never ran (its gofer was never used, and is killed)."""
+        self._sock.close()
+
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Read replies until the gofer goes away; ``task_status.started()`` once msize is agreed.
 
@@ -462,6 +466,12 @@ class _LoggedGoferConnection(GoferConnection):
             tg.start_soon(_relay_log, self._log_fd, self._pid)
             await tg.start(super().run)
             task_status.started()
+
+    def discard(self) -> None:
+        self._log_fd, log_fd = -1, self._log_fd
+        if log_fd >= 0:
+            os.close(log_fd)
+        super().discard()
 
 
 #: A gofer's own level names, as its log lines begin (gofer/__main__.py's format).

@@ -26,6 +26,9 @@ COMPOSITION_ROOT = {
         "services.mm.memfile.MemoryFile", "services.mm.actor.MemoryManager",
         "services.signals.actor.SignalsActor", "services.gofer_proxy.actor.GoferProxy",
         "services.vfs.actor.VirtualFilesystem", "services.netstack.actor.Netstack", "services.ipc.actor.IpcNamespace",
+        # The image's gofer, started early and handed to the gofer proxy (PrestartedGofers).
+        "services.gofer_proxy.actor.spawn_gofer", "services.gofer_proxy.actor.discard_gofers",
+        "services.gofer_proxy.actor.PrestartKey", "services.gofer_proxy.actor.Spawned",
     },
 }
 #: Plain functions of a service module that hold no state (a host fd probe).

@@ -1,48 +1,50 @@
 """The image's gofer started before the Sentry needs it (kernel.kernel.PrestartedGofers): the
-gofer proxy's mount of the image takes it, any other request starts its own, an unused one is
-stopped and reaped."""
+gofer proxy's mount of the image takes it, any other mount starts its own, and one nobody takes
+is stopped and reaped."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
+import trio
+
 from kernel.kernel import KernelConfig, PrestartedGofers
-from services.gofer_proxy import actor as proxy
-from services.gofer_proxy.connection import spawn_gofer
+from services.gofer_proxy.actor import GoferProxy
 
 
-def _stop(process: subprocess.Popen[bytes], conn: object) -> None:
-    conn._sock.close()  # type: ignore[attr-defined]  # never ran: the gofer exits at EOF
-    process.wait(timeout=30)
+async def test_the_mount_of_the_image_takes_the_prestarted_gofer(tmp_path: Path) -> None:
+    prestarted = PrestartedGofers.start(KernelConfig(image=str(tmp_path), argv=[b"/true"], env=[]))
+    ready = prestarted.take()
+    [(ready_process, _)] = ready.values()
+    proxy = GoferProxy(prestarted=ready)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(proxy.serve)
+        image = await proxy.mount(str(tmp_path), False)
+        assert await proxy.pid(image) == ready_process.pid
+        again = await proxy.mount(str(tmp_path), False)  # the same request again starts its own
+        writable = await proxy.mount(str(tmp_path), True)
+        assert len({ready_process.pid, await proxy.pid(again), await proxy.pid(writable)}) == 3
+        await proxy.close()
+    assert ready_process.returncode is not None
+    prestarted.close()  # nothing left to close: harmless
 
 
-def test_the_mount_of_the_image_takes_the_prestarted_gofer(tmp_path: Path) -> None:
-    config = KernelConfig(image=str(tmp_path), argv=[b"/true"], env=[])
-    prestarted = PrestartedGofers.start(config)
-    [(ready_process, ready_conn)] = prestarted._ready.values()
-    with prestarted.offered():
-        assert proxy.spawn_gofer is not spawn_gofer  # type: ignore[attr-defined]
-        process, conn = proxy.spawn_gofer(str(tmp_path), False, donate_fds=True)  # type: ignore[attr-defined]
-        assert (process, conn) == (ready_process, ready_conn)
-        # the same request again, or another one, starts a gofer of its own
-        again, again_conn = proxy.spawn_gofer(str(tmp_path), False, donate_fds=True)  # type: ignore[attr-defined]
-        writable, writable_conn = proxy.spawn_gofer(str(tmp_path), True, donate_fds=True)  # type: ignore[attr-defined]
-        assert len({process.pid, again.pid, writable.pid}) == 3
-    assert proxy.spawn_gofer is spawn_gofer  # type: ignore[attr-defined]
-    for each, each_conn in ((process, conn), (again, again_conn), (writable, writable_conn)):
-        assert each.poll() is None  # taken gofers are the proxy's to stop, not ours
-        _stop(each, each_conn)
-
-
-def test_a_gofer_nobody_takes_is_stopped_and_reaped(tmp_path: Path) -> None:
-    config = KernelConfig(image=str(tmp_path), argv=[b"/true"], env=[], rw=True)
-    prestarted = PrestartedGofers.start(config)
+async def test_a_gofer_nobody_takes_is_stopped_and_reaped(tmp_path: Path) -> None:
+    prestarted = PrestartedGofers.start(KernelConfig(image=str(tmp_path), argv=[b"/true"], env=[], rw=True))
     [(process, _)] = prestarted._ready.values()
-    with prestarted.offered():
-        other, other_conn = proxy.spawn_gofer(str(tmp_path), False, donate_fds=True)  # type: ignore[attr-defined]
-        assert other.pid != process.pid  # read-only asked, a writable one was ready
-    assert process.returncode is not None  # killed and waited for when the offer ended
-    assert prestarted._ready == {}
-    prestarted.close()  # nothing left: a second close is harmless
-    _stop(other, other_conn)
+    prestarted.close()  # e.g. a replaced gofer service took none
+    assert process.returncode is not None
+    assert prestarted.take() == {}
+
+
+async def test_a_proxy_reaps_the_prestarted_gofers_it_did_not_use(tmp_path: Path) -> None:
+    prestarted = PrestartedGofers.start(KernelConfig(image=str(tmp_path), argv=[b"/true"], env=[]))
+    ready = prestarted.take()
+    [(process, _)] = ready.values()
+    proxy = GoferProxy(io="rpc", prestarted=ready)  # rpc mounts never take a donating gofer
+    async with trio.open_nursery() as nursery:
+        await nursery.start(proxy.serve)
+        mount = await proxy.mount(str(tmp_path), False)
+        assert await proxy.pid(mount) != process.pid
+        await proxy.close()
+    assert process.returncode is not None
