@@ -606,6 +606,24 @@ class _ReconnectingGoferConnection(_LoggedGoferConnection):
             self._note_walk(fid, names, newfid)
         return qids, attr
 
+    async def walk_attrs(self, fid: int, names: Sequence[bytes],
+                         newfid: int) -> tuple[list[p.Qid], list[p.Attr]]:
+        qids, attrs = await super().walk_attrs(fid, names, newfid)
+        self._note_walk(fid, names[:len(qids)], newfid)  # newfid names the last file reached
+        return qids, attrs
+
+    async def readdir_attrs(self, fid: int, offset: int = 0, count: int | None = None,
+                            names: Sequence[bytes] = (), newfid: int = 0) -> tuple[list[p.DirentAttr], bool]:
+        listed = await super().readdir_attrs(fid, offset, count, names, newfid)
+        if names:
+            self._note_walk(fid, names, newfid)
+        return listed
+
+    async def walk_open(self, fid: int, names: Sequence[bytes], newfid: int, flags: int) -> tuple[p.Qid, int | None]:
+        opened = await super().walk_open(fid, names, newfid, flags)
+        self._note_walk(fid, names, newfid)
+        return opened
+
     async def clunk(self, fid: int) -> None:
         self._walked.pop(fid, None)
         await super().clunk(fid)
