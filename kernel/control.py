@@ -153,6 +153,24 @@ async def describe(kernel: Kernel, state: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def signal_init(kernel: Kernel, signo: Any) -> dict[str, Any]:
+    """``kill`` of an OCI engine: ``signo`` to the guest's first process, sent from outside its
+    pid namespace (si_pid 0), as runc's kill reaches a container's init."""
+    from abi.linux import SI_USER
+    from abi.structs import SIGINFO_KILL
+
+    if not isinstance(signo, int) or isinstance(signo, bool) or not 1 <= signo <= 64:
+        return {"error": f"invalid signal {signo!r}"}
+    init = kernel.processes.get(1)
+    if init is None or init.zombie:
+        return {"error": "the container is not running"}
+    try:
+        await kernel.bus.call("signals", "send", init.pid, None, signo, SIGINFO_KILL.pack(signo, 0, SI_USER, 0, 0, 0))
+    except Errno as error:
+        return {"error": str(error)}
+    return {"signalled": init.pid}
+
+
 async def serve(kernel: Kernel, sandbox: SandboxDirectory,
                 task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """Answer control requests until cancelled."""
@@ -177,11 +195,14 @@ async def serve(kernel: Kernel, sandbox: SandboxDirectory,
                         break
                     request += chunk
             try:
-                op = json.loads(request.decode()).get("op")
+                message = json.loads(request.decode())
+                op = message.get("op")
             except (ValueError, UnicodeDecodeError, AttributeError):
-                op = None
+                message, op = {}, None
             if op in ("inspect", "ps"):
                 reply: dict[str, Any] = await describe(kernel, sandbox.state)
+            elif op == "signal":
+                reply = await signal_init(kernel, message.get("signo"))
             else:
                 reply = {"error": f"unknown request {request[:64]!r}"}
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
@@ -205,11 +226,16 @@ def _alive(path: str) -> bool:
 
 def query(path: str, op: str = "inspect") -> dict[str, Any] | None:
     """Ask the sandbox at ``path``; None if it does not answer."""
+    return request(path, {"op": op})
+
+
+def request(path: str, message: dict[str, Any]) -> dict[str, Any] | None:
+    """Send ``message`` to the sandbox at ``path``; its reply, None if it does not answer."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
             client.settimeout(CLIENT_TIMEOUT)
             client.connect(os.path.join(path, "control"))
-            client.sendall(json.dumps({"op": op}).encode() + b"\n")
+            client.sendall(json.dumps(message).encode() + b"\n")
             data = b""
             while not data.endswith(b"\n"):
                 chunk = client.recv(1 << 16)
