@@ -1,0 +1,89 @@
+"""podman drives Sentrio as its OCI runtime (``podman --runtime sentrio``): run, run -d, logs,
+stop (SIGTERM, then SIGKILL after the timeout), rm and exit codes, against a chroot."""
+
+from __future__ import annotations
+
+import subprocess
+import tarfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.oci.conftest import needs_root
+
+pytestmark = needs_root
+IMAGE = "localhost/sentrio-oci-busybox:test"
+
+
+class Podman:
+    def __init__(self, runtime: Path) -> None:
+        self.runtime = runtime
+
+    def __call__(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["podman", "--runtime", str(self.runtime), *args], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def podman(runtime_binary: Path, rootfs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
+    """podman with the busybox image imported into its store (``podman import`` of its tar)."""
+    archive = tmp_path_factory.mktemp("podman") / "busybox.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(rootfs, arcname=".")
+    podman = Podman(runtime_binary)
+    imported = podman("import", "--quiet", str(archive), IMAGE)
+    assert imported.returncode == 0, imported.stderr
+    yield podman
+    podman("rmi", "--force", IMAGE)
+
+
+@pytest.fixture
+def name(podman: Podman) -> Iterator[str]:
+    name = f"sentrio-test-{uuid.uuid4().hex[:12]}"
+    yield name
+    podman("rm", "--force", "--time", "0", name)
+
+
+def run(podman: Podman, name: str, *argv: str, options: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    return podman("run", "--name", name, "--network", "none", *options, IMAGE, *argv)
+
+
+def test_run_rm_gives_what_a_chroot_gives(podman: Podman, name: str, rootfs: Path) -> None:
+    argv = ("sh", "-c", "echo out; echo err >&2; echo $((6 * 7)); ls /bin/sh; exit 5")
+    native = subprocess.run(["chroot", str(rootfs), *argv], capture_output=True, text=True, timeout=60)
+    done = run(podman, name, *argv, options=("--rm",))
+    assert (done.stdout, done.returncode) == (native.stdout, native.returncode) == (done.stdout, 5)
+    assert "err\n" in done.stderr
+    assert podman("container", "exists", name).returncode == 1  # --rm removed it
+
+
+def test_command_not_found_is_127(podman: Podman, name: str) -> None:
+    done = run(podman, name, "/no/such/program", options=("--rm",))
+    assert done.returncode == 127, done.stderr
+
+
+def test_detached_logs_stop_rm(podman: Podman, name: str) -> None:
+    script = 'trap "echo stopping; exit 9" TERM; echo up; while :; do sleep 0.1; done'
+    started = run(podman, name, "sh", "-c", script, options=("-d",))
+    assert started.returncode == 0, started.stderr
+    deadline = time.monotonic() + 120  # patience on a loaded machine, not a timing assertion
+    while podman("logs", name).stdout != "up\n":  # the trap is set
+        assert time.monotonic() < deadline, "the container never said it was up"
+        time.sleep(0.2)
+    stopped = podman("stop", "--time", "60", name)
+    assert stopped.returncode == 0, stopped.stderr
+    assert podman("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip() == "9"
+    assert podman("logs", name).stdout == "up\nstopping\n"
+    assert podman("rm", name).returncode == 0
+    assert podman("container", "exists", name).returncode == 1
+
+
+def test_stop_kills_after_the_timeout(podman: Podman, name: str) -> None:
+    # pid 1 without a handler ignores SIGTERM, as on Linux: stop must fall back to SIGKILL.
+    started = run(podman, name, "sleep", "1000", options=("-d",))
+    assert started.returncode == 0, started.stderr
+    assert podman("stop", "--time", "1", name).returncode == 0
+    assert podman("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip() == "137"
