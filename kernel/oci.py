@@ -54,6 +54,21 @@ class MountSpec:
     options: tuple[str, ...] = ()
 
 
+#: The hooks of config.json a runtime runs on the host, in the order of a container's life.
+HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
+
+
+@dataclass(frozen=True, slots=True)
+class Hook:
+    """A program the runtime runs on the host at a point of the container's life (the state
+    JSON on its stdin): ``path`` with ``args`` (``args[0]`` is its argv[0]) and ``env``."""
+
+    path: str
+    args: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    timeout: int | None = None
+
+
 @dataclass(slots=True)
 class Bundle:
     """What a bundle's config.json asks for, validated."""
@@ -76,6 +91,8 @@ class Bundle:
     #: ``process.noNewPrivileges``.
     capabilities: CapabilitySets | None = None
     no_new_privileges: bool = False
+    #: ``hooks``: kind (one of HOOK_KINDS) -> its hooks, in order.
+    hooks: dict[str, list[Hook]] = field(default_factory=dict)
 
 
 def is_bundle(path: str) -> bool:
@@ -235,7 +252,20 @@ def load_bundle(path: str) -> Bundle:
         validate_hostname(bundle.hostname, "config.json: hostname")
     for mount in top.objects("mounts"):
         bundle.mounts.append(_mount(mount))
+    hooks = top.obj("hooks")
+    for kind in HOOK_KINDS:
+        bundle.hooks[kind] = [_hook(hook) for hook in hooks.objects(kind)]
     return bundle
+
+
+def _hook(fields: _Fields) -> Hook:
+    path = fields.get("path", str)
+    if not path or not path.startswith("/"):
+        raise fields.error("path", f"must be an absolute path, got {_show(path)}")
+    timeout = fields.get("timeout", int)
+    if timeout is not None and timeout <= 0:
+        raise fields.error("timeout", f"must be positive, got {timeout}")
+    return Hook(path=path, args=tuple(fields.strings("args")), env=tuple(fields.strings("env")), timeout=timeout)
 
 
 def _capabilities(fields: _Fields) -> CapabilitySets:

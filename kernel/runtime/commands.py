@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -119,21 +120,41 @@ def main(argv: Sequence[str]) -> int:
 
 # --- create, start, run ---------------------------------------------------------------------------
 
-def _bundle_annotations(bundle: str) -> dict[str, str]:
-    """The bundle's annotations, after checking the whole bundle as ``run`` would read it."""
+def _read_bundle(bundle: str) -> tuple[dict[str, str], dict[str, list[dict[str, Any]]]]:
+    """The bundle's annotations and hooks (as JSON for state.json), after checking the whole
+    bundle as ``run`` would read it."""
     from kernel.oci import BundleError, load_bundle, read_config
 
     if not os.path.isfile(os.path.join(bundle, "config.json")):
         raise RuntimeFailure(f"{bundle}: no config.json in the bundle")
     try:
-        load_bundle(bundle)
+        loaded = load_bundle(bundle)
         document = read_config(os.path.join(bundle, "config.json"))
     except BundleError as error:
         raise RuntimeFailure(str(error)) from None
     annotations = document.get("annotations") or {}
     if not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values()):
         raise RuntimeFailure("config.json: annotations: expected an object of strings")
-    return dict(annotations)
+    hooks = {kind: [dataclasses.asdict(hook) for hook in found] for kind, found in loaded.hooks.items() if found}
+    return dict(annotations), hooks
+
+
+def _hooks(container: Container, *kinds: str, fatal: bool) -> None:
+    """Run the container's hooks of ``kinds``; a failure is a RuntimeFailure if ``fatal``, else
+    a warning in the log (as runc treats poststart and poststop)."""
+    from kernel.oci import Hook
+    from kernel.runtime.hooks import HookFailed, run_hooks
+
+    for kind in kinds:
+        hooks = [Hook(h["path"], tuple(h["args"]), tuple(h["env"]), h["timeout"])
+                 for h in container.state.get("hooks", {}).get(kind, [])]
+        try:
+            run_hooks(kind, hooks, container.oci_state())
+        except HookFailed as error:
+            if fatal:
+                raise RuntimeFailure(str(error)) from None
+            print(f"sentrio: warning: {error}", file=sys.stderr)
+            _log("warning", str(error))
 
 
 def _create(args: argparse.Namespace, detach: bool) -> Container:
@@ -142,8 +163,9 @@ def _create(args: argparse.Namespace, detach: bool) -> Container:
 
     states.check_id(args.id)
     bundle = os.path.abspath(args.bundle)
-    annotations = _bundle_annotations(bundle)
+    annotations, hooks = _read_bundle(bundle)
     container = states.new_container(args.root, args.id, bundle, annotations)
+    container.state["hooks"] = hooks
     ready_read, ready_write = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -161,6 +183,13 @@ def _create(args: argparse.Namespace, detach: bool) -> Container:
         _, status = os.waitpid(pid, 0)
         container.remove()
         raise RuntimeFailure(f"container {args.id} could not be created (exit status {_exit_code(status)})")
+    try:
+        _hooks(container, "prestart", "createRuntime", "createContainer", fatal=True)
+    except RuntimeFailure:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        container.remove()
+        raise
     if args.pid_file:
         _write_pid_file(args.pid_file, pid)
     return container
@@ -195,6 +224,7 @@ def _start(container: Container) -> None:
         raise RuntimeFailure(f"cannot start {container.id}: {error.strerror}") from None
     with contextlib.closing(os.fdopen(fifo, "wb", buffering=0)) as file:
         file.write(b"1")
+    _hooks(container, "startContainer", "poststart", fatal=False)
 
 
 def start(args: argparse.Namespace) -> int:
@@ -212,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     _, status = os.waitpid(container.pid, 0)
     if not args.keep:
+        _hooks(container, "poststop", fatal=False)
         container.remove()
     return _exit_code(status)
 
@@ -336,6 +367,7 @@ def delete(args: argparse.Namespace) -> int:
         with contextlib.suppress(ProcessLookupError):
             os.kill(container.pid, signal.SIGKILL)
         _wait_gone(container)
+    _hooks(container, "poststop", fatal=False)
     container.remove()
     return 0
 
@@ -349,7 +381,7 @@ def features(args: argparse.Namespace) -> int:
     document = {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
-        "hooks": [],
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": ["ro", "rw", "bind", "rbind", "nosuid", "nodev", "noexec"],
         "linux": {
             "namespaces": ["pid", "network", "ipc", "uts", "mount", "user", "cgroup"],

@@ -129,6 +129,8 @@ def test_bad_input_is_one_line_and_status_1(runtime: Runtime, tmp_path: Path) ->
     (tmp_path / "rootfs").mkdir()
     (tmp_path / "config.json").write_text('{"process": {"args": 3}}')
     one_line_error(runtime("create", "--bundle", str(tmp_path), "x"), "process.args")
+    (tmp_path / "config.json").write_text('{"hooks": {"prestart": [{"path": "relative"}]}}')
+    one_line_error(runtime("create", "--bundle", str(tmp_path), "x"), "hooks.prestart[0].path")
 
 
 def test_errors_are_also_logged_as_json(runtime: Runtime, tmp_path: Path) -> None:
@@ -152,3 +154,38 @@ def test_signal_names(text: str, number: int) -> None:
     from kernel.runtime.commands import parse_signal
 
     assert parse_signal(text) == number
+
+
+def _hook(kind: str, directory: Path, status: int = 0) -> dict[str, object]:
+    """A host hook that saves the state it is given in DIRECTORY/KIND.json, then exits ``status``."""
+    return {"path": "/bin/sh", "args": ["sh", "-c", f'cat > {directory}/{kind}.json; exit {status}'],
+            "env": ["PATH=/usr/bin:/bin"]}
+
+
+@needs_root
+def test_hooks_run_on_the_host_with_the_state(runtime: Runtime, rootfs: Path, tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path / "bundle", rootfs, ["sh", "-c", "echo body"])
+    config = json.loads((bundle / "config.json").read_text())
+    kinds = ("prestart", "createRuntime", "poststart", "poststop")
+    config["hooks"] = {kind: [_hook(kind, tmp_path)] for kind in kinds}
+    (bundle / "config.json").write_text(json.dumps(config))
+    done = runtime("run", "--bundle", str(bundle), "hooked")
+    assert (done.stdout, done.returncode) == ("body\n", 0), done.stderr
+    for kind in kinds:
+        state = json.loads((tmp_path / f"{kind}.json").read_text())
+        jsonschema.validate(state, SCHEMA)
+        assert state["id"] == "hooked" and state["bundle"] == str(bundle)
+
+
+@needs_root
+def test_a_failing_prestart_hook_fails_create(runtime: Runtime, rootfs: Path, tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path / "bundle", rootfs, ["sh", "-c", "echo never"])
+    config = json.loads((bundle / "config.json").read_text())
+    config["hooks"] = {"prestart": [_hook("prestart", tmp_path, status=3)]}
+    (bundle / "config.json").write_text(json.dumps(config))
+    with open(tmp_path / "output", "w") as out:
+        done = runtime("create", "--bundle", str(bundle), "refused", stdout=out, stderr=subprocess.PIPE,
+                       capture_output=False)
+    one_line_error(done, "prestart hook /bin/sh exited with status 3")
+    one_line_error(runtime("state", "refused"), "container does not exist")
+    assert (tmp_path / "output").read_text() == ""
