@@ -91,6 +91,9 @@ class Bundle:
     #: ``process.noNewPrivileges``.
     capabilities: CapabilitySets | None = None
     no_new_privileges: bool = False
+    #: ``linux.resources``: ``memory.limit`` in bytes and ``pids.limit`` (None: not set).
+    memory_limit: int | None = None
+    pids_limit: int | None = None
     #: ``hooks``: kind (one of HOOK_KINDS) -> its hooks, in order.
     hooks: dict[str, list[Hook]] = field(default_factory=dict)
 
@@ -252,6 +255,13 @@ def load_bundle(path: str) -> Bundle:
         validate_hostname(bundle.hostname, "config.json: hostname")
     for mount in top.objects("mounts"):
         bundle.mounts.append(_mount(mount))
+    resources = top.obj("linux").obj("resources")
+    memory = resources.obj("memory").get("limit", int)
+    if memory is not None and memory > 0:  # -1 (or 0) means no limit, as runc reads it
+        bundle.memory_limit = memory
+    pids = resources.obj("pids").get("limit", int)
+    if pids is not None and pids > 0:
+        bundle.pids_limit = pids
     hooks = top.obj("hooks")
     for kind in HOOK_KINDS:
         bundle.hooks[kind] = [_hook(hook) for hook in hooks.objects(kind)]

@@ -110,8 +110,9 @@ def build_config(flags: RunFlags) -> KernelConfig:
         optional["capabilities"] = capabilities
     if bundle is not None and bundle.no_new_privileges:
         optional["no_new_privs"] = True
-    if flags.pids_limit is not None:
-        optional["pids_limit"] = flags.pids_limit
+    if flags.pids_limit is not None or (bundle is not None and bundle.pids_limit is not None):
+        optional["pids_limit"] = flags.pids_limit or (bundle.pids_limit if bundle else None)
+    memory = flags.memory if flags.memory is not None else (bundle.memory_limit if bundle else None)
     if flags.name is not None and not _NAME.fullmatch(flags.name):
         raise RunSpecError(f"--name {flags.name!r}: use letters, digits, '_', '.' and '-' (at most 64)")
     return KernelConfig(
@@ -119,7 +120,7 @@ def build_config(flags: RunFlags) -> KernelConfig:
         argv=[os.fsencode(a) for a in argv],
         env=[f"{k}={v}".encode() for k, v in env.items()],
         hostname=hostname,
-        memory_limit=flags.memory,
+        memory_limit=memory,
         cwd=os.fsencode(os.path.normpath(cwd)),
         uid=uid, gid=gid, additional_gids=groups,
         rlimits=dict(bundle.rlimits) if bundle else {},

@@ -189,3 +189,15 @@ def test_a_failing_prestart_hook_fails_create(runtime: Runtime, rootfs: Path, tm
     one_line_error(done, "prestart hook /bin/sh exited with status 3")
     one_line_error(runtime("state", "refused"), "container does not exist")
     assert (tmp_path / "output").read_text() == ""
+
+
+@needs_root
+def test_memory_and_pids_limits_of_linux_resources(runtime: Runtime, rootfs: Path, tmp_path: Path) -> None:
+    script = "head -1 /proc/meminfo; for i in 1 2 3 4; do sleep 1 & done; wait"
+    bundle = make_bundle(tmp_path / "bundle", rootfs, ["sh", "-c", script])
+    config = json.loads((bundle / "config.json").read_text())
+    config["linux"] = {"resources": {"memory": {"limit": 64 << 20}, "pids": {"limit": 3}}}
+    (bundle / "config.json").write_text(json.dumps(config))
+    done = runtime("run", "--bundle", str(bundle), "limited")
+    assert done.stdout.split() == ["MemTotal:", "65536", "kB"]
+    assert "can't fork" in done.stderr and done.returncode != 0
