@@ -86,6 +86,8 @@ class Bundle:
     rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
     hostname: str | None = None
     terminal: bool = False
+    #: ``process.consoleSize``: (height, width) of the terminal, None if not given.
+    console_size: tuple[int, int] | None = None
     mounts: list[MountSpec] = field(default_factory=list)
     #: ``process.capabilities`` (None when the bundle has none: docker's defaults apply) and
     #: ``process.noNewPrivileges``.
@@ -230,6 +232,12 @@ def load_bundle(path: str) -> Bundle:
     if not bundle.cwd.startswith("/"):
         raise process.error("cwd", f"must be an absolute path, got {_show(bundle.cwd)}")
     bundle.terminal = process.get("terminal", bool, False)
+    if process.get("consoleSize", dict) is not None:
+        size = process.obj("consoleSize")
+        height, width = size.get("height", int, 0), size.get("width", int, 0)
+        if not (0 <= height < 1 << 16 and 0 <= width < 1 << 16):
+            raise size.error("height", f"out of range: {height}x{width}")
+        bundle.console_size = (height, width)
     user = process.obj("user")
     bundle.uid = _id(user, "uid")
     bundle.gid = _id(user, "gid")

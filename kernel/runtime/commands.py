@@ -17,10 +17,13 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from kernel.runtime import state as states
 from kernel.runtime.state import OCI_VERSION, Container, RuntimeFailure
+
+if TYPE_CHECKING:
+    from kernel.oci import Bundle
 
 #: Signals the Sentry itself relays to the guest's first process (kernel/cli.py's SignalRelay);
 #: others go through the control socket, SIGKILL ends the Sentry and so the sandbox.
@@ -120,7 +123,7 @@ def main(argv: Sequence[str]) -> int:
 
 # --- create, start, run ---------------------------------------------------------------------------
 
-def _read_bundle(bundle: str) -> tuple[dict[str, str], dict[str, list[dict[str, Any]]]]:
+def _read_bundle(bundle: str) -> tuple[dict[str, str], dict[str, list[dict[str, Any]]], Bundle]:
     """The bundle's annotations and hooks (as JSON for state.json), after checking the whole
     bundle as ``run`` would read it."""
     from kernel.oci import BundleError, load_bundle, read_config
@@ -136,7 +139,7 @@ def _read_bundle(bundle: str) -> tuple[dict[str, str], dict[str, list[dict[str, 
     if not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values()):
         raise RuntimeFailure("config.json: annotations: expected an object of strings")
     hooks = {kind: [dataclasses.asdict(hook) for hook in found] for kind, found in loaded.hooks.items() if found}
-    return dict(annotations), hooks
+    return dict(annotations), hooks, loaded
 
 
 def _hooks(container: Container, *kinds: str, fatal: bool) -> None:
@@ -163,7 +166,11 @@ def _create(args: argparse.Namespace, detach: bool) -> Container:
 
     states.check_id(args.id)
     bundle = os.path.abspath(args.bundle)
-    annotations, hooks = _read_bundle(bundle)
+    annotations, hooks, loaded = _read_bundle(bundle)
+    if args.console_socket and not loaded.terminal:
+        raise RuntimeFailure("--console-socket is for a container with process.terminal true")
+    if loaded.terminal and not args.console_socket and (args.command == "create" or detach):
+        raise RuntimeFailure("process.terminal is true: a --console-socket is needed")
     container = states.new_container(args.root, args.id, bundle, annotations)
     container.state["hooks"] = hooks
     ready_read, ready_write = os.pipe()
@@ -172,7 +179,8 @@ def _create(args: argparse.Namespace, detach: bool) -> Container:
     pid = os.fork()
     if pid == 0:
         os.close(ready_read)
-        sentry.child_main(args.id, bundle, container.fifo, ready_write, detach)
+        sentry.child_main(args.id, bundle, container.fifo, ready_write, detach, args.console_socket,
+                          loaded.console_size)
     os.close(ready_write)
     container.state["pid"] = pid
     container.state["starttime"] = states.process_start_time(pid)
@@ -207,8 +215,6 @@ def _exit_code(status: int) -> int:
 
 
 def create(args: argparse.Namespace) -> int:
-    if args.console_socket:
-        raise RuntimeFailure("--console-socket is not supported yet (use a container without a terminal)")
     _create(args, detach=True)
     return 0
 
@@ -234,8 +240,6 @@ def start(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """``run``: create and start; without ``--detach``, wait and exit as the container did."""
-    if args.console_socket:
-        raise RuntimeFailure("--console-socket is not supported yet (use a container without a terminal)")
     container = _create(args, detach=args.detach)
     _start(container)
     if args.detach:

@@ -9,8 +9,12 @@ what runc's init would give.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import socket
+import struct
 import sys
+import termios
 
 import trio
 
@@ -51,12 +55,31 @@ async def _wait_for_start() -> None:
     os.close(start)
 
 
-def child_main(container_id: str, bundle: str, fifo: str, ready: int, detach: bool) -> None:
+def give_terminal(console_socket: str, size: tuple[int, int] | None) -> None:
+    """Make a pseudo-terminal our stdin, stdout and stderr (the Sentry's ``-t`` path takes it
+    from there) and send its master end to the engine over ``console_socket`` with SCM_RIGHTS,
+    as the runtime spec's console socket asks."""
+    master, slave = os.openpty()
+    if size is not None:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as engine:
+        engine.connect(console_socket)
+        socket.send_fds(engine, [b"/dev/ptmx"], [master])
+    os.close(master)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    os.close(slave)
+
+
+def child_main(container_id: str, bundle: str, fifo: str, ready: int, detach: bool,
+               console_socket: str | None = None, console_size: tuple[int, int] | None = None) -> None:
     """The forked child: serve, then leave with the container's exit status (never returns)."""
     code = 1
     try:
         if detach:
             os.setsid()  # no terminal or job control of the caller reaches it
+        if console_socket is not None:
+            give_terminal(console_socket, console_size)
         code = serve(container_id, bundle, fifo, ready)
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else 1

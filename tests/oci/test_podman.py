@@ -87,3 +87,12 @@ def test_stop_kills_after_the_timeout(podman: Podman, name: str) -> None:
     assert started.returncode == 0, started.stderr
     assert podman("stop", "--time", "1", name).returncode == 0
     assert podman("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip() == "137"
+
+
+def test_run_it_through_the_console_socket(podman: Podman, name: str) -> None:
+    # podman -t needs a terminal of its own: script(1) gives it one.
+    command = (f"podman --runtime {podman.runtime} run --rm -it --network none --name {name} {IMAGE} "
+               "sh -c '[ -t 0 ] && [ -t 1 ] && echo on-a-terminal; exit 3'")
+    done = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=180)
+    assert "on-a-terminal" in done.stdout and done.returncode == 3, (done.stdout, done.stderr)

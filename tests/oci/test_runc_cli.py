@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -201,3 +203,37 @@ def test_memory_and_pids_limits_of_linux_resources(runtime: Runtime, rootfs: Pat
     done = runtime("run", "--bundle", str(bundle), "limited")
     assert done.stdout.split() == ["MemTotal:", "65536", "kB"]
     assert "can't fork" in done.stderr and done.returncode != 0
+
+
+@needs_root
+def test_console_socket_gets_the_terminal(runtime: Runtime, rootfs: Path, tmp_path: Path) -> None:
+    script = "[ -t 0 ] && [ -t 1 ] && echo on-a-terminal; stty size; read line; echo got $line"
+    bundle = make_bundle(tmp_path / "bundle", rootfs, ["sh", "-c", script], terminal=True,
+                         consoleSize={"height": 30, "width": 100})
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(tmp_path / "console.sock"))
+        listener.listen(1)
+        with open(tmp_path / "output", "w") as out:
+            created = runtime("create", "--bundle", str(bundle), "--console-socket", str(tmp_path / "console.sock"),
+                              "tty", stdout=out, stderr=out, capture_output=False)
+        assert created.returncode == 0, (tmp_path / "output").read_text()
+        connection, _ = listener.accept()
+        with connection:
+            _, fds, _, _ = socket.recv_fds(connection, 64, 1)
+    master = fds[0]
+    try:
+        assert runtime("start", "tty").returncode == 0
+        os.write(master, b"hello\n")
+        seen = b""
+        deadline = time.monotonic() + PATIENCE
+        while b"got hello" not in seen:
+            assert time.monotonic() < deadline, seen
+            ready, _, _ = select.select([master], [], [], 1)
+            if ready:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:  # EIO: every slave end is closed
+                    break
+        assert b"on-a-terminal\r\n30 100\r\n" in seen and b"got hello" in seen, seen
+    finally:
+        os.close(master)
