@@ -96,3 +96,17 @@ def test_run_it_through_the_console_socket(podman: Podman, name: str) -> None:
     done = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, timeout=180)
     assert "on-a-terminal" in done.stdout and done.returncode == 3, (done.stdout, done.stderr)
+
+
+def test_the_config_podman_writes(podman: Podman, name: str, tmp_path: Path) -> None:
+    """A volume, a read-only root, user and extra group, hostname, rlimits, capabilities and a
+    tmpfs, as podman writes them into config.json, all reach the guest."""
+    (tmp_path / "f").write_text("volume-content\n")
+    script = ("cat /data/f; id -u; id -G; hostname; ulimit -n; ulimit -Hn; grep CapEff /proc/self/status; "
+              "touch /x; touch /scratch/y && echo tmpfs-ok; touch /data/z; exit 4")
+    done = run(podman, name, "sh", "-c", script,
+               options=("--rm", "-v", f"{tmp_path}:/data:ro", "--read-only", "--user", "1000:1000",
+                        "--group-add", "50", "--hostname", "h1", "--ulimit", "nofile=100:200",
+                        "--cap-drop", "ALL", "--tmpfs", "/scratch"))
+    assert done.stdout == "volume-content\n1000\n1000 50\nh1\n100\n200\nCapEff:\t0000000000000000\ntmpfs-ok\n"
+    assert done.stderr.count("Read-only file system") == 2 and done.returncode == 4, done.stderr
