@@ -102,6 +102,7 @@ def test_the_config_podman_writes(podman: Podman, name: str, tmp_path: Path) -> 
     """A volume, a read-only root, user and extra group, hostname, rlimits, capabilities and a
     tmpfs, as podman writes them into config.json, all reach the guest."""
     (tmp_path / "f").write_text("volume-content\n")
+    tmp_path.chmod(0o755)  # the guest's user 1000 reads it
     script = ("cat /data/f; id -u; id -G; hostname; ulimit -n; ulimit -Hn; grep CapEff /proc/self/status; "
               "touch /x; touch /scratch/y && echo tmpfs-ok; touch /data/z; exit 4")
     done = run(podman, name, "sh", "-c", script,
