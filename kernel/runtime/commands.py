@@ -9,11 +9,13 @@ container that is not *created*.
 from __future__ import annotations
 
 import argparse
+import array
 import contextlib
 import dataclasses
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -101,7 +103,23 @@ def build_parser() -> argparse.ArgumentParser:
     spec = commands.add_parser("spec", help="write a default config.json")
     spec.add_argument("-b", "--bundle", default=".")
     spec.add_argument("--rootless", action="store_true")
-    for name in ("pause", "resume", "checkpoint", "restore", "events", "update", "exec"):
+    execute = with_id("exec", "run a new process inside a running container")
+    execute.add_argument("cmd", nargs=argparse.REMAINDER, help="CMD ARGS... (unless --process)")
+    execute.add_argument("-p", "--process", help="a JSON file holding the runtime spec's process object")
+    execute.add_argument("-t", "--tty", action="store_true")
+    execute.add_argument("--console-socket")
+    execute.add_argument("--pid-file")
+    execute.add_argument("-d", "--detach", action="store_true")
+    execute.add_argument("--cwd")
+    execute.add_argument("-e", "--env", action="append", default=[])
+    execute.add_argument("-u", "--user", help="UID[:GID]")
+    execute.add_argument("-g", "--additional-gids", action="append", type=int, default=[])
+    for accepted in ("--cap", "--apparmor", "--process-label", "--cgroup"):
+        execute.add_argument(accepted, action="append", default=[], help="accepted")
+    execute.add_argument("--no-new-privs", action="store_true", help="accepted")
+    execute.add_argument("--preserve-fds", type=int, default=0, help="accepted")
+    execute.add_argument("--ignore-paused", action="store_true", help="accepted")
+    for name in ("pause", "resume", "checkpoint", "restore", "events", "update"):
         refused = commands.add_parser(name, help="not supported")
         refused.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
@@ -310,6 +328,197 @@ def ps(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- exec -----------------------------------------------------------------------------------------
+
+def _exec_message(args: argparse.Namespace, container: Container) -> dict[str, Any]:
+    """The exec request: ``--process FILE``'s process, else the flags over the bundle's process."""
+    from kernel.oci import BundleError, load_bundle, read_config
+
+    try:
+        bundle = load_bundle(container.state["bundle"])
+    except BundleError as error:
+        raise RuntimeFailure(str(error)) from None
+    if args.process:
+        try:
+            process = read_config(args.process)
+        except BundleError as error:
+            raise RuntimeFailure(f"--process {args.process}: {error}") from None
+        if not isinstance(process, dict):
+            raise RuntimeFailure(f"--process {args.process}: expected a JSON object")
+        user = process.get("user") or {}
+        message = {"argv": process.get("args"), "env": process.get("env") or [], "cwd": process.get("cwd") or "/",
+                   "uid": user.get("uid", 0), "gid": user.get("gid", 0), "groups": user.get("additionalGids") or [],
+                   "terminal": bool(process.get("terminal"))}
+    else:
+        command = list(args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd)
+        uid, gid = bundle.uid, bundle.gid
+        if args.user:
+            user, _, group = args.user.partition(":")
+            if not user.isdigit() or (group and not group.isdigit()):
+                raise RuntimeFailure(f"--user {args.user!r}: expected UID[:GID] as numbers")
+            uid, gid = int(user), int(group) if group else 0
+        message = {"argv": command, "env": [*bundle.env, *args.env], "cwd": args.cwd or bundle.cwd,
+                   "uid": uid, "gid": gid, "groups": args.additional_gids or bundle.additional_gids,
+                   "terminal": args.tty}
+    if not isinstance(message["argv"], list) or not message["argv"] or \
+            not all(isinstance(a, str) for a in message["argv"]):
+        raise RuntimeFailure("exec needs a command (process.args)")
+    if message.pop("terminal") or args.console_socket:
+        raise RuntimeFailure("exec with a terminal is not supported yet")
+    message["argv"][0] = _find_command(bundle.rootfs, message["argv"][0], message["env"])
+    return {"op": "exec", **message}
+
+
+def _find_command(rootfs: str, command: str, env: list[str]) -> str:
+    """``command`` along the process's PATH in the image, as runc's init finds it (itself if it
+    has a slash or is found nowhere: the Sentry then says it is not found)."""
+    from kernel.images.rootfs import ImageFiles
+    from kernel.runspec import DEFAULT_PATH, CommandNotFoundInImage, find_command
+
+    path = next((e.partition("=")[2] for e in reversed(env) if e.startswith("PATH=")), DEFAULT_PATH)
+    try:
+        with ImageFiles(rootfs) as root:
+            return find_command(root, command, path)
+    except (CommandNotFoundInImage, OSError):
+        return command
+
+
+def _exec_request(container: Container, message: dict[str, Any]) -> tuple[socket.socket, ExecPipes]:
+    """Send the request with pipes for the process's stdin, stdout and stderr; the connection
+    and our ends of the pipes, once the process runs.
+
+    The process gets pipes, not our own stdio: the Sentry keeps what it is given, and the engine
+    must see end-of-file on its streams when this command exits, as with runc."""
+    from kernel import control
+
+    path = os.path.join(control.runtime_root(), container.id, "control")
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    pipes = ExecPipes()
+    try:
+        connection.connect(path)
+        connection.sendmsg([json.dumps(message).encode() + b"\n"],
+                           [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", pipes.theirs))])
+        pipes.sent()
+        first = _reply(connection)
+    except OSError as error:
+        connection.close()
+        pipes.close()
+        raise RuntimeFailure(f"container {container.id}: {error.strerror or error}") from None
+    if "error" in first:
+        connection.close()
+        pipes.close()
+        if "status" in first:
+            print(f"sentrio: {first['error']}", file=sys.stderr)
+            raise SystemExit(_exit_code(int(first["status"])))
+        raise RuntimeFailure(first["error"])
+    return connection, pipes
+
+
+class ExecPipes:
+    """The exec'd process's stdio: three pipes, relayed to and from ours."""
+
+    def __init__(self) -> None:
+        self.stdin_read, self.stdin_write = os.pipe()
+        self.stdout_read, self.stdout_write = os.pipe()
+        self.stderr_read, self.stderr_write = os.pipe()
+        self.theirs = [self.stdin_read, self.stdout_write, self.stderr_write]
+
+    def sent(self) -> None:
+        for fd in self.theirs:
+            os.close(fd)
+        self.theirs = []
+
+    def close(self) -> None:
+        for fd in (*self.theirs, self.stdin_write, self.stdout_read, self.stderr_read):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def relay(self, connection: socket.socket) -> int:
+        """Copy our stdin in, the process's output out, until its status comes; the exit code."""
+        import select
+
+        outputs = {self.stdout_read: 1, self.stderr_read: 2}
+        stdin_open = True
+        status_line = b""
+        try:
+            while True:
+                watched = [*outputs, connection.fileno()] + ([0] if stdin_open else [])
+                ready, _, _ = select.select(watched, [], [])
+                for fd in ready:
+                    if fd == 0:
+                        data = os.read(0, 65536)
+                        if data:
+                            _write_all(self.stdin_write, data)
+                        else:
+                            stdin_open = False
+                            os.close(self.stdin_write)
+                            self.stdin_write = -1
+                    elif fd in outputs:
+                        data = os.read(fd, 65536)
+                        if data:
+                            _write_all(outputs[fd], data)
+                        else:
+                            del outputs[fd]
+                    else:
+                        chunk = connection.recv(4096)
+                        status_line += chunk
+                        if not chunk or status_line.endswith(b"\n"):
+                            self._drain(outputs)
+                            return _exit_code(int(json.loads(status_line)["status"])) if chunk else 255
+        except (OSError, ValueError, KeyError):
+            return 255
+        finally:
+            self.close()
+
+    @staticmethod
+    def _drain(outputs: dict[int, int]) -> None:
+        """What the process wrote before it ended (the Sentry keeps the pipes open)."""
+        for fd, target in outputs.items():
+            os.set_blocking(fd, False)
+            with contextlib.suppress(BlockingIOError):
+                while data := os.read(fd, 65536):
+                    _write_all(target, data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _reply(connection: socket.socket) -> dict[str, Any]:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = connection.recv(1)  # one line at a time: the status line comes later
+        if not chunk:
+            raise OSError(0, "the sandbox closed the connection")
+        data += chunk
+    reply: dict[str, Any] = json.loads(data)
+    return reply
+
+
+def exec_(args: argparse.Namespace) -> int:
+    """A new process in the running container; exits as it did (``--detach``: a child does)."""
+    container = states.load(args.root, args.id)
+    if container.status() != "running":
+        raise RuntimeFailure(f"cannot exec in a container that is {container.status()}: {container.id}")
+    connection, pipes = _exec_request(container, _exec_message(args, container))
+    if not args.detach:
+        if args.pid_file:
+            _write_pid_file(args.pid_file, os.getpid())
+        with connection:
+            return pipes.relay(connection)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(pipes.relay(connection))
+    connection.close()
+    pipes.close()
+    if args.pid_file:
+        _write_pid_file(args.pid_file, pid)
+    return 0
+
+
 # --- kill, delete ----------------------------------------------------------------------------------
 
 def parse_signal(text: str) -> int:
@@ -444,5 +653,5 @@ def spec(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "create": create, "start": start, "run": run, "state": state, "list": list_, "ps": ps,
-    "kill": kill, "delete": delete, "features": features, "spec": spec,
+    "kill": kill, "delete": delete, "exec": exec_, "features": features, "spec": spec,
 }

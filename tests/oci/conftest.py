@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,16 +29,18 @@ def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def runtime_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def runtime_binary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """An executable that is ``sentrio`` from this tree, as an engine's ``--runtime`` names it
     (engines run it with their own environment, so everything it needs is spelled out)."""
     directory = tmp_path_factory.mktemp("oci-bin")
-    runtime_dir = tmp_path_factory.mktemp("oci-control")
+    # Short: a control socket's path (this, an engine's 64-digit id, /control) must fit 108 bytes.
+    runtime_dir = tempfile.mkdtemp(prefix="s-oci-", dir="/tmp")
     binary = directory / "sentrio"
     binary.write_text(f"#!/bin/sh\nexport PYTHONPATH={REPO} SENTRIO_RUNTIME_DIR={runtime_dir}\n"
                       f"exec {os.path.realpath(sys.executable)} -m kernel \"$@\"\n")
     binary.chmod(0o755)
-    return binary
+    yield binary
+    shutil.rmtree(runtime_dir, ignore_errors=True)
 
 
 def make_bundle(directory: Path, rootfs: Path, args: list[str], **process: object) -> Path:

@@ -111,3 +111,11 @@ def test_the_config_podman_writes(podman: Podman, name: str, tmp_path: Path) -> 
                         "--cap-drop", "ALL", "--tmpfs", "/scratch"))
     assert done.stdout == "volume-content\n1000\n1000 50\nh1\n100\n200\nCapEff:\t0000000000000000\ntmpfs-ok\n"
     assert done.stderr.count("Read-only file system") == 2 and done.returncode == 4, done.stderr
+
+
+def test_exec_into_a_running_container(podman: Podman, name: str) -> None:
+    started = run(podman, name, "sleep", "1000", options=("-d",))
+    assert started.returncode == 0, started.stderr
+    done = podman("exec", name, "sh", "-c", "echo hello from exec; cat /proc/1/comm; exit 7")
+    assert (done.stdout, done.returncode) == ("hello from exec\nsleep\n", 7), (done.stderr, started.stdout)
+    assert podman("exec", name, "/no/such/program").returncode == 127

@@ -237,3 +237,31 @@ def test_console_socket_gets_the_terminal(runtime: Runtime, rootfs: Path, tmp_pa
         assert b"on-a-terminal\r\n30 100\r\n" in seen and b"got hello" in seen, seen
     finally:
         os.close(master)
+
+
+@needs_root
+def test_exec_runs_a_new_process_in_the_sandbox(runtime: Runtime, rootfs: Path, tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path / "bundle", rootfs, ["sleep", "1000"])
+    with open(tmp_path / "output", "w") as out:
+        assert runtime("create", "--bundle", str(bundle), "busy", stdout=out, stderr=out,
+                       capture_output=False).returncode == 0
+    assert runtime("start", "busy").returncode == 0
+    done = runtime("exec", "busy", "sh", "-c", "tr a-z A-Z; cat /proc/1/comm; echo $HOSTNAME-$(hostname); exit 5",
+                   input="from stdin\n", stdin=None)
+    assert (done.stdout, done.returncode) == ("FROM STDIN\nsleep\noci-test-oci-test\n", 5), done.stderr
+    done = runtime("exec", "--user", "1000:1001", "--cwd", "/tmp", "--env", "GREETING=hi", "busy",
+                   "sh", "-c", 'echo "$(id -u) $(id -g) $(pwd) $GREETING"')
+    assert (done.stdout, done.returncode) == ("1000 1001 /tmp hi\n", 0), done.stderr
+    process = tmp_path / "process.json"
+    process.write_text(json.dumps({"args": ["sh", "-c", "echo from-file; exit 2"], "cwd": "/",
+                                   "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}))
+    done = runtime("exec", "--process", str(process), "--detach", "--pid-file", str(tmp_path / "exec.pid"), "busy",
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, capture_output=False)
+    assert done.returncode == 0, done.stderr
+    assert int((tmp_path / "exec.pid").read_text()) > 0
+    assert done.stdout == "from-file\n"  # the detached child held our stdout until the process ended
+    done = runtime("exec", "busy", "/no/such/program")
+    assert done.returncode == 127 and "executable file not found" in done.stderr
+    assert (tmp_path / "output").read_text() == ""
+    runtime("delete", "--force", "busy")
+    one_line_error(runtime("exec", "busy", "true"), "container does not exist")
