@@ -1,8 +1,8 @@
 """runc's command line on ``sentrio``, so podman, docker and containerd can drive Sentrio.
 
 ``sentrio create ID --bundle DIR`` builds a sandbox and holds its first process; ``start``,
-``state``, ``kill``, ``delete``, ``run``, ``list``, ``ps``, ``features`` and ``spec`` behave as
-runc's do (see :mod:`kernel.runtime.commands`). :func:`is_runc_command_line` tells the CLI when
+``state``, ``kill``, ``delete``, ``run``, ``exec``, ``list``, ``ps``, ``features`` and ``spec``
+behave as runc's do (see :mod:`kernel.runtime.commands`). :func:`is_runc_command_line` tells the CLI when
 it is called this way rather than as ``sentrio run IMAGE -- CMD``.
 """
 
