@@ -514,6 +514,10 @@ def print_syscall_table() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from kernel import runtime
+
+    if runtime.is_runc_command_line(sys.argv[1:] if argv is None else argv):
+        return runtime.main(sys.argv[1:] if argv is None else argv)  # an engine calls us as it calls runc
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -13,6 +13,7 @@ file system has gone since (the Sentry is confined after start-up).
 
 from __future__ import annotations
 
+import array
 import contextlib
 import json
 import logging
@@ -153,6 +154,62 @@ async def describe(kernel: Kernel, state: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def signal_init(kernel: Kernel, signo: Any) -> dict[str, Any]:
+    """``kill`` of an OCI engine: ``signo`` to the guest's first process, sent from outside its
+    pid namespace (si_pid 0), as runc's kill reaches a container's init."""
+    from abi.linux import SI_USER
+    from abi.structs import SIGINFO_KILL
+
+    if not isinstance(signo, int) or isinstance(signo, bool) or not 1 <= signo <= 64:
+        return {"error": f"invalid signal {signo!r}"}
+    init = kernel.processes.get(1)
+    if init is None or init.zombie:
+        return {"error": "the container is not running"}
+    try:
+        await kernel.bus.call("signals", "send", init.pid, None, signo, SIGINFO_KILL.pack(signo, 0, SI_USER, 0, 0, 0))
+    except Errno as error:
+        return {"error": str(error)}
+    return {"signalled": init.pid}
+
+
+async def exec_and_wait(kernel: Kernel, message: dict[str, Any], fds: list[int], stream: trio.SocketStream) -> None:
+    """``exec``: start the process ``message`` describes with ``fds`` as its stdio, reply with
+    its guest pid, then with its wait status once it ends."""
+    from kernel.exec import CommandNotExecutable, CommandNotFound
+    from kernel.runtime.execute import ExecRequest, exec_process
+
+    async def send(reply: dict[str, Any]) -> None:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await stream.send_all(json.dumps(reply).encode() + b"\n")
+
+    try:
+        if len(fds) != 3:
+            raise ValueError(f"expected 3 descriptors, got {len(fds)}")
+        request = ExecRequest(
+            argv=[os.fsencode(a) for a in message["argv"]], env=[os.fsencode(e) for e in message["env"]],
+            cwd=os.fsencode(message["cwd"]), uid=int(message["uid"]), gid=int(message["gid"]),
+            groups=tuple(int(g) for g in message["groups"]))
+        if not request.argv or not request.argv[0]:
+            raise ValueError("no command")
+    except (ValueError, KeyError, TypeError) as error:
+        for fd in fds:
+            os.close(fd)
+        await send({"error": f"bad exec request: {error}"})
+        return
+    try:
+        process = await exec_process(kernel, request, (fds[0], fds[1], fds[2]))
+    except CommandNotFound as error:
+        # The words podman and docker look for to exit 127, as with runc.
+        await send({"error": f"exec {error.command}: executable file not found in $PATH", "status": 127 << 8})
+        return
+    except (CommandNotExecutable, Errno) as error:
+        await send({"error": f"cannot exec: {error}", "status": 126 << 8})
+        return
+    await send({"pid": process.pid})
+    await process.exited.wait()
+    await send({"status": process.exit_status})
+
+
 async def serve(kernel: Kernel, sandbox: SandboxDirectory,
                 task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """Answer control requests until cancelled."""
@@ -170,20 +227,35 @@ async def serve(kernel: Kernel, sandbox: SandboxDirectory,
     async def answer(stream: trio.SocketStream) -> None:
         async with stream:
             request = b""
+            fds: list[int] = []  # an exec's stdio, sent with the request's first bytes
             with trio.move_on_after(CLIENT_TIMEOUT):
-                while b"\n" not in request and len(request) < MAX_REQUEST:
+                with contextlib.suppress(OSError):
+                    request, ancillary, _, _ = await stream.socket.recvmsg(MAX_REQUEST, socket.CMSG_SPACE(3 * 4))
+                    for level, kind, data in ancillary:
+                        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                            fds += list(array.array("i", data[:len(data) - len(data) % 4]))
+                while request and b"\n" not in request and len(request) < MAX_REQUEST:
                     chunk = await stream.receive_some(MAX_REQUEST)
                     if not chunk:
                         break
                     request += chunk
             try:
-                op = json.loads(request.decode()).get("op")
+                message = json.loads(request.decode())
+                op = message.get("op")
             except (ValueError, UnicodeDecodeError, AttributeError):
-                op = None
+                message, op = {}, None
             if op in ("inspect", "ps"):
                 reply: dict[str, Any] = await describe(kernel, sandbox.state)
+            elif op == "signal":
+                reply = await signal_init(kernel, message.get("signo"))
+            elif op == "exec":
+                fds, taken = [], fds
+                await exec_and_wait(kernel, message, taken, stream)
+                return
             else:
                 reply = {"error": f"unknown request {request[:64]!r}"}
+            for fd in fds:
+                os.close(fd)
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await stream.send_all(json.dumps(reply).encode() + b"\n")
 
@@ -205,11 +277,16 @@ def _alive(path: str) -> bool:
 
 def query(path: str, op: str = "inspect") -> dict[str, Any] | None:
     """Ask the sandbox at ``path``; None if it does not answer."""
+    return request(path, {"op": op})
+
+
+def request(path: str, message: dict[str, Any]) -> dict[str, Any] | None:
+    """Send ``message`` to the sandbox at ``path``; its reply, None if it does not answer."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
             client.settimeout(CLIENT_TIMEOUT)
             client.connect(os.path.join(path, "control"))
-            client.sendall(json.dumps({"op": op}).encode() + b"\n")
+            client.sendall(json.dumps(message).encode() + b"\n")
             data = b""
             while not data.endswith(b"\n"):
                 chunk = client.recv(1 << 16)

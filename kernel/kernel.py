@@ -15,7 +15,7 @@ import importlib
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -92,6 +92,9 @@ class KernelConfig:
     rw: bool = False
     #: Confine the Sentry and its stubs (kernel/confine/); False only for ``--debug-unconfined``.
     confine: bool = True
+    #: Awaited once the sandbox is built and confined, before the first process starts: an OCI
+    #: ``create`` holds it here until ``start`` (kernel/runtime/).
+    start_gate: Callable[[], Awaitable[None]] | None = None
 
 
 class Kernel:
@@ -258,6 +261,8 @@ class Kernel:
                     self.prestarted_gofers.close()  # a gofer service of its own took none
                     if self.config.confine:
                         confine_sentry(self)  # start-up is over: the host goes away
+                    if self.config.start_gate is not None:
+                        await self.config.start_gate()
                     init = await exec_first_process(self, self.config.argv, self.config.env)
                     await init.exited.wait()
                 except (CommandNotFound, CommandNotExecutable, SentryError) as error:

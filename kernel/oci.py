@@ -54,6 +54,21 @@ class MountSpec:
     options: tuple[str, ...] = ()
 
 
+#: The hooks of config.json a runtime runs on the host, in the order of a container's life.
+HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
+
+
+@dataclass(frozen=True, slots=True)
+class Hook:
+    """A program the runtime runs on the host at a point of the container's life (the state
+    JSON on its stdin): ``path`` with ``args`` (``args[0]`` is its argv[0]) and ``env``."""
+
+    path: str
+    args: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    timeout: int | None = None
+
+
 @dataclass(slots=True)
 class Bundle:
     """What a bundle's config.json asks for, validated."""
@@ -71,11 +86,18 @@ class Bundle:
     rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
     hostname: str | None = None
     terminal: bool = False
+    #: ``process.consoleSize``: (height, width) of the terminal, None if not given.
+    console_size: tuple[int, int] | None = None
     mounts: list[MountSpec] = field(default_factory=list)
     #: ``process.capabilities`` (None when the bundle has none: docker's defaults apply) and
     #: ``process.noNewPrivileges``.
     capabilities: CapabilitySets | None = None
     no_new_privileges: bool = False
+    #: ``linux.resources``: ``memory.limit`` in bytes and ``pids.limit`` (None: not set).
+    memory_limit: int | None = None
+    pids_limit: int | None = None
+    #: ``hooks``: kind (one of HOOK_KINDS) -> its hooks, in order.
+    hooks: dict[str, list[Hook]] = field(default_factory=dict)
 
 
 def is_bundle(path: str) -> bool:
@@ -210,6 +232,12 @@ def load_bundle(path: str) -> Bundle:
     if not bundle.cwd.startswith("/"):
         raise process.error("cwd", f"must be an absolute path, got {_show(bundle.cwd)}")
     bundle.terminal = process.get("terminal", bool, False)
+    if process.get("consoleSize", dict) is not None:
+        size = process.obj("consoleSize")
+        height, width = size.get("height", int, 0), size.get("width", int, 0)
+        if not (0 <= height < 1 << 16 and 0 <= width < 1 << 16):
+            raise size.error("height", f"out of range: {height}x{width}")
+        bundle.console_size = (height, width)
     user = process.obj("user")
     bundle.uid = _id(user, "uid")
     bundle.gid = _id(user, "gid")
@@ -235,7 +263,27 @@ def load_bundle(path: str) -> Bundle:
         validate_hostname(bundle.hostname, "config.json: hostname")
     for mount in top.objects("mounts"):
         bundle.mounts.append(_mount(mount))
+    resources = top.obj("linux").obj("resources")
+    memory = resources.obj("memory").get("limit", int)
+    if memory is not None and memory > 0:  # -1 (or 0) means no limit, as runc reads it
+        bundle.memory_limit = memory
+    pids = resources.obj("pids").get("limit", int)
+    if pids is not None and pids > 0:
+        bundle.pids_limit = pids
+    hooks = top.obj("hooks")
+    for kind in HOOK_KINDS:
+        bundle.hooks[kind] = [_hook(hook) for hook in hooks.objects(kind)]
     return bundle
+
+
+def _hook(fields: _Fields) -> Hook:
+    path = fields.get("path", str)
+    if not path or not path.startswith("/"):
+        raise fields.error("path", f"must be an absolute path, got {_show(path)}")
+    timeout = fields.get("timeout", int)
+    if timeout is not None and timeout <= 0:
+        raise fields.error("timeout", f"must be positive, got {timeout}")
+    return Hook(path=path, args=tuple(fields.strings("args")), env=tuple(fields.strings("env")), timeout=timeout)
 
 
 def _capabilities(fields: _Fields) -> CapabilitySets:

@@ -9,6 +9,7 @@ Every problem is a :class:`RunSpecError` with a one-line message; the CLI exits 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
@@ -20,6 +21,8 @@ from abi.creds import ALL_CAPS, DOCKER_DEFAULT_CAPS, CapabilitySets, cap_number
 from kernel.images.rootfs import ImageFiles
 from kernel.kernel import KernelConfig
 from kernel.oci import Bundle, BundleError, MountSpec, is_bundle, load_bundle, tmpfs_option_problem, validate_hostname
+
+log = logging.getLogger("sentrio.runspec")
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_HOSTNAME = "sentrio"
@@ -98,7 +101,7 @@ def build_config(flags: RunFlags) -> KernelConfig:
     cwd = flags.workdir if flags.workdir is not None else (bundle.cwd if bundle else "/")
     if not cwd.startswith("/"):
         raise RunSpecError(f"the working directory must be an absolute path, got {cwd!r}")
-    mounts = list(bundle.mounts if bundle else [])
+    mounts = [m for m in (bundle.mounts if bundle else []) if _served(m)]
     mounts += [parse_volume(v) for v in flags.volume]
     mounts += [parse_tmpfs(t) for t in flags.tmpfs]
     optional: dict[str, Any] = {}  # only what was asked for: the kernel's defaults stand otherwise
@@ -107,8 +110,9 @@ def build_config(flags: RunFlags) -> KernelConfig:
         optional["capabilities"] = capabilities
     if bundle is not None and bundle.no_new_privileges:
         optional["no_new_privs"] = True
-    if flags.pids_limit is not None:
-        optional["pids_limit"] = flags.pids_limit
+    if flags.pids_limit is not None or (bundle is not None and bundle.pids_limit is not None):
+        optional["pids_limit"] = flags.pids_limit or (bundle.pids_limit if bundle else None)
+    memory = flags.memory if flags.memory is not None else (bundle.memory_limit if bundle else None)
     if flags.name is not None and not _NAME.fullmatch(flags.name):
         raise RunSpecError(f"--name {flags.name!r}: use letters, digits, '_', '.' and '-' (at most 64)")
     return KernelConfig(
@@ -116,7 +120,7 @@ def build_config(flags: RunFlags) -> KernelConfig:
         argv=[os.fsencode(a) for a in argv],
         env=[f"{k}={v}".encode() for k, v in env.items()],
         hostname=hostname,
-        memory_limit=flags.memory,
+        memory_limit=memory,
         cwd=os.fsencode(os.path.normpath(cwd)),
         uid=uid, gid=gid, additional_gids=groups,
         rlimits=dict(bundle.rlimits) if bundle else {},
@@ -270,6 +274,16 @@ def find_command(root: ImageFiles, command: str, path: str) -> str:
 
 
 # --- mounts ----------------------------------------------------------------------------------
+
+def _served(mount: MountSpec) -> bool:
+    """Whether a bundle's mount is made: a bind of a single file (engines bind /etc/hosts,
+    /etc/resolv.conf, /etc/hostname, /run/.containerenv) is not yet, and is skipped with a
+    debug line so the container still starts; ``-v`` of a file stays an error."""
+    if mount.kind == "bind" and mount.source is not None and not os.path.isdir(mount.source):
+        log.debug("mount %s: binding the file %s is not supported; skipped", mount.destination, mount.source)
+        return False
+    return True
+
 
 def _guest_path(path: str, flag: str) -> str:
     if not path.startswith("/"):

@@ -8,6 +8,8 @@ command -v gcc >/dev/null || need_apt+=(gcc libc6-dev)
 command -v musl-gcc >/dev/null || need_apt+=(musl-tools)
 command -v readelf >/dev/null || need_apt+=(binutils)
 [ -x /bin/busybox ] || need_apt+=(busybox-static)   # python -m kernel image build busybox
+command -v podman >/dev/null || need_apt+=(podman)       # tests/oci: engines drive sentrio as their runtime
+command -v containerd >/dev/null || need_apt+=(containerd)
 if ((${#need_apt[@]})); then
     echo "setup: installing ${need_apt[*]} from Debian" >&2
     apt-get update -qq
@@ -19,3 +21,6 @@ if ! python3 -c "import trio, msgpack, ptrace, anyio, pytest_trio, pytest_timeou
     echo "setup: installing Sentrio and its test dependencies with pip" >&2
     python3 -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
 fi
+# tests/oci validates `sentrio state` against the runtime spec's JSON schema.
+python3 -c "import jsonschema" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check jsonschema 2>&1 \
+    | grep -v "Running pip as the 'root' user" >&2 || true
