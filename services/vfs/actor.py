@@ -29,7 +29,7 @@ from services.vfs.anonymous import AnonymousFiles
 from services.vfs.devfs import make_devfs
 from services.vfs.file import File
 from services.vfs.inode import Dir, Filesystem
-from services.vfs.mounts import PROVIDED, SKIPPED, guest_path, tmpfs_root
+from services.vfs.mounts import EXCLUSIVE, PROVIDED, SKIPPED, guest_path, tmpfs_root
 from services.vfs.names import NameOperations
 from services.vfs.overlay import GoferFs
 from services.vfs.path import mounted, resolve
@@ -64,7 +64,10 @@ class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations,
 
     async def serve(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self.mount_id = await self.bus.call("gofer", "mount", self.image, self.mode == "rw")
-        fs = GoferFs(self.bus, self.mount_id, self.mode, capacity=self.memory // 2)
+        # A --read-only root is the image as the overlay's lower layer is: nothing but the image's
+        # owner changes it, so it is cached as exclusively (docs/caching.md); --rw writes through.
+        access = EXCLUSIVE if self.mode == "ro" else None
+        fs = GoferFs(self.bus, self.mount_id, self.mode, capacity=self.memory // 2, access=access)
         self.root_dir = await fs.root()
         self.table.add(b"none", b"/", fs.name, fs.read_only, self.root_dir)
         await self._mount(b"dev", make_devfs(self._open_terminal), b"devtmpfs", create=True)
