@@ -53,6 +53,9 @@ class ProcessInfo:
     cwd: int | None
     #: (fd, VFS handle, close-on-exec) for each open fd, in order.
     fds: tuple[tuple[int, int, bool], ...]
+    #: Its UTS namespace's names (uname's nodename and domainname, /proc/sys/kernel/hostname).
+    hostname: bytes = b""
+    domainname: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)

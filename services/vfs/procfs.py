@@ -76,6 +76,25 @@ class ProcFile(Inode):
         return SnapshotFile(flags, self, await self.generate())
 
 
+class ReaderProcFile(ProcFile):
+    """A ProcFile whose bytes depend on who opens it (a namespace's names are the reader's)."""
+
+    def __init__(self, fs: Filesystem, generate_for: Callable[[Caller], Awaitable[bytes]]) -> None:
+        super().__init__(fs, _nothing)
+        self.generate_for = generate_for
+
+    async def open(self, flags: int, caller: Caller) -> File:
+        if flags & O_PATH:
+            return PathFile(flags, self)
+        if flags & O_ACCMODE != O_RDONLY:
+            raise Errno(EACCES)
+        return SnapshotFile(flags, self, await self.generate_for(caller))
+
+
+async def _nothing() -> bytes:
+    return b""
+
+
 class ProcLink(Symlink):
     """A symlink whose target is computed when read, for the caller reading it."""
 
@@ -257,11 +276,17 @@ class ProcFs:
 
     async def _sys(self, directory: ProcDir) -> dict[bytes, Inode]:
         fs = self.fs
-        hostname = (await self._system()).hostname
+
+        async def hostname(caller: Caller) -> bytes:
+            return (await self._process(caller.pid)).hostname + b"\n"
+
+        async def domainname(caller: Caller) -> bytes:
+            return (await self._process(caller.pid)).domainname + b"\n"
 
         async def kernel_dir(_: ProcDir) -> dict[bytes, Inode]:
             return {
-                b"hostname": _static(fs, hostname.encode() + b"\n"),
+                b"hostname": ReaderProcFile(fs, hostname),
+                b"domainname": ReaderProcFile(fs, domainname),
                 b"ostype": _static(fs, b"Linux\n"),
                 b"osrelease": _static(fs, RELEASE + b"\n"),
                 b"pid_max": _static(fs, b"4194304\n"),

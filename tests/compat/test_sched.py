@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.compat.conftest import ALL_CAPS, USER, needs_root, same
+from tests.compat.conftest import ALL_CAPS, USER, needs_root, same, sentrio
 
 pytestmark = needs_root()
 
@@ -59,3 +59,9 @@ def test_sethostname_in_a_new_uts_namespace(image: Path, user: str | None) -> No
     else:
         assert "uname: sandbox-test example.org" in outcome.stdout
         assert "parent after a child in the same namespace: shared" in outcome.stdout
+
+
+def test_proc_hostname_is_the_readers_uts_namespace(image: Path) -> None:
+    outcome = sentrio(image, "/bin/sched_attrs", "uts-proc", user=ALL_CAPS, options=("--hostname", "box"))
+    assert outcome.stdout == ("before reads box\nafter sethostname reads inner\nthe child reads child\n"
+                              "the parent reads inner\n"), outcome.stderr

@@ -353,6 +353,38 @@ static void case_waitid(void)
     show("waitid WSTOPPED with no children", waitid(P_ALL, 0, &info, WSTOPPED));
 }
 
+/* /proc/sys/kernel/hostname is the reader's UTS namespace's (Sentrio only: the native chroot
+   has no /proc). */
+static void print_proc_hostname(const char *who)
+{
+    char name[80] = {0};
+    FILE *f = fopen("/proc/sys/kernel/hostname", "r");
+    if (!f || !fgets(name, sizeof name, f)) {
+        printf("%s: no /proc/sys/kernel/hostname\n", who);
+        return;
+    }
+    fclose(f);
+    printf("%s reads %s", who, name);
+}
+
+static void case_uts_proc(void)
+{
+    print_proc_hostname("before");
+    if (unshare(CLONE_NEWUTS))
+        return;
+    sethostname("inner", 5);
+    print_proc_hostname("after sethostname");
+    pid_t child = fork();
+    if (child == 0) {
+        unshare(CLONE_NEWUTS);
+        sethostname("child", 5);
+        print_proc_hostname("the child");
+        _exit(0);
+    }
+    waitpid(child, NULL, 0);
+    print_proc_hostname("the parent");
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -364,6 +396,7 @@ int main(int argc, char **argv)
     else if (!strcmp(c, "personality")) case_personality();
     else if (!strcmp(c, "personality-after-exec")) printf("after exec: %#x\n", personality(0xffffffff));
     else if (!strcmp(c, "uts")) case_uts();
+    else if (!strcmp(c, "uts-proc")) case_uts_proc();
     else if (!strcmp(c, "unshare")) case_unshare();
     else if (!strcmp(c, "waitid")) case_waitid();
     else { fprintf(stderr, "unknown case %s\n", c); return 2; }
