@@ -52,7 +52,7 @@ async def exec_process(kernel: Kernel, request: ExecRequest, stdio: tuple[int, i
     asid = await bus.call("mm", "create")
     process = ThreadGroup(kernel, kernel.allocate_pid(request.uid), None, asid)
     process.creds = Credentials.of_user(request.uid, request.gid, request.groups, kernel.config.capabilities)
-    for fd, stream in enumerate(await bus.call("vfs", "host_streams", stdio, None)):
+    for fd, stream in enumerate(await bus.call("vfs", "host_streams", stdio, None, True)):
         if stream is not None:
             process.fds.put(fd, stream)
     caller = caller_of(process)

@@ -149,9 +149,12 @@ class VfsContract(Contract):
         raise NotImplementedError
 
     @operation
-    async def host_streams(self, fds: tuple[int, ...], pty: PtyInfo | None) -> tuple[Opened | None, ...]:
+    async def host_streams(self, fds: tuple[int, ...], pty: PtyInfo | None,
+                           owned: bool = False) -> tuple[Opened | None, ...]:
         """Descriptions of the Sentry's own host ``fds`` (its stdin, stdout, stderr), one per fd,
-        None where the fd is not open. ``pty`` is the ``run -t`` terminal when the guest has one."""
+        None where the fd is not open. ``pty`` is the ``run -t`` terminal when the guest has one.
+        ``owned``: the fds are given to the VFS (an exec's pipes), closed with their
+        descriptions; else they stay the Sentry's."""
         raise NotImplementedError
 
     @operation

@@ -75,14 +75,17 @@ class DescriptionOperations(VfsCore):
     # --- the sandbox's host streams -----------------------------------------------------------------
 
     @operation
-    async def host_streams(self, fds: tuple[int, ...], pty: PtyInfo | None) -> tuple[Opened | None, ...]:
+    async def host_streams(self, fds: tuple[int, ...], pty: PtyInfo | None,
+                           owned: bool = False) -> tuple[Opened | None, ...]:
         if pty is not None and self.terminal is None:
             self.terminal = SandboxTerminal(pty)
             if self._input_ended_early:
                 self.terminal.input_ended.set()
         opened: list[Opened | None] = []
         for fd in fds:
-            stream = HostFile(fd, self.terminal)
+            if owned and fd in fds[:len(opened)]:
+                fd = os.dup(fd)  # one fd given twice (stdout and stderr): each description owns one
+            stream = HostFile(fd, self.terminal, owned=owned)
             opened.append(self.opened(stream) if stream.present else None)
         return tuple(opened)
 

@@ -240,12 +240,19 @@ def test_console_socket_gets_the_terminal(runtime: Runtime, rootfs: Path, tmp_pa
 
 
 @needs_root
+def _pipes_of(pid: int) -> int:
+    """How many pipes process ``pid`` holds (an exec's stdio are pipes)."""
+    return sum(os.readlink(f"/proc/{pid}/fd/{fd}").startswith("pipe:") for fd in os.listdir(f"/proc/{pid}/fd"))
+
+
 def test_exec_runs_a_new_process_in_the_sandbox(runtime: Runtime, rootfs: Path, tmp_path: Path) -> None:
     bundle = make_bundle(tmp_path / "bundle", rootfs, ["sleep", "1000"])
     with open(tmp_path / "output", "w") as out:
         assert runtime("create", "--bundle", str(bundle), "busy", stdout=out, stderr=out,
                        capture_output=False).returncode == 0
     assert runtime("start", "busy").returncode == 0
+    sentry = json.loads(runtime("state", "busy").stdout)["pid"]
+    sentry_pipes = _pipes_of(sentry)
     done = runtime("exec", "busy", "sh", "-c", "tr a-z A-Z; cat /proc/1/comm; echo $HOSTNAME-$(hostname); exit 5",
                    input="from stdin\n", stdin=None)
     assert (done.stdout, done.returncode) == ("FROM STDIN\nsleep\noci-test-oci-test\n", 5), done.stderr
@@ -262,6 +269,7 @@ def test_exec_runs_a_new_process_in_the_sandbox(runtime: Runtime, rootfs: Path, 
     assert done.stdout == "from-file\n"  # the detached child held our stdout until the process ended
     done = runtime("exec", "busy", "/no/such/program")
     assert done.returncode == 127 and "executable file not found" in done.stderr
+    assert _pipes_of(sentry) == sentry_pipes  # each exec's stdio pipes went with it
     assert (tmp_path / "output").read_text() == ""
     runtime("delete", "--force", "busy")
     one_line_error(runtime("exec", "busy", "true"), "container does not exist")
