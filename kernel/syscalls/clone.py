@@ -97,6 +97,7 @@ async def _clone(t: Task, tid: int, flags: int, stack: int, parent_tid: int, chi
             asid = t.mm.asid
         else:
             asid = await t.mm.call("fork")
+            await kernel.bus.call("ipc", "address_space_forked", t.mm.asid, asid)  # SysV shm attachments
         kernel.use_mm(asid)
         real_parent = parent.parent if flags & CLONE_PARENT and parent.parent else parent
         process = ThreadGroup(kernel, tid, real_parent, asid)

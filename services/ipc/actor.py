@@ -214,6 +214,11 @@ class IpcNamespace(IpcContract):
         raise Errno(EINVAL)
 
     @operation
+    async def address_space_forked(self, parent: int, child: int) -> None:
+        for segment in self.segments.slots.values():
+            segment.attached.update({(child, addr) for asid, addr in segment.attached if asid == parent})
+
+    @operation
     async def address_space_gone(self, asid: int) -> None:
         for segment in list(self.segments.slots.values()):
             gone = [(a, addr) for a, addr in segment.attached if a == asid]

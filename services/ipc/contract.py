@@ -166,6 +166,12 @@ class IpcContract(Contract):
         raise NotImplementedError
 
     @operation
+    async def address_space_forked(self, parent: int, child: int) -> None:
+        """Address space ``child`` was forked from ``parent``: it has the parent's attachments
+        too (each counted in its segment's nattch, as Linux's fork counts them)."""
+        raise NotImplementedError
+
+    @operation
     async def address_space_gone(self, asid: int) -> None:
         """Address space ``asid`` is destroyed (exit, execve): every segment attached to it is
         detached."""

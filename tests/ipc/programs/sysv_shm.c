@@ -55,6 +55,9 @@ int main(int argc, char **argv) {
     if (child == 0) {
         printf("child sees '%s'\n", p);
         strcpy(p, "from child");
+        stat_of("the child inherits the attachment", id);  /* nattch 2: fork counts it */
+        report("child shmdt of the inherited attachment", shmdt(p));
+        stat_of("after the child's shmdt", id);
         return 0;
     }
     int status;
