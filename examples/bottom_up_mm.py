@@ -50,9 +50,9 @@ class BottomUpMemoryManager(Delegating, MemoryContract):
 
     @operation
     async def mmap_file(self, asid: int, addr: int, length: int, prot: int, flags: int, fd: int, offset: int,
-                        name: str = "") -> int:
+                        name: str = "", writable: bool | None = None) -> int:
         placed = await self._place(asid, addr, length, flags)
-        reply: int = await self.forward("mmap_file", asid, placed, length, prot, flags, fd, offset, name)
+        reply: int = await self.forward("mmap_file", asid, placed, length, prot, flags, fd, offset, name, writable)
         return reply
 
     async def _place(self, asid: int, addr: int, length: int, flags: int) -> int:

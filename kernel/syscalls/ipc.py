@@ -196,7 +196,8 @@ async def shmat(t: Task, shmid: Int, shmaddr: Addr, shmflg: Int) -> int:
             await t.mm.call("munmap", shmaddr, size)
         host_fd = await t.kernel.bus.call("vfs", "map_file", KERNEL_CALLER, handle, prot, True)
         try:
-            addr = await t.mm.call("mmap_file", shmaddr, size, prot, flags, host_fd, 0)
+            addr = await t.mm.call("mmap_file", shmaddr, size, prot, flags, host_fd, 0, "SYSV",
+                                   not shmflg & SHM_RDONLY)
         except Errno as error:
             if error.errno == EEXIST:  # over an existing mapping without SHM_REMAP
                 raise Errno(EINVAL) from None

@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING
 
 from abi.errno import EINVAL, Errno
-from abi.linux import MAP_ANONYMOUS, MAP_PRIVATE, MAP_TYPE
+from abi.linux import MAP_ANONYMOUS, MAP_PRIVATE, MAP_TYPE, O_ACCMODE, O_RDONLY
 from kernel.files import vfs
 
 if TYPE_CHECKING:
@@ -22,7 +22,10 @@ async def map_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: i
     host_fd = await vfs(t, "map_file", handle, prot, flags & MAP_TYPE != MAP_PRIVATE)
     if host_fd is None:  # /dev/zero: anonymous memory, private or shared as asked
         return await t.mm.call("mmap", addr, length, prot, flags | MAP_ANONYMOUS)
+    shared = flags & MAP_TYPE != MAP_PRIVATE
+    # A shared mapping may become writable later (mprotect) only if the file was opened for writing.
+    writable = shared and await t.kernel.bus.call("vfs", "get_flags", handle) & O_ACCMODE != O_RDONLY
     try:
-        return await t.mm.call("mmap_file", addr, length, prot, flags, host_fd, offset)
+        return await t.mm.call("mmap_file", addr, length, prot, flags, host_fd, offset, "", writable)
     finally:
         os.close(host_fd)

@@ -356,7 +356,7 @@ class MemoryManager(MemoryContract):
 
     @operation
     async def mmap_file(self, asid: int, addr: int, length: int, prot: int, flags: int, fd: int, offset: int,
-                        name: str = "") -> int:
+                        name: str = "", writable: bool | None = None) -> int:
         """mmap(2) of a file's bytes, given as host ``fd`` at ``offset``.
 
         MAP_PRIVATE: the file's bytes are read once into fresh memory-file pages (a copy).
@@ -370,7 +370,7 @@ class MemoryManager(MemoryContract):
         if flags & MAP_TYPE not in (MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE):
             raise Errno(EINVAL)
         if flags & MAP_TYPE != MAP_PRIVATE:
-            return await self._map_shared_file(asid, addr, length, prot, flags, fd, offset, name)
+            return await self._map_shared_file(asid, addr, length, prot, flags, fd, offset, name, writable)
         size = _file_size(fd)
         start = await self.mmap(asid, addr, length, prot, anonymous, name)
         space = self._space(asid)
@@ -397,7 +397,7 @@ class MemoryManager(MemoryContract):
         await space.platform.protect(start, end - start, 0)
 
     async def _map_shared_file(self, asid: int, addr: int, length: int, prot: int, flags: int, fd: int,
-                               offset: int, name: str) -> int:
+                               offset: int, name: str, writable: bool | None = None) -> int:
         """A MAP_SHARED file mapping: one mapping piece per cached page."""
         space = self._space(asid)
         if flags & MAP_TYPE == MAP_SHARED_VALIDATE and flags & ~_MMAP_KNOWN_FLAGS:
@@ -411,9 +411,11 @@ class MemoryManager(MemoryContract):
         replaced = space.table.overlapping(start, start + length) if flags & MAP_FIXED else []
         self._check_limit(charge - sum(self._charge_of(m, start, start + length) for m in replaced))
         try:
-            cached = self._cache.file(fd, writable=fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY)
+            fd_writable = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY
         except OSError as error:
             raise Errno(error.errno) from None
+        may_write = fd_writable if writable is None else writable and fd_writable
+        cached = self._cache.file(fd, writable=may_write)
         file_size = _file_size(fd)
         if replaced:
             self._unmap_range(space, start, start + length)
@@ -432,7 +434,8 @@ class MemoryManager(MemoryContract):
                     page = self._cache.page(cached, offset // PAGE_SIZE + number, lambda: self._allocate(PAGE_SIZE))
                     piece_start = start + number * PAGE_SIZE
                     run.append(Mapping(piece_start, piece_start + PAGE_SIZE, prot & _PROT_BITS, flags, page,
-                                       page.offset, name, past_end=page.index * PAGE_SIZE >= file_size))
+                                       page.offset, name, past_end=page.index * PAGE_SIZE >= file_size,
+                                       may_write=may_write))
                 space.table.add_run(run)
                 pieces.extend(run)
                 await trio.lowlevel.checkpoint()
@@ -650,6 +653,13 @@ class MemoryManager(MemoryContract):
             reach = mapping.end
         hole, end = reach < end, min(reach, end)
         prot &= _PROT_BITS
+        # mprotect_fixup: write access only to files opened for writing; what comes before the
+        # first such mapping changes, then EACCES.
+        denied = self._first_unwritable(space, addr, end) if prot & PROT_WRITE else None
+        if denied is not None:
+            if denied == addr:
+                raise Errno(EACCES)
+            end, hole = denied, False
         space.table.split(addr)
         space.table.split(end)
         affected = space.table.overlapping(addr, end)
@@ -661,8 +671,19 @@ class MemoryManager(MemoryContract):
         # them still has to fault (and pages past a file's end stay inaccessible).
         for start, stop, stub_prot, _ in _stub_runs(affected, by_offset=False):
             await space.platform.protect(start, stop - start, stub_prot)
+        if denied is not None:
+            raise Errno(EACCES)
         if hole:
             raise Errno(ENOMEM)
+
+    @staticmethod
+    def _first_unwritable(space: Space, addr: int, end: int) -> int | None:
+        """Where in [addr, end) the first MAP_SHARED mapping of a file not opened for writing
+        starts, if any."""
+        for mapping in space.table.overlapping(addr, end):
+            if mapping.shared and not mapping.may_write:
+                return max(addr, mapping.start)
+        return None
 
     @operation
     async def mremap(self, asid: int, old_addr: int, old_size: int, new_size: int, flags: int,

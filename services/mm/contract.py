@@ -101,12 +101,14 @@ class MemoryContract(Contract):
 
     @operation
     async def mmap_file(self, asid: int, addr: int, length: int, prot: int, flags: int, fd: int, offset: int,
-                        name: str = "") -> int:
+                        name: str = "", writable: bool | None = None) -> int:
         """mmap(2) of the file behind host ``fd`` from ``offset``; replies the address.
 
         MAP_PRIVATE maps a copy of the file's bytes; MAP_SHARED maps pages shared by every
         shared mapping of the file, whose stores reach the file on ``msync``/``sync_file``.
-        Whole pages past the file's end fault with SIGBUS (see ``fault``). Errnos as ``mmap``,
+        Whole pages past the file's end fault with SIGBUS (see ``fault``). ``writable``: whether
+        a MAP_SHARED mapping may be made writable later (the guest's description was opened for
+        writing; None: as ``fd`` is), else mprotect to PROT_WRITE is EACCES. Errnos as ``mmap``,
         plus EINVAL for a MAP_SHARED ``offset`` not page-aligned and the host's errno for ``fd``.
         """
         raise NotImplementedError

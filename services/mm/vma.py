@@ -50,6 +50,9 @@ class Mapping:
     #: Copy-on-write: the pages may be shared with another address space since a fork, so the
     #: stub maps them without PROT_WRITE and a write fault copies them (or takes them over).
     cow: bool = False
+    #: A MAP_SHARED file mapping of a description opened for writing (Linux's VM_MAYWRITE):
+    #: without it, mprotect to PROT_WRITE is EACCES.
+    may_write: bool = True
 
     @property
     def size(self) -> int:
@@ -72,7 +75,7 @@ class Mapping:
     def piece(self, start: int, end: int) -> Mapping:
         """The part of this mapping over [start, end), sharing its backing."""
         return Mapping(start, end, self.prot, self.flags, self.backing, self.file_offset(start), self.name,
-                       self.past_end, self.cow)
+                       self.past_end, self.cow, self.may_write)
 
 
 class MappingTable:

@@ -87,5 +87,16 @@ int main(int argc, char **argv) {
     T(waitpid(child, &status, 0) == child);
     T(pread(fd, buf, 7, 30)); printf("after exit: %.7s\n", buf);
     struct stat st; fstat(fd, &st); printf("size %ld\n", (long)st.st_size);
+    /* Write access to a shared mapping needs a file opened for writing, at mmap and later at
+       mprotect; a private mapping is a copy and may always be written. */
+    int ro = open(path, O_RDONLY);
+    T(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0) == MAP_FAILED);
+    char *view = mmap(NULL, 4096, PROT_READ, MAP_SHARED, ro, 0);
+    T(mprotect(view, 4096, PROT_READ | PROT_WRITE));
+    T(mprotect(view, 4096, PROT_READ | PROT_EXEC));
+    char *private_copy = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, ro, 0);
+    T(mprotect(private_copy, 4096, PROT_READ | PROT_WRITE));
+    char *writable = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    T(mprotect(writable, 4096, PROT_READ | PROT_WRITE));
     return 0;
 }
