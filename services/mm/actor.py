@@ -899,8 +899,16 @@ class MemoryManager(MemoryContract):
 
     @operation
     async def reload_file(self, asid: int, fd: int) -> None:
-        """The file behind host ``fd`` was written: its cached pages read it again."""
-        self._cache.reload(fd)
+        """The file behind host ``fd`` was written: its cached pages read it again, and mapped
+        pages now past its end (a truncate) fault with SIGBUS at the next access, as on Linux."""
+        past_end = set(map(id, self._cache.reload(fd)))
+        if not past_end:
+            return
+        for space in self._spaces.values():
+            for mapping in space.table:
+                if id(mapping.backing) in past_end and not mapping.past_end:
+                    mapping.past_end = True
+                    await space.platform.protect(mapping.start, mapping.size, mapping.stub_prot)
 
     @operation
     async def mincore(self, asid: int, addr: int, length: int) -> bytes:

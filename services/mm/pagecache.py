@@ -110,10 +110,18 @@ class PageCache:
         for page in list(cached.pages.values()) if cached else []:
             self.write_back(page)
 
-    def reload(self, fd: int) -> None:
-        """The file behind host ``fd`` was written: its cached pages read it again."""
+    def reload(self, fd: int) -> list[CachedPage]:
+        """The file behind host ``fd`` was written: its cached pages read it again. Replies the
+        pages now wholly past the file's end (it was truncated): their mappings must fault."""
         cached = self._cached(fd)
-        for page in list(cached.pages.values()) if cached else []:
+        if cached is None:
+            return []
+        try:
+            size = os.fstat(cached.fd).st_size
+        except OSError:
+            size = 0
+        past_end = [page for page in cached.pages.values() if page.index * PAGE_SIZE >= size]
+        for page in list(cached.pages.values()):
             self.write_back(page)
             target = self._view[page.offset:page.offset + PAGE_SIZE]
             try:
@@ -122,6 +130,7 @@ class PageCache:
                 continue
             target[done:] = bytes(PAGE_SIZE - done)
             page.clean = bytes(target)
+        return past_end
 
     def drop(self, page: CachedPage) -> None:
         """The page's last mapping went: write it back and forget it."""

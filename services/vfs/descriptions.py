@@ -226,7 +226,11 @@ class DescriptionOperations(VfsCore):
             raise Errno(EINVAL)
         check_size_limit(caller, length)
         await remove_privileges(caller.creds, inode)
-        await inode.truncate(length)
+        await self._sync_mapped(file, wrote=False)
+        try:
+            await inode.truncate(length)
+        finally:
+            await self._sync_mapped(file, wrote=True)  # mapped pages past the new end now fault
 
     @operation
     async def fallocate(self, caller: Caller, handle: Handle, mode: int, offset: int, length: int) -> None:

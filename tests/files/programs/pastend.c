@@ -42,6 +42,10 @@ int main(void) {
     char c = 0;
     T(pread(fd, &c, 1, 4096));
     printf("the file has the store: %c\n", c);
+    T(ftruncate(fd, 100));  /* shrunk under the mapping: its later pages fault again */
+    touch("shared, in the first page after shrinking", shared + 99);
+    touch("shared, second page after shrinking", shared + 4096 + 3);
+    touch("private copy after shrinking", private + 5);
     T(munmap(shared, 3 * 4096));
     T(munmap(private, 3 * 4096));
     T(unlink("/tmp/short"));
