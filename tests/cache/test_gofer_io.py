@@ -22,7 +22,8 @@ def _run(image: Path, trace: Path, *flags: str) -> tuple[str, str, int]:
 
 
 def _gofer_reads(trace: Path) -> list[dict[str, object]]:
-    messages = [json.loads(line) for line in trace.read_text().splitlines()]
+    records = [json.loads(line) for line in trace.read_text().splitlines()]
+    messages = [r for r in records if r.get("type") == "message"]  # not the header nor the spans of calls
     return [m for m in messages if m["service"] == "gofer" and m["op"] == "read"]
 
 
