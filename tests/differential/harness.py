@@ -10,12 +10,14 @@ as a shell reports it (128+N for a signal).
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +62,26 @@ class Outcome:
     stdout: str
     stderr: str
     status: int
+
+
+def cached_build(name: str, sources: Iterable[Path], build: Callable[[Path], None], recipe: bytes = b"") -> Path:
+    """A directory ``build`` fills, built once per content of ``sources`` (and ``recipe``) and
+    kept under the system temp dir as ``sentrio-NAME-<digest>``. It is built in a staging
+    directory and renamed into place, so concurrent runs never see half a build (the first
+    rename wins; the loser's staging is removed)."""
+    digest = hashlib.sha256(recipe)
+    for source in sorted(sources):
+        digest.update(source.name.encode() + source.read_bytes())
+    root = Path(tempfile.gettempdir()) / f"sentrio-{name}-{digest.hexdigest()[:16]}"
+    if not (root / ".done").exists():
+        staging = Path(tempfile.mkdtemp(prefix=f"sentrio-{name}-build-"))
+        build(staging)
+        (staging / ".done").touch()
+        try:
+            staging.rename(root)
+        except OSError:  # another run built it meanwhile
+            shutil.rmtree(staging, ignore_errors=True)
+    return root
 
 
 def binary_name(program: str, variant: Variant) -> str:

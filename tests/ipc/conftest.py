@@ -6,18 +6,16 @@ namespace) under ``chroot``, and under Sentrio."""
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import os
 import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.differential.harness import as_container_root, fresh_signal_state
+from tests.differential.harness import as_container_root, cached_build, fresh_signal_state
 from tests.processes.conftest import Outcome
 
 PROGRAMS = Path(__file__).parent / "programs"
@@ -37,20 +35,7 @@ def _build(root: Path) -> None:
 
 @pytest.fixture(scope="session")
 def image() -> Path:
-    digest = hashlib.sha256()
-    for source in sorted(PROGRAMS.glob("*.c")):
-        digest.update(source.name.encode() + source.read_bytes())
-    root = Path(tempfile.gettempdir()) / f"sentrio-ipc-{digest.hexdigest()[:16]}"
-    if not (root / ".done").exists():
-        staging = Path(tempfile.mkdtemp(prefix="sentrio-ipc-build-"))
-        shutil.rmtree(staging)
-        _build(staging)
-        (staging / ".done").touch()
-        try:
-            staging.rename(root)
-        except OSError:  # another run built it meanwhile
-            shutil.rmtree(staging, ignore_errors=True)
-    return root
+    return cached_build("ipc", PROGRAMS.glob("*.c"), _build)
 
 
 def native(image: Path, *argv: str, timeout: float = 60) -> Outcome:

@@ -4,13 +4,13 @@ system temp dir by a hash of the sources, and run natively and under Sentrio."""
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
+
+from tests.differential.harness import cached_build
 
 PROGRAMS = Path(__file__).parent / "programs"
 
@@ -26,16 +26,4 @@ def _build(root: Path) -> None:
 
 @pytest.fixture(scope="session")
 def image() -> Path:
-    digest = hashlib.sha256()
-    for source in sorted(PROGRAMS.glob("*.c")):
-        digest.update(source.name.encode() + source.read_bytes())
-    root = Path(tempfile.gettempdir()) / f"sentrio-memory-{digest.hexdigest()[:16]}"
-    if not (root / ".done").exists():
-        staging = Path(tempfile.mkdtemp(prefix="sentrio-memory-build-"))
-        _build(staging)
-        (staging / ".done").touch()
-        try:
-            staging.rename(root)
-        except OSError:  # another run built it meanwhile
-            shutil.rmtree(staging, ignore_errors=True)
-    return root
+    return cached_build("memory", PROGRAMS.glob("*.c"), _build)

@@ -18,7 +18,6 @@ root, not this machine's all-powerful one; under Sentrio the identity is ``-u`` 
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import os
 import shutil
 import subprocess
@@ -31,7 +30,7 @@ import pytest
 
 from abi.creds import CAP_NAMES, DOCKER_DEFAULT_CAPS
 from kernel.runspec import tweak_capabilities
-from tests.differential.harness import fresh_signal_state
+from tests.differential.harness import cached_build, fresh_signal_state
 
 PROGRAMS = Path(__file__).parent / "programs"
 REPO = Path(__file__).resolve().parents[2]
@@ -123,19 +122,7 @@ def image() -> Path:
 
 def build_image() -> Path:
     """The image of :data:`LAYOUT` and the programs, built once per recipe."""
-    digest = hashlib.sha256(repr(LAYOUT).encode())
-    for source in sorted(PROGRAMS.iterdir()):
-        digest.update(source.name.encode() + source.read_bytes())
-    root = Path(tempfile.gettempdir()) / f"sentrio-perms-{digest.hexdigest()[:16]}"
-    if not (root / ".done").exists():
-        staging = Path(tempfile.mkdtemp(prefix="sentrio-perms-build-"))
-        _build(staging)
-        (staging / ".done").touch()
-        try:
-            staging.rename(root)
-        except OSError:  # another run built it meanwhile
-            shutil.rmtree(staging, ignore_errors=True)
-    return root
+    return cached_build("perms", PROGRAMS.iterdir(), _build, repr(LAYOUT).encode())
 
 
 @dataclass(frozen=True)

@@ -9,18 +9,16 @@ status.
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.differential.harness import as_container_root, fresh_signal_state
+from tests.differential.harness import as_container_root, cached_build, fresh_signal_state
 
 PROGRAMS = Path(__file__).parent / "programs"
 REPO = Path(__file__).resolve().parents[2]
@@ -49,19 +47,7 @@ def _build(root: Path) -> None:
 
 @pytest.fixture(scope="session")
 def image() -> Path:
-    digest = hashlib.sha256(repr(EXTRA_FILES).encode())
-    for source in sorted(PROGRAMS.glob("*.c")):
-        digest.update(source.name.encode() + source.read_bytes())
-    root = Path(tempfile.gettempdir()) / f"sentrio-procs-{digest.hexdigest()[:16]}"
-    if not (root / ".done").exists():
-        staging = Path(tempfile.mkdtemp(prefix="sentrio-procs-build-"))
-        _build(staging)
-        (staging / ".done").touch()
-        try:
-            staging.rename(root)
-        except OSError:  # another run built it meanwhile
-            shutil.rmtree(staging, ignore_errors=True)
-    return root
+    return cached_build("procs", PROGRAMS.glob("*.c"), _build, repr(EXTRA_FILES).encode())
 
 
 @dataclass

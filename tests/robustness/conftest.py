@@ -9,19 +9,16 @@ the exit status as a shell reports it.
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.differential.harness import fresh_signal_state
+from tests.differential.harness import cached_build, fresh_signal_state
 
 PROGRAMS = Path(__file__).parent / "programs"
 REPO = Path(__file__).resolve().parents[2]
@@ -41,18 +38,7 @@ def _build(root: Path) -> None:
 
 @pytest.fixture(scope="session")
 def image() -> Path:
-    digest = hashlib.sha256()
-    for source in sorted(PROGRAMS.glob("*")):
-        digest.update(source.name.encode() + source.read_bytes())
-    root = Path(tempfile.gettempdir()) / f"sentrio-robust-{digest.hexdigest()[:16]}"
-    if not (root / ".done").exists():
-        staging = Path(tempfile.mkdtemp(prefix="sentrio-robust-build-"))
-        _build(staging)
-        (staging / ".done").touch()
-        try:
-            staging.rename(root)
-        except OSError:  # another run built it meanwhile
-            shutil.rmtree(staging, ignore_errors=True)
+    root = cached_build("robust", PROGRAMS.glob("*"), _build)
     root.chmod(0o755)
     return root
 
