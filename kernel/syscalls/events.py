@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from abi.errno import EINTR, EINVAL, Errno
 from abi.linux import (
@@ -19,7 +18,7 @@ from abi.structs import EPOLL_EVENT, TIMESPEC
 from kernel.files import install, vfs
 from kernel.syscalls.args import Addr, Fd, Int, UInt
 from kernel.syscalls.poll import ready_or_waited
-from kernel.syscalls.sigmasks import read_sigset, waiting_with_mask
+from kernel.syscalls.sigmasks import masked
 from kernel.syscalls.table import syscall
 from services.vfs.contract import Opened
 
@@ -85,7 +84,7 @@ async def epoll_wait(t: Task, epfd: Fd, events: Addr, maxevents: Int, timeout: I
 @syscall
 async def epoll_pwait(t: Task, epfd: Fd, events: Addr, maxevents: Int, timeout: Int, sigmask: Addr,
                       sigsetsize: UInt) -> int:
-    return await _masked(t, sigmask, sigsetsize,
+    return await masked(t, sigmask, sigsetsize,
                          _wait(t, epfd, events, maxevents, None if timeout < 0 else timeout / 1000))
 
 
@@ -98,16 +97,5 @@ async def epoll_pwait2(t: Task, epfd: Fd, events: Addr, maxevents: Int, timeout:
         if sec < 0 or not 0 <= nsec < 1_000_000_000:
             raise Errno(EINVAL)
         seconds = sec + nsec / 1e9
-    return await _masked(t, sigmask, sigsetsize, _wait(t, epfd, events, maxevents, seconds))
+    return await masked(t, sigmask, sigsetsize, _wait(t, epfd, events, maxevents, seconds))
 
-
-async def _masked(t: Task, sigmask: int, sigsetsize: int, wait: Coroutine[Any, Any, int]) -> int:
-    """``wait`` under the signal mask at ``sigmask``, if there is one."""
-    if not sigmask:
-        return await wait
-    try:
-        mask = await read_sigset(t, sigmask, sigsetsize)
-    except BaseException:
-        wait.close()
-        raise
-    return await waiting_with_mask(t, mask, wait)

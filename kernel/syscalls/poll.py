@@ -23,7 +23,7 @@ from abi.linux import (
 from abi.structs import POLLFD, PSELECT6_SIGMASK, TIMESPEC, TIMEVAL
 from kernel.files import nofile_limit, vfs
 from kernel.syscalls.args import Addr, Int, UInt
-from kernel.syscalls.sigmasks import read_sigset, waiting_with_mask
+from kernel.syscalls.sigmasks import masked
 from kernel.syscalls.table import syscall
 
 if TYPE_CHECKING:
@@ -94,11 +94,7 @@ async def _timespec(t: Task, addr: int) -> float | None:
 
 @syscall
 async def ppoll(t: Task, fds: Addr, nfds: UInt, tmo_p: Addr, sigmask: Addr, sigsetsize: UInt) -> int:
-    timeout = await _timespec(t, tmo_p)
-    if not sigmask:
-        return await _poll(t, fds, nfds, timeout)
-    mask = await read_sigset(t, sigmask, sigsetsize)
-    return await waiting_with_mask(t, mask, _poll(t, fds, nfds, timeout))
+    return await masked(t, sigmask, sigsetsize, _poll(t, fds, nfds, await _timespec(t, tmo_p)))
 
 
 def _set_bits(bits: int) -> list[int]:
@@ -162,7 +158,4 @@ async def pselect6(t: Task, nfds: Int, readfds: Addr, writefds: Addr, exceptfds:
                    sigmask: Addr) -> int:
     seconds = await _timespec(t, timeout)
     mask_addr, mask_size = await t.mm.read_struct(PSELECT6_SIGMASK, sigmask) if sigmask else (0, 0)
-    if not mask_addr:
-        return await _select(t, nfds, readfds, writefds, exceptfds, seconds)
-    mask = await read_sigset(t, mask_addr, mask_size)
-    return await waiting_with_mask(t, mask, _select(t, nfds, readfds, writefds, exceptfds, seconds))
+    return await masked(t, mask_addr, mask_size, _select(t, nfds, readfds, writefds, exceptfds, seconds))

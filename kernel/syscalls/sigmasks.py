@@ -10,8 +10,8 @@ under the temporary mask and the old one comes back with its frame (signal deliv
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Awaitable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from abi import structs
 from abi.errno import EINTR, EINVAL, ERESTARTNOHAND, ERESTARTSYS, Errno
@@ -65,3 +65,17 @@ async def waiting_with_mask(t: Task, mask: int, wait: Awaitable[T]) -> T:
         raise
     await restore_mask(t)
     return result
+
+
+async def masked(t: Task, sigmask: int, sigsetsize: int, wait: Coroutine[Any, Any, T]) -> T:
+    """``wait`` under the guest sigset at ``sigmask`` (read first, as Linux reads it before
+    waiting), or as it is when there is none."""
+    if not sigmask:
+        return await wait
+    try:
+        mask = await read_sigset(t, sigmask, sigsetsize)
+    except BaseException:
+        wait.close()
+        raise
+    return await waiting_with_mask(t, mask, wait)
+
