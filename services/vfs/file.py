@@ -53,6 +53,8 @@ class File:
     #: Whether it is the guest's terminal (job control applies), and the sandbox's own pty.
     is_terminal = False
     is_pty = False
+    #: The number of the devpts pseudo-terminal it is an end of (None: it is not one).
+    pts_index: int | None = None
 
     def __init__(self, flags: int, inode: Inode | None = None) -> None:
         self.flags = flags
@@ -124,6 +126,10 @@ class File:
         raise Errno(ENOTDIR)
 
     def ioctl_read(self, request: int, size: int) -> bytes:
+        raise Errno(ENOTTY)
+
+    def device_ioctl(self, request: int, arg: int) -> int:
+        """A device's own ioctl with an integer argument and result (a pty master's TIOCGPTN)."""
         raise Errno(ENOTTY)
 
     def proc_target(self) -> bytes | None:
