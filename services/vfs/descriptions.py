@@ -208,7 +208,7 @@ class DescriptionOperations(VfsCore):
             used += 1
         if entries and not used:
             raise Errno(EINVAL)
-        file.offset += used
+        file.consumed(entries[:used])
         return bytes(out)
 
     @operation
