@@ -475,6 +475,21 @@ class _PtyEnd(File):
             raise Errno(EAGAIN)
         await self.pty.changes.wait()
 
+    async def _sleep_unless_interrupted(self, written: int) -> bool:
+        """A write's wait for room: False when it should return the ``written`` bytes it has
+        (a non-blocking write, or a signal, after some went through), as n_tty_write does."""
+        try:
+            await self._sleep()
+        except Errno:
+            if written:
+                return False
+            raise
+        except trio.Cancelled:
+            if written:
+                return False
+            raise
+        return True
+
 
 class PtyMaster(_PtyEnd):
     """The master end (/dev/ptmx): it types the terminal's input and reads its output."""
@@ -528,9 +543,8 @@ class PtyMaster(_PtyEnd):
         while written < len(data):
             room = pty.discipline.input_room()
             if room == 0:
-                if written:
+                if not await self._sleep_unless_interrupted(written):
                     break
-                await self._sleep()
                 continue
             chunk = data[written:written + room]
             pty.discipline.receive(chunk)
@@ -653,10 +667,11 @@ class PtyReplica(_PtyEnd):
         while written < len(data):
             room = 0 if pty.discipline.stopped else OUTPUT_LIMIT - len(pty.discipline.output)
             if room <= 0:
-                if written:
+                if not await self._sleep_unless_interrupted(written):
                     break
-                await self._sleep()
                 if pty.hung_up:
+                    if written:
+                        break
                     raise Errno(EIO)
                 continue
             chunk = data[written:written + room]
