@@ -173,6 +173,12 @@ TIOCSWINSZ = 0x5414
 TIOCOUTQ = 0x5411
 #: Open a pty's slave from its master, with no path (Linux 4.13).
 TIOCGPTPEER = 0x5441
+#: A pty master's replica number, its lock (unlockpt), and whether it is locked.
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
+TIOCGPTLCK = 0x80045439
+#: Packet mode on a pty master.
+TIOCPKT = 0x5420
 TIOCSCTTY = 0x540E
 TIOCNOTTY = 0x5422
 TIOCGSID = 0x5429

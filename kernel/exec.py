@@ -250,6 +250,8 @@ async def exec_first_process(kernel: Kernel, argv: list[bytes], envp: list[bytes
     for fd, stream in enumerate(streams):
         if stream is not None:
             process.fds.put(fd, stream)
+    if not any(stream is not None and stream.terminal for stream in streams):
+        kernel.tty.sid = kernel.tty.foreground = None  # no terminal: pid 1's session has none
     process.root = await bus.call("vfs", "root", caller)
     try:
         if kernel.config.cwd != b"/":

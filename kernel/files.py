@@ -34,7 +34,9 @@ async def release(bus: Bus, table: int, dropped: Iterable[Opened | int]) -> None
     """Tell the VFS that fd table ``table`` (or a process's directories) let go of ``dropped``."""
     handles = tuple(item if isinstance(item, int) else item.handle for item in dropped)
     if handles:
-        await bus.call("vfs", "drop", handles, table)
+        hung_up = await bus.call("vfs", "drop", handles, table)
+        if hung_up:  # the last reference to a pty master: its terminal is hung up
+            await bus.call("proc", "hang_up", hung_up)
 
 
 async def install(t: Task, opened: Opened, cloexec: bool = False, start: int = 0) -> int:

@@ -125,6 +125,8 @@ class Kernel:
         self.mm_users: dict[int, int] = {}
         #: The guest terminal's job-control state (its session and foreground group).
         self.tty = Terminal()
+        #: The job-control state of each devpts pseudo-terminal a session has had, by number.
+        self.pts_terminals: dict[int, Terminal] = {}
         #: The ``run -t`` pty when the guest's stdio is one (set by the CLI before boot).
         self.pty: PtyInfo | None = None
         self._next_pid = 1

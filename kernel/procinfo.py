@@ -1,7 +1,8 @@
 """The ``proc`` service, served by the kernel: its processes as immutable snapshots.
 
 procfs (in the VFS) and /dev/tty's session check ask these operations instead of reading the
-kernel's process objects, so the VFS never touches kernel state.
+kernel's process objects, so the VFS never touches kernel state; the VFS tells it, in turn,
+which pseudo-terminals it hung up.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from abi.errno import ESRCH, Errno
 from kernel.bus import operation
-from services.proc.contract import ProcContract, ProcessInfo, SystemInfo, ThreadInfo
+from kernel.tty import controlling_terminal, hang_up
+from services.proc.contract import CONSOLE, ProcContract, ProcessInfo, SystemInfo, ThreadInfo
 
 if TYPE_CHECKING:
     from kernel.kernel import Kernel
@@ -71,6 +73,16 @@ class ProcessTable(ProcContract):
                           kernel.task_count(), kernel.last_pid)
 
     @operation
-    async def controls_terminal(self, pid: int) -> bool:
+    async def controlling_terminal(self, pid: int) -> int | None:
         process = self._kernel.processes.get(pid)
-        return process is not None and self._kernel.tty.controls(process)
+        if process is None:
+            return None
+        terminal = controlling_terminal(self._kernel, process)
+        if terminal is None:
+            return None
+        return CONSOLE if terminal.pts is None else terminal.pts
+
+    @operation
+    async def hang_up(self, ptys: tuple[int, ...]) -> None:
+        for index in ptys:
+            await hang_up(self._kernel, index)

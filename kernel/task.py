@@ -104,6 +104,8 @@ class Task:
         self.seccomp: SeccompState | None = None
         #: sched_setscheduler/sched_setattr: (policy | SCHED_RESET_ON_FORK, real-time priority).
         self.sched: tuple[int, int] = (0, 0)
+        #: sched_setaffinity's CPU mask (None: every CPU of the sandbox).
+        self.affinity: int | None = None
         process.tasks.append(self)
         kernel.threads[tid] = self
         _on_host_death(context, self._host_thread_killed)

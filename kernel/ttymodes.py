@@ -1,7 +1,8 @@
 """Setting the guest terminal's modes: TCSETS, TCSETSW, TCSETSF, TIOCSWINSZ, TCFLSH, TCXONC, TCSBRK.
 
-Only the sandbox's own terminal can be set: the ``run -t`` pty, whose slave is the guest's
-stdio. Its modes are applied to that pty as they are (the host's line discipline then does
+Only terminals of the sandbox can be set: either end of a pseudo-terminal a guest made
+(/dev/ptmx, served by the Sentry's own line discipline), and the ``run -t`` pty, whose slave
+is the guest's stdio. Its modes are applied to that pty as they are (the host's line discipline then does
 what Linux's would: echo, canonical input, VMIN/VTIME ...), so tcsetattr, cfmakeraw, stty,
 readline and full-screen programs work.
 
@@ -36,7 +37,7 @@ from abi.linux import (
 )
 from abi.errno import Errno
 from kernel.files import vfs
-from kernel.tty import background_change, signal_foreground
+from kernel.tty import Terminal, background_change, signal_foreground, terminal_of
 
 if TYPE_CHECKING:
     from kernel.task import Task
@@ -60,12 +61,22 @@ def _int_argument(request: int, arg: int) -> int:
     return arg - (1 << 32) if arg >= 1 << 31 else arg
 
 
+def _resized(t: Task, opened: Opened) -> Terminal | None:
+    """The terminal whose window a TIOCSWINSZ on ``opened`` resizes: a pseudo-terminal's from
+    either end (none yet if no session has it), else the sandbox's own."""
+    if opened.pts is None:
+        return t.kernel.tty
+    return t.kernel.pts_terminals.get(opened.pts) or Terminal(sid=None, foreground=None, pts=opened.pts)
+
+
 async def terminal_set_ioctl(t: Task, opened: Opened, request: int, arg: int) -> int:
-    """Change the sandbox terminal's modes, window size, queues or flow, as tty_ioctl does."""
-    if not opened.pty:
+    """Change a terminal's modes, window size, queues or flow, as tty_ioctl does: the
+    sandbox's own pty, or either end of a devpts pseudo-terminal."""
+    if not opened.pty and opened.pts is None:
         raise Errno(ENOTTY)
+    tty = terminal_of(t.kernel, opened)
     if request != TIOCSWINSZ:  # Linux resizes without tty_check_change
-        await background_change(t)
+        await background_change(t, tty)
     if request in _INT_REQUESTS:
         await vfs(t, "ioctl", opened.handle, request, _int_argument(request, arg))
         return 0
@@ -74,7 +85,7 @@ async def terminal_set_ioctl(t: Task, opened: Opened, request: int, arg: int) ->
         before = await vfs(t, "ioctl", opened.handle, TIOCGWINSZ, 0)
         await vfs(t, "ioctl", opened.handle, request, data)
         if data != before:  # tty_do_resize: the foreground group learns of a new size
-            await signal_foreground(t.kernel, Signal.SIGWINCH)
+            await signal_foreground(t.kernel, Signal.SIGWINCH, _resized(t, opened))
         return 0
     await vfs(t, "ioctl", opened.handle, request, data)
     return 0

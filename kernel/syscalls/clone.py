@@ -121,6 +121,7 @@ async def _clone(t: Task, tid: int, flags: int, stack: int, parent_tid: int, chi
     child.copy_registers_from(t)
     child.seccomp = t.seccomp  # filters are inherited (and shared: a state never changes)
     child.sched = forked_sched(t.sched)
+    child.affinity = t.affinity
     if stack:
         child.regs.rsp = stack
     if flags & CLONE_SETTLS:

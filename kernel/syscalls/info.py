@@ -12,13 +12,14 @@ import trio
 
 from abi import structs
 from abi.encoding import rw_count
-from abi.errno import EFAULT, EINVAL, ESRCH
+from abi.errno import EFAULT, EINVAL
 from abi.linux import GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM, PAGE_SIZE
 from abi.errno import Errno
 from abi.ranges import user_range
 from kernel import determinism
 from kernel.syscalls.args import Addr, Int, Size, UInt
 from kernel.syscalls.table import syscall
+from kernel.syscalls.usage import affinity_target
 
 if TYPE_CHECKING:
     from kernel.task import Task
@@ -108,12 +109,13 @@ async def sched_yield(t: Task) -> int:
 
 @syscall
 async def sched_getaffinity(t: Task, pid: Int, cpusetsize: Size, mask: Addr) -> int:
-    """Every CPU of the sandbox; returns the size of the kernel's cpumask (one long here)."""
+    """The thread's CPU mask (every CPU of the sandbox unless set); returns the size of the
+    kernel's cpumask (one long here)."""
     cpus = t.kernel.online_cpus
     mask_bytes = 8 * ((cpus + 63) // 64)
     if cpusetsize * 8 < cpus or cpusetsize & 7:
         raise Errno(EINVAL)
-    if pid not in (0, t.tid):
-        raise Errno(ESRCH)
-    await t.mm.copy_out(mask, ((1 << cpus) - 1).to_bytes(mask_bytes, "little"))
+    target = affinity_target(t, pid)
+    bits = (1 << cpus) - 1 if target.affinity is None else target.affinity
+    await t.mm.copy_out(mask, bits.to_bytes(mask_bytes, "little"))
     return mask_bytes

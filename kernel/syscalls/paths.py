@@ -51,6 +51,7 @@ from abi.errno import Errno
 from kernel.files import install, nofile_limit, vfs
 from kernel.syscalls.args import Addr, Fd, Int, Size, UInt
 from kernel.syscalls.table import syscall
+from kernel.tty import acquire_on_open
 
 if TYPE_CHECKING:
     from kernel.task import Task
@@ -104,6 +105,8 @@ async def do_open(t: Task, dirfd: int, path: bytes, flags: int, mode: int, resol
         except BaseException:
             await vfs_close(t, opened)
             raise
+    if opened.terminal:
+        acquire_on_open(t.kernel, t.process, opened, flags)
     return await install(t, opened, bool(flags & O_CLOEXEC))
 
 

@@ -26,6 +26,7 @@ from abi.linux import (
 from abi.socket import SOCK_STREAM
 from abi.structs import I32
 from kernel.syscalls.args import Addr, Fd, Int, Off, Size, UInt, ULong
+from kernel.ptys import MASTER_IOCTLS, master_ioctl, send_input_signals
 from kernel.syscalls.net import socket_ioctl
 from kernel.syscalls.signals import signal_self
 from kernel.syscalls.table import syscall
@@ -108,6 +109,8 @@ async def _write(t: Task, opened: Opened, buffers: list[memoryview]) -> int:
         elif error.errno == EFBIG:
             await file_too_big(t)
         raise
+    if opened.pts is not None and not opened.terminal:
+        await send_input_signals(t, opened)
     return done
 
 
@@ -268,6 +271,8 @@ async def ioctl(t: Task, fd: Fd, request: UInt, arg: ULong) -> int:
         return 0
     if request in JOB_CONTROL_IOCTLS:
         return await job_control_ioctl(t, opened, request, arg)
+    if request in MASTER_IOCTLS:
+        return await master_ioctl(t, opened, request, arg)
     if request in TERMINAL_SET_IOCTLS:
         return await terminal_set_ioctl(t, opened, request, arg)
     if request in (TCGETS, TIOCGWINSZ):

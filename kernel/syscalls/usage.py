@@ -118,11 +118,26 @@ def _check_nice(t: Task, process: ThreadGroup, nice: int) -> None:
 
 @syscall
 async def sched_setaffinity(t: Task, pid: Int, cpusetsize: Size, mask: Addr) -> int:
-    """Accept any mask naming at least one of the sandbox's CPUs (the Sentry places threads)."""
-    if pid and pid not in t.kernel.threads:
-        raise Errno(ESRCH)
+    """The thread's CPU mask, cut to the sandbox's CPUs (EINVAL if none is left); kept and
+    reported by sched_getaffinity and inherited, while the Sentry places the host threads."""
+    target = affinity_target(t, pid)
     raw = await t.mm.copy_in(mask, min(cpusetsize, 128))
-    bits = int.from_bytes(raw, "little")
-    if not bits & ((1 << t.kernel.online_cpus) - 1):
+    creds, owner = t.process.creds, target.process.creds
+    if creds.euid not in (owner.uid, owner.euid) and not creds.has_cap(CAP_SYS_NICE):
+        raise Errno(EPERM)
+    every = (1 << t.kernel.online_cpus) - 1
+    bits = int.from_bytes(raw, "little") & every
+    if not bits:
         raise Errno(EINVAL)
+    target.affinity = None if bits == every else bits
     return 0
+
+
+def affinity_target(t: Task, pid: int) -> Task:
+    """The thread sched_{get,set}affinity name (0: the caller); ESRCH for no such thread."""
+    if pid == 0:
+        return t
+    target = t.kernel.threads.get(pid) if pid > 0 else None
+    if target is None:
+        raise Errno(ESRCH)
+    return target

@@ -741,12 +741,32 @@ class MemoryManager(MemoryContract):
         return new_addr
 
     async def _extend(self, space: Space, mapping: Mapping, start: int, end: int) -> None:
-        """Grow a mapping upwards with fresh memory (its own backing: backings need not be contiguous)."""
+        """Grow a mapping upwards: anonymous memory with fresh memory (its own backing: backings
+        need not be contiguous), a shared file mapping with the file's next pages."""
         self._commit(space, self._charge(end - start, mapping.prot, mapping.flags, mapping.shared))
+        if isinstance(mapping.backing, CachedPage):
+            await self._extend_file(space, mapping, mapping.backing, start, end)
+            return
         backing = Backing(self._allocate(end - start), end - start, mapping.shared)
         extension = Mapping(start, end, mapping.prot, mapping.flags, backing, backing.offset, mapping.name)
         space.table.add(extension)
         await space.platform.map(start, end - start, mapping.prot, backing.offset)
+
+    async def _extend_file(self, space: Space, last: Mapping, page: CachedPage, start: int, end: int) -> None:
+        """Grow a shared file mapping whose last piece is ``last`` (on ``page``) over the pages of
+        the file that follow, as mmap_file maps them: past the file's end they are SIGBUS."""
+        cached = page.file
+        file_size = _file_size(cached.fd)
+        first_index = page.index + last.size // PAGE_SIZE
+        for number in range((end - start) // PAGE_SIZE):
+            index = first_index + number
+            next_page = self._cache.page(cached, index, lambda: self._allocate(PAGE_SIZE))
+            piece_start = start + number * PAGE_SIZE
+            piece = Mapping(piece_start, piece_start + PAGE_SIZE, last.prot, last.flags, next_page, next_page.offset,
+                            last.name, past_end=index * PAGE_SIZE >= file_size, may_write=last.may_write)
+            space.table.add(piece)
+            await space.platform.map(piece_start, PAGE_SIZE, piece.stub_prot, piece.offset)
+            await _checkpoint_every(number)
 
     async def _move(self, space: Space, old_addr: int, old_size: int, new_size: int, flags: int,
                     target: int) -> int:

@@ -13,7 +13,7 @@ import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from abi.linux import MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_SHARED, MAP_TYPE, PROT_WRITE
+from abi.linux import MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_SHARED, MAP_TYPE, PAGE_SIZE, PROT_WRITE
 
 #: The flags that make two adjacent mappings one VMA in Linux's eyes.
 _VMA_FLAGS = MAP_TYPE | MAP_ANONYMOUS | MAP_GROWSDOWN
@@ -215,12 +215,12 @@ class MappingTable:
         """End of the VMA ``mapping`` belongs to: Linux merges adjacent compatible mappings into
         one VMA, and calls like mremap judge ranges by VMA, not by our pieces."""
         index = bisect.bisect_left(self._starts, mapping.start)
-        end = mapping.end
+        previous = mapping
         for other in self._mappings[index + 1:]:
-            if other.start != end or not _same_vma(mapping, other):
+            if other.start != previous.end or not _same_vma(previous, other):
                 break
-            end = other.end
-        return end
+            previous = other
+        return previous.end
 
     def vmas(self) -> list[list[Mapping]]:
         """The mappings grouped into VMAs as :meth:`listing` merges them."""
@@ -240,13 +240,27 @@ class MappingTable:
             if previous is not None and rows[-1][1] == m.start and _same_vma(previous, m):
                 rows[-1] = rows[-1][:1] + (m.end,) + rows[-1][2:]
             else:
-                rows.append((m.start, m.end, m.prot, m.flags, 0, m.name))
+                page = _file_page(m)
+                rows.append((m.start, m.end, m.prot, m.flags, page[1] * PAGE_SIZE if page else 0, m.name))
             previous = m
         return rows
 
 
 def _same_vma(a: Mapping, b: Mapping) -> bool:
-    """Whether Linux would merge two adjacent mappings into one VMA (private anonymous memory
-    with the same protection and flags)."""
-    return (a.prot == b.prot and a.name == b.name and (a.flags & _VMA_FLAGS) == (b.flags & _VMA_FLAGS)
-            and bool(a.flags & MAP_ANONYMOUS) and not a.shared)
+    """Whether Linux would merge two adjacent mappings into one VMA: the same protection and
+    flags, and either private anonymous memory or consecutive pages of one shared file mapping
+    (which the MM keeps a piece per page; a truncation under it splits nothing either)."""
+    if a.prot != b.prot or a.name != b.name or (a.flags & _VMA_FLAGS) != (b.flags & _VMA_FLAGS):
+        return False
+    if a.flags & MAP_ANONYMOUS and not a.shared:
+        return True
+    first, second = _file_page(a), _file_page(b)
+    return first is not None and second is not None and first[0] is second[0] \
+        and second[1] == first[1] + a.size // PAGE_SIZE
+
+
+def _file_page(mapping: Mapping) -> tuple[object, int] | None:
+    """(file, page index) of a shared file mapping's page (a page-cache page), else None."""
+    backing = mapping.backing
+    file, index = getattr(backing, "file", None), getattr(backing, "index", None)
+    return (file, index) if file is not None and isinstance(index, int) else None

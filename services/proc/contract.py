@@ -14,6 +14,11 @@ from abi.creds import Credentials
 from kernel.bus import Contract, operation
 
 
+#: :meth:`ProcContract.controlling_terminal`'s answer for the sandbox's own terminal (the host's
+#: stdio, or the ``run -t`` pty).
+CONSOLE = -1
+
+
 @dataclass(frozen=True, slots=True)
 class ThreadInfo:
     """One live thread: its id and its state letter (R running, S sleeping in a call, T stopped)."""
@@ -95,6 +100,13 @@ class ProcContract(Contract):
         raise NotImplementedError
 
     @operation
-    async def controls_terminal(self, pid: int) -> bool:
-        """Whether the guest's terminal is the controlling terminal of ``pid``'s session."""
+    async def controlling_terminal(self, pid: int) -> int | None:
+        """The controlling terminal of ``pid``'s session: :data:`CONSOLE` for the sandbox's
+        own terminal, N for the devpts pseudo-terminal /dev/pts/N, None for none."""
+        raise NotImplementedError
+
+    @operation
+    async def hang_up(self, ptys: tuple[int, ...]) -> None:
+        """These devpts pseudo-terminals were hung up (their master closed): each stops being
+        its session's controlling terminal, and the session leader gets SIGHUP and SIGCONT."""
         raise NotImplementedError

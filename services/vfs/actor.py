@@ -25,6 +25,7 @@ import trio
 from abi.creds import KERNEL_CALLER, Caller
 from abi.errno import ENOENT, ENXIO, Errno
 from kernel.errors import SentryError
+from services.proc.contract import CONSOLE
 from services.vfs.anonymous import AnonymousFiles
 from services.vfs.devfs import make_devfs
 from services.vfs.file import File
@@ -71,6 +72,7 @@ class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations,
         self.root_dir = await fs.root()
         self.table.add(b"none", b"/", fs.name, fs.read_only, self.root_dir)
         await self._mount(b"dev", make_devfs(self._open_terminal), b"devtmpfs", create=True)
+        await self._mount_on(b"/dev/pts", self.ptys.root, b"devpts", b"devpts")
         await self._mount(b"tmp", Dir(Filesystem(capacity=self.memory // 2), 0o1777), b"tmpfs", create=False)
         if self.with_proc:
             from services.vfs.procfs import ProcFs, make_sysfs
@@ -85,11 +87,14 @@ class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations,
         task_status.started()
 
     async def _open_terminal(self, flags: int, caller: Caller) -> File:
-        """/dev/tty for ``caller``: the ``run -t`` pty when it is the controlling terminal of the
-        caller's session; ENXIO otherwise, as Linux's tty_open_current_tty gives."""
-        if self.terminal is None or not await self.bus.call("proc", "controls_terminal", caller.pid):
+        """/dev/tty for ``caller``: the controlling terminal of the caller's session (the
+        ``run -t`` pty, or a devpts replica); ENXIO without one, as tty_open_current_tty gives."""
+        terminal = await self.bus.call("proc", "controlling_terminal", caller.pid)
+        if terminal == CONSOLE and self.terminal is not None:
+            return self.terminal.open_slave()
+        if terminal is None or terminal == CONSOLE:
             raise Errno(ENXIO)
-        return self.terminal.open_slave()
+        return self.ptys.open_replica(terminal, flags)
 
     def _root(self) -> Dir:
         assert self.root_dir is not None

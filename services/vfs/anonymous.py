@@ -55,7 +55,8 @@ class AnonymousFiles(VfsCore):
     @operation
     async def facts(self, handle: Handle) -> Opened:
         file = self.file(handle)
-        return Opened(handle, terminal=file.is_terminal, pty=file.is_pty, socket=file.socket_identity)
+        return Opened(handle, terminal=file.is_terminal, pty=file.is_pty, socket=file.socket_identity,
+                      pts=file.pts_index)
 
     @operation
     async def memfd_create(self, caller: Caller, name: bytes, flags: int) -> Handle:

@@ -90,6 +90,9 @@ class Opened(NamedTuple):
     pending: bool = False
     #: A socket's identity (None: not a socket).
     socket: SocketIdentity | None = None
+    #: The devpts pseudo-terminal it is an end of (the replica when ``terminal``, else the
+    #: master); None for anything else.
+    pts: int | None = None
 
 
 class Executable(NamedTuple):
@@ -271,9 +274,11 @@ class VfsContract(Contract):
         raise NotImplementedError
 
     @operation
-    async def drop(self, handles: tuple[Handle, ...], table: int) -> None:
+    async def drop(self, handles: tuple[Handle, ...], table: int) -> tuple[int, ...]:
         """One reference fewer to each handle: fd table ``table`` closed an fd of it, so that
-        table's POSIX locks on the file go; the last reference releases the description."""
+        table's POSIX locks on the file go; the last reference releases the description. The
+        reply names the pseudo-terminals this hung up (their master's last reference went), for
+        the kernel to take from their sessions."""
         raise NotImplementedError
 
     # --- data ---------------------------------------------------------------------------------------
@@ -355,6 +360,19 @@ class VfsContract(Contract):
         """A file's own ioctl: FIONREAD and TIOCOUTQ (the int), terminal queries (TCGETS, TIOCGWINSZ: the
         struct's bytes) and, for the sandbox's own pty, settings (TCSETS*, TIOCSWINSZ with the
         struct's bytes; TCFLSH, TCXONC, TCSBRK with the int). ENOTTY for anything else."""
+        raise NotImplementedError
+
+    @operation
+    async def pty_peer(self, caller: Caller, handle: Handle, flags: int) -> Opened:
+        """TIOCGPTPEER: a new description of the replica of the pty whose master ``handle``
+        is, opened with ``flags`` as an open of /dev/pts/N would be. ENOTTY for anything else."""
+        raise NotImplementedError
+
+    @operation
+    async def pty_signals(self, handle: Handle) -> tuple[int, ...]:
+        """The signals the line discipline raised for input written to the pty master
+        ``handle`` (ISIG's ^C, ^\\, ^Z), now taken: the kernel sends them to the terminal's
+        foreground process group."""
         raise NotImplementedError
 
     @operation

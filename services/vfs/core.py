@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from abi.errno import EBADF, ENOTDIR, Errno
 from abi.linux import O_PATH
+from services.vfs.devpts import PtyRegistry
 from services.vfs.contract import Handle, Opened, VfsContract
 from services.vfs.file import File
 from services.vfs.inode import Dir, Filesystem, Inode
@@ -41,6 +42,8 @@ class VfsCore(VfsContract):
         self.root_dir: Dir | None = None
         #: The ``run -t`` pty, once the kernel hands the VFS its streams.
         self.terminal: SandboxTerminal | None = None
+        #: The pseudo-terminals guests make (/dev/ptmx, the devpts mounted on /dev/pts).
+        self.ptys = PtyRegistry()
         #: The host's input to the pty ended before the VFS had the pty.
         self._input_ended_early = False
         #: Where memfd_create's files live (nowhere in the tree), bounded like a tmpfs.
@@ -57,7 +60,8 @@ class VfsCore(VfsContract):
 
     def opened(self, file: File) -> Opened:
         """A new handle for ``file`` and the facts the kernel keeps beside it."""
-        return Opened(self.new_handle(file), terminal=file.is_terminal, pty=file.is_pty, socket=file.socket_identity)
+        return Opened(self.new_handle(file), terminal=file.is_terminal, pty=file.is_pty, socket=file.socket_identity,
+                      pts=file.pts_index)
 
     def file(self, handle: Handle) -> File:
         """The description behind ``handle``; EBADF if there is none."""

@@ -50,6 +50,7 @@ from abi.structs import DIRENT64_HEAD, DIRENT_HEAD
 from kernel.bus import operation
 from services.vfs.contract import Attrs, Handle, Opened, PtyInfo, RecordLock, Stat
 from services.vfs.core import VfsCore
+from services.vfs.devpts import PtyMaster
 from services.vfs.hostfile import HostFile, SandboxTerminal
 from services.vfs.limits import check_size_limit, within_size_limit
 from services.vfs.locks import OFFSET_MAX
@@ -104,9 +105,14 @@ class DescriptionOperations(VfsCore):
             self.file(handle).refs += 1
 
     @operation
-    async def drop(self, handles: tuple[Handle, ...], table: int) -> None:
+    async def drop(self, handles: tuple[Handle, ...], table: int) -> tuple[int, ...]:
+        hung_up: tuple[int, ...] = ()
         for handle in handles:
+            file = self.files.get(handle)
             self.release(handle, table)
+            if file is not None and file.refs == 0 and file.pts_index is not None and not file.is_terminal:
+                hung_up += (file.pts_index,)
+        return hung_up
 
     # --- data -----------------------------------------------------------------------------------------
 
@@ -202,7 +208,7 @@ class DescriptionOperations(VfsCore):
             used += 1
         if entries and not used:
             raise Errno(EINVAL)
-        file.offset += used
+        file.consumed(entries[:used])
         return bytes(out)
 
     @operation
@@ -276,7 +282,21 @@ class DescriptionOperations(VfsCore):
         if request in _TERMINAL_SETTINGS:
             file.ioctl_write(request, arg)
             return 0
+        if isinstance(arg, int):
+            return file.device_ioctl(request, arg)
         raise Errno(ENOTTY)
+
+    @operation
+    async def pty_peer(self, caller: Caller, handle: Handle, flags: int) -> Opened:
+        file = self.usable(handle)
+        if not isinstance(file, PtyMaster):
+            raise Errno(ENOTTY)
+        return self.opened(self.ptys.open_replica(file.pty.index, flags))
+
+    @operation
+    async def pty_signals(self, handle: Handle) -> tuple[int, ...]:
+        file = self.usable(handle)
+        return tuple(file.pty.take_signals()) if isinstance(file, PtyMaster) else ()
 
     @operation
     async def pipe_size(self, handle: Handle, size: int | None) -> int:

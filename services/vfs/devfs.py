@@ -1,8 +1,9 @@
 """devfs: the devices a program expects in /dev, all served by the Sentry.
 
 null, zero, full, random, urandom and tty are character devices with Linux's numbers; fd,
-stdin, stdout and stderr are the usual symlinks into /proc/self/fd; /dev/shm and /dev/pts are
-directories. No host device is ever opened.
+stdin, stdout and stderr are the usual symlinks into /proc/self/fd; /dev/shm is a directory and
+/dev/pts the mount point of the sandbox's devpts (:mod:`services.vfs.devpts`), with /dev/ptmx a
+symlink into it, as docker makes it. No host device is ever opened.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def make_devfs(open_terminal: TerminalOpener | None = None) -> Dir:
         root.children[name] = Device(fs, rdev, file_type)
     root.children[b"tty"] = ControllingTerminal(fs, open_terminal)
     links = {b"fd": b"/proc/self/fd", b"stdin": b"/proc/self/fd/0", b"stdout": b"/proc/self/fd/1",
-             b"stderr": b"/proc/self/fd/2"}
+             b"stderr": b"/proc/self/fd/2", b"ptmx": b"pts/ptmx"}
     for name, target in links.items():
         root.children[name] = Symlink(fs, target)
     for name in (b"shm", b"pts"):

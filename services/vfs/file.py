@@ -53,6 +53,8 @@ class File:
     #: Whether it is the guest's terminal (job control applies), and the sandbox's own pty.
     is_terminal = False
     is_pty = False
+    #: The number of the devpts pseudo-terminal it is an end of (None: it is not one).
+    pts_index: int | None = None
 
     def __init__(self, flags: int, inode: Inode | None = None) -> None:
         self.flags = flags
@@ -123,7 +125,15 @@ class File:
         """The directory's remaining entries as (name, ino, d_type); consumes nothing."""
         raise Errno(ENOTDIR)
 
+    def consumed(self, entries: list[tuple[bytes, int, int]]) -> None:
+        """getdents returned ``entries``, the first of :meth:`getdents`'s."""
+        self.offset += len(entries)
+
     def ioctl_read(self, request: int, size: int) -> bytes:
+        raise Errno(ENOTTY)
+
+    def device_ioctl(self, request: int, arg: int) -> int:
+        """A device's own ioctl with an integer argument and result (a pty master's TIOCGPTN)."""
         raise Errno(ENOTTY)
 
     def proc_target(self) -> bytes | None:
@@ -276,11 +286,29 @@ class RegularFile(File):
 
 
 class DirectoryFile(File):
-    """An open directory: getdents64 reads its entries from ``offset`` (an index)."""
+    """An open directory. ``offset`` counts the entries getdents64 has returned; the names
+    returned since the last rewind are remembered, so a reader that removes what it has read
+    (rm -r, closing the fds listed in /proc/self/fd) is not made to skip what follows, as an
+    index into the shrunken listing would. After a seek elsewhere (seekdir) the offset is an
+    index again, until the next rewind."""
+
+    def __init__(self, flags: int, inode: Inode | None = None) -> None:
+        super().__init__(flags, inode)
+        #: Names returned since the last rewind; None once a seek made ``offset`` an index.
+        self._returned: set[bytes] | None = set()
 
     async def getdents(self) -> list[tuple[bytes, int, int]]:
         assert self.inode is not None
-        return (await self.inode.entries())[self.offset:]  # type: ignore[attr-defined]
+        entries = await self.inode.entries()  # type: ignore[attr-defined]
+        returned = self._returned
+        if returned is None:
+            return entries[self.offset:]
+        return [entry for entry in entries if entry[0] not in returned] if returned else entries
+
+    def consumed(self, entries: list[tuple[bytes, int, int]]) -> None:
+        self.offset += len(entries)
+        if self._returned is not None:
+            self._returned.update(name for name, _, _ in entries)
 
     async def seek(self, offset: int, whence: int) -> int:
         if whence == SEEK_SET and offset >= 0:
@@ -289,6 +317,7 @@ class DirectoryFile(File):
             self.offset += offset
         else:
             raise Errno(EINVAL)
+        self._returned = set() if self.offset == 0 else None
         return self.offset
 
     async def read(self, buffers: list[memoryview]) -> int:

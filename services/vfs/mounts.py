@@ -6,9 +6,9 @@ asks for (:class:`kernel.oci.MountSpec`: ``-v``, ``--tmpfs``, a bundle's ``mount
 * ``bind`` (a volume): a host directory served by a gofer of its own, written through (``rw``)
   or refusing every change with EROFS (``ro``);
 * ``tmpfs``: an empty tmpfs (``mode=`` sets its root's permissions, ``ro`` makes it read-only);
-* ``proc``, ``sysfs``, ``devtmpfs`` (and a ``tmpfs`` on /dev, as OCI bundles ask for one):
-  the sandbox already has them, so such a spec is honoured by what is there;
-* ``devpts``, ``mqueue``, ``cgroup``, ``cgroup2``: not provided; skipped with a debug log line.
+* ``proc``, ``sysfs``, ``devtmpfs`` (and a ``tmpfs`` on /dev, as OCI bundles ask for one),
+  ``devpts``: the sandbox already has them, so such a spec is honoured by what is there;
+* ``mqueue``, ``cgroup``, ``cgroup2``: not provided; skipped with a debug log line.
 
 Every mount is recorded here for /proc/mounts and /proc/self/mountinfo.
 """
@@ -24,9 +24,9 @@ from services.vfs.inode import Dir, Filesystem
 log = logging.getLogger("sentrio.vfs.mounts")
 
 #: Kernel file systems the VFS always mounts itself, by the guest path it mounts them on.
-PROVIDED = {"proc": "/proc", "sysfs": "/sys", "devtmpfs": "/dev"}
+PROVIDED = {"proc": "/proc", "sysfs": "/sys", "devtmpfs": "/dev", "devpts": "/dev/pts"}
 #: Kernel file systems a spec may ask for that the sandbox does not have.
-SKIPPED = frozenset({"devpts", "mqueue", "cgroup", "cgroup2"})
+SKIPPED = frozenset({"mqueue", "cgroup", "cgroup2"})
 #: The permissions of a tmpfs's root unless ``mode=`` says otherwise (docker's and runc's).
 TMPFS_MODE = 0o1777
 

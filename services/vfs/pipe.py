@@ -13,6 +13,8 @@ sets up an interruptible sleep only when it must sleep.
 
 from __future__ import annotations
 
+import trio
+
 from abi.errno import EAGAIN, EBUSY, ENXIO, EPERM, EPIPE
 from abi.linux import (
     O_NONBLOCK,
@@ -121,7 +123,12 @@ class Pipe(Inode):
                     if written:
                         return written
                     raise Errno(EAGAIN)
-                await self._changes.wait()
+                try:
+                    await self._changes.wait()
+                except trio.Cancelled:
+                    if written:  # a signal after some bytes went in: pipe_write returns them
+                        return written
+                    raise
                 continue
             written += self._append(buffers, written, room)
             self.notify()

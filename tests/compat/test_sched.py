@@ -65,3 +65,12 @@ def test_proc_hostname_is_the_readers_uts_namespace(image: Path) -> None:
     outcome = sentrio(image, "/bin/sched_attrs", "uts-proc", user=ALL_CAPS, options=("--hostname", "box"))
     assert outcome.stdout == ("before reads box\nafter sethostname reads inner\nthe child reads child\n"
                               "the parent reads inner\n"), outcome.stderr
+
+
+@pytest.mark.parametrize("user", [None, USER])
+def test_cpu_affinity_is_kept_and_inherited(image: Path, user: str | None) -> None:
+    """CPython's test_posix.test_sched_setaffinity: the mask set is the mask read back."""
+    outcome = same(image, "/bin/affinity", user=user)
+    assert "after: 1 cpus" in outcome.stdout and "thread: 1 cpus" in outcome.stdout
+    assert "child: 1 cpus" in outcome.stdout
+    assert "empty: -1 Invalid argument" in outcome.stdout

@@ -108,7 +108,8 @@ def test_signals_interrupt_blocking_file_calls(images: Images) -> None:
     batch.sentrio("sentrio", images.fresh(), "/bin/interrupt")
     native, sandboxed = batch.result("native"), batch.result("sentrio")
     assert native.stdout == ("read -1 Interrupted system call\npoll -1 Interrupted system call\n"
-                             "epoll -1 Interrupted system call\nrestarted read 1\n")
+                             "epoll -1 Interrupted system call\nrestarted read 1\n"
+                             "interrupted big write 65536 \nwrite to a full pipe -1 Interrupted system call\n")
     assert (sandboxed.stdout, sandboxed.stderr, sandboxed.status) == (native.stdout, native.stderr, native.status)
 
 

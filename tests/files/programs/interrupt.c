@@ -1,4 +1,5 @@
-/* A signal ends a blocking pipe read, poll and epoll_wait with EINTR; SA_RESTART restarts the read. */
+/* A signal ends a blocking pipe read, poll and epoll_wait with EINTR; SA_RESTART restarts the read;
+ * a blocking write bigger than the pipe, interrupted once the pipe is full, returns what it wrote. */
 #include <stdio.h>
 #include <signal.h>
 #include <unistd.h>
@@ -18,5 +19,10 @@ int main(void) {
     sa.sa_flags = SA_RESTART; sigaction(SIGALRM, &sa, NULL);
     if (fork() == 0) { sleep(2); write(p[1], "x", 1); _exit(0); }
     alarm(1); r = read(p[0], &c, 1); printf("restarted read %ld\n", r);
+    sa.sa_flags = 0; sigaction(SIGALRM, &sa, NULL);
+    static char big[200000];
+    int q[2]; pipe(q);
+    alarm(1); r = write(q[1], big, sizeof big); printf("interrupted big write %ld %s\n", r, r < 0 ? strerror(errno) : "");
+    alarm(1); r = write(q[1], big, sizeof big); printf("write to a full pipe %ld %s\n", r, r < 0 ? strerror(errno) : "");
     return 0;
 }

@@ -1,0 +1,67 @@
+/* Removing what a directory listing has returned does not make the listing skip what follows:
+ * rm -r's loop over a directory of many files (getdents64 with a small buffer, unlink each
+ * entry read), and closing every fd /proc/self/fd lists (CPython's subprocess does, when
+ * close_range cannot). */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+struct linux_dirent64 {
+    unsigned long long d_ino;
+    long long d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+int main(void) {
+    char dir[64], path[128];
+    snprintf(dir, sizeof dir, "/tmp/many-%d", getpid());
+    mkdir(dir, 0700);
+    for (int i = 0; i < 300; i++) {
+        snprintf(path, sizeof path, "%s/file-%03d", dir, i);
+        close(open(path, O_CREAT | O_WRONLY, 0600));
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    char buf[256];  /* a few entries per call */
+    int removed = 0;
+    for (;;) {
+        long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+        if (n <= 0) break;
+        for (long at = 0; at < n;) {
+            struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + at);
+            if (strcmp(d->d_name, ".") && strcmp(d->d_name, "..")) {
+                snprintf(path, sizeof path, "%s/%s", dir, d->d_name);
+                removed += unlink(path) == 0;
+            }
+            at += d->d_reclen;
+        }
+    }
+    close(fd);
+    printf("removed %d, rmdir %d\n", removed, rmdir(dir));
+
+    for (int i = 0; i < 20; i++) open("/", O_RDONLY);
+    fd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY);
+    if (fd < 0)  /* a chroot without /proc (the native run here): close them by number */
+        for (int i = 3; i < 64; i++) close(i);
+    for (; fd >= 0;) {
+        long n = syscall(SYS_getdents64, fd, buf, 64);  /* one entry per call */
+        if (n <= 0) break;
+        for (long at = 0; at < n;) {
+            struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + at);
+            int number = atoi(d->d_name);
+            if (d->d_name[0] != '.' && number > 2 && number != fd) close(number);
+            at += d->d_reclen;
+        }
+    }
+    int left = 0;
+    for (int i = 3; i < 64; i++) left += i != fd && fcntl(i, F_GETFD) >= 0;
+    printf("fds left open: %d\n", left);
+    return 0;
+}
