@@ -66,6 +66,13 @@ log = logging.getLogger("sentrio.confine")
 
 #: The packages whose every module the Sentry imports before it loses the file system.
 PRELOADED_PACKAGES = ("abi", "kernel", "services", "platforms", "gofer")
+#: Modules of those packages a run imports before confinement when it uses them at all, and
+#: never after: left out of the preload, which would otherwise pay for them in every run. The
+#: deterministic scheduler imports ``trio.testing``, which imports pytest where it is installed
+#: (~75 ms, a fifth of the Sentry's start-up CPU); ``--deterministic`` and ``--chaos`` import it
+#: while the command line is read (:meth:`kernel.experiment.ResearchTools.install`). The fuzzer's modules
+#: serve ``python -m kernel fuzz``, imported before it starts a Sentry.
+NOT_PRELOADED = ("kernel.determinism.scheduler", "kernel.fuzz.")
 #: Standard-library modules the Sentry's libraries import lazily, on paths start-up may not take.
 PRELOADED_MODULES = ("encodings.latin_1", "encodings.ascii", "encodings.utf_8", "encodings.idna",
                      "json.decoder", "json.encoder", "traceback", "linecache", "tokenize")
@@ -144,13 +151,14 @@ def _nothing(*args: object) -> None:
 
 
 def preload(packages: Sequence[str] = PRELOADED_PACKAGES) -> None:
-    """Import every module of ``packages`` (but ``__main__`` modules) and :data:`PRELOADED_MODULES`."""
+    """Import every module of ``packages`` (but ``__main__`` modules and :data:`NOT_PRELOADED`)
+    and :data:`PRELOADED_MODULES`."""
     for name in PRELOADED_MODULES:
         importlib.import_module(name)
     for package_name in packages:
         package = importlib.import_module(package_name)
         for module in pkgutil.walk_packages(package.__path__, package_name + "."):
-            if not module.name.endswith(".__main__"):
+            if not module.name.endswith(".__main__") and not module.name.startswith(NOT_PRELOADED):
                 importlib.import_module(module.name)
 
 
