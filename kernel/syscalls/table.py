@@ -91,6 +91,9 @@ class Entry:
         self.set_handler(handler)
 
     def set_handler(self, handler: Handler) -> None:
+        code = getattr(handler, "__code__", None)  # the cheap check stays early
+        if code is not None and code.co_argcount - 1 > len(_ARG_REGISTERS):
+            raise TypeError(f"{handler.__qualname__} takes more than six system call arguments")
         self.handler = handler
         self._params: list[tuple[str, Decoder | None]] | None = None
         self.decode: Callable[[Any], tuple[Any, ...]] = self._first_decode
