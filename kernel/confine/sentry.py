@@ -156,10 +156,27 @@ def preload(packages: Sequence[str] = PRELOADED_PACKAGES) -> None:
     for name in PRELOADED_MODULES:
         importlib.import_module(name)
     for package_name in packages:
-        package = importlib.import_module(package_name)
-        for module in pkgutil.walk_packages(package.__path__, package_name + "."):
-            if not module.name.endswith(".__main__") and not module.name.startswith(NOT_PRELOADED):
-                importlib.import_module(module.name)
+        for name in _modules_of(importlib.import_module(package_name)):
+            if not name.endswith(".__main__") and not name.startswith(NOT_PRELOADED):
+                importlib.import_module(name)
+
+
+def _modules_of(package: Any) -> list[str]:
+    """Every module under ``package``, namespace packages (directories without ``__init__.py``,
+    as ``services.vfs``) included: :func:`pkgutil.walk_packages` does not see those."""
+    names = []
+    for module in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+        names.append(module.name)
+        if module.ispkg:
+            names += _modules_of(importlib.import_module(module.name))
+    for directory in package.__path__:
+        for entry in sorted(os.scandir(directory), key=lambda entry: entry.name):
+            if not entry.is_dir() or not entry.name.isidentifier():
+                continue
+            files = os.listdir(entry.path)
+            if "__init__.py" not in files and any(name.endswith(".py") for name in files):
+                names += _modules_of(importlib.import_module(f"{package.__name__}.{entry.name}"))
+    return names
 
 
 class LateImports(importlib.abc.MetaPathFinder):
