@@ -66,6 +66,13 @@ log = logging.getLogger("sentrio.confine")
 
 #: The packages whose every module the Sentry imports before it loses the file system.
 PRELOADED_PACKAGES = ("abi", "kernel", "services", "platforms", "gofer")
+#: Modules of those packages a run imports before confinement when it uses them at all, and
+#: never after: left out of the preload, which would otherwise pay for them in every run. The
+#: deterministic scheduler imports ``trio.testing``, which imports pytest where it is installed
+#: (~75 ms, a fifth of the Sentry's start-up CPU); ``--deterministic`` and ``--chaos`` import it
+#: while the command line is read (:meth:`kernel.experiment.ResearchTools.install`). The fuzzer's modules
+#: serve ``python -m kernel fuzz``, imported before it starts a Sentry.
+NOT_PRELOADED = ("kernel.determinism.scheduler", "kernel.fuzz.")
 #: Standard-library modules the Sentry's libraries import lazily, on paths start-up may not take.
 PRELOADED_MODULES = ("encodings.latin_1", "encodings.ascii", "encodings.utf_8", "encodings.idna",
                      "json.decoder", "json.encoder", "traceback", "linecache", "tokenize")
@@ -144,14 +151,32 @@ def _nothing(*args: object) -> None:
 
 
 def preload(packages: Sequence[str] = PRELOADED_PACKAGES) -> None:
-    """Import every module of ``packages`` (but ``__main__`` modules) and :data:`PRELOADED_MODULES`."""
+    """Import every module of ``packages`` (but ``__main__`` modules and :data:`NOT_PRELOADED`)
+    and :data:`PRELOADED_MODULES`."""
     for name in PRELOADED_MODULES:
         importlib.import_module(name)
     for package_name in packages:
-        package = importlib.import_module(package_name)
-        for module in pkgutil.walk_packages(package.__path__, package_name + "."):
-            if not module.name.endswith(".__main__"):
-                importlib.import_module(module.name)
+        for name in _modules_of(importlib.import_module(package_name)):
+            if not name.endswith(".__main__") and not name.startswith(NOT_PRELOADED):
+                importlib.import_module(name)
+
+
+def _modules_of(package: Any) -> list[str]:
+    """Every module under ``package``, namespace packages (directories without ``__init__.py``,
+    as ``services.vfs``) included: :func:`pkgutil.walk_packages` does not see those."""
+    names = []
+    for module in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+        names.append(module.name)
+        if module.ispkg:
+            names += _modules_of(importlib.import_module(module.name))
+    for directory in package.__path__:
+        for entry in sorted(os.scandir(directory), key=lambda entry: entry.name):
+            if not entry.is_dir() or not entry.name.isidentifier():
+                continue
+            files = os.listdir(entry.path)
+            if "__init__.py" not in files and any(name.endswith(".py") for name in files):
+                names += _modules_of(importlib.import_module(f"{package.__name__}.{entry.name}"))
+    return names
 
 
 class LateImports(importlib.abc.MetaPathFinder):

@@ -73,9 +73,15 @@ class Call:
 
 
 class Entry:
-    """A system call's handler, argument decoder and hooks."""
+    """A system call's handler, argument decoder and hooks.
 
-    __slots__ = ("nr", "name", "handler", "decode", "params", "enter_hooks", "exit_hooks")
+    The decoder is compiled from the handler's signature on the call's first use, not when the
+    table is built: reading ~240 handlers' type hints cost ~20 ms of every Sentry's start-up,
+    for calls most programs never make. ``decode`` starts as :meth:`_first_decode`, which
+    compiles the real decoder, puts it in its place and decodes; later calls go straight to it.
+    """
+
+    __slots__ = ("nr", "name", "handler", "decode", "_params", "enter_hooks", "exit_hooks")
 
     def __init__(self, nr: int, name: str, handler: Handler) -> None:
         self.nr = nr
@@ -85,9 +91,23 @@ class Entry:
         self.set_handler(handler)
 
     def set_handler(self, handler: Handler) -> None:
+        code = getattr(handler, "__code__", None)  # the cheap check stays early
+        if code is not None and code.co_argcount - 1 > len(_ARG_REGISTERS):
+            raise TypeError(f"{handler.__qualname__} takes more than six system call arguments")
         self.handler = handler
-        self.params = _parameters(handler)
+        self._params: list[tuple[str, Decoder | None]] | None = None
+        self.decode: Callable[[Any], tuple[Any, ...]] = self._first_decode
+
+    @property
+    def params(self) -> list[tuple[str, Decoder | None]]:
+        """The handler's guest-visible parameters and their decoders."""
+        if self._params is None:
+            self._params = _parameters(self.handler)
+        return self._params
+
+    def _first_decode(self, regs: Any) -> tuple[Any, ...]:
         self.decode = _make_decoder(self.params)
+        return self.decode(regs)
 
 
 class _TypeCheckingNames(dict):  # type: ignore[type-arg]
