@@ -189,6 +189,19 @@ class SignalsActor(SignalsContract):
         thread = self._thread(tid)
         return thread.pending.bits | thread.process.pending.bits
 
+    @operation
+    async def status(self, tid: int) -> tuple[int, int, int, int, int]:
+        thread = self._thread(tid)
+        process = thread.process
+        ignored = caught = 0
+        for signo in range(1, NSIG + 1):
+            handler = process.actions[signo].handler
+            if handler == SIG_IGN:
+                ignored |= sigbit(signo)
+            elif handler != SIG_DFL:
+                caught |= sigbit(signo)
+        return thread.pending.bits, process.pending.bits, thread.mask, ignored, caught
+
     def _pending_bits(self, tid: int) -> int:
         thread = self._threads.get(tid)
         return thread.pending.bits | thread.process.pending.bits if thread is not None else 0

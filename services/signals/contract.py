@@ -127,6 +127,13 @@ class SignalsContract(Contract):
         raise NotImplementedError
 
     @operation
+    async def status(self, tid: int) -> tuple[int, int, int, int, int]:
+        """/proc/PID/status's signal lines for thread ``tid``, as bit masks: pending for the
+        thread (SigPnd), for its process (ShdPnd), blocked (SigBlk), ignored (SigIgn) and
+        caught (SigCgt). ESRCH for an unknown ``tid``."""
+        raise NotImplementedError
+
+    @operation
     async def watch(self) -> PendingView:
         """The service's :class:`PendingView` (the same one every time)."""
         raise NotImplementedError

@@ -532,6 +532,15 @@ class ProcFs:
             pages = sum(end - start for start, end, *_ in await maps_rows()) // PAGE_SIZE
             return f"{pages} 0 0 0 0 0 0\n".encode()
 
+        async def signal_fields() -> str:
+            """The shown thread's pending, blocked, ignored and caught signals, as masks."""
+            try:
+                masks = await self.bus.call("signals", "status", shown_id)
+            except Errno:  # a zombie has no signal state left
+                masks = (0, 0, 0, 0, 0)
+            names = ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+            return "".join(f"{name}:\t{mask:016x}\n" for name, mask in zip(names, masks))
+
         async def status() -> bytes:
             size_kb = sum(end - start for start, end, *_ in await maps_rows()) // 1024
             c = process.creds
@@ -541,7 +550,7 @@ class ProcFs:
                     f"Uid:\t{c.uid}\t{c.euid}\t{c.suid}\t{c.fsuid}\nGid:\t{c.gid}\t{c.egid}\t{c.sgid}\t{c.fsgid}\n"
                     f"Groups:\t{' '.join(map(str, c.groups))}{' ' if c.groups else ''}\n"
                     f"FDSize:\t64\nVmSize:\t{size_kb} kB\n{await rss_fields()}Threads:\t{len(process.threads)}\n"
-                    f"CapInh:\t{c.cap_inheritable:016x}\nCapPrm:\t{c.cap_permitted:016x}\n"
+                    f"{await signal_fields()}CapInh:\t{c.cap_inheritable:016x}\nCapPrm:\t{c.cap_permitted:016x}\n"
                     f"CapEff:\t{c.cap_effective:016x}\nCapBnd:\t{c.cap_bounding:016x}\n"
                     f"CapAmb:\t{c.cap_ambient:016x}\nNoNewPrivs:\t{int(process.no_new_privs)}\n"
                     f"Seccomp:\t{seccomp[0]}\nSeccomp_filters:\t{seccomp[1]}\n").encode()

@@ -134,6 +134,20 @@ def run_native(image: Path, argv: Sequence[str], stdin: bytes = b"", timeout: fl
                    _shell_status(result.returncode))
 
 
+def run_native_with_proc(image: Path, argv: Sequence[str], timeout: float = 60) -> Outcome:
+    """:func:`run_native` with the image's /proc mounted (a proc of its own, in a private mount
+    namespace), for programs that read /proc/self as Linux shows it."""
+    import shlex
+
+    (image / "proc").mkdir(exist_ok=True)
+    chroot = " ".join(shlex.quote(word) for word in [*as_container_root(), "chroot", str(image), *argv])
+    script = f"mount -t proc proc {shlex.quote(str(image / 'proc'))} && exec {chroot}"
+    result = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                            capture_output=True, env=GUEST_ENV, timeout=timeout, preexec_fn=fresh_signal_state)
+    return Outcome(result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace"),
+                   _shell_status(result.returncode))
+
+
 def run_sentrio(image: Path, argv: Sequence[str], stdin: bytes = b"", timeout: float = 120) -> Outcome:
     """Run under Sentrio with the same guest environment and stdin (``-i``, as ``docker run -i``);
     strict mode turns Sentry bugs into loud failures instead of a guest-visible EIO."""

@@ -4,25 +4,14 @@ line with the file offset — against Linux's, with /proc mounted for the native
 
 from __future__ import annotations
 
-import shlex
-import subprocess
 from pathlib import Path
 
-from tests.differential.harness import as_container_root, fresh_signal_state
-from tests.processes.conftest import Outcome, sentrio
-
-
-def native_with_proc(image: Path, *argv: str) -> Outcome:
-    (image / "proc").mkdir(exist_ok=True)
-    chroot = " ".join(shlex.quote(word) for word in [*as_container_root(), "chroot", str(image), *argv])
-    script = f"mount -t proc proc {shlex.quote(str(image / 'proc'))} && exec {chroot}"
-    result = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-                            capture_output=True, text=True, timeout=60, preexec_fn=fresh_signal_state)
-    return Outcome(result.stdout, result.stderr, result.returncode)
+from tests.differential.harness import run_native_with_proc
+from tests.processes.conftest import sentrio
 
 
 def test_mremap_and_maps_see_one_vma(image: Path) -> None:
-    expected = native_with_proc(image, "/bin/shared_file_vma")
+    expected = run_native_with_proc(image, ["/bin/shared_file_vma"])
     got = sentrio(image, "/bin/shared_file_vma")
     assert (got.stdout, got.stderr, got.status) == (expected.stdout, expected.stderr, expected.status)
     assert "three pages at 4096: 3 pages rw-s offset 0x1000" in expected.stdout
