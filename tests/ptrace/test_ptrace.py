@@ -1,0 +1,45 @@
+"""ptrace(2) served by the Sentry, native vs Sentrio (``programs/tracer.c``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.compat.conftest import needs_root, same
+
+pytestmark = needs_root()
+
+
+def test_traceme_exec_and_a_syscall_loop(image: Path) -> None:
+    outcome = same(image, "/bin/tracer", "syscalls")
+    assert "after exec: stopped 0x5" in outcome.stdout
+    assert "enter 1 (rax -38)" in outcome.stdout
+    assert "enter 231 (rax -38)" in outcome.stdout
+    assert "tiny: exited 3" in outcome.stdout
+    assert "4 system calls" in outcome.stdout
+
+
+def test_peekdata_and_pokedata_change_the_child(image: Path) -> None:
+    outcome = same(image, "/bin/tracer", "poke")
+    assert "peek: 0x1234 ok" in outcome.stdout
+    assert "child sees 0xbeef" in outcome.stdout
+    assert "peek of address 8: EIO" in outcome.stdout
+
+
+def test_setregs_changes_a_result_and_skips_a_call(image: Path) -> None:
+    outcome = same(image, "/bin/tracer", "setregs")
+    assert "first syscall stop: stopped 0x85" in outcome.stdout
+    assert "child: getppid returned 4242, getuid -1 ENOSYS" in outcome.stdout
+
+
+def test_tracefork_follows_a_grandchild(image: Path) -> None:
+    outcome = same(image, "/bin/tracer", "follow")
+    assert "fork event: 1" in outcome.stdout
+    assert "grandchild's first stop: STOP" in outcome.stdout
+    assert "grandchild exited 7, child exited 8" in outcome.stdout
+
+
+def test_attach_needs_the_same_user(image: Path) -> None:
+    outcome = same(image, "/bin/tracer", "attach")
+    assert "root attaches to uid 1000: EPERM" in outcome.stdout
+    assert "uid 1001 attaches to a uid 1000 sibling: EPERM" in outcome.stdout
+    assert "uid 1000 attaches to a uid 1000 sibling: ok" in outcome.stdout
