@@ -192,6 +192,7 @@ class Tracee:
 
     async def started(self, task: Task) -> None:
         """A thread auto-attached at its creation stops before its first instruction."""
+        await mark_traced(task, True)
         if self.start_stop:
             self.start_stop = False
             stop_signal = int(Signal.SIGSTOP)
@@ -331,6 +332,15 @@ class Tracee:
         self.tracer.child_events.unpark_all()
 
 
+async def mark_traced(task: Task, traced: bool) -> None:
+    """Tell the signals actor whether the thread's process is traced (ignored signals are then
+    queued, for the tracer to see)."""
+    try:
+        await task.kernel.bus.call("signals", "set_traced", task.process.pid, traced)
+    except Errno:
+        pass
+
+
 def attach_child(parent: Task, child: Task) -> None:
     """clone: a child of a tracee that the event options (or CLONE_PTRACE) name is traced by
     the same tracer, with the same options, and stops before it runs."""
@@ -355,6 +365,7 @@ async def tracer_exited(tracer: ThreadGroup) -> None:
                 task.kernel.spawn(task.process.exit, signal_status(Signal.SIGKILL))
         else:
             tracee.detach()
+            await mark_traced(task, False)
             if tracee.stopped:
                 tracee.resume(RUN, 0)
 

@@ -60,7 +60,7 @@ from abi.ptrace import (
 )
 from kernel.syscalls.args import Addr, Int, ULong
 from kernel.syscalls.table import syscall
-from kernel.tracee import EVENTMSG_SYSCALL_ENTRY, EVENTMSG_SYSCALL_EXIT, RUN, STEP, SYSCALL, Tracee
+from kernel.tracee import EVENTMSG_SYSCALL_ENTRY, EVENTMSG_SYSCALL_EXIT, RUN, STEP, SYSCALL, Tracee, mark_traced
 
 if TYPE_CHECKING:
     from kernel.task import Task
@@ -81,7 +81,9 @@ _RESUMES = {PTRACE_CONT: RUN, PTRACE_SYSCALL: SYSCALL, PTRACE_SINGLESTEP: STEP}
 async def ptrace(t: Task, request: Int, pid: Int, addr: Addr, data: ULong) -> int:
     """ptrace(2)."""
     if request == PTRACE_TRACEME:
-        return _traceme(t)
+        _traceme(t)
+        await mark_traced(t, True)
+        return 0
     if request in (PTRACE_ATTACH, PTRACE_SEIZE):
         return await _attach(t, pid, request == PTRACE_SEIZE, addr, data)
     tracee = _traced_by(t, pid)
@@ -103,12 +105,11 @@ async def ptrace(t: Task, request: Int, pid: Int, addr: Addr, data: ULong) -> in
     return await _on_stopped(t, tracee, request, addr, data)
 
 
-def _traceme(t: Task) -> int:
+def _traceme(t: Task) -> None:
     parent = t.process.parent
     if t.ptrace is not None or parent is None:
         raise Errno(EPERM)
     t.ptrace = Tracee(t, parent)
-    return 0
 
 
 def may_access(tracer: Credentials, target: Credentials, dumpable: int) -> bool:
@@ -134,6 +135,7 @@ async def _attach(t: Task, pid: int, seize: bool, addr: int, options: int) -> in
     if not may_access(t.process.creds, process.creds, process.dumpable):
         raise Errno(EPERM)
     target.ptrace = Tracee(target, t.process, options if seize else 0, seize)
+    await mark_traced(target, True)
     if not seize:
         await t.kernel.bus.call("signals", "send", process.pid, target.tid, int(Signal.SIGSTOP),
                                 structs.SIGINFO_KILL.pack(int(Signal.SIGSTOP), 0, 0x80, 0, 0, 0))
@@ -155,6 +157,7 @@ async def _on_stopped(t: Task, tracee: Tracee, request: int, addr: int, data: in
             raise Errno(EIO)
         if request == PTRACE_DETACH:
             tracee.detach()
+            await mark_traced(task, False)
         tracee.resume(_RESUMES.get(request, RUN), data)
         return 0
     if request == PTRACE_LISTEN:

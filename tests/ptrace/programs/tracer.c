@@ -82,8 +82,9 @@ static int poke(void) {
     errno = 0;
     ptrace(PTRACE_PEEKDATA, child, (void *)8, 0);
     printf("peek of address 8: %s\n", strerrorname_np(errno));
-    printf("cont with SIGSTOP suppressed: %s\n", err(ptrace(PTRACE_CONT, child, 0, 0)));
+    const char *cont = err(ptrace(PTRACE_CONT, child, 0, 0));
     waitpid(child, &status, 0);
+    printf("cont with SIGSTOP suppressed: %s\n", cont);
     show_status("child", status);
     printf("ptrace on a reaped child: %s\n", err(ptrace(PTRACE_CONT, child, 0, 0)));
     return 0;
