@@ -52,8 +52,8 @@ EFLAGS_TF = 0x100
 EVENTMSG_SYSCALL_ENTRY = 1
 EVENTMSG_SYSCALL_EXIT = 2
 
-#: How the tracer last resumed the tracee.
-RUN, SYSCALL, STEP = 0, 1, 2
+#: How the tracer last resumed the tracee (LISTEN: left in its group-stop, not running).
+RUN, SYSCALL, STEP, LISTEN = 0, 1, 2, 3
 
 Dispatch = Callable[["Task", int], Awaitable[int]]
 
@@ -72,7 +72,7 @@ class Tracee:
 
     __slots__ = ("task", "tracer", "options", "seized", "mode", "stopped", "report", "siginfo", "event_msg",
                  "_resume", "resume_signal", "killed", "detached", "start_stop", "interrupt", "inject",
-                 "clone_event", "exec_tid", "exit_status", "forced_tf")
+                 "clone_event", "exec_tid", "exit_status", "forced_tf", "parked", "last")
 
     def __init__(self, task: Task, tracer: ThreadGroup, options: int = 0, seized: bool = False) -> None:
         self.task = task
@@ -103,6 +103,11 @@ class Tracee:
         self.exit_status: int | None = None
         #: We set eflags.TF for PTRACE_SINGLESTEP (the tracer must not see it).
         self.forced_tf = False
+        #: In a stop its task did not enter itself: attached while its process was group-stopped
+        #: (the task waits for SIGCONT, not for the tracer).
+        self.parked = False
+        #: The status of the stop it is in (or was last in).
+        self.last = 0
         tracer.tracees.append(task)
 
     # --- the stop itself ---------------------------------------------------------------------
@@ -120,17 +125,7 @@ class Tracee:
             self.event_msg = event_msg
         self._resume = trio.Event()
         self.resume_signal = 0
-        self.stopped = True
-        self.report = status
-        tracer = self.tracer
-        tracer.child_events.unpark_all()
-        signo = (status >> 8) & 0x7F
-        chld = structs.SIGINFO_CHLD.pack(int(Signal.SIGCHLD), 0, CLD_TRAPPED, task.tid, task.process.creds.uid,
-                                         signo, 0, 0)
-        try:
-            await task.kernel.bus.call("signals", "child_state", tracer.pid, chld)
-        except Errno:
-            pass
+        await self._report(status)
         try:
             await self._resume.wait()
         finally:
@@ -149,10 +144,35 @@ class Tracee:
             self.forced_tf = True
         return self.resume_signal
 
+    async def _report(self, status: int) -> None:
+        """The tracer's wait may now collect ``status``; it gets a SIGCHLD (CLD_TRAPPED)."""
+        task = self.task
+        self.stopped = True
+        self.report = self.last = status
+        tracer = self.tracer
+        tracer.child_events.unpark_all()
+        signo = (status >> 8) & 0x7F
+        chld = structs.SIGINFO_CHLD.pack(int(Signal.SIGCHLD), 0, CLD_TRAPPED, task.tid, task.process.creds.uid,
+                                         signo, 0, 0)
+        try:
+            await task.kernel.bus.call("signals", "child_state", tracer.pid, chld)
+        except Errno:
+            pass
+
+    async def attached_in_group_stop(self, signo: int) -> None:
+        """Attached to a thread of a group-stopped process: the tracer sees the group-stop at
+        once (PTRACE_EVENT_STOP for a seize), while the thread itself waits for SIGCONT."""
+        self.parked = True
+        self.siginfo = siginfo(signo, 0)
+        await self._report(stopped_status(signo, PTRACE_EVENT_STOP if self.seized else 0))
+
     def resume(self, mode: int, signo: int) -> None:
         """The tracer's PTRACE_CONT/SYSCALL/SINGLESTEP/DETACH: leave the stop."""
         self.mode = mode
         self.resume_signal = signo
+        if self.parked:  # its task never entered the stop: it goes on waiting for SIGCONT
+            self.parked = self.stopped = False
+            self.report = None
         self._resume.set()
 
     def kill(self) -> None:
@@ -196,9 +216,9 @@ class Tracee:
         if self.start_stop:
             self.start_stop = False
             stop_signal = int(Signal.SIGSTOP)
-            if self.seized:
-                status = stopped_status(stop_signal, PTRACE_EVENT_STOP)
-                info = siginfo(stop_signal, 0)
+            if self.seized:  # Linux's JOBCTL_TRAP_STOP: PTRACE_EVENT_STOP with SIGTRAP
+                trap = int(Signal.SIGTRAP)
+                status, info = stopped_status(trap, PTRACE_EVENT_STOP), siginfo(trap, 0)
             else:
                 status, info = stopped_status(stop_signal), siginfo(stop_signal, SI_USER)
             signo = await self.stop(status, info)
@@ -318,6 +338,12 @@ class Tracee:
         (as PTRACE_EVENT_STOP when it seized the thread) and ends with its restart request."""
         status = stopped_status(signo, PTRACE_EVENT_STOP) if self.seized else stopped_status(signo)
         await self._inject(await self.stop(status, siginfo(signo, 0)))
+        if self.mode == LISTEN:  # stopped until a signal comes (SIGCONT), which it then reports
+            self.mode = RUN
+            try:
+                await task.blocking(trio.sleep_forever())
+            except Errno:
+                pass
 
     def ended(self, task: Task) -> None:
         """The thread has ended: a tracer that is not the process's parent, or that traces a

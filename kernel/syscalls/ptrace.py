@@ -24,6 +24,7 @@ from abi.ptrace import (
     PTRACE_ATTACH,
     PTRACE_CONT,
     PTRACE_DETACH,
+    PTRACE_EVENT_STOP,
     PTRACE_GET_SYSCALL_INFO,
     PTRACE_GETEVENTMSG,
     PTRACE_GETFPREGS,
@@ -60,7 +61,7 @@ from abi.ptrace import (
 )
 from kernel.syscalls.args import Addr, Int, ULong
 from kernel.syscalls.table import syscall
-from kernel.tracee import EVENTMSG_SYSCALL_ENTRY, EVENTMSG_SYSCALL_EXIT, RUN, STEP, SYSCALL, Tracee, mark_traced
+from kernel.tracee import EVENTMSG_SYSCALL_ENTRY, EVENTMSG_SYSCALL_EXIT, LISTEN, RUN, STEP, SYSCALL, Tracee, mark_traced
 
 if TYPE_CHECKING:
     from kernel.task import Task
@@ -136,6 +137,8 @@ async def _attach(t: Task, pid: int, seize: bool, addr: int, options: int) -> in
         raise Errno(EPERM)
     target.ptrace = Tracee(target, t.process, options if seize else 0, seize)
     await mark_traced(target, True)
+    if process.stopped:
+        await target.ptrace.attached_in_group_stop(process.stop_report or int(Signal.SIGSTOP))
     if not seize:
         await t.kernel.bus.call("signals", "send", process.pid, target.tid, int(Signal.SIGSTOP),
                                 structs.SIGINFO_KILL.pack(int(Signal.SIGSTOP), 0, 0x80, 0, 0, 0))
@@ -161,7 +164,10 @@ async def _on_stopped(t: Task, tracee: Tracee, request: int, addr: int, data: in
         tracee.resume(_RESUMES.get(request, RUN), data)
         return 0
     if request == PTRACE_LISTEN:
-        raise Errno(EIO)  # (a seized tracee's group-stop is left with a restart request instead)
+        if not tracee.seized or (tracee.last >> 16) != PTRACE_EVENT_STOP:
+            raise Errno(EIO)
+        tracee.resume(LISTEN, 0)
+        return 0
     if request in (PTRACE_PEEKTEXT, PTRACE_PEEKDATA):
         try:
             word = await task.mm.copy_in(addr, 8)
