@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.compat.conftest import needs_root, same
+from tests.compat.conftest import needs_root, same, sentrio
 
 pytestmark = needs_root()
 
@@ -23,6 +23,12 @@ def test_peekdata_and_pokedata_change_the_child(image: Path) -> None:
     assert "peek: 0x1234 ok" in outcome.stdout
     assert "child sees 0xbeef" in outcome.stdout
     assert "peek of address 8: EIO" in outcome.stdout
+
+
+def test_tracer_pid_in_proc_status(image: Path) -> None:
+    """(Under Sentrio only: the native chroot has no /proc.)"""
+    outcome = sentrio(image, "/bin/tracer", "poke", options=("-e", "SHOW_TRACERPID=1"))
+    assert "child's TracerPid is ours: 1, ours is 0" in outcome.stdout
 
 
 def test_setregs_changes_a_result_and_skips_a_call(image: Path) -> None:

@@ -60,6 +60,20 @@ static int syscalls(void) {
 
 static volatile long value = 0x1234;
 
+/* The TracerPid line of /proc/PID/status. */
+static long tracer_pid(pid_t pid) {
+    char path[64], line[256];
+    long found = -1;
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "TracerPid:", 10))
+            found = atol(line + 10);
+    if (f)
+        fclose(f);
+    return found;
+}
+
 /* PEEKDATA and POKEDATA change the child's variable; a bad address is EIO. */
 static int poke(void) {
     pid_t child = fork();
@@ -72,6 +86,8 @@ static int poke(void) {
     int status;
     waitpid(child, &status, 0);
     show_status("child", status);
+    if (getenv("SHOW_TRACERPID"))
+        printf("child's TracerPid is ours: %d, ours is %ld\n", tracer_pid(child) == getpid(), tracer_pid(getpid()));
     errno = 0;
     long word = ptrace(PTRACE_PEEKDATA, child, (void *)&value, 0);
     printf("peek: %#lx %s\n", word, errno ? strerrorname_np(errno) : "ok");
