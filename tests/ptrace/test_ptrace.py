@@ -37,6 +37,12 @@ def test_setregs_changes_a_result_and_skips_a_call(image: Path) -> None:
     assert "child: getppid returned 4242, getuid -1 ENOSYS" in outcome.stdout
 
 
+def test_singlestep(image: Path) -> None:
+    outcome = same(image, "/bin/tracer", "step")
+    assert "step 5: TRAP code 2, moved 1, TF visible 0" in outcome.stdout
+    assert "child: exited 5" in outcome.stdout
+
+
 def test_tracefork_follows_a_grandchild(image: Path) -> None:
     outcome = same(image, "/bin/tracer", "follow")
     assert "fork event: 1" in outcome.stdout
@@ -49,3 +55,13 @@ def test_attach_needs_the_same_user(image: Path) -> None:
     assert "root attaches to uid 1000: EPERM" in outcome.stdout
     assert "uid 1001 attaches to a uid 1000 sibling: EPERM" in outcome.stdout
     assert "uid 1000 attaches to a uid 1000 sibling: ok" in outcome.stdout
+
+
+def test_seize_interrupt_syscall_info_exec_event_and_kill(image: Path) -> None:
+    outcome = same(image, "/bin/tracer", "seize")
+    assert "cont of a running tracee: ESRCH" in outcome.stdout
+    assert "interrupt stop: 0x8005" in outcome.stdout
+    assert "next stop 0x85: op 1 size 80 nr 0 arch 0xc000003e" in outcome.stdout
+    assert "exec event, message is the tracee: 1" in outcome.stdout
+    assert "after exec: op 2 size 33 rval 0 error 0" in outcome.stdout
+    assert "child: killed by KILL" in outcome.stdout

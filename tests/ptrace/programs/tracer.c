@@ -257,6 +257,90 @@ static int attach(void) {
     return 0;
 }
 
+/* PTRACE_SINGLESTEP: each step is a SIGTRAP (TRAP_TRACE) one instruction on. */
+static int step(void) {
+    pid_t child = fork();
+    if (child == 0) {
+        ptrace(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        _exit(5);
+    }
+    int status;
+    waitpid(child, &status, 0);
+    struct user_regs_struct regs;
+    ptrace(PTRACE_GETREGS, child, 0, &regs);
+    unsigned long long rip = regs.rip;
+    for (int i = 1; i <= 5; i++) {
+        ptrace(PTRACE_SINGLESTEP, child, 0, 0);
+        waitpid(child, &status, 0);
+        siginfo_t si;
+        ptrace(PTRACE_GETSIGINFO, child, 0, &si);
+        ptrace(PTRACE_GETREGS, child, 0, &regs);
+        printf("step %d: %s code %d, moved %d, TF visible %d\n", i, sigabbrev_np(WSTOPSIG(status)), si.si_code,
+               regs.rip != rip, !!(regs.eflags & 0x100));
+        rip = regs.rip;
+    }
+    ptrace(PTRACE_CONT, child, 0, 0);
+    waitpid(child, &status, 0);
+    show_status("child", status);
+    return 0;
+}
+
+/* PTRACE_SEIZE with options, PTRACE_INTERRUPT's PTRACE_EVENT_STOP, PTRACE_GET_SYSCALL_INFO at
+ * the next call's entry and exit, a TRACEEXEC event, PTRACE_KILL. */
+static int seize(void) {
+    int ready[2];
+    pipe(ready);
+    pid_t child = fork();
+    if (child == 0) {
+        char c;
+        read(ready[0], &c, 1);
+        execl("/bin/tiny", "tiny", (char *)0);
+        _exit(127);
+    }
+    long r = ptrace(PTRACE_SEIZE, child, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL);
+    printf("seize: %s\n", err(r));
+    printf("cont of a running tracee: %s\n", err(ptrace(PTRACE_CONT, child, 0, 0)));
+    printf("interrupt: %s\n", err(ptrace(PTRACE_INTERRUPT, child, 0, 0)));
+    int status;
+    waitpid(child, &status, 0);
+    printf("interrupt stop: %#x\n", status >> 8);
+    struct __ptrace_syscall_info info;
+    long size = ptrace(PTRACE_GET_SYSCALL_INFO, child, sizeof info, &info);
+    printf("syscall info outside a call: op %d\n", info.op);
+    write(ready[1], "x", 1);
+    ptrace(PTRACE_SYSCALL, child, 0, 0);
+    waitpid(child, &status, 0);
+    size = ptrace(PTRACE_GET_SYSCALL_INFO, child, sizeof info, &info);
+    printf("next stop %#x: op %d size %ld nr %llu arch %#x\n", status >> 8, info.op, size,
+           (unsigned long long)info.entry.nr, info.arch);
+    for (;;) {
+        ptrace(PTRACE_SYSCALL, child, 0, 0);
+        waitpid(child, &status, 0);
+        if (status >> 8 == (SIGTRAP | PTRACE_EVENT_EXEC << 8)) {
+            unsigned long msg;
+            ptrace(PTRACE_GETEVENTMSG, child, 0, &msg);
+            printf("exec event, message is the tracee: %d\n", (pid_t)msg == child);
+            break;
+        }
+        if (!WIFSTOPPED(status))
+            break;
+    }
+    ptrace(PTRACE_SYSCALL, child, 0, 0);
+    waitpid(child, &status, 0);
+    size = ptrace(PTRACE_GET_SYSCALL_INFO, child, sizeof info, &info);
+    printf("after exec: op %d size %ld rval %lld error %d\n", info.op, size, (long long)info.exit.rval,
+           info.exit.is_error);
+    ptrace(PTRACE_SYSCALL, child, 0, 0);
+    waitpid(child, &status, 0);
+    size = ptrace(PTRACE_GET_SYSCALL_INFO, child, sizeof info, &info);
+    printf("then: op %d nr %llu\n", info.op, (unsigned long long)info.entry.nr);
+    printf("kill: %s\n", err(ptrace(PTRACE_KILL, child, 0, 0)));
+    waitpid(child, &status, 0);
+    show_status("child", status);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc < 2)
@@ -269,6 +353,10 @@ int main(int argc, char **argv) {
         return setregs();
     if (!strcmp(argv[1], "follow"))
         return follow();
+    if (!strcmp(argv[1], "seize"))
+        return seize();
+    if (!strcmp(argv[1], "step"))
+        return step();
     if (!strcmp(argv[1], "attach"))
         return attach();
     return 2;
