@@ -111,6 +111,8 @@ class ThreadGroup:
         self.children: list[ThreadGroup] = []
         #: The threads this process traces (kernel.tracee), whose stops its wait4 reports.
         self.tracees: list[Task] = []
+        #: A tracer other than the parent has yet to collect this process's end: the parent waits.
+        self.exit_held_by_tracer = False
         self.subreaper = False
         self.no_new_privs = parent.no_new_privs if parent else kernel.config.no_new_privs
         self.dumpable = parent.dumpable if parent else 1

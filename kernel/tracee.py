@@ -355,6 +355,8 @@ class Tracee:
             self.tracer.tracees.remove(task)
             return
         self.exit_status = process.exit_status if process.exit_status is not None else 0
+        if task.tid == process.pid:  # Linux tells the tracer first; the parent hears once it has
+            process.exit_held_by_tracer = True
         self.tracer.child_events.unpark_all()
 
 
@@ -383,6 +385,11 @@ async def tracer_exited(tracer: ThreadGroup) -> None:
     for task in list(tracer.tracees):
         tracee = task.ptrace
         tracer.tracees.remove(task)
+        process = task.process
+        if process.exit_held_by_tracer:  # an end it never collected: the parent's to reap now
+            process.exit_held_by_tracer = False
+            if process.parent is not None:
+                process.parent.child_events.unpark_all()
         if tracee is None:
             continue
         if tracee.options & PTRACE_O_EXITKILL:

@@ -72,7 +72,7 @@ def _selected(child: ThreadGroup, idtype: int, ident: int, options: int) -> bool
 
 def _report(child: ThreadGroup, options: int) -> Report | None:
     """The state change of ``child`` this wait may consume, if any."""
-    if child.zombie and options & WEXITED:
+    if child.zombie and options & WEXITED and not child.exit_held_by_tracer:
         code, value = child.wait_code()
         return Report(child, child.exit_status or 0, code, value)
     stop = child.stop_report
@@ -162,6 +162,11 @@ def _consume_tracee(tracer: ThreadGroup, report: Report) -> None:
     elif task in tracer.tracees:  # its end, collected: the tracer is done with it
         tracer.tracees.remove(task)
         task.ptrace = None
+        process = task.process
+        if process.exit_held_by_tracer:
+            process.exit_held_by_tracer = False
+            if process.parent is not None:
+                process.parent.child_events.unpark_all()
 
 
 def _consume(parent: ThreadGroup, report: Report) -> None:
