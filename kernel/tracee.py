@@ -237,6 +237,7 @@ class Tracee:
             await self.event_stop(PTRACE_EVENT_EXIT, (regs.rdi & 0xFF) << 8)
         self.clone_event = await self._clone_event(task, nr)
         self.exec_tid = task.tid
+        result: int
         if nr >= 1 << 63:  # -1: the tracer skipped the call; rax is what it left there
             result = regs.rax - (1 << 64) if regs.rax >> 63 else regs.rax
         elif task.seccomp is None:
@@ -256,7 +257,7 @@ class Tracee:
             regs = task.regs
             regs.rax = result & _U64
             await self._syscall_stop(EVENTMSG_SYSCALL_EXIT)
-            rax = task.regs.rax
+            rax: int = task.regs.rax
             result = rax - (1 << 64) if rax >> 63 else rax
         return result
 

@@ -13,14 +13,16 @@ from pathlib import Path
 from kernel.images.build import DEBIAN_CACHE, DEBIAN_MIRROR
 
 SUITE = "bookworm"
-PACKAGES = ("strace", "gdb")
+#: (gdb's libsource-highlight depends on a package only provided by libboost-regex1.74.0, a
+#: dependency debootstrap's resolver cannot follow by itself)
+PACKAGES = ("strace", "gdb", "libboost-regex1.74.0")
 CRASH_C = b"""#include <stdio.h>
 static int deref(int *p) { return *p; }
 int main(void) { int *volatile p = 0; printf("about to crash\\n"); fflush(stdout); return deref(p); }
 """
 #: The crash programs: name -> gcc flags.
 CRASHES = {"crash": ("-no-pie",), "crash-pie": ("-pie", "-fPIE")}
-IMAGE = DEBIAN_CACHE / f"ptrace-debian-{SUITE}-{'-'.join(PACKAGES)}-1"
+IMAGE = DEBIAN_CACHE / f"ptrace-debian-{SUITE}-strace-gdb-1"
 
 
 def debian_with_debuggers() -> Path:
