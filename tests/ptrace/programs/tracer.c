@@ -289,15 +289,19 @@ static int step(void) {
 /* PTRACE_SEIZE with options, PTRACE_INTERRUPT's PTRACE_EVENT_STOP, PTRACE_GET_SYSCALL_INFO at
  * the next call's entry and exit, a TRACEEXEC event, PTRACE_KILL. */
 static int seize(void) {
-    int ready[2];
+    int ready[2], started[2];
     pipe(ready);
+    pipe(started);
     pid_t child = fork();
     if (child == 0) {
         char c;
+        write(started[1], "x", 1); /* its next system call is the read */
         read(ready[0], &c, 1);
         execl("/bin/tiny", "tiny", (char *)0);
         _exit(127);
     }
+    char c;
+    read(started[0], &c, 1);
     long r = ptrace(PTRACE_SEIZE, child, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL);
     printf("seize: %s\n", err(r));
     printf("cont of a running tracee: %s\n", err(ptrace(PTRACE_CONT, child, 0, 0)));
