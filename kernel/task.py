@@ -237,7 +237,9 @@ class Task:
         bus = self.kernel.bus
         handler = (await bus.call("signals", "sigaction", self.process.pid, signo, None))[0]
         mask = await bus.call("signals", "sigprocmask", self.tid, SIG_BLOCK, None)
-        if self.ptrace is None and (handler in (SIG_DFL, SIG_IGN) or mask & sigbit(signo)):
+        if self.ptrace is not None:  # the tracer sees it first
+            await self.ptrace.forced(self, signo, handler, mask)
+        elif handler in (SIG_DFL, SIG_IGN) or mask & sigbit(signo):
             await self.process.exit(self.process.killed_status(signo))
             raise TaskExit
         await bus.call("signals", "send", self.process.pid, self.tid, signo, info)

@@ -21,7 +21,18 @@ import trio
 
 from abi import structs
 from abi.errno import ENOSYS, Errno
-from abi.linux import CLD_TRAPPED, CLONE_PTRACE, CLONE_UNTRACED, CLONE_VFORK, CSIGNAL, SI_USER, Signal, signal_status
+from abi.linux import (
+    CLD_TRAPPED,
+    CLONE_PTRACE,
+    CLONE_UNTRACED,
+    CLONE_VFORK,
+    CSIGNAL,
+    SI_USER,
+    SIG_DFL,
+    SIG_IGN,
+    Signal,
+    signal_status,
+)
 from abi.ptrace import (
     EVENT_OPTIONS,
     PTRACE_EVENT_CLONE,
@@ -307,6 +318,17 @@ class Tracee:
                                            siginfo(int(Signal.SIGTRAP), SI_USER))
             except Errno:
                 pass
+
+    async def forced(self, task: Task, signo: int, handler: int, mask: int) -> None:
+        """Linux's ``force_sig`` for a traced thread: the signal goes to the tracer's
+        signal-delivery-stop, so it is unblocked, and an ignored one gets its default action
+        (after the stop it then ends the process, as it would untraced)."""
+        bus = task.kernel.bus
+        bit = 1 << (signo - 1)
+        if mask & bit:
+            await bus.call("signals", "set_mask", task.tid, mask & ~bit)
+        if handler == SIG_IGN:
+            await bus.call("signals", "sigaction", task.process.pid, signo, (SIG_DFL, 0, 0, 0))
 
     async def before_signals(self, task: Task) -> None:
         """PTRACE_INTERRUPT's stop, when the thread next looks at its signals."""

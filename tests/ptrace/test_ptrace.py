@@ -43,6 +43,14 @@ def test_singlestep(image: Path) -> None:
     assert "child: exited 5" in outcome.stdout
 
 
+def test_faults_of_a_tracee_go_to_the_tracer(image: Path) -> None:
+    outcome = same(image, "/bin/tracer", "fault")
+    assert "int3: stopped 0x5" in outcome.stdout
+    assert "blocked fault: stopped 0xb" in outcome.stdout
+    assert "fault siginfo code 1 address 0x8" in outcome.stdout
+    assert "child: killed by SEGV" in outcome.stdout
+
+
 def test_tracefork_follows_a_grandchild(image: Path) -> None:
     outcome = same(image, "/bin/tracer", "follow")
     assert "fork event: 1" in outcome.stdout

@@ -345,6 +345,40 @@ static int seize(void) {
     return 0;
 }
 
+/* A traced thread's own faults: int3's SIGTRAP is the tracer's to cancel; a SIGSEGV the
+ * thread blocks still reaches the tracer, and passed on, kills. */
+static int fault(void) {
+    pid_t child = fork();
+    if (child == 0) {
+        ptrace(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        __asm__ volatile("int3");
+        sigset_t segv;
+        sigemptyset(&segv);
+        sigaddset(&segv, SIGSEGV);
+        sigprocmask(SIG_BLOCK, &segv, NULL);
+        *(volatile int *)8 = 1;
+        _exit(0);
+    }
+    int status;
+    waitpid(child, &status, 0);
+    ptrace(PTRACE_CONT, child, 0, 0);
+    waitpid(child, &status, 0);
+    siginfo_t si;
+    ptrace(PTRACE_GETSIGINFO, child, 0, &si);
+    show_status("int3", status);
+    printf("int3 siginfo code %#x\n", si.si_code);
+    ptrace(PTRACE_CONT, child, 0, 0);
+    waitpid(child, &status, 0);
+    ptrace(PTRACE_GETSIGINFO, child, 0, &si);
+    show_status("blocked fault", status);
+    printf("fault siginfo code %d address %p\n", si.si_code, si.si_addr);
+    ptrace(PTRACE_CONT, child, 0, SIGSEGV);
+    waitpid(child, &status, 0);
+    show_status("child", status);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc < 2)
@@ -357,6 +391,8 @@ int main(int argc, char **argv) {
         return setregs();
     if (!strcmp(argv[1], "follow"))
         return follow();
+    if (!strcmp(argv[1], "fault"))
+        return fault();
     if (!strcmp(argv[1], "seize"))
         return seize();
     if (!strcmp(argv[1], "step"))
