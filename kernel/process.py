@@ -33,6 +33,7 @@ from abi.errno import Errno
 from kernel.fdtable import FdTable
 from kernel.files import release
 from kernel.memory import MemoryClient
+from kernel.tracee import tracer_exited, wake_for_kill
 
 if TYPE_CHECKING:
     from kernel.kernel import Kernel
@@ -108,6 +109,10 @@ class ThreadGroup:
         #: The signal the parent gets when this process ends (clone's CSIGNAL bits).
         self.exit_signal = int(Signal.SIGCHLD)
         self.children: list[ThreadGroup] = []
+        #: The threads this process traces (kernel.tracee), whose stops its wait4 reports.
+        self.tracees: list[Task] = []
+        #: A tracer other than the parent has yet to collect this process's end: the parent waits.
+        self.exit_held_by_tracer = False
         self.subreaper = False
         self.no_new_privs = parent.no_new_privs if parent else kernel.config.no_new_privs
         self.dumpable = parent.dumpable if parent else 1
@@ -192,6 +197,7 @@ class ThreadGroup:
         for task in self.tasks:
             task.stop()
         with trio.CancelScope(shield=True):
+            await tracer_exited(self)
             await self._release_robust_futexes()
             await _send_quietly_ipc_exit(self.kernel.bus, self.pid)
         try:
@@ -245,6 +251,7 @@ class ThreadGroup:
         if self.stopped:
             self.stopped = False
             self._continued.set()
+        wake_for_kill(self)
 
     async def wait_while_stopped(self) -> None:
         while self.stopped and not self.zombie:

@@ -57,7 +57,8 @@ class ProcessTable(ProcContract):
             pid=process.pid, ppid=process.ppid, pgid=process.pgid, sid=process.sid,
             state=process_state(process), comm=process.comm, creds=process.creds, umask=process.umask,
             no_new_privs=process.no_new_privs, dumpable=bool(process.dumpable),
-            threads=tuple(ThreadInfo(task.tid, "S" if task.sleeping else "R", *_seccomp(task))
+            threads=tuple(ThreadInfo(task.tid, "S" if task.sleeping else "R", *_seccomp(task),
+                                     tracer_pid=task.ptrace.tracer.pid if task.ptrace is not None else 0)
                           for task in process.live_tasks),
             argv=tuple(process.argv), envp=tuple(process.envp), exe=process.exe,
             asid=process.mm.asid if live else None,

@@ -35,6 +35,7 @@ from abi.linux import (
 )
 from kernel.bus import current_caller
 from kernel.seccomp import SeccompState, filtered_dispatch
+from kernel.tracee import attach_child
 from abi.errno import Errno
 from platforms import Context, Fault, StopReason
 
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from kernel.kernel import Kernel
     from kernel.memory import MemoryClient
     from kernel.process import ThreadGroup
+    from kernel.tracee import Tracee
 
 
 log = logging.getLogger("sentrio.task")
@@ -110,6 +112,8 @@ class Task:
         self.sched: tuple[int, int] = (0, 0)
         #: sched_setaffinity's CPU mask (None: every CPU of the sandbox).
         self.affinity: int | None = None
+        #: The thread's ptrace state while a tracer traces it (kernel.tracee), else None.
+        self.ptrace: Tracee | None = None
         process.tasks.append(self)
         kernel.threads[tid] = self
         _on_host_death(context, self._host_thread_killed)
@@ -144,6 +148,8 @@ class Task:
             try:
                 if scheduler is not None:
                     await scheduler.enter(self)
+                if self.ptrace is not None:
+                    await self.ptrace.started(self)
                 while not self.exited:
                     self._in_guest = True
                     reason = await context.switch()
@@ -151,7 +157,9 @@ class Task:
                     if reason == StopReason.SYSCALL:
                         if scheduler is not None:
                             await scheduler.syscall_point(self)
-                        if self.seccomp is None:
+                        if self.ptrace is not None:
+                            result = await self.ptrace.syscall(self, dispatch)
+                        elif self.seccomp is None:
                             result = await dispatch(self, regs.orig_rax)
                         else:
                             result = await filtered_dispatch(self, regs.orig_rax, dispatch)
@@ -181,6 +189,8 @@ class Task:
                 Task.served += calls
                 self.exited = True
                 self._in_guest = False
+                if self.ptrace is not None:
+                    self.ptrace.ended(self)
                 if scheduler is not None:
                     scheduler.leave(self)
                 if self.kernel.threads.get(self.tid) is self:
@@ -234,7 +244,9 @@ class Task:
         bus = self.kernel.bus
         handler = (await bus.call("signals", "sigaction", self.process.pid, signo, None))[0]
         mask = await bus.call("signals", "sigprocmask", self.tid, SIG_BLOCK, None)
-        if handler in (SIG_DFL, SIG_IGN) or mask & sigbit(signo):
+        if self.ptrace is not None:  # the tracer sees it first
+            await self.ptrace.forced(self, signo, handler, mask)
+        elif handler in (SIG_DFL, SIG_IGN) or mask & sigbit(signo):
             await self.process.exit(self.process.killed_status(signo))
             raise TaskExit
         await bus.call("signals", "send", self.process.pid, self.tid, signo, info)
@@ -267,9 +279,15 @@ class Task:
         while True:
             self.signal_pending = False
             await self.process.wait_while_stopped()
+            if self.ptrace is not None:
+                await self.ptrace.before_signals(self)
             taken = await bus.call("signals", "dequeue", self.tid)
             if taken is None:
                 break
+            if self.ptrace is not None and taken[0] != Signal.SIGKILL:
+                taken = await self.ptrace.signal_stop(self, taken)
+                if taken is None:
+                    continue
             signo, info, action, old_mask = taken
             handler, flags = action[0], action[1]
             if handler == SIG_IGN:
@@ -346,6 +364,9 @@ class Task:
         if signo in IGNORED_BY_DEFAULT:
             return
         if signo in STOP_SIGNALS:
+            if self.ptrace is not None:
+                await self.ptrace.group_stop(self, signo)
+                return
             await self.process.stop(signo)
             return
         await self.process.exit(self.process.killed_status(signo))
@@ -444,6 +465,8 @@ class Task:
         self.regs.orig_rax = 0xFFFF_FFFF_FFFF_FFFF  # no system call in progress
         self.context.set_fp_state(parent.context.get_fp_state())
         self.context.regs_changed()
+        if parent.ptrace is not None:
+            attach_child(parent, self)
 
     def _host_thread_killed(self) -> None:
         """The host killed the stub thread while the guest thread was not running (its OOM

@@ -15,7 +15,11 @@ from abi.encoding import INT_MIN, c_uint
 from abi.errno import EBADF, ECHILD, EINVAL, ESRCH
 from abi.linux import (
     CLD_CONTINUED,
+    CLD_DUMPED,
+    CLD_EXITED,
+    CLD_KILLED,
     CLD_STOPPED,
+    CLD_TRAPPED,
     NSEC_PER_SEC,
     P_ALL,
     P_PGID,
@@ -42,13 +46,16 @@ if TYPE_CHECKING:
 class Report:
     """What a wait found: which child, and its state as wait4 and waitid encode it."""
 
-    __slots__ = ("child", "status", "code", "value")
+    __slots__ = ("child", "status", "code", "value", "pid", "tracee")
 
-    def __init__(self, child: ThreadGroup, status: int, code: int, value: int) -> None:
+    def __init__(self, child: ThreadGroup, status: int, code: int, value: int, tracee: Task | None = None) -> None:
         self.child = child
         self.status = status
         self.code = code
         self.value = value
+        #: A traced thread's stop or end is reported with its thread id.
+        self.tracee = tracee
+        self.pid = child.pid if tracee is None else tracee.tid
 
 
 def _selected(child: ThreadGroup, idtype: int, ident: int, options: int) -> bool:
@@ -65,7 +72,7 @@ def _selected(child: ThreadGroup, idtype: int, ident: int, options: int) -> bool
 
 def _report(child: ThreadGroup, options: int) -> Report | None:
     """The state change of ``child`` this wait may consume, if any."""
-    if child.zombie and options & WEXITED:
+    if child.zombie and options & WEXITED and not child.exit_held_by_tracer:
         code, value = child.wait_code()
         return Report(child, child.exit_status or 0, code, value)
     stop = child.stop_report
@@ -73,6 +80,35 @@ def _report(child: ThreadGroup, options: int) -> Report | None:
         return Report(child, (stop << 8) | 0x7F, CLD_STOPPED, stop)
     if child.continue_report and options & WCONTINUED:
         return Report(child, 0xFFFF, CLD_CONTINUED, int(Signal.SIGCONT))
+    return None
+
+
+def _selected_tracee(task: Task, idtype: int, ident: int, options: int) -> bool:
+    """Whether a wait may report a traced thread: by its thread id, its process group, and
+    (unless __WALL) __WCLONE for a thread other than the leader or a non-SIGCHLD child."""
+    if idtype == P_PID and task.tid != ident:
+        return False
+    if idtype == P_PGID and task.process.pgid != ident:
+        return False
+    if options & WALL:
+        return True
+    is_clone = task.tid != task.process.pid or task.process.exit_signal != Signal.SIGCHLD
+    return is_clone == bool(options & WCLONE)
+
+
+def _tracee_report(task: Task, options: int) -> Report | None:
+    """A ptrace-stop (reported whatever WUNTRACED says) or the end of a traced thread."""
+    tracee = task.ptrace
+    if tracee is None:
+        return None
+    if tracee.report is not None:
+        signo = (tracee.report >> 8) & 0xFF
+        return Report(task.process, tracee.report, CLD_TRAPPED, signo, task)
+    if tracee.exit_status is not None and options & WEXITED:
+        status = tracee.exit_status
+        if status & 0x7F == 0:
+            return Report(task.process, status, CLD_EXITED, (status >> 8) & 0xFF, task)
+        return Report(task.process, status, CLD_DUMPED if status & 0x80 else CLD_KILLED, status & 0x7F, task)
     return None
 
 
@@ -87,8 +123,16 @@ async def wait_child(t: Task, idtype: int, ident: int, options: int) -> Report |
     interrupted: Errno | None = None
     while True:
         children = [c for c in process.children if _selected(c, idtype, ident, options)]
-        if not children:
+        tracees = [task for task in process.tracees if _selected_tracee(task, idtype, ident, options)]
+        if not children and not tracees:
             raise Errno(ECHILD)
+        for task in tracees:
+            report = _tracee_report(task, options)
+            if report is None:
+                continue
+            if not options & WNOWAIT:
+                _consume_tracee(process, report)
+            return report
         for child in children:
             report = _report(child, options)
             if report is None:
@@ -96,7 +140,7 @@ async def wait_child(t: Task, idtype: int, ident: int, options: int) -> Report |
             if not options & WNOWAIT:
                 _consume(process, report)
             return report
-        if not options & WEXITED and all(child.zombie for child in children):
+        if not options & WEXITED and not tracees and all(child.zombie for child in children):
             raise Errno(ECHILD)  # a zombie changes state no more: only WEXITED may wait for it
         if options & WNOHANG:
             return None
@@ -106,6 +150,23 @@ async def wait_child(t: Task, idtype: int, ident: int, options: int) -> Report |
             await t.blocking(process.child_events.park())
         except Errno as error:  # look at the children once more, then give up
             interrupted = error
+
+
+def _consume_tracee(tracer: ThreadGroup, report: Report) -> None:
+    task = report.tracee
+    tracee = task.ptrace if task is not None else None
+    if tracee is None or task is None:
+        return
+    if report.code == CLD_TRAPPED:
+        tracee.report = None
+    elif task in tracer.tracees:  # its end, collected: the tracer is done with it
+        tracer.tracees.remove(task)
+        task.ptrace = None
+        process = task.process
+        if process.exit_held_by_tracer:
+            process.exit_held_by_tracer = False
+            if process.parent is not None:
+                process.parent.child_events.unpark_all()
 
 
 def _consume(parent: ThreadGroup, report: Report) -> None:
@@ -151,7 +212,7 @@ async def wait4(t: Task, pid: Int, wstatus: Addr, options: Int, rusage: Addr) ->
         await t.mm.write_struct(structs.I32, wstatus, report.status)
     if rusage:
         await t.mm.copy_out(rusage, pack_rusage(_usage_of(report.child)))
-    return report.child.pid
+    return report.pid
 
 
 def _usage_of(child: ThreadGroup) -> Usage:
@@ -183,7 +244,7 @@ async def waitid(t: Task, idtype: Int, id: Int, infop: Addr, options: Int, rusag
         if report is None:
             head, tail = (0, 0, 0), (0, 0, 0)
         else:
-            head, tail = (int(Signal.SIGCHLD), 0, report.code), (report.child.pid, report.child.creds.uid,
+            head, tail = (int(Signal.SIGCHLD), 0, report.code), (report.pid, report.child.creds.uid,
                                                                   report.value)
         await t.mm.write_struct(_SIGINFO_HEAD, infop, *head)  # (the padding between is left alone)
         await t.mm.write_struct(_SIGINFO_CHILD, infop + _SIGINFO_CHILD_OFFSET, *tail)

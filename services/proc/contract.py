@@ -28,6 +28,8 @@ class ThreadInfo:
     #: Its seccomp mode (0, 1 strict, 2 filter) and how many filters it has stacked.
     seccomp_mode: int = 0
     seccomp_filters: int = 0
+    #: The pid of the process tracing it (ptrace), 0 for none.
+    tracer_pid: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -271,8 +271,8 @@ class SignalsActor(SignalsContract):
         unkillable = self._init_default(process, signo)
         if unkillable and signo == Signal.SIGKILL:
             return False
-        if (process.ignored(signo) or unkillable) and not blocked_everywhere and waiter is None \
-                and signo != Signal.SIGKILL:
+        if (process.ignored(signo) and not process.traced or unkillable) and not blocked_everywhere \
+                and waiter is None and signo != Signal.SIGKILL:
             return False
         queue = target.pending if target is not None else process.pending
         queue.add(signo, info)
@@ -365,6 +365,10 @@ class SignalsActor(SignalsContract):
             finally:
                 thread.waiting_for = 0
                 self._waits.pop(tid, None)
+
+    @operation
+    async def set_traced(self, pid: int, traced: bool) -> None:
+        self._process(pid).traced = traced
 
     @operation
     async def child_state(self, parent: int, info: bytes) -> None:

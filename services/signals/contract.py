@@ -197,6 +197,13 @@ class SignalsContract(Contract):
         raise NotImplementedError
 
     @operation
+    async def set_traced(self, pid: int, traced: bool) -> None:
+        """A tracer attached to (or left) process ``pid``: while traced, a signal it ignores
+        is queued all the same, for its tracer's signal-delivery-stop. ESRCH for an unknown
+        ``pid``."""
+        raise NotImplementedError
+
+    @operation
     async def child_state(self, parent: int, info: bytes) -> None:
         """A child of ``parent`` stopped or continued: SIGCHLD to the parent unless its action
         has SA_NOCLDSTOP. An unknown ``parent`` is no error."""

@@ -103,6 +103,8 @@ class ProcessSignals:
     actions: list[Action] = field(default_factory=lambda: [Action() for _ in range(NSIG + 1)])
     pending: Pending = field(default_factory=Pending)
     threads: list[ThreadSignals] = field(default_factory=list)
+    #: A tracer traces a thread of the process: ignored signals are queued (its tracer sees them).
+    traced: bool = False
 
     def ignored(self, signo: int) -> bool:
         """Whether a signal sent now would be thrown away (ignored, explicitly or by default)."""

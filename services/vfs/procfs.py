@@ -545,8 +545,10 @@ class ProcFs:
             size_kb = sum(end - start for start, end, *_ in await maps_rows()) // 1024
             c = process.creds
             seccomp = next(((t.seccomp_mode, t.seccomp_filters) for t in process.threads if t.tid == shown_id), (0, 0))
+            tracer = next((t.tracer_pid for t in process.threads if t.tid == shown_id), 0)
             return (f"Name:\t{process.comm.decode(errors='replace')}\nUmask:\t{process.umask:04o}\n"
                     f"State:\t{_STATE_NAMES[state]}\nTgid:\t{process.pid}\nPid:\t{shown_id}\nPPid:\t{process.ppid}\n"
+                    f"TracerPid:\t{tracer}\n"
                     f"Uid:\t{c.uid}\t{c.euid}\t{c.suid}\t{c.fsuid}\nGid:\t{c.gid}\t{c.egid}\t{c.sgid}\t{c.fsgid}\n"
                     f"Groups:\t{' '.join(map(str, c.groups))}{' ' if c.groups else ''}\n"
                     f"FDSize:\t64\nVmSize:\t{size_kb} kB\n{await rss_fields()}Threads:\t{len(process.threads)}\n"
