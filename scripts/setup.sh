@@ -10,6 +10,8 @@ command -v readelf >/dev/null || need_apt+=(binutils)
 [ -x /bin/busybox ] || need_apt+=(busybox-static)   # python -m kernel image build busybox
 command -v podman >/dev/null || need_apt+=(podman)       # tests/oci: engines drive sentrio as their runtime
 command -v containerd >/dev/null || need_apt+=(containerd)
+command -v debootstrap >/dev/null || need_apt+=(debootstrap)  # tests/ptrace/test_debian.py: Debian with strace and gdb
+command -v runsc >/dev/null || need_apt+=(runsc)     # python -m tests.compat.cpython and bench/: gVisor beside us
 if ((${#need_apt[@]})); then
     echo "setup: installing ${need_apt[*]} from Debian" >&2
     apt-get update -qq
