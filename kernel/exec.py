@@ -215,6 +215,7 @@ async def load_program(mm: MemoryClient, kernel: Kernel, process: ThreadGroup, p
     process.comm = os.path.basename(path)[:15]
     process.argv, process.envp = list(argv), list(envp)
     process.exe = program.path
+    process.auxv = stack.auxv
     return entry, stack.sp, exec_creds
 
 

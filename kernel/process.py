@@ -102,6 +102,8 @@ class ThreadGroup:
         self.argv: list[bytes] = parent.argv if parent else []
         self.envp: list[bytes] = parent.envp if parent else []
         self.exe: bytes = parent.exe if parent else b""
+        #: The auxiliary vector its program started with (/proc/PID/auxv), AT_NULL included.
+        self.auxv: tuple[tuple[int, int], ...] = parent.auxv if parent else ()
         self.pgid = parent.pgid if parent else pid
         self.sid = parent.sid if parent else pid
         self.umask = parent.umask if parent else 0o022

@@ -64,7 +64,7 @@ class ProcessTable(ProcContract):
             asid=process.mm.asid if live else None,
             root=process.root if live else None, cwd=process.cwd if live else None,
             fds=tuple((fd, opened.handle, cloexec) for fd, opened, cloexec in process.fds.entries()) if live else (),
-            hostname=process.uts.hostname, domainname=process.uts.domainname,
+            hostname=process.uts.hostname, domainname=process.uts.domainname, auxv=process.auxv,
         )
 
     @operation

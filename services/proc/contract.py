@@ -63,6 +63,8 @@ class ProcessInfo:
     #: Its UTS namespace's names (uname's nodename and domainname, /proc/sys/kernel/hostname).
     hostname: bytes = b""
     domainname: bytes = b""
+    #: The auxiliary vector its program started with, AT_NULL pair included.
+    auxv: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

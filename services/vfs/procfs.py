@@ -11,6 +11,7 @@ what Linux's ptrace access check asks (the same user, or CAP_SYS_PTRACE).
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -184,6 +185,8 @@ class ProcDir(Dir):
         raise Errno(EACCES)
 
 
+#: One (a_type, a_val) pair of /proc/PID/auxv.
+_AUXV_PAIR = struct.Struct("<QQ")
 _STATE_NAMES = {"R": "R (running)", "S": "S (sleeping)", "T": "T (stopped)", "Z": "Z (zombie)"}
 
 
@@ -490,6 +493,9 @@ class ProcFs:
         async def comm() -> bytes:
             return process.comm + b"\n"
 
+        async def auxv() -> bytes:
+            return b"".join(_AUXV_PAIR.pack(key, value) for key, value in process.auxv)
+
         def maps_line(start: int, end: int, prot: int, flags: int, offset: int, name: str) -> str:
             perms = "".join(c if prot & bit else "-" for c, bit in (("r", 1), ("w", 2), ("x", 4)))
             perms += "s" if flags & 1 else "p"
@@ -574,6 +580,7 @@ class ProcFs:
             return self._mounts.mountinfo()
 
         return {b"cmdline": (cmdline, 0o444), b"environ": (environ, 0o400), b"comm": (comm, 0o644),
+                b"auxv": (auxv, 0o400),
                 b"maps": (maps, 0o444), b"smaps": (smaps, 0o444), b"statm": (statm, 0o444),
                 b"status": (status, 0o444),
                 b"stat": (stat, 0o444), b"mounts": (mounts, 0o444), b"mountinfo": (mountinfo, 0o444)}

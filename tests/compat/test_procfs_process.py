@@ -1,5 +1,5 @@
-"""/proc/self/status's SigPnd, ShdPnd, SigBlk, SigIgn and SigCgt, against Linux's (a native
-run with its own /proc)."""
+"""What /proc/self shows of a process, against Linux's (a native run with its own /proc): the
+signal lines of status, and auxv."""
 
 from __future__ import annotations
 
@@ -17,3 +17,10 @@ def test_signal_masks_in_status(image: Path) -> None:
     assert (got.stdout, got.stderr, got.status) == (expected.stdout, expected.stderr, expected.status)
     assert "after: SigIgn:\t0000000000000002" in expected.stdout
     assert "after: SigPnd:\t0000000000000800" in expected.stdout  # SIGUSR2, raised by the thread
+
+
+def test_auxv_is_the_vector_the_program_started_with(image: Path) -> None:
+    expected = run_native_with_proc(image, ["/bin/auxv"])
+    got = sentrio(image, "/bin/auxv")
+    assert (got.stdout, got.stderr, got.status) == (expected.stdout, expected.stderr, expected.status)
+    assert expected.stdout == "pairs: more than 10, mismatches: 0, has AT_ENTRY: 1, ends with AT_NULL: 1\n"
