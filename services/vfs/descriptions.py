@@ -228,8 +228,8 @@ class DescriptionOperations(VfsCore):
     async def ftruncate(self, caller: Caller, handle: Handle, length: int) -> None:
         file = self.usable(handle)
         inode = file.inode
-        if not file.writable or inode is None or inode.kind != S_IFREG:
-            raise Errno(EINVAL)
+        if not file.writable or inode is None or inode.kind != S_IFREG or not 0 <= length <= OFFSET_MAX:
+            raise Errno(EINVAL)  # (a length past 2^63 - 1 is a negative loff_t to Linux)
         check_size_limit(caller, length)
         await remove_privileges(caller.creds, inode)
         await self._sync_mapped(file, wrote=False)

@@ -50,3 +50,9 @@ def test_proc_sysvipc(image: Path) -> None:
     assert "4660 0 640 6 1 \n" in outcome.stdout
     assert "0 0 1604 5000 \n" in outcome.stdout  # removed while attached: SHM_DEST
     assert "/proc/sys/kernel/sem: 32000\t1024000000\t500\t32000\n" in outcome.stdout
+
+
+def test_shared_memory_sizes_at_the_edges(image: Path) -> None:
+    outcome = same(image, "/bin/shm_sizes")
+    assert outcome.stdout == ("2^63: Invalid argument\n2^64 - 1: Invalid argument\n0: Invalid argument\n"
+                              "one page: created\n")
