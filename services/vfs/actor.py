@@ -39,6 +39,7 @@ from services.vfs.transfer import TransferOperations
 if TYPE_CHECKING:
     from kernel.bus import Bus
     from kernel.oci import MountSpec
+    from services.mm.account import MemoryAccount
 
 log = logging.getLogger("sentrio.vfs")
 
@@ -64,14 +65,19 @@ class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations,
 
     async def serve(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self.mount_id = await self.bus.call("gofer", "mount", self.image, self.mode == "rw")
+        self.account = await self._memory_account()
+        self.memfd_fs.account = self.account
         # A --read-only root is the image as the overlay's lower layer is: nothing but the image's
         # owner changes it, so it is cached as exclusively (docs/caching.md); --rw writes through.
         access = EXCLUSIVE if self.mode == "ro" else None
         fs = GoferFs(self.bus, self.mount_id, self.mode, capacity=self.memory // 2, access=access)
+        fs.account = self.account if fs.overlay else None
         self.root_dir = await fs.root()
         self.table.add(b"none", b"/", fs.name, fs.read_only, self.root_dir)
         await self._mount(b"dev", make_devfs(self._open_terminal), b"devtmpfs", create=True)
-        await self._mount(b"tmp", Dir(Filesystem(capacity=self.memory // 2), 0o1777), b"tmpfs", create=False)
+        tmp = Dir(Filesystem(capacity=self.memory // 2), 0o1777)
+        tmp.fs.account = self.account
+        await self._mount(b"tmp", tmp, b"tmpfs", create=False)
         if self.with_proc:
             from services.vfs.procfs import ProcFs, make_sysfs
 
@@ -83,6 +89,15 @@ class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations,
         for spec in sorted(self.specs, key=lambda spec: guest_path(spec.destination).count(b"/")):
             await self._mount_spec(spec)
         task_status.started()
+
+    async def _memory_account(self) -> MemoryAccount | None:
+        """The MM's memory account, which files kept in memory and pipe buffers are charged
+        to (services/mm/account.py); None when no ``mm`` service runs (a VFS tested alone)."""
+        try:
+            account: MemoryAccount = await self.bus.call("mm", "account")
+        except Errno:
+            return None
+        return account
 
     async def _open_terminal(self, flags: int, caller: Caller) -> File:
         """/dev/tty for ``caller``: the ``run -t`` pty when it is the controlling terminal of the
@@ -124,6 +139,7 @@ class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations,
                 root = tmpfs_root(spec.options, spec.read_only, self.memory)
             except ValueError as error:
                 raise SentryError(f"{what}: {error}") from None
+            root.fs.account = self.account
             await self._mount_on(point, root, b"tmpfs", b"tmpfs", spec.read_only)
             return
         if spec.kind != "bind" or spec.source is None:
