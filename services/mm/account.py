@@ -11,7 +11,7 @@ Three kinds of memory are counted, as a Linux memory cgroup counts them:
     bytes queued in pipes the Sentry holds.
 
 The MM owns the account (it has the limit, and its commit check reads the whole ledger). The
-VFS is handed the account once, at start (the ``mm.account`` operation), and charges through
+VFS is handed the account once, at start (the ``mm.memory_account`` operation), and charges through
 it synchronously, because the places where file memory appears and disappears are synchronous
 (a write's block count, a description's release, an inode's last reference) and a bus round
 trip per written page would cost the write path an await. Each method runs to completion

@@ -1120,7 +1120,7 @@ class MemoryManager(MemoryContract):
                 "shmem": self._account.shmem, "buffers": self._account.buffers}
 
     @operation
-    async def account(self) -> MemoryAccount:
+    async def memory_account(self) -> MemoryAccount:
         """The sandbox's memory account, for the VFS to charge file pages and pipe buffers to
         (once, at its start: see services/mm/account.py for why it is not an operation per charge)."""
         return self._account

@@ -253,7 +253,7 @@ class MemoryContract(Contract):
         raise NotImplementedError
 
     @operation
-    async def account(self) -> MemoryAccount:
+    async def memory_account(self) -> MemoryAccount:
         """The sandbox's memory account (services/mm/account.py), which the VFS charges file
         pages and pipe buffers to. Asked once, by the VFS at its start."""
         raise NotImplementedError

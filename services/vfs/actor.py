@@ -94,7 +94,7 @@ class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations,
         """The MM's memory account, which files kept in memory and pipe buffers are charged
         to (services/mm/account.py); None when no ``mm`` service runs (a VFS tested alone)."""
         try:
-            account: MemoryAccount = await self.bus.call("mm", "account")
+            account: MemoryAccount = await self.bus.call("mm", "memory_account")
         except Errno:
             return None
         return account

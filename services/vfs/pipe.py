@@ -133,8 +133,9 @@ class Pipe(Inode):
                 await self._changes.wait()
                 continue
             if self.account is not None:
-                room = self.admit(min(room, total - written))
-                if room == 0:  # no page to be had: Linux's pipe_write fails its allocation
+                want = min(room, total - written)
+                room = self.admit(want)
+                if room == 0 or (atomic and room < want):  # no page to be had: Linux's pipe_write fails its allocation
                     if written:
                         return written
                     raise Errno(ENOMEM)

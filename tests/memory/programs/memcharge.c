@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MIB (1L << 20)
@@ -89,6 +90,25 @@ int main(int argc, char **argv) {
             fprintf(stderr, "pipes round %d: %ld MiB in %d pipes\n", round, total / MIB, count / 2);
             printf("pipes round %d held %s\n", round, total < 64 * MIB ? "less than the limit" : "too much");
             for (int i = 0; i < count; i++) close(fds[i]);
+        }
+        return 0;
+    }
+    if (!strcmp(argv[1], "exit")) {  /* a process that ends holding full memfds and pipes */
+        for (int round = 0; round < 3; round++) {
+            pid_t child = fork();
+            if (child == 0) {
+                int err, fds[2];
+                fill_fd(memfd_create("held", 0), 20, &err);
+                for (int i = 0; i < 10; i++) {
+                    if (pipe2(fds, O_NONBLOCK)) break;
+                    fcntl(fds[1], F_SETPIPE_SZ, (int)MIB);
+                    while (write(fds[1], chunk, 65536) > 0) {}
+                }
+                _exit(err ? 1 : 0);
+            }
+            int status;
+            waitpid(child, &status, 0);
+            printf("child %d: %s\n", round, WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "filled its memfd" : "could not");
         }
         return 0;
     }
