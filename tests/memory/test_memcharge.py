@@ -96,6 +96,12 @@ def test_a_process_that_exits_holding_memfds_and_pipes_leaks_nothing(image: Path
     assert result.stdout.splitlines() == [f"child {n}: filled its memfd" for n in range(3)]
 
 
+def test_meminfo_and_sysinfo_count_tmpfs_pages_as_shmem(image: Path) -> None:
+    result = _run(image, "meminfo")
+    assert result.stdout.splitlines() == ["Shmem counts the file: yes", "MemFree fell by it: yes",
+                                          "sysinfo sharedram counts it: yes", "after rm, Shmem: under 1 MiB"]
+
+
 def _memfd_bytes(pid: int) -> int:
     """Bytes of memory the host gave the memfds that process ``pid`` holds open."""
     total = 0

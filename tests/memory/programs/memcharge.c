@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,6 +33,18 @@ static long fill_path(const char *path, long mib, int *err) {
     long got = fill_fd(fd, mib, err);
     close(fd);
     return got;
+}
+
+/* A /proc/meminfo field, in kB. */
+static long meminfo(const char *field) {
+    char line[256];
+    long value = -1;
+    FILE *f = fopen("/proc/meminfo", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, field, strlen(field)) && line[strlen(field)] == ':')
+            value = atol(line + strlen(field) + 1);
+    if (f) fclose(f);
+    return value;
 }
 
 static void report(const char *what, long got, int err) {
@@ -91,6 +104,19 @@ int main(int argc, char **argv) {
             printf("pipes round %d held %s\n", round, total < 64 * MIB ? "less than the limit" : "too much");
             for (int i = 0; i < count; i++) close(fds[i]);
         }
+        return 0;
+    }
+    if (!strcmp(argv[1], "meminfo")) {  /* tmpfs pages are Shmem and used memory */
+        int err;
+        long free_before = meminfo("MemFree");
+        fill_path("/tmp/f", 16, &err);
+        struct sysinfo info;
+        sysinfo(&info);
+        printf("Shmem counts the file: %s\n", meminfo("Shmem") >= 16 * 1024 ? "yes" : "no");
+        printf("MemFree fell by it: %s\n", free_before - meminfo("MemFree") >= 16 * 1024 ? "yes" : "no");
+        printf("sysinfo sharedram counts it: %s\n", info.sharedram * info.mem_unit >= 16 * MIB ? "yes" : "no");
+        unlink("/tmp/f");
+        printf("after rm, Shmem: %s\n", meminfo("Shmem") < 1024 ? "under 1 MiB" : "still held");
         return 0;
     }
     if (!strcmp(argv[1], "exit")) {  /* a process that ends holding full memfds and pipes */
