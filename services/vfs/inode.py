@@ -39,6 +39,7 @@ from services.vfs.file import DirectoryFile, File, PathFile, RegularFile
 
 if TYPE_CHECKING:
     from abi.creds import Caller
+    from services.mm.account import MemoryAccount
 
 _devices = itertools.count(0x20)
 
