@@ -71,13 +71,10 @@ class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations,
         # owner changes it, so it is cached as exclusively (docs/caching.md); --rw writes through.
         access = EXCLUSIVE if self.mode == "ro" else None
         fs = GoferFs(self.bus, self.mount_id, self.mode, capacity=self.memory // 2, access=access)
-        fs.account = self.account if fs.overlay else None
         self.root_dir = await fs.root()
         self.table.add(b"none", b"/", fs.name, fs.read_only, self.root_dir)
         await self._mount(b"dev", make_devfs(self._open_terminal), b"devtmpfs", create=True)
-        tmp = Dir(Filesystem(capacity=self.memory // 2), 0o1777)
-        tmp.fs.account = self.account
-        await self._mount(b"tmp", tmp, b"tmpfs", create=False)
+        await self._mount(b"tmp", Dir(Filesystem(capacity=self.memory // 2), 0o1777), b"tmpfs", create=False)
         if self.with_proc:
             from services.vfs.procfs import ProcFs, make_sysfs
 
@@ -88,16 +85,10 @@ class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations,
         # parents before children, as docker mounts them; otherwise in the order given
         for spec in sorted(self.specs, key=lambda spec: guest_path(spec.destination).count(b"/")):
             await self._mount_spec(spec)
+        for mount in self.table.mounts:  # files kept in memory are charged to the sandbox's memory
+            if mount.root.fs.capacity is not None:
+                mount.root.fs.account = self.account
         task_status.started()
-
-    async def _memory_account(self) -> MemoryAccount | None:
-        """The MM's memory account, which files kept in memory and pipe buffers are charged
-        to (services/mm/account.py); None when no ``mm`` service runs (a VFS tested alone)."""
-        try:
-            account: MemoryAccount = await self.bus.call("mm", "memory_account")
-        except Errno:
-            return None
-        return account
 
     async def _open_terminal(self, flags: int, caller: Caller) -> File:
         """/dev/tty for ``caller``: the ``run -t`` pty when it is the controlling terminal of the
@@ -119,6 +110,15 @@ class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations,
                 return
         await self._mount_on(b"/" + name, fs_root, kind, kind)
 
+    async def _memory_account(self) -> MemoryAccount | None:
+        """The MM's memory account, which files kept in memory and pipe buffers are charged
+        to (services/mm/account.py); None when no ``mm`` service runs (a VFS tested alone)."""
+        try:
+            account: MemoryAccount = await self.bus.call("mm", "memory_account")
+        except Errno:
+            return None
+        return account
+
     async def _mount_spec(self, spec: MountSpec) -> None:
         """Mount what ``spec`` asks for (SentryError, naming the mount, if it cannot be)."""
         point = guest_path(spec.destination)
@@ -139,7 +139,6 @@ class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations,
                 root = tmpfs_root(spec.options, spec.read_only, self.memory)
             except ValueError as error:
                 raise SentryError(f"{what}: {error}") from None
-            root.fs.account = self.account
             await self._mount_on(point, root, b"tmpfs", b"tmpfs", spec.read_only)
             return
         if spec.kind != "bind" or spec.source is None:

@@ -125,6 +125,13 @@ class Pipe(Inode):
                     return written
                 raise Errno(EPIPE)
             room = self.capacity - len(self.buffer)
+            if self.account is not None and room and not (atomic and room < total):
+                want = min(room, total - written)
+                room = self.admit(want)
+                if room == 0 or (atomic and room < want):  # no page to be had: pipe_write's allocation fails
+                    if written:
+                        return written
+                    raise Errno(ENOMEM)
             if room == 0 or (atomic and room < total):
                 if nonblock:
                     if written:
@@ -132,13 +139,6 @@ class Pipe(Inode):
                     raise Errno(EAGAIN)
                 await self._changes.wait()
                 continue
-            if self.account is not None:
-                want = min(room, total - written)
-                room = self.admit(want)
-                if room == 0 or (atomic and room < want):  # no page to be had: Linux's pipe_write fails its allocation
-                    if written:
-                        return written
-                    raise Errno(ENOMEM)
             written += self._append(buffers, written, room)
             self.notify()
         return written
