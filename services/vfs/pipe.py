@@ -13,7 +13,7 @@ sets up an interruptible sleep only when it must sleep.
 
 from __future__ import annotations
 
-from abi.errno import EAGAIN, EBUSY, ENOMEM, ENXIO, EPERM, EPIPE
+from abi.errno import EAGAIN, EBUSY, ENXIO, EPERM, EPIPE
 from abi.linux import (
     O_NONBLOCK,
     O_PATH,
@@ -35,7 +35,7 @@ from abi.linux import (
 )
 from typing import TYPE_CHECKING
 
-from abi.errno import Errno
+from abi.errno import ENOMEM, Errno
 from services.vfs.file import File, PathFile, scatter
 from services.vfs.inode import Filesystem, Inode
 from services.vfs.poll import Changes
