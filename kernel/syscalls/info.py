@@ -43,12 +43,13 @@ async def uname(t: Task, buf: Addr) -> int:
 async def sysinfo(t: Task, info: Addr) -> int:
     usage = await t.kernel.bus.call("mm", "usage")
     total = t.kernel.config.memory_limit or os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    used = min(usage["allocated"], total)
+    shared = usage.get("shmem", 0)  # tmpfs, memfd and overlay pages: sharedram, as Linux counts shmem
+    used = min(usage["allocated"] + shared + usage.get("buffers", 0), total)
     uptime = int(determinism.uptime(t.kernel.boot_time))
     await t.mm.write_struct(
         structs.SYSINFO, info,
-        uptime, 0, 0, 0,                  # uptime, load averages
-        total, total - used, 0, 0, 0, 0,  # ram total/free/shared/buffers, swap total/free
+        uptime, 0, 0, 0,                       # uptime, load averages
+        total, total - used, shared, 0, 0, 0,  # ram total/free/shared/buffers, swap total/free
         t.kernel.task_count(), 0,         # procs, padding
         0, 0, 1,                          # high memory total/free, mem_unit
     )

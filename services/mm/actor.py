@@ -91,6 +91,7 @@ from abi.linux import (
 from kernel.bus import operation
 from abi.errno import Errno
 from platforms import AddressSpace, Context, Platform
+from services.mm.account import MemoryAccount
 from services.mm.contract import FutexId, MemoryContract
 from services.mm.memfile import MemoryFile
 from services.mm.pagecache import CachedPage, PageCache
@@ -168,9 +169,11 @@ class MemoryManager(MemoryContract):
         self._memfile = memfile
         self._view = memfile.view
         self._limit = memory_limit
+        #: The sandbox's memory ledger: this MM's commit charge plus the file pages and pipe
+        #: buffers the VFS charges, all against ``memory_limit`` (services/mm/account.py).
+        self._account = MemoryAccount(memory_limit)
         self._spaces: dict[int, Space] = {}
         self._next_asid = 1
-        self._committed = 0
         #: Memory-file ranges released by the current operation, freed once the stub no longer
         #: maps them: handing a range out while a stub still maps it would leak its contents.
         self._to_free: list[tuple[int, int]] = []
@@ -199,7 +202,7 @@ class MemoryManager(MemoryContract):
         space.platform.release()
         for mapping in space.table.take(0, self._top):
             self._release(mapping)
-        self._committed -= space.committed
+        self._account.anon -= space.committed
         self._free_released()
 
     @operation
@@ -504,12 +507,12 @@ class MemoryManager(MemoryContract):
 
     def _check_limit(self, amount: int) -> None:
         """ENOMEM if committing ``amount`` more bytes would pass the sandbox's memory limit."""
-        if amount > 0 and self._limit is not None and self._committed + amount > self._limit:
+        if amount > 0 and not self._account.fits(amount):
             raise Errno(ENOMEM)
 
     def _commit(self, space: Space, amount: int) -> None:
         self._check_limit(amount)
-        self._committed += amount
+        self._account.anon += amount
         space.committed += amount
 
     @operation
@@ -536,7 +539,7 @@ class MemoryManager(MemoryContract):
 
     def _uncommit(self, space: Space, mapping: Mapping) -> None:
         amount = self._charge(mapping.size, mapping.prot, mapping.flags, mapping.shared)
-        self._committed -= amount
+        self._account.anon -= amount
         space.committed -= amount
 
     def _release(self, mapping: Mapping) -> None:
@@ -1132,8 +1135,15 @@ class MemoryManager(MemoryContract):
     async def usage(self) -> dict[str, int]:
         """Memory the sandbox holds (allocated) and has promised (committed), the memory file's
         high-water mark (file_end), and the private memory fork shares (cow_ranges), in bytes."""
-        return {"allocated": self._memfile.allocated_bytes(), "committed": self._committed,
-                "file_end": self._memfile.end, "cow_ranges": len(self._shared)}
+        return {"allocated": self._memfile.allocated_bytes(), "committed": self._account.anon,
+                "file_end": self._memfile.end, "cow_ranges": len(self._shared),
+                "shmem": self._account.shmem, "buffers": self._account.buffers}
+
+    @operation
+    async def memory_account(self) -> MemoryAccount:
+        """The sandbox's memory account, for the VFS to charge file pages and pipe buffers to
+        (once, at its start: see services/mm/account.py for why it is not an operation per charge)."""
+        return self._account
 
 
 def _stub_runs(mappings: list[Mapping], by_offset: bool = True) -> list[tuple[int, int, int, int]]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from kernel.bus import Contract, operation
+from services.mm.account import MemoryAccount
 from platforms import Context
 
 #: One VMA as /proc/PID/maps lists it: (start, end, prot, flags, file offset, name).
@@ -246,6 +247,13 @@ class MemoryContract(Contract):
     async def usage(self) -> dict[str, int]:
         """Memory of the whole sandbox in bytes: ``allocated`` (held now), ``committed``
         (writable private and shared memory promised to the guests) and ``file_end`` (the
-        memory file's high-water mark); and ``cow_ranges``, how many memory-file ranges fork
-        shares copy-on-write."""
+        memory file's high-water mark); ``cow_ranges``, how many memory-file ranges fork
+        shares copy-on-write; ``shmem`` and ``buffers``, the file pages (tmpfs, overlay upper
+        layer, memfd) and pipe buffers charged to the sandbox's memory account."""
+        raise NotImplementedError
+
+    @operation
+    async def memory_account(self) -> MemoryAccount:
+        """The sandbox's memory account (services/mm/account.py), which the VFS charges file
+        pages and pipe buffers to. Asked once, by the VFS at its start."""
         raise NotImplementedError

@@ -40,6 +40,7 @@ from services.vfs.transfer import TransferOperations
 if TYPE_CHECKING:
     from kernel.bus import Bus
     from kernel.oci import MountSpec
+    from services.mm.account import MemoryAccount
 
 log = logging.getLogger("sentrio.vfs")
 
@@ -65,6 +66,8 @@ class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations,
 
     async def serve(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self.mount_id = await self.bus.call("gofer", "mount", self.image, self.mode == "rw")
+        self.account = await self._memory_account()
+        self.memfd_fs.account = self.account
         # A --read-only root is the image as the overlay's lower layer is: nothing but the image's
         # owner changes it, so it is cached as exclusively (docs/caching.md); --rw writes through.
         access = EXCLUSIVE if self.mode == "ro" else None
@@ -84,6 +87,9 @@ class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations,
         # parents before children, as docker mounts them; otherwise in the order given
         for spec in sorted(self.specs, key=lambda spec: guest_path(spec.destination).count(b"/")):
             await self._mount_spec(spec)
+        for mount in self.table.mounts:  # files kept in memory are charged to the sandbox's memory
+            if mount.root.fs.capacity is not None:
+                mount.root.fs.account = self.account
         task_status.started()
 
     async def _open_terminal(self, flags: int, caller: Caller) -> File:
@@ -108,6 +114,15 @@ class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations,
             if not create:
                 return
         await self._mount_on(b"/" + name, fs_root, kind, kind)
+
+    async def _memory_account(self) -> MemoryAccount | None:
+        """The MM's memory account, which files kept in memory and pipe buffers are charged
+        to (services/mm/account.py); None when no ``mm`` service runs (a VFS tested alone)."""
+        try:
+            account: MemoryAccount = await self.bus.call("mm", "memory_account")
+        except Errno:
+            return None
+        return account
 
     async def _mount_spec(self, spec: MountSpec) -> None:
         """Mount what ``spec`` asks for (SentryError, naming the mount, if it cannot be)."""

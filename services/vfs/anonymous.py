@@ -27,7 +27,7 @@ class AnonymousFiles(VfsCore):
 
     @operation
     async def pipe(self, caller: Caller, flags: int) -> tuple[Handle, Handle]:
-        reader, writer = new_pipe(flags & O_NONBLOCK, caller.creds.fsuid, caller.creds.fsgid)
+        reader, writer = new_pipe(flags & O_NONBLOCK, caller.creds.fsuid, caller.creds.fsgid, self.account)
         return self.new_handle(reader), self.new_handle(writer)
 
     @operation

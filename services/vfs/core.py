@@ -24,6 +24,7 @@ from services.vfs.path import Lookup, resolve
 if TYPE_CHECKING:
     from abi.creds import Caller
     from kernel.bus import Bus
+    from services.mm.account import MemoryAccount
     from services.vfs.hostfile import SandboxTerminal
 
 
@@ -48,6 +49,9 @@ class VfsCore(VfsContract):
         self._input_ended_early = False
         #: Where memfd_create's files live (nowhere in the tree), bounded like a tmpfs.
         self.memfd_fs = Filesystem(name=b"memfd")
+        #: The sandbox's memory account (the MM's), which pipe buffers and files kept in memory
+        #: are charged to; None until the VFS starts, or with no ``mm`` service.
+        self.account: MemoryAccount | None = None
 
     # --- handles ------------------------------------------------------------------------------
 

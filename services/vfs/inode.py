@@ -39,6 +39,7 @@ from services.vfs.file import DirectoryFile, File, PathFile, RegularFile
 
 if TYPE_CHECKING:
     from abi.creds import Caller
+    from services.mm.account import MemoryAccount
 
 _devices = itertools.count(0x20)
 
@@ -62,6 +63,9 @@ class Filesystem:
         #: bytes they take now (their memfds' allocated blocks).
         self.capacity = capacity
         self.used = 0
+        #: The sandbox's memory account (services/mm/account.py) its pages are charged to,
+        #: once the VFS has it; None for file systems whose files do not live in memory.
+        self.account: MemoryAccount | None = None
         self._inos = itertools.count(1 << 32)
 
     def new_ino(self) -> int:
@@ -79,8 +83,19 @@ class Filesystem:
         return (4096, blocks, free, free, 1 << 20, 1 << 20)
 
     def room(self) -> int:
-        """Bytes the memory-backed files may still grow by (ENOSPC past it)."""
-        return (self.capacity - self.used) if self.capacity is not None else 1 << 63
+        """Bytes the memory-backed files may still grow by (ENOSPC past it): the file
+        system's own room, and no more than the sandbox's memory has left, as a tmpfs write
+        fails with ENOSPC when no page can be had."""
+        room = (self.capacity - self.used) if self.capacity is not None else 1 << 63
+        account = self.account
+        return room if account is None else min(room, account.room())
+
+    def charge(self, change: int) -> None:
+        """The files' blocks grew (or shrank) by ``change`` bytes: count them here and in the
+        sandbox's memory account."""
+        self.used += change
+        if self.account is not None:
+            self.account.charge_shmem(change)
 
 
 class Inode:
@@ -187,8 +202,9 @@ class RegularInode(Inode):
         """Count the memfd's blocks as they are now against the file system."""
         if self.memfd is not None:
             allocated = os.fstat(self.memfd).st_blocks * 512
-            self.fs.used += allocated - self.allocated
-            self.allocated = allocated
+            if allocated != self.allocated:
+                self.fs.charge(allocated - self.allocated)
+                self.allocated = allocated
 
     def size(self) -> int:
         return os.fstat(self.memfd).st_size if self.memfd is not None else 0
@@ -211,7 +227,7 @@ class RegularInode(Inode):
     def __del__(self) -> None:
         memfd = getattr(self, "memfd", None)
         if memfd is not None:
-            self.fs.used -= self.allocated
+            self.fs.charge(-self.allocated)
             os.close(memfd)
 
     async def open(self, flags: int, caller: Caller) -> File:

@@ -37,13 +37,14 @@ from abi.linux import (
 )
 from typing import TYPE_CHECKING
 
-from abi.errno import Errno
+from abi.errno import ENOMEM, Errno
 from services.vfs.file import File, PathFile, scatter
 from services.vfs.inode import Filesystem, Inode
 from services.vfs.poll import Changes
 
 if TYPE_CHECKING:
     from abi.creds import Caller
+    from services.mm.account import MemoryAccount
 
 _pipefs = Filesystem(magic=PIPEFS_MAGIC, name=b"pipefs")
 
@@ -51,10 +52,14 @@ _pipefs = Filesystem(magic=PIPEFS_MAGIC, name=b"pipefs")
 class Pipe(Inode):
     """The buffer and the count of open ends."""
 
-    def __init__(self, capacity: int = PIPE_DEFAULT_SIZE) -> None:
+    def __init__(self, capacity: int = PIPE_DEFAULT_SIZE, account: MemoryAccount | None = None) -> None:
         super().__init__(_pipefs, S_IFIFO | 0o600)
         self.buffer = bytearray()
         self.capacity = capacity
+        #: The sandbox's memory account its buffered pages are charged to, and how many bytes
+        #: (whole pages) are charged now: a full pipe holds host memory as Linux's holds pages.
+        self.account = account
+        self.charged = 0
         self.readers = 0
         self.writers = 0
         #: How many times each end was ever opened: a FIFO's opener waits for the other to move.
@@ -84,6 +89,8 @@ class Pipe(Inode):
         with memoryview(buffer) as held:
             moved = scatter(held, buffers)
         del buffer[:moved]  # O(1) from the front of a bytearray
+        if self.charged:
+            self.settle()
         self.notify()
         return moved
 
@@ -103,6 +110,8 @@ class Pipe(Inode):
             raise Errno(EPIPE)
         if total > self.capacity - len(self.buffer):
             return None
+        if self.account is not None and self.admit(total) < total:
+            return None  # the write path finds out how much memory there is
         for view in buffers:
             self.buffer += view
         self.notify()
@@ -118,6 +127,13 @@ class Pipe(Inode):
                     return written
                 raise Errno(EPIPE)
             room = self.capacity - len(self.buffer)
+            if self.account is not None and room and not (atomic and room < total):
+                want = min(room, total - written)
+                room = self.admit(want)
+                if room == 0 or (atomic and room < want):  # no page to be had: pipe_write's allocation fails
+                    if written:
+                        return written
+                    raise Errno(ENOMEM)
             if room == 0 or (atomic and room < total):
                 if nonblock:
                     if written:
@@ -133,6 +149,34 @@ class Pipe(Inode):
             written += self._append(buffers, written, room)
             self.notify()
         return written
+
+    def admit(self, count: int) -> int:
+        """How many of ``count`` more bytes the sandbox's memory can hold, charging the pages
+        they need (0 if not one more page can be had)."""
+        assert self.account is not None
+        have = len(self.buffer)
+        need = -(-(have + count) // PAGE_SIZE) * PAGE_SIZE - self.charged
+        if need <= 0 or self.account.try_charge_buffers(need):
+            self.charged += max(need, 0)
+            return count
+        fits = self.account.room() // PAGE_SIZE * PAGE_SIZE
+        if fits and self.account.try_charge_buffers(fits):
+            self.charged += fits
+        return max(0, min(count, self.charged - have))
+
+    def settle(self) -> None:
+        """Charge exactly the pages the buffer holds now (after a read, a drain, a release)."""
+        if self.account is None:
+            return
+        held = -(-len(self.buffer) // PAGE_SIZE) * PAGE_SIZE
+        if held != self.charged:
+            self.account.uncharge_buffers(self.charged - held)
+            self.charged = held
+
+    def discard(self) -> None:
+        """The last end closed: the buffered bytes go, as Linux frees the pipe's pages."""
+        self.buffer.clear()
+        self.settle()
 
     def _append(self, buffers: list[memoryview], skip: int, limit: int) -> int:
         """Append at most ``limit`` bytes of ``buffers``, after their first ``skip`` bytes."""
@@ -242,15 +286,19 @@ class PipeFile(File):
         return self.pipe.changes
 
     def release(self) -> None:
-        self.pipe.readers -= self.read_end
-        self.pipe.writers -= self.write_end
-        self.pipe.notify()
+        pipe = self.pipe
+        pipe.readers -= self.read_end
+        pipe.writers -= self.write_end
+        if pipe.readers == 0 and pipe.writers == 0:
+            pipe.discard()
+        pipe.notify()
 
 
-def new_pipe(flags: int = 0, uid: int = 0, gid: int = 0) -> tuple[PipeFile, PipeFile]:
+def new_pipe(flags: int = 0, uid: int = 0, gid: int = 0,
+             account: MemoryAccount | None = None) -> tuple[PipeFile, PipeFile]:
     """pipe2(2): a fresh pipe's read end and write end, with status ``flags`` (O_NONBLOCK),
-    owned by its creator (``uid``, ``gid``) as fstat shows."""
-    pipe = Pipe()
+    owned by its creator (``uid``, ``gid``) as fstat shows; its buffer is charged to ``account``."""
+    pipe = Pipe(account=account)
     pipe.uid, pipe.gid = uid, gid
     return PipeFile(pipe, O_RDONLY | flags), PipeFile(pipe, O_WRONLY | flags)
 
@@ -266,7 +314,7 @@ class Fifo(Inode):
 
     def __init__(self, fs: Filesystem, mode: int, uid: int = 0, gid: int = 0, **kwargs: object) -> None:
         super().__init__(fs, S_IFIFO | (mode & 0o7777), uid, gid, **kwargs)  # type: ignore[arg-type]
-        self.pipe = Pipe()
+        self.pipe = Pipe(account=fs.account)
 
     async def open(self, flags: int, caller: Caller) -> File:
         if flags & O_PATH:

@@ -321,10 +321,14 @@ class ProcFs:
             system = await self._system()
             total = (system.memory_limit or 4 << 30) // 1024
             usage = await self.bus.call("mm", "usage")
-            free = max(0, total - usage["allocated"] // 1024)
+            # files kept in memory (tmpfs, memfd, the overlay's upper layer) are Shmem and
+            # Cached, as Linux shows tmpfs pages, and are used memory; so are pipe buffers
+            shmem = usage.get("shmem", 0) // 1024
+            used = (usage["allocated"] + usage.get("buffers", 0)) // 1024 + shmem
+            free = max(0, total - used)
             rows = [("MemTotal", total), ("MemFree", free), ("MemAvailable", free), ("Buffers", 0),
-                    ("Cached", 0), ("SwapCached", 0), ("SwapTotal", 0), ("SwapFree", 0),
-                    ("Shmem", 0), ("Committed_AS", usage["committed"] // 1024)]
+                    ("Cached", shmem), ("SwapCached", 0), ("SwapTotal", 0), ("SwapFree", 0),
+                    ("Shmem", shmem), ("Committed_AS", usage["committed"] // 1024)]
             return "".join(f"{name + ':':<16}{value:>8} kB\n" for name, value in rows).encode()
 
         async def cpuinfo() -> bytes:

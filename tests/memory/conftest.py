@@ -17,6 +17,7 @@ PROGRAMS = Path(__file__).parent / "programs"
 
 def _build(root: Path) -> None:
     (root / "bin").mkdir(parents=True, exist_ok=True)
+    (root / "tmp").mkdir(mode=0o1777, exist_ok=True)  # a mount point for the sandbox's /tmp
     for source in sorted(PROGRAMS.glob("*.c")):
         out = root / "bin" / source.stem
         subprocess.run(["gcc", "-static", "-O1", "-pthread", "-o", str(out), str(source)], check=True)
@@ -26,4 +27,4 @@ def _build(root: Path) -> None:
 
 @pytest.fixture(scope="session")
 def image() -> Path:
-    return cached_build("memory", PROGRAMS.glob("*.c"), _build)
+    return cached_build("memory", PROGRAMS.glob("*.c"), _build, b"with /tmp")
