@@ -1,6 +1,6 @@
 """The Kernel: everything one sandbox shares, and its lifetime.
 
-Boot order: the image's gofer, started first so that its interpreter starts and confines itself
+Boot order: the gofers (the image's and the volumes'), started first so that they start and confine themselves
 while the Sentry imports and builds the rest (:class:`PrestartedGofers`); the memory file; the
 platform (which starts the template stub with the memory file in hand); the bus and its actors
 (the VFS's mount of the image takes the gofer already running); then the first process, which is
@@ -290,16 +290,28 @@ class Kernel:
             log.info("unsupported system calls: %s", dict(self.syscalls.unsupported))
 
 
+#: The most mounts one gofer process serves (each an fd-holding connection in one event loop).
+MOUNTS_PER_GOFER = 128
+
+
 class PrestartedGofers:
-    """The image's gofer, started before the Sentry needs it and handed to the gofer proxy.
+    """The gofers of the image and of every volume, started before the Sentry needs them and
+    handed to the gofer proxy.
 
     A gofer is a second interpreter that imports its modules and confines itself: ~0.2–0.3 s on
     this machine, which used to follow the Sentry's own start (the VFS mounts the image only once
-    every actor is built). Started first, it overlaps the Sentry's imports, the template stub and
-    the actors' construction. It is started by the very ``spawn_gofer`` the gofer proxy uses, with
-    the arguments the proxy's mount of the image passes, so it is confined exactly as any other
-    gofer; our proxy takes it (:meth:`take`) and mounts the image with it. One not taken (a
-    replaced gofer service, a failed boot) is killed and reaped by :meth:`close`.
+    every actor is built). Started first, they overlap the Sentry's imports, the template stub and
+    the actors' construction. They are started by the very ``spawn_gofers`` the gofer proxy uses,
+    with the arguments the proxy's mounts pass, so they are confined exactly as any other gofer;
+    our proxy takes them (:meth:`take`) and mounts the image and the volumes with them. One not
+    taken (a replaced gofer service, a failed boot) is killed and reaped by :meth:`close`.
+
+    Processes are bounded, not one per mount: one gofer serves the image and up to
+    ``MOUNTS_PER_GOFER - 1`` volumes as writable as it is; the other volumes are served in groups
+    of ``MOUNTS_PER_GOFER``, read-only ones apart from writable ones (a read-only gofer keeps no
+    write capability and its seccomp filter allows no writing call). ``V`` volumes thus take at
+    most ``1 + ceil(V / MOUNTS_PER_GOFER) + 1`` processes, and each mount is one socket and
+    connection in a process already running.
     """
 
     def __init__(self, ready: dict[PrestartKey, Spawned]) -> None:
@@ -307,15 +319,28 @@ class PrestartedGofers:
 
     @classmethod
     def start(cls, config: KernelConfig) -> PrestartedGofers:
-        """Start the gofer the VFS will ask for the image (``--rw``: writable; else read-only)."""
-        from services.gofer_proxy.actor import spawn_gofer
+        """Start the gofers the VFS will ask for: the image's (``--rw``: writable; else
+        read-only) and the volumes' (bind mounts of host directories)."""
+        from services.gofer_proxy.connection import spawn_gofers
 
-        key = (os.fspath(config.image), bool(config.rw), True)
-        try:
-            ready = {key: spawn_gofer(key[0], key[1], donate_fds=key[2])}
-        except OSError as error:  # the mount will try again, and say why in its own words
-            log.debug("cannot start the image's gofer early: %s", error)
-            ready = {}
+        image = (os.fspath(config.image), bool(config.rw))
+        volumes: dict[tuple[str, bool], None] = {}  # in mount order, each (source, rw) once
+        for spec in config.mounts:
+            if spec.kind == "bind" and spec.source is not None and os.path.isdir(spec.source):
+                volumes.setdefault((spec.source, not spec.read_only), None)
+        volumes.pop(image, None)
+        alike = [v for v in volumes if v[1] == image[1]]
+        groups = [[image, *alike[:MOUNTS_PER_GOFER - 1]]]
+        for rest in (alike[MOUNTS_PER_GOFER - 1:], [v for v in volumes if v[1] != image[1]]):
+            groups += [rest[i:i + MOUNTS_PER_GOFER] for i in range(0, len(rest), MOUNTS_PER_GOFER)]
+        ready: dict[PrestartKey, Spawned] = {}
+        for group in groups:
+            try:
+                process, conns = spawn_gofers(group, donate_fds=True)
+            except OSError as error:  # the mounts will try again, and say why in their own words
+                log.debug("cannot start the gofer of %s early: %s", group[0][0], error)
+                continue
+            ready.update({(root, rw, True): (process, conn) for (root, rw), conn in zip(group, conns)})
         return cls(ready)
 
     def take(self) -> dict[PrestartKey, Spawned]:

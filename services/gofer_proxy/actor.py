@@ -1,7 +1,11 @@
 """The gofer-proxy actor: it owns every gofer process and connection of the sandbox.
 
-``mount(root, rw)`` starts a gofer serving ``root`` (one per mount) and returns a mount id; every
-other operation is one 9P2000.L message to that mount's gofer (:mod:`services.gofer_proxy.contract`).
+``mount(root, rw)`` connects a mount id to a gofer serving ``root`` and returns it; every other
+operation is one 9P2000.L message to that mount's gofer (:mod:`services.gofer_proxy.contract`).
+Each mount has a connection of its own, but gofer processes are shared: the kernel starts the
+volumes' gofers early, a bounded number of processes each serving a group of mounts
+(:class:`kernel.kernel.PrestartedGofers`), and a mount takes its prestarted connection; only a
+mount nobody foresaw (or a second mount of the same directory) starts a gofer of its own.
 The connections' reader tasks run in the actor's own nursery. A gofer that dies fails every
 outstanding and later call on its mount with EIO (the connection sees to that), so no guest task
 ever hangs on it.
@@ -19,7 +23,7 @@ import trio
 from abi.errno import EIO, Errno
 from gofer import protocol as p
 from kernel.bus import operation
-from services.gofer_proxy.connection import GoferConnection, spawn_gofer
+from services.gofer_proxy.connection import GoferConnection, reap, spawn_gofer
 from services.gofer_proxy.contract import GoferContract
 
 log = logging.getLogger("sentrio.gofer_proxy")
@@ -37,13 +41,17 @@ def rpc_gofer(kernel: object) -> GoferProxy:
     return GoferProxy(io="rpc")
 
 
-def discard_gofers(gofers: dict[PrestartKey, Spawned]) -> None:
-    """Kill and reap gofers that never served (nothing to finish), closing our ends."""
+def discard_gofers(gofers: dict[PrestartKey, Spawned],
+                   in_use: Sequence[subprocess.Popen[bytes]] = ()) -> None:
+    """Close connections that never served (nothing to finish); kill and reap their gofers,
+    but for those ``in_use`` (they serve other mounts too, and exit once those are closed)."""
+    busy = {id(process) for process in in_use}
     while gofers:
         _, (process, conn) = gofers.popitem()
-        process.kill()
-        process.wait()
         conn.discard()
+        if id(process) not in busy:
+            process.kill()
+            process.wait()
 
 
 class GoferProxy(GoferContract):
@@ -222,14 +230,13 @@ class GoferProxy(GoferContract):
         return process.pid
 
     async def close(self) -> None:
-        discard_gofers(self._prestarted)
-        for conn in self._connections.values():
+        discard_gofers(self._prestarted, in_use=list(self._processes.values()))
+        connections = list(self._connections.values())
+        for conn in connections:  # every connection first: a gofer exits once all of its are closed
             await conn.aclose()
-        for process in self._processes.values():
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        processes = [*self._processes.values()]
+        for conn in connections:
+            processes += getattr(conn, "processes", list)()
+        reap(list({id(process): process for process in processes}.values()))
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
