@@ -7,11 +7,13 @@ As root (the usual case here):
 
 1. New mount, network, IPC, UTS and cgroup namespaces: the gofer's mounts are its own, and it
    has no network at all (a new network namespace holds only a loopback device that is down).
-2. The served directory is bind-mounted onto itself (with whatever is mounted beneath it) with
-   ``nodev``, ``nosuid``, ``noexec`` and, without ``--rw``, read-only: the host kernel itself
-   then refuses every write and every device node an image might carry. ``pivot_root`` into it
-   and the old root is detached: the host's file system is not merely out of reach, as after a
-   chroot, but gone from the gofer's mount namespace.
+2. The served directory is cloned (with whatever is mounted beneath it) with ``nodev``,
+   ``nosuid``, ``noexec`` and, without ``--rw``, read-only: the host kernel itself then refuses
+   every write and every device node an image might carry. ``pivot_root`` into it and the old
+   root is detached: the host's file system is not merely out of reach, as after a chroot, but
+   gone from the gofer's mount namespace. A gofer serving several mounts keeps each clone
+   detached, restricted on its own and reached only by its fd, and pivots into an empty
+   read-only directory instead (:func:`isolate`).
 3. Drop every capability from the bounding set except the file ones the served tree needs:
    ``CAP_DAC_OVERRIDE`` (read a root-owned 0600 file, search any directory) always, and with
    ``--rw`` also ``CAP_CHOWN`` (give a created file its guest owner), ``CAP_FOWNER`` (chmod/utime
