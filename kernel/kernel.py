@@ -290,10 +290,6 @@ class Kernel:
             log.info("unsupported system calls: %s", dict(self.syscalls.unsupported))
 
 
-#: The most mounts one gofer process serves (each an fd-holding connection in one event loop).
-MOUNTS_PER_GOFER = 128
-
-
 class PrestartedGofers:
     """The gofers of the image and of every volume, started before the Sentry needs them and
     handed to the gofer proxy.
@@ -305,13 +301,7 @@ class PrestartedGofers:
     with the arguments the proxy's mounts pass, so they are confined exactly as any other gofer;
     our proxy takes them (:meth:`take`) and mounts the image and the volumes with them. One not
     taken (a replaced gofer service, a failed boot) is killed and reaped by :meth:`close`.
-
-    Processes are bounded, not one per mount: one gofer serves the image and up to
-    ``MOUNTS_PER_GOFER - 1`` volumes as writable as it is; the other volumes are served in groups
-    of ``MOUNTS_PER_GOFER``, read-only ones apart from writable ones (a read-only gofer keeps no
-    write capability and its seccomp filter allows no writing call). ``V`` volumes thus take at
-    most ``1 + ceil(V / MOUNTS_PER_GOFER) + 1`` processes, and each mount is one socket and
-    connection in a process already running.
+    Processes are bounded, not one per mount: :meth:`GoferProxy.prestart` groups the mounts.
     """
 
     def __init__(self, ready: dict[PrestartKey, Spawned]) -> None:
@@ -321,27 +311,12 @@ class PrestartedGofers:
     def start(cls, config: KernelConfig) -> PrestartedGofers:
         """Start the gofers the VFS will ask for: the image's (``--rw``: writable; else
         read-only) and the volumes' (bind mounts of host directories)."""
-        from services.gofer_proxy.connection import spawn_gofers
+        from services.gofer_proxy.actor import GoferProxy
 
         image = (os.fspath(config.image), bool(config.rw))
-        volumes: dict[tuple[str, bool], None] = {}  # in mount order, each (source, rw) once
-        for spec in config.mounts:
-            if spec.kind == "bind" and spec.source is not None and os.path.isdir(spec.source):
-                volumes.setdefault((spec.source, not spec.read_only), None)
-        volumes.pop(image, None)
-        alike = [v for v in volumes if v[1] == image[1]]
-        groups = [[image, *alike[:MOUNTS_PER_GOFER - 1]]]
-        for rest in (alike[MOUNTS_PER_GOFER - 1:], [v for v in volumes if v[1] != image[1]]):
-            groups += [rest[i:i + MOUNTS_PER_GOFER] for i in range(0, len(rest), MOUNTS_PER_GOFER)]
-        ready: dict[PrestartKey, Spawned] = {}
-        for group in groups:
-            try:
-                process, conns = spawn_gofers(group, donate_fds=True)
-            except OSError as error:  # the mounts will try again, and say why in their own words
-                log.debug("cannot start the gofer of %s early: %s", group[0][0], error)
-                continue
-            ready.update({(root, rw, True): (process, conn) for (root, rw), conn in zip(group, conns)})
-        return cls(ready)
+        volumes = [(spec.source, not spec.read_only) for spec in config.mounts
+                   if spec.kind == "bind" and spec.source is not None and os.path.isdir(spec.source)]
+        return cls(GoferProxy.prestart(image, volumes))
 
     def take(self) -> dict[PrestartKey, Spawned]:
         """Hand the gofers over (to the gofer proxy, which then reaps what it does not use)."""

@@ -23,7 +23,7 @@ import trio
 from abi.errno import EIO, Errno
 from gofer import protocol as p
 from kernel.bus import operation
-from services.gofer_proxy.connection import GoferConnection, reap, spawn_gofer
+from services.gofer_proxy.connection import GoferConnection, reap, spawn_gofer, spawn_gofers
 from services.gofer_proxy.contract import GoferContract
 
 log = logging.getLogger("sentrio.gofer_proxy")
@@ -33,6 +33,9 @@ log = logging.getLogger("sentrio.gofer_proxy")
 PrestartKey = tuple[str, bool, bool]
 #: A started gofer: its process and its (not yet running) connection.
 Spawned = tuple[subprocess.Popen[bytes], GoferConnection]
+
+#: The most mounts one gofer process serves (each a socket and connection in one event loop).
+MOUNTS_PER_GOFER = 128
 
 
 def rpc_gofer(kernel: object) -> GoferProxy:
@@ -69,6 +72,35 @@ class GoferProxy(GoferContract):
         self._nursery: trio.Nursery | None = None
         self._connections: dict[int, GoferConnection] = {}
         self._processes: dict[int, subprocess.Popen[bytes]] = {}
+
+    @staticmethod
+    def prestart(image: tuple[str, bool], volumes: Sequence[tuple[str, bool]]) -> dict[PrestartKey, Spawned]:
+        """Start the gofers of the image and of ``volumes`` (each ``(directory, writable)``),
+        fd-donating as ``mount`` asks for them, before the actors exist (the proxy is then made
+        with them: ``GoferProxy(prestarted=...)``).
+
+        A bounded number of processes, not one per mount: one gofer serves the image and up to
+        ``MOUNTS_PER_GOFER - 1`` volumes as writable as it is; the other volumes are served in
+        groups of ``MOUNTS_PER_GOFER``, read-only ones apart from writable ones (a read-only gofer
+        keeps no write capability and its seccomp filter allows no writing call). ``V`` volumes
+        take at most ``2 + ceil(V / MOUNTS_PER_GOFER)`` processes; each mount is a socket and a
+        connection of its own in one of them. A directory mounted twice the same way is
+        prestarted once (the second mount starts its own gofer).
+        """
+        unique = [v for v in dict.fromkeys(volumes) if v != image]
+        alike = [v for v in unique if v[1] == image[1]]
+        groups = [[image, *alike[:MOUNTS_PER_GOFER - 1]]]
+        for rest in (alike[MOUNTS_PER_GOFER - 1:], [v for v in unique if v[1] != image[1]]):
+            groups += [rest[i:i + MOUNTS_PER_GOFER] for i in range(0, len(rest), MOUNTS_PER_GOFER)]
+        ready: dict[PrestartKey, Spawned] = {}
+        for group in groups:
+            try:
+                process, conns = spawn_gofers(group, donate_fds=True)
+            except OSError as error:  # the mounts will try again, and say why in their own words
+                log.debug("cannot start the gofer of %s early: %s", group[0][0], error)
+                continue
+            ready.update({(root, rw, True): (process, conn) for (root, rw), conn in zip(group, conns)})
+        return ready
 
     async def serve(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:

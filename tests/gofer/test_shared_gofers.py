@@ -231,7 +231,7 @@ async def test_with_spares_every_mount_of_a_dead_gofer_moves_to_one_spare(
 
 
 def test_prestarted_gofers_group_the_volumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("kernel.kernel.MOUNTS_PER_GOFER", 3)
+    monkeypatch.setattr("services.gofer_proxy.actor.MOUNTS_PER_GOFER", 3)
     image = tmp_path / "image"
     image.mkdir()
     mounts = []
@@ -266,7 +266,7 @@ def sentrio_gofers(sentry: int) -> list[int]:
 
 def test_two_hundred_volumes_take_a_bounded_number_of_gofers(tmp_path: Path) -> None:
     from kernel.images.build import build_busybox
-    from kernel.kernel import MOUNTS_PER_GOFER
+    from services.gofer_proxy.actor import MOUNTS_PER_GOFER
 
     image = tmp_path / "image"
     build_busybox(image)
