@@ -3,8 +3,8 @@
 ``mount(root, rw)`` connects a mount id to a gofer serving ``root`` and returns it; every other
 operation is one 9P2000.L message to that mount's gofer (:mod:`services.gofer_proxy.contract`).
 Each mount has a connection of its own, but gofer processes are shared: the kernel starts the
-volumes' gofers early, a bounded number of processes each serving a group of mounts
-(:class:`kernel.kernel.PrestartedGofers`), and a mount takes its prestarted connection; only a
+image's and the volumes' gofers early (:meth:`GoferProxy.prestart`), a bounded number of
+processes each serving a group of mounts, and a mount takes its prestarted connection; only a
 mount nobody foresaw (or a second mount of the same directory) starts a gofer of its own.
 The connections' reader tasks run in the actor's own nursery. A gofer that dies fails every
 outstanding and later call on its mount with EIO (the connection sees to that), so no guest task
