@@ -142,3 +142,80 @@ class PeakMemory:
         # it, which reads like an ancestor of ours: it is still in ours, so nothing to add.
         groups = {group for group in groups if group != own and group not in own.parents}
         return sum(_read_int(group / "memory.usage_in_bytes") for group in groups | {own})
+
+
+# --- the footprint of mounts: ``python -m bench.memory --mounts N`` ---------------------------
+
+
+def rss_kib(pid: int) -> int:
+    """The process's resident set size in KiB (0 if it is gone)."""
+    try:
+        for line in (_PROC / str(pid) / "status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def sandbox_footprint(mounts: int, image: Path, work: Path, tree_dir: Path) -> dict[str, float]:
+    """Start a sandbox with ``mounts`` volumes (every other one read-only) whose guest waits
+    on stdin; once it waits, sum the RSS and PSS (MiB) of its whole process tree — Sentry,
+    stubs, gofers — and count its gofers. ``tree_dir`` is the Sentrio checkout to run."""
+    import subprocess
+    import sys
+
+    args: list[str] = []
+    for i in range(mounts):
+        volume = work / f"v{i}"
+        volume.mkdir(exist_ok=True)
+        args += ["-v", f"{volume}:/v/{i}" + (":ro" if i % 2 == 0 else "")]
+    command = [sys.executable, "-m", "kernel", "run", "-i", *args, str(image), "--", "sh", "-c",
+               "echo ready; read line"]
+    pipe = subprocess.PIPE
+    sandbox = subprocess.Popen(command, cwd=tree_dir, stdin=pipe, stdout=pipe, stderr=pipe)
+    try:
+        assert sandbox.stdout is not None and sandbox.stdin is not None
+        if sandbox.stdout.readline() != b"ready\n":
+            raise RuntimeError(f"the sandbox did not start: {sandbox.stderr.read().decode() if sandbox.stderr else ''}")
+        pids = tree(sandbox.pid)
+        gofers = sum(1 for pid in pids if b"gofer" in (_PROC / str(pid) / "cmdline").read_bytes().split(b"\0"))
+        figures = {"rss_mib": sum(map(rss_kib, pids)) / 1024, "pss_mib": sum(map(pss_kib, pids)) / 1024,
+                   "processes": len(pids), "gofers": gofers}
+        sandbox.stdin.write(b"\n")
+        sandbox.stdin.flush()
+        sandbox.communicate(timeout=120)
+    finally:
+        if sandbox.poll() is None:
+            sandbox.kill()
+            sandbox.wait()
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import statistics
+    import tempfile
+
+    parser = argparse.ArgumentParser(prog="python -m bench.memory",
+                                     description="the idle footprint of a sandbox with N volumes")
+    parser.add_argument("--mounts", type=int, nargs="+", default=[1, 10, 100], metavar="N")
+    parser.add_argument("--tree", type=Path, default=Path(__file__).resolve().parents[1],
+                        help="the Sentrio checkout to measure (default: this one)")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    from kernel.images.build import build_busybox
+
+    with tempfile.TemporaryDirectory(prefix="sentrio-mounts-") as scratch:
+        image = Path(scratch) / "image"
+        build_busybox(image)
+        for count in args.mounts:
+            runs = [sandbox_footprint(count, image, Path(scratch), args.tree) for _ in range(args.repeat)]
+            print(f"mounts={count} gofers={runs[0]['gofers']} processes={runs[0]['processes']} "
+                  f"rss_mib={statistics.median(r['rss_mib'] for r in runs):.1f} "
+                  f"pss_mib={statistics.median(r['pss_mib'] for r in runs):.1f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

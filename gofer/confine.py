@@ -7,11 +7,13 @@ As root (the usual case here):
 
 1. New mount, network, IPC, UTS and cgroup namespaces: the gofer's mounts are its own, and it
    has no network at all (a new network namespace holds only a loopback device that is down).
-2. The served directory is bind-mounted onto itself (with whatever is mounted beneath it) with
-   ``nodev``, ``nosuid``, ``noexec`` and, without ``--rw``, read-only: the host kernel itself
-   then refuses every write and every device node an image might carry. ``pivot_root`` into it
-   and the old root is detached: the host's file system is not merely out of reach, as after a
-   chroot, but gone from the gofer's mount namespace.
+2. The served directory is cloned (with whatever is mounted beneath it) with ``nodev``,
+   ``nosuid``, ``noexec`` and, without ``--rw``, read-only: the host kernel itself then refuses
+   every write and every device node an image might carry. ``pivot_root`` into it and the old
+   root is detached: the host's file system is not merely out of reach, as after a chroot, but
+   gone from the gofer's mount namespace. A gofer serving several mounts keeps each clone
+   detached, restricted on its own and reached only by its fd, and pivots into an empty
+   read-only directory instead (:func:`isolate`).
 3. Drop every capability from the bounding set except the file ones the served tree needs:
    ``CAP_DAC_OVERRIDE`` (read a root-owned 0600 file, search any directory) always, and with
    ``--rw`` also ``CAP_CHOWN`` (give a created file its guest owner), ``CAP_FOWNER`` (chmod/utime
@@ -47,6 +49,7 @@ import errno
 import os
 import signal
 import struct
+from collections.abc import Sequence
 
 from abi.confine import (
     AT_RECURSIVE,
@@ -76,6 +79,7 @@ from abi.confine import (
 )
 from abi.creds import CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID
 from abi.linux import (
+    AT_EMPTY_PATH,
     CLONE_NEWCGROUP,
     CLONE_NEWIPC,
     CLONE_NEWNET,
@@ -260,25 +264,63 @@ def die_with_parent(parent_pid: int) -> None:
 _STAGING_POINTS = ("/proc", "/tmp", "/dev")
 
 
-def isolate(root: str, *, writable: bool) -> None:
-    """New namespaces, and ``root`` (a copy of its mount tree, restricted) as the only file system.
+def isolate(root: str, *, writable: bool, others: Sequence[tuple[str, bool]] = ()) -> list[int]:
+    """New namespaces, and the served trees (copies of their mount trees, restricted) as the only
+    file systems; returns an ``O_PATH`` fd on each tree's root (``root``'s, then ``others``').
 
-    The tree is cloned detached (open_tree) before anything is mounted, then moved onto a
-    directory of a small staging tmpfs and pivoted into: this works for any directory, the
-    host's / included, which cannot be pivoted into in place."""
+    Each tree is cloned detached (open_tree) before anything is mounted. Alone, ``root``'s is
+    moved onto a directory of a small staging tmpfs and pivoted into: this works for any
+    directory, the host's / included, which cannot be pivoted into in place.
+
+    With ``others`` (directory, writable: further mounts the same process serves), no tree is
+    the root: each stays a detached mount tree held by its fd alone, whose root is its own
+    parent, so ``..`` from it stays in it; the process pivots into an empty, read-only
+    directory of the staging tmpfs, so an absolute path (a symlink's, should one ever be
+    followed) leads from any tree to nothing, and no path from one tree leads to another."""
     unshare(GOFER_NAMESPACES)
     make_mounts_private()
-    tree = syscall("open_tree", -100, root, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE)  # AT_FDCWD
+    mounts = [(root, writable), *others]
+    trees: list[int] = []
     try:
+        for path, rw in mounts:
+            trees.append(clone_tree(path))
+            if others:
+                restrict_tree(trees[-1], read_only=not rw)
         point = next(p for p in _STAGING_POINTS if os.path.isdir(p))
         mount("tmpfs", point, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700,size=4k,nr_inodes=2")
         target = os.path.join(point, "root")
         os.mkdir(target, 0o700)
-        syscall("move_mount", tree, "", -100, target, MOVE_MOUNT_F_EMPTY_PATH)
-    finally:
-        os.close(tree)
-    restrict_mount(target, read_only=not writable)
-    pivot_into(target)
+        if others:
+            mount(target, target, None, MS_BIND)  # pivot_root wants a mount point
+            restrict_mount(target, read_only=True)
+            pivot_into(target)
+            return trees
+        tree = trees.pop()
+        try:
+            syscall("move_mount", tree, "", -100, target, MOVE_MOUNT_F_EMPTY_PATH)
+        finally:
+            os.close(tree)
+        restrict_mount(target, read_only=not writable)
+        pivot_into(target)
+    except BaseException:
+        for fd in trees:
+            os.close(fd)
+        raise
+    return [os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)]
+
+
+def clone_tree(path: str) -> int:
+    """A detached copy of the mount tree at ``path`` (with every mount beneath it), as an fd."""
+    return syscall("open_tree", -100, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE)  # AT_FDCWD
+
+
+def restrict_tree(tree_fd: int, *, read_only: bool) -> None:
+    """``nodev``, ``nosuid``, ``noexec`` (and read-only) on a detached tree and all beneath it."""
+    attrs = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC | (MOUNT_ATTR_RDONLY if read_only else 0)
+    attr = ctypes.create_string_buffer(struct.pack("=QQQQ", attrs, 0, 0, 0), MOUNT_ATTR_SIZE_VER0)
+    result = _libc.syscall(ctypes.c_long(number("mount_setattr")), ctypes.c_long(tree_fd), ctypes.c_char_p(b""),
+                           ctypes.c_long(AT_RECURSIVE | AT_EMPTY_PATH), attr, ctypes.c_long(MOUNT_ATTR_SIZE_VER0))
+    _check_call("mount_setattr", result)
 
 
 def drop_privileges(caps: tuple[int, ...], uid: int = NOBODY, gid: int = NOBODY) -> None:
@@ -311,8 +353,9 @@ def landlock_abi() -> int:
     return max(version, 0)
 
 
-def landlock_confine(root: str, *, writable: bool) -> None:
-    """Restrict this process's file access to beneath ``root`` (and TCP/signals where known)."""
+def landlock_confine(root: str, *, writable: bool, others: Sequence[tuple[str, bool]] = ()) -> None:
+    """Restrict this process's file access to beneath ``root`` and ``others`` (each with read
+    rights only unless writable), and TCP/signals where the kernel knows how."""
     abi = landlock_abi()
     if abi < 1:
         raise ConfinementError("Landlock is not available on this kernel")
@@ -327,22 +370,28 @@ def landlock_confine(root: str, *, writable: bool) -> None:
     if ruleset < 0:
         raise ConfinementError(f"landlock_create_ruleset: {os.strerror(ctypes.get_errno())}")
     try:
-        if writable:
-            allowed = handled & ~(_LL_FS_EXECUTE | _LL_FS_MAKE_CHAR | _LL_FS_MAKE_BLOCK | _LL_FS_IOCTL_DEV)
-        else:
-            allowed = _LL_FS_READ_FILE | _LL_FS_READ_DIR
-        root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            rule = struct.pack("=Qi", allowed, root_fd)  # struct landlock_path_beneath_attr is packed
-            if _libc.syscall(_SYS_LANDLOCK_ADD_RULE, ruleset, _LL_RULE_PATH_BENEATH, rule, 0) < 0:
-                raise ConfinementError(f"landlock_add_rule: {os.strerror(ctypes.get_errno())}")
-        finally:
-            os.close(root_fd)
+        for path, rw in ((root, writable), *others):
+            _landlock_allow(ruleset, path, handled, writable=rw)
         set_no_new_privs()
         if _libc.syscall(_SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0) < 0:
             raise ConfinementError(f"landlock_restrict_self: {os.strerror(ctypes.get_errno())}")
     finally:
         os.close(ruleset)
+
+
+def _landlock_allow(ruleset: int, path: str, handled: int, *, writable: bool) -> None:
+    """Add the rule letting this process read (and, if ``writable``, change) beneath ``path``."""
+    if writable:
+        allowed = handled & ~(_LL_FS_EXECUTE | _LL_FS_MAKE_CHAR | _LL_FS_MAKE_BLOCK | _LL_FS_IOCTL_DEV)
+    else:
+        allowed = _LL_FS_READ_FILE | _LL_FS_READ_DIR
+    root_fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        rule = struct.pack("=Qi", allowed, root_fd)  # struct landlock_path_beneath_attr is packed
+        if _libc.syscall(_SYS_LANDLOCK_ADD_RULE, ruleset, _LL_RULE_PATH_BENEATH, rule, 0) < 0:
+            raise ConfinementError(f"landlock_add_rule: {os.strerror(ctypes.get_errno())}")
+    finally:
+        os.close(root_fd)
 
 
 # --- both ------------------------------------------------------------------------------------------
@@ -362,15 +411,34 @@ def install_seccomp(*, writable: bool = True, census: Census | None = None) -> N
 def confine(root: str, *, writable: bool) -> str:
     """Confine this process to ``root``; returns the served tree's path as now seen (``/`` after
     pivot_root). Raises ConfinementError (or OSError) if it cannot be done."""
+    [root_fd] = confine_mounts([(root, writable)])
+    os.close(root_fd)
+    return "/" if os.geteuid() == 0 else root
+
+
+def confine_mounts(mounts: Sequence[tuple[str, bool]]) -> list[int]:
+    """Confine this process to the directories ``mounts`` names (each with whether it is
+    writable); returns an ``O_PATH`` directory fd on each served root, in order.
+
+    As root, a single mount becomes this process's root (pivot_root); several stay detached mount
+    trees reached only by their fds, beside an empty root (:func:`isolate`). Each tree is
+    read-only on the host unless its mount is writable. The process keeps the capabilities,
+    and its seccomp filter allows the calls, of a writable gofer if any mount is writable: what
+    then tells one mount's writes from another's is each tree's own read-only flag, which the
+    host kernel enforces, and the server's own refusal (EROFS) on a read-only mount."""
+    if not mounts:
+        raise ConfinementError("nothing to serve")
+    (root, writable), others = mounts[0], list(mounts[1:])
+    any_writable = any(rw for _, rw in mounts)
     parent = os.getppid()
-    census = Census.requested("gofer-rw" if writable else "gofer-ro")
+    census = Census.requested("gofer-rw" if any_writable else "gofer-ro")
     if os.geteuid() == 0:
-        isolate(root, writable=writable)
-        drop_privileges(WRITE_CAPS if writable else READ_CAPS)
-        root = "/"
+        fds = isolate(root, writable=writable, others=others)
+        drop_privileges(WRITE_CAPS if any_writable else READ_CAPS)
     else:
-        landlock_confine(root, writable=writable)
+        landlock_confine(root, writable=writable, others=others)
         set_dumpable(False)
+        fds = [os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for path, _ in mounts]
     die_with_parent(parent)
-    install_seccomp(writable=writable, census=census)
-    return root
+    install_seccomp(writable=any_writable, census=census)
+    return fds

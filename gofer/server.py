@@ -2,7 +2,8 @@
 
 ``await serve(sock, root_fd)`` serves one connection until the Sentry closes it (EOF), sends
 something malformed (ProtocolError: the connection is closed, the gofer does not crash), or the
-socket fails. It needs no confinement, so tests run it in-process; ``python -m gofer`` confines
+socket fails; ``await serve_mounts(...)`` serves several mounts, one connection each, at once.
+Neither needs confinement, so tests run them in-process; ``python -m gofer`` confines
 the process first and then calls it.
 
 Concurrency: each request runs in its own trio task (at most ``max_in_flight`` at once; beyond
@@ -191,6 +192,20 @@ class Connection:
 async def serve(sock: socket.socket, root_fd: int, *, writable: bool = False,
                 donate_fds: bool = False, max_msize: int = p.MAX_MSIZE) -> None:
     """Serve the tree at ``root_fd`` (a directory fd) over ``sock`` until the peer goes away."""
-    ops = Operations(root_fd, writable=writable, donate_fds=donate_fds)
-    ops.msize = max_msize
-    await Connection(sock, ops).run()
+    await serve_mounts([(sock, root_fd, writable)], donate_fds=donate_fds, max_msize=max_msize)
+
+
+async def serve_mounts(mounts: list[tuple[socket.socket, int, bool]], *, donate_fds: bool = False,
+                       max_msize: int = p.MAX_MSIZE) -> None:
+    """Serve several mounts at once, each ``(sock, root_fd, writable)`` over its own socket,
+    until every peer has gone away.
+
+    Each mount is a connection of its own with its own :class:`Operations`: its own fids, its
+    own root and its own ``writable``; a request on one socket can only ever name fids of that
+    socket's tree. A connection that ends (EOF, a malformed frame) ends alone.
+    """
+    async with trio.open_nursery() as nursery:
+        for sock, root_fd, writable in mounts:
+            ops = Operations(root_fd, writable=writable, donate_fds=donate_fds)
+            ops.msize = max_msize
+            nursery.start_soon(Connection(sock, ops).run)

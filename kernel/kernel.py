@@ -1,6 +1,6 @@
 """The Kernel: everything one sandbox shares, and its lifetime.
 
-Boot order: the image's gofer, started first so that its interpreter starts and confines itself
+Boot order: the gofers (the image's and the volumes'), started first so that they start and confine themselves
 while the Sentry imports and builds the rest (:class:`PrestartedGofers`); the memory file; the
 platform (which starts the template stub with the memory file in hand); the bus and its actors
 (the VFS's mount of the image takes the gofer already running); then the first process, which is
@@ -293,15 +293,17 @@ class Kernel:
 
 
 class PrestartedGofers:
-    """The image's gofer, started before the Sentry needs it and handed to the gofer proxy.
+    """The gofers of the image and of every volume, started before the Sentry needs them and
+    handed to the gofer proxy.
 
     A gofer is a second interpreter that imports its modules and confines itself: ~0.2–0.3 s on
     this machine, which used to follow the Sentry's own start (the VFS mounts the image only once
-    every actor is built). Started first, it overlaps the Sentry's imports, the template stub and
-    the actors' construction. It is started by the very ``spawn_gofer`` the gofer proxy uses, with
-    the arguments the proxy's mount of the image passes, so it is confined exactly as any other
-    gofer; our proxy takes it (:meth:`take`) and mounts the image with it. One not taken (a
-    replaced gofer service, a failed boot) is killed and reaped by :meth:`close`.
+    every actor is built). Started first, they overlap the Sentry's imports, the template stub and
+    the actors' construction. They are started by the very ``spawn_gofers`` the gofer proxy uses,
+    with the arguments the proxy's mounts pass, so they are confined exactly as any other gofer;
+    our proxy takes them (:meth:`take`) and mounts the image and the volumes with them. One not
+    taken (a replaced gofer service, a failed boot) is killed and reaped by :meth:`close`.
+    Processes are bounded, not one per mount: :meth:`GoferProxy.prestart` groups the mounts.
     """
 
     def __init__(self, ready: dict[PrestartKey, Spawned]) -> None:
@@ -309,16 +311,14 @@ class PrestartedGofers:
 
     @classmethod
     def start(cls, config: KernelConfig) -> PrestartedGofers:
-        """Start the gofer the VFS will ask for the image (``--rw``: writable; else read-only)."""
-        from services.gofer_proxy.actor import spawn_gofer
+        """Start the gofers the VFS will ask for: the image's (``--rw``: writable; else
+        read-only) and the volumes' (bind mounts of host directories)."""
+        from services.gofer_proxy.actor import GoferProxy
 
-        key = (os.fspath(config.image), bool(config.rw), True)
-        try:
-            ready = {key: spawn_gofer(key[0], key[1], donate_fds=key[2])}
-        except OSError as error:  # the mount will try again, and say why in its own words
-            log.debug("cannot start the image's gofer early: %s", error)
-            ready = {}
-        return cls(ready)
+        image = (os.fspath(config.image), bool(config.rw))
+        volumes = [(spec.source, not spec.read_only) for spec in config.mounts
+                   if spec.kind == "bind" and spec.source is not None and os.path.isdir(spec.source)]
+        return cls(GoferProxy.prestart(image, volumes))
 
     def take(self) -> dict[PrestartKey, Spawned]:
         """Hand the gofers over (to the gofer proxy, which then reaps what it does not use)."""

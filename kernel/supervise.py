@@ -74,7 +74,7 @@ class Policy:
 
 
 def _rebuild_gofer(old: Actor, new: Actor) -> None:
-    for name in ("_connections", "_processes"):
+    for name in ("_connections", "_processes", "_donating"):
         if hasattr(old, name) and hasattr(new, name):
             setattr(new, name, getattr(old, name))
             setattr(old, name, {})  # closed by the new actor, not twice

@@ -1,7 +1,11 @@
 """The gofer-proxy actor: it owns every gofer process and connection of the sandbox.
 
-``mount(root, rw)`` starts a gofer serving ``root`` (one per mount) and returns a mount id; every
-other operation is one 9P2000.L message to that mount's gofer (:mod:`services.gofer_proxy.contract`).
+``mount(root, rw)`` connects a mount id to a gofer serving ``root`` and returns it; every other
+operation is one 9P2000.L message to that mount's gofer (:mod:`services.gofer_proxy.contract`).
+Each mount has a connection of its own, but gofer processes are shared: the kernel starts the
+image's and the volumes' gofers early (:meth:`GoferProxy.prestart`), a bounded number of
+processes each serving a group of mounts, and a mount takes its prestarted connection; only a
+mount nobody foresaw (or a second mount of the same directory) starts a gofer of its own.
 The connections' reader tasks run in the actor's own nursery. A gofer that dies fails every
 outstanding and later call on its mount with EIO (the connection sees to that), so no guest task
 ever hangs on it.
@@ -19,7 +23,7 @@ import trio
 from abi.errno import EIO, Errno
 from gofer import protocol as p
 from kernel.bus import operation
-from services.gofer_proxy.connection import GoferConnection, spawn_gofer
+from services.gofer_proxy.connection import GoferConnection, reap, spawn_gofer, spawn_gofers
 from services.gofer_proxy.contract import GoferContract
 
 log = logging.getLogger("sentrio.gofer_proxy")
@@ -30,6 +34,9 @@ PrestartKey = tuple[str, bool, bool]
 #: A started gofer: its process and its (not yet running) connection.
 Spawned = tuple[subprocess.Popen[bytes], GoferConnection]
 
+#: The most mounts one gofer process serves (each a socket and connection in one event loop).
+MOUNTS_PER_GOFER = 128
+
 
 def rpc_gofer(kernel: object) -> GoferProxy:
     """The proxy of ``run --gofer-io=rpc``: no gofer donates fds, so every read and write of a
@@ -37,13 +44,17 @@ def rpc_gofer(kernel: object) -> GoferProxy:
     return GoferProxy(io="rpc")
 
 
-def discard_gofers(gofers: dict[PrestartKey, Spawned]) -> None:
-    """Kill and reap gofers that never served (nothing to finish), closing our ends."""
+def discard_gofers(gofers: dict[PrestartKey, Spawned],
+                   in_use: Sequence[subprocess.Popen[bytes]] = ()) -> None:
+    """Close connections that never served (nothing to finish); kill and reap their gofers,
+    but for those ``in_use`` (they serve other mounts too, and exit once those are closed)."""
+    busy = {id(process) for process in in_use}
     while gofers:
         _, (process, conn) = gofers.popitem()
-        process.kill()
-        process.wait()
         conn.discard()
+        if id(process) not in busy:
+            process.kill()
+            process.wait()
 
 
 class GoferProxy(GoferContract):
@@ -61,6 +72,35 @@ class GoferProxy(GoferContract):
         self._nursery: trio.Nursery | None = None
         self._connections: dict[int, GoferConnection] = {}
         self._processes: dict[int, subprocess.Popen[bytes]] = {}
+
+    @staticmethod
+    def prestart(image: tuple[str, bool], volumes: Sequence[tuple[str, bool]]) -> dict[PrestartKey, Spawned]:
+        """Start the gofers of the image and of ``volumes`` (each ``(directory, writable)``),
+        fd-donating as ``mount`` asks for them, before the actors exist (the proxy is then made
+        with them: ``GoferProxy(prestarted=...)``).
+
+        A bounded number of processes, not one per mount: one gofer serves the image and up to
+        ``MOUNTS_PER_GOFER - 1`` volumes as writable as it is; the other volumes are served in
+        groups of ``MOUNTS_PER_GOFER``, read-only ones apart from writable ones (a read-only gofer
+        keeps no write capability and its seccomp filter allows no writing call). ``V`` volumes
+        take at most ``2 + ceil(V / MOUNTS_PER_GOFER)`` processes; each mount is a socket and a
+        connection of its own in one of them. A directory mounted twice the same way is
+        prestarted once (the second mount starts its own gofer).
+        """
+        unique = [v for v in dict.fromkeys(volumes) if v != image]
+        alike = [v for v in unique if v[1] == image[1]]
+        groups = [[image, *alike[:MOUNTS_PER_GOFER - 1]]]
+        for rest in (alike[MOUNTS_PER_GOFER - 1:], [v for v in unique if v[1] != image[1]]):
+            groups += [rest[i:i + MOUNTS_PER_GOFER] for i in range(0, len(rest), MOUNTS_PER_GOFER)]
+        ready: dict[PrestartKey, Spawned] = {}
+        for group in groups:
+            try:
+                process, conns = spawn_gofers(group, donate_fds=True)
+            except OSError as error:  # the mounts will try again, and say why in their own words
+                log.debug("cannot start the gofer of %s early: %s", group[0][0], error)
+                continue
+            ready.update({(root, rw, True): (process, conn) for (root, rw), conn in zip(group, conns)})
+        return ready
 
     async def serve(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -222,14 +262,13 @@ class GoferProxy(GoferContract):
         return process.pid
 
     async def close(self) -> None:
-        discard_gofers(self._prestarted)
-        for conn in self._connections.values():
+        discard_gofers(self._prestarted, in_use=list(self._processes.values()))
+        connections = list(self._connections.values())
+        for conn in connections:  # every connection first: a gofer exits once all of its are closed
             await conn.aclose()
-        for process in self._processes.values():
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        processes = [*self._processes.values()]
+        for conn in connections:
+            processes += getattr(conn, "processes", list)()
+        reap(list({id(process): process for process in processes}.values()))
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()

@@ -415,12 +415,42 @@ def spawn_gofer(
     while the connection runs, each line the gofer writes is logged here, made printable, under
     ``sentrio.gofer`` at the level the gofer gave it.
     """
-    process, ours, log_read = _start_gofer(root, rw, donate_fds, extra_args)
+    process, [conn] = spawn_gofers([(root, rw)], donate_fds=donate_fds, msize=msize, extra_args=extra_args)
+    return process, conn
+
+
+#: A mount a gofer serves: its host directory and whether it is writable.
+Served = tuple[str | os.PathLike[str], bool]
+
+
+def spawn_gofers(
+    mounts: Sequence[Served],
+    *,
+    donate_fds: bool = False,
+    msize: int = p.MAX_MSIZE,
+    extra_args: Sequence[str] = (),
+) -> tuple[subprocess.Popen[bytes], list[GoferConnection]]:
+    """Start one ``python -m gofer`` serving every mount of ``mounts``, each over a socketpair
+    of its own: the process and one (not yet running) connection per mount, in order.
+
+    Each connection is what :func:`spawn_gofer`'s is; the gofer exits once all are closed. The
+    first connection relays the gofer's log. With supervision, each group of mounts has its
+    spare processes, serving the same mounts: when the gofer dies, every one of its
+    connections moves to its own socket on the same spare.
+    """
+    process, socks, log_read = _start_gofer(mounts, donate_fds, extra_args)
     count = int(os.environ.get(SPARES_VARIABLE) or 0)
     if count <= 0:
-        return process, _LoggedGoferConnection(ours, log_read, process.pid, msize=msize)
-    spares = [_start_gofer(root, rw, donate_fds, extra_args) for _ in range(count)]
-    return process, _ReconnectingGoferConnection(ours, log_read, process.pid, msize=msize, spares=spares)
+        return process, [_LoggedGoferConnection(sock, log_read if i == 0 else None, process.pid, msize=msize)
+                         for i, sock in enumerate(socks)]
+    spares = [_start_gofer(mounts, donate_fds, extra_args) for _ in range(count)]
+    shared = len(mounts) > 1
+    return process, [
+        _ReconnectingGoferConnection(
+            sock, log_read if i == 0 else None, process.pid, msize=msize,
+            spares=[(spare, spare_socks[i], spare_log if i == 0 else None) for spare, spare_socks, spare_log in spares],
+            reaps=not shared)
+        for i, sock in enumerate(socks)]
 
 
 #: Supervision (``[supervise.gofer] restarts = N`` sets ``$SENTRIO_GOFER_SPARES``): each new
@@ -429,47 +459,55 @@ def spawn_gofer(
 SPARES_VARIABLE = "SENTRIO_GOFER_SPARES"
 
 
-def _start_gofer(root: str | os.PathLike[str], rw: bool, donate_fds: bool,
-                 extra_args: Sequence[str]) -> tuple[subprocess.Popen[bytes], socket.socket, int]:
-    """Start one gofer: its process, our end of its socket, and the read end of its log pipe."""
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+def _start_gofer(mounts: Sequence[Served], donate_fds: bool,
+                 extra_args: Sequence[str]) -> tuple[subprocess.Popen[bytes], list[socket.socket], int]:
+    """Start one gofer serving ``mounts``: its process, our end of each mount's socket, and the
+    read end of its log pipe."""
+    pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in mounts]
     log_read, log_write = os.pipe2(os.O_CLOEXEC)
+    (root, rw), theirs = mounts[0], pairs[0][1]
     cmd = [sys.executable, "-m", "gofer", "--root", os.fspath(root), "--fd", str(theirs.fileno())]
     cmd += ["--rw"] if rw else []
+    for (root, rw), (_, sock) in zip(mounts[1:], pairs[1:]):
+        cmd += ["--mount", str(sock.fileno()), os.fspath(root), "rw" if rw else "ro"]
     cmd += ["--donate-fds"] if donate_fds else []
     cmd += list(extra_args)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
     try:
-        process = subprocess.Popen(cmd, pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
-                                   stdout=log_write, stderr=log_write)
+        process = subprocess.Popen(cmd, pass_fds=[sock.fileno() for _, sock in pairs], env=env,
+                                   stdin=subprocess.DEVNULL, stdout=log_write, stderr=log_write)
     except BaseException:
-        ours.close()
+        for ours, _ in pairs:
+            ours.close()
         os.close(log_read)
         raise
     finally:
-        theirs.close()  # only the gofer holds its end: its death is our EOF
+        for _, sock in pairs:
+            sock.close()  # only the gofer holds its ends: its death is our EOF
         os.close(log_write)
-    return process, ours, log_read
+    return process, [ours for ours, _ in pairs], log_read
 
 
 class _LoggedGoferConnection(GoferConnection):
-    """A spawned gofer's connection, which also relays what the gofer writes into our log."""
+    """A spawned gofer's connection, which also relays what the gofer writes into our log
+    (``log_fd``; None for the other connections of a gofer serving several mounts)."""
 
-    def __init__(self, sock: socket.socket, log_fd: int, pid: int, *, msize: int) -> None:
+    def __init__(self, sock: socket.socket, log_fd: int | None, pid: int, *, msize: int) -> None:
         super().__init__(sock, msize=msize)
         self._log_fd = log_fd
         self._pid = pid
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_relay_log, self._log_fd, self._pid)
+            if self._log_fd is not None:
+                tg.start_soon(_relay_log, self._log_fd, self._pid)
             await tg.start(super().run)
             task_status.started()
 
     def discard(self) -> None:
-        self._log_fd, log_fd = -1, self._log_fd
-        if log_fd >= 0:
+        self._log_fd, log_fd = None, self._log_fd
+        if log_fd is not None:
             os.close(log_fd)
         super().discard()
 
@@ -520,10 +558,14 @@ class _ReconnectingGoferConnection(_LoggedGoferConnection):
     not reopened (reads through such a fid fail); files whose data comes from a donated host fd
     keep working."""
 
-    def __init__(self, sock: socket.socket, log_fd: int, pid: int, *, msize: int,
-                 spares: list[tuple[subprocess.Popen[bytes], socket.socket, int]]) -> None:
+    def __init__(self, sock: socket.socket, log_fd: int | None, pid: int, *, msize: int,
+                 spares: list[tuple[subprocess.Popen[bytes], socket.socket, int | None]],
+                 reaps: bool = True) -> None:
         super().__init__(sock, log_fd, pid, msize=msize)
         self._spares = spares
+        #: Whether :meth:`aclose` waits for the processes it used; not when they serve other
+        #: mounts too (they exit once every connection is closed: see :meth:`processes`).
+        self._reaps = reaps
         self._roots: list[int] = []
         #: Every fid walked from a root, as (root, names), to bind again on a new gofer.
         self._walked: dict[int, tuple[int, tuple[bytes, ...]]] = {}
@@ -649,15 +691,27 @@ class _ReconnectingGoferConnection(_LoggedGoferConnection):
             await stream.aclose()
         for process, sock, log_fd in self._spares:
             sock.close()  # the spare sees EOF and exits
-            os.close(log_fd)
+            if log_fd is not None:
+                os.close(log_fd)
             self._retired.append(process)
         self._spares.clear()
         if self._current is not None:
             self._retired.append(self._current)
             self._current = None
-        for process in self._retired:
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if self._reaps:
+            reap(self._retired)
+
+    def processes(self) -> list[subprocess.Popen[bytes]]:
+        """The spare gofers this connection used or kept (its first gofer is its owner's)."""
+        return [*self._retired, *(process for process, _, _ in self._spares),
+                *([self._current] if self._current is not None else [])]
+
+
+def reap(processes: Sequence[subprocess.Popen[bytes]]) -> None:
+    """Wait for each gofer (closed, so exiting); kill one that takes over 5 s."""
+    for process in processes:
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
