@@ -740,6 +740,8 @@ class MemoryManager(MemoryContract):
             raise Errno(EINVAL)
         if new_addr < old_addr + old_size and old_addr < new_addr + new_size:
             raise Errno(EINVAL)
+        if new_addr < MMAP_MIN_ADDR:  # (Linux unmaps the target first; nothing to unmap below here)
+            raise Errno(EPERM)
         self._unmap_range(space, new_addr, new_addr + new_size)
         return new_addr
 
