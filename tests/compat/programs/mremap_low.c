@@ -12,6 +12,6 @@ int main(void) {
     void *r = mremap(p + 4096, 7, 7, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)0);
     printf("mremap to 0: %s\n", r == MAP_FAILED ? strerror(errno) : "moved");
     r = mremap(p + 4096, 4096, 4096, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)0x8000);
-    printf("mremap to 0x8000: %s, the page stays: %c\n", r == MAP_FAILED ? strerror(errno) : "moved", p[4096]);
+    printf("mremap to 0x8000: %s\n", r == MAP_FAILED ? strerror(errno) : "moved");
     return 0;
 }
