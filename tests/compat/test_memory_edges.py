@@ -11,5 +11,4 @@ pytestmark = needs_root()
 
 def test_mremap_below_mmap_min_addr_is_eperm(image: Path) -> None:
     outcome = same(image, "/bin/mremap_low")
-    assert outcome.stdout == ("mremap to 0: Operation not permitted\n"
-                              "mremap to 0x8000: Operation not permitted\n")
+    assert outcome.stdout == "mremap to 0: Operation not permitted\n"  # (other low addresses: the host's sysctl)
