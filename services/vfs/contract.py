@@ -25,6 +25,7 @@ Conventions:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 from abi.creds import Caller
@@ -487,4 +488,25 @@ class VfsContract(Contract):
                               sink_offset: int | None, count: int) -> tuple[int, int | None, int | None]:
         """copy_file_range(2) between regular files: (bytes copied, the offsets after). EBADF,
         EINVAL (not regular files, overlapping ranges of one file), EXDEV never (we copy)."""
+        raise NotImplementedError
+
+    # --- timerfd (services/vfs/timerfd.py) ---------------------------------------------------------
+
+    @operation
+    async def timerfd_create(self, caller: Caller, clock: Callable[[], int], flags: int) -> Handle:
+        """timerfd_create(2) on ``clock``, which reads a clock the caller may use in ns (the
+        kernel's reading of it; ``flags``: O_NONBLOCK)."""
+        raise NotImplementedError
+
+    @operation
+    async def timerfd_settime(self, caller: Caller, handle: Handle, value: int, interval: int,
+                              absolute: bool) -> tuple[int, int]:
+        """timerfd_settime(2) in ns (``value`` 0 disarms; ``absolute``: TFD_TIMER_ABSTIME): the old
+        (time left, interval). EINVAL for a handle that is not a timerfd."""
+        raise NotImplementedError
+
+    @operation
+    async def timerfd_gettime(self, caller: Caller, handle: Handle) -> tuple[int, int]:
+        """timerfd_gettime(2): (ns until the next expiry, 0 if disarmed; interval). EINVAL for a
+        handle that is not a timerfd."""
         raise NotImplementedError
