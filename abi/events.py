@@ -10,3 +10,9 @@ TFD_CLOEXEC = 0o2000000
 TFD_NONBLOCK = 0o4000
 #: The flags timerfd_settime knows.
 TFD_SETTIME_FLAGS = TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET
+
+# --- pidfd -------------------------------------------------------------------------------------
+
+PIDFD_NONBLOCK = 0o4000
+#: pidfd_open of a thread rather than a process (Linux 6.9).
+PIDFD_THREAD = 0o200

@@ -34,6 +34,7 @@ from services.vfs.names import NameOperations
 from services.vfs.overlay import GoferFs
 from services.vfs.path import mounted, resolve
 from services.vfs.readiness import ReadinessOperations
+from services.vfs.pidfd import PidFds
 from services.vfs.timerfd import TimerFds
 from services.vfs.transfer import TransferOperations
 
@@ -45,7 +46,8 @@ log = logging.getLogger("sentrio.vfs")
 
 
 
-class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations, AnonymousFiles, TimerFds):
+class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations, AnonymousFiles, TimerFds,
+                        PidFds):
     """The sandbox's file system tree and its open files."""
 
     def __init__(self, bus: Bus, image: str, mode: str = "overlay", mounts: Sequence[MountSpec] = (),

@@ -26,14 +26,26 @@ Conventions:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from abi.creds import Caller
 from kernel.bus import Contract, operation
 from services.netstack.contract import Opened as SocketOpened
 
+if TYPE_CHECKING:
+    import trio
+
 #: An open file description, as the kernel holds it.
 Handle = int
+
+
+class PidFdTarget(NamedTuple):
+    """Whom a pidfd names: the pid, the process's exit event (its identity: a pid reused after
+    a reap has another), and whether the pidfd is non-blocking (waitid then does not wait)."""
+
+    pid: int
+    exited: trio.Event
+    nonblocking: bool
 
 
 class Stat(NamedTuple):
@@ -509,4 +521,17 @@ class VfsContract(Contract):
     async def timerfd_gettime(self, caller: Caller, handle: Handle) -> tuple[int, int]:
         """timerfd_gettime(2): (ns until the next expiry, 0 if disarmed; interval). EINVAL for a
         handle that is not a timerfd."""
+        raise NotImplementedError
+
+    # --- pidfd (services/vfs/pidfd.py) -------------------------------------------------------------
+
+    @operation
+    async def pidfd_open(self, caller: Caller, pid: int, exited: trio.Event, flags: int) -> Handle:
+        """pidfd_open(2): a pidfd naming process ``pid``, whose exit sets ``exited`` (``flags``:
+        O_NONBLOCK)."""
+        raise NotImplementedError
+
+    @operation
+    async def pidfd_target(self, handle: Handle) -> PidFdTarget:
+        """The process a pidfd names. EBADF for a handle that is not a pidfd."""
         raise NotImplementedError
