@@ -18,8 +18,11 @@ _NEWER_NAMES = {
     467: "open_tree_attr", 468: "file_getattr", 469: "file_setattr",
 }
 
+#: Names python-ptrace spells otherwise than syscall_64.tbl (283 was "timerfd" before 2.6.25).
+_RENAMED = {283: "timerfd_create"}
+
 #: number -> name, for the x86-64 ABI only.
-NAMES: dict[int, str] = {nr: name for nr, name in _PTRACE_NAMES.items() if nr < 512} | _NEWER_NAMES
+NAMES: dict[int, str] = {nr: name for nr, name in _PTRACE_NAMES.items() if nr < 512} | _NEWER_NAMES | _RENAMED
 #: name -> number.
 NUMBERS: dict[str, int] = {name: nr for nr, name in NAMES.items()}
 #: One past the highest x86-64 system call number.

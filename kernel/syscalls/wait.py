@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from abi import structs
 from abi.encoding import INT_MIN, c_uint
-from abi.errno import EBADF, ECHILD, EINVAL, ESRCH
+from abi.errno import EAGAIN, ECHILD, EINVAL, ESRCH
 from abi.linux import (
     CLD_CONTINUED,
     CLD_DUMPED,
@@ -271,8 +271,24 @@ async def _waitid(t: Task, idtype: int, id: int, options: int) -> Report | None:
         if id < 0 or (idtype == P_PID and id == 0):
             raise Errno(EINVAL)
         ident = id if id or idtype == P_PID else t.process.pgid
-    elif idtype == _P_PIDFD:  # the sandbox hands out no pidfds: no fd is one
-        raise Errno(EINVAL if id < 0 else EBADF)
+    elif idtype == _P_PIDFD:
+        return await _waitid_pidfd(t, id, options)
     else:
         raise Errno(EINVAL)
     return await wait_child(t, idtype, ident, options)
+
+
+async def _waitid_pidfd(t: Task, fd: int, options: int) -> Report | None:
+    """waitid(P_PIDFD): the child a pidfd names (ECHILD once its pid is another's); a
+    non-blocking pidfd does not wait, and EAGAIN says the child has not changed state."""
+    from kernel.syscalls.pidfd import live_process, pidfd_target
+
+    if fd < 0:
+        raise Errno(EINVAL)
+    target = await pidfd_target(t, fd)
+    if live_process(t, target) is None:
+        raise Errno(ECHILD)
+    report = await wait_child(t, P_PID, target.pid, options | (WNOHANG if target.nonblocking else 0))
+    if report is None and target.nonblocking and not options & WNOHANG:
+        raise Errno(EAGAIN)
+    return report

@@ -35,6 +35,8 @@ from services.vfs.names import NameOperations
 from services.vfs.overlay import GoferFs
 from services.vfs.path import mounted, resolve
 from services.vfs.readiness import ReadinessOperations
+from services.vfs.pidfd import PidFds
+from services.vfs.timerfd import TimerFds
 from services.vfs.transfer import TransferOperations
 
 if TYPE_CHECKING:
@@ -46,7 +48,8 @@ log = logging.getLogger("sentrio.vfs")
 
 
 
-class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations, AnonymousFiles):
+class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations, AnonymousFiles, TimerFds,
+                        PidFds):
     """The sandbox's file system tree and its open files."""
 
     def __init__(self, bus: Bus, image: str, mode: str = "overlay", mounts: Sequence[MountSpec] = (),

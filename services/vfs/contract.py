@@ -25,14 +25,27 @@ Conventions:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 from abi.creds import Caller
 from kernel.bus import Contract, operation
 from services.netstack.contract import Opened as SocketOpened
 
+if TYPE_CHECKING:
+    import trio
+
 #: An open file description, as the kernel holds it.
 Handle = int
+
+
+class PidFdTarget(NamedTuple):
+    """Whom a pidfd names: the pid, the process's exit event (its identity: a pid reused after
+    a reap has another), and whether the pidfd is non-blocking (waitid then does not wait)."""
+
+    pid: int
+    exited: trio.Event
+    nonblocking: bool
 
 
 class Stat(NamedTuple):
@@ -505,4 +518,38 @@ class VfsContract(Contract):
                               sink_offset: int | None, count: int) -> tuple[int, int | None, int | None]:
         """copy_file_range(2) between regular files: (bytes copied, the offsets after). EBADF,
         EINVAL (not regular files, overlapping ranges of one file), EXDEV never (we copy)."""
+        raise NotImplementedError
+
+    # --- timerfd (services/vfs/timerfd.py) ---------------------------------------------------------
+
+    @operation
+    async def timerfd_create(self, caller: Caller, clock: Callable[[], int], flags: int) -> Handle:
+        """timerfd_create(2) on ``clock``, which reads a clock the caller may use in ns (the
+        kernel's reading of it; ``flags``: O_NONBLOCK)."""
+        raise NotImplementedError
+
+    @operation
+    async def timerfd_settime(self, caller: Caller, handle: Handle, value: int, interval: int,
+                              absolute: bool) -> tuple[int, int]:
+        """timerfd_settime(2) in ns (``value`` 0 disarms; ``absolute``: TFD_TIMER_ABSTIME): the old
+        (time left, interval). EINVAL for a handle that is not a timerfd."""
+        raise NotImplementedError
+
+    @operation
+    async def timerfd_gettime(self, caller: Caller, handle: Handle) -> tuple[int, int]:
+        """timerfd_gettime(2): (ns until the next expiry, 0 if disarmed; interval). EINVAL for a
+        handle that is not a timerfd."""
+        raise NotImplementedError
+
+    # --- pidfd (services/vfs/pidfd.py) -------------------------------------------------------------
+
+    @operation
+    async def pidfd_open(self, caller: Caller, pid: int, exited: trio.Event, flags: int) -> Handle:
+        """pidfd_open(2): a pidfd naming process ``pid``, whose exit sets ``exited`` (``flags``:
+        O_NONBLOCK)."""
+        raise NotImplementedError
+
+    @operation
+    async def pidfd_target(self, handle: Handle) -> PidFdTarget:
+        """The process a pidfd names. EBADF for a handle that is not a pidfd."""
         raise NotImplementedError
