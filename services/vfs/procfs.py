@@ -592,9 +592,9 @@ class ProcFs:
 
 def _reopenable(file: File) -> Inode | None:
     """The inode opening /proc/PID/fd/N reaches: the file's own, where it can be opened again."""
-    from services.vfs.eventfd import Epoll, EventFd
+    from services.vfs.eventfd import AnonInodeFile
 
-    if isinstance(file, (EventFd, Epoll)) or file.inode is None:
+    if isinstance(file, AnonInodeFile) or file.inode is None:
         return None  # anonymous inodes: followed by their text, which names nothing
     return file.inode
 
