@@ -746,3 +746,28 @@ PERSONALITY_QUERY = 0xFFFF_FFFF
 #: The longest host and domain name (__NEW_UTS_LEN).
 NEW_UTS_LEN = 64
 CLONE_NEWTIME = 0x0000_0080
+
+# --- extended attributes (include/uapi/linux/xattr.h, limits.h, capability.h) ---------------------
+
+XATTR_CREATE = 0x1
+XATTR_REPLACE = 0x2
+#: The longest attribute name (prefix included), the largest value, the largest list.
+XATTR_NAME_MAX = 255
+XATTR_SIZE_MAX = 65536
+XATTR_LIST_MAX = 65536
+XATTR_SECURITY_PREFIX = b"security."
+XATTR_SYSTEM_PREFIX = b"system."
+XATTR_TRUSTED_PREFIX = b"trusted."
+XATTR_USER_PREFIX = b"user."
+XATTR_NAME_CAPS = b"security.capability"
+XATTR_NAME_POSIX_ACL_ACCESS = b"system.posix_acl_access"
+XATTR_NAME_POSIX_ACL_DEFAULT = b"system.posix_acl_default"
+#: struct xattr_args of setxattrat/getxattrat: value pointer, size, flags.
+XATTR_ARGS_SIZE_VER0 = 16
+#: security.capability values: struct vfs_cap_data (revision 2) and vfs_ns_cap_data (3).
+VFS_CAP_REVISION_MASK = 0xFF000000
+VFS_CAP_REVISION_2 = 0x02000000
+VFS_CAP_REVISION_3 = 0x03000000
+VFS_CAP_FLAGS_EFFECTIVE = 0x000001
+XATTR_CAPS_SZ_2 = 20
+XATTR_CAPS_SZ_3 = 24

@@ -488,3 +488,34 @@ class VfsContract(Contract):
         """copy_file_range(2) between regular files: (bytes copied, the offsets after). EBADF,
         EINVAL (not regular files, overlapping ranges of one file), EXDEV never (we copy)."""
         raise NotImplementedError
+
+    # --- extended attributes (services/vfs/xattr.py) ---------------------------------------------
+    # The file is (start, path, follow); an empty path is the description ``start`` (EBADF if
+    # it is O_PATH), as the f* calls name it.
+
+    @operation
+    async def getxattr(self, caller: Caller, root: Handle, start: Handle, path: bytes, follow: bool, name: bytes,
+                       size: int) -> bytes | int:
+        """getxattr(2): the value, or its length when ``size`` is 0. ENODATA, ERANGE (``size``
+        too small), EOPNOTSUPP (a namespace we do not serve), EACCES, EPERM."""
+        raise NotImplementedError
+
+    @operation
+    async def setxattr(self, caller: Caller, root: Handle, start: Handle, path: bytes, follow: bool, name: bytes,
+                       value: bytes, flags: int) -> None:
+        """setxattr(2) with XATTR_CREATE/XATTR_REPLACE: EEXIST, ENODATA, EPERM (user.* of a
+        special file, trusted.* or security.* without the capability), EACCES, EINVAL."""
+        raise NotImplementedError
+
+    @operation
+    async def listxattr(self, caller: Caller, root: Handle, start: Handle, path: bytes, follow: bool,
+                        size: int) -> bytes | int:
+        """listxattr(2): the NUL-terminated names the caller may see, or their length when
+        ``size`` is 0. ERANGE."""
+        raise NotImplementedError
+
+    @operation
+    async def removexattr(self, caller: Caller, root: Handle, start: Handle, path: bytes, follow: bool,
+                          name: bytes) -> None:
+        """removexattr(2): ENODATA, EPERM, EACCES."""
+        raise NotImplementedError
