@@ -827,3 +827,17 @@ MPOL_MODE_FLAGS = MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES | MPOL_F_NUMA_BALA
 PKEY_DISABLE_ACCESS = 0x1
 PKEY_DISABLE_WRITE = 0x2
 PKEY_ACCESS_MASK = PKEY_DISABLE_ACCESS | PKEY_DISABLE_WRITE
+
+# --- POSIX message queues (include/linux/mqueue.h, ipc/mqueue.c) --------------------------------
+
+MQ_PRIO_MAX = 32768
+#: /proc/sys/fs/mqueue/: msg_default, msg_max, msgsize_default, msgsize_max, queues_max.
+DFLT_MSG = 10
+DFLT_MSGMAX = 10
+DFLT_MSGSIZE = 8192
+DFLT_MSGSIZEMAX = 8192
+DFLT_QUEUESMAX = 256
+HARD_MSGMAX = 65536
+HARD_MSGSIZEMAX = 16 * 1024 * 1024
+SI_MESGQ = -3
+MQUEUE_MAGIC = 0x19800202

@@ -35,6 +35,7 @@ from services.vfs.overlay import GoferFs
 from services.vfs.path import mounted, resolve
 from services.vfs.readiness import ReadinessOperations
 from services.vfs.transfer import TransferOperations
+from services.vfs.mqueue import MqueueFiles
 from services.vfs.xattr import XattrOperations
 
 if TYPE_CHECKING:
@@ -45,7 +46,8 @@ log = logging.getLogger("sentrio.vfs")
 
 
 
-class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations, AnonymousFiles, XattrOperations):
+class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations, AnonymousFiles, XattrOperations,
+                        MqueueFiles):
     """The sandbox's file system tree and its open files."""
 
     def __init__(self, bus: Bus, image: str, mode: str = "overlay", mounts: Sequence[MountSpec] = (),

@@ -25,11 +25,14 @@ Conventions:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from abi.creds import Caller
 from kernel.bus import Contract, operation
 from services.netstack.contract import Opened as SocketOpened
+
+if TYPE_CHECKING:
+    from services.ipc.mqueue import QueueOpened
 
 #: An open file description, as the kernel holds it.
 Handle = int
@@ -518,4 +521,17 @@ class VfsContract(Contract):
     async def removexattr(self, caller: Caller, root: Handle, start: Handle, path: bytes, follow: bool,
                           name: bytes) -> None:
         """removexattr(2): ENODATA, EPERM, EACCES."""
+        raise NotImplementedError
+
+    # --- POSIX message queue descriptors (services/vfs/mqueue.py) ---------------------------------
+
+    @operation
+    async def mqueue_file(self, caller: Caller, queue: QueueOpened, name: bytes, flags: int) -> Handle:
+        """A new description of the queue the ``ipc`` service opened (``flags``: the access
+        mode and O_NONBLOCK); its last close tells the ``ipc`` service."""
+        raise NotImplementedError
+
+    @operation
+    async def mq_identity(self, handle: Handle) -> tuple[int, int]:
+        """(queue id, status flags) of a message queue description; EBADF for any other file."""
         raise NotImplementedError
