@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.compat.conftest import ALL_CAPS, USER, needs_root, same
+from tests.compat.conftest import ALL_CAPS, USER, needs_root, same, sentrio
 
 pytestmark = needs_root()
 
@@ -64,3 +64,57 @@ def test_attributes_survive_rename_write_and_link(image: Path, directory: str) -
     outcome = same(image, "/bin/xattrs", "keep", directory)
     assert "value: kept" in outcome.stdout
     assert "get through the other name: 4" in outcome.stdout
+
+
+# --- through the gofer: the image's own attributes, --rw and volumes ------------------------------
+
+
+def _own_image(image: Path, tmp_path: Path) -> Path:
+    """A writable image of our own holding the program and a file with a user.* attribute."""
+    import os
+    import shutil
+
+    root = tmp_path / "image"
+    (root / "bin").mkdir(parents=True)
+    shutil.copy2(image / "bin" / "xattrs", root / "bin" / "xattrs")
+    (root / "file").write_text("data\n")
+    os.setxattr(root / "file", "user.origin", b"image")
+    return root
+
+
+def test_image_attributes_show_under_the_overlay_which_never_writes_them(image: Path, tmp_path: Path) -> None:
+    import os
+
+    root = _own_image(image, tmp_path)
+    assert sentrio(root, "/bin/xattrs", "get", "/file", "user.origin").stdout == "image\n"
+    outcome = sentrio(root, "/bin/xattrs", "set", "/file", "user.new", "v")
+    assert outcome.stdout == "set: 0\n"
+    assert os.listxattr(root / "file") == ["user.origin"]
+
+
+def test_rw_writes_user_attributes_through_and_keeps_the_others_in_the_sentry(image: Path, tmp_path: Path) -> None:
+    import os
+
+    root = _own_image(image, tmp_path)
+    assert sentrio(root, "/bin/xattrs", "set", "/file", "user.new", "v", options=("--rw",)).stdout == "set: 0\n"
+    assert os.getxattr(root / "file", "user.new") == b"v"
+    listed = sentrio(root, "/bin/xattrs", "list", "/file", options=("--rw",)).stdout
+    assert listed == "list: 21 [user.new user.origin]\n"
+    outcome = sentrio(root, "/bin/xattrs", "set", "/file", "trusted.t", "v", user=ALL_CAPS, options=("--rw",))
+    assert outcome.stdout == "set: 0\n"
+    assert "trusted.t" not in os.listxattr(root / "file")  # the gofer passes user.* only
+    assert sentrio(root, "/bin/xattrs", "remove", "/file", "user.new", options=("--rw",)).stdout == "remove: 0\n"
+    assert os.listxattr(root / "file") == ["user.origin"]
+
+
+def test_volume_attributes_reach_the_host(image: Path, tmp_path: Path) -> None:
+    import os
+
+    root = _own_image(image, tmp_path)
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    outcome = sentrio(root, "/bin/xattrs", "set", "/vol", "user.d", "dir", options=("-v", f"{volume}:/vol"))
+    assert outcome.stdout == "set: 0\n"
+    assert os.getxattr(volume, "user.d") == b"dir"
+    outcome = sentrio(root, "/bin/xattrs", "get", "/vol", "user.d", options=("-v", f"{volume}:/vol:ro"))
+    assert outcome.stdout == "dir\n"

@@ -255,8 +255,34 @@ static void keep(const char *dir)
     show("unlink moved", unlink(moved));
 }
 
+/* One call, for tests that look at the host's file afterwards: get|set|remove|list PATH [NAME [VALUE]]. */
+static int tool(int argc, char **argv)
+{
+    char buf[512];
+    const char *what = argv[1], *path = argv[2];
+    if (!strcmp(what, "get") && argc > 3) {
+        long n = getxattr(path, argv[3], buf, sizeof buf);
+        if (n < 0)
+            show("get", n);
+        else
+            printf("%.*s\n", (int)n, buf);
+    } else if (!strcmp(what, "set") && argc > 4) {
+        show("set", setxattr(path, argv[3], argv[4], strlen(argv[4]), 0));
+    } else if (!strcmp(what, "remove") && argc > 3) {
+        show("remove", removexattr(path, argv[3]));
+    } else if (!strcmp(what, "list")) {
+        show_list("list", buf, listxattr(path, buf, sizeof buf));
+    } else {
+        return 2;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 3 && (!strcmp(argv[1], "get") || !strcmp(argv[1], "set") || !strcmp(argv[1], "remove")
+                      || !strcmp(argv[1], "list")))
+        return tool(argc, argv);
     if (argc < 3) {
         fprintf(stderr, "usage: xattrs CASE DIR\n");
         return 2;
