@@ -752,3 +752,98 @@ PERSONALITY_QUERY = 0xFFFF_FFFF
 #: The longest host and domain name (__NEW_UTS_LEN).
 NEW_UTS_LEN = 64
 CLONE_NEWTIME = 0x0000_0080
+
+# --- extended attributes (include/uapi/linux/xattr.h, limits.h, capability.h) ---------------------
+
+XATTR_CREATE = 0x1
+XATTR_REPLACE = 0x2
+#: The longest attribute name (prefix included), the largest value, the largest list.
+XATTR_NAME_MAX = 255
+XATTR_SIZE_MAX = 65536
+XATTR_LIST_MAX = 65536
+XATTR_SECURITY_PREFIX = b"security."
+XATTR_SYSTEM_PREFIX = b"system."
+XATTR_TRUSTED_PREFIX = b"trusted."
+XATTR_USER_PREFIX = b"user."
+XATTR_NAME_CAPS = b"security.capability"
+XATTR_NAME_POSIX_ACL_ACCESS = b"system.posix_acl_access"
+XATTR_NAME_POSIX_ACL_DEFAULT = b"system.posix_acl_default"
+#: struct xattr_args of setxattrat/getxattrat: value pointer, size, flags.
+XATTR_ARGS_SIZE_VER0 = 16
+#: security.capability values: struct vfs_cap_data (revision 2) and vfs_ns_cap_data (3).
+VFS_CAP_REVISION_MASK = 0xFF000000
+VFS_CAP_REVISION_2 = 0x02000000
+VFS_CAP_REVISION_3 = 0x03000000
+VFS_CAP_FLAGS_EFFECTIVE = 0x000001
+XATTR_CAPS_SZ_2 = 20
+XATTR_CAPS_SZ_3 = 24
+
+# --- assorted calls of the compatibility issue (#15): advice, I/O priorities, the kernel log,
+# --- clock adjustment, NUMA policies, protection keys -----------------------------------------
+
+POSIX_FADV_NORMAL = 0
+POSIX_FADV_DONTNEED = 4
+POSIX_FADV_NOREUSE = 5
+SYNC_FILE_RANGE_WAIT_BEFORE = 1
+SYNC_FILE_RANGE_WRITE = 2
+SYNC_FILE_RANGE_WAIT_AFTER = 4
+IOPRIO_CLASS_SHIFT = 13
+IOPRIO_CLASS_NONE = 0
+IOPRIO_CLASS_RT = 1
+IOPRIO_CLASS_BE = 2
+IOPRIO_CLASS_IDLE = 3
+IOPRIO_NR_LEVELS = 8
+IOPRIO_WHO_PROCESS = 1
+IOPRIO_WHO_PGRP = 2
+IOPRIO_WHO_USER = 3
+#: SYSLOG_ACTION_CLOSE .. SYSLOG_ACTION_SIZE_BUFFER.
+SYSLOG_ACTION_MAX = 10
+SYSLOG_ACTION_READ_ALL = 3
+SYSLOG_ACTION_SIZE_BUFFER = 10
+#: struct timex (struct __kernel_timex): 208 bytes; modes is its first field.
+TIMEX_SIZE = 208
+ADJ_OFFSET_SINGLESHOT = 0x0001
+ADJ_OFFSET_READONLY = 0x2000
+ADJ_ADJTIME = ADJ_OFFSET_SINGLESHOT  # the bit that says "adjtime(3)"
+ADJ_TICK = 0x4000
+TIME_OK = 0
+TIME_ERROR = 5
+STA_UNSYNC = 0x0040
+USER_HZ = 100
+MPOL_DEFAULT = 0
+MPOL_PREFERRED = 1
+MPOL_BIND = 2
+MPOL_INTERLEAVE = 3
+MPOL_LOCAL = 4
+MPOL_PREFERRED_MANY = 5
+MPOL_WEIGHTED_INTERLEAVE = 6
+MPOL_MAX = 7
+MPOL_F_NUMA_BALANCING = 1 << 13
+MPOL_F_RELATIVE_NODES = 1 << 14
+MPOL_F_STATIC_NODES = 1 << 15
+MPOL_F_NODE = 1 << 0
+MPOL_F_ADDR = 1 << 1
+MPOL_F_MEMS_ALLOWED = 1 << 2
+MPOL_MF_STRICT = 1 << 0
+MPOL_MF_MOVE = 1 << 1
+MPOL_MF_MOVE_ALL = 1 << 2
+MPOL_MF_VALID = MPOL_MF_STRICT | MPOL_MF_MOVE | MPOL_MF_MOVE_ALL
+MPOL_MF_LAZY = 1 << 3
+MPOL_MODE_FLAGS = MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES | MPOL_F_NUMA_BALANCING
+PKEY_DISABLE_ACCESS = 0x1
+PKEY_DISABLE_WRITE = 0x2
+PKEY_ACCESS_MASK = PKEY_DISABLE_ACCESS | PKEY_DISABLE_WRITE
+
+# --- POSIX message queues (include/linux/mqueue.h, ipc/mqueue.c) --------------------------------
+
+MQ_PRIO_MAX = 32768
+#: /proc/sys/fs/mqueue/: msg_default, msg_max, msgsize_default, msgsize_max, queues_max.
+DFLT_MSG = 10
+DFLT_MSGMAX = 10
+DFLT_MSGSIZE = 8192
+DFLT_MSGSIZEMAX = 8192
+DFLT_QUEUESMAX = 256
+HARD_MSGMAX = 65536
+HARD_MSGSIZEMAX = 16 * 1024 * 1024
+SI_MESGQ = -3
+MQUEUE_MAGIC = 0x19800202

@@ -106,3 +106,6 @@ SIGEVENT = struct.Struct("<Qiii")
 SIGINFO_TIMER = struct.Struct("<iii4xiiQ")
 #: struct itimerspec { timespec it_interval, it_value; }
 ITIMERSPEC = struct.Struct("<qqqq")
+
+#: struct mq_attr: mq_flags, mq_maxmsg, mq_msgsize, mq_curmsgs, then four reserved longs.
+MQ_ATTR = struct.Struct("<qqqq32x")

@@ -243,6 +243,68 @@ class Operations:
         return (pick(p.SETATTR_ATIME, p.SETATTR_ATIME_SET, msg.atime_ns, st.st_atime_ns),
                 pick(p.SETATTR_MTIME, p.SETATTR_MTIME_SET, msg.mtime_ns, st.st_mtime_ns))
 
+    # --- extended attributes: user.* only, of regular files and directories --------------------
+
+    @staticmethod
+    def _xattr_fd(ref: FileRef, writing: bool) -> int:
+        """An fd of ``ref``'s file for the f*xattr calls (an O_PATH fd cannot take them): user.*
+        attributes exist only on regular files and directories (EPERM to write, ENODATA to read
+        one elsewhere, as Linux answers)."""
+        mode = ref.stat().st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise oserror(errno.EPERM if writing else errno.ENODATA)
+        return ref.reopen(os.O_RDONLY)
+
+    @staticmethod
+    def _user_name(name: bytes) -> bytes:
+        """Only the user.* namespace crosses to the host: trusted.* and security.* (file
+        capabilities) must never be set on the host by a guest."""
+        if not name.startswith(b"user.") or len(name) == len(b"user.") or b"\0" in name:
+            raise oserror(errno.EOPNOTSUPP)
+        return name
+
+    def xattrget(self, msg: p.Txattrget) -> p.Rxattrget:
+        name = self._user_name(msg.name)
+        fd = self._xattr_fd(self.fids.get(msg.fid), False)
+        try:
+            return p.Rxattrget(os.getxattr(fd, name))
+        finally:
+            os.close(fd)
+
+    def xattrlist(self, msg: p.Txattrlist) -> p.Rxattrlist:
+        ref = self.fids.get(msg.fid)
+        mode = ref.stat().st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            return p.Rxattrlist([])
+        fd = ref.reopen(os.O_RDONLY)
+        try:
+            names = [os.fsencode(name) for name in os.listxattr(fd)]
+        finally:
+            os.close(fd)
+        return p.Rxattrlist([name for name in names if name.startswith(b"user.")])
+
+    def xattrset(self, msg: p.Txattrset) -> p.Rxattrset:
+        self._require_writable()
+        name = self._user_name(msg.name)
+        if msg.flags & ~(os.XATTR_CREATE | os.XATTR_REPLACE):
+            raise oserror(errno.EINVAL)
+        fd = self._xattr_fd(self.fids.get(msg.fid), True)
+        try:
+            os.setxattr(fd, name, msg.value, msg.flags)
+        finally:
+            os.close(fd)
+        return p.Rxattrset()
+
+    def xattrremove(self, msg: p.Txattrremove) -> p.Rxattrremove:
+        self._require_writable()
+        name = self._user_name(msg.name)
+        fd = self._xattr_fd(self.fids.get(msg.fid), True)
+        try:
+            os.removexattr(fd, name)
+        finally:
+            os.close(fd)
+        return p.Rxattrremove()
+
     def statfs(self, msg: p.Tstatfs) -> p.Rstatfs:
         sv = os.fstatvfs(self.fids.get(msg.fid).path_fd)
         return p.Rstatfs(V9FS_MAGIC, sv.f_bsize, sv.f_blocks, sv.f_bfree, sv.f_bavail,

@@ -588,6 +588,61 @@ class Rwalkopen(NamedTuple):
     fd_follows: bool
 
 
+# --- extended attributes: the user.* namespace of the host's files (codes from 200, clear of the
+# --- 9P2000.L numbers and of this protocol's own extensions above) ---------------------------------
+
+
+@message(200)
+class Txattrget(NamedTuple):
+    """The value of attribute ``name`` of ``fid``'s file (user.* only: EOPNOTSUPP otherwise)."""
+
+    fid: int
+    name: bytes
+
+
+@message(201)
+class Rxattrget(NamedTuple):
+    value: bytes
+
+
+@message(202)
+class Txattrlist(NamedTuple):
+    """The names of ``fid``'s file's user.* attributes."""
+
+    fid: int
+
+
+@message(203)
+class Rxattrlist(NamedTuple):
+    names: list[bytes]
+
+
+@message(204)
+class Txattrset(NamedTuple):
+    """Set user.* attribute ``name`` (``flags``: XATTR_CREATE, XATTR_REPLACE); a --rw gofer only."""
+
+    fid: int
+    name: bytes
+    value: bytes
+    flags: int
+
+
+@message(205)
+class Rxattrset(NamedTuple):
+    pass
+
+
+@message(206)
+class Txattrremove(NamedTuple):
+    fid: int
+    name: bytes
+
+
+@message(207)
+class Rxattrremove(NamedTuple):
+    pass
+
+
 #: Which reply answers each request.
 REPLY_TO: dict[type, type] = {
     MESSAGES[code]: MESSAGES[code + 1] for code in MESSAGES if code % 2 == 0

@@ -108,6 +108,8 @@ def gofer_entries(*, writable: bool, pid: int) -> list[Entry]:
         Entry("prctl", "a worker thread takes its name (PR_SET_NAME); nothing else", allow_if(eq32(0, _PR_SET_NAME))),
         Entry("fsync", "Tfsync (the Sentry may sync a file it only read)"),
         Entry("fdatasync", "Tfsync with datasync"),
+        Entry("fgetxattr", "Txattrget (user.* only, checked before)"),
+        Entry("flistxattr", "Txattrlist"),
         # --- Python, glibc and worker threads
         Entry("mmap", "the allocator and thread stacks; never executable memory", allow_if(_NO_EXEC)),
         Entry("mprotect", "thread stack guard pages; never executable", allow_if(_NO_EXEC)),
@@ -147,6 +149,8 @@ def gofer_entries(*, writable: bool, pid: int) -> list[Entry]:
             Entry("fchown", "giving a created file its guest owner"),
             Entry("utimensat", "Tsetattr times"),
             Entry("ftruncate", "Tsetattr size, O_TRUNC"),
+            Entry("fsetxattr", "Txattrset (user.* only, checked before)"),
+            Entry("fremovexattr", "Txattrremove (user.* only)"),
         ]
     return entries
 

@@ -272,3 +272,23 @@ class GoferProxy(GoferContract):
         reap(list({id(process): process for process in processes}.values()))
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
+
+    # --- extended attributes ---------------------------------------------------------------------
+
+    @operation
+    async def xattr_get(self, mount: int, fid: int, name: bytes) -> bytes:
+        reply = await self._conn(mount).request(p.Txattrget(fid, name))
+        return bytes(reply.value)
+
+    @operation
+    async def xattr_list(self, mount: int, fid: int) -> list[bytes]:
+        reply = await self._conn(mount).request(p.Txattrlist(fid))
+        return [bytes(name) for name in reply.names]
+
+    @operation
+    async def xattr_set(self, mount: int, fid: int, name: bytes, value: bytes, flags: int) -> None:
+        await self._conn(mount).request(p.Txattrset(fid, name, value, flags))
+
+    @operation
+    async def xattr_remove(self, mount: int, fid: int, name: bytes) -> None:
+        await self._conn(mount).request(p.Txattrremove(fid, name))

@@ -176,3 +176,26 @@ class GoferContract(Contract):
     async def pid(self, mount: int) -> int:
         """The host pid of ``mount``'s gofer (tests kill it to check the EIO path)."""
         raise NotImplementedError
+
+    # --- extended attributes: user.* of the host's files ---------------------------------------
+
+    @operation
+    async def xattr_get(self, mount: int, fid: int, name: bytes) -> bytes:
+        """Txattrget: the value; ENODATA, EOPNOTSUPP (not user.*, or the host's file system has
+        none), EACCES."""
+        raise NotImplementedError
+
+    @operation
+    async def xattr_list(self, mount: int, fid: int) -> list[bytes]:
+        """Txattrlist: the user.* names."""
+        raise NotImplementedError
+
+    @operation
+    async def xattr_set(self, mount: int, fid: int, name: bytes, value: bytes, flags: int) -> None:
+        """Txattrset: EEXIST, ENODATA (XATTR_CREATE, XATTR_REPLACE), EROFS, ENOSPC, EOPNOTSUPP."""
+        raise NotImplementedError
+
+    @operation
+    async def xattr_remove(self, mount: int, fid: int, name: bytes) -> None:
+        """Txattrremove: ENODATA, EROFS."""
+        raise NotImplementedError

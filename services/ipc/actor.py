@@ -14,13 +14,14 @@ from abi.ipc import (
 from abi.linux import PAGE_SIZE
 from kernel.bus import Bus, operation
 from services.ipc.contract import MSG, SEM, IpcContract, IpcStat, SemOp
+from services.ipc.mqueue import MqueueOperations, PosixQueue
 from services.ipc.msg import MessageQueue, check_receive, check_send
 from services.ipc.registry import IdTable, IpcObject, Obj
 from services.ipc.sem import SemaphoreSet
 from services.ipc.shm import Segment
 
 
-class IpcNamespace(IpcContract):
+class IpcNamespace(MqueueOperations, IpcContract):  # type: ignore[misc]
     """Every queue, set and segment of the sandbox, by id and key (one IPC namespace).
 
     Segments' memory is files of the ``vfs`` service, reached through ``bus``."""
@@ -32,6 +33,9 @@ class IpcNamespace(IpcContract):
         self.segments: IdTable[Segment] = IdTable(SHMMNI)
         self.semaphores = 0
         self.shm_pages = 0
+        #: POSIX message queues by name, and every one still open (unlinked or not) by id.
+        self.mqueues: dict[bytes, PosixQueue] = {}
+        self.mqueue_ids: dict[int, PosixQueue] = {}
 
     def _table(self, kind: str) -> IdTable[MessageQueue] | IdTable[SemaphoreSet] | IdTable[Segment]:
         if kind == MSG:

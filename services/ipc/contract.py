@@ -15,9 +15,13 @@ immutable values.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from abi.creds import Caller
 from kernel.bus import Contract, operation
+
+if TYPE_CHECKING:
+    from services.ipc.mqueue import QueueOpened
 
 #: Which kind of object an id names, for the operations common to both.
 MSG = "msg"
@@ -213,4 +217,57 @@ class IpcContract(Contract):
     @operation
     async def process_exit(self, pid: int) -> None:
         """Process ``pid`` has exited: apply and forget its SEM_UNDO adjustments."""
+        raise NotImplementedError
+
+    # --- POSIX message queues (services/ipc/mqueue.py) ------------------------------------------
+    # A queue is named without glibc's leading slash; its descriptors are VFS files that name it
+    # by the id mq_open replies. ``deadline``: CLOCK_REALTIME nanoseconds, None to wait forever.
+
+    @operation
+    async def mq_open(self, caller: Caller, name: bytes, flags: int, mode: int,
+                      attr: tuple[int, int] | None) -> QueueOpened:
+        """Open (O_CREAT: make, with ``mode`` and ``attr`` = (maxmsg, msgsize) or the defaults)
+        the queue ``name``; it counts one more descriptor. ENOENT, EEXIST (O_CREAT|O_EXCL),
+        EACCES (the mode bits, a slash in the name), EINVAL (attr past the limits, O_ACCMODE),
+        ENAMETOOLONG, ENOSPC (queues_max)."""
+        raise NotImplementedError
+
+    @operation
+    async def mq_unlink(self, caller: Caller, name: bytes) -> None:
+        """Remove the name; the queue lives on while a descriptor is open. ENOENT, EPERM."""
+        raise NotImplementedError
+
+    @operation
+    async def mq_send(self, caller: Caller, qid: int, text: bytes, priority: int, nonblock: bool,
+                      deadline: int | None) -> None:
+        """Queue a message, sleeping while the queue is full. EMSGSIZE, EAGAIN (nonblock),
+        ETIMEDOUT; the caller cancels the call for a signal."""
+        raise NotImplementedError
+
+    @operation
+    async def mq_receive(self, caller: Caller, qid: int, size: int, nonblock: bool,
+                         deadline: int | None) -> tuple[bytes, int]:
+        """Take the oldest message of the highest priority: (text, priority). EMSGSIZE (``size``
+        under the queue's msgsize), EAGAIN, ETIMEDOUT."""
+        raise NotImplementedError
+
+    @operation
+    async def mq_notify(self, caller: Caller, qid: int, notification: tuple[int, int, int] | None) -> None:
+        """Register the caller's process for (sigev_notify, signo, value), SIGEV_SIGNAL or
+        SIGEV_NONE; None removes its registration. EBUSY if another is registered."""
+        raise NotImplementedError
+
+    @operation
+    async def mq_getattr(self, qid: int) -> tuple[int, int, int]:
+        """(maxmsg, msgsize, curmsgs)."""
+        raise NotImplementedError
+
+    @operation
+    async def mq_close(self, qid: int) -> None:
+        """A descriptor of the queue was released (its notification goes with the last one)."""
+        raise NotImplementedError
+
+    @operation
+    async def mq_status(self, qid: int) -> bytes:
+        """The line read(2) of a descriptor shows (QSIZE, NOTIFY, SIGNO, NOTIFY_PID)."""
         raise NotImplementedError

@@ -38,6 +38,8 @@ from services.vfs.readiness import ReadinessOperations
 from services.vfs.pidfd import PidFds
 from services.vfs.timerfd import TimerFds
 from services.vfs.transfer import TransferOperations
+from services.vfs.mqueue import MqueueFiles
+from services.vfs.xattr import XattrOperations
 
 if TYPE_CHECKING:
     from kernel.bus import Bus
@@ -49,7 +51,7 @@ log = logging.getLogger("sentrio.vfs")
 
 
 class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations, AnonymousFiles, TimerFds,
-                        PidFds):
+                        PidFds, XattrOperations, MqueueFiles):
     """The sandbox's file system tree and its open files."""
 
     def __init__(self, bus: Bus, image: str, mode: str = "overlay", mounts: Sequence[MountSpec] = (),

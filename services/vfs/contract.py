@@ -34,6 +34,7 @@ from services.netstack.contract import Opened as SocketOpened
 
 if TYPE_CHECKING:
     import trio
+    from services.ipc.mqueue import QueueOpened
 
 #: An open file description, as the kernel holds it.
 Handle = int
@@ -552,4 +553,46 @@ class VfsContract(Contract):
     @operation
     async def pidfd_target(self, handle: Handle) -> PidFdTarget:
         """The process a pidfd names. EBADF for a handle that is not a pidfd."""
+    # --- extended attributes (services/vfs/xattr.py) ---------------------------------------------
+    # The file is (start, path, follow); an empty path is the description ``start`` (EBADF if
+    # it is O_PATH), as the f* calls name it.
+
+    @operation
+    async def getxattr(self, caller: Caller, root: Handle, start: Handle, path: bytes, follow: bool, name: bytes,
+                       size: int) -> bytes | int:
+        """getxattr(2): the value, or its length when ``size`` is 0. ENODATA, ERANGE (``size``
+        too small), EOPNOTSUPP (a namespace we do not serve), EACCES, EPERM."""
+        raise NotImplementedError
+
+    @operation
+    async def setxattr(self, caller: Caller, root: Handle, start: Handle, path: bytes, follow: bool, name: bytes,
+                       value: bytes, flags: int) -> None:
+        """setxattr(2) with XATTR_CREATE/XATTR_REPLACE: EEXIST, ENODATA, EPERM (user.* of a
+        special file, trusted.* or security.* without the capability), EACCES, EINVAL."""
+        raise NotImplementedError
+
+    @operation
+    async def listxattr(self, caller: Caller, root: Handle, start: Handle, path: bytes, follow: bool,
+                        size: int) -> bytes | int:
+        """listxattr(2): the NUL-terminated names the caller may see, or their length when
+        ``size`` is 0. ERANGE."""
+        raise NotImplementedError
+
+    @operation
+    async def removexattr(self, caller: Caller, root: Handle, start: Handle, path: bytes, follow: bool,
+                          name: bytes) -> None:
+        """removexattr(2): ENODATA, EPERM, EACCES."""
+        raise NotImplementedError
+
+    # --- POSIX message queue descriptors (services/vfs/mqueue.py) ---------------------------------
+
+    @operation
+    async def mqueue_file(self, caller: Caller, queue: QueueOpened, name: bytes, flags: int) -> Handle:
+        """A new description of the queue the ``ipc`` service opened (``flags``: the access
+        mode and O_NONBLOCK); its last close tells the ``ipc`` service."""
+        raise NotImplementedError
+
+    @operation
+    async def mq_identity(self, handle: Handle) -> tuple[int, int]:
+        """(queue id, status flags) of a message queue description; EBADF for any other file."""
         raise NotImplementedError

@@ -19,13 +19,15 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from abi.errno import EEXIST, EINVAL, ENOENT, ENOSPC, ENXIO, EROFS
+from abi.errno import EEXIST, EINVAL, ENODATA, ENOENT, ENOSPC, ENXIO, EOPNOTSUPP, EROFS
 from abi.linux import (
     O_ACCMODE,
     O_PATH,
     O_RDONLY,
     O_TRUNC,
     S_IFCHR,
+    XATTR_CREATE,
+    XATTR_REPLACE,
     S_IFDIR,
     S_IFLNK,
     S_IFMT,
@@ -42,6 +44,10 @@ if TYPE_CHECKING:
     from services.mm.account import MemoryAccount
 
 _devices = itertools.count(0x20)
+
+#: File systems without extended attributes (Linux's procfs, sysfs and the pseudo file systems
+#: of pipes, sockets and anonymous inodes have no xattr handlers: EOPNOTSUPP).
+_NO_XATTRS = frozenset({b"proc", b"sysfs", b"sockfs", b"pipefs", b"anon_inodefs", b"host"})
 
 
 def now_ns() -> int:
@@ -70,6 +76,11 @@ class Filesystem:
 
     def new_ino(self) -> int:
         return next(self._inos)
+
+    @property
+    def keeps_xattrs(self) -> bool:
+        """Whether its files can have extended attributes (tmpfs, devtmpfs, the image)."""
+        return self.name not in _NO_XATTRS
 
     def check_writable(self) -> None:
         if self.read_only:
@@ -106,6 +117,9 @@ class Inode:
     mapped_shared = False
     #: An O_TMPFILE file that linkat may still give a name to (Linux's I_LINKABLE).
     linkable = False
+    #: Whether it holds nothing only the Sentry knows, so a gofer-backed cache may forget it and
+    #: look it up again (:mod:`services.vfs.overlay` sets it; any change here clears it).
+    pristine = False
 
     def __init__(self, fs: Filesystem, mode: int, uid: int = 0, gid: int = 0, ino: int | None = None,
                  nlink: int = 1, rdev: int = 0, times: tuple[int, int, int] | None = None) -> None:
@@ -161,6 +175,52 @@ class Inode:
 
     async def truncate(self, size: int) -> None:
         raise Errno(EINVAL)
+
+    # --- extended attributes: kept in the Sentry (a file system may pass them on instead) --------
+
+    #: name -> value; None until the first is set (most files never have one).
+    xattrs: dict[bytes, bytes] | None = None
+
+    def _xattr_store(self) -> dict[bytes, bytes]:
+        if not self.fs.keeps_xattrs:
+            raise Errno(EOPNOTSUPP)
+        if self.xattrs is None:
+            self.xattrs = {}
+        return self.xattrs
+
+    async def get_xattr(self, name: bytes) -> bytes:
+        """The value of ``name``; ENODATA if the file has none."""
+        try:
+            return self._xattr_store()[name]
+        except KeyError:
+            raise Errno(ENODATA) from None
+
+    async def set_xattr(self, name: bytes, value: bytes, flags: int) -> None:
+        """Set ``name``: XATTR_CREATE fails with EEXIST if it exists, XATTR_REPLACE with
+        ENODATA if it does not (the VFS has checked the caller may)."""
+        store = self._xattr_store()
+        self.fs.check_writable()
+        if flags & XATTR_CREATE and name in store:
+            raise Errno(EEXIST)
+        if flags & XATTR_REPLACE and name not in store:
+            raise Errno(ENODATA)
+        store[name] = value
+        self.pristine = False
+        self.ctime_ns = now_ns()
+
+    async def list_xattrs(self) -> list[bytes]:
+        """Every attribute name, in the order they were set (the VFS hides what it must)."""
+        return list(self._xattr_store())
+
+    async def remove_xattr(self, name: bytes) -> None:
+        store = self._xattr_store()
+        self.fs.check_writable()
+        try:
+            del store[name]
+        except KeyError:
+            raise Errno(ENODATA) from None
+        self.pristine = False
+        self.ctime_ns = now_ns()
 
     async def readlink(self, caller: Caller | None = None) -> bytes:
         raise Errno(EINVAL)

@@ -36,7 +36,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from abi.errno import ENODEV, ENOENT, ENOSPC
+from abi.errno import ENODATA, ENODEV, ENOENT, ENOSPC, EOPNOTSUPP
 from abi.linux import (
     AT_REMOVEDIR,
     O_PATH,
@@ -330,7 +330,87 @@ async def _setattr_through(inode: Inode, fs: GoferFs, location: tuple[GoferDir, 
         await fs.setattr_lower(location, fid, valid, **fields)
 
 
-class GoferRegular(RegularInode):
+class LowerXattrs:
+    """Extended attributes of an image file: the user.* ones the host's file has (the gofer
+    serves no other namespace), and what the Sentry keeps.
+
+    Under ``--rw`` user.* attributes are read and written through the gofer; the others, and
+    every attribute under the overlay, are kept on the inode, the image's user.* ones brought in
+    at the first use (the image never changes under the overlay, so bringing them in late is
+    the same as copying them up with the data)."""
+
+    gfs: GoferFs
+    location: tuple[GoferDir, bytes] | None
+    xattrs: dict[bytes, bytes] | None
+    #: Whether the image's user.* attributes were brought into ``xattrs``.
+    lower_xattrs_loaded = False
+
+    def _lower(self) -> bool:
+        return _lower_backed(self)  # type: ignore[arg-type]
+
+    def _through(self, name: bytes | None) -> bool:
+        return self.gfs.rw and self._lower() and (name is None or name.startswith(b"user."))
+
+    async def _on_lower(self, op: str, *args: Any) -> Any:
+        """Gofer operation ``op`` on the image's file (a directory's own fid, else a walked one)."""
+        if isinstance(self, GoferDir):
+            return await self.gfs.gofer(op, await self.dir_fid(), *args)
+        assert self.location is not None
+        directory, name = self.location
+        fid = await self.gfs.new_fid()
+        await self.gfs.gofer("walk", await directory.dir_fid(), [name], fid)
+        try:
+            return await self.gfs.gofer(op, fid, *args)
+        finally:
+            await self.gfs.clunk_later(fid)
+
+    async def _load_lower(self) -> None:
+        if self.lower_xattrs_loaded or self.gfs.rw or not self._lower():
+            return
+        loaded: dict[bytes, bytes] = {}
+        try:
+            for name in await self._on_lower("xattr_list"):
+                try:
+                    loaded[name] = await self._on_lower("xattr_get", name)
+                except Errno as error:
+                    if error.errno != ENODATA:
+                        raise
+        except Errno as error:
+            if error.errno not in (EOPNOTSUPP, ENOENT):
+                raise
+        self.xattrs = loaded | (self.xattrs or {})
+        self.lower_xattrs_loaded = True
+        self.pristine = False  # type: ignore[misc]
+
+    async def get_xattr(self, name: bytes) -> bytes:
+        if self._through(name):
+            return bytes(await self._on_lower("xattr_get", name))
+        await self._load_lower()
+        return await super().get_xattr(name)  # type: ignore[misc, no-any-return]
+
+    async def set_xattr(self, name: bytes, value: bytes, flags: int) -> None:
+        if self._through(name):
+            await self._on_lower("xattr_set", name, value, flags)
+            return
+        await self._load_lower()
+        await super().set_xattr(name, value, flags)  # type: ignore[misc]
+
+    async def list_xattrs(self) -> list[bytes]:
+        await self._load_lower()
+        kept = await super().list_xattrs()  # type: ignore[misc]
+        if self._through(None):
+            return [name for name in kept if not name.startswith(b"user.")] + list(await self._on_lower("xattr_list"))
+        return kept  # type: ignore[no-any-return]
+
+    async def remove_xattr(self, name: bytes) -> None:
+        if self._through(name):
+            await self._on_lower("xattr_remove", name)
+            return
+        await self._load_lower()
+        await super().remove_xattr(name)  # type: ignore[misc]
+
+
+class GoferRegular(LowerXattrs, RegularInode):
     """A regular file of the image; in overlay mode, copied up into a memfd on first write."""
 
     def __init__(self, fs: GoferFs, mode: int, uid: int, gid: int, location: tuple[GoferDir, bytes] | None,
@@ -534,7 +614,7 @@ class GoferFile(File):
             self.regular.gfs.clunk_soon(self.fid)
 
 
-class GoferSymlink(Symlink):
+class GoferSymlink(LowerXattrs, Symlink):
     """A symlink of the image; its target is read once, on first use (again after the host
     changed it, on a shared mount)."""
 
@@ -569,7 +649,7 @@ class GoferSymlink(Symlink):
         self.pristine = False
 
 
-class GoferDir(Dir):
+class GoferDir(LowerXattrs, Dir):
     """A directory of the image (``lower``), or one made in the overlay (opaque: no lower)."""
 
     def __init__(self, fs: GoferFs, mode: int, uid: int = 0, gid: int = 0, parent: Dir | None = None,
