@@ -553,6 +553,8 @@ class VfsContract(Contract):
     @operation
     async def pidfd_target(self, handle: Handle) -> PidFdTarget:
         """The process a pidfd names. EBADF for a handle that is not a pidfd."""
+        raise NotImplementedError
+
     # --- extended attributes (services/vfs/xattr.py) ---------------------------------------------
     # The file is (start, path, follow); an empty path is the description ``start`` (EBADF if
     # it is O_PATH), as the f* calls name it.
