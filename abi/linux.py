@@ -847,3 +847,20 @@ HARD_MSGMAX = 65536
 HARD_MSGSIZEMAX = 16 * 1024 * 1024
 SI_MESGQ = -3
 MQUEUE_MAGIC = 0x19800202
+
+# --- futex2: futex_wake(2), futex_wait(2) (<uapi/linux/futex.h>, Linux 6.7) ---------------------
+FUTEX2_SIZE_U32 = 0x02
+FUTEX2_SIZE_MASK = 0x03
+FUTEX2_NUMA = 0x04
+FUTEX2_PRIVATE = 128
+FUTEX2_VALID_FLAGS = FUTEX2_SIZE_MASK | FUTEX2_NUMA | FUTEX2_PRIVATE
+
+# --- kcmp(2) (<uapi/linux/kcmp.h>) ------------------------------------------------------------
+KCMP_FILE = 0
+KCMP_VM = 1
+KCMP_FILES = 2
+KCMP_FS = 3
+KCMP_SIGHAND = 4
+KCMP_IO = 5
+KCMP_SYSVSEM = 6
+KCMP_EPOLL_TFD = 7

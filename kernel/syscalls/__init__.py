@@ -16,7 +16,7 @@ def default_table(strict: bool = False) -> SyscallTable:
     from kernel.syscalls import sched, seccomp  # noqa: F401
     from kernel.syscalls import capability, ipc, net  # noqa: F401
     from kernel.syscalls import ptrace  # noqa: F401
-    from kernel.syscalls import pidfd, timerfd  # noqa: F401
+    from kernel.syscalls import crossproc, pidfd, timerfd  # noqa: F401
     from kernel.syscalls import compat, mqueue, xattrs  # noqa: F401
 
     return SyscallTable(strict=strict)

@@ -11,10 +11,15 @@ from typing import TYPE_CHECKING
 
 from abi import structs
 from abi.encoding import timespec_to_ns
-from abi.errno import ENOSYS
+from abi.errno import EINVAL, ENOSYS
 from abi.linux import (
     CLOCK_MONOTONIC,
     CLOCK_REALTIME,
+    FUTEX2_NUMA,
+    FUTEX2_PRIVATE,
+    FUTEX2_SIZE_MASK,
+    FUTEX2_SIZE_U32,
+    FUTEX2_VALID_FLAGS,
     FUTEX_BITSET_MATCH_ANY,
     FUTEX_CLOCK_REALTIME,
     FUTEX_CMD_MASK,
@@ -143,3 +148,35 @@ async def _owner_died(t: Task, addr: int) -> None:
     await t.mm.write_struct(structs.U32, addr, (word & FUTEX_WAITERS) | FUTEX_OWNER_DIED)
     if word & FUTEX_WAITERS:
         await wake_futex(t, addr, 1)
+
+
+def _futex2_flags(flags: int) -> bool:
+    """The futex2 flags as futex_wake/futex_wait check them: a 32-bit word only (the other sizes
+    and FUTEX2_NUMA are EINVAL, as on a kernel without them); whether the futex is private."""
+    if flags & ~FUTEX2_VALID_FLAGS or flags & FUTEX2_SIZE_MASK != FUTEX2_SIZE_U32 or flags & FUTEX2_NUMA:
+        raise Errno(EINVAL)
+    return bool(flags & FUTEX2_PRIVATE)
+
+
+@syscall
+async def futex_wake(t: Task, uaddr: Addr, mask: ULong, nr: Int, flags: UInt) -> int:
+    """futex2's wake: up to ``nr`` waiters on the word whose bitset meets ``mask``."""
+    private = _futex2_flags(flags)
+    if not 0 < mask <= 0xFFFF_FFFF or uaddr % 4:  # (futex_validate_input: a u32's values only)
+        raise Errno(EINVAL)
+    return await t.kernel.bus.call("signals", "futex_wake", t.mm.asid, uaddr, max(0, min(nr, _INT_MAX)), mask,
+                                   private)
+
+
+@syscall
+async def futex_wait(t: Task, uaddr: Addr, val: ULong, mask: ULong, flags: UInt, timeout: Addr, clockid: Int) -> int:
+    """futex2's wait: sleep while the word is ``val``, until woken through ``mask`` or the absolute
+    ``timeout`` on ``clockid`` (CLOCK_MONOTONIC or CLOCK_REALTIME) passes."""
+    private = _futex2_flags(flags)
+    if val > 0xFFFF_FFFF or not 0 < mask <= 0xFFFF_FFFF or uaddr % 4:
+        raise Errno(EINVAL)
+    if timeout and clockid not in (CLOCK_MONOTONIC, CLOCK_REALTIME):
+        raise Errno(EINVAL)
+    seconds = await _timeout(t, timeout, absolute=True, clock=clockid) if timeout else None
+    return await t.blocking(t.kernel.bus.call("signals", "futex_wait", t.mm.asid, uaddr, val, mask, seconds,
+                                              private))
