@@ -58,7 +58,16 @@ async def pidfd_send_signal(t: Task, pidfd: Fd, sig: Int, info: Addr, flags: UIn
     """kill(2) through a pidfd; ``info`` as rt_sigqueueinfo's, whose signal must be ``sig``."""
     if flags:
         raise Errno(EINVAL)
-    target = await pidfd_target(t, pidfd)
+    try:
+        target = await pidfd_target(t, pidfd)
+    except Errno as error:  # an fd of /proc/PID names that process too (tgid_pidfd_to_pid)
+        if error.errno != EBADF:
+            raise
+        pid = await t.kernel.bus.call("vfs", "proc_pid", t.process.fds.handle(pidfd))
+        process = t.kernel.processes.get(pid)
+        if process is None:
+            raise Errno(ESRCH) from None
+        target = PidFdTarget(pid, process.exited, False)
     if info:
         raw = bytearray(await t.mm.copy_in(info, structs.SIGINFO_SIZE))
         signo, _errno, code = structs.SIGINFO_HEAD.unpack_from(raw)

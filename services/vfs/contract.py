@@ -555,6 +555,12 @@ class VfsContract(Contract):
         """The process a pidfd names. EBADF for a handle that is not a pidfd."""
         raise NotImplementedError
 
+    @operation
+    async def proc_pid(self, handle: Handle) -> int:
+        """The pid of the /proc/PID directory open as ``handle`` (pidfd_send_signal takes one for
+        a pidfd). EBADF for any other file."""
+        raise NotImplementedError
+
     # --- extended attributes (services/vfs/xattr.py) ---------------------------------------------
     # The file is (start, path, follow); an empty path is the description ``start`` (EBADF if
     # it is O_PATH), as the f* calls name it.

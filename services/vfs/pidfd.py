@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from abi.errno import EBADF, Errno
-from abi.linux import O_NONBLOCK, POLLIN, POLLRDNORM
+from abi.linux import O_NONBLOCK, POLLIN, POLLRDNORM, PROC_SUPER_MAGIC
 from kernel.bus import operation
 from services.vfs.contract import Handle, PidFdTarget
 from services.vfs.core import VfsCore
@@ -61,3 +61,12 @@ class PidFds(VfsCore):
         if not isinstance(file, PidFd):
             raise Errno(EBADF)
         return PidFdTarget(file.pid, file.exited, bool(file.flags & O_NONBLOCK))
+
+    @operation
+    async def proc_pid(self, handle: Handle) -> int:
+        directory = self.file(handle).directory
+        parent = directory.parent if directory is not None else None
+        at_top = parent is not None and parent.fs is directory.fs and parent.mountpoint is not None
+        if directory is None or directory.fs.magic != PROC_SUPER_MAGIC or not at_top or not directory.name.isdigit():
+            raise Errno(EBADF)  # (only a PID directory at the top of a procfs names a process)
+        return int(directory.name)

@@ -24,3 +24,10 @@ def test_auxv_is_the_vector_the_program_started_with(image: Path) -> None:
     got = sentrio(image, "/bin/auxv")
     assert (got.stdout, got.stderr, got.status) == (expected.stdout, expected.stderr, expected.status)
     assert expected.stdout == "pairs: more than 10, mismatches: 0, has AT_ENTRY: 1, ends with AT_NULL: 1\n"
+
+
+def test_pidfd_send_signal_through_a_proc_pid_directory(image: Path) -> None:
+    expected = run_native_with_proc(image, ["/bin/pidfd_procdir"])
+    got = sentrio(image, "/bin/pidfd_procdir")
+    assert (got.stdout, got.stderr, got.status) == (expected.stdout, expected.stderr, expected.status)
+    assert expected.stdout.startswith("proc dir: 0 , got 10\n")
