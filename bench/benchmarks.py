@@ -176,6 +176,45 @@ BENCHMARKS: list[Benchmark] = [
         description="the same around a guest holding 64 MiB: what guest memory costs on top",
         measures_memory=True,
     ),
+    # --- the network (issue 13): the netstack's loopback, native and runsc's by the same programs
+    Benchmark(
+        name="tcp_throughput",
+        source=PROGRAMS_DIR / "tcp_throughput.c",
+        args=iterations_only,
+        parse=parse_key("mib_per_s"),
+        unit="MiB/s",
+        default_iterations=128,
+        description="N MiB from a forked writer to its parent over TCP on 127.0.0.1, 64 KiB writes",
+        lower_is_better=False,
+    ),
+    Benchmark(
+        name="tcp_round_trip",
+        source=PROGRAMS_DIR / "tcp_round_trip.c",
+        args=iterations_only,
+        parse=parse_key("us_per_call"),
+        unit="µs/call",
+        default_iterations=2_000,
+        description="a one-byte ping-pong over TCP on 127.0.0.1 (TCP_NODELAY) with a forked echoer",
+    ),
+    Benchmark(
+        name="unix_round_trip",
+        source=PROGRAMS_DIR / "tcp_round_trip.c",
+        args=lambda iterations: [str(iterations), "unix"],
+        parse=parse_key("us_per_call"),
+        unit="µs/call",
+        default_iterations=2_000,
+        description="the same ping-pong over a socketpair(AF_UNIX, SOCK_STREAM)",
+    ),
+    Benchmark(
+        name="tcp_accept",
+        source=PROGRAMS_DIR / "tcp_accept.c",
+        args=iterations_only,
+        parse=parse_key("conn_per_s"),
+        unit="conn/s",
+        default_iterations=500,
+        description="connect (a forked client) + accept + close on 127.0.0.1, connections per second",
+        lower_is_better=False,
+    ),
 ]
 
 
