@@ -123,8 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="mount an empty tmpfs at PATH")
     run.add_argument("--hostname", help="the sandbox's host name (default: the bundle's, else sentrio)")
     run.add_argument("-p", "--publish", type=_published, action="append", default=[],
-                     metavar="[IP:]HOST_PORT:GUEST_PORT",
-                     help="let host TCP port HOST_PORT (on IP, default all) reach the guest's server on GUEST_PORT")
+                     metavar="[IP:]HOST_PORT:GUEST_PORT[/udp]",
+                     help="let host TCP (or UDP) port HOST_PORT (on IP, default all) reach the guest's server on "
+                          "GUEST_PORT")
     writes = run.add_mutually_exclusive_group()
     writes.add_argument("--read-only", action="store_true", help="mount the image root read-only (EROFS)")
     writes.add_argument("--rw", action="store_true",

@@ -1,5 +1,5 @@
-"""``run -p [IP:]HOST_PORT:GUEST_PORT``: a host TCP port that reaches a guest's server, as
-``docker run -p`` publishes a container's port.
+"""``run -p [IP:]HOST_PORT:GUEST_PORT[/udp]``: a host TCP (or UDP) port that reaches a guest's
+server, as ``docker run -p`` publishes a container's port.
 
 The Sentry is confined to a network namespace of its own (docs/security.md), so the host ports
 are bound before confinement, as the control socket is: a listening socket keeps working in
@@ -16,7 +16,7 @@ import ipaddress
 import logging
 import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -29,6 +29,7 @@ from abi.socket import (
     INADDR_LOOPBACK,
     MSG_NOSIGNAL,
     SHUT_WR,
+    SOCK_DGRAM,
     SOCK_STREAM,
     InetAddress,
     inet_sockaddr,
@@ -46,8 +47,15 @@ CHUNK = 64 * 1024
 BACKLOG = 128
 
 
+#: A UDP client's relay ends after this long without a datagram either way (docker-proxy's
+#: UDP connections time out the same way).
+UDP_IDLE_SECONDS = 90.0
+#: The largest UDP payload.
+UDP_MAX = 65535
+
+
 class PublishError(ValueError):
-    """A ``-p`` value that is not ``[IP:]HOST_PORT:GUEST_PORT[/tcp]``, or a host port that
+    """A ``-p`` value that is not ``[IP:]HOST_PORT:GUEST_PORT[/tcp|/udp]``, or a host port that
     cannot be bound."""
 
 
@@ -58,13 +66,15 @@ class PublishedPort:
     host_ip: str
     host_port: int
     guest_port: int
+    #: "tcp" or "udp".
+    protocol: str = "tcp"
 
     @classmethod
     def parse(cls, spec: str) -> PublishedPort:
-        """``[IP:]HOST_PORT:GUEST_PORT[/tcp]``, as docker spells it (IPv6 hosts in brackets)."""
+        """``[IP:]HOST_PORT:GUEST_PORT[/tcp|/udp]``, as docker spells it (IPv6 hosts in brackets)."""
         text, _, protocol = spec.partition("/")
-        if protocol not in ("", "tcp"):
-            raise PublishError(f"-p {spec}: only tcp ports can be published")
+        if protocol not in ("", "tcp", "udp"):
+            raise PublishError(f"-p {spec}: only tcp and udp ports can be published")
         host_ip, guest = "0.0.0.0", text
         if text.startswith("["):
             address, bracket, rest = text[1:].partition("]")
@@ -80,16 +90,19 @@ class PublishedPort:
             ipaddress.ip_address(host_ip)
         except ValueError:
             raise PublishError(f"-p {spec}: {host_ip!r} is not an IP address") from None
-        return cls(host_ip, _port(host, spec), _port(guest_port, spec))
+        return cls(host_ip, _port(host, spec), _port(guest_port, spec), protocol or "tcp")
 
     def bind(self) -> socket.socket:
-        """The host's listening socket (before the Sentry leaves the host's network)."""
+        """The host's listening (or, for udp, bound) socket, made before the Sentry leaves the
+        host's network."""
         family = socket.AF_INET6 if ":" in self.host_ip else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
+        udp = self.protocol == "udp"
+        listener = socket.socket(family, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
         try:
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             listener.bind((self.host_ip, self.host_port))
-            listener.listen(BACKLOG)
+            if not udp:
+                listener.listen(BACKLOG)
         except OSError as error:
             listener.close()
             raise PublishError(f"-p {self}: cannot listen on the host: {error.strerror or error}") from None
@@ -98,7 +111,7 @@ class PublishedPort:
 
     def __str__(self) -> str:
         host = f"[{self.host_ip}]" if ":" in self.host_ip else self.host_ip
-        return f"{host}:{self.host_port}:{self.guest_port}"
+        return f"{host}:{self.host_port}:{self.guest_port}" + ("/udp" if self.protocol == "udp" else "")
 
 
 def _port(text: str, spec: str) -> int:
@@ -128,7 +141,8 @@ class Publisher:
         """Accept on every published port until cancelled."""
         async with trio.open_nursery() as nursery:
             for port, listener in self._listeners:
-                nursery.start_soon(self._accept, kernel, port, trio.socket.from_stdlib_socket(listener), nursery)
+                relay = self._relay_udp if port.protocol == "udp" else self._accept
+                nursery.start_soon(relay, kernel, port, trio.socket.from_stdlib_socket(listener), nursery)
             task_status.started()
 
     async def _accept(self, kernel: Kernel, port: PublishedPort, listener: trio.socket.SocketType,
@@ -141,6 +155,81 @@ class Publisher:
                 await trio.sleep(0.1)
                 continue
             nursery.start_soon(_forward, kernel, port, trio.SocketStream(connection))
+
+
+    async def _relay_udp(self, kernel: Kernel, port: PublishedPort, host: trio.socket.SocketType,
+                         nursery: trio.Nursery) -> None:
+        """Each host client (address) gets a UDP socket of its own in the netstack, connected to
+        the guest's port on loopback: its datagrams go in through it, and the guest's replies to
+        it come back to that client, as docker-proxy relays UDP."""
+        clients: dict[Any, _UdpClient] = {}
+        while True:
+            try:
+                data, address = await host.recvfrom(UDP_MAX)
+            except OSError as error:
+                log.warning("-p %s: receive failed: %s", port, error.strerror or error)
+                await trio.sleep(0.1)
+                continue
+            client = clients.get(address)
+            if client is None:
+                client = await _UdpClient.connect(kernel, port.guest_port)
+                if client is None:
+                    continue
+                clients[address] = client
+                nursery.start_soon(client.replies, kernel, host, address, clients)
+            await client.send(kernel, data)
+
+
+class _UdpClient:
+    """One host client's socket in the netstack, and when it last carried a datagram."""
+
+    def __init__(self, sid: SocketId) -> None:
+        self.sid = sid
+        self.last = trio.current_time()
+
+    @classmethod
+    async def connect(cls, kernel: Kernel, guest_port: int) -> _UdpClient | None:
+        bus = kernel.bus
+        opened = await bus.call("netstack", "socket", KERNEL_CALLER, AF_INET, SOCK_DGRAM, 0)
+        try:
+            address = inet_sockaddr(InetAddress(AF_INET, INADDR_LOOPBACK, guest_port))
+            await bus.call("netstack", "connect", KERNEL_CALLER, opened.sid, address, None, False)
+        except Errno as error:
+            await bus.call("netstack", "release", opened.sid)
+            log.warning("-p to guest udp port %d: %s", guest_port, error)
+            return None
+        return cls(opened.sid)
+
+    async def send(self, kernel: Kernel, data: bytes) -> None:
+        self.last = trio.current_time()
+        try:
+            await kernel.bus.call("netstack", "sendmsg", KERNEL_CALLER, self.sid, [memoryview(data)], MSG_NOSIGNAL,
+                                  True, None, None, Ancillary())
+        except Errno as error:  # no room, or nothing listens on the guest port: dropped, as UDP is
+            log.debug("-p udp: datagram dropped: %s", error)
+
+    async def replies(self, kernel: Kernel, host: trio.socket.SocketType, address: Any,
+                      clients: dict[Any, _UdpClient]) -> None:
+        """The guest's datagrams to this client, until it has been idle for UDP_IDLE_SECONDS."""
+        bus = kernel.bus
+        buffer = bytearray(UDP_MAX)
+        try:
+            while True:
+                with trio.move_on_after(UDP_IDLE_SECONDS):
+                    try:
+                        received = await bus.call("netstack", "recvmsg", KERNEL_CALLER, self.sid,
+                                                  [memoryview(buffer)], 0, False)
+                    except Errno:  # ECONNREFUSED: the guest's port was closed; the client may retry
+                        continue
+                    self.last = trio.current_time()
+                    await host.sendto(bytes(buffer[:received.size]), address)
+                    continue
+                if trio.current_time() - self.last >= UDP_IDLE_SECONDS:
+                    return
+        finally:
+            clients.pop(address, None)
+            with trio.CancelScope(shield=True):
+                await bus.call("netstack", "release", self.sid)
 
 
 async def _forward(kernel: Kernel, port: PublishedPort, host: trio.SocketStream) -> None:

@@ -69,9 +69,40 @@ def test_a_host_client_reaches_the_guest_server_through_a_published_port() -> No
     assert (stdout, stderr, sandbox.returncode) == ("listening\nserved 2\n", "", 0)
 
 
+def _udp_exchange(port: int, payload: bytes) -> bytes:
+    """One datagram to the published port and its answer, retried while the sandbox starts."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.settimeout(0.2)
+        for _ in range(600):
+            client.sendto(payload, ("127.0.0.1", port))
+            try:
+                return client.recvfrom(65535)[0]
+            except TimeoutError:
+                continue
+    raise AssertionError("the guest's UDP server never answered")
+
+
+def test_a_host_udp_client_reaches_the_guest_through_a_published_udp_port() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        host_port = probe.getsockname()[1]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    sandbox = subprocess.Popen(
+        _sentrio("-p", f"127.0.0.1:{host_port}:9000/udp", "-v", f"{SCRIPTS}:/scripts:ro", "/", "--",
+                 PYTHON, "/scripts/udp_echo.py", "9000"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+    try:
+        assert _udp_exchange(host_port, b"hello, udp") == b"pdu ,olleh"
+        assert _udp_exchange(host_port, b"x" * 60000 + b"y") == b"y" + b"x" * 60000
+        stdout, stderr = sandbox.communicate(timeout=120)
+    finally:
+        sandbox.kill()
+    assert (stdout, stderr, sandbox.returncode) == ("listening\nserved\n", "", 0)
+
+
 @pytest.mark.parametrize(("value", "message"), [
     ("8080", "expected [IP:]HOST_PORT:GUEST_PORT"),
-    ("8080:80/udp", "only tcp ports can be published"),
+    ("8080:80/sctp", "only tcp and udp ports can be published"),
     ("70000:80", "'70000' is not a port number"),
     ("nohost:8080:80", "'nohost' is not an IP address"),
 ])
