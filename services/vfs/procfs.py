@@ -296,7 +296,18 @@ class ProcFs:
                 **_ipc_limits(fs),
             }
 
-        return {b"kernel": ProcDir(fs, kernel_dir)}
+        async def fs_dir(_: ProcDir) -> dict[bytes, Inode]:
+            return {b"mqueue": ProcDir(fs, mqueue_dir)}
+
+        async def mqueue_dir(_: ProcDir) -> dict[bytes, Inode]:
+            from abi import linux
+
+            values = {b"msg_default": linux.DFLT_MSG, b"msg_max": linux.DFLT_MSGMAX,
+                      b"msgsize_default": linux.DFLT_MSGSIZE, b"msgsize_max": linux.DFLT_MSGSIZEMAX,
+                      b"queues_max": linux.DFLT_QUEUESMAX}
+            return {name: _static(fs, b"%d\n" % value) for name, value in values.items()}
+
+        return {b"kernel": ProcDir(fs, kernel_dir), b"fs": ProcDir(fs, fs_dir)}
 
     async def _net(self, directory: ProcDir) -> dict[bytes, Inode]:
         """/proc/net: the sandbox's sockets and interfaces, as the netstack tells them."""

@@ -56,3 +56,9 @@ def test_shared_memory_sizes_at_the_edges(image: Path) -> None:
     outcome = same(image, "/bin/shm_sizes")
     assert outcome.stdout == ("2^63: Invalid argument\n2^64 - 1: Invalid argument\n0: Invalid argument\n"
                               "one page: created\n")
+
+
+def test_proc_sys_fs_mqueue_shows_a_fresh_namespace_defaults(image: Path) -> None:
+    outcome = same(image, "/bin/mqueue_sysctl")
+    assert outcome.stdout == ("msg_default: 10\nmsg_max: 10\nmsgsize_default: 8192\nmsgsize_max: 8192\n"
+                              "queues_max: 256\n")
