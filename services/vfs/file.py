@@ -30,7 +30,9 @@ from abi.linux import (
     S_IFDIR,
     S_IFMT,
     SEEK_CUR,
+    SEEK_DATA,
     SEEK_END,
+    SEEK_HOLE,
     SEEK_SET,
 )
 from abi.errno import Errno
@@ -272,6 +274,12 @@ class RegularFile(File):
         return n
 
     async def seek(self, offset: int, whence: int) -> int:
+        if whence in (SEEK_DATA, SEEK_HOLE):  # the host file knows its holes (ENXIO past the end)
+            try:
+                self.offset = os.lseek(self.fd, offset, whence)
+            except OSError as error:
+                raise Errno(error.errno) from None
+            return self.offset
         self.offset = seek_position(self.offset, os.fstat(self.fd).st_size, offset, whence)
         return self.offset
 
