@@ -864,3 +864,7 @@ KCMP_SIGHAND = 4
 KCMP_IO = 5
 KCMP_SYSVSEM = 6
 KCMP_EPOLL_TFD = 7
+
+# --- <uapi/linux/uio.h> ------------------------------------------------------------------------
+#: The most iovecs one call takes (UIO_MAXIOV).
+IOV_MAX = 1024

@@ -14,6 +14,8 @@ TIMEVAL = struct.Struct("<qq")
 TIMEZONE = struct.Struct("<ii")
 #: struct rlimit / rlimit64 { rlim_t rlim_cur, rlim_max; }
 RLIMIT = struct.Struct("<QQ")
+#: struct iovec: base, length (readv/writev, sendmsg, process_vm_*, PTRACE_GETREGSET).
+IOVEC = struct.Struct("<QQ")
 #: struct new_utsname: six fields of 65 bytes each.
 UTSNAME_FIELD = 65
 UTSNAME = struct.Struct("<65s65s65s65s65s65s")

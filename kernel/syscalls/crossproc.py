@@ -4,9 +4,10 @@ kernel/kcmp.c): the caller's own process, one of the same user, or CAP_SYS_PTRAC
 
 from __future__ import annotations
 
-import struct
 from typing import TYPE_CHECKING
 
+from abi import structs
+from abi.linux import IOV_MAX
 from abi.errno import EFAULT, EINVAL, EOPNOTSUPP, EPERM, ESRCH, Errno
 from abi.linux import KCMP_EPOLL_TFD, KCMP_FILE, KCMP_FILES, KCMP_FS, KCMP_IO, KCMP_SIGHAND, KCMP_SYSVSEM, KCMP_VM
 from kernel.syscalls.args import Addr, Int, ULong
@@ -17,8 +18,6 @@ from kernel.syscalls.table import syscall
 if TYPE_CHECKING:
     from kernel.task import Task
 
-_IOVEC = struct.Struct("<QQ")
-IOV_MAX = 1024
 
 
 def _thread(t: Task, pid: int) -> Task:
@@ -31,8 +30,8 @@ def _thread(t: Task, pid: int) -> Task:
 async def _iovecs(t: Task, addr: int, count: int) -> list[tuple[int, int]]:
     if not 0 <= count <= IOV_MAX:
         raise Errno(EINVAL)
-    raw = await t.mm.copy_in(addr, _IOVEC.size * count) if count else b""
-    return [(base, length) for base, length in _IOVEC.iter_unpack(raw) if length]
+    raw = await t.mm.copy_in(addr, structs.IOVEC.size * count) if count else b""
+    return [(base, length) for base, length in structs.IOVEC.iter_unpack(raw) if length]
 
 
 async def _transfer(t: Task, pid: int, local_iov: int, liovcnt: int, remote_iov: int, riovcnt: int, flags: int,

@@ -94,6 +94,7 @@ from abi.socket import (
     sockaddr_family,
     unix_name,
 )
+from abi import structs
 from abi.structs import I32, TIMESPEC
 from kernel.bus import Bus, call_now
 from kernel.files import install, nofile_limit, release, vfs
@@ -112,7 +113,6 @@ T = TypeVar("T")
 #: Most iovecs one message may have (UIO_MAXIOV).
 UIO_MAXIOV = 1024
 _INT_MAX = 0x7FFF_FFFF
-_IOVEC = struct.Struct("<QQ")
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 
@@ -395,7 +395,7 @@ async def _iovecs(t: Task, iov: int, iovlen: int, write: bool) -> list[memoryvie
     if iovlen == 0:
         return []
     buffers: list[memoryview] = []
-    for base, length in _IOVEC.iter_unpack(await t.mm.copy_in(iov, _IOVEC.size * iovlen)):
+    for base, length in structs.IOVEC.iter_unpack(await t.mm.copy_in(iov, structs.IOVEC.size * iovlen)):
         if length > (1 << 63) - 1:
             raise Errno(EINVAL)
         if length:

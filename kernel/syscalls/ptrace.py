@@ -67,7 +67,6 @@ if TYPE_CHECKING:
     from kernel.task import Task
 
 _U64 = struct.Struct("<Q")
-_IOVEC = struct.Struct("<QQ")
 #: Offsets in user_regs_struct of the registers a tracer may not set freely.
 _CS, _SS, _DS, _ES, _FS, _GS = 17 * 8, 20 * 8, 23 * 8, 24 * 8, 25 * 8, 26 * 8
 _FS_BASE, _GS_BASE = 21 * 8, 22 * 8
@@ -271,7 +270,7 @@ def _set_fpregs(task: Task, raw: bytes) -> None:
 
 async def _regset(t: Task, task: Task, write: bool, kind: int, iov_addr: int) -> int:
     """GETREGSET/SETREGSET with an iovec: NT_PRSTATUS, NT_PRFPREG, NT_X86_XSTATE (read)."""
-    base, length = await t.mm.read_struct(_IOVEC, iov_addr)
+    base, length = await t.mm.read_struct(structs.IOVEC, iov_addr)
     if kind == NT_PRSTATUS:
         current = bytes(task.regs)
     elif kind in (NT_PRFPREG, NT_X86_XSTATE):
@@ -291,7 +290,7 @@ async def _regset(t: Task, task: Task, write: bool, kind: int, iov_addr: int) ->
             _set_fpregs(task, raw)
     else:
         await t.mm.copy_out(base, current[:size])
-    await t.mm.write_struct(_IOVEC, iov_addr, base, size)
+    await t.mm.write_struct(structs.IOVEC, iov_addr, base, size)
     return 0
 
 

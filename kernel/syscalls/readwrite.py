@@ -3,7 +3,6 @@ lseek, and the ioctls every file has (FIONREAD, FIOCLEX, FIONCLEX, FIONBIO) or t
 
 from __future__ import annotations
 
-import struct
 from typing import TYPE_CHECKING
 
 from abi.errno import EFAULT, EFBIG, EINVAL, EOPNOTSUPP, EPIPE, ERESTARTSYS, Errno
@@ -24,6 +23,8 @@ from abi.linux import (
     Signal,
 )
 from abi.socket import SOCK_STREAM
+from abi import structs
+from abi.linux import IOV_MAX
 from abi.structs import I32
 from kernel.syscalls.args import Addr, Fd, Int, Off, Size, UInt, ULong
 from kernel.ptys import MASTER_IOCTLS, master_ioctl, send_input_signals
@@ -44,8 +45,6 @@ if TYPE_CHECKING:
     from kernel.task import Task
     from services.vfs.contract import Opened
 
-IOV_MAX = 1024
-_IOVEC = struct.Struct("<QQ")
 _SSIZE_MAX = (1 << 63) - 1
 
 
@@ -60,10 +59,10 @@ async def _iovec_buffers(t: Task, iov: int, iovcnt: int, write: bool) -> list[me
     """The memory an iovec array describes, validated as readv(2)/writev(2) do."""
     if not 0 <= iovcnt <= IOV_MAX:
         raise Errno(EINVAL)
-    raw = await t.mm.copy_in(iov, _IOVEC.size * iovcnt)
+    raw = await t.mm.copy_in(iov, structs.IOVEC.size * iovcnt)
     buffers: list[memoryview] = []
     total = 0
-    for base, length in _IOVEC.iter_unpack(raw):
+    for base, length in structs.IOVEC.iter_unpack(raw):
         total += length
         if length > _SSIZE_MAX or total > _SSIZE_MAX:
             raise Errno(EINVAL)
