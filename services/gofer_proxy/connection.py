@@ -475,8 +475,11 @@ def _start_gofer(mounts: Sequence[Served], donate_fds: bool,
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
     try:
+        # A session of its own: a terminal's Ctrl-C, Ctrl-\ or hangup is for the guest (the
+        # Sentry passes it on), not for a gofer, which lives exactly as long as the Sentry.
         process = subprocess.Popen(cmd, pass_fds=[sock.fileno() for _, sock in pairs], env=env,
-                                   stdin=subprocess.DEVNULL, stdout=log_write, stderr=log_write)
+                                   stdin=subprocess.DEVNULL, stdout=log_write, stderr=log_write,
+                                   start_new_session=True)
     except BaseException:
         for ours, _ in pairs:
             ours.close()

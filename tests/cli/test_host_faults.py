@@ -24,7 +24,9 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("host-faults")
     root.chmod(0o755)
     (root / "bin").mkdir()
-    for name in ("killed_child", "relay"):
+    (root / "etc").mkdir()
+    (root / "etc" / "greeting").write_text("hello from the image\n")
+    for name in ("killed_child", "relay", "read_after_sigint"):
         subprocess.run(["gcc", "-static", "-O1", "-o", str(root / "bin" / name), str(PROGRAMS / f"{name}.c")],
                        check=True)
     sleeper = REPO / "tests" / "integration" / "programs" / "sleeper.c"
@@ -106,6 +108,25 @@ def test_signals_to_the_sentry_reach_the_guest_and_a_second_ends_the_sandbox(
     out, err = sentry.communicate()
     assert (sentry.returncode, out, err) == (128 + signo, "", "")
     assert os.listdir(runtime) == []
+
+
+def test_a_ctrl_c_to_the_whole_process_group_spares_the_gofers(image: Path, runtime: Path) -> None:
+    """A terminal's Ctrl-C signals every process of its foreground group: the Sentry passes it
+    on to the guest, and the gofers (in sessions of their own) do not see it, so a guest that
+    catches it still reaches its files."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), SENTRIO_RUNTIME_DIR=str(runtime))
+    sentry = subprocess.Popen([sys.executable, "-m", "kernel", "run", str(image), "--", "/bin/read_after_sigint"],
+                              cwd=REPO, env=env, text=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert sentry.stdout.readline() == "ready\n"
+        os.killpg(sentry.pid, signal.SIGINT)
+        out, err = sentry.communicate(timeout=120)
+    finally:
+        if sentry.poll() is None:
+            sentry.kill()
+            sentry.communicate()
+    assert (sentry.returncode, out, err) == (0, "interrupted, then read: hello from the image\n", "")
 
 
 def test_an_init_without_a_handler_ignores_the_first_as_linux_does(image: Path, start: object,
