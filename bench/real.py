@@ -10,16 +10,14 @@ seconds. ``--quick`` runs smaller versions of the same jobs (a few minutes in al
 from __future__ import annotations
 
 import random
-import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 #: Packages added to debootstrap's minbase (which has coreutils, findutils, grep, tar, gzip).
 DEBIAN_PACKAGES = ("python3", "perl", "git", "xz-utils")
 DEBIAN_SUITE = "bookworm"
-IMAGE_CACHE = Path("/var/cache/sentrio") / f"bench-debian-{DEBIAN_SUITE}"
+IMAGE_CACHE_NAME = f"bench-debian-{DEBIAN_SUITE}"
 
 #: Sizes of /bench/words (sort/uniq, xz), full and quick.
 WORDS_MIB = 50
@@ -88,21 +86,12 @@ def write_words(path: Path, mib: int, seed: int = 14) -> Path:
 
 def build_debian_image(image: Path, quick: bool) -> Path:
     """The Debian image at ``image``: debootstrap'd once into the cache, then copied."""
-    from kernel.images.build import DEBIAN_MIRROR  # the same Debian mirror the image builder uses
+    from kernel.images.build import cached_debian  # the image builder's debootstrap cache
 
-    if not (IMAGE_CACHE / ".complete").exists():
-        if shutil.which("debootstrap") is None:
-            raise RuntimeError("the real-workload image needs debootstrap (sh bench/setup.sh installs it)")
-        shutil.rmtree(IMAGE_CACHE, ignore_errors=True)
-        IMAGE_CACHE.mkdir(parents=True)
-        print(f"[bench] debootstrap {DEBIAN_SUITE} into {IMAGE_CACHE} (a few minutes, once)", file=sys.stderr)
-        subprocess.run(["debootstrap", "--variant=minbase", f"--include={','.join(DEBIAN_PACKAGES)}",
-                        DEBIAN_SUITE, str(IMAGE_CACHE), DEBIAN_MIRROR], check=True,
-                       stdout=subprocess.DEVNULL)
-        (IMAGE_CACHE / ".complete").touch()
+    cached = cached_debian(IMAGE_CACHE_NAME, DEBIAN_PACKAGES, suite=DEBIAN_SUITE)
     if not (image / "bin").exists():
         image.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["cp", "-a", "--", f"{IMAGE_CACHE}/.", str(image)], check=True)
+        subprocess.run(["cp", "-a", "--", f"{cached}/.", str(image)], check=True)
         (image / ".complete").unlink(missing_ok=True)
     words = image / "bench" / "words"
     mib = QUICK_WORDS_MIB if quick else WORDS_MIB

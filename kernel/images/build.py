@@ -10,6 +10,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 SOURCE = Path(__file__).with_name("hello.c")
@@ -99,22 +101,48 @@ DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEBIAN_EXTRA = ("python3-minimal",)
 
 
+def cached_debian(name: str, packages: Sequence[str], *, suite: str = "bookworm",
+                  finish: Callable[[Path], None] | None = None) -> Path:
+    """``debootstrap --variant=minbase --include=PACKAGES SUITE`` into ``DEBIAN_CACHE/name``, once
+    per machine: the slow part of every Debian image the project and its tests use.
+
+    The tree is built in a staging directory beside it, given ``finish(root)`` (files a test
+    image adds), marked ``.complete`` and renamed into place, so an interrupted or failed build
+    is never mistaken for a finished one and two builds at once cannot mix."""
+    cached = DEBIAN_CACHE / name
+    if (cached / ".complete").exists():
+        return cached
+    if shutil.which("debootstrap") is None:
+        raise ImageBuildError(f"the {name} image needs debootstrap (apt-get install debootstrap)")
+    DEBIAN_CACHE.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{name}.staging-", dir=DEBIAN_CACHE))
+    staging.chmod(0o755)  # it becomes the image's /, which mkdtemp made 0700: unreadable to non-root guests
+    try:
+        include = f"--include={','.join(packages)}"
+        print(f"debian: debootstrap --variant=minbase {include} {suite} into {cached} (a few minutes, once)",
+              file=sys.stderr)
+        result = subprocess.run(["debootstrap", "--variant=minbase", include, suite, str(staging), DEBIAN_MIRROR],
+                                stdout=subprocess.DEVNULL)
+        if result.returncode != 0:
+            raise ImageBuildError(f"debootstrap failed with status {result.returncode}")
+        if finish is not None:
+            finish(staging)
+        (staging / ".complete").touch()
+        if cached.exists() and not (cached / ".complete").exists():
+            shutil.rmtree(cached)  # what an older, unstaged build left half done
+        try:
+            staging.rename(cached)
+        except OSError:  # another build finished first: its tree is as good as ours
+            pass
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return cached
+
+
 def build_debian(root: Path, suite: str = "bookworm") -> Path:
     """A Debian image at ``root`` (``debootstrap --variant=minbase``), cached per suite under
     /var/cache/sentrio so the slow part runs once per machine."""
-    cached = DEBIAN_CACHE / f"debian-{suite}-{'-'.join(DEBIAN_EXTRA)}"
-    if not (cached / ".complete").exists():
-        if shutil.which("debootstrap") is None:
-            raise ImageBuildError("the debian image needs debootstrap (apt-get install debootstrap)")
-        if cached.exists():
-            shutil.rmtree(cached)
-        cached.mkdir(parents=True)
-        include = f"--include={','.join(DEBIAN_EXTRA)}"
-        print(f"debian: debootstrap --variant=minbase {include} {suite} (a few minutes, once)", file=sys.stderr)
-        result = subprocess.run(["debootstrap", "--variant=minbase", include, suite, str(cached), DEBIAN_MIRROR])
-        if result.returncode != 0:
-            raise ImageBuildError(f"debootstrap failed with status {result.returncode}")
-        (cached / ".complete").touch()
+    cached = cached_debian(f"debian-{suite}-{'-'.join(DEBIAN_EXTRA)}", DEBIAN_EXTRA, suite=suite)
     print(f"debian: copying {cached} to {root}", file=sys.stderr)
     _make_root(root)
     result = subprocess.run(["cp", "-a", "--", f"{cached}/.", str(root)])

@@ -36,9 +36,13 @@ def fake_debootstrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_debootstrap_runs_once_and_the_cache_is_copied(fake_debootstrap: Path, tmp_path: Path) -> None:
     first = build_debian(tmp_path / "one", suite="bookworm")
     second = build_debian(tmp_path / "two", suite="bookworm")
-    calls = fake_debootstrap.read_text().splitlines()
-    cache = tmp_path / "cache" / "debian-bookworm-python3-minimal"
-    assert calls == [f"--variant=minbase --include=python3-minimal bookworm {cache} {build.DEBIAN_MIRROR}"]
+    [call] = fake_debootstrap.read_text().splitlines()  # once: the second image is a copy
+    options, suite, target, mirror = call.rsplit(" ", 3)
+    assert (options, suite, mirror) == ("--variant=minbase --include=python3-minimal", "bookworm", build.DEBIAN_MIRROR)
+    assert Path(target).parent == tmp_path / "cache"  # staged beside the cache, then renamed into it
+    assert sorted(path.name for path in (tmp_path / "cache").iterdir()) == ["debian-bookworm-python3-minimal"]
+    cached = tmp_path / "cache" / "debian-bookworm-python3-minimal"
+    assert stat.S_IMODE(cached.stat().st_mode) == 0o755  # the image's /: guests that are not root walk it
     for root in (first, second):
         assert (root / "etc" / "debian_version").read_text() == "bookworm\n"
         assert os.readlink(root / "bin") == "usr/bin"

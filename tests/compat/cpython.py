@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -29,10 +28,11 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kernel.images.build import cached_debian
+
 REPO = Path(__file__).resolve().parents[2]
-IMAGE = Path("/var/cache/sentrio/cpython-tests-bookworm")
+IMAGE_NAME = "cpython-tests-bookworm"
 PACKAGES = ("python3", "libpython3.11-testsuite")
-MIRROR = "http://deb.debian.org/debian"
 MODULES = ("test_os", "test_posix", "test_signal", "test_subprocess", "test_mmap", "test_io")
 RUNTIMES = ("native", "runsc", "sentrio")
 MARKER = "=====JUNIT-XML====="
@@ -41,20 +41,9 @@ CASE_TIMEOUT = 300
 MODULE_TIMEOUT = 3600
 
 
-def build_image(image: Path = IMAGE) -> Path:
+def build_image() -> Path:
     """Debian bookworm minbase with python3 and its test suite, debootstrapped once."""
-    if (image / ".complete").exists():
-        return image
-    if shutil.which("debootstrap") is None:
-        raise SystemExit("the CPython test image needs debootstrap (apt-get install debootstrap)")
-    staging = image.with_name(image.name + "-staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    print(f"debootstrap {' '.join(PACKAGES)} into {image} (a few minutes, once)", file=sys.stderr)
-    subprocess.run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", "bookworm",
-                    str(staging), MIRROR], check=True, stdout=subprocess.DEVNULL)
-    (staging / ".complete").touch()
-    staging.rename(image)
-    return image
+    return cached_debian(IMAGE_NAME, PACKAGES)
 
 
 def guest_command(module: str) -> list[str]:

@@ -5,12 +5,10 @@ compiled in (gcc -g: gdb's backtrace has names and lines)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
-from kernel.images.build import DEBIAN_CACHE, DEBIAN_MIRROR
+from kernel.images.build import cached_debian
 
 SUITE = "bookworm"
 #: (gdb's libsource-highlight depends on a package only provided by libboost-regex1.74.0, a
@@ -22,28 +20,15 @@ int main(void) { int *volatile p = 0; printf("about to crash\\n"); fflush(stdout
 """
 #: The crash programs: name -> gcc flags.
 CRASHES = {"crash": ("-no-pie",), "crash-pie": ("-pie", "-fPIE")}
-IMAGE = DEBIAN_CACHE / f"ptrace-debian-{SUITE}-strace-gdb-1"
+
+
+def _add_crash_programs(root: Path) -> None:
+    source = root / "root" / "crash.c"
+    source.write_bytes(CRASH_C)
+    for name, flags in CRASHES.items():
+        subprocess.run(["gcc", "-g", "-O0", *flags, "-o", str(root / "root" / name), str(source)], check=True)
 
 
 def debian_with_debuggers() -> Path:
     """The image's root (built now if this machine has none yet: a few minutes)."""
-    if (IMAGE / ".complete").exists():
-        return IMAGE
-    DEBIAN_CACHE.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="ptrace-debian-", dir=DEBIAN_CACHE))
-    try:
-        subprocess.run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(staging),
-                        DEBIAN_MIRROR], check=True, stdout=subprocess.DEVNULL)
-        source = staging / "root" / "crash.c"
-        source.write_bytes(CRASH_C)
-        for name, flags in CRASHES.items():
-            subprocess.run(["gcc", "-g", "-O0", *flags, "-o", str(staging / "root" / name), str(source)], check=True)
-        (staging / ".complete").touch()
-        try:
-            staging.rename(IMAGE)
-        except OSError:  # another run finished first
-            pass
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return IMAGE
+    return cached_debian(f"ptrace-debian-{SUITE}-strace-gdb-1", PACKAGES, suite=SUITE, finish=_add_crash_programs)
