@@ -213,10 +213,11 @@ class SignalsActor(SignalsContract):
 
     @operation
     async def sigaltstack(self, tid: int, new: tuple[int, int, int] | None, sp: int) -> tuple[int, int, int]:
-        """Set the alternate stack; returns the old one with SS_ONSTACK if ``sp`` is on it."""
+        """Set the alternate stack; returns the old one with SS_ONSTACK if ``sp`` is on it.
+        An SS_AUTODISARM stack never counts as "on it" (Linux's ``on_sig_stack``)."""
         thread = self._thread(tid)
         base, flags, size = thread.altstack
-        on_stack = size > 0 and base < sp <= base + size
+        on_stack = size > 0 and not flags & SS_AUTODISARM and base < sp <= base + size
         old_flags = SS_DISABLE if size == 0 else (SS_ONSTACK if on_stack else 0)
         old = (base, old_flags | (flags & SS_AUTODISARM), size)
         if new is not None:

@@ -28,3 +28,10 @@ def test_rlimits_as_an_unprivileged_process(image: Path) -> None:
     outcome = same(image, "/bin/rlimits", user="65534:65534")
     assert "NOFILE infinity                      EPERM" in outcome.stdout
     assert "NOFILE hard raised                   EPERM" in outcome.stdout
+
+
+def test_sigaltstack_autodisarm(image: Path) -> None:
+    """An SS_AUTODISARM alternate stack never counts as the one the thread runs on: sigaltstack
+    answered SS_ONSTACK and EPERM for a stack pointer inside it, where Linux goes on."""
+    outcome = same(image, "/bin/autodisarm")
+    assert "inside, armed with SS_AUTODISARM: sigaltstack(0x80000000) = 0\n" in outcome.stdout
