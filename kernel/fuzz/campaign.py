@@ -65,6 +65,7 @@ class Totals:
     handler_bugs: int = 0
     odd_errnos: int = 0
     stalls: int = 0
+    host_stalls: int = 0
     divergences: int = 0
     max_rss: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -166,6 +167,8 @@ class Campaign:
             signature = "handler-bug " + _log_signature(line)
             self._found("handler-bug", signature, line, program, origin, outcome,
                         confirm=lambda batch, _, s=signature: s in _bug_signatures(batch))
+        if index in sentrio.host_stalls:
+            self.totals.host_stalls += 1
         if index in sentrio.stalls:
             self.totals.stalls += 1
             self._found("stall", "stall", f"the executor was held up {sentrio.stalls[index]} ms", program, origin,
@@ -264,6 +267,7 @@ class Campaign:
             f"  handler bugs (an errno from an exception, logged): {totals.handler_bugs}",
             f"  results no Linux program can see: {totals.odd_errnos}",
             f"  stalls over 1 s: {totals.stalls}",
+            f"  slow sleeps while the Sentry hardly ran (the host's load, not findings): {totals.host_stalls}",
             "  divergences from Linux: " + (str(totals.divergences) if self.native else "not compared (no --native)"),
             f"  Sentry memory: at most {totals.max_rss >> 20} MiB resident (guest limit --memory {self.memory})",
         ]

@@ -19,7 +19,16 @@ from kernel.fuzz import campaign as campaign_module
 from kernel.fuzz.campaign import Campaign, _log_signature
 from kernel.fuzz.generate import DIFFERENTIAL, EXCLUDED, Generator, malformed_executable, tiny_elf
 from kernel.fuzz.program import Arg, Call, Program, parse
-from kernel.fuzz.runner import Batch, Outcome, _parse_stderr, _parse_stdout, differs, odd_results
+from kernel.fuzz.runner import (
+    Batch,
+    Outcome,
+    _parse_stderr,
+    _parse_stdout,
+    _stall_reports,
+    differs,
+    judge_stalls,
+    odd_results,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chroot and ptrace need root")
@@ -85,12 +94,29 @@ def test_malformed_executables_are_mutations_of_a_tiny_valid_one(tmp_path: Path)
     assert all(len(image) <= len(tiny_elf()) or image.startswith(b"#!") for image in images)
 
 
+def test_a_slow_sleep_is_a_stall_only_if_the_sentry_was_busy() -> None:
+    """A 1 ms sleep's wall time counts the host's scheduler too: a slow sleep while the Sentry
+    hardly ran (a loaded machine) is the host's, not a stall of the Sentry; one while the Sentry
+    used the CPU is. Samples are (time, Sentry CPU seconds) every 0.1 s."""
+    busy = [(t / 10, t / 10) for t in range(0, 40)]  # the Sentry ran all along
+    idle = [(t / 10, 0.05) for t in range(0, 40)]  # it hardly ran
+    lines = [(3.0, b"R 0 e0 0\n"), (3.0, b"S 2 1500\n"), (3.1, b"S 3 2000\n")]
+    assert _stall_reports(lines) == [(3.0, 2, 1500), (3.1, 3, 2000)]
+    sentry, host = Batch(), Batch()
+    judge_stalls(sentry, _stall_reports(lines), busy)
+    judge_stalls(host, _stall_reports(lines), idle)
+    assert (sentry.stalls, sentry.host_stalls) == ({2: 1500, 3: 2000}, {})
+    assert (host.stalls, host.host_stalls) == ({}, {2: 1500, 3: 2000})
+    uncovered = Batch()  # no samples of the time before: counted against the Sentry
+    judge_stalls(uncovered, [(3.0, 2, 1500)], busy[20:])
+    assert uncovered.stalls == {2: 1500}
+
+
 def test_what_the_executor_reports_is_read() -> None:
     batch = Batch()
     _parse_stdout("R 0 e0 3 0 -22 4096\nS 1 1500\nR 1 s11 1 -14\ngarbage\n", batch)
     assert batch.outcomes[0] == Outcome("e0", 3, (0, -22, 4096))
     assert batch.outcomes[1] == Outcome("s11", 1, (-14,))
-    assert batch.stalls == {1: 1500}
     _parse_stderr("@P 0\n@P 1\nsentrio: ERROR: Sentry bug in madvise(0, 1): boom; the call fails with EIO\n"
                   "sentrio: WARNING: not a bug\n", batch, finished=True)
     assert batch.logs == {1: ["Sentry bug in madvise(0, 1): boom; the call fails with EIO"]}
