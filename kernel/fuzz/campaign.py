@@ -68,6 +68,7 @@ class Totals:
     host_stalls: int = 0
     divergences: int = 0
     max_rss: int = 0
+    max_anon: int = 0
     started: float = field(default_factory=time.monotonic)
 
 
@@ -141,6 +142,7 @@ class Campaign:
         totals = self.totals
         totals.batches += 1
         totals.max_rss = max(totals.max_rss, sentrio.max_rss)
+        totals.max_anon = max(totals.max_anon, sentrio.max_anon)
         for index, program in enumerate(programs):
             if sentrio.crashed is not None and index > sentrio.crashed:
                 break
@@ -269,7 +271,8 @@ class Campaign:
             f"  stalls over 1 s: {totals.stalls}",
             f"  slow sleeps while the Sentry hardly ran (the host's load, not findings): {totals.host_stalls}",
             "  divergences from Linux: " + (str(totals.divergences) if self.native else "not compared (no --native)"),
-            f"  Sentry memory: at most {totals.max_rss >> 20} MiB resident (guest limit --memory {self.memory})",
+            f"  Sentry memory: at most {totals.max_rss >> 20} MiB resident, {totals.max_anon >> 20} MiB of it its own "
+            f"(the rest the guest memory and files it maps; guest limit --memory {self.memory})",
         ]
         if not self.findings:
             lines.append("findings: none")

@@ -72,8 +72,10 @@ class Batch:
     #: The program during which the Sentry died, and what it printed then.
     crashed: int | None = None
     crash_text: str = ""
-    #: The Sentry's largest resident set while the batch ran, in bytes.
+    #: The Sentry's largest resident set while the batch ran, in bytes, and of it the largest
+    #: anonymous part (the Sentry's own objects, not the guest memory it maps).
     max_rss: int = 0
+    max_anon: int = 0
     seconds: float = 0.0
 
 
@@ -118,15 +120,19 @@ def _make_null(root: Path) -> None:
         pass
 
 
-def _rss(pid: int) -> int:
+def _rss(pid: int) -> tuple[int, int]:
+    """Process ``pid``'s resident bytes: in all, and its own (anonymous) ones; the rest are the
+    files and shared memory it maps (for the Sentry: the guest memory file, tmpfs memfds)."""
+    found = {"VmRSS:": 0, "RssAnon:": 0}
     try:
         with open(f"/proc/{pid}/status") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
+                key = line.split(":", 1)[0] + ":"
+                if key in found:
+                    found[key] = int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    return 0
+    return found["VmRSS:"], found["RssAnon:"]
 
 
 def _cpu(pid: int) -> float | None:
@@ -246,7 +252,8 @@ def _run_sandbox(programs: list[Program], memory: str, timeout: float | None, ta
 
     def sample() -> None:
         while not done.wait(SAMPLE_EVERY):
-            batch.max_rss = max(batch.max_rss, _rss(process.pid))
+            rss, anon = _rss(process.pid)
+            batch.max_rss, batch.max_anon = max(batch.max_rss, rss), max(batch.max_anon, anon)
             cpu = _cpu(process.pid)
             if cpu is not None:
                 samples.append((time.monotonic(), cpu))

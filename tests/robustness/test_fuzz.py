@@ -9,6 +9,7 @@ differential seed no divergence from Linux. A long run is ``python -m kernel fuz
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -189,6 +190,7 @@ def test_fixed_seeds_find_nothing() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "fuzz summary: 3000 calls" in result.stdout
     assert "Sentry crashes: 0" in result.stdout and "stalls over 1 s: 0" in result.stdout
+    assert re.search(r"Sentry memory: at most (\d+) MiB resident, ([1-9]\d*) MiB of it its own", result.stdout)
     assert result.stdout.rstrip().endswith("findings: none"), result.stdout
 
 
