@@ -174,6 +174,34 @@ def test_a_finding_is_confirmed_and_minimized(monkeypatch: pytest.MonkeyPatch) -
     assert campaign.failed
 
 
+def test_a_crash_that_needs_an_earlier_program_is_found_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The campaign's SIGSYS: get_mempolicy in one program left the Sentry so that another,
+    later in the same sandbox, killed it; alone the later one showed nothing. The finding
+    keeps the one earlier program it needs, and its saved reproducer runs both."""
+    culprit = Program([Call(239, (Arg("i", 0), Arg("i", 0), Arg("i", 1 << 62)))])
+    victim = Program([Call(39), Call(213)])
+    bystanders = [Program([Call(102)]) for _ in range(9)]
+    before = [*bystanders[:4], culprit, *bystanders[4:]]
+
+    def fake_run(programs: list[Program], memory: str = "", timeout: float | None = None,
+                 as_native: bool = False) -> Batch:
+        batch = Batch()
+        for index, candidate in enumerate(programs):
+            batch.outcomes[index] = Outcome("e0", len(candidate.calls), (0,) * len(candidate.calls))
+            if candidate.calls[-1].name == "epoll_create" and culprit in programs[:index]:
+                batch.crashed, batch.crash_text = index, "the sandbox exited with status -31"
+                break
+        return batch
+
+    monkeypatch.setattr(campaign_module, "run_sentrio", fake_run)
+    campaign = Campaign([1], 5)
+    campaign._judge("test", victim, len(before), fake_run([*before, victim]), None, before)
+    (finding,) = campaign.findings.values()
+    assert finding.reproduced and finding.context == [culprit]
+    assert finding.program.calls == [Call(213)]
+    assert "get_mempolicy" in finding.report(1)
+
+
 # --- fixed seeds, under Sentrio and against Linux ------------------------------------------------
 
 def _fuzz(*arguments: str) -> subprocess.CompletedProcess[str]:
