@@ -116,7 +116,7 @@ class SignalsActor(SignalsContract):
     async def exit_thread(self, tid: int) -> None:
         thread = self._threads.pop(tid, None)
         if thread is not None:
-            self._release(thread.pending.owners())
+            self._release(thread.pending.discard(ALL_SIGNALS))  # its own queue goes with it
             if thread in thread.process.threads:
                 thread.process.threads.remove(thread)
 
@@ -124,9 +124,8 @@ class SignalsActor(SignalsContract):
     async def exit_process(self, pid: int) -> None:
         process = self._processes.pop(pid, None)
         if process is not None:
-            self._release(process.pending.owners())
+            self._discard(process, ALL_SIGNALS)
             for thread in process.threads:
-                self._release(thread.pending.owners())
                 self._threads.pop(thread.tid, None)
 
     @operation

@@ -75,10 +75,6 @@ class Pending:
         self.bits &= ~mask
         return owners
 
-    def owners(self) -> list[int]:
-        """The uids every queued instance is charged to (the queue goes with its thread)."""
-        return [owner for _, _, owner in self.queue if owner is not None]
-
 
 def next_signal(bits: int) -> int:
     """Which of the pending ``bits`` is delivered first: a synchronous fault, else the lowest."""
