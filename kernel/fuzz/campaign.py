@@ -24,14 +24,20 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from kernel.fuzz.generate import Generator
 from kernel.fuzz.program import Program
 from kernel.fuzz.runner import Batch, Outcome, differs, odd_results, run_native, run_sentrio
 
+T = TypeVar("T")
+
 #: Memory the Sentry may hold beyond the guests' limit (its own code, tables, buffers).
 SENTRY_OVERHEAD = 512 << 20
+#: Findings whose program alone does not show them are looked for with the earlier programs of
+#: their sandbox (a crash may need state an earlier program left); at most this many runs.
+CONTEXT_KINDS = ("sentry-crash", "handler-bug")
+CONTEXT_TRIES = 24
 
 
 @dataclass(slots=True)
@@ -45,12 +51,17 @@ class Finding:
     count: int = 1
     reproduced: bool = True
     minimized: bool = False
+    #: The earlier programs of its sandbox it needs to show (none when it shows alone).
+    context: list[Program] = field(default_factory=list)
 
     def report(self, number: int) -> str:
         state = "" if self.reproduced else " (did not show again when run alone)"
         lines = [f"finding {number}: {self.signature} x{self.count}{state}", f"  first seen: {self.origin}",
-                 *(f"  {line}" for line in self.detail.splitlines()[:12]),
-                 f"  reproducer{' (minimized)' if self.minimized else ''}, one call per line:"]
+                 *(f"  {line}" for line in self.detail.splitlines()[:12])]
+        for index, earlier in enumerate(self.context):
+            lines.append(f"  after earlier program {index} of its sandbox (it shows only after it):")
+            lines += [f"    {line}" for line in earlier.render().splitlines()]
+        lines.append(f"  reproducer{' (minimized)' if self.minimized else ''}, one call per line:")
         lines += [f"    {line}" for line in self.program.render(list(self.results) if self.results else None)
                   .splitlines()]
         return "\n".join(lines)
@@ -65,8 +76,10 @@ class Totals:
     handler_bugs: int = 0
     odd_errnos: int = 0
     stalls: int = 0
+    host_stalls: int = 0
     divergences: int = 0
     max_rss: int = 0
+    max_anon: int = 0
     started: float = field(default_factory=time.monotonic)
 
 
@@ -140,12 +153,13 @@ class Campaign:
         totals = self.totals
         totals.batches += 1
         totals.max_rss = max(totals.max_rss, sentrio.max_rss)
+        totals.max_anon = max(totals.max_anon, sentrio.max_anon)
         for index, program in enumerate(programs):
             if sentrio.crashed is not None and index > sentrio.crashed:
                 break
             totals.programs += 1
             totals.calls += len(program.calls)
-            self._judge(f"{origin}, program {index}", program, index, sentrio, native)
+            self._judge(f"{origin}, program {index}", program, index, sentrio, native, programs[:index])
         if sentrio.max_rss > self.memory_bytes + SENTRY_OVERHEAD:
             self._found("memory", "memory", f"the Sentry held {sentrio.max_rss >> 20} MiB (limit {self.memory})",
                         programs[0], origin, None, confirm=None)
@@ -155,17 +169,22 @@ class Campaign:
             self._take(f"{origin} (after a crash, from program {sentrio.crashed + 1})", rest, again, native_again)
         self._show_progress()
 
-    def _judge(self, origin: str, program: Program, index: int, sentrio: Batch, native: Batch | None) -> None:
+    def _judge(self, origin: str, program: Program, index: int, sentrio: Batch, native: Batch | None,
+               before: list[Program] | None = None) -> None:
+        """Look for findings in what ``program`` (the ``index``-th of its sandbox, after the
+        programs ``before``) did."""
         outcome = sentrio.outcomes.get(index)
         if sentrio.crashed == index:
             self.totals.crashes += 1
             self._found("sentry-crash", "sentry-crash " + _crash_signature(sentrio.crash_text), sentrio.crash_text,
-                        program, origin, outcome, confirm=lambda batch, _: batch.crashed == 0)
+                        program, origin, outcome, confirm=lambda batch, _: batch.crashed == 0, before=before)
         for line in sentrio.logs.get(index, []):
             self.totals.handler_bugs += 1
             signature = "handler-bug " + _log_signature(line)
             self._found("handler-bug", signature, line, program, origin, outcome,
-                        confirm=lambda batch, _, s=signature: s in _bug_signatures(batch))
+                        confirm=lambda batch, _, s=signature: s in _bug_signatures(batch), before=before)
+        if index in sentrio.host_stalls:
+            self.totals.host_stalls += 1
         if index in sentrio.stalls:
             self.totals.stalls += 1
             self._found("stall", "stall", f"the executor was held up {sentrio.stalls[index]} ms", program, origin,
@@ -186,7 +205,7 @@ class Campaign:
 
     def _found(self, kind: str, signature: str, detail: str, program: Program, origin: str,
                outcome: Outcome | None, confirm: Callable[[Batch, Program], bool] | None,
-               differential: bool = False) -> None:
+               differential: bool = False, before: list[Program] | None = None) -> None:
         known = self.findings.get(signature)
         if known is not None:
             known.count += 1
@@ -194,36 +213,41 @@ class Campaign:
         finding = Finding(kind, signature, detail, program, origin, outcome.results if outcome else None)
         self.findings[signature] = finding
         if self.minimize:
-            self._minimize(finding, confirm, differential)
+            self._minimize(finding, confirm, differential, before or [])
         if self.out is not None:
             self.out.mkdir(parents=True, exist_ok=True)
             path = self.out / f"finding-{len(self.findings)}.txt"
             header = "".join(f"# {line}\n" for line in finding.report(len(self.findings)).splitlines())
-            path.write_text(header + finding.program.wire())
+            path.write_text(header + "".join(program.wire() for program in [*finding.context, finding.program]))
 
     def _minimize(self, finding: Finding, confirm: Callable[[Batch, Program], bool] | None,
-                  differential: bool) -> None:
-        """Confirm the finding with its program alone, then drop calls while it still shows."""
+                  differential: bool, before: list[Program]) -> None:
+        """Confirm the finding with its program alone (or, for a crash or a handler bug, after
+        the fewest earlier programs of its sandbox it needs), then drop calls while it shows."""
         signature = finding.signature
 
-        def shows(program: Program) -> bool:
+        def shows(program: Program, context: list[Program] | None = None) -> bool:
             if differential:
                 sentrio, native = self._run_both([program])
                 if native is None or 0 not in native.outcomes or 0 not in sentrio.outcomes:
                     return False
                 return _divergence(program, native.outcomes[0], sentrio.outcomes[0]) == signature
-            sentrio = run_sentrio([program], self.memory)
+            context = context or []
+            sentrio = _rebased(run_sentrio([*context, program], self.memory), len(context))
             if confirm is not None:
                 return confirm(sentrio, program)
             return sentrio.max_rss > self.memory_bytes + SENTRY_OVERHEAD
 
         if not shows(finding.program):
-            finding.reproduced = False
-            return
+            context = _needed(before, finding.program, shows) if finding.kind in CONTEXT_KINDS else None
+            if context is None:
+                finding.reproduced = False
+                return
+            finding.context = context
         program = finding.program
         for index in reversed(range(len(program.calls))):
             candidate = program.without(index)
-            if candidate.calls and shows(candidate):
+            if candidate.calls and shows(candidate, finding.context):
                 program = candidate
         finding.program = program
         finding.results = None
@@ -264,8 +288,10 @@ class Campaign:
             f"  handler bugs (an errno from an exception, logged): {totals.handler_bugs}",
             f"  results no Linux program can see: {totals.odd_errnos}",
             f"  stalls over 1 s: {totals.stalls}",
+            f"  slow sleeps while the Sentry hardly ran (the host's load, not findings): {totals.host_stalls}",
             "  divergences from Linux: " + (str(totals.divergences) if self.native else "not compared (no --native)"),
-            f"  Sentry memory: at most {totals.max_rss >> 20} MiB resident (guest limit --memory {self.memory})",
+            f"  Sentry memory: at most {totals.max_rss >> 20} MiB resident, {totals.max_anon >> 20} MiB of it its own "
+            f"(the rest the guest memory and files it maps; guest limit --memory {self.memory})",
         ]
         if not self.findings:
             lines.append("findings: none")
@@ -279,6 +305,43 @@ class Campaign:
         """Whether any finding showed again when confirmed (an unconfirmed stall may be the
         host's load, not the Sentry)."""
         return any(finding.reproduced or finding.kind != "stall" for finding in self.findings.values())
+
+
+def _rebased(batch: Batch, first: int) -> Batch:
+    """What ``batch`` showed of its programs from ``first`` on, numbered from 0."""
+    if not first:
+        return batch
+
+    def shifted(table: dict[int, T]) -> dict[int, T]:
+        return {index - first: value for index, value in table.items() if index >= first}
+
+    crashed = None if batch.crashed is None else batch.crashed - first
+    return Batch(outcomes=shifted(batch.outcomes), logs=shifted(batch.logs), stalls=shifted(batch.stalls),
+                 host_stalls=shifted(batch.host_stalls), crashed=crashed, crash_text=batch.crash_text,
+                 max_rss=batch.max_rss, max_anon=batch.max_anon, seconds=batch.seconds)
+
+
+def _needed(before: list[Program], program: Program,
+            shows: Callable[[Program, list[Program] | None], bool]) -> list[Program] | None:
+    """The fewest of the programs ``before`` (in order) after which ``program`` shows its
+    finding, found by dropping halves, then quarters... of them (at most CONTEXT_TRIES runs);
+    None if it does not show even after all of them."""
+    if not before or not shows(program, before):
+        return None
+    needed, size, tries = list(before), max(len(before) // 2, 1), 1
+    while tries < CONTEXT_TRIES:
+        start = 0
+        while start < len(needed) and tries < CONTEXT_TRIES:
+            candidate = needed[:start] + needed[start + size:]
+            tries += 1
+            if shows(program, candidate):
+                needed = candidate
+            else:
+                start += size
+        if size == 1:
+            break
+        size //= 2
+    return needed
 
 
 def _bug_signatures(batch: Batch) -> set[str]:

@@ -7,7 +7,10 @@ many programs, the executor reporting each on its stdout. The runner reads, per 
 * the Sentry's own error log lines while it ran (the executor marks each program on stderr, and
   an unexpected exception in a handler or an actor is logged there with the call and its
   arguments);
-* any sleep of the executor that took over a second (the Sentry held every process up);
+* any sleep of the executor that took over a second, and whether the Sentry was busy then: a
+  sleep's wall time counts the host's scheduler too, so on a loaded machine a slow sleep is a
+  stall of the Sentry only if the Sentry used at least half of it in CPU time (the runner samples
+  the Sentry's CPU time and notes when each report arrives; the executor sends it at once);
 * whether the Sentry itself died during it;
 
 and samples the Sentry's resident memory meanwhile. Native runs use a copy of the image, a user
@@ -16,6 +19,7 @@ of their own (uid 59999: the executor's clean-up kills every process of that use
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -61,13 +65,17 @@ class Batch:
     outcomes: dict[int, Outcome] = field(default_factory=dict)
     #: The Sentry's error log lines, by the program that was running.
     logs: dict[int, list[str]] = field(default_factory=dict)
-    #: Milliseconds the executor was held up, by program.
+    #: Milliseconds the executor was held up while the Sentry was busy, by program.
     stalls: dict[int, int] = field(default_factory=dict)
+    #: Milliseconds the executor was held up while the Sentry mostly did not run (the host's load).
+    host_stalls: dict[int, int] = field(default_factory=dict)
     #: The program during which the Sentry died, and what it printed then.
     crashed: int | None = None
     crash_text: str = ""
-    #: The Sentry's largest resident set while the batch ran, in bytes.
+    #: The Sentry's largest resident set while the batch ran, in bytes, and of it the largest
+    #: anonymous part (the Sentry's own objects, not the guest memory it maps).
     max_rss: int = 0
+    max_anon: int = 0
     seconds: float = 0.0
 
 
@@ -112,15 +120,53 @@ def _make_null(root: Path) -> None:
         pass
 
 
-def _rss(pid: int) -> int:
+def _rss(pid: int) -> tuple[int, int]:
+    """Process ``pid``'s resident bytes: in all, and its own (anonymous) ones; the rest are the
+    files and shared memory it maps (for the Sentry: the guest memory file, tmpfs memfds)."""
+    found = {"VmRSS:": 0, "RssAnon:": 0}
     try:
         with open(f"/proc/{pid}/status") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
+                key = line.split(":", 1)[0] + ":"
+                if key in found:
+                    found[key] = int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    return 0
+    return found["VmRSS:"], found["RssAnon:"]
+
+
+def _cpu(pid: int) -> float | None:
+    """The CPU time (user and system, every thread) process ``pid`` has used, in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+#: How often the runner samples the Sentry's memory and CPU time, in seconds.
+SAMPLE_EVERY = 0.1
+
+
+def sentry_busy(samples: list[tuple[float, float]], arrived: float, gap_ms: int) -> bool:
+    """Whether the Sentry used at least half of the ``gap_ms`` before ``arrived`` in CPU time,
+    from (time, CPU seconds) ``samples``; True when the samples do not cover it (no excuse)."""
+    start = arrived - gap_ms / 1000
+    before = [cpu for at, cpu in samples if at <= start + SAMPLE_EVERY]
+    after = [cpu for at, cpu in samples if at >= arrived - SAMPLE_EVERY]
+    if not before or not after:
+        return True
+    return after[0] - before[-1] >= gap_ms / 1000 / 2
+
+
+def judge_stalls(batch: Batch, reports: list[tuple[float, int, int]], samples: list[tuple[float, float]]) -> None:
+    """Sort the executor's slow sleeps (arrival time, program, ms) into stalls of the Sentry and
+    the host's."""
+    for arrived, index, gap in reports:
+        kind = batch.stalls if sentry_busy(samples, arrived, gap) else batch.host_stalls
+        kind[index] = max(kind.get(index, 0), gap)
 
 
 def _parse_stdout(text: str, batch: Batch) -> None:
@@ -130,10 +176,19 @@ def _parse_stdout(text: str, batch: Batch) -> None:
             if parts and parts[0] == "R":
                 index, status, done = int(parts[1]), parts[2], int(parts[3])
                 batch.outcomes[index] = Outcome(status, done, tuple(int(value) for value in parts[4:4 + done]))
-            elif parts and parts[0] == "S":
-                batch.stalls[int(parts[1])] = max(batch.stalls.get(int(parts[1]), 0), int(parts[2]))
         except (IndexError, ValueError):
             continue
+
+
+def _stall_reports(lines: list[tuple[float, bytes]]) -> list[tuple[float, int, int]]:
+    """The executor's ``S <program> <ms>`` lines: (when each came, program, ms)."""
+    reports = []
+    for arrived, line in lines:
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == b"S":
+            with contextlib.suppress(ValueError):
+                reports.append((arrived, int(parts[1]), int(parts[2])))
+    return reports
 
 
 def _parse_stderr(text: str, batch: Batch, finished: bool) -> None:
@@ -191,26 +246,54 @@ def _run_sandbox(programs: list[Program], memory: str, timeout: float | None, ta
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env=env, cwd=REPO, start_new_session=True)
     done = threading.Event()
+    samples: list[tuple[float, float]] = []
+    lines: list[tuple[float, bytes]] = []
+    errors: list[bytes] = []
 
     def sample() -> None:
-        while not done.wait(0.2):
-            batch.max_rss = max(batch.max_rss, _rss(process.pid))
+        while not done.wait(SAMPLE_EVERY):
+            rss, anon = _rss(process.pid)
+            batch.max_rss, batch.max_anon = max(batch.max_rss, rss), max(batch.max_anon, anon)
+            cpu = _cpu(process.pid)
+            if cpu is not None:
+                samples.append((time.monotonic(), cpu))
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    def feed() -> None:
+        assert process.stdin is not None
+        with contextlib.suppress(OSError):
+            process.stdin.write(wire.encode())
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+
+    def read_stdout() -> None:  # line by line, each with when it came
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append((time.monotonic(), line))
+
+    def read_stderr() -> None:
+        assert process.stderr is not None
+        errors.append(process.stderr.read())
+
+    threads = [threading.Thread(target=job, daemon=True) for job in (sample, feed, read_stdout, read_stderr)]
+    for thread in threads:
+        thread.start()
     try:
-        stdout, stderr = process.communicate(wire.encode(), timeout=timeout or 30 + 2.0 * len(programs))
+        process.wait(timeout=timeout or 30 + 2.0 * len(programs))
         finished = process.returncode == 0
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate()
+        process.wait()
         finished = False
-        stderr += b"\nthe sandbox did not finish in time: killed\n"
+        errors.append(b"\nthe sandbox did not finish in time: killed\n")
     finally:
         done.set()
-        sampler.join()
+        for thread in threads:
+            thread.join()
     batch.seconds = time.monotonic() - started
+    stdout = b"".join(line for _, line in lines)
+    stderr = b"".join(errors)
     _parse_stdout(stdout.decode(errors="replace"), batch)
+    judge_stalls(batch, _stall_reports(lines), samples)
     _parse_stderr(stderr.decode(errors="replace"), batch, finished)
     if not finished and batch.crashed is None:
         batch.crashed = max(batch.outcomes, default=-1) + 1

@@ -17,6 +17,7 @@ from abi.linux import (
     NSEC_PER_SEC,
     NSIG,
     O_NONBLOCK,
+    RLIMIT_SIGPENDING,
     SFD_CLOEXEC,
     SFD_NONBLOCK,
     SI_TKILL,
@@ -56,7 +57,12 @@ async def send_to_process(t: Task, process: ThreadGroup, sig: int, info: bytes) 
     elif sig == Signal.SIGKILL:
         process.wake_for_kill()
     if sig:
-        await t.kernel.bus.call("signals", "send", process.pid, None, sig, info)
+        await t.kernel.bus.call("signals", "send", process.pid, None, sig, info, _bound(process))
+
+
+def _bound(process: ThreadGroup) -> tuple[int, int]:
+    """Whose real-time signal queue a signal to ``process`` lengthens, and how far it may."""
+    return process.creds.uid, process.rlimits[RLIMIT_SIGPENDING][0]
 
 
 def check_kill_permission(t: Task, target: ThreadGroup, sig: int) -> None:
@@ -127,7 +133,7 @@ async def _send_to_thread(t: Task, tgid: int | None, tid: int, sig: int, info: b
     elif sig == Signal.SIGKILL:
         task.process.wake_for_kill()
     if sig:
-        await t.kernel.bus.call("signals", "send", task.process.pid, tid, sig, info)
+        await t.kernel.bus.call("signals", "send", task.process.pid, tid, sig, info, _bound(task.process))
     return 0
 
 

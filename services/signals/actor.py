@@ -16,7 +16,7 @@ from collections.abc import Callable, Hashable
 
 import trio
 
-from abi.errno import EINVAL, ENOMEM, EPERM, ESRCH
+from abi.errno import EAGAIN, EINVAL, ENOMEM, EPERM, ESRCH
 from abi.linux import (
     ALL_SIGNALS,
     MINSIGSTKSZ,
@@ -25,6 +25,8 @@ from abi.linux import (
     SA_NOCLDWAIT,
     SA_RESETHAND,
     SA_NODEFER,
+    SI_USER,
+    SIGRTMIN,
     SIG_BLOCK,
     SIG_DFL,
     SIG_IGN,
@@ -38,6 +40,7 @@ from abi.linux import (
     Signal,
     sigbit,
 )
+from abi.structs import SIGINFO_HEAD
 from kernel.bus import Bus, operation
 from abi.errno import Errno
 from services.signals.contract import SignalsContract
@@ -63,6 +66,8 @@ class SignalsActor(SignalsContract):
         self._processes: dict[int, ProcessSignals] = {}
         self._threads: dict[int, ThreadSignals] = {}
         self._waits: dict[int, trio.Event] = {}
+        #: Real-time signal instances queued, per real uid of their receivers (RLIMIT_SIGPENDING).
+        self._queued: dict[int, int] = {}
         self._watch = PendingWatch(self._pending_bits)
 
     # --- processes and threads ----------------------------------------------------------------
@@ -110,13 +115,16 @@ class SignalsActor(SignalsContract):
     @operation
     async def exit_thread(self, tid: int) -> None:
         thread = self._threads.pop(tid, None)
-        if thread is not None and thread in thread.process.threads:
-            thread.process.threads.remove(thread)
+        if thread is not None:
+            self._release(thread.pending.discard(ALL_SIGNALS))  # its own queue goes with it
+            if thread in thread.process.threads:
+                thread.process.threads.remove(thread)
 
     @operation
     async def exit_process(self, pid: int) -> None:
         process = self._processes.pop(pid, None)
         if process is not None:
+            self._discard(process, ALL_SIGNALS)
             for thread in process.threads:
                 self._threads.pop(thread.tid, None)
 
@@ -148,9 +156,7 @@ class SignalsActor(SignalsContract):
             handler, flags, restorer, mask = new
             process.actions[signo] = Action(handler, flags, restorer, mask & ~UNBLOCKABLE)
             if process.ignored(signo):  # pending instances of a now-ignored signal go away
-                process.pending.discard(sigbit(signo))
-                for thread in process.threads:
-                    thread.pending.discard(sigbit(signo))
+                self._discard(process, sigbit(signo))
         return old
 
     @operation
@@ -213,10 +219,11 @@ class SignalsActor(SignalsContract):
 
     @operation
     async def sigaltstack(self, tid: int, new: tuple[int, int, int] | None, sp: int) -> tuple[int, int, int]:
-        """Set the alternate stack; returns the old one with SS_ONSTACK if ``sp`` is on it."""
+        """Set the alternate stack; returns the old one with SS_ONSTACK if ``sp`` is on it.
+        An SS_AUTODISARM stack never counts as "on it" (Linux's ``on_sig_stack``)."""
         thread = self._thread(tid)
         base, flags, size = thread.altstack
-        on_stack = size > 0 and base < sp <= base + size
+        on_stack = size > 0 and not flags & SS_AUTODISARM and base < sp <= base + size
         old_flags = SS_DISABLE if size == 0 else (SS_ONSTACK if on_stack else 0)
         old = (base, old_flags | (flags & SS_AUTODISARM), size)
         if new is not None:
@@ -253,8 +260,10 @@ class SignalsActor(SignalsContract):
     # --- sending and taking ------------------------------------------------------------------------
 
     @operation
-    async def send(self, pid: int, tid: int | None, signo: int, info: bytes) -> bool:
-        """Send ``signo`` to process ``pid`` (or to its thread ``tid``); False if it was dropped."""
+    async def send(self, pid: int, tid: int | None, signo: int, info: bytes,
+                   bound: tuple[int, int] | None = None) -> bool:
+        """Send ``signo`` to process ``pid`` (or to its thread ``tid``); False if it was dropped.
+        ``bound``: the receiver's real uid and RLIMIT_SIGPENDING, for a real-time signal."""
         process = self._process(pid)
         target = self._thread(tid) if tid is not None else None
         if target is not None and target.process is not process:
@@ -275,7 +284,12 @@ class SignalsActor(SignalsContract):
                 and waiter is None and signo != Signal.SIGKILL:
             return False
         queue = target.pending if target is not None else process.pending
-        queue.add(signo, info)
+        owner = None
+        if bound is not None and not (signo < SIGRTMIN and queue.bits & bit):  # else it coalesces
+            owner = self._charge(bound, signo, info)
+            if owner is None and queue.bits & bit:
+                return True  # past the limit: the instance is lost, the signal stays pending once
+        queue.add(signo, info, owner)
         self._watch.changed()
         if waiter is not None:
             event = self._waits.get(waiter.tid)
@@ -300,10 +314,42 @@ class SignalsActor(SignalsContract):
         with a default action (the faulting task ends the process itself)."""
         return process.pid == 1 and process.actions[signo].handler == SIG_DFL
 
+    def _charge(self, bound: tuple[int, int], signo: int, info: bytes) -> int | None:
+        """Count a queued instance against its receiver's user (``__sigqueue_alloc``): the uid
+        charged, or None past RLIMIT_SIGPENDING, the signal then pending without its siginfo.
+        A standard signal from kill(2) or the kernel (si_code >= 0) is charged past the limit;
+        a real-time one from anything but kill(2) (sigqueue, tgkill) is refused, EAGAIN."""
+        uid, limit = bound
+        queued = self._queued.get(uid, 0)
+        code = SIGINFO_HEAD.unpack_from(info)[2]
+        if queued < limit or signo < SIGRTMIN and code >= 0:
+            self._queued[uid] = queued + 1
+            return uid
+        if signo >= SIGRTMIN and code != SI_USER:
+            raise Errno(EAGAIN)
+        return None
+
+    def _take(self, thread: ThreadSignals, signo: int) -> bytes:
+        """Take the first instance of ``signo`` pending for the thread (its own queue first)."""
+        pending = thread.pending if thread.pending.bits & sigbit(signo) else thread.process.pending
+        info, owner = pending.take(signo)
+        if owner is not None:
+            self._release([owner])
+        return info
+
+    def _release(self, owners: list[int]) -> None:
+        """Instances charged to ``owners`` left their queues."""
+        for uid in owners:
+            left = self._queued[uid] - 1
+            if left:
+                self._queued[uid] = left
+            else:
+                del self._queued[uid]
+
     def _discard(self, process: ProcessSignals, mask: int) -> None:
-        process.pending.discard(mask)
+        self._release(process.pending.discard(mask))
         for thread in process.threads:
-            thread.pending.discard(mask)
+            self._release(thread.pending.discard(mask))
 
     def _waiter_for(self, process: ProcessSignals, target: ThreadSignals | None, bit: int) -> ThreadSignals | None:
         for thread in ([target] if target else process.threads):
@@ -328,7 +374,7 @@ class SignalsActor(SignalsContract):
             if not signo:
                 return None
             bit = sigbit(signo)
-            info = thread.pending.take(signo) if thread.pending.bits & bit else process.pending.take(signo)
+            info = self._take(thread, signo)
             self._watch.changed()
             if not self._init_default(process, signo):  # queued while blocked: dropped now
                 break
@@ -351,8 +397,7 @@ class SignalsActor(SignalsContract):
         while True:
             signo = next_signal((thread.pending.bits | process.pending.bits) & wanted)
             if signo:
-                bit = sigbit(signo)
-                info = thread.pending.take(signo) if thread.pending.bits & bit else process.pending.take(signo)
+                info = self._take(thread, signo)
                 self._watch.changed()
                 return signo, info
             if trio.current_time() >= deadline:

@@ -162,7 +162,8 @@ class SignalsContract(Contract):
     # --- sending and taking --------------------------------------------------------------------
 
     @operation
-    async def send(self, pid: int, tid: int | None, signo: int, info: bytes) -> bool:
+    async def send(self, pid: int, tid: int | None, signo: int, info: bytes,
+                   bound: tuple[int, int] | None = None) -> bool:
         """Send ``signo`` with siginfo ``info`` to process ``pid``, or only to its thread
         ``tid``; replies False if the signal was dropped.
 
@@ -173,6 +174,10 @@ class SignalsContract(Contract):
         and SIGCONT the pending stop signals. Standard signals (1-31) are pending at most once,
         real-time ones queue every instance. ESRCH for an unknown ``pid``, or a ``tid`` that is
         not a thread of ``pid``.
+
+        ``bound`` (the receiver's real uid, its RLIMIT_SIGPENDING) bounds the real-time
+        instances queued for that user: past it EAGAIN, except for kill(2)'s (si_code SI_USER),
+        which then stays pending once, without its siginfo, as Linux's does.
         """
         raise NotImplementedError
 

@@ -40,36 +40,40 @@ class Action:
 
 @dataclass(slots=True)
 class Pending:
-    """A pending queue: a bitmask of what is pending and the siginfo of each instance."""
+    """A pending queue: a bitmask of what is pending and the siginfo of each instance, with the
+    real uid whose RLIMIT_SIGPENDING it is charged to (None: not charged)."""
 
     bits: int = 0
-    queue: deque[tuple[int, bytes]] = field(default_factory=deque)
+    queue: deque[tuple[int, bytes, int | None]] = field(default_factory=deque)
 
-    def add(self, signo: int, info: bytes) -> bool:
+    def add(self, signo: int, info: bytes, owner: int | None = None) -> bool:
         """Queue a signal; False if a standard signal was already pending (it coalesces)."""
         if signo < SIGRTMIN and self.bits & sigbit(signo):
             return False
         self.bits |= sigbit(signo)
-        self.queue.append((signo, info))
+        self.queue.append((signo, info, owner))
         return True
 
-    def take(self, signo: int) -> bytes:
-        """Remove the first instance of ``signo``; its siginfo."""
-        info = b""
-        for index, (queued, queued_info) in enumerate(self.queue):
+    def take(self, signo: int) -> tuple[bytes, int | None]:
+        """Remove the first instance of ``signo``: its siginfo and the uid it was charged to."""
+        info, owner = b"", None
+        for index, (queued, queued_info, queued_owner) in enumerate(self.queue):
             if queued == signo:
-                info = queued_info
+                info, owner = queued_info, queued_owner
                 del self.queue[index]
                 break
-        if not any(queued == signo for queued, _ in self.queue):
+        if not any(entry[0] == signo for entry in self.queue):
             self.bits &= ~sigbit(signo)
-        return info
+        return info, owner
 
-    def discard(self, mask: int) -> None:
-        """Drop every pending signal in ``mask``."""
-        if self.bits & mask:
-            self.queue = deque((s, i) for s, i in self.queue if not sigbit(s) & mask)
-            self.bits &= ~mask
+    def discard(self, mask: int) -> list[int]:
+        """Drop every pending signal in ``mask``; the uids the dropped instances were charged to."""
+        if not self.bits & mask:
+            return []
+        owners = [owner for signo, _, owner in self.queue if sigbit(signo) & mask and owner is not None]
+        self.queue = deque(entry for entry in self.queue if not sigbit(entry[0]) & mask)
+        self.bits &= ~mask
+        return owners
 
 
 def next_signal(bits: int) -> int:

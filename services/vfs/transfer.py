@@ -5,6 +5,10 @@ The data never leaves the VFS: it goes through a buffer of at most 1 MiB (64 KiB
 tee, which may return short counts as Linux's do). The kernel runs these calls as interruptible
 sleeps, and only the wait for the first bytes may be cut short by a signal: once data has moved
 the rest of the call is shielded, so no byte read from the source is lost.
+
+A file's pread and pwrite (a tmpfs memfd, a host file) are plain host calls that never let
+another task run, so a copy of up to ``MAX_RW_COUNT`` bytes yields after every chunk: without
+it one ``sendfile`` of a file into itself held every process of the sandbox for the whole copy.
 """
 
 from __future__ import annotations
@@ -95,6 +99,7 @@ class TransferOperations(DescriptionOperations):
             done += written
             if written < n:
                 break
+            await trio.lowlevel.cancel_shielded_checkpoint()  # other processes run between chunks
         return done, source_offset, sink_offset
 
     @operation

@@ -9,6 +9,7 @@ differential seed no divergence from Linux. A long run is ``python -m kernel fuz
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,16 @@ from kernel.fuzz import campaign as campaign_module
 from kernel.fuzz.campaign import Campaign, _log_signature
 from kernel.fuzz.generate import DIFFERENTIAL, EXCLUDED, Generator, malformed_executable, tiny_elf
 from kernel.fuzz.program import Arg, Call, Program, parse
-from kernel.fuzz.runner import Batch, Outcome, _parse_stderr, _parse_stdout, differs, odd_results
+from kernel.fuzz.runner import (
+    Batch,
+    Outcome,
+    _parse_stderr,
+    _parse_stdout,
+    _stall_reports,
+    differs,
+    judge_stalls,
+    odd_results,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chroot and ptrace need root")
@@ -85,12 +95,29 @@ def test_malformed_executables_are_mutations_of_a_tiny_valid_one(tmp_path: Path)
     assert all(len(image) <= len(tiny_elf()) or image.startswith(b"#!") for image in images)
 
 
+def test_a_slow_sleep_is_a_stall_only_if_the_sentry_was_busy() -> None:
+    """A 1 ms sleep's wall time counts the host's scheduler too: a slow sleep while the Sentry
+    hardly ran (a loaded machine) is the host's, not a stall of the Sentry; one while the Sentry
+    used the CPU is. Samples are (time, Sentry CPU seconds) every 0.1 s."""
+    busy = [(t / 10, t / 10) for t in range(0, 40)]  # the Sentry ran all along
+    idle = [(t / 10, 0.05) for t in range(0, 40)]  # it hardly ran
+    lines = [(3.0, b"R 0 e0 0\n"), (3.0, b"S 2 1500\n"), (3.1, b"S 3 2000\n")]
+    assert _stall_reports(lines) == [(3.0, 2, 1500), (3.1, 3, 2000)]
+    sentry, host = Batch(), Batch()
+    judge_stalls(sentry, _stall_reports(lines), busy)
+    judge_stalls(host, _stall_reports(lines), idle)
+    assert (sentry.stalls, sentry.host_stalls) == ({2: 1500, 3: 2000}, {})
+    assert (host.stalls, host.host_stalls) == ({}, {2: 1500, 3: 2000})
+    uncovered = Batch()  # no samples of the time before: counted against the Sentry
+    judge_stalls(uncovered, [(3.0, 2, 1500)], busy[20:])
+    assert uncovered.stalls == {2: 1500}
+
+
 def test_what_the_executor_reports_is_read() -> None:
     batch = Batch()
     _parse_stdout("R 0 e0 3 0 -22 4096\nS 1 1500\nR 1 s11 1 -14\ngarbage\n", batch)
     assert batch.outcomes[0] == Outcome("e0", 3, (0, -22, 4096))
     assert batch.outcomes[1] == Outcome("s11", 1, (-14,))
-    assert batch.stalls == {1: 1500}
     _parse_stderr("@P 0\n@P 1\nsentrio: ERROR: Sentry bug in madvise(0, 1): boom; the call fails with EIO\n"
                   "sentrio: WARNING: not a bug\n", batch, finished=True)
     assert batch.logs == {1: ["Sentry bug in madvise(0, 1): boom; the call fails with EIO"]}
@@ -147,6 +174,34 @@ def test_a_finding_is_confirmed_and_minimized(monkeypatch: pytest.MonkeyPatch) -
     assert campaign.failed
 
 
+def test_a_crash_that_needs_an_earlier_program_is_found_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The campaign's SIGSYS: get_mempolicy in one program left the Sentry so that another,
+    later in the same sandbox, killed it; alone the later one showed nothing. The finding
+    keeps the one earlier program it needs, and its saved reproducer runs both."""
+    culprit = Program([Call(239, (Arg("i", 0), Arg("i", 0), Arg("i", 1 << 62)))])
+    victim = Program([Call(39), Call(213)])
+    bystanders = [Program([Call(102)]) for _ in range(9)]
+    before = [*bystanders[:4], culprit, *bystanders[4:]]
+
+    def fake_run(programs: list[Program], memory: str = "", timeout: float | None = None,
+                 as_native: bool = False) -> Batch:
+        batch = Batch()
+        for index, candidate in enumerate(programs):
+            batch.outcomes[index] = Outcome("e0", len(candidate.calls), (0,) * len(candidate.calls))
+            if candidate.calls[-1].name == "epoll_create" and culprit in programs[:index]:
+                batch.crashed, batch.crash_text = index, "the sandbox exited with status -31"
+                break
+        return batch
+
+    monkeypatch.setattr(campaign_module, "run_sentrio", fake_run)
+    campaign = Campaign([1], 5)
+    campaign._judge("test", victim, len(before), fake_run([*before, victim]), None, before)
+    (finding,) = campaign.findings.values()
+    assert finding.reproduced and finding.context == [culprit]
+    assert finding.program.calls == [Call(213)]
+    assert "get_mempolicy" in finding.report(1)
+
+
 # --- fixed seeds, under Sentrio and against Linux ------------------------------------------------
 
 def _fuzz(*arguments: str) -> subprocess.CompletedProcess[str]:
@@ -163,6 +218,7 @@ def test_fixed_seeds_find_nothing() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "fuzz summary: 3000 calls" in result.stdout
     assert "Sentry crashes: 0" in result.stdout and "stalls over 1 s: 0" in result.stdout
+    assert re.search(r"Sentry memory: at most (\d+) MiB resident, ([1-9]\d*) MiB of it its own", result.stdout)
     assert result.stdout.rstrip().endswith("findings: none"), result.stdout
 
 

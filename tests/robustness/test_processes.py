@@ -28,3 +28,19 @@ def test_rlimits_as_an_unprivileged_process(image: Path) -> None:
     outcome = same(image, "/bin/rlimits", user="65534:65534")
     assert "NOFILE infinity                      EPERM" in outcome.stdout
     assert "NOFILE hard raised                   EPERM" in outcome.stdout
+
+
+def test_sigaltstack_autodisarm(image: Path) -> None:
+    """An SS_AUTODISARM alternate stack never counts as the one the thread runs on: sigaltstack
+    answered SS_ONSTACK and EPERM for a stack pointer inside it, where Linux goes on."""
+    outcome = same(image, "/bin/autodisarm")
+    assert "inside, armed with SS_AUTODISARM: sigaltstack(0x80000000) = 0\n" in outcome.stdout
+
+
+def test_rlimit_sigpending_bounds_queued_signals(image: Path) -> None:
+    """Real-time signals queued without a bound: sigqueue and tgkill past RLIMIT_SIGPENDING
+    succeeded (Linux: EAGAIN; kill succeeds, its instance not queued). A user of its own, since
+    Linux counts every process of the user (the Sentries run as 65534)."""
+    outcome = same(image, "/bin/sigpending", user="59997:59997")
+    assert "sigqueue: 7 of 11 queued\n" in outcome.stdout
+    assert "child: sigqueue to itself = -1 Resource temporarily unavailable\n" in outcome.stdout

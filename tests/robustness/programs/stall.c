@@ -18,6 +18,7 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/sendfile.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +48,12 @@ static long big_call(const char *call) {
     }
     int fd = open("/tmp/stall-file", O_RDWR | O_CREAT | O_TRUNC, 0600);
     size_t size = 128ul << 20;
+    if (!strcmp(call, "sendfile-self")) {  /* a file into itself: it reads what it just wrote */
+        char page[4096] = {'x'};
+        write(fd, page, sizeof page);
+        off_t from = 0;
+        return sendfile(fd, fd, &from, size);
+    }
     ftruncate(fd, size);
     if (!strcmp(call, "mmap-shared"))  /* a shared mapping of a 128 MiB file */
         return mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0) != MAP_FAILED;
