@@ -26,4 +26,4 @@ def _build(root: Path) -> None:
 
 @pytest.fixture(scope="session")
 def image() -> Path:
-    return cached_build("calls", PROGRAMS.glob("*.c"), _build, b"recipe 1")
+    return cached_build("calls", sorted(PROGRAMS.glob("*.[ch]")), _build, b"recipe 1")

@@ -17,18 +17,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "show.h"
+
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
 
-static void show(const char *what, long ret)
-{
-    if (ret < 0)
-        printf("%s: -1 %s\n", what, strerrorname_np(errno));
-    else
-        printf("%s: %ld\n", what, ret);
-    fflush(stdout);
-}
 
 /* A fork-like clone(2): no new stack, so the child returns here as fork's does. */
 static long raw_clone(unsigned long flags, int *parent_tid)
