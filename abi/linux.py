@@ -868,3 +868,7 @@ KCMP_EPOLL_TFD = 7
 # --- <uapi/linux/uio.h> ------------------------------------------------------------------------
 #: The most iovecs one call takes (UIO_MAXIOV).
 IOV_MAX = 1024
+
+# --- futex2: futex_waitv(2), futex_requeue(2) (<uapi/linux/futex.h>) ---------------------------
+#: The most futexes one futex_waitv may wait on.
+FUTEX_WAITV_MAX = 128

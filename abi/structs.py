@@ -117,3 +117,7 @@ MQ_ATTR = struct.Struct("<qqqq32x")
 CACHESTAT_RANGE = struct.Struct("<QQ")
 #: struct cachestat { __u64 nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted; }
 CACHESTAT = struct.Struct("<QQQQQ")
+
+# --- futex2 ---------------------------------------------------------------------------------
+#: struct futex_waitv { __u64 val; __u64 uaddr; __u32 flags; __u32 __reserved; }
+FUTEX_WAITV = struct.Struct("<QQII")

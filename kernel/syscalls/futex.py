@@ -1,4 +1,5 @@
-"""futex(2), and what a thread's exit does to futexes: clear-child-tid and robust lists.
+"""futex(2) and futex2's calls (futex_wake, futex_wait, futex_requeue), and what a thread's
+exit does to futexes: clear-child-tid and robust lists.
 
 The wait queues belong to the ``signals`` actor; this module decodes the call as the man page
 describes it and turns timeouts into seconds from now.
@@ -180,3 +181,31 @@ async def futex_wait(t: Task, uaddr: Addr, val: ULong, mask: ULong, flags: UInt,
     seconds = await _timeout(t, timeout, absolute=True, clock=clockid) if timeout else None
     return await t.blocking(t.kernel.bus.call("signals", "futex_wait", t.mm.asid, uaddr, val, mask, seconds,
                                               private))
+
+
+async def _read_waitv(t: Task, addr: int, count: int) -> list[tuple[int, int, bool]]:
+    """``count`` struct futex_waitv at ``addr`` as (val, uaddr, private), checked as Linux's
+    futex_parse_waitv: EINVAL for a reserved field set, bad flags, or a val past 32 bits."""
+    raw = await t.mm.copy_in(addr, count * structs.FUTEX_WAITV.size)
+    entries = []
+    for val, uaddr, flags, reserved in structs.FUTEX_WAITV.iter_unpack(raw):
+        if reserved:
+            raise Errno(EINVAL)
+        private = _futex2_flags(flags)
+        if val > 0xFFFF_FFFF:
+            raise Errno(EINVAL)
+        entries.append((val, uaddr, private))
+    return entries
+
+
+@syscall
+async def futex_requeue(t: Task, waiters: Addr, flags: UInt, nr_wake: Int, nr_requeue: Int) -> int:
+    """futex2's FUTEX_CMP_REQUEUE: ``waiters`` is two struct futex_waitv, the futex to wake
+    ``nr_wake`` of (while its word is still its ``val``) and where up to ``nr_requeue`` more move."""
+    if flags:
+        raise Errno(EINVAL)
+    (val, uaddr, private), (_, uaddr2, private2) = await _read_waitv(t, waiters, 2)
+    if private != private2:
+        raise Errno(EINVAL)  # Linux mandates the same flags for both, for now
+    return await t.kernel.bus.call("signals", "futex_requeue", t.mm.asid, uaddr, uaddr2, nr_wake, nr_requeue, val,
+                                   private)
