@@ -25,12 +25,12 @@
 struct waitv { uint64_t val, uaddr; uint32_t flags, reserved; };
 
 static uint32_t f1, f2;
+static long waiter_result = -2;
 
 static void *waiter(void *arg)
 {
     (void)arg;
-    long ret = syscall(SYS_futex_wait, &f1, 0, ~0u, U32 | PRIVATE, NULL, 0);
-    show("waiter woke", ret);
+    waiter_result = syscall(SYS_futex_wait, &f1, 0, ~0u, U32 | PRIVATE, NULL, 0);
     return NULL;
 }
 
@@ -77,6 +77,7 @@ static void requeue_case(void)
     show("a wake of f1 finds nobody", syscall(SYS_futex_wake, &f1, ~0u, 1, U32 | PRIVATE));
     show("a wake of f2 wakes it", syscall(SYS_futex_wake, &f2, ~0u, 1, U32 | PRIVATE));
     pthread_join(thread, NULL);
+    show("waiter woke", waiter_result); /* after the join: its own print would race main's */
 }
 
 static uint32_t words[3];
@@ -87,10 +88,12 @@ static long waitv(struct waitv *w, unsigned n, unsigned flags, struct timespec *
     return syscall(SYS_futex_waitv, w, n, flags, to, clock);
 }
 
+static long many_result = -2;
+
 static void *many_waiter(void *arg)
 {
     (void)arg;
-    show("waitv woken, index", waitv(many, 3, 0, NULL, 0));
+    many_result = waitv(many, 3, 0, NULL, 0);
     return NULL;
 }
 
@@ -132,6 +135,7 @@ static void waitv_case(void)
     while (syscall(SYS_futex_wake, &words[2], ~0u, 1, U32 | PRIVATE) == 0)
         usleep(1000);
     pthread_join(thread, NULL);
+    show("waitv woken, index", many_result);
     show("no waiter is left behind", syscall(SYS_futex_wake, &words[0], ~0u, 1, U32 | PRIVATE));
 }
 
