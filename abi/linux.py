@@ -77,6 +77,7 @@ MADV_PAGEOUT = 21
 MADV_POPULATE_READ = 22
 MADV_POPULATE_WRITE = 23
 MADV_DONTNEED_LOCKED = 24
+MADV_COLLAPSE = 25
 MADV_HWPOISON = 100
 
 # --- <linux/time.h> ---------------------------------------------------------------------------
@@ -868,3 +869,7 @@ KCMP_EPOLL_TFD = 7
 # --- <uapi/linux/uio.h> ------------------------------------------------------------------------
 #: The most iovecs one call takes (UIO_MAXIOV).
 IOV_MAX = 1024
+
+# --- futex2: futex_waitv(2), futex_requeue(2) (<uapi/linux/futex.h>) ---------------------------
+#: The most futexes one futex_waitv may wait on.
+FUTEX_WAITV_MAX = 128

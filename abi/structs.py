@@ -111,3 +111,13 @@ ITIMERSPEC = struct.Struct("<qqqq")
 
 #: struct mq_attr: mq_flags, mq_maxmsg, mq_msgsize, mq_curmsgs, then four reserved longs.
 MQ_ATTR = struct.Struct("<qqqq32x")
+
+# --- cachestat(2) ---------------------------------------------------------------------------
+#: struct cachestat_range { __u64 off, len; }
+CACHESTAT_RANGE = struct.Struct("<QQ")
+#: struct cachestat { __u64 nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted; }
+CACHESTAT = struct.Struct("<QQQQQ")
+
+# --- futex2 ---------------------------------------------------------------------------------
+#: struct futex_waitv { __u64 val; __u64 uaddr; __u32 flags; __u32 __reserved; }
+FUTEX_WAITV = struct.Struct("<QQII")

@@ -3,7 +3,9 @@
 A thread (CLONE_THREAD) is a new stub thread in the caller's address space; a process is a
 new address space the MM forks from the caller's (private memory copy-on-write, shared
 memory shared), or — with CLONE_VM and no CLONE_THREAD, as vfork and posix_spawn do — the same one.
-The child starts with the caller's registers (rax = 0), on ``stack`` if given.
+The child starts with the caller's registers (rax = 0), on ``stack`` if given. With CLONE_PIDFD
+the caller also gets a close-on-exec pidfd of the child (of the new thread with CLONE_THREAD, as
+PIDFD_THREAD), its number stored where clone's ``parent_tid`` or clone3's ``pidfd`` points.
 """
 
 from __future__ import annotations
@@ -47,11 +49,13 @@ from abi.linux import (
     Signal,
 )
 from abi.errno import Errno
+from kernel.files import install, vfs
 from kernel.process import ThreadGroup
 from kernel.syscalls.args import Addr, Size, ULong
 from kernel.syscalls.sched import forked_sched
 from kernel.syscalls.table import syscall
 from kernel.task import Task
+from services.vfs.contract import Opened
 
 _NAMESPACES = (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET
                | CLONE_NEWCGROUP)
@@ -62,8 +66,11 @@ _ACCEPTED = (CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_VFORK | C
 
 
 async def do_clone(t: Task, flags: int, stack: int, parent_tid: int, child_tid: int, tls: int,
-                   exit_signal: int) -> int:
-    """The common work of clone, clone3, fork and vfork; returns the child's tid in the caller."""
+                   exit_signal: int, pidfd: int = 0) -> int:
+    """The common work of clone, clone3, fork and vfork; returns the child's tid in the caller.
+    ``pidfd`` is where CLONE_PIDFD stores the child's pidfd."""
+    if flags & CLONE_PIDFD and flags & CLONE_PARENT_SETTID and pidfd == parent_tid:
+        raise Errno(EINVAL)  # one int cannot hold both (always so for clone(2))
     if flags & CLONE_THREAD and not flags & CLONE_SIGHAND:
         raise Errno(EINVAL)
     if flags & CLONE_SIGHAND and not flags & CLONE_VM:
@@ -72,21 +79,25 @@ async def do_clone(t: Task, flags: int, stack: int, parent_tid: int, child_tid: 
         raise Errno(EINVAL)
     if flags & _NAMESPACES:
         raise Errno(EPERM)  # the sandbox is one set of namespaces
-    if flags & (CLONE_PIDFD | CLONE_INTO_CGROUP) or flags & ~_ACCEPTED:
+    if flags & CLONE_PIDFD and flags & CLONE_DETACHED:
+        raise Errno(EINVAL)  # kept free by Linux for a future meaning with CLONE_PIDFD
+    if flags & CLONE_INTO_CGROUP or flags & ~(_ACCEPTED | CLONE_PIDFD):
         raise Errno(EINVAL)
     if not 0 <= exit_signal <= 64:
         raise Errno(EINVAL)
+    if flags & CLONE_PIDFD:
+        await _probe_int(t, pidfd)  # Linux's put_user fails the clone before any child exists
     kernel = t.kernel
     _check_nproc(t)
     tid = kernel.allocate_pid(t.process.creds.uid)  # counts against the limits from here on
     try:
-        return await _clone(t, tid, flags, stack, parent_tid, child_tid, tls, exit_signal)
+        return await _clone(t, tid, flags, stack, parent_tid, child_tid, tls, exit_signal, pidfd)
     finally:
         kernel.release_pid(tid)  # a failed clone gives its pid back
 
 
 async def _clone(t: Task, tid: int, flags: int, stack: int, parent_tid: int, child_tid: int, tls: int,
-                 exit_signal: int) -> int:
+                 exit_signal: int, pidfd: int) -> int:
     kernel = t.kernel
     parent = t.process
     if flags & CLONE_THREAD:
@@ -126,6 +137,8 @@ async def _clone(t: Task, tid: int, flags: int, stack: int, parent_tid: int, chi
         child.regs.rsp = stack
     if flags & CLONE_SETTLS:
         child.regs.fs_base = tls
+    if flags & CLONE_PIDFD:
+        await _write_tid(t, pidfd, await _open_pidfd(t, tid, process))
     if flags & CLONE_PARENT_SETTID:
         await _write_tid(t, parent_tid, tid)
     if flags & CLONE_CHILD_SETTID:
@@ -136,6 +149,19 @@ async def _clone(t: Task, tid: int, flags: int, stack: int, parent_tid: int, chi
     if flags & CLONE_VFORK and process is not parent:
         await process.vfork_done.wait()
     return tid
+
+
+async def _open_pidfd(t: Task, tid: int, process: ThreadGroup) -> int:
+    """CLONE_PIDFD: a close-on-exec pidfd in the caller's table naming the new child, as
+    pidfd_open(tid) gives (for a new thread, pidfd_open(tid, PIDFD_THREAD))."""
+    handle = await vfs(t, "pidfd_open", tid, process.exited, 0)
+    return await install(t, Opened(handle), True)
+
+
+async def _probe_int(t: Task, addr: int) -> None:
+    """EFAULT unless the caller may store an int at ``addr`` (its value is written back)."""
+    raw = await t.mm.copy_in(addr, structs.I32.size)
+    await t.mm.write_struct(structs.I32, addr, *structs.I32.unpack(raw))
 
 
 def _check_nproc(t: Task) -> None:
@@ -161,7 +187,8 @@ async def _write_tid(t: Task, addr: int, tid: int) -> None:
 @syscall
 async def clone(t: Task, flags: ULong, stack: Addr, parent_tid: Addr, child_tid: Addr, tls: ULong) -> int:
     """clone(2), x86-64 argument order: flags, stack, parent_tid, child_tid, tls."""
-    return await do_clone(t, flags & ~CSIGNAL & 0xFFFF_FFFF, stack, parent_tid, child_tid, tls, flags & CSIGNAL)
+    return await do_clone(t, flags & ~CSIGNAL & 0xFFFF_FFFF, stack, parent_tid, child_tid, tls, flags & CSIGNAL,
+                          pidfd=parent_tid)
 
 
 @syscall
@@ -173,14 +200,14 @@ async def clone3(t: Task, cl_args: Addr, size: Size) -> int:
     if size > structs.CLONE_ARGS.size and any(raw[structs.CLONE_ARGS.size:]):
         raise Errno(EINVAL)  # a newer struct with fields we do not know set
     raw = raw[:structs.CLONE_ARGS.size].ljust(structs.CLONE_ARGS.size, b"\0")
-    (flags, _pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size,
+    (flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size,
      _cgroup) = structs.CLONE_ARGS.unpack(raw)
     if flags & CSIGNAL or exit_signal > 64 or set_tid or set_tid_size:
         raise Errno(EINVAL)
     if (stack == 0) != (stack_size == 0):
         raise Errno(EINVAL)
     return await do_clone(t, flags, stack + stack_size if stack else 0, parent_tid, child_tid, tls,
-                          exit_signal)
+                          exit_signal, pidfd)
 
 
 @syscall

@@ -1,4 +1,5 @@
-"""futex(2), and what a thread's exit does to futexes: clear-child-tid and robust lists.
+"""futex(2) and futex2's calls (futex_wake, futex_wait, futex_waitv, futex_requeue), and what a
+thread's exit does to futexes: clear-child-tid and robust lists.
 
 The wait queues belong to the ``signals`` actor; this module decodes the call as the man page
 describes it and turns timeouts into seconds from now.
@@ -6,12 +7,15 @@ describes it and turns timeouts into seconds from now.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING
 
+import trio
+
 from abi import structs
 from abi.encoding import timespec_to_ns
-from abi.errno import EINVAL, ENOSYS
+from abi.errno import EINVAL, ENOSYS, ETIMEDOUT
 from abi.linux import (
     CLOCK_MONOTONIC,
     CLOCK_REALTIME,
@@ -33,6 +37,7 @@ from abi.linux import (
     FUTEX_WAITERS,
     FUTEX_WAKE,
     FUTEX_WAKE_BITSET,
+    FUTEX_WAITV_MAX,
     FUTEX_WAKE_OP,
     NSEC_PER_SEC,
     ROBUST_LIST_LIMIT,
@@ -180,3 +185,70 @@ async def futex_wait(t: Task, uaddr: Addr, val: ULong, mask: ULong, flags: UInt,
     seconds = await _timeout(t, timeout, absolute=True, clock=clockid) if timeout else None
     return await t.blocking(t.kernel.bus.call("signals", "futex_wait", t.mm.asid, uaddr, val, mask, seconds,
                                               private))
+
+
+async def _read_waitv(t: Task, addr: int, count: int) -> list[tuple[int, int, bool]]:
+    """``count`` struct futex_waitv at ``addr`` as (val, uaddr, private), checked as Linux's
+    futex_parse_waitv: EINVAL for a reserved field set, bad flags, or a val past 32 bits."""
+    raw = await t.mm.copy_in(addr, count * structs.FUTEX_WAITV.size)
+    entries = []
+    for val, uaddr, flags, reserved in structs.FUTEX_WAITV.iter_unpack(raw):
+        if reserved:
+            raise Errno(EINVAL)
+        private = _futex2_flags(flags)
+        if val > 0xFFFF_FFFF:
+            raise Errno(EINVAL)
+        entries.append((val, uaddr, private))
+    return entries
+
+
+@syscall
+async def futex_requeue(t: Task, waiters: Addr, flags: UInt, nr_wake: Int, nr_requeue: Int) -> int:
+    """futex2's FUTEX_CMP_REQUEUE: ``waiters`` is two struct futex_waitv, the futex to wake
+    ``nr_wake`` of (while its word is still its ``val``) and where up to ``nr_requeue`` more move."""
+    if flags:
+        raise Errno(EINVAL)
+    (val, uaddr, private), (_, uaddr2, private2) = await _read_waitv(t, waiters, 2)
+    if private != private2:
+        raise Errno(EINVAL)  # Linux mandates the same flags for both, for now
+    return await t.kernel.bus.call("signals", "futex_requeue", t.mm.asid, uaddr, uaddr2, nr_wake, nr_requeue, val,
+                                   private)
+
+
+@syscall
+async def futex_waitv(t: Task, waiters: Addr, nr_futexes: UInt, flags: UInt, timeout: Addr, clockid: Int) -> int:
+    """Sleep on up to 128 futexes at once (each while its word is its ``val``) until one is woken,
+    whose index is returned, or the absolute ``timeout`` on ``clockid`` passes."""
+    if flags or not 0 < nr_futexes <= FUTEX_WAITV_MAX or not waiters:
+        raise Errno(EINVAL)
+    if timeout and clockid not in (CLOCK_MONOTONIC, CLOCK_REALTIME):
+        raise Errno(EINVAL)
+    seconds = await _timeout(t, timeout, absolute=True, clock=clockid) if timeout else None
+    entries = await _read_waitv(t, waiters, nr_futexes)
+    return await t.blocking(_wait_any(t, entries, seconds))
+
+
+async def _wait_any(t: Task, entries: list[tuple[int, int, bool]], seconds: float | None) -> int:
+    """One wait per futex; the first to end (woken, or its word differs: EAGAIN) ends the rest,
+    whose cancelled waits leave their queues."""
+    bus, asid = t.kernel.bus, t.mm.asid
+    woken: list[int] = []
+    failed: list[Errno] = []
+
+    async def wait_one(index: int, val: int, uaddr: int, private: bool, done: trio.CancelScope) -> None:
+        try:
+            await bus.call("signals", "futex_wait", asid, uaddr, val, FUTEX_BITSET_MATCH_ANY, None, private)
+            woken.append(index)
+        except Errno as error:
+            failed.append(error)
+        done.cancel()
+
+    with trio.move_on_after(math.inf if seconds is None else seconds):
+        async with trio.open_nursery() as nursery:
+            for index, (val, uaddr, private) in enumerate(entries):
+                nursery.start_soon(wait_one, index, val, uaddr, private, nursery.cancel_scope)
+    if woken:
+        return woken[0]
+    if failed:
+        raise failed[0]
+    raise Errno(ETIMEDOUT)
