@@ -18,5 +18,6 @@ def default_table(strict: bool = False) -> SyscallTable:
     from kernel.syscalls import ptrace  # noqa: F401
     from kernel.syscalls import crossproc, pidfd, timerfd  # noqa: F401
     from kernel.syscalls import compat, mqueue, xattrs  # noqa: F401
+    from kernel.syscalls import inotify  # noqa: F401
 
     return SyscallTable(strict=strict)
