@@ -3,8 +3,8 @@
 Read off the code and measured: ``python -m tests.security.census`` runs the test suite with
 every Sentry counted by ``strace -c`` from the moment it would install this filter (none is
 installed then) and lists what they called. Every call it lists is here; nothing is here that
-no Sentry calls, but for the three its entry explains (``exit_group``, ``mremap``,
-``madvise``). Where gVisor filters arguments (ptrace requests, mmap protections, ioctl numbers,
+no Sentry calls, but for the four its entry explains (``exit_group``, ``mremap``,
+``madvise``, ``mprotect``). Where gVisor filters arguments (ptrace requests, mmap protections, ioctl numbers,
 signals sent) we do too. A call outside the list does not run: the Sentry logs its name and
 dies of SIGSYS (see :mod:`kernel.confine.sentry`).
 
@@ -86,6 +86,9 @@ def sentry_entries(pid: int) -> list[Entry]:
         Entry("mmap", "map the memory file and files of the page cache; Python's heap. Never executable",
               allow_if(_NO_EXEC)),
         Entry("munmap", "unmap page-cache windows and heap"),
+        Entry("mprotect", "glibc's malloc makes more of a thread arena's reserved heap writable; "
+              "size-dependent, as mremap (a failed huge allocation showed it). Never executable",
+              allow_if(_NO_EXEC)),
         Entry("brk", "Python's heap"),
         Entry("mremap", "resize a large heap block in place (a big guest read's buffer); size-dependent, "
               "so a run may or may not need it"),

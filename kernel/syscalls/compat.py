@@ -398,9 +398,20 @@ async def get_mempolicy(t: Task, mode: Addr, nodemask: Addr, maxnode: ULong, add
     if mode:
         await t.mm.copy_out(mode, struct.pack("<i", policy))
     if nodemask:
-        words = (maxnode + 63) // 64
-        await t.mm.copy_out(nodemask, mask.to_bytes(words * 8, "little"))
+        await _copy_nodes_out(t, nodemask, maxnode, mask)
     return 0
+
+
+async def _copy_nodes_out(t: Task, addr: int, maxnode: int, mask: int) -> None:
+    """copy_nodes_to_user: ``maxnode - 1`` bits, rounded up to longs, of which only the first
+    long (this machine's one node) is ours; the rest, at most a page, is zeroed, past a page EINVAL."""
+    size = (maxnode - 1 + 63) // 64 * 8
+    if size > 8:
+        if size > _PAGE:
+            raise Errno(EINVAL)
+        await t.mm.copy_out(addr + 8, bytes(size - 8))
+        size = 8
+    await t.mm.copy_out(addr, mask.to_bytes(8, "little")[:size])
 
 
 @syscall

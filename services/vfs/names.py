@@ -285,7 +285,7 @@ class NameOperations(VfsCore):
 
     @operation
     async def getcwd(self, caller: Caller, root: Handle, cwd: Handle) -> bytes:
-        path = path_of(self.directory(cwd), self.directory(root))
+        path = path_of(self.directory(cwd), self.directory(root), unreachable=b"(unreachable)")
         if len(path) >= PATH_MAX:  # with its NUL, more than the page Linux builds it in
             raise Errno(ENAMETOOLONG)
         return path

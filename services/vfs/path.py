@@ -142,14 +142,19 @@ async def resolve(caller: Caller, root: Dir, start: Dir, path: bytes, *, follow:
     raise AssertionError("unreachable")
 
 
-def path_of(directory: Dir, root: Dir) -> bytes:
-    """The absolute path of ``directory`` as seen from ``root`` (getcwd)."""
+def path_of(directory: Dir, root: Dir, *, unreachable: bytes = b"") -> bytes:
+    """The absolute path of ``directory`` as seen from ``root`` (getcwd, /proc/PID/fd).
+
+    A directory that ``root`` does not contain (a cwd left above a chroot) is named from the top
+    of the whole tree, after ``unreachable``: getcwd passes Linux's "(unreachable)"."""
     names: list[bytes] = []
     while directory is not root:
         while directory.mountpoint is not None and directory is not root:
             directory = directory.mountpoint
         if directory is root:
             break
+        if directory.parent is directory:  # the top of everything, and root was not on the way
+            return unreachable + b"/" + b"/".join(reversed(names))
         names.append(directory.name)
         directory = directory.parent
     return b"/" + b"/".join(reversed(names))

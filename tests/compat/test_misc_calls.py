@@ -44,6 +44,8 @@ def test_one_numa_node(image: Path) -> None:
     assert "mode 2 mask 1" in outcome.stdout
     assert "status 0 -14" in outcome.stdout
     assert "move_pages to node 1: -1 ENODEV" in outcome.stdout
+    assert "bits left set: 0" in outcome.stdout  # mode default: an empty mask, the rest zeroed
+    assert "get_mempolicy a huge maxnode: -1 EINVAL" in outcome.stdout
 
 
 @needs_root()
@@ -61,6 +63,8 @@ def test_chroot(image: Path, user: str | None) -> None:
         assert "access /inside: 0" in outcome.stdout
         assert "access /bin: -1 ENOENT" in outcome.stdout
         assert "cwd: /" in outcome.stdout
+        assert "raw getcwd outside: ok (unreachable)" in outcome.stdout  # and no endless walk upward
+        assert "getcwd outside: ENOENT" in outcome.stdout
     else:
         assert "chroot: -1 EPERM" in outcome.stdout
 

@@ -74,6 +74,15 @@ async def test_mounts_are_crossed_both_ways() -> None:
     assert path_of(sub, root) == b"/mnt/sub"
 
 
+async def test_a_directory_above_the_root_is_named_from_the_top() -> None:
+    top = Dir(Filesystem(), 0o755)
+    jail = await top.make(b"jail", S_IFDIR | 0o755, 0, 0)
+    outside = await top.make(b"outside", S_IFDIR | 0o755, 0, 0)
+    assert isinstance(jail, Dir) and isinstance(outside, Dir)
+    assert path_of(outside, jail) == b"/outside"  # /proc/PID/cwd's name, as d_path gives it
+    assert path_of(outside, jail, unreachable=b"(unreachable)") == b"(unreachable)/outside"
+    assert path_of(top, jail, unreachable=b"(unreachable)") == b"(unreachable)/"
+
 async def test_every_directory_walked_needs_search_permission() -> None:
     root = Dir(Filesystem(), 0o755)
     private = await root.make(b"private", S_IFDIR | 0o700, 0, 0)

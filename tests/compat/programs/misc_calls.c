@@ -131,6 +131,15 @@ static void numa(void)
     printf("mode %d mask %lx\n", mode, mask[0]);
     show("get_mempolicy bad flags", syscall(SYS_get_mempolicy, &mode, mask, 128, 0, 8));
     show("get_mempolicy node without interleave", syscall(SYS_get_mempolicy, &mode, NULL, 0, 0, 1));
+    static unsigned char masks[4096];
+    memset(masks, 0xff, sizeof masks);
+    show("get_mempolicy a page of mask", syscall(SYS_get_mempolicy, &mode, masks, 4096 * 8 + 1, 0, 0));
+    long ones = 0;
+    for (size_t i = 0; i < sizeof masks; i++)
+        ones += __builtin_popcount(masks[i]);
+    printf("bits left set: %ld\n", ones);  /* all but the nodes' first long is cleared */
+    show("get_mempolicy past a page of mask", syscall(SYS_get_mempolicy, &mode, masks, 4096 * 8 + 65, 0, 0));
+    show("get_mempolicy a huge maxnode", syscall(SYS_get_mempolicy, &mode, masks, 1UL << 40, 0, 0));
     mask[0] = 1;
     show("set_mempolicy BIND node 0", syscall(SYS_set_mempolicy, 2, mask, 65));
     show("get_mempolicy after", syscall(SYS_get_mempolicy, &mode, mask, 128, 0, 0));
@@ -208,6 +217,11 @@ static void do_chroot(void)
     long r = chroot(dir);
     show("chroot", r);
     if (r == 0) {
+        char outside[128] = "";  /* the cwd, left above the new root: the kernel marks it unreachable */
+        long length = syscall(SYS_getcwd, outside, sizeof outside);
+        outside[13] = 0;  /* what follows is the host's path natively, the sandbox's here */
+        printf("raw getcwd outside: %s %s\n", length > 0 ? "ok" : "fails", length > 0 ? outside : strerrorname_np(errno));
+        printf("getcwd outside: %s\n", getcwd(outside, sizeof outside) ? outside : strerrorname_np(errno));
         show("chdir /", chdir("/"));
         show("access /inside", access("/inside", F_OK));
         show("access /bin", access("/bin", F_OK));
