@@ -55,7 +55,7 @@ async def _buffers(t: Task, addr: int, count: int, write: bool) -> list[memoryvi
     return await t.mm.iovecs(addr, min(count, MAX_RW_COUNT), write)
 
 
-async def _iovec_buffers(t: Task, iov: int, iovcnt: int, write: bool) -> list[memoryview]:
+async def iovec_buffers(t: Task, iov: int, iovcnt: int, write: bool) -> list[memoryview]:
     """The memory an iovec array describes, validated as readv(2)/writev(2) do."""
     if not 0 <= iovcnt <= IOV_MAX:
         raise Errno(EINVAL)
@@ -71,7 +71,7 @@ async def _iovec_buffers(t: Task, iov: int, iovcnt: int, write: bool) -> list[me
     return buffers
 
 
-async def _read(t: Task, opened: Opened, buffers: list[memoryview]) -> int:
+async def read_into(t: Task, opened: Opened, buffers: list[memoryview]) -> int:
     """A read at the description's offset: at once when it need not wait (one VFS call), else
     as an interruptible sleep."""
     if opened.terminal:
@@ -94,7 +94,9 @@ async def _sleeping(t: Task, opened: Opened, call: Awaitable[int], sending: bool
         raise Errno(await t.kernel.bus.call("netstack", "interrupted", opened.socket.sid, sending)) from None
 
 
-async def _write(t: Task, opened: Opened, buffers: list[memoryview]) -> int:
+async def write_from(t: Task, opened: Opened, buffers: list[memoryview]) -> int:
+    """A write at the description's offset, as write(2): SIGPIPE with a stream's EPIPE, SIGXFSZ
+    with EFBIG, a terminal's job control and input signals."""
     if opened.terminal:
         await check_background_write(t, opened)
     call, caller = t.kernel.bus.call, t.caller
@@ -147,7 +149,7 @@ async def read(t: Task, fd: Fd, buf: Addr, count: Size) -> int:
         if error.errno != EFAULT or buf + min(count, MAX_RW_COUNT) > TASK_SIZE:
             raise
         return await _read_through_bounce(t, opened, buf, count)
-    return await _read(t, opened, buffers)
+    return await read_into(t, opened, buffers)
 
 
 async def _read_through_bounce(t: Task, opened: Opened, buf: int, count: int) -> int:
@@ -155,7 +157,7 @@ async def _read_through_bounce(t: Task, opened: Opened, buf: int, count: int) ->
     access_ok): like Linux, the fault shows only when data is copied, so a read at end of file
     still returns 0. Rare, so a bounce copy is fine."""
     bounce = bytearray(min(count, 1 << 16))
-    n = await _read(t, opened, [memoryview(bounce)])
+    n = await read_into(t, opened, [memoryview(bounce)])
     if n:
         await t.mm.copy_out(buf, bytes(bounce[:n]))
     return n
@@ -164,19 +166,19 @@ async def _read_through_bounce(t: Task, opened: Opened, buf: int, count: int) ->
 @syscall
 async def write(t: Task, fd: Fd, buf: Addr, count: Size) -> int:
     opened = t.process.fds.get(fd)
-    return await _write(t, opened, await _buffers(t, buf, count, write=False))
+    return await write_from(t, opened, await _buffers(t, buf, count, write=False))
 
 
 @syscall
 async def readv(t: Task, fd: Fd, iov: Addr, iovcnt: Int) -> int:
     opened = t.process.fds.get(fd)
-    return await _read(t, opened, await _iovec_buffers(t, iov, iovcnt, write=True))
+    return await read_into(t, opened, await iovec_buffers(t, iov, iovcnt, write=True))
 
 
 @syscall
 async def writev(t: Task, fd: Fd, iov: Addr, iovcnt: Int) -> int:
     opened = t.process.fds.get(fd)
-    return await _write(t, opened, await _iovec_buffers(t, iov, iovcnt, write=False))
+    return await write_from(t, opened, await iovec_buffers(t, iov, iovcnt, write=False))
 
 
 @syscall
@@ -209,8 +211,8 @@ async def _preadv(t: Task, fd: int, iov: int, iovcnt: int, offset: int, flags: i
         raise Errno(EINVAL)
     if flags & RWF_NOWAIT and offset == -1:
         raise Errno(EOPNOTSUPP)
-    buffers = await _iovec_buffers(t, iov, iovcnt, write=True)
-    return await (_read(t, opened, buffers) if offset == -1 else _pread(t, opened, buffers, offset))
+    buffers = await iovec_buffers(t, iov, iovcnt, write=True)
+    return await (read_into(t, opened, buffers) if offset == -1 else _pread(t, opened, buffers, offset))
 
 
 async def _pwritev(t: Task, fd: int, iov: int, iovcnt: int, offset: int, flags: int, positional: bool) -> int:
@@ -219,8 +221,8 @@ async def _pwritev(t: Task, fd: int, iov: int, iovcnt: int, offset: int, flags: 
     opened = t.process.fds.get(fd)
     if positional and offset < 0 or offset < -1:
         raise Errno(EINVAL)
-    buffers = await _iovec_buffers(t, iov, iovcnt, write=False)
-    return await (_write(t, opened, buffers) if offset == -1 else _pwrite(t, opened, buffers, offset))
+    buffers = await iovec_buffers(t, iov, iovcnt, write=False)
+    return await (write_from(t, opened, buffers) if offset == -1 else _pwrite(t, opened, buffers, offset))
 
 
 @syscall

@@ -13,7 +13,7 @@ from abi.errno import EAGAIN, EBADF, EINVAL, EPIPE, Errno
 from abi.linux import O_ACCMODE, O_PATH, O_RDONLY, S_IFIFO, S_IFMT, SPLICE_F_GIFT, SPLICE_F_MORE, SPLICE_F_MOVE
 from abi.linux import SPLICE_F_NONBLOCK
 from kernel.syscalls.args import Addr, Fd, UInt, ULong
-from kernel.syscalls.readwrite import _iovec_buffers, _read, _write, broken_pipe
+from kernel.syscalls.readwrite import broken_pipe, iovec_buffers, read_into, write_from
 from kernel.syscalls.table import syscall
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ async def vmsplice(t: Task, fd: Fd, iov: Addr, nr_segs: ULong, flags: UInt) -> i
     if mode & O_PATH:
         raise Errno(EBADF)
     into_pipe = mode & O_ACCMODE != O_RDONLY
-    buffers = await _iovec_buffers(t, iov, min(nr_segs, 1 << 31), write=not into_pipe)
+    buffers = await iovec_buffers(t, iov, min(nr_segs, 1 << 31), write=not into_pipe)
     if not any(len(buffer) for buffer in buffers):
         return 0
     if (await bus.call("vfs", "fstat", opened.handle)).mode & S_IFMT != S_IFIFO:
@@ -48,4 +48,4 @@ async def vmsplice(t: Task, fd: Fd, iov: Addr, nr_segs: ULong, flags: UInt) -> i
         if done is None:
             raise Errno(EAGAIN)
         return int(done)
-    return await (_write if into_pipe else _read)(t, opened, buffers)
+    return await (write_from if into_pipe else read_into)(t, opened, buffers)
