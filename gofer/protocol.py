@@ -138,13 +138,26 @@ def _list_of(item: Callable[[Any], Any]) -> Callable[[Any], list[Any]]:
 def _record(cls: type) -> Callable[[Any], Any]:
     hints = get_type_hints(cls)
     checks = tuple(_checker(hints[f]) for f in cls._fields)  # type: ignore[attr-defined]
+    size, make = len(checks), tuple.__new__
+
+    if checks and all(hints[f] is int for f in cls._fields):  # type: ignore[attr-defined]
+        # Qid, Attr: every field an int, checked at C speed (a reply of directory entries has hundreds).
+        def check_ints(value: Any) -> Any:
+            if type(value) is not list or len(value) != size or {*map(type, value)} != _JUST_INT:
+                raise _Malformed(f"expected {cls.__name__}: an array of {size} integers")
+            return make(cls, value)
+
+        return check_ints
 
     def check(value: Any) -> Any:
-        if type(value) is not list or len(value) != len(checks):
-            raise _Malformed(f"expected {cls.__name__} array of {len(checks)}")
-        return cls(*(c(v) for c, v in zip(checks, value)))
+        if type(value) is not list or len(value) != size:
+            raise _Malformed(f"expected {cls.__name__} array of {size}")
+        return make(cls, [c(v) for c, v in zip(checks, value)])
 
     return check
+
+
+_JUST_INT = {int}
 
 
 def _checker(hint: Any) -> Callable[[Any], Any]:
@@ -734,7 +747,7 @@ class Decoder:
         if len(fields) != len(cls._fields):  # type: ignore[attr-defined]
             self._fail(f"{cls.__name__} needs {len(cls._fields)} fields, got {len(fields)}")  # type: ignore
         try:
-            return tag, cls(*(check(v) for check, v in zip(cls.checks, fields)))  # type: ignore
+            return tag, tuple.__new__(cls, [check(v) for check, v in zip(cls.checks, fields)])  # type: ignore
         except _Malformed as error:
             self._fail(f"{cls.__name__}: {error}")
         except InvalidName:

@@ -114,7 +114,9 @@ def test_wrong_shapes_are_protocol_errors(frame: Any) -> None:
 
 def test_wrong_nested_shapes_are_protocol_errors() -> None:
     for reply in ([105, 1, [0, 0]], [105, 1, [0, 0, "x"]], [25, 1, 0, [0, 0, 1], [1] * 10],
-                  [41, 1, [[[0, 0, 1], 1, 8]]], [13, 1, [0, 0, 1], 4096, 1]):
+                  [41, 1, [[[0, 0, 1], 1, 8]]], [13, 1, [0, 0, 1], 4096, 1],
+                  [105, 1, [0, 0, True]], [25, 1, 0, [0, 0, 1], [1] * 10 + [False]],  # a bool is no int
+                  [25, 1, 0, [0, 0, 1], [1] * 10 + [None]], [105, 1, []]):
         with pytest.raises(p.ProtocolError):
             decode_all(p.Direction.REPLY, msgpack.packb(reply))
 
