@@ -159,31 +159,45 @@ def run(runner: Runner, image: Path, script: str, timeout: float) -> str:
     return done.stdout
 
 
+def load_redis(runner: Runner, image: Path, args: argparse.Namespace, rows: dict[str, dict[str, float]]) -> None:
+    """redis-server and redis-benchmark in one sandbox; every INCR and LPUSH must be counted."""
+    port = free_port() if runner is NATIVE else 6379  # natively, the host's own loopback
+    redis = parse_redis(run(runner, image, redis_script(port, args.requests, args.clients), 600))
+    if (redis.counter, redis.list_length) != (args.requests, args.requests):
+        raise SystemExit(f"{runner.name}: redis counted {redis.counter} INCRs and {redis.list_length} "
+                         f"LPUSHes of {args.requests}")
+    for test, rps in redis.rps.items():
+        rows.setdefault(f"redis {test} (req/s)", {})[runner.name] = rps
+
+
+def load_nginx(runner: Runner, image: Path, args: argparse.Namespace, rows: dict[str, dict[str, float]]) -> None:
+    """nginx and ab in one sandbox; every answer must be a 200 of the right length."""
+    port = free_port() if runner is NATIVE else 8080
+    page, big = parse_nginx(run(runner, image, nginx_script(port, args.requests, args.clients), 600))
+    for result, length in ((page, len(PAGE)), (big, len(BIG))):
+        if result.failed or result.non_2xx or result.document_length != length:
+            raise SystemExit(f"{runner.name}: nginx answered wrongly: {result}")
+    rows.setdefault("nginx page (req/s)", {})[runner.name] = page.rps
+    rows.setdefault("nginx 1 MiB file (req/s)", {})[runner.name] = big.rps
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.servers", description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20000, help="requests per redis test and ab run")
     parser.add_argument("--clients", type=int, default=20, help="concurrent connections")
     parser.add_argument("--only", action="append", default=[], help="runtimes (native, runsc, sentrio)")
+    parser.add_argument("--server", action="append", choices=("redis", "nginx"), default=[],
+                        help="servers to load (default: both)")
     args = parser.parse_args(argv)
     image = server_image()
     runners = [runner for runner in RUNNERS if not args.only or runner.name in args.only]
     rows: dict[str, dict[str, float]] = {}
     for runner in runners:
-        port = free_port() if runner is NATIVE else 6379  # natively, the host's own loopback
         start = time.monotonic()
-        redis = parse_redis(run(runner, image, redis_script(port, args.requests, args.clients), 600))
-        if (redis.counter, redis.list_length) != (args.requests, args.requests):
-            raise SystemExit(f"{runner.name}: redis counted {redis.counter} INCRs and {redis.list_length} "
-                             f"LPUSHes of {args.requests}")
-        for test, rps in redis.rps.items():
-            rows.setdefault(f"redis {test} (req/s)", {})[runner.name] = rps
-        port = free_port() if runner is NATIVE else 8080
-        page, big = parse_nginx(run(runner, image, nginx_script(port, args.requests, args.clients), 600))
-        for result, length in ((page, len(PAGE)), (big, len(BIG))):
-            if result.failed or result.non_2xx or result.document_length != length:
-                raise SystemExit(f"{runner.name}: nginx answered wrongly: {result}")
-        rows.setdefault("nginx page (req/s)", {})[runner.name] = page.rps
-        rows.setdefault("nginx 1 MiB file (req/s)", {})[runner.name] = big.rps
+        if not args.server or "redis" in args.server:
+            load_redis(runner, image, args, rows)
+        if not args.server or "nginx" in args.server:
+            load_nginx(runner, image, args, rows)
         print(f"[bench] {runner.name}: {time.monotonic() - start:.1f} s", file=sys.stderr)
     names = [runner.name for runner in runners]
     print(f"| job | {' | '.join(runner.label for runner in runners)} | Sentrio/runsc |")
