@@ -32,6 +32,7 @@ from abi.linux import (
     page_down,
 )
 from abi.errno import Errno
+from kernel import determinism
 from kernel.creds import ExecCredentials, commit_exec, exec_credentials
 from kernel.errors import SentryError
 from kernel.loader.elf import LoadPlan, choose_bias, parse_elf, plan_load
@@ -206,6 +207,7 @@ async def load_program(mm: MemoryClient, kernel: Kernel, process: ThreadGroup, p
         entry=plan.entry,
         uid=creds.uid, euid=creds.euid, gid=creds.gid, egid=creds.egid,
         secure=int(exec_creds.secure),
+        sysinfo_ehdr=_vdso_base(kernel),
     )
     stack = build_initial_stack(
         stack_top, argv, envp, execfn=path, auxv=auxv, random_bytes=os.urandom(16),
@@ -217,6 +219,13 @@ async def load_program(mm: MemoryClient, kernel: Kernel, process: ThreadGroup, p
     process.exe = program.path
     process.auxv = stack.auxv
     return entry, stack.sp, exec_creds
+
+
+def _vdso_base(kernel: Kernel) -> int | None:
+    """AT_SYSINFO_EHDR: the platform's vDSO, whose clocks read the host's time without a trap;
+    none in a deterministic run, whose clocks are virtual and must all come to the Sentry."""
+    vdso = kernel.platform.vdso
+    return None if vdso is None or determinism.deterministic() else vdso.base
 
 
 def reset_registers(task: Task, entry: int, sp: int) -> None:

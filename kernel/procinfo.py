@@ -65,7 +65,12 @@ class ProcessTable(ProcContract):
             root=process.root if live else None, cwd=process.cwd if live else None,
             fds=tuple((fd, opened.handle, cloexec) for fd, opened, cloexec in process.fds.entries()) if live else (),
             hostname=process.uts.hostname, domainname=process.uts.domainname, auxv=process.auxv,
+            platform_mappings=self._platform_mappings() if live else (),
         )
+
+    def _platform_mappings(self) -> tuple[tuple[int, int, int, str], ...]:
+        vdso = self._kernel.platform.vdso
+        return () if vdso is None else vdso.mappings
 
     @operation
     async def system(self) -> SystemInfo:

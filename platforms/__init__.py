@@ -105,11 +105,27 @@ class AddressSpace(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Vdso:
+    """A vDSO present at the same place in every address space the platform makes.
+
+    Its clock functions read the time without a system call, as on Linux; a clock they cannot
+    read that way falls back to a ``syscall`` instruction, which traps to the Sentry as any
+    other does. The guest learns ``base`` from AT_SYSINFO_EHDR."""
+
+    #: The vDSO's ELF image: AT_SYSINFO_EHDR.
+    base: int
+    #: Its mappings as /proc/PID/maps names them: (start, end, prot, name), in address order.
+    mappings: tuple[tuple[int, int, int, str], ...]
+
+
 class Platform(Protocol):
     """Makes address spaces. One platform serves the whole sandbox."""
 
     #: The highest guest address + 1 the platform can map (the stub lives above it).
     max_user_address: int
+    #: The vDSO every address space has, once :meth:`serve` has started; None without one.
+    vdso: Vdso | None
 
     async def new_address_space(self) -> AddressSpace:
         ...

@@ -34,8 +34,12 @@ from abi.seccomp import (
     insn,
 )
 
-#: Where the stub's single page lives; the guest may use every address below it.
+#: Where the stub's single page lives.
 STUB_BASE = TASK_SIZE - PAGE_SIZE
+#: The host's vDSO and its data pages ([vvar], [vvar_vclock]: 8 pages on Linux 6.x) are moved
+#: here, below the stub page, in the template and so in every address space; the guest may use
+#: every address below it.
+VDSO_AREA = STUB_BASE - 64 * PAGE_SIZE
 #: The legacy vsyscall page, at a fixed address in every x86-64 process (0x0: gettimeofday,
 #: 0x400: time, 0x800: getcpu), executable-only: the host kernel emulates a call into it.
 VSYSCALL_PAGE = 0xFFFF_FFFF_FF60_0000

@@ -65,6 +65,9 @@ class ProcessInfo:
     domainname: bytes = b""
     #: The auxiliary vector its program started with, AT_NULL pair included.
     auxv: tuple[tuple[int, int], ...] = ()
+    #: Mappings the platform puts in every address space, above the MM's (the vDSO and its
+    #: data): (start, end, prot, name); none for a zombie.
+    platform_mappings: tuple[tuple[int, int, int, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from abi.creds import CAP_SYS_PTRACE, Caller
 from abi.errno import EACCES, ENOENT, Errno
-from abi.linux import (MAP_ANONYMOUS, MAP_SHARED, O_ACCMODE, O_PATH, O_RDONLY, PAGE_SIZE, PROC_SUPER_MAGIC, S_IFREG,
-                       SYSFS_MAGIC)
+from abi.linux import (MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, O_ACCMODE, O_PATH, O_RDONLY, PAGE_SIZE, PROC_SUPER_MAGIC,
+                       S_IFREG, SYSFS_MAGIC)
 from services.vfs.file import File, PathFile, seek_position
 from services.vfs.inode import Dir, Filesystem, Inode, Symlink
 from services.vfs.path import path_of
@@ -517,7 +517,9 @@ class ProcFs:
             return f"{start:08x}-{end:08x} {perms} {offset:08x} 00:00 0" + (f"{'':<19}{name}" if name else "") + "\n"
 
         async def maps() -> bytes:
-            return "".join(maps_line(*row) for row in await maps_rows()).encode()
+            rows = await maps_rows() + [(start, end, prot, MAP_PRIVATE, 0, name)
+                                        for start, end, prot, name in process.platform_mappings]
+            return "".join(maps_line(*row) for row in rows).encode()
 
         async def smaps_rows() -> list[tuple[int, int, int, int, int, str, int, int, int]]:
             return [] if mm is None else await self.bus.call("mm", "smaps", mm)

@@ -17,7 +17,7 @@ import trio
 from abi.linux import PROT_EXEC, PROT_READ, PROT_WRITE, SEGV_ACCERR, SEGV_MAPERR, Signal
 from platforms import StopReason
 from platforms.ptrace.platform import PtracePlatform
-from platforms.ptrace.stub import LAYOUT, STUB_BASE
+from platforms.ptrace.stub import LAYOUT, STUB_BASE, VDSO_AREA
 
 CODE = 0x400000
 DATA = 0x500000
@@ -91,11 +91,16 @@ async def test_faults_come_back_with_their_siginfo(sandbox: Sandbox) -> None:
     space.release()
 
 
-async def test_a_stub_holds_only_its_page_and_guest_mappings(sandbox: Sandbox) -> None:
+async def test_a_stub_holds_only_its_page_the_vdso_and_guest_mappings(sandbox: Sandbox) -> None:
     space, _ = await _thread_running(sandbox, GETPPID_LOOP)
     with open(f"/proc/{space.pid}/maps") as maps:
-        starts = [int(line.split("-")[0], 16) for line in maps]
-    assert [s for s in starts if s < 1 << 47] == [CODE, STUB_BASE]
+        rows = [line.split() for line in maps]
+    vdso = sandbox.platform.vdso
+    assert vdso is not None and vdso.mappings[0][0] == VDSO_AREA
+    assert [(int(row[0].split("-")[0], 16), row[5] if len(row) > 5 and row[5].startswith("[") else "")
+            for row in rows if int(row[0].split("-")[0], 16) < 1 << 47] == \
+        [(CODE, ""), *((start, name) for start, _, _, name in vdso.mappings), (STUB_BASE, "")]
+    assert "[vdso]" in (name for *_, name in vdso.mappings)
     fds = os.listdir(f"/proc/{space.pid}/fd")
     assert fds == ["3"]  # the memory file, nothing else
     with open(f"/proc/{space.pid}/comm") as comm:
