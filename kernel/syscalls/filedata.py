@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from abi.errno import EINVAL, EPIPE, Errno
+from abi.errno import EFBIG, EINVAL, EPIPE, Errno
 from abi.linux import (
     AT_FDCWD,
     F_RDLCK,
@@ -31,7 +31,7 @@ from abi.structs import TIMEVAL, U64
 from kernel.files import install, vfs
 from kernel.syscalls.args import Addr, Fd, Int, Off, Size, UInt
 from kernel.syscalls.attrs import resizing, clamp_ns, setattr_at
-from kernel.syscalls.readwrite import broken_pipe
+from kernel.syscalls.readwrite import broken_pipe, file_too_big
 from kernel.syscalls.table import syscall
 from services.vfs.contract import Attrs, Opened
 
@@ -55,21 +55,30 @@ async def _offset(t: Task, addr: int) -> int | None:
     return value
 
 
-async def _moving(t: Task, call: Awaitable[T]) -> T:
-    """A move between files, as an interruptible sleep; EPIPE comes with SIGPIPE."""
+async def _moving(t: Task, call: Awaitable[T], sleeps: bool = True) -> T:
+    """A move between files, as an interruptible sleep if it ``sleeps``; EPIPE comes with
+    SIGPIPE, EFBIG with SIGXFSZ."""
     try:
-        return await t.blocking(call)
+        return await (t.blocking(call) if sleeps else call)
     except Errno as error:
-        if error.errno == EPIPE:
-            await broken_pipe(t)
+        await _signal_for(t, error.errno)
         raise
+
+
+async def _signal_for(t: Task, errno: int) -> None:
+    """The signal Linux sends with a write's ``errno``, even when it only cut a copy short."""
+    if errno == EPIPE:
+        await broken_pipe(t)
+    elif errno == EFBIG:
+        await file_too_big(t)
 
 
 @syscall
 async def sendfile(t: Task, out_fd: Fd, in_fd: Fd, offset: Addr, count: Size) -> int:
     source, sink = t.process.fds.handle(in_fd), t.process.fds.handle(out_fd)
     start = await _offset(t, offset)
-    done, end = await _moving(t, vfs(t, "sendfile", sink, source, start, min(count, MAX_RW_COUNT)))
+    done, end, cut_short = await _moving(t, vfs(t, "sendfile", sink, source, start, min(count, MAX_RW_COUNT)))
+    await _signal_for(t, cut_short)
     if offset:
         await t.mm.write_struct(U64, offset, end)
     return done
@@ -82,7 +91,9 @@ async def copy_file_range(t: Task, fd_in: Fd, off_in: Addr, fd_out: Fd, off_out:
         raise Errno(EINVAL)
     source, sink = t.process.fds.handle(fd_in), t.process.fds.handle(fd_out)
     start_in, start_out = await _offset(t, off_in), await _offset(t, off_out)
-    done, end_in, end_out = await vfs(t, "copy_file_range", source, start_in, sink, start_out, length)
+    done, end_in, end_out, cut_short = await _moving(
+        t, vfs(t, "copy_file_range", source, start_in, sink, start_out, length), sleeps=False)
+    await _signal_for(t, cut_short)
     if off_in:
         await t.mm.write_struct(U64, off_in, end_in)
     if off_out:

@@ -495,11 +495,13 @@ class VfsContract(Contract):
 
     @operation
     async def sendfile(self, caller: Caller, sink: Handle, source: Handle, offset: int | None,
-                       count: int) -> tuple[int, int | None]:
-        """sendfile(2): (bytes moved, the source offset after, when ``offset`` was given).
-        Only the wait for the first bytes can be interrupted (the kernel runs the call as an
-        interruptible sleep); once data moved the call finishes. EBADF, EINVAL (an O_APPEND
-        sink), EAGAIN, EPIPE."""
+                       count: int) -> tuple[int, int | None, int]:
+        """sendfile(2): (bytes moved, the source offset after, when ``offset`` was given, and
+        the errno that cut the copy short after some bytes moved, else 0: the caller still owes
+        its signal, SIGXFSZ for EFBIG, SIGPIPE for EPIPE). Only the wait for the first bytes can
+        be interrupted (the kernel runs the call as an interruptible sleep); once data moved the
+        call finishes. The sink's writes keep the caller's RLIMIT_FSIZE. EBADF, EINVAL (an
+        O_APPEND sink), EAGAIN, EPIPE, EFBIG."""
         raise NotImplementedError
 
     @operation
@@ -516,9 +518,10 @@ class VfsContract(Contract):
 
     @operation
     async def copy_file_range(self, caller: Caller, source: Handle, source_offset: int | None, sink: Handle,
-                              sink_offset: int | None, count: int) -> tuple[int, int | None, int | None]:
-        """copy_file_range(2) between regular files: (bytes copied, the offsets after). EBADF,
-        EINVAL (not regular files, overlapping ranges of one file), EXDEV never (we copy)."""
+                              sink_offset: int | None, count: int) -> tuple[int, int | None, int | None, int]:
+        """copy_file_range(2) between regular files: (bytes copied, the offsets after, and the
+        errno that cut it short, as sendfile's). EBADF, EINVAL (not regular files, overlapping
+        ranges of one file), EFBIG, EXDEV never (we copy)."""
         raise NotImplementedError
 
     # --- timerfd (services/vfs/timerfd.py) ---------------------------------------------------------

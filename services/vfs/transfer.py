@@ -14,6 +14,7 @@ it one ``sendfile`` of a file into itself held every process of the sandbox for 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,7 @@ from abi.linux import (
 from kernel.bus import operation
 from services.vfs.contract import Handle
 from services.vfs.descriptions import DescriptionOperations
+from services.vfs.limits import within_size_limit
 from services.vfs.pipe import PipeFile
 
 if TYPE_CHECKING:
@@ -42,6 +44,9 @@ if TYPE_CHECKING:
     from services.vfs.pipe import Pipe
 
 _CHUNK = 1 << 20
+#: How long a copy runs before it lets other tasks run (a checkpoint after every chunk cost
+#: more than the chunk when chunks are small: one scheduler pass and one epoll call each).
+_SLICE = 0.001
 _SPLICE_CHUNK = 1 << 16
 _SPLICE_FLAGS = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT
 
@@ -73,48 +78,88 @@ class TransferOperations(DescriptionOperations):
                 await self._sync_mapped(sink, wrote=True)
 
     async def _copy(self, caller: Caller, source: File, source_offset: int | None, sink: File,
-                    sink_offset: int | None, count: int) -> tuple[int, int | None, int | None]:
+                    sink_offset: int | None, count: int) -> tuple[int, int | None, int | None, int]:
         """Move up to ``count`` bytes; an offset of None uses (and moves) the description's own.
+        Returns the count, the offsets after and the errno that cut the copy short (0 if none).
 
         Once some bytes moved, a source with nothing more ready (a pipe, a terminal) ends the
-        copy, and the rest is shielded from the caller's interruption.
+        copy, and the rest is shielded from the caller's interruption. An error once some bytes
+        moved ends the copy with their count, as Linux's splice_direct_to_actor answers. The
+        sink's writes are cut at the caller's RLIMIT_FSIZE, as generic_write_checks cuts them.
         """
-        done = 0
+        done = cut_short = 0
+        sized = sink.inode is not None and sink.inode.kind == S_IFREG
+        checkpoint_at = time.monotonic() + _SLICE
         buffer = bytearray(min(count, _CHUNK))
         while done < count:
             if done and not source.poll() & POLLIN:
                 break
             view = memoryview(buffer)[:min(count - done, _CHUNK)]
-            n = await (source.read_as(caller, [view]) if source_offset is None else source.pread([view], source_offset))
+            try:
+                n = await (source.read_as(caller, [view]) if source_offset is None
+                           else source.pread([view], source_offset))
+            except Errno as error:
+                if done:
+                    cut_short = error.errno
+                    break
+                raise
             if n == 0:
                 break
-            if source_offset is not None:
-                source_offset += n
+            chunk = view[:n]
+            repeats = self._repeats(source, source_offset, sink, sink_offset, n, count - done)
+            if repeats > 1:
+                chunk = memoryview(bytes(chunk) * repeats)
             with trio.CancelScope(shield=True):  # the bytes are out of the source: they must land
-                chunk = view[:n]
-                written = await (sink.write_as(caller, [chunk]) if sink_offset is None
-                                 else sink.pwrite([chunk], sink_offset))
+                try:
+                    if sized:
+                        chunk = within_size_limit(caller, sink.offset if sink_offset is None else sink_offset,
+                                                  [chunk])[0]
+                    written = await (sink.write_as(caller, [chunk]) if sink_offset is None
+                                     else sink.pwrite([chunk], sink_offset))
+                except Errno as error:
+                    if done:
+                        cut_short = error.errno
+                        break
+                    raise
+            if source_offset is not None:
+                source_offset += written
             if sink_offset is not None:
                 sink_offset += written
             done += written
-            if written < n:
+            if written < len(chunk):
                 break
-            await trio.lowlevel.cancel_shielded_checkpoint()  # other processes run between chunks
-        return done, source_offset, sink_offset
+            if time.monotonic() >= checkpoint_at:  # other processes run between chunks
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                checkpoint_at = time.monotonic() + _SLICE
+        return done, source_offset, sink_offset, cut_short
 
+    @staticmethod
+    def _repeats(source: File, source_offset: int | None, sink: File, sink_offset: int | None, n: int,
+                 left: int) -> int:
+        """How many times the ``n`` bytes just read may be written at once: more than once when
+        a file is copied onto its own end (sendfile of a file to itself, at an offset ``n``
+        bytes before the end it appends to). Linux then reads back, chunk after chunk, exactly
+        the ``n`` bytes it wrote, so the copy is those bytes repeated; writing them repeated
+        gives the same file, the same counts and offsets, in far fewer steps."""
+        if source_offset is None or sink_offset is not None or source.inode is None or source.inode is not sink.inode:
+            return 1
+        if source_offset + n != sink.offset:
+            return 1
+        return max(1, min(left, _CHUNK) // n)
     @operation
     async def sendfile(self, caller: Caller, sink: Handle, source: Handle, offset: int | None,
-                       count: int) -> tuple[int, int | None]:
+                       count: int) -> tuple[int, int | None, int]:
         reader, writer = self._ends(source, sink)
         if writer.flags & O_APPEND or reader.socket_identity is not None:
             raise Errno(EINVAL)  # a socket cannot be sendfile's source
         async with self._coherent(reader, writer):
-            done, end, _ = await self._copy(caller, reader, offset, writer, None, min(count, MAX_RW_COUNT))
-        return done, end
+            done, end, _, cut_short = await self._copy(caller, reader, offset, writer, None,
+                                                       min(count, MAX_RW_COUNT))
+        return done, end, cut_short
 
     @operation
     async def copy_file_range(self, caller: Caller, source: Handle, source_offset: int | None, sink: Handle,
-                              sink_offset: int | None, count: int) -> tuple[int, int | None, int | None]:
+                              sink_offset: int | None, count: int) -> tuple[int, int | None, int | None, int]:
         reader, writer = self._ends(source, sink)
         if writer.flags & O_APPEND:
             raise Errno(EBADF)
