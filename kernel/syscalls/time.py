@@ -2,7 +2,8 @@
 
 Wall and monotonic clocks are the host's (the guest runs on the host's CPU and timebase, as in
 gVisor). Most reads never come here: the guest reads them through the host's vDSO, which every
-address space maps (docs/architecture.md, The vDSO), except in a deterministic run. The CPU-time clocks measure the guest's own stub threads: CLOCK_PROCESS_CPUTIME_ID,
+address space maps (docs/architecture.md, The vDSO), except in a deterministic run. The
+CPU-time clocks measure the guest's own stub threads: CLOCK_PROCESS_CPUTIME_ID,
 CLOCK_THREAD_CPUTIME_ID, and the negative ids ``clock_getcpuclockid`` and
 ``pthread_getcpuclockid`` make for any process or thread of the sandbox (``~pid << 3 | type``,
 bit 2 for a thread). Sleeps are trio sleeps, so a sleeping guest thread costs nothing while it
