@@ -94,6 +94,7 @@ class HostTerminal:
         try:
             yield
         finally:
+            self._flush_output()  # written out in raw mode, as the guest's terminal processed it
             self.restore()
 
     def restore(self) -> None:
@@ -175,6 +176,16 @@ class HostTerminal:
                 if self.kernel is not None:
                     await signal_foreground(self.kernel, signo)
 
+    def _flush_output(self) -> None:
+        """Copy out what the guest last wrote, before the host terminal leaves raw mode: output
+        copied after would be processed twice (the guest's ONLCR, then the host's: \r\r\n)."""
+        while True:
+            try:
+                if not self._copy_output_once() or not _pending(self.master):
+                    break
+            except OSError:
+                break
+
     def _drain_output(self) -> None:
         """Copy out everything the guest has written so far, before a signal key goes in.
 
@@ -229,12 +240,7 @@ class HostTerminal:
 
     def close(self) -> None:
         """Flush what the guest last wrote, restore the host terminal, and let go of the pty."""
-        while True:
-            try:
-                if not self._copy_output_once() or not _pending(self.master):
-                    break
-            except OSError:
-                break
+        self._flush_output()
         self.restore()
         os.close(self.master)
         for fd, host in enumerate((self.host_in, self.host_out, self.host_err)):  # the Sentry's own again
