@@ -53,7 +53,7 @@ INOTIFY_MAX_USER_INSTANCES = 128
 INOTIFY_MAX_QUEUED_EVENTS = 16384
 #: max_user_watches: Linux allows the watches 1% of memory holds, at a cost of about this many
 #: bytes each (a mark and the inode it pins), between these bounds.
-INOTIFY_WATCH_COST = 1336
+INOTIFY_WATCH_COST = 1312
 INOTIFY_MIN_USER_WATCHES = 8192
 INOTIFY_MAX_USER_WATCHES = 1048576
 
