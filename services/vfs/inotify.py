@@ -12,9 +12,8 @@ sandbox that watches nothing, and a dictionary lookup per inode touched otherwis
 
 Linux's order of events is kept: a directory watching its entries hears of an entry's event
 before the entry's own watch, with the entry's name; an unlinked file's last name going gives
-IN_ATTRIB, IN_DELETE_SELF and IN_IGNORED on it, then IN_DELETE in its directory. Where Linux
-waits for the last close of an unlinked file to say IN_DELETE_SELF, Sentrio says it at the
-unlink.
+IN_ATTRIB, IN_DELETE_SELF and IN_IGNORED on it, then IN_DELETE in its directory; a file
+unlinked while open says IN_DELETE_SELF at its last close.
 """
 
 from __future__ import annotations
@@ -53,7 +52,7 @@ from abi.inotify import (
     IN_OPEN,
     IN_Q_OVERFLOW,
 )
-from abi.linux import O_NONBLOCK, O_PATH, POLLIN, POLLRDNORM, S_IFDIR
+from abi.linux import O_NONBLOCK, O_PATH, O_RDONLY, POLLIN, POLLRDNORM, S_IFDIR
 from kernel.bus import operation
 from services.vfs.contract import Attrs, Handle
 from services.vfs.core import VfsCore
@@ -129,6 +128,8 @@ class InotifyState:
         #: Instances and watches by the effective uid that made them (Linux's ucounts).
         self.instances: Counter[int] = Counter()
         self.watches: Counter[int] = Counter()
+        #: Watched files unlinked while open: IN_DELETE_SELF comes at their last close.
+        self.unlinked: set[Inode] = set()
         #: The cookie that pairs a rename's IN_MOVED_FROM and IN_MOVED_TO.
         self.cookies = itertools.count(1)
 
@@ -138,6 +139,7 @@ class InotifyState:
         watches.remove(watch)
         if not watches:
             del self.by_inode[watch.inode]
+            self.unlinked.discard(watch.inode)
         self.watches[watch.instance.uid] -= 1
 
 
@@ -149,6 +151,8 @@ class Inotify(AnonInodeFile):
 
     def __init__(self, flags: int, state: InotifyState, uid: int) -> None:
         super().__init__(flags)
+        self.flags = O_RDONLY | flags  # read-only, as Linux opens it: a write is EBADF
+        self.set_access(self.flags)
         self.state = state
         self.uid = uid
         self.max_queued = state.limits.max_queued_events
@@ -224,6 +228,9 @@ class Inotify(AnonInodeFile):
 
     def readable_bytes(self) -> int:
         return sum(event.size for event in self.queue)
+
+    def proc_target(self) -> bytes:
+        return b"anon_inode:inotify"
 
     def release(self) -> None:
         """The last fd closed: every watch goes (no IN_IGNORED: no one can read it)."""
@@ -315,8 +322,13 @@ class Notifying(VfsCore):
             self.notify_file(file, IN_OPEN)
 
     def notify_closed(self, file: File) -> None:
+        """The description's last reference went: IN_CLOSE_WRITE or IN_CLOSE_NOWRITE, and an
+        unlinked file's IN_DELETE_SELF if it was the last one open."""
         if not file.flags & O_PATH:
             self.notify_file(file, IN_CLOSE_WRITE if file.writable else IN_CLOSE_NOWRITE)
+        inode = file.inode
+        if inode is not None and inode in self.inotify.unlinked:
+            self._gone(inode)
 
     def notify_created(self, directory: Dir, name: bytes, inode: Inode) -> None:
         self._deliver(directory, IN_CREATE | _isdir(inode), name)
@@ -349,12 +361,18 @@ class Notifying(VfsCore):
             self._gone(replaced)
 
     def _gone(self, inode: Inode) -> None:
-        """If ``inode`` lost its last name (a directory removed is gone): IN_DELETE_SELF, and
-        every watch on it ends (IN_IGNORED)."""
-        if inode in self.watched and (isinstance(inode, Dir) or inode.nlink <= 0):
-            self._deliver(inode, IN_DELETE_SELF)
-            for watch in tuple(self.watched.get(inode, ())):
-                watch.instance.remove(watch)
+        """If ``inode`` lost its last name (a directory removed is gone) and no description
+        holds it open: IN_DELETE_SELF, and every watch on it ends (IN_IGNORED). Held open, it
+        goes at the last close, as Linux's inode does."""
+        if inode not in self.watched or not isinstance(inode, Dir) and inode.nlink > 0:
+            return
+        if not isinstance(inode, Dir) and any(file.inode is inode for file in self.files.values()):
+            self.inotify.unlinked.add(inode)
+            return
+        self.inotify.unlinked.discard(inode)
+        self._deliver(inode, IN_DELETE_SELF)
+        for watch in tuple(self.watched.get(inode, ())):
+            watch.instance.remove(watch)
 
     # --- the operations -----------------------------------------------------------------------
 

@@ -140,6 +140,25 @@ static void file_events(void) {
     close(in);
 }
 
+static void unlinked_while_open(void) {
+    int in = instance();
+    mkdir(at("u"), 0755);
+    int f = open(at("u/f"), O_RDWR | O_CREAT, 0644);
+    int path = open(at("u/f"), O_PATH);
+    CHECK("watch u", inotify_add_watch(in, at("u"), IN_ALL_EVENTS));
+    CHECK("watch f", inotify_add_watch(in, at("u/f"), IN_ALL_EVENTS));
+    unlink(at("u/f"));
+    drain(in, "unlink an open file");
+    if (write(f, "x", 1) < 0) perror("write");
+    close(f);
+    drain(in, "write and close: one O_PATH fd still holds it");
+    close(path);
+    drain(in, "close the O_PATH fd");
+    rmdir(at("u"));
+    drain(in, "rmdir");
+    close(in);
+}
+
 static void directory_events(void) {
     int in = instance();
     mkdir(at("e"), 0755);
@@ -255,6 +274,10 @@ static void reading(void) {
     CHECK("watch q", inotify_add_watch(in, at("q"), IN_CREATE | IN_MODIFY));
     char buf[64] __attribute__((aligned(8)));
     CHECK("read empty nonblocking", read(in, buf, sizeof buf));
+    CHECK("write", write(in, buf, 16));
+    CHECK("lseek", lseek(in, 0, SEEK_CUR));
+    printf("F_GETFL 0%o\n", fcntl(in, F_GETFL) & ~O_LARGEFILE);
+
     int n = -1;
     CHECK("FIONREAD empty", ioctl(in, FIONREAD, &n));
     printf("FIONREAD: %d\n", n);
@@ -307,6 +330,7 @@ int main(int argc, char **argv) {
     if (mkdir(dir, 0755) < 0) { perror("mkdir"); return 1; }
     const char *only = argc > 2 ? argv[2] : "";
     if (!*only || !strcmp(only, "files")) file_events();
+    if (!*only || !strcmp(only, "unlinked")) unlinked_while_open();
     if (!*only || !strcmp(only, "dirs")) directory_events();
     if (!*only || !strcmp(only, "renames")) renames();
     if (!*only || !strcmp(only, "flags")) watch_flags();

@@ -1,0 +1,70 @@
+"""Real programs of the Debian image watching files inside the sandbox: coreutils' ``tail -f``
+(which follows a file by inotify) and python3 calling inotify through ctypes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.compat.conftest import needs_root, sentrio
+from tests.compat.cpython import build_image
+
+pytestmark = needs_root()
+
+#: tail -f in the background; a line appended must reach it. In inotify mode tail sleeps
+#: until an event comes, so the line shows only if the append was told to it. The loops
+#: bound the wait; nothing is timed.
+TAIL = """
+cd /tmp
+echo first > log
+tail -f log > out &
+pid=$!
+for i in $(seq 1 600); do grep -q first out && break; sleep 0.1; done
+ls -l /proc/$pid/fd | grep -o 'anon_inode:inotify'
+echo second >> log
+for i in $(seq 1 600); do grep -q second out && break; sleep 0.1; done
+kill $pid
+cat out
+"""
+
+PYTHON = r"""
+import ctypes, os, struct
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.inotify_init1(os.O_NONBLOCK)
+os.mkdir("/tmp/w")
+wd = libc.inotify_add_watch(fd, b"/tmp/w", 0x100 | 0x200 | 0x2 | 0x8 | 0x40 | 0x80)
+with open("/tmp/w/a", "w") as f:
+    f.write("x")
+os.rename("/tmp/w/a", "/tmp/w/b")
+os.unlink("/tmp/w/b")
+data = os.read(fd, 4096)
+os.rmdir("/tmp/w")
+cookies = []
+while data:
+    w, mask, cookie, length = struct.unpack_from("iIII", data)
+    name = data[16:16 + length].rstrip(b"\0").decode()
+    if cookie:
+        cookies.append(cookie)
+    print(w == wd, hex(mask), name)
+    data = data[16 + length:]
+print("cookies pair:", len(cookies) == 2 and cookies[0] == cookies[1])
+"""
+
+
+@pytest.fixture(scope="module")
+def debian() -> Path:
+    return build_image()
+
+
+def test_tail_follows_an_appended_line(debian: Path) -> None:
+    outcome = sentrio(debian, "/bin/sh", "-c", TAIL, timeout=180)
+    assert outcome.stdout == "anon_inode:inotify\nfirst\nsecond\n", outcome.stderr
+
+
+def test_python_reads_inotify_events_through_ctypes(debian: Path) -> None:
+    outcome = sentrio(debian, "python3", "-c", PYTHON, timeout=180)
+    assert outcome.stdout.splitlines() == [
+        "True 0x100 a", "True 0x2 a", "True 0x8 a", "True 0x40 a", "True 0x80 b", "True 0x200 b",
+        "cookies pair: True",
+    ], outcome.stderr
