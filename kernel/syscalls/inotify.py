@@ -15,7 +15,7 @@ from abi.linux import AT_FDCWD
 from kernel.files import install, vfs
 from kernel.syscalls.args import Addr, Fd, Int, UInt
 from kernel.syscalls.paths import read_path, start_handle
-from kernel.syscalls.status import errno_only
+from kernel.syscalls.status import errno_only, partial
 from kernel.syscalls.table import syscall
 from services.vfs.contract import Opened
 
@@ -38,6 +38,8 @@ async def inotify_init1(t: Task, flags: Int) -> int:
 
 
 @syscall
+@partial("events come from the sandbox's own changes: none for the host's changes under --rw or in volumes, "
+         "for execve, sendfile/splice/copy_file_range or xattr changes; no IN_UNMOUNT")
 async def inotify_add_watch(t: Task, fd: Fd, pathname: Addr, mask: UInt) -> int:
     """Watch the inode ``pathname`` names for the events of ``mask``: its watch descriptor."""
     if not mask & IN_ALL_BITS or mask & IN_MASK_ADD and mask & IN_MASK_CREATE:

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from abi.inotify import INOTIFY_MAX_QUEUED_EVENTS, INOTIFY_MAX_USER_INSTANCES, inotify_max_user_watches
 from tests.compat.conftest import needs_root, sentrio
 from tests.compat.cpython import build_image
 
@@ -68,3 +70,12 @@ def test_python_reads_inotify_events_through_ctypes(debian: Path) -> None:
         "True 0x100 a", "True 0x2 a", "True 0x8 a", "True 0x40 a", "True 0x80 b", "True 0x200 b",
         "cookies pair: True",
     ], outcome.stderr
+
+
+def test_proc_sys_fs_inotify_shows_the_limits_the_vfs_keeps(debian: Path) -> None:
+    outcome = sentrio(debian, "/bin/sh", "-c", "cd /proc/sys/fs/inotify && cat max_user_instances max_queued_events "
+                      "max_user_watches", timeout=120)
+    instances, queued, watches = outcome.stdout.split()
+    assert (int(instances), int(queued)) == (INOTIFY_MAX_USER_INSTANCES, INOTIFY_MAX_QUEUED_EVENTS), outcome.stderr
+    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    assert int(watches) == inotify_max_user_watches(memory)
