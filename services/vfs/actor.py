@@ -7,8 +7,9 @@ procfs on /proc and a sysfs on /sys, then the run's volumes and tmpfs mounts
 
 Its operations (the contract, :mod:`services.vfs.contract`) are written by area: names
 (:mod:`services.vfs.names`), descriptions (:mod:`services.vfs.descriptions`), readiness
-(:mod:`services.vfs.readiness`), anonymous files (:mod:`services.vfs.anonymous`) and transfers
-between files (:mod:`services.vfs.transfer`); every permission is decided by
+(:mod:`services.vfs.readiness`), anonymous files (:mod:`services.vfs.anonymous`), transfers
+between files (:mod:`services.vfs.transfer`) and inotify's watches, which names and
+descriptions tell of their changes (:mod:`services.vfs.inotify`); every permission is decided by
 :mod:`services.vfs.permissions`. The VFS reads nothing of the kernel's: what it needs of
 processes (/proc, the terminal's session) it asks the ``proc`` service.
 """

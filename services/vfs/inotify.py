@@ -199,12 +199,23 @@ class Inotify(AnonInodeFile):
     # --- the file -----------------------------------------------------------------------------
 
     async def read(self, buffers: list[memoryview]) -> int:
-        room = sum(len(b) for b in buffers)
-        queue = self.queue
-        while not queue:
+        while not self.queue:
             if self.flags & O_NONBLOCK:
                 raise Errno(EAGAIN)
             await self._changes.wait()
+        return self._take(buffers)
+
+    def read_nowait(self, buffers: list[memoryview]) -> int | None:
+        if not self.queue:
+            if self.flags & O_NONBLOCK:
+                raise Errno(EAGAIN)
+            return None
+        return self._take(buffers)
+
+    def _take(self, buffers: list[memoryview]) -> int:
+        """As many whole events as ``buffers`` hold (EINVAL if not even the first fits)."""
+        room = sum(len(b) for b in buffers)
+        queue = self.queue
         out = bytearray()
         while queue and len(out) + queue[0].size <= room:
             event = queue.popleft()
