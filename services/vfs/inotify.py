@@ -52,7 +52,7 @@ from abi.inotify import (
     IN_OPEN,
     IN_Q_OVERFLOW,
 )
-from abi.linux import O_NONBLOCK, O_PATH, O_RDONLY, POLLIN, POLLRDNORM, S_IFDIR
+from abi.linux import O_NONBLOCK, O_PATH, O_RDONLY, POLLIN, POLLRDNORM, S_IFDIR, S_IFIFO
 from kernel.bus import operation
 from services.vfs.contract import Attrs, Handle
 from services.vfs.core import VfsCore
@@ -323,9 +323,10 @@ class Notifying(VfsCore):
         return (where[1], where[2]) if where is not None and where[2] is not None else (None, None)
 
     def notify_file(self, file: File, mask: int) -> None:
-        """An event on the file an open description reads or writes."""
+        """An event on the file an open description reads or writes (a FIFO's data moving is
+        none: Linux 6.18 tells only of its opens and closes)."""
         inode = file.inode
-        if inode is not None:
+        if inode is not None and not (mask & (IN_ACCESS | IN_MODIFY) and inode.kind == S_IFIFO):
             self.notify(inode, mask, *self.place(file))
 
     def notify_opened(self, file: File) -> None:

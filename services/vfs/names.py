@@ -189,12 +189,14 @@ class NameOperations(Notifying):
         return self.opened(file)
 
     def _notify_open(self, file: File, found: Lookup, created: bool, truncated: bool) -> None:
-        """IN_CREATE for a new file; IN_OPEN; IN_MODIFY for an existing file O_TRUNC truncated."""
+        """IN_CREATE for a new file; IN_OPEN (a FIFO's once its other end comes: finish_open);
+        IN_MODIFY for an existing file O_TRUNC truncated."""
         inode = file.inode
         assert inode is not None
         if created:
             self.notify_created(found.parent, found.name, inode)
-        self.notify_opened(file)
+        if not file.open_pending:
+            self.notify_opened(file)
         if truncated and not created and inode.kind == S_IFREG:
             self.notify_file(file, IN_MODIFY)
 
@@ -228,7 +230,10 @@ class NameOperations(Notifying):
 
     @operation
     async def finish_open(self, caller: Caller, handle: Handle) -> None:
-        await self.file(handle).finish_open()
+        file = self.file(handle)
+        await file.finish_open()
+        if self.watched:
+            self.notify_opened(file)
 
     @operation
     async def open_exec(self, caller: Caller, root: Handle, start: Handle, path: bytes,

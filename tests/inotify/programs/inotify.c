@@ -171,6 +171,12 @@ static void directory_events(void) {
     drain(in, "mkdir, opendir, readdir, closedir");
     symlink("target", at("e/link"));
     mkfifo(at("e/fifo"), 0644);
+    int reader = open(at("e/fifo"), O_RDONLY | O_NONBLOCK), writer = open(at("e/fifo"), O_WRONLY | O_NONBLOCK);
+    char byte;
+    if (write(writer, "x", 1) < 0 || read(reader, &byte, 1) < 0) perror("fifo");
+    close(writer);
+    close(reader);
+    drain(in, "a FIFO opened, written, read, closed");
     CHECK("watch link itself", inotify_add_watch(in, at("e/link"), IN_ALL_EVENTS | IN_DONT_FOLLOW));
     CHECK("watch link followed", inotify_add_watch(in, at("e/link"), IN_ALL_EVENTS));
     unlink(at("e/link"));
