@@ -1,6 +1,6 @@
 """inotify, native vs Sentrio: every event kind on a file and a directory, rename cookies,
 watch flags, errors, reading (padding, EINVAL, FIONREAD, coalescing), epoll and blocking reads,
-on tmpfs (/tmp), on the image's overlay root, and on a volume (through the gofer)."""
+on tmpfs (/tmp), on the image's overlay root, on a volume and on a --rw root (through the gofer)."""
 
 from __future__ import annotations
 
@@ -57,5 +57,15 @@ def test_volume_changes_made_inside_are_seen(image: Path, scenario: str) -> None
         got = sentrio(image, "/bin/inotify", "/vol", scenario, options=("-v", f"{volume}:/vol"))
     finally:
         shutil.rmtree(volume)
+    assert got.stdout.splitlines() == expected.stdout.splitlines()
+    assert (got.stderr, got.status) == (expected.stderr, expected.status)
+
+
+@needs_root()
+@pytest.mark.parametrize("scenario", ["files", "renames", "unlinked"])
+def test_rw_root_changes_made_inside_are_seen(image: Path, scenario: str) -> None:  # noqa: F811
+    """Under --rw the image's own files are written through the gofer: the same events."""
+    expected = native(image, "/bin/inotify", "/tmp", scenario)
+    got = sentrio(image, "/bin/inotify", "/", scenario, options=("--rw",))
     assert got.stdout.splitlines() == expected.stdout.splitlines()
     assert (got.stderr, got.status) == (expected.stderr, expected.status)

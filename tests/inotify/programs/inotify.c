@@ -205,6 +205,13 @@ static void renames(void) {
     mkdir(at("r1/sub"), 0755);
     rename(at("r1/sub"), at("r2/sub"));
     drain(in, "rename a directory");
+    mkdir(at("r1/d1"), 0755);
+    mkdir(at("r2/d2"), 0755);
+    CHECK("watch d1", inotify_add_watch(in, at("r1/d1"), IN_ALL_EVENTS));
+    CHECK("watch d2", inotify_add_watch(in, at("r2/d2"), IN_ALL_EVENTS));
+    rename(at("r1/d1"), at("r2/d2"));
+    drain(in, "rename a watched directory over a watched empty one");
+    rmdir(at("r2/d2"));
     rmdir(at("r2/sub"));
     unlink(at("r2/old"));
     rmdir(at("r1"));
