@@ -212,6 +212,11 @@ static void renames(void) {
     rename(at("r1/d1"), at("r2/d2"));
     drain(in, "rename a watched directory over a watched empty one");
     rmdir(at("r2/d2"));
+    put(at("r1/x"), "x");
+    CHECK("watch x", inotify_add_watch(in, at("r1/x"), IN_ALL_EVENTS));
+    CHECK("exchange", syscall(SYS_renameat2, AT_FDCWD, at("r1/x"), AT_FDCWD, at("r2/old"), 2 /* RENAME_EXCHANGE */));
+    drain(in, "exchange two files");
+    unlink(at("r1/x"));
     rmdir(at("r2/sub"));
     unlink(at("r2/old"));
     rmdir(at("r1"));
