@@ -30,6 +30,22 @@ kill $pid
 cat out
 """
 
+#: tail -F follows the name: a rotated log (renamed, made again) is followed into the new file.
+TAIL_ROTATED = """
+cd /tmp
+echo one > log
+tail -F log > out 2>err &
+pid=$!
+for i in $(seq 1 600); do grep -q one out && break; sleep 0.1; done
+mv log log.1
+echo two > log
+for i in $(seq 1 600); do grep -q two out && break; sleep 0.1; done
+echo three >> log
+for i in $(seq 1 600); do grep -q three out && break; sleep 0.1; done
+kill $pid
+cat out err
+"""
+
 PYTHON = r"""
 import ctypes, os, struct
 libc = ctypes.CDLL(None, use_errno=True)
@@ -62,6 +78,11 @@ def debian() -> Path:
 def test_tail_follows_an_appended_line(debian: Path) -> None:
     outcome = sentrio(debian, "/bin/sh", "-c", TAIL, timeout=180)
     assert outcome.stdout == "anon_inode:inotify\nfirst\nsecond\n", outcome.stderr
+
+
+def test_tail_follows_a_rotated_log_by_name(debian: Path) -> None:
+    outcome = sentrio(debian, "/bin/sh", "-c", TAIL_ROTATED, timeout=180)
+    assert outcome.stdout == "one\ntwo\nthree\ntail: 'log' has been replaced;  following new file\n", outcome.stderr
 
 
 def test_python_reads_inotify_events_through_ctypes(debian: Path) -> None:
