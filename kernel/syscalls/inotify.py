@@ -39,7 +39,7 @@ async def inotify_init1(t: Task, flags: Int) -> int:
 
 @syscall
 @partial("events come from the sandbox's own changes: none for the host's changes under --rw or in volumes, "
-         "for execve, sendfile/splice/copy_file_range or xattr changes; no IN_UNMOUNT")
+         "for sendfile/splice/copy_file_range or xattr changes, nor execve's IN_ACCESS; no IN_UNMOUNT")
 async def inotify_add_watch(t: Task, fd: Fd, pathname: Addr, mask: UInt) -> int:
     """Watch the inode ``pathname`` names for the events of ``mask``: its watch descriptor."""
     if not mask & IN_ALL_BITS or mask & IN_MASK_ADD and mask & IN_MASK_CREATE:

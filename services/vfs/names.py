@@ -252,6 +252,8 @@ class NameOperations(Notifying):
             self._name(file, inode, found, root)
         else:
             file.opened_at = self.file(start).opened_at
+        if self.watched:
+            self.notify_opened(file)
         return Executable(self.opened(file), await inode.stat(), file.path or path, inode.fs.nosuid)
 
     # --- looking ----------------------------------------------------------------------------------
