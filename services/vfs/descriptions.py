@@ -46,12 +46,13 @@ from abi.linux import (
     TIOCSWINSZ,
     WINSIZE_SIZE,
 )
+from abi.inotify import IN_ACCESS, IN_MODIFY
 from abi.structs import DIRENT64_HEAD, DIRENT_HEAD
 from kernel.bus import operation
 from services.vfs.contract import Attrs, Handle, Opened, PtyInfo, RecordLock, Stat
 from services.vfs.devpts import PtyMaster
 from services.vfs.hostfile import HostFile, SandboxTerminal
-from services.vfs.inotify import IN_ACCESS, IN_MODIFY, Notifying, attribute_events
+from services.vfs.inotify import Notifying, attribute_events
 from services.vfs.limits import check_size_limit, within_size_limit
 from services.vfs.locks import OFFSET_MAX
 from services.vfs.names import change_attributes, remove_privileges

@@ -62,11 +62,12 @@ from abi.linux import (
     W_OK,
     X_OK,
 )
+from abi.inotify import IN_MODIFY
 from kernel.bus import operation
 from services.vfs.contract import Attrs, Executable, Handle, Opened, Stat, StatFs
 from services.vfs.file import File, RegularFile
 from services.vfs.inode import Dir, Inode, RegularInode, Symlink
-from services.vfs.inotify import IN_MODIFY, Notifying, attribute_events
+from services.vfs.inotify import Notifying, attribute_events
 from services.vfs.limits import check_size_limit
 from services.vfs.path import Lookup, parent_of, path_of
 from services.vfs.permissions import (
