@@ -308,12 +308,18 @@ class Notifying(VfsCore):
 
     def notify(self, inode: Inode, mask: int, parent: Dir | None = None, name: bytes | None = None) -> None:
         """An event on ``inode`` (reached as ``parent``/``name``): its directory's watches hear
-        it with the name, then its own watches without."""
-        mask |= _isdir(inode)
+        it with the name, then its own watches without. An unwatched file in an unwatched
+        directory costs two lookups."""
+        watched = self.watched
         directory, entry = _entry(inode, parent, name)
-        if directory is not None and directory in self.watched:
+        to_directory = directory in watched
+        to_inode = inode in watched
+        if not (to_directory or to_inode):
+            return
+        mask |= _isdir(inode)
+        if to_directory and directory is not None:
             self._deliver(directory, mask, entry, child=inode)
-        if inode in self.watched:
+        if to_inode:
             self._deliver(inode, mask)
 
     @staticmethod
