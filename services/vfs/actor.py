@@ -7,8 +7,9 @@ procfs on /proc and a sysfs on /sys, then the run's volumes and tmpfs mounts
 
 Its operations (the contract, :mod:`services.vfs.contract`) are written by area: names
 (:mod:`services.vfs.names`), descriptions (:mod:`services.vfs.descriptions`), readiness
-(:mod:`services.vfs.readiness`), anonymous files (:mod:`services.vfs.anonymous`) and transfers
-between files (:mod:`services.vfs.transfer`); every permission is decided by
+(:mod:`services.vfs.readiness`), anonymous files (:mod:`services.vfs.anonymous`), transfers
+between files (:mod:`services.vfs.transfer`) and inotify's watches, which names and
+descriptions tell of their changes (:mod:`services.vfs.inotify`); every permission is decided by
 :mod:`services.vfs.permissions`. The VFS reads nothing of the kernel's: what it needs of
 processes (/proc, the terminal's session) it asks the ``proc`` service.
 """
@@ -24,6 +25,7 @@ import trio
 
 from abi.creds import KERNEL_CALLER, Caller
 from abi.errno import ENOENT, ENXIO, Errno
+from abi.inotify import inotify_max_user_watches
 from kernel.errors import SentryError
 from services.proc.contract import CONSOLE
 from services.vfs.anonymous import AnonymousFiles
@@ -63,6 +65,7 @@ class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations,
         #: mounts, the overlay's upper layer) may each take half of it, as Linux's tmpfs does.
         self.memory = memory or os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         self.memfd_fs = Filesystem(name=b"memfd", capacity=self.memory // 2)
+        self.inotify.limits.max_user_watches = inotify_max_user_watches(self.memory)
         self.mount_id = 0
         #: The run's mount specs: volumes, tmpfs mounts, a bundle's mounts.
         self.specs = list(mounts)
@@ -86,6 +89,7 @@ class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations,
             from services.vfs.procfs import ProcFs, make_sysfs
 
             procfs = ProcFs(self.bus, self._root, self.table, self.files)
+            procfs.inotify_limits = self.inotify.limits
             system = await self.bus.call("proc", "system")
             await self._mount(b"proc", procfs.root_dir(), b"proc", create=True)
             await self._mount(b"sys", make_sysfs(system.online_cpus), b"sysfs", create=True)

@@ -607,3 +607,26 @@ class VfsContract(Contract):
     async def mq_identity(self, handle: Handle) -> tuple[int, int]:
         """(queue id, status flags) of a message queue description; EBADF for any other file."""
         raise NotImplementedError
+
+    # --- inotify (services/vfs/inotify.py) ---------------------------------------------------------
+
+    @operation
+    async def inotify_init(self, caller: Caller, flags: int) -> Handle:
+        """inotify_init1(2) (``flags``: O_NONBLOCK): a new instance, counted against the
+        caller's real uid; EMFILE past max_user_instances."""
+        raise NotImplementedError
+
+    @operation
+    async def inotify_add_watch(self, caller: Caller, handle: Handle, root: Handle, start: Handle, path: bytes,
+                                mask: int) -> int:
+        """inotify_add_watch(2): the watch descriptor of the instance's watch on the inode
+        ``path`` names (the same one if it is watched already). EINVAL (not an instance, a bad
+        mask), ENOTDIR (IN_ONLYDIR), EACCES (no read permission), EEXIST (IN_MASK_CREATE),
+        ENOSPC (max_user_watches)."""
+        raise NotImplementedError
+
+    @operation
+    async def inotify_rm_watch(self, caller: Caller, handle: Handle, wd: int) -> None:
+        """inotify_rm_watch(2): the watch goes, and its IN_IGNORED is queued. EINVAL for a
+        handle that is not an instance or an unknown ``wd``."""
+        raise NotImplementedError

@@ -46,12 +46,13 @@ from abi.linux import (
     TIOCSWINSZ,
     WINSIZE_SIZE,
 )
+from abi.inotify import IN_ACCESS, IN_MODIFY
 from abi.structs import DIRENT64_HEAD, DIRENT_HEAD
 from kernel.bus import operation
 from services.vfs.contract import Attrs, Handle, Opened, PtyInfo, RecordLock, Stat
-from services.vfs.core import VfsCore
 from services.vfs.devpts import PtyMaster
 from services.vfs.hostfile import HostFile, SandboxTerminal
+from services.vfs.inotify import Notifying, attribute_events
 from services.vfs.limits import check_size_limit, within_size_limit
 from services.vfs.locks import OFFSET_MAX
 from services.vfs.names import change_attributes, remove_privileges
@@ -70,7 +71,7 @@ _TERMINAL_QUERIES = {TCGETS: KERNEL_TERMIOS_SIZE, TIOCGWINSZ: WINSIZE_SIZE}
 _TERMINAL_SETTINGS = frozenset({TCSETS, TCSETSW, TCSETSF, TIOCSWINSZ, TCFLSH, TCXONC, TCSBRK})
 
 
-class DescriptionOperations(VfsCore):
+class DescriptionOperations(Notifying):
     """Operations on open file descriptions, by handle."""
 
     # --- the sandbox's host streams -----------------------------------------------------------------
@@ -110,6 +111,8 @@ class DescriptionOperations(VfsCore):
         for handle in handles:
             file = self.files.get(handle)
             self.release(handle, table)
+            if file is not None and file.refs == 0 and self.watched:
+                self.notify_closed(file)
             if file is not None and file.refs == 0 and file.pts_index is not None and not file.is_terminal:
                 hung_up += (file.pts_index,)
         return hung_up
@@ -125,8 +128,12 @@ class DescriptionOperations(VfsCore):
         if inode is not None and inode.mapped_shared:
             await self._sync_mapped(file, wrote=False)
         if file.may_block and nowait:
-            return file.read_nowait(buffers)
-        return await file.read_as(caller, buffers)
+            done = file.read_nowait(buffers)
+        else:
+            done = await file.read_as(caller, buffers)
+        if done and self.watched:
+            self.notify_file(file, IN_ACCESS)
+        return done
 
     @operation
     async def write(self, caller: Caller, handle: Handle, buffers: list[memoryview], nowait: bool) -> int | None:
@@ -143,12 +150,19 @@ class DescriptionOperations(VfsCore):
             if inode.mapped_shared:
                 await self._sync_mapped(file, wrote=False)
                 try:
-                    return await file.write(buffers)
+                    done: int | None = await file.write(buffers)
                 finally:
                     await self._sync_mapped(file, wrote=True)
+                return self._modified(file, done)
         if file.may_block and nowait:
-            return file.write_nowait(buffers)
-        return await file.write_as(caller, buffers)
+            return self._modified(file, file.write_nowait(buffers))
+        return self._modified(file, await file.write_as(caller, buffers))
+
+    def _modified(self, file: File, written: int | None) -> int | None:
+        """IN_MODIFY after a write that wrote something."""
+        if written and self.watched:
+            self.notify_file(file, IN_MODIFY)
+        return written
 
     @operation
     async def pread(self, caller: Caller, handle: Handle, buffers: list[memoryview], offset: int) -> int:
@@ -156,7 +170,10 @@ class DescriptionOperations(VfsCore):
         if not file.readable:
             raise Errno(EBADF)
         await self._sync_mapped(file, wrote=False)
-        return await file.pread(buffers, offset)
+        done = await file.pread(buffers, offset)
+        if done and self.watched:
+            self.notify_file(file, IN_ACCESS)
+        return done
 
     @operation
     async def pwrite(self, caller: Caller, handle: Handle, buffers: list[memoryview], offset: int) -> int:
@@ -168,9 +185,11 @@ class DescriptionOperations(VfsCore):
             await remove_privileges(caller.creds, file.inode)
         await self._sync_mapped(file, wrote=False)
         try:
-            return await file.pwrite(buffers, offset)
+            done = await file.pwrite(buffers, offset)
         finally:
             await self._sync_mapped(file, wrote=True)
+        self._modified(file, done)
+        return done
 
     async def _sync_mapped(self, file: File, wrote: bool) -> None:
         """For a file mapped MAP_SHARED: before a read or write, the stores made through the
@@ -209,6 +228,8 @@ class DescriptionOperations(VfsCore):
         if entries and not used:
             raise Errno(EINVAL)
         file.consumed(entries[:used])
+        if self.watched:
+            self.notify_file(file, IN_ACCESS)
         return bytes(out)
 
     @operation
@@ -223,6 +244,8 @@ class DescriptionOperations(VfsCore):
         if file.inode is None:
             raise Errno(EBADF)
         await change_attributes(caller, file.inode, attrs)
+        if self.watched:
+            self.notify_file(file, attribute_events(attrs))
 
     @operation
     async def ftruncate(self, caller: Caller, handle: Handle, length: int) -> None:
@@ -237,6 +260,8 @@ class DescriptionOperations(VfsCore):
             await inode.truncate(length)
         finally:
             await self._sync_mapped(file, wrote=True)  # mapped pages past the new end now fault
+        if self.watched:
+            self.notify_file(file, IN_MODIFY)
 
     @operation
     async def fallocate(self, caller: Caller, handle: Handle, mode: int, offset: int, length: int) -> None:
@@ -258,6 +283,8 @@ class DescriptionOperations(VfsCore):
         inode.modified(os.fstat(host).st_size)
         if getattr(inode, "bounded", False):
             inode.account()  # type: ignore[attr-defined]
+        if self.watched:
+            self.notify_file(file, IN_MODIFY)
 
     # --- status flags, ioctls, pipes, mappings ------------------------------------------------------
 

@@ -62,11 +62,12 @@ from abi.linux import (
     W_OK,
     X_OK,
 )
+from abi.inotify import IN_MODIFY
 from kernel.bus import operation
 from services.vfs.contract import Attrs, Executable, Handle, Opened, Stat, StatFs
-from services.vfs.core import VfsCore
 from services.vfs.file import File, RegularFile
 from services.vfs.inode import Dir, Inode, RegularInode, Symlink
+from services.vfs.inotify import Notifying, attribute_events
 from services.vfs.limits import check_size_limit
 from services.vfs.path import Lookup, parent_of, path_of
 from services.vfs.permissions import (
@@ -122,7 +123,7 @@ async def change_attributes(caller: Caller, inode: Inode, attrs: Attrs) -> None:
     await inode.setattr(mode=mode, uid=attrs.uid, gid=attrs.gid, atime_ns=attrs.atime_ns, mtime_ns=attrs.mtime_ns)
 
 
-class NameOperations(VfsCore):
+class NameOperations(Notifying):
     """Operations that name files by path."""
 
     @operation
@@ -182,9 +183,23 @@ class NameOperations(VfsCore):
         file.flags = status_flags(flags)
         file.opener = creds
         self._name(file, inode, found, root)
+        if self.watched:
+            self._notify_open(file, found, created, bool(flags & O_TRUNC))
         if file.open_pending:  # a FIFO waits for its other end: finish_open
             return self.opened(file)._replace(pending=True)
         return self.opened(file)
+
+    def _notify_open(self, file: File, found: Lookup, created: bool, truncated: bool) -> None:
+        """IN_CREATE for a new file; IN_OPEN (a FIFO's once its other end comes: finish_open);
+        IN_MODIFY for an existing file O_TRUNC truncated."""
+        inode = file.inode
+        assert inode is not None
+        if created:
+            self.notify_created(found.parent, found.name, inode)
+        if not file.open_pending:
+            self.notify_opened(file)
+        if truncated and not created and inode.kind == S_IFREG:
+            self.notify_file(file, IN_MODIFY)
 
     def _name(self, file: File, inode: Inode, found: Lookup, root: Handle) -> None:
         """Remember where ``file`` was opened, for /proc/PID/fd to name it when asked."""
@@ -216,7 +231,10 @@ class NameOperations(VfsCore):
 
     @operation
     async def finish_open(self, caller: Caller, handle: Handle) -> None:
-        await self.file(handle).finish_open()
+        file = self.file(handle)
+        await file.finish_open()
+        if self.watched:
+            self.notify_opened(file)
 
     @operation
     async def open_exec(self, caller: Caller, root: Handle, start: Handle, path: bytes,
@@ -235,6 +253,8 @@ class NameOperations(VfsCore):
             self._name(file, inode, found, root)
         else:
             file.opened_at = self.file(start).opened_at
+        if self.watched:
+            self.notify_opened(file)
         return Executable(self.opened(file), await inode.stat(), file.path or path, inode.fs.nosuid)
 
     # --- looking ----------------------------------------------------------------------------------
@@ -307,7 +327,9 @@ class NameOperations(VfsCore):
             raise Errno(ENOENT)
         may_mknod(caller.creds, mode)
         uid, gid, mode = new_owner(caller.creds, found.parent, mode)
-        await found.parent.make(found.name, mode, uid, gid, rdev)
+        made = await found.parent.make(found.name, mode, uid, gid, rdev)
+        if self.watched:
+            self.notify_created(found.parent, found.name, made)
 
     @operation
     async def symlink(self, caller: Caller, target: bytes, root: Handle, start: Handle, path: bytes) -> None:
@@ -317,7 +339,9 @@ class NameOperations(VfsCore):
         if found.trailing_slash:
             raise Errno(ENOENT)
         uid, gid, _ = new_owner(caller.creds, found.parent, S_IFLNK | 0o777)
-        await found.parent.make(found.name, S_IFLNK | 0o777, uid, gid, target=target)
+        made = await found.parent.make(found.name, S_IFLNK | 0o777, uid, gid, target=target)
+        if self.watched:
+            self.notify_created(found.parent, found.name, made)
 
     @operation
     async def link(self, caller: Caller, root: Handle, old_start: Handle, old_path: bytes, new_start: Handle,
@@ -346,6 +370,8 @@ class NameOperations(VfsCore):
             raise Errno(ENOENT)
         await found.parent.add_link(found.name, old)
         old.linkable = False
+        if self.watched:
+            self.notify_linked(found.parent, found.name, old)
 
     # --- removing and moving names ----------------------------------------------------------------
 
@@ -376,6 +402,8 @@ class NameOperations(VfsCore):
         elif isinstance(inode, Dir):
             raise Errno(EISDIR)
         await found.parent.remove(found.name, inode)
+        if self.watched:
+            self.notify_removed(found.parent, found.name, inode)
 
     @operation
     async def rename(self, caller: Caller, root: Handle, old_start: Handle, old_path: bytes, new_start: Handle,
@@ -425,6 +453,9 @@ class NameOperations(VfsCore):
         if flags & RENAME_EXCHANGE:
             assert target is not None
             await _exchange(old, source, new, target)
+            if self.watched:
+                self.notify_moved(old.parent, old.name, new.parent, new.name, source, None)
+                self.notify_moved(new.parent, new.name, old.parent, old.name, target, None)
             return
         if target is not None:
             if flags & RENAME_NOREPLACE:
@@ -440,17 +471,29 @@ class NameOperations(VfsCore):
                 raise Errno(EISDIR)
             await new.parent.remove(new.name, target)
         await old.parent.move(old.name, source, new.parent, new.name)
+        if self.watched:
+            self.notify_moved(old.parent, old.name, new.parent, new.name, source, target)
 
     # --- attributes ---------------------------------------------------------------------------------
 
     @operation
     async def setattr(self, caller: Caller, root: Handle, start: Handle, path: bytes, follow: bool,
                       attrs: Attrs) -> None:
-        await change_attributes(caller, await self.target(caller, root, start, path, follow), attrs)
+        if not path:  # AT_EMPTY_PATH
+            inode, place = await self.target(caller, root, start, path, follow), self.place(self.file(start))
+        else:
+            found = await self.walk(caller, root, start, path, follow=follow)
+            assert found.inode is not None
+            inode, place = found.inode, (found.parent, found.name)
+        await change_attributes(caller, inode, attrs)
+        if self.watched:
+            self.notify(inode, attribute_events(attrs), *place)
 
     @operation
     async def truncate(self, caller: Caller, root: Handle, start: Handle, path: bytes, length: int) -> None:
-        inode = await self.target(caller, root, start, path, True)
+        found = await self.walk(caller, root, start, path)
+        inode = found.inode
+        assert inode is not None
         if isinstance(inode, Dir):
             raise Errno(EISDIR)
         if inode.kind != S_IFREG:
@@ -460,6 +503,8 @@ class NameOperations(VfsCore):
         check_size_limit(caller, length)
         await remove_privileges(caller.creds, inode)
         await inode.truncate(length)
+        if self.watched:
+            self.notify(inode, IN_MODIFY, found.parent, found.name)
 
 
 async def _exchange(old: Lookup, source: Inode, new: Lookup, target: Inode) -> None:

@@ -21,6 +21,7 @@ from abi.errno import EACCES, ENOENT, Errno
 from abi.linux import (MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, O_ACCMODE, O_PATH, O_RDONLY, PAGE_SIZE, PROC_SUPER_MAGIC,
                        S_IFREG, SYSFS_MAGIC)
 from services.vfs.file import File, PathFile, seek_position
+from services.vfs.inotify import InotifyLimits
 from services.vfs.inode import Dir, Filesystem, Inode, Symlink
 from services.vfs.path import path_of
 
@@ -223,6 +224,9 @@ def may_inspect(caller: Caller | None, process: ProcessInfo) -> bool:
 class ProcFs:
     """The procfs of one sandbox (and a minimal sysfs)."""
 
+    #: /proc/sys/fs/inotify's limits (the VFS's, which it enforces).
+    inotify_limits = InotifyLimits()
+
     def __init__(self, bus: Bus, root: Callable[[], Dir], mounts: MountTable, files: dict[int, File]) -> None:
         self.bus = bus
         self.fs = Filesystem(magic=PROC_SUPER_MAGIC, name=b"proc")
@@ -297,7 +301,13 @@ class ProcFs:
             }
 
         async def fs_dir(_: ProcDir) -> dict[bytes, Inode]:
-            return {b"mqueue": ProcDir(fs, mqueue_dir)}
+            return {b"mqueue": ProcDir(fs, mqueue_dir), b"inotify": ProcDir(fs, inotify_dir)}
+
+        async def inotify_dir(_: ProcDir) -> dict[bytes, Inode]:
+            limits = self.inotify_limits
+            values = {b"max_user_instances": limits.max_user_instances, b"max_user_watches": limits.max_user_watches,
+                      b"max_queued_events": limits.max_queued_events}
+            return {name: _static(fs, b"%d\n" % value) for name, value in values.items()}
 
         async def mqueue_dir(_: ProcDir) -> dict[bytes, Inode]:
             from abi import linux

@@ -15,6 +15,8 @@ PROGRAMS = Path(__file__).parent / "programs"
 
 def _build(root: Path) -> None:
     (root / "bin").mkdir(parents=True)
+    (root / "tmp").mkdir()
+    (root / "tmp").chmod(0o1777)
     root.chmod(0o755)
     for source in sorted(PROGRAMS.glob("*.c")):
         subprocess.run(["gcc", "-static", "-O1", "-o", str(root / "bin" / source.stem), str(source)], check=True)
@@ -22,7 +24,7 @@ def _build(root: Path) -> None:
 
 @pytest.fixture(scope="module")
 def image() -> Path:
-    return cached_build("inotify", PROGRAMS.glob("*.c"), _build)
+    return cached_build("inotify", PROGRAMS.glob("*.c"), _build, b"with /tmp")
 
 
 @needs_root()
