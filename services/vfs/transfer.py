@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from abi.inotify import IN_ACCESS, IN_MODIFY
 from abi.errno import EAGAIN, EBADF, EINVAL, ESPIPE, Errno
 from abi.linux import (
     MAX_RW_COUNT,
@@ -131,6 +132,9 @@ class TransferOperations(DescriptionOperations):
             if time.monotonic() >= checkpoint_at:  # other processes run between chunks
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 checkpoint_at = time.monotonic() + _SLICE
+        if done and self.watched:  # as do_sendfile and copy_file_range tell fsnotify
+            self.notify_file(source, IN_ACCESS)
+            self.notify_file(sink, IN_MODIFY)
         return done, source_offset, sink_offset, cut_short
 
     @staticmethod

@@ -13,7 +13,7 @@ import pytest
 from tests.compat.conftest import USER, native, needs_root, same, sentrio
 from tests.inotify.test_fanotify import image  # noqa: F401 — the fixture: one image for both
 
-SCENARIOS = ["files", "unlinked", "dirs", "renames", "flags", "excl", "reading"]
+SCENARIOS = ["files", "unlinked", "dirs", "renames", "flags", "excl", "reading", "copies"]
 
 
 @needs_root()

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
+#include <sys/sendfile.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -342,6 +343,29 @@ static void reading(void) {
     close(in);
 }
 
+static void copies(void) {
+    int in = instance();
+    put(at("src"), "copied bytes");
+    put(at("dst"), "");
+    CHECK("watch src", inotify_add_watch(in, at("src"), IN_ACCESS | IN_MODIFY));
+    CHECK("watch dst", inotify_add_watch(in, at("dst"), IN_ACCESS | IN_MODIFY));
+    int source = open(at("src"), O_RDONLY), sink = open(at("dst"), O_WRONLY);
+    off_t offset = 0;
+    CHECK("sendfile", sendfile(sink, source, &offset, 6));
+    drain(in, "sendfile");
+    CHECK("copy_file_range", copy_file_range(source, NULL, sink, NULL, 6, 0));
+    drain(in, "copy_file_range");
+    CHECK("sendfile from the description's offset", sendfile(sink, source, NULL, 6));
+    drain(in, "sendfile from the description's offset");
+    CHECK("sendfile at the end", sendfile(sink, source, NULL, 6));
+    drain(in, "sendfile at the end of its source: nothing moved, no event");
+    close(source);
+    close(sink);
+    unlink(at("src"));
+    unlink(at("dst"));
+    close(in);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     snprintf(dir, sizeof dir, "%s/inotify-%d", argc > 1 ? argv[1] : "/tmp", (int)getpid());
@@ -354,6 +378,7 @@ int main(int argc, char **argv) {
     if (!*only || !strcmp(only, "flags")) watch_flags();
     if (!*only || !strcmp(only, "excl")) exclude_unlink();
     if (!*only || !strcmp(only, "reading")) reading();
+    if (!*only || !strcmp(only, "copies")) copies();
     if (rmdir(dir) < 0) perror("rmdir");
     return 0;
 }
