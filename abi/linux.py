@@ -642,6 +642,7 @@ POLLRDNORM = 0x040
 POLLRDBAND = 0x080
 POLLWRNORM = 0x100
 POLLWRBAND = 0x200
+POLLMSG = 0x400
 POLLRDHUP = 0x2000
 EPOLLIN = POLLIN
 EPOLLOUT = POLLOUT
@@ -873,3 +874,36 @@ IOV_MAX = 1024
 # --- futex2: futex_waitv(2), futex_requeue(2) (<uapi/linux/futex.h>) ---------------------------
 #: The most futexes one futex_waitv may wait on.
 FUTEX_WAITV_MAX = 128
+
+# --- signal-driven I/O: fcntl(2) "Managing signals", <uapi/asm-generic/fcntl.h>, siginfo's POLL_* -
+F_SETOWN = 8
+F_GETOWN = 9
+F_SETSIG = 10
+F_GETSIG = 11
+F_SETOWN_EX = 15
+F_GETOWN_EX = 16
+#: struct f_owner_ex's types.
+F_OWNER_TID = 0
+F_OWNER_PID = 1
+F_OWNER_PGRP = 2
+#: The ioctl forms: O_ASYNC on or off, and the owner (a pid, or a negated process group).
+FIOASYNC = 0x5452
+FIOSETOWN = 0x8901
+SIOCSPGRP = 0x8902
+FIOGETOWN = 0x8903
+SIOCGPGRP = 0x8904
+#: si_code of a signal-driven I/O signal, and the si_band each carries (send_sigio's band_table).
+POLL_IN = 1
+POLL_OUT = 2
+POLL_MSG = 3
+POLL_ERR = 4
+POLL_PRI = 5
+POLL_HUP = 6
+POLL_BANDS = {
+    POLL_IN: POLLIN | POLLRDNORM,
+    POLL_OUT: POLLOUT | POLLWRNORM | POLLWRBAND,
+    POLL_MSG: POLLIN | POLLRDNORM | POLLMSG,
+    POLL_ERR: POLLERR,
+    POLL_PRI: POLLPRI | POLLRDBAND,
+    POLL_HUP: POLLHUP | POLLERR,
+}

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 
 from abi.errno import ESRCH, Errno
 from kernel.bus import operation
+from kernel.sigio import send_sigio
 from kernel.tty import controlling_terminal, hang_up
 from services.proc.contract import CONSOLE, ProcContract, ProcessInfo, SystemInfo, ThreadInfo
+from services.vfs.contract import SigioOwner
 
 if TYPE_CHECKING:
     from kernel.kernel import Kernel
@@ -87,6 +89,10 @@ class ProcessTable(ProcContract):
         if terminal is None:
             return None
         return CONSOLE if terminal.pts is None else terminal.pts
+
+    @operation
+    async def send_sigio(self, owner: SigioOwner, signo: int, fd: int, reason: int) -> None:
+        await send_sigio(self._kernel, owner, signo, fd, reason)
 
     @operation
     async def hang_up(self, ptys: tuple[int, ...]) -> None:

@@ -14,15 +14,24 @@ from abi.linux import (
     F_GETFD,
     F_GETFL,
     F_GETLK,
+    F_GETOWN,
+    F_GETOWN_EX,
     F_GETPIPE_SZ,
+    F_GETSIG,
     F_OFD_GETLK,
     F_OFD_SETLK,
     F_OFD_SETLKW,
+    F_OWNER_PGRP,
+    F_OWNER_PID,
+    F_OWNER_TID,
     F_SETFD,
     F_SETFL,
     F_SETLK,
     F_SETLKW,
+    F_SETOWN,
+    F_SETOWN_EX,
     F_SETPIPE_SZ,
+    F_SETSIG,
     F_RDLCK,
     F_UNLCK,
     F_WRLCK,
@@ -35,6 +44,7 @@ from abi.linux import (
 from abi.errno import Errno
 from kernel.files import close as close_fd
 from kernel.files import duplicate, nofile_limit, release, vfs
+from kernel.sigio import getown, owner_of, set_owner, setown
 from kernel.syscalls.args import Fd, Int, UInt, ULong
 from kernel.syscalls.table import syscall
 
@@ -107,8 +117,10 @@ async def fcntl(t: Task, fd: Fd, cmd: Int, arg: ULong) -> int:
     if cmd == F_GETFL:
         return await bus.call("vfs", "get_flags", opened.handle)
     if cmd == F_SETFL:
-        await bus.call("vfs", "set_flags", opened.handle, arg)
+        await bus.call("vfs", "set_flags", opened.handle, arg, fd)
         return 0
+    if cmd in _SIGNAL_DRIVEN_IO:
+        return await _signal_driven_io(t, opened, cmd, arg)
     if cmd in (F_GETPIPE_SZ, F_SETPIPE_SZ):
         return await bus.call("vfs", "pipe_size", opened.handle, None if cmd == F_GETPIPE_SZ else arg & 0xFFFF_FFFF)
     if cmd in (F_GETLK, F_OFD_GETLK, F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW):
@@ -116,6 +128,34 @@ async def fcntl(t: Task, fd: Fd, cmd: Int, arg: ULong) -> int:
     if await bus.call("vfs", "get_flags", opened.handle) & O_PATH:
         raise Errno(EBADF)
     raise Errno(EINVAL)
+
+
+_SIGNAL_DRIVEN_IO = (F_SETOWN, F_GETOWN, F_SETOWN_EX, F_GETOWN_EX, F_SETSIG, F_GETSIG)
+#: struct f_owner_ex { int type; pid_t pid; }
+_F_OWNER_EX = struct.Struct("<ii")
+
+
+async def _signal_driven_io(t: Task, opened: Opened, cmd: int, arg: int) -> int:
+    """The description's owner and signal for O_ASYNC (kernel/sigio.py)."""
+    if cmd == F_SETOWN:
+        await setown(t, opened, struct.unpack("<i", struct.pack("<I", arg & 0xFFFF_FFFF))[0])
+        return 0
+    if cmd == F_GETOWN:
+        return await getown(t, opened)
+    if cmd == F_SETOWN_EX:
+        kind, who = await t.mm.read_struct(_F_OWNER_EX, arg)
+        if kind not in (F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP):
+            raise Errno(EINVAL)
+        await set_owner(t, opened, kind, who)
+        return 0
+    if cmd == F_GETOWN_EX:
+        await t.mm.write_struct(_F_OWNER_EX, arg, *await owner_of(t, opened))
+        return 0
+    if cmd == F_SETSIG:
+        signo = struct.unpack("<i", struct.pack("<I", arg & 0xFFFF_FFFF))[0]
+        await t.kernel.bus.call("vfs", "set_sigio_signal", opened.handle, signo)
+        return 0
+    return await t.kernel.bus.call("vfs", "sigio_signal", opened.handle)
 
 
 async def _record_lock(t: Task, opened: Opened, cmd: int, arg: int) -> int:

@@ -43,7 +43,8 @@ from abi.errno import (
     ERESTARTSYS,
     Errno,
 )
-from abi.linux import AT_FDCWD, FIONREAD, MAX_RW_COUNT, O_NONBLOCK, S_IFMT, S_IFSOCK, TIOCOUTQ, W_OK, Signal
+from abi.linux import AT_FDCWD, FIOGETOWN, FIONREAD, FIOSETOWN, MAX_RW_COUNT, O_NONBLOCK, S_IFMT, S_IFSOCK, SIOCGPGRP
+from abi.linux import SIOCSPGRP, TIOCOUTQ, W_OK, Signal
 from abi.socket import (
     AF_INET,
     AF_INET6,
@@ -98,6 +99,7 @@ from abi import structs
 from abi.structs import I32, TIMESPEC
 from kernel.bus import Bus, call_now
 from kernel.files import install, nofile_limit, release, vfs
+from kernel.sigio import getown, setown
 from kernel.syscalls.args import Addr, Fd, Int, UInt, ULong
 from kernel.syscalls.paths import start_handle
 from kernel.syscalls.signals import signal_self
@@ -677,6 +679,13 @@ async def socket_ioctl(t: Task, opened: Opened, request: int, arg: int) -> int:
         return 0
     if request == SIOCGSTAMP:
         raise Errno(ENOENT)
+    if request in (FIOSETOWN, SIOCSPGRP):  # sock_do_ioctl: F_SETOWN's, through a pointer
+        (who,) = await t.mm.read_struct(I32, arg)
+        await setown(t, opened, who)
+        return 0
+    if request in (FIOGETOWN, SIOCGPGRP):
+        await t.mm.write_struct(I32, arg, await getown(t, opened))
+        return 0
     if request == SIOCGIFCONF:
         return await _ifconf(t, arg)
     if request in _SIOCSIF:

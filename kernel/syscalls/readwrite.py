@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from abi.errno import EFAULT, EFBIG, EINVAL, EOPNOTSUPP, EPIPE, ERESTARTSYS, Errno
 from abi.linux import (
     FIOCLEX,
+    FIOASYNC,
     FIONBIO,
     FIONCLEX,
     FIONREAD,
@@ -258,9 +259,13 @@ async def ioctl(t: Task, fd: Fd, request: UInt, arg: ULong) -> int:
     if request in (FIOCLEX, FIONCLEX):
         fds.set_cloexec(fd, request == FIOCLEX)
         return 0
-    if opened.socket is not None and request != FIONBIO:  # a socket's own: SIOC*, FIONREAD ...
+    if opened.socket is not None and request not in (FIONBIO, FIOASYNC):  # a socket's own: SIOC*, FIONREAD ...
         return await socket_ioctl(t, opened, request, arg)
     call = t.kernel.bus.call
+    if request == FIOASYNC:
+        (on,) = await t.mm.read_struct(I32, arg)
+        await call("vfs", "set_async", opened.handle, bool(on), fd)
+        return 0
     if request == FIONBIO:
         (on,) = await t.mm.read_struct(I32, arg)
         flags = await call("vfs", "get_flags", opened.handle)

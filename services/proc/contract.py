@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from abi.creds import Credentials
 from kernel.bus import Contract, operation
+from services.vfs.contract import SigioOwner
 
 
 #: :meth:`ProcContract.controlling_terminal`'s answer for the sandbox's own terminal (the host's
@@ -110,6 +111,12 @@ class ProcContract(Contract):
     async def controlling_terminal(self, pid: int) -> int | None:
         """The controlling terminal of ``pid``'s session: :data:`CONSOLE` for the sandbox's
         own terminal, N for the devpts pseudo-terminal /dev/pts/N, None for none."""
+        raise NotImplementedError
+
+    @operation
+    async def send_sigio(self, owner: SigioOwner, signo: int, fd: int, reason: int) -> None:
+        """A description with O_ASYNC became ready (``reason``: POLL_IN, POLL_OUT ...): send
+        its owner its signal (``signo``, 0 for SIGIO), where the owner's setter may signal it."""
         raise NotImplementedError
 
     @operation

@@ -30,6 +30,7 @@ from kernel.errors import SentryError
 from services.proc.contract import CONSOLE
 from services.vfs.anonymous import AnonymousFiles
 from services.vfs.devfs import make_devfs
+from services.vfs.fasync import SignalDrivenIo
 from services.vfs.file import File
 from services.vfs.inode import Dir, Filesystem
 from services.vfs.mounts import EXCLUSIVE, PROVIDED, SKIPPED, guest_path, tmpfs_root
@@ -52,8 +53,8 @@ log = logging.getLogger("sentrio.vfs")
 
 
 
-class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations, AnonymousFiles, TimerFds,
-                        PidFds, XattrOperations, MqueueFiles):
+class VirtualFilesystem(SignalDrivenIo, NameOperations, TransferOperations, ReadinessOperations, AnonymousFiles,
+                        TimerFds, PidFds, XattrOperations, MqueueFiles):
     """The sandbox's file system tree and its open files."""
 
     def __init__(self, bus: Bus, image: str, mode: str = "overlay", mounts: Sequence[MountSpec] = (),
@@ -99,7 +100,9 @@ class VirtualFilesystem(NameOperations, TransferOperations, ReadinessOperations,
         for mount in self.table.mounts:  # files kept in memory are charged to the sandbox's memory
             if mount.root.fs.capacity is not None:
                 mount.root.fs.account = self.account
-        task_status.started()
+        async with trio.open_nursery() as self.background:  # the watchers of signal-driven I/O
+            task_status.started()
+            await trio.sleep_forever()
 
     async def _open_terminal(self, flags: int, caller: Caller) -> File:
         """/dev/tty for ``caller``: the controlling terminal of the caller's session (the

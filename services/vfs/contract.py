@@ -91,6 +91,18 @@ class SocketIdentity(NamedTuple):
     protocol: int
 
 
+class SigioOwner(NamedTuple):
+    """Who a description's signal-driven I/O signals go to (F_SETOWN_EX's struct f_owner_ex),
+    with the real and effective uid of the process that set it, which decide whether a target
+    may be signalled (Linux's sigio_perm)."""
+
+    #: F_OWNER_TID, F_OWNER_PID or F_OWNER_PGRP.
+    kind: int
+    id: int
+    uid: int
+    euid: int
+
+
 class Opened(NamedTuple):
     """A new open file description, and what the kernel keeps of it beside its fd."""
 
@@ -364,9 +376,39 @@ class VfsContract(Contract):
         raise NotImplementedError
 
     @operation
-    async def set_flags(self, handle: Handle, flags: int) -> None:
-        """F_SETFL (and FIONBIO): the settable status flags (O_APPEND, O_NONBLOCK, O_ASYNC,
-        O_DIRECT, O_NOATIME) become those of ``flags``; EBADF for O_PATH."""
+    async def set_flags(self, handle: Handle, flags: int, fd: int | None = None) -> None:
+        """F_SETFL (and FIONBIO, FIOASYNC): the settable status flags (O_APPEND, O_NONBLOCK,
+        O_ASYNC, O_DIRECT, O_NOATIME) become those of ``flags``; EBADF for O_PATH. ``fd``, with
+        O_ASYNC: the fd number it was set through, which its signals carry as si_fd."""
+        raise NotImplementedError
+
+    # --- signal-driven I/O (services/vfs/fasync.py) ----------------------------------------------
+
+    @operation
+    async def set_async(self, handle: Handle, on: bool, fd: int) -> None:
+        """FIOASYNC: O_ASYNC on or off, set through ``fd``; ENOTTY for a file that cannot
+        signal its readiness (anything but pipes, sockets, terminals and inotify)."""
+        raise NotImplementedError
+
+    @operation
+    async def set_owner(self, handle: Handle, owner: SigioOwner | None) -> None:
+        """F_SETOWN, F_SETOWN_EX: who gets the description's signal once O_ASYNC is set and the
+        file becomes ready (None: nobody). The caller checked that the owner exists."""
+        raise NotImplementedError
+
+    @operation
+    async def owner(self, handle: Handle) -> SigioOwner | None:
+        """F_GETOWN, F_GETOWN_EX: the description's owner."""
+        raise NotImplementedError
+
+    @operation
+    async def set_sigio_signal(self, handle: Handle, signo: int) -> None:
+        """F_SETSIG: the signal sent instead of SIGIO (0: SIGIO itself); EINVAL past the last."""
+        raise NotImplementedError
+
+    @operation
+    async def sigio_signal(self, handle: Handle) -> int:
+        """F_GETSIG."""
         raise NotImplementedError
 
     @operation
