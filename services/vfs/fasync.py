@@ -16,6 +16,7 @@ F_SETSIG signal queues, and there the count can be lower than Linux's.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,8 @@ from services.vfs.poll import until_changed
 
 if TYPE_CHECKING:
     from services.vfs.file import File
+
+log = logging.getLogger("sentrio.vfs.fasync")
 
 #: The readiness each reason reports, in the order Linux's wake-ups would report them.
 _REASONS = ((POLLIN, POLL_IN), (POLLPRI, POLL_PRI), (POLLOUT, POLL_OUT), (POLLERR, POLL_ERR), (POLLHUP, POLL_HUP))
@@ -54,7 +57,7 @@ class _Fasync:
 
 def _signals_readiness(file: File) -> bool:
     """Whether Linux's file has a fasync method (pipes, sockets, terminals, inotify): FIOASYNC
-    is ENOTTY for the others, and F_SETFL's O_ASYNC is only a flag there."""
+    is ENOTTY for the others, and F_SETFL keeps no O_ASYNC on them (Linux 6.18)."""
     return (isinstance(file, (PipeFile, Inotify)) or file.socket_identity is not None or file.is_terminal
             or file.pts_index is not None)
 
@@ -155,4 +158,12 @@ class SignalDrivenIo(DescriptionOperations):
                 gained, ready = now & ~ready, now
                 for bit, reason in _REASONS:
                     if gained & bit and state.owner is not None:
-                        await self.bus.call("proc", "send_sigio", state.owner, state.signo, state.fd, reason)
+                        await self._send(state, reason)
+
+    async def _send(self, state: _Fasync, reason: int) -> None:
+        """Have the kernel signal the owner. A failure here is logged, never the VFS's end: a
+        watcher runs in the VFS's own nursery, and nothing a guest does may bring that down."""
+        try:
+            await self.bus.call("proc", "send_sigio", state.owner, state.signo, state.fd, reason)
+        except Exception:
+            log.exception("signal-driven I/O: sending %s's signal failed", state.owner)
