@@ -226,7 +226,7 @@ class MountOperations(VfsCore):
         covered = mounted(point)
         assert isinstance(covered, Dir)
         if covered is fs_root:
-            raise Errno(EBUSY)  # the same root on itself again
+            raise Errno(EBUSY)  # a directory cannot cover itself (docs/compatibility.md)
         guest = path_of(point, self._sandbox_root())
         self._cover(covered, fs_root, bind)
         mount = self.table.add(source, guest, kind, read_only, fs_root, covered)
