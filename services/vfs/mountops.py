@@ -66,9 +66,10 @@ class MountOperations(VfsCore):
                     fstype: bytes | None, flags: int, data: bytes) -> None:
         if flags & MS_MGC_MSK == MS_MGC_VAL:
             flags &= ~MS_MGC_MSK
-        point = await self._mount_target(caller, root, start, target, follow=True)
+        found = await self._mount_target(caller, root, start, target, follow=True)
         if not caller.creds.has_cap(CAP_SYS_ADMIN):  # after the walk, as path_mount's may_mount
             raise Errno(EPERM)
+        point = _directory(found, ENOTDIR if not flags & (MS_REMOUNT | MS_PROPAGATION) else EINVAL)
         if flags & MS_REMOUNT:
             return self._remount(point, flags)
         if flags & MS_BIND:
@@ -83,10 +84,10 @@ class MountOperations(VfsCore):
     async def umount(self, caller: Caller, root: Handle, start: Handle, target: bytes, flags: int) -> None:
         if flags & ~(MNT_FORCE | MNT_DETACH | MNT_EXPIRE | UMOUNT_NOFOLLOW):
             raise Errno(EINVAL)
-        point = await self._mount_target(caller, root, start, target, follow=not flags & UMOUNT_NOFOLLOW)
+        found = await self._mount_target(caller, root, start, target, follow=not flags & UMOUNT_NOFOLLOW)
         if not caller.creds.has_cap(CAP_SYS_ADMIN):
             raise Errno(EPERM)
-        mount = self._mount_at(point)
+        mount = self._mount_at(_directory(found, EINVAL))
         if flags & MNT_EXPIRE:
             if flags & (MNT_FORCE | MNT_DETACH):
                 raise Errno(EINVAL)
@@ -178,7 +179,7 @@ class MountOperations(VfsCore):
         """MS_MOVE: the mount at ``source`` (and those under it) now at ``point``."""
         if not source:
             raise Errno(EINVAL)
-        mount = self._mount_at(await self._mount_target(caller, root, start, source, follow=True))
+        mount = self._mount_at(_directory(await self._mount_target(caller, root, start, source, follow=True), EINVAL))
         if mount.covered is None:
             raise Errno(EINVAL)
         new_point = path_of(point, self._sandbox_root())
@@ -198,13 +199,11 @@ class MountOperations(VfsCore):
 
     # --- the table --------------------------------------------------------------------------------
 
-    async def _mount_target(self, caller: Caller, root: Handle, start: Handle, path: bytes, follow: bool) -> Dir:
-        """The directory ``path`` names, as a mount point (ENOTDIR for anything else); the
-        directory its last name names before any mount is crossed is kept in ``self._crossed``
-        for :meth:`_mount_at`."""
+    async def _mount_target(self, caller: Caller, root: Handle, start: Handle, path: bytes, follow: bool) -> Inode:
+        """The file ``path`` names; the directory its last name names before any mount is
+        crossed is kept in ``self._crossed`` for :meth:`_mount_at`."""
         found = await self.walk(caller, root, start, path, follow=follow)
-        if not isinstance(found.inode, Dir):
-            raise Errno(ENOTDIR)
+        assert found.inode is not None
         crossed = found.parent.children.get(found.name) if found.name not in (b".", b"..") else None
         self._crossed = crossed if isinstance(crossed, Dir) else None
         return found.inode
@@ -284,6 +283,13 @@ class MountOperations(VfsCore):
         """The top of the sandbox's tree, from which the table's paths are written."""
         assert self.root_dir is not None
         return self.root_dir
+
+
+def _directory(inode: Inode, errno: int) -> Dir:
+    """``inode`` as a mount point: a directory, or ``errno``."""
+    if not isinstance(inode, Dir):
+        raise Errno(errno)
+    return inode
 
 
 def _stacked(bottom: Dir, covered: Dir) -> bool:

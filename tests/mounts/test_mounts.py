@@ -24,3 +24,14 @@ def test_mount_and_umount_as_native(image: Path) -> None:
     assert "mountinfo /mnt/b2 ro,relatime tmpfs" in outcome.stdout
     assert "private on a non-mount point: -1 EINVAL" in outcome.stdout
     assert "umount2 m again: -1 EINVAL" in outcome.stdout
+
+
+def test_without_the_capability_every_mount_is_eperm(image: Path) -> None:
+    """docker's default set, without CAP_SYS_ADMIN: EPERM once the target is found, as Linux."""
+    outcome = same(image, "/bin/mounts", admin=False)
+    assert "raise CAP_SYS_ADMIN: -1 EPERM" in outcome.stdout
+    assert "mount on a missing dir: -1 ENOENT" in outcome.stdout
+    assert "mount tmpfs: -1 EPERM" in outcome.stdout
+    assert "bind /data: -1 EPERM" in outcome.stdout
+    assert "umount2 of a non-mount point: -1 EPERM" in outcome.stdout
+    assert "umount2 bad flags: -1 EINVAL" in outcome.stdout
