@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _build(root: Path) -> None:
-    for directory in ("bin", "tmp", "proc", "data/sub", "mnt/t", "mnt/b", "mnt/t2", "mnt/b2", "mnt/m"):
+    for directory in ("bin", "tmp", "proc", "data/sub", "mnt/t", "mnt/b", "mnt/t2", "mnt/b2", "mnt/m", "mnt/p"):
         (root / directory).mkdir(parents=True)
     (root / "data" / "file").write_text("from the image")
     for source in sorted(PROGRAMS.glob("*.c")):

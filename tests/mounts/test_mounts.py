@@ -24,6 +24,7 @@ def test_mount_and_umount_as_native(image: Path) -> None:
     assert "mountinfo /mnt/b2 ro,relatime tmpfs" in outcome.stdout
     assert "private on a non-mount point: -1 EINVAL" in outcome.stdout
     assert "umount2 m again: -1 EINVAL" in outcome.stdout
+    assert "mountinfo /mnt/p rw,nosuid,nodev,noexec,relatime proc" in outcome.stdout
 
 
 def test_without_the_capability_every_mount_is_eperm(image: Path) -> None:

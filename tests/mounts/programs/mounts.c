@@ -1,6 +1,6 @@
 /* mount(2), umount2(2) and /proc/self/mountinfo as a container's root with CAP_SYS_ADMIN sees
  * them: one line per call, its result and errno name. The image has /data/file, /data/sub and
- * empty directories /mnt/t, /mnt/b, /mnt/t2, /mnt/b2, /mnt/m. */
+ * empty directories /mnt/t, /mnt/b, /mnt/t2, /mnt/b2, /mnt/m, /mnt/p. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -146,6 +146,13 @@ int main(void) {
     mount_flags("/mnt/b2");
     show("/mnt/b2/x");
     mountinfo("/mnt/b2");
+
+    /* the sandbox's procfs seen at a second place */
+    report("mount proc", mount("proc", "/mnt/p", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL));
+    report("stat /mnt/p/self/status", stat("/mnt/p/self/status", &st));
+    mountinfo("/mnt/p");
+    report("umount2 proc", umount2("/mnt/p", 0));
+    report("stat /mnt/p/self after", stat("/mnt/p/self", &st));
 
     /* propagation: recorded; exactly one type at a time */
     report("make private", mount(NULL, "/mnt/b", NULL, MS_PRIVATE, NULL));
