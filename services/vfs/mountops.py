@@ -119,7 +119,7 @@ class MountOperations(VfsCore):
             fs_root = self.kernel_filesystems[fstype]
         else:
             raise Errno(ENODEV)
-        if flags & MS_NOSUID:
+        if flags & MS_NOSUID and fstype == b"tmpfs":  # the sandbox's procfs and devpts keep theirs
             fs_root.fs.nosuid = True
         mount = self._attach(point, fs_root, source or b"none", fstype, bool(flags & MS_RDONLY),
                              bind=fstype != b"tmpfs")
