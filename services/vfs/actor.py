@@ -33,6 +33,7 @@ from services.vfs.devfs import make_devfs
 from services.vfs.fasync import SignalDrivenIo
 from services.vfs.file import File
 from services.vfs.inode import Dir, Filesystem
+from services.vfs.mountops import MountOperations
 from services.vfs.mounts import EXCLUSIVE, PROVIDED, SKIPPED, guest_path, tmpfs_root
 from services.vfs.names import NameOperations
 from services.vfs.overlay import GoferFs
@@ -54,7 +55,7 @@ log = logging.getLogger("sentrio.vfs")
 
 
 class VirtualFilesystem(SignalDrivenIo, NameOperations, TransferOperations, ReadinessOperations, AnonymousFiles,
-                        TimerFds, PidFds, XattrOperations, MqueueFiles):
+                        TimerFds, PidFds, XattrOperations, MqueueFiles, MountOperations):
     """The sandbox's file system tree and its open files."""
 
     def __init__(self, bus: Bus, image: str, mode: str = "overlay", mounts: Sequence[MountSpec] = (),
@@ -72,6 +73,8 @@ class VirtualFilesystem(SignalDrivenIo, NameOperations, TransferOperations, Read
         self.specs = list(mounts)
         #: Whether to mount /proc and /sys (they ask the ``proc`` service about processes).
         self.with_proc = proc
+        #: The kernel file systems a guest may mount again (proc, devpts), by type.
+        self.kernel_filesystems: dict[bytes, Dir] = {}
 
     async def serve(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self.mount_id = await self.bus.call("gofer", "mount", self.image, self.mode == "rw")
@@ -85,6 +88,7 @@ class VirtualFilesystem(SignalDrivenIo, NameOperations, TransferOperations, Read
         self.table.add(b"none", b"/", fs.name, fs.read_only, self.root_dir)
         await self._mount(b"dev", make_devfs(self._open_terminal), b"devtmpfs", create=True)
         await self._mount_on(b"/dev/pts", self.ptys.root, b"devpts", b"devpts")
+        self.kernel_filesystems[b"devpts"] = self.ptys.root
         await self._mount(b"tmp", Dir(Filesystem(capacity=self.memory // 2), 0o1777), b"tmpfs", create=False)
         if self.with_proc:
             from services.vfs.procfs import ProcFs, make_sysfs
@@ -92,7 +96,8 @@ class VirtualFilesystem(SignalDrivenIo, NameOperations, TransferOperations, Read
             procfs = ProcFs(self.bus, self._root, self.table, self.files)
             procfs.inotify_limits = self.inotify.limits
             system = await self.bus.call("proc", "system")
-            await self._mount(b"proc", procfs.root_dir(), b"proc", create=True)
+            self.kernel_filesystems[b"proc"] = procfs.root_dir()
+            await self._mount(b"proc", self.kernel_filesystems[b"proc"], b"proc", create=True)
             await self._mount(b"sys", make_sysfs(system.online_cpus), b"sysfs", create=True)
         # parents before children, as docker mounts them; otherwise in the order given
         for spec in sorted(self.specs, key=lambda spec: guest_path(spec.destination).count(b"/")):
@@ -174,7 +179,7 @@ class VirtualFilesystem(SignalDrivenIo, NameOperations, TransferOperations, Read
         fs_root.mountpoint = covered
         fs_root.parent = covered.parent
         fs_root.name = covered.name
-        self.table.add(source, point, kind, read_only, fs_root)
+        self.table.add(source, point, kind, read_only, fs_root, covered)
 
     async def _mount_point(self, point: bytes) -> Dir:
         """The directory ``point`` names, made (in the Sentry only, like /dev's) where missing.

@@ -292,6 +292,24 @@ class VfsContract(Contract):
         """The path of ``cwd`` as seen from ``root``. ENAMETOOLONG past PATH_MAX."""
         raise NotImplementedError
 
+    # --- the mount table (services/vfs/mountops.py) ---------------------------------------------
+
+    @operation
+    async def mount(self, caller: Caller, root: Handle, start: Handle, source: bytes | None, target: bytes,
+                    fstype: bytes | None, flags: int, data: bytes) -> None:
+        """mount(2) on the directory ``target`` names: a new tmpfs, proc or devpts, a bind mount
+        (MS_BIND, MS_REC), a remount (MS_REMOUNT), a propagation change, a move (MS_MOVE). EPERM
+        without CAP_SYS_ADMIN, ENOENT, ENOTDIR, ENODEV (an unknown type), EINVAL (not a mount point
+        where one is needed, bad options), EBUSY."""
+        raise NotImplementedError
+
+    @operation
+    async def umount(self, caller: Caller, root: Handle, start: Handle, target: bytes, flags: int) -> None:
+        """umount2(2) of the mount whose root ``target`` names (with its submounts under
+        MNT_DETACH). EPERM, EINVAL (not a mount point, bad flags), EBUSY (in use, without
+        MNT_DETACH), EAGAIN (MNT_EXPIRE's first call)."""
+        raise NotImplementedError
+
     # --- references -------------------------------------------------------------------------------
 
     @operation

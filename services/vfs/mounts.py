@@ -15,10 +15,12 @@ Every mount is recorded here for /proc/mounts and /proc/self/mountinfo.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from dataclasses import dataclass
 
+from abi.mount import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_SHARED, MS_SLAVE, MS_UNBINDABLE
 from services.vfs.inode import Dir, Filesystem
 
 log = logging.getLogger("sentrio.vfs.mounts")
@@ -42,9 +44,26 @@ class Mount:
     kind: bytes
     read_only: bool
     root: Dir
+    #: The directory it is mounted on (None for the sandbox's root).
+    covered: Dir | None = None
+    #: Per-mount flags (MS_NOSUID, MS_NODEV, MS_NOEXEC) and the propagation type
+    #: (MS_SHARED, MS_PRIVATE, MS_SLAVE or MS_UNBINDABLE): recorded and shown, not propagated.
+    flags: int = 0
+    propagation: int = MS_PRIVATE
+    #: The path of ``root`` inside its file system: "/" but for a bind mount of a subdirectory.
+    fs_path: bytes = b"/"
+    #: A bind mount shares ``root`` with the mount it was made from.
+    bind: bool = False
+    #: Marked by umount2(MNT_EXPIRE) and not used since.
+    expiring: bool = False
 
     def options(self) -> bytes:
-        return b"ro,relatime" if self.read_only else b"rw,relatime"
+        words = [b"ro" if self.read_only else b"rw"]
+        words += [name for bit, name in _FLAG_NAMES if self.flags & bit]
+        return b",".join(words + [b"relatime"])
+
+
+_FLAG_NAMES = ((MS_NOSUID, b"nosuid"), (MS_NODEV, b"nodev"), (MS_NOEXEC, b"noexec"))
 
 
 class MountTable:
@@ -55,13 +74,15 @@ class MountTable:
 
     def __init__(self) -> None:
         self.mounts: list[Mount] = []
+        self._ids = itertools.count(self.FIRST_ID)
 
-    def add(self, source: bytes, point: bytes, kind: bytes, read_only: bool, root: Dir) -> Mount:
+    def add(self, source: bytes, point: bytes, kind: bytes, read_only: bool, root: Dir,
+            covered: Dir | None = None) -> Mount:
         """Record a mount of ``root`` on the guest path ``point`` (normalised, absolute)."""
-        mount_id = self.FIRST_ID + len(self.mounts)
+        mount_id = next(self._ids)
         parent = self.covering(point)
         mount = Mount(mount_id, parent.id if parent is not None else mount_id, source, point, kind,
-                      read_only, root)
+                      read_only, root, covered)
         self.mounts.append(mount)
         return mount
 
@@ -72,20 +93,38 @@ class MountTable:
                 return mount
         return None
 
+    def below(self, mount: Mount) -> list[Mount]:
+        """The mounts made inside ``mount`` (on it or under it), the deepest last."""
+        prefix = mount.point.rstrip(b"/") + b"/"
+        return [m for m in self.mounts if m is not mount and m.point.startswith(prefix)
+                and self.mounts.index(m) > self.mounts.index(mount)]
+
     def proc_mounts(self) -> bytes:
         """/proc/mounts: ``source point type options 0 0`` per mount."""
         return b"".join(b"%s %s %s %s 0 0\n" % (_escape(m.source), _escape(m.point), m.kind, m.options())
                         for m in self.mounts)
 
     def mountinfo(self) -> bytes:
-        """/proc/self/mountinfo (proc(5)): ids, device, root, point, options, type, source."""
+        """/proc/self/mountinfo (proc(5)): ids, device, root, point, options, optional fields
+        (``shared:N``, ``master:N``, ``unbindable``), type, source, super options."""
         lines = []
         for m in self.mounts:
             dev = m.root.fs.dev
-            lines.append(b"%d %d %d:%d / %s %s - %s %s %s\n" % (
-                m.id, m.parent_id, dev >> 8, dev & 0xFF, _escape(m.point), m.options(), m.kind,
-                _escape(m.source), b"ro" if m.read_only else b"rw"))
+            lines.append(b"%d %d %d:%d %s %s %s %s- %s %s %s\n" % (
+                m.id, m.parent_id, dev >> 8, dev & 0xFF, _escape(m.fs_path), _escape(m.point), m.options(),
+                _optional_fields(m), m.kind, _escape(m.source), b"ro" if m.root.fs.read_only else b"rw"))
         return b"".join(lines)
+
+
+def _optional_fields(mount: Mount) -> bytes:
+    """mountinfo's optional fields for ``mount``'s propagation type, each followed by a space."""
+    if mount.propagation == MS_SHARED:
+        return b"shared:%d " % mount.id
+    if mount.propagation == MS_SLAVE:
+        return b"master:%d " % mount.parent_id
+    if mount.propagation == MS_UNBINDABLE:
+        return b"unbindable "
+    return b""
 
 
 def _escape(field: bytes) -> bytes:
@@ -97,10 +136,10 @@ def _escape(field: bytes) -> bytes:
 
 def tmpfs_root(options: tuple[str, ...], read_only: bool, memory: int) -> Dir:
     """The root of a new, empty tmpfs. Among ``options``, ``mode=OCTAL`` sets its root's
-    permissions and ``size=`` its capacity (bytes, with a k, m or g suffix, or a percentage of
-    ``memory``, the sandbox's memory); without one it may take half of ``memory``, as Linux's
-    tmpfs takes half of RAM. ValueError names an option that cannot be understood."""
-    mode, capacity = TMPFS_MODE, memory // 2
+    permissions, ``uid=`` and ``gid=`` its owner, and ``size=`` its capacity (bytes, with a k,
+    m or g suffix, or a percentage of ``memory``, the sandbox's memory); without one it may take
+    half of ``memory``, as Linux's tmpfs takes half of RAM. ValueError names an option that cannot be understood."""
+    mode, capacity, uid, gid = TMPFS_MODE, memory // 2, 0, 0
     for option in options:
         key, _, value = option.partition("=")
         if key == "mode":
@@ -110,9 +149,13 @@ def tmpfs_root(options: tuple[str, ...], read_only: bool, memory: int) -> Dir:
                 raise ValueError(f"tmpfs option {option!r}: the mode must be octal") from None
         elif key == "size":
             capacity = tmpfs_size(value, memory)
+        elif key in ("uid", "gid"):
+            if not value.isdigit():
+                raise ValueError(f"tmpfs option {option!r}: expected a number")
+            uid, gid = (int(value), gid) if key == "uid" else (uid, int(value))
         else:
             log.debug("tmpfs: ignoring the option %r", option)
-    return Dir(Filesystem(read_only=read_only, capacity=capacity), mode)
+    return Dir(Filesystem(read_only=read_only, capacity=capacity), mode, uid, gid)
 
 
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
