@@ -8,18 +8,7 @@ with the other clone flags in :mod:`abi.linux`; capability numbers in :mod:`abi.
 
 from __future__ import annotations
 
-# --- <uapi/linux/mount.h>: mount(2) flags ---------------------------------------------------------
-MS_RDONLY = 1
-MS_NOSUID = 2
-MS_NODEV = 4
-MS_NOEXEC = 8
-MS_REMOUNT = 32
-MS_BIND = 4096
-MS_REC = 16384
-MS_PRIVATE = 1 << 18
-
-# --- umount2(2) -------------------------------------------------------------------------------------
-MNT_DETACH = 2
+# mount(2) and umount2(2) flags are the guest's ABI too: they live in :mod:`abi.mount`.
 
 # --- mount_setattr(2) -------------------------------------------------------------------------------
 MOUNT_ATTR_RDONLY = 0x0000_0001

@@ -1,6 +1,6 @@
 """The guest's mount(2), umount2(2) and pivot_root(2) ABI (<uapi/linux/mount.h>).
 
-:mod:`abi.confine` holds the few the Sentry uses on the host; these are what a guest passes.
+The guest passes these; the Sentry and the gofers use the same flags on the host (kernel/confine/, gofer/confine.py).
 """
 
 from __future__ import annotations

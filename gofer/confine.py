@@ -51,24 +51,16 @@ import signal
 import struct
 from collections.abc import Sequence
 
+from abi.mount import MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT
 from abi.confine import (
     AT_RECURSIVE,
     LINUX_CAPABILITY_VERSION_3,
-    MNT_DETACH,
     MOUNT_ATTR_NODEV,
     MOUNT_ATTR_NOEXEC,
     MOUNT_ATTR_NOSUID,
     MOUNT_ATTR_RDONLY,
     MOUNT_ATTR_SIZE_VER0,
     MOVE_MOUNT_F_EMPTY_PATH,
-    MS_BIND,
-    MS_NODEV,
-    MS_NOEXEC,
-    MS_NOSUID,
-    MS_PRIVATE,
-    MS_RDONLY,
-    MS_REC,
-    MS_REMOUNT,
     NOBODY,
     OPEN_TREE_CLOEXEC,
     OPEN_TREE_CLONE,

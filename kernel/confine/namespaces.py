@@ -45,7 +45,8 @@ from __future__ import annotations
 import os
 import socket
 
-from abi.confine import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REMOUNT, NAMESPACE_NAMES, NOBODY
+from abi.confine import NAMESPACE_NAMES, NOBODY
+from abi.mount import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REMOUNT
 from abi.linux import CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWUTS
 from gofer.confine import (
     ConfinementError,
