@@ -3,7 +3,8 @@
 The VFS keeps each description's owner and knows when its file becomes ready; the processes
 and their credentials are the kernel's, so the VFS asks the ``proc`` service, which calls
 :func:`send_sigio`. SIGIO itself (F_SETSIG 0) comes as the kernel's own signal, without
-siginfo; a signal chosen with F_SETSIG carries si_code POLL_IN..POLL_HUP, si_band and si_fd.
+siginfo; a signal chosen with F_SETSIG carries si_code POLL_IN..POLL_HUP, si_band and si_fd. A
+socket's owner also gets SIGURG, plain (reason 0), when urgent data arrives.
 """
 
 from __future__ import annotations
@@ -36,9 +37,12 @@ _PLAIN_SIGIO = Signal.SIGIO, structs.SIGINFO_KILL.pack(Signal.SIGIO, 0, SI_KERNE
 
 
 def sigio_info(signo: int, fd: int, reason: int) -> tuple[int, bytes]:
-    """The signal and siginfo for ``reason`` (POLL_IN ...) on ``fd``."""
+    """The signal and siginfo for ``reason`` (POLL_IN ...) on ``fd``; reason 0 is ``signo``
+    plain, as the kernel sends it (SIGURG for urgent data)."""
     if signo == 0:
         return _PLAIN_SIGIO
+    if reason == 0:
+        return signo, structs.SIGINFO_KILL.pack(signo, 0, SI_KERNEL, 0, 0, 0)
     code = SI_SIGIO if signo in _OWN_CODES else reason
     return signo, structs.SIGINFO_HEAD.pack(signo, 0, code) + structs.SIGINFO_POLL.pack(POLL_BANDS[reason], fd)
 
@@ -47,6 +51,7 @@ async def send_sigio(kernel: Kernel, owner: SigioOwner, signo: int, fd: int, rea
     """Send the owner its signal: one thread (F_OWNER_TID), one process, or every process of a
     group; targets its setter may not signal, zombies and processes gone are skipped."""
     sig, info = sigio_info(signo, fd, reason)
+    targets: list[tuple[ThreadGroup, int | None]]  # (process, its thread for F_OWNER_TID)
     if owner.kind == F_OWNER_TID:
         task = kernel.threads.get(owner.id)
         targets = [] if task is None else [(task.process, task.tid)]

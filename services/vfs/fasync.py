@@ -14,9 +14,10 @@ Which events signal: a pipe's read end hears every write and its last writer's c
 (POLL_IN), its write end every read and its last reader's close (POLL_OUT), as pipe_write,
 pipe_read and pipe_release tell them; other files a hang-up (POLL_HUP), an error (POLL_ERR),
 data arriving (POLL_IN, at every arrival: the bytes waiting grew), urgent data (POLL_PRI) and
-room to write regained (POLL_OUT). A file whose readiness comes from the host (the sandbox's
-own terminal) has no notifier: a watcher task sleeps on it as poll does and signals readiness
-gained.
+room to write regained (POLL_OUT). Urgent data on a socket (MSG_OOB) sends its owner SIGURG
+whether or not O_ASYNC is set, as F_SETOWN promises, then POLL_PRI and POLL_IN. A file whose
+readiness comes from the host (the sandbox's own terminal) has no notifier: a watcher task
+sleeps on it as poll does and signals readiness gained.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import trio
 from abi.creds import KERNEL_CALLER
 from abi.errno import EINVAL, ENOTTY, Errno
 from abi.linux import NSIG, O_ASYNC, POLL_ERR, POLL_HUP, POLL_IN, POLL_OUT, POLL_PRI, POLLERR, POLLHUP, POLLIN, POLLOUT
-from abi.linux import POLLPRI
+from abi.linux import POLLPRI, Signal
 from kernel.bus import call_now, operation
 from services.netstack.contract import SocketWatch
 from services.vfs.contract import Handle, SigioOwner
@@ -98,9 +99,9 @@ def _queued(file: File) -> int:
         return 0
 
 
-def _event(state: _Fasync) -> int:
-    """The POLL_* reason the change just announced is signalled with (0: none), the state moved
-    on to the file's readiness now."""
+def _events(state: _Fasync) -> tuple[int, ...]:
+    """The POLL_* reasons the change just announced is signalled with, the state moved on to
+    the file's readiness now."""
     file = state.file
     now = file.poll(KERNEL_CALLER) & _WATCHED
     queued = _queued(file)
@@ -109,21 +110,21 @@ def _event(state: _Fasync) -> int:
     state.ready, state.queued = now, queued
     if isinstance(file, PipeFile):
         if file.read_end and (more or gained & POLLHUP):
-            return POLL_IN
+            return (POLL_IN,)
         if file.write_end and (fewer or gained & POLLERR):
-            return POLL_OUT
-        return 0
+            return (POLL_OUT,)
+        return ()
     if gained & POLLHUP:
-        return POLL_HUP
+        return (POLL_HUP,)
     if gained & POLLERR:
-        return POLL_ERR
-    if now & POLLIN and (gained & POLLIN or more):
-        return POLL_IN
+        return (POLL_ERR,)
     if gained & POLLPRI:
-        return POLL_PRI
+        return POLL_PRI, POLL_IN  # urgent data, which is data arriving too
+    if now & POLLIN and (gained & POLLIN or more):
+        return (POLL_IN,)
     if gained & POLLOUT:
-        return POLL_OUT
-    return 0
+        return (POLL_OUT,)
+    return ()
 
 
 class _Hook:
@@ -137,9 +138,13 @@ class _Hook:
 
     def __call__(self) -> None:
         for state in tuple(self.states):
-            reason = _event(state)
-            if reason:
-                self.sigio.send(state, reason)
+            reasons = _events(state)
+            if POLL_PRI in reasons and state.file.socket_identity is not None:
+                self.sigio.send(state, 0, Signal.SIGURG)  # sk_send_sigurg: O_ASYNC or not
+            if state.file.flags & O_ASYNC:
+                for reason in reasons:
+                    if reason != POLL_PRI or state.signo:  # kill_fasync sends no SIGIO for SIGURG's
+                        self.sigio.send(state, reason)
 
 
 class SignalDrivenIo(DescriptionOperations):
@@ -219,7 +224,8 @@ class SignalDrivenIo(DescriptionOperations):
         state = self._fasync_known(file)
         if state is None:
             return
-        wanted = bool(file.flags & O_ASYNC) and state.owner is not None and state.owner.id != 0
+        owned = state.owner is not None and state.owner.id != 0
+        wanted = owned and (bool(file.flags & O_ASYNC) or file.socket_identity is not None)  # sockets: SIGURG
         if not wanted:
             self._unwatch(state)
             return
@@ -268,12 +274,14 @@ class SignalDrivenIo(DescriptionOperations):
                         self.send(state, reason)
                         break
 
-    def send(self, state: _Fasync, reason: int) -> None:
-        """Have the kernel signal the owner, now. A failure is logged, never raised: it comes
-        in the middle of another call's change to a file (a write into a pipe), which stands."""
+    def send(self, state: _Fasync, reason: int, signo: int | None = None) -> None:
+        """Have the kernel signal the owner, now: the description's signal for ``reason``, or
+        ``signo`` plain (reason 0). A failure is logged, never raised: it comes in the middle
+        of another call's change to a file (a write into a pipe), which stands."""
         if state.owner is None:
             return
         try:
-            call_now(self.bus, "proc", "send_sigio", state.owner, state.signo, state.fd, reason)
+            call_now(self.bus, "proc", "send_sigio", state.owner, state.signo if signo is None else signo, state.fd,
+                     reason)
         except Exception:
             log.exception("signal-driven I/O: sending %s's signal failed", state.owner)

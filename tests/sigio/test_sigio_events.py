@@ -27,6 +27,9 @@ EXPECTED = {
                 "listener connected to: si_code 1 si_band 0x41 si_fd is the fd 1",
                 "F_SETSIG SIGCHLD, whose codes are its own: si_code -5",  # SI_SIGIO
                 "O_ASYNC without an owner: 0 signal(s)"],
+    "urgent": ["urgent data, no O_ASYNC: si_code 128", "urgent data, no O_ASYNC: 1 signal(s)",
+               "urgent data, F_SETSIG: si_code 5 si_band 0x82", "urgent data, F_SETSIG: si_code 1 si_band 0x41",
+               "urgent data, no owner: 0 signal(s)"],
     "group": ["child of the group: 1 signal(s)", "parent of the group: 1 signal(s)"],
     "thread": ["the other thread takes: -1", "the owning thread: 1 signal(s)"],
     "permission": ["root, owner set by uid 1000: 0 signal(s)", "root, owner set by root: 1 signal(s)"],

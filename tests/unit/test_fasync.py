@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from abi.linux import F_OWNER_PID, POLL_HUP, POLL_IN, POLL_OUT, POLLHUP, POLLIN, POLLOUT
+from abi.linux import O_ASYNC, F_OWNER_PID, POLL_HUP, POLL_IN, POLL_OUT, POLLHUP, POLLIN, POLLOUT
 from services.netstack.contract import SocketWatch
 from services.vfs.contract import SigioOwner
 from services.vfs.fasync import _WATCHED, SignalDrivenIo, _Fasync, _Hook
@@ -39,12 +39,13 @@ class _Recorder:
     def __init__(self) -> None:
         self.sent: list[int] = []
 
-    def send(self, state: _Fasync, reason: int) -> None:
+    def send(self, state: _Fasync, reason: int, signo: int | None = None) -> None:
         self.sent.append(reason)
 
 
 def _hooked(file: Any, notifier: Any) -> _Recorder:
-    """A hook on ``notifier`` for ``file``'s description, as _rewatch makes it."""
+    """A hook on ``notifier`` for ``file``'s description with O_ASYNC, as _rewatch makes it."""
+    file.flags |= O_ASYNC
     recorder = _Recorder()
     hook = _Hook(recorder)  # type: ignore[arg-type]
     hook.states.append(_Fasync(file, owner=SigioOwner(F_OWNER_PID, 7, 0, 0), ready=file.poll() & _WATCHED))
@@ -76,7 +77,8 @@ def test_a_socket_hang_up_is_one_poll_hup() -> None:
     unix_release_sock sends, not a POLL_IN besides."""
     events = [POLLOUT]
     watch = SocketWatch(lambda: events[0], lambda: (0, 0))
-    file = SimpleNamespace(poll=lambda caller=None: watch.poll(), readable_bytes=lambda: 0)
+    file = SimpleNamespace(poll=lambda caller=None: watch.poll(), readable_bytes=lambda: 0, flags=0,
+                           socket_identity=None)
     heard = _hooked(file, watch)
     events[0] = POLLIN | POLLOUT | POLLHUP
     watch.changed()

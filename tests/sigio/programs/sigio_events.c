@@ -153,6 +153,29 @@ static void reasons(void)
     drain("O_ASYNC without an owner", SIGRTMIN, unowned[0]);
 }
 
+/* Urgent data (MSG_OOB) on a socket: SIGURG to its owner, O_ASYNC or not; with O_ASYNC and
+ * F_SETSIG, POLL_PRI and POLL_IN besides. */
+static void urgent(void)
+{
+    block(SIGURG);
+    block(SIGRTMIN);
+    int sockets[2];
+    char byte;
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sockets);
+    fcntl(sockets[0], F_SETOWN, getpid());
+    printf("send MSG_OOB: %zd\n", send(sockets[1], "u", 1, MSG_OOB));
+    drain("urgent data, no O_ASYNC", SIGURG, sockets[0]);
+    recv(sockets[0], &byte, 1, MSG_OOB);
+    make_async(sockets[0], SIGRTMIN);
+    printf("send MSG_OOB: %zd\n", send(sockets[1], "v", 1, MSG_OOB));
+    drain("urgent data, O_ASYNC", SIGURG, sockets[0]);
+    drain("urgent data, F_SETSIG", SIGRTMIN, sockets[0]);
+    int unowned[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, unowned);
+    send(unowned[1], "w", 1, MSG_OOB);
+    drain("urgent data, no owner", SIGURG, unowned[0]);
+}
+
 /* F_SETOWN -pgrp: every process of the group gets it. */
 static void group(void)
 {
@@ -239,6 +262,8 @@ int main(int argc, char **argv)
         handler();
     else if (!strcmp(which, "reasons"))
         reasons();
+    else if (!strcmp(which, "urgent"))
+        urgent();
     else if (!strcmp(which, "group"))
         group();
     else if (!strcmp(which, "thread"))
