@@ -12,7 +12,8 @@ Linux. A notifier without such a description costs one attribute test per change
 
 Which events signal: a pipe's read end hears every write and its last writer's close
 (POLL_IN), its write end every read and its last reader's close (POLL_OUT), as pipe_write,
-pipe_read and pipe_release tell them; other files a hang-up (POLL_HUP), an error (POLL_ERR),
+pipe_read and pipe_release tell them; other files a hang-up (POLL_HUP, but not a terminal's,
+which __tty_hangup tells with SIGHUP to its session alone), an error (POLL_ERR),
 data arriving (POLL_IN, at every arrival: the bytes waiting grew), urgent data (POLL_PRI) and
 room to write regained (POLL_OUT). Urgent data on a socket (MSG_OOB) sends its owner SIGURG
 whether or not O_ASYNC is set, as F_SETOWN promises, then POLL_PRI and POLL_IN. A file whose
@@ -115,7 +116,7 @@ def _events(state: _Fasync) -> tuple[int, ...]:
             return (POLL_OUT,)
         return ()
     if gained & POLLHUP:
-        return (POLL_HUP,)
+        return () if isinstance(file, _PtyEnd) else (POLL_HUP,)  # a terminal's hang-up is SIGHUP's
     if gained & POLLERR:
         return (POLL_ERR,)
     if gained & POLLPRI:

@@ -1,8 +1,8 @@
 """Signal-driven I/O's signals (``programs/sigio_events.c``), native vs Sentrio: pending as the
 call that made the file ready returns (a handler has run when the write returns), one per event,
 to a process, a process group or one thread, only where the owner's setter may signal, and with
-Linux's si_code, si_band and si_fd for pipes, socketpairs and a listening socket. The owner and
-flag calls themselves are tests/compat/test_sigio.py's."""
+Linux's si_code, si_band and si_fd for pipes, socketpairs, a listening socket, urgent data and
+pseudo-terminals. The owner and flag calls themselves are tests/compat/test_sigio.py's."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.compat.conftest import needs_root, same
-from tests.differential.harness import cached_build
+from tests.compat.conftest import needs_root, same, sentrio
+from tests.differential.harness import as_container_root, cached_build, fresh_signal_state
 
 SOURCE = Path(__file__).parent / "programs" / "sigio_events.c"
 
@@ -53,3 +53,17 @@ def test_signals_as_linux_sends_them(image: Path, case: str) -> None:
     lines = same(image, f"/bin/{SOURCE.stem}", case).stdout.splitlines()
     for expected in EXPECTED[case]:
         assert any(line.startswith(expected) for line in lines), expected
+
+
+@needs_root()
+def test_a_pseudo_terminal_signals_as_linux_does(image: Path) -> None:
+    """Natively outside the image, whose chroot has no /dev/ptmx: the host's devpts."""
+    program = image / "bin" / SOURCE.stem
+    expected = subprocess.run([*as_container_root(), str(program), "terminal"], capture_output=True, text=True,
+                              timeout=60, preexec_fn=fresh_signal_state)
+    got = sentrio(image, f"/bin/{SOURCE.stem}", "terminal")
+    assert got.stdout.splitlines() == expected.stdout.splitlines()
+    assert (got.stderr, got.status) == (expected.stderr, expected.returncode)
+    for line in ("master: si_code 1 si_band 0x41 si_fd is the fd 1", "replica, part of a line: 0 signal(s)",
+                 "replica, a line: si_code 1 si_band 0x41 si_fd is the fd 1", "replica, master closed: 0 signal(s)"):
+        assert line in expected.stdout

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -176,6 +177,38 @@ static void urgent(void)
     drain("urgent data, no owner", SIGURG, unowned[0]);
 }
 
+/* A pseudo-terminal: the master hears the replica's output, the replica a whole line (canonical
+ * mode), and neither a hang-up (that is SIGHUP's, to the session). */
+static void terminal(void)
+{
+    block(SIGRTMIN);
+    char buffer[64];
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    grantpt(master);
+    unlockpt(master);
+    int replica = open(ptsname(master), O_RDWR | O_NOCTTY);
+    make_async(master, SIGRTMIN);
+    printf("write to the replica: %zd\n", write(replica, "x", 1));
+    drain("master", SIGRTMIN, master);
+    printf("read the master: %zd\n", read(master, buffer, sizeof buffer));
+    fcntl(master, F_SETFL, fcntl(master, F_GETFL) & ~O_ASYNC);
+    make_async(replica, SIGRTMIN);
+    printf("write part of a line to the master: %zd\n", write(master, "abc", 3));
+    drain("replica, part of a line", SIGRTMIN, replica);
+    printf("write its end: %zd\n", write(master, "\n", 1));
+    drain("replica, a line", SIGRTMIN, replica);
+    close(master);
+    drain("replica, master closed", SIGRTMIN, replica);
+
+    master = posix_openpt(O_RDWR | O_NOCTTY);
+    grantpt(master);
+    unlockpt(master);
+    replica = open(ptsname(master), O_RDWR | O_NOCTTY);
+    make_async(master, SIGRTMIN);
+    close(replica);
+    drain("master, replica closed", SIGRTMIN, master);
+}
+
 /* F_SETOWN -pgrp: every process of the group gets it. */
 static void group(void)
 {
@@ -264,6 +297,8 @@ int main(int argc, char **argv)
         reasons();
     else if (!strcmp(which, "urgent"))
         urgent();
+    else if (!strcmp(which, "terminal"))
+        terminal();
     else if (!strcmp(which, "group"))
         group();
     else if (!strcmp(which, "thread"))
