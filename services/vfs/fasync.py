@@ -37,11 +37,9 @@ from kernel.bus import call_now, operation
 from services.netstack.contract import SocketWatch
 from services.vfs.contract import Handle, SigioOwner
 from services.vfs.descriptions import DescriptionOperations
-from services.vfs.devpts import _PtyEnd
 from services.vfs.inotify import Inotify
 from services.vfs.pipe import PipeFile
 from services.vfs.poll import Changes, until_changed
-from services.vfs.socket import SocketFile
 
 if TYPE_CHECKING:
     from services.vfs.file import File
@@ -79,19 +77,6 @@ def _signals_readiness(file: File) -> bool:
             or file.pts_index is not None)
 
 
-def _notifier(file: File) -> Notifier | None:
-    """What the file announces its readiness changes on (None: the host tells its changes)."""
-    if isinstance(file, PipeFile):
-        return file.pipe._changes
-    if isinstance(file, SocketFile):
-        return file.watch
-    if isinstance(file, _PtyEnd):
-        return file.pty.changes
-    if isinstance(file, Inotify):
-        return file._changes
-    return None
-
-
 def _queued(file: File) -> int:
     """The bytes a read would find (FIONREAD), 0 where the file cannot tell."""
     try:
@@ -116,7 +101,7 @@ def _events(state: _Fasync) -> tuple[int, ...]:
             return (POLL_OUT,)
         return ()
     if gained & POLLHUP:
-        return () if isinstance(file, _PtyEnd) else (POLL_HUP,)  # a terminal's hang-up is SIGHUP's
+        return () if file.pts_index is not None else (POLL_HUP,)  # a terminal's hang-up is SIGHUP's
     if gained & POLLERR:
         return (POLL_ERR,)
     if gained & POLLPRI:
@@ -232,7 +217,7 @@ class SignalDrivenIo(DescriptionOperations):
             return
         if state.hook is not None or state.watcher is not None:
             return
-        notifier = _notifier(file)
+        notifier = file.notifier()
         state.ready, state.queued = file.poll(KERNEL_CALLER) & _WATCHED, _queued(file)
         if notifier is not None:
             hook = notifier.fasync
@@ -253,7 +238,7 @@ class SignalDrivenIo(DescriptionOperations):
             hook.states.remove(state)
             state.hook = None
             if not hook.states:
-                notifier = _notifier(state.file)
+                notifier = state.file.notifier()
                 if notifier is not None:
                     notifier.fasync = None
         if state.watcher is not None:

@@ -78,7 +78,7 @@ def test_a_socket_hang_up_is_one_poll_hup() -> None:
     events = [POLLOUT]
     watch = SocketWatch(lambda: events[0], lambda: (0, 0))
     file = SimpleNamespace(poll=lambda caller=None: watch.poll(), readable_bytes=lambda: 0, flags=0,
-                           socket_identity=None)
+                           socket_identity=None, pts_index=None)
     heard = _hooked(file, watch)
     events[0] = POLLIN | POLLOUT | POLLHUP
     watch.changed()
