@@ -3,7 +3,8 @@
 The VFS keeps each description's owner and knows when its file becomes ready; the processes
 and their credentials are the kernel's, so the VFS asks the ``proc`` service, which calls
 :func:`send_sigio`. SIGIO itself (F_SETSIG 0) comes as the kernel's own signal, without
-siginfo; a signal chosen with F_SETSIG carries si_code POLL_IN..POLL_HUP, si_band and si_fd.
+siginfo; a signal chosen with F_SETSIG carries si_code POLL_IN..POLL_HUP, si_band and si_fd. A
+socket's owner also gets SIGURG, plain (reason 0), when urgent data arrives.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from abi import structs
-from abi.errno import EINVAL, ESRCH, Errno
-from abi.linux import F_OWNER_PGRP, F_OWNER_PID, F_OWNER_TID, POLL_BANDS, RLIMIT_SIGPENDING, SI_KERNEL, Signal
+from abi.errno import EAGAIN, EINVAL, ESRCH, Errno
+from abi.linux import F_OWNER_PGRP, F_OWNER_PID, F_OWNER_TID, POLL_BANDS, RLIMIT_SIGPENDING, SI_KERNEL, SI_SIGIO, Signal
 from services.vfs.contract import Opened, SigioOwner
 
 if TYPE_CHECKING:
@@ -26,17 +27,31 @@ def may_send_sigio(owner: SigioOwner, target: ThreadGroup) -> bool:
     return owner.euid == 0 or bool({owner.uid, owner.euid} & {target.creds.uid, target.creds.suid})
 
 
+#: Signals whose si_code values mean something of their own (sig_specific_sicodes): sent for
+#: I/O, they say SI_SIGIO rather than an ambiguous POLL_*.
+_OWN_CODES = frozenset({Signal.SIGILL, Signal.SIGFPE, Signal.SIGSEGV, Signal.SIGBUS, Signal.SIGTRAP, Signal.SIGCHLD,
+                        Signal.SIGSYS})
+#: Plain SIGIO, as the kernel sends it (SEND_SIG_PRIV): F_SETSIG 0, or a chosen signal that could
+#: not be queued.
+_PLAIN_SIGIO = Signal.SIGIO, structs.SIGINFO_KILL.pack(Signal.SIGIO, 0, SI_KERNEL, 0, 0, 0)
+
+
 def sigio_info(signo: int, fd: int, reason: int) -> tuple[int, bytes]:
-    """The signal and siginfo for ``reason`` (POLL_IN ...) on ``fd``."""
+    """The signal and siginfo for ``reason`` (POLL_IN ...) on ``fd``; reason 0 is ``signo``
+    plain, as the kernel sends it (SIGURG for urgent data)."""
     if signo == 0:
-        return Signal.SIGIO, structs.SIGINFO_KILL.pack(Signal.SIGIO, 0, SI_KERNEL, 0, 0, 0)
-    return signo, structs.SIGINFO_HEAD.pack(signo, 0, reason) + structs.SIGINFO_POLL.pack(POLL_BANDS[reason], fd)
+        return _PLAIN_SIGIO
+    if reason == 0:
+        return signo, structs.SIGINFO_KILL.pack(signo, 0, SI_KERNEL, 0, 0, 0)
+    code = SI_SIGIO if signo in _OWN_CODES else reason
+    return signo, structs.SIGINFO_HEAD.pack(signo, 0, code) + structs.SIGINFO_POLL.pack(POLL_BANDS[reason], fd)
 
 
 async def send_sigio(kernel: Kernel, owner: SigioOwner, signo: int, fd: int, reason: int) -> None:
     """Send the owner its signal: one thread (F_OWNER_TID), one process, or every process of a
     group; targets its setter may not signal, zombies and processes gone are skipped."""
     sig, info = sigio_info(signo, fd, reason)
+    targets: list[tuple[ThreadGroup, int | None]]  # (process, its thread for F_OWNER_TID)
     if owner.kind == F_OWNER_TID:
         task = kernel.threads.get(owner.id)
         targets = [] if task is None else [(task.process, task.tid)]
@@ -53,7 +68,12 @@ async def send_sigio(kernel: Kernel, owner: SigioOwner, signo: int, fd: int, rea
         elif sig == Signal.SIGKILL:
             process.wake_for_kill()
         bound = process.creds.uid, process.rlimits[RLIMIT_SIGPENDING][0]
-        await kernel.bus.call("signals", "send", process.pid, tid, sig, info, bound)
+        try:
+            await kernel.bus.call("signals", "send", process.pid, tid, sig, info, bound)
+        except Errno as error:  # a real-time signal past RLIMIT_SIGPENDING: plain SIGIO instead
+            if error.errno != EAGAIN:
+                raise
+            await kernel.bus.call("signals", "send", process.pid, tid, *_PLAIN_SIGIO, bound)
 
 
 # --- the owner, as fcntl and the socket ioctls set and read it ---------------------------------

@@ -58,7 +58,7 @@ class SocketWatch:
     (edge-triggered epoll compares it) and ``wait()`` returns at the next change.
     """
 
-    __slots__ = ("_poll", "_queued", "count", "_event")
+    __slots__ = ("_poll", "_queued", "count", "_event", "fasync")
 
     def __init__(self, poll: Callable[[], int], queued: Callable[[], tuple[int, int]]) -> None:
         self._poll = poll
@@ -66,6 +66,9 @@ class SocketWatch:
         self.count = 0
         #: Made by the first waiter after a change, so a change nobody waits for costs nothing.
         self._event: trio.Event | None = None
+        #: Called at each change while the socket's description has O_ASYNC and an owner (the
+        #: VFS's services/vfs/fasync.py), so its signal is sent before the change's call returns.
+        self.fasync: Callable[[], None] | None = None
 
     def poll(self) -> int:
         """The POLL* events the socket is ready for now."""
@@ -86,6 +89,8 @@ class SocketWatch:
         if event is not None:
             self._event = None
             event.set()
+        if self.fasync is not None:
+            self.fasync()
 
     async def wait(self) -> None:
         event = self._event

@@ -466,6 +466,9 @@ class _PtyEnd(File):
     async def wait(self, events: int) -> None:
         await self.pty.changes.wait()
 
+    def notifier(self) -> Changes:
+        return self.pty.changes
+
     @property
     def changes(self) -> int:
         return self.pty.changes.count

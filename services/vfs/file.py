@@ -39,8 +39,10 @@ from abi.errno import Errno
 
 if TYPE_CHECKING:
     from abi.creds import Caller, Credentials
+    from services.netstack.contract import SocketWatch
     from services.vfs.contract import SocketIdentity, Stat
     from services.vfs.inode import Dir, Inode
+    from services.vfs.poll import Changes
 
 
 class File:
@@ -164,6 +166,11 @@ class File:
     async def wait(self, events: int) -> None:
         """Return when the file's readiness may have changed (a file that never blocks: never)."""
         await trio.sleep_forever()
+
+    def notifier(self) -> Changes | SocketWatch | None:
+        """What announces each change of the file's readiness, for signal-driven I/O to hook
+        (services/vfs/fasync.py); None when the host tells the changes (or nothing changes)."""
+        return None
 
     @property
     def changes(self) -> int:

@@ -233,6 +233,9 @@ class Inotify(AnonInodeFile):
     async def wait(self, events: int) -> None:
         await self._changes.wait()
 
+    def notifier(self) -> Changes:
+        return self._changes
+
     @property
     def changes(self) -> int:
         return self._changes.count

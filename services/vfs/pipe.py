@@ -281,6 +281,9 @@ class PipeFile(File):
     async def wait(self, events: int) -> None:
         await self.pipe.wait()
 
+    def notifier(self) -> Changes:
+        return self.pipe._changes
+
     @property
     def changes(self) -> int:
         return self.pipe.changes

@@ -22,17 +22,22 @@ class Changes:
     edge-triggered epoll compares the count, and a poll compares it to know that nothing
     changed while it was getting ready to sleep."""
 
-    __slots__ = ("count", "_event")
+    __slots__ = ("count", "_event", "fasync")
 
     def __init__(self) -> None:
         self.count = 0
         self._event = trio.Event()
+        #: Called at each change while a description of the file has O_ASYNC and an owner
+        #: (services/vfs/fasync.py), so its signal is sent before the change's call returns.
+        self.fasync: Callable[[], None] | None = None
 
     def notify(self) -> None:
         """Wake every waiter."""
         self.count += 1
         self._event.set()
         self._event = trio.Event()
+        if self.fasync is not None:
+            self.fasync()
 
     @property
     def changes(self) -> int:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from abi.linux import O_NONBLOCK, O_RDWR, S_IFSOCK, SOCKFS_MAGIC
 from kernel.bus import call_now
-from services.netstack.contract import Ancillary
+from services.netstack.contract import Ancillary, SocketWatch
 from services.vfs.contract import SocketIdentity
 from services.vfs.file import File
 from services.vfs.inode import Filesystem, Inode
@@ -73,6 +73,9 @@ class SocketFile(File):
 
     async def wait(self, events: int) -> None:
         await self.watch.wait()
+
+    def notifier(self) -> SocketWatch:
+        return self.watch
 
     @property
     def changes(self) -> int:
