@@ -126,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
                      metavar="[IP:]HOST_PORT:GUEST_PORT[/udp]",
                      help="let host TCP (or UDP) port HOST_PORT (on IP, default all) reach the guest's server on "
                           "GUEST_PORT")
+    run.add_argument("--network", choices=("sandbox", "none"), default="sandbox",
+                     help="sandbox (default): the guest's connections out of the sandbox are made on the host "
+                          "by the net helper; none: loopback only")
+    run.add_argument("--allow-host-loopback", action="store_true",
+                     help="let the gateway address 10.0.2.2 reach the host's own loopback (127.0.0.1)")
     writes = run.add_mutually_exclusive_group()
     writes.add_argument("--read-only", action="store_true", help="mount the image root read-only (EROFS)")
     writes.add_argument("--rw", action="store_true",
@@ -416,6 +421,7 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
     rpc = [("gofer", "services.gofer_proxy.actor:rpc_gofer")] if args.gofer_io == "rpc" else []
     config.services = _load_services(rpc + args.service)
     config.confine = not args.debug_unconfined
+    config.network, config.allow_host_loopback = args.network, args.allow_host_loopback
     # Tests set SENTRIO_STRICT=1 so a Sentry bug fails them loudly instead of becoming EIO.
     config.strict = os.environ.get("SENTRIO_STRICT") == "1"
     config.runtime_dir = control.runtime_root()

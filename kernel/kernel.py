@@ -39,6 +39,7 @@ from platforms import Platform
 if TYPE_CHECKING:
     from kernel.determinism.scheduler import Scheduler
     from services.gofer_proxy.actor import PrestartKey, Spawned
+    from services.netstack.gate import NetGate
     from services.vfs.contract import PtyInfo
 
 log = logging.getLogger("sentrio.kernel")
@@ -95,6 +96,10 @@ class KernelConfig:
     #: Awaited once the sandbox is built and confined, before the first process starts: an OCI
     #: ``create`` holds it here until ``start`` (kernel/runtime/).
     start_gate: Callable[[], Awaitable[None]] | None = None
+    #: ``--network`` (sandbox: connections out through the net helper; none: loopback only) and
+    #: ``--allow-host-loopback`` (the gateway address reaches the host's loopback).
+    network: str = "sandbox"
+    allow_host_loopback: bool = False
 
 
 class Kernel:
@@ -106,6 +111,8 @@ class Kernel:
         self.config = config
         #: The image's gofer, starting now, beside the Sentry's own start (taken by the VFS's mount).
         self.prestarted_gofers = PrestartedGofers.start(config)
+        #: The net helper, started while the host's network is reachable (None: --network none).
+        self.netgate = start_netgate(config)
         self.boot_time = time.monotonic()
         #: CPUs the sandbox offers, counted before the platform pins the Sentry to one of them.
         self.online_cpus = len(os.sched_getaffinity(0))
@@ -281,6 +288,8 @@ class Kernel:
 
     async def _shutdown(self) -> None:
         self.prestarted_gofers.close()
+        if self.netgate is not None:
+            self.netgate.close()  # a replaced netstack never closed it
         with trio.CancelScope(shield=True):
             for _, actor in self.bus.actors():
                 try:
@@ -332,6 +341,16 @@ class PrestartedGofers:
         discard_gofers(self._ready)
 
 
+def start_netgate(config: KernelConfig) -> NetGate | None:
+    """The net helper of ``--network sandbox`` (services/netstack/gate.py); None for ``none``."""
+    from netgate.policy import NETWORK_NONE, Policy
+    from services.netstack.gate import NetGate
+
+    if config.network == NETWORK_NONE:
+        return None
+    return NetGate.start(Policy(config.network, allow_host_loopback=config.allow_host_loopback))
+
+
 # --- services ---------------------------------------------------------------------------------
 #
 # Our actor for each service, made by a factory taking the Kernel: the same signature a
@@ -371,7 +390,7 @@ def default_netstack(kernel: Kernel) -> Actor:
     """Our netstack: every socket of the sandbox (AF_UNIX, TCP/UDP over loopback, netlink)."""
     from services.netstack.actor import Netstack
 
-    return Netstack()
+    return Netstack(kernel.netgate)
 
 
 def default_vfs(kernel: Kernel) -> Actor:

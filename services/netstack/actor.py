@@ -56,6 +56,7 @@ from abi.socket import (
     SOL_SOCKET,
 )
 from services.netstack.base import HZ, Blocked, Reading, Socket, Writing
+from services.netstack.egress import Egress
 from services.netstack.contract import (
     Ancillary,
     Creds,
@@ -74,6 +75,7 @@ from services.netstack.unix import UnixSocket
 
 if TYPE_CHECKING:
     from abi.creds import Caller
+    from services.netstack.gate import NetGate
 
 #: Types socket(2) accepts at all (SOCK_MAX).
 _SOCK_MAX = 11
@@ -82,8 +84,22 @@ _SOCK_MAX = 11
 class Netstack(NetstackContract):
     """The sandbox's network stack: AF_UNIX, TCP and UDP over loopback, NETLINK_ROUTE."""
 
-    def __init__(self) -> None:
-        self.stack = Stack()
+    def __init__(self, gate: NetGate | None = None) -> None:
+        self.stack = Stack(eth0=gate is not None)
+        if gate is not None:
+            self.stack.egress = Egress(gate)
+
+    async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The way out of the sandbox, if it has one (its relays live as long as the actor)."""
+        egress = self.stack.egress
+        if egress is None:
+            task_status.started()
+            return
+        await egress.serve(task_status=task_status)
+
+    async def close(self) -> None:
+        if self.stack.egress is not None:
+            self.stack.egress.gate.close()
 
     # --- making sockets -----------------------------------------------------------------------
 

@@ -236,10 +236,13 @@ class InetSocket(Socket):
         if inner is not None:
             if inner == INADDR_ANY:
                 inner = INADDR_LOOPBACK
-            if not self.stack.interfaces.is_local(AF_INET, inner):
+            if self.stack.interfaces.is_local(AF_INET, inner):
+                own = INADDR_LOOPBACK
+            elif self.stack.egress is not None:
+                own = self.stack.egress.source  # out of the sandbox by eth0 (services/netstack/egress.py)
+            else:
                 raise Errno(ENETUNREACH)
-            source = self.host if self.address_locked else (
-                v4_mapped(INADDR_LOOPBACK) if family == AF_INET6 else INADDR_LOOPBACK)
+            source = self.host if self.address_locked else (v4_mapped(own) if family == AF_INET6 else own)
             return (v4_mapped(inner) if family == AF_INET6 else inner), source
         if host == IN6ADDR_ANY:
             host = IN6ADDR_LOOPBACK
@@ -442,6 +445,8 @@ class TcpSocket(InetSocket):
         self.congestion = b"cubic"
         self.bytes_sent = 0
         self.bytes_received = 0
+        #: Counts connect attempts, so that an answer from outside finds the attempt it is for.
+        self.attempt = 0
 
     @property
     def listening(self) -> bool:
@@ -512,7 +517,18 @@ class TcpSocket(InetSocket):
         self.state = TCP_SYN_SENT
         self.traffic(0, 40)  # the SYN
         target = destination(self.family, host)
-        listeners = self.stack.ports.find(IPPROTO_TCP, wanted.port, target, lambda s: s.state == TCP_LISTEN)
+        self.attempt += 1
+        if self.stack.egress is not None and not self.stack.interfaces.is_local(self.family, host):
+            self.stack.egress.connect(self)  # answered later: joined_outside or refused
+        else:
+            self._connect_inside(wanted.port, target)
+        if nonblock:
+            raise Errno(EINPROGRESS)
+        self._connect_progress(nonblock)
+
+    def _connect_inside(self, port: int, target: Claim) -> None:
+        """The SYN reaches a listener of the sandbox (or nothing: an RST comes back)."""
+        listeners = self.stack.ports.find(IPPROTO_TCP, port, target, lambda s: s.state == TCP_LISTEN)
         if not listeners:
             self.receive_reset()
         else:
@@ -523,9 +539,35 @@ class TcpSocket(InetSocket):
                 listener.waiting.append(self)
             else:
                 listener._establish(self)
-        if nonblock:
-            raise Errno(EINPROGRESS)
-        self._connect_progress(nonblock)
+
+    def connecting(self, attempt: int) -> bool:
+        """Whether connect attempt number ``attempt`` is still waiting for its answer."""
+        return self.attempt == attempt and self.state == TCP_SYN_SENT and not self.closed
+
+    def joined_outside(self) -> TcpSocket:
+        """A connection out of the sandbox was made: this socket is ESTABLISHED, and its peer is
+        a socket standing for the remote end, which the egress relay drives (it is in no port
+        table and no fd names it)."""
+        assert self.remote is not None
+        peer = TcpSocket(self.stack, self.family, self.uid)
+        self.stack.forget(peer)
+        peer.host, peer.port = self.remote.host, self.remote.port
+        peer.remote = InetAddress(self.family, self.host, self.port)
+        peer.state = TCP_ESTABLISHED
+        peer.sock_state = SS_CONNECTED
+        peer.peer, self.peer = self, peer
+        self.state = TCP_ESTABLISHED
+        self.traffic(0, 40, 2)  # SYN-ACK and ACK
+        self.changed()
+        return peer
+
+    def refused(self, error: int) -> None:
+        """A connection out of the sandbox failed with ``error`` (ECONNREFUSED, ETIMEDOUT,
+        ENETUNREACH ...): reported as a failed connect is, by connect again or SO_ERROR."""
+        self.error = error
+        self.state = TCP_CLOSE
+        self.shut = SHUTDOWN_MASK
+        self.changed()
 
     def _connect_progress(self, nonblock: bool) -> None:
         """A connect in progress: still waiting (EALREADY, or wait), done, or refused."""

@@ -1,7 +1,8 @@
 """The sandbox's network interfaces and which addresses are its own.
 
-Today the sandbox has the loopback interface only, as ``docker run --network none`` gives:
-``lo`` with 127.0.0.1/8 and ::1/128, and the whole of 127.0.0.0/8 local. The interface table
+Every sandbox has the loopback interface, ``lo`` with 127.0.0.1/8 and ::1/128, and the whole
+of 127.0.0.0/8 local; that is all under ``--network none``. Under ``--network sandbox`` (the
+default) it also has ``eth0`` with 10.0.2.15/24, the way out (:mod:`services.netstack.egress`). The interface table
 answers SIOCGIF* ioctls, RTM_GETLINK/GETADDR/GETROUTE and /proc/net/dev, and counts what
 crosses each interface.
 """
@@ -13,7 +14,10 @@ from dataclasses import dataclass
 from abi.socket import (
     AF_INET,
     AF_INET6,
+    ARPHRD_ETHER,
     ARPHRD_LOOPBACK,
+    IFF_BROADCAST,
+    IFF_MULTICAST,
     IFF_LOOPBACK,
     IFF_RUNNING,
     IFF_UP,
@@ -21,9 +25,13 @@ from abi.socket import (
     INADDR_LOOPBACK,
     unmapped,
 )
+from netgate.policy import GUEST_ADDRESS, SANDBOX_SUBNET
 from services.netstack.contract import Interface
 
 LOOPBACK_MTU = 65536
+#: eth0 under ``--network sandbox``: slirp4netns' MTU and a locally administered MAC address.
+ETH0_MTU = 65520
+ETH0_HWADDR = bytes([0x02, 0x42, 0x0A, 0x00, 0x02, 0x0F])
 
 
 @dataclass(slots=True)
@@ -39,14 +47,21 @@ class Counters:
 class InterfaceTable:
     """The interfaces, by index, and their traffic."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, eth0: bool = False) -> None:
         lo = Interface(
             ifindex=1, name=b"lo", flags=IFF_UP | IFF_LOOPBACK | IFF_RUNNING, mtu=LOOPBACK_MTU,
             kind=ARPHRD_LOOPBACK, hwaddr=bytes(6), txqlen=1000,
             addresses=((AF_INET, INADDR_LOOPBACK, 8), (AF_INET6, IN6ADDR_LOOPBACK, 128)),
         )
         self._interfaces = {lo.ifindex: lo}
-        self.counters = {lo.ifindex: Counters()}
+        if eth0:
+            ether = Interface(
+                ifindex=2, name=b"eth0", flags=IFF_UP | IFF_BROADCAST | IFF_RUNNING | IFF_MULTICAST, mtu=ETH0_MTU,
+                kind=ARPHRD_ETHER, hwaddr=ETH0_HWADDR, txqlen=1000,
+                addresses=((AF_INET, GUEST_ADDRESS.packed, SANDBOX_SUBNET.prefixlen),),
+            )
+            self._interfaces[ether.ifindex] = ether
+        self.counters = {index: Counters() for index in self._interfaces}
 
     def all(self) -> tuple[Interface, ...]:
         return tuple(self._interfaces[index] for index in sorted(self._interfaces))

@@ -17,6 +17,7 @@ from services.netstack.unix import UnixNamespace
 
 if TYPE_CHECKING:
     from services.netstack.base import Socket
+    from services.netstack.egress import Egress
     from services.netstack.netlink import NetlinkSocket
 
 #: Socket inode numbers start here (sockfs numbers its inodes apart from every file system).
@@ -26,15 +27,17 @@ FIRST_INO = 40_000
 class Stack:
     """Everything the sockets of one sandbox share."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, eth0: bool = False) -> None:
         self.sockets: dict[int, Socket] = {}
         self._sids = itertools.count(1)
         self._inos = itertools.count(FIRST_INO)
         self.unix = UnixNamespace()
         self.ports = PortTable()
-        self.interfaces = InterfaceTable()
+        self.interfaces = InterfaceTable(eth0=eth0)
         #: Bound netlink sockets by port id.
         self.netlink_ports: dict[int, NetlinkSocket] = {}
+        #: The way out of the sandbox (``--network sandbox``), None for loopback only.
+        self.egress: Egress | None = None
 
     def add(self, socket: Socket) -> tuple[int, int]:
         """Register a new socket: its id and its inode number."""
