@@ -218,7 +218,11 @@ class Helper:
         fds = array.array("i")
         for _, _, data in ancillary:
             fds.frombytes(data[:4])
-        return code, (socket.socket(fileno=fds[0]) if fds else None)
+        if not fds:
+            return code, None
+        handed = socket.socket(fileno=fds[0])
+        handed.settimeout(60)  # the helper made it non-blocking; this test reads it blocking
+        return code, handed
 
     def close(self) -> tuple[int, bytes]:
         self.channel.close()
