@@ -131,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "by the net helper; none: loopback only")
     run.add_argument("--allow-host-loopback", action="store_true",
                      help="let the gateway address 10.0.2.2 reach the host's own loopback (127.0.0.1)")
+    run.add_argument("--dns", action="append", default=[], metavar="IP",
+                     help="an upstream resolver for the sandbox's DNS (default: the host's)")
+    run.add_argument("--add-host", action="append", default=[], metavar="NAME:IP",
+                     help="add NAME to the guest's /etc/hosts (IP may be host-gateway: 10.0.2.2)")
     writes = run.add_mutually_exclusive_group()
     writes.add_argument("--read-only", action="store_true", help="mount the image root read-only (EROFS)")
     writes.add_argument("--rw", action="store_true",
@@ -410,6 +414,7 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
         read_only=args.read_only, rw=args.rw, interactive=args.interactive, tty=args.tty,
         memory=args.memory, pids_limit=args.pids_limit, name=args.name,
         cap_add=args.cap_add, cap_drop=args.cap_drop,
+        network=args.network, allow_host_loopback=args.allow_host_loopback, dns=args.dns, add_host=args.add_host,
     )
     try:
         config = build_config(flags)
@@ -421,7 +426,6 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
     rpc = [("gofer", "services.gofer_proxy.actor:rpc_gofer")] if args.gofer_io == "rpc" else []
     config.services = _load_services(rpc + args.service)
     config.confine = not args.debug_unconfined
-    config.network, config.allow_host_loopback = args.network, args.allow_host_loopback
     # Tests set SENTRIO_STRICT=1 so a Sentry bug fails them loudly instead of becoming EIO.
     config.strict = os.environ.get("SENTRIO_STRICT") == "1"
     config.runtime_dir = control.runtime_root()

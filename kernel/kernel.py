@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -100,6 +101,9 @@ class KernelConfig:
     #: ``--allow-host-loopback`` (the gateway address reaches the host's loopback).
     network: str = "sandbox"
     allow_host_loopback: bool = False
+    #: The upstream resolvers the sandbox's resolver (10.0.2.3) forwards to: ``--dns``, else
+    #: the host's (services/netstack/egress.py).
+    resolvers: tuple[IPv4Address | IPv6Address, ...] = ()
 
 
 class Kernel:
@@ -348,7 +352,8 @@ def start_netgate(config: KernelConfig) -> NetGate | None:
 
     if config.network == NETWORK_NONE:
         return None
-    return NetGate.start(Policy(config.network, allow_host_loopback=config.allow_host_loopback))
+    return NetGate.start(Policy(config.network, allow_host_loopback=config.allow_host_loopback,
+                                resolvers=config.resolvers))
 
 
 # --- services ---------------------------------------------------------------------------------

@@ -44,7 +44,8 @@ class MountSpec:
     """A file system to mount at ``destination`` in the guest before the first process runs.
 
     ``kind`` is ``bind`` (``source`` is a host path served by its own gofer), ``tmpfs`` (memory
-    backed, ``source`` unused) or a kernel file system type (``proc``, ``sysfs`` …).
+    backed, ``source`` unused), ``file`` (one file of ``content``, kept in the sandbox's memory,
+    as an engine binds its /etc/hosts) or a kernel file system type (``proc``, ``sysfs`` …).
     """
 
     destination: str
@@ -52,6 +53,7 @@ class MountSpec:
     source: str | None = None
     read_only: bool = False
     options: tuple[str, ...] = ()
+    content: bytes = b""
 
 
 #: The hooks of config.json a runtime runs on the host, in the order of a container's life.

@@ -20,7 +20,9 @@ from typing import Any
 from abi.creds import ALL_CAPS, DOCKER_DEFAULT_CAPS, CapabilitySets, cap_number
 from kernel.images.rootfs import ImageFiles
 from kernel.kernel import KernelConfig
+from kernel.netfiles import NetworkFlagError, network_files, parse_add_host, parse_dns
 from kernel.oci import Bundle, BundleError, MountSpec, is_bundle, load_bundle, tmpfs_option_problem, validate_hostname
+from netgate.policy import NETWORK_SANDBOX, nameservers
 
 log = logging.getLogger("sentrio.runspec")
 
@@ -66,6 +68,10 @@ class RunFlags:
     name: str | None = None
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
+    network: str = NETWORK_SANDBOX
+    allow_host_loopback: bool = False
+    dns: list[str] = field(default_factory=list)
+    add_host: list[str] = field(default_factory=list)
 
 
 def build_config(flags: RunFlags) -> KernelConfig:
@@ -101,7 +107,14 @@ def build_config(flags: RunFlags) -> KernelConfig:
     cwd = flags.workdir if flags.workdir is not None else (bundle.cwd if bundle else "/")
     if not cwd.startswith("/"):
         raise RunSpecError(f"the working directory must be an absolute path, got {cwd!r}")
-    mounts = [m for m in (bundle.mounts if bundle else []) if _served(m)]
+    try:
+        added_hosts = [parse_add_host(value) for value in flags.add_host]
+        upstream = parse_dns(flags.dns)
+    except NetworkFlagError as error:
+        raise RunSpecError(str(error)) from None
+    host_resolv_conf = _host_resolv_conf()
+    mounts = network_files(hostname, flags.network, flags.allow_host_loopback, added_hosts, host_resolv_conf)
+    mounts += [m for m in (bundle.mounts if bundle else []) if _served(m)]
     mounts += [parse_volume(v) for v in flags.volume]
     mounts += [parse_tmpfs(t) for t in flags.tmpfs]
     optional: dict[str, Any] = {}  # only what was asked for: the kernel's defaults stand otherwise
@@ -130,6 +143,9 @@ def build_config(flags: RunFlags) -> KernelConfig:
         interactive=flags.interactive,
         tty=tty,
         sandbox_id=flags.name or secrets.token_hex(6),
+        network=flags.network,
+        allow_host_loopback=flags.allow_host_loopback,
+        resolvers=upstream or nameservers(host_resolv_conf),
         **optional,
     )
 
@@ -274,6 +290,16 @@ def find_command(root: ImageFiles, command: str, path: str) -> str:
 
 
 # --- mounts ----------------------------------------------------------------------------------
+
+def _host_resolv_conf() -> str:
+    """The host's /etc/resolv.conf (empty if it has none): its resolvers are the sandbox's
+    upstream ones, its search and options lines the guest's."""
+    try:
+        with open("/etc/resolv.conf", encoding="utf-8", errors="replace") as text:
+            return text.read(65536)
+    except OSError:
+        return ""
+
 
 def _served(mount: MountSpec) -> bool:
     """Whether a bundle's mount is made: a bind of a single file (engines bind /etc/hosts,

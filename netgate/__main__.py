@@ -19,6 +19,7 @@ Exit status: 0 once the Sentry has gone, 2 for bad arguments, 3 if it could not 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import socket
@@ -26,6 +27,7 @@ import sys
 
 from abi.confine import NOBODY
 from abi.linux import CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWUTS
+from abi.mount import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REMOUNT
 from gofer.confine import (
     ConfinementError,
     die_with_parent,
@@ -44,8 +46,6 @@ from netgate.server import Server
 
 log = logging.getLogger("sentrio.netgate")
 
-#: Mount flags of the empty root: nothing on it can be a device, setuid or executable.
-_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT = 1, 2, 4, 8, 32
 #: Where the empty root is staged before the pivot (any directory will do).
 _STAGING_POINTS = ("/proc", "/tmp", "/dev")
 
@@ -55,6 +55,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fd", type=int, required=True, help="the inherited SOCK_SEQPACKET socket")
     parser.add_argument("--network", choices=NETWORK_MODES, default=NETWORK_SANDBOX)
     parser.add_argument("--allow-host-loopback", action="store_true")
+    parser.add_argument("--resolver", type=ipaddress.ip_address, action="append", default=[],
+                        help="an upstream resolver whose port 53 may be reached (repeatable)")
     parser.add_argument("--no-confine", action="store_true", help="debugging only: no namespaces or seccomp")
     parser.add_argument("--log-level", default="WARNING")
     return parser.parse_args(argv)
@@ -68,9 +70,10 @@ def confine() -> None:
         unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
         make_mounts_private()
         point = next(p for p in _STAGING_POINTS if os.path.isdir(p))
-        mount("tmpfs", point, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "mode=0500,size=4k,nr_inodes=1")
+        # an empty root: nothing on it can be a device, setuid or executable
+        mount("tmpfs", point, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0500,size=4k,nr_inodes=1")
         pivot_into(point)
-        mount(None, "/", None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+        mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
         drop_privileges((), NOBODY, NOBODY)
     set_dumpable(False)
     die_with_parent(parent)
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(message)s")
     channel = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, 0, fileno=args.fd)
-    policy = Policy(args.network, allow_host_loopback=args.allow_host_loopback)
+    policy = Policy(args.network, allow_host_loopback=args.allow_host_loopback, resolvers=tuple(args.resolver))
     server = Server(channel, policy)
     if not args.no_confine:
         try:

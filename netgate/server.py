@@ -52,7 +52,7 @@ class Server:
             log.warning("net helper: %s", error)
             return
         address = ipaddress.ip_address(host)
-        refusal = self.policy.refusal(address)
+        refusal = self.policy.refusal(address, port)
         if refusal is not None:
             log.info("net helper: %s:%d refused: %s", address, port, refusal)
             self._reply(request_id, errno.EACCES)

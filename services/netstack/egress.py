@@ -9,10 +9,21 @@ socket, each way, with the netstack's own back-pressure; an end of data becomes 
 way, and a reset either way resets the other side. So a non-blocking connect, SO_ERROR,
 half-close and poll/epoll readiness come from the same state machines as inside the sandbox.
 
+A guest's UDP datagram to such an address goes out on a *flow*: a host UDP socket the helper
+connects to that one destination, made at the first datagram and kept while the guest socket
+is open and the flow is used (for :data:`UDP_IDLE` seconds at most without a datagram either
+way, as a NAT forgets a UDP mapping). Datagrams sent before the helper answers wait, up to
+:data:`UDP_BACKLOG` of them (more are dropped, as a full queue drops them); the answers come
+back into the guest socket from the address it sent to, and an ICMP "port unreachable" (the
+host socket's ECONNREFUSED) is the guest's pending error when it is connected there, as on
+Linux.
+
 Addresses: the guest is 10.0.2.15 on eth0; 10.0.2.2 is the host's loopback (only with
-``--allow-host-loopback``, else ECONNREFUSED); other addresses of 10.0.2.0/24 do not answer
-(EHOSTUNREACH), and what the policy refuses is unreachable (ENETUNREACH). The net helper checks
-the same policy again (:mod:`netgate.policy`).
+``--allow-host-loopback``, else ECONNREFUSED); 10.0.2.3 is the sandbox's resolver, whose port
+53 (UDP and TCP) is forwarded to the first upstream resolver (``--dns``, else the host's
+resolv.conf); other addresses of 10.0.2.0/24 do not answer (EHOSTUNREACH), and what the policy
+refuses is unreachable (ENETUNREACH). The net helper checks the same policy again
+(:mod:`netgate.policy`).
 """
 
 from __future__ import annotations
@@ -26,19 +37,24 @@ import trio
 
 from abi.creds import KERNEL_CALLER
 from abi.errno import ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, Errno
-from abi.socket import SHUT_WR, TCP_CLOSE, unmapped
-from netgate.policy import GATEWAY, GUEST_ADDRESS, SANDBOX_SUBNET, Policy
-from netgate.protocol import TCP
+from abi.socket import SHUT_WR, TCP_CLOSE, TCP_ESTABLISHED, InetAddress, unmapped
+from netgate.policy import DNS_PORT, GATEWAY, GUEST_ADDRESS, RESOLVER, SANDBOX_SUBNET, Policy
+from netgate.protocol import TCP, UDP
 from services.netstack.base import Blocked, Reading, Writing
 
 if TYPE_CHECKING:
     from services.netstack.gate import NetGate
-    from services.netstack.inet import TcpSocket
+    from services.netstack.inet import TcpSocket, UdpSocket
 
 log = logging.getLogger("sentrio.netstack")
 
 #: Bytes relayed at a time in each direction.
 CHUNK = 64 * 1024
+#: A UDP flow unused this long (seconds) is closed; datagrams waiting for its host socket.
+UDP_IDLE = 120.0
+UDP_BACKLOG = 64
+#: The largest datagram a host UDP socket can hand back.
+_UDP_MAX = 65535
 _HOST_LOOPBACK = bytes([127, 0, 0, 1])
 
 
@@ -51,6 +67,8 @@ class Egress:
         #: The guest's address on eth0: the source of its connections out.
         self.source = GUEST_ADDRESS.packed
         self._nursery: trio.Nursery | None = None
+        #: Open UDP flows: guest socket -> (destination host, port) -> flow.
+        self._flows: dict[UdpSocket, dict[tuple[bytes, int], _UdpFlow]] = {}
 
     async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the helper's reply reader and every relay, until cancelled."""
@@ -60,19 +78,26 @@ class Egress:
             task_status.started()
             await trio.sleep_forever()
 
-    def target(self, host: bytes) -> bytes:
-        """The host address a guest's destination ``host`` (4 bytes) stands for; Errno if it
-        may not be reached."""
-        address = ipaddress.IPv4Address(host)
+    def target(self, host: bytes, port: int) -> bytes:
+        """The host address a guest's destination ``host`` (4 bytes, or 16 of an IPv4-mapped
+        one) ``port`` stands for; Errno if it may not be reached."""
+        inner = unmapped(host) if len(host) == 16 else host
+        if inner is None:
+            raise Errno(ENETUNREACH)  # IPv6 has no way out (the sandbox has no IPv6 route)
+        address = ipaddress.IPv4Address(inner)
         if address == GATEWAY:
             if not self.policy.allow_host_loopback:
                 raise Errno(ECONNREFUSED)
             return _HOST_LOOPBACK
+        if address == RESOLVER:
+            if port != DNS_PORT or not self.policy.resolvers:
+                raise Errno(ECONNREFUSED)
+            return self.policy.resolvers[0].packed
         if address in SANDBOX_SUBNET:
             raise Errno(EHOSTUNREACH)  # no other machine on the sandbox's link
-        if self.policy.refusal(address) is not None:
+        if self.policy.refusal(address, port) is not None:
             raise Errno(ENETUNREACH)
-        return host
+        return inner
 
     # --- TCP ---------------------------------------------------------------------------------------
 
@@ -83,12 +108,9 @@ class Egress:
 
     async def _tcp(self, client: TcpSocket, attempt: int) -> None:
         assert client.remote is not None
-        inner = unmapped(client.remote.host) if len(client.remote.host) == 16 else client.remote.host
         port = client.remote.port
         try:
-            if inner is None:
-                raise Errno(ENETUNREACH)  # IPv6 has no way out (the sandbox has no IPv6 route)
-            host = await self.gate.open(TCP, self.target(inner), port)
+            host = await self.gate.open(TCP, self.target(client.remote.host, port), port)
         except Errno as error:
             if client.connecting(attempt):
                 client.refused(error.errno)
@@ -99,6 +121,100 @@ class Egress:
                 return  # closed, or connected elsewhere, meanwhile
             peer = client.joined_outside()
             await _relay(peer, trio.socket.from_stdlib_socket(host))
+
+    # --- UDP ---------------------------------------------------------------------------------------
+
+    def send_datagram(self, guest: UdpSocket, host: bytes, port: int, data: bytes) -> None:
+        """Send ``data`` from ``guest`` to ``host`` ``port`` (as the guest named it, in its
+        socket's family) on their flow, made now if there is none; Errno at once if the
+        destination may not be reached."""
+        key = (host, port)
+        flows = self._flows.setdefault(guest, {})
+        flow = flows.get(key)
+        if flow is None:
+            target = self.target(host, port)
+            assert self._nursery is not None
+            flow = flows[key] = _UdpFlow(guest, InetAddress(guest.family, host, port))
+            self._nursery.start_soon(self._udp, flow, target)
+        flow.queue(data)
+
+    def forget(self, guest: UdpSocket) -> None:
+        """``guest`` is closed: its flows end."""
+        for flow in self._flows.pop(guest, {}).values():
+            flow.scope.cancel()
+
+    async def _udp(self, flow: _UdpFlow, target: bytes) -> None:
+        port = flow.remote.port
+        try:
+            with flow.scope:
+                try:
+                    host = await self.gate.open(UDP, target, port)
+                except Errno as error:
+                    flow.unreachable(error.errno)
+                    return
+                with host:
+                    await flow.carry(trio.socket.from_stdlib_socket(host))
+        finally:
+            flows = self._flows.get(flow.guest)
+            if flows is not None and flows.get((flow.remote.host, port)) is flow:
+                del flows[(flow.remote.host, port)]
+                if not flows:
+                    del self._flows[flow.guest]
+
+
+class _UdpFlow:
+    """One guest UDP socket's datagrams to one destination, and the answers from it."""
+
+    def __init__(self, guest: UdpSocket, remote: InetAddress) -> None:
+        self.guest = guest
+        self.remote = remote
+        self.scope = trio.CancelScope(deadline=trio.current_time() + UDP_IDLE)
+        self._outgoing: list[bytes] = []
+        self._wake = trio.Event()
+
+    def queue(self, data: bytes) -> None:
+        if len(self._outgoing) < UDP_BACKLOG:
+            self._outgoing.append(data)
+            self._wake.set()
+
+    def _used(self) -> None:
+        self.scope.deadline = trio.current_time() + UDP_IDLE
+
+    def unreachable(self, error: int) -> None:
+        """An ICMP error from the destination: the guest's pending error if it is connected there."""
+        guest = self.guest
+        if guest.state == TCP_ESTABLISHED and guest.remote == self.remote:
+            guest.error = error
+            guest.changed()
+
+    async def carry(self, host: trio.socket.SocketType) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._out, host)
+            nursery.start_soon(self._in, host)
+
+    async def _out(self, host: trio.socket.SocketType) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            waiting, self._outgoing = self._outgoing, []
+            for data in waiting:
+                try:
+                    await host.send(data)
+                except OSError as error:
+                    self.unreachable(error.errno or ECONNREFUSED)
+            self._used()
+
+    async def _in(self, host: trio.socket.SocketType) -> None:
+        while True:
+            try:
+                data = await host.recv(_UDP_MAX)
+            except OSError as error:  # an ICMP error for an earlier datagram
+                self.unreachable(error.errno or ECONNREFUSED)
+                continue
+            guest = self.guest
+            if guest.state != TCP_ESTABLISHED or guest.remote == self.remote:  # else not the guest's peer
+                guest.deliver(data, self.remote)
+            self._used()
 
 
 _LINGER_ABORT = (1).to_bytes(4, "little") + (0).to_bytes(4, "little")

@@ -1034,6 +1034,12 @@ class UdpSocket(InetSocket):
         self.raise_error()
         self.autobind()
         sender = InetAddress(self.family, self.host if self.address_locked or self.remote else source, self.port)
+        egress = self.stack.egress
+        if egress is not None and not self.stack.interfaces.is_local(self.family, host):
+            egress.send_datagram(self, host, wanted.port, bytes(writing.data))  # out of the sandbox
+            self.traffic(length, _UDP_OVERHEAD)
+            writing.sent = length
+            return
         self.traffic(length, _UDP_OVERHEAD)
         writing.sent = length
         target = self._receiver(host, wanted.port, sender)
@@ -1133,3 +1139,5 @@ class UdpSocket(InetSocket):
         self.queue.clear()
         self.rmem = 0
         self.unbind()
+        if self.stack.egress is not None:
+            self.stack.egress.forget(self)

@@ -32,7 +32,7 @@ from services.vfs.anonymous import AnonymousFiles
 from services.vfs.devfs import make_devfs
 from services.vfs.fasync import SignalDrivenIo
 from services.vfs.file import File
-from services.vfs.inode import Dir, Filesystem
+from services.vfs.inode import Dir, Filesystem, RegularInode
 from services.vfs.mountops import MountOperations
 from services.vfs.mounts import EXCLUSIVE, PROVIDED, SKIPPED, guest_path, tmpfs_root
 from services.vfs.names import NameOperations
@@ -156,6 +156,9 @@ class VirtualFilesystem(SignalDrivenIo, NameOperations, TransferOperations, Read
         if spec.kind in SKIPPED:
             log.debug("%s: not provided by the sandbox; skipped", what)
             return
+        if spec.kind == "file":
+            await self._mount_file(point, spec.content, spec.read_only)
+            return
         if spec.kind == "tmpfs":
             try:
                 root = tmpfs_root(spec.options, spec.read_only, self.memory)
@@ -180,6 +183,37 @@ class VirtualFilesystem(SignalDrivenIo, NameOperations, TransferOperations, Read
         fs_root.parent = covered.parent
         fs_root.name = covered.name
         self.table.add(source, point, kind, read_only, fs_root, covered)
+
+    async def _mount_file(self, point: bytes, content: bytes, read_only: bool) -> None:
+        """Mount a file of ``content`` on the guest path ``point``, as an engine binds its
+        /etc/hosts: it covers the image's file (a symlink's name too) or, where the directory
+        has none, a name made in the Sentry only. A missing directory is not made: the
+        mount is skipped (a minimal image without /etc gets no /etc/hosts)."""
+        directory, _, name = point.rpartition(b"/")
+        root = self._root()
+        try:
+            parent = mounted((await resolve(KERNEL_CALLER, root, root, directory or b"/")).inode)
+        except Errno as error:
+            log.debug("mount %s: %s; skipped", os.fsdecode(point), os.strerror(error.errno))
+            return
+        if not isinstance(parent, Dir):
+            return
+        try:
+            covered = await parent.lookup(name)
+        except Errno:
+            covered = RegularInode(self.memfd_fs, 0o644)
+            parent.children[name] = covered
+        covered = mounted(covered)
+        if isinstance(covered, Dir):
+            raise SentryError(f"mount {os.fsdecode(point)}: a file cannot be mounted on a directory")
+        fs = Filesystem(read_only=read_only, capacity=max(len(content), 4096))
+        file = RegularInode(fs, 0o644)
+        assert file.memfd is not None
+        os.pwrite(file.memfd, content, 0)
+        file.account()
+        covered.covered_by = file
+        file.mountpoint = covered
+        self.table.add(b"tmpfs", point, b"tmpfs", read_only, file, covered)
 
     async def _mount_point(self, point: bytes) -> Dir:
         """The directory ``point`` names, made (in the Sentry only, like /dev's) where missing.

@@ -120,6 +120,10 @@ class Inode:
     #: Whether it holds nothing only the Sentry knows, so a gofer-backed cache may forget it and
     #: look it up again (:mod:`services.vfs.overlay` sets it; any change here clears it).
     pristine = False
+    #: The file mounted on this one (a file bind, as /etc/hosts is), and for a mounted file the
+    #: one it covers; directories keep their own (:class:`Dir`).
+    covered_by: Inode | None = None
+    mountpoint: Inode | None = None
 
     def __init__(self, fs: Filesystem, mode: int, uid: int = 0, gid: int = 0, ino: int | None = None,
                  nlink: int = 1, rdev: int = 0, times: tuple[int, int, int] | None = None) -> None:

@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass
 
 from abi.mount import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_SHARED, MS_SLAVE, MS_UNBINDABLE
-from services.vfs.inode import Dir, Filesystem
+from services.vfs.inode import Dir, Filesystem, Inode
 
 log = logging.getLogger("sentrio.vfs.mounts")
 
@@ -43,9 +43,10 @@ class Mount:
     point: bytes
     kind: bytes
     read_only: bool
-    root: Dir
-    #: The directory it is mounted on (None for the sandbox's root).
-    covered: Dir | None = None
+    #: The mounted file system's root: a directory, or a file for a file mount (/etc/hosts).
+    root: Inode
+    #: The directory (or file) it is mounted on (None for the sandbox's root).
+    covered: Inode | None = None
     #: Per-mount flags (MS_NOSUID, MS_NODEV, MS_NOEXEC) and the propagation type
     #: (MS_SHARED, MS_PRIVATE, MS_SLAVE or MS_UNBINDABLE): recorded and shown, not propagated.
     flags: int = 0
@@ -76,8 +77,8 @@ class MountTable:
         self.mounts: list[Mount] = []
         self._ids = itertools.count(self.FIRST_ID)
 
-    def add(self, source: bytes, point: bytes, kind: bytes, read_only: bool, root: Dir,
-            covered: Dir | None = None) -> Mount:
+    def add(self, source: bytes, point: bytes, kind: bytes, read_only: bool, root: Inode,
+            covered: Inode | None = None) -> Mount:
         """Record a mount of ``root`` on the guest path ``point`` (normalised, absolute)."""
         mount_id = next(self._ids)
         parent = self.covering(point)

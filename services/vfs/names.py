@@ -401,6 +401,8 @@ class NameOperations(Notifying):
                 raise Errno(ENOTEMPTY)
         elif isinstance(inode, Dir):
             raise Errno(EISDIR)
+        elif inode.mountpoint is not None:
+            raise Errno(EBUSY)  # a mounted file, as /etc/hosts
         await found.parent.remove(found.name, inode)
         if self.watched:
             self.notify_removed(found.parent, found.name, inode)
@@ -439,7 +441,7 @@ class NameOperations(Notifying):
                 permission(creds, source, MAY_WRITE)
             if flags & RENAME_EXCHANGE and isinstance(target, Dir):
                 permission(creds, target, MAY_WRITE)
-        if isinstance(source, Dir) and (source.mountpoint is not None or source is root_dir):
+        if source.mountpoint is not None or source is root_dir:
             raise Errno(EBUSY)
         if isinstance(source, Dir):  # a directory may not move into itself
             walker = new.parent
@@ -469,6 +471,8 @@ class NameOperations(Notifying):
                     raise Errno(ENOTEMPTY)
             elif isinstance(target, Dir):
                 raise Errno(EISDIR)
+            elif target.mountpoint is not None:
+                raise Errno(EBUSY)
             await new.parent.remove(new.name, target)
         await old.parent.move(old.name, source, new.parent, new.name)
         if self.watched:

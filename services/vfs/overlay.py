@@ -303,7 +303,7 @@ def _evictable(inode: Inode) -> bool:
     if isinstance(inode, Dir):
         return (isinstance(inode, GoferDir) and not inode.children and not inode.hidden
                 and inode.covered_by is None and inode.mountpoint is None)
-    return True
+    return inode.covered_by is None
 
 
 async def _setattr_through(inode: Inode, fs: GoferFs, location: tuple[GoferDir, bytes] | None, fid: int | None,

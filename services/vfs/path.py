@@ -49,7 +49,7 @@ def parent_of(directory: Dir, root: Dir) -> Dir:
 
 def mounted(inode: Inode) -> Inode:
     """The root of whatever is mounted on ``inode``, or ``inode``."""
-    while isinstance(inode, Dir) and inode.covered_by is not None:
+    while inode.covered_by is not None:
         inode = inode.covered_by
     return inode
 
@@ -106,6 +106,11 @@ async def resolve(caller: Caller, root: Dir, start: Dir, path: bytes, *, follow:
             if error.errno == ENOENT and last and parent:
                 return Lookup(current, name, None, trailing)
             raise
+        if no_xdev and child.covered_by is not None:
+            raise Errno(EXDEV)
+        if child.covered_by is not None:  # a mount, on a directory or a file (a symlink's name too)
+            fresh = 0
+            child = mounted(child)
         if isinstance(child, Symlink) and (not last or follow or trailing) and \
                 (magic := child.magic(caller)) is not None:
             child = magic  # the open file itself, as Linux does
@@ -127,11 +132,6 @@ async def resolve(caller: Caller, root: Dir, start: Dir, path: bytes, *, follow:
             if not parts:  # the target was "/"
                 return Lookup(current, b".", current, trailing)
             continue
-        if no_xdev and isinstance(child, Dir) and child.covered_by is not None:
-            raise Errno(EXDEV)
-        if isinstance(child, Dir) and child.covered_by is not None:
-            fresh = 0
-            child = mounted(child)
         if last:
             if trailing and not isinstance(child, (Dir, Symlink)):
                 raise Errno(ENOTDIR)

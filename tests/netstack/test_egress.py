@@ -26,15 +26,18 @@ from pathlib import Path
 
 import pytest
 
-from netgate.policy import NETWORK_NONE, NETWORK_SANDBOX, Policy
+from netgate.policy import NETWORK_NONE, NETWORK_SANDBOX, Policy, nameservers
 from netgate.protocol import REPLY, TCP, UDP, pack_request
 from tests.netstack.conftest import REPO, Images, Result
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (ptrace, chroot, a dummy interface)")
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (ptrace, chroot, a host address of its own)")
 
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
-#: The address a dummy interface gets when the host has no non-loopback IPv4 address.
+EGRESS_IMAGE = "egress-debian-bookworm-1"
+#: The address the test adds to the host when it has no non-loopback IPv4 address.
 DUMMY_ADDRESS = "198.51.100.7"
+#: The test's resolver's address, added to the host for it (the host's port 53 may be taken).
+RESOLVER_ADDRESS = "198.51.100.53"
 
 
 def _global_ipv4() -> str | None:
@@ -48,21 +51,26 @@ def _global_ipv4() -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _extra_address(address: str) -> Iterator[str]:
+    """``address`` added to the host's ``lo`` (a local address that is not loopback's own
+    127.0.0.0/8, so the policy judges it as any host address) while the test needs it."""
+    subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", "lo"], check=True)
+    try:
+        yield address
+    finally:
+        subprocess.run(["ip", "addr", "del", f"{address}/32", "dev", "lo"], check=False)
+
+
 @pytest.fixture(scope="module")
 def host_address() -> Iterator[str]:
-    """The host's own eth0-like address, or one on a dummy interface made for the test."""
+    """The host's own eth0-like address, or one added for the test."""
     found = _global_ipv4()
     if found is not None:
         yield found
         return
-    name = "sntr-egress0"
-    subprocess.run(["ip", "link", "add", name, "type", "dummy"], check=True)
-    try:
-        subprocess.run(["ip", "addr", "add", f"{DUMMY_ADDRESS}/32", "dev", name], check=True)
-        subprocess.run(["ip", "link", "set", name, "up"], check=True)
-        yield DUMMY_ADDRESS
-    finally:
-        subprocess.run(["ip", "link", "del", name], check=False)
+    with _extra_address(DUMMY_ADDRESS) as address:
+        yield address
 
 
 class EchoServer:
@@ -103,6 +111,106 @@ def echo(host_address: str) -> Iterator[EchoServer]:
     server = EchoServer(host_address)
     yield server
     server.close()
+
+
+class UdpEcho:
+    """On the host: answers each datagram with its bytes reversed. Beside it, a port nobody
+    has bound (the host answers datagrams to it with ICMP port unreachable)."""
+
+    def __init__(self, address: str) -> None:
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind((address, 0))
+        self.port = self.socket.getsockname()[1]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind((address, 0))
+            self.refused_port = probe.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                data, peer = self.socket.recvfrom(65536)
+                self.socket.sendto(data[::-1], peer)
+            except OSError:
+                return
+
+
+@pytest.fixture(scope="module")
+def udp_echo(host_address: str) -> Iterator[UdpEcho]:
+    server = UdpEcho(host_address)
+    yield server
+    server.socket.close()
+
+
+class DnsServer:
+    """A resolver on the host's port 53 (UDP and TCP) that knows ``*.sentrio.test`` as
+    203.0.113.9 and nothing else (NXDOMAIN); it counts the queries of each transport."""
+
+    ADDRESS = "203.0.113.9"
+
+    def __init__(self, address: str) -> None:
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind((address, 53))
+        self.tcp = socket.create_server((address, 53))
+        self.queries = {"udp": 0, "tcp": 0}
+        threading.Thread(target=self._serve_udp, daemon=True).start()
+        threading.Thread(target=self._serve_tcp, daemon=True).start()
+
+    def answer(self, query: bytes) -> bytes:
+        ident = query[:2]
+        end = 12
+        labels = []
+        while query[end]:
+            labels.append(query[end + 1:end + 1 + query[end]].decode())
+            end += 1 + query[end]
+        qtype = int.from_bytes(query[end + 1:end + 3], "big")
+        question = query[12:end + 5]
+        header = ident + (0x8180 if ".".join(labels).endswith("sentrio.test") else 0x8183).to_bytes(2, "big")
+        if not header.endswith(b"\x80") or qtype != 1:  # NXDOMAIN, or no address of that type
+            return header + bytes([0, 1, 0, 0, 0, 0, 0, 0]) + question
+        record = bytes.fromhex("c00c00010001") + (60).to_bytes(4, "big") + (4).to_bytes(2, "big")
+        return header + bytes([0, 1, 0, 1, 0, 0, 0, 0]) + question + record + socket.inet_aton(self.ADDRESS)
+
+    def _serve_udp(self) -> None:
+        while True:
+            try:
+                query, peer = self.udp.recvfrom(512)
+            except OSError:
+                return
+            self.queries["udp"] += 1
+            self.udp.sendto(self.answer(query), peer)
+
+    def _serve_tcp(self) -> None:
+        while True:
+            try:
+                connection, _ = self.tcp.accept()
+            except OSError:
+                return
+            with connection, connection.makefile("rb") as stream:
+                size = int.from_bytes(stream.read(2), "big")
+                reply = self.answer(stream.read(size))
+                self.queries["tcp"] += 1
+                connection.sendall(len(reply).to_bytes(2, "big") + reply)
+
+    def close(self) -> None:
+        self.udp.close()
+        self.tcp.close()
+
+
+@pytest.fixture(scope="module")
+def dns() -> Iterator[DnsServer]:
+    with _extra_address(RESOLVER_ADDRESS) as address:
+        server = DnsServer(address)
+        yield server
+        server.close()
+
+
+@pytest.fixture(scope="module")
+def debian() -> Path:
+    """A Debian image with curl and python3 (debootstrap, cached per machine)."""
+    from kernel.images.build import cached_debian
+
+    return cached_debian(EGRESS_IMAGE, ("curl", "python3-minimal"))
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +263,18 @@ def test_a_connection_out_is_as_a_native_one(images: Images, host_address: str, 
     assert (sandboxed.stdout, sandboxed.stderr, sandboxed.status) == (native.stdout, native.stderr, native.status)
 
 
+def test_udp_out_is_as_native(images: Images, host_address: str, udp_echo: UdpEcho) -> None:
+    """Datagrams out and their answers back from the server's address; a connected socket's
+    ECONNREFUSED from the host's ICMP port unreachable."""
+    args = ("/bin/egress_udp", host_address, str(udp_echo.port), str(udp_echo.refused_port))
+    native = _native(images.fresh(), *args)
+    sandboxed = _sentrio(images.fresh(), *args)
+    assert native.status == 0, native.stderr
+    assert "answer 5 olleh from the server 1" in native.stdout
+    assert "recv(c, buf, sizeof buf, MSG_DONTWAIT) = -1 ECONNREFUSED" in native.stdout
+    assert (sandboxed.stdout, sandboxed.stderr, sandboxed.status) == (native.stdout, native.stderr, native.status)
+
+
 def test_network_none_has_no_way_out(images: Images, host_address: str, echo: EchoServer) -> None:
     result = _sentrio(images.fresh(), "/bin/egress", host_address, str(echo.port), str(echo.refused_port),
                       flags=("--network", "none"))
@@ -176,6 +296,58 @@ def test_the_gateway_reaches_the_host_loopback_only_when_allowed(images: Images,
     assert refused.status == 1
     assert "Connection refused" in refused.stderr
     assert refused.stdout == ""
+
+
+def test_curl_reaches_the_host_through_the_gateway_only_when_allowed(debian: Path, loopback_http: int) -> None:
+    """The acceptance's own words: a guest curl of a server on the host's loopback, through
+    10.0.2.2 (or its /etc/hosts name) with --allow-host-loopback, and refused without it."""
+    for url in (f"http://10.0.2.2:{loopback_http}/", f"http://host.containers.internal:{loopback_http}/"):
+        allowed = _sentrio(debian, "curl", "-sS", url, flags=("--allow-host-loopback",))
+        assert (allowed.stdout, allowed.status) == ("hello from the host's loopback\n", 0), allowed.stderr
+    refused = _sentrio(debian, "curl", "-sS", f"http://10.0.2.2:{loopback_http}/")
+    assert refused.status == 7 and "Couldn't connect to server" in refused.stderr, refused.stderr
+
+
+def test_dns_is_forwarded_to_the_upstream_resolver(debian: Path, dns: DnsServer) -> None:
+    """The guest's resolver is 10.0.2.3; its queries reach --dns's server over UDP, and over
+    TCP when the guest asks for it (RES_OPTIONS=use-vc); a name it does not know is NXDOMAIN."""
+    script = ("getent hosts web.sentrio.test; echo status $?; getent hosts nowhere.example; echo status $?; "
+              "RES_OPTIONS=use-vc getent hosts tcp.sentrio.test; echo status $?; "
+              "grep nameserver /etc/resolv.conf")
+    before = dict(dns.queries)
+    result = _sentrio(debian, "sh", "-c", script, flags=("--dns", RESOLVER_ADDRESS))
+    assert result.stdout.split("\n") == [
+        f"{DnsServer.ADDRESS}     web.sentrio.test", "status 0", "status 2",
+        f"{DnsServer.ADDRESS}     tcp.sentrio.test", "status 0", "nameserver 10.0.2.3", ""], result.stderr
+    assert dns.queries["udp"] > before["udp"] and dns.queries["tcp"] > before["tcp"]
+
+
+def test_only_port_53_of_the_resolver_answers(debian: Path, dns: DnsServer) -> None:
+    script = "exec 3<>/dev/tcp/10.0.2.3/80 && echo connected"
+    result = _sentrio(debian, "bash", "-c", script, flags=("--dns", RESOLVER_ADDRESS))
+    assert result.status == 1 and "Connection refused" in result.stderr, result.stderr
+
+
+def test_the_etc_files_describe_the_sandbox(debian: Path) -> None:
+    """/etc/hosts (with --add-host and the sandbox's name), /etc/hostname and resolv.conf are
+    the sandbox's, mounted over the image's: writable, not removable, the image untouched."""
+    image_file = debian / "etc" / "hosts"
+    image_hosts = image_file.read_bytes() if image_file.exists() else None  # debootstrap's minbase has none
+    script = ("cat /etc/hosts /etc/hostname; getent hosts db gw box; echo '192.0.2.77 extra' >> /etc/hosts; "
+              "getent hosts extra; rm /etc/hosts; grep -c ' /etc/' /proc/mounts")
+    result = _sentrio(debian, "sh", "-c", script,
+                      flags=("--hostname", "box", "--add-host", "db:192.0.2.50", "--add-host", "gw:host-gateway"))
+    lines = result.stdout.splitlines()
+    assert lines[:6] == ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback", "fe00::0\tip6-localnet",
+                         "ff00::0\tip6-mcastprefix", "ff02::1\tip6-allnodes", "ff02::2\tip6-allrouters"]
+    assert lines[6:] == ["192.0.2.50\tdb", "10.0.2.2\tgw", "10.0.2.15\tbox", "box",
+                         "192.0.2.50      db", "10.0.2.2        gw", "10.0.2.15       box",
+                         "192.0.2.77      extra", "3"], result.stderr
+    assert "rm: cannot remove '/etc/hosts': Device or resource busy" in result.stderr
+    assert (image_file.read_bytes() if image_file.exists() else None) == image_hosts
+    none = _sentrio(debian, "sh", "-c", "cat /etc/hosts; grep -c nameserver /etc/resolv.conf",
+                    flags=("--network", "none", "--hostname", "box"))
+    assert "box" not in none.stdout and "10.0.2.3" not in none.stdout
 
 
 def test_the_guest_is_on_eth0(images: Images, host_address: str, echo: EchoServer) -> None:
@@ -343,6 +515,32 @@ def test_the_policy() -> None:
                                          ("::1", False, True), ("10.0.2.2", False, False),
                                          ("169.254.169.254", False, False), ("2001:db8::1", True, True)]:
         address = ipaddress.ip_address(text)
-        assert (sandbox.refusal(address) is None) == default, text
-        assert (loopback.refusal(address) is None) == with_loopback, text
-        assert none.refusal(address) is not None
+        assert (sandbox.refusal(address, 80) is None) == default, text
+        assert (loopback.refusal(address, 80) is None) == with_loopback, text
+        assert none.refusal(address, 80) is not None
+
+
+def test_the_upstream_resolvers_port_53_is_always_allowed() -> None:
+    """A host whose resolver is systemd-resolved's 127.0.0.53: its port 53, and nothing else
+    of the host's loopback, without --allow-host-loopback."""
+    policy = Policy(NETWORK_SANDBOX, resolvers=(ipaddress.ip_address("127.0.0.53"),))
+    assert policy.refusal(ipaddress.ip_address("127.0.0.53"), 53) is None
+    assert policy.refusal(ipaddress.ip_address("::ffff:127.0.0.53"), 53) is None
+    assert policy.refusal(ipaddress.ip_address("127.0.0.53"), 80) is not None
+    assert policy.refusal(ipaddress.ip_address("127.0.0.1"), 53) is not None
+    assert policy.args() == ["--network", "sandbox", "--resolver", "127.0.0.53"]
+    assert Policy(NETWORK_NONE, resolvers=policy.resolvers).refusal(ipaddress.ip_address("127.0.0.53"), 53)
+    assert nameservers("search lan\nnameserver 127.0.0.53\nnameserver fe80::1%eth0\nnameserver bad\n") == (
+        ipaddress.ip_address("127.0.0.53"), ipaddress.ip_address("fe80::1"))
+
+
+def test_the_helper_lets_the_resolver_by() -> None:
+    """The helper, given --resolver, connects to its port 53 on the host's loopback (a UDP
+    socket, which needs no listener) and still refuses the rest of loopback."""
+    with helper("--resolver", "127.0.0.53") as gate:
+        code, sock = gate.ask(UDP, "127.0.0.53", 53)
+        assert code == 0 and sock is not None
+        assert sock.getpeername() == ("127.0.0.53", 53)
+        sock.close()
+        assert gate.ask(UDP, "127.0.0.53", 54) == (errno.EACCES, None)
+        assert gate.ask(UDP, "127.0.0.1", 53) == (errno.EACCES, None)
