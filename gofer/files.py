@@ -11,9 +11,10 @@ inode (``ESTALE`` if the name was renamed over meanwhile); a directory reopens i
 from __future__ import annotations
 
 import errno
-import itertools
+import hashlib
 import os
 import stat
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -28,28 +29,40 @@ def oserror(code: int) -> OSError:
     return OSError(code, os.strerror(code))
 
 
-class InodeNumbers:
-    """The inode numbers the Sentry (and so the guest) sees: small numbers handed out by the
-    gofer, one per host file (``st_dev``, ``st_ino``), the same for every name of a file, so
-    the host's own inode numbers and devices never leave the gofer (as gVisor's gofer does).
+#: The sandbox's key for inode numbers, shared by every gofer of one Sentry (hex, in the
+#: environment: command lines are readable by any host user, environments are not).
+INODE_KEY_VARIABLE = "SENTRIO_GOFER_INODE_KEY"
 
-    Safe to use from the worker threads that list directories: a number is only ever taken
-    from an atomic counter, and a key keeps the first number stored for it.
+
+class InodeNumbers:
+    """The inode numbers the Sentry (and so the guest) sees: a keyed hash (BLAKE2b) of the
+    host file's (``st_dev``, ``st_ino``), the same for every name of a file, so the host's own
+    inode numbers and devices never leave the gofer (as gVisor's gofer keeps them).
+
+    A hash, not a counter: every gofer of a sandbox is given the same key, so a spare gofer
+    that takes over from a dead one (supervision) numbers each file as its predecessor did,
+    and the Sentry's cache of files by number stays right. (A counter numbered files in the
+    order each process met them: after a failover, one file's number was another's.) 63 bits,
+    never 0; two files share a number with a chance of 2^-63 per pair. Thread-safe: it keeps
+    no state but its key.
     """
 
-    def __init__(self) -> None:
-        self._numbers: dict[tuple[int, int], int] = {}
-        self._next = itertools.count(1)
+    def __init__(self, key: bytes | None = None) -> None:
+        if key is None:
+            configured = os.environ.get(INODE_KEY_VARIABLE)
+            key = bytes.fromhex(configured) if configured else os.urandom(16)
+        self._key = key
 
     def of(self, dev: int, ino: int) -> int:
-        number = self._numbers.get((dev, ino))
-        if number is None:
-            number = self._numbers.setdefault((dev, ino), next(self._next))
-        return number
+        digest = hashlib.blake2b(_DEV_INO.pack(dev, ino), digest_size=8, key=self._key).digest()
+        return int.from_bytes(digest, "little") >> 1 or 1
 
     def qid(self, st: os.stat_result) -> Qid:
         """The qid of a file: its type and its inode number."""
         return Qid(qid_type(st.st_mode), 0, self.of(st.st_dev, st.st_ino))
+
+
+_DEV_INO = struct.Struct("<QQ")
 
 
 def qid_type(mode: int) -> int:

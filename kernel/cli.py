@@ -132,9 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-host-loopback", action="store_true",
                      help="let the gateway address 10.0.2.2 reach the host's own loopback (127.0.0.1)")
     run.add_argument("--dns", action="append", default=[], metavar="IP",
-                     help="an upstream resolver for the sandbox's DNS (default: the host's)")
+                     help="an upstream resolver for the sandbox's DNS (default: the host's); none: keep the "
+                          "image's /etc/resolv.conf")
     run.add_argument("--add-host", action="append", default=[], metavar="NAME:IP",
                      help="add NAME to the guest's /etc/hosts (IP may be host-gateway: 10.0.2.2)")
+    run.add_argument("--no-hosts", action="store_true", help="keep the image's /etc/hosts")
+    run.add_argument("--no-hostname", action="store_true", help="keep the image's /etc/hostname")
     writes = run.add_mutually_exclusive_group()
     writes.add_argument("--read-only", action="store_true", help="mount the image root read-only (EROFS)")
     writes.add_argument("--rw", action="store_true",
@@ -415,6 +418,7 @@ def _run(args: argparse.Namespace, relay: SignalRelay) -> int:
         memory=args.memory, pids_limit=args.pids_limit, name=args.name,
         cap_add=args.cap_add, cap_drop=args.cap_drop,
         network=args.network, allow_host_loopback=args.allow_host_loopback, dns=args.dns, add_host=args.add_host,
+        no_hosts=args.no_hosts, no_hostname=args.no_hostname,
     )
     try:
         config = build_config(flags)

@@ -6,7 +6,8 @@ touched). Under ``--network sandbox`` the resolver they name is the sandbox's ow
 which the netstack forwards to the upstream resolvers (``--dns``, else the host's
 /etc/resolv.conf): Docker's embedded DNS works the same way, so ``--dns`` changes where queries
 go, not what the guest's resolv.conf says. ``--network none`` keeps the image's resolv.conf
-(there is no resolver to name) and an /etc/hosts of loopback names only.
+(there is no resolver to name) and an /etc/hosts of loopback names only. As podman's,
+``--no-hosts``, ``--no-hostname`` and ``--dns none`` leave the image's file in its place.
 
 Everything here is pure: the host's resolv.conf is read by the caller, once, before the Sentry
 confines itself.
@@ -19,6 +20,8 @@ import ipaddress
 from kernel.oci import MountSpec
 from netgate.policy import GATEWAY, GUEST_ADDRESS, NETWORK_NONE, RESOLVER, IPAddress
 
+#: ``--dns none``: no resolv.conf of the sandbox's (podman's word).
+DNS_NONE = "none"
 #: --add-host's word for the gateway address (Docker's ``host-gateway``).
 HOST_GATEWAY = "host-gateway"
 #: The names the gateway has in /etc/hosts when it reaches the host (podman's and Docker's).
@@ -39,9 +42,12 @@ class NetworkFlagError(ValueError):
 
 
 def parse_dns(values: list[str]) -> tuple[IPAddress, ...]:
-    """``--dns IP`` values as addresses (NetworkFlagError names a bad one)."""
+    """``--dns IP`` values as addresses (NetworkFlagError names a bad one); ``none`` is no
+    address (the caller leaves resolv.conf alone)."""
     servers = []
     for value in values:
+        if value == DNS_NONE:
+            continue
         try:
             servers.append(ipaddress.ip_address(value))
         except ValueError:
@@ -87,12 +93,15 @@ def resolv_conf(host_resolv_conf: str) -> bytes:
 
 
 def network_files(hostname: str, network: str, allow_host_loopback: bool, added: list[tuple[str, IPAddress]],
-                  host_resolv_conf: str) -> list[MountSpec]:
-    """The file mounts of /etc/hosts, /etc/hostname and (with a network) /etc/resolv.conf."""
-    files = [
-        MountSpec("/etc/hosts", "file", content=hosts_file(hostname, network, allow_host_loopback, added)),
-        MountSpec("/etc/hostname", "file", content=f"{hostname}\n".encode()),
-    ]
-    if network != NETWORK_NONE:
+                  host_resolv_conf: str, *, hosts: bool = True, hostname_file: bool = True,
+                  resolver: bool = True) -> list[MountSpec]:
+    """The file mounts of /etc/hosts, /etc/hostname and (with a network) /etc/resolv.conf,
+    each unless its flag says no."""
+    files = []
+    if hosts:
+        files.append(MountSpec("/etc/hosts", "file", content=hosts_file(hostname, network, allow_host_loopback, added)))
+    if hostname_file:
+        files.append(MountSpec("/etc/hostname", "file", content=f"{hostname}\n".encode()))
+    if resolver and network != NETWORK_NONE:
         files.append(MountSpec("/etc/resolv.conf", "file", content=resolv_conf(host_resolv_conf)))
     return files

@@ -20,7 +20,7 @@ from typing import Any
 from abi.creds import ALL_CAPS, DOCKER_DEFAULT_CAPS, CapabilitySets, cap_number
 from kernel.images.rootfs import ImageFiles
 from kernel.kernel import KernelConfig
-from kernel.netfiles import NetworkFlagError, network_files, parse_add_host, parse_dns
+from kernel.netfiles import DNS_NONE, NetworkFlagError, network_files, parse_add_host, parse_dns
 from kernel.oci import Bundle, BundleError, MountSpec, is_bundle, load_bundle, tmpfs_option_problem, validate_hostname
 from netgate.policy import NETWORK_SANDBOX, nameservers
 
@@ -72,6 +72,8 @@ class RunFlags:
     allow_host_loopback: bool = False
     dns: list[str] = field(default_factory=list)
     add_host: list[str] = field(default_factory=list)
+    no_hosts: bool = False
+    no_hostname: bool = False
 
 
 def build_config(flags: RunFlags) -> KernelConfig:
@@ -113,7 +115,9 @@ def build_config(flags: RunFlags) -> KernelConfig:
     except NetworkFlagError as error:
         raise RunSpecError(str(error)) from None
     host_resolv_conf = _host_resolv_conf()
-    mounts = network_files(hostname, flags.network, flags.allow_host_loopback, added_hosts, host_resolv_conf)
+    mounts = network_files(hostname, flags.network, flags.allow_host_loopback, added_hosts, host_resolv_conf,
+                           hosts=not flags.no_hosts, hostname_file=not flags.no_hostname,
+                           resolver=DNS_NONE not in flags.dns)
     mounts += [m for m in (bundle.mounts if bundle else []) if _served(m)]
     mounts += [parse_volume(v) for v in flags.volume]
     mounts += [parse_tmpfs(t) for t in flags.tmpfs]

@@ -42,6 +42,7 @@ import anyio
 import anyio.abc
 
 from gofer import protocol as p
+from gofer.files import INODE_KEY_VARIABLE
 from abi.errno import EINVAL, EIO
 from abi.errno import Errno
 
@@ -459,6 +460,10 @@ def spawn_gofers(
 SPARES_VARIABLE = "SENTRIO_GOFER_SPARES"
 
 
+#: This Sentry's key for its gofers' inode numbers (gofer/files.py InodeNumbers).
+_INODE_KEY = os.urandom(16).hex()
+
+
 def _start_gofer(mounts: Sequence[Served], donate_fds: bool,
                  extra_args: Sequence[str]) -> tuple[subprocess.Popen[bytes], list[socket.socket], int]:
     """Start one gofer serving ``mounts``: its process, our end of each mount's socket, and the
@@ -474,6 +479,7 @@ def _start_gofer(mounts: Sequence[Served], donate_fds: bool,
     cmd += list(extra_args)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
+    env[INODE_KEY_VARIABLE] = _INODE_KEY  # a spare numbers files as the gofer it replaces
     try:
         # A session of its own: a terminal's Ctrl-C, Ctrl-\ or hangup is for the guest (the
         # Sentry passes it on), not for a gofer, which lives exactly as long as the Sentry.

@@ -57,8 +57,10 @@ def test_inspect_shows_the_guest_processes(sleeping: subprocess.Popen[bytes], ru
     assert state["command"] == ["/usr/bin/sleeper"]
     assert state["processes"] == [{"pid": 1, "ppid": 0, "comm": "sleeper", "uid": 1000, "gid": 1001,
                                    "cwd": "/tmp", "threads": 1, "state": "running"}]
-    assert state["config"]["mounts"] == [{"destination": "/mnt", "type": "bind", "source": str(image),
-                                          "readonly": True}]
+    network_files = [{"destination": f"/etc/{name}", "type": "file", "source": None, "readonly": False}
+                     for name in ("hosts", "hostname", "resolv.conf")]
+    assert state["config"]["mounts"] == [*network_files, {"destination": "/mnt", "type": "bind", "source": str(image),
+                                                          "readonly": True}]
 
 
 def test_a_second_sandbox_cannot_take_a_running_ones_name(sleeping: subprocess.Popen[bytes], runtime: Path,

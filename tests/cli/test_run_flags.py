@@ -133,9 +133,12 @@ def test_flags_reach_the_kernel_config(image: Path, tmp_path: Path) -> None:
     assert config.argv == [b"/bin/showenv"]
     assert (config.read_only, config.rw) == (True, False)
     assert [(m.destination, m.kind, m.source, m.read_only) for m in config.mounts] == [
+        ("/etc/hosts", "file", None, False), ("/etc/hostname", "file", None, False),
+        ("/etc/resolv.conf", "file", None, False),
         ("/data", "bind", str(tmp_path), True), ("/rw", "bind", str(tmp_path), False),
         ("/scratch", "tmpfs", "tmpfs", False)]
-    assert config.mounts[2].options == ("size=1m",)
+    assert config.mounts[5].options == ("size=1m",)
+    assert config.mounts[1].content == b"sentrio\n"
     assert config.pids_limit == 5 and config.memory_limit == 1 << 20
     assert config.tty and b"TERM=xterm" in config.env
     assert config.sandbox_id == "box1"

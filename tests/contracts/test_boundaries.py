@@ -29,6 +29,8 @@ COMPOSITION_ROOT = {
         # The image's gofer, started early and handed to the gofer proxy (PrestartedGofers).
         "services.gofer_proxy.actor.spawn_gofer", "services.gofer_proxy.actor.discard_gofers",
         "services.gofer_proxy.actor.PrestartKey", "services.gofer_proxy.actor.Spawned",
+        # The net helper, started before confinement and handed to the netstack it serves.
+        "services.netstack.gate.NetGate",
     },
 }
 #: Plain functions of a service module that hold no state (a host fd probe).

@@ -164,4 +164,5 @@ def test_procfs_fdinfo_and_mountinfo(images: Images) -> None:
     lines = result.stdout.splitlines()
     assert lines[:4] == ["/proc/self/fdinfo/3:", "pos:\t4", "flags:\t02100000", "mnt_id:\t0"]
     mounts = lines[lines.index("/proc/self/mountinfo:") + 1:]
-    assert [line.split()[4] for line in mounts] == ["/", "/dev", "/dev/pts", "/tmp", "/proc", "/sys"]
+    assert [line.split()[4] for line in mounts] == ["/", "/dev", "/dev/pts", "/tmp", "/proc", "/sys",
+                                                  "/etc/hosts", "/etc/hostname", "/etc/resolv.conf"]

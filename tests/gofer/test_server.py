@@ -184,12 +184,25 @@ async def test_inode_numbers_are_the_gofers_own_and_shared_by_hard_links(inproce
     linked = (await conn.walk(root, [b"dir", b"linked"], conn.new_fid()))[-1]
     (big,) = await conn.walk(root, [b"big"], conn.new_fid())
     assert hello.path == linked.path != big.path
-    assert max(hello.path, linked.path, big.path) <= 4  # root, hello.txt, dir, big: numbered from 1
+    assert hello.path != os.stat(tree / "hello.txt").st_ino  # the host's number stays in the gofer
     directory = conn.new_fid()
     await conn.walk(root, [b"dir"], directory)
     await conn.lopen(directory, os.O_RDONLY)
     listed = {entry.name: entry.qid.path for entry in await conn.readdir(directory)}
     assert listed[b"linked"] == hello.path
+
+
+def test_inode_numbers_are_the_same_in_every_gofer_given_the_key() -> None:
+    """A spare gofer taking over (supervision) numbers each file as the dead one did."""
+    from gofer.files import InodeNumbers
+
+    key = bytes(range(16))
+    first, spare, other = InodeNumbers(key), InodeNumbers(key), InodeNumbers(bytes(16))
+    files = [(2049, ino) for ino in range(1, 200)]
+    assert [first.of(*f) for f in files] == [spare.of(*f) for f in reversed(files)][::-1]
+    assert [first.of(*f) for f in files] != [other.of(*f) for f in files]
+    assert len({first.of(*f) for f in files}) == len(files)
+    assert all(0 < first.of(*f) < 1 << 63 for f in files)
 
 
 async def test_rename_exchange_swaps_two_names_in_one_request(inprocess, tree: Path) -> None:

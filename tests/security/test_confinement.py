@@ -56,6 +56,9 @@ RUNSC = {
     "stubs": Row("stubs", "65534", 0x240000, 2, 1, frozenset({"user", "mnt", "net", "ipc", "uts"}), ""),
     "gofer": Row("gofer", "0", 0x4001F, 2, 0, frozenset({"mnt"}), ""),
 }
+#: runsc has no process of its own for connections out (its Sentry's netstack writes to a veth
+#: the engine made): the net helper is held to runsc's other helper process, its gofer.
+RUNSC["net"] = RUNSC["gofer"]
 
 
 def at_least_as_strict(ours: Row, runsc: Row) -> list[str]:
@@ -136,6 +139,10 @@ class Sandbox:
         templates = [pid for pid in children(self.sentry.pid) if status(pid)["Name"] == "sentrio-stub"]
         return templates + [pid for template in templates for pid in children(template)]
 
+    def net_helper(self) -> int:
+        [pid] = [pid for pid in children(self.sentry.pid) if "netgate" in cmdline(pid)]
+        return pid
+
     def gofers(self) -> dict[str, tuple[int, Path]]:
         """'ro'/'rw' -> (pid, the directory served)."""
         found = {}
@@ -180,7 +187,8 @@ def read_rows(box: Sandbox) -> list[Row]:
     assert set(gofers) == {"ro", "rw"}, gofers
     return [read_row("Sentry", box.sentry.pid), *stub_rows,
             read_row("gofer (image, read-only)", *gofers["ro"]),
-            read_row("gofer (volume, --rw)", *gofers["rw"])]
+            read_row("gofer (volume, --rw)", *gofers["rw"]),
+            read_row("net helper", box.net_helper())]
 
 
 def test_every_host_process_is_at_least_as_confined_as_runsc_s(sandbox: Sandbox) -> None:
@@ -190,13 +198,15 @@ def test_every_host_process_is_at_least_as_confined_as_runsc_s(sandbox: Sandbox)
         assert at_least_as_strict(row, runsc) == [], (row, runsc)
         assert row.uid == "65534"
         assert row.seccomp == 2 and row.no_new_privs == 1
-    sentry, stubs, ro, rw = rows
+    sentry, stubs, ro, rw, net = rows
     assert sentry.cap_eff == stubs.cap_eff == 0
     assert sentry.namespaces == stubs.namespaces == {"user", "mnt", "net", "ipc", "uts", "cgroup"}
     assert ro.namespaces == rw.namespaces == {"mnt", "net", "ipc", "uts", "cgroup"}
     assert sentry.root == stubs.root == "a read-only tmpfs holding only proc"
     assert ro.root == "the directory it serves, read-only" and ro.cap_eff == 1 << 1  # dac_override
     assert rw.root == "the directory it serves, read-write" and rw.cap_eff == 0b11011
+    assert net.cap_eff == 0 and net.namespaces == {"mnt", "ipc", "uts", "cgroup"}  # the host's network: its job
+    assert net.root == "an empty read-only tmpfs"
 
 
 def test_the_sentry_and_its_stubs_share_one_set_of_namespaces(sandbox: Sandbox) -> None:

@@ -50,3 +50,14 @@ def test_network_none_keeps_the_images_resolv_conf() -> None:
     assert [(spec.destination, spec.kind) for spec in specs] == [
         ("/etc/hosts", "file"), ("/etc/hostname", "file"), ("/etc/resolv.conf", "file")]
     assert specs[1].content == b"box\n"
+
+
+def test_each_file_may_be_left_to_the_image() -> None:
+    """podman's --no-hosts, --no-hostname and --dns none."""
+    def destinations(**keep: bool) -> list[str]:
+        return [spec.destination for spec in network_files("box", "sandbox", False, [], "", **keep)]
+
+    assert destinations(hosts=False) == ["/etc/hostname", "/etc/resolv.conf"]
+    assert destinations(hostname_file=False) == ["/etc/hosts", "/etc/resolv.conf"]
+    assert destinations(resolver=False) == ["/etc/hosts", "/etc/hostname"]
+    assert parse_dns(["none"]) == ()
