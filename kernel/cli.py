@@ -72,6 +72,16 @@ def _published(text: str) -> object:
 MIN_MEMORY = 6 << 20
 
 
+def _network(value: str) -> str:
+    """``--network``: sandbox or none; ``host`` is refused with the reason."""
+    if value == "host":
+        raise argparse.ArgumentTypeError("host is not offered: it would hand the host's network stack to the guest "
+                                         "(use the default, sandbox, or -p to publish a port)")
+    if value not in ("sandbox", "none"):
+        raise argparse.ArgumentTypeError(f"{value!r}: use sandbox or none")
+    return value
+
+
 def _memory(text: str) -> int:
     """``--memory``: a size from 6m up to what a guest can address."""
     from abi.linux import TASK_SIZE
@@ -126,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
                      metavar="[IP:]HOST_PORT:GUEST_PORT[/udp]",
                      help="let host TCP (or UDP) port HOST_PORT (on IP, default all) reach the guest's server on "
                           "GUEST_PORT")
-    run.add_argument("--network", choices=("sandbox", "none"), default="sandbox",
+    run.add_argument("--network", type=_network, default="sandbox", metavar="sandbox|none",
                      help="sandbox (default): the guest's connections out of the sandbox are made on the host "
                           "by the net helper; none: loopback only")
     run.add_argument("--allow-host-loopback", action="store_true",

@@ -281,6 +281,11 @@ def test_network_none_has_no_way_out(images: Images, host_address: str, echo: Ec
     assert result.stdout.splitlines()[0] == "connect(c, (struct sockaddr *)&echo, sizeof echo) = -1 ENETUNREACH"
 
 
+def test_network_host_is_refused_with_its_reason(images: Images) -> None:
+    result = _sentrio(images.fresh(), "/bin/egress", flags=("--network", "host"))
+    assert result.status == 125 and "host is not offered" in result.stderr and result.stdout == ""
+
+
 def _with_busybox(images: Images) -> Path:
     root = images.fresh()
     shutil.copy(BUSYBOX, root / "bin" / "busybox")
