@@ -239,7 +239,8 @@ def run_sentrio(programs: list[Program], memory: str = "256m", timeout: float | 
 def _run_sandbox(programs: list[Program], memory: str, timeout: float | None, target: list[str]) -> Batch:
     env = {key: value for key, value in os.environ.items() if key != "SENTRIO_STRICT"}
     env["PYTHONPATH"] = str(REPO)
-    command = [sys.executable, "-m", "kernel", "run", "-i", "--memory", memory, *target]
+    # --network none: random connects and sendtos must not reach real hosts from the fuzzer's machine
+    command = [sys.executable, "-m", "kernel", "run", "-i", "--network", "none", "--memory", memory, *target]
     wire = "".join(program.wire() for program in programs)
     batch = Batch()
     started = time.monotonic()
