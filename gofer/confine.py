@@ -342,7 +342,7 @@ _LL_CREATE_RULESET_VERSION = 1
 def landlock_abi() -> int:
     """The kernel's Landlock ABI version; 0 if Landlock is unavailable."""
     version = _libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, None, 0, _LL_CREATE_RULESET_VERSION)
-    return max(version, 0)
+    return max(int(version), 0)
 
 
 def landlock_confine(root: str, *, writable: bool, others: Sequence[tuple[str, bool]] = ()) -> None:
