@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import secrets
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,7 +119,7 @@ def build_config(flags: RunFlags) -> KernelConfig:
     mounts = network_files(hostname, flags.network, flags.allow_host_loopback, added_hosts, host_resolv_conf,
                            hosts=not flags.no_hosts, hostname_file=not flags.no_hostname,
                            resolver=DNS_NONE not in flags.dns)
-    mounts += [m for m in (bundle.mounts if bundle else []) if _served(m)]
+    mounts += [served for m in (bundle.mounts if bundle else []) if (served := _served(m)) is not None]
     mounts += [parse_volume(v) for v in flags.volume]
     mounts += [parse_tmpfs(t) for t in flags.tmpfs]
     optional: dict[str, Any] = {}  # only what was asked for: the kernel's defaults stand otherwise
@@ -305,14 +306,39 @@ def _host_resolv_conf() -> str:
         return ""
 
 
-def _served(mount: MountSpec) -> bool:
-    """Whether a bundle's mount is made: a bind of a single file (engines bind /etc/hosts,
-    /etc/resolv.conf, /etc/hostname, /run/.containerenv) is not yet, and is skipped with a
-    debug line so the container still starts; ``-v`` of a file stays an error."""
-    if mount.kind == "bind" and mount.source is not None and not os.path.isdir(mount.source):
-        log.debug("mount %s: binding the file %s is not supported; skipped", mount.destination, mount.source)
-        return False
-    return True
+#: The largest host file a bind of a single file copies into the sandbox.
+FILE_BIND_MAX = 16 << 20
+
+
+def file_mount(destination: str, source: str, read_only: bool, what: str) -> MountSpec:
+    """A bind of the single host file ``source``: a copy of its bytes, read now (before the
+    Sentry confines itself) and mounted over ``destination`` from the sandbox's memory. What the
+    host writes to the file later is not seen, and what the guest writes stays in the sandbox."""
+    try:  # O_NONBLOCK: a FIFO given as the source must not hold the start up
+        with open(os.open(source, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC), "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise RunSpecError(f"{what}: {source!r} is neither a directory nor a regular file")
+            content = file.read(FILE_BIND_MAX + 1)
+    except OSError as error:
+        raise RunSpecError(f"{what}: cannot read {source!r}: {error.strerror}") from None
+    if len(content) > FILE_BIND_MAX:
+        raise RunSpecError(f"{what}: {source!r} is larger than {FILE_BIND_MAX >> 20} MiB; bind its directory")
+    return MountSpec(destination=destination, kind="file", source=os.path.abspath(source), read_only=read_only,
+                     content=content)
+
+
+def _served(mount: MountSpec) -> MountSpec | None:
+    """A bundle's mount as the sandbox makes it: a bind of a single file (engines bind
+    /etc/hosts, /etc/resolv.conf, /etc/hostname, /run/.containerenv) becomes a copy
+    (:func:`file_mount`); one that cannot be read is skipped with a debug line, so the
+    container still starts."""
+    if mount.kind != "bind" or mount.source is None or os.path.isdir(mount.source):
+        return mount
+    try:
+        return file_mount(mount.destination, mount.source, mount.read_only, f"mount {mount.destination}")
+    except RunSpecError as error:
+        log.debug("%s; skipped", error)
+        return None
 
 
 def _guest_path(path: str, flag: str) -> str:
@@ -332,6 +358,11 @@ def parse_volume(spec: str) -> MountSpec:
         raise RunSpecError(f"--volume {spec!r}: the mode must be ro or rw, not {mode!r}")
     if not os.path.exists(host):
         raise RunSpecError(f"--volume {spec!r}: the source {host!r} does not exist")
+    if not os.path.isdir(host):
+        if mode != "ro":
+            raise RunSpecError(f"--volume {spec!r}: a single file is bound read-only (add :ro), as a copy made "
+                               "at start; bind its directory to share writes")
+        return file_mount(_guest_path(guest, "--volume"), host, True, f"--volume {spec!r}")
     return MountSpec(destination=_guest_path(guest, "--volume"), kind="bind", source=os.path.abspath(host),
                      read_only=mode == "ro", options=(mode,))
 

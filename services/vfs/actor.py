@@ -32,7 +32,7 @@ from services.vfs.anonymous import AnonymousFiles
 from services.vfs.devfs import make_devfs
 from services.vfs.fasync import SignalDrivenIo
 from services.vfs.file import File
-from services.vfs.inode import Dir, Filesystem, RegularInode
+from services.vfs.inode import Dir, Filesystem, Inode, RegularInode
 from services.vfs.mountops import MountOperations
 from services.vfs.mounts import EXCLUSIVE, PROVIDED, SKIPPED, guest_path, tmpfs_root
 from services.vfs.names import NameOperations
@@ -156,8 +156,8 @@ class VirtualFilesystem(SignalDrivenIo, NameOperations, TransferOperations, Read
         if spec.kind in SKIPPED:
             log.debug("%s: not provided by the sandbox; skipped", what)
             return
-        if spec.kind == "file":
-            await self._mount_file(point, spec.content, spec.read_only)
+        if spec.kind == "file":  # a bind's copy (its source named) makes its directories; the /etc files do not
+            await self._mount_file(point, spec.content, spec.read_only, make_directories=spec.source is not None)
             return
         if spec.kind == "tmpfs":
             try:
@@ -184,15 +184,19 @@ class VirtualFilesystem(SignalDrivenIo, NameOperations, TransferOperations, Read
         fs_root.name = covered.name
         self.table.add(source, point, kind, read_only, fs_root, covered)
 
-    async def _mount_file(self, point: bytes, content: bytes, read_only: bool) -> None:
+    async def _mount_file(self, point: bytes, content: bytes, read_only: bool, make_directories: bool) -> None:
         """Mount a file of ``content`` on the guest path ``point``, as an engine binds its
         /etc/hosts: it covers the image's file (a symlink's name too) or, where the directory
-        has none, a name made in the Sentry only. A missing directory is not made: the
-        mount is skipped (a minimal image without /etc gets no /etc/hosts)."""
+        has none, a name made in the Sentry only. A missing directory is made (in the Sentry
+        only) if ``make_directories``; else the mount is skipped (a minimal image without /etc
+        gets no /etc/hosts)."""
         directory, _, name = point.rpartition(b"/")
         root = self._root()
         try:
-            parent = mounted((await resolve(KERNEL_CALLER, root, root, directory or b"/")).inode)
+            if make_directories:
+                parent: Inode = mounted(await self._mount_point(directory or b"/"))
+            else:
+                parent = mounted((await resolve(KERNEL_CALLER, root, root, directory or b"/")).inode)
         except Errno as error:
             log.debug("mount %s: %s; skipped", os.fsdecode(point), os.strerror(error.errno))
             return

@@ -132,14 +132,30 @@ def test_an_impossible_mount_is_a_usage_error(busybox: Path, volume: Path) -> No
     result = sentrio("run", "-v", f"{volume}:/bin/sh", str(busybox), "--", "true")
     assert (result.returncode, result.stderr) == (125, "sentrio: mount point /bin/sh: not a directory\n")
     result = sentrio("run", "-v", f"{volume / 'hello.txt'}:/x", str(busybox), "--", "true")
-    assert result.returncode == 125 and "not a directory" in result.stderr
+    assert result.returncode == 125 and "a single file is bound read-only (add :ro)" in result.stderr
+
+
+def test_a_single_file_is_bound_read_only_as_a_copy(busybox: Path, volume: Path) -> None:
+    """``-v FILE:GUEST:ro`` over an image file and at a new path (its directories made): the
+    file's bytes, EROFS for a write, EBUSY for rm, the host file and the image untouched."""
+    source = volume / "hello.txt"
+    status, out, err = sh(busybox, "cat /etc/greeting /new/place/hello; echo x >> /etc/greeting; "
+                                   "rm /new/place/hello; grep -c greeting /proc/mounts",
+                          "-v", f"{source}:/etc/greeting:ro", "-v", f"{source}:/new/place/hello:ro")
+    assert out.splitlines() == ["hello from the host", "hello from the host", "1"], err
+    assert err.count(EROFS) == 1 and "Device or resource busy" in err, err
+    assert source.read_text() == "hello from the host\n"
+    assert not (busybox / "etc" / "greeting").exists() and not (busybox / "new").exists()
 
 
 def test_bundle_mounts(busybox: Path, volume: Path, tmp_path: Path) -> None:
+    engine_hosts = tmp_path / "hosts"  # an engine's own /etc/hosts, bound over the sandbox's
+    engine_hosts.write_text("10.1.2.3\tengine-made\n")
     config = {
         "ociVersion": "1.0.2",
         "process": {"args": ["sh", "-c", "cat /data/hello.txt; echo ok > /scratch/f && cat /scratch/f; "
-                                         "echo n > /dev/null && echo devnull; cat /proc/self/mounts"],
+                                         "echo n > /dev/null && echo devnull; cat /etc/hosts; "
+                                         "cat /proc/self/mounts"],
                     "cwd": "/", "env": ["PATH=/bin:/sbin:/usr/bin"]},
         "root": {"path": "rootfs"},
         "mounts": [
@@ -150,6 +166,7 @@ def test_bundle_mounts(busybox: Path, volume: Path, tmp_path: Path) -> None:
             {"destination": "/sys", "type": "sysfs", "source": "sysfs"},
             {"destination": "/scratch", "type": "tmpfs", "source": "tmpfs"},
             {"destination": "/data", "type": "bind", "source": str(volume), "options": ["rbind", "rw"]},
+            {"destination": "/etc/hosts", "type": "bind", "source": str(engine_hosts), "options": ["rbind", "rw"]},
         ],
     }
     bundle = make_bundle(tmp_path / "bundle", busybox, config)
@@ -158,12 +175,12 @@ def test_bundle_mounts(busybox: Path, volume: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "mount /dev/mqueue (mqueue): not provided by the sandbox; skipped" in log.read_text()
     lines = result.stdout.splitlines()
-    assert lines[:3] == ["hello from the host", "ok", "devnull"]
-    points = [line.split()[1] for line in lines[3:]]
+    assert lines[:4] == ["hello from the host", "ok", "devnull", "10.1.2.3\tengine-made"]
+    points = [line.split()[1] for line in lines[4:]]
     # the sandbox's own /proc, /dev and devpts serve the bundle's, once each
     assert points.count("/proc") == 1 and points.count("/dev") == 1 and points.count("/dev/pts") == 1
     assert [point for point in points if point in ("/scratch", "/data")] == ["/scratch", "/data"]
-    assert points[-3:] == ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"]  # the run's network files
+    assert points[-4:] == ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/etc/hosts"]  # the engine's last
 
 
 
