@@ -134,6 +134,8 @@ class ThreadGroup:
         #: ITIMER_REAL and POSIX timers (kernel.syscalls.itimer / posix_timers), made on first use.
         self.real_timer: Any = None
         self.posix_timers: dict[int, Any] = {}
+        #: Native AIO contexts by id (kernel.syscalls.aio): the process's own, never inherited.
+        self.aio_contexts: dict[int, Any] = {}
         #: Job control: stopped by a stop signal; what wait4 has yet to report.
         self.stopped = False
         self.stop_report = 0

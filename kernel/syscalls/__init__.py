@@ -18,6 +18,7 @@ def default_table(strict: bool = False) -> SyscallTable:
     from kernel.syscalls import ptrace  # noqa: F401
     from kernel.syscalls import crossproc, pidfd, timerfd  # noqa: F401
     from kernel.syscalls import compat, mqueue, xattrs  # noqa: F401
+    from kernel.syscalls import aio  # noqa: F401
     from kernel.syscalls import inotify, pagecache, privileged, procmem, vmsplice  # noqa: F401
     from kernel.syscalls import mount  # noqa: F401
 

@@ -26,6 +26,7 @@ from abi.linux import (
 )
 from abi.errno import Errno
 from kernel.memory import MemoryClient
+from kernel.syscalls.aio import end_contexts
 from kernel.syscalls.args import Addr, Int
 from kernel.syscalls.table import syscall
 
@@ -134,6 +135,7 @@ async def execute(t: Task, path: bytes, argv: list[bytes], envp: list[bytes], st
     for timer in process.posix_timers.values():  # POSIX timers do not survive execve
         timer.countdown.disarm()
     process.posix_timers.clear()
+    end_contexts(process)  # nor do AIO contexts (exit_aio)
     await process.close_on_exec()
     t.robust_list = (0, 0)
     await t.exec_reset()

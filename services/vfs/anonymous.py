@@ -35,6 +35,13 @@ class AnonymousFiles(VfsCore):
         return self.new_handle(EventFd(initval, flags & O_NONBLOCK, bool(flags & EFD_SEMAPHORE)))
 
     @operation
+    async def eventfd_signal(self, handle: Handle, value: int) -> None:
+        file = self.file(handle)
+        if not isinstance(file, EventFd):
+            raise Errno(EINVAL)
+        file.signal(value)
+
+    @operation
     async def signalfd(self, caller: Caller, handle: Handle | None, mask: int, flags: int) -> Handle:
         if handle is not None:
             file = self.file(handle)

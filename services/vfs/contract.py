@@ -526,6 +526,13 @@ class VfsContract(Contract):
         raise NotImplementedError
 
     @operation
+    async def eventfd_signal(self, handle: Handle, value: int) -> None:
+        """The kernel adds ``value`` to an eventfd's counter, as Linux's eventfd_signal (an AIO
+        completion, for one): it never blocks, it saturates at 2^64-1, and it wakes the readers.
+        EINVAL if ``handle`` is not an eventfd (a ``value`` of 0 only checks that)."""
+        raise NotImplementedError
+
+    @operation
     async def signalfd(self, caller: Caller, handle: Handle | None, mask: int, flags: int) -> Handle:
         """signalfd4(2): a new signalfd (``handle`` None: a new handle), or a new mask for the
         existing one ``handle`` (which is returned, with no new reference). EINVAL for a handle

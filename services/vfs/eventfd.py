@@ -87,6 +87,12 @@ class EventFd(AnonInodeFile):
         self._changes.notify()  # even a write of 0 wakes an edge-triggered waiter, as on Linux
         return 8
 
+    def signal(self, value: int) -> None:
+        """eventfd_signal: add ``value`` without blocking, up to 2^64-1, and wake the readers."""
+        if value:
+            self.counter = min(self.counter + value, (1 << 64) - 1)
+            self._changes.notify()
+
     def poll(self, caller: Caller | None = None) -> int:
         events = POLLIN | POLLRDNORM if self.counter else 0
         return events | (POLLOUT | POLLWRNORM if self.counter < _MAX else 0)
