@@ -10,10 +10,12 @@ PIDFD_THREAD), its number stored where clone's ``parent_tid`` or clone3's ``pidf
 
 from __future__ import annotations
 
+import trio
 
 from abi import structs
 from abi.creds import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
 from abi.errno import EAGAIN, EINVAL, EPERM
+from abi.events import PIDFD_THREAD
 from abi.linux import (
     CLONE_ARGS_SIZE_VER0,
     CLONE_CHILD_CLEARTID,
@@ -138,7 +140,8 @@ async def _clone(t: Task, tid: int, flags: int, stack: int, parent_tid: int, chi
     if flags & CLONE_SETTLS:
         child.regs.fs_base = tls
     if flags & CLONE_PIDFD:
-        await _write_tid(t, pidfd, await _open_pidfd(t, tid, process))
+        await _write_tid(t, pidfd, await _open_pidfd(t, tid, child.done if flags & CLONE_THREAD else process.exited,
+                                                     PIDFD_THREAD if flags & CLONE_THREAD else 0))
     if flags & CLONE_PARENT_SETTID:
         await _write_tid(t, parent_tid, tid)
     if flags & CLONE_CHILD_SETTID:
@@ -151,10 +154,10 @@ async def _clone(t: Task, tid: int, flags: int, stack: int, parent_tid: int, chi
     return tid
 
 
-async def _open_pidfd(t: Task, tid: int, process: ThreadGroup) -> int:
+async def _open_pidfd(t: Task, tid: int, ended: trio.Event, flags: int) -> int:
     """CLONE_PIDFD: a close-on-exec pidfd in the caller's table naming the new child, as
     pidfd_open(tid) gives (for a new thread, pidfd_open(tid, PIDFD_THREAD))."""
-    handle = await vfs(t, "pidfd_open", tid, process.exited, 0)
+    handle = await vfs(t, "pidfd_open", tid, ended, flags)
     return await install(t, Opened(handle), True)
 
 

@@ -106,10 +106,16 @@ async def kill(t: Task, pid: Int, sig: Int) -> int:
                 if error.errno != EPERM:
                     raise
         return 0
-    group = t.process.pgid if pid == 0 else -pid
+    await send_to_group(t, t.process.pgid if pid == 0 else -pid, sig, info)
+    return 0
+
+
+async def send_to_group(t: Task, group: int, sig: int, info: bytes) -> None:
+    """Send ``sig`` to every process of process group ``group``: done if any member could be
+    signalled, else the last member's error (ESRCH for an empty group)."""
     error = Errno(ESRCH)
     sent = False
-    for process in [p for p in processes.values() if p.pgid == group]:
+    for process in [p for p in t.kernel.processes.values() if p.pgid == group]:
         try:
             await _send_permitted(t, process, sig, info)
             sent = True
@@ -117,7 +123,6 @@ async def kill(t: Task, pid: Int, sig: Int) -> int:
             error = refused
     if not sent:
         raise error
-    return 0
 
 
 async def _send_to_thread(t: Task, tgid: int | None, tid: int, sig: int, info: bytes) -> int:
@@ -128,13 +133,18 @@ async def _send_to_thread(t: Task, tgid: int | None, tid: int, sig: int, info: b
     if task is None or task.exited or (tgid is not None and task.process.pid != tgid):
         raise Errno(ESRCH)
     check_kill_permission(t, task.process, sig)
+    await send_to_thread(t, task, sig, info)
+    return 0
+
+
+async def send_to_thread(t: Task, task: Task, sig: int, info: bytes) -> None:
+    """Send ``sig`` to one thread (permission already checked)."""
     if sig == Signal.SIGCONT:
         await task.process.resume()
     elif sig == Signal.SIGKILL:
         task.process.wake_for_kill()
     if sig:
-        await t.kernel.bus.call("signals", "send", task.process.pid, tid, sig, info, _bound(task.process))
-    return 0
+        await t.kernel.bus.call("signals", "send", task.process.pid, task.tid, sig, info, _bound(task.process))
 
 
 @syscall

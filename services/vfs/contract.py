@@ -42,11 +42,13 @@ Handle = int
 
 class PidFdTarget(NamedTuple):
     """Whom a pidfd names: the pid, the process's exit event (its identity: a pid reused after
-    a reap has another), and whether the pidfd is non-blocking (waitid then does not wait)."""
+    a reap has another), and whether the pidfd is non-blocking (waitid then does not wait).
+    A PIDFD_THREAD pidfd names one thread: ``pid`` is its tid, ``exited`` the thread's end."""
 
     pid: int
     exited: trio.Event
     nonblocking: bool
+    thread: bool = False
 
 
 class Stat(NamedTuple):
@@ -617,7 +619,8 @@ class VfsContract(Contract):
     @operation
     async def pidfd_open(self, caller: Caller, pid: int, exited: trio.Event, flags: int) -> Handle:
         """pidfd_open(2): a pidfd naming process ``pid``, whose exit sets ``exited`` (``flags``:
-        O_NONBLOCK)."""
+        O_NONBLOCK, and PIDFD_THREAD for a pidfd naming thread ``pid``, whose end sets
+        ``exited``)."""
         raise NotImplementedError
 
     @operation

@@ -3,6 +3,7 @@
 The file names one process, not a pid: it holds the process's exit event, which the kernel
 compares with the process now behind the pid, so a pid reused after a reap is not reached by an
 old pidfd. It is readable (POLLIN) once the process has exited; reads themselves fail (EINVAL).
+A PIDFD_THREAD pidfd names one thread the same way, by the event of the thread's end.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import TYPE_CHECKING
 import trio
 
 from abi.errno import EBADF, Errno
-from abi.linux import O_NONBLOCK, POLLIN, POLLRDNORM, PROC_SUPER_MAGIC
+from abi.events import PIDFD_THREAD
+from abi.linux import O_NONBLOCK, POLLHUP, POLLIN, POLLRDNORM, PROC_SUPER_MAGIC
 from kernel.bus import operation
 from services.vfs.contract import Handle, PidFdTarget
 from services.vfs.core import VfsCore
@@ -27,13 +29,17 @@ class PidFd(AnonInodeFile):
 
     epollable = True
 
-    def __init__(self, pid: int, exited: trio.Event, flags: int) -> None:
+    def __init__(self, pid: int, exited: trio.Event, flags: int, thread: bool) -> None:
         super().__init__(flags)
         self.pid = pid
         self.exited = exited
+        self.thread = thread
 
     def poll(self, caller: Caller | None = None) -> int:
-        return POLLIN | POLLRDNORM if self.exited.is_set() else 0
+        if not self.exited.is_set():
+            return 0
+        # an ended thread is released at once, and Linux's pidfd_poll finds no task: a hang-up too
+        return POLLIN | POLLRDNORM | (POLLHUP if self.thread else 0)
 
     async def wait(self, events: int) -> None:
         if self.exited.is_set():
@@ -53,14 +59,14 @@ class PidFds(VfsCore):
 
     @operation
     async def pidfd_open(self, caller: Caller, pid: int, exited: trio.Event, flags: int) -> Handle:
-        return self.new_handle(PidFd(pid, exited, flags & O_NONBLOCK))
+        return self.new_handle(PidFd(pid, exited, flags & O_NONBLOCK, bool(flags & PIDFD_THREAD)))
 
     @operation
     async def pidfd_target(self, handle: Handle) -> PidFdTarget:
         file = self.file(handle)
         if not isinstance(file, PidFd):
             raise Errno(EBADF)
-        return PidFdTarget(file.pid, file.exited, bool(file.flags & O_NONBLOCK))
+        return PidFdTarget(file.pid, file.exited, bool(file.flags & O_NONBLOCK), file.thread)
 
     @operation
     async def proc_pid(self, handle: Handle) -> int:
