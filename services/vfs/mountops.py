@@ -5,7 +5,8 @@ mount table, as in a docker container given that capability; without it every ca
 checked first as Linux checks it (may_mount). What can be mounted: a new tmpfs (``size=``,
 ``mode=``, ``uid=``, ``gid=``, ``nr_inodes=``; charged to the sandbox's memory as every tmpfs
 is), the sandbox's procfs and devpts (its one instance of each; devpts's ``newinstance`` is
-that instance), bind mounts of any directory of the sandbox, remounts and moves. Unknown types
+that instance), bind mounts of any directory of the sandbox and of a file on a file, remounts
+and moves (of directories). Unknown types
 (mqueue and sysfs among them) are ENODEV.
 
 What the VFS keeps per file system rather than per mount (a divergence, docs/compatibility.md):
@@ -58,8 +59,10 @@ class MountOperations(VfsCore):
     #: The sandbox's own kernel file systems a guest may mount again, by type (set at start).
     kernel_filesystems: dict[bytes, Dir]
     memory: int
-    #: What :meth:`_mount_target`'s walk crossed a mount from (its last name's own directory).
+    #: What :meth:`_mount_target`'s walk crossed a mount from (its last name's own directory),
+    #: and the path it reached, from the sandbox's root (a file mount's place in the table).
     _crossed: Dir | None = None
+    _target_path: bytes = b"/"
 
     @operation
     async def mount(self, caller: Caller, root: Handle, start: Handle, source: bytes | None, target: bytes,
@@ -69,6 +72,8 @@ class MountOperations(VfsCore):
         found = await self._mount_target(caller, root, start, target, follow=True)
         if not caller.creds.has_cap(CAP_SYS_ADMIN):  # after the walk, as path_mount's may_mount
             raise Errno(EPERM)
+        if flags & MS_BIND and not flags & (MS_REMOUNT | MS_PROPAGATION) and not isinstance(found, Dir):
+            return await self._bind_file(caller, root, start, source, found)
         point = _directory(found, ENOTDIR if not flags & (MS_REMOUNT | MS_PROPAGATION) else EINVAL)
         if flags & MS_REMOUNT:
             return self._remount(point, flags)
@@ -87,7 +92,7 @@ class MountOperations(VfsCore):
         found = await self._mount_target(caller, root, start, target, follow=not flags & UMOUNT_NOFOLLOW)
         if not caller.creds.has_cap(CAP_SYS_ADMIN):
             raise Errno(EPERM)
-        mount = self._mount_at(_directory(found, EINVAL))
+        mount = self._mount_at(found) if isinstance(found, Dir) else self._file_mount_at(found)
         if flags & MNT_EXPIRE:
             if flags & (MNT_FORCE | MNT_DETACH):
                 raise Errno(EINVAL)
@@ -197,6 +202,39 @@ class MountOperations(VfsCore):
         parent = self.table.covering(new_point.rsplit(b"/", 1)[0] or b"/")
         mount.parent_id = parent.id if parent is not None else mount.id
 
+    async def _bind_file(self, caller: Caller, root: Handle, start: Handle, source: bytes | None,
+                         point: Inode) -> None:
+        """A bind mount of a file on a file: the walk through ``point``'s name reaches
+        ``source``'s file (the same file: writes through either name are one)."""
+        if not source:
+            raise Errno(EINVAL)
+        origin = await self.target(caller, root, start, source, True)
+        if isinstance(origin, Dir):
+            raise Errno(ENOTDIR)  # a directory on a file, as Linux refuses it
+        if origin is point:
+            raise Errno(EBUSY)  # a file cannot cover itself (docs/compatibility.md)
+        from_mount = self._covering_file(origin)
+        point.covered_by = origin
+        mount = self.table.add(from_mount.source, self._target_path, from_mount.kind, from_mount.read_only,
+                               origin, point)
+        mount.bind = True
+        mount.flags = from_mount.flags
+
+    def _covering_file(self, file: Inode) -> Mount:
+        """The mount a file was reached through: a file mount whose root it is, else the
+        mount of its file system's nearest directory (the sandbox's root as a last resort)."""
+        for mount in reversed(self.table.mounts):
+            if mount.root is file or mount.root.fs is file.fs and isinstance(mount.root, Dir):
+                return mount
+        return self.table.mounts[0]
+
+    def _file_mount_at(self, point: Inode) -> Mount:
+        """The file mount whose root ``point`` is, where the last walk reached it (EINVAL if none)."""
+        for mount in reversed(self.table.mounts):
+            if mount.root is point and mount.covered is not None and mount.covered.covered_by is point:
+                return mount
+        raise Errno(EINVAL)
+
     # --- the table --------------------------------------------------------------------------------
 
     async def _mount_target(self, caller: Caller, root: Handle, start: Handle, path: bytes, follow: bool) -> Inode:
@@ -206,6 +244,8 @@ class MountOperations(VfsCore):
         assert found.inode is not None
         crossed = found.parent.children.get(found.name) if found.name not in (b".", b"..") else None
         self._crossed = crossed if isinstance(crossed, Dir) else None
+        parent = path_of(found.parent, self._sandbox_root())
+        self._target_path = parent if found.name in (b".", b"..") else parent.rstrip(b"/") + b"/" + found.name
         return found.inode
 
     def _mount_at(self, point: Dir) -> Mount:
@@ -246,12 +286,17 @@ class MountOperations(VfsCore):
         """Take ``mount`` off the tree: its point shows what it covered again."""
         if mount.covered is not None and mount.covered.covered_by is mount.root:
             mount.covered.covered_by = None
+            if not isinstance(mount.root, Dir) and mount.root.mountpoint is mount.covered:
+                mount.root.mountpoint = None  # a file mount's own file (services/vfs/actor.py)
         self.table.mounts.remove(mount)
 
     def _busy(self, mount: Mount) -> bool:
-        """Whether an open file, a cwd or a root is inside ``mount``, or another mount is."""
+        """Whether an open file, a cwd or a root is inside ``mount``, or another mount is (a file
+        mount is never busy: its file stays open where it is, as after MNT_DETACH)."""
         if self.table.below(mount):
             return True
+        if not isinstance(mount.root, Dir):
+            return False
         for file in self.files.values():
             inode = file.inode
             opened = file.opened_at

@@ -401,8 +401,8 @@ class NameOperations(Notifying):
                 raise Errno(ENOTEMPTY)
         elif isinstance(inode, Dir):
             raise Errno(EISDIR)
-        elif inode.mountpoint is not None:
-            raise Errno(EBUSY)  # a mounted file, as /etc/hosts
+        elif _is_mount_point(found.parent, found.name):
+            raise Errno(EBUSY)  # a file something is mounted on (an engine's /etc/hosts, a bind)
         await found.parent.remove(found.name, inode)
         if self.watched:
             self.notify_removed(found.parent, found.name, inode)
@@ -441,7 +441,7 @@ class NameOperations(Notifying):
                 permission(creds, source, MAY_WRITE)
             if flags & RENAME_EXCHANGE and isinstance(target, Dir):
                 permission(creds, target, MAY_WRITE)
-        if source.mountpoint is not None or source is root_dir:
+        if source.mountpoint is not None or source is root_dir or _is_mount_point(old.parent, old.name):
             raise Errno(EBUSY)
         if isinstance(source, Dir):  # a directory may not move into itself
             walker = new.parent
@@ -471,7 +471,7 @@ class NameOperations(Notifying):
                     raise Errno(ENOTEMPTY)
             elif isinstance(target, Dir):
                 raise Errno(EISDIR)
-            elif target.mountpoint is not None:
+            elif _is_mount_point(new.parent, new.name):
                 raise Errno(EBUSY)
             await new.parent.remove(new.name, target)
         await old.parent.move(old.name, source, new.parent, new.name)
@@ -526,3 +526,10 @@ async def _exchange(old: Lookup, source: Inode, new: Lookup, target: Inode) -> N
         if hidden is not None:
             hidden.discard(name)
         directory.modified()
+
+
+def _is_mount_point(directory: Dir, name: bytes) -> bool:
+    """Whether the file ``directory``/``name`` has something mounted on it (a file mount; a
+    directory's own mount shows as its mounted root instead)."""
+    entry = directory.children.get(name)
+    return entry is not None and not isinstance(entry, Dir) and entry.covered_by is not None

@@ -36,3 +36,11 @@ def test_without_the_capability_every_mount_is_eperm(image: Path) -> None:
     assert "bind /data: -1 EPERM" in outcome.stdout
     assert "umount2 of a non-mount point: -1 EPERM" in outcome.stdout
     assert "umount2 bad flags: -1 EINVAL" in outcome.stdout
+
+
+def test_a_file_bound_on_a_file_as_native(image: Path) -> None:
+    outcome = same(image, "/bin/file_binds")
+    assert outcome.stdout.splitlines() == [
+        "bind a on b: 0", "/tmp/b: file a", "/tmp/a: file a", "more", "unlink b: -1 EBUSY", "rename b: -1 EBUSY",
+        "bind a on a dir: -1 ENOTDIR", "bind dir on b: -1 ENOTDIR", "tmpfs on a file: -1 ENOTDIR", "umount b: 0",
+        "/tmp/b: file b", "umount b again: -1 EINVAL"]
