@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
                      metavar="[IP:]HOST_PORT:GUEST_PORT[/udp]",
                      help="let host TCP (or UDP) port HOST_PORT (on IP, default all) reach the guest's server on "
                           "GUEST_PORT")
-    run.add_argument("--network", type=_network, default="sandbox", metavar="sandbox|none",
+    run.add_argument("--network", type=_network, default=None, metavar="sandbox|none",
                      help="sandbox (default): the guest's connections out of the sandbox are made on the host "
                           "by the net helper; none: loopback only")
     run.add_argument("--allow-host-loopback", action="store_true",

@@ -101,6 +101,8 @@ class KernelConfig:
     #: ``--allow-host-loopback`` (the gateway address reaches the host's loopback).
     network: str = "sandbox"
     allow_host_loopback: bool = False
+    #: The network namespace the net helper joins (a bundle's, made by an engine); None: ours.
+    netns: str | None = None
     #: The upstream resolvers the sandbox's resolver (10.0.2.3) forwards to: ``--dns``, else
     #: the host's (services/netstack/egress.py).
     resolvers: tuple[IPv4Address | IPv6Address, ...] = ()
@@ -353,7 +355,7 @@ def start_netgate(config: KernelConfig) -> NetGate | None:
     if config.network == NETWORK_NONE:
         return None
     return NetGate.start(Policy(config.network, allow_host_loopback=config.allow_host_loopback,
-                                resolvers=config.resolvers))
+                                resolvers=config.resolvers), netns=config.netns)
 
 
 # --- services ---------------------------------------------------------------------------------

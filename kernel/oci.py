@@ -95,6 +95,10 @@ class Bundle:
     #: ``process.noNewPrivileges``.
     capabilities: CapabilitySets | None = None
     no_new_privileges: bool = False
+    #: ``linux.namespaces``' network entry: None (none listed: the runtime's, where Sentrio's
+    #: sandbox network goes out), "" (a new, empty one: no way out), or the path of one to join
+    #: (an engine's, prepared with its own addresses and firewall).
+    network_namespace: str | None = None
     #: ``linux.resources``: ``memory.limit`` in bytes and ``pids.limit`` (None: not set).
     memory_limit: int | None = None
     pids_limit: int | None = None
@@ -265,6 +269,12 @@ def load_bundle(path: str) -> Bundle:
         validate_hostname(bundle.hostname, "config.json: hostname")
     for mount in top.objects("mounts"):
         bundle.mounts.append(_mount(mount))
+    for namespace in top.obj("linux").objects("namespaces"):
+        if namespace.get("type", str) == "network":
+            path = namespace.get("path", str) or ""
+            if path and not path.startswith("/"):
+                raise namespace.error("path", f"must be an absolute path, got {_show(path)}")
+            bundle.network_namespace = path
     resources = top.obj("linux").obj("resources")
     memory = resources.obj("memory").get("limit", int)
     if memory is not None and memory > 0:  # -1 (or 0) means no limit, as runc reads it

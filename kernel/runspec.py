@@ -23,7 +23,7 @@ from kernel.images.rootfs import ImageFiles
 from kernel.kernel import KernelConfig
 from kernel.netfiles import DNS_NONE, NetworkFlagError, network_files, parse_add_host, parse_dns
 from kernel.oci import Bundle, BundleError, MountSpec, is_bundle, load_bundle, tmpfs_option_problem, validate_hostname
-from netgate.policy import NETWORK_SANDBOX, nameservers
+from netgate.policy import NETWORK_NONE, NETWORK_SANDBOX, nameservers
 
 log = logging.getLogger("sentrio.runspec")
 
@@ -69,7 +69,8 @@ class RunFlags:
     name: str | None = None
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
-    network: str = NETWORK_SANDBOX
+    #: ``--network``; None: what the bundle's namespaces say, else sandbox.
+    network: str | None = None
     allow_host_loopback: bool = False
     dns: list[str] = field(default_factory=list)
     add_host: list[str] = field(default_factory=list)
@@ -116,7 +117,8 @@ def build_config(flags: RunFlags) -> KernelConfig:
     except NetworkFlagError as error:
         raise RunSpecError(str(error)) from None
     host_resolv_conf = _host_resolv_conf()
-    mounts = network_files(hostname, flags.network, flags.allow_host_loopback, added_hosts, host_resolv_conf,
+    network, netns = _network(flags.network, bundle)
+    mounts = network_files(hostname, network, flags.allow_host_loopback, added_hosts, host_resolv_conf,
                            hosts=not flags.no_hosts, hostname_file=not flags.no_hostname,
                            resolver=DNS_NONE not in flags.dns)
     mounts += [served for m in (bundle.mounts if bundle else []) if (served := _served(m)) is not None]
@@ -148,7 +150,8 @@ def build_config(flags: RunFlags) -> KernelConfig:
         interactive=flags.interactive,
         tty=tty,
         sandbox_id=flags.name or secrets.token_hex(6),
-        network=flags.network,
+        network=network,
+        netns=netns,
         allow_host_loopback=flags.allow_host_loopback,
         resolvers=upstream or nameservers(host_resolv_conf),
         **optional,
@@ -295,6 +298,20 @@ def find_command(root: ImageFiles, command: str, path: str) -> str:
 
 
 # --- mounts ----------------------------------------------------------------------------------
+
+def _network(flag: str | None, bundle: Bundle | None) -> tuple[str, str | None]:
+    """The sandbox's network, and the network namespace its way out starts in (None: the
+    runtime's own). ``--network`` decides; else a bundle asking for a new network namespace gets
+    none (as runc gives it an empty one: ``podman --network none``), one naming an engine's
+    namespace goes out from there, and one listing none shares the runtime's, as runc does."""
+    if flag is not None:
+        return flag, None
+    if bundle is None or bundle.network_namespace is None:
+        return NETWORK_SANDBOX, None
+    if not bundle.network_namespace:
+        return NETWORK_NONE, None
+    return NETWORK_SANDBOX, bundle.network_namespace
+
 
 def _host_resolv_conf() -> str:
     """The host's /etc/resolv.conf (empty if it has none): its resolvers are the sandbox's

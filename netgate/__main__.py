@@ -26,7 +26,7 @@ import socket
 import sys
 
 from abi.confine import NOBODY
-from abi.linux import CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWUTS
+from abi.linux import CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS
 from abi.mount import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REMOUNT
 from gofer.confine import (
     ConfinementError,
@@ -36,6 +36,7 @@ from gofer.confine import (
     mount,
     pivot_into,
     set_dumpable,
+    setns,
     set_no_new_privs,
     unshare,
 )
@@ -57,9 +58,20 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--allow-host-loopback", action="store_true")
     parser.add_argument("--resolver", type=ipaddress.ip_address, action="append", default=[],
                         help="an upstream resolver whose port 53 may be reached (repeatable)")
+    parser.add_argument("--netns", metavar="PATH", help="join this network namespace first (an engine's)")
     parser.add_argument("--no-confine", action="store_true", help="debugging only: no namespaces or seccomp")
     parser.add_argument("--log-level", default="WARNING")
     return parser.parse_args(argv)
+
+
+def join_network(path: str) -> None:
+    """Move into the network namespace at ``path`` (an engine's: its addresses, routes and
+    firewall then apply to every connection out), before confinement takes the right away."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        setns(fd, CLONE_NEWNET)
+    finally:
+        os.close(fd)
 
 
 def confine() -> None:
@@ -91,6 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     channel = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, 0, fileno=args.fd)
     policy = Policy(args.network, allow_host_loopback=args.allow_host_loopback, resolvers=tuple(args.resolver))
     server = Server(channel, policy)
+    if args.netns:
+        try:
+            join_network(args.netns)
+        except OSError as error:
+            log.error("the net helper cannot join the network namespace %s: %s", args.netns, error)
+            return 3
     if not args.no_confine:
         try:
             confine()

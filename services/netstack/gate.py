@@ -45,12 +45,14 @@ class NetGate:
         self._gone = False
 
     @classmethod
-    def start(cls, policy: Policy) -> NetGate:
-        """Start ``python -m netgate`` in the host's network namespace, with this policy."""
+    def start(cls, policy: Policy, netns: str | None = None) -> NetGate:
+        """Start ``python -m netgate`` in the host's network namespace (or ``netns``, an
+        engine's, which it joins first), with this policy."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
         command = [sys.executable, "-m", "netgate", "--fd", str(theirs.fileno()), *policy.args()]
+        command += ["--netns", netns] if netns else []
         try:
             process = subprocess.Popen(command, pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
                                        stdout=subprocess.DEVNULL, start_new_session=True)

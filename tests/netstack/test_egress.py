@@ -13,7 +13,6 @@ from __future__ import annotations
 import array
 import contextlib
 import errno
-import http.server
 import ipaddress
 import os
 import shutil
@@ -28,6 +27,7 @@ import pytest
 
 from netgate.policy import NETWORK_NONE, NETWORK_SANDBOX, Policy, nameservers
 from netgate.protocol import REPLY, TCP, UDP, pack_request
+from tests.hostnet import HostHttpServer, global_ipv4
 from tests.netstack.conftest import REPO, Images, Result
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (ptrace, chroot, a host address of its own)")
@@ -38,17 +38,6 @@ EGRESS_IMAGE = "egress-debian-bookworm-1"
 DUMMY_ADDRESS = "198.51.100.7"
 #: The test's resolver's address, added to the host for it (the host's port 53 may be taken).
 RESOLVER_ADDRESS = "198.51.100.53"
-
-
-def _global_ipv4() -> str | None:
-    """A non-loopback IPv4 address of the host, if it has one."""
-    listing = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True,
-                             text=True, check=False).stdout
-    for line in listing.splitlines():
-        fields = line.split()
-        if "inet" in fields:
-            return fields[fields.index("inet") + 1].split("/")[0]
-    return None
 
 
 @contextlib.contextmanager
@@ -65,7 +54,7 @@ def _extra_address(address: str) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def host_address() -> Iterator[str]:
     """The host's own eth0-like address, or one added for the test."""
-    found = _global_ipv4()
+    found = global_ipv4()
     if found is not None:
         yield found
         return
@@ -216,23 +205,8 @@ def debian() -> Path:
 @pytest.fixture(scope="module")
 def loopback_http() -> Iterator[int]:
     """An HTTP server on the host's 127.0.0.1 answering every GET with a known page."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 — the base class's name
-            body = b"hello from the host's loopback\n"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with HostHttpServer("127.0.0.1", lambda client: b"hello from the host's loopback\n") as server:
+        yield server.port
 
 
 def _run(command: list[str], env: dict[str, str] | None = None) -> Result:

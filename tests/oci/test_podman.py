@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.hostnet import HostHttpServer, global_ipv4
 from tests.oci.conftest import needs_root
 
 pytestmark = needs_root
@@ -119,3 +120,19 @@ def test_exec_into_a_running_container(podman: Podman, name: str) -> None:
     done = podman("exec", name, "sh", "-c", "echo hello from exec; cat /proc/1/comm; exit 7")
     assert (done.stdout, done.returncode) == ("hello from exec\nsleep\n", 7), (done.stderr, started.stdout)
     assert podman("exec", name, "/no/such/program").returncode == 127
+
+
+def test_the_engines_network_is_the_way_out(podman: Podman, name: str) -> None:
+    """podman's own network namespace (config.json names it) is where the guest's connections
+    leave from: the host sees podman's container address, not its own; ``--network none``
+    (a new, empty namespace) leaves the guest no way out at all."""
+    address = global_ipv4()
+    if address is None:
+        pytest.skip("the host has no global IPv4 address for podman's network to reach")
+    with HostHttpServer(address, lambda client: f"client {client}\n".encode()) as who:
+        done = podman("run", "--rm", "--name", name, IMAGE, "wget", "-q", "-O", "-", who.url)
+        assert done.returncode == 0, done.stderr
+        client = done.stdout.split()[-1]
+        assert client != address and not client.startswith("10.0.2."), done.stdout  # podman's, not ours
+        none = podman("run", "--rm", "--network", "none", IMAGE, "wget", "-q", "-O", "-", who.url)
+        assert none.returncode != 0 and "Network is unreachable" in none.stderr, none.stderr

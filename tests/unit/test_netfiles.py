@@ -61,3 +61,19 @@ def test_each_file_may_be_left_to_the_image() -> None:
     assert destinations(hostname_file=False) == ["/etc/hosts", "/etc/resolv.conf"]
     assert destinations(resolver=False) == ["/etc/hosts", "/etc/hostname"]
     assert parse_dns(["none"]) == ()
+
+
+def test_a_bundles_network_namespace_decides_the_way_out() -> None:
+    """runc's rules: no network namespace listed shares the runtime's (our sandbox network), a
+    new one is empty (none), a path is joined; --network overrides them all."""
+    from kernel.oci import Bundle
+    from kernel.runspec import _network
+
+    def bundle(netns: str | None) -> Bundle:
+        return Bundle(path="/b", rootfs="/b/rootfs", network_namespace=netns)
+
+    assert _network(None, None) == ("sandbox", None)
+    assert _network(None, bundle(None)) == ("sandbox", None)
+    assert _network(None, bundle("")) == ("none", None)
+    assert _network(None, bundle("/run/netns/x")) == ("sandbox", "/run/netns/x")
+    assert _network("none", bundle("/run/netns/x")) == ("none", None)
