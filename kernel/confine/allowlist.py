@@ -123,12 +123,17 @@ def sentry_entries(pid: int) -> list[Entry]:
         Entry("poll", "a readiness check of a host stream that must not wait"),
         Entry("pselect6", "select(), flushing the pty before exit"),
         Entry("accept4", "a ps/inspect client on the control socket bound at start"),
-        Entry("recvfrom", "control requests; gofer replies; trio's wake-up channel"),
-        Entry("sendto", "control replies; gofer requests; trio's wake-up channel"),
-        Entry("recvmsg", "gofer replies with a donated fd beside them (SCM_RIGHTS)"),
+        Entry("recvfrom", "control requests; gofer replies; trio's wake-up channel; the bytes and datagrams "
+                          "of connections out (services/netstack/egress.py)"),
+        Entry("sendto", "control replies; gofer requests; trio's wake-up channel; requests to the net helper "
+                        "and the bytes of connections out"),
+        Entry("recvmsg", "gofer replies with a donated fd beside them, the net helper's with a connected "
+                         "socket (SCM_RIGHTS)"),
         Entry("getsockname", "trio asks an accepted control connection's address"),
-        Entry("setsockopt", "trio's options on an accepted control connection"),
-        Entry("shutdown", "half-closing a published port's host connection when the guest ends its side (-p)"),
+        Entry("setsockopt", "trio's options on an accepted control connection; SO_LINGER 0 to reset a "
+                            "connection out"),
+        Entry("shutdown", "half-closing a published port's or a connection out's host socket when the guest "
+                          "ends its side"),
         # --- Python and glibc
         Entry("futex", "glibc's locks"),
         Entry("rt_sigaction", "trio's and Python's signal handling (SIGWINCH under -t, SIGINT)"),

@@ -68,6 +68,7 @@ from kernel.syscalls.status import partial
 from kernel.syscalls.table import syscall
 
 if TYPE_CHECKING:
+    from kernel.bus import Bus
     from kernel.process import ThreadGroup
     from services.vfs.contract import Handle
     from kernel.task import Task
@@ -209,7 +210,7 @@ async def _submit_one(t: Task, context: AioContext, iocb: int) -> None:
             raise Errno(EINVAL)  # no I/O priorities here (ioprio_check_cap's answer to an unknown class)
         if rw_flags & ~RWF_SUPPORTED:
             raise Errno(EOPNOTSUPP)
-        result = await _transfer(t, opcode, fd, buf, nbytes, offset)
+        result = await _transfer(t, opcode, fd, opened.handle, buf, nbytes, offset)
     elif opcode in (IOCB_CMD_FSYNC, IOCB_CMD_FDSYNC):
         if buf or offset or nbytes or rw_flags:
             raise Errno(EINVAL)
@@ -221,23 +222,28 @@ async def _submit_one(t: Task, context: AioContext, iocb: int) -> None:
         return
     else:
         raise Errno(EINVAL)
+    await _complete(t.kernel.bus, context, iocb, data, result, eventfd)
+
+
+async def _complete(bus: Bus, context: AioContext, iocb: int, data: int, result: int, eventfd: Handle | None) -> None:
+    """A request's event into its context, and its eventfd (IOCB_FLAG_RESFD) signalled."""
     context.complete(iocb, data, result)
     if eventfd is not None:
-        await t.kernel.bus.call("vfs", "eventfd_signal", eventfd, 1)
+        await bus.call("vfs", "eventfd_signal", eventfd, 1)
 
 
-async def _transfer(t: Task, opcode: int, fd: int, buf: int, nbytes: int, offset: int) -> int:
-    """A read or write request: its result, or Errno where io_submit itself fails (a file not
-    open for it: EBADF; a negative offset: EINVAL; a buffer outside user memory: EFAULT)."""
-    opened = t.process.fds.get(fd)
+async def _transfer(t: Task, opcode: int, fd: int, handle: Handle, buf: int, nbytes: int, offset: int) -> int:
+    """A read or write request of ``fd`` (its description ``handle``): its result (a count, or
+    -errno: a buffer outside the guest's memory gives -EFAULT), or Errno where io_submit itself
+    fails (a file not open for it: EBADF; a negative offset: EINVAL)."""
     if offset < 0:
         raise Errno(EINVAL)
     if opcode in (IOCB_CMD_PREAD, IOCB_CMD_PREADV):
-        await _check_mode(t, opened.handle, write=False)
+        await _check_mode(t, handle, write=False)
         request = pread64(t, fd, buf, nbytes, offset) if opcode == IOCB_CMD_PREAD else \
             preadv(t, fd, buf, nbytes, offset, 0)
     else:
-        await _check_mode(t, opened.handle, write=True)
+        await _check_mode(t, handle, write=True)
         request = pwrite64(t, fd, buf, nbytes, offset) if opcode == IOCB_CMD_PWRITE else \
             pwritev(t, fd, buf, nbytes, offset, 0)
     return await _result(request)
@@ -264,9 +270,7 @@ async def _poll(t: Task, context: AioContext, iocb: int, data: int, handle: Hand
     caller = t.caller
     (ready,) = await t.kernel.bus.call("vfs", "poll", caller, ((handle, events),), deadline_after(0))
     if ready:
-        context.complete(iocb, data, ready)
-        if eventfd is not None:
-            await t.kernel.bus.call("vfs", "eventfd_signal", eventfd, 1)
+        await _complete(t.kernel.bus, context, iocb, data, ready, eventfd)
         return
     pending = context.polls[iocb] = _Poll(data, events, handle)
     held = (handle,) if eventfd is None else (handle, eventfd)
@@ -288,9 +292,7 @@ async def _poll(t: Task, context: AioContext, iocb: int, data: int, handle: Hand
                 # pipe's POLLIN | POLLRDNORM); cancelled, with what it asked for that is ready.
                 asked = events if pending.scope.cancelled_caught else _EVERY_EVENT
                 (answered,) = await bus.call("vfs", "poll", caller, ((handle, asked),), deadline_after(0))
-                context.complete(iocb, data, answered)
-                if eventfd is not None:
-                    await bus.call("vfs", "eventfd_signal", eventfd, 1)
+                await _complete(bus, context, iocb, data, answered, eventfd)
         finally:
             with trio.CancelScope(shield=True):
                 await bus.call("vfs", "drop", held, 0)

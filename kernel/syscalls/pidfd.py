@@ -58,7 +58,11 @@ async def pidfd_open(t: Task, pid: Int, flags: UInt) -> int:
         raise Errno(ESRCH)
     if process is None and not flags & PIDFD_THREAD:
         raise Errno(ENOENT)  # a thread's tid names no process (Linux 6.18; 6.9 said EINVAL)
-    ended = process.exited if process is not None and (task is None or not flags & PIDFD_THREAD) else task.done
+    if flags & PIDFD_THREAD and task is not None:
+        ended = task.done  # the thread's own end
+    else:
+        assert process is not None
+        ended = process.exited
     handle = await vfs(t, "pidfd_open", pid, ended, flags & (PIDFD_NONBLOCK | PIDFD_THREAD))
     return await install(t, Opened(handle), True)
 

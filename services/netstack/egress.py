@@ -31,6 +31,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+import struct
 from typing import TYPE_CHECKING
 
 import trio
@@ -117,7 +118,7 @@ class Egress:
             return
         with host:
             if not client.connecting(attempt):
-                host.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ABORT)
+                _reset_at_close(host)
                 return  # closed, or connected elsewhere, meanwhile
             peer = client.joined_outside()
             await _relay(peer, trio.socket.from_stdlib_socket(host))
@@ -217,7 +218,12 @@ class _UdpFlow:
             self._used()
 
 
-_LINGER_ABORT = (1).to_bytes(4, "little") + (0).to_bytes(4, "little")
+#: SO_LINGER on, for 0 seconds: the close of a host socket resets its connection.
+_LINGER_ABORT = struct.pack("ii", 1, 0)
+
+
+def _reset_at_close(host: socket.socket | trio.socket.SocketType) -> None:
+    host.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ABORT)
 
 
 async def _relay(peer: TcpSocket, host: trio.socket.SocketType) -> None:
@@ -233,7 +239,7 @@ async def _relay(peer: TcpSocket, host: trio.socket.SocketType) -> None:
 
 def _abort(host: trio.socket.SocketType, both: trio.CancelScope) -> None:
     """The guest reset its connection (or is gone): the host's is reset too, by its close."""
-    host.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ABORT)
+    _reset_at_close(host)
     both.cancel()
 
 
