@@ -20,7 +20,7 @@ fi
 
 # (jsonschema: tests/oci validates `sentrio state` against the runtime spec's schema; matplotlib:
 # bench's plots and their test)
-if ! python3 -c "import trio, msgpack, ptrace, anyio, pytest_trio, pytest_timeout, hypothesis, ruff, mypy, jsonschema, matplotlib, kernel" 2>/dev/null \
+if ! python3 -c "import trio, msgpack, ptrace, anyio, setproctitle, pytest_trio, pytest_timeout, hypothesis, ruff, mypy, jsonschema, matplotlib, kernel" 2>/dev/null \
    || [ "$(python3 -c 'import kernel, os; print(os.path.dirname(os.path.dirname(kernel.__file__)))' 2>/dev/null)" != "$PWD" ]; then
     echo "setup: installing Sentrio and its test dependencies with pip" >&2
     python3 -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true

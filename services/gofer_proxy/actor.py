@@ -14,7 +14,6 @@ ever hangs on it.
 from __future__ import annotations
 
 import logging
-import subprocess
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +21,7 @@ import trio
 
 from abi.errno import EIO, Errno
 from gofer import protocol as p
+from gofer import spawn
 from kernel.bus import operation
 from services.gofer_proxy.connection import GoferConnection, reap, spawn_gofer, spawn_gofers
 from services.gofer_proxy.contract import GoferContract
@@ -32,7 +32,7 @@ log = logging.getLogger("sentrio.gofer_proxy")
 #: A prestarted gofer's key: (root, rw, donate_fds), as ``mount`` would start it.
 PrestartKey = tuple[str, bool, bool]
 #: A started gofer: its process and its (not yet running) connection.
-Spawned = tuple[subprocess.Popen[bytes], GoferConnection]
+Spawned = tuple[spawn.Child, GoferConnection]
 
 #: The most mounts one gofer process serves (each a socket and connection in one event loop).
 MOUNTS_PER_GOFER = 128
@@ -45,7 +45,7 @@ def rpc_gofer(kernel: object) -> GoferProxy:
 
 
 def discard_gofers(gofers: dict[PrestartKey, Spawned],
-                   in_use: Sequence[subprocess.Popen[bytes]] = ()) -> None:
+                   in_use: Sequence[spawn.Child] = ()) -> None:
     """Close connections that never served (nothing to finish); kill and reap their gofers,
     but for those ``in_use`` (they serve other mounts too, and exit once those are closed)."""
     busy = {id(process) for process in in_use}
@@ -71,7 +71,7 @@ class GoferProxy(GoferContract):
         self._donating: dict[int, bool] = {}
         self._nursery: trio.Nursery | None = None
         self._connections: dict[int, GoferConnection] = {}
-        self._processes: dict[int, subprocess.Popen[bytes]] = {}
+        self._processes: dict[int, spawn.Child] = {}
 
     @staticmethod
     def prestart(image: tuple[str, bool], volumes: Sequence[tuple[str, bool]]) -> dict[PrestartKey, Spawned]:

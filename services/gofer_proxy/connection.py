@@ -32,16 +32,15 @@ import logging
 import os
 import socket
 import subprocess
-import sys
 from collections import deque
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.abc
 
 from gofer import protocol as p
+from gofer import spawn
 from gofer.files import INODE_KEY_VARIABLE
 from abi.errno import EINVAL, EIO
 from abi.errno import Errno
@@ -393,9 +392,6 @@ class GoferConnection:
 
 # --- starting a gofer ----------------------------------------------------------------------------
 
-#: The directory holding the ``gofer`` package, so the child can import it from anywhere.
-_PROJECT_ROOT = Path(p.__file__).resolve().parent.parent
-
 
 def spawn_gofer(
     root: str | os.PathLike[str],
@@ -404,8 +400,9 @@ def spawn_gofer(
     donate_fds: bool = False,
     msize: int = p.MAX_MSIZE,
     extra_args: Sequence[str] = (),
-) -> tuple[subprocess.Popen[bytes], GoferConnection]:
-    """Start ``python -m gofer`` serving ``root`` over a new socketpair.
+) -> tuple[spawn.Child, GoferConnection]:
+    """Start a gofer serving ``root`` over a new socketpair (a fork of this process, or
+    ``python -m gofer``: see :mod:`gofer.spawn`).
 
     Returns the process and the (not yet running) connection: start it with
     ``await task_group.start(conn.run)``. The gofer exits when the connection closes (EOF) or
@@ -430,8 +427,8 @@ def spawn_gofers(
     donate_fds: bool = False,
     msize: int = p.MAX_MSIZE,
     extra_args: Sequence[str] = (),
-) -> tuple[subprocess.Popen[bytes], list[GoferConnection]]:
-    """Start one ``python -m gofer`` serving every mount of ``mounts``, each over a socketpair
+) -> tuple[spawn.Child, list[GoferConnection]]:
+    """Start one gofer serving every mount of ``mounts``, each over a socketpair
     of its own: the process and one (not yet running) connection per mount, in order.
 
     Each connection is what :func:`spawn_gofer`'s is; the gofer exits once all are closed. The
@@ -464,28 +461,39 @@ SPARES_VARIABLE = "SENTRIO_GOFER_SPARES"
 _INODE_KEY = os.urandom(16).hex()
 
 
+def _new_inode_key() -> None:
+    """A forked process is another Sentry (a zygote's run) or a helper, which takes its key from
+    the environment: either way the parent's key is not its own."""
+    global _INODE_KEY
+    _INODE_KEY = os.urandom(16).hex()
+
+
+os.register_at_fork(after_in_child=_new_inode_key)
+
+
+def _gofer_main() -> spawn.Main:
+    from gofer.__main__ import main
+
+    return main
+
+
 def _start_gofer(mounts: Sequence[Served], donate_fds: bool,
-                 extra_args: Sequence[str]) -> tuple[subprocess.Popen[bytes], list[socket.socket], int]:
+                 extra_args: Sequence[str]) -> tuple[spawn.Child, list[socket.socket], int]:
     """Start one gofer serving ``mounts``: its process, our end of each mount's socket, and the
     read end of its log pipe."""
     pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in mounts]
     log_read, log_write = os.pipe2(os.O_CLOEXEC)
     (root, rw), theirs = mounts[0], pairs[0][1]
-    cmd = [sys.executable, "-m", "gofer", "--root", os.fspath(root), "--fd", str(theirs.fileno())]
-    cmd += ["--rw"] if rw else []
+    argv = ["--root", os.fspath(root), "--fd", str(theirs.fileno())]
+    argv += ["--rw"] if rw else []
     for (root, rw), (_, sock) in zip(mounts[1:], pairs[1:]):
-        cmd += ["--mount", str(sock.fileno()), os.fspath(root), "rw" if rw else "ro"]
-    cmd += ["--donate-fds"] if donate_fds else []
-    cmd += list(extra_args)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
-    env[INODE_KEY_VARIABLE] = _INODE_KEY  # a spare numbers files as the gofer it replaces
+        argv += ["--mount", str(sock.fileno()), os.fspath(root), "rw" if rw else "ro"]
+    argv += ["--donate-fds"] if donate_fds else []
+    argv += list(extra_args)
     try:
-        # A session of its own: a terminal's Ctrl-C, Ctrl-\ or hangup is for the guest (the
-        # Sentry passes it on), not for a gofer, which lives exactly as long as the Sentry.
-        process = subprocess.Popen(cmd, pass_fds=[sock.fileno() for _, sock in pairs], env=env,
-                                   stdin=subprocess.DEVNULL, stdout=log_write, stderr=log_write,
-                                   start_new_session=True)
+        # a spare numbers files as the gofer it replaces: the same key
+        process = spawn.start("gofer", _gofer_main, argv, pass_fds=[sock.fileno() for _, sock in pairs],
+                              stdout=log_write, stderr=log_write, env={INODE_KEY_VARIABLE: _INODE_KEY})
     except BaseException:
         for ours, _ in pairs:
             ours.close()
@@ -568,7 +576,7 @@ class _ReconnectingGoferConnection(_LoggedGoferConnection):
     keep working."""
 
     def __init__(self, sock: socket.socket, log_fd: int | None, pid: int, *, msize: int,
-                 spares: list[tuple[subprocess.Popen[bytes], socket.socket, int | None]],
+                 spares: list[tuple[spawn.Child, socket.socket, int | None]],
                  reaps: bool = True) -> None:
         super().__init__(sock, log_fd, pid, msize=msize)
         self._spares = spares
@@ -578,9 +586,9 @@ class _ReconnectingGoferConnection(_LoggedGoferConnection):
         self._roots: list[int] = []
         #: Every fid walked from a root, as (root, names), to bind again on a new gofer.
         self._walked: dict[int, tuple[int, tuple[bytes, ...]]] = {}
-        self._retired: list[subprocess.Popen[bytes]] = []
+        self._retired: list[spawn.Child] = []
         #: The gofer now served, once it is a spare (the first is the proxy's to reap).
-        self._current: subprocess.Popen[bytes] | None = None
+        self._current: spawn.Child | None = None
         #: Set but while the connection moves to a spare.
         self._ready = anyio.Event()
         self._ready.set()
@@ -710,13 +718,13 @@ class _ReconnectingGoferConnection(_LoggedGoferConnection):
         if self._reaps:
             reap(self._retired)
 
-    def processes(self) -> list[subprocess.Popen[bytes]]:
+    def processes(self) -> list[spawn.Child]:
         """The spare gofers this connection used or kept (its first gofer is its owner's)."""
         return [*self._retired, *(process for process, _, _ in self._spares),
                 *([self._current] if self._current is not None else [])]
 
 
-def reap(processes: Sequence[subprocess.Popen[bytes]]) -> None:
+def reap(processes: Sequence[spawn.Child]) -> None:
     """Wait for each gofer (closed, so exiting); kill one that takes over 5 s."""
     for process in processes:
         try:

@@ -17,17 +17,22 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import trio
 
 from abi.errno import ECONNREFUSED, ENETUNREACH, Errno
+from gofer import spawn
 from netgate.policy import Policy
 from netgate.protocol import REPLY, TCP, pack_request
 
 log = logging.getLogger("sentrio.netstack")
 
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+def _netgate_main() -> spawn.Main:
+    from netgate.__main__ import main
+
+    return main
+
+
 #: SCM_RIGHTS room for the one fd a reply carries.
 _ANCILLARY = socket.CMSG_SPACE(4)
 
@@ -35,7 +40,7 @@ _ANCILLARY = socket.CMSG_SPACE(4)
 class NetGate:
     """The helper process and the Sentry's end of its socketpair."""
 
-    def __init__(self, process: subprocess.Popen[bytes] | None, channel: socket.socket, policy: Policy) -> None:
+    def __init__(self, process: spawn.Child | None, channel: socket.socket, policy: Policy) -> None:
         self.process = process
         self.policy = policy
         self._channel = channel
@@ -46,16 +51,15 @@ class NetGate:
 
     @classmethod
     def start(cls, policy: Policy, netns: str | None = None) -> NetGate:
-        """Start ``python -m netgate`` in the host's network namespace (or ``netns``, an
-        engine's, which it joins first), with this policy."""
+        """Start the net helper (a fork, or ``python -m netgate``: :mod:`gofer.spawn`) in the
+        host's network namespace (or ``netns``, an engine's, which it joins first), with this
+        policy."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
-        command = [sys.executable, "-m", "netgate", "--fd", str(theirs.fileno()), *policy.args()]
-        command += ["--netns", netns] if netns else []
+        argv = ["--fd", str(theirs.fileno()), *policy.args()]
+        argv += ["--netns", netns] if netns else []
         try:
-            process = subprocess.Popen(command, pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
-                                       stdout=subprocess.DEVNULL, start_new_session=True)
+            process = spawn.start("netgate", _netgate_main, argv, pass_fds=[theirs.fileno()],
+                                  stdout=None, stderr=sys.stderr.fileno())
         except BaseException:
             ours.close()
             raise

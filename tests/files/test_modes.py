@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from tests.hostprocs import process_args
 from tests.files.conftest import REPO, Batch, Images, run_sentrio, tree_hash
 
 SCRIBBLE_SEEN = (
@@ -81,11 +82,11 @@ def _gofer_of(sentry: int) -> int:
                 continue
             try:
                 stat = (entry / "stat").read_text()
-                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+                cmdline = process_args(entry.name)
             except OSError:
                 continue
             ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == sentry and b"gofer" in cmdline:
+            if ppid == sentry and "gofer" in cmdline:
                 return int(entry.name)
         time.sleep(0.05)
     raise AssertionError("no gofer found")

@@ -23,6 +23,7 @@ from gofer.server import serve_mounts
 from kernel.kernel import KernelConfig, PrestartedGofers
 from kernel.oci import MountSpec
 from services.gofer_proxy.connection import SPARES_VARIABLE, GoferConnection, spawn_gofers
+from tests.hostprocs import process_args
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -255,11 +256,8 @@ def sentrio_gofers(sentry: int) -> list[int]:
     """The gofer processes a Sentry started (its descendants running ``-m gofer``)."""
     found = []
     for pid in process_tree(sentry):
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"gofer" in argv and b"-m" in argv:
+        argv = process_args(pid)
+        if "gofer" in argv and "-m" in argv:
             found.append(pid)
     return found
 

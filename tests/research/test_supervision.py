@@ -14,6 +14,7 @@ import trio
 
 from abi.errno import EIO, ENOENT, Errno
 from kernel.bus import Actor, Bus, operation
+from tests.hostprocs import process_args
 from tests.research.conftest import REPO, needs_root, sentrio
 
 
@@ -22,11 +23,8 @@ def _gofers(image: Path) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            try:
-                argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"gofer" in argv and os.fsencode(image) in argv:
+            argv = process_args(entry)
+            if "gofer" in argv and str(image) in argv:
                 found.append(int(entry))
     return sorted(found)
 

@@ -21,6 +21,7 @@ import pytest
 
 from abi.creds import CAP_NAMES
 from kernel.images.build import build_demo
+from tests.hostprocs import process_args
 
 REPO = Path(__file__).resolve().parents[2]
 PROGRAMS = Path(__file__).parent / "programs"
@@ -125,8 +126,7 @@ def children(pid: int) -> list[int]:
 
 
 def cmdline(pid: int) -> list[str]:
-    with open(f"/proc/{pid}/cmdline", "rb") as file:
-        return [arg.decode() for arg in file.read().split(b"\0") if arg]
+    return process_args(pid)
 
 
 @dataclass
