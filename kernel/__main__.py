@@ -4,7 +4,15 @@ import atexit
 import os
 import sys
 
-from kernel.cli import main
+from kernel.zygote.client import run_served
+
+# A zygote (`python -m kernel serve`) takes a `run` before the Sentry's modules are imported here.
+served = run_served(sys.argv[1:])
+if served is not None:
+    sys.stdout.flush()
+    os._exit(served)
+
+from kernel.cli import main  # noqa: E402 — only when no zygote took the run
 
 status = main()
 # The interpreter's own finalization frees every module and object one by one: 0.1-0.5 s of a

@@ -208,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("id", help="the sandbox's id (or a unique prefix of it)")
 
     commands.add_parser("syscalls", help="print the system call coverage table (Markdown)")
+    serve = commands.add_parser("serve", help="keep a warmed-up Sentry that forks each run (kernel/zygote)")
+    serve.add_argument("--socket", metavar="PATH",
+                       help="where to listen (default: $SENTRIO_ZYGOTE, or zygote.sock in the runtime root)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     from kernel import tracetools
     tracetools.add_arguments(commands.add_parser("trace", help="read back a --trace-messages file"))
     from kernel import fuzz
@@ -531,6 +535,20 @@ def image_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve(args: argparse.Namespace) -> int:
+    """``serve``: the zygote, in the foreground until SIGTERM or SIGINT."""
+    from kernel.zygote import OFF, SOCKET_VARIABLE, socket_path
+    from kernel.zygote.server import main as serve_zygote
+
+    path = args.socket or socket_path()
+    if path is None:
+        raise UsageError(f"${SOCKET_VARIABLE} is {os.environ.get(SOCKET_VARIABLE)!r} (off): name a --socket")
+    if path.strip().lower() in OFF:
+        raise UsageError(f"--socket {path!r}: not a path")
+    _configure_logging(args.log_level, None)
+    return serve_zygote(path)
+
+
 def print_syscall_table() -> int:
     from kernel.syscalls.coverage import coverage_markdown
 
@@ -556,6 +574,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "fuzz":
             from kernel import fuzz
             return fuzz.main(args)
+        if args.command == "serve":
+            return serve(args)
         if args.command in ("ps", "inspect"):
             from kernel import control
             try:

@@ -11,6 +11,7 @@ also send datagrams to one another by port id.
 
 from __future__ import annotations
 
+import os
 import struct
 import time
 from collections import deque
@@ -127,6 +128,15 @@ if TYPE_CHECKING:
 DUMP_SIZE = 3776
 _U32 = struct.Struct("<I")
 _BOOT = time.monotonic()
+
+
+def _booted_now() -> None:
+    """A zygote's run boots when it is forked, not when the zygote imported this."""
+    global _BOOT
+    _BOOT = time.monotonic()
+
+
+os.register_at_fork(after_in_child=_booted_now)
 
 
 class NetlinkSocket(Socket):

@@ -62,7 +62,7 @@ def test_bad_flags_are_one_line_and_125(image: Path, flags: list[str], message: 
 @pytest.mark.parametrize(("argv", "message"), [
     ([], "sentrio: the following arguments are required: command"),
     (["launch"], "sentrio: argument command: invalid choice: 'launch' (choose from 'run', 'image', 'ps', "
-                 "'inspect', 'syscalls', 'trace', 'fuzz')"),
+                 "'inspect', 'syscalls', 'serve', 'trace', 'fuzz')"),
     (["image", "import", "only-one"], "sentrio: the following arguments are required: directory"),
     (["image", "import", "--max-size", "0", "a.tar", "dir"], "sentrio: argument --max-size: expected a positive "
                                                                "size, got '0'"),

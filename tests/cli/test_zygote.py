@@ -1,0 +1,192 @@
+"""``python -m kernel serve``: a run served by the zygote ends exactly as the same run cold.
+
+Each test starts its own zygote on a socket of its own (the suite runs cold otherwise, see
+tests/conftest.py) and compares served runs with cold ones: output, exit status, signals. It
+also checks what the zygote must refuse and what must end a served run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from tests.cli.conftest import REPO, needs_root, sentrio
+
+pytestmark = needs_root
+
+
+class Zygote:
+    """A ``serve`` process of this tree, and how to send runs to it."""
+
+    def __init__(self, path: Path, process: subprocess.Popen[str], log: Path) -> None:
+        self.path = path
+        self.process = process
+        self.log = log
+
+    def run(self, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ, SENTRIO_ZYGOTE=str(self.path))
+        return sentrio(*args, env=env, **kwargs)  # type: ignore[arg-type]
+
+    def children(self) -> list[int]:
+        """The runs it has forked and not yet reaped."""
+        pid = self.process.pid
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+    def served(self) -> int:
+        return self.log.read_text().count("serving run")
+
+
+@pytest.fixture
+def zygote(tmp_path: Path) -> Iterator[Zygote]:
+    path, log = tmp_path / "zygote.sock", tmp_path / "zygote.log"
+    with log.open("w") as output:
+        process = subprocess.Popen([sys.executable, "-m", "kernel", "serve", "--socket", str(path)], cwd=REPO,
+                                   stdout=output, stderr=output, text=True,
+                                   env=dict(os.environ, PYTHONPATH=str(REPO)))
+    deadline = time.monotonic() + 60
+    while not path.exists():
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "the zygote did not start listening"
+        time.sleep(0.05)
+    try:
+        yield Zygote(path, process, log)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def cold(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return sentrio(*args, env=dict(os.environ, SENTRIO_ZYGOTE="off"), **kwargs)  # type: ignore[arg-type]
+
+
+def outcome(result: subprocess.CompletedProcess[str]) -> tuple[str, str, int]:
+    return result.stdout, result.stderr, result.returncode
+
+
+@pytest.mark.parametrize("args", [
+    ["sh", "-c", "echo out; echo err >&2; exit 3"],
+    ["-w", "/tmp", "-e", "GREETING=hi", "-u", "nobody", "--hostname", "box", "--", "sh", "-c",
+     "echo $GREETING $(pwd) $(id -u) $(hostname) $(umask)"],
+    ["sh", "-c", "kill -TERM $$; echo survived"],  # init without a handler ignores it, as on Linux
+    ["sh", "-c", "sh -c 'kill -SEGV $$'; echo $?"],
+    ["no-such-command"],
+], ids=["status-and-streams", "flags", "init-ignores", "signal", "not-found"])
+def test_a_served_run_ends_as_the_same_run_cold(zygote: Zygote, busybox: Path, args: list[str]) -> None:
+    before = zygote.served()
+    served = zygote.run("run", str(busybox), *args)
+    assert zygote.served() == before + 1, "the zygote did not serve the run"
+    assert outcome(served) == outcome(cold("run", str(busybox), *args))
+
+
+def test_bad_command_lines_are_reported_by_the_served_run(zygote: Zygote, busybox: Path, tmp_path: Path) -> None:
+    for args in (["run", "--bogus", str(busybox)], ["run", str(tmp_path / "missing"), "--", "true"]):
+        served, expected = zygote.run(*args), cold(*args)
+        assert served.returncode == expected.returncode == 125
+        assert served.stderr == expected.stderr and served.stderr.startswith("sentrio: ")
+
+
+def test_stdin_and_working_directory_are_the_clients(zygote: Zygote, busybox: Path, tmp_path: Path) -> None:
+    (tmp_path / "vars").write_text("GREETING=from the client's directory\n")
+    args = [sys.executable, "-m", "kernel", "run", "-i", "--env-file", "vars", str(busybox), "--",
+            "sh", "-c", "cat; echo $GREETING"]
+    env = dict(os.environ, SENTRIO_ZYGOTE=str(zygote.path), PYTHONPATH=str(REPO))
+    served = subprocess.run(args, input="from stdin\n", capture_output=True, text=True, cwd=tmp_path, env=env,
+                            timeout=60)
+    assert outcome(served) == ("from stdin\nfrom the client's directory\n", "", 0)
+    assert zygote.served() == 1
+
+
+def start_client(zygote: Zygote, busybox: Path, script: str) -> subprocess.Popen[str]:
+    """A served ``run BUSYBOX -- sh -c SCRIPT``, once the script has printed its first line, "ready"."""
+    env = dict(os.environ, SENTRIO_ZYGOTE=str(zygote.path), PYTHONPATH=str(REPO))
+    client = subprocess.Popen([sys.executable, "-m", "kernel", "run", str(busybox), "--", "sh", "-c", script],
+                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert client.stdout is not None
+    assert client.stdout.readline() == "ready\n"
+    return client
+
+
+def test_a_signal_to_the_client_reaches_the_guest(zygote: Zygote, busybox: Path) -> None:
+    script = "trap 'echo terminated; exit 7' TERM; echo ready; while :; do sleep 0.05; done"
+    client = start_client(zygote, busybox, script)
+    client.send_signal(signal.SIGTERM)
+    out, err = client.communicate(timeout=30)
+    assert (out, err, client.returncode) == ("terminated\n", "", 7)
+
+
+def test_a_run_ends_with_its_client(zygote: Zygote, busybox: Path) -> None:
+    client = start_client(zygote, busybox, "echo ready; sleep 60")
+    [run] = zygote.children()
+    client.kill()
+    client.wait()
+    deadline = time.monotonic() + 30
+    while run in zygote.children():
+        assert time.monotonic() < deadline, "the run outlived its client"
+        time.sleep(0.05)
+
+
+def test_the_client_dies_as_its_run_did(zygote: Zygote, busybox: Path) -> None:
+    client = start_client(zygote, busybox, "echo ready; sleep 60")
+    [run] = zygote.children()
+    os.kill(run, signal.SIGKILL)
+    assert client.wait(timeout=30) == -signal.SIGKILL
+
+
+def test_only_its_owner_may_connect(zygote: Zygote) -> None:
+    assert stat.S_IMODE(zygote.path.stat().st_mode) == 0o600
+    pid = os.fork()
+    if pid == 0:  # another user: nobody
+        status = 2
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as probe:
+                probe.connect(str(zygote.path))
+            status = 1
+        except PermissionError:
+            status = 0
+        finally:
+            os._exit(status)
+    _, wait_status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(wait_status) == 0, "another user could connect"
+
+
+def test_a_malformed_request_is_refused_and_the_zygote_serves_on(zygote: Zygote, busybox: Path) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as conn:
+        conn.connect(str(zygote.path))
+        conn.send(b"\xc1 not msgpack")  # no fds either
+        assert msgpack.unpackb(conn.recv(4096)) == {"refused": "malformed request"}
+    assert outcome(zygote.run("run", str(busybox), "--", "echo", "still here")) == ("still here\n", "", 0)
+
+
+def test_changed_sources_stop_the_zygote_and_the_run_goes_cold(zygote: Zygote, busybox: Path) -> None:
+    source = REPO / "kernel" / "cli.py"
+    info = source.stat()
+    os.utime(source, ns=(info.st_atime_ns, info.st_mtime_ns + 1_000_000_000))
+    try:
+        before = zygote.served()
+        result = zygote.run("run", str(busybox), "--", "echo", "cold")
+        assert outcome(result) == ("cold\n", "", 0)
+        assert zygote.served() == before
+        assert zygote.process.wait(timeout=30) == 0
+        assert "source files changed" in zygote.log.read_text()
+        assert not zygote.path.exists()
+    finally:
+        os.utime(source, ns=(info.st_atime_ns, info.st_mtime_ns))
+
+
+def test_a_second_zygote_on_the_same_socket_is_refused(zygote: Zygote) -> None:
+    second = sentrio("serve", "--socket", str(zygote.path), timeout=60)
+    assert second.returncode == 125
+    assert "a zygote already serves there" in second.stderr
