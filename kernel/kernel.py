@@ -311,8 +311,8 @@ class PrestartedGofers:
     """The gofers of the image and of every volume, started before the Sentry needs them and
     handed to the gofer proxy.
 
-    A gofer is a second interpreter that imports its modules and confines itself: ~0.2–0.3 s on
-    this machine, which used to follow the Sentry's own start (the VFS mounts the image only once
+    A gofer (a fork of the Sentry, gofer/spawn.py) still imports what the Sentry has not and
+    confines itself, which used to follow the Sentry's own start (the VFS mounts the image only once
     every actor is built). Started first, they overlap the Sentry's imports, the template stub and
     the actors' construction. They are started by the very ``spawn_gofers`` the gofer proxy uses,
     with the arguments the proxy's mounts pass, so they are confined exactly as any other gofer;
