@@ -11,6 +11,16 @@ ended it, every context of the space is told (``PtraceContext.host_died``), so t
 the guest process with SIGKILL even while all its threads sleep in system calls. Changes to a
 dead address space's mappings succeed without effect (no guest code will ever run in it again),
 and a new thread in it is a context that is dead from birth.
+
+Host threads are recycled. A guest thread that ends hands its stub thread, still held in the
+ptrace stop of its exit, back to its address space, which keeps up to :data:`IDLE_THREADS`
+of them stopped and gives one to the next guest thread instead of injecting a host clone: a
+pthread_create + pthread_join then costs no host thread creation or exit, no injection into
+the control thread and no reaping (gVisor's ptrace platform keeps its stub threads too). Nothing
+of the previous guest thread survives in it: the new one's first switch writes every register
+and its FP state is set from its parent's; its CPU clock counts from what the host thread had
+used when it was handed on; a host signal left queued for it (an interruption that came too
+late) stops it once, as a non-guest signal that is dropped.
 """
 
 from __future__ import annotations
@@ -41,6 +51,8 @@ _THREAD_CLONE_FLAGS = (
     | 0x00010000  # CLONE_THREAD
     | 0x00040000  # CLONE_SYSVSEM
 )
+#: Stopped stub threads an address space keeps for its next guest threads.
+IDLE_THREADS = 8
 #: Host failures of clone that are the host's shortage, not a Sentry bug: the guest sees them.
 _HOST_SHORTAGES = frozenset({errno.EAGAIN, errno.ENOMEM})
 
@@ -58,6 +70,8 @@ class PtraceAddressSpace:
         self.dead = False
         #: The guest thread whose exit tells us of the process's death.
         self._watched: PtraceContext | None = None
+        #: Stub threads of ended guest threads, held stopped for the next ones: (thread, pinned).
+        self._idle: list[tuple[StubThread, bool]] = []
 
     async def _inject(self, nr: int, *args: int) -> int | None:
         """Host system call ``nr`` in the control thread; None if the stub is dead."""
@@ -84,6 +98,8 @@ class PtraceAddressSpace:
     async def new_context(self) -> PtraceContext:
         """A new guest thread; dead from birth if the stub process was killed. A host that has
         no room for another thread (EAGAIN, ENOMEM) makes the guest's clone fail with that."""
+        if self._idle and not self.dead:
+            return self._reuse()
         waiter = self._control.waiter
         try:
             tid = await self._inject(SYS_CLONE, _THREAD_CLONE_FLAGS, 0, 0, 0, 0)
@@ -99,12 +115,48 @@ class PtraceAddressSpace:
         except StubDied:  # killed as it was born: the whole process is going
             self._killed()
             return PtraceContext.dead_one(thread, self.pid, self._placement)
-        context = PtraceContext(thread, self.pid, self._placement)
+        context = PtraceContext(thread, self.pid, self._placement, self._recycle)
         self._contexts = [known for known in self._contexts if not known.reaped]  # ended threads go
         self._contexts.append(context)
         if self._watched is None:
             self._watch(context)
         return context
+
+    # --- recycled stub threads (see the module's docstring) -------------------------------------
+
+    def _recycle(self, thread: StubThread, pinned: bool) -> bool:
+        """A guest thread ended with its stub thread held in a stop: keep the host thread for the
+        next guest thread, unless enough are kept already (it then exits)."""
+        if self.released or self.dead or len(self._idle) >= IDLE_THREADS:
+            return False
+        watched = self._watched
+        if watched is not None and watched.tid == thread.tid:
+            return False  # it tells us of the stub's death; let it go and watch another
+        self._contexts = [known for known in self._contexts if known.tid != thread.tid]
+        self._idle.append((thread, pinned))
+        return True
+
+    def _reuse(self) -> PtraceContext:
+        thread, pinned = self._idle.pop()
+        context = PtraceContext(thread, self.pid, self._placement, self._recycle, pinned,
+                                self._thread_cpu_ns(thread.tid))
+        self._contexts.append(context)
+        if self._watched is None:
+            self._watch(context)
+        return context
+
+    def _thread_cpu_ns(self, tid: int) -> int:
+        """The CPU time host thread ``tid`` of the stub has used (0 if it cannot be read)."""
+        try:
+            fd = os.open(f"/proc/{self.pid}/task/{tid}/schedstat", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return 0
+        try:  # os calls, not open(): this is on every pthread_create's path
+            return int(os.read(fd, 128).split()[0])
+        except (OSError, ValueError, IndexError):
+            return 0
+        finally:
+            os.close(fd)
 
     # --- a death from outside -----------------------------------------------------------------
 
@@ -140,6 +192,8 @@ class PtraceAddressSpace:
             return
         self.dead = True
         self._control.gone()
+        for thread, _pinned in self._idle:
+            thread.gone()  # reaped by release()
         for context in list(self._contexts):
             context.host_died()
 
@@ -162,4 +216,8 @@ class PtraceAddressSpace:
         for context in self._contexts:
             context.dead = True
             context.reap()
+        for thread, _pinned in self._idle:
+            thread.gone()
+            thread.reap()
+        self._idle.clear()
         self._control.reap()

@@ -76,20 +76,30 @@ INTERRUPT_SIGNAL = 12  # SIGUSR2
 class PtraceContext:
     """Registers and execution of one guest thread, backed by one stub thread."""
 
-    __slots__ = ("_thread", "_process_pid", "_placement", "_pinned", "_quick_stops",
-                 "regs", "fault", "_dirty", "_siginfo", "_xstate", "_iov", "dead", "on_death")
+    __slots__ = ("_thread", "_process_pid", "_placement", "_pinned", "_quick_stops", "_held", "_recycle",
+                 "_cpu_base_ns", "regs", "fault", "_dirty", "_siginfo", "_xstate", "_iov", "dead", "on_death")
 
     #: The size of this CPU's XSAVE image, read once from the first thread made: what a dead
     #: context's FP state is made of (zeros of exactly this size are a state the kernel takes).
     xstate_size = 512 + 64
     _xstate_learnt = False
 
-    def __init__(self, thread: StubThread, process_pid: int, placement: CpuPlacement) -> None:
+    def __init__(self, thread: StubThread, process_pid: int, placement: CpuPlacement,
+                 recycle: Callable[[StubThread, bool], bool] | None = None, pinned: bool = False,
+                 cpu_base_ns: int = 0) -> None:
         self._thread = thread
         self._process_pid = process_pid
         self._placement = placement
-        self._pinned = False
+        self._pinned = pinned  # a recycled stub thread keeps the CPUs it had
         self._quick_stops = PIN_AFTER  # a new thread starts next to the Sentry
+        #: The stub thread is held in a ptrace stop the Sentry has collected (not running guest
+        #: code, not resumed with its stop unread): only such a thread can be handed on.
+        self._held = True
+        #: Offered the stub thread at release, while it is held: True if it keeps it for the
+        #: address space's next guest thread instead of letting it exit (see address_space).
+        self._recycle = recycle
+        #: The stub thread's CPU time when this guest thread got it (nonzero if recycled).
+        self._cpu_base_ns = cpu_base_ns
         self.regs = thread.regs
         self.fault: Fault | None = None
         self._dirty = _ALL  # a new thread's registers are whatever the caller sets first
@@ -140,6 +150,7 @@ class PtraceContext:
             elif self._dirty == _ALL:
                 ptrace(PTRACE_SETREGS, tid, 0, thread.regs_addr)
             self._dirty = _CLEAN
+            self._held = False
             if raw_ptrace(PTRACE_SYSEMU, tid, 0, 0) == -1:
                 check_failure(PTRACE_SYSEMU, tid)
             while True:
@@ -154,6 +165,7 @@ class PtraceContext:
                 signo = (status >> 8) & 0xFF
                 if raw_ptrace(PTRACE_GETREGS, tid, 0, thread.regs_addr) == -1:
                     check_failure(PTRACE_GETREGS, tid)
+                self._held = True
                 if signo == _SYSCALL_STOP:
                     return StopReason.SYSCALL
                 ptrace(PTRACE_GETSIGINFO, tid, 0, ctypes.addressof(self._siginfo))
@@ -227,7 +239,7 @@ class PtraceContext:
             if whole_process:
                 return time.clock_gettime_ns((~self._process_pid << 3) | 2)
             with open(f"/proc/{self._process_pid}/task/{self._thread.tid}/schedstat", "rb") as schedstat:
-                return int(schedstat.read().split()[0])
+                return int(schedstat.read().split()[0]) - self._cpu_base_ns
         except (OSError, ValueError, IndexError):
             return 0  # the stub is gone; the guest is about to be told
 
@@ -267,12 +279,16 @@ class PtraceContext:
             tgkill(self._process_pid, self._thread.tid, INTERRUPT_SIGNAL)
 
     def release(self) -> None:
-        """End the stub thread: make it call exit(0) through the gadget; reaped in the background.
-        (A dead context's thread is reaped by its address space's release.)"""
+        """End the stub thread: hand it back to its address space for the next guest thread if
+        it is held in a stop and wanted, else make it call exit(0) through the gadget; reaped in
+        the background. (A dead context's thread is reaped by its address space's release.)"""
         if self.dead:
             return
         self.dead = True
         thread = self._thread
+        recycle = self._recycle
+        if recycle is not None and self._held and recycle(thread, self._pinned):
+            return
         regs = thread.regs
         regs.rax = _SYS_EXIT
         regs.orig_rax = _U64

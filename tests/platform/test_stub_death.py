@@ -142,6 +142,68 @@ async def test_address_spaces_outlive_the_template(platform: PtracePlatform) -> 
     space.release()
 
 
+async def _second_thread(space: PtraceAddressSpace) -> PtraceContext:
+    context = await space.new_context()
+    context.regs.rip = CODE
+    context.regs_changed()
+    assert await context.switch() == StopReason.SYSCALL
+    return context
+
+
+def _threads(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("Threads:"))
+
+
+async def test_an_ended_thread_s_stub_thread_serves_the_next_one(platform: PtracePlatform) -> None:
+    space, first, died = await held_thread(platform)
+    second = await _second_thread(space)
+    for _ in range(200):
+        assert await second.switch() == StopReason.SYSCALL
+    tid = second.tid
+    second.release()
+    assert second.dead
+    third = await space.new_context()  # no host clone: the stopped thread is handed on
+    assert third.tid == tid and _threads(space.pid) == 3  # control thread + two guest threads
+    assert third.cpu_time_ns(whole_process=False) == 0  # its clock starts afresh
+    third.regs.rip = CODE
+    third.regs_changed()
+    assert await third.switch() == StopReason.SYSCALL
+    assert await first.switch() == StopReason.SYSCALL
+    pid = space.pid
+    third.release()
+    space.release()  # kills and reaps the kept thread with the rest
+    platform.waiter.reap_orphans_blocking()
+    assert gone(pid) and not died.is_set()
+
+
+async def test_kept_threads_are_bounded(platform: PtracePlatform) -> None:
+    from platforms.ptrace.address_space import IDLE_THREADS
+
+    space, first, _died = await held_thread(platform)
+    extra = [await _second_thread(space) for _ in range(IDLE_THREADS + 2)]
+    for context in extra:
+        context.release()
+    while _threads(space.pid) > 2 + IDLE_THREADS:  # the ones not kept exit
+        await trio.sleep(0.01)
+    assert len({(await space.new_context()).tid for _ in range(IDLE_THREADS)}) == IDLE_THREADS
+    assert _threads(space.pid) == 2 + IDLE_THREADS
+    space.release()
+
+
+async def test_a_stub_killed_with_kept_threads_is_reported_and_reaped(platform: PtracePlatform) -> None:
+    space, first, died = await held_thread(platform)
+    (await _second_thread(space)).release()  # kept, stopped
+    pid = space.pid
+    os.kill(pid, signal.SIGKILL)
+    await died.wait()
+    newborn = await space.new_context()  # not the kept thread: the process is dead
+    assert newborn.dead and await newborn.switch() == StopReason.DIED
+    space.release()
+    platform.waiter.reap_orphans_blocking()
+    assert gone(pid)
+
+
 def _state(pid: int) -> str | None:
     try:
         with open(f"/proc/{pid}/stat") as stat:
