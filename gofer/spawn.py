@@ -63,10 +63,10 @@ class ForkedChild:
 
     def wait(self, timeout: float | None = None) -> int:
         if timeout is None:
-            while self.returncode is None:
+            if self.returncode is None:
                 try:
                     _, status = os.waitpid(self.pid, 0)
-                except ChildProcessError:
+                except ChildProcessError:  # reaped elsewhere: nothing more will be known
                     self.returncode = 0
                 else:
                     self.returncode = os.waitstatus_to_exitcode(status)
@@ -127,11 +127,7 @@ def start(package: str, main: Callable[[], Main], argv: Sequence[str], *, pass_f
 
 def _fork(main: Callable[[], Main], argv: list[str], pass_fds: Sequence[int], stdout: int | None,
           stderr: int | None, env: Mapping[str, str], package: str) -> ForkedChild:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()  # what is buffered is the parent's to write, not to be written twice
-        except (OSError, ValueError):
-            pass
+    flush_standard_streams()  # what is buffered is the parent's to write, not to be written twice
     pid = os.fork()
     if pid:
         return ForkedChild(pid, [package, *argv])
@@ -156,12 +152,17 @@ def run_and_exit(body: Callable[[], int], usage_status: int) -> NoReturn:
     except BaseException:  # noqa: BLE001 — a child has nowhere else to report it
         traceback.print_exc()
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):  # a reader that went away, or a stream closed
-                pass
+        flush_standard_streams()
         os._exit(status)
+
+
+def flush_standard_streams() -> None:
+    """Flush stdout and stderr before the process forks or ends with ``os._exit``."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader that went away, or a stream closed
+            pass
 
 
 def _become_fresh(pass_fds: Sequence[int], stdout: int | None, stderr: int | None,

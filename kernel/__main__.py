@@ -12,7 +12,8 @@ if served is not None:
     sys.stdout.flush()
     os._exit(served)
 
-from kernel.cli import main  # noqa: E402 — only when no zygote took the run
+from gofer.spawn import flush_standard_streams  # noqa: E402 — only when no zygote took the run
+from kernel.cli import main  # noqa: E402
 
 status = main()
 # The interpreter's own finalization frees every module and object one by one: 0.1-0.5 s of a
@@ -20,9 +21,5 @@ status = main()
 # What must happen at exit still does: the atexit handlers (logging's flush, the keeper's wait
 # for the runtime directory's removal), then the standard streams are flushed.
 atexit._run_exitfuncs()
-for stream in (sys.stdout, sys.stderr):
-    try:
-        stream.flush()
-    except (OSError, ValueError):  # a reader that went away, or a stream closed: nothing to save
-        pass
+flush_standard_streams()
 os._exit(status)

@@ -329,7 +329,6 @@ def warm_up() -> None:
     preload()
     preload(("netgate",))
     import kernel.cli  # noqa: F401 — the run's entry point
-    import msgpack  # noqa: F401,F811
     import setproctitle  # noqa: F401
 
     gc.collect()
