@@ -95,6 +95,9 @@ class RunCgroup:
     def peak_bytes(self) -> int:
         return _read_int(self.path / "memory.max_usage_in_bytes") if self.path is not None else 0
 
+    def usage_bytes(self) -> int:
+        return _read_int(self.path / "memory.usage_in_bytes") if self.path is not None else 0
+
     def remove(self) -> None:
         if self.path is not None:
             try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,10 @@ if not __package__:  # run as ``python bench/run.py``: make ``bench`` importable
 from bench.benchmarks import BENCHMARKS, PROGRAMS_DIR, Benchmark, parse_key
 from bench.memory import PeakMemory, RunCgroup
 from bench.runners import RATIOS, RUNNERS, Runner, runner_version, sentrio_tree
+from bench.zygote import Zygote, ZygoteError
+
+#: The zygote of each served runner in this session, or why it did not start.
+Zygotes = dict[str, Zygote | ZygoteError]
 
 #: Size of /bench/big, the file read_seq reads.
 BIG_FILE_SIZE = 64 << 20
@@ -142,9 +147,11 @@ def pin_to(cpu: int | None) -> Callable[[], None] | None:
 
 
 def run_in_own_group(command: list[str], cwd: Path | None, timeout: float, cpu: int | None,
-                     sample_memory: bool = False) -> tuple[subprocess.CompletedProcess[str], float | None]:
-    """Run ``command`` in a new session; on timeout kill its whole process group. With
-    ``sample_memory``, also return the peak memory (MiB) of everything it started.
+                     sample_memory: bool = False, env: dict[str, str] | None = None,
+                     ) -> tuple[subprocess.CompletedProcess[str], float | None]:
+    """Run ``command`` in a new session (with ``env`` added to ours); on timeout kill its whole
+    process group. With ``sample_memory``, also return the peak memory (MiB) of everything it
+    started.
 
     Raises ``RuntimeError`` on timeout, ``OSError`` if it cannot start.
     """
@@ -160,6 +167,7 @@ def run_in_own_group(command: list[str], cwd: Path | None, timeout: float, cpu: 
     try:
         with subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, start_new_session=True,
+                              env=os.environ | env if env else None,
                               preexec_fn=prepare_child) as process:
             sampler = PeakMemory(process.pid, cgroup) if cgroup is not None else None
             with sampler or contextlib.nullcontext():
@@ -177,48 +185,101 @@ def run_in_own_group(command: list[str], cwd: Path | None, timeout: float, cpu: 
     return done, peak if cgroup is not None else None
 
 
-def run_once(runner: Runner, benchmark: Benchmark, image: Path, iterations: int,
-             timeout: float, cpu: int | None) -> float:
-    """Run the benchmark once under ``runner``; return its figure or raise ``RuntimeError``."""
-    argv = [benchmark.guest_path, *benchmark.args(iterations)]
+@contextlib.contextmanager
+def zygotes_for(runners: Sequence[Runner]) -> Iterator[Zygotes]:
+    """A zygote for each served runner, for as long as the session lasts."""
+    with contextlib.ExitStack() as stack:
+        zygotes: Zygotes = {}
+        for runner in runners:
+            if runner.served:
+                progress(f"starting a zygote for {runner.name}")
+                try:
+                    zygotes[runner.name] = stack.enter_context(Zygote(runner.cwd or Path.cwd(), runner.name))
+                except ZygoteError as error:
+                    progress(str(error))
+                    zygotes[runner.name] = error
+        yield zygotes
+
+
+def zygote_memory(zygotes: Zygotes) -> dict[str, dict[str, float]]:
+    """What each idle zygote holds (reported once beside the served runs' own memory)."""
+    return {name: zygote.memory_mib() for name, zygote in zygotes.items() if isinstance(zygote, Zygote)}
+
+
+def launch(runner: Runner, argv: list[str], image: Path, timeout: float, cpu: int | None,
+           zygotes: Zygotes, sample_memory: bool = False,
+           ) -> tuple[subprocess.CompletedProcess[str], float | None, float]:
+    """Run guest ``argv`` under ``runner``: the finished process, its peak memory (with
+    ``sample_memory``) and its wall seconds. ``RuntimeError`` if it failed to start, timed out,
+    exited non-zero or (served) ran without its zygote."""
     command = runner.command(image, argv)
+    env = dict(runner.env)
+    zygote = zygotes.get(runner.name)
+    if isinstance(zygote, ZygoteError):
+        raise RuntimeError(str(zygote))
+    if zygote is not None:
+        env |= zygote.environment()
     try:
         started = time.monotonic()
-        done, peak_mib = run_in_own_group(command, runner.cwd, timeout, cpu, benchmark.measures_memory)
-        wall_ms = (time.monotonic() - started) * 1e3
+        done, peak_mib = run_in_own_group(command, runner.cwd, timeout, cpu, sample_memory, env)
+        wall = time.monotonic() - started
     except OSError as error:
         raise RuntimeError(f"cannot start {command[0]}: {error}") from None
     if done.returncode != 0:
         detail = first_line(done.stderr) or first_line(done.stdout) or "no output"
         raise RuntimeError(f"exit {done.returncode}: {detail}")
+    if zygote is not None:
+        try:
+            zygote.check_served()
+        except ZygoteError as error:
+            raise RuntimeError(str(error)) from None
+    return done, peak_mib, wall
+
+
+def wall_seconds(runner: Runner, argv: list[str], image: Path, timeout: float, cpu: int | None,
+                 zygotes: Zygotes) -> float:
+    """The wall seconds of one run of ``argv`` under ``runner``."""
+    return launch(runner, argv, image, timeout, cpu, zygotes)[2]
+
+
+def run_once(runner: Runner, benchmark: Benchmark, image: Path, iterations: int,
+             timeout: float, cpu: int | None, zygotes: Zygotes) -> float:
+    """Run the benchmark once under ``runner``; return its figure or raise ``RuntimeError``."""
+    argv = [benchmark.guest_path, *benchmark.args(iterations)]
+    done, peak_mib, wall = launch(runner, argv, image, timeout, cpu, zygotes, benchmark.measures_memory)
     try:
         figure = benchmark.parse(done.stdout)  # a memory benchmark's output still proves it ran
     except ValueError as error:
         raise RuntimeError(str(error)) from None
     if benchmark.measures_wall:
-        return wall_ms
+        return wall * 1e3
     return peak_mib if peak_mib is not None else figure
 
 
-def measure(benchmark: Benchmark, runners: Sequence[Runner], image: Path, iterations: int,
-            repeat: int, timeout: float, cpu: int | None) -> dict[str, Measurement]:
-    """Run the benchmark ``repeat`` times under each runner, round-robin.
-
-    A runner that fails once is not run again for this benchmark.
-    """
+def round_robin(name: str, runners: Sequence[Runner], repeat: int,
+                sample: Callable[[Runner], float]) -> dict[str, Measurement]:
+    """``sample(runner)`` ``repeat`` times for each runner, round-robin (so that the machine's
+    noise spreads over all of them). A runner that fails once is not run again for ``name``."""
     results = {runner.name: Measurement(runner.name) for runner in runners}
     for round_number in range(1, repeat + 1):
         for runner in runners:
             measurement = results[runner.name]
             if measurement.error is not None:
                 continue
-            progress(f"{benchmark.name}: {runner.name} run {round_number}/{repeat}")
+            progress(f"{name}: {runner.name} run {round_number}/{repeat}")
             try:
-                measurement.samples.append(run_once(runner, benchmark, image, iterations, timeout, cpu))
+                measurement.samples.append(sample(runner))
             except RuntimeError as error:
                 measurement.error = str(error)
-                progress(f"{benchmark.name}: {runner.name} failed: {error}")
+                progress(f"{name}: {runner.name} failed: {error}")
     return results
+
+
+def measure(benchmark: Benchmark, runners: Sequence[Runner], image: Path, iterations: int,
+            repeat: int, timeout: float, cpu: int | None, zygotes: Zygotes) -> dict[str, Measurement]:
+    """Run the benchmark ``repeat`` times under each runner, round-robin."""
+    return round_robin(benchmark.name, runners, repeat,
+                       lambda runner: run_once(runner, benchmark, image, iterations, timeout, cpu, zygotes))
 
 
 def ratio(results: dict[str, Measurement], numerator: str, denominator: str) -> float | None:
@@ -344,7 +405,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeat", "-r", type=int, default=DEFAULT_REPEAT,
                         help=f"runs per benchmark and runtime; the median is reported (default {DEFAULT_REPEAT})")
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
-                        help="run only this benchmark or runtime (native, runsc, sentrio); "
+                        help="run only this benchmark or runtime (native, runsc, sentrio, served); "
                              "repeatable, or comma-separated")
     parser.add_argument("--cpu", type=int, metavar="N",
                         help="pin every runtime and all it starts to CPU N (default: unpinned)")
@@ -389,17 +450,21 @@ def run_all(args: argparse.Namespace, image: Path) -> dict[str, object]:
     build_image(benchmarks, image)
     precompile_sentrio(runners)
     rows: list[tuple[Benchmark, dict[str, Measurement]]] = []
-    for benchmark in benchmarks:
-        iterations = args.iterations or benchmark.default_iterations
-        results = measure(benchmark, runners, image, iterations, args.repeat, args.timeout, args.cpu)
-        rows.append((benchmark, results))
+    with zygotes_for(runners) as zygotes:
+        held = zygote_memory(zygotes)
+        for benchmark in benchmarks:
+            iterations = args.iterations or benchmark.default_iterations
+            results = measure(benchmark, runners, image, iterations, args.repeat, args.timeout, args.cpu, zygotes)
+            rows.append((benchmark, results))
     pinning = "unpinned" if args.cpu is None else f"pinned to CPU {args.cpu}"
     print(f"Sentrio benchmarks, {started:%Y-%m-%d %H:%M} UTC, {platform.node()}, "
           f"{os.cpu_count()} CPUs, median of {args.repeat} runs [min–max], {pinning}\n")
     print(markdown_table(rows, runners))
+    print_zygote_memory(held)
     return {
         "started": started.isoformat(timespec="seconds"),
         "repeat": args.repeat,
+        "zygote_memory_mib": held,
         "cpu": args.cpu,
         "machine": machine_info(runners),
         "commands": {runner.name: runner.command(Path("IMAGE"), ["/PROGRAM", "ARGS"]) for runner in runners},
@@ -417,21 +482,11 @@ def run_all(args: argparse.Namespace, image: Path) -> dict[str, object]:
     }
 
 
-def timed_run(runner: Runner, image: Path, argv: list[str], timeout: float,
-              cpu: int | None) -> tuple[float, str]:
-    """Run ``argv`` from ``image`` under ``runner``; its wall seconds and stdout, or
-    ``RuntimeError`` (with the telling line of its output) if it failed."""
-    command = runner.command(image, argv)
-    started = time.monotonic()
-    try:
-        done, _ = run_in_own_group(command, runner.cwd, timeout, cpu)
-    except OSError as error:
-        raise RuntimeError(f"cannot start {command[0]}: {error}") from None
-    wall = time.monotonic() - started
-    if done.returncode != 0:
-        detail = first_line(done.stderr) or first_line(done.stdout) or "no output"
-        raise RuntimeError(f"exit {done.returncode}: {detail}")
-    return wall, done.stdout
+def print_zygote_memory(held: dict[str, dict[str, float]]) -> None:
+    """One line per zygote: what it held idle, once for the whole session."""
+    for name, memory in held.items():
+        print(f"\n{name}: the idle zygote itself held {memory['charged']} MiB charged "
+              f"({memory['pss']} MiB PSS), once for all its runs")
 
 
 def run_real(args: argparse.Namespace, image: Path) -> dict[str, object]:
@@ -444,27 +499,22 @@ def run_real(args: argparse.Namespace, image: Path) -> dict[str, object]:
     precompile_sentrio(runners)
     rows: list[tuple[Benchmark, dict[str, Measurement]]] = []
     repeat = 1 if args.quick and args.repeat == DEFAULT_REPEAT else args.repeat
-    for job in real.JOBS:
-        results = {runner.name: Measurement(runner.name) for runner in runners}
-        for round_number in range(1, repeat + 1):
-            for runner in runners:
-                measurement = results[runner.name]
-                if measurement.error is not None:
-                    continue
-                progress(f"{job.name}: {runner.name} run {round_number}/{repeat}")
-                try:
-                    wall, _ = timed_run(runner, image, real.job_argv(job, args.quick), args.timeout, args.cpu)
-                    measurement.samples.append(wall)
-                except RuntimeError as error:
-                    measurement.error = str(error)
-        row = Benchmark(job.name, PROGRAMS_DIR, lambda n: [], float, "s wall", 1, job.command)
-        rows.append((row, results))
+    with zygotes_for(runners) as zygotes:
+        held = zygote_memory(zygotes)
+        for job in real.JOBS:
+            results = round_robin(job.name, runners, repeat,
+                                  functools.partial(wall_seconds, argv=real.job_argv(job, args.quick), image=image,
+                                                    timeout=args.timeout, cpu=args.cpu, zygotes=zygotes))
+            row = Benchmark(job.name, PROGRAMS_DIR, lambda n: [], float, "s wall", 1, job.command)
+            rows.append((row, results))
     variant = "quick" if args.quick else "full"
     print(f"Sentrio real workloads ({variant}), {started:%Y-%m-%d %H:%M} UTC, {platform.node()}, "
           f"load {os.getloadavg()[0]:.1f}, median of {repeat} [min–max]\n")
     print(markdown_table(rows, runners))
+    print_zygote_memory(held)
     return {
         "started": started.isoformat(timespec="seconds"), "kind": "real", "quick": args.quick,
+        "zygote_memory_mib": held,
         "machine": machine_info(runners),
         "jobs": [{"name": b.name, "command": b.description,
                   "results": {name: asdict(m) | {"median": m.median} for name, m in results.items()}}
@@ -489,21 +539,23 @@ def run_scaling(args: argparse.Namespace, image: Path) -> dict[str, object]:
     repeat = 1 if args.quick and args.repeat == DEFAULT_REPEAT else args.repeat
     results: list[tuple[scaling.Curve, scaling.Points]] = []
     plots = args.plots or scaling.DOCS_DIR
-    for curve in curves:
-        samples: dict[str, dict[int, list[float]]] = {runner.name: {} for runner in runners}
-        for size in curve.quick_sizes if args.quick else curve.sizes:
-            for _ in range(repeat):
-                for runner in runners:
-                    progress(f"{curve.name} {size}: {runner.name}")
-                    try:
-                        _, stdout = timed_run(runner, image, curve.argv(size, args.quick), args.timeout, args.cpu)
-                        samples[runner.name].setdefault(size, []).append(parse_key("value")(stdout))
-                    except (RuntimeError, ValueError) as error:
-                        progress(f"{curve.name} {size}: {runner.name} failed: {error}")
-        points = scaling.median_points(samples)
-        path = scaling.write_plot(curve, points, plots / f"scaling-{curve.name}.png")
-        progress(f"wrote {path}")
-        results.append((curve, points))
+    with zygotes_for(runners) as zygotes:
+        for curve in curves:
+            samples: dict[str, dict[int, list[float]]] = {runner.name: {} for runner in runners}
+            for size in curve.quick_sizes if args.quick else curve.sizes:
+                for _ in range(repeat):
+                    for runner in runners:
+                        progress(f"{curve.name} {size}: {runner.name}")
+                        try:
+                            done, *_ = launch(runner, curve.argv(size, args.quick), image, args.timeout,
+                                              args.cpu, zygotes)
+                            samples[runner.name].setdefault(size, []).append(parse_key("value")(done.stdout))
+                        except (RuntimeError, ValueError) as error:
+                            progress(f"{curve.name} {size}: {runner.name} failed: {error}")
+            points = scaling.median_points(samples)
+            path = scaling.write_plot(curve, points, plots / f"scaling-{curve.name}.png")
+            progress(f"wrote {path}")
+            results.append((curve, points))
     print(f"Sentrio scaling curves, {started:%Y-%m-%d %H:%M} UTC, {platform.node()}, "
           f"load {os.getloadavg()[0]:.1f}, log-log slopes\n")
     print(scaling.summary_table(results, [runner.name for runner in runners]))

@@ -22,7 +22,9 @@ class Runner:
 
     ``label`` heads its column, ``short`` its ratios; ``command(image, argv)`` is the host
     command line; ``cwd`` the directory to run it from
-    (``None``: the caller's); ``version`` a command that prints the runtime's version, if any.
+    (``None``: the caller's); ``version`` a command that prints the runtime's version, if any;
+    ``env`` variables set for it; ``served``: its runs go to a zygote (``python -m kernel serve``,
+    bench/zygote.py) that the session starts from ``cwd``.
     """
 
     name: str
@@ -31,6 +33,8 @@ class Runner:
     command: Callable[[Path, list[str]], list[str]]
     cwd: Path | None = None
     version: tuple[str, ...] | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    served: bool = False
 
 
 def native_command(image: Path, argv: list[str]) -> list[str]:
@@ -52,26 +56,35 @@ def runsc_command(image: Path, argv: list[str]) -> list[str]:
 
 
 def sentrio_command(image: Path, argv: list[str]) -> list[str]:
-    """``python -m kernel run IMAGE -- argv...`` with this interpreter, from the repository."""
-    return [sys.executable, "-m", "kernel", "run", str(image), "--", *argv]
+    """``python -m kernel run --network none IMAGE -- argv...`` with this interpreter, from the
+    repository. ``--network none`` as runsc's: both keep their loopback, neither starts a way out
+    (Sentrio's is a helper process, netgate, that no benchmark here uses)."""
+    return [sys.executable, "-m", "kernel", "run", "--network", "none", str(image), "--", *argv]
 
 
 NATIVE = Runner("native", "native", "native", native_command)
 RUNSC = Runner("runsc", "runsc (ptrace)", "runsc", runsc_command, version=("runsc", "--version"))
+_SENTRIO_VERSION = ("git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty")
+#: A cold start every run: a zygote the user left running must not serve this column.
 SENTRIO = Runner("sentrio", "Sentrio", "Sentrio", sentrio_command, cwd=REPO_ROOT,
-                 version=("git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"))
+                 version=_SENTRIO_VERSION, env=(("SENTRIO_ZYGOTE", "off"),))
+#: The same command served by a zygote the benchmark session starts (kernel/zygote).
+SERVED = Runner("served", "Sentrio served", "served", sentrio_command, cwd=REPO_ROOT,
+                version=_SENTRIO_VERSION, served=True)
 
-RUNNERS: list[Runner] = [NATIVE, RUNSC, SENTRIO]
+RUNNERS: list[Runner] = [NATIVE, RUNSC, SENTRIO, SERVED]
 
 
 def sentrio_tree(name: str, tree: Path) -> Runner:
     """Sentrio run from another checkout ``tree`` (``python -m kernel`` from its root), named
     ``sentrio@NAME``: to compare two commits in one session (``--sentrio-tree``)."""
     return Runner(f"sentrio@{name}", f"Sentrio@{name}", f"Sentrio@{name}", sentrio_command, cwd=tree,
-                  version=("git", "-C", str(tree), "describe", "--always", "--dirty"))
+                  version=("git", "-C", str(tree), "describe", "--always", "--dirty"),
+                  env=(("SENTRIO_ZYGOTE", "off"),))
 
 #: The ratios reported, as (numerator, denominator) runner names.
-RATIOS: list[tuple[str, str]] = [("sentrio", "runsc"), ("sentrio", "native"), ("runsc", "native")]
+RATIOS: list[tuple[str, str]] = [("sentrio", "runsc"), ("served", "runsc"), ("sentrio", "native"),
+                                 ("runsc", "native")]
 
 
 def runner_version(runner: Runner) -> str | None:

@@ -72,7 +72,31 @@ def test_sentrio_tree_option_adds_a_runner(tmp_path: Path) -> None:
     assert runners[1].cwd == tree
     with pytest.raises(SystemExit):
         run.parse_args(["--sentrio-tree", f"x={tmp_path}"])  # not a checkout
-    assert {runner.name for runner in RUNNERS} == {"native", "runsc", "sentrio"}
+    assert {runner.name for runner in RUNNERS} == {"native", "runsc", "sentrio", "served"}
+
+
+def test_served_runner_runs_through_the_sessions_zygote(tmp_path: Path) -> None:
+    """The served column goes to the zygote the session started, the cold one never does, and
+    a run the zygote did not serve fails instead of counting as served."""
+    from bench.benchmarks import by_name
+    from bench.runners import SENTRIO, SERVED
+    from bench.zygote import ZygoteError
+
+    true = by_name("startup_true")
+    image = run.build_image([true], tmp_path / "image")
+    with run.zygotes_for([SENTRIO, SERVED]) as zygotes:
+        assert set(zygotes) == {"served"}
+        zygote = zygotes["served"]
+        assert not isinstance(zygote, ZygoteError), zygote
+        done, _, wall = run.launch(SERVED, [true.guest_path], image, 120, None, zygotes)
+        assert done.returncode == 0 and wall > 0
+        run.launch(SENTRIO, [true.guest_path], image, 120, None, zygotes)  # cold: the zygote's count stays
+        run.launch(SERVED, [true.guest_path], image, 120, None, zygotes)
+        with pytest.raises(ZygoteError):
+            zygote.check_served()  # no run since the last check
+        held = run.zygote_memory(zygotes)["served"]
+        assert held["pss"] > 5
+    assert not zygote.socket.exists()
 
 
 def test_wall_benchmark_reports_the_commands_time(tmp_path: Path) -> None:
