@@ -16,8 +16,9 @@ What differs from wire 9P, and why:
 * ``Twalkgetattr`` is a walk that also returns the final file's attributes: one round trip
   where 9P needs two (gVisor's p9 has the same extension).
 * ``Twalkattrs`` walks as far as a path goes with every file's attributes, ``Treaddirattr``
-  lists a directory with its entries' attributes, ``Twalkopen`` walks and opens: each one round
-  trip where 9P needs many (the Sentry's metadata cache, docs/caching.md).
+  lists a directory with its entries' attributes, ``Treaddirtree`` lists a directory and the
+  directories below it, ``Twalkopen`` walks and opens: each one round trip where 9P needs many
+  (the Sentry's metadata cache, docs/caching.md).
 * ``Rlopen``/``Rlcreate``/``Rwalkopen`` have an ``fd_follows`` flag: when it is true a host fd for the opened
   regular file travels beside that reply's bytes (``SCM_RIGHTS``), and the receiver pairs it
   with the reply. Fds are sent in reply order, so a FIFO of received fds suffices.
@@ -49,6 +50,8 @@ IOHDR = 64
 READ_CHUNK = 256 << 10
 #: Tags and fids are 32-bit.
 U32_MAX = (1 << 32) - 1
+#: The fid that names nothing (9P's NOFID): in Twalkopen, "keep no fid".
+NOFID = U32_MAX
 
 # Qid types (9P): what kind of file a qid names.
 QTDIR = 0x80
@@ -218,6 +221,16 @@ class DirentAttr(NamedTuple):
     attr: Attr
 
 
+class Sublisting(NamedTuple):
+    """A directory a Treaddirtree lists besides the first, whole: ``name`` in its parent,
+    which is the reply's ``below[parent]``, or the first directory for -1; or, for ``-1 - k``
+    (k ≥ 1), the directory is the one ``paths[k]`` leads to and ``name`` its last name."""
+
+    parent: int
+    name: Name
+    entries: list[DirentAttr]
+
+
 # --- messages ------------------------------------------------------------------------------------
 
 #: code -> message class, filled by :func:`message`.
@@ -235,7 +248,8 @@ def message(code: int) -> Callable[[type], type]:
         cls.direction = Direction.REPLY if code % 2 else Direction.REQUEST  # type: ignore[attr-defined]
         cls.checks = tuple(_checker(hints[f]) for f in cls._fields)  # type: ignore[attr-defined]
         cls.name_fields = tuple(  # type: ignore[attr-defined]
-            i for i, f in enumerate(cls._fields) if hints[f] in (Name, list[Name]))  # type: ignore[attr-defined]
+            i for i, f in enumerate(cls._fields)  # type: ignore[attr-defined]
+            if hints[f] in (Name, list[Name], list[list[Name]]))
         MESSAGES[code] = cls
         return cls
 
@@ -586,7 +600,9 @@ class Rwalkattrs(NamedTuple):
 @message(132)
 class Twalkopen(NamedTuple):
     """Twalk of ``names`` from ``fid`` to ``newfid``, then Tlopen of ``newfid`` with
-    ``flags``: opening a file whose directory the Sentry holds costs one round trip."""
+    ``flags``: opening a file whose directory the Sentry holds costs one round trip. With
+    ``newfid`` :data:`NOFID` no fid is kept: the file is only opened for the fd the reply
+    donates (and nothing is to clunk afterwards)."""
 
     fid: int
     newfid: int
@@ -599,6 +615,28 @@ class Rwalkopen(NamedTuple):
     qid: Qid
     iounit: int
     fd_follows: bool
+
+
+@message(134)
+class Treaddirtree(NamedTuple):
+    """List directories in one round trip: the one ``paths[0]`` leads to from ``fid`` (as
+    Treaddirattr from its start), then, while the reply stays within ``count`` bytes of
+    entries, the others of ``paths`` and the directories below all of them, breadth first,
+    each listed whole: the part of a tree that a walker (find, du, tar, git) reads next. Each
+    path is walked one directory at a time, never through a symbolic link. If the first
+    directory's own listing does not fit, the reply holds its first page and nothing more
+    (continue with Treaddirattr from the last cookie)."""
+
+    fid: int
+    paths: list[list[Name]]
+    count: int  # type: ignore[assignment]
+
+
+@message(135)
+class Rreaddirtree(NamedTuple):
+    entries: list[DirentAttr]
+    last: bool
+    below: list[Sublisting]
 
 
 # --- extended attributes: the user.* namespace of the host's files (codes from 200, clear of the
@@ -687,7 +725,11 @@ def check_names(msg: Any) -> None:
         value = msg[index]
         if isinstance(value, list):
             for name in value:
-                check_name(name)
+                if isinstance(name, list):  # a list of paths
+                    for component in name:
+                        check_name(component)
+                else:
+                    check_name(name)
         else:
             check_name(value)
 

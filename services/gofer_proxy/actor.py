@@ -155,6 +155,11 @@ class GoferProxy(GoferContract):
         return await self._conn(mount).readdir_attrs(fid, offset, names=names, newfid=newfid)
 
     @operation
+    async def readdir_tree(self, mount: int, fid: int, paths: Sequence[Sequence[bytes]],
+                           count: int) -> tuple[list[p.DirentAttr], bool, list[p.Sublisting]]:
+        return await self._conn(mount).readdir_tree(fid, paths, count)
+
+    @operation
     async def donates(self, mount: int) -> bool:
         self._conn(mount)
         return self._donating[mount]

@@ -291,6 +291,14 @@ class GoferConnection:
         reply = await self.request(p.Treaddirattr(fid, newfid, list(names), offset, count or self.iounit))
         return reply.entries, reply.last
 
+    async def readdir_tree(self, fid: int, paths: Sequence[Sequence[bytes]],
+                           count: int) -> tuple[list[p.DirentAttr], bool, list[p.Sublisting]]:
+        """The first page of the directory ``paths[0]`` leads to from ``fid`` (as
+        :meth:`readdir_attrs` at 0) and, when that is all of it, whole listings of the other
+        directories of ``paths`` and of those below, breadth first, within ``count`` bytes."""
+        reply = await self.request(p.Treaddirtree(fid, [list(path) for path in paths], min(count, self.iounit)))
+        return reply.entries, reply.last, reply.below
+
     async def walk_open(self, fid: int, names: Sequence[bytes], newfid: int, flags: int) -> tuple[p.Qid, int | None]:
         """Walk ``names`` from ``fid`` to ``newfid`` and open it: its qid and the donated fd."""
         reply, fd = await self._roundtrip(p.Twalkopen(fid, newfid, list(names), flags))
@@ -647,6 +655,8 @@ class _ReconnectingGoferConnection(_LoggedGoferConnection):
         self._ready.set()
 
     def _note_walk(self, fid: int, names: Sequence[bytes], newfid: int) -> None:
+        if newfid == p.NOFID:  # nothing bound
+            return
         if fid in self._roots:
             self._walked[newfid] = (fid, tuple(names))
         elif fid in self._walked:

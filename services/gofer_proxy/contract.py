@@ -70,6 +70,16 @@ class GoferContract(Contract):
         raise NotImplementedError
 
     @operation
+    async def readdir_tree(self, mount: int, fid: int, paths: Sequence[Sequence[bytes]],
+                           count: int) -> tuple[list[p.DirentAttr], bool, list[p.Sublisting]]:
+        """:meth:`readdir_attrs` from 0 of the directory ``paths[0]`` leads to from ``fid``
+        and, when that page is the whole directory, whole listings of the other directories of
+        ``paths`` and of those below them all, breadth first, within ``count`` bytes (each
+        :class:`~gofer.protocol.Sublisting` says which directory it is): one round trip for
+        the part of a tree a walker reads next."""
+        raise NotImplementedError
+
+    @operation
     async def donates(self, mount: int) -> bool:
         """Whether ``mount``'s gofer donates host fds with ``lopen`` (else file data moves by
         ``read`` and ``write`` operations: ``--gofer-io=rpc``)."""

@@ -69,6 +69,17 @@ READONLY_FD_CACHE = 256
 CACHE_ENTRIES = 1 << 16
 #: The most names one walk request carries.
 WALK_AHEAD = 64
+#: A directory listed by a walker (:meth:`GoferDir._in_a_tree_walk`) brings, in the same
+#: request, up to this many bytes of entries (~6000) of the directories the walker reads next:
+#: up to this many others it has seen but not read, found in a search of at most this many
+#: cached directories, and those below them all.
+TREE_LISTING_BYTES = 1 << 20
+TREE_OTHER_DIRECTORIES = 256
+TREE_SEARCH_LIMIT = 4096
+#: Bytes of a reply per entry (the gofer's allowance, and a name), to size a tree listing to the
+#: room left in the cache; with less room than this many entries, a directory is listed alone.
+TREE_ENTRY_BYTES = 180
+TREE_LEAST_ROOM = 64
 #: The most bytes one ``gofer.read``/``gofer.write`` operation moves under ``--gofer-io=rpc``.
 RPC_CHUNK = 16 << 20
 
@@ -330,6 +341,39 @@ async def _setattr_through(inode: Inode, fs: GoferFs, location: tuple[GoferDir, 
         await fs.setattr_lower(location, fid, valid, **fields)
 
 
+def _cached_subdirectory(directory: GoferDir | None, names: Sequence[bytes]) -> GoferDir | None:
+    """The image directory ``names`` lead to from ``directory`` through what is cached, or
+    None (not cached, not a directory of the image, or made in the sandbox)."""
+    for name in names:
+        if directory is None:
+            return None
+        child = directory.children.get(name)
+        directory = child if isinstance(child, GoferDir) and child.lower else None
+    return directory
+
+
+def _unlisted_below(anchor: GoferDir, listing: GoferDir) -> list[list[bytes]]:
+    """Paths from ``anchor`` of the image directories cached below it but not listed yet
+    (``listing`` aside), in the order a depth-first walker meets them: what a walker inside
+    ``anchor`` reads next. At most :data:`TREE_OTHER_DIRECTORIES`, from a bounded search."""
+    found: list[list[bytes]] = []
+    stack: list[tuple[GoferDir, list[bytes]]] = [(anchor, [])]
+    visited = 0
+    while stack and len(found) < TREE_OTHER_DIRECTORIES and visited < TREE_SEARCH_LIMIT:
+        directory, path = stack.pop()
+        visited += 1
+        subdirectories = [(name, child) for name, child in directory.children.items()
+                          if isinstance(child, GoferDir) and child.lower and name not in directory.hidden]
+        for name, child in reversed(subdirectories):  # popped in the directory's own order
+            if child is listing:
+                continue
+            if child.listed:
+                stack.append((child, [*path, name]))
+            else:
+                found.append([*path, name])
+    return found
+
+
 class LowerXattrs:
     """Extended attributes of an image file: the user.* ones the host's file has (the gofer
     serves no other namespace), and what the Sentry keeps.
@@ -443,9 +487,15 @@ class GoferRegular(LowerXattrs, RegularInode):
         return fid, fd
 
     async def open_lower(self, flags: int) -> int:
-        """A host fd of the image's file, opened by the gofer with ``flags``."""
-        fid, fd = await self.open_fid(flags)
-        await self.gfs.clunk_later(fid)
+        """A host fd of the image's file, opened by the gofer with ``flags``: one round trip
+        that leaves no fid to clunk when the gofer donates fds."""
+        if self.gfs.donates:
+            assert self.location is not None
+            directory, name = self.location
+            _, fd = await self.gfs.gofer("lopen", await directory.dir_fid(), flags, [name], p.NOFID)
+        else:
+            fid, fd = await self.open_fid(flags)
+            await self.gfs.clunk_later(fid)
         if fd is None:
             raise Errno(ENODEV if not self.gfs.donates else ENOENT)
         return fd
@@ -677,19 +727,33 @@ class GoferDir(LowerXattrs, Dir):
         return self.lower_size if self.lower_size is not None else 4096
 
     async def dir_fid(self) -> int:
-        """The gofer's fid of this image directory, walked from its parent's the first time."""
+        """The gofer's fid of this image directory, walked the first time from the nearest
+        directory above it that has one, in one request."""
         if self.fid is None:
-            if self.location is None:
+            anchored = self._anchor()
+            if anchored is None:
                 raise Errno(ENOENT)
-            parent, name = self.location
-            parent_fid = await parent.dir_fid()
+            anchor, names = anchored
             fid = await self.gfs.new_fid()
-            await self.gfs.gofer("walk", parent_fid, [name], fid)
+            await self.gfs.gofer("walk", anchor.fid, names, fid)
             if self.fid is None:
                 self.fid = fid
             else:  # another task walked it meanwhile
                 await self.gfs.clunk_later(fid)
         return self.fid
+
+    def _anchor(self) -> tuple[GoferDir, list[bytes]] | None:
+        """The nearest directory at or above this one that has a fid, and the names leading
+        from it to here (None if a directory on the way is not the image's)."""
+        names: list[bytes] = []
+        directory = self
+        while directory.fid is None:
+            if directory.location is None:
+                return None
+            directory, name = directory.location
+            names.append(name)
+        names.reverse()
+        return directory, names
 
     async def lookup(self, name: bytes) -> Inode:
         return (await self.lookup_ahead(name, ()))[0]
@@ -805,7 +869,10 @@ class GoferDir(LowerXattrs, Dir):
         self.listed = False
 
     async def _list(self) -> None:
-        """Every entry of the image's directory, with its attributes, into ``children``."""
+        """Every entry of the image's directory, with its attributes, into ``children``; and,
+        when a walker seems to be reading the tree, directories it will read next too."""
+        if self._in_a_tree_walk() and await self._list_tree():
+            return
         gfs = self.gfs
         walk: tuple[Any, ...] = ()
         if self.fid is None and self.location is not None:  # walked and listed in one request
@@ -837,6 +904,54 @@ class GoferDir(LowerXattrs, Dir):
                     gfs.cached -= 1
         self.listed = True
         await gfs.trim(self)
+
+    def _in_a_tree_walk(self) -> bool:
+        """Whether this directory is listed after its parent was: what find, du, tar, git and
+        ``os.walk`` do, each directory after the one holding it. Under the exclusive policy
+        only (a listing read ahead is not revalidated)."""
+        return not self.gfs.shared and self.location is not None and self.location[0].listed
+
+    async def _list_tree(self) -> bool:
+        """List this directory, the directories of the image a walker has yet to read near
+        it, and those below, in one request (``readdir_tree``); False if this directory's
+        listing did not come whole (it is then listed page by page)."""
+        anchored = self._anchor()
+        if anchored is None:
+            return False
+        anchor, path = anchored
+        gfs = self.gfs
+        room = gfs.cache_entries - gfs.cached  # what is read ahead past the bound is forgotten at once
+        if room < TREE_LEAST_ROOM:
+            return False
+        paths = [path, *_unlisted_below(anchor, self)]
+        assert anchor.fid is not None
+        page, last, below = await gfs.gofer("readdir_tree", anchor.fid, paths,
+                                            min(TREE_LISTING_BYTES, room * TREE_ENTRY_BYTES))
+        for entry in page:
+            self.install(entry.name, entry.qid, entry.attr)
+        if not last:
+            return False
+        self.listed = True
+        directories: list[GoferDir | None] = []
+        for listing in below:
+            if listing.parent >= 0:
+                holder = directories[listing.parent] if listing.parent < len(directories) else None
+                directory = _cached_subdirectory(holder, [listing.name])
+            elif listing.parent == -1:
+                directory = _cached_subdirectory(self, [listing.name])
+            else:
+                other = -1 - listing.parent
+                directory = _cached_subdirectory(anchor, paths[other]) if other < len(paths) else None
+            directories.append(directory)
+            if directory is not None and not directory.listed:
+                if gfs.cached + len(listing.entries) > gfs.cache_entries:
+                    break
+                for entry in listing.entries:
+                    directory.install(entry.name, entry.qid, entry.attr)
+                directory.listed = True
+                gfs.touch(directory)
+        await gfs.trim(self)
+        return True
 
     async def entries(self) -> list[tuple[bytes, int, int]]:
         self.gfs.touch(self)
