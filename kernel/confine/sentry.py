@@ -7,9 +7,10 @@ nothing of the host but the fds it holds, so :func:`confine_sentry` takes the re
 
 1. Every module it could still import is imported now: afterwards no Python file is reachable
    (an import that still happens is logged by name, see :class:`LateImports`).
-2. A *keeper* is forked: a tiny process that stays outside, waits until the Sentry has ended
-   (a pipe only the Sentry holds reaches its end, however the Sentry dies) and removes the
-   sandbox's runtime directory, which the Sentry will no longer see.
+2. A *keeper* is started: a tiny process (:mod:`kernel.confine.keeper`, a fresh interpreter)
+   that stays outside, waits until the Sentry has ended (a pipe only the Sentry holds reaches
+   its end, however the Sentry dies) and removes the sandbox's runtime directory, which the
+   Sentry will no longer see.
 3. The Sentry joins the sandbox's user, mount, network, IPC, UTS and cgroup namespaces: its root
    becomes the empty read-only tmpfs, so a host file can no longer be named at all.
 4. It becomes nobody (65534) with no capability at all — bounding set, ambient, effective,
@@ -34,11 +35,9 @@ import atexit
 import contextlib
 import importlib
 import importlib.abc
-import json
 import logging
 import os
 import pkgutil
-import shutil
 import signal
 import sys
 import threading
@@ -55,7 +54,9 @@ from gofer.confine import (
     set_no_new_privs,
 )
 from gofer.seccomp import Census, install_filter, report_traps
+from kernel.confine import keeper
 from kernel.confine.allowlist import sentry_policy
+from kernel.confine.keeper import made_by
 from kernel.confine.namespaces import is_single_threaded, join_sandbox, sandbox_ids
 from kernel.errors import SentryError
 
@@ -192,33 +193,49 @@ class LateImports(importlib.abc.MetaPathFinder):
 
 #: The write end of the keeper's pipe: held, never written, until the Sentry ends.
 _keeper_pipe: int | None = None
+#: The parent (a zygote: kernel.zygote.server) removes the runtime directory once we have
+#: ended; no keeper is started.
+_parent_keeps = False
 
 
 def _start_keeper(kernel: Kernel) -> None:
-    """Fork the process that removes the runtime directory after the Sentry has gone."""
+    """Start the process that removes the runtime directory after the Sentry has gone
+    (:mod:`kernel.confine.keeper`: executed, in a session of its own, the pipe as its stdin)."""
     global _keeper_pipe
     config = kernel.config
     if not config.runtime_dir or not config.sandbox_id:
         return
     directory = os.path.join(config.runtime_dir, config.sandbox_id)
     sentry = os.getpid()
-    if _made_by(directory) != sentry:
+    if made_by(directory) != sentry:
         return  # not ours (or no directory at all: the sandbox runs without one)
+    if _parent_keeps:
+        return
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:  # the keeper: waits, removes, exits; never returns into the Sentry's code
-        try:
-            _keep(directory, read_end, sentry)
-        finally:
-            os._exit(0)
-    os.close(read_end)
+    try:
+        pid = os.posix_spawn(
+            sys.executable, [sys.executable, "-I", "-S", keeper.__file__, directory, str(sentry)], os.environ,
+            file_actions=[(os.POSIX_SPAWN_DUP2, read_end, 0),
+                          (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                          (os.POSIX_SPAWN_DUP2, 1, 2)],
+            setsid=True, setsigmask=(), setsigdef=tuple(signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}))
+    finally:
+        os.close(read_end)
     _keeper_pipe = write_end
     atexit.register(_let_keeper_finish, pid)
 
 
 def keeper_removes_runtime_directory() -> bool:
-    """Whether the keeper will remove the runtime directory (the confined Sentry cannot)."""
-    return _keeper_pipe is not None
+    """Whether the keeper (or the parent) will remove the runtime directory (the confined
+    Sentry cannot)."""
+    return _keeper_pipe is not None or _parent_keeps
+
+
+def parent_keeps_runtime_directory() -> None:
+    """Our parent removes the runtime directory once we have ended (a zygote's run): the keeper
+    would be a process of the sandbox's doing nothing it does not."""
+    global _parent_keeps
+    _parent_keeps = True
 
 
 def _let_keeper_finish(pid: int) -> None:
@@ -232,22 +249,3 @@ def _let_keeper_finish(pid: int) -> None:
             os.waitpid(pid, 0)
 
 
-def _keep(directory: str, pipe: int, sentry: int) -> None:
-    os.setsid()  # out of the terminal's process group: ^C and a hang-up are the Sentry's
-    for signo in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP, signal.SIGTSTP):
-        signal.signal(signo, signal.SIG_IGN)
-    os.closerange(0, pipe)
-    os.closerange(pipe + 1, os.sysconf("SC_OPEN_MAX"))
-    while os.read(pipe, 4096):
-        pass
-    if _made_by(directory) == sentry:  # a new sandbox may have taken the name meanwhile
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-def _made_by(directory: str) -> int | None:
-    """The pid of the Sentry that made runtime directory ``directory``."""
-    try:
-        with open(os.path.join(directory, "state.json")) as state:
-            return int(json.load(state)["sentry_pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None

@@ -14,6 +14,7 @@ import logging
 import os
 import resource
 import selectors
+import shutil
 import signal
 import socket
 import stat
@@ -25,7 +26,8 @@ from typing import Any, NoReturn
 
 import msgpack
 
-from kernel.zygote import MAX_REQUEST, PASSED_FDS, PROJECT_ROOT
+from kernel.confine.keeper import made_by
+from kernel.zygote import DEFAULT_RUNTIME_ROOT, MAX_REQUEST, PASSED_FDS, PROJECT_ROOT
 
 log = logging.getLogger("sentrio.zygote")
 
@@ -43,6 +45,8 @@ class _Run:
     conn: socket.socket
     pid: int
     pidfd: int
+    #: Where its sandbox's runtime directory is made (the client's ``$SENTRIO_RUNTIME_DIR``).
+    runtime_root: str
 
 
 class Zygote:
@@ -122,7 +126,9 @@ class Zygote:
         finally:
             for fd in fds:
                 os.close(fd)
-        run = _Run(conn, pid, os.pidfd_open(pid))
+        environ = request["env"] if isinstance(request.get("env"), dict) else {}
+        runtime_root = environ.get("SENTRIO_RUNTIME_DIR") or DEFAULT_RUNTIME_ROOT
+        run = _Run(conn, pid, os.pidfd_open(pid), str(runtime_root))
         self._runs[pid] = run
         self._selector.register(run.pidfd, selectors.EVENT_READ, ("ended", run))
         self._selector.register(conn, selectors.EVENT_READ, ("client", run))
@@ -144,6 +150,7 @@ class Zygote:
         """In the child: become ``python -m kernel ARGV`` as the client would have run it."""
         from gofer.spawn import forget_logging, name_process, run_and_exit
         from kernel.cli import main
+        from kernel.confine.sentry import parent_keeps_runtime_directory
 
         def become() -> int:
             conn.close()  # our parent tells the client how we ended
@@ -167,6 +174,7 @@ class Zygote:
                 signal.signal(signo, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
             forget_logging()
+            parent_keeps_runtime_directory()  # we remove it when the run has ended: no keeper
             try:
                 adopt_process_context(client)
             except OSError as error:
@@ -179,6 +187,7 @@ class Zygote:
         run_and_exit(become, usage_status=125)
 
     def _ended(self, run: _Run) -> None:
+        _remove_runtime_directory(run)  # before the reap: until then no other process has its pid
         _, status = os.waitpid(run.pid, 0)
         self._forget(run)
         try:
@@ -210,6 +219,18 @@ def _unpack(data: bytes) -> Any:
 
 def _send(conn: socket.socket, message: dict[str, Any]) -> None:
     conn.send(msgpack.packb(message))
+
+
+def _remove_runtime_directory(run: _Run) -> None:
+    """Remove the runtime directory the ended ``run`` made (the keeper's work for a cold run:
+    :mod:`kernel.confine.keeper`), if it left one behind."""
+    try:
+        entries = list(os.scandir(run.runtime_root))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False) and made_by(entry.path) == run.pid:
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _kill(pidfd: int) -> None:

@@ -7,6 +7,7 @@ also checks what the zygote must refuse and what must end a served run.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -21,6 +22,7 @@ import msgpack
 import pytest
 
 from tests.cli.conftest import REPO, needs_root, sentrio
+from tests.hostprocs import process_args
 
 pytestmark = needs_root
 
@@ -106,9 +108,9 @@ def test_stdin_and_working_directory_are_the_clients(zygote: Zygote, busybox: Pa
     assert zygote.served() == 1
 
 
-def start_client(zygote: Zygote, busybox: Path, script: str) -> subprocess.Popen[str]:
+def start_client(zygote: Zygote, busybox: Path, script: str, **env_vars: str) -> subprocess.Popen[str]:
     """A served ``run BUSYBOX -- sh -c SCRIPT``, once the script has printed its first line, "ready"."""
-    env = dict(os.environ, SENTRIO_ZYGOTE=str(zygote.path), PYTHONPATH=str(REPO))
+    env = dict(os.environ, SENTRIO_ZYGOTE=str(zygote.path), PYTHONPATH=str(REPO), **env_vars)
     client = subprocess.Popen([sys.executable, "-m", "kernel", "run", str(busybox), "--", "sh", "-c", script],
                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert client.stdout is not None
@@ -140,6 +142,26 @@ def test_the_client_dies_as_its_run_did(zygote: Zygote, busybox: Path) -> None:
     [run] = zygote.children()
     os.kill(run, signal.SIGKILL)
     assert client.wait(timeout=30) == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("ending", ["exit", "SIGKILL"])
+def test_the_zygote_removes_a_runs_runtime_directory(zygote: Zygote, busybox: Path, tmp_path: Path,
+                                                     ending: str) -> None:
+    """A served run starts no keeper (a process of the sandbox's): the zygote removes its
+    runtime directory once it has ended, however, before the client learns how it ended."""
+    runtime = tmp_path / "runtime"
+    script = "echo ready; sleep 60" if ending == "SIGKILL" else "echo ready; sleep 1"
+    client = start_client(zygote, busybox, script, SENTRIO_RUNTIME_DIR=str(runtime))
+    [run] = zygote.children()
+    [directory] = runtime.iterdir()
+    assert json.loads((directory / "state.json").read_text())["sentry_pid"] == run
+    descendants = Path(f"/proc/{run}/task/{run}/children").read_text().split()
+    assert not [pid for pid in descendants if "keeper" in " ".join(process_args(pid))]
+    if ending == "SIGKILL":
+        os.kill(run, signal.SIGKILL)
+    client.communicate(timeout=30)
+    assert client.returncode == (-signal.SIGKILL if ending == "SIGKILL" else 0)
+    assert list(runtime.iterdir()) == []
 
 
 def test_only_its_owner_may_connect(zygote: Zygote) -> None:
