@@ -21,6 +21,7 @@ handle and the same process.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -128,6 +129,10 @@ def start(package: str, main: Callable[[], Main], argv: Sequence[str], *, pass_f
 def _fork(main: Callable[[], Main], argv: list[str], pass_fds: Sequence[int], stdout: int | None,
           stderr: int | None, env: Mapping[str, str], package: str) -> ForkedChild:
     flush_standard_streams()  # what is buffered is the parent's to write, not to be written twice
+    # Every object so far out of the collector's reach: a collection in the parent would
+    # otherwise write to every object's header, and each page it wrote would become the
+    # helper's own copy (Instagram's reason for gc.freeze; docs/benchmarks.md "Idle memory").
+    gc.freeze()
     pid = os.fork()
     if pid:
         return ForkedChild(pid, [package, *argv])
