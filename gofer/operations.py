@@ -169,8 +169,9 @@ class Operations:
             if not qids:  # no names: a clone, as Twalk
                 self._bind(msg.fid, msg.newfid, start.clone())
                 return p.Rwalkattrs([], [])
-            parent = os.dup(fds[-2] if len(fds) > 1 else start.path_fd)
-            self._bind(msg.fid, msg.newfid, FileRef(fds.pop(), parent, msg.names[len(qids) - 1]))
+            if stat.S_ISDIR(attrs[-1].mode):  # a file's fid would only be clunked again
+                parent = os.dup(fds[-2] if len(fds) > 1 else start.path_fd)
+                self._bind(msg.fid, msg.newfid, FileRef(fds.pop(), parent, msg.names[len(qids) - 1]))
         finally:
             for fd in fds:
                 os.close(fd)

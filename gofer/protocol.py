@@ -583,8 +583,9 @@ class Rreaddirattr(NamedTuple):
 @message(130)
 class Twalkattrs(NamedTuple):
     """Walk ``names`` from ``fid`` as far as they go, returning each file reached and its
-    attributes; ``newfid`` names the last file reached (unless none was: then Rlerror). The
-    walk stops early at a name that is missing or at a file that is not a directory."""
+    attributes; ``newfid`` names the last file reached if it is a directory (nothing else: a
+    walk that reaches a file binds no fid), and if no file was reached the reply is Rlerror.
+    The walk stops early at a name that is missing or at a file that is not a directory."""
 
     fid: int
     newfid: int

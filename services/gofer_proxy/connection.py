@@ -31,6 +31,7 @@ import itertools
 import logging
 import os
 import socket
+import stat
 import subprocess
 from collections import deque
 from collections.abc import Sequence
@@ -678,7 +679,8 @@ class _ReconnectingGoferConnection(_LoggedGoferConnection):
     async def walk_attrs(self, fid: int, names: Sequence[bytes],
                          newfid: int) -> tuple[list[p.Qid], list[p.Attr]]:
         qids, attrs = await super().walk_attrs(fid, names, newfid)
-        self._note_walk(fid, names[:len(qids)], newfid)  # newfid names the last file reached
+        if not qids or stat.S_ISDIR(attrs[-1].mode):  # newfid names the last directory reached
+            self._note_walk(fid, names[:len(qids)], newfid)
         return qids, attrs
 
     async def readdir_attrs(self, fid: int, offset: int = 0, count: int | None = None,

@@ -480,19 +480,23 @@ class GoferRegular(LowerXattrs, RegularInode):
     async def open_fid(self, flags: int) -> tuple[int, int | None]:
         """A fid of the image's file, opened by the gofer with ``flags`` (the caller clunks it),
         and the host fd it donated if it donates: one round trip."""
+        fid = await self.gfs.new_fid()
+        return fid, await self._open(flags, fid)
+
+    async def _open(self, flags: int, fid: int) -> int | None:
+        """Walk to the image's file from the nearest directory holding a fid and open it as
+        ``fid``: the host fd the gofer donated, if it donates."""
         assert self.location is not None
         directory, name = self.location
-        fid = await self.gfs.new_fid()
-        _, fd = await self.gfs.gofer("lopen", await directory.dir_fid(), flags, [name], fid)
-        return fid, fd
+        base, path = await directory.walk_base(1)
+        _, fd = await self.gfs.gofer("lopen", base, flags, [*path, name], fid)
+        return fd
 
     async def open_lower(self, flags: int) -> int:
         """A host fd of the image's file, opened by the gofer with ``flags``: one round trip
         that leaves no fid to clunk when the gofer donates fds."""
         if self.gfs.donates:
-            assert self.location is not None
-            directory, name = self.location
-            _, fd = await self.gfs.gofer("lopen", await directory.dir_fid(), flags, [name], p.NOFID)
+            fd = await self._open(flags, p.NOFID)
         else:
             fid, fd = await self.open_fid(flags)
             await self.gfs.clunk_later(fid)
@@ -742,6 +746,17 @@ class GoferDir(LowerXattrs, Dir):
                 await self.gfs.clunk_later(fid)
         return self.fid
 
+    async def walk_base(self, ahead: int) -> tuple[int, list[bytes]]:
+        """Where a walk to ``ahead`` names below this directory starts: the fid of the nearest
+        directory at or above it holding one and the names from there to here (no request),
+        or, when that walk would be longer than :data:`WALK_AHEAD`, this directory's own fid."""
+        anchored = self._anchor()
+        if anchored is not None and len(anchored[1]) + ahead <= WALK_AHEAD:
+            anchor, names = anchored
+            assert anchor.fid is not None
+            return anchor.fid, names
+        return await self.dir_fid(), []
+
     def _anchor(self) -> tuple[GoferDir, list[bytes]] | None:
         """The nearest directory at or above this one that has a fid, and the names leading
         from it to here (None if a directory on the way is not the image's)."""
@@ -783,16 +798,21 @@ class GoferDir(LowerXattrs, Dir):
         return child, (walked - 1 if gfs.shared else 0)
 
     async def _fetch(self, names: list[bytes]) -> int:
-        """Walk ``names`` from here in one request and cache what it reached: how many names."""
+        """Walk ``names`` from here in one request and cache what it reached: how many names.
+        Under the exclusive policy the walk starts at the nearest directory above holding a fid
+        (the names from it to here are cached and cannot have changed)."""
         gfs = self.gfs
-        fid = await self.dir_fid()
+        base, path = (await self.dir_fid(), []) if gfs.shared else await self.walk_base(len(names))
         newfid = await gfs.new_fid()
         try:
-            qids, attrs = await gfs.gofer("walk_attrs", fid, names, newfid)
+            qids, attrs = await gfs.gofer("walk_attrs", base, [*path, *names], newfid)
         except Errno as error:
-            if error.errno == ENOENT:
+            if error.errno == ENOENT and not path:  # the first name is missing
                 self.missing(names[0])
             raise
+        # newfid names the last file reached when that is a directory (nothing otherwise)
+        bound_by_gofer = bool(qids) and attrs[-1].mode & S_IFMT == S_IFDIR
+        qids, attrs = qids[len(path):], attrs[len(path):]
         directory: GoferDir = self
         walked = 0
         bound = False
@@ -806,9 +826,12 @@ class GoferDir(LowerXattrs, Dir):
             if not isinstance(child, GoferDir):
                 break
             directory = child
-        if not bound:
+        if bound_by_gofer and not bound:
             await gfs.clunk_later(newfid)
         await gfs.trim(self)
+        if not qids:  # the walk stopped before the first name: it is missing
+            self.missing(names[0])
+            raise Errno(ENOENT)
         return walked
 
     def install(self, name: bytes, qid: Any, attr: Any) -> Inode | None:
@@ -906,10 +929,15 @@ class GoferDir(LowerXattrs, Dir):
         await gfs.trim(self)
 
     def _in_a_tree_walk(self) -> bool:
-        """Whether this directory is listed after its parent was: what find, du, tar, git and
-        ``os.walk`` do, each directory after the one holding it. Under the exclusive policy
-        only (a listing read ahead is not revalidated)."""
-        return not self.gfs.shared and self.location is not None and self.location[0].listed
+        """Whether this directory is listed after its parent and grandparent were: what find,
+        du, tar, git and ``os.walk`` do, each directory after the one holding it (two levels,
+        not one: a program that lists a directory of modules, then one package in it, is not
+        walking the tree). Under the exclusive policy only (a listing read ahead is not
+        revalidated)."""
+        if self.gfs.shared or self.location is None or not self.location[0].listed:
+            return False
+        grandparent = self.location[0].location
+        return grandparent is None or grandparent[0].listed
 
     async def _list_tree(self) -> bool:
         """List this directory, the directories of the image a walker has yet to read near

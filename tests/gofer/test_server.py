@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import socket
 from pathlib import Path
 
@@ -216,3 +217,40 @@ async def test_rename_exchange_swaps_two_names_in_one_request(inprocess, tree: P
     with pytest.raises(Errno) as failure:  # nothing to swap with
         await conn.renameat(root, b"hello.txt", directory, b"missing", RENAME_EXCHANGE)
     assert failure.value.errno == errno.ENOENT
+
+
+async def test_a_walk_with_attributes_binds_newfid_to_a_directory_only(inprocess, tree: Path) -> None:
+    """Twalkattrs ending at a file binds no fid (the Sentry would only clunk it again); ending
+    at a directory it binds newfid there, and so does a walk that stops at a missing name."""
+    conn = await inprocess(tree)
+    root = await conn.attach()
+    to_file, to_dir, partial = conn.new_fid(), conn.new_fid(), conn.new_fid()
+    qids, attrs = await conn.walk_attrs(root, [b"dir", b"a"], to_file)
+    assert len(qids) == 2 and stat.S_ISREG(attrs[-1].mode)
+    with pytest.raises(Errno) as failure:
+        await conn.getattr(to_file)
+    assert failure.value.errno == errno.EBADF
+    qids, attrs = await conn.walk_attrs(root, [b"dir", b"sub"], to_dir)
+    assert (await conn.getattr(to_dir))[0] == qids[-1]
+    qids, _ = await conn.walk_attrs(root, [b"dir", b"missing", b"x"], partial)
+    assert len(qids) == 1 and (await conn.getattr(partial))[0] == qids[0]
+
+
+async def test_an_open_for_its_fd_only_keeps_no_fid(inprocess, tree: Path) -> None:
+    """Twalkopen with NOFID donates the opened file's fd and leaves nothing bound."""
+    conn = await inprocess(tree, donate_fds=True)
+    root = await conn.attach()
+    _, fd = await conn.walk_open(root, [b"dir", b"a"], p.NOFID, os.O_RDONLY)
+    assert fd is not None
+    try:
+        assert os.read(fd, 100) == b"A" * 10
+    finally:
+        os.close(fd)
+    with pytest.raises(Errno) as failure:
+        await conn.getattr(p.NOFID)
+    assert failure.value.errno == errno.EBADF
+    fid = conn.new_fid()  # and the next open of the same file binds as before
+    _, again = await conn.walk_open(root, [b"dir", b"a"], fid, os.O_RDONLY)
+    assert again is not None
+    os.close(again)
+    await conn.getattr(fid)
