@@ -82,6 +82,7 @@ def sentry_entries(pid: int) -> list[Entry]:
         Entry("pidfd_open", "watch a guest thread of each stub with a thread pidfd: a stub killed from "
                             "outside is a SIGKILL of its guest process, learnt at once"),
         Entry("sched_setaffinity", "pin a trapping stub thread to the Sentry's CPU, unpin a computing one"),
+        Entry("sched_getaffinity", "whether a new stub thread was born on the Sentry's CPU (ptrace/placement.py)"),
         # --- memory: the memory file, file mappings, the Sentry's own heap
         Entry("mmap", "map the memory file and files of the page cache; Python's heap. Never executable",
               allow_if(_NO_EXEC)),

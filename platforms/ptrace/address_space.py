@@ -115,7 +115,7 @@ class PtraceAddressSpace:
         except StubDied:  # killed as it was born: the whole process is going
             self._killed()
             return PtraceContext.dead_one(thread, self.pid, self._placement)
-        context = PtraceContext(thread, self.pid, self._placement, self._recycle)
+        context = PtraceContext(thread, self.pid, self._placement, self._recycle, self._placement.pinned(tid))
         self._contexts = [known for known in self._contexts if not known.reaped]  # ended threads go
         self._contexts.append(context)
         if self._watched is None:

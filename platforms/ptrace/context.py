@@ -90,7 +90,7 @@ class PtraceContext:
         self._thread = thread
         self._process_pid = process_pid
         self._placement = placement
-        self._pinned = pinned  # a recycled stub thread keeps the CPUs it had
+        self._pinned = pinned  # as the stub thread runs now (a recycled one keeps its CPUs)
         self._quick_stops = PIN_AFTER  # a new thread starts next to the Sentry
         #: The stub thread is held in a ptrace stop the Sentry has collected (not running guest
         #: code, not resumed with its stop unread): only such a thread can be handed on.

@@ -33,6 +33,17 @@ class CpuPlacement:
         if self.enabled:
             os.sched_setaffinity(0, self.home)
 
+    def pinned(self, tid: int) -> bool:
+        """Whether ``tid`` runs only on the Sentry's CPU now. A new stub thread inherits the CPUs
+        of the thread that made it: the template stub was made on the Sentry's CPU, so a new
+        thread starts pinned, however long it will compute."""
+        if not self.enabled:
+            return False
+        try:
+            return os.sched_getaffinity(tid) == self.home
+        except OSError:
+            return False
+
     def pin(self, tid: int) -> bool:
         """Keep ``tid`` on the Sentry's CPU; False if the thread is gone."""
         return self._set(tid, self.home)
