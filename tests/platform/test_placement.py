@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.memory import tree
 from kernel.images.build import HOST_BUSYBOX, build_busybox
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,27 +26,10 @@ pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes run as roo
               pytest.mark.skipif(not HOST_BUSYBOX.is_file(), reason="needs busybox-static (bash scripts/setup.sh)")]
 
 
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            children.setdefault(int(stat[stat.rindex(")") + 2:].split()[1]), []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, ()))
-    return found
-
-
 def _busiest_stub_thread(sentry: int) -> tuple[int, int] | None:
     """(tid, CPU ticks) of the stub thread below ``sentry`` that has computed the most."""
     best = None
-    for pid in _descendants(sentry):
+    for pid in tree(sentry):
         try:
             if Path(f"/proc/{pid}/comm").read_text().strip() != "sentrio-stub":
                 continue
