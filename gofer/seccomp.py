@@ -8,10 +8,10 @@ show, because they are made only on the way out or on paths it does not take: ``
 ``exit_group``, ``kill``, ``tgkill``, ``getpid`` and ``write`` (reporting a trap and dying of
 it), ``rt_sigreturn``, ``clone`` (after ``clone3``'s ENOSYS), ``fdatasync`` and the write
 calls a test never made. Calls that change the tree are listed only for a ``--rw``
-gofer. Anything else is *trapped*: the call does not run, the process logs its name (to its
-stderr, a pipe the Sentry logs) and ends with SIGSYS. ``clone3`` fails with ENOSYS instead, so
-glibc falls back to ``clone``, whose flags a filter can see; a foreign architecture or the x32
-ABI kills the process outright.
+gofer. Anything else is *trapped*: the call does not run (it fails with ENOSYS), the process
+logs its name (to its stderr, a pipe the Sentry logs) and ends with SIGSYS. ``clone3`` only
+fails with ENOSYS, so glibc falls back to ``clone``, whose flags a filter can see; a foreign
+architecture or the x32 ABI kills the process outright.
 
 The runtime half — :func:`install_filter` and :func:`report_traps` — is shared with the Sentry's
 own confinement (:mod:`kernel.confine`).
@@ -271,8 +271,10 @@ def report_traps(logger: logging.Logger | None = None) -> None:
     """Log the name of any call a ``SECCOMP_RET_TRAP`` filter refuses, then die of SIGSYS.
 
     Python's handler for SIGSYS sees no siginfo, so a few bytes of machine code
-    (:func:`abi.seccomp.sigsys_trampoline`) become the real handler: they store ``si_syscall``
-    and hand over to Python's own C handler, which runs :func:`_on_sigsys` at the next bytecode.
+    (:func:`abi.seccomp.sigsys_trampoline`) become the real handler: they store ``si_syscall``,
+    make the refused call fail with ENOSYS (Linux would have it "return" its own number, which
+    C code may use as an address or a length before Python gets to run) and hand over to
+    Python's own C handler, which runs :func:`_on_sigsys` at the next bytecode.
     Install before the filter (this maps one executable page, which the filter then forbids).
     """
     global _trampoline, _reporter
