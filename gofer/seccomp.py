@@ -307,8 +307,11 @@ def refused_call() -> int:
 
 def _on_sigsys(signo: int, frame: object) -> None:
     nr = _refused.value
-    _reporter.critical("host system call %s (%d) is not in this process's seccomp allowlist: ending it",
-                       NAMES.get(nr, "unknown"), nr)
+    if nr < 0:  # sent by kill(), not raised by the filter: there is no call to blame
+        _reporter.critical("SIGSYS that no seccomp trap raised: ending this process")
+    else:
+        _reporter.critical("host system call %s (%d) is not in this process's seccomp allowlist: ending it",
+                           NAMES.get(nr, "unknown"), nr)
     for handler in logging.getLogger().handlers + _all_handlers(_reporter):
         handler.flush()
     signal.signal(signal.SIGSYS, signal.SIG_DFL)

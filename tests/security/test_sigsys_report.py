@@ -83,3 +83,15 @@ in_thread(job)
     assert result.returncode == -signal.SIGSYS, (result.returncode, result.stdout, result.stderr)
     assert result.stdout.split() == ["ENOSYS"]
     assert f"host system call pread64 ({number('pread64')})" in result.stderr
+
+
+def test_a_sigsys_sent_by_kill_blames_no_call() -> None:
+    """Only a SIGSYS a filter raised carries a call number (and a result to rewrite)."""
+    result = run_child("""
+report_traps()
+os.kill(os.getpid(), signal.SIGSYS)
+print("still running")
+""")
+    assert result.returncode == -signal.SIGSYS, (result.returncode, result.stdout, result.stderr)
+    assert "SIGSYS that no seccomp trap raised" in result.stderr
+    assert "host system call" not in result.stderr
