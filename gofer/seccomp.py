@@ -276,6 +276,11 @@ def report_traps(logger: logging.Logger | None = None) -> None:
     C code may use as an address or a length before Python gets to run) and hand over to
     Python's own C handler, which runs :func:`_on_sigsys` at the next bytecode.
     Install before the filter (this maps one executable page, which the filter then forbids).
+
+    The handler runs on the stack of the thread that made the call, never an alternate signal
+    stack: a trap comes from a system call, not a stack overflow, and an alternate stack someone
+    else sized (faulthandler, a C library) might not hold the signal frame of every CPU (with
+    AVX-512 and AMX state it is over 11 KiB, more than the old ``SIGSTKSZ``).
     """
     global _trampoline, _reporter
     _reporter = logger or log
@@ -294,7 +299,7 @@ def report_traps(logger: logging.Logger | None = None) -> None:
     action = _Sigaction()
     action.handler = address
     action.mask = python_handler.mask
-    action.flags = python_handler.flags | _SA_SIGINFO | _SA_ONSTACK
+    action.flags = (python_handler.flags | _SA_SIGINFO) & ~_SA_ONSTACK
     if _libc.sigaction(signal.SIGSYS, ctypes.byref(action), None) != 0:
         raise OSError(ctypes.get_errno(), "sigaction(SIGSYS)")
     _trampoline = page
