@@ -20,9 +20,12 @@ use it to check a policy call by call without installing anything.
 
 from __future__ import annotations
 
+import errno
 import struct
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+
+from abi.structs import STACK_T, UCONTEXT_HEAD
 
 # --- the ABI: seccomp(2), <linux/seccomp.h>, <linux/audit.h>, <linux/filter.h> ---------------------
 
@@ -370,23 +373,43 @@ def evaluate(program: bytes, nr: int, args: tuple[int, ...] = (0,) * 6, *,
 
 # --- reporting a trapped call --------------------------------------------------------------------
 
-#: Offset of ``si_syscall`` in the siginfo of a SIGSYS from SECCOMP_RET_TRAP (after si_call_addr).
+#: Offsets in the siginfo of a SIGSYS: ``si_code`` (SYS_SECCOMP when a filter raised it) and
+#: ``si_syscall`` (after si_call_addr).
+SIGINFO_SI_CODE = 0x08
 SIGINFO_SI_SYSCALL = 0x18
+#: Offset of the saved ``rax`` in the ``ucontext`` a handler gets: after uc_flags, uc_link and
+#: uc_stack, the 14th register of ``struct sigcontext`` (r8-r15, rdi, rsi, rbp, rbx, rdx, rax).
+UCONTEXT_RAX = UCONTEXT_HEAD.size + STACK_T.size + 13 * 8
+#: What a trapped call returns once the trampoline has run: ``-ENOSYS``.
+TRAPPED_RESULT = -errno.ENOSYS
 
 
 def sigsys_trampoline(slot: int, handler: int) -> bytes:
-    """x86-64 code for a ``SA_SIGINFO`` SIGSYS handler that stores the refused call's number at
-    address ``slot`` (an int32) and tail-calls ``handler(signo)``, a plain C signal handler.
+    """x86-64 code for a ``SA_SIGINFO`` SIGSYS handler: when a seccomp filter raised the signal,
+    it stores the refused call's number at address ``slot`` (an int32) and makes the call fail
+    with ENOSYS; then it tail-calls ``handler(signo)``, a plain C signal handler.
 
     A Python process cannot see the siginfo of a signal; this is the least code that hands the
-    number on: one load, one store, one jump, all async-signal-safe.
+    number on. The result matters as much: for ``SECCOMP_RET_TRAP`` Linux leaves the call's own
+    *number* in ``rax``, so once the handler returns the interrupted C code would take it for
+    a result — mmap "returns" address 9, pread "read" 17 bytes — and crash or act on garbage
+    before Python's handler, which runs only at the next bytecode and only in the main thread,
+    can report the call. Rewriting the saved ``rax`` makes it an ordinary failure instead.
+    A SIGSYS sent by kill() (any other si_code) changes nothing. Each step is async-signal-safe:
+    compare, load, stores, jump.
     """
+    report = b"".join((
+        bytes.fromhex("8b46") + bytes([SIGINFO_SI_SYSCALL]),        # mov eax, [rsi + si_syscall]
+        bytes.fromhex("48b9") + struct.pack("<Q", slot),             # movabs rcx, slot
+        bytes.fromhex("8901"),                                       # mov [rcx], eax
+        bytes.fromhex("48c782") + struct.pack("<Ii", UCONTEXT_RAX, TRAPPED_RESULT),  # saved rax = -ENOSYS
+    ))
     return b"".join((
-        bytes.fromhex("8b46") + bytes([SIGINFO_SI_SYSCALL]),   # mov eax, [rsi + si_syscall]
-        bytes.fromhex("48b9") + struct.pack("<Q", slot),        # movabs rcx, slot
-        bytes.fromhex("8901"),                                  # mov [rcx], eax
-        bytes.fromhex("48b8") + struct.pack("<Q", handler),     # movabs rax, handler
-        bytes.fromhex("ffe0"),                                  # jmp rax (rdi still holds signo)
+        bytes.fromhex("837e") + bytes([SIGINFO_SI_CODE, SYS_SECCOMP]),  # cmp dword [rsi + si_code], SYS_SECCOMP
+        bytes.fromhex("75") + bytes([len(report)]),                     # jne past the report
+        report,
+        bytes.fromhex("48b8") + struct.pack("<Q", handler),              # movabs rax, handler
+        bytes.fromhex("ffe0"),                                           # jmp rax (rdi still holds signo)
     ))
 
 

@@ -8,10 +8,10 @@ show, because they are made only on the way out or on paths it does not take: ``
 ``exit_group``, ``kill``, ``tgkill``, ``getpid`` and ``write`` (reporting a trap and dying of
 it), ``rt_sigreturn``, ``clone`` (after ``clone3``'s ENOSYS), ``fdatasync`` and the write
 calls a test never made. Calls that change the tree are listed only for a ``--rw``
-gofer. Anything else is *trapped*: the call does not run, the process logs its name (to its
-stderr, a pipe the Sentry logs) and ends with SIGSYS. ``clone3`` fails with ENOSYS instead, so
-glibc falls back to ``clone``, whose flags a filter can see; a foreign architecture or the x32
-ABI kills the process outright.
+gofer. Anything else is *trapped*: the call does not run (it fails with ENOSYS), the process
+logs its name (to its stderr, a pipe the Sentry logs) and ends with SIGSYS. ``clone3`` only
+fails with ENOSYS, so glibc falls back to ``clone``, whose flags a filter can see; a foreign
+architecture or the x32 ABI kills the process outright.
 
 The runtime half — :func:`install_filter` and :func:`report_traps` — is shared with the Sentry's
 own confinement (:mod:`kernel.confine`).
@@ -271,9 +271,16 @@ def report_traps(logger: logging.Logger | None = None) -> None:
     """Log the name of any call a ``SECCOMP_RET_TRAP`` filter refuses, then die of SIGSYS.
 
     Python's handler for SIGSYS sees no siginfo, so a few bytes of machine code
-    (:func:`abi.seccomp.sigsys_trampoline`) become the real handler: they store ``si_syscall``
-    and hand over to Python's own C handler, which runs :func:`_on_sigsys` at the next bytecode.
+    (:func:`abi.seccomp.sigsys_trampoline`) become the real handler: they store ``si_syscall``,
+    make the refused call fail with ENOSYS (Linux would have it "return" its own number, which
+    C code may use as an address or a length before Python gets to run) and hand over to
+    Python's own C handler, which runs :func:`_on_sigsys` at the next bytecode.
     Install before the filter (this maps one executable page, which the filter then forbids).
+
+    The handler runs on the stack of the thread that made the call, never an alternate signal
+    stack: a trap comes from a system call, not a stack overflow, and an alternate stack someone
+    else sized (faulthandler, a C library) might not hold the signal frame of every CPU (with
+    AVX-512 and AMX state it is over 11 KiB, more than the old ``SIGSTKSZ``).
     """
     global _trampoline, _reporter
     _reporter = logger or log
@@ -292,7 +299,7 @@ def report_traps(logger: logging.Logger | None = None) -> None:
     action = _Sigaction()
     action.handler = address
     action.mask = python_handler.mask
-    action.flags = python_handler.flags | _SA_SIGINFO | _SA_ONSTACK
+    action.flags = (python_handler.flags | _SA_SIGINFO) & ~_SA_ONSTACK
     if _libc.sigaction(signal.SIGSYS, ctypes.byref(action), None) != 0:
         raise OSError(ctypes.get_errno(), "sigaction(SIGSYS)")
     _trampoline = page
@@ -305,8 +312,11 @@ def refused_call() -> int:
 
 def _on_sigsys(signo: int, frame: object) -> None:
     nr = _refused.value
-    _reporter.critical("host system call %s (%d) is not in this process's seccomp allowlist: ending it",
-                       NAMES.get(nr, "unknown"), nr)
+    if nr < 0:  # sent by kill(), not raised by the filter: there is no call to blame
+        _reporter.critical("SIGSYS that no seccomp trap raised: ending this process")
+    else:
+        _reporter.critical("host system call %s (%d) is not in this process's seccomp allowlist: ending it",
+                           NAMES.get(nr, "unknown"), nr)
     for handler in logging.getLogger().handlers + _all_handlers(_reporter):
         handler.flush()
     signal.signal(signal.SIGSYS, signal.SIG_DFL)

@@ -45,6 +45,9 @@ print("served")
     ("chroot", 'os.chroot("/")'),
     ("ptrace", "ctypes.CDLL(None).ptrace(16, 1, 0, 0)"),
     ("mkdir", 'os.mkdir("/nonexistent-gofer-dir")'),  # a read-only gofer changes nothing
+    # executable memory, in a worker thread: the mapping must fail, not "succeed" at address 9
+    ("mmap", "import mmap, threading; t = threading.Thread(target=lambda: mmap.mmap(-1, 4096, prot=7).write(b'x'))\n"
+             "t.start(); t.join()"),
 ])
 def test_a_call_outside_the_allowlist_is_named_and_ends_the_gofer(name: str, code: str) -> None:
     result = run_child(f"""

@@ -191,8 +191,11 @@ def test_the_read_only_gofer_cannot_create_or_write() -> None:
 
 def test_the_sigsys_trampoline_stores_the_number_and_jumps_on() -> None:
     code = sigsys_trampoline(0x1122_3344_5566_7788, 0x0102_0304_0506_0708)
-    assert code.startswith(bytes.fromhex("8b4618"))                     # mov eax, [rsi+0x18]
+    assert code.startswith(bytes.fromhex("837e0801"))                   # cmp dword [rsi+8], SYS_SECCOMP
+    assert code[4] == 0x75 and code[6 + code[5]:].startswith(bytes.fromhex("48b8"))  # jne to the chain
+    assert bytes.fromhex("8b4618") in code                               # mov eax, [rsi+0x18]
     assert struct.pack("<Q", 0x1122_3344_5566_7788) in code
+    assert bytes.fromhex("48c78290000000") + struct.pack("<i", -38) in code  # mov qword [rdx+0x90], -ENOSYS
     assert code.endswith(bytes.fromhex("ffe0"))                          # jmp rax
     assert struct.pack("<Q", 0x0102_0304_0506_0708) in code
 
