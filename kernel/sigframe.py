@@ -13,11 +13,22 @@ hands back), so it is computed on 64-bit registers as the CPU would and checked 
 :class:`BadFrame`: Linux then forces SIGSEGV on the thread, and so does the task loop. The
 FP state a guest hands back is judged as XRSTOR/FXRSTOR would judge it (``fpu__restore_sig``):
 a legacy-only or zeroed image is fine, a bad header or MXCSR is a SIGSEGV.
+
+The image in a frame is the process's *user* XSAVE image, which need not be the one ptrace
+shows: on a CPU with dynamically enabled components (AMX tile data, behind XFD) Linux leaves a
+component out of a process's frames, sizes and ``xfeatures`` until the process asks for it
+(``ARCH_REQ_XCOMP_PERM``), while ``NT_X86_XSTATE`` always has every component XCR0 enables.
+:data:`HOST_XSAVE` reads what the host offers (CPUID leaf 0xD, ``ARCH_GET_XCOMP_PERM``) once,
+at import, before the Sentry is confined; :class:`Xstate` derives the frame's layout from it.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import mmap
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -66,8 +77,101 @@ _SW_BYTES = struct.Struct("<IIQI28x")  # magic1, extended_size, xfeatures, xstat
 _HEADER = struct.Struct("<QQ")          # xstate_bv, xcomp_bv
 _MAGIC2 = struct.Struct("<I")
 _FEATURE_FP, _FEATURE_SSE, _FEATURE_YMM = 1, 2, 4
+_FEATURE_FPSSE = _FEATURE_FP | _FEATURE_SSE
 #: Linux's mxcsr_feature_mask when the CPU reports none.
 _DEFAULT_MXCSR_MASK = 0xFFBF
+_SYS_ARCH_PRCTL = 158
+_ARCH_GET_XCOMP_PERM = 0x1022
+#: ``cpuid(leaf, subleaf, uint32_t out[4])`` for x86-64 (System V calling convention): push rbx;
+#: mov r8, rdx; mov eax, edi; mov ecx, esi; cpuid; store eax, ebx, ecx, edx at [r8]; pop rbx; ret.
+_CPUID_CODE = bytes.fromhex("53 4989d0 89f8 89f1 0fa2 418900 41895804 41894808 4189500c 5b c3")
+
+
+@dataclass(frozen=True, slots=True)
+class HostXsave:
+    """What this host's CPU and kernel say about user XSAVE state, beyond what ptrace shows.
+
+    Read once (:func:`probe_host_xsave`); both parts may be unknown, and then the frame layout
+    falls back to ptrace's image, which is exact on every CPU without dynamic components.
+    """
+
+    #: The components a process that never asked for more may use (``ARCH_GET_XCOMP_PERM``:
+    #: the stubs are freshly exec'd, which resets the permission, and never ask); None on a
+    #: kernel older than 5.16, which has no dynamic components and so permits all of XCR0.
+    permitted: int | None
+    #: (bit, offset, size) of each user component in the standard-format image (CPUID leaf
+    #: 0xD, sub-leaf = bit); empty if CPUID could not be run.
+    components: tuple[tuple[int, int, int], ...]
+
+    def user_layout(self, xcr0: int, ptrace_size: int) -> tuple[int, int]:
+        """(features, size) of the XSAVE image in a signal frame, given ptrace's XCR0 and image
+        size: XCR0 less what the process is not permitted, and the standard-format size of
+        that (Linux's ``fpstate->user_xfeatures`` and ``user_size``)."""
+        features = xcr0 if self.permitted is None else xcr0 & (self.permitted | _FEATURE_FPSSE)
+        if features == xcr0:
+            return xcr0, ptrace_size  # nothing withheld: ptrace's image is the frame's
+        known = {bit: offset + size for bit, offset, size in self.components}
+        wanted = [bit for bit in range(2, 64) if features >> bit & 1]
+        if not all(bit in known for bit in wanted):
+            return xcr0, ptrace_size  # cannot size it; the best left is ptrace's view
+        return features, max([_MIN_XSTATE, *(known[bit] for bit in wanted)])
+
+
+def _cpuid_function() -> tuple[mmap.mmap, Callable[..., None]] | None:
+    """A callable CPUID, from a page of machine code; None if no executable page can be had."""
+    try:
+        page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    except (OSError, ValueError):
+        return None
+    page.write(_CPUID_CODE)
+    address = ctypes.addressof(ctypes.c_char.from_buffer(page))
+    prototype = ctypes.CFUNCTYPE(None, ctypes.c_uint32, ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32))
+    return page, prototype(address)
+
+
+def _xsave_components() -> tuple[tuple[int, int, int], ...]:
+    """(bit, offset, size) of every user XSAVE component the CPU supports (CPUID leaf 0xD)."""
+    made = _cpuid_function()
+    if made is None:
+        return ()
+    _page, cpuid = made
+    out = (ctypes.c_uint32 * 4)()
+
+    def query(leaf: int, subleaf: int) -> tuple[int, int, int, int]:
+        cpuid(leaf, subleaf, out)
+        return out[0], out[1], out[2], out[3]
+
+    if query(0, 0)[0] < 0xD:
+        return ()
+    eax, _ebx, _ecx, edx = query(0xD, 0)
+    supported = eax | edx << 32
+    components = []
+    for bit in range(2, 64):
+        if supported >> bit & 1:
+            size, offset, flags, _ = query(0xD, bit)
+            if not flags & 1:  # ECX bit 0 set: a supervisor component, never in a user image
+                components.append((bit, offset, size))
+    return tuple(components)
+
+
+def _xcomp_permitted() -> int | None:
+    """``ARCH_GET_XCOMP_PERM`` of this process, which, like the stubs, never asked for more."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    value = ctypes.c_uint64()
+    if libc.syscall(ctypes.c_long(_SYS_ARCH_PRCTL), ctypes.c_long(_ARCH_GET_XCOMP_PERM), ctypes.byref(value)):
+        return None  # EINVAL: a kernel without dynamic XSAVE components
+    return value.value
+
+
+def probe_host_xsave() -> HostXsave:
+    """Read the host's XSAVE facts. It maps an executable page and calls arch_prctl, which the
+    confined Sentry may no longer do, so it runs at import (the Sentry imports every module
+    before it is confined)."""
+    return HostXsave(_xcomp_permitted(), _xsave_components())
+
+
+#: This host's XSAVE facts, read once (see :func:`probe_host_xsave`).
+HOST_XSAVE = probe_host_xsave()
 
 
 class BadFrame(Errno):
@@ -80,20 +184,28 @@ class BadFrame(Errno):
 
 @dataclass(frozen=True, slots=True)
 class Xstate:
-    """This machine's XSAVE layout, as the FP state of a thread read through ptrace shows it."""
+    """This machine's XSAVE layout: the image ptrace reads and writes, and the (possibly
+    smaller) one a signal frame holds."""
 
-    #: Bytes of the standard-format XSAVE image of every user state component (user_size).
+    #: Bytes of the standard-format XSAVE image of every user state component: what ptrace
+    #: reads and insists on being written (``fpu_user_cfg.max_size``).
     size: int
     #: The user state components (XCR0, which ptrace reports in the software-reserved bytes).
     features: int
     #: The MXCSR bits the CPU implements: a set bit outside it makes (F)XRSTOR fault.
     mxcsr_mask: int
+    #: Bytes of the image in a signal frame (``fpstate->user_size``): up to the last component
+    #: the process may use.
+    user_size: int
+    #: The components a frame carries and rt_sigreturn restores (``fpstate->user_xfeatures``).
+    user_features: int
 
     @classmethod
-    def of(cls, state: bytes) -> Xstate:
+    def of(cls, state: bytes | bytearray) -> Xstate:
+        """The layout of the FP state ``state`` of a thread, as ptrace read it."""
         features = int.from_bytes(state[_SW_BYTES_OFFSET:_SW_BYTES_OFFSET + 8], "little")
         mask = int.from_bytes(state[_MXCSR_MASK_OFFSET:_MXCSR_MASK_OFFSET + 4], "little")
-        return cls(len(state), features or _FEATURE_FP | _FEATURE_SSE, mask or _DEFAULT_MXCSR_MASK)
+        return _layout(len(state), features or _FEATURE_FPSSE, mask or _DEFAULT_MXCSR_MASK)
 
     def init_state(self) -> bytearray:
         """The FP state of a fresh thread (``fpu__clear_user_states``): every component in its
@@ -106,6 +218,13 @@ class Xstate:
     def mxcsr_valid(self, image: bytes | bytearray) -> bool:
         (mxcsr,) = struct.unpack_from("<I", image, _MXCSR_OFFSET)
         return not mxcsr & ~self.mxcsr_mask
+
+
+@functools.lru_cache(maxsize=8)
+def _layout(size: int, features: int, mxcsr_mask: int) -> Xstate:
+    """The :class:`Xstate` for ptrace's image size and XCR0 (the same for every thread)."""
+    user_features, user_size = HOST_XSAVE.user_layout(features, size)
+    return Xstate(size, features, mxcsr_mask, min(user_size, size), user_features)
 
 
 def _within_altstack(base: int, size: int, sp: int) -> bool:
@@ -152,7 +271,7 @@ async def push_frame(t: Task, signo: int, info: bytes, action: tuple[int, int, i
     handler, flags, restorer, _mask = action
     fp_state = bytearray(t.context.get_fp_state())
     layout = Xstate.of(fp_state)
-    math_size = layout.size + _MAGIC2.size  # FP_XSTATE_MAGIC2 follows the XSAVE image
+    math_size = layout.user_size + _MAGIC2.size  # FP_XSTATE_MAGIC2 follows the XSAVE image
     place = frame_place(regs.rsp, flags, altstack, math_size)
     if place is None:
         raise BadFrame
@@ -160,7 +279,13 @@ async def push_frame(t: Task, signo: int, info: bytes, action: tuple[int, int, i
     if not fits(fp_address, math_size) or not fits(frame, FRAME_SIZE):
         raise BadFrame
 
-    _SW_BYTES.pack_into(fp_state, _SW_BYTES_OFFSET, FP_XSTATE_MAGIC1, math_size, layout.features, layout.size)
+    del fp_state[layout.user_size:]  # components the process may not use are not in its frames
+    _SW_BYTES.pack_into(fp_state, _SW_BYTES_OFFSET, FP_XSTATE_MAGIC1, math_size, layout.user_features,
+                        layout.user_size)
+    # As Linux does, x87 and SSE are marked present whatever their state, so that a handler
+    # that edits only the legacy area (unaware of the header) has its changes restored.
+    (xstate_bv,) = struct.unpack_from("<Q", fp_state, _LEGACY_SIZE)
+    struct.pack_into("<Q", fp_state, _LEGACY_SIZE, xstate_bv & layout.user_features | _FEATURE_FPSSE)
     fp_image = bytes(fp_state) + _MAGIC2.pack(FP_XSTATE_MAGIC2)
 
     base, ss_flags, size = altstack
@@ -243,9 +368,10 @@ async def restore_fp_state(t: Task, address: int) -> None:
 
     A frame whose software bytes carry FP_XSTATE_MAGIC1 and a consistent size, and the
     FP_XSTATE_MAGIC2 after the image, is a full XSAVE image (XRSTOR: 64-byte aligned, a header
-    XRSTOR accepts); anything else is a legacy FXSAVE area (FXRSTOR: 16-byte aligned) and the
-    other components start afresh. An MXCSR with reserved bits set faults either way. On
-    failure the state is reset and :class:`BadFrame` raised.
+    XRSTOR accepts, only the components the process may use restored); anything else is a
+    legacy FXSAVE area (FXRSTOR: 16-byte aligned) and the other components start afresh. An
+    MXCSR with reserved bits set faults either way. On failure the state is reset and
+    :class:`BadFrame` raised.
     """
     context = t.context
     layout = Xstate.of(context.get_fp_state())
@@ -266,23 +392,27 @@ async def restore_fp_state(t: Task, address: int) -> None:
 async def _fp_image(t: Task, address: int, layout: Xstate) -> bytearray | None:
     """The full XSAVE image to load for the guest's image at ``address``; None if XRSTOR or
     FXRSTOR would fault on it (EFAULT from the MM for an unreadable one)."""
-    if not fits(address, layout.size + _MAGIC2.size):
+    if not fits(address, layout.user_size + _MAGIC2.size):
         return None
     sw = await t.mm.copy_in(address + _SW_BYTES_OFFSET, _SW_BYTES.size)
     magic1, extended_size, xfeatures, xstate_size = _SW_BYTES.unpack(sw)
     full = False
-    if magic1 == FP_XSTATE_MAGIC1 and _MIN_XSTATE <= xstate_size <= layout.size and xstate_size <= extended_size:
+    if (magic1 == FP_XSTATE_MAGIC1 and _MIN_XSTATE <= xstate_size <= layout.user_size
+            and xstate_size <= extended_size):
         (magic2,) = await t.mm.read_struct(_MAGIC2, address + xstate_size)
         full = magic2 == FP_XSTATE_MAGIC2
     if full:
         if address % 64:
             return None
-        state = bytearray(await t.mm.copy_in(address, layout.size))
+        state = bytearray(layout.size)  # ptrace takes only a whole image; the rest stays unused
+        state[:layout.user_size] = await t.mm.copy_in(address, layout.user_size)
         xstate_bv, _xcomp_bv = _HEADER.unpack_from(state, _LEGACY_SIZE)
         header_rest = state[_LEGACY_SIZE + 8:_LEGACY_SIZE + 24]  # XCOMP_BV and the next 8 bytes
+        # XRSTOR's own checks are against XCR0, which has the components not yet permitted
+        # too; Linux asks it to restore only the permitted ones, so the others count for nothing.
         if xstate_bv & ~layout.features or any(header_rest):
             return None
-        restored = xfeatures & layout.features
+        restored = xfeatures & layout.user_features
         if restored & (_FEATURE_SSE | _FEATURE_YMM) and not layout.mxcsr_valid(state):
             return None
         # Components not asked for (or not in use) start afresh; the rest of the header is

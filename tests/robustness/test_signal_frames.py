@@ -21,7 +21,8 @@ CASES = {
     "FP images handed back": ["fp_layout", "fp_xmm0", "fp_null", "fp_zero", "fp_ones", "fp_garbage",
                               "fp_legacy_only", "fp_magic2", "fp_small_size", "fp_bad_mxcsr", "fp_bad_mxcsr_legacy",
                               "fp_xcomp", "fp_header_byte16", "fp_header_tail", "fp_unsupported_feature",
-                              "fp_misaligned", "fp_misaligned_legacy", "fp_legacy_8", "fp_moved", "fp_unmapped",
+                              "fp_not_permitted", "fp_x87_cw", "fp_misaligned", "fp_misaligned_legacy",
+                              "fp_legacy_8", "fp_moved", "fp_unmapped",
                               "uc_stack_garbage", "uc_stack_small"],
 }
 

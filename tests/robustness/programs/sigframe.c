@@ -93,6 +93,10 @@ static void fp_tamper(int sig, siginfo_t *info, void *context) {
                sw->xfeatures != 0, ((uintptr_t)fp & 63) == 0, (unsigned long)uc->uc_mcontext.gregs[REG_RSP] % 16);
         printf("  magic2 %s, flags %#lx\n", *(uint32_t *)(fp + sw->xstate_size) == MAGIC2 ? "ok" : "bad",
                uc->uc_flags);
+        /* The exact sizes and components: on a CPU with components a process must ask for
+         * (AMX), they are the process's, not all XCR0 enables. */
+        printf("  xstate_size %u, extended_size %u, xfeatures %#lx, xstate_bv & FP|SSE %#lx\n",
+               sw->xstate_size, sw->extended_size, (unsigned long)sw->xfeatures, (unsigned long)(header[0] & 3));
     } else if (!strcmp(mode, "fp_xmm0")) {
         xmm0[0] = 0x1122334455667788ul;
     } else if (!strcmp(mode, "fp_null")) {
@@ -128,6 +132,22 @@ static void fp_tamper(int sig, siginfo_t *info, void *context) {
         header[7] = 0xff;
     } else if (!strcmp(mode, "fp_unsupported_feature")) {
         header[0] |= 1ul << 62;
+    } else if (!strcmp(mode, "fp_not_permitted")) {
+        /* Components XCR0 enables that the frame leaves out (not yet permitted, e.g. AMX tile
+         * data): XRSTOR accepts them in XSTATE_BV, and Linux restores only permitted ones. */
+        uint32_t low, high;
+        __asm__ volatile("xgetbv" : "=a"(low), "=d"(high) : "c"(0));
+        uint64_t xcr0 = (uint64_t)high << 32 | low;
+        uint64_t withheld = xcr0 & ~sw->xfeatures;
+        printf("  withheld components: %s\n", withheld ? "some" : "none");
+        /* AMX tile data (bit 18), which Linux always withholds until asked, whatever the frame
+         * says; its bytes lie past the frame's image, and any bytes are valid tile data. */
+        withheld |= xcr0 & 1ul << 18;
+        sw->xfeatures |= withheld;
+        header[0] |= withheld;
+    } else if (!strcmp(mode, "fp_x87_cw")) {
+        /* Only the legacy area edited, as a program unaware of XSAVE would. */
+        *(uint16_t *)fp = 0x027f;
     } else if (!strcmp(mode, "fp_misaligned")) {
         memcpy(spare + 16, fp, size);
         uc->uc_mcontext.fpregs = (void *)(spare + 16);
@@ -167,9 +187,12 @@ static void fp_round_trip(void) {
                      : [out] "=r"(out), [mx] "=m"(mx)
                      : [pattern] "r"(0x0123456789abcdeful), [pid] "r"(pid)
                      : "rax", "rdi", "rsi", "rcx", "r11", "xmm0", "memory");
+    uint16_t cw;
+    __asm__ volatile("fnstcw %0" : "=m"(cw));
     uint32_t sane = 0x1f80;
-    __asm__ volatile("ldmxcsr %0" : : "m"(sane));
-    printf("  back: xmm0=%#lx mxcsr=%#x\n", (unsigned long)out, mx);
+    uint16_t sane_cw = 0x037f;
+    __asm__ volatile("ldmxcsr %0\n fldcw %1" : : "m"(sane), "m"(sane_cw));
+    printf("  back: xmm0=%#lx mxcsr=%#x fcw=%#x\n", (unsigned long)out, mx, cw);
 }
 
 static void report_altstack(const char *when) {
@@ -270,7 +293,8 @@ static const char *const cases[] = {
     "sigreturn_low_rsp_segv_handler",
     "fp_layout", "fp_xmm0", "fp_null", "fp_zero", "fp_ones", "fp_garbage", "fp_legacy_only",
     "fp_magic2", "fp_small_size", "fp_bad_mxcsr", "fp_bad_mxcsr_legacy", "fp_xcomp",
-    "fp_header_byte16", "fp_header_tail", "fp_unsupported_feature", "fp_misaligned",
+    "fp_header_byte16", "fp_header_tail", "fp_unsupported_feature", "fp_not_permitted",
+    "fp_x87_cw", "fp_misaligned",
     "fp_misaligned_legacy", "fp_legacy_8", "fp_moved", "fp_unmapped",
     "uc_stack_garbage", "uc_stack_small",
 };
