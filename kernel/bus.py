@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 import trio
 
-from abi.errno import EIO, ENOSYS
+from abi.errno import EIO, EMFILE, ENFILE, ENOMEM, ENOSPC, ENOSYS
 from abi.errno import Errno
 
 log = logging.getLogger("sentrio.bus")
@@ -270,6 +270,26 @@ class Supervisor(Protocol):
     def actor_crashed(self, route: Route, message: Message, error: BaseException) -> Any: ...
 
 
+#: Host errors that say the host ran short, not that an actor is wrong: the Sentry's fds (every
+#: pipe, socket and tmpfs file of the sandbox holds one), memory, the space of a host tmpfs. The
+#: guest gets what Linux answers when the whole system runs out: ENFILE for file descriptions
+#: (its own limit, EMFILE, it has not reached), ENOMEM, ENOSPC.
+HOST_SHORTAGES = {EMFILE: ENFILE, ENFILE: ENFILE, ENOMEM: ENOMEM, ENOSPC: ENOSPC}
+_shortages_logged: set[tuple[str, int]] = set()
+
+
+def host_shortage(service: str, error: Exception) -> Errno | None:
+    """The guest's errno for a host shortage ``error`` raised in ``service`` (logged once per
+    service and errno), or None when ``error`` is something else: a bug."""
+    if not isinstance(error, OSError) or error.errno not in HOST_SHORTAGES:
+        return None
+    if (service, error.errno) not in _shortages_logged:
+        _shortages_logged.add((service, error.errno))
+        log.warning("the host ran short in %s (%s): the guest gets %s", service, error,
+                    os.strerror(HOST_SHORTAGES[error.errno]))
+    return Errno(HOST_SHORTAGES[error.errno])
+
+
 class FailCallSupervisor:
     """The default policy: log the crash with its traceback and fail the call with EIO.
 
@@ -365,7 +385,10 @@ class Bus:
                 return await handler(*args)
             except Errno:
                 raise
-            except Exception as error:  # an actor bug: the supervisor decides
+            except Exception as error:  # an actor bug (the supervisor decides), or the host ran short
+                shortage = host_shortage(service, error)
+                if shortage is not None:
+                    raise shortage from error
                 message = Message(service, op, args, current_caller.get(), next(self._seq))
                 return self.supervisor.actor_crashed(route, message, error)
         message = Message(service, op, args, current_caller.get(), next(self._seq))
@@ -384,6 +407,9 @@ class Bus:
         except Errno:
             raise
         except Exception as error:
+            shortage = host_shortage(message.service, error)
+            if shortage is not None:
+                raise shortage from error
             return self.supervisor.actor_crashed(route, message, error)
 
 

@@ -30,7 +30,7 @@ from kernel.bus import Actor, Bus, ContractError, FailCallSupervisor, check_acto
 from abi.errno import Errno
 from kernel.errors import SentryError
 from kernel.oci import MountSpec
-from kernel.process import ThreadGroup
+from kernel.process import ThreadGroup, host_rlimits, raise_open_file_limit
 from kernel.syscalls import default_table
 from kernel.syscalls.table import SyscallTable
 from kernel.task import Task
@@ -115,6 +115,9 @@ class Kernel:
         from services.mm.memfile import MemoryFile  # the MM's memory file, made once per sandbox
 
         self.config = config
+        #: The resource limits the first process starts with: the Sentry's as it was started.
+        self.initial_rlimits = host_rlimits()
+        raise_open_file_limit()
         #: The image's gofer, starting now, beside the Sentry's own start (taken by the VFS's mount).
         self.prestarted_gofers = PrestartedGofers.start(config)
         #: The net helper, started while the host's network is reachable (None: --network none).

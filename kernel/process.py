@@ -53,7 +53,8 @@ class Usage:
 
 
 def host_rlimits() -> list[tuple[int, int]]:
-    """The limits the sandbox starts with: the Sentry's own, as a container inherits them."""
+    """The limits the sandbox starts with: the Sentry's own as it was started, as a container
+    inherits them (read before :func:`raise_open_file_limit` raises the Sentry's own)."""
     limits = []
     for res in range(RLIM_NLIMITS):
         try:
@@ -62,6 +63,30 @@ def host_rlimits() -> list[tuple[int, int]]:
             soft = hard = resource.RLIM_INFINITY
         limits.append(tuple(RLIM_INFINITY if v == resource.RLIM_INFINITY else v for v in (soft, hard)))
     return limits  # type: ignore[return-value]
+
+
+def raise_open_file_limit() -> None:
+    """Let the Sentry hold as many host fds as the host lets one process hold.
+
+    Every pipe, socket, eventfd and tmpfs file of the sandbox is a host fd of the Sentry's, so
+    the 1024 or 20 000 a shell hands down is a limit of the whole sandbox (20 000 files in its
+    /tmp, and the next create failed). As root the limit goes up to ``fs.nr_open`` (runsc's
+    sandbox does the same), else the soft limit to the hard one. The guest's own limits are
+    what the Sentry was started with (:func:`host_rlimits`, read before)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        with open("/proc/sys/fs/nr_open") as nr_open:
+            ceiling = int(nr_open.read())
+    except (OSError, ValueError):
+        ceiling = hard
+    for wanted in ((ceiling, ceiling), (hard, hard)):
+        if hard != resource.RLIM_INFINITY and wanted[1] < hard:
+            continue
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, wanted)
+            return
+        except (ValueError, OSError):  # not root: only up to the hard limit
+            continue
 
 
 @dataclass(slots=True)
@@ -81,7 +106,7 @@ class ThreadGroup:
         self.parent = parent
         self.mm = MemoryClient(kernel.bus, asid)
         self.tasks: list[Task] = []
-        self.rlimits: list[tuple[int, int]] = list(parent.rlimits) if parent else host_rlimits()
+        self.rlimits: list[tuple[int, int]] = list(parent.rlimits) if parent else list(kernel.initial_rlimits)
         #: Who the process is (a value: a change of identity replaces it).
         self.creds: Credentials = parent.creds if parent else Credentials()
         #: The process's root and working directory (VFS handles, each holding a reference;

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import pytest
 import trio
 
-from abi.errno import EINVAL, EIO, ENOSYS
+from abi.errno import EBADF, EINVAL, EIO, EMFILE, ENFILE, ENOMEM, ENOSYS
 from kernel.bus import Actor, Bus, FailCallSupervisor, Message, current_caller, operation
 from abi.errno import Errno
 from kernel.tracing import MessageTracer
@@ -30,6 +31,10 @@ class Counter(Actor):
     @operation
     async def buggy(self) -> None:
         raise KeyError("a Sentry bug")
+
+    @operation
+    async def short_of(self, host_errno: int) -> None:
+        raise OSError(host_errno, os.strerror(host_errno))
 
     def not_an_operation(self) -> None:  # pragma: no cover - must not be reachable
         raise AssertionError
@@ -76,6 +81,26 @@ async def test_a_crashing_actor_fails_the_call_with_eio_and_stays() -> None:
     assert failure.value.errno == EIO
     assert isinstance(bus.supervisor, FailCallSupervisor) and bus.supervisor.crashes == 1
     assert await bus.call("counter", "add", 1) == 1
+
+
+@pytest.mark.parametrize("traced", [False, True])
+async def test_a_host_shortage_is_the_guests_errno_not_a_crash(traced: bool) -> None:
+    """The host running out of fds or memory in an actor is what Linux answers when the system
+    runs out (ENFILE, ENOMEM), even under strict supervision, through interceptors or not;
+    any other host error is still a bug."""
+    supervisor = FailCallSupervisor(strict=True)
+    bus = Bus(supervisor)
+    bus.register(Counter())
+    if traced:
+        bus.add_interceptor(lambda message, proceed: proceed(message))
+    for host, guest in ((EMFILE, ENFILE), (ENFILE, ENFILE), (ENOMEM, ENOMEM)):
+        with pytest.raises(Errno) as failure:
+            await bus.call("counter", "short_of", host)
+        assert failure.value.errno == guest
+    assert supervisor.crashes == 0
+    with pytest.raises(OSError):
+        await bus.call("counter", "short_of", EBADF)
+    assert supervisor.crashes == 1
 
 
 async def test_strict_supervision_reraises_the_bug() -> None:
