@@ -118,13 +118,17 @@ class HostXsave:
 
 
 def _cpuid_function() -> tuple[mmap.mmap, Callable[..., None]] | None:
-    """A callable CPUID, from a page of machine code; None if no executable page can be had."""
+    """A callable CPUID, from a page of machine code (written, then made read-only and
+    executable: never writable and executable at once); None if no such page can be had."""
     try:
-        page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+        page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
     except (OSError, ValueError):
         return None
     page.write(_CPUID_CODE)
     address = ctypes.addressof(ctypes.c_char.from_buffer(page))
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mprotect(ctypes.c_void_p(address), ctypes.c_size_t(mmap.PAGESIZE), mmap.PROT_READ | mmap.PROT_EXEC):
+        return None
     prototype = ctypes.CFUNCTYPE(None, ctypes.c_uint32, ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32))
     return page, prototype(address)
 
