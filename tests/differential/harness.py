@@ -113,10 +113,17 @@ def _shell_status(returncode: int) -> int:
 
 
 def fresh_signal_state() -> None:
-    """A ``preexec_fn`` giving the native run an empty signal mask, as a container's first
-    process gets: the test process may block signals (the ptrace platform blocks SIGCHLD in
-    the thread that runs it), and a mask is inherited across fork and exec."""
+    """A ``preexec_fn`` giving the native run an empty signal mask and no ignored signal, as a
+    container's first process gets (and a guest under Sentrio): the test process may block
+    signals (the ptrace platform blocks SIGCHLD in the thread that runs it), the suite may run
+    under ``nohup`` (SIGHUP ignored), and both are inherited across fork and exec."""
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    for signo in signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}:
+        try:
+            if signal.getsignal(signo) == signal.SIG_IGN:
+                signal.signal(signo, signal.SIG_DFL)
+        except (OSError, ValueError):  # a signal Python may not touch (the real-time ones it reserves)
+            pass
 
 
 def as_container_root() -> list[str]:
