@@ -71,6 +71,10 @@ _TERMINAL_QUERIES = {TCGETS: KERNEL_TERMIOS_SIZE, TIOCGWINSZ: WINSIZE_SIZE}
 _TERMINAL_SETTINGS = frozenset({TCSETS, TCSETSW, TCSETSF, TIOCSWINSZ, TCFLSH, TCXONC, TCSBRK})
 
 
+#: The smallest record getdents64 (or getdents) writes: a one-byte name, aligned to 8.
+_SMALLEST_DIRENT = 24
+
+
 class DescriptionOperations(Notifying):
     """Operations on open file descriptions, by handle."""
 
@@ -209,7 +213,7 @@ class DescriptionOperations(Notifying):
     @operation
     async def getdents(self, handle: Handle, size: int, legacy: bool = False) -> bytes:
         file = self.usable(handle)
-        entries = await file.getdents()
+        entries = await file.getdents(size // _SMALLEST_DIRENT + 1)  # no more than could fit
         out = bytearray()
         used = 0
         for name, ino, dtype in entries:

@@ -125,8 +125,9 @@ class File:
         assert self.inode is not None
         return await self.inode.stat()
 
-    async def getdents(self) -> list[tuple[bytes, int, int]]:
-        """The directory's remaining entries as (name, ino, d_type); consumes nothing."""
+    async def getdents(self, limit: int) -> list[tuple[bytes, int, int]]:
+        """The directory's next entries (at most ``limit``) as (name, ino, d_type); consumes
+        nothing until :meth:`consumed` says how many were returned."""
         raise Errno(ENOTDIR)
 
     def consumed(self, entries: list[tuple[bytes, int, int]]) -> None:
@@ -301,29 +302,65 @@ class RegularFile(File):
 
 
 class DirectoryFile(File):
-    """An open directory. ``offset`` counts the entries getdents64 has returned; the names
-    returned since the last rewind are remembered, so a reader that removes what it has read
-    (rm -r, closing the fds listed in /proc/self/fd) is not made to skip what follows, as an
-    index into the shrunken listing would. After a seek elsewhere (seekdir) the offset is an
-    index again, until the next rewind."""
+    """An open directory. ``offset`` counts the entries getdents64 has returned.
+
+    A directory whose entries are its cached children (a tmpfs's, the image's) is read from a
+    snapshot of its listing taken at the first getdents after opening or rewinding, by position,
+    leaving out names removed since: each call costs the entries it returns, not the size of
+    the directory, and a reader that removes what it has read (rm -r) is not made to skip what
+    follows. Names made after the snapshot are not returned until the next rewind, as on Linux's
+    tmpfs and overlayfs (POSIX leaves it open). A directory whose listing is computed each time
+    (procfs: closing the fds listed in /proc/self/fd) remembers the names returned instead. After
+    a seek elsewhere (seekdir) the offset is an index into the listing, until the next rewind."""
 
     def __init__(self, flags: int, inode: Inode | None = None) -> None:
         super().__init__(flags, inode)
         #: Names returned since the last rewind; None once a seek made ``offset`` an index.
         self._returned: set[bytes] | None = set()
+        #: The listing being read (see above), and where the next getdents starts in it.
+        self._snapshot: list[tuple[bytes, int, int]] | None = None
+        self._position = 0
+        #: Positions in the snapshot of the entries the last getdents offered.
+        self._offered: list[int] = []
 
-    async def getdents(self) -> list[tuple[bytes, int, int]]:
+    async def getdents(self, limit: int) -> list[tuple[bytes, int, int]]:
         assert self.inode is not None
-        entries = await self.inode.entries()  # type: ignore[attr-defined]
         returned = self._returned
+        if returned is not None and getattr(self.inode, "static_children", False):
+            return await self._from_snapshot(limit)
+        entries = await self.inode.entries()  # type: ignore[attr-defined]
         if returned is None:
-            return entries[self.offset:]
-        return [entry for entry in entries if entry[0] not in returned] if returned else entries
+            return entries[self.offset:self.offset + limit]
+        remaining = [entry for entry in entries if entry[0] not in returned] if returned else entries
+        return remaining[:limit]
+
+    async def _from_snapshot(self, limit: int) -> list[tuple[bytes, int, int]]:
+        assert self.inode is not None
+        if self._snapshot is None:
+            self._snapshot, self._position = await self.inode.entries(), 0  # type: ignore[attr-defined]
+        snapshot, children = self._snapshot, self.inode.children  # type: ignore[attr-defined]
+        # An image directory whose cached entries were forgotten meanwhile (the cache's bound)
+        # cannot say what was removed: its snapshot is taken as it is.
+        forgotten = not getattr(self.inode, "listed", True)
+        page: list[tuple[bytes, int, int]] = []
+        self._offered = offered = []
+        index = self._position
+        while index < len(snapshot) and len(page) < limit:
+            entry = snapshot[index]
+            if forgotten or entry[0] in children or entry[0] in (b".", b".."):
+                page.append(entry)
+                offered.append(index)
+            index += 1
+        if not page:
+            self._position = index  # only removed names were left
+        return page
 
     def consumed(self, entries: list[tuple[bytes, int, int]]) -> None:
         self.offset += len(entries)
         if self._returned is not None:
             self._returned.update(name for name, _, _ in entries)
+        if self._snapshot is not None and entries:
+            self._position = self._offered[len(entries) - 1] + 1
 
     async def seek(self, offset: int, whence: int) -> int:
         if whence == SEEK_SET and offset >= 0:
@@ -333,6 +370,7 @@ class DirectoryFile(File):
         else:
             raise Errno(EINVAL)
         self._returned = set() if self.offset == 0 else None
+        self._snapshot = None
         return self.offset
 
     async def read(self, buffers: list[memoryview]) -> int:

@@ -331,6 +331,10 @@ class Symlink(Inode):
 class Dir(Inode):
     """A directory of tmpfs (and the base of every other file system's directories)."""
 
+    #: The listing is ``children`` (a reader may keep a snapshot and check names against it);
+    #: False for a directory that computes its entries on each listing (procfs).
+    static_children = True
+
     def __init__(self, fs: Filesystem, mode: int, uid: int = 0, gid: int = 0, parent: Dir | None = None,
                  name: bytes = b"", **kwargs: object) -> None:
         kwargs.setdefault("nlink", 2)

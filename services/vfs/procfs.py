@@ -136,6 +136,8 @@ class MagicLink(ProcLink):
 class ProcDir(Dir):
     """A directory whose children ``listing`` makes when it is looked in."""
 
+    static_children = False  # computed at each listing: children is empty between them
+
     def __init__(self, fs: Filesystem, listing: Listing, parent: Dir | None = None, name: bytes = b"",
                  mode: int = 0o555, uid: int = 0, gid: int = 0,
                  find: Callable[[bytes], Awaitable[Inode | None]] | None = None) -> None:

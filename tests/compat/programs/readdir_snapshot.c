@@ -1,0 +1,79 @@
+/* A directory read while it changes: names removed before the listing reached them are not
+ * returned, names made after it began are not returned until a rewind (Linux's tmpfs adds new
+ * names where a reader in progress has already been), and a rewind sees the directory as it is. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+struct linux_dirent64 {
+    unsigned long long d_ino;
+    long long d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+static char seen[200];
+
+static int number(const char *name, const char *prefix) {
+    size_t n = strlen(prefix);
+    return strncmp(name, prefix, n) == 0 ? atoi(name + n) : -1;
+}
+
+int main(void) {
+    char dir[64], path[128], buffer[256];
+    snprintf(dir, sizeof dir, "/tmp/snapshot-%d", getpid());
+    mkdir(dir, 0700);
+    for (int i = 0; i < 100; i++) {
+        snprintf(path, sizeof path, "%s/file-%d", dir, i);
+        close(open(path, O_CREAT | O_WRONLY, 0600));
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    int returned = 0, made_returned = 0, removed_returned = 0, batches = 0;
+    long got;
+    while ((got = syscall(SYS_getdents64, fd, buffer, sizeof buffer)) > 0) {
+        for (long at = 0; at < got;) {
+            struct linux_dirent64 *entry = (struct linux_dirent64 *)(buffer + at);
+            int file = number(entry->d_name, "file-");
+            if (file >= 0) {
+                returned++;
+                if (seen[file] == 2)
+                    removed_returned++;
+                seen[file] = 1;
+            }
+            if (number(entry->d_name, "made-") >= 0)
+                made_returned++;
+            at += entry->d_reclen;
+        }
+        if (++batches == 1) {  /* after the first batch: remove 20 names not yet returned, make 50 */
+            int removed = 0;
+            for (int i = 0; i < 100 && removed < 20; i++) {
+                if (!seen[i]) {
+                    snprintf(path, sizeof path, "%s/file-%d", dir, i);
+                    unlink(path);
+                    seen[i] = 2;
+                    removed++;
+                }
+            }
+            for (int i = 0; i < 50; i++) {
+                snprintf(path, sizeof path, "%s/made-%d", dir, i);
+                close(open(path, O_CREAT | O_WRONLY, 0600));
+            }
+        }
+    }
+    printf("first pass: %d of the first names, %d removed ones, %d made ones\n", returned, removed_returned,
+           made_returned);
+    lseek(fd, 0, SEEK_SET);
+    int all = 0;
+    while ((got = syscall(SYS_getdents64, fd, buffer, sizeof buffer)) > 0)
+        for (long at = 0; at < got; at += ((struct linux_dirent64 *)(buffer + at))->d_reclen)
+            all++;
+    printf("after a rewind: %d entries\n", all);
+    return 0;
+}
