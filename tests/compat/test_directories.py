@@ -1,5 +1,5 @@
 """Directory listings while their entries go away or come, native vs Sentrio
-(``programs/readdir_remove.c``, ``programs/readdir_snapshot.c``)."""
+(``programs/readdir_remove.c``)."""
 
 from __future__ import annotations
 
@@ -25,12 +25,12 @@ def test_a_directory_read_while_it_changes_reads_as_on_linuxs_tmpfs(image: Path,
     root = tmp_path / "root"
     (root / "bin").mkdir(parents=True)
     (root / "tmp").mkdir()
-    shutil.copy(image / "bin" / "readdir_snapshot", root / "bin")
+    shutil.copy(image / "bin" / "readdir_remove", root / "bin")
     subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(root / "tmp")], check=True)
     try:
-        expected = native(root, "/bin/readdir_snapshot")
+        expected = native(root, "/bin/readdir_remove", "snapshot")
     finally:
         subprocess.run(["umount", str(root / "tmp")], check=True)
-    got = sentrio(image, "/bin/readdir_snapshot")
+    got = sentrio(image, "/bin/readdir_remove", "snapshot")
     assert (got.stdout, got.stderr, got.status) == (expected.stdout, expected.stderr, expected.status)
     assert "0 removed ones, 0 made ones" in got.stdout

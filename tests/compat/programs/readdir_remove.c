@@ -1,7 +1,9 @@
 /* Removing what a directory listing has returned does not make the listing skip what follows:
  * rm -r's loop over a directory of many files (getdents64 with a small buffer, unlink each
  * entry read), and closing every fd /proc/self/fd lists (CPython's subprocess does, when
- * close_range cannot). */
+ * close_range cannot). With the argument "snapshot": a directory read while it changes (names
+ * removed before the listing reached them are not returned, names made after it began are not
+ * returned until a rewind, as Linux's tmpfs adds new names where a reader has already been). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
@@ -20,7 +22,68 @@ struct linux_dirent64 {
     char d_name[];
 };
 
-int main(void) {
+static char seen[200];
+
+static int number(const char *name, const char *prefix) {
+    size_t n = strlen(prefix);
+    return strncmp(name, prefix, n) == 0 ? atoi(name + n) : -1;
+}
+
+static int snapshot(void) {
+    char dir[64], path[128], buffer[256];
+    snprintf(dir, sizeof dir, "/tmp/snapshot-%d", getpid());
+    mkdir(dir, 0700);
+    for (int i = 0; i < 100; i++) {
+        snprintf(path, sizeof path, "%s/file-%d", dir, i);
+        close(open(path, O_CREAT | O_WRONLY, 0600));
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    int returned = 0, made_returned = 0, removed_returned = 0, batches = 0;
+    long got;
+    while ((got = syscall(SYS_getdents64, fd, buffer, sizeof buffer)) > 0) {
+        for (long at = 0; at < got;) {
+            struct linux_dirent64 *entry = (struct linux_dirent64 *)(buffer + at);
+            int file = number(entry->d_name, "file-");
+            if (file >= 0) {
+                returned++;
+                if (seen[file] == 2)
+                    removed_returned++;
+                seen[file] = 1;
+            }
+            if (number(entry->d_name, "made-") >= 0)
+                made_returned++;
+            at += entry->d_reclen;
+        }
+        if (++batches == 1) {  /* after the first batch: remove 20 names not yet returned, make 50 */
+            int removed = 0;
+            for (int i = 0; i < 100 && removed < 20; i++) {
+                if (!seen[i]) {
+                    snprintf(path, sizeof path, "%s/file-%d", dir, i);
+                    unlink(path);
+                    seen[i] = 2;
+                    removed++;
+                }
+            }
+            for (int i = 0; i < 50; i++) {
+                snprintf(path, sizeof path, "%s/made-%d", dir, i);
+                close(open(path, O_CREAT | O_WRONLY, 0600));
+            }
+        }
+    }
+    printf("first pass: %d of the first names, %d removed ones, %d made ones\n", returned, removed_returned,
+           made_returned);
+    lseek(fd, 0, SEEK_SET);
+    int all = 0;
+    while ((got = syscall(SYS_getdents64, fd, buffer, sizeof buffer)) > 0)
+        for (long at = 0; at < got; at += ((struct linux_dirent64 *)(buffer + at))->d_reclen)
+            all++;
+    printf("after a rewind: %d entries\n", all);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "snapshot"))
+        return snapshot();
     char dir[64], path[128];
     snprintf(dir, sizeof dir, "/tmp/many-%d", getpid());
     mkdir(dir, 0700);
