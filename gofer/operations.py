@@ -519,7 +519,7 @@ class Operations:
     async def readdirtree(self, msg: p.Treaddirtree) -> p.Rreaddirtree:
         """The first directory's listing as Treaddirattr's from 0, then whole listings of the
         other directories asked for and of those below, breadth first, while they fit."""
-        if not msg.paths:
+        if not msg.paths or not all(msg.paths[1:]):  # the others name directories below fid
             raise oserror(errno.EINVAL)
         with self.fids.use(msg.fid) as ref:
             base = ref.path_fd

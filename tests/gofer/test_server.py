@@ -254,3 +254,15 @@ async def test_an_open_for_its_fd_only_keeps_no_fid(inprocess, tree: Path) -> No
     assert again is not None
     os.close(again)
     await conn.getattr(fid)
+
+
+async def test_a_tree_listing_refuses_an_empty_path_beside_the_first(inprocess, tree: Path) -> None:
+    """Only the first path may be empty (fid's own directory): another names a directory below
+    it, and an empty one is EINVAL, not a listing of fid's directory as if it were below."""
+    conn = await inprocess(tree)
+    root = await conn.attach()
+    entries, last, _ = await conn.readdir_tree(root, [[]], 1 << 16)
+    assert last and {entry.name for entry in entries} >= {b"dir", b"hello.txt"}
+    with pytest.raises(Errno) as failure:
+        await conn.readdir_tree(root, [[b"dir"], []], 1 << 16)
+    assert failure.value.errno == errno.EINVAL
