@@ -73,19 +73,17 @@ def raise_open_file_limit() -> None:
     /tmp, and the next create failed). As root the limit goes up to ``fs.nr_open`` (runsc's
     sandbox does the same), else the soft limit to the hard one. The guest's own limits are
     what the Sentry was started with (:func:`host_rlimits`, read before)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     try:
         with open("/proc/sys/fs/nr_open") as nr_open:
-            ceiling = int(nr_open.read())
+            ceiling = max(int(nr_open.read()), hard)
     except (OSError, ValueError):
         ceiling = hard
-    for wanted in ((ceiling, ceiling), (hard, hard)):
-        if hard != resource.RLIM_INFINITY and wanted[1] < hard:
-            continue
+    for limit in (ceiling, hard):  # raising the hard limit needs CAP_SYS_RESOURCE
         try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, wanted)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
             return
-        except (ValueError, OSError):  # not root: only up to the hard limit
+        except (ValueError, OSError):
             continue
 
 

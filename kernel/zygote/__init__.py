@@ -48,10 +48,14 @@ MAX_REQUEST = 1 << 20
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def runtime_root(environ: os._Environ[str] | dict[str, str] = os.environ) -> str:
+    """The runtime root of a process with environment ``environ`` (kernel.control's rule)."""
+    return environ.get("SENTRIO_RUNTIME_DIR") or DEFAULT_RUNTIME_ROOT
+
+
 def socket_path(environ: os._Environ[str] | dict[str, str] = os.environ) -> str | None:
     """The zygote's socket for this process, or None when the zygote is off."""
     chosen = environ.get(SOCKET_VARIABLE)
     if chosen is not None:
         return None if chosen.strip().lower() in OFF else chosen
-    root = environ.get("SENTRIO_RUNTIME_DIR") or DEFAULT_RUNTIME_ROOT
-    return os.path.join(root, SOCKET_NAME)
+    return os.path.join(runtime_root(environ), SOCKET_NAME)

@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 import msgpack
 
 from kernel.confine.keeper import made_by
-from kernel.zygote import DEFAULT_RUNTIME_ROOT, MAX_REQUEST, PASSED_FDS, PROJECT_ROOT
+from kernel.zygote import MAX_REQUEST, PASSED_FDS, PROJECT_ROOT, runtime_root
 
 log = logging.getLogger("sentrio.zygote")
 
@@ -127,8 +127,7 @@ class Zygote:
             for fd in fds:
                 os.close(fd)
         environ = request["env"] if isinstance(request.get("env"), dict) else {}
-        runtime_root = environ.get("SENTRIO_RUNTIME_DIR") or DEFAULT_RUNTIME_ROOT
-        run = _Run(conn, pid, os.pidfd_open(pid), str(runtime_root))
+        run = _Run(conn, pid, os.pidfd_open(pid), str(runtime_root(environ)))
         self._runs[pid] = run
         self._selector.register(run.pidfd, selectors.EVENT_READ, ("ended", run))
         self._selector.register(conn, selectors.EVENT_READ, ("client", run))

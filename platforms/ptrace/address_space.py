@@ -31,7 +31,7 @@ import signal
 
 from abi.errno import Errno
 from abi.linux import MAP_FIXED, MAP_POPULATE, MAP_SHARED
-from platforms.ptrace.context import PtraceContext
+from platforms.ptrace.context import PtraceContext, thread_cpu_ns
 from platforms.ptrace.placement import CpuPlacement
 from platforms.ptrace.stub import MEMFILE_FD
 from platforms.ptrace.thread import StubDied, StubThread
@@ -139,24 +139,11 @@ class PtraceAddressSpace:
     def _reuse(self) -> PtraceContext:
         thread, pinned = self._idle.pop()
         context = PtraceContext(thread, self.pid, self._placement, self._recycle, pinned,
-                                self._thread_cpu_ns(thread.tid))
+                                thread_cpu_ns(self.pid, thread.tid) or 0)
         self._contexts.append(context)
         if self._watched is None:
             self._watch(context)
         return context
-
-    def _thread_cpu_ns(self, tid: int) -> int:
-        """The CPU time host thread ``tid`` of the stub has used (0 if it cannot be read)."""
-        try:
-            fd = os.open(f"/proc/{self.pid}/task/{tid}/schedstat", os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            return 0
-        try:  # os calls, not open(): this is on every pthread_create's path
-            return int(os.read(fd, 128).split()[0])
-        except (OSError, ValueError, IndexError):
-            return 0
-        finally:
-            os.close(fd)
 
     # --- a death from outside -----------------------------------------------------------------
 

@@ -357,10 +357,11 @@ class DirectoryFile(File):
 
     def consumed(self, entries: list[tuple[bytes, int, int]]) -> None:
         self.offset += len(entries)
-        if self._returned is not None:
+        if self._snapshot is not None:  # read by position: no names to remember
+            if entries:
+                self._position = self._offered[len(entries) - 1] + 1
+        elif self._returned is not None:
             self._returned.update(name for name, _, _ in entries)
-        if self._snapshot is not None and entries:
-            self._position = self._offered[len(entries) - 1] + 1
 
     async def seek(self, offset: int, whence: int) -> int:
         if whence == SEEK_SET and offset >= 0:
