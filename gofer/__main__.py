@@ -25,8 +25,6 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import trio
-
 from gofer.confine import ConfinementError, confine_mounts
 from gofer.server import serve_mounts
 
@@ -81,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     if plugin is not None:
         plugin(root_fds[0])
-    trio.run(lambda: serve_mounts([(sock, fd, rw) for (sock, _, rw), fd in zip(mounts, root_fds)],
-                                  donate_fds=args.donate_fds))
+    serve_mounts([(sock, fd, rw) for (sock, _, rw), fd in zip(mounts, root_fds)], donate_fds=args.donate_fds)
     return 0
 
 

@@ -15,8 +15,6 @@ import hashlib
 import os
 import stat
 import struct
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from gofer.protocol import QTDIR, QTFILE, QTSYMLINK, Attr, Qid
 
@@ -85,9 +83,9 @@ def same_file(a: os.stat_result, b: os.stat_result) -> bool:
 
 
 class FileRef:
-    """What one fid holds on the host; closed when clunked and no operation still uses it."""
+    """What one fid holds on the host; closed when clunked."""
 
-    __slots__ = ("path_fd", "parent_fd", "name", "open_fd", "entries", "listing", "users", "clunked")
+    __slots__ = ("path_fd", "parent_fd", "name", "open_fd", "entries", "listing")
 
     def __init__(self, path_fd: int, parent_fd: int | None, name: bytes) -> None:
         self.path_fd = path_fd
@@ -99,8 +97,6 @@ class FileRef:
         self.entries: list[os.DirEntry[str]] | None = None
         #: A listing with attributes for Treaddirattr (taken at offset 0).
         self.listing: list[tuple[bytes, os.stat_result]] | None = None
-        self.users = 0
-        self.clunked = False
 
     def stat(self) -> os.stat_result:
         return os.fstat(self.path_fd)
@@ -150,8 +146,7 @@ class FileRef:
 
 
 class FidTable:
-    """The fids of one connection. An operation that awaits holds its FileRef with :meth:`use`,
-    so a concurrent clunk cannot close an fd a worker thread is still using."""
+    """The fids of one connection (whose requests run one at a time: see gofer.server)."""
 
     def __init__(self) -> None:
         self._refs: dict[int, FileRef] = {}
@@ -171,23 +166,16 @@ class FidTable:
             raise oserror(errno.EBADF)
 
     def replace(self, fid: int, ref: FileRef) -> None:
-        """Rebind ``fid`` to ``ref``, releasing what it held."""
-        self._release(self._refs[fid])
+        """Rebind ``fid`` to ``ref``, closing what it held."""
+        self._refs[fid].close()
         self._refs[fid] = ref
 
-    @contextmanager
-    def use(self, fid: int) -> Iterator[FileRef]:
-        ref = self.get(fid)
-        ref.users += 1
-        try:
-            yield ref
-        finally:
-            ref.users -= 1
-            if ref.clunked and ref.users == 0:
-                ref.close()
-
     def clunk(self, fid: int) -> None:
-        self._release(self._refs.pop(fid) if fid in self._refs else self.get(fid))
+        """Forget ``fid`` and close what it held; EBADF for a fid not bound."""
+        ref = self._refs.pop(fid, None)
+        if ref is None:
+            raise oserror(errno.EBADF)
+        ref.close()
 
     def clear(self) -> None:
         for fid in list(self._refs):
@@ -195,9 +183,3 @@ class FidTable:
 
     def __len__(self) -> int:
         return len(self._refs)
-
-    @staticmethod
-    def _release(ref: FileRef) -> None:
-        ref.clunked = True
-        if ref.users == 0:
-            ref.close()

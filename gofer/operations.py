@@ -2,12 +2,9 @@
 
 One method per request type, named after it. A method returns the reply (``lopen`` and
 ``lcreate`` return a :class:`Donation`: the reply and the fd to send beside it) and fails by raising
-OSError, whose errno becomes ``Rlerror``. Metadata calls run inline (they are quick, and running
-them inline keeps each method atomic with respect to the others); data calls — read, write,
-readdir, fsync — run in worker threads so one slow file cannot stall the connection, except
-the listing of a small directory (a directory's worth of lstat, like a walk's, costs less than
-the hand-over to a thread). A tree listing (``readdirtree``) lists below its directory in a
-worker thread, bounded by the reply's size and a number of directories.
+OSError, whose errno becomes ``Rlerror``. Every method runs to completion on its connection's
+thread (:mod:`gofer.server`), so each is atomic with respect to the others. A tree listing
+(``readdirtree``) is bounded by the reply's size and a number of directories.
 
 Rules kept here, not trusted to the Sentry: names arrive checked by the decoder; every new
 path component is opened with ``O_NOFOLLOW``; nothing is written unless the server is
@@ -25,8 +22,6 @@ import time
 from collections import deque
 from typing import Any, NamedTuple
 
-import trio
-
 from abi.linux import AT_REMOVEDIR, PATH_MAX, RENAME_EXCHANGE, V9FS_MAGIC, dtype
 from gofer import protocol as p
 from gofer.files import WALK_FLAGS, FidTable, FileRef, InodeNumbers, attr_of, oserror, qid_type, same_file
@@ -42,9 +37,6 @@ _OPEN_KEEP = os.O_ACCMODE | os.O_TRUNC | os.O_SYNC | os.O_DSYNC
 _DIRENT_OVERHEAD = 48
 #: Readdirattr's allowance per entry for the qid and attributes around the name.
 _DIRENT_ATTR_OVERHEAD = 160
-#: A directory this small (its st_size) is listed on the connection's thread, a larger one in
-#: a worker thread: handing work to a thread costs ~60 µs here, a small listing far less.
-_LIST_INLINE_BYTES = 16 << 10
 #: The most directories one Treaddirtree lists below the one asked for.
 _TREE_DIRECTORIES = 2048
 
@@ -477,61 +469,52 @@ class Operations:
             os.unlink(msg.name, dir_fd=fd)
         return p.Runlinkat()
 
-    # --- data (in worker threads) ----------------------------------------------------------
+    # --- data --------------------------------------------------------------------------------
 
-    async def read(self, msg: p.Tread) -> p.Rread:
+    def read(self, msg: p.Tread) -> p.Rread:
         count = min(msg.count, self.iounit)
-        with self.fids.use(msg.fid) as ref:
-            fd = self._open_fd(ref)
-            return p.Rread(await trio.to_thread.run_sync(os.pread, fd, count, msg.offset))
+        return p.Rread(os.pread(self._open_fd(self.fids.get(msg.fid)), count, msg.offset))
 
-    async def write(self, msg: p.Twrite) -> p.Rwrite:
+    def write(self, msg: p.Twrite) -> p.Rwrite:
         self._require_writable()
-        with self.fids.use(msg.fid) as ref:
-            fd = self._open_fd(ref)
-            return p.Rwrite(await trio.to_thread.run_sync(os.pwrite, fd, msg.data, msg.offset))
+        return p.Rwrite(os.pwrite(self._open_fd(self.fids.get(msg.fid)), msg.data, msg.offset))
 
-    async def fsync(self, msg: p.Tfsync) -> p.Rfsync:
-        with self.fids.use(msg.fid) as ref:
-            sync = os.fdatasync if msg.datasync else os.fsync
-            await trio.to_thread.run_sync(sync, self._open_fd(ref))
+    def fsync(self, msg: p.Tfsync) -> p.Rfsync:
+        sync = os.fdatasync if msg.datasync else os.fsync
+        sync(self._open_fd(self.fids.get(msg.fid)))
         return p.Rfsync()
 
-    async def readdir(self, msg: p.Treaddir) -> p.Rreaddir:
-        with self.fids.use(msg.fid) as ref:
-            fd = self._open_fd(ref)
-            if msg.offset == 0 or ref.entries is None:
-                ref.entries = await trio.to_thread.run_sync(self._list, fd)
-            budget = min(msg.count, self.iounit)
-            device = os.fstat(fd).st_dev
-            return p.Rreaddir(await trio.to_thread.run_sync(self._page, ref.entries, msg.offset, budget, device))
+    def readdir(self, msg: p.Treaddir) -> p.Rreaddir:
+        ref = self.fids.get(msg.fid)
+        fd = self._open_fd(ref)
+        if msg.offset == 0 or ref.entries is None:
+            ref.entries = self._list(fd)
+        budget = min(msg.count, self.iounit)
+        return p.Rreaddir(self._page(ref.entries, msg.offset, budget, os.fstat(fd).st_dev))
 
-    async def readdirattr(self, msg: p.Treaddirattr) -> p.Rreaddirattr:
+    def readdirattr(self, msg: p.Treaddirattr) -> p.Rreaddirattr:
         """A page of the directory ``fid`` names with each entry's lstat: the listing is taken
-        (in a worker thread, as readdir's) at offset 0 and paged from it until the next 0."""
-        with self.fids.use(self._directory_to_list(msg)) as ref:
-            if msg.offset == 0 or ref.listing is None:
-                ref.listing = await self._listing(ref.path_fd, ref.stat().st_size)
-            listing = ref.listing
-        page, last, _ = self._attr_page(listing, msg.offset, min(msg.count, self.iounit))
+        at offset 0 and paged from it until the next 0."""
+        ref = self.fids.get(self._directory_to_list(msg))
+        if msg.offset == 0 or ref.listing is None:
+            ref.listing = self._list_attrs(ref.path_fd)
+        page, last, _ = self._attr_page(ref.listing, msg.offset, min(msg.count, self.iounit))
         return p.Rreaddirattr(page, last)
 
-    async def readdirtree(self, msg: p.Treaddirtree) -> p.Rreaddirtree:
+    def readdirtree(self, msg: p.Treaddirtree) -> p.Rreaddirtree:
         """The first directory's listing as Treaddirattr's from 0, then whole listings of the
         other directories asked for and of those below, breadth first, while they fit."""
         if not msg.paths or not all(msg.paths[1:]):  # the others name directories below fid
             raise oserror(errno.EINVAL)
-        with self.fids.use(msg.fid) as ref:
-            base = ref.path_fd
-            first = _walk_directories(base, msg.paths[0])
-            try:
-                listing = await self._listing(first, os.fstat(first).st_size)
-                page, last, budget = self._attr_page(listing, 0, min(msg.count, self.iounit))
-                below = await trio.to_thread.run_sync(self._below, base, first, listing, msg.paths[1:],
-                                                      budget) if last else []
-            finally:
-                if first != base:
-                    os.close(first)
+        base = self.fids.get(msg.fid).path_fd
+        first = _walk_directories(base, msg.paths[0])
+        try:
+            listing = self._list_attrs(first)
+            page, last, budget = self._attr_page(listing, 0, min(msg.count, self.iounit))
+            below = self._below(base, first, listing, msg.paths[1:], budget) if last else []
+        finally:
+            if first != base:
+                os.close(first)
         return p.Rreaddirtree(page, last, below)
 
     def _directory_to_list(self, msg: p.Treaddirattr) -> int:
@@ -542,17 +525,9 @@ class Operations:
             if len(qids) != len(msg.names):
                 raise oserror(errno.ENOENT)
             fid = msg.newfid
-        with self.fids.use(fid) as ref:
-            if not stat.S_ISDIR(ref.stat().st_mode):
-                raise oserror(errno.ENOTDIR)
+        if not stat.S_ISDIR(self.fids.get(fid).stat().st_mode):
+            raise oserror(errno.ENOTDIR)
         return fid
-
-    async def _listing(self, path_fd: int, size: int) -> list[tuple[bytes, os.stat_result]]:
-        """The directory's entries with their lstat; a large directory is listed in a worker
-        thread (a small one costs less than the hand-over to a thread)."""
-        if size <= _LIST_INLINE_BYTES:
-            return self._list_attrs(path_fd)
-        return await trio.to_thread.run_sync(self._list_attrs, path_fd)
 
     def _attr_page(self, listing: list[tuple[bytes, os.stat_result]], offset: int,
                    budget: int) -> tuple[list[p.DirentAttr], bool, int]:

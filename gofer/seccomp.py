@@ -1,17 +1,17 @@
 """The gofer's seccomp allowlist, and how a Python process installs a filter and names a refused call.
 
-The allowlist is exactly what serving the protocol takes: CPython, trio and glibc running the
-file operations of :mod:`gofer.operations` over one socket, with worker threads for data. It
+The allowlist is exactly what serving the protocol takes: CPython and glibc running the file
+operations of :mod:`gofer.operations` over a socket per mount, on the process's one thread
+(:mod:`gofer.server`: no event loop, no worker threads, so no thread or event-loop calls). It
 was read off the code and measured (``python -m tests.security.census``: ``strace -c`` over
 the test suite); each entry says why it is there. A few are listed that the suite does not
 show, because they are made only on the way out or on paths it does not take: ``exit``,
-``exit_group``, ``kill``, ``tgkill``, ``getpid`` and ``write`` (reporting a trap and dying of
-it), ``rt_sigreturn``, ``clone`` (after ``clone3``'s ENOSYS), ``fdatasync`` and the write
-calls a test never made. Calls that change the tree are listed only for a ``--rw``
-gofer. Anything else is *trapped*: the call does not run (it fails with ENOSYS), the process
-logs its name (to its stderr, a pipe the Sentry logs) and ends with SIGSYS. ``clone3`` only
-fails with ENOSYS, so glibc falls back to ``clone``, whose flags a filter can see; a foreign
-architecture or the x32 ABI kills the process outright.
+``exit_group``, ``kill``, ``tgkill``, ``rt_sigprocmask``, ``getpid`` and ``write`` (reporting a
+trap and dying of it), ``rt_sigreturn``, ``fdatasync`` and the write calls a test never made.
+Calls that change the tree are listed only for a ``--rw`` gofer. Anything else is *trapped*:
+the call does not run (it fails with ENOSYS), the process logs its name (to its stderr, a pipe
+the Sentry logs) and ends with SIGSYS. A foreign architecture or the x32 ABI kills the process
+outright.
 
 The runtime half — :func:`install_filter` and :func:`report_traps` — is shared with the Sentry's
 own confinement (:mod:`kernel.confine`).
@@ -20,7 +20,6 @@ own confinement (:mod:`kernel.confine`).
 from __future__ import annotations
 
 import ctypes
-import errno
 import logging
 import mmap
 import os
@@ -28,15 +27,6 @@ import signal
 import struct
 
 from abi.linux import (
-    CLONE_NEWCGROUP,
-    CLONE_NEWIPC,
-    CLONE_NEWNET,
-    CLONE_NEWNS,
-    CLONE_NEWPID,
-    CLONE_NEWUSER,
-    CLONE_NEWUTS,
-    CLONE_THREAD,
-    CLONE_VM,
     F_DUPFD_CLOEXEC,
     F_GETFD,
     F_GETFL,
@@ -58,7 +48,6 @@ from abi.seccomp import (
     allow_if,
     clear,
     eq32,
-    errno_action,
     masked,
     one_of,
     rules_of,
@@ -68,28 +57,17 @@ from abi.syscalls import NAMES, number
 
 log = logging.getLogger("sentrio.seccomp")
 
-_AF_UNIX = 1
-_PR_SET_NAME = 15
-#: A thread of this process, never a new process or namespace.
-_THREAD = masked(0, CLONE_THREAD | CLONE_VM | CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC
-                 | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET, CLONE_THREAD | CLONE_VM)
 _NO_EXEC = clear(2, PROT_EXEC)
 
 
 def gofer_entries(*, writable: bool, pid: int) -> list[Entry]:
     """The gofer's allowlist (``pid``: its own, the only process it may signal)."""
     entries = [
-        # --- the connection and the event loop
-        Entry("recvfrom", "trio reads requests from the Sentry's socket"),
-        Entry("sendto", "trio writes replies"),
+        # --- the connections
+        Entry("recvfrom", "reading requests from the Sentry's sockets"),
+        Entry("sendto", "writing replies"),
         Entry("sendmsg", "replies with a donated fd beside them (SCM_RIGHTS)"),
-        Entry("socketpair", "trio's wake-up channel, made when trio.run starts",
-              allow_if(eq32(0, _AF_UNIX))),
-        Entry("epoll_create1", "trio's I/O manager"),
-        Entry("epoll_ctl", "trio's I/O manager"),
-        Entry("epoll_wait", "trio's I/O manager"),
-        Entry("setsockopt", "trio sets its socket options when it adopts the connection"),
-        Entry("getsockname", "trio asks the adopted socket's address family"),
+        Entry("poll", "which mount's socket has a request, for a gofer serving several"),
         # --- walking and reading the tree
         Entry("openat", "walking one component at a time (O_PATH|O_NOFOLLOW), opening files",
               Rule() if writable else allow_if(masked(2, O_ACCMODE | O_CREAT | O_TRUNC, 0))),
@@ -98,38 +76,30 @@ def gofer_entries(*, writable: bool, pid: int) -> list[Entry]:
         Entry("lseek", "rewinding a directory before reading it"),
         Entry("readlinkat", "Treadlink"),
         Entry("fstatfs", "Tstatfs"),
-        Entry("read", "reading the socket, the wake-up channel and files"),
-        Entry("pread64", "Tread, in a worker thread"),
-        Entry("write", "logging to stderr (the pipe the Sentry reads), waking trio"),
+        Entry("read", "reading files (os.read)"),
+        Entry("pread64", "Tread"),
+        Entry("write", "logging to stderr (the pipe the Sentry reads)"),
         Entry("close", "Tclunk and every temporary fd"),
         Entry("fcntl", "fd flags (non-blocking, close-on-exec), os.dup",
               allow_if(*one_of(1, (F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC)))),
-        Entry("ioctl", "FIONBIO: trio makes its sockets non-blocking", allow_if(eq32(1, FIONBIO))),
-        Entry("prctl", "a worker thread takes its name (PR_SET_NAME); nothing else", allow_if(eq32(0, _PR_SET_NAME))),
+        Entry("ioctl", "FIONBIO: os.set_blocking, as an opened file drops the O_NONBLOCK it was opened with",
+              allow_if(eq32(1, FIONBIO))),
         Entry("fsync", "Tfsync (the Sentry may sync a file it only read)"),
         Entry("fdatasync", "Tfsync with datasync"),
         Entry("fgetxattr", "Txattrget (user.* only, checked before)"),
         Entry("flistxattr", "Txattrlist"),
-        # --- Python, glibc and worker threads
-        Entry("mmap", "the allocator and thread stacks; never executable memory", allow_if(_NO_EXEC)),
-        Entry("mprotect", "thread stack guard pages; never executable", allow_if(_NO_EXEC)),
+        # --- Python and glibc
+        Entry("mmap", "the allocator; never executable memory", allow_if(_NO_EXEC)),
+        Entry("mprotect", "the allocator; never executable", allow_if(_NO_EXEC)),
         Entry("munmap", "the allocator"),
         Entry("madvise", "the allocator returns memory"),
         Entry("brk", "the allocator"),
         Entry("mremap", "the allocator grows large buffers"),
-        Entry("futex", "locks between the event loop and worker threads"),
-        Entry("clone", "worker threads for reads, writes and directories; threads only", allow_if(_THREAD)),
-        Entry("clone3", "glibc tries it first; ENOSYS makes it use clone, whose flags the filter sees",
-              Rule(errno_action(errno.ENOSYS))),
-        Entry("set_robust_list", "a new thread registers its robust futexes"),
-        Entry("rseq", "a new thread registers its restartable sequences"),
-        Entry("exit", "a worker thread ends"),
         Entry("exit_group", "the gofer ends"),
         Entry("rt_sigaction", "the SIGSYS report, and Python's signal handling"),
-        Entry("rt_sigprocmask", "threads start with signals blocked"),
+        Entry("rt_sigprocmask", "signal.raise_signal blocks signals around its tgkill (the trap report)"),
         Entry("rt_sigreturn", "returning from a signal handler"),
         Entry("getpid", "every log record asks it (the trap report is one)"),
-        Entry("gettid", "a worker thread names itself"),
         Entry("kill", "ending itself with SIGSYS after a trap; only itself", allow_if(eq32(0, pid))),
         Entry("tgkill", "signal.raise_signal; only its own threads", allow_if(eq32(0, pid))),
     ]

@@ -28,6 +28,7 @@ Use::
 from __future__ import annotations
 
 import itertools
+from array import array
 import logging
 import os
 import socket
@@ -48,8 +49,18 @@ from abi.errno import Errno
 
 log = logging.getLogger("sentrio.gofer_proxy")
 
-#: fds one receive may carry (the gofer sends at most one per reply).
-_MAX_FDS_PER_READ = 8
+#: Room for the fds one receive may carry (the gofer sends at most one per reply; each
+#: receive reads up to READ_CHUNK bytes, which may hold several replies).
+_FDS_SPACE = socket.CMSG_SPACE(64 * 4)
+
+
+def _fds_in(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
+    """The fds of a receive's SCM_RIGHTS messages, in order."""
+    fds = array("i")
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+    return list(fds)
 
 
 class _Slot:
@@ -71,13 +82,15 @@ class GoferConnection:
         self._sock = sock
         self._want_msize = msize
         self.msize = msize
-        self._stream: anyio.abc.SocketStream | None = None
+        #: Bytes of frames not yet written: a frame the socket took only part of, and any
+        #: written after it (see :meth:`_send`).
+        self._unsent = bytearray()
+        self._running = False
         self._decoder = p.Decoder(p.Direction.REPLY, msize)
         self._slots: dict[int, _Slot] = {}
         self._fds: deque[int] = deque()
         self._tags = itertools.count(1)
         self._fid_counter = itertools.count(1)
-        self._send_lock = anyio.Lock()
         self._tg: anyio.abc.TaskGroup | None = None
         self.dead: str | None = None  # why the connection died, once it has
 
@@ -93,8 +106,8 @@ class GoferConnection:
         Start it with ``await task_group.start(conn.run)``. Fails with Errno(EIO) if the gofer
         refuses the version.
         """
-        if self._stream is None:  # (a reconnecting connection made its spares' streams already)
-            self._stream = await anyio.abc.UNIXSocketStream.from_socket(self._sock)
+        self._sock.setblocking(False)
+        self._running = True
         async with anyio.create_task_group() as tg:
             self._tg = tg
             tg.start_soon(self._read_loop)
@@ -131,20 +144,25 @@ class GoferConnection:
     # --- the reader ------------------------------------------------------------------------
 
     async def _read_loop(self) -> None:
-        assert self._stream is not None
+        sock, decoder, fds_received = self._sock, self._decoder, self._fds
         try:
             while True:
-                data, fds = await self._stream.receive_fds(p.READ_CHUNK, _MAX_FDS_PER_READ)
-                self._fds.extend(fds)
+                try:
+                    data, ancillary, _, _ = sock.recvmsg(p.READ_CHUNK, _FDS_SPACE, socket.MSG_CMSG_CLOEXEC)
+                except BlockingIOError:
+                    await anyio.wait_readable(sock)
+                    continue
+                if ancillary:
+                    fds_received.extend(_fds_in(ancillary))
                 if not data:
-                    raise anyio.EndOfStream
-                self._decoder.feed(data)
-                for tag, msg in self._decoder:
+                    raise EOFError
+                decoder.feed(data)
+                for tag, msg in decoder:
                     self._deliver(tag, msg)
         except anyio.get_cancelled_exc_class():
             await self._die("cancelled")
             raise
-        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+        except (EOFError, OSError, anyio.ClosedResourceError):
             await self._die("the gofer closed the connection")
         except (p.ProtocolError, RuntimeError) as error:
             await self._die(f"protocol error: {error}")
@@ -179,11 +197,10 @@ class GoferConnection:
         self._slots.clear()
         while self._fds:
             os.close(self._fds.popleft())
-        if self._stream is not None:
-            with anyio.CancelScope(shield=True):
-                await self._stream.aclose()
-        else:
-            self._sock.close()
+        self._unsent.clear()
+        if self._running:
+            anyio.notify_closing(self._sock)  # wakes a task waiting to read or write it
+        self._sock.close()
 
     # --- requests --------------------------------------------------------------------------
 
@@ -234,16 +251,38 @@ class GoferConnection:
             self._tg.start_soon(self._die, why)
 
     async def _send(self, frame: bytes) -> None:
-        """Write one whole frame; shielded so a cancelled caller cannot cut a frame in half."""
-        if self._stream is None:
+        """Write one whole frame, at once when the socket takes it (a request's frame is small).
+
+        Frames never interleave: while one is part-written, later ones queue behind it in
+        :attr:`_unsent` and the caller that wrote the first part writes the rest, shielded so
+        that a cancelled caller cannot leave a frame cut in half.
+        """
+        if not self._running:
             raise Errno(EIO)
+        if self._unsent:
+            self._unsent += frame
+            return
         try:
-            with anyio.CancelScope(shield=True):
-                async with self._send_lock:
-                    await self._stream.send(frame)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            sent = self._sock.send(frame)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
             await self._die("the gofer stopped reading")
             raise Errno(EIO) from None
+        if sent == len(frame):
+            return
+        self._unsent += memoryview(frame)[sent:]
+        with anyio.CancelScope(shield=True):
+            while self._unsent and self.dead is None:
+                try:
+                    await anyio.wait_writable(self._sock)
+                    sent = self._sock.send(self._unsent)
+                except BlockingIOError:
+                    continue
+                except (OSError, anyio.ClosedResourceError):
+                    await self._die("the gofer stopped reading")
+                    raise Errno(EIO) from None
+                del self._unsent[:sent]
 
     def _abandon(self, tag: int, slot: _Slot) -> None:
         """The caller gave up on ``tag``: flush it, keeping the tag reserved until Rflush."""
@@ -601,14 +640,10 @@ class _ReconnectingGoferConnection(_LoggedGoferConnection):
         #: Set but while the connection moves to a spare.
         self._ready = anyio.Event()
         self._ready.set()
-        self._spare_streams: list[anyio.abc.SocketStream] = []
         self.reconnections = 0
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         first = True
-        # anyio checks a socket with getpeername as it wraps it, which a confined Sentry may not
-        # call: the spares' streams are made now, at mount time, before confinement.
-        self._spare_streams = [await anyio.abc.UNIXSocketStream.from_socket(sock) for _, sock, _ in self._spares]
         while True:
             async with anyio.create_task_group() as tg:
                 await tg.start(super().run)
@@ -624,13 +659,11 @@ class _ReconnectingGoferConnection(_LoggedGoferConnection):
 
     def _switch_to_spare(self) -> None:
         process, sock, log_fd = self._spares.pop(0)
-        stream = self._spare_streams.pop(0)
         log.warning("gofer[%d] is gone (%s): moving its connection to gofer[%d]", self._pid, self.dead, process.pid)
         if self._current is not None:
             self._retired.append(self._current)
         self._current = process
         self._sock, self._log_fd, self._pid = sock, log_fd, process.pid
-        self._stream = stream
         self._decoder = p.Decoder(p.Direction.REPLY, self._want_msize)
         self._fds.clear()
         self.msize = self._want_msize
@@ -716,8 +749,6 @@ class _ReconnectingGoferConnection(_LoggedGoferConnection):
 
     async def aclose(self) -> None:
         await super().aclose()
-        for stream in self._spare_streams:
-            await stream.aclose()
         for process, sock, log_fd in self._spares:
             sock.close()  # the spare sees EOF and exits
             if log_fd is not None:

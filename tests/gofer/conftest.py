@@ -57,10 +57,14 @@ async def inprocess(nursery: trio.Nursery) -> AsyncIterator[Starter]:
 
 
 async def _serve_then_close(sock: socket.socket, root_fd: int, writable: bool, donate: bool) -> None:
-    try:
-        await serve(sock, root_fd, writable=writable, donate_fds=donate)
-    finally:
-        os.close(root_fd)
+    """The blocking server on a thread of its own; it ends when the client closes (EOF)."""
+    def serve_then_close() -> None:
+        try:
+            serve(sock, root_fd, writable=writable, donate_fds=donate)
+        finally:
+            os.close(root_fd)
+
+    await trio.to_thread.run_sync(serve_then_close, abandon_on_cancel=True)
 
 
 @pytest.fixture

@@ -175,7 +175,13 @@ async def test_the_server_itself_refuses_writes_to_a_read_only_mount(nursery: tr
         ours, theirs = socket.socketpair()
         served.append((theirs, os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), writable))
         conns.append(GoferConnection(ours))
-    nursery.start_soon(serve_mounts, served)
+    done = trio.Event()
+
+    async def serve() -> None:
+        await trio.to_thread.run_sync(serve_mounts, served, abandon_on_cancel=True)
+        done.set()
+
+    nursery.start_soon(serve)
     for conn in conns:
         await nursery.start(conn.run)
     await expect_errno(EROFS, create(conns[0], b"new"))
@@ -183,6 +189,8 @@ async def test_the_server_itself_refuses_writes_to_a_read_only_mount(nursery: tr
     assert not (a / "new").exists() and (b / "new").exists()
     for conn in conns:
         await conn.aclose()
+    with trio.fail_after(10):
+        await done.wait()  # every connection saw EOF
     for _, fd, _ in served:
         os.close(fd)
 
