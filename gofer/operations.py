@@ -42,6 +42,26 @@ _TREE_DIRECTORIES = 2048
 
 
 
+#: The qid of a name Topenmany could not open.
+_NO_QID = p.Qid(0, 0, 0)
+
+
+def _open_regular(directory: int, name: bytes, flags: int) -> tuple[int, os.stat_result]:
+    """Open the regular file ``name`` of ``directory`` with ``flags``, never following a
+    symbolic link (ELOOP) nor blocking on a fifo (O_NONBLOCK, dropped once the file is known
+    to be regular); anything but a regular file is EISDIR (a directory) or EPERM, as Tlopen's."""
+    fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK, dir_fd=directory)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise oserror(errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EPERM)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
 def _walk_directories(start: int, names: list[p.Name]) -> int:
     """An O_PATH fd of the directory ``names`` lead to from ``start``, walked one directory
     at a time without following a symbolic link; ``start`` itself for no names."""
@@ -64,6 +84,14 @@ class Donation(NamedTuple):
 
     reply: Any
     fd: int | None
+
+
+class Donations(NamedTuple):
+    """A reply and the host fds that travel beside it, in order (the server closes them once
+    sent)."""
+
+    reply: Any
+    fds: list[int]
 
 
 def _wants_write(flags: int) -> bool:
@@ -366,6 +394,40 @@ class Operations:
             self.fids.clunk(msg.newfid)
         reply = opened.reply
         return Donation(p.Rwalkopen(reply.qid, reply.iounit, reply.fd_follows), opened.fd)
+
+    def openmany(self, msg: p.Topenmany) -> Donations:
+        """Open each of ``names`` in the directory ``path`` leads to, for its fd only: what
+        Twalkopen with NOFID does for one name, for up to OPEN_MANY names at once. A name that
+        cannot be opened (missing, not a regular file, refused by the host) fails alone."""
+        if not self.donate_fds or len(msg.names) > p.OPEN_MANY:
+            raise oserror(errno.EINVAL)
+        flags = msg.flags & _OPEN_KEEP
+        if _wants_write(flags):
+            self._require_writable()
+        base = self.fids.get(msg.fid).path_fd
+        directory = _walk_directories(base, msg.path)
+        errnos: list[int] = []
+        qids: list[p.Qid] = []
+        fds: list[int] = []
+        try:
+            for name in msg.names:
+                try:
+                    fd, st = _open_regular(directory, name, flags)
+                except OSError as error:
+                    errnos.append(error.errno or errno.EIO)
+                    qids.append(_NO_QID)
+                else:
+                    fds.append(fd)
+                    errnos.append(0)
+                    qids.append(self.inodes.qid(st))
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        finally:
+            if directory != base:
+                os.close(directory)
+        return Donations(p.Ropenmany(errnos, qids), fds)
 
     def lcreate(self, msg: p.Tlcreate) -> Donation:
         """Create and open ``name`` in directory ``fid``; ``fid`` then names the new file."""

@@ -21,7 +21,8 @@ What differs from wire 9P, and why:
   (the Sentry's metadata cache, docs/caching.md).
 * ``Rlopen``/``Rlcreate``/``Rwalkopen`` have an ``fd_follows`` flag: when it is true a host fd for the opened
   regular file travels beside that reply's bytes (``SCM_RIGHTS``), and the receiver pairs it
-  with the reply. Fds are sent in reply order, so a FIFO of received fds suffices.
+  with the reply; ``Ropenmany`` carries one fd per name whose errno is 0 (:func:`fds_following`).
+  Fds are sent in reply order, so a FIFO of received fds suffices.
 * Times are integer nanoseconds; attributes and qids are nested arrays.
 
 Validation is strict because the Sentry must never trust the gofer, nor the gofer the Sentry:
@@ -52,6 +53,8 @@ READ_CHUNK = 256 << 10
 U32_MAX = (1 << 32) - 1
 #: The fid that names nothing (9P's NOFID): in Twalkopen, "keep no fid".
 NOFID = U32_MAX
+#: The most names one Topenmany opens (so its fds fit beside one reply).
+OPEN_MANY = 32
 
 # Qid types (9P): what kind of file a qid names.
 QTDIR = 0x80
@@ -640,6 +643,29 @@ class Rreaddirtree(NamedTuple):
     below: list[Sublisting]
 
 
+@message(136)
+class Topenmany(NamedTuple):
+    """Open several files of one directory for their fds only, keeping no fid: each of
+    ``names`` in the directory ``path`` leads to from ``fid`` (walked one directory at a time,
+    never through a symbolic link), with ``flags`` and Tlopen's rules; at most
+    :data:`OPEN_MANY` names. The Sentry opens ahead what a reader of a directory will open next."""
+
+    fid: int
+    path: list[Name]
+    names: list[Name]
+    flags: int
+
+
+@message(137)
+class Ropenmany(NamedTuple):
+    """Per name of the request, in order: the errno its open failed with, or 0 and its qid in
+    ``qids`` (a failed one's qid is zeros). The fds of those opened travel beside the reply,
+    in the same order."""
+
+    errnos: list[int]
+    qids: list[Qid]
+
+
 # --- extended attributes: the user.* namespace of the host's files (codes from 200, clear of the
 # --- 9P2000.L numbers and of this protocol's own extensions above) ---------------------------------
 
@@ -699,6 +725,13 @@ class Rxattrremove(NamedTuple):
 REPLY_TO: dict[type, type] = {
     MESSAGES[code]: MESSAGES[code + 1] for code in MESSAGES if code % 2 == 0
 }
+
+
+def fds_following(reply: Any) -> int:
+    """How many host fds travel beside ``reply``."""
+    if type(reply) is Ropenmany:
+        return reply.errnos.count(0)
+    return 1 if getattr(reply, "fd_follows", False) else 0
 
 
 class Invalid(NamedTuple):

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gofer import protocol as p
-from gofer.operations import Donation, Operations
+from gofer.operations import Donation, Donations, Operations
 
 log = logging.getLogger("sentrio.gofer")
 
@@ -96,11 +96,11 @@ class Connection:
     def _answer(self, tag: int, msg: Any) -> None:
         handler = self._handlers.get(type(msg))
         if handler is not None:
-            reply, fd = self._call(handler, msg)
+            reply, fds = self._call(handler, msg)
             try:
-                self._send(tag, reply, fd)
+                self._send(tag, reply, fds)
             finally:
-                if fd is not None:
+                for fd in fds:
                     os.close(fd)
         elif isinstance(msg, p.Invalid):
             self._send(tag, p.Rlerror(msg.errno))
@@ -119,26 +119,29 @@ class Connection:
         return p.Rversion(self.ops.msize, p.VERSION)
 
     @staticmethod
-    def _call(handler: _Handler, msg: Any) -> tuple[Any, int | None]:
-        """Run one handler; turn host errors into Rlerror and bugs into EIO (logged)."""
+    def _call(handler: _Handler, msg: Any) -> tuple[Any, list[int]]:
+        """Run one handler: its reply and the fds to send beside it; host errors become
+        Rlerror and bugs EIO (logged)."""
         try:
             result = handler(msg)
         except OSError as error:
-            return p.Rlerror(error.errno or errno.EIO), None
+            return p.Rlerror(error.errno or errno.EIO), []
         except (OverflowError, ValueError):  # a number the host cannot take
-            return p.Rlerror(errno.EINVAL), None
+            return p.Rlerror(errno.EINVAL), []
         except Exception:
             log.exception("gofer bug serving %r", msg)
-            return p.Rlerror(errno.EIO), None
+            return p.Rlerror(errno.EIO), []
         if type(result) is Donation:
-            return result.reply, result.fd
-        return result, None
+            return result.reply, [] if result.fd is None else [result.fd]
+        if type(result) is Donations:
+            return result.reply, result.fds
+        return result, []
 
-    def _send(self, tag: int, reply: Any, fd: int | None = None) -> None:
-        """Write one whole frame, and the fd beside its first byte."""
+    def _send(self, tag: int, reply: Any, fds: list[int] | None = None) -> None:
+        """Write one whole frame, and the fds beside its first byte."""
         frame = p.encode(reply, tag)
-        if fd is not None:
-            rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array("i", [fd]))]
+        if fds:
+            rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array("i", fds))]
             sent = self.sock.sendmsg([frame], rights)
             if sent < len(frame):
                 self.sock.sendall(memoryview(frame)[sent:])

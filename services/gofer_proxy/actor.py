@@ -182,6 +182,11 @@ class GoferProxy(GoferContract):
         return await self._conn(mount).lopen(fid, flags)
 
     @operation
+    async def open_many(self, mount: int, fid: int, path: Sequence[bytes], names: Sequence[bytes],
+                        flags: int) -> list[tuple[p.Qid, int] | int]:
+        return await self._conn(mount).open_many(fid, path, names, flags)
+
+    @operation
     async def lcreate(self, mount: int, dfid: int, name: bytes, flags: int, mode: int, uid: int,
                       gid: int) -> tuple[p.Qid, int | None]:
         return await self._conn(mount).lcreate(dfid, name, flags, mode, uid, gid)

@@ -64,14 +64,14 @@ def _fds_in(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
 
 
 class _Slot:
-    """One outstanding request: where its reply (and donated fd) lands."""
+    """One outstanding request: where its reply (and the fds donated beside it) lands."""
 
-    __slots__ = ("event", "reply", "fd", "abandoned")
+    __slots__ = ("event", "reply", "fds", "abandoned")
 
     def __init__(self) -> None:
         self.event = anyio.Event()
         self.reply: Any = None  # None after the event: the connection died
-        self.fd: int | None = None
+        self.fds: list[int] = []
         self.abandoned = False  # the caller was cancelled; a Tflush is on its way
 
 
@@ -171,17 +171,16 @@ class GoferConnection:
         slot = self._slots.get(tag)
         if slot is None:
             raise p.ProtocolError(f"reply for tag {tag}, which has no request outstanding")
-        fd: int | None = None
-        if getattr(msg, "fd_follows", False):
-            if not self._fds:
-                raise p.ProtocolError(f"{type(msg).__name__} promised an fd that did not come")
-            fd = self._fds.popleft()
+        count = p.fds_following(msg)
+        if count > len(self._fds):
+            raise p.ProtocolError(f"{type(msg).__name__} promised {count} fds that did not come")
+        fds = [self._fds.popleft() for _ in range(count)]
         if slot.abandoned:
-            if fd is not None:
+            for fd in fds:
                 os.close(fd)
             return
         del self._slots[tag]
-        slot.reply, slot.fd = msg, fd
+        slot.reply, slot.fds = msg, fds
         slot.event.set()
 
     async def _die(self, why: str) -> None:
@@ -212,6 +211,11 @@ class GoferConnection:
         return reply
 
     async def _roundtrip(self, msg: Any) -> tuple[Any, int | None]:
+        """Send ``msg``: its reply and the fd donated beside it (for a reply that carries one)."""
+        reply, fds = await self._roundtrip_fds(msg)
+        return reply, fds[0] if fds else None
+
+    async def _roundtrip_fds(self, msg: Any) -> tuple[Any, list[int]]:
         try:
             p.check_names(msg)  # refuse a bad name before taking a tag
         except p.InvalidName:
@@ -225,8 +229,16 @@ class GoferConnection:
         except BaseException:
             if not slot.event.is_set():
                 self._abandon(tag, slot)
+            else:  # answered, but the caller is gone
+                for fd in slot.fds:
+                    os.close(fd)
             raise
-        return self._check(msg, slot.reply), slot.fd
+        try:
+            return self._check(msg, slot.reply), slot.fds
+        except BaseException:
+            for fd in slot.fds:
+                os.close(fd)
+            raise
 
     def _new_slot(self) -> tuple[int, _Slot]:
         while True:
@@ -343,6 +355,19 @@ class GoferConnection:
         """Walk ``names`` from ``fid`` to ``newfid`` and open it: its qid and the donated fd."""
         reply, fd = await self._roundtrip(p.Twalkopen(fid, newfid, list(names), flags))
         return reply.qid, fd
+
+    async def open_many(self, fid: int, path: Sequence[bytes], names: Sequence[bytes],
+                        flags: int) -> list[tuple[p.Qid, int] | int]:
+        """Open each of ``names`` in the directory ``path`` leads to from ``fid``, for its fd
+        only: per name, its qid and the donated fd (the caller's to close), or its errno."""
+        reply, fds = await self._roundtrip_fds(p.Topenmany(fid, list(path), list(names), flags))
+        if len(reply.errnos) != len(names) or len(reply.qids) != len(names):
+            for fd in fds:
+                os.close(fd)
+            self._kill("Ropenmany answers another number of names")
+            raise Errno(EIO)
+        donated = iter(fds)
+        return [(qid, next(donated)) if code == 0 else code for code, qid in zip(reply.errnos, reply.qids)]
 
     async def getattr(self, fid: int) -> tuple[p.Qid, p.Attr]:
         reply = await self.request(p.Tgetattr(fid, p.GETATTR_BASIC))
@@ -675,14 +700,14 @@ class _ReconnectingGoferConnection(_LoggedGoferConnection):
         seen and walks on from them. A fid whose file is gone stays unknown (its calls fail)."""
         try:
             for fid in self._roots:
-                await GoferConnection._roundtrip(self, p.Tattach(fid, ""))
+                await GoferConnection._roundtrip_fds(self, p.Tattach(fid, ""))
         except Errno:
             await self._die("the spare gofer refused to attach")
             self._spares.clear()  # (and its fellows would too)
             return
         for fid, (root, names) in sorted(self._walked.items(), key=lambda item: len(item[1][1])):
             try:
-                await GoferConnection._roundtrip(self, p.Twalk(root, fid, list(names)))
+                await GoferConnection._roundtrip_fds(self, p.Twalk(root, fid, list(names)))
             except Errno:
                 del self._walked[fid]
         self.reconnections += 1
@@ -737,10 +762,10 @@ class _ReconnectingGoferConnection(_LoggedGoferConnection):
             self._ready = anyio.Event()  # new calls wait for the spare
         await super()._die(why)
 
-    async def _roundtrip(self, msg: Any) -> tuple[Any, int | None]:
+    async def _roundtrip_fds(self, msg: Any) -> tuple[Any, list[int]]:
         if not self._ready.is_set() and not isinstance(msg, p.Tversion):
             await self._ready.wait()
-        return await super()._roundtrip(msg)
+        return await super()._roundtrip_fds(msg)
 
     async def attach(self, fid: int | None = None) -> int:
         fid = await super().attach(fid)

@@ -105,6 +105,15 @@ class GoferContract(Contract):
         raise NotImplementedError
 
     @operation
+    async def open_many(self, mount: int, fid: int, path: Sequence[bytes], names: Sequence[bytes],
+                        flags: int) -> list[tuple[p.Qid, int] | int]:
+        """Open each of ``names`` (at most :data:`~gofer.protocol.OPEN_MANY`) in the directory
+        ``path`` leads to from ``fid``, for its host fd only (no fid is kept), in one round trip:
+        per name, its qid and the donated fd (the caller's to close), or the errno its open
+        failed with. EINVAL where the gofer donates no fds."""
+        raise NotImplementedError
+
+    @operation
     async def lcreate(self, mount: int, dfid: int, name: bytes, flags: int, mode: int, uid: int,
                       gid: int) -> tuple[p.Qid, int | None]:
         """Create and open ``name`` in ``dfid`` (which then names the new file), owned by uid:gid."""

@@ -64,6 +64,33 @@ if TYPE_CHECKING:
 
 #: How many read-only host fds of image files a mount keeps open for reuse.
 READONLY_FD_CACHE = 256
+#: The most files an open-ahead opens besides the one asked for (Topenmany's bound, less one).
+OPEN_AHEAD = p.OPEN_MANY - 1
+#: How many names past the one opened an open-ahead looks at for files to open.
+OPEN_AHEAD_SCAN = 4 * OPEN_AHEAD
+#: How many directories' listing orders a mount keeps for open-ahead.
+OPEN_AHEAD_DIRECTORIES = 4
+
+
+class _DirectoryReading:
+    """Files of one listed image directory being opened in listing order (an open-ahead's
+    evidence): the names as they were listed, and where the last open was among them."""
+
+    __slots__ = ("directory", "names", "positions", "last")
+
+    def __init__(self, directory: GoferDir, name: bytes) -> None:
+        self.directory = directory
+        self.names = list(directory.children)
+        self.positions = {child: index for index, child in enumerate(self.names)}
+        #: The position of the file opened last (-1: none, or one listed since).
+        self.last = self.positions.get(name, -1)
+
+    def follows(self, name: bytes) -> bool:
+        """Whether ``name`` comes after the last file opened here (and is the new last)."""
+        position = self.positions.get(name, -1)
+        sequential = position > self.last
+        self.last = position
+        return sequential
 #: How many names (and negative entries) a mount's cache holds before the least recently used
 #: directories forget theirs (about 1 KiB each).
 CACHE_ENTRIES = 1 << 16
@@ -102,9 +129,13 @@ class GoferFs(Filesystem):
         self.shared = (access or file_access(mode)) == SHARED
         #: Whether the gofer donates host fds (else data moves by gofer.read/gofer.write).
         self.donates = True
-        #: Read-only host fds of image files opened lately, least recently used first: opening
-        #: such a file again costs a dup instead of two gofer round trips (walk and lopen).
+        #: Read-only host fds of image files opened lately, or opened ahead, least recently
+        #: used first: opening such a file costs a dup instead of a gofer round trip.
         self._readonly_fds: OrderedDict[GoferRegular, int] = OrderedDict()
+        #: The image file opened last (see :meth:`_open_ahead`), as (directory, name).
+        self._last_opened: tuple[GoferDir, bytes] | None = None
+        #: Directories whose files are being opened in order, most recent last.
+        self._readings: OrderedDict[GoferDir, _DirectoryReading] = OrderedDict()
         #: Entries cached (names from the gofer, negative entries), and the directories holding
         #: them, least recently used first.
         self.cache_entries = CACHE_ENTRIES if cache_entries is None else cache_entries
@@ -124,15 +155,77 @@ class GoferFs(Filesystem):
         """
         fd = self._readonly_fds.get(inode)
         if fd is None:
-            opened = await inode.open_lower(O_RDONLY)
-            fd = self._readonly_fds.setdefault(inode, opened)  # another task may have won the race
-            if fd != opened:
-                os.close(opened)
-            if len(self._readonly_fds) > READONLY_FD_CACHE:
-                os.close(self._readonly_fds.popitem(last=False)[1])
+            opened = await self._open_ahead(inode)
+            if opened is None:
+                opened = await inode.open_lower(O_RDONLY)
+            fd = self._keep_readonly_fd(inode, opened)
         else:
             self._readonly_fds.move_to_end(inode)
         return os.dup(fd)
+
+    def _keep_readonly_fd(self, inode: GoferRegular, opened: int) -> int:
+        """Keep ``opened`` as ``inode``'s read-only fd (unless another task kept one meanwhile:
+        that one), closing the least recently used beyond the cache's bound."""
+        fd = self._readonly_fds.setdefault(inode, opened)
+        if fd != opened:
+            os.close(opened)
+        while len(self._readonly_fds) > READONLY_FD_CACHE:
+            os.close(self._readonly_fds.popitem(last=False)[1])
+        return fd
+
+    async def _open_ahead(self, inode: GoferRegular) -> int | None:
+        """Open ``inode`` and, in the same request, the image files that follow it in its
+        directory, if the files opened there lately went in listing order (a reader of the
+        whole directory: grep -r, tar, a compiler): what a Linux page cache gives such a reader
+        for free, a gofer round trip per file, is paid once per :data:`OPEN_AHEAD` files. Only
+        under the exclusive policy, where the image does not change under the Sentry. None if
+        there is nothing to open ahead: the caller opens ``inode`` alone."""
+        if self.shared or not self.donates or inode.location is None:
+            return None
+        directory, name = inode.location
+        previous, self._last_opened = self._last_opened, inode.location
+        reading = self._readings.get(directory)
+        if reading is None:
+            if previous is None or previous[0] is not directory or not directory.listed:
+                return None  # the directory's order is taken once two files of it were opened
+            reading = self._readings[directory] = _DirectoryReading(directory, previous[1])
+            if len(self._readings) > OPEN_AHEAD_DIRECTORIES:
+                self._readings.popitem(last=False)
+        else:
+            self._readings.move_to_end(directory)
+        if not reading.follows(name):
+            return None
+        ahead = self._files_after(reading)
+        if not ahead:
+            return None
+        base, path = await directory.walk_base(1)
+        opened = await self.gofer("open_many", base, path, [name, *(child for child, _ in ahead)], O_RDONLY)
+        for (_, child), result in zip(ahead, opened[1:]):
+            if isinstance(result, int):
+                continue
+            qid, fd = result
+            if child.memfd is not None or qid.path != child.ino or child in self._readonly_fds:
+                os.close(fd)  # copied up or replaced meanwhile, or opened by another task
+            else:
+                self._keep_readonly_fd(child, fd)
+        if isinstance(opened[0], int):
+            raise Errno(opened[0])
+        return opened[0][1]
+
+    def _files_after(self, reading: _DirectoryReading) -> list[tuple[bytes, GoferRegular]]:
+        """The image files after the last one opened in ``reading``'s directory, in listing
+        order, whose bytes are still the image's and have no fd kept: at most OPEN_AHEAD."""
+        children = reading.directory.children
+        files: list[tuple[bytes, GoferRegular]] = []
+        start = reading.last + 1
+        for name in reading.names[start:start + OPEN_AHEAD_SCAN]:
+            child = children.get(name)
+            if (type(child) is GoferRegular and child.memfd is None and child.location is not None
+                    and child not in self._readonly_fds):
+                files.append((name, child))
+                if len(files) == OPEN_AHEAD:
+                    break
+        return files
 
     def forget_readonly_fd(self, inode: GoferRegular) -> None:
         """``inode`` no longer reads from the image (copied up, truncated): drop its fd."""

@@ -52,7 +52,7 @@ def test_the_schema_has_every_message_of_the_brief() -> None:
     wanted = {"version", "attach", "walk", "walkgetattr", "getattr", "setattr", "lopen", "lcreate",
               "read", "write", "readdir", "mkdir", "symlink", "readlink", "link", "mknod",
               "renameat", "unlinkat", "fsync", "statfs", "clunk", "flush",
-              "walkattrs", "readdirattr", "readdirtree", "walkopen",
+              "walkattrs", "readdirattr", "readdirtree", "walkopen", "openmany",
               "xattrget", "xattrlist", "xattrset", "xattrremove"}  # user.* attributes (issue 15)
     requests = {cls.__name__[1:] for cls in ALL if cls.direction is p.Direction.REQUEST}
     assert requests == wanted

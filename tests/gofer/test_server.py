@@ -270,3 +270,42 @@ async def test_a_tree_listing_refuses_an_empty_path_beside_the_first(inprocess, 
     with pytest.raises(Errno) as failure:
         await conn.readdir_tree(root, [[b"dir"], []], 1 << 16)
     assert failure.value.errno == errno.EINVAL
+
+
+async def test_one_request_opens_many_files_each_failing_alone(inprocess, tree: Path) -> None:
+    """Topenmany opens each name for its fd (the Sentry's open-ahead): a name that is missing,
+    a directory or a symbolic link fails with Tlopen's errno without failing the others."""
+    conn = await inprocess(tree, donate_fds=True)
+    root = await conn.attach()
+    opened = await conn.open_many(root, [], [b"hello.txt", b"dir", b"escape", b"missing", b"big"], os.O_RDONLY)
+    assert [result if isinstance(result, int) else 0 for result in opened] == [0, errno.EISDIR, errno.ELOOP,
+                                                                              errno.ENOENT, 0]
+    for result, name in ((opened[0], "hello.txt"), (opened[4], "big")):
+        assert not isinstance(result, int)
+        qid, fd = result
+        try:
+            assert qid.path == (await conn.walk_getattr(root, [name.encode()], conn.new_fid()))[0][0].path
+            assert os.pread(fd, 1 << 21, 0) == (tree / name).read_bytes()
+        finally:
+            os.close(fd)
+    [inner] = await conn.open_many(root, [b"dir"], [b"a"], os.O_RDONLY)
+    assert not isinstance(inner, int) and os.pread(inner[1], 100, 0) == b"A" * 10
+    os.close(inner[1])
+
+
+async def test_opening_many_is_bounded_read_only_and_never_through_a_link(inprocess, tree: Path) -> None:
+    conn = await inprocess(tree, donate_fds=True)
+    root = await conn.attach()
+    refusals = [
+        (errno.EINVAL, conn.open_many(root, [], [b"hello.txt"] * (p.OPEN_MANY + 1), os.O_RDONLY)),
+        (errno.EROFS, conn.open_many(root, [], [b"hello.txt"], os.O_RDWR)),
+        (errno.ENOTDIR, conn.open_many(root, [b"dirlink"], [b"a"], os.O_RDONLY)),  # no path through a link
+    ]
+    for expected, call in refusals:
+        with pytest.raises(Errno) as failure:
+            await call
+        assert failure.value.errno == expected
+    keeping = await inprocess(tree)  # a gofer that donates no fds has nothing to open them for
+    with pytest.raises(Errno) as failure:
+        await keeping.open_many(await keeping.attach(), [], [b"hello.txt"], os.O_RDONLY)
+    assert failure.value.errno == errno.EINVAL

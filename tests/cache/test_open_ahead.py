@@ -1,0 +1,106 @@
+"""A reader of a whole directory gets its files opened ahead (``open_many``), and right.
+
+Over a real gofer (our proxy, a confined gofer process), driven directly as in test_bounds.py:
+opening the files of a listed directory in listing order, as grep -r or tar do, costs a few
+requests instead of one per file; every byte read is the host's; a file changed in the sandbox
+keeps its own bytes; opens in another order, or under the shared policy, open one at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+import trio
+
+from abi.linux import O_RDONLY, O_WRONLY
+from services.vfs.overlay import OPEN_AHEAD, READONLY_FD_CACHE, GoferDir, GoferFs, GoferRegular
+from tests.cache.test_bounds import _served
+
+FILES = 100
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    if os.geteuid() != 0:
+        pytest.skip("the gofer confines itself with namespaces and chroot, which need root")
+    root = tmp_path / "tree"
+    (root / "dir" / "sub").mkdir(parents=True)
+    for i in range(FILES):
+        (root / "dir" / f"f{i:03}").write_bytes(f"file {i}\n".encode() * (i + 1))
+    (root / "dir" / "link").symlink_to("f000")
+    return root
+
+
+async def _files_in_listing_order(fs: GoferFs, root: GoferDir) -> list[tuple[bytes, GoferRegular]]:
+    fs.cache_entries = 1 << 16
+    directory = await root.lookup(b"dir")
+    assert isinstance(directory, GoferDir)
+    files = []
+    for name, _, _ in await directory.entries():
+        if name not in (b".", b".."):
+            child = await directory.lookup(name)
+            if isinstance(child, GoferRegular):
+                files.append((name, child))
+    assert len(files) == FILES
+    return files
+
+
+async def _read(inode: GoferRegular) -> bytes:
+    fd = await inode.data_fd(O_RDONLY)
+    try:
+        return os.pread(fd, 1 << 16, 0)
+    finally:
+        os.close(fd)
+
+
+async def test_a_directory_read_in_order_is_opened_a_batch_at_a_time(tree: Path, nursery: trio.Nursery) -> None:
+    fs, root, bus = await _served(nursery, tree)
+    files = await _files_in_listing_order(fs, root)
+    for name, inode in files:
+        assert await _read(inode) == (tree / "dir" / name.decode()).read_bytes()
+    opens = bus.counts.get("lopen", 0) + bus.counts.get("open_many", 0)
+    assert bus.counts.get("open_many", 0) >= 1
+    assert opens <= 2 + -(-FILES // (OPEN_AHEAD + 1)) + 1, bus.counts  # not one per file
+    assert len(fs._readonly_fds) <= READONLY_FD_CACHE
+    await bus.proxy.close()
+
+
+async def test_a_file_changed_in_the_sandbox_keeps_its_bytes(tree: Path, nursery: trio.Nursery) -> None:
+    fs, root, bus = await _served(nursery, tree)
+    files = await _files_in_listing_order(fs, root)
+    changed = files[5][1]
+    fd = await changed.data_fd(O_WRONLY)  # copied up: from now on its bytes are the Sentry's
+    os.pwrite(fd, b"sandbox\n", 0)
+    os.close(fd)
+    for name, inode in files:
+        expected = b"sandbox\n" if inode is changed else (tree / "dir" / name.decode()).read_bytes()
+        assert (await _read(inode))[:len(expected)] == expected
+    assert bus.counts.get("open_many", 0) >= 1
+    await bus.proxy.close()
+
+
+async def test_files_opened_out_of_order_are_opened_one_at_a_time(tree: Path, nursery: trio.Nursery) -> None:
+    fs, root, bus = await _served(nursery, tree)
+    files = await _files_in_listing_order(fs, root)
+    for name, inode in files[::-1][:10]:  # backwards: nothing is opened ahead
+        assert await _read(inode) == (tree / "dir" / name.decode()).read_bytes()
+    assert "open_many" not in bus.counts and bus.counts["lopen"] == 10
+    shuffled = files[10:-10]
+    random.Random(14).shuffle(shuffled)
+    for name, inode in shuffled[:20]:  # at random: never more than a request per file
+        assert await _read(inode) == (tree / "dir" / name.decode()).read_bytes()
+    assert bus.counts["lopen"] + bus.counts.get("open_many", 0) <= 30
+    await bus.proxy.close()
+
+
+async def test_the_shared_policy_opens_nothing_ahead(tree: Path, nursery: trio.Nursery) -> None:
+    """Where the host may change files (--rw), a file opened ahead could be a stale one."""
+    fs, root, bus = await _served(nursery, tree, mode="rw")
+    files = await _files_in_listing_order(fs, root)
+    for name, inode in files[:10]:
+        assert await _read(inode) == (tree / "dir" / name.decode()).read_bytes()
+    assert "open_many" not in bus.counts
+    await bus.proxy.close()
