@@ -522,14 +522,16 @@ class LowerXattrs:
     async def get_xattr(self, name: bytes) -> bytes:
         if self._through(name):
             return bytes(await self._on_lower("xattr_get", name))
-        await self._load_lower()
+        if name.startswith(b"user."):  # the image has no other (ls -l asks security.selinux of each file)
+            await self._load_lower()
         return await super().get_xattr(name)  # type: ignore[misc, no-any-return]
 
     async def set_xattr(self, name: bytes, value: bytes, flags: int) -> None:
         if self._through(name):
             await self._on_lower("xattr_set", name, value, flags)
             return
-        await self._load_lower()
+        if name.startswith(b"user."):
+            await self._load_lower()
         await super().set_xattr(name, value, flags)  # type: ignore[misc]
 
     async def list_xattrs(self) -> list[bytes]:
@@ -543,7 +545,8 @@ class LowerXattrs:
         if self._through(name):
             await self._on_lower("xattr_remove", name)
             return
-        await self._load_lower()
+        if name.startswith(b"user."):
+            await self._load_lower()
         await super().remove_xattr(name)  # type: ignore[misc]
 
 
