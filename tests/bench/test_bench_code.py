@@ -105,3 +105,21 @@ def test_wall_benchmark_reports_the_commands_time(tmp_path: Path) -> None:
     startup = by_name("startup_true")
     assert startup.measures_wall and startup.args(5) == []
     assert startup.parse("") == 0.0
+
+
+def test_the_gofer_round_trip_tool_times_each_request(tmp_path: Path) -> None:
+    """``python -m bench.gofer`` over a real gofer: a row per request, each a positive figure."""
+    import os
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0:
+        pytest.skip("the gofer confines itself with namespaces, which needs root")
+    for i in range(40):
+        (tmp_path / f"f{i}").write_text(str(i))
+    result = subprocess.run([sys.executable, "-m", "bench.gofer", str(tmp_path), "--calls", "64", "--repeat", "1"],
+                            capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 0, result.stderr
+    rows = {line.split("|")[1].strip(): float(line.split("|")[2]) for line in result.stdout.splitlines()
+            if line.startswith("| ") and not line.startswith("| request")}
+    assert set(rows) == {"getattr", "walkopen", "openmany (per file)"} and all(v > 0 for v in rows.values())
