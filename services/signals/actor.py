@@ -45,7 +45,7 @@ from kernel.bus import Bus, operation
 from abi.errno import Errno
 from services.signals.contract import SignalsContract
 from services.signals.futex import FutexTable
-from services.signals.queues import Action, ProcessSignals, ThreadSignals, next_signal
+from services.signals.queues import DEFAULT_ACTION, IGNORED_ACTION, Action, ProcessSignals, ThreadSignals, next_signal
 from services.signals.watch import PendingWatch
 
 _STOP_BITS = 0
@@ -89,7 +89,7 @@ class SignalsActor(SignalsContract):
         """A process appears: a fork copies its parent's actions, a first process has defaults."""
         process = ProcessSignals(pid)
         if parent is not None and parent in self._processes:
-            process.actions = [Action(*a.as_tuple()) for a in self._processes[parent].actions]
+            process.actions = list(self._processes[parent].actions)
         self._processes[pid] = process
 
     @operation
@@ -130,11 +130,11 @@ class SignalsActor(SignalsContract):
 
     @operation
     async def exec(self, pid: int, tid: int) -> None:
-        """execve: caught signals go back to their default; ignored ones stay ignored."""
+        """execve: caught signals go back to their default; ignored ones stay ignored, without
+        flags or mask (Linux's flush_signal_handlers clears those of every action)."""
         process = self._process(pid)
-        for action in process.actions:
-            if action.handler != SIG_IGN:
-                action.handler, action.flags, action.restorer, action.mask = SIG_DFL, 0, 0, 0
+        process.actions = [IGNORED_ACTION if action.handler == SIG_IGN else DEFAULT_ACTION
+                           for action in process.actions]
         thread = self._threads.get(tid)
         if thread is not None:
             thread.altstack = (0, 0, 0)
@@ -384,7 +384,7 @@ class SignalsActor(SignalsContract):
         if action.handler not in (SIG_DFL, SIG_IGN):
             thread.mask = (thread.mask | action.mask | (0 if action.flags & SA_NODEFER else bit)) & ~UNBLOCKABLE
             if action.flags & SA_RESETHAND:
-                process.actions[signo] = Action()
+                process.actions[signo] = DEFAULT_ACTION
         return signo, info, taken, old_mask
 
     @operation

@@ -25,9 +25,10 @@ _SYNCHRONOUS = (sigbit(Signal.SIGSEGV) | sigbit(Signal.SIGBUS) | sigbit(Signal.S
                 | sigbit(Signal.SIGTRAP) | sigbit(Signal.SIGFPE) | sigbit(Signal.SIGSYS))
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class Action:
-    """struct sigaction: handler address (or SIG_DFL/SIG_IGN), flags, restorer, mask."""
+    """struct sigaction: handler address (or SIG_DFL/SIG_IGN), flags, restorer, mask. Never
+    changed once made (a new one replaces it), so a forked process shares its parent's."""
 
     handler: int = SIG_DFL
     flags: int = 0
@@ -36,6 +37,12 @@ class Action:
 
     def as_tuple(self) -> tuple[int, int, int, int]:
         return self.handler, self.flags, self.restorer, self.mask
+
+
+#: SIG_DFL with no flags: every signal's action in a first process.
+DEFAULT_ACTION = Action()
+#: SIG_IGN with no flags: what exec leaves of an ignored signal's action.
+IGNORED_ACTION = Action(SIG_IGN)
 
 
 @dataclass(slots=True)
@@ -104,7 +111,7 @@ class ProcessSignals:
     """What a process's threads share."""
 
     pid: int
-    actions: list[Action] = field(default_factory=lambda: [Action() for _ in range(NSIG + 1)])
+    actions: list[Action] = field(default_factory=lambda: [DEFAULT_ACTION] * (NSIG + 1))
     pending: Pending = field(default_factory=Pending)
     threads: list[ThreadSignals] = field(default_factory=list)
     #: A tracer traces a thread of the process: ignored signals are queued (its tracer sees them).

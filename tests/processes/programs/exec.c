@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +38,16 @@ static void *exec_from_thread(void *arg) {
     exit(101);
 }
 
+static void caught(int signo) { (void)signo; }
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
+    /* exec keeps an ignored signal ignored, but with no flags or mask (flush_signal_handlers) */
+    struct sigaction ignore = {.sa_handler = SIG_IGN, .sa_flags = SA_RESTART}, handle = {.sa_handler = caught};
+    sigaddset(&ignore.sa_mask, SIGTERM);
+    sigaction(SIGUSR1, &ignore, NULL);
+    handle.sa_flags = SA_RESTART | SA_NODEFER;
+    sigaction(SIGUSR2, &handle, NULL);
     if (argc > 1 && strcmp(argv[1], "thread") == 0) {
         snprintf(pidvar, sizeof pidvar, "EXPECT_PID=%d", getpid());
         pthread_t t;
