@@ -2,8 +2,9 @@
 
 Many trio tasks (every guest thread touching files) share one socket to one gofer. Each request
 gets a free tag and a slot; one reader task decodes replies and wakes the slot whose tag a reply
-carries, so each caller awaits only its own reply. A host fd the gofer donates beside an
-``Rlopen`` is paired with that reply (fds arrive in reply order).
+carries, so each caller awaits only its own reply. The host fds the gofer donates beside a reply
+(one beside an ``Rlopen``, several beside an ``Ropenmany``) are paired with it (fds arrive in
+reply order).
 
 A gofer that goes away — EOF, a crash, a malformed frame, a reply nobody asked for — fails every
 outstanding call and every later one with ``Errno(EIO)`` at once: a caller never hangs on a dead
@@ -28,12 +29,12 @@ Use::
 from __future__ import annotations
 
 import itertools
-from array import array
 import logging
 import os
 import socket
 import stat
 import subprocess
+from array import array
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -49,9 +50,9 @@ from abi.errno import Errno
 
 log = logging.getLogger("sentrio.gofer_proxy")
 
-#: Room for the fds one receive may carry (the gofer sends at most one per reply; each
-#: receive reads up to READ_CHUNK bytes, which may hold several replies).
-_FDS_SPACE = socket.CMSG_SPACE(64 * 4)
+#: Room for the fds one receive may carry: Linux hands over the fds of one send at most per
+#: receive on a stream socket, and one reply carries at most OPEN_MANY (Ropenmany).
+_FDS_SPACE = socket.CMSG_SPACE(2 * p.OPEN_MANY * 4)
 
 
 def _fds_in(ancillary: list[tuple[int, int, bytes]]) -> list[int]:

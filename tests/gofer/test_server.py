@@ -309,3 +309,25 @@ async def test_opening_many_is_bounded_read_only_and_never_through_a_link(inproc
     with pytest.raises(Errno) as failure:
         await keeping.open_many(await keeping.attach(), [], [b"hello.txt"], os.O_RDONLY)
     assert failure.value.errno == errno.EINVAL
+
+
+async def test_frames_larger_than_the_socket_buffer_never_interleave(inprocess, tmp_path: Path, tree: Path) -> None:
+    """Writes of several MiB, from tasks writing at once: each frame is part-written by the
+    socket, and those of other tasks queue behind it whole (the Sentry's end of the socket)."""
+    conn = await inprocess(tree, writable=True)
+    root = await conn.attach()
+    payloads = {name: os.urandom(3 << 20) for name in (b"big", b"hello.txt", b"private")}
+
+    async def write(name: bytes, data: bytes) -> None:
+        fid = conn.new_fid()
+        await conn.walk(root, [name], fid)
+        await conn.lopen(fid, os.O_RDWR)
+        assert await conn.write(fid, 0, data) == len(data)
+        await conn.clunk(fid)
+
+    async with trio.open_nursery() as nursery:
+        for name, data in payloads.items():
+            nursery.start_soon(write, name, data)
+    for name, data in payloads.items():
+        assert (tree / name.decode()).read_bytes()[:len(data)] == data
+    assert conn.dead is None and not conn._unsent
