@@ -15,6 +15,7 @@ import hashlib
 import os
 import stat
 import struct
+from collections.abc import Callable
 
 from gofer.protocol import QTDIR, QTFILE, QTSYMLINK, Attr, Qid
 
@@ -113,18 +114,12 @@ class FileRef:
             return os.open(".", flags | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self.path_fd)
         if self.parent_fd is None:
             raise oserror(errno.ESTALE)
-        # O_NONBLOCK so a fifo renamed in under the name cannot block the gofer.
-        fd = os.open(self.name, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK,
-                     dir_fd=self.parent_fd)
-        try:
-            if not same_file(os.fstat(fd), st):
+
+        def same_as_walked(opened: os.stat_result) -> None:
+            if not same_file(opened, st):
                 raise oserror(errno.ESTALE)
-            if not flags & os.O_NONBLOCK:
-                os.set_blocking(fd, True)
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
+
+        return open_checked(self.parent_fd, self.name, flags, same_as_walked)[0]
 
     def location(self) -> tuple[int, str | bytes]:
         """``(dir_fd, name)`` naming this file for the path-based calls (chown, utime...)."""
@@ -143,6 +138,23 @@ class FileRef:
         self.open_fd = self.parent_fd = None
         self.path_fd = -1
         self.entries = self.listing = None
+
+
+def open_checked(dir_fd: int, name: bytes, flags: int,
+                 check: Callable[[os.stat_result], None]) -> tuple[int, os.stat_result]:
+    """Open ``name`` of ``dir_fd`` with ``flags``, never following a symbolic link (ELOOP) nor
+    blocking on a fifo renamed in under the name (O_NONBLOCK until ``check``, which raises to
+    refuse it, has accepted the opened file's stat): the fd and that stat."""
+    fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK, dir_fd=dir_fd)
+    try:
+        st = os.fstat(fd)
+        check(st)
+        if not flags & os.O_NONBLOCK:
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
 
 
 class FidTable:

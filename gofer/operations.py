@@ -1,7 +1,7 @@
 """What each request means on the host: 9P2000.L operations over the fids' host fds.
 
-One method per request type, named after it. A method returns the reply (``lopen`` and
-``lcreate`` return a :class:`Donation`: the reply and the fd to send beside it) and fails by raising
+One method per request type, named after it. A method returns the reply (the opening ones
+return a :class:`Donation`: the reply and the fds to send beside it) and fails by raising
 OSError, whose errno becomes ``Rlerror``. Every method runs to completion on its connection's
 thread (:mod:`gofer.server`), so each is atomic with respect to the others. A tree listing
 (``readdirtree``) is bounded by the reply's size and a number of directories.
@@ -20,11 +20,14 @@ import os
 import stat
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 from abi.linux import AT_REMOVEDIR, PATH_MAX, RENAME_EXCHANGE, V9FS_MAGIC, dtype
 from gofer import protocol as p
-from gofer.files import WALK_FLAGS, FidTable, FileRef, InodeNumbers, attr_of, oserror, qid_type, same_file
+from gofer.files import (WALK_FLAGS, FidTable, FileRef, InodeNumbers, attr_of, open_checked, oserror, qid_type,
+                         same_file)
 
 #: renameat2(2), which Python's os module lacks (RENAME_EXCHANGE).
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -46,20 +49,10 @@ _TREE_DIRECTORIES = 2048
 _NO_QID = p.Qid(0, 0, 0)
 
 
-def _open_regular(directory: int, name: bytes, flags: int) -> tuple[int, os.stat_result]:
-    """Open the regular file ``name`` of ``directory`` with ``flags``, never following a
-    symbolic link (ELOOP) nor blocking on a fifo (O_NONBLOCK, dropped once the file is known
-    to be regular); anything but a regular file is EISDIR (a directory) or EPERM, as Tlopen's."""
-    fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK, dir_fd=directory)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise oserror(errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EPERM)
-        os.set_blocking(fd, True)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd, st
+def _regular(st: os.stat_result) -> None:
+    """Refuse what is not a regular file: EISDIR for a directory, EPERM for the rest."""
+    if not stat.S_ISREG(st.st_mode):
+        raise oserror(errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EPERM)
 
 
 def _walk_directories(start: int, names: list[p.Name]) -> int:
@@ -76,22 +69,26 @@ def _walk_directories(start: int, names: list[p.Name]) -> int:
     return fd
 
 
-class Donation(NamedTuple):
-    """A reply and the host fd that travels beside it (None: no fd).
+@contextmanager
+def _walked_directory(start: int, names: list[p.Name]) -> Iterator[int]:
+    """:func:`_walk_directories`, closing what it opened afterwards."""
+    fd = _walk_directories(start, names)
+    try:
+        yield fd
+    finally:
+        if fd != start:
+            os.close(fd)
 
-    The fd is a duplicate the server closes once sent, so a clunk racing the send is harmless.
+
+class Donation(NamedTuple):
+    """A reply and the host fds that travel beside it, in order.
+
+    The fds are the server's to close once sent (a dup where a fid keeps the file open, so a
+    clunk racing the send is harmless).
     """
 
     reply: Any
-    fd: int | None
-
-
-class Donations(NamedTuple):
-    """A reply and the host fds that travel beside it, in order (the server closes them once
-    sent)."""
-
-    reply: Any
-    fds: list[int]
+    fds: tuple[int, ...] = ()
 
 
 def _wants_write(flags: int) -> bool:
@@ -393,41 +390,38 @@ class Operations:
         if msg.newfid == p.NOFID:  # opened for the donated fd only (a dup: the fid may go)
             self.fids.clunk(msg.newfid)
         reply = opened.reply
-        return Donation(p.Rwalkopen(reply.qid, reply.iounit, reply.fd_follows), opened.fd)
+        return Donation(p.Rwalkopen(reply.qid, reply.iounit, reply.fd_follows), opened.fds)
 
-    def openmany(self, msg: p.Topenmany) -> Donations:
+    def openmany(self, msg: p.Topenmany) -> Donation:
         """Open each of ``names`` in the directory ``path`` leads to, for its fd only: what
-        Twalkopen with NOFID does for one name, for up to OPEN_MANY names at once. A name that
-        cannot be opened (missing, not a regular file, refused by the host) fails alone."""
+        Twalkopen with NOFID does for one regular file, for up to OPEN_MANY names at once. A name
+        that cannot be opened (missing, a symbolic link, not a regular file, refused by the host)
+        fails alone."""
         if not self.donate_fds or len(msg.names) > p.OPEN_MANY:
             raise oserror(errno.EINVAL)
         flags = msg.flags & _OPEN_KEEP
         if _wants_write(flags):
             self._require_writable()
-        base = self.fids.get(msg.fid).path_fd
-        directory = _walk_directories(base, msg.path)
         errnos: list[int] = []
         qids: list[p.Qid] = []
         fds: list[int] = []
-        try:
-            for name in msg.names:
-                try:
-                    fd, st = _open_regular(directory, name, flags)
-                except OSError as error:
-                    errnos.append(error.errno or errno.EIO)
-                    qids.append(_NO_QID)
-                else:
-                    fds.append(fd)
-                    errnos.append(0)
-                    qids.append(self.inodes.qid(st))
-        except BaseException:
-            for fd in fds:
-                os.close(fd)
-            raise
-        finally:
-            if directory != base:
-                os.close(directory)
-        return Donations(p.Ropenmany(errnos, qids), fds)
+        with _walked_directory(self.fids.get(msg.fid).path_fd, msg.path) as directory:
+            try:
+                for name in msg.names:
+                    try:
+                        fd, st = open_checked(directory, name, flags, _regular)
+                    except OSError as error:
+                        errnos.append(error.errno or errno.EIO)
+                        qids.append(_NO_QID)
+                    else:
+                        fds.append(fd)
+                        errnos.append(0)
+                        qids.append(self.inodes.qid(st))
+            except BaseException:
+                for fd in fds:
+                    os.close(fd)
+                raise
+        return Donation(p.Ropenmany(errnos, qids), tuple(fds))
 
     def lcreate(self, msg: p.Tlcreate) -> Donation:
         """Create and open ``name`` in directory ``fid``; ``fid`` then names the new file."""
@@ -452,8 +446,8 @@ class Operations:
 
     def _opened(self, reply: Any, ref: FileRef, st: os.stat_result) -> Donation:
         donate = self.donate_fds and stat.S_ISREG(st.st_mode)
-        fd = os.dup(ref.open_fd) if donate and ref.open_fd is not None else None
-        return Donation(reply(self.inodes.qid(st), self.iounit, fd is not None), fd)
+        fds = (os.dup(ref.open_fd),) if donate and ref.open_fd is not None else ()
+        return Donation(reply(self.inodes.qid(st), self.iounit, bool(fds)), fds)
 
     @staticmethod
     def _chown_new(fd: int, uid: int, gid: int) -> None:
@@ -569,14 +563,10 @@ class Operations:
         if not msg.paths or not all(msg.paths[1:]):  # the others name directories below fid
             raise oserror(errno.EINVAL)
         base = self.fids.get(msg.fid).path_fd
-        first = _walk_directories(base, msg.paths[0])
-        try:
+        with _walked_directory(base, msg.paths[0]) as first:
             listing = self._list_attrs(first)
             page, last, budget = self._attr_page(listing, 0, min(msg.count, self.iounit))
             below = self._below(base, first, listing, msg.paths[1:], budget) if last else []
-        finally:
-            if first != base:
-                os.close(first)
         return p.Rreaddirtree(page, last, below)
 
     def _directory_to_list(self, msg: p.Treaddirattr) -> int:

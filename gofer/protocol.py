@@ -647,8 +647,9 @@ class Rreaddirtree(NamedTuple):
 class Topenmany(NamedTuple):
     """Open several files of one directory for their fds only, keeping no fid: each of
     ``names`` in the directory ``path`` leads to from ``fid`` (walked one directory at a time,
-    never through a symbolic link), with ``flags`` and Tlopen's rules; at most
-    :data:`OPEN_MANY` names. The Sentry opens ahead what a reader of a directory will open next."""
+    never through a symbolic link), with ``flags`` and Tlopen's rules for a regular file (a
+    directory is EISDIR here); at most :data:`OPEN_MANY` names. The Sentry opens ahead what a
+    reader of a directory will open next."""
 
     fid: int
     path: list[Name]

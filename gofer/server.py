@@ -31,14 +31,14 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import socket
 import select
+import socket
 from array import array
 from collections.abc import Callable
 from typing import Any
 
 from gofer import protocol as p
-from gofer.operations import Donation, Donations, Operations
+from gofer.operations import Donation, Operations
 
 log = logging.getLogger("sentrio.gofer")
 
@@ -132,9 +132,7 @@ class Connection:
             log.exception("gofer bug serving %r", msg)
             return p.Rlerror(errno.EIO), []
         if type(result) is Donation:
-            return result.reply, [] if result.fd is None else [result.fd]
-        if type(result) is Donations:
-            return result.reply, result.fds
+            return result.reply, list(result.fds)
         return result, []
 
     def _send(self, tag: int, reply: Any, fds: list[int] | None = None) -> None:
