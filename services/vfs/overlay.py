@@ -51,6 +51,7 @@ from abi.linux import (
     S_IFMT,
     S_IFREG,
     V9FS_MAGIC,
+    XATTR_USER_PREFIX,
 )
 from gofer import protocol as p
 from kernel.bus import Bus
@@ -70,6 +71,24 @@ OPEN_AHEAD = p.OPEN_MANY - 1
 OPEN_AHEAD_SCAN = 4 * OPEN_AHEAD
 #: How many directories' listing orders a mount keeps for open-ahead.
 OPEN_AHEAD_DIRECTORIES = 4
+#: How many names (and negative entries) a mount's cache holds before the least recently used
+#: directories forget theirs (about 1 KiB each).
+CACHE_ENTRIES = 1 << 16
+#: The most names one walk request carries.
+WALK_AHEAD = 64
+#: A directory listed by a walker (:meth:`GoferDir._in_a_tree_walk`) brings, in the same
+#: request, up to this many bytes of entries (~6000) of the directories the walker reads next:
+#: up to this many others it has seen but not read, found in a search of at most this many
+#: cached directories, and those below them all.
+TREE_LISTING_BYTES = 1 << 20
+TREE_OTHER_DIRECTORIES = 256
+TREE_SEARCH_LIMIT = 4096
+#: Bytes of a reply per entry (the gofer's allowance, and a name), to size a tree listing to the
+#: room left in the cache; with less room than this many entries, a directory is listed alone.
+TREE_ENTRY_BYTES = 180
+TREE_LEAST_ROOM = 64
+#: The most bytes one ``gofer.read``/``gofer.write`` operation moves under ``--gofer-io=rpc``.
+RPC_CHUNK = 16 << 20
 
 
 class _DirectoryReading:
@@ -91,24 +110,6 @@ class _DirectoryReading:
         sequential = position > self.last
         self.last = position
         return sequential
-#: How many names (and negative entries) a mount's cache holds before the least recently used
-#: directories forget theirs (about 1 KiB each).
-CACHE_ENTRIES = 1 << 16
-#: The most names one walk request carries.
-WALK_AHEAD = 64
-#: A directory listed by a walker (:meth:`GoferDir._in_a_tree_walk`) brings, in the same
-#: request, up to this many bytes of entries (~6000) of the directories the walker reads next:
-#: up to this many others it has seen but not read, found in a search of at most this many
-#: cached directories, and those below them all.
-TREE_LISTING_BYTES = 1 << 20
-TREE_OTHER_DIRECTORIES = 256
-TREE_SEARCH_LIMIT = 4096
-#: Bytes of a reply per entry (the gofer's allowance, and a name), to size a tree listing to the
-#: room left in the cache; with less room than this many entries, a directory is listed alone.
-TREE_ENTRY_BYTES = 180
-TREE_LEAST_ROOM = 64
-#: The most bytes one ``gofer.read``/``gofer.write`` operation moves under ``--gofer-io=rpc``.
-RPC_CHUNK = 16 << 20
 
 
 class GoferFs(Filesystem):
@@ -204,10 +205,10 @@ class GoferFs(Filesystem):
             if isinstance(result, int):
                 continue
             qid, fd = result
-            if child.memfd is not None or qid.path != child.ino or child in self._readonly_fds:
-                os.close(fd)  # copied up or replaced meanwhile, or opened by another task
+            if child.memfd is not None or qid.path != child.ino:
+                os.close(fd)  # copied up or replaced meanwhile
             else:
-                self._keep_readonly_fd(child, fd)
+                self._keep_readonly_fd(child, fd)  # (which closes it if another task kept one)
         if isinstance(opened[0], int):
             raise Errno(opened[0])
         return opened[0][1]
@@ -486,7 +487,7 @@ class LowerXattrs:
         return _lower_backed(self)  # type: ignore[arg-type]
 
     def _through(self, name: bytes | None) -> bool:
-        return self.gfs.rw and self._lower() and (name is None or name.startswith(b"user."))
+        return self.gfs.rw and self._lower() and (name is None or name.startswith(XATTR_USER_PREFIX))
 
     async def _on_lower(self, op: str, *args: Any) -> Any:
         """Gofer operation ``op`` on the image's file (a directory's own fid, else a walked one)."""
@@ -501,8 +502,13 @@ class LowerXattrs:
         finally:
             await self.gfs.clunk_later(fid)
 
-    async def _load_lower(self) -> None:
+    async def _load_lower(self, name: bytes | None = None) -> None:
+        """Bring the image's user.* attributes in, before the first use of one: of ``name``,
+        or of them all (None, a listing). The gofer serves no other namespace, so a name of
+        another needs nothing from the image (``ls -l`` asks security.selinux of every file)."""
         if self.lower_xattrs_loaded or self.gfs.rw or not self._lower():
+            return
+        if name is not None and not name.startswith(XATTR_USER_PREFIX):
             return
         loaded: dict[bytes, bytes] = {}
         try:
@@ -522,31 +528,29 @@ class LowerXattrs:
     async def get_xattr(self, name: bytes) -> bytes:
         if self._through(name):
             return bytes(await self._on_lower("xattr_get", name))
-        if name.startswith(b"user."):  # the image has no other (ls -l asks security.selinux of each file)
-            await self._load_lower()
+        await self._load_lower(name)
         return await super().get_xattr(name)  # type: ignore[misc, no-any-return]
 
     async def set_xattr(self, name: bytes, value: bytes, flags: int) -> None:
         if self._through(name):
             await self._on_lower("xattr_set", name, value, flags)
             return
-        if name.startswith(b"user."):
-            await self._load_lower()
+        await self._load_lower(name)
         await super().set_xattr(name, value, flags)  # type: ignore[misc]
 
     async def list_xattrs(self) -> list[bytes]:
         await self._load_lower()
         kept = await super().list_xattrs()  # type: ignore[misc]
         if self._through(None):
-            return [name for name in kept if not name.startswith(b"user.")] + list(await self._on_lower("xattr_list"))
+            others = [name for name in kept if not name.startswith(XATTR_USER_PREFIX)]
+            return others + list(await self._on_lower("xattr_list"))
         return kept  # type: ignore[no-any-return]
 
     async def remove_xattr(self, name: bytes) -> None:
         if self._through(name):
             await self._on_lower("xattr_remove", name)
             return
-        if name.startswith(b"user."):
-            await self._load_lower()
+        await self._load_lower(name)
         await super().remove_xattr(name)  # type: ignore[misc]
 
 
