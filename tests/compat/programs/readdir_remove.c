@@ -29,15 +29,23 @@ static int number(const char *name, const char *prefix) {
     return strncmp(name, prefix, n) == 0 ? atoi(name + n) : -1;
 }
 
-static int snapshot(void) {
-    char dir[64], path[128], buffer[256];
-    snprintf(dir, sizeof dir, "/tmp/snapshot-%d", getpid());
+/* A new directory /tmp/STEM-PID (its path into dir[64]) holding COUNT empty files named
+ * file-N (N formatted by FORMAT), opened for reading. */
+static int directory_of(char *dir, const char *stem, int count, const char *format) {
+    char path[128], name[32];
+    snprintf(dir, 64, "/tmp/%s-%d", stem, getpid());
     mkdir(dir, 0700);
-    for (int i = 0; i < 100; i++) {
-        snprintf(path, sizeof path, "%s/file-%d", dir, i);
+    for (int i = 0; i < count; i++) {
+        snprintf(name, sizeof name, format, i);
+        snprintf(path, sizeof path, "%s/file-%s", dir, name);
         close(open(path, O_CREAT | O_WRONLY, 0600));
     }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    return open(dir, O_RDONLY | O_DIRECTORY);
+}
+
+static int snapshot(void) {
+    char dir[64], path[128], buffer[256];
+    int fd = directory_of(dir, "snapshot", 100, "%d");
     int returned = 0, made_returned = 0, removed_returned = 0, batches = 0;
     long got;
     while ((got = syscall(SYS_getdents64, fd, buffer, sizeof buffer)) > 0) {
@@ -85,13 +93,7 @@ int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "snapshot"))
         return snapshot();
     char dir[64], path[128];
-    snprintf(dir, sizeof dir, "/tmp/many-%d", getpid());
-    mkdir(dir, 0700);
-    for (int i = 0; i < 300; i++) {
-        snprintf(path, sizeof path, "%s/file-%03d", dir, i);
-        close(open(path, O_CREAT | O_WRONLY, 0600));
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    int fd = directory_of(dir, "many", 300, "%03d");
     char buf[256];  /* a few entries per call */
     int removed = 0;
     for (;;) {
