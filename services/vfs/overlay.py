@@ -31,6 +31,7 @@ Three modes (:class:`GoferFs`):
 from __future__ import annotations
 
 import os
+import resource
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -63,8 +64,20 @@ from services.vfs.mounts import SHARED, file_access
 if TYPE_CHECKING:
     from abi.creds import Caller
 
-#: How many read-only host fds of image files a mount keeps open for reuse.
-READONLY_FD_CACHE = 256
+#: How many read-only host fds of image files a mount keeps open for reuse: an eighth of the
+#: host fds the Sentry may hold (every pipe, socket and tmpfs file of the sandbox is one too),
+#: within these bounds. runsc's gofer mounts keep a host fd with each of up to 1 000 cached files.
+READONLY_FD_CACHE_LEAST = 256
+READONLY_FD_CACHE_MOST = 4096
+
+
+def readonly_fd_cache_size() -> int:
+    """The read-only fd cache's bound for a mount made now (after the Sentry raised its limit)."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return READONLY_FD_CACHE_MOST
+    return max(READONLY_FD_CACHE_LEAST, min(READONLY_FD_CACHE_MOST, soft // 8))
+
 #: The most files an open-ahead opens besides the one asked for (Topenmany's bound, less one).
 OPEN_AHEAD = p.OPEN_MANY - 1
 #: How many names past the one opened an open-ahead looks at for files to open.
@@ -133,6 +146,7 @@ class GoferFs(Filesystem):
         #: Read-only host fds of image files opened lately, or opened ahead, least recently
         #: used first: opening such a file costs a dup instead of a gofer round trip.
         self._readonly_fds: OrderedDict[GoferRegular, int] = OrderedDict()
+        self.readonly_fd_bound = readonly_fd_cache_size()
         #: The image file opened last (see :meth:`_open_ahead`), as (directory, name).
         self._last_opened: tuple[GoferDir, bytes] | None = None
         #: Directories whose files are being opened in order, most recent last.
@@ -170,7 +184,7 @@ class GoferFs(Filesystem):
         fd = self._readonly_fds.setdefault(inode, opened)
         if fd != opened:
             os.close(opened)
-        while len(self._readonly_fds) > READONLY_FD_CACHE:
+        while len(self._readonly_fds) > self.readonly_fd_bound:
             os.close(self._readonly_fds.popitem(last=False)[1])
         return fd
 

@@ -16,7 +16,8 @@ import pytest
 import trio
 
 from abi.linux import O_RDONLY, O_WRONLY
-from services.vfs.overlay import OPEN_AHEAD, READONLY_FD_CACHE, GoferDir, GoferFs, GoferRegular
+from services.vfs import overlay
+from services.vfs.overlay import OPEN_AHEAD, GoferDir, GoferFs, GoferRegular
 from tests.cache.test_bounds import _served
 
 FILES = 100
@@ -64,7 +65,7 @@ async def test_a_directory_read_in_order_is_opened_a_batch_at_a_time(tree: Path,
     opens = bus.counts.get("lopen", 0) + bus.counts.get("open_many", 0)
     assert bus.counts.get("open_many", 0) >= 1
     assert opens <= 2 + -(-FILES // (OPEN_AHEAD + 1)) + 1, bus.counts  # not one per file
-    assert len(fs._readonly_fds) <= READONLY_FD_CACHE
+    assert len(fs._readonly_fds) <= fs.readonly_fd_bound
     await bus.proxy.close()
 
 
@@ -104,3 +105,39 @@ async def test_the_shared_policy_opens_nothing_ahead(tree: Path, nursery: trio.N
         assert await _read(inode) == (tree / "dir" / name.decode()).read_bytes()
     assert "open_many" not in bus.counts
     await bus.proxy.close()
+
+
+async def test_files_read_again_within_the_bound_cost_no_request(tree: Path, nursery: trio.Nursery) -> None:
+    """A second pass over the tree (grep -r twice, a rebuild) dups the kept fds; past the
+    bound the least recently used fds are closed and their files opened again."""
+    fs, root, bus = await _served(nursery, tree)
+    files = await _files_in_listing_order(fs, root)
+    for _, inode in files:
+        await _read(inode)
+    opened = bus.counts["lopen"] + bus.counts["open_many"]
+    for name, inode in files:
+        assert await _read(inode) == (tree / "dir" / name.decode()).read_bytes()
+    assert bus.counts["lopen"] + bus.counts["open_many"] == opened
+    await bus.proxy.close()
+
+
+async def test_past_the_bound_the_least_recently_used_fds_are_closed(tree: Path, nursery: trio.Nursery) -> None:
+    fs, root, bus = await _served(nursery, tree)
+    fs.readonly_fd_bound = 10
+    files = await _files_in_listing_order(fs, root)
+    for _, inode in files:
+        await _read(inode)
+    assert list(fs._readonly_fds) == [inode for _, inode in files[-10:]]
+    opened = bus.counts["lopen"] + bus.counts["open_many"]
+    for name, inode in files[:10]:
+        assert await _read(inode) == (tree / "dir" / name.decode()).read_bytes()
+    assert bus.counts["lopen"] + bus.counts["open_many"] > opened
+    assert len(fs._readonly_fds) == 10
+    await bus.proxy.close()
+
+
+@pytest.mark.parametrize(("soft", "bound"), [(1024, 256), (20_000, 2_500), (1 << 20, 4096)])
+def test_the_fd_cache_is_an_eighth_of_the_fd_limit_within_bounds(
+        monkeypatch: pytest.MonkeyPatch, soft: int, bound: int) -> None:
+    monkeypatch.setattr(overlay.resource, "getrlimit", lambda resource: (soft, soft))
+    assert overlay.readonly_fd_cache_size() == bound
