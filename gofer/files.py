@@ -79,6 +79,13 @@ def attr_of(st: os.stat_result) -> Attr:
                 st.st_blksize, st.st_blocks, st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns)
 
 
+def listed_numbers(offset: int, st: os.stat_result, ino: int) -> tuple[int, ...]:
+    """A listed entry's integers in a :class:`~gofer.protocol.Listing`, ListedFile's order: the
+    cookie after it, its qid (type, version, ``ino``), then :func:`attr_of`'s attributes."""
+    return (offset, qid_type(st.st_mode), 0, ino, st.st_mode, st.st_uid, st.st_gid, st.st_nlink, st.st_rdev,
+            st.st_size, st.st_blksize, st.st_blocks, st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def same_file(a: os.stat_result, b: os.stat_result) -> bool:
     return a.st_ino == b.st_ino and a.st_dev == b.st_dev
 

@@ -26,8 +26,8 @@ from typing import Any, NamedTuple
 
 from abi.linux import AT_REMOVEDIR, PATH_MAX, RENAME_EXCHANGE, V9FS_MAGIC, dtype
 from gofer import protocol as p
-from gofer.files import (WALK_FLAGS, FidTable, FileRef, InodeNumbers, attr_of, open_checked, oserror, qid_type,
-                         same_file)
+from gofer.files import (WALK_FLAGS, FidTable, FileRef, InodeNumbers, attr_of, listed_numbers, open_checked,
+                         oserror, qid_type, same_file)
 
 #: renameat2(2), which Python's os module lacks (RENAME_EXCHANGE).
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -582,18 +582,20 @@ class Operations:
         return fid
 
     def _attr_page(self, listing: list[tuple[bytes, os.stat_result]], offset: int,
-                   budget: int) -> tuple[list[p.DirentAttr], bool, int]:
+                   budget: int) -> tuple[p.Listing, bool, int]:
         """The entries of ``listing`` from ``offset`` that fit in ``budget`` bytes; whether
         they are the last, and the budget left."""
-        page: list[p.DirentAttr] = []
-        qid = self.inodes.qid
+        names: list[p.Name] = []
+        numbers: list[int] = []
+        inode_of = self.inodes.of
         for index in range(max(offset, 0), len(listing)):
             name, st = listing[index]
             budget -= len(name) + _DIRENT_ATTR_OVERHEAD
             if budget < 0:
-                return page, False, budget
-            page.append(p.DirentAttr(qid(st), index + 1, p.Name(name), attr_of(st)))
-        return page, True, budget
+                return p.Listing(names, numbers), False, budget
+            names.append(p.Name(name))
+            numbers += listed_numbers(index + 1, st, inode_of(st.st_dev, st.st_ino))
+        return p.Listing(names, numbers), True, budget
 
     def _below(self, base: int, first: int, listing: list[tuple[bytes, os.stat_result]],
                others: list[list[p.Name]], budget: int) -> list[p.Sublisting]:

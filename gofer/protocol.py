@@ -23,7 +23,10 @@ What differs from wire 9P, and why:
   regular file travels beside that reply's bytes (``SCM_RIGHTS``), and the receiver pairs it
   with the reply; ``Ropenmany`` carries one fd per name whose errno is 0 (:func:`fds_following`).
   Fds are sent in reply order, so a FIFO of received fds suffices.
-* Times are integer nanoseconds; attributes and qids are nested arrays.
+* Times are integer nanoseconds; attributes and qids are nested arrays, except in listings:
+  a :class:`Listing` (what ``Rreaddirattr`` and ``Rreaddirtree`` carry) is two arrays, the
+  entries' names and :data:`LISTED_NUMBERS` integers per entry, so that the receiver checks a
+  whole listing with a few bulk operations instead of a dozen checks per entry.
 
 Validation is strict because the Sentry must never trust the gofer, nor the gofer the Sentry:
 the :class:`Decoder` raises :class:`ProtocolError` — and no other exception — for anything that
@@ -31,7 +34,8 @@ is not a well-formed frame of the expected direction, and bounds its buffer.
 """
 
 import enum
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from itertools import repeat
 from types import GenericAlias
 from typing import Any, NamedTuple, NewType, NoReturn, get_type_hints
 
@@ -126,6 +130,7 @@ def _exactly(kind: type) -> Callable[[Any], Any]:
 
 
 _bytes = _exactly(bytes)
+_ints_only = _exactly(int)
 
 
 def _name(value: Any) -> bytes:
@@ -133,12 +138,44 @@ def _name(value: Any) -> bytes:
 
 
 def _list_of(item: Callable[[Any], Any]) -> Callable[[Any], list[Any]]:
+    if item is _ints_only:
+        return _int_list
+    if item is _name:
+        return _name_list
+
     def check(value: Any) -> list[Any]:
         if type(value) is not list:
             raise _Malformed(f"expected array, got {type(value).__name__}")
         return [item(v) for v in value]
 
     return check
+
+
+def _int_list(value: Any) -> list[int]:
+    """An array of integers, checked at C speed (a listing carries thousands)."""
+    if type(value) is not list or (value and {*map(type, value)} != _JUST_INT):
+        raise _Malformed("expected an array of integers")
+    return value
+
+
+_NOT_NAMES = frozenset({b".", b".."})
+
+
+def _name_list(value: Any) -> list[bytes]:
+    """An array of names, checked in bulk: all ``bin``, none empty, ``.``, ``..`` or longer
+    than NAME_MAX, no ``/`` or NUL inside (one join finds both). The slow path names the bad one."""
+    if type(value) is not list:
+        raise _Malformed(f"expected array, got {type(value).__name__}")
+    if not value:
+        return value
+    if {*map(type, value)} != _JUST_BYTES:
+        raise _Malformed("expected an array of bin")
+    joined = b"/".join(value)
+    if (joined.count(b"/") != len(value) - 1 or b"\0" in joined or not _NOT_NAMES.isdisjoint(value)
+            or not all(value) or max(map(len, value)) > NAME_MAX):
+        for name in value:
+            check_name(name)
+    return value
 
 
 def _record(cls: type) -> Callable[[Any], Any]:
@@ -164,14 +201,19 @@ def _record(cls: type) -> Callable[[Any], Any]:
 
 
 _JUST_INT = {int}
+_JUST_BYTES = {bytes}
 
 
 def _checker(hint: Any) -> Callable[[Any], Any]:
     """The validator for a field annotated ``hint``."""
     if hint is Name:
         return _name
-    if hint in (int, bool, bytes, str):
+    if hint is int:
+        return _ints_only
+    if hint in (bool, bytes, str):
         return _exactly(hint)
+    if hint is Listing:
+        return _listing
     if isinstance(hint, GenericAlias) and hint.__origin__ is list:
         return _list_of(_checker(hint.__args__[0]))
     if isinstance(hint, type) and issubclass(hint, tuple) and hasattr(hint, "_fields"):
@@ -215,13 +257,72 @@ class Dirent(NamedTuple):
     name: Name
 
 
-class DirentAttr(NamedTuple):
-    """One directory entry with its file's attributes (as lstat gives them)."""
+class ListedFile(NamedTuple):
+    """One entry of a :class:`Listing`, flat: its name, the cookie that continues the listing
+    after it, its qid's fields and its file's attributes under :class:`Attr`'s names (so it
+    reads as an Attr wherever one is read)."""
 
-    qid: Qid
+    name: bytes
     offset: int
-    name: Name
-    attr: Attr
+    qid_type: int
+    qid_version: int
+    ino: int  # the qid's path: the file's inode number
+    mode: int
+    uid: int
+    gid: int
+    nlink: int
+    rdev: int
+    size: int
+    blksize: int
+    blocks: int
+    atime_ns: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @property
+    def qid(self) -> Qid:
+        return Qid(self.qid_type, self.qid_version, self.ino)
+
+    @property
+    def attr(self) -> Attr:
+        return tuple.__new__(Attr, self[5:])
+
+
+#: How many integers a Listing carries per entry: the cookie, the qid's three, the attributes.
+LISTED_NUMBERS = len(ListedFile._fields) - 1
+
+
+class Listing(NamedTuple):
+    """Directory entries with their files' attributes (as lstat gives them), column-wise: the
+    names, and :data:`LISTED_NUMBERS` integers for each, in :class:`ListedFile`'s order. The
+    decoder checks that the two agree; :meth:`files` gives the entries one tuple each."""
+
+    names: list[Name]
+    numbers: list[int]
+
+    def files(self) -> list[ListedFile]:
+        """The entries, made at C speed (no Python code runs per entry)."""
+        rows = zip(*[iter(self.numbers)] * LISTED_NUMBERS)
+        return list(map(tuple.__new__, repeat(ListedFile), map(tuple.__add__, zip(self.names), rows)))
+
+    @classmethod
+    def of(cls, files: Iterable[tuple[Any, ...]]) -> "Listing":
+        """The listing of ``files``, ListedFiles or tuples in their order."""
+        names: list[Name] = []
+        numbers: list[int] = []
+        for name, *rest in files:
+            names.append(Name(name))
+            numbers += rest
+        return cls(names, numbers)
+
+
+def _listing(value: Any) -> "Listing":
+    if type(value) is not list or len(value) != 2:
+        raise _Malformed("expected Listing: an array of names and an array of integers")
+    names, numbers = _name_list(value[0]), _int_list(value[1])
+    if len(numbers) != LISTED_NUMBERS * len(names):
+        raise _Malformed(f"a Listing of {len(names)} names needs {LISTED_NUMBERS * len(names)} integers")
+    return tuple.__new__(Listing, (names, numbers))
 
 
 class Sublisting(NamedTuple):
@@ -231,7 +332,7 @@ class Sublisting(NamedTuple):
 
     parent: int
     name: Name
-    entries: list[DirentAttr]
+    entries: Listing
 
 
 # --- messages ------------------------------------------------------------------------------------
@@ -579,7 +680,7 @@ class Treaddirattr(NamedTuple):
 
 @message(129)
 class Rreaddirattr(NamedTuple):
-    entries: list[DirentAttr]
+    entries: Listing
     last: bool  # no entries follow these: the Sentry need not ask again
 
 
@@ -638,7 +739,7 @@ class Treaddirtree(NamedTuple):
 
 @message(135)
 class Rreaddirtree(NamedTuple):
-    entries: list[DirentAttr]
+    entries: Listing
     last: bool
     below: list[Sublisting]
 

@@ -151,12 +151,12 @@ class GoferProxy(GoferContract):
 
     @operation
     async def readdir_attrs(self, mount: int, fid: int, offset: int, names: Sequence[bytes] = (),
-                            newfid: int = 0) -> tuple[list[p.DirentAttr], bool]:
+                            newfid: int = 0) -> tuple[p.Listing, bool]:
         return await self._conn(mount).readdir_attrs(fid, offset, names=names, newfid=newfid)
 
     @operation
     async def readdir_tree(self, mount: int, fid: int, paths: Sequence[Sequence[bytes]],
-                           count: int) -> tuple[list[p.DirentAttr], bool, list[p.Sublisting]]:
+                           count: int) -> tuple[p.Listing, bool, list[p.Sublisting]]:
         return await self._conn(mount).readdir_tree(fid, paths, count)
 
     @operation

@@ -338,14 +338,14 @@ class GoferConnection:
         return reply.qids, reply.attrs
 
     async def readdir_attrs(self, fid: int, offset: int = 0, count: int | None = None,
-                            names: Sequence[bytes] = (), newfid: int = 0) -> tuple[list[p.DirentAttr], bool]:
+                            names: Sequence[bytes] = (), newfid: int = 0) -> tuple[p.Listing, bool]:
         """One page of the directory ``fid`` names (or that ``names`` lead to from it, which
         ``newfid`` then names), each entry with its attributes, and whether it is the last."""
         reply = await self.request(p.Treaddirattr(fid, newfid, list(names), offset, count or self.iounit))
         return reply.entries, reply.last
 
     async def readdir_tree(self, fid: int, paths: Sequence[Sequence[bytes]],
-                           count: int) -> tuple[list[p.DirentAttr], bool, list[p.Sublisting]]:
+                           count: int) -> tuple[p.Listing, bool, list[p.Sublisting]]:
         """The first page of the directory ``paths[0]`` leads to from ``fid`` (as
         :meth:`readdir_attrs` at 0) and, when that is all of it, whole listings of the other
         directories of ``paths`` and of those below, breadth first, within ``count`` bytes."""
@@ -743,7 +743,7 @@ class _ReconnectingGoferConnection(_LoggedGoferConnection):
         return qids, attrs
 
     async def readdir_attrs(self, fid: int, offset: int = 0, count: int | None = None,
-                            names: Sequence[bytes] = (), newfid: int = 0) -> tuple[list[p.DirentAttr], bool]:
+                            names: Sequence[bytes] = (), newfid: int = 0) -> tuple[p.Listing, bool]:
         listed = await super().readdir_attrs(fid, offset, count, names, newfid)
         if names:
             self._note_walk(fid, names, newfid)

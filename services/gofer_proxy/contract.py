@@ -63,7 +63,7 @@ class GoferContract(Contract):
 
     @operation
     async def readdir_attrs(self, mount: int, fid: int, offset: int, names: Sequence[bytes] = (),
-                            newfid: int = 0) -> tuple[list[p.DirentAttr], bool]:
+                            newfid: int = 0) -> tuple[p.Listing, bool]:
         """One page of the directory ``fid`` names (walked, not opened) from ``offset`` (0, or
         the last entry's cookie), each entry with its attributes; and whether it is the last.
         With ``names``, the directory they lead to from ``fid``, which ``newfid`` then names."""
@@ -71,7 +71,7 @@ class GoferContract(Contract):
 
     @operation
     async def readdir_tree(self, mount: int, fid: int, paths: Sequence[Sequence[bytes]],
-                           count: int) -> tuple[list[p.DirentAttr], bool, list[p.Sublisting]]:
+                           count: int) -> tuple[p.Listing, bool, list[p.Sublisting]]:
         """:meth:`readdir_attrs` from 0 of the directory ``paths[0]`` leads to from ``fid``
         and, when that page is the whole directory, whole listings of the other directories of
         ``paths`` and of those below them all, breadth first, within ``count`` bytes (each

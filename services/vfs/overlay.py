@@ -80,6 +80,8 @@ def readonly_fd_cache_size() -> int:
 
 #: The most files an open-ahead opens besides the one asked for (Topenmany's bound, less one).
 OPEN_AHEAD = p.OPEN_MANY - 1
+#: The fewest inode numbers a mount's LiveInodes holds before it sweeps out the dead.
+LIVE_SWEEP_LEAST = 1024
 #: How many names past the one opened an open-ahead looks at for files to open.
 OPEN_AHEAD_SCAN = 4 * OPEN_AHEAD
 #: How many directories' listing orders a mount keeps for open-ahead.
@@ -125,6 +127,37 @@ class _DirectoryReading:
         return sequential
 
 
+class LiveInodes:
+    """Inodes by number, held weakly: those of a mount's image files still referenced anywhere.
+
+    A plain dict of weak references, the dead ones swept out whenever it has doubled since the
+    last sweep: a listing adds thousands at a time, and WeakValueDictionary's per-entry Python
+    code (a keyed reference made, a callback run at each inode's death) was a third of the
+    cost of caching a listed entry.
+    """
+
+    __slots__ = ("_refs", "_sweep_at")
+
+    def __init__(self) -> None:
+        self._refs: dict[int, weakref.ref[Inode]] = {}
+        self._sweep_at = LIVE_SWEEP_LEAST
+
+    def get(self, ino: int) -> Inode | None:
+        ref = self._refs.get(ino)
+        return None if ref is None else ref()
+
+    def add(self, ino: int, inode: Inode) -> None:
+        refs = self._refs
+        refs[ino] = weakref.ref(inode)
+        if len(refs) >= self._sweep_at:
+            self._refs = {number: ref for number, ref in refs.items() if ref() is not None}
+            self._sweep_at = max(LIVE_SWEEP_LEAST, 2 * len(self._refs))
+
+    def __len__(self) -> int:
+        """How many numbers are held (dead ones not yet swept included)."""
+        return len(self._refs)
+
+
 class GoferFs(Filesystem):
     """The image's file system, reached through gofer mount ``mount``; ``access`` overrides the
     mode's revalidation policy (:data:`~services.vfs.mounts.EXCLUSIVE` or ``SHARED``)."""
@@ -158,7 +191,7 @@ class GoferFs(Filesystem):
         self._dirs: OrderedDict[GoferDir, None] = OrderedDict()
         #: The image's files still referenced anywhere, by inode number: a name looked up again
         #: (or another hard link) finds the same inode.
-        self._live: weakref.WeakValueDictionary[int, Inode] = weakref.WeakValueDictionary()
+        self._live = LiveInodes()
         #: Fids of descriptions released (a synchronous moment), clunked at the next message.
         self._unclunked: list[int] = []
 
@@ -277,7 +310,7 @@ class GoferFs(Filesystem):
         root = GoferDir(self, attr.mode, attr.uid, attr.gid, fid=fid, ino=qid.path, nlink=attr.nlink,
                         times=_times(attr), lower=True)
         root.lower_size, root.blocks = attr.size, attr.blocks
-        self._live[qid.path] = root
+        self._live.add(qid.path, root)
         return root
 
     async def statfs(self) -> tuple[int, int, int, int, int, int]:
@@ -290,31 +323,35 @@ class GoferFs(Filesystem):
 
     # --- the cache ------------------------------------------------------------------------------
 
-    def inode_for(self, parent: GoferDir, name: bytes, qid: Any, attr: Any) -> Inode:
-        """The inode of the image's file ``parent/name``: the one still alive with its inode
-        number if there is one (an open file, a cwd, another hard link), else a new one."""
+    def inode_for(self, parent: GoferDir, name: bytes, ino: int, attr: p.Attr | p.ListedFile) -> Inode:
+        """The inode of the image's file ``parent/name``, numbered ``ino``: the one still alive
+        with that number if there is one (an open file, a cwd, another hard link), else a new one."""
         kind = attr.mode & S_IFMT
-        live = self._live.get(qid.path)
+        live = self._live.get(ino)
         if live is not None and live.kind == kind and _lower_backed(live):
             if self.shared:
                 refresh(live, attr)
                 _relocate(live, parent, name)
             return live
-        common = {"ino": qid.path, "nlink": attr.nlink, "times": _times(attr)}
+        times = (attr.atime_ns, attr.mtime_ns, attr.ctime_ns)
         inode: Inode
-        if kind == S_IFDIR:
-            inode = GoferDir(self, attr.mode, attr.uid, attr.gid, parent=parent, name=name, lower=True, **common)
+        if kind == S_IFREG:
+            inode = GoferRegular(self, attr.mode, attr.uid, attr.gid, (parent, name), attr.size,
+                                 ino=ino, nlink=attr.nlink, times=times)
+        elif kind == S_IFDIR:
+            inode = GoferDir(self, attr.mode, attr.uid, attr.gid, parent=parent, name=name, lower=True,
+                             ino=ino, nlink=attr.nlink, times=times)
             inode.lower_size = attr.size
-        elif kind == S_IFREG:
-            inode = GoferRegular(self, attr.mode, attr.uid, attr.gid, (parent, name), attr.size, **common)
         elif kind == S_IFLNK:
-            inode = GoferSymlink(self, (parent, name), attr.size, attr.uid, attr.gid, **common)
+            inode = GoferSymlink(self, (parent, name), attr.size, attr.uid, attr.gid,
+                                 ino=ino, nlink=attr.nlink, times=times)
         else:
-            inode = special_inode(self, attr.mode, attr.uid, attr.gid, attr.rdev, **common)
+            inode = special_inode(self, attr.mode, attr.uid, attr.gid, attr.rdev, ino=ino, nlink=attr.nlink,
+                                  times=times)
         inode.blocks = attr.blocks
         inode.pristine = True  # type: ignore[attr-defined]
-        if _lower_backed(inode):
-            self._live[qid.path] = inode
+        if kind in _FOUND_AGAIN:
+            self._live.add(ino, inode)
         return inode
 
     def touch(self, directory: GoferDir) -> None:
@@ -362,6 +399,11 @@ class GoferFs(Filesystem):
 
 def _times(attr: Any) -> tuple[int, int, int]:
     return (attr.atime_ns, attr.mtime_ns, attr.ctime_ns)
+
+
+#: The kinds of image file whose inodes reach the image (the others, device, FIFO and socket
+#: nodes, are the Sentry's own objects): a name listed again finds such an inode by its number.
+_FOUND_AGAIN = frozenset({S_IFREG, S_IFDIR, S_IFLNK})
 
 
 def _lower_backed(inode: Inode) -> bool:
@@ -931,7 +973,7 @@ class GoferDir(LowerXattrs, Dir):
         walked = 0
         bound = False
         for index, (qid, attr) in enumerate(zip(qids, attrs)):
-            child = directory.install(names[index], qid, attr)
+            child = directory.install(names[index], qid.path, attr)
             if child is None:
                 break
             walked += 1
@@ -948,15 +990,16 @@ class GoferDir(LowerXattrs, Dir):
             raise Errno(ENOENT)
         return walked
 
-    def install(self, name: bytes, qid: Any, attr: Any) -> Inode | None:
-        """Cache the image's entry ``name`` as the gofer reports it: its inode, or None if the
-        entry is hidden here or cached as another file (what was walked beyond it is not ours)."""
+    def install(self, name: bytes, ino: int, attr: p.Attr | p.ListedFile) -> Inode | None:
+        """Cache the image's entry ``name`` as the gofer reports it (its inode number and
+        attributes): its inode, or None if the entry is hidden here or cached as another file
+        (what was walked beyond it is not ours)."""
         if name in self.hidden:
             return None
         gfs = self.gfs
         existing = self.children.get(name)
         if existing is not None:
-            same = existing.ino == qid.path and existing.kind == attr.mode & S_IFMT
+            same = existing.ino == ino and existing.kind == attr.mode & S_IFMT
             if not gfs.shared or not _lower_backed(existing):
                 return existing if same and _lower_backed(existing) else None
             if same:
@@ -967,7 +1010,7 @@ class GoferDir(LowerXattrs, Dir):
         if name in self.negative:
             self.negative.discard(name)
             gfs.cached -= 1
-        child = gfs.inode_for(self, name, qid, attr)
+        child = gfs.inode_for(self, name, ino, attr)
         self.children[name] = child
         return child
 
@@ -1028,12 +1071,13 @@ class GoferDir(LowerXattrs, Dir):
                 else:  # another task walked it meanwhile
                     await gfs.clunk_later(walk[1])
                 fid, walk = self.fid, ()
-            for entry in page:
-                self.install(entry.name, entry.qid, entry.attr)
-                seen.add(entry.name)
-            if last or not page:
+            files = page.files()
+            for entry in files:
+                self.install(entry.name, entry.ino, entry)
+            seen.update(page.names)
+            if last or not files:
                 break
-            offset = page[-1].offset
+            offset = files[-1].offset
         if gfs.shared:  # gone from the host since they were cached
             for name, child in list(self.children.items()):
                 if name not in seen and _lower_backed(child):
@@ -1069,8 +1113,8 @@ class GoferDir(LowerXattrs, Dir):
         assert anchor.fid is not None
         page, last, below = await gfs.gofer("readdir_tree", anchor.fid, paths,
                                             min(TREE_LISTING_BYTES, room * TREE_ENTRY_BYTES))
-        for entry in page:
-            self.install(entry.name, entry.qid, entry.attr)
+        for entry in page.files():
+            self.install(entry.name, entry.ino, entry)
         if not last:
             return False
         self.listed = True
@@ -1086,10 +1130,10 @@ class GoferDir(LowerXattrs, Dir):
                 directory = _cached_subdirectory(anchor, paths[other]) if other < len(paths) else None
             directories.append(directory)
             if directory is not None and not directory.listed:
-                if gfs.cached + len(listing.entries) > gfs.cache_entries:
+                if gfs.cached + len(listing.entries.names) > gfs.cache_entries:
                     break
-                for entry in listing.entries:
-                    directory.install(entry.name, entry.qid, entry.attr)
+                for entry in listing.entries.files():
+                    directory.install(entry.name, entry.ino, entry)
                 directory.listed = True
                 gfs.touch(directory)
         await gfs.trim(self)

@@ -27,6 +27,9 @@ def strategy(hint: Any) -> st.SearchStrategy[Any]:
              bytes: st.binary(max_size=64), str: st.text(max_size=20)}
     if hint in basic:
         return basic[hint]
+    if hint is p.Listing:  # two columns that agree: a name and LISTED_NUMBERS integers per entry
+        rows = st.tuples(names, *[basic[int]] * p.LISTED_NUMBERS)
+        return st.lists(rows, max_size=5).map(p.Listing.of)
     if isinstance(hint, types.GenericAlias):
         return st.lists(strategy(hint.__args__[0]), max_size=5)
     fields = get_type_hints(hint)
@@ -88,6 +91,9 @@ def test_a_bad_name_is_refused_at_encode_and_in_replies(name: bytes) -> None:
     reply = msgpack.packb([41, 1, [[[0, 0, 1], 1, 8, name]]])
     with pytest.raises(p.ProtocolError):
         decode_all(p.Direction.REPLY, reply)
+    listing = [[b"ok", name, b"fine"], [0] * (3 * p.LISTED_NUMBERS)]
+    with pytest.raises(p.ProtocolError):
+        decode_all(p.Direction.REPLY, msgpack.packb([p.Rreaddirattr.code, 1, listing, True]))
 
 
 @pytest.mark.parametrize("frame", [
@@ -195,3 +201,35 @@ def test_truncated_frames_need_more_data(data: st.DataObject) -> None:
     frame = p.encode(data.draw(strategy(cls)), 1)
     cut = data.draw(st.integers(0, len(frame) - 1))
     assert decode_all(cls.direction, frame[:cut]) == []
+
+
+def test_a_listing_decodes_to_entries_that_read_as_qid_and_attributes() -> None:
+    """ListedFile's fields are the cookie, Qid's and Attr's, in the order the gofer writes them."""
+    attr = p.Attr(0o100644, 1, 2, 3, 4, 5, 4096, 8, 10, 20, 30)
+    qid = p.Qid(p.QTFILE, 0, 99)
+    listing = p.Listing([b"a", b"b"], [1, *qid, *attr, 2, *qid, *attr])
+    [(_, reply)] = decode_all(p.Direction.REPLY, p.encode(p.Rreaddirattr(listing, True), 1))
+    first, second = reply.entries.files()
+    assert (first.name, first.offset, first.ino, first.qid, first.attr) == (b"a", 1, 99, qid, attr)
+    assert second.name == b"b" and second.offset == 2 and second.mode == attr.mode
+    assert p.ListedFile._fields[5:] == p.Attr._fields
+
+
+@pytest.mark.parametrize("listing", [
+    [[b"a"], [0] * (p.LISTED_NUMBERS - 1)],      # one integer short
+    [[b"a"], [0] * (p.LISTED_NUMBERS + 1)],      # one too many
+    [[b"a"], [0] * (p.LISTED_NUMBERS - 1) + [True]],  # a bool is not an int
+    [[b"a"], [0] * (p.LISTED_NUMBERS - 1) + [1.5]],
+    [[b"a"], [0] * (p.LISTED_NUMBERS - 1) + [None]],
+    [["a"], [0] * p.LISTED_NUMBERS],             # a name must be bin
+    [[b"a"], [[0]] * p.LISTED_NUMBERS],
+    [[b"a"]],                                    # no numbers
+    [[b"a"], [0] * p.LISTED_NUMBERS, []],        # a third column
+    {"names": [b"a"]},
+])
+def test_a_malformed_listing_is_a_protocol_error(listing: Any) -> None:
+    with pytest.raises(p.ProtocolError):
+        decode_all(p.Direction.REPLY, msgpack.packb([p.Rreaddirattr.code, 1, listing, True]))
+    tree = [p.Rreaddirtree.code, 1, [[], []], True, [[-1, b"d", listing]]]
+    with pytest.raises(p.ProtocolError):
+        decode_all(p.Direction.REPLY, msgpack.packb(tree))
