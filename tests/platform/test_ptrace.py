@@ -108,6 +108,32 @@ async def test_a_stub_holds_only_its_page_the_vdso_and_guest_mappings(sandbox: S
     space.release()
 
 
+async def test_injections_from_many_tasks_take_turns(sandbox: Sandbox) -> None:
+    """Guest threads of one address space share its control thread: their injected calls (an
+    mmap and an munmap each, from four tasks at once) run one at a time, each with its own
+    arguments and result, whether the lock was free or not."""
+    space, _ = await _thread_running(sandbox, GETPPID_LOOP)
+    pages = 32
+
+    async def churn(task: int) -> None:
+        for round_ in range(pages):
+            address = DATA + (task * pages + round_) * 2 * 4096
+            await space.map(address, 4096, PROT_READ | PROT_WRITE, 4096 * (1 + task))
+            if round_ % 2:
+                await space.unmap(address, 4096)
+
+    async with trio.open_nursery() as nursery:
+        for task in range(4):
+            nursery.start_soon(churn, task)
+    with open(f"/proc/{space.pid}/maps") as maps:
+        starts = {int(line.split("-")[0], 16) for line in maps}
+    for task in range(4):
+        for round_ in range(pages):
+            address = DATA + (task * pages + round_) * 2 * 4096
+            assert (address in starts) == (round_ % 2 == 0), (task, round_)
+    space.release()
+
+
 async def test_seccomp_kills_a_host_syscall_from_outside_the_gadget(sandbox: Sandbox) -> None:
     """Defence in depth: if ptrace ever let a guest syscall through, the filter kills the stub."""
     from platforms.ptrace.binding import PTRACE_CONT, ptrace
