@@ -14,8 +14,10 @@ On a restart:
 * the call that crashed, and every other call still inside the old actor (*in flight*), fail
   with the policy's ``errno`` (EIO unless said otherwise); the guest sees an I/O error;
 * the new actor is made by the same factory (ours, or the ``--service`` replacement) and takes
-  over the service's route once its :meth:`~kernel.bus.Actor.serve` is ready; until then calls
-  fail with the policy's errno;
+  over the service's route once its :meth:`~kernel.bus.Actor.serve` is ready; calls made until
+  then wait for it and go to it (they do not fail: whether a later, unrelated call came before
+  the new actor was ready is a matter of scheduling, which must not decide what a guest sees;
+  once the supervisor gives up, they fail with the policy's errno);
 * its state is rebuilt where it can be (see :data:`REBUILDERS`) and lost where it cannot:
 
   ========  ===============================================================================
@@ -46,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from abi.errno import EIO, Errno
+from abi.errno import EIO, ENOSYS, Errno
 from abi.linux import Signal, signal_status
 from kernel.bus import Actor, Bus, Message, Proceed, Route
 
@@ -85,27 +87,45 @@ REBUILDERS: dict[str, Callable[[Actor, Actor], None]] = {"gofer": _rebuild_gofer
 
 
 class _Down(Actor):
-    """Stands in for a service between a crash and its replacement being ready."""
+    """Stands in for a service after a crash. While its replacement starts (``ready`` not yet
+    set) a call waits for it and then goes to whatever the route is bound to (the new actor);
+    once the supervisor gave up, or with no replacement coming, a call fails with the errno."""
 
-    def __init__(self, errno: int) -> None:
-        self._errno = errno
+    def __init__(self, route: Route, errno: int, replacing: bool) -> None:
+        self.route = route
+        self.errno = errno
+        #: Set when the replacement is bound (or will never be): waiting calls go on.
+        self.ready: trio.Event | None = trio.Event() if replacing else None
 
     def handlers(self) -> dict[str, Any]:
-        return _FailingHandlers(self._errno)
+        return _WaitingHandlers(self)
 
 
-class _FailingHandlers(dict):  # type: ignore[type-arg]
-    """Every operation name maps to a handler failing with the errno."""
+class _WaitingHandlers(dict):  # type: ignore[type-arg]
+    """Every operation name maps to a handler that waits for the replacement, or fails."""
 
-    def __init__(self, errno: int) -> None:
+    def __init__(self, down: _Down) -> None:
         super().__init__()
-        self._errno = errno
+        self._down = down
 
     def get(self, key: Any, default: Any = None) -> Any:
-        return self._fail
+        down = self._down
 
-    async def _fail(self, *args: Any) -> Any:
-        raise Errno(self._errno)
+        async def handler(*args: Any) -> Any:
+            if down.ready is None:
+                raise Errno(down.errno)
+            await down.ready.wait()
+            target = down.route.handlers.get(key)
+            if target is None:
+                raise Errno(ENOSYS)
+            return await target(*args)
+
+        return handler
+
+
+def _release_waiters(down: _Down) -> None:
+    if down.ready is not None:
+        down.ready.set()
 
 
 class RestartingSupervisor:
@@ -167,7 +187,8 @@ class RestartingSupervisor:
         log.warning("supervisor: restarting %s (restart %d)", route.name, self.restarts[route.name])
         for scope in self._in_flight[route.name]:
             scope.cancel()
-        route.bind(_Down(policy.errno))
+        down = _Down(route, policy.errno, replacing=True)
+        route.bind(down)
         from kernel.kernel import DEFAULT_SERVICES
 
         factory = self.kernel.config.services.get(route.name) or DEFAULT_SERVICES[route.name]
@@ -175,18 +196,23 @@ class RestartingSupervisor:
         rebuild = REBUILDERS.get(route.name)
         if rebuild is not None:
             rebuild(old, new)
-        self.kernel.spawn(self._serve, route, new)
+        self.kernel.spawn(self._serve, route, new, down)
 
     @staticmethod
-    async def _serve(route: Route, actor: Actor) -> None:
+    async def _serve(route: Route, actor: Actor, down: _Down) -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(actor.serve)
-            route.bind(actor)
+            if route.actor is down:  # (not if the supervisor gave up meanwhile)
+                route.bind(actor)
+            _release_waiters(down)
 
     def _give_up(self, route: Route, policy: Policy) -> None:
         self.gave_up = route.name
         log.error("supervisor: %s crashed more than %d times in %gs: giving up, ending the sandbox",
                   route.name, policy.intensity, policy.period)
-        route.bind(_Down(policy.errno))
+        waiting = route.actor
+        route.bind(_Down(route, policy.errno, replacing=False))
+        if isinstance(waiting, _Down):
+            _release_waiters(waiting)  # to the errno of the service down for good
         for process in list(self.kernel.processes.values()):
             self.kernel.spawn(process.exit, signal_status(Signal.SIGKILL))

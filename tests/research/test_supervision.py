@@ -182,3 +182,19 @@ def test_a_crashed_proc_actor_is_restarted_and_the_guest_goes_on(image: Path, tm
     result = sentrio("run", "--experiment", str(experiment), str(image))
     assert result.stdout == "1\n" and result.returncode == 0
     assert "supervisor: restarting proc (restart 1)" in result.stderr
+
+
+async def test_a_call_made_while_the_replacement_starts_waits_for_it() -> None:
+    """Only the calls in flight at the crash fail: one made before the new actor is ready (the
+    restart has not been scheduled yet) is answered by the new actor."""
+    from kernel.supervise import Policy, RestartingSupervisor
+
+    bus = Bus()
+    bus.register(Flaky())
+    async with trio.open_nursery() as nursery:
+        RestartingSupervisor(FakeKernel(nursery), {"flaky": Policy("flaky", errno=ENOENT)}).install(bus)
+        assert await bus.call("flaky", "ok") == 1
+        with pytest.raises(Errno):
+            await bus.call("flaky", "boom")
+        assert await bus.call("flaky", "ok") == 1  # at once: no other task ran since the crash
+        nursery.cancel_scope.cancel()
