@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
 from abi.creds import Caller
@@ -30,12 +31,13 @@ from abi.linux import (
     RLIMIT_STACK,
     USER_HZ,
     page_down,
+    page_up,
 )
 from abi.errno import Errno
 from kernel import determinism
 from kernel.creds import ExecCredentials, commit_exec, exec_credentials
 from kernel.errors import SentryError
-from kernel.loader.elf import LoadPlan, choose_bias, parse_elf, plan_load
+from kernel.loader.elf import ElfFile, LoadPlan, choose_bias, parse_elf, plan_load
 from kernel.loader.stack import build_initial_stack, linux_auxv
 from kernel.files import release
 from kernel.process import ThreadGroup
@@ -90,8 +92,10 @@ class ExecutableFile:
     same fast path mmap(2) of a file takes; the fd is this object's to close.
     """
 
-    def __init__(self, fd: int, stat: Stat, path: bytes, nosuid: bool) -> None:
+    def __init__(self, fd: int, stat: Stat, path: bytes, nosuid: bool, identity: Hashable | None = None) -> None:
         self.fd = fd
+        #: The identity the VFS gave its bytes, if they cannot change (see ``MapGrant``).
+        self.identity = identity
         self.stat = stat
         self.size = stat.size
         #: The path it was reached by (/proc/PID/exe), and whether its mount ignores set-id bits.
@@ -127,17 +131,60 @@ async def open_executable(kernel: Kernel, process: ThreadGroup, path: bytes, sta
     program = await bus.call("vfs", "open_exec", caller, process.root, start, path, follow)
     handle = program.opened.handle
     try:
-        fd = await bus.call("vfs", "map_file", caller, handle, PROT_READ, False)
-        if fd is None:
+        grant = await bus.call("vfs", "map_file", caller, handle, PROT_READ, False)
+        if grant is None:
             raise Errno(EACCES)
     except Errno:
         raise Errno(EACCES) from None
     finally:
         await release(bus, 0, (handle,))
-    return ExecutableFile(fd, program.stat, program.path, program.nosuid)
+    return ExecutableFile(grant.fd, program.stat, program.path, program.nosuid, grant.identity)
 
 
-async def _map_plan(mm: MemoryClient, plan: LoadPlan) -> None:
+def _load_plan(elf: ElfFile, program: ExecutableFile, bias: int) -> LoadPlan:
+    """``program``'s plan at ``bias``, its segments' bytes read, unless the file's pages are to
+    be mapped (see :func:`_map_plan`): a file whose bytes cannot change (the VFS gave it an
+    identity), each segment at the same place within a page in the file as in memory (as
+    ELF requires of every file a linker makes) and no two segments sharing a page."""
+    if program.identity is not None:
+        plan = plan_load(elf, program, bias, read_data=False)
+        if _mappable(plan):
+            return plan
+    return plan_load(elf, program, bias)
+
+
+def _mappable(plan: LoadPlan) -> bool:
+    previous_end = 0
+    for segment in plan.segments:
+        if segment.start < previous_end or (segment.data_addr - segment.file_offset) % PAGE_SIZE:
+            return False
+        previous_end = segment.end
+    return True
+
+
+async def _map_plan(mm: MemoryClient, plan: LoadPlan, program: ExecutableFile) -> None:
+    """Map the plan's segments. A segment whose bytes were not read maps the file's pages
+    copy-on-write from the MM's kept copy of the file (one copy for every process that runs
+    the program, as Linux's binfmt_elf maps the page cache), then fresh memory for the bss,
+    and zeros over the rest of the last file page when the bss begins inside it (padzero)."""
+    if all(segment.data or not segment.file_size for segment in plan.segments):
+        await _copy_plan(mm, plan)
+        return
+    for segment in plan.segments:
+        file_end = page_up(segment.data_addr + segment.file_size) if segment.file_size else segment.start
+        if segment.file_size:
+            offset = segment.file_offset - (segment.data_addr - segment.start)
+            await mm.call("mmap_file", segment.start, file_end - segment.start, segment.prot,
+                          MAP_PRIVATE | MAP_FIXED, program.fd, offset, "", None, program.identity)
+        if file_end < segment.end:
+            await mm.call("mmap", file_end, segment.end - file_end, segment.prot,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+        bss = segment.data_addr + segment.file_size
+        if segment.file_size and segment.memory_size > segment.file_size and bss % PAGE_SIZE:
+            await mm.copy_out(bss, bytes(PAGE_SIZE - bss % PAGE_SIZE), force=True)
+
+
+async def _copy_plan(mm: MemoryClient, plan: LoadPlan) -> None:
     # Map every segment before copying any data: adjacent segments may share a page, and a
     # later mapping of that page would wipe data copied for the earlier one.
     for segment in plan.segments:
@@ -162,8 +209,8 @@ async def _load_interpreter(mm: MemoryClient, kernel: Kernel, process: ThreadGro
         base = await mm.call("mmap", 0, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS)
         await mm.call("munmap", base, span)
         aligned = (base + elf.max_alignment - 1) & ~(elf.max_alignment - 1)
-        plan = plan_load(elf, interp, choose_bias(elf, aligned))
-    await _map_plan(mm, plan)
+        plan = _load_plan(elf, interp, choose_bias(elf, aligned))
+        await _map_plan(mm, plan, interp)
     return plan
 
 
@@ -175,11 +222,11 @@ async def load_program(mm: MemoryClient, kernel: Kernel, process: ThreadGroup, p
     with (for the caller to commit)."""
     with opened or await open_executable(kernel, process, path) as program:
         elf = parse_elf(program)
-        plan = plan_load(elf, program, choose_bias(elf))
-    binary = program.stat
-    exec_creds = exec_credentials(process.creds, binary.mode, binary.uid, binary.gid,
-                                  no_new_privs=process.no_new_privs, nosuid=program.nosuid)
-    await _map_plan(mm, plan)
+        plan = _load_plan(elf, program, choose_bias(elf))
+        binary = program.stat
+        exec_creds = exec_credentials(process.creds, binary.mode, binary.uid, binary.gid,
+                                      no_new_privs=process.no_new_privs, nosuid=program.nosuid)
+        await _map_plan(mm, plan, program)
     await mm.call("set_brk_base", plan.brk_start)
     entry, base = plan.entry, 0
     if elf.interpreter is not None:

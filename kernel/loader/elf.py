@@ -141,6 +141,10 @@ class Segment:
     guarantees for the bss (memsz beyond filesz). Two segments may share a page at their edges
     in exotic files; map every segment before copying any data so no copy is zeroed by a later
     mapping.
+
+    Where the bytes are in the file (``file_offset``, ``file_size``: p_offset and p_filesz) and
+    p_memsz (``memory_size``) are kept too, for a loader that maps the file's pages instead of
+    copying (a plan made without reading the data has ``data`` empty).
     """
 
     start: int
@@ -148,6 +152,9 @@ class Segment:
     prot: int
     data: bytes
     data_addr: int
+    file_offset: int = 0
+    file_size: int = 0
+    memory_size: int = 0
 
 
 @dataclass(slots=True, frozen=True)
@@ -267,12 +274,17 @@ def choose_bias(elf: ElfFile, interpreter_base: int | None = None) -> int:
     return base - elf.min_vaddr
 
 
-def _segment(ph: ProgramHeader, reader: FileReader, bias: int) -> Segment:
+def _segment(ph: ProgramHeader, reader: FileReader, bias: int, read_data: bool) -> Segment:
     addr = ph.vaddr + bias
     if addr < 0 or addr + ph.memsz > TASK_SIZE:
         raise _noexec()
-    data = _read_exact(reader, ph.filesz, ph.offset)
-    return Segment(page_down(addr), page_up(addr + ph.memsz), ph.prot, data, addr)
+    if read_data:
+        data = _read_exact(reader, ph.filesz, ph.offset)
+    elif ph.filesz and (ph.offset < 0 or ph.offset + ph.filesz > reader.size):
+        raise _noexec()  # (as _read_exact would find)
+    else:
+        data = b""
+    return Segment(page_down(addr), page_up(addr + ph.memsz), ph.prot, data, addr, ph.offset, ph.filesz, ph.memsz)
 
 
 def _phdr_vaddr(elf: ElfFile) -> int:
@@ -291,15 +303,16 @@ def _phdr_vaddr(elf: ElfFile) -> int:
     raise _noexec()
 
 
-def plan_load(elf: ElfFile, reader: FileReader, bias: int) -> LoadPlan:
+def plan_load(elf: ElfFile, reader: FileReader, bias: int, read_data: bool = True) -> LoadPlan:
     """The mappings, file bytes and auxv addresses of ``elf`` loaded at ``bias``.
 
     ``bias`` must be page-aligned (use :func:`choose_bias`); ENOEXEC if a segment would leave
     user space at that bias or the program headers are not in memory (AT_PHDR would lie).
+    Without ``read_data`` the segments say where their bytes are but do not carry them.
     """
     if bias % PAGE_SIZE:
         raise ValueError(f"load bias {bias:#x} is not page-aligned")
-    segments = tuple(_segment(ph, reader, bias) for ph in elf.loads if ph.memsz)
+    segments = tuple(_segment(ph, reader, bias, read_data) for ph in elf.loads if ph.memsz)
     entry = elf.entry + bias
     if not segments or not 0 <= entry < TASK_SIZE:
         raise _noexec()

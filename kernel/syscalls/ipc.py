@@ -194,7 +194,7 @@ async def shmat(t: Task, shmid: Int, shmaddr: Addr, shmflg: Int) -> int:
     try:
         if flags & MAP_FIXED:  # SHM_REMAP: what was there goes first
             await t.mm.call("munmap", shmaddr, size)
-        host_fd = await t.kernel.bus.call("vfs", "map_file", KERNEL_CALLER, handle, prot, True)
+        host_fd = (await t.kernel.bus.call("vfs", "map_file", KERNEL_CALLER, handle, prot, True)).fd
         try:
             addr = await t.mm.call("mmap_file", shmaddr, size, prot, flags, host_fd, 0, "SYSV",
                                    not shmflg & SHM_RDONLY)

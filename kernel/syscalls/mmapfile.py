@@ -19,13 +19,14 @@ async def map_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: i
     handle = t.process.fds.handle(fd)
     if length == 0:
         raise Errno(EINVAL)
-    host_fd = await vfs(t, "map_file", handle, prot, flags & MAP_TYPE != MAP_PRIVATE)
-    if host_fd is None:  # /dev/zero: anonymous memory, private or shared as asked
+    grant = await vfs(t, "map_file", handle, prot, flags & MAP_TYPE != MAP_PRIVATE)
+    if grant is None:  # /dev/zero: anonymous memory, private or shared as asked
         return await t.mm.call("mmap", addr, length, prot, flags | MAP_ANONYMOUS)
     shared = flags & MAP_TYPE != MAP_PRIVATE
     # A shared mapping may become writable later (mprotect) only if the file was opened for writing.
     writable = shared and await t.kernel.bus.call("vfs", "get_flags", handle) & O_ACCMODE != O_RDONLY
     try:
-        return await t.mm.call("mmap_file", addr, length, prot, flags, host_fd, offset, "", writable)
+        return await t.mm.call("mmap_file", addr, length, prot, flags, grant.fd, offset, "", writable,
+                               grant.identity)
     finally:
-        os.close(host_fd)
+        os.close(grant.fd)

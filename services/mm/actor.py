@@ -21,6 +21,7 @@ from __future__ import annotations
 import fcntl
 import os
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +94,7 @@ from abi.errno import Errno
 from platforms import AddressSpace, Context, Platform
 from services.mm.account import MemoryAccount
 from services.mm.contract import FutexId, MemoryContract
+from services.mm.filecopies import FILE_COPY_MOST, FileCopies, FileCopy
 from services.mm.memfile import MemoryFile
 from services.mm.pagecache import CachedPage, PageCache
 from services.mm.refcount import SharedRanges
@@ -128,6 +130,10 @@ MAX_LFS_FILESIZE = (1 << 63) - 1
 #: many stub mappings, and every this many bytes copied from a file.
 _CHECKPOINT_EVERY = 128
 _COPY_CHUNK = 16 << 20
+#: The flags a private file mapping may have to map a kept copy of the file (the others, such
+#: as MAP_POPULATE, MAP_LOCKED or MAP_GROWSDOWN, take the path that copies for the mapping).
+_COPY_MAP_FLAGS = (MAP_TYPE | MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_DENYWRITE | MAP_EXECUTABLE | MAP_NORESERVE
+                   | MAP_STACK)
 #: A write fault on copy-on-write memory copies this aligned window around the page (within
 #: the mapping): a guest writing a whole buffer faults once per window, not once per page.
 _COW_WINDOW = 16 * PAGE_SIZE
@@ -180,6 +186,8 @@ class MemoryManager(MemoryContract):
         self._cache = PageCache(memfile.view)
         #: Extra holders of private memory-file pages that fork shares copy-on-write.
         self._shared = SharedRanges()
+        #: Files whose bytes cannot change, read once and mapped copy-on-write (filecopies.py).
+        self._copies = FileCopies()
         self._top = platform.max_user_address
         self._mmap_base = self._top - STACK_GAP
 
@@ -359,10 +367,12 @@ class MemoryManager(MemoryContract):
 
     @operation
     async def mmap_file(self, asid: int, addr: int, length: int, prot: int, flags: int, fd: int, offset: int,
-                        name: str = "", writable: bool | None = None) -> int:
+                        name: str = "", writable: bool | None = None, identity: Hashable | None = None) -> int:
         """mmap(2) of a file's bytes, given as host ``fd`` at ``offset``.
 
-        MAP_PRIVATE: the file's bytes are read once into fresh memory-file pages (a copy).
+        MAP_PRIVATE: the file's bytes are read into fresh memory-file pages (a copy); for a
+        file the VFS gave an ``identity``, once, into a copy every such mapping shares
+        copy-on-write (see :mod:`services.mm.filecopies`).
         MAP_SHARED: the pages of the page cache, shared by every mapping of the file and
         written back (see :mod:`services.mm.pagecache`).
         """
@@ -374,6 +384,10 @@ class MemoryManager(MemoryContract):
             raise Errno(EINVAL)
         if flags & MAP_TYPE != MAP_PRIVATE:
             return await self._map_shared_file(asid, addr, length, prot, flags, fd, offset, name, writable)
+        if identity is not None and not offset % PAGE_SIZE and not flags & ~_COPY_MAP_FLAGS:
+            copy = self._file_copy(identity, fd)
+            if copy is not None:
+                return await self._map_copy(asid, addr, length, prot, anonymous, offset, copy, name)
         size = _file_size(fd)
         start = await self.mmap(asid, addr, length, prot, anonymous, name)
         space = self._space(asid)
@@ -389,6 +403,81 @@ class MemoryManager(MemoryContract):
             await trio.lowlevel.checkpoint()
         if page_up(fill) < page_up(length):
             await self._mark_past_end(self._space(asid), start + page_up(fill), start + page_up(length))
+        return start
+
+    def _file_copy(self, identity: Hashable, fd: int) -> FileCopy | None:
+        """The kept copy of the file ``identity`` names, read from ``fd`` now if there is none;
+        None if it is not to be kept (empty, too big, or no memory for it: the caller copies
+        for its mapping alone). No await: two mappings of one file never read it twice."""
+        copy = self._copies.get(identity)
+        if copy is not None:
+            return copy
+        size = _file_size(fd)
+        length = page_up(size)
+        if not 0 < size <= FILE_COPY_MOST or not self._account.try_charge_buffers(length):
+            return None
+        try:
+            offset = self._memfile.allocate(length)
+        except MemoryError:
+            self._account.uncharge_buffers(length)
+            return None
+        backing = Backing(offset, length, False)
+        backing.refs = 1  # the copy's own hold: its pages outlive every mapping of them
+        done = 0
+        try:
+            while done < size:
+                count = os.preadv(fd, [self._view[offset + done:offset + size]], done)
+                if count == 0:
+                    break  # shorter than fstat said: the rest reads as zeros, as past a file's end
+                done += count
+        except OSError:
+            self._memfile.punch(offset, length)
+            self._memfile.free(offset, length)
+            self._account.uncharge_buffers(length)
+            return None
+        copy = FileCopy(backing, size)
+        for evicted in self._copies.add(identity, copy):
+            self._let_go(evicted)
+        return copy
+
+    def _let_go(self, copy: FileCopy) -> None:
+        """A kept copy is no longer kept: its pages go once no mapping holds them."""
+        backing = copy.backing
+        backing.refs -= 1
+        self._drop_private(backing.offset, backing.offset + backing.length)
+        if backing.refs == 0:
+            self._to_free.append((backing.offset, backing.length))
+        self._account.uncharge_buffers(backing.length)
+
+    async def _map_copy(self, asid: int, addr: int, length: int, prot: int, flags: int, offset: int,
+                        copy: FileCopy, name: str) -> int:
+        """A private mapping of a kept file copy from ``offset``: its pages copy-on-write (the
+        copy holds them, the mapping is one more holder, so a write copies the page), and whole
+        pages past the file's end as :meth:`mmap_file` makes them. ``flags`` as for anonymous
+        memory (MAP_PRIVATE | MAP_ANONYMOUS with the caller's others)."""
+        space = self._space(asid)
+        length, start = self._length_and_place(space, addr, length, flags)
+        in_file = max(0, min(length, page_up(copy.size) - offset))
+        charge = self._charge(length, prot, flags, False)
+        replaced = space.table.overlapping(start, start + length) if flags & MAP_FIXED else []
+        self._check_limit(charge - sum(self._charge_of(m, start, start + length) for m in replaced))
+        tail = Backing(self._allocate(length - in_file), length - in_file, False) if in_file < length else None
+        if replaced:
+            self._unmap_range(space, start, start + length)
+        self._commit(space, charge)
+        file_backed = flags & ~(MAP_TYPE | MAP_ANONYMOUS) | MAP_PRIVATE  # (madvise treats it as a file's)
+        if in_file:
+            at = copy.backing.offset + offset
+            self._shared.add(at, at + in_file, 1)
+            piece = Mapping(start, start + in_file, prot & _PROT_BITS, file_backed, copy.backing, at, name, cow=True)
+            space.table.add(piece)
+            await space.platform.map(start, in_file, piece.stub_prot, at)
+        if tail is not None:
+            rest = Mapping(start + in_file, start + length, prot & _PROT_BITS, file_backed, tail, tail.offset, name)
+            space.table.add(rest)
+            await space.platform.map(rest.start, rest.size, rest.prot, tail.offset)
+            await self._mark_past_end(space, rest.start, rest.end)
+        self._free_released()
         return start
 
     async def _mark_past_end(self, space: Space, start: int, end: int) -> None:
@@ -1127,8 +1216,10 @@ class MemoryManager(MemoryContract):
                         pss += (hi - lo) // max(holders, 1)
                         continue
                     for seg_lo, seg_hi, extra in self._shared.segments(lo, hi):
-                        shared += seg_hi - seg_lo if extra else 0
-                        pss += (seg_hi - seg_lo) // (extra + 1)
+                        # A kept file copy is one holder of its pages but maps none of them.
+                        mappers = extra + (not self._copies.holds(seg_lo))
+                        shared += seg_hi - seg_lo if mappers > 1 else 0
+                        pss += (seg_hi - seg_lo) // max(mappers, 1)
             first = group[0]
             rows.append((first.start, group[-1].end, first.prot, first.flags, 0, first.name, rss, shared, pss))
         return rows
@@ -1139,7 +1230,8 @@ class MemoryManager(MemoryContract):
         high-water mark (file_end), and the private memory fork shares (cow_ranges), in bytes."""
         return {"allocated": self._memfile.allocated_bytes(), "committed": self._account.anon,
                 "file_end": self._memfile.end, "cow_ranges": len(self._shared),
-                "shmem": self._account.shmem, "buffers": self._account.buffers}
+                "shmem": self._account.shmem, "buffers": self._account.buffers,
+                "file_copies": self._copies.bytes}
 
     @operation
     async def memory_account(self) -> MemoryAccount:

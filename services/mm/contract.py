@@ -19,6 +19,7 @@ Replies are ints, bytes and tuples, except two that carry references on purpose:
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import ClassVar
 
 from kernel.bus import Contract, operation
@@ -102,10 +103,12 @@ class MemoryContract(Contract):
 
     @operation
     async def mmap_file(self, asid: int, addr: int, length: int, prot: int, flags: int, fd: int, offset: int,
-                        name: str = "", writable: bool | None = None) -> int:
+                        name: str = "", writable: bool | None = None, identity: Hashable | None = None) -> int:
         """mmap(2) of the file behind host ``fd`` from ``offset``; replies the address.
 
-        MAP_PRIVATE maps a copy of the file's bytes; MAP_SHARED maps pages shared by every
+        MAP_PRIVATE maps a copy of the file's bytes: with an ``identity`` (the VFS's promise
+        that the bytes cannot change, ``MapGrant``), one copy shared copy-on-write by every
+        private mapping made under it. MAP_SHARED maps pages shared by every
         shared mapping of the file, whose stores reach the file on ``msync``/``sync_file``.
         Whole pages past the file's end fault with SIGBUS (see ``fault``). ``writable``: whether
         a MAP_SHARED mapping may be made writable later (the guest's description was opened for

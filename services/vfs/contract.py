@@ -25,7 +25,7 @@ Conventions:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, NamedTuple
 
 from abi.creds import Caller
@@ -166,6 +166,16 @@ class PtyInfo(NamedTuple):
     #: The slave's host path, to open it again for /dev/tty; empty if unknown.
     slave_path: str
 
+
+
+class MapGrant(NamedTuple):
+    """What ``map_file`` grants: a host fd of the file's bytes (the caller's to close) and, for
+    a file whose bytes cannot change while the sandbox lives (an image file the overlay has not
+    copied up, under the exclusive policy), an ``identity``: private mappings made under one
+    identity may share one copy of the bytes (services/mm/filecopies.py). None: no such promise."""
+
+    fd: int
+    identity: Hashable | None = None
 
 class VfsContract(Contract):
     """The operations of the ``vfs`` service."""
@@ -458,11 +468,12 @@ class VfsContract(Contract):
         raise NotImplementedError
 
     @operation
-    async def map_file(self, caller: Caller, handle: Handle, prot: int, shared: bool) -> int | None:
+    async def map_file(self, caller: Caller, handle: Handle, prot: int, shared: bool) -> MapGrant | None:
         """mmap(2) of a description: a host fd (the caller's to close) holding the file's bytes,
-        for the MM to map; None for a file whose mapping is fresh anonymous memory (/dev/zero).
-        EACCES (not readable, or a shared writable mapping of a file not open for writing),
-        ENODEV (a file that cannot be mapped), EBADF (O_PATH)."""
+        for the MM to map, with the file's identity if its bytes cannot change; None for a file
+        whose mapping is fresh anonymous memory (/dev/zero). EACCES (not readable, or a shared
+        writable mapping of a file not open for writing), ENODEV (a file that cannot be
+        mapped), EBADF (O_PATH)."""
         raise NotImplementedError
 
     # --- locks --------------------------------------------------------------------------------------

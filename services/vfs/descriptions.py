@@ -49,7 +49,7 @@ from abi.linux import (
 from abi.inotify import IN_ACCESS, IN_MODIFY
 from abi.structs import DIRENT64_HEAD, DIRENT_HEAD
 from kernel.bus import operation
-from services.vfs.contract import Attrs, Handle, Opened, PtyInfo, RecordLock, Stat
+from services.vfs.contract import Attrs, Handle, MapGrant, Opened, PtyInfo, RecordLock, Stat
 from services.vfs.devpts import PtyMaster
 from services.vfs.hostfile import HostFile, SandboxTerminal
 from services.vfs.inotify import Notifying, attribute_events
@@ -337,7 +337,7 @@ class DescriptionOperations(Notifying):
         return file.pipe.capacity if size is None else file.pipe.resize(size)
 
     @operation
-    async def map_file(self, caller: Caller, handle: Handle, prot: int, shared: bool) -> int | None:
+    async def map_file(self, caller: Caller, handle: Handle, prot: int, shared: bool) -> MapGrant | None:
         file = self.usable(handle)
         if file.flags & O_ACCMODE == O_WRONLY or shared and prot & PROT_WRITE and not file.writable:
             raise Errno(EACCES)
@@ -348,7 +348,8 @@ class DescriptionOperations(Notifying):
             raise Errno(ENODEV)
         if shared and file.inode is not None:
             file.inode.mapped_shared = True
-        return os.dup(host_fd)
+        identity = file.inode.mapping_identity() if file.inode is not None else None
+        return MapGrant(os.dup(host_fd), identity)
 
     # --- locks --------------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING
 
 from abi.errno import EEXIST, EINVAL, ENODATA, ENOENT, ENOSPC, ENXIO, EOPNOTSUPP, EROFS
@@ -141,6 +141,11 @@ class Inode:
     @property
     def kind(self) -> int:
         return self.mode & S_IFMT
+
+    def mapping_identity(self) -> Hashable | None:
+        """An identity for the file's bytes if they cannot change while the sandbox lives (see
+        ``MapGrant``); None for a file the sandbox or the host may write."""
+        return None
 
     @property
     def dtype(self) -> int:

@@ -34,7 +34,7 @@ import os
 import resource
 import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from abi.errno import ENODATA, ENODEV, ENOENT, ENOSPC, EOPNOTSUPP
@@ -625,6 +625,15 @@ class GoferRegular(LowerXattrs, RegularInode):
 
     def size(self) -> int:
         return os.fstat(self.memfd).st_size if self.memfd is not None else self.lower_size
+
+    def mapping_identity(self) -> Hashable | None:
+        """The image file's mount and number, while its bytes are the image's: not copied up,
+        on a mount whose host files do not change under the Sentry (the exclusive policy) and
+        that the sandbox does not write through (not ``--rw``)."""
+        gfs = self.gfs
+        if self.memfd is not None or self.location is None or gfs.shared or gfs.rw:
+            return None
+        return ("image", gfs.mount, self.ino)
 
     def modified(self, size: int | None = None) -> None:
         super().modified(size)

@@ -15,7 +15,7 @@ pytestmark = needs_root()
 
 @pytest.mark.parametrize("libc", ["", ".musl"])
 @pytest.mark.parametrize("mode", ["same-pages", "chain", "vfork", "mremap", "thread", "shared", "read", "dontneed",
-                                  "mprotect", "file"])
+                                  "mprotect", "file", "file-copies"])
 def test_private_memory_across_fork(image: Path, mode: str, libc: str) -> None:
     outcome = same(image, f"/bin/cow{libc}", mode)
     assert outcome.status == 0 and outcome.stdout  # (the native run itself went as planned)
@@ -25,6 +25,14 @@ def test_parent_and_child_writing_the_same_pages(image: Path) -> None:
     outcome = same(image, "/bin/cow", "same-pages")
     assert outcome.stdout == ("child: 193 194 194\nparent: 1 154 154 0, child status 0\n"
                               "parent's memory as before the fork: yes\n")
+
+
+def test_private_mappings_of_one_file_keep_their_own_writes(image: Path) -> None:
+    """The Sentry backs private mappings of an image file with one copy-on-write copy."""
+    outcome = same(image, "/bin/cow", "file-copies")
+    assert outcome.stdout == ("a wrote X, b sees the file\nchild: a X, new mapping sees the file\n"
+                              "parent: a X (file), b Y (file)\nmapped again: the file\n"
+                              "past the end: zeros, then SIGBUS\n")
 
 
 def test_a_thousand_forks(image: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,14 +12,6 @@ from abi.linux import BUS_ADRERR, MAP_PRIVATE, MAP_SHARED, MS_SYNC, PAGE_SIZE, P
 from tests.unit.test_mm import RW, Harness, errno_of
 
 P = PAGE_SIZE
-
-
-@pytest.fixture
-async def h() -> AsyncIterator[Harness]:
-    harness = Harness()
-    harness.asid = await harness.mm.create()
-    yield harness
-    harness.memfile.close()
 
 
 @pytest.fixture

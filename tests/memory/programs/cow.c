@@ -340,6 +340,52 @@ static void file(const char *self)
            head[3]);
 }
 
+/* Private mappings of one file, in one process and across fork (the Sentry may back them all
+ * with one copy of the file): each keeps its own writes, a new mapping sees the file's bytes,
+ * and pages wholly past the end of the file fault with SIGBUS. */
+static void file_copies(const char *self)
+{
+    int fd = open(self, O_RDONLY);
+    off_t size = lseek(fd, 0, SEEK_END);
+    unsigned char first[2];
+    pread(fd, first, 2, PAGE);
+    unsigned char *a = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    unsigned char *b = mmap(NULL, 2 * PAGE, PROT_READ, MAP_PRIVATE, fd, PAGE);
+    if (fd < 0 || a == MAP_FAILED || b == MAP_FAILED) {
+        perror(self);
+        exit(1);
+    }
+    a[PAGE] = 'X';
+    printf("a wrote X, b sees %s\n", b[0] == first[0] ? "the file" : "the write");
+    pid_t pid = fork();
+    if (pid == 0) {
+        unsigned char *c = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, PAGE);
+        printf("child: a %c, new mapping sees %s\n", a[PAGE], c[0] == first[0] ? "the file" : "the write");
+        c[1] = 'C';
+        a[PAGE + 1] = 'C';
+        _exit(0);
+    }
+    wait_child(pid);
+    mprotect(b, 2 * PAGE, PROT_READ | PROT_WRITE);
+    b[0] = 'Y';
+    printf("parent: a %c%s, b %c%s\n", a[PAGE], a[PAGE + 1] == first[1] ? " (file)" : " (child's!)", b[0],
+           b[1] == first[1] ? " (file)" : " (child's!)");
+    munmap(a, 4 * PAGE);
+    a = mmap(NULL, 4 * PAGE, PROT_READ, MAP_PRIVATE, fd, 0);
+    printf("mapped again: %s\n", a[PAGE] == first[0] && a[PAGE + 1] == first[1] ? "the file" : "a write");
+    /* The last page of the file and the one after it: zeros past the end, then SIGBUS. */
+    off_t last = (size - 1) / PAGE * PAGE;
+    unsigned char *end = mmap(NULL, 2 * PAGE, PROT_READ, MAP_PRIVATE, fd, last);
+    int zeros = 1;
+    for (off_t i = size - last; i < PAGE; i++)
+        zeros &= end[i] == 0;
+    signal(SIGBUS, on_segv);
+    if (sigsetjmp(jump, 1) == 0)
+        printf("past the end: %s, then read %d!\n", zeros ? "zeros" : "garbage", end[PAGE]);
+    else
+        printf("past the end: %s, then SIGBUS\n", zeros ? "zeros" : "garbage");
+}
+
 /* The figures /proc/self/smaps gives the VMA at ``addr``, and status's RssShmem. */
 static void figures(const char *who, void *addr)
 {
@@ -399,6 +445,7 @@ int main(int argc, char **argv)
     else if (!strcmp(mode, "many")) many();
     else if (!strcmp(mode, "smaps")) smaps();
     else if (!strcmp(mode, "file")) file(argv[0]);
+    else if (!strcmp(mode, "file-copies")) file_copies(argv[0]);
     else {
         fprintf(stderr, "unknown mode\n");
         return 2;
