@@ -19,6 +19,8 @@ mapping as it would.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 from abi.linux import MAP_32BIT, MAP_FIXED, MAP_FIXED_NOREPLACE, PAGE_SIZE, page_up
 from kernel.bus import Actor, Delegating, operation
 from kernel.kernel import DEFAULT_SERVICES, Kernel
@@ -50,9 +52,10 @@ class BottomUpMemoryManager(Delegating, MemoryContract):
 
     @operation
     async def mmap_file(self, asid: int, addr: int, length: int, prot: int, flags: int, fd: int, offset: int,
-                        name: str = "", writable: bool | None = None) -> int:
+                        name: str = "", writable: bool | None = None, identity: Hashable | None = None) -> int:
         placed = await self._place(asid, addr, length, flags)
-        reply: int = await self.forward("mmap_file", asid, placed, length, prot, flags, fd, offset, name, writable)
+        reply: int = await self.forward("mmap_file", asid, placed, length, prot, flags, fd, offset, name, writable,
+                                        identity)
         return reply
 
     async def _place(self, asid: int, addr: int, length: int, flags: int) -> int:

@@ -223,11 +223,14 @@ def test_console_socket_gets_the_terminal(runtime: Runtime, rootfs: Path, tmp_pa
     master = fds[0]
     try:
         assert runtime("start", "tty").returncode == 0
-        os.write(master, b"hello\n")
         seen = b""
         deadline = time.monotonic() + PATIENCE
+        written = False
         while b"got hello" not in seen:
             assert time.monotonic() < deadline, seen
+            if not written and b"30 100\r\n" in seen:  # typed once stty has answered: the terminal
+                os.write(master, b"hello\n")            # echoes input when it comes, as Linux's does
+                written = True
             ready, _, _ = select.select([master], [], [], 1)
             if ready:
                 try:
