@@ -1228,9 +1228,11 @@ class MemoryManager(MemoryContract):
     async def usage(self) -> dict[str, int]:
         """Memory the sandbox holds (allocated) and has promised (committed), the memory file's
         high-water mark (file_end), and the private memory fork shares (cow_ranges), in bytes."""
+        # (Kept file copies are charged to the account as buffers, but their pages are in the
+        # memory file, so "allocated" counts them already.)
         return {"allocated": self._memfile.allocated_bytes(), "committed": self._account.anon,
                 "file_end": self._memfile.end, "cow_ranges": len(self._shared),
-                "shmem": self._account.shmem, "buffers": self._account.buffers,
+                "shmem": self._account.shmem, "buffers": self._account.buffers - self._copies.bytes,
                 "file_copies": self._copies.bytes}
 
     @operation

@@ -252,7 +252,8 @@ class MemoryContract(Contract):
         (writable private and shared memory promised to the guests) and ``file_end`` (the
         memory file's high-water mark); ``cow_ranges``, how many memory-file ranges fork
         shares copy-on-write; ``shmem`` and ``buffers``, the file pages (tmpfs, overlay upper
-        layer, memfd) and pipe buffers charged to the sandbox's memory account."""
+        layer, memfd) and pipe buffers charged to the sandbox's memory account; ``file_copies``,
+        the image files kept for private mappings (in ``allocated``; charged to the account too)."""
         raise NotImplementedError
 
     @operation
