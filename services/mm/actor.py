@@ -187,7 +187,7 @@ class MemoryManager(MemoryContract):
         #: Extra holders of private memory-file pages that fork shares copy-on-write.
         self._shared = SharedRanges()
         #: Files whose bytes cannot change, read once and mapped copy-on-write (filecopies.py).
-        self._copies = FileCopies()
+        self._copies = FileCopies(memory_limit)
         self._top = platform.max_user_address
         self._mmap_base = self._top - STACK_GAP
 
@@ -414,7 +414,7 @@ class MemoryManager(MemoryContract):
             return copy
         size = _file_size(fd)
         length = page_up(size)
-        if not 0 < size <= FILE_COPY_MOST or not self._account.try_charge_buffers(length):
+        if not 0 < size <= min(FILE_COPY_MOST, self._copies.bound) or not self._account.try_charge_buffers(length):
             return None
         try:
             offset = self._memfile.allocate(length)

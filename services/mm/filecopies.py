@@ -16,7 +16,7 @@ page of its own and the copy stays the file's bytes.
 
 The table only remembers; the MM makes, maps and releases the pages (it owns the memory file
 and the counts). Copies are charged to the sandbox's memory account as buffers, kept least
-recently used first, and the oldest let go past :data:`FILE_COPIES_MOST` bytes.
+recently used first, and the oldest let go past :attr:`FileCopies.bound` bytes.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from collections.abc import Hashable
 
 from services.mm.vma import Backing
 
-#: The largest file kept as a copy (a bigger one is copied for each mapping, as before).
+#: The largest file kept as a copy (a bigger one, or one above the bound, is copied for each
+#: mapping, as before).
 FILE_COPY_MOST = 32 << 20
 #: How many bytes of copies a sandbox keeps at most.
 FILE_COPIES_MOST = 96 << 20
@@ -46,10 +47,14 @@ class FileCopy:
 class FileCopies:
     """The copies kept, by the identity the VFS gave their file, least recently used first."""
 
-    __slots__ = ("_copies", "_starts", "_ends", "bytes")
+    __slots__ = ("_copies", "_starts", "_ends", "bytes", "bound")
 
-    def __init__(self) -> None:
+    def __init__(self, memory_limit: int | None = None) -> None:
         self._copies: OrderedDict[Hashable, FileCopy] = OrderedDict()
+        #: Bytes of copies kept at most: :data:`FILE_COPIES_MOST`, or an eighth of the sandbox's
+        #: memory limit if that is less (the copies are charged to it, as Linux charges the page
+        #: cache to a memory cgroup, but cannot be reclaimed while they are kept).
+        self.bound = FILE_COPIES_MOST if memory_limit is None else min(FILE_COPIES_MOST, memory_limit // 8)
         #: The memory-file ranges of the copies, sorted: which pages a copy holds (for smaps).
         self._starts: list[int] = []
         self._ends: list[int] = []
@@ -70,7 +75,7 @@ class FileCopies:
         self._copies[identity] = copy
         self._note(copy, True)
         evicted = []
-        while self.bytes > FILE_COPIES_MOST and len(self._copies) > 1:
+        while self.bytes > self.bound and len(self._copies) > 1:
             _, oldest = self._copies.popitem(last=False)
             self._note(oldest, False)
             evicted.append(oldest)

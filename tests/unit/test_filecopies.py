@@ -61,9 +61,8 @@ async def test_pages_past_the_end_and_a_fixed_mapping_over_the_copy(h: Harness, 
     assert (await h.mm.usage())["file_copies"] == 4 * P  # kept for the next mapping
 
 
-async def test_the_oldest_copies_go_past_the_bound_and_their_pages_with_the_last_mapping(
-        h: Harness, fd: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(filecopies, "FILE_COPIES_MOST", 8 * P)
+async def test_the_oldest_copies_go_past_the_bound_and_their_pages_with_the_last_mapping(h: Harness, fd: int) -> None:
+    h.mm._copies.bound = 8 * P
     a = await h.mm.mmap_file(h.asid, 0, 4 * P, PROT_READ, MAP_PRIVATE, fd, 0, "", None, ("image", 1, 1))
     await h.mm.mmap_file(h.asid, 0, P, PROT_READ, MAP_PRIVATE, fd, 0, "", None, ("image", 1, 2))
     held = (await h.mm.usage())["allocated"]
@@ -72,3 +71,15 @@ async def test_the_oldest_copies_go_past_the_bound_and_their_pages_with_the_last
     assert await h.mm.copy_in(h.asid, a + 3 * P, 3) == b"end"
     await h.mm.munmap(h.asid, a, 4 * P)
     assert (await h.mm.usage())["allocated"] <= held  # and now they are free
+
+
+async def test_a_memory_limit_bounds_the_copies_to_an_eighth_of_it(fd: int) -> None:
+    harness = Harness(limit=16 * P)
+    try:
+        assert harness.mm._copies.bound == 2 * P < filecopies.FILE_COPIES_MOST
+        asid = await harness.mm.create()
+        await harness.mm.mmap_file(asid, 0, P, PROT_READ, MAP_PRIVATE, fd, 0, "", None, IMAGE_FILE)
+        usage = await harness.mm.usage()
+        assert (usage["file_copies"], usage["buffers"]) == (0, 0)  # four pages: more than the bound
+    finally:
+        harness.memfile.close()
