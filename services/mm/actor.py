@@ -153,6 +153,44 @@ async def _checkpoint_every(number: int) -> None:
         await trio.lowlevel.checkpoint()
 
 
+class _Tracked:
+    """A stub address space whose map, unmap and protect the MM counts while they are under
+    way. One operation releases memory-file pages and then has its stub drop them (an injected
+    call, which may let other tasks run); memory another operation frees meanwhile must not
+    include those pages, or a third could be given them while the first stub still maps them
+    (see :meth:`MemoryManager._free_released`)."""
+
+    __slots__ = ("_inner", "_mm")
+
+    def __init__(self, inner: AddressSpace, mm: MemoryManager) -> None:
+        self._inner = inner
+        self._mm = mm
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def map(self, addr: int, length: int, prot: int, offset: int, populate: bool = False) -> None:
+        self._mm._stub_calls += 1
+        try:
+            await self._inner.map(addr, length, prot, offset, populate)
+        finally:
+            self._mm._stub_calls -= 1
+
+    async def unmap(self, addr: int, length: int) -> None:
+        self._mm._stub_calls += 1
+        try:
+            await self._inner.unmap(addr, length)
+        finally:
+            self._mm._stub_calls -= 1
+
+    async def protect(self, addr: int, length: int, prot: int) -> None:
+        self._mm._stub_calls += 1
+        try:
+            await self._inner.protect(addr, length, prot)
+        finally:
+            self._mm._stub_calls -= 1
+
+
 @dataclass
 class Space:
     """One guest address space."""
@@ -180,9 +218,12 @@ class MemoryManager(MemoryContract):
         self._account = MemoryAccount(memory_limit)
         self._spaces: dict[int, Space] = {}
         self._next_asid = 1
-        #: Memory-file ranges released by the current operation, freed once the stub no longer
-        #: maps them: handing a range out while a stub still maps it would leak its contents.
+        #: Memory-file ranges released by operations, freed once no stub maps them: handing a
+        #: range out while a stub still maps it would leak its contents.
         self._to_free: list[tuple[int, int]] = []
+        #: Stub calls (map, unmap, protect) under way, and operations between releasing pages
+        #: and their stub dropping them: while any is, released ranges wait (see _Tracked).
+        self._stub_calls = 0
         self._cache = PageCache(memfile.view)
         #: Extra holders of private memory-file pages that fork shares copy-on-write.
         self._shared = SharedRanges()
@@ -198,7 +239,7 @@ class MemoryManager(MemoryContract):
         """A new, empty address space; returns its id."""
         asid = self._next_asid
         self._next_asid += 1
-        self._spaces[asid] = Space(await self._platform.new_address_space())
+        self._spaces[asid] = Space(_Tracked(await self._platform.new_address_space(), self))  # type: ignore[arg-type]
         return asid
 
     @operation
@@ -229,9 +270,9 @@ class MemoryManager(MemoryContract):
         """
         parent = self._space(asid)
         self._check_limit(parent.committed)
-        platform = await self._platform.new_address_space()
+        platform = _Tracked(await self._platform.new_address_space(), self)
         # No await from here until the table is copied: the parent's other threads may change it.
-        child = Space(platform, brk_start=parent.brk_start, brk=parent.brk)
+        child = Space(platform, brk_start=parent.brk_start, brk=parent.brk)  # type: ignore[arg-type]
         child_asid = self._next_asid
         self._next_asid += 1
         self._spaces[child_asid] = child
@@ -509,44 +550,49 @@ class MemoryManager(MemoryContract):
         may_write = fd_writable if writable is None else writable and fd_writable
         cached = self._cache.file(fd, writable=may_write)
         file_size = _file_size(fd)
-        if replaced:
+        if replaced:  # the stub maps the replaced pages until this mapping covers them
             self._unmap_range(space, start, start + length)
-        self._commit(space, charge)
-        pieces: list[Mapping] = []
+            self._stub_calls += 1
         try:
-            # A run of pages at a time, each run claimed in the table before the next yields to
-            # other tasks: a mapping of many pages does not hold the Sentry while it is built.
-            for first in range(0, length // PAGE_SIZE, _CHECKPOINT_EVERY):
-                run_start = start + first * PAGE_SIZE
-                count = min(_CHECKPOINT_EVERY, length // PAGE_SIZE - first)
-                if not space.table.is_free(run_start, run_start + count * PAGE_SIZE):
-                    raise Errno(ENOMEM)  # another thread mapped into the range meanwhile
-                run = []
-                for number in range(first, first + count):
-                    page = self._cache.page(cached, offset // PAGE_SIZE + number, lambda: self._allocate(PAGE_SIZE))
-                    piece_start = start + number * PAGE_SIZE
-                    run.append(Mapping(piece_start, piece_start + PAGE_SIZE, prot & _PROT_BITS, flags, page,
-                                       page.offset, name, past_end=page.index * PAGE_SIZE >= file_size,
-                                       may_write=may_write))
-                space.table.add_run(run)
-                pieces.extend(run)
-                await trio.lowlevel.checkpoint()
-        except (OSError, Errno) as error:  # no page for the rest: none of the mapping stays
-            done = len(pieces) * PAGE_SIZE
-            self._unmap_range(space, start, start + done)
-            self._commit(space, -(charge - self._charge(done, prot, flags, True)))
-            if replaced:  # the old mappings are gone too (as Linux may leave it): out of the stub
-                await space.platform.unmap(start, length)
+            self._commit(space, charge)
+            pieces: list[Mapping] = []
+            try:
+                # A run of pages at a time, each run claimed in the table before the next yields to
+                # other tasks: a mapping of many pages does not hold the Sentry while it is built.
+                for first in range(0, length // PAGE_SIZE, _CHECKPOINT_EVERY):
+                    run_start = start + first * PAGE_SIZE
+                    count = min(_CHECKPOINT_EVERY, length // PAGE_SIZE - first)
+                    if not space.table.is_free(run_start, run_start + count * PAGE_SIZE):
+                        raise Errno(ENOMEM)  # another thread mapped into the range meanwhile
+                    run = []
+                    for number in range(first, first + count):
+                        page = self._cache.page(cached, offset // PAGE_SIZE + number,
+                                                lambda: self._allocate(PAGE_SIZE))
+                        piece_start = start + number * PAGE_SIZE
+                        run.append(Mapping(piece_start, piece_start + PAGE_SIZE, prot & _PROT_BITS, flags, page,
+                                           page.offset, name, past_end=page.index * PAGE_SIZE >= file_size,
+                                           may_write=may_write))
+                    space.table.add_run(run)
+                    pieces.extend(run)
+                    await trio.lowlevel.checkpoint()
+            except (OSError, Errno) as error:  # no page for the rest: none of the mapping stays
+                done = len(pieces) * PAGE_SIZE
+                self._unmap_range(space, start, start + done)
+                self._commit(space, -(charge - self._charge(done, prot, flags, True)))
+                if replaced:  # the old mappings are gone too (as Linux may leave it): out of the stub
+                    await space.platform.unmap(start, length)
+                raise error if isinstance(error, Errno) else Errno(error.errno) from None
+            for number, piece in enumerate(pieces):
+                if space.table.find(piece.start) is not piece:  # unmapped by another thread meanwhile
+                    continue
+                await space.platform.map(piece.start, PAGE_SIZE, piece.stub_prot, piece.offset,
+                                         populate=bool(flags & (MAP_POPULATE | MAP_LOCKED)))
+                await _checkpoint_every(number)
+            return start
+        finally:
+            if replaced:
+                self._stub_calls -= 1
             self._free_released()
-            raise error if isinstance(error, Errno) else Errno(error.errno) from None
-        for number, piece in enumerate(pieces):
-            if space.table.find(piece.start) is not piece:  # unmapped by another thread meanwhile
-                continue
-            await space.platform.map(piece.start, PAGE_SIZE, piece.stub_prot, piece.offset,
-                                     populate=bool(flags & (MAP_POPULATE | MAP_LOCKED)))
-            await _checkpoint_every(number)
-        self._free_released()
-        return start
 
     def _length_and_place(self, space: Space, addr: int, length: int, flags: int) -> tuple[int, int]:
         """The checks do_mmap makes before it looks at the mapping's type: a length (EINVAL if
@@ -710,7 +756,11 @@ class MemoryManager(MemoryContract):
             position = mapping.end
 
     def _free_released(self) -> None:
-        """Return released ranges to the allocator: the stubs no longer map them."""
+        """Return released ranges to the allocator: the stubs no longer map them. Not while
+        another operation's stub call is under way (it may be the one that drops some of
+        them): the last operation to finish frees them all."""
+        if self._stub_calls:
+            return
         for offset, length in self._to_free:
             self._memfile.free(offset, length)
         self._to_free.clear()
