@@ -31,7 +31,7 @@ import signal
 
 from abi.errno import Errno
 from abi.linux import MAP_FIXED, MAP_POPULATE, MAP_SHARED
-from platforms.ptrace.context import PtraceContext, thread_cpu_ns
+from platforms.ptrace.context import PtraceContext
 from platforms.ptrace.placement import CpuPlacement
 from platforms.ptrace.stub import MEMFILE_FD
 from platforms.ptrace.thread import StubDied, StubThread
@@ -139,7 +139,7 @@ class PtraceAddressSpace:
     def _reuse(self) -> PtraceContext:
         thread, pinned = self._idle.pop()
         context = PtraceContext(thread, self.pid, self._placement, self._recycle, pinned,
-                                thread_cpu_ns(self.pid, thread.tid) or 0)
+                                thread.cpu_ns(self.pid) or 0)
         self._contexts.append(context)
         if self._watched is None:
             self._watch(context)

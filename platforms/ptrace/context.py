@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import os
 import time
 from collections.abc import Callable
 
@@ -72,22 +71,6 @@ def vsyscall_number(fault: Fault, siginfo: bytes) -> int | None:
     return int.from_bytes(siginfo[_SI_SYSCALL:_SI_SYSCALL + 4], "little", signed=True)
 #: The host signal that stops a running stub thread for the Sentry (never reaches the guest).
 INTERRUPT_SIGNAL = 12  # SIGUSR2
-
-
-def thread_cpu_ns(pid: int, tid: int) -> int | None:
-    """The CPU time host thread ``tid`` of process ``pid`` has used, from its schedstat (Linux
-    refuses the thread clocks of other processes); None if it cannot be read (it is gone). Plain
-    os calls: this is on every pthread_create's path."""
-    try:
-        fd = os.open(f"/proc/{pid}/task/{tid}/schedstat", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        return int(os.read(fd, 128).split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    finally:
-        os.close(fd)
 
 
 class PtraceContext:
@@ -257,7 +240,7 @@ class PtraceContext:
                 return time.clock_gettime_ns((~self._process_pid << 3) | 2)
             except OSError:
                 return 0  # the stub is gone; the guest is about to be told
-        used = thread_cpu_ns(self._process_pid, self._thread.tid)
+        used = self._thread.cpu_ns(self._process_pid)
         return 0 if used is None else used - self._cpu_base_ns
 
     def get_fp_state(self) -> bytes:

@@ -1,4 +1,5 @@
 /* Clocks and sleeps: monotonic behaviour, resolutions, sleep lengths, and the errors. */
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -8,6 +9,22 @@
 
 static int64_t ns(struct timespec t) { return t.tv_sec * 1000000000LL + t.tv_nsec; }
 static int64_t now(clockid_t c) { struct timespec t; clock_gettime(c, &t); return ns(t); }
+
+/* A thread that uses 30 ms of CPU; then one that reads its own CPU clock at once. */
+static void *burn(void *used)
+{
+    volatile double x = 0;
+    while (now(CLOCK_THREAD_CPUTIME_ID) < 30000000)
+        for (int i = 0; i < 10000; i++) x += i;
+    *(int64_t *)used = now(CLOCK_THREAD_CPUTIME_ID);
+    return NULL;
+}
+
+static void *fresh(void *used)
+{
+    *(int64_t *)used = now(CLOCK_THREAD_CPUTIME_ID);
+    return NULL;
+}
 
 int main(void) {
     clockid_t clocks[] = {CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_MONOTONIC_RAW,
@@ -52,5 +69,13 @@ int main(void) {
     volatile double x = 0;
     for (int i = 0; i < 3000000; i++) x += i;
     CHECK("cpu time advances", now(CLOCK_PROCESS_CPUTIME_ID) > 0 && now(CLOCK_THREAD_CPUTIME_ID) > 0);
+    int64_t burnt = 0, started = -1;
+    pthread_t thread;
+    pthread_create(&thread, NULL, burn, &burnt);
+    pthread_join(thread, NULL);
+    pthread_create(&thread, NULL, fresh, &started);  /* (the Sentry may give it the first's host thread) */
+    pthread_join(thread, NULL);
+    CHECK("a thread's clock counts its own time", burnt >= 30000000);
+    CHECK("a new thread's clock starts near zero", started >= 0 && started < 10000000);
     return 0;
 }
