@@ -152,6 +152,8 @@ class StopWaiter:
         callback then comes at once."""
         if not self.can_watch_exits:
             return False
+        if self._closed:  # the platform is gone, and every stub with it (a clone racing the end)
+            raise ThreadGone(tid)
         self.unwatch_exit(tid)
         try:
             fd = os.pidfd_open(tid, PIDFD_THREAD)

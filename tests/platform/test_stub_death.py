@@ -210,3 +210,19 @@ def _state(pid: int) -> str | None:
             return stat.read().rsplit(")", 1)[1].split()[0]
     except FileNotFoundError:
         return None
+
+
+async def test_a_clone_racing_the_platforms_end_sees_its_thread_gone() -> None:
+    """The platform closes its waiter when the sandbox ends; a guest's clone still under way
+    then learns that its new stub thread is gone (ThreadGone), not that an epoll set is closed
+    (a ValueError that ended a fork bomb's run with a traceback)."""
+    from platforms.ptrace.waiter import StopWaiter, ThreadGone
+
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+    waiter = StopWaiter()
+    try:
+        waiter.close()
+        with pytest.raises(ThreadGone):
+            waiter.watch_exit(os.getpid(), lambda: None)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
