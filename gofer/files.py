@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import operator
 import os
 import stat
 import struct
@@ -73,17 +74,19 @@ def qid_type(mode: int) -> int:
     return QTFILE
 
 
+#: A stat result's values of :class:`Attr`'s fields, in their order, as one tuple (at C speed).
+_attr_values = operator.attrgetter(*(f"st_{field}" for field in Attr._fields))
+
+
 def attr_of(st: os.stat_result) -> Attr:
     """The protocol's attributes of a file (host device numbers are not revealed)."""
-    return Attr(st.st_mode, st.st_uid, st.st_gid, st.st_nlink, st.st_rdev, st.st_size,
-                st.st_blksize, st.st_blocks, st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns)
+    return tuple.__new__(Attr, _attr_values(st))
 
 
 def listed_numbers(offset: int, st: os.stat_result, ino: int) -> tuple[int, ...]:
     """A listed entry's integers in a :class:`~gofer.protocol.Listing`, ListedFile's order: the
     cookie after it, its qid (type, version, ``ino``), then :func:`attr_of`'s attributes."""
-    return (offset, qid_type(st.st_mode), 0, ino, st.st_mode, st.st_uid, st.st_gid, st.st_nlink, st.st_rdev,
-            st.st_size, st.st_blksize, st.st_blocks, st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns)
+    return (offset, qid_type(st.st_mode), 0, ino, *_attr_values(st))
 
 
 def same_file(a: os.stat_result, b: os.stat_result) -> bool:
