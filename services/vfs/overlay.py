@@ -69,19 +69,8 @@ if TYPE_CHECKING:
 #: within these bounds. runsc's gofer mounts keep a host fd with each of up to 1 000 cached files.
 READONLY_FD_CACHE_LEAST = 256
 READONLY_FD_CACHE_MOST = 4096
-
-
-def readonly_fd_cache_size() -> int:
-    """The read-only fd cache's bound for a mount made now (after the Sentry raised its limit)."""
-    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    if soft == resource.RLIM_INFINITY:
-        return READONLY_FD_CACHE_MOST
-    return max(READONLY_FD_CACHE_LEAST, min(READONLY_FD_CACHE_MOST, soft // 8))
-
 #: The most files an open-ahead opens besides the one asked for (Topenmany's bound, less one).
 OPEN_AHEAD = p.OPEN_MANY - 1
-#: The fewest inode numbers a mount's LiveInodes holds before it sweeps out the dead.
-LIVE_SWEEP_LEAST = 1024
 #: How many names past the one opened an open-ahead looks at for files to open.
 OPEN_AHEAD_SCAN = 4 * OPEN_AHEAD
 #: How many directories' listing orders a mount keeps for open-ahead.
@@ -104,6 +93,16 @@ TREE_ENTRY_BYTES = 180
 TREE_LEAST_ROOM = 64
 #: The most bytes one ``gofer.read``/``gofer.write`` operation moves under ``--gofer-io=rpc``.
 RPC_CHUNK = 16 << 20
+#: The fewest inode numbers a mount's LiveInodes holds before it sweeps out the dead.
+LIVE_SWEEP_LEAST = 1024
+
+
+def readonly_fd_cache_size() -> int:
+    """The read-only fd cache's bound for a mount made now (after the Sentry raised its limit)."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return READONLY_FD_CACHE_MOST
+    return max(READONLY_FD_CACHE_LEAST, min(READONLY_FD_CACHE_MOST, soft // 8))
 
 
 class _DirectoryReading:
@@ -333,7 +332,7 @@ class GoferFs(Filesystem):
                 refresh(live, attr)
                 _relocate(live, parent, name)
             return live
-        times = (attr.atime_ns, attr.mtime_ns, attr.ctime_ns)
+        times = _times(attr)
         inode: Inode
         if kind == S_IFREG:
             inode = GoferRegular(self, attr.mode, attr.uid, attr.gid, (parent, name), attr.size,
@@ -350,7 +349,7 @@ class GoferFs(Filesystem):
                                   times=times)
         inode.blocks = attr.blocks
         inode.pristine = True  # type: ignore[attr-defined]
-        if kind in _FOUND_AGAIN:
+        if _lower_backed(inode):
             self._live.add(ino, inode)
         return inode
 
@@ -399,11 +398,6 @@ class GoferFs(Filesystem):
 
 def _times(attr: Any) -> tuple[int, int, int]:
     return (attr.atime_ns, attr.mtime_ns, attr.ctime_ns)
-
-
-#: The kinds of image file whose inodes reach the image (the others, device, FIFO and socket
-#: nodes, are the Sentry's own objects): a name listed again finds such an inode by its number.
-_FOUND_AGAIN = frozenset({S_IFREG, S_IFDIR, S_IFLNK})
 
 
 def _lower_backed(inode: Inode) -> bool:
@@ -1023,6 +1017,13 @@ class GoferDir(LowerXattrs, Dir):
         self.children[name] = child
         return child
 
+    def _install_listed(self, listing: p.Listing) -> list[p.ListedFile]:
+        """:meth:`install` every entry of a listing of this directory; the entries."""
+        files = listing.files()
+        for entry in files:
+            self.install(entry.name, entry.ino, entry)
+        return files
+
     def missing(self, name: bytes) -> None:
         """The image has no ``name`` here."""
         if self.gfs.shared:
@@ -1080,9 +1081,7 @@ class GoferDir(LowerXattrs, Dir):
                 else:  # another task walked it meanwhile
                     await gfs.clunk_later(walk[1])
                 fid, walk = self.fid, ()
-            files = page.files()
-            for entry in files:
-                self.install(entry.name, entry.ino, entry)
+            files = self._install_listed(page)
             seen.update(page.names)
             if last or not files:
                 break
@@ -1122,8 +1121,7 @@ class GoferDir(LowerXattrs, Dir):
         assert anchor.fid is not None
         page, last, below = await gfs.gofer("readdir_tree", anchor.fid, paths,
                                             min(TREE_LISTING_BYTES, room * TREE_ENTRY_BYTES))
-        for entry in page.files():
-            self.install(entry.name, entry.ino, entry)
+        self._install_listed(page)
         if not last:
             return False
         self.listed = True
@@ -1141,8 +1139,7 @@ class GoferDir(LowerXattrs, Dir):
             if directory is not None and not directory.listed:
                 if gfs.cached + len(listing.entries.names) > gfs.cache_entries:
                     break
-                for entry in listing.entries.files():
-                    directory.install(entry.name, entry.ino, entry)
+                directory._install_listed(listing.entries)
                 directory.listed = True
                 gfs.touch(directory)
         await gfs.trim(self)
