@@ -389,8 +389,7 @@ class MemoryManager(MemoryContract):
             raise Errno(EINVAL)
         shared = map_type == MAP_SHARED
         charge = self._charge(length, prot, flags, shared)
-        replaced = space.table.overlapping(start, start + length) if flags & MAP_FIXED else []
-        self._check_limit(charge - sum(self._charge_of(m, start, start + length) for m in replaced))
+        replaced = self._replacing(space, start, length, flags, charge)
         if replaced:
             self._unmap_range(space, start, start + length)
         self._commit(space, charge)
@@ -500,8 +499,7 @@ class MemoryManager(MemoryContract):
         length, start = self._length_and_place(space, addr, length, flags)
         in_file = max(0, min(length, page_up(copy.size) - offset))
         charge = self._charge(length, prot, flags, False)
-        replaced = space.table.overlapping(start, start + length) if flags & MAP_FIXED else []
-        self._check_limit(charge - sum(self._charge_of(m, start, start + length) for m in replaced))
+        replaced = self._replacing(space, start, length, flags, charge)
         tail = Backing(self._allocate(length - in_file), length - in_file, False) if in_file < length else None
         if replaced:
             self._unmap_range(space, start, start + length)
@@ -541,8 +539,7 @@ class MemoryManager(MemoryContract):
         flags = (flags & ~(MAP_TYPE | MAP_ANONYMOUS)) | MAP_SHARED
         start = self._place(space, addr, length, flags)
         charge = self._charge(length, prot, flags, True)
-        replaced = space.table.overlapping(start, start + length) if flags & MAP_FIXED else []
-        self._check_limit(charge - sum(self._charge_of(m, start, start + length) for m in replaced))
+        replaced = self._replacing(space, start, length, flags, charge)
         try:
             fd_writable = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY
         except OSError as error:
@@ -639,6 +636,13 @@ class MemoryManager(MemoryContract):
         """What the part of ``mapping`` inside [start, end) commits."""
         size = min(end, mapping.end) - max(start, mapping.start)
         return self._charge(size, mapping.prot, mapping.flags, mapping.shared)
+
+    def _replacing(self, space: Space, start: int, length: int, flags: int, charge: int) -> list[Mapping]:
+        """The mappings a new one of ``charge`` over [start, start+length) replaces (MAP_FIXED),
+        once the limit is known to allow it with what they free (ENOMEM otherwise)."""
+        replaced = space.table.overlapping(start, start + length) if flags & MAP_FIXED else []
+        self._check_limit(charge - sum(self._charge_of(m, start, start + length) for m in replaced))
+        return replaced
 
     def _check_limit(self, amount: int) -> None:
         """ENOMEM if committing ``amount`` more bytes would pass the sandbox's memory limit."""

@@ -61,9 +61,6 @@ class FileCopies:
         #: Bytes of memory file the copies hold.
         self.bytes = 0
 
-    def __len__(self) -> int:
-        return len(self._copies)
-
     def get(self, identity: Hashable) -> FileCopy | None:
         copy = self._copies.get(identity)
         if copy is not None:
@@ -80,15 +77,6 @@ class FileCopies:
             self._note(oldest, False)
             evicted.append(oldest)
         return evicted
-
-    def clear(self) -> list[FileCopy]:
-        """Let every copy go (the caller releases them)."""
-        copies = list(self._copies.values())
-        self._copies.clear()
-        self._starts.clear()
-        self._ends.clear()
-        self.bytes = 0
-        return copies
 
     def holds(self, offset: int) -> bool:
         """Whether the memory-file page at ``offset`` belongs to a copy kept here."""
