@@ -100,6 +100,11 @@ class _Down(Actor):
     def handlers(self) -> dict[str, Any]:
         return _WaitingHandlers(self)
 
+    def release_waiters(self) -> None:
+        """The replacement is bound, or will never be: waiting calls go on to the route."""
+        if self.ready is not None:
+            self.ready.set()
+
 
 class _WaitingHandlers(dict):  # type: ignore[type-arg]
     """Every operation name maps to a handler that waits for the replacement, or fails."""
@@ -121,11 +126,6 @@ class _WaitingHandlers(dict):  # type: ignore[type-arg]
             return await target(*args)
 
         return handler
-
-
-def _release_waiters(down: _Down) -> None:
-    if down.ready is not None:
-        down.ready.set()
 
 
 class RestartingSupervisor:
@@ -204,7 +204,7 @@ class RestartingSupervisor:
             await nursery.start(actor.serve)
             if route.actor is down:  # (not if the supervisor gave up meanwhile)
                 route.bind(actor)
-            _release_waiters(down)
+            down.release_waiters()
 
     def _give_up(self, route: Route, policy: Policy) -> None:
         self.gave_up = route.name
@@ -213,6 +213,6 @@ class RestartingSupervisor:
         waiting = route.actor
         route.bind(_Down(route, policy.errno, replacing=False))
         if isinstance(waiting, _Down):
-            _release_waiters(waiting)  # to the errno of the service down for good
+            waiting.release_waiters()  # to the errno of the service down for good
         for process in list(self.kernel.processes.values()):
             self.kernel.spawn(process.exit, signal_status(Signal.SIGKILL))
