@@ -153,9 +153,12 @@ kill -TERM 1; echo "and TERM with no handler"; sh -c 'echo "child ppid $PPID"'""
     "stdin_tools": r"""head -2; echo ---; sort | uniq -c | sort -rn; echo ---; cat""",
     # ps once the sleeper has become "sleep" (its name changes when it execs) and sleeps; no
     # pid column, as the wait loop uses up a varying number of pids. Fields 5-6 of stat (process
-    # group and session) are left out: natively they lie outside the namespace and read 0.
+    # group and session) are left out: natively they lie outside the namespace and read 0. ps
+    # runs once the shell sleeps in its wait (a forked ps could read the shell still on its way
+    # there, R, natively as under Sentrio), as the exec of a subshell that checked it.
     "ps": r"""sleep 5 & s=$!; until grep -q '^State:.S' /proc/$s/status && [ "$(cat /proc/$s/comm)" = sleep ]
-do :; done; ps -o ppid,stat,comm; cut -d' ' -f2-4 /proc/$s/stat; cut -d' ' -f7-8,20 /proc/$s/stat""",
+do :; done; (until grep -q '^State:.S' /proc/$$/status; do :; done; exec ps -o ppid,stat,comm)
+cut -d' ' -f2-4 /proc/$s/stat; cut -d' ' -f7-8,20 /proc/$s/stat""",
     "scripts_and_functions": workdir("scripts", r"""printf '#!/bin/sh\necho script $0 $# "$@"; exit 5\n' > s.sh
 chmod +x s.sh; ./s.sh a "b c"; echo $?; sh s.sh x; printf 'echo sourced\nV=from-source\n' > lib; . ./lib; echo $V
 f() { local x=$1; [ $x -le 1 ] && { echo 1; return; }; echo $(( x * $(f $((x-1))) )); }; f 10
