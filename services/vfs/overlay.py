@@ -932,6 +932,15 @@ class GoferDir(LowerXattrs, Dir):
     async def lookup(self, name: bytes) -> Inode:
         return (await self.lookup_ahead(name, ()))[0]
 
+    def cached_child(self, name: bytes) -> Inode | None:
+        """A cached subdirectory; a file is answered by :meth:`lookup_ahead`, which first asks
+        whether the gofer still lives, and a shared mount revalidates what the image holds."""
+        child = self.children.get(name)
+        if not isinstance(child, Dir) or self.gfs.shared and _lower_backed(child):
+            return None
+        self.gfs.touch(self)
+        return child
+
     async def lookup_ahead(self, name: bytes, ahead: Sequence[bytes]) -> tuple[Inode, int]:
         """The child ``name``; a name not cached is walked with the plain names ``ahead`` of it
         in one request. Also how many of ``ahead`` are now cached and up to date."""

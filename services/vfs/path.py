@@ -11,7 +11,6 @@ mounted root.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -72,73 +71,74 @@ async def resolve(caller: Caller, root: Dir, start: Dir, path: bytes, *, follow:
         raise Errno(EXDEV)
     trailing = path.endswith(b"/")
     current: Dir = root if path.startswith(b"/") else start
-    parts = deque(name for name in path.split(b"/") if name)
+    # The names still to walk, last first: the next is popped off the end, and a symlink's
+    # target is pushed back onto it.
+    parts = [name for name in path.split(b"/") if name]
+    parts.reverse()
     links = 0
     fresh = 0  # names ahead that the last lookup brought up to date
-    last_name = b"."
     if not parts:  # "/" or "///": the start itself
         return Lookup(current, b".", current, trailing)
+    creds = caller.creds
     while parts:
-        name = parts.popleft()
+        name = parts.pop()
         last = not parts
         if not isinstance(current, Dir):
             raise Errno(ENOTDIR)
         if len(name) > NAME_MAX:
             raise Errno(ENAMETOOLONG)
-        search(caller.creds, current)
-        if name in (b".", b".."):
+        search(creds, current)
+        if name == b"." or name == b"..":
             fresh = 0
             if name == b"..":
                 if beneath and current is start or no_xdev and current.mountpoint is not None:
                     raise Errno(EXDEV)
                 current = parent_of(current, root)
-            last_name = name
             if last:
                 return Lookup(current, name, current, trailing)
             continue
-        try:
-            cached = current.children.get(name) if fresh else None
-            if cached is not None:
-                child, fresh = cached, fresh - 1
-            else:
-                child, fresh = await current.lookup_ahead(name, parts)
-        except Errno as error:
-            if error.errno == ENOENT and last and parent:
-                return Lookup(current, name, None, trailing)
-            raise
-        if no_xdev and child.covered_by is not None:
-            raise Errno(EXDEV)
+        child = current.children.get(name) if fresh else current.cached_child(name)
+        if child is not None:
+            fresh = fresh - 1 if fresh else 0
+        else:
+            try:
+                child, fresh = await current.lookup_ahead(name, parts[::-1])
+            except Errno as error:
+                if error.errno == ENOENT and last and parent:
+                    return Lookup(current, name, None, trailing)
+                raise
         if child.covered_by is not None:  # a mount, on a directory or a file (a symlink's name too)
+            if no_xdev:
+                raise Errno(EXDEV)
             fresh = 0
             child = mounted(child)
-        if isinstance(child, Symlink) and (not last or follow or trailing) and \
-                (magic := child.magic(caller)) is not None:
-            child = magic  # the open file itself, as Linux does
         if isinstance(child, Symlink) and (not last or follow or trailing):
-            fresh = 0
-            if no_symlinks:
-                raise Errno(ELOOP)
-            links += 1
-            if links > MAXSYMLINKS:
-                raise Errno(ELOOP)
-            target = await child.readlink(caller)
-            if not target:
-                raise Errno(ENOENT)
-            if target.startswith(b"/"):
-                if beneath:
-                    raise Errno(EXDEV)
-                current = root
-            parts.extendleft(reversed([n for n in target.split(b"/") if n]))
-            if not parts:  # the target was "/"
-                return Lookup(current, b".", current, trailing)
-            continue
+            magic = child.magic(caller)
+            if magic is not None:
+                child = magic  # the open file itself, as Linux does
+            if isinstance(child, Symlink):
+                fresh = 0
+                if no_symlinks:
+                    raise Errno(ELOOP)
+                links += 1
+                if links > MAXSYMLINKS:
+                    raise Errno(ELOOP)
+                target = await child.readlink(caller)
+                if not target:
+                    raise Errno(ENOENT)
+                if target.startswith(b"/"):
+                    if beneath:
+                        raise Errno(EXDEV)
+                    current = root
+                parts.extend(reversed([n for n in target.split(b"/") if n]))
+                if not parts:  # the target was "/"
+                    return Lookup(current, b".", current, trailing)
+                continue
         if last:
             if trailing and not isinstance(child, (Dir, Symlink)):
                 raise Errno(ENOTDIR)
             return Lookup(current, name, child, trailing)
         current = child  # type: ignore[assignment]
-        last_name = name
-    del last_name
     raise AssertionError("unreachable")
 
 

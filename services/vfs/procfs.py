@@ -153,6 +153,9 @@ class ProcDir(Dir):
                 child.parent, child.name = self, name
         return children
 
+    def cached_child(self, name: bytes) -> Inode | None:
+        return None  # the entries are computed at each lookup; ``children`` is the last listing
+
     async def lookup(self, name: bytes) -> Inode:
         if self.find is not None:
             child = await self.find(name)
