@@ -1193,12 +1193,11 @@ class MemoryManager(MemoryContract):
                 raise Errno(EFAULT)
             chunk = min(remaining, mapping.end - position)
             start = mapping.file_offset(position)
-            data = bytes(self._view[start:start + chunk])
-            nul = data.find(0)
+            nul = self._memfile.find_nul(start, start + chunk)
             if nul >= 0:
-                parts.append(data[:nul])
-                return b"".join(parts)
-            parts.append(data)
+                parts.append(self._view[start:nul].tobytes())
+                return b"".join(parts) if len(parts) > 1 else parts[0]
+            parts.append(self._view[start:start + chunk].tobytes())
             position += chunk
             remaining -= chunk
         raise Errno(ENAMETOOLONG)

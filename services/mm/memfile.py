@@ -151,6 +151,11 @@ class MemoryFile:
                 pages[page] = 1
         return bytes(pages)
 
+    def find_nul(self, start: int, end: int) -> int:
+        """The offset of the first NUL byte in ``[start, end)``, or -1 (a C string's end, found
+        without copying the bytes around it)."""
+        return self._map.find(b"\0", start, end)
+
     def copy(self, source: int, target: int, length: int) -> None:
         """Copy a range into another (fork's private memory): only the extents holding data,
         so holes stay holes and cost nothing."""
