@@ -9,8 +9,11 @@ the file in step by asking the MM (``sync_file`` before, ``reload_file`` after a
 
 from __future__ import annotations
 
+import bisect
 import ctypes
+import itertools
 import os
+import struct
 from typing import TYPE_CHECKING
 
 from abi.errno import EACCES, EBADF, EINVAL, ENODEV, ENOSPC, ENOTTY, ESPIPE, Errno
@@ -23,6 +26,7 @@ from abi.linux import (
     FALLOC_FL_ZERO_RANGE,
     FIONREAD,
     KERNEL_TERMIOS_SIZE,
+    NAME_MAX,
     O_ACCMODE,
     O_APPEND,
     O_WRONLY,
@@ -73,6 +77,41 @@ _TERMINAL_SETTINGS = frozenset({TCSETS, TCSETSW, TCSETSF, TIOCSWINSZ, TCFLSH, TC
 
 #: The smallest record getdents64 (or getdents) writes: a one-byte name, aligned to 8.
 _SMALLEST_DIRENT = 24
+#: The largest: a NAME_MAX name and both trailing bytes of the old record, aligned to 8.
+_LARGEST_DIRENT = (DIRENT_HEAD.size + NAME_MAX + 2 + 7) & ~7
+
+
+#: The ``struct`` layout of a record by its length: the head, then the name zero-padded to the
+#: end (``linux_dirent64``) or to the last byte, which holds d_type (``linux_dirent``).
+_LAYOUTS = [f"QqHB{max(0, reclen - DIRENT64_HEAD.size)}s" for reclen in range(_LARGEST_DIRENT + 1)]
+_LEGACY_LAYOUTS = [f"QqH{max(0, reclen - DIRENT_HEAD.size - 1)}sB" for reclen in range(_LARGEST_DIRENT + 1)]
+
+
+def encode_dirents(entries: list[tuple[bytes, int, int]], offset: int, size: int, legacy: bool) -> tuple[bytes, int]:
+    """The ``linux_dirent64`` records (``legacy``: ``linux_dirent``) of as many of ``entries``
+    as fit in ``size`` bytes, and how many that is; the first entry is the directory's
+    ``offset``-th. Each record is aligned to 8 bytes, its name NUL-terminated and zero-padded
+    (an old record keeps d_type in its last byte).
+
+    One ``struct`` format packs the whole page (its ``s`` fields pad each name with zeros), so
+    the per-entry work is a few list and string operations in C rather than a Python loop."""
+    if not entries:
+        return b"", 0
+    names, inos, dtypes = zip(*entries)
+    head = DIRENT_HEAD.size + 2 if legacy else DIRENT64_HEAD.size + 1  # + the NUL (+ d_type)
+    reclens = [(head + length + 7) & ~7 for length in map(len, names)]
+    used = bisect.bisect_right(list(itertools.accumulate(reclens)), size)
+    if used == 0:
+        return b"", 0
+    reclens = reclens[:used]
+    offsets = range(offset + 1, offset + used + 1)
+    if legacy:  # name, NUL, padding, d_type
+        layout = "<" + "".join(map(_LEGACY_LAYOUTS.__getitem__, reclens))
+        fields = zip(inos, offsets, reclens, names, dtypes)
+    else:  # d_type before the name
+        layout = "<" + "".join(map(_LAYOUTS.__getitem__, reclens))
+        fields = zip(inos, offsets, reclens, dtypes, names)
+    return struct.pack(layout, *itertools.chain.from_iterable(fields)), used
 
 
 class DescriptionOperations(Notifying):
@@ -214,27 +253,13 @@ class DescriptionOperations(Notifying):
     async def getdents(self, handle: Handle, size: int, legacy: bool = False) -> bytes:
         file = self.usable(handle)
         entries = await file.getdents(size // _SMALLEST_DIRENT + 1)  # no more than could fit
-        out = bytearray()
-        used = 0
-        for name, ino, dtype in entries:
-            if legacy:  # linux_dirent: the name, a NUL, padding, and d_type in the last byte
-                reclen = (DIRENT_HEAD.size + len(name) + 2 + 7) & ~7
-                record = DIRENT_HEAD.pack(ino, file.offset + used + 1, reclen) + name
-                record += bytes(reclen - len(record) - 1) + bytes((dtype,))
-            else:
-                reclen = (DIRENT64_HEAD.size + len(name) + 1 + 7) & ~7
-                record = DIRENT64_HEAD.pack(ino, file.offset + used + 1, reclen, dtype) + name
-                record += bytes(reclen - len(record))
-            if len(out) + reclen > size:
-                break
-            out += record
-            used += 1
+        out, used = encode_dirents(entries, file.offset, size, legacy)
         if entries and not used:
             raise Errno(EINVAL)
         file.consumed(entries[:used])
         if self.watched:
             self.notify_file(file, IN_ACCESS)
-        return bytes(out)
+        return out
 
     @operation
     async def fsync(self, handle: Handle) -> None:

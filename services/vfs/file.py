@@ -9,6 +9,7 @@ memory file (``buffers``), never through intermediate copies where the host can 
 
 from __future__ import annotations
 
+import operator
 import os
 from typing import TYPE_CHECKING
 
@@ -38,11 +39,17 @@ from abi.linux import (
 from abi.errno import Errno
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from abi.creds import Caller, Credentials
     from services.netstack.contract import SocketWatch
     from services.vfs.contract import SocketIdentity, Stat
     from services.vfs.inode import Dir, Inode
     from services.vfs.poll import Changes
+
+#: The entries every directory listing starts with, which are not among its children.
+_DOTS = frozenset((b".", b".."))
+_NAME = operator.itemgetter(0)
 
 
 class File:
@@ -321,7 +328,7 @@ class DirectoryFile(File):
         self._snapshot: list[tuple[bytes, int, int]] | None = None
         self._position = 0
         #: Positions in the snapshot of the entries the last getdents offered.
-        self._offered: list[int] = []
+        self._offered: Sequence[int] = ()
 
     async def getdents(self, limit: int) -> list[tuple[bytes, int, int]]:
         assert self.inode is not None
@@ -342,12 +349,15 @@ class DirectoryFile(File):
         # An image directory whose cached entries were forgotten meanwhile (the cache's bound)
         # cannot say what was removed: its snapshot is taken as it is.
         forgotten = not getattr(self.inode, "listed", True)
-        page: list[tuple[bytes, int, int]] = []
-        self._offered = offered = []
         index = self._position
+        page = snapshot[index:index + limit]
+        if forgotten or _DOTS.issuperset(set(map(_NAME, page)).difference(children)):
+            self._offered = range(index, index + len(page))  # nothing removed: the common case
+            return page
+        page, self._offered = [], offered = []  # names were removed: leave them out
         while index < len(snapshot) and len(page) < limit:
             entry = snapshot[index]
-            if forgotten or entry[0] in children or entry[0] in (b".", b".."):
+            if entry[0] in children or entry[0] in _DOTS:
                 page.append(entry)
                 offered.append(index)
             index += 1
