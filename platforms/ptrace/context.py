@@ -35,10 +35,8 @@ from platforms.ptrace.binding import (
     SIGINFO_SIZE,
     Iovec,
     PtraceError,
-    check_failure,
     decode_siginfo,
     ptrace,
-    raw_ptrace,
     tgkill,
 )
 from platforms.ptrace.placement import PIN_AFTER, CpuPlacement
@@ -143,16 +141,14 @@ class PtraceContext:
         thread = self._thread
         tid = thread.tid
         try:
-            # The hot path calls libc directly: three ptrace calls per system call.
+            # The hot path: three ptrace calls per system call.
             if self._dirty == _RAX:
-                if raw_ptrace(PTRACE_POKEUSER, tid, RAX_OFFSET, self.regs.rax) == -1:
-                    check_failure(PTRACE_POKEUSER, tid)
+                ptrace(PTRACE_POKEUSER, tid, RAX_OFFSET, self.regs.rax)
             elif self._dirty == _ALL:
                 ptrace(PTRACE_SETREGS, tid, 0, thread.regs_addr)
             self._dirty = _CLEAN
             self._held = False
-            if raw_ptrace(PTRACE_SYSEMU, tid, 0, 0) == -1:
-                check_failure(PTRACE_SYSEMU, tid)
+            ptrace(PTRACE_SYSEMU, tid)
             while True:
                 status = self._placed_wait(tid)
                 if status is None:
@@ -163,8 +159,7 @@ class PtraceContext:
                     ptrace(PTRACE_SYSEMU, tid)
                     continue
                 signo = (status >> 8) & 0xFF
-                if raw_ptrace(PTRACE_GETREGS, tid, 0, thread.regs_addr) == -1:
-                    check_failure(PTRACE_GETREGS, tid)
+                ptrace(PTRACE_GETREGS, tid, 0, thread.regs_addr)
                 self._held = True
                 if signo == _SYSCALL_STOP:
                     return StopReason.SYSCALL
