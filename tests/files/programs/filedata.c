@@ -49,5 +49,32 @@ int main(void) {
     T(stat("/tmp/copy", &st));
     printf("mtime %ld.%09ld\n", (long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
     T(utimes("/tmp/none", tv));
+
+    /* A copy larger than the Sentry's copy buffer (1 MiB), from a file that grows after it. */
+    static char block[65536];
+    for (int i = 0; i < (int)sizeof block; i++)
+        block[i] = (char)(i * 7 + i / 251);
+    int big, copy;
+    T(big = open("/tmp/big", O_CREAT | O_RDWR | O_TRUNC, 0644));
+    for (int i = 0; i < 48; i++)
+        if (write(big, block, sizeof block) != sizeof block)
+            return 1;
+    T(write(big, block, 123));
+    T(lseek(big, 0, SEEK_SET));
+    T(copy = open("/tmp/big.copy", O_CREAT | O_RDWR | O_TRUNC, 0644));
+    long total = 0;
+    ssize_t n;
+    while ((n = copy_file_range(big, NULL, copy, NULL, 1 << 30, 0)) > 0)
+        total += n;
+    T(pwrite(big, block + 9, 5000, 48 * 65536 + 123));
+    while ((n = copy_file_range(big, NULL, copy, NULL, 1 << 30, 0)) > 0)
+        total += n;
+    unsigned long sum = 0;
+    unsigned char chunk[4096];
+    T(lseek(copy, 0, SEEK_SET));
+    while ((n = read(copy, chunk, sizeof chunk)) > 0)
+        for (ssize_t i = 0; i < n; i++)
+            sum = sum * 31 + chunk[i];
+    printf("copied %ld sum %lu\n", total, sum);
     return 0;
 }
