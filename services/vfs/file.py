@@ -354,7 +354,8 @@ class DirectoryFile(File):
         if forgotten or _DOTS.issuperset(set(map(_NAME, page)).difference(children)):
             self._offered = range(index, index + len(page))  # nothing removed: the common case
             return page
-        page, self._offered = [], offered = []  # names were removed: leave them out
+        page, offered = [], []  # names were removed: leave them out
+        self._offered = offered
         while index < len(snapshot) and len(page) < limit:
             entry = snapshot[index]
             if entry[0] in children or entry[0] in _DOTS:
