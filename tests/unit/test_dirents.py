@@ -1,13 +1,17 @@
-"""getdents's records, encoded a page at a time, against the layout the man page gives record by record."""
+"""getdents: records encoded a page at a time, against the layout the man page gives record by
+record; a listing paged from its snapshot while names are removed."""
 
 from __future__ import annotations
 
+import os
 import random
 
 import pytest
 
 from abi.structs import DIRENT64_HEAD, DIRENT_HEAD
 from services.vfs.descriptions import encode_dirents
+from services.vfs.file import DirectoryFile
+from services.vfs.inode import Dir, Filesystem, RegularInode
 
 Entry = tuple[bytes, int, int]
 
@@ -43,3 +47,30 @@ def test_pages_match_the_record_by_record_layout(legacy: bool) -> None:
 def test_a_page_too_small_for_the_first_record_holds_nothing() -> None:
     assert encode_dirents([(b"name", 1, 8)], 0, 23, False) == (b"", 0)
     assert encode_dirents([(b"name", 1, 8)], 0, 24, False)[1] == 1
+
+
+async def test_a_listing_read_in_pages_leaves_out_names_removed_meanwhile() -> None:
+    """Paging a snapshot: names removed before the reader reached them are left out, names made
+    after the snapshot wait for a rewind, and every remaining name comes exactly once."""
+    fs = Filesystem()
+    directory = Dir(fs, 0o755)
+    for index in range(10):
+        directory.children[b"f%d" % index] = RegularInode(fs, 0o644)
+    reader = DirectoryFile(os.O_RDONLY, directory)
+
+    async def page(limit: int) -> list[bytes]:
+        entries = await reader.getdents(limit)
+        reader.consumed(entries[:limit - 1] if len(entries) == limit else entries)  # one left unread
+        return [name for name, _, _ in (entries[:limit - 1] if len(entries) == limit else entries)]
+
+    first = await page(5)
+    assert first == [b".", b"..", b"f0", b"f1"]
+    del directory.children[b"f2"], directory.children[b"f5"]
+    directory.children[b"new"] = RegularInode(fs, 0o644)
+    rest: list[bytes] = []
+    while names := await page(3):
+        rest += names
+    assert rest == [b"f3", b"f4", b"f6", b"f7", b"f8", b"f9"]
+    await reader.seek(0, os.SEEK_SET)
+    assert sorted(await page(100)) == sorted([b".", b"..", b"f0", b"f1", b"f3", b"f4", b"f6", b"f7", b"f8", b"f9",
+                                             b"new"])
