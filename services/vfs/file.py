@@ -351,7 +351,9 @@ class DirectoryFile(File):
         forgotten = not getattr(self.inode, "listed", True)
         index = self._position
         page = snapshot[index:index + limit]
-        if forgotten or _DOTS.issuperset(set(map(_NAME, page)).difference(children)):
+        names = set(map(_NAME, page))
+        names -= _DOTS
+        if forgotten or children.keys() >= names:  # (a check as long as the page, not the directory)
             self._offered = range(index, index + len(page))  # nothing removed: the common case
             return page
         page, offered = [], []  # names were removed: leave them out
