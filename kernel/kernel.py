@@ -188,9 +188,12 @@ class Kernel:
         self._reserved_pids = {pid: owner for pid, owner in self._reserved_pids.items()
                                if pid not in self.threads and pid not in self.processes}
         limit = min(self.config.pids_limit or PID_MAX, PID_MAX - 1)
-        zombies = sum(1 for process in self.processes.values() if process.zombie)
-        # Like a pids cgroup: live tasks, unreaped zombies, and tasks being created.
-        if len(self.threads) + zombies + len(self._reserved_pids) >= limit:
+        # Like a pids cgroup: live tasks, unreaped zombies, and tasks being created. Every zombie
+        # is a process, so the zombies are counted (a walk of every process) only when the
+        # processes could reach the limit at all: a clone costs the same with 3 or 3 000 of them.
+        used = len(self.threads) + len(self._reserved_pids)
+        if used + len(self.processes) >= limit and \
+                used + sum(1 for process in self.processes.values() if process.zombie) >= limit:
             raise Errno(EAGAIN)
         while True:
             pid = self._next_pid

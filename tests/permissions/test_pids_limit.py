@@ -29,3 +29,10 @@ def test_a_failed_fork_gives_its_slot_back(image: Path) -> None:
                           options=("--pids-limit", "50", "--inject", "mm.fork:fail=ENOMEM:p=0.3", "--seed", "3"))
     assert outcome.status == 0, outcome.stderr
     assert outcome.stdout == "processes: 50\nforks failing with EAGAIN: 8; otherwise: some\n"
+
+
+def test_zombies_count_until_they_are_reaped(image: Path) -> None:
+    """The limit counts unreaped zombies (every process but the first, here): 1 + 9 under 10."""
+    outcome = run_sentrio(image, ROOT, ["/bin/zombies"], options=("--pids-limit", "10"))
+    assert outcome.status == 0, outcome.stderr
+    assert outcome.stdout == "fork failed with EAGAIN after 9 zombies\nreaped 9; a fork after: ok\n"
