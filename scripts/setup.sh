@@ -12,6 +12,9 @@ command -v podman >/dev/null || need_apt+=(podman)       # tests/oci: engines dr
 command -v containerd >/dev/null || need_apt+=(containerd)
 command -v debootstrap >/dev/null || need_apt+=(debootstrap)  # tests/ptrace/test_debian.py: Debian with strace and gdb
 command -v runsc >/dev/null || need_apt+=(runsc)     # python -m tests.compat.cpython and bench/: gVisor beside us
+# Python.h, to build platforms/ptrace/_fastptrace.c (Debian's python3 ships it apart; pyenv's has it)
+python3 -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+    || need_apt+=(python3-dev)
 if ((${#need_apt[@]})); then
     echo "setup: installing ${need_apt[*]} from Debian" >&2
     apt-get update -qq
