@@ -33,10 +33,16 @@ fast_ptrace(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     unsigned long data = nargs > 3 ? PyLong_AsUnsignedLongMask(args[3]) : 0;
     if (PyErr_Occurred())
         return NULL;
+    /* The GIL is let go during the call, as ctypes did: a request can wait in the kernel for
+     * the tracee to leave its CPU, and no other thread of the Sentry need wait with it. */
+    long result;
+    int error;
+    Py_BEGIN_ALLOW_THREADS
     errno = 0;
-    long result = ptrace((enum __ptrace_request)request, (pid_t)tid, (void *)addr, (void *)data);
-    if (result == -1 && errno != 0) {  /* a PEEK may return -1 with errno 0: that is a value */
-        int error = errno;
+    result = ptrace((enum __ptrace_request)request, (pid_t)tid, (void *)addr, (void *)data);
+    error = errno;
+    Py_END_ALLOW_THREADS
+    if (result == -1 && error != 0) {  /* a PEEK may return -1 with errno 0: that is a value */
         PyObject *type = error_type != NULL ? error_type : PyExc_OSError;
         PyObject *message = PyUnicode_FromFormat("ptrace(%ld, %ld): %s", request, tid, strerror(error));
         if (message == NULL)
