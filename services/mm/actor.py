@@ -21,7 +21,7 @@ from __future__ import annotations
 import fcntl
 import os
 
-from collections.abc import Hashable
+from collections.abc import Awaitable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -170,23 +170,18 @@ class _Tracked:
         return getattr(self._inner, name)
 
     async def map(self, addr: int, length: int, prot: int, offset: int, populate: bool = False) -> None:
-        self._mm._stub_calls += 1
-        try:
-            await self._inner.map(addr, length, prot, offset, populate)
-        finally:
-            self._mm._stub_calls -= 1
+        await self._counted(self._inner.map(addr, length, prot, offset, populate))
 
     async def unmap(self, addr: int, length: int) -> None:
-        self._mm._stub_calls += 1
-        try:
-            await self._inner.unmap(addr, length)
-        finally:
-            self._mm._stub_calls -= 1
+        await self._counted(self._inner.unmap(addr, length))
 
     async def protect(self, addr: int, length: int, prot: int) -> None:
+        await self._counted(self._inner.protect(addr, length, prot))
+
+    async def _counted(self, call: Awaitable[None]) -> None:
         self._mm._stub_calls += 1
         try:
-            await self._inner.protect(addr, length, prot)
+            await call
         finally:
             self._mm._stub_calls -= 1
 
