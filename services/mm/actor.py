@@ -1191,7 +1191,7 @@ class MemoryManager(MemoryContract):
             nul = self._memfile.find_nul(start, start + chunk)
             if nul >= 0:
                 parts.append(self._view[start:nul].tobytes())
-                return b"".join(parts) if len(parts) > 1 else parts[0]
+                return b"".join(parts)
             parts.append(self._view[start:start + chunk].tobytes())
             position += chunk
             remaining -= chunk
