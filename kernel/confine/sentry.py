@@ -74,9 +74,12 @@ PRELOADED_PACKAGES = ("abi", "kernel", "services", "platforms", "gofer")
 #: while the command line is read (:meth:`kernel.experiment.ResearchTools.install`). The fuzzer's modules
 #: serve ``python -m kernel fuzz``, imported before it starts a Sentry.
 NOT_PRELOADED = ("kernel.determinism.scheduler", "kernel.fuzz.")
-#: Standard-library modules the Sentry's libraries import lazily, on paths start-up may not take.
+#: Modules the Sentry's libraries import lazily, on paths start-up may not take. anyio imports
+#: its trio backend at its first call (the gofer connection's, every run): ~13 ms and ~20 modules
+#: that a zygote's run would otherwise import again after each fork.
 PRELOADED_MODULES = ("encodings.latin_1", "encodings.ascii", "encodings.utf_8", "encodings.idna",
-                     "json.decoder", "json.encoder", "traceback", "linecache", "tokenize")
+                     "json.decoder", "json.encoder", "traceback", "linecache", "tokenize",
+                     "anyio._backends._trio")
 
 
 def confine_sentry(kernel: Kernel) -> None:
