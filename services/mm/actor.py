@@ -430,12 +430,13 @@ class MemoryManager(MemoryContract):
             piece.flags &= ~MAP_ANONYMOUS  # file-backed: madvise treats it as Linux treats a file's pages
         fill = min(page_up(length), max(0, size - offset))
         for done in range(0, fill, _COPY_CHUNK):  # a big file is read in pieces, letting others run
+            if done:
+                await trio.lowlevel.checkpoint()
             views = self._views(asid, start + done, min(_COPY_CHUNK, fill - done), 0)
             try:
                 os.preadv(fd, views, offset + done)
             except OSError as error:
                 raise Errno(error.errno) from None
-            await trio.lowlevel.checkpoint()
         if page_up(fill) < page_up(length):
             await self._mark_past_end(self._space(asid), start + page_up(fill), start + page_up(length))
         return start
