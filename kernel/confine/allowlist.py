@@ -122,7 +122,8 @@ def sentry_entries(pid: int) -> list[Entry]:
         Entry("epoll_ctl", "trio's I/O manager"),
         Entry("epoll_wait", "trio's I/O manager"),
         Entry("poll", "a readiness check of a host stream that must not wait"),
-        Entry("pselect6", "select(), flushing the pty before exit"),
+        Entry("pselect6", "select(): a brief wait on the SIGCHLD signalfd for a stub's stop; flushing the pty "
+              "before exit"),
         Entry("accept4", "a ps/inspect client on the control socket bound at start"),
         Entry("recvfrom", "control requests; gofer replies; trio's wake-up channel; the bytes and datagrams "
                           "of connections out (services/netstack/egress.py)"),

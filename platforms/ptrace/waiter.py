@@ -3,19 +3,26 @@
 The tracer is the trio thread itself (ptrace requests must come from the thread that attached).
 A task that resumed a stub thread calls :meth:`StopWaiter.wait`:
 
-1. it first *spins* on ``waitpid(tid, WNOHANG|__WALL)`` for a bounded time — a trapped system
-   call usually comes back within a few microseconds, and a spinning tracer notices it without
-   a sleep/wake-up (a cross-CPU wake-up costs ~20 µs in this VM);
-2. then it *parks*; one reaper task sleeps on a signalfd for SIGCHLD (the brief measured
-   signalfd + bounded spin as the best way here: 18 µs per trapped call unpinned) and hands
-   each parked task its stop when SIGCHLD says something changed. Every stop raises SIGCHLD,
-   also the ones a spin caught, so the reaper listens only while some task is parked (or a
-   killed thread awaits collection); it idles otherwise rather than wake for each system call.
+1. it first *spins* on ``waitpid(tid, WNOHANG|__WALL)`` for a few microseconds — a trapped
+   system call usually comes back within two, and a spinning tracer notices it without a
+   sleep/wake-up (a cross-CPU wake-up costs ~20 µs in this VM);
+2. then it *blocks the thread* on the SIGCHLD signalfd (``select`` with the rest of a bounded
+   window as timeout), polling again at each SIGCHLD. A spin longer than a few microseconds
+   only helps a stub running on another CPU: one queued behind the Sentry on its own CPU (a
+   pinned stub whose wake-up did not preempt the Sentry) runs only once the Sentry sleeps, so a
+   50 µs spin made one injected host call in nine take 130–430 µs. Sleeping lets it run at once;
+3. then it *parks*: one reaper task sleeps on the same signalfd (the brief measured signalfd +
+   bounded spin as the best way here: 18 µs per trapped call unpinned) and hands each parked
+   task its stop when SIGCHLD says something changed. Every stop raises SIGCHLD, also the ones
+   a spin caught, so the reaper listens only while some task is parked (or a killed thread
+   awaits collection); it idles otherwise rather than wake for each system call.
 
 No wake-up is lost: a task parks synchronously right after its last poll, with no checkpoint in
 between, so a stop that lands after the poll leaves SIGCHLD pending and the reaper's signalfd
-readable; the reaper polls every parked thread after draining the signalfd. (A SIGCHLD left
-pending while the reaper idled only costs one spurious poll.)
+readable; the reaper polls every parked thread after draining the signalfd. A task blocked in
+step 2 drains the signalfd too: it polls the parked threads as the reaper would, and polls its
+own thread after every drain. (A SIGCHLD left pending while nobody listened only costs one
+spurious poll.)
 
 SIGCHLD reaches the signalfd only if every thread of the Sentry process blocks it. The CLI blocks
 it before any thread exists, but an embedding program (a test runner, a researcher's notebook)
@@ -59,8 +66,10 @@ log = logging.getLogger("sentrio.platform")
 _WNOHANG_WALL = os.WNOHANG | WALL
 #: pidfd_open(2) flag: a pidfd of this one thread, readable when it exits (Linux 6.9); O_EXCL's bits.
 PIDFD_THREAD = os.O_EXCL
-#: How long a task spins on waitpid before parking (nanoseconds).
+#: How long a task waits for a stop (spinning, then blocked on SIGCHLD) before parking (ns).
 DEFAULT_SPIN_NS = 50_000
+#: How much of that it spins before it blocks (ns): the stops that come at once come within 2 µs.
+BUSY_SPIN_NS = 10_000
 #: While tasks are parked, how often the reaper polls even without a SIGCHLD (seconds).
 PARKED_POLL_S = 0.002
 
@@ -76,6 +85,7 @@ class StopWaiter:
         block_sigchld()  # idempotent; the CLI has already done it before starting threads
         self.spin_ns = spin_ns
         self._sfd = signalfd({17})  # SIGCHLD
+        self._signalfd_only = [self._sfd]  # select()'s read set, made once
         self._parked: dict[int, trio.lowlevel.Task] = {}
         #: Threads killed whose exit status nobody waits for: the reaper collects them.
         self._orphans: set[int] = set()
@@ -100,13 +110,24 @@ class StopWaiter:
         return await self.park(tid)
 
     def poll_for(self, tid: int) -> int | None:
-        """Spin for up to ``spin_ns`` waiting for ``tid``'s next stop; None if it did not come."""
+        """Wait up to ``spin_ns`` for ``tid``'s next stop, without letting trio run (spinning,
+        then blocked on SIGCHLD); None if it did not come."""
         waitpid = os.waitpid
         pid, status = _waitpid_nohang(waitpid, tid)
         if pid:
             return status
-        deadline = time.perf_counter_ns() + self.spin_ns
-        while time.perf_counter_ns() < deadline:
+        now = time.perf_counter_ns()
+        spin_until = now + min(BUSY_SPIN_NS, self.spin_ns)
+        deadline = now + self.spin_ns
+        while time.perf_counter_ns() < spin_until:
+            pid, status = _waitpid_nohang(waitpid, tid)
+            if pid:
+                return status
+        while (left := deadline - time.perf_counter_ns()) > 0:
+            if select.select(self._signalfd_only, (), (), left / 1e9)[0]:
+                self._drain_signalfd()
+                if self._parked:
+                    self._wake_parked()
             pid, status = _waitpid_nohang(waitpid, tid)
             if pid:
                 return status
