@@ -19,6 +19,7 @@ from __future__ import annotations
 import inspect
 import logging
 import typing
+import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -79,6 +80,8 @@ class Entry:
     table is built: reading ~240 handlers' type hints cost ~20 ms of every Sentry's start-up,
     for calls most programs never make. ``decode`` starts as :meth:`_first_decode`, which
     compiles the real decoder, puts it in its place and decodes; later calls go straight to it.
+    Decoders are kept per handler function, for every table of the process: a zygote compiles
+    them all once (:func:`compile_decoders`), and the runs it forks compile none.
     """
 
     __slots__ = ("nr", "name", "handler", "decode", "_params", "enter_hooks", "exit_hooks")
@@ -102,12 +105,32 @@ class Entry:
     def params(self) -> list[tuple[str, Decoder | None]]:
         """The handler's guest-visible parameters and their decoders."""
         if self._params is None:
-            self._params = _parameters(self.handler)
+            self._params = _compiled(self.handler)[0]
         return self._params
 
     def _first_decode(self, regs: Any) -> tuple[Any, ...]:
-        self.decode = _make_decoder(self.params)
+        self.decode = _compiled(self.handler)[1]
         return self.decode(regs)
+
+
+_Params = list[tuple[str, Decoder | None]]
+_Decode = Callable[[Any], tuple[Any, ...]]
+#: Each handler's parameters and compiled decoder, once per process (see :class:`Entry`).
+_COMPILED: weakref.WeakKeyDictionary[Handler, tuple[_Params, _Decode]] = weakref.WeakKeyDictionary()
+
+
+def _compiled(handler: Handler) -> tuple[_Params, _Decode]:
+    compiled = _COMPILED.get(handler)
+    if compiled is None:
+        params = _parameters(handler)
+        compiled = _COMPILED[handler] = (params, _make_decoder(params))
+    return compiled
+
+
+def compile_decoders() -> None:
+    """Compile the decoder of every registered handler now (a zygote, before it forks runs)."""
+    for handler in REGISTRY.values():
+        _compiled(handler)
 
 
 class _TypeCheckingNames(dict):  # type: ignore[type-arg]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import weakref
+
 import pytest
 
 from abi import syscalls as numbers
@@ -39,6 +41,7 @@ async def test_signatures_are_read_once_on_first_use(monkeypatch: pytest.MonkeyP
         return real(handler)
 
     monkeypatch.setattr(table_module, "_parameters", counting)
+    monkeypatch.setattr(table_module, "_COMPILED", weakref.WeakKeyDictionary())
     table = SyscallTable({"write": write, "close": close})
     assert read == []  # building the table read no signature
     minus_one = (1 << 64) - 1
@@ -48,6 +51,21 @@ async def test_signatures_are_read_once_on_first_use(monkeypatch: pytest.MonkeyP
     table.replace("write", dup)  # a new handler is read again, with its own signature
     assert await table.dispatch(_task(minus_one), numbers.number("write")) == minus_one
     assert read == ["write", "dup"]
+
+
+async def test_decoders_compiled_once_serve_every_later_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a zygote does before it forks runs: their tables then read no signature."""
+    read: list[str] = []
+    real = table_module._parameters
+    monkeypatch.setattr(table_module, "_parameters", lambda handler: read.append(handler.__name__) or real(handler))
+    monkeypatch.setattr(table_module, "_COMPILED", weakref.WeakKeyDictionary())
+    monkeypatch.setattr(table_module, "REGISTRY", {"write": write, "close": close})
+    table_module.compile_decoders()
+    assert sorted(read) == ["close", "write"]
+    table = SyscallTable()
+    assert await table.dispatch(_task(3, 0, 5), numbers.number("write")) == 8
+    assert await table.dispatch(_task((1 << 64) - 1), numbers.number("close")) == -1
+    assert sorted(read) == ["close", "write"]
 
 
 def test_params_are_there_without_a_call() -> None:
