@@ -556,12 +556,23 @@ def print_syscall_table() -> int:
     return 0
 
 
+#: The parser a zygote built before it forks runs (:func:`build_parser_now`); each run has its
+#: own copy of it, used once.
+_built_parser: argparse.ArgumentParser | None = None
+
+
+def build_parser_now() -> None:
+    """Build the command line's parser in advance (~2.5 ms of every run a zygote serves)."""
+    global _built_parser
+    _built_parser = build_parser()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from kernel import runtime
 
     if runtime.is_runc_command_line(sys.argv[1:] if argv is None else argv):
         return runtime.main(sys.argv[1:] if argv is None else argv)  # an engine calls us as it calls runc
-    parser = build_parser()
+    parser = _built_parser or build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
