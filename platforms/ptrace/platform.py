@@ -3,13 +3,11 @@
 Start-up (once per sandbox):
 
 1. write the stub ELF (:mod:`platforms.ptrace.stub`) into a memfd;
-2. fork (when the platform is made); the child leaves our session (terminal signals are for
-   the Sentry, which forwards them), keeps only the memory file (as fd :data:`MEMFILE_FD`),
-   makes the sandbox's namespaces and pivots into its empty root
-   (:func:`kernel.confine.namespaces.make_sandbox`: nobody, no capabilities, no_new_privs, cwd
-   ``/``), sets a parent-death signal, asks to be traced and execs the stub — while the Sentry
-   goes on building its actors: it answers the child (the id maps) and waits for the exec only
-   when the platform starts serving;
+2. fork; the child leaves our session (terminal signals are for the Sentry, which forwards
+   them), keeps only the memory file (as fd :data:`MEMFILE_FD`), makes the sandbox's namespaces
+   and pivots into its empty root (:func:`kernel.confine.namespaces.make_sandbox`: nobody, no
+   capabilities, no_new_privs, cwd ``/``), sets a parent-death signal, asks to be traced and
+   execs the stub;
 3. at the exec stop, set ``PTRACE_O_EXITKILL`` (no stub outlives the Sentry, however it dies),
    ``TRACESYSGOOD`` and ``TRACEFORK``/``TRACECLONE`` (children of stubs are traced from birth);
 4. inject the template's own set-up: name it, unmap everything but the stub page and the
@@ -90,8 +88,12 @@ class PtracePlatform:
         self._closed = False
         self.confined = confine
         self.vdso: Vdso | None = None
-        pid, self._channel = _fork_template(memfile_fd, confine)
+        pid = _spawn_template(memfile_fd, confine)
         self._template = StubThread(pid, self.waiter)
+        status = self.waiter.wait_blocking(pid)
+        if not (os.WIFSTOPPED(status) and os.WSTOPSIG(status) == signal.SIGTRAP):
+            raise SentryError(f"the template stub did not start (wait status {status:#x})")
+        ptrace(PTRACE_SETOPTIONS, pid, 0, _OPTIONS)
 
     @property
     def template_pid(self) -> int:
@@ -100,28 +102,12 @@ class PtracePlatform:
     async def serve(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Run the stop reaper; prepare the template before reporting started."""
         try:
-            self._finish_template()
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.waiter.serve)
                 await self._prepare_template()
                 task_status.started()
         finally:
             self.close()
-
-    def _finish_template(self) -> None:
-        """Wait for the template forked at construction to make the sandbox and exec the stub:
-        the child does that while the Sentry builds the rest of itself, not before."""
-        pid = self._template.tid
-        channel, self._channel = self._channel, None
-        if channel is not None:
-            try:
-                serve_child(channel, pid)  # writes its user namespace's id maps; returns once it exec'd
-            except ConfinementError as error:
-                raise SentryError(f"cannot confine the stubs: {error}") from None
-        status = self.waiter.wait_blocking(pid)
-        if not (os.WIFSTOPPED(status) and os.WSTOPSIG(status) == signal.SIGTRAP):
-            raise SentryError(f"the template stub did not start (wait status {status:#x})")
-        ptrace(PTRACE_SETOPTIONS, pid, 0, _OPTIONS)
 
     async def _prepare_template(self) -> None:
         template = self._template
@@ -179,9 +165,6 @@ class PtracePlatform:
         if self._closed:
             return
         self._closed = True
-        if self._channel is not None:  # never served: the child may still wait for its id maps
-            os.close(self._channel)
-            self._channel = None
         for space in self._address_spaces:
             space.release()
         try:
@@ -192,9 +175,8 @@ class PtracePlatform:
         self.waiter.reap_orphans_blocking()
 
 
-def _fork_template(memfile_fd: int, confine: bool) -> tuple[int, int | None]:
-    """Fork the child that will exec the stub under PTRACE_TRACEME: its pid, and our end of the
-    channel on which it asks for its id maps (None unconfined). It is not waited for here."""
+def _spawn_template(memfile_fd: int, confine: bool) -> int:
+    """Fork and exec the stub under PTRACE_TRACEME; returns its pid (stopped at exec)."""
     exe = os.memfd_create("sentrio-stub", os.MFD_CLOEXEC)
     ours, theirs = open_channel() if confine else (None, None)
     try:
@@ -206,15 +188,18 @@ def _fork_template(memfile_fd: int, confine: bool) -> tuple[int, int | None]:
                 _become_stub(exe, memfile_fd, theirs, parent)
             finally:
                 os._exit(127)
-    except BaseException:
-        if ours is not None:
-            os.close(ours)
-        raise
     finally:
         os.close(exe)
         if theirs is not None:
             os.close(theirs)
-    return pid, ours
+    if ours is not None:
+        try:
+            serve_child(ours, pid)  # writes its user namespace's id maps; returns once it exec'd
+        except ConfinementError as error:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise SentryError(f"cannot confine the stubs: {error}") from None
+    return pid
 
 
 def _become_stub(exe: int, memfile_fd: int, channel: int | None, parent: int) -> None:

@@ -191,30 +191,3 @@ async def test_killed_stub_reports_died(sandbox: Sandbox) -> None:
     os.kill(space.pid, 9)
     assert await context.switch() == StopReason.DIED
     space.release()
-
-
-async def test_a_template_that_cannot_make_the_sandbox_fails_the_start_in_its_own_words(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The template is forked when the platform is made and waited for when it starts serving:
-    the child's failure surfaces there, as a SentryError with the child's reason, and the child
-    is gone afterwards."""
-    from kernel.confine.namespaces import ConfinementError
-    from kernel.errors import SentryError
-    from platforms.ptrace import platform as platform_module
-
-    def refuse(channel: int) -> None:
-        raise ConfinementError("no namespaces today")
-
-    monkeypatch.setattr(platform_module, "make_sandbox", refuse)  # the forked child runs it
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
-    fd = os.memfd_create("test-memory", os.MFD_CLOEXEC)
-    try:
-        platform = PtracePlatform(fd, pin_cpus=False)
-        child = platform.template_pid
-        with pytest.raises(SentryError, match="cannot confine the stubs: no namespaces today"):
-            await platform.serve()
-        with pytest.raises(ChildProcessError):
-            os.waitpid(child, os.WNOHANG)  # already reaped: nothing left behind
-    finally:
-        os.close(fd)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
