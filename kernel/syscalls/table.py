@@ -84,7 +84,7 @@ class Entry:
     them all once (:func:`compile_decoders`), and the runs it forks compile none.
     """
 
-    __slots__ = ("nr", "name", "handler", "decode", "_params", "enter_hooks", "exit_hooks")
+    __slots__ = ("nr", "name", "handler", "decode", "enter_hooks", "exit_hooks")
 
     def __init__(self, nr: int, name: str, handler: Handler) -> None:
         self.nr = nr
@@ -98,15 +98,12 @@ class Entry:
         if code is not None and code.co_argcount - 1 > len(_ARG_REGISTERS):
             raise TypeError(f"{handler.__qualname__} takes more than six system call arguments")
         self.handler = handler
-        self._params: list[tuple[str, Decoder | None]] | None = None
         self.decode: Callable[[Any], tuple[Any, ...]] = self._first_decode
 
     @property
     def params(self) -> list[tuple[str, Decoder | None]]:
         """The handler's guest-visible parameters and their decoders."""
-        if self._params is None:
-            self._params = _compiled(self.handler)[0]
-        return self._params
+        return _compiled(self.handler)[0]
 
     def _first_decode(self, regs: Any) -> tuple[Any, ...]:
         self.decode = _compiled(self.handler)[1]
