@@ -21,8 +21,9 @@ No wake-up is lost: a task parks synchronously right after its last poll, with n
 between, so a stop that lands after the poll leaves SIGCHLD pending and the reaper's signalfd
 readable; the reaper polls every parked thread after draining the signalfd. A task blocked in
 step 2 drains the signalfd too: it polls the parked threads as the reaper would, and polls its
-own thread after every drain. (A SIGCHLD left pending while nobody listened only costs one
-spurious poll.)
+own thread after every drain; killed threads awaiting collection it leaves to the reaper, which
+polls them every ``PARKED_POLL_S`` while any are left. (A SIGCHLD left pending while nobody
+listened only costs one spurious poll.)
 
 SIGCHLD reaches the signalfd only if every thread of the Sentry process blocks it. The CLI blocks
 it before any thread exists, but an embedding program (a test runner, a researcher's notebook)
