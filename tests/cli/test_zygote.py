@@ -212,3 +212,23 @@ def test_a_second_zygote_on_the_same_socket_is_refused(zygote: Zygote) -> None:
     second = sentrio("serve", "--socket", str(zygote.path), timeout=60)
     assert second.returncode == 125
     assert "a zygote already serves there" in second.stderr
+
+
+def test_the_zygote_prepares_what_every_run_would_otherwise_redo() -> None:
+    """What a run imports or builds after the fork, each served run pays again: the zygote
+    imports anyio's trio backend (imported lazily at the gofer connection's first call), builds
+    the command line's parser and compiles every system call's argument decoder beforehand."""
+    check = (
+        "import sys\n"
+        "from kernel.zygote.server import warm_up\n"
+        "warm_up()\n"
+        "import kernel.cli\n"
+        "from kernel.syscalls import table\n"
+        "assert 'anyio._backends._trio' in sys.modules, 'anyio backend not preloaded'\n"
+        "assert kernel.cli._built_parser is not None, 'parser not built'\n"
+        "missing = [name for name, handler in table.REGISTRY.items() if handler not in table._COMPILED]\n"
+        "assert not missing, f'decoders not compiled: {missing[:5]}'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", check], cwd=REPO, capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert result.returncode == 0, result.stderr
