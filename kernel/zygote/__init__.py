@@ -8,9 +8,11 @@ environment, working directory and standard streams, and the zygote forks a chil
 run from then on — it reads the command line and starts the sandbox exactly as a cold Sentry
 does, only with every module already in memory (Android's zygote, for the same reason).
 
-Only the client stays with the user: it forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGWINCH
-to the child, stops and continues with it (Ctrl-Z, ``fg``), and ends as it ended (its exit code,
-or the same signal). When the client dies, the zygote kills its child: a run never outlives its
+Only the client stays with the user: it forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH,
+SIGUSR1 and SIGUSR2 to the child, stops and continues with it (Ctrl-Z, ``fg``), and ends as it
+ended (its exit code, or the same signal). It does so as ``sentrio-wait`` (waiter.c, built by pip
+with the package), a few KiB of C it executes once the child is forked, or in Python where that
+was not built. When the client dies, the zygote kills its child: a run never outlives its
 command.
 
 The wire: one ``SOCK_SEQPACKET`` connection per run. The client sends one msgpack map

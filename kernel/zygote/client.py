@@ -24,6 +24,10 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signa
              signal.SIGUSR2)
 #: Stop signals: the run is stopped with SIGSTOP, then the client stops itself (the shell's job).
 STOPS = (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
+#: The small program the client becomes once its run is forked (kernel/zygote/waiter.c, built by
+#: pip with the package: ~0.1 MiB where this interpreter holds ~7 for the run's whole life). It
+#: does what :func:`_stand_in` does; where it was not built, the client stands in itself.
+WAITER: str | None = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sentrio-wait")
 
 
 def run_served(argv: Sequence[str]) -> int | None:
@@ -64,6 +68,32 @@ def _served(conn: socket.socket, argv: Sequence[str]) -> int | None:
     if reply is None or "pid" not in reply:
         return None  # refused (stale, another uid, ...) or gone before forking: cold
     child = os.pidfd_open(reply["pid"])  # the zygote reaps it only after telling us: no reuse
+    _become_waiter(conn, child, argv)
+    return _stand_in(conn, child)
+
+
+def _become_waiter(conn: socket.socket, child: int, argv: Sequence[str]) -> None:
+    """Execute :data:`WAITER` in this process's place (ps shows it with our command line); return
+    only where it cannot be. The signals it handles are blocked across the exec, so one that
+    comes before its handlers are set waits for them instead of killing the client."""
+    if WAITER is None or not os.access(WAITER, os.X_OK):
+        return
+    handled = (*FORWARDED, *STOPS)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, handled)
+    os.set_inheritable(conn.fileno(), True)
+    os.set_inheritable(child, True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execv(WAITER, ["sentrio-wait", str(conn.fileno()), str(child), "--", *argv])
+    except OSError:
+        os.set_inheritable(conn.fileno(), False)
+        os.set_inheritable(child, False)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _stand_in(conn: socket.socket, child: int) -> int:
+    """Until the run ends: pass signals on to it, stop with it, then end as it ended."""
     previous = {signo: signal.signal(signo, lambda signo, _: _forward(child, signo)) for signo in FORWARDED}
     previous.update({signo: signal.signal(signo, lambda signo, _: _stop(child)) for signo in STOPS})
     try:

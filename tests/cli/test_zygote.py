@@ -15,12 +15,13 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import msgpack
 import pytest
 
+from kernel.zygote import client as client_module
 from tests.cli.conftest import REPO, needs_root, sentrio
 from tests.hostprocs import process_args
 
@@ -108,26 +109,90 @@ def test_stdin_and_working_directory_are_the_clients(zygote: Zygote, busybox: Pa
     assert zygote.served() == 1
 
 
-def start_client(zygote: Zygote, busybox: Path, script: str, **env_vars: str) -> subprocess.Popen[str]:
+#: How a client stands in for its run: it becomes the waiter program (kernel/zygote/waiter.c), or,
+#: where that was not built, its own Python loop does the same.
+STAND_INS = {
+    "waiter": [sys.executable, "-m", "kernel"],
+    "python": [sys.executable, "-c", "import runpy, kernel.zygote.client as client; client.WAITER = None; "
+                                     "runpy.run_module('kernel', run_name='__main__')"],
+}
+
+
+def start_client(zygote: Zygote, busybox: Path, script: str, stand_in: str = "waiter",
+                 **env_vars: str) -> subprocess.Popen[str]:
     """A served ``run BUSYBOX -- sh -c SCRIPT``, once the script has printed its first line, "ready"."""
     env = dict(os.environ, SENTRIO_ZYGOTE=str(zygote.path), PYTHONPATH=str(REPO), **env_vars)
-    client = subprocess.Popen([sys.executable, "-m", "kernel", "run", str(busybox), "--", "sh", "-c", script],
+    client = subprocess.Popen([*STAND_INS[stand_in], "run", str(busybox), "--", "sh", "-c", script],
                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert client.stdout is not None
     assert client.stdout.readline() == "ready\n"
     return client
 
 
-def test_a_signal_to_the_client_reaches_the_guest(zygote: Zygote, busybox: Path) -> None:
-    script = "trap 'echo terminated; exit 7' TERM; echo ready; while :; do sleep 0.05; done"
-    client = start_client(zygote, busybox, script)
+TRAPS_TERM = "trap 'echo terminated; exit 7' TERM; echo ready; while :; do sleep 0.05; done"
+
+
+@pytest.mark.parametrize("stand_in", STAND_INS)
+def test_a_signal_to_the_client_reaches_the_guest(zygote: Zygote, busybox: Path, stand_in: str) -> None:
+    client = start_client(zygote, busybox, TRAPS_TERM, stand_in)
     client.send_signal(signal.SIGTERM)
     out, err = client.communicate(timeout=30)
     assert (out, err, client.returncode) == ("terminated\n", "", 7)
 
 
-def test_a_run_ends_with_its_client(zygote: Zygote, busybox: Path) -> None:
-    client = start_client(zygote, busybox, "echo ready; sleep 60")
+def process_state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("stand_in", STAND_INS)
+def test_ctrl_z_stops_the_run_with_its_client_and_fg_continues_both(zygote: Zygote, busybox: Path,
+                                                                     stand_in: str) -> None:
+    client = start_client(zygote, busybox, TRAPS_TERM, stand_in)
+    [run] = zygote.children()
+    client.send_signal(signal.SIGTSTP)
+    wait_for(lambda: process_state(client.pid) == process_state(run) == "T", "Ctrl-Z did not stop both")
+    client.send_signal(signal.SIGCONT)
+    wait_for(lambda: "T" not in (process_state(client.pid), process_state(run)), "SIGCONT did not continue both")
+    client.send_signal(signal.SIGTERM)
+    out, err = client.communicate(timeout=30)
+    assert (out, err, client.returncode) == ("terminated\n", "", 7)
+
+
+def test_the_client_becomes_a_small_waiter(zygote: Zygote, busybox: Path) -> None:
+    """Once its run is forked the client is kernel/zygote/waiter.c, not an interpreter: it holds
+    ~0.1 MiB of its own for the run's whole life, where Python held ~7 (docs/benchmarks.md)."""
+    assert client_module.WAITER is not None and os.access(client_module.WAITER, os.X_OK), \
+        "sentrio-wait was not built (pip install -e . builds it with the package)"
+    client = start_client(zygote, busybox, "echo ready; read line")
+    try:
+        assert os.readlink(f"/proc/{client.pid}/exe") == client_module.WAITER
+        argv = Path(f"/proc/{client.pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+        assert argv[3:] == ["--", "run", str(busybox), "--", "sh", "-c", "echo ready; read line"]
+        rollup = Path(f"/proc/{client.pid}/smaps_rollup").read_text().splitlines()
+        [private_dirty_kib] = [int(line.split()[1]) for line in rollup if line.startswith("Private_Dirty:")]
+        assert private_dirty_kib < 1024
+    finally:
+        client.kill()
+        client.communicate(timeout=30)
+
+
+def test_the_waiter_refuses_a_bad_command_line() -> None:
+    assert client_module.WAITER is not None
+    result = subprocess.run([client_module.WAITER, "3"], capture_output=True, text=True, timeout=10)
+    assert (result.returncode, result.stdout) == (125, "")
+    assert result.stderr.startswith("usage: sentrio-wait CONNECTION_FD PIDFD")
+
+
+@pytest.mark.parametrize("stand_in", STAND_INS)
+def test_a_run_ends_with_its_client(zygote: Zygote, busybox: Path, stand_in: str) -> None:
+    client = start_client(zygote, busybox, "echo ready; sleep 60", stand_in)
     [run] = zygote.children()
     client.kill()
     client.wait()
@@ -137,8 +202,9 @@ def test_a_run_ends_with_its_client(zygote: Zygote, busybox: Path) -> None:
         time.sleep(0.05)
 
 
-def test_the_client_dies_as_its_run_did(zygote: Zygote, busybox: Path) -> None:
-    client = start_client(zygote, busybox, "echo ready; sleep 60")
+@pytest.mark.parametrize("stand_in", STAND_INS)
+def test_the_client_dies_as_its_run_did(zygote: Zygote, busybox: Path, stand_in: str) -> None:
+    client = start_client(zygote, busybox, "echo ready; sleep 60", stand_in)
     [run] = zygote.children()
     os.kill(run, signal.SIGKILL)
     assert client.wait(timeout=30) == -signal.SIGKILL
