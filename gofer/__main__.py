@@ -16,6 +16,7 @@ the gofer's powers.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import logging
 import os
@@ -31,7 +32,10 @@ from gofer.server import serve_mounts
 log = logging.getLogger("sentrio.gofer")
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
+@functools.cache
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser, built once per process: a zygote builds it before it forks
+    runs, and a served run's gofer, a fork, finds it built."""
     parser = argparse.ArgumentParser(prog="python -m gofer", description=__doc__.splitlines()[0])
     parser.add_argument("--root", required=True, help="the directory to serve")
     parser.add_argument("--fd", type=int, required=True, help="the inherited socket's fd")
@@ -45,6 +49,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--plugin", metavar="module:function",
                         help="call function(root_fd) once confined, before serving")
     parser.add_argument("--log-level", default="WARNING")
+    return parser
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
     for fd, _, mode in args.mount:
         if not fd.isdigit() or mode not in ("ro", "rw"):

@@ -79,7 +79,7 @@ NOT_PRELOADED = ("kernel.determinism.scheduler", "kernel.fuzz.")
 #: that a zygote's run would otherwise import again after each fork.
 PRELOADED_MODULES = ("encodings.latin_1", "encodings.ascii", "encodings.utf_8", "encodings.idna",
                      "json.decoder", "json.encoder", "traceback", "linecache", "tokenize",
-                     "anyio._backends._trio")
+                     "anyio._backends._trio", "gofer.__main__", "netgate.__main__")
 
 
 def confine_sentry(kernel: Kernel) -> None:

@@ -343,9 +343,10 @@ def _loaded_sources() -> dict[str, tuple[int, int]]:
 
 def warm_up() -> None:
     """Import everything any run could need, as the confined Sentry does before confinement,
-    build the command line's parser and compile every system call's argument decoder (a run
+    build the command lines' parsers (the run's, its gofers') and compile every system call's argument decoder (a run
     would compile those of the calls it makes, ~0.2 ms each); then freeze the heap so that
     children do not copy pages for the collector's sake."""
+    import gofer.__main__
     from kernel.confine.sentry import preload
     from kernel.syscalls.table import compile_decoders
 
@@ -355,6 +356,7 @@ def warm_up() -> None:
     import setproctitle  # noqa: F401
 
     kernel.cli.build_parser_now()
+    gofer.__main__.build_parser()
     compile_decoders()
     gc.collect()
     gc.freeze()

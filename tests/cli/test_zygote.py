@@ -282,8 +282,9 @@ def test_a_second_zygote_on_the_same_socket_is_refused(zygote: Zygote) -> None:
 
 def test_the_zygote_prepares_what_every_run_would_otherwise_redo() -> None:
     """What a run imports or builds after the fork, each served run pays again: the zygote
-    imports anyio's trio backend (imported lazily at the gofer connection's first call), builds
-    the command line's parser and compiles every system call's argument decoder beforehand."""
+    imports anyio's trio backend (imported lazily at the gofer connection's first call) and the
+    helpers' entry modules, builds the command lines' parsers (the run's, its gofers') and compiles
+    every system call's argument decoder beforehand."""
     check = (
         "import sys\n"
         "from kernel.zygote.server import warm_up\n"
@@ -292,6 +293,9 @@ def test_the_zygote_prepares_what_every_run_would_otherwise_redo() -> None:
         "from kernel.syscalls import table\n"
         "assert 'anyio._backends._trio' in sys.modules, 'anyio backend not preloaded'\n"
         "assert kernel.cli._built_parser is not None, 'parser not built'\n"
+        "import gofer.__main__\n"
+        "assert gofer.__main__.build_parser.cache_info().currsize == 1, 'the gofer parser not built'\n"
+        "assert 'netgate.__main__' in sys.modules, 'the net helper entry not preloaded'\n"
         "missing = [name for name, handler in table.REGISTRY.items() if handler not in table._COMPILED]\n"
         "assert not missing, f'decoders not compiled: {missing[:5]}'\n"
     )
