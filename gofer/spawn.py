@@ -204,9 +204,15 @@ def forget_logging() -> None:
     """Drop the parent's logging set-up (its handlers write to its files and terminal)."""
     manager = logging.Logger.manager
     for logger in [logging.root, *(item for item in manager.loggerDict.values() if isinstance(item, logging.Logger))]:
+        # Only what differs is written: a write to a logger inherited from the parent copies its
+        # page, and setLevel clears every logger's cache (what a fork runs, it runs in each child).
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
-        logger.setLevel(logging.NOTSET)
-        logger.propagate = True
-        logger.disabled = False
-    logging.root.setLevel(logging.WARNING)
+        if logger.level != logging.NOTSET and logger is not logging.root:
+            logger.setLevel(logging.NOTSET)
+        if not logger.propagate:
+            logger.propagate = True
+        if logger.disabled:
+            logger.disabled = False
+    if logging.root.level != logging.WARNING:
+        logging.root.setLevel(logging.WARNING)

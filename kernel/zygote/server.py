@@ -161,6 +161,13 @@ class Zygote:
             stdin, stdout, stderr, cwd = fds
             for target, source in ((0, stdin), (1, stdout), (2, stderr)):
                 os.dup2(source, target)
+            # First of all, so that every page this run writes from here on is charged to the
+            # client's cgroup, not the zygote's (~1 MiB of the steps below, measured).
+            try:
+                adopt_process_context(client)
+            except OSError as error:
+                print(f"sentrio: the zygote's run cannot take its client's place: {error}", file=sys.stderr)
+                return 125
             os.fchdir(cwd)
             for fd in fds:
                 os.close(fd)
@@ -174,11 +181,6 @@ class Zygote:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             forget_logging()
             parent_keeps_runtime_directory()  # we remove it when the run has ended: no keeper
-            try:
-                adopt_process_context(client)
-            except OSError as error:
-                print(f"sentrio: the zygote's run cannot take its client's place: {error}", file=sys.stderr)
-                return 125
             status = main([str(arg) for arg in request["argv"]])
             atexit._run_exitfuncs()  # as python -m kernel ends (kernel/__main__.py)
             return status
