@@ -17,14 +17,23 @@ hold a lock the child would need; a child of a run would find trio's run state a
 epoll instance). Elsewhere — a spawn from inside a running Sentry, or a test — :func:`start`
 executes ``python -m PACKAGE`` as before; both give the same :class:`subprocess.Popen`-like
 handle and the same process.
+
+A served run (:mod:`kernel.zygote`) has written a few MiB of its own by the time it starts its
+gofer, and a fork then shares those pages with the gofer until either writes them again; one
+forked before, while the run has written next to nothing, is charged less (~0.4 MiB of a served
+run's peak, docs/benchmarks.md). :func:`reserve` makes such a fork at the run's start; it waits
+to become the next helper :func:`start` is asked for: the same child, with the same fds, as a
+fork at that moment would have been.
 """
 
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -109,10 +118,14 @@ def can_fork() -> bool:
 
 def start(package: str, main: Callable[[], Main], argv: Sequence[str], *, pass_fds: Sequence[int],
           stdout: int | None, stderr: int | None, env: Mapping[str, str] = {}) -> Child:
-    """Start helper ``package`` with command line ``argv``: a fork running ``main()(argv)``
-    when :func:`can_fork`, else ``python -m package``. ``main`` is called in the child only
-    (so the helper's modules are imported there, not in the caller). ``stdout``/``stderr`` are
-    fds (None: /dev/null); stdin is /dev/null; ``env`` is added to the environment."""
+    """Start helper ``package`` with command line ``argv``: a reserved fork (:func:`reserve`)
+    or a fork now, when :func:`can_fork`, running ``main()(argv)``; else ``python -m package``.
+    ``main`` is called in the child only (so the helper's modules are imported there, not in the
+    caller); it must be a module-level function (a reserved fork finds it by name).
+    ``stdout``/``stderr`` are fds (None: /dev/null); stdin is /dev/null; ``env`` is added to the
+    environment."""
+    if _reserved:
+        return _reserved.pop(0).become(package, main, list(argv), pass_fds, stdout, stderr, env)
     if can_fork():
         return _fork(main, list(argv), pass_fds, stdout, stderr, env, package)
     full_env = dict(os.environ)
@@ -143,6 +156,117 @@ def _fork(main: Callable[[], Main], argv: list[str], pass_fds: Sequence[int], st
         return main()(argv)
 
     run_and_exit(helper, usage_status=2)
+
+
+class _Reserved:
+    """A fork made by :func:`reserve`, waiting on its socket to become one helper."""
+
+    def __init__(self, pid: int, sock: socket.socket) -> None:
+        self.pid = pid
+        self.sock = sock
+
+    def become(self, package: str, main: Callable[[], Main], argv: list[str], pass_fds: Sequence[int],
+               stdout: int | None, stderr: int | None, env: Mapping[str, str]) -> ForkedChild:
+        """Send it what :func:`_fork` would have given its child, with the fds it needs."""
+        import msgpack
+
+        fds = [*pass_fds, *(fd for fd in (stdout, stderr) if fd is not None)]
+        request = {"package": package, "main": [main.__module__, main.__qualname__], "argv": argv,
+                   "pass_fds": list(pass_fds), "stdout": stdout is not None, "stderr": stderr is not None,
+                   "env": dict(env)}
+        try:
+            socket.send_fds(self.sock, [msgpack.packb(request)], fds)
+        finally:
+            self.sock.close()
+        return ForkedChild(self.pid, [package, *argv])
+
+    def release(self) -> None:
+        """End it unused (its socket's end is its signal to exit) and reap it."""
+        self.sock.close()
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+
+
+#: Reserved forks not yet used, oldest first.
+_reserved: list[_Reserved] = []
+
+
+def _forget_reserved() -> None:
+    """In any child of this process: the reserved forks are its parent's, not its own to use
+    or to keep open (a fork's end of the socket would hide the parent's release from them)."""
+    for reserved in _reserved:
+        reserved.sock.close()
+    _reserved.clear()
+
+
+os.register_at_fork(after_in_child=_forget_reserved)
+#: The largest request a reserved fork reads (a helper's command line and environment).
+_MAX_REQUEST = 1 << 20
+
+
+def reserve() -> None:
+    """Fork now a process that will become the next helper :func:`start` is asked for (see the
+    module's docstring for why); only where :func:`can_fork`. :func:`release_reserved` ends
+    those never used."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    flush_standard_streams()
+    pid = os.fork()
+    if pid:
+        theirs.close()
+        _reserved.append(_Reserved(pid, ours))
+        return
+    ours.close()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a ^C while it waits is the Sentry's to handle
+    run_and_exit(lambda: _wait_to_become(theirs), usage_status=2)
+
+
+def release_reserved() -> None:
+    """End every reserved fork that no helper used."""
+    while _reserved:
+        _reserved.pop().release()
+
+
+def _wait_to_become(sock: socket.socket) -> int:
+    """In a reserved fork: wait for :meth:`_Reserved.become`'s request, then become that helper
+    as :func:`_fork`'s child does; exit 0 at once if the request never comes."""
+    import msgpack
+
+    try:
+        data, received, _, _ = socket.recv_fds(sock, _MAX_REQUEST, 64)
+    except OSError:
+        return 0
+    finally:
+        sock.close()
+    if not data:
+        return 0
+    request = msgpack.unpackb(data)
+    # The fds arrive under new numbers; the command line names them by the parent's. Moved out
+    # of the way first, then each passed fd is put where the parent had it.
+    lowest = max([*request["pass_fds"], *received, 2]) + 1
+    moved = [_move_above(fd, lowest) for fd in received]
+    passed, streams = moved[: len(request["pass_fds"])], list(moved[len(request["pass_fds"]):])
+    for fd, number in zip(passed, request["pass_fds"]):
+        os.dup2(fd, number)
+        os.close(fd)
+    stdout = streams.pop(0) if request["stdout"] else None
+    stderr = streams.pop(0) if request["stderr"] else None
+    module, qualname = request["main"]
+    main = getattr(importlib.import_module(module), qualname)
+    argv = list(request["argv"])
+    _become_fresh(request["pass_fds"], stdout, stderr, request["env"])
+    name_process(["python", "-m", request["package"], *argv])
+    return main()(argv)
+
+
+def _move_above(fd: int, lowest: int) -> int:
+    """``fd`` under the first free number from ``lowest`` on (the old number is closed)."""
+    import fcntl
+
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, lowest)
+    os.close(fd)
+    return moved
 
 
 def run_and_exit(body: Callable[[], int], usage_status: int) -> NoReturn:

@@ -26,6 +26,7 @@ import trio
 from abi.creds import DOCKER_DEFAULT_CAPS, CapabilitySets
 from abi.errno import EAGAIN
 from abi.linux import PID_MAX, Signal, signal_status
+from gofer import spawn
 from kernel.bus import Actor, Bus, ContractError, FailCallSupervisor, check_actor, kernel_work
 from abi.errno import Errno
 from kernel.errors import SentryError
@@ -122,6 +123,7 @@ class Kernel:
         self.prestarted_gofers = PrestartedGofers.start(config)
         #: The net helper, started while the host's network is reachable (None: --network none).
         self.netgate = start_netgate(config)
+        spawn.release_reserved()  # helpers forked early for these (a zygote's run), if any is left
         self.boot_time = time.monotonic()
         #: CPUs the sandbox offers, counted before the platform pins the Sentry to one of them.
         self.online_cpus = len(os.sched_getaffinity(0))

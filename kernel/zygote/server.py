@@ -147,7 +147,7 @@ class Zygote:
 
     def _become_run(self, conn: socket.socket, request: dict[str, Any], fds: list[int], client: int) -> NoReturn:
         """In the child: become ``python -m kernel ARGV`` as the client would have run it."""
-        from gofer.spawn import forget_logging, name_process, run_and_exit
+        from gofer.spawn import forget_logging, name_process, release_reserved, reserve, run_and_exit
         from kernel.cli import main
         from kernel.confine.sentry import parent_keeps_runtime_directory
 
@@ -181,7 +181,9 @@ class Zygote:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             forget_logging()
             parent_keeps_runtime_directory()  # we remove it when the run has ended: no keeper
+            reserve()  # the image's gofer, forked before this run writes most of its pages (gofer/spawn.py)
             status = main([str(arg) for arg in request["argv"]])
+            release_reserved()  # a run that started no sandbox did not use it
             atexit._run_exitfuncs()  # as python -m kernel ends (kernel/__main__.py)
             return status
 
