@@ -47,6 +47,15 @@ from platforms.ptrace.waiter import ThreadGone
 _SYSCALL_STOP = 0x80 | 5  # SIGTRAP | 0x80, thanks to PTRACE_O_TRACESYSGOOD
 _CLEAN, _RAX, _ALL = 0, 1, 2
 _XSTATE_MAX = 16384
+# Scratch space for the ptrace calls that fill a structure or read one: one of each for the whole
+# Sentry, which drives every context from one thread and never awaits between filling one and
+# reading it (a context used to allocate its own, 16 KiB of them per guest thread).
+_SIGINFO = ctypes.create_string_buffer(SIGINFO_SIZE)
+_SIGINFO_ADDRESS = ctypes.addressof(_SIGINFO)
+_XSTATE = ctypes.create_string_buffer(_XSTATE_MAX)
+_XSTATE_ADDRESS = ctypes.addressof(_XSTATE)
+_XSTATE_IOV = Iovec(_XSTATE_ADDRESS, _XSTATE_MAX)
+_XSTATE_IOV_ADDRESS = ctypes.addressof(_XSTATE_IOV)
 _SYS_EXIT = 60
 _U64 = 0xFFFF_FFFF_FFFF_FFFF
 _SIGSYS = 31
@@ -75,7 +84,7 @@ class PtraceContext:
     """Registers and execution of one guest thread, backed by one stub thread."""
 
     __slots__ = ("_thread", "_process_pid", "_placement", "_pinned", "_quick_stops", "_held", "_recycle",
-                 "_cpu_base_ns", "regs", "fault", "_dirty", "_siginfo", "_xstate", "_iov", "dead", "on_death")
+                 "_cpu_base_ns", "regs", "fault", "_dirty", "dead", "on_death")
 
     #: The size of this CPU's XSAVE image, read once from the first thread made: what a dead
     #: context's FP state is made of (zeros of exactly this size are a state the kernel takes).
@@ -101,9 +110,6 @@ class PtraceContext:
         self.regs = thread.regs
         self.fault: Fault | None = None
         self._dirty = _ALL  # a new thread's registers are whatever the caller sets first
-        self._siginfo = ctypes.create_string_buffer(SIGINFO_SIZE)
-        self._xstate = ctypes.create_string_buffer(_XSTATE_MAX)
-        self._iov = Iovec(ctypes.addressof(self._xstate), _XSTATE_MAX)
         self.dead = thread.dead
         #: Called once if the stub thread is found killed while the guest thread is not running.
         self.on_death: Callable[[], None] | None = None
@@ -163,9 +169,10 @@ class PtraceContext:
                 self._held = True
                 if signo == _SYSCALL_STOP:
                     return StopReason.SYSCALL
-                ptrace(PTRACE_GETSIGINFO, tid, 0, ctypes.addressof(self._siginfo))
-                self.fault = Fault(*decode_siginfo(self._siginfo.raw))
-                nr = vsyscall_number(self.fault, self._siginfo.raw)
+                ptrace(PTRACE_GETSIGINFO, tid, 0, _SIGINFO_ADDRESS)
+                siginfo = _SIGINFO.raw
+                self.fault = Fault(*decode_siginfo(siginfo))
+                nr = vsyscall_number(self.fault, siginfo)
                 if nr is not None:  # resumed without the signal: the host never delivers it
                     self.regs.orig_rax = nr
                     return StopReason.SYSCALL
@@ -241,25 +248,25 @@ class PtraceContext:
     def get_fp_state(self) -> bytes:
         """The thread's XSAVE image; zeros of the same size once the thread is dead."""
         if not self.dead:
-            self._iov.len = _XSTATE_MAX
+            _XSTATE_IOV.len = _XSTATE_MAX
             try:
-                ptrace(PTRACE_GETREGSET, self._thread.tid, NT_X86_XSTATE, ctypes.addressof(self._iov))
+                ptrace(PTRACE_GETREGSET, self._thread.tid, NT_X86_XSTATE, _XSTATE_IOV_ADDRESS)
             except PtraceError as error:
                 self._failed(error)
             else:
                 if not PtraceContext._xstate_learnt:
-                    PtraceContext.xstate_size, PtraceContext._xstate_learnt = self._iov.len, True
-                return self._xstate.raw[: self._iov.len]
+                    PtraceContext.xstate_size, PtraceContext._xstate_learnt = _XSTATE_IOV.len, True
+                return ctypes.string_at(_XSTATE_ADDRESS, _XSTATE_IOV.len)
         return bytes(PtraceContext.xstate_size)
 
     def set_fp_state(self, state: bytes) -> None:
         """Load an XSAVE image; OSError if the kernel refuses it (a guest's garbage frame)."""
         if self.dead:
             return
-        ctypes.memmove(self._xstate, state, len(state))
-        self._iov.len = len(state)
+        ctypes.memmove(_XSTATE_ADDRESS, state, len(state))
+        _XSTATE_IOV.len = len(state)
         try:
-            ptrace(PTRACE_SETREGSET, self._thread.tid, NT_X86_XSTATE, ctypes.addressof(self._iov))
+            ptrace(PTRACE_SETREGSET, self._thread.tid, NT_X86_XSTATE, _XSTATE_IOV_ADDRESS)
         except PtraceError as error:
             self._failed(error)
 
