@@ -253,7 +253,7 @@ def _wait_to_become(sock: socket.socket) -> int:
     stdout = streams.pop(0) if request["stdout"] else None
     stderr = streams.pop(0) if request["stderr"] else None
     module, qualname = request["main"]
-    main = getattr(importlib.import_module(module), qualname)
+    main: Callable[[], Main] = getattr(importlib.import_module(module), qualname)
     argv = list(request["argv"])
     _become_fresh(request["pass_fds"], stdout, stderr, request["env"])
     name_process(["python", "-m", request["package"], *argv])
