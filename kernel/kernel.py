@@ -123,7 +123,7 @@ class Kernel:
         self.prestarted_gofers = PrestartedGofers.start(config)
         #: The net helper, started while the host's network is reachable (None: --network none).
         self.netgate = start_netgate(config)
-        spawn.release_reserved()  # helpers forked early for these (a zygote's run), if any is left
+        spawn.release_reserved()  # the forks a zygote's run reserved for these, if one is left unused
         self.boot_time = time.monotonic()
         #: CPUs the sandbox offers, counted before the platform pins the Sentry to one of them.
         self.online_cpus = len(os.sched_getaffinity(0))

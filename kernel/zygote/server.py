@@ -347,9 +347,9 @@ def _loaded_sources() -> dict[str, tuple[int, int]]:
 
 def warm_up() -> None:
     """Import everything any run could need, as the confined Sentry does before confinement,
-    build the command lines' parsers (the run's, its gofers') and compile every system call's argument decoder (a run
-    would compile those of the calls it makes, ~0.2 ms each); then freeze the heap so that
-    children do not copy pages for the collector's sake."""
+    build the command lines' parsers (the run's, its gofers') and compile every system call's
+    argument decoder (a run would compile those of the calls it makes, ~0.2 ms each); then
+    freeze the heap so that children do not copy pages for the collector's sake."""
     import gofer.__main__
     from kernel.confine.sentry import preload
     from kernel.syscalls.table import compile_decoders
