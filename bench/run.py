@@ -35,7 +35,7 @@ if not __package__:  # run as ``python bench/run.py``: make ``bench`` importable
 
 from bench.benchmarks import BENCHMARKS, PROGRAMS_DIR, Benchmark, parse_key
 from bench.memory import PeakMemory, RunCgroup
-from bench.runners import RATIOS, RUNNERS, Runner, runner_version, sentrio_tree
+from bench.runners import RATIOS, RUNNERS, Runner, runner_version, sentrio_tree, served_tree
 from bench.zygote import Zygote, ZygoteError
 
 #: The zygote of each served runner in this session, or why it did not start.
@@ -416,6 +416,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sentrio-tree", action="append", default=[], metavar="NAME=DIR",
                         help="also run Sentrio from checkout DIR, as runner sentrio@NAME (compare "
                              "commits in one session); repeatable")
+    parser.add_argument("--served-tree", action="append", default=[], metavar="NAME=DIR",
+                        help="also run Sentrio served from checkout DIR (a zygote of its own), as "
+                             "runner served@NAME; repeatable")
     parser.add_argument("--real", action="store_true",
                         help="run the real-workload jobs (bench/real.py) on a Debian image instead")
     parser.add_argument("--scaling", action="store_true",
@@ -431,12 +434,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.only = [name for item in args.only for name in item.split(",") if name]
     trees = []
-    for item in args.sentrio_tree:
-        name, sep, tree = item.partition("=")
-        if not sep or not name or not Path(tree, "kernel", "__main__.py").is_file():
-            parser.error(f"--sentrio-tree: expected NAME=DIR with DIR a Sentrio checkout, got {item!r}")
-        trees.append(sentrio_tree(name, Path(tree).resolve()))
-    args.sentrio_tree = trees
+    for option, items, make in (("--sentrio-tree", args.sentrio_tree, sentrio_tree),
+                                ("--served-tree", args.served_tree, served_tree)):
+        for item in items:
+            name, sep, tree = item.partition("=")
+            if not sep or not name or not Path(tree, "kernel", "__main__.py").is_file():
+                parser.error(f"{option}: expected NAME=DIR with DIR a Sentrio checkout, got {item!r}")
+            trees.append(make(name, Path(tree).resolve()))
+    args.sentrio_tree = trees  # every runner of another checkout, cold and served
     if args.repeat < 1 or (args.iterations is not None and args.iterations < 1):
         parser.error("--repeat and --iterations must be positive")
     return args

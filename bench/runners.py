@@ -82,6 +82,13 @@ def sentrio_tree(name: str, tree: Path) -> Runner:
                   version=("git", "-C", str(tree), "describe", "--always", "--dirty"),
                   env=(("SENTRIO_ZYGOTE", "off"),))
 
+def served_tree(name: str, tree: Path) -> Runner:
+    """The served column of another checkout ``tree``: its runs go to a zygote of its own,
+    started from ``tree`` for the session; named ``served@NAME`` (``--served-tree``)."""
+    return Runner(f"served@{name}", f"Sentrio served@{name}", f"served@{name}", sentrio_command, cwd=tree,
+                  version=("git", "-C", str(tree), "describe", "--always", "--dirty"), served=True)
+
+
 #: The ratios reported, as (numerator, denominator) runner names.
 RATIOS: list[tuple[str, str]] = [("sentrio", "runsc"), ("served", "runsc"), ("sentrio", "native"),
                                  ("runsc", "native")]

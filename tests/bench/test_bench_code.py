@@ -75,6 +75,16 @@ def test_sentrio_tree_option_adds_a_runner(tmp_path: Path) -> None:
     assert {runner.name for runner in RUNNERS} == {"native", "runsc", "sentrio", "served"}
 
 
+def test_served_tree_option_adds_a_served_runner_with_its_own_zygote(tmp_path: Path) -> None:
+    tree = Path(__file__).resolve().parents[2]
+    args = run.parse_args(["--only", "served", "--served-tree", f"before={tree}"])
+    _, runners = run.select(args.only, args.sentrio_tree)
+    assert [(runner.name, runner.served) for runner in runners] == [("served", True), ("served@before", True)]
+    assert runners[1].cwd == tree  # its zygote is started from there (bench/run.py zygotes_for)
+    with pytest.raises(SystemExit):
+        run.parse_args(["--served-tree", f"x={tmp_path}"])
+
+
 def test_served_runner_runs_through_the_sessions_zygote(tmp_path: Path) -> None:
     """The served column goes to the zygote the session started, the cold one never does, and
     a run the zygote did not serve fails instead of counting as served."""
