@@ -24,9 +24,9 @@ fi
 # (jsonschema: tests/oci validates `sentrio state` against the runtime spec's schema; matplotlib:
 # bench's plots and their test; platforms.ptrace._fastptrace and kernel/zygote/sentrio-wait: the C
 # ptrace call and the served client's waiter, which pip builds with the package, so an install
-# from before they existed is redone)
+# from before they existed, or a waiter older than its source, is redone)
 if ! python3 -c "import trio, msgpack, ptrace, anyio, setproctitle, pytest_trio, pytest_timeout, hypothesis, ruff, mypy, jsonschema, matplotlib, kernel, platforms.ptrace._fastptrace" 2>/dev/null \
-   || [ ! -x kernel/zygote/sentrio-wait ] \
+   || [ ! -x kernel/zygote/sentrio-wait ] || [ kernel/zygote/waiter.c -nt kernel/zygote/sentrio-wait ] \
    || [ "$(python3 -c 'import kernel, os; print(os.path.dirname(os.path.dirname(kernel.__file__)))' 2>/dev/null)" != "$PWD" ]; then
     echo "setup: installing Sentrio and its test dependencies with pip" >&2
     python3 -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
