@@ -334,6 +334,45 @@ def _single_word(arg: Arg) -> bool:
     return (arg.mask >> 32) == 0 or (arg.mask & _U32) == 0
 
 
+# --- one filter, many processes -------------------------------------------------------------------
+
+#: What stands for the pid in a :class:`PidTemplate`: no pid is this large (PID_MAX_LIMIT is 2**22).
+PID_PLACEHOLDER = 0x7FFF_FFF0
+
+
+class PidTemplate:
+    """A filter that differs between processes only in the pid its rules compare with (a helper
+    may signal only itself), compiled once and then given each process's pid.
+
+    Compiling is Python work over every rule. A zygote compiles the templates before it forks
+    runs (:meth:`compile`), so that a run's Sentry and helpers only put their pid in: ~0.6 ms of
+    CPU each, and the pages the compiler would touch in a forked process, each a page copied.
+    """
+
+    def __init__(self, policy: Callable[[int], Policy]) -> None:
+        self._policy = policy
+        self._compiled: tuple[bytes, tuple[int, ...]] | None = None
+
+    def compile(self) -> tuple[bytes, tuple[int, ...]]:
+        """The program compiled with :data:`PID_PLACEHOLDER`, and the offsets of the
+        instructions whose constant it is; compiled on the first call."""
+        if self._compiled is None:
+            program = self._policy(PID_PLACEHOLDER).compile()
+            offsets = tuple(offset for offset in range(0, len(program), SOCK_FILTER.size)
+                            if SOCK_FILTER.unpack_from(program, offset)[3] == PID_PLACEHOLDER)
+            self._compiled = (program, offsets)
+        return self._compiled
+
+    def program(self, pid: int) -> bytes:
+        """The filter for process ``pid``: what ``policy(pid).compile()`` gives."""
+        template, offsets = self.compile()
+        program = bytearray(template)
+        for offset in offsets:
+            code, jt, jf, _ = SOCK_FILTER.unpack_from(program, offset)
+            SOCK_FILTER.pack_into(program, offset, code, jt, jf, pid & _U32)
+        return bytes(program)
+
+
 # --- reading programs ----------------------------------------------------------------------------
 
 

@@ -43,6 +43,7 @@ from abi.seccomp import (
     SECCOMP_RET_TRAP,
     SECCOMP_SET_MODE_FILTER,
     Entry,
+    PidTemplate,
     Policy,
     Rule,
     allow_if,
@@ -129,9 +130,17 @@ def gofer_policy(*, writable: bool, pid: int) -> Policy:
     return Policy(rules_of(gofer_entries(writable=writable, pid=pid), number), SECCOMP_RET_TRAP)
 
 
+#: The filter of each kind of gofer (read-only, writable), to be given a gofer's pid.
+TEMPLATES = {
+    False: PidTemplate(lambda pid: gofer_policy(writable=False, pid=pid)),
+    True: PidTemplate(lambda pid: gofer_policy(writable=True, pid=pid)),
+}
+
+
 def filter_program(*, writable: bool = True, pid: int | None = None) -> bytes:
-    """The gofer's filter as an array of ``struct sock_filter``."""
-    return gofer_policy(writable=writable, pid=os.getpid() if pid is None else pid).compile()
+    """The gofer's filter as an array of ``struct sock_filter``, for process ``pid`` (ours by
+    default)."""
+    return TEMPLATES[writable].program(os.getpid() if pid is None else pid)
 
 
 # --- installing a filter ------------------------------------------------------------------------

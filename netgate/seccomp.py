@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from abi.linux import F_GETFL, F_SETFL, FIONBIO
-from abi.seccomp import SECCOMP_RET_TRAP, Entry, Policy, allow_if, eq32, one_of, rules_of
+from abi.seccomp import SECCOMP_RET_TRAP, Entry, PidTemplate, Policy, allow_if, eq32, one_of, rules_of
 from abi.syscalls import number
 from gofer.seccomp import gofer_entries
 
@@ -48,5 +48,9 @@ def netgate_policy(pid: int) -> Policy:
     return Policy(rules_of(netgate_entries(pid), number), SECCOMP_RET_TRAP)
 
 
+#: The net helper's filter, to be given its pid.
+TEMPLATE = PidTemplate(netgate_policy)
+
+
 def filter_program(pid: int | None = None) -> bytes:
-    return netgate_policy(os.getpid() if pid is None else pid).compile()
+    return TEMPLATE.program(os.getpid() if pid is None else pid)

@@ -37,7 +37,7 @@ from abi.linux import (
     TIOCGWINSZ,
     TIOCSWINSZ,
 )
-from abi.seccomp import SECCOMP_RET_TRAP, Entry, Policy, allow_if, clear, eq, eq32, one_of, rules_of
+from abi.seccomp import SECCOMP_RET_TRAP, Entry, PidTemplate, Policy, allow_if, clear, eq, eq32, one_of, rules_of
 from abi.syscalls import number
 from platforms.ptrace.binding import (
     PTRACE_CONT,
@@ -153,3 +153,7 @@ def sentry_entries(pid: int) -> list[Entry]:
 
 def sentry_policy(pid: int) -> Policy:
     return Policy(rules_of(sentry_entries(pid), number), SECCOMP_RET_TRAP)
+
+
+#: The Sentry's filter, to be given its pid.
+SENTRY_TEMPLATE = PidTemplate(sentry_policy)

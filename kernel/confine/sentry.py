@@ -55,7 +55,7 @@ from gofer.confine import (
 )
 from gofer.seccomp import Census, install_filter, report_traps
 from kernel.confine import keeper
-from kernel.confine.allowlist import sentry_policy
+from kernel.confine.allowlist import SENTRY_TEMPLATE
 from kernel.confine.keeper import made_by
 from kernel.confine.namespaces import is_single_threaded, join_sandbox, sandbox_ids
 from kernel.errors import SentryError
@@ -115,7 +115,7 @@ def _confine(kernel: Kernel) -> None:
     if census is not None:
         census.begin()
     else:
-        install_filter(sentry_policy(os.getpid()).compile())
+        install_filter(SENTRY_TEMPLATE.program(os.getpid()))
     log.debug("confined: namespaces of stub %d, uid %d, no capabilities, seccomp", template, uid)
 
 

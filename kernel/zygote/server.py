@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 
 import msgpack
 
+from abi.seccomp import PidTemplate
 from kernel.confine.keeper import made_by
 from kernel.zygote import MAX_REQUEST, PASSED_FDS, PROJECT_ROOT, runtime_root
 
@@ -347,9 +348,10 @@ def _loaded_sources() -> dict[str, tuple[int, int]]:
 
 def warm_up() -> None:
     """Import everything any run could need, as the confined Sentry does before confinement,
-    build the command lines' parsers (the run's, its gofers') and compile every system call's
-    argument decoder (a run would compile those of the calls it makes, ~0.2 ms each); then
-    freeze the heap so that children do not copy pages for the collector's sake."""
+    build the command lines' parsers (the run's, its gofers'), compile the seccomp filters (the
+    Sentry's and its helpers', given each pid later) and every system call's argument decoder (a
+    run would compile those of the calls it makes, ~0.2 ms each); then freeze the heap so that
+    children do not copy pages for the collector's sake."""
     import gofer.__main__
     from kernel.confine.sentry import preload
     from kernel.syscalls.table import compile_decoders
@@ -361,9 +363,20 @@ def warm_up() -> None:
 
     kernel.cli.build_parser_now()
     gofer.__main__.build_parser()
+    for template in seccomp_templates():
+        template.compile()
     compile_decoders()
     gc.collect()
     gc.freeze()
+
+
+def seccomp_templates() -> list[PidTemplate]:
+    """The filters a run's processes install, each compiled once per process that has them."""
+    import gofer.seccomp
+    import netgate.seccomp
+    from kernel.confine.allowlist import SENTRY_TEMPLATE
+
+    return [SENTRY_TEMPLATE, *gofer.seccomp.TEMPLATES.values(), netgate.seccomp.TEMPLATE]
 
 
 def main(path: str) -> int:

@@ -284,7 +284,7 @@ def test_the_zygote_prepares_what_every_run_would_otherwise_redo() -> None:
     """What a run imports or builds after the fork, each served run pays again: the zygote
     imports anyio's trio backend (imported lazily at the gofer connection's first call) and the
     helpers' entry modules, builds the command lines' parsers (the run's, its gofers') and compiles
-    every system call's argument decoder beforehand."""
+    the seccomp filters and every system call's argument decoder beforehand."""
     check = (
         "import sys\n"
         "from kernel.zygote.server import warm_up\n"
@@ -296,6 +296,8 @@ def test_the_zygote_prepares_what_every_run_would_otherwise_redo() -> None:
         "import gofer.__main__\n"
         "assert gofer.__main__.build_parser.cache_info().currsize == 1, 'the gofer parser not built'\n"
         "assert 'netgate.__main__' in sys.modules, 'the net helper entry not preloaded'\n"
+        "from kernel.zygote.server import seccomp_templates\n"
+        "assert all(template._compiled is not None for template in seccomp_templates()), 'filters not compiled'\n"
         "missing = [name for name, handler in table.REGISTRY.items() if handler not in table._COMPILED]\n"
         "assert not missing, f'decoders not compiled: {missing[:5]}'\n"
     )

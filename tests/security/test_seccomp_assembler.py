@@ -189,6 +189,22 @@ def test_the_read_only_gofer_cannot_create_or_write() -> None:
     assert evaluate(ro, number("kill"), (8, 9, 0, 0, 0, 0)) == SECCOMP_RET_TRAP
 
 
+@pytest.mark.parametrize("pid", [1, 7, 4242, 99_999, 4_194_303])
+def test_a_compiled_template_given_a_pid_is_the_filter_compiled_for_it(pid: int) -> None:
+    """The zygote compiles each filter once with a placeholder pid; each process then puts its
+    own in. That must be, byte for byte, the filter compiled for the process."""
+    from gofer.seccomp import TEMPLATES
+    from kernel.confine.allowlist import SENTRY_TEMPLATE
+    from netgate.seccomp import TEMPLATE, netgate_policy
+
+    assert SENTRY_TEMPLATE.program(pid) == sentry_policy(pid).compile()
+    assert TEMPLATE.program(pid) == netgate_policy(pid).compile()
+    for writable, template in TEMPLATES.items():
+        assert template.program(pid) == gofer_policy(writable=writable, pid=pid).compile()
+        assert evaluate(template.program(pid), number("kill"), (pid, 31, 0, 0, 0, 0)) == SECCOMP_RET_ALLOW
+        assert evaluate(template.program(pid), number("kill"), (pid + 1, 9, 0, 0, 0, 0)) == SECCOMP_RET_TRAP
+
+
 def test_the_sigsys_trampoline_stores_the_number_and_jumps_on() -> None:
     code = sigsys_trampoline(0x1122_3344_5566_7788, 0x0102_0304_0506_0708)
     assert code.startswith(bytes.fromhex("837e0801"))                   # cmp dword [rsi+8], SYS_SECCOMP
