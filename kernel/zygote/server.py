@@ -148,7 +148,7 @@ class Zygote:
 
     def _become_run(self, conn: socket.socket, request: dict[str, Any], fds: list[int], client: int) -> NoReturn:
         """In the child: become ``python -m kernel ARGV`` as the client would have run it."""
-        from gofer.spawn import forget_logging, name_process, release_reserved, reserve, run_and_exit
+        from gofer.spawn import name_process, release_reserved, reserve, run_and_exit
         from kernel.cli import main
         from kernel.confine.sentry import parent_keeps_runtime_directory
 
@@ -173,14 +173,13 @@ class Zygote:
             for fd in fds:
                 os.close(fd)
             os.umask(int(request["umask"]))
-            os.environ.clear()
-            os.environ.update(request["env"])
+            _take_environment(request["env"])
             sys.argv = [str(request["argv0"]), *request["argv"]]
             name_process(["python", "-m", "kernel", *map(str, request["argv"])])
             for signo in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
                 signal.signal(signo, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
-            forget_logging()
+            _drop_zygote_logging()
             parent_keeps_runtime_directory()  # we remove it when the run has ended: no keeper
             reserve()  # the image's gofer, forked before this run writes most of its pages (gofer/spawn.py)
             status = main([str(arg) for arg in request["argv"]])
@@ -212,6 +211,27 @@ class Zygote:
 
 
 _STALE = "the zygote's source files changed since it started"
+
+
+def _take_environment(wanted: dict[str, str]) -> None:
+    """Make ``os.environ`` the client's, writing only what differs from the zygote's (each
+    write runs ``os._Environ``'s Python code and putenv: pages copied into the run)."""
+    environ = os.environ
+    for key in [key for key in environ if key not in wanted]:
+        del environ[key]
+    for key, value in wanted.items():
+        if environ.get(key) != value:
+            environ[key] = value
+
+
+def _drop_zygote_logging() -> None:
+    """Drop the handlers ``serve`` gave the root and "sentrio" loggers, the only ones it sets
+    up; the run sets up its own (kernel/cli.py). (gofer.spawn.forget_logging reads every
+    logger, and each one read is a page copied into the run.)"""
+    for name in (None, "sentrio"):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
 
 
 def _unpack(data: bytes) -> Any:

@@ -98,6 +98,34 @@ def test_bad_command_lines_are_reported_by_the_served_run(zygote: Zygote, busybo
         assert served.stderr == expected.stderr and served.stderr.startswith("sentrio: ")
 
 
+def test_a_served_run_logs_as_a_cold_one(zygote: Zygote, busybox: Path) -> None:
+    """The run drops the logging ``serve`` set up before it sets up its own: a warning reaches
+    the client's stderr once, as cold (a handler of the zygote's left behind writes it twice)."""
+    missing = "/proc/no-such-runtime-root"  # cannot be made: the run warns and goes on
+    args = ["run", str(busybox), "--", "true"]
+    served = sentrio(*args, env=dict(os.environ, SENTRIO_ZYGOTE=str(zygote.path), SENTRIO_RUNTIME_DIR=missing))
+    expected = sentrio(*args, env=dict(os.environ, SENTRIO_ZYGOTE="off", SENTRIO_RUNTIME_DIR=missing))
+    assert zygote.served() == 1
+    assert outcome(served) == outcome(expected)
+    assert served.stderr.count("no runtime directory") == 1
+
+
+def test_the_run_takes_the_clients_environment_exactly() -> None:
+    """Only what differs is written, and what the client does not have is removed."""
+    from kernel.zygote.server import _take_environment
+
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update({"SAME": "1", "CHANGED": "zygote", "ZYGOTE_ONLY": "x"})
+        _take_environment({"SAME": "1", "CHANGED": "client", "CLIENT_ONLY": "y"})
+        assert dict(os.environ) == {"SAME": "1", "CHANGED": "client", "CLIENT_ONLY": "y"}
+        assert "ZYGOTE_ONLY" not in os.environ and os.getenv("ZYGOTE_ONLY") is None
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def test_stdin_and_working_directory_are_the_clients(zygote: Zygote, busybox: Path, tmp_path: Path) -> None:
     (tmp_path / "vars").write_text("GREETING=from the client's directory\n")
     args = [sys.executable, "-m", "kernel", "run", "-i", "--env-file", "vars", str(busybox), "--",
