@@ -124,8 +124,12 @@ def start(package: str, main: Callable[[], Main], argv: Sequence[str], *, pass_f
     caller); it must be a module-level function (a reserved fork finds it by name).
     ``stdout``/``stderr`` are fds (None: /dev/null); stdin is /dev/null; ``env`` is added to the
     environment."""
-    if _reserved:
-        return _reserved.pop(0).become(package, main, list(argv), pass_fds, stdout, stderr, env)
+    while _reserved:
+        reserved = _reserved.pop(0)
+        try:
+            return reserved.become(package, main, list(argv), pass_fds, stdout, stderr, env)
+        except OSError:  # it died while it waited (killed from outside): reap it, start one anew
+            reserved.release()
     if can_fork():
         return _fork(main, list(argv), pass_fds, stdout, stderr, env, package)
     full_env = dict(os.environ)
@@ -208,8 +212,10 @@ _MAX_REQUEST = 1 << 20
 
 def reserve() -> None:
     """Fork now a process that will become the next helper :func:`start` is asked for (see the
-    module's docstring for why); only where :func:`can_fork`. :func:`release_reserved` ends
-    those never used."""
+    module's docstring for why); nothing where :func:`can_fork` says no. :func:`release_reserved`
+    ends those never used."""
+    if not can_fork():
+        return
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     flush_standard_streams()
     pid = os.fork()

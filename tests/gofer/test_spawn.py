@@ -1,6 +1,7 @@
 """gofer/spawn.py's reserved forks: a process forked early that becomes the next helper asked
 for, exactly as a fork at that moment would have been (its fds under the parent's numbers, its
-streams, its environment, the caller as its parent), and that ends unused when released.
+streams, its environment, the caller as its parent), that ends unused when released, and whose
+death while it waits costs nothing but a fork made then.
 
 The scenario runs in a process of its own: it forks, and the test runner has threads.
 """
@@ -49,6 +50,18 @@ SCENARIO = textwrap.dedent('''
     except ProcessLookupError:
         alive = False
     assert not alive, "the unused reserved fork outlived its release"
+
+    spawn.reserve()
+    [dead] = spawn._reserved
+    os.kill(dead.pid, 9)  # killed while it waits: the helper is forked anew instead
+    os.waitid(os.P_PID, dead.pid, os.WEXITED | os.WNOWAIT)  # dead, not yet reaped
+    ours, theirs = socket.socketpair()
+    ours.settimeout(20)
+    child = spawn.start("probe", probe_main, [str(theirs.fileno()), "after-a-death"], pass_fds=[theirs.fileno()],
+                        stdout=None, stderr=None, env={"PROBE": "again"})
+    assert child.pid != dead.pid
+    assert ours.recv(200).decode() == f"{os.getpid()} again after-a-death"
+    assert child.wait(timeout=30) == 3
     print("ok")
 ''')
 
