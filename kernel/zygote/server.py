@@ -377,11 +377,13 @@ _WARM_ROUNDS = 64
 def warm_up() -> None:
     """Import everything any run could need, as the confined Sentry does before confinement;
     build the command lines' parsers (the run's, its gofers') and exercise the run's on a
-    typical command line until its code has settled (:data:`_TYPICAL_RUN`); compile the seccomp
-    filters (the Sentry's and its helpers', given each pid later) and every system call's
-    argument decoder (a run would compile those of the calls it makes, ~0.2 ms each); then
-    freeze the heap so that children do not copy pages for the collector's sake."""
+    typical command line until its code has settled (:data:`_TYPICAL_RUN`), and a gofer's
+    session likewise (:mod:`gofer.exercise`); compile the seccomp filters (the Sentry's and its
+    helpers', given each pid later) and every system call's argument decoder (a run would
+    compile those of the calls it makes, ~0.2 ms each); then freeze the heap so that children
+    do not copy pages for the collector's sake."""
     import gofer.__main__
+    import gofer.exercise
     from kernel.confine.sentry import preload
     from kernel.syscalls.table import compile_decoders
 
@@ -394,6 +396,7 @@ def warm_up() -> None:
     gofer.__main__.build_parser()
     for _ in range(_WARM_ROUNDS):
         parser.parse_args(_TYPICAL_RUN)
+    gofer.exercise.exercise(_WARM_ROUNDS)
     for template in seccomp_templates():
         template.compile()
     compile_decoders()
