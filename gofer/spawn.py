@@ -154,12 +154,16 @@ def _fork(main: Callable[[], Main], argv: list[str], pass_fds: Sequence[int], st
     if pid:
         return ForkedChild(pid, [package, *argv])
 
-    def helper() -> int:
-        _become_fresh(pass_fds, stdout, stderr, env)
-        name_process(["python", "-m", package, *argv])
-        return main()(argv)
+    run_and_exit(lambda: _be_helper(package, main, argv, pass_fds, stdout, stderr, env), usage_status=2)
 
-    run_and_exit(helper, usage_status=2)
+
+def _be_helper(package: str, main: Callable[[], Main], argv: list[str], pass_fds: Sequence[int],
+               stdout: int | None, stderr: int | None, env: Mapping[str, str]) -> int:
+    """In a forked child (made now or reserved before): become helper ``package``, as a freshly
+    executed ``python -m package ARGV`` would start, and run it."""
+    _become_fresh(pass_fds, stdout, stderr, env)
+    name_process(["python", "-m", package, *argv])
+    return main()(argv)
 
 
 class _Reserved:
@@ -260,10 +264,8 @@ def _wait_to_become(sock: socket.socket) -> int:
     stderr = streams.pop(0) if request["stderr"] else None
     module, qualname = request["main"]
     main: Callable[[], Main] = getattr(importlib.import_module(module), qualname)
-    argv = list(request["argv"])
-    _become_fresh(request["pass_fds"], stdout, stderr, request["env"])
-    name_process(["python", "-m", request["package"], *argv])
-    return main()(argv)
+    return _be_helper(request["package"], main, list(request["argv"]), request["pass_fds"], stdout, stderr,
+                      request["env"])
 
 
 def _move_above(fd: int, lowest: int) -> int:

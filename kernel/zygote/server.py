@@ -405,7 +405,8 @@ def warm_up() -> None:
 
 
 def seccomp_templates() -> list[PidTemplate]:
-    """The filters a run's processes install, each compiled once per process that has them."""
+    """The seccomp filters a run's processes install (the Sentry's, both kinds of gofer's, the
+    net helper's): the zygote compiles them once for all its runs."""
     import gofer.seccomp
     import netgate.seccomp
     from kernel.confine.allowlist import SENTRY_TEMPLATE
