@@ -95,6 +95,7 @@ from platforms import AddressSpace, Context, Platform
 from services.mm.account import MemoryAccount
 from services.mm.contract import FutexId, MemoryContract
 from services.mm.filecopies import FILE_COPY_MOST, FileCopies, FileCopy
+from services.mm.heap import SLACK_MOST, HeapSlack
 from services.mm.memfile import MemoryFile
 from services.mm.pagecache import CachedPage, PageCache
 from services.mm.refcount import SharedRanges
@@ -158,22 +159,35 @@ class _Tracked:
     way. One operation releases memory-file pages and then has its stub drop them (an injected
     call, which may let other tasks run); memory another operation frees meanwhile must not
     include those pages, or a third could be given them while the first stub still maps them
-    (see :meth:`MemoryManager._free_released`)."""
+    (see :meth:`MemoryManager._free_released`).
 
-    __slots__ = ("_inner", "_mm")
+    It also knows the heap slack (:mod:`services.mm.heap`), the pages the stub maps that the
+    guest's table no longer shows: a map or unmap over them releases them, as the stub stops
+    mapping them. (A protect never covers them: it changes only mappings of the table.)"""
 
-    def __init__(self, inner: AddressSpace, mm: MemoryManager) -> None:
+    __slots__ = ("_inner", "_mm", "_slack")
+
+    def __init__(self, inner: AddressSpace, mm: MemoryManager, slack: HeapSlack) -> None:
         self._inner = inner
         self._mm = mm
+        self._slack = slack
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
     async def map(self, addr: int, length: int, prot: int, offset: int, populate: bool = False) -> None:
+        self._reclaim(addr, addr + length)
         await self._counted(self._inner.map(addr, length, prot, offset, populate))
 
     async def unmap(self, addr: int, length: int) -> None:
+        self._reclaim(addr, addr + length)
         await self._counted(self._inner.unmap(addr, length))
+
+    def _reclaim(self, start: int, end: int) -> None:
+        """Release the slack the coming stub call maps over or unmaps (freed after it)."""
+        if self._slack:
+            for piece in self._slack.reclaim(start, end):
+                self._mm._release(piece)
 
     async def protect(self, addr: int, length: int, prot: int) -> None:
         await self._counted(self._inner.protect(addr, length, prot))
@@ -196,6 +210,14 @@ class Space:
     brk: int = 0
     #: Bytes of writable private (and shared) memory promised to the guest.
     committed: int = 0
+    #: Heap pages above the break that the stub still maps (services/mm/heap.py).
+    slack: HeapSlack = field(default_factory=HeapSlack)
+
+    @classmethod
+    def new(cls, platform: AddressSpace, mm: MemoryManager, **fields: int) -> Space:
+        """A space whose stub calls ``mm`` tracks (see :class:`_Tracked`)."""
+        slack = HeapSlack()
+        return cls(_Tracked(platform, mm, slack), slack=slack, **fields)  # type: ignore[arg-type]
 
 
 class MemoryManager(MemoryContract):
@@ -234,7 +256,7 @@ class MemoryManager(MemoryContract):
         """A new, empty address space; returns its id."""
         asid = self._next_asid
         self._next_asid += 1
-        self._spaces[asid] = Space(_Tracked(await self._platform.new_address_space(), self))  # type: ignore[arg-type]
+        self._spaces[asid] = Space.new(await self._platform.new_address_space(), self)
         return asid
 
     @operation
@@ -244,7 +266,7 @@ class MemoryManager(MemoryContract):
         if space is None:
             return
         space.platform.release()
-        for mapping in space.table.take(0, self._top):
+        for mapping in [*space.table.take(0, self._top), *space.slack.drain()]:
             self._release(mapping)
         self._account.anon -= space.committed
         self._free_released()
@@ -265,9 +287,10 @@ class MemoryManager(MemoryContract):
         """
         parent = self._space(asid)
         self._check_limit(parent.committed)
-        platform = _Tracked(await self._platform.new_address_space(), self)
+        child = Space.new(await self._platform.new_address_space(), self, brk_start=parent.brk_start,
+                          brk=parent.brk)
+        platform = child.platform
         # No await from here until the table is copied: the parent's other threads may change it.
-        child = Space(platform, brk_start=parent.brk_start, brk=parent.brk)  # type: ignore[arg-type]
         child_asid = self._next_asid
         self._next_asid += 1
         self._spaces[child_asid] = child
@@ -965,25 +988,80 @@ class MemoryManager(MemoryContract):
 
     @operation
     async def brk(self, asid: int, addr: int) -> int:
-        """brk(2): move the break; on failure the old break comes back, never an errno."""
+        """brk(2): move the break; on failure the old break comes back, never an errno.
+
+        The pages the break gives up stay mapped in the stub, emptied, for its next growth
+        (services/mm/heap.py): moving the break up and down, as malloc does, asks the stub
+        for nothing.
+        """
         space = self._space(asid)
         if addr < space.brk_start:
             return space.brk
         old_end, new_end = page_up(space.brk), page_up(addr)
         if new_end < old_end:
-            if self._unmap_range(space, new_end, old_end):
-                await space.platform.unmap(new_end, old_end - new_end)
-                self._free_released()
+            await self._lower_break(space, new_end, old_end)
         elif new_end > old_end:
             if new_end > self._mmap_base or not space.table.is_free(old_end, new_end):
                 return space.brk
             try:
-                await self.mmap(asid, old_end, new_end - old_end, PROT_READ | PROT_WRITE,
-                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, "[heap]")
+                await self._raise_break(asid, space, old_end, new_end)
             except Errno:
                 return space.brk
         space.brk = addr
         return addr
+
+    async def _lower_break(self, space: Space, new_end: int, old_end: int) -> None:
+        """Take [new_end, old_end) from the guest: into the slack if it is all heap as brk
+        made it, else (the guest mapped something else there) unmapped as munmap would."""
+        taken = space.table.take(new_end, old_end)
+        for mapping in taken:
+            self._uncommit(space, mapping)
+        if taken and all(self._slack_may_keep(mapping) for mapping in taken):
+            for mapping in taken:
+                self._memfile.punch(mapping.offset, mapping.size)
+            space.slack.keep(taken)
+            excess = space.slack.beyond(SLACK_MOST)
+            for start, end in excess:  # (each stub call releases the pieces it unmaps)
+                await space.platform.unmap(start, end - start)
+            if excess:
+                self._free_released()
+            return
+        for mapping in taken:
+            self._release(mapping)
+        if taken:
+            await space.platform.unmap(new_end, old_end - new_end)
+            self._free_released()
+
+    def _slack_may_keep(self, mapping: Mapping) -> bool:
+        """Whether a piece the break gives up is heap as brk maps it, held by this space alone."""
+        return (mapping.name == "[heap]" and mapping.prot == PROT_READ | PROT_WRITE and not mapping.cow
+                and mapping.flags & (MAP_TYPE | MAP_ANONYMOUS) == MAP_PRIVATE | MAP_ANONYMOUS
+                and not mapping.past_end
+                and not (self._shared and self._shared.shared_bytes(mapping.offset, mapping.offset + mapping.size)))
+
+    async def _raise_break(self, asid: int, space: Space, old_end: int, new_end: int) -> None:
+        """Give the guest [old_end, new_end): the slack's pages from ``old_end`` on first, as
+        they are (emptied again: a guest may have written above its break), then fresh ones."""
+        self._check_limit(new_end - old_end)
+        reused = space.slack.take(old_end, new_end)
+        for mapping in reused:
+            self._memfile.punch(mapping.offset, mapping.size)
+            self._commit(space, mapping.size)
+            space.table.add(mapping, new_reference=False)
+            space.table.merge(mapping.start)
+        fresh_start = reused[-1].end if reused else old_end
+        if fresh_start == new_end:
+            return
+        try:
+            await self.mmap(asid, fresh_start, new_end - fresh_start, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, "[heap]")
+        except Errno:
+            if reused:  # the break stays: what it took from the slack goes back there
+                back = space.table.take(old_end, fresh_start)
+                for mapping in back:
+                    self._uncommit(space, mapping)
+                space.slack.keep(back)
+            raise
 
     # --- advice -------------------------------------------------------------------------------
 

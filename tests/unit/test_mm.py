@@ -46,16 +46,20 @@ class FakeStub:
         self.memfile = memfile
         self.pages: dict[int, tuple[int, int]] = {}
         self.released = False
+        self.calls = 0  # map, unmap and protect requests (each an injected call on the host)
 
     async def map(self, addr: int, length: int, prot: int, offset: int, populate: bool = False) -> None:
+        self.calls += 1
         for i in range(0, length, P):
             self.pages[addr + i] = (offset + i, prot)
 
     async def unmap(self, addr: int, length: int) -> None:
+        self.calls += 1
         for i in range(0, length, P):
             self.pages.pop(addr + i, None)
 
     async def protect(self, addr: int, length: int, prot: int) -> None:
+        self.calls += 1
         for i in range(0, length, P):
             offset, _ = self.pages[addr + i]  # mprotect of an unmapped page would fail on the host
             self.pages[addr + i] = (offset, prot)
@@ -91,11 +95,17 @@ class Harness:
         return self.platform.stubs[-1]
 
     def check(self) -> None:
-        """The stub maps exactly what the MM's table says, page for page."""
+        """The stub maps exactly what the MM's table says, page for page, and the heap slack
+        (pages above the break it keeps mapped, never where the table has a mapping)."""
         expected = {}
-        for mapping in self.mm._spaces[self.asid].table:
+        space = self.mm._spaces[self.asid]
+        for mapping in space.table:
             for addr in range(mapping.start, mapping.end, P):
                 expected[addr] = (mapping.file_offset(addr), mapping.stub_prot)
+        for piece in space.slack:
+            for addr in range(piece.start, piece.end, P):
+                assert addr not in expected
+                expected[addr] = (piece.file_offset(addr), RW)
         assert self.stub.pages == expected
         starts = [m.start for m in self.mm._spaces[self.asid].table]
         assert starts == sorted(starts)
@@ -273,6 +283,100 @@ async def test_brk_grows_shrinks_and_refuses_below_its_start(h: Harness) -> None
     h.check()
 
 
+async def _heap(h: Harness, pages: int) -> int:
+    """A break ``pages`` pages above its start; returns the start."""
+    await h.mm.set_brk_base(h.asid, 0x40_0000)
+    start = await h.mm.brk(h.asid, 0)
+    assert await h.mm.brk(h.asid, start + pages * P) == start + pages * P
+    return start
+
+
+async def test_the_break_moves_down_and_up_without_asking_the_stub(h: Harness) -> None:
+    start = await _heap(h, 64)
+    await h.mm.copy_out(h.asid, start + 63 * P, b"old")
+    allocated, calls = h.memfile.allocated_bytes(), h.stub.calls
+    for _ in range(3):  # malloc's trim and regrow
+        assert await h.mm.brk(h.asid, start + 8 * P) == start + 8 * P
+        assert await errno_of(h.mm.copy_in(h.asid, start + 8 * P, 1)) == EFAULT  # the guest's view
+        h.check()
+        assert await h.mm.brk(h.asid, start + 64 * P) == start + 64 * P
+        assert await h.mm.copy_in(h.asid, start + 63 * P, 3) == bytes(3)  # grown memory reads zeros
+        h.check()
+    assert h.stub.calls == calls and h.memfile.allocated_bytes() == allocated
+    assert [n for *_, n in await h.mm.maps(h.asid)] == ["[heap]"]
+
+
+async def test_pages_above_the_break_hold_no_memory_and_come_back_empty(h: Harness) -> None:
+    start = await _heap(h, 16)
+    await h.mm.copy_out(h.asid, start, b"x" * (16 * P))
+    offset = h.stub.pages[start + 8 * P][0]
+    assert await h.mm.brk(h.asid, start + 8 * P) == start + 8 * P
+    assert h.memfile.data_up_to(offset, offset + 8 * P, 16 * P) == 0  # the host has them back
+    h.memfile.view[offset:offset + 5] = b"stray"  # a guest writing above its break
+    assert await h.mm.brk(h.asid, start + 16 * P) == start + 16 * P
+    assert await h.mm.copy_in(h.asid, start + 8 * P, 5) == bytes(5)
+    h.check()
+
+
+async def test_a_mapping_placed_over_the_slack_releases_it(h: Harness) -> None:
+    start = await _heap(h, 8)
+    assert await h.mm.brk(h.asid, start + 2 * P) == start + 2 * P
+    fixed = await h.mmap(start + 4 * P, 2 * P, flags=ANON | MAP_FIXED)
+    h.check()  # the slack keeps [2, 4) and [6, 8); the new mapping has [4, 6)
+    assert await h.mm.brk(h.asid, start + 8 * P) == start + 2 * P  # it would run into the mapping
+    assert await h.mm.brk(h.asid, start + 4 * P) == start + 4 * P  # up to it is fine
+    h.check()
+    await h.mm.munmap(h.asid, fixed, 4 * P)  # unmaps [4, 8) in the stub: the rest of the slack goes
+    h.check()
+    assert await h.mm.brk(h.asid, start + 8 * P) == start + 8 * P  # fresh pages
+    h.check()
+
+
+async def test_the_slack_is_bounded_and_freed_with_its_space() -> None:
+    from services.mm.heap import SLACK_MOST
+    harness = Harness()
+    harness.asid = await harness.mm.create()
+    start = await _heap(harness, SLACK_MOST // P + 64)
+    assert await harness.mm.brk(harness.asid, start) == start
+    assert harness.mm._spaces[harness.asid].slack.size == SLACK_MOST
+    harness.check()
+    await harness.mm.destroy(harness.asid)
+    assert harness.memfile.allocated_bytes() == 0
+
+
+async def test_fork_leaves_the_slack_to_the_parent_and_shared_heap_is_not_kept(h: Harness) -> None:
+    start = await _heap(h, 256)
+    assert await h.mm.brk(h.asid, start + 128 * P) == start + 128 * P
+    await h.mm.copy_out(h.asid, start, b"x" * (128 * P))  # too much for fork to copy: shared
+    parent_stub = h.stub
+    child = await h.mm.fork(h.asid)
+    child_stub = h.stub
+    assert not h.mm._spaces[child].slack
+    assert max(a for a in child_stub.pages if a >= start) == start + 127 * P
+    # The heap is copy-on-write now: giving it back releases it (unmapped), never into the slack.
+    assert await h.mm.brk(child, start + 64 * P) == start + 64 * P
+    assert not h.mm._spaces[child].slack and start + 64 * P not in child_stub.pages
+    assert await h.mm.copy_in(h.asid, start + 100 * P, 1) == b"x"  # the parent's pages stay
+    h.platform.stubs[-1] = parent_stub
+    h.check()
+    assert await h.mm.brk(h.asid, start + 256 * P) == start + 256 * P  # the parent's slack comes back
+    assert await h.mm.copy_in(h.asid, start + 200 * P, 1) == bytes(1)
+    h.check()
+    await h.mm.destroy(child)
+
+
+async def test_a_break_that_cannot_grow_keeps_its_slack() -> None:
+    harness = Harness(memory_file_size=64 * P)
+    harness.asid = await harness.mm.create()
+    start = await _heap(harness, 8)
+    assert await harness.mm.brk(harness.asid, start + 4 * P) == start + 4 * P
+    assert await harness.mm.brk(harness.asid, start + 200 * P) == start + 4 * P  # the file has no room
+    assert harness.mm._spaces[harness.asid].slack.size == 4 * P
+    harness.check()
+    assert await harness.mm.brk(harness.asid, start + 8 * P) == start + 8 * P
+    harness.check()
+
+
 async def test_more_than_the_memory_file_holds_is_enomem_and_leaves_no_trace() -> None:
     harness = Harness(memory_file_size=16 * P)
     asid = harness.asid = await harness.mm.create()
@@ -365,16 +469,19 @@ async def test_released_ranges_are_not_reused_while_a_stub_still_maps_them(h: Ha
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(st.sampled_from(["mmap", "fixed", "munmap", "mprotect", "mremap"]),
+@given(st.lists(st.tuples(st.sampled_from(["mmap", "fixed", "munmap", "mprotect", "mremap", "brk"]),
                           st.integers(0, 31), st.integers(1, 8)), max_size=25))
 async def test_random_operations_keep_the_stub_and_the_table_in_step(ops: list[tuple[str, int, int]]) -> None:
     harness = Harness()
     harness.asid = await harness.mm.create()
     base = 0x10_0000_0000
+    await harness.mm.set_brk_base(harness.asid, base)  # the heap and its slack among the mappings
     for op, page, pages in ops:
         addr, length = base + page * P, pages * P
         try:
-            if op == "mmap":
+            if op == "brk":
+                await harness.mm.brk(harness.asid, addr)
+            elif op == "mmap":
                 await harness.mmap(addr, length)
             elif op == "fixed":
                 await harness.mmap(addr, length, flags=ANON | MAP_FIXED)
