@@ -83,6 +83,7 @@ def sentry_entries(pid: int) -> list[Entry]:
                             "outside is a SIGKILL of its guest process, learnt at once"),
         Entry("sched_setaffinity", "pin a trapping stub thread to the Sentry's CPU, unpin a computing one"),
         Entry("sched_getaffinity", "whether a new stub thread was born on the Sentry's CPU (ptrace/placement.py)"),
+        Entry("sched_yield", "let a stub thread resumed on the Sentry's own CPU run at once (ptrace/waiter.py)"),
         # --- memory: the memory file, file mappings, the Sentry's own heap
         Entry("mmap", "map the memory file and files of the page cache; Python's heap. Never executable",
               allow_if(_NO_EXEC)),

@@ -184,7 +184,7 @@ class PtraceContext:
 
     def _placed_wait(self, tid: int) -> int | None:
         """Spin for the stop; move the thread by how long it took (see :mod:`placement`)."""
-        status = self._thread.waiter.poll_for(tid)
+        status = self._thread.waiter.poll_for(tid, self._pinned)
         placement = self._placement
         if not placement.enabled:
             return status
