@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import threading
+import time
 
 import pytest
+import trio
+import trio.testing
 
 from platforms.ptrace.waiter import StopWaiter
 
@@ -45,6 +50,74 @@ def test_a_thread_beside_the_sentry_is_given_the_cpu_not_spun_for(monkeypatch: p
         log = _scripted_waitpid(monkeypatch, stop_after_yields=None)
         assert waiter.poll_for(4242, beside=True) is None
         assert log[:3] == ["waitpid", "yield", "waitpid"] and log.count("yield") == 1
+    finally:
+        monkeypatch.undo()
+        waiter.close()
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+async def test_the_waiter_can_name_trios_epoll_fd() -> None:
+    """The fast path of a long wait needs trio's own epoll fd (a private attribute): a trio that
+    renamed it must fail here, not only make every waiting task park again."""
+    from platforms.ptrace.waiter import _trio_io_fd
+
+    fd = _trio_io_fd()
+    assert fd is not None and os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[eventpoll]"
+
+
+def _never_stopping(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "waitpid", lambda tid, options: (0, 0))
+
+
+async def test_a_wait_while_trio_is_idle_gives_way_to_io_and_deadlines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past its short window a waiting task blocks on as long as trio is idle, and no longer:
+    I/O another task waits for, or a trio deadline, ends the block (then the task parks)."""
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+    waiter = StopWaiter()
+    left, right = socket.socketpair()
+    try:
+        _never_stopping(monkeypatch)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.lowlevel.wait_readable, left)
+            await trio.testing.wait_all_tasks_blocked()
+            threading.Timer(0.05, right.send, (b"x",)).start()
+            started = time.monotonic()
+            assert waiter._block_while_idle(4242) is None
+            assert 0.04 < time.monotonic() - started < 0.5  # the I/O, not the one-second bound
+        with trio.move_on_after(0.05):
+            started = time.monotonic()
+            assert waiter._block_while_idle(4242) is None
+            assert 0.04 < time.monotonic() - started < 0.5  # the deadline
+    finally:
+        monkeypatch.undo()
+        left.close()
+        right.close()
+        waiter.close()
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+async def test_a_task_that_parks_while_trio_is_idle_takes_its_stop_without_the_reaper(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+    waiter = StopWaiter()
+    try:
+        stopped = threading.Event()
+
+        def waitpid(tid: int, options: int) -> tuple[int, int]:
+            return (tid, 0x857F) if stopped.is_set() else (0, 0)
+
+        monkeypatch.setattr(os, "waitpid", waitpid)
+
+        me = threading.get_ident()  # (SIGCHLD is blocked in this thread alone: send it here)
+
+        def stop() -> None:
+            stopped.set()
+            signal.pthread_kill(me, signal.SIGCHLD)
+
+        threading.Timer(0.1, stop).start()
+        started = time.monotonic()
+        assert await waiter.park(4242) == 0x857F  # (no reaper runs here: serve() was never started)
+        assert time.monotonic() - started < 0.9  # not by the one-second bound
     finally:
         monkeypatch.undo()
         waiter.close()
