@@ -118,6 +118,16 @@ BENCHMARKS: list[Benchmark] = [
         description="stat(\"/bench/small\"): path walk and attributes",
     ),
     Benchmark(
+        name="stat_after_compute",
+        source=PROGRAMS_DIR / "stat_after_compute.c",
+        args=iterations_only,
+        parse=parse_key("ns_per_call", scale=1e-3),
+        unit="µs/call",
+        default_iterations=3_000,
+        description="three stat(\"/bench/small\") after each ~100 µs of arithmetic: the call that "
+                    "ends a computation, which a loop of calls never shows",
+    ),
+    Benchmark(
         name="read_seq",
         source=PROGRAMS_DIR / "read_seq.c",
         args=iterations_only,
