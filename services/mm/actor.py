@@ -1012,11 +1012,13 @@ class MemoryManager(MemoryContract):
 
     async def _lower_break(self, space: Space, new_end: int, old_end: int) -> None:
         """Take [new_end, old_end) from the guest: into the slack if it is all heap as brk
-        made it, else (the guest mapped something else there) unmapped as munmap would."""
+        made it, else (the guest mapped something else there) unmapped as munmap would.
+        Under a memory limit, always unmapped: what a guest wrote into its slack would be
+        memory the limit does not count."""
         taken = space.table.take(new_end, old_end)
         for mapping in taken:
             self._uncommit(space, mapping)
-        if taken and all(self._slack_may_keep(mapping) for mapping in taken):
+        if taken and self._limit is None and all(self._slack_may_keep(mapping) for mapping in taken):
             for mapping in taken:
                 self._memfile.punch(mapping.offset, mapping.size)
             space.slack.keep(taken)

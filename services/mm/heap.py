@@ -20,6 +20,10 @@ from Linux is only what a guest sees if it touches memory above its own break af
 it: Linux kills it with SIGSEGV; here, up to :data:`SLACK_MOST` bytes above the break read as
 zeros and take writes, which the next growth of the break discards. No correct program does
 this (malloc never touches memory it gave back); docs/architecture.md lists the difference.
+
+Not under ``--memory``: the limit counts what the guest is promised (its commit), and pages the
+guest wrote above its break would be host memory it does not count, up to :data:`SLACK_MOST`
+per process. With a limit, a break that comes down is unmapped as before, exactly as Linux does.
 """
 
 from __future__ import annotations

@@ -365,6 +365,18 @@ async def test_fork_leaves_the_slack_to_the_parent_and_shared_heap_is_not_kept(h
     await h.mm.destroy(child)
 
 
+async def test_under_a_memory_limit_the_break_comes_down_as_on_linux() -> None:
+    """Pages a guest could write above its break would escape --memory's account: no slack."""
+    harness = Harness(limit=64 << 20)
+    harness.asid = await harness.mm.create()
+    start = await _heap(harness, 8)
+    calls = harness.stub.calls
+    assert await harness.mm.brk(harness.asid, start + 2 * P) == start + 2 * P
+    assert not harness.mm._spaces[harness.asid].slack and harness.stub.calls == calls + 1
+    assert start + 2 * P not in harness.stub.pages  # unmapped in the stub: a touch faults
+    harness.check()
+
+
 async def test_a_break_that_cannot_grow_keeps_its_slack() -> None:
     harness = Harness(memory_file_size=64 * P)
     harness.asid = await harness.mm.create()
