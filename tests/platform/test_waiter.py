@@ -122,3 +122,22 @@ async def test_a_task_that_parks_while_trio_is_idle_takes_its_stop_without_the_r
         monkeypatch.undo()
         waiter.close()
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+async def test_a_trio_fd_select_cannot_take_makes_the_task_park(monkeypatch: pytest.MonkeyPatch) -> None:
+    """select(2) takes fds below 1024 only: a trio loop whose epoll fd lies above (started late
+    in an embedding program) gets the old way, a park, not a ValueError."""
+    from platforms.ptrace import waiter as waiter_module
+
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+    waiter = StopWaiter()
+    try:
+        _never_stopping(monkeypatch)
+        monkeypatch.setattr(waiter_module, "_trio_io_fd", lambda: 4000)
+        started = time.monotonic()
+        assert waiter._block_while_idle(4242) is None
+        assert time.monotonic() - started < 0.5
+    finally:
+        monkeypatch.undo()
+        waiter.close()
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
