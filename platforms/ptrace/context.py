@@ -260,9 +260,12 @@ class PtraceContext:
         return bytes(PtraceContext.xstate_size)
 
     def set_fp_state(self, state: bytes) -> None:
-        """Load an XSAVE image; OSError if the kernel refuses it (a guest's garbage frame)."""
+        """Load an XSAVE image; OSError if the kernel refuses it (a guest's garbage frame), or
+        if it is larger than any image (it would not fit the scratch buffer all contexts share)."""
         if self.dead:
             return
+        if len(state) > _XSTATE_MAX:
+            raise OSError(errno.EINVAL, f"an XSAVE image of {len(state)} bytes (at most {_XSTATE_MAX})")
         ctypes.memmove(_XSTATE_ADDRESS, state, len(state))
         _XSTATE_IOV.len = len(state)
         try:

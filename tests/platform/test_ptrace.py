@@ -182,6 +182,11 @@ async def test_fp_state_round_trips(sandbox: Sandbox) -> None:
     state[512] |= 0b10  # XSAVE header xstate_bv: the SSE component is in use
     context.set_fp_state(bytes(state))
     assert context.get_fp_state()[160:176] == bytes(range(16))
+    # An image larger than any XSAVE area is refused before it is copied into the scratch
+    # buffer every context shares, and the thread keeps its state.
+    with pytest.raises(OSError):
+        context.set_fp_state(bytes(state) + bytes(1 << 16))
+    assert context.get_fp_state()[160:176] == bytes(range(16))
     space.release()
 
 
