@@ -64,13 +64,19 @@ def sentrio_command(image: Path, argv: list[str]) -> list[str]:
 
 NATIVE = Runner("native", "native", "native", native_command)
 RUNSC = Runner("runsc", "runsc (ptrace)", "runsc", runsc_command, version=("runsc", "--version"))
-_SENTRIO_VERSION = ("git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty")
+
+
+def checkout_version(tree: Path) -> tuple[str, ...]:
+    """The command naming the commit a checkout is at (dirty if changed)."""
+    return ("git", "-C", str(tree), "describe", "--always", "--dirty")
+
+
 #: A cold start every run: a zygote the user left running must not serve this column.
 SENTRIO = Runner("sentrio", "Sentrio", "Sentrio", sentrio_command, cwd=REPO_ROOT,
-                 version=_SENTRIO_VERSION, env=(("SENTRIO_ZYGOTE", "off"),))
+                 version=checkout_version(REPO_ROOT), env=(("SENTRIO_ZYGOTE", "off"),))
 #: The same command served by a zygote the benchmark session starts (kernel/zygote).
 SERVED = Runner("served", "Sentrio served", "served", sentrio_command, cwd=REPO_ROOT,
-                version=_SENTRIO_VERSION, served=True)
+                version=checkout_version(REPO_ROOT), served=True)
 
 RUNNERS: list[Runner] = [NATIVE, RUNSC, SENTRIO, SERVED]
 
@@ -79,14 +85,14 @@ def sentrio_tree(name: str, tree: Path) -> Runner:
     """Sentrio run from another checkout ``tree`` (``python -m kernel`` from its root), named
     ``sentrio@NAME``: to compare two commits in one session (``--sentrio-tree``)."""
     return Runner(f"sentrio@{name}", f"Sentrio@{name}", f"Sentrio@{name}", sentrio_command, cwd=tree,
-                  version=("git", "-C", str(tree), "describe", "--always", "--dirty"),
-                  env=(("SENTRIO_ZYGOTE", "off"),))
+                  version=checkout_version(tree), env=(("SENTRIO_ZYGOTE", "off"),))
+
 
 def served_tree(name: str, tree: Path) -> Runner:
     """The served column of another checkout ``tree``: its runs go to a zygote of its own,
     started from ``tree`` for the session; named ``served@NAME`` (``--served-tree``)."""
     return Runner(f"served@{name}", f"Sentrio served@{name}", f"served@{name}", sentrio_command, cwd=tree,
-                  version=("git", "-C", str(tree), "describe", "--always", "--dirty"), served=True)
+                  version=checkout_version(tree), served=True)
 
 
 #: The ratios reported, as (numerator, denominator) runner names.
