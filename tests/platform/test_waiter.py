@@ -8,12 +8,26 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 import trio
 import trio.testing
 
 from platforms.ptrace.waiter import StopWaiter
+
+
+@pytest.fixture
+def waiter() -> Iterator[StopWaiter]:
+    """A stop waiter (which blocks SIGCHLD in this thread for its signalfd), closed afterwards
+    with the thread's signal mask as it was."""
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+    stop_waiter = StopWaiter()
+    try:
+        yield stop_waiter
+    finally:
+        stop_waiter.close()
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _scripted_waitpid(monkeypatch: pytest.MonkeyPatch, stop_after_yields: int | None) -> list[str]:
@@ -32,28 +46,22 @@ def _scripted_waitpid(monkeypatch: pytest.MonkeyPatch, stop_after_yields: int | 
     return log
 
 
-def test_a_thread_beside_the_sentry_is_given_the_cpu_not_spun_for(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_thread_beside_the_sentry_is_given_the_cpu_not_spun_for(waiter: StopWaiter,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """A stub thread pinned to the Sentry's CPU runs only when the Sentry does not: the waiter
     yields to it once instead of spinning on waitpid, and its stop is collected right after."""
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
-    waiter = StopWaiter()
-    try:
-        log = _scripted_waitpid(monkeypatch, stop_after_yields=1)
-        assert waiter.poll_for(4242, beside=True) == 0x857F
-        assert log == ["waitpid", "yield", "waitpid"]
-        # Not beside the Sentry: it spins (the thread runs on another CPU) and never yields.
-        log = _scripted_waitpid(monkeypatch, stop_after_yields=None)
-        waiter.spin_ns = 20_000
-        assert waiter.poll_for(4242) is None
-        assert "yield" not in log and log.count("waitpid") > 3
-        # Beside it and not stopped by the yield: no spin either, it blocks on SIGCHLD till the deadline.
-        log = _scripted_waitpid(monkeypatch, stop_after_yields=None)
-        assert waiter.poll_for(4242, beside=True) is None
-        assert log[:3] == ["waitpid", "yield", "waitpid"] and log.count("yield") == 1
-    finally:
-        monkeypatch.undo()
-        waiter.close()
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    log = _scripted_waitpid(monkeypatch, stop_after_yields=1)
+    assert waiter.poll_for(4242, beside=True) == 0x857F
+    assert log == ["waitpid", "yield", "waitpid"]
+    # Not beside the Sentry: it spins (the thread runs on another CPU) and never yields.
+    log = _scripted_waitpid(monkeypatch, stop_after_yields=None)
+    waiter.spin_ns = 20_000
+    assert waiter.poll_for(4242) is None
+    assert "yield" not in log and log.count("waitpid") > 3
+    # Beside it and not stopped by the yield: no spin either, it blocks on SIGCHLD till the deadline.
+    log = _scripted_waitpid(monkeypatch, stop_after_yields=None)
+    assert waiter.poll_for(4242, beside=True) is None
+    assert log[:3] == ["waitpid", "yield", "waitpid"] and log.count("yield") == 1
 
 
 async def test_the_waiter_can_name_trios_epoll_fd() -> None:
@@ -69,11 +77,10 @@ def _never_stopping(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "waitpid", lambda tid, options: (0, 0))
 
 
-async def test_a_wait_while_trio_is_idle_gives_way_to_io_and_deadlines(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_wait_while_trio_is_idle_gives_way_to_io_and_deadlines(waiter: StopWaiter,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Past its short window a waiting task blocks on as long as trio is idle, and no longer:
     I/O another task waits for, or a trio deadline, ends the block (then the task parks)."""
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
-    waiter = StopWaiter()
     left, right = socket.socketpair()
     try:
         _never_stopping(monkeypatch)
@@ -89,55 +96,39 @@ async def test_a_wait_while_trio_is_idle_gives_way_to_io_and_deadlines(monkeypat
             assert waiter._block_while_idle(4242) is None
             assert 0.04 < time.monotonic() - started < 0.5  # the deadline
     finally:
-        monkeypatch.undo()
         left.close()
         right.close()
-        waiter.close()
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 async def test_a_task_that_parks_while_trio_is_idle_takes_its_stop_without_the_reaper(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
-    waiter = StopWaiter()
-    try:
-        stopped = threading.Event()
+        waiter: StopWaiter, monkeypatch: pytest.MonkeyPatch) -> None:
+    stopped = threading.Event()
 
-        def waitpid(tid: int, options: int) -> tuple[int, int]:
-            return (tid, 0x857F) if stopped.is_set() else (0, 0)
+    def waitpid(tid: int, options: int) -> tuple[int, int]:
+        return (tid, 0x857F) if stopped.is_set() else (0, 0)
 
-        monkeypatch.setattr(os, "waitpid", waitpid)
+    monkeypatch.setattr(os, "waitpid", waitpid)
 
-        me = threading.get_ident()  # (SIGCHLD is blocked in this thread alone: send it here)
+    me = threading.get_ident()  # (SIGCHLD is blocked in this thread alone: send it here)
 
-        def stop() -> None:
-            stopped.set()
-            signal.pthread_kill(me, signal.SIGCHLD)
+    def stop() -> None:
+        stopped.set()
+        signal.pthread_kill(me, signal.SIGCHLD)
 
-        threading.Timer(0.1, stop).start()
-        started = time.monotonic()
-        assert await waiter.park(4242) == 0x857F  # (no reaper runs here: serve() was never started)
-        assert time.monotonic() - started < 0.9  # not by the one-second bound
-    finally:
-        monkeypatch.undo()
-        waiter.close()
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    threading.Timer(0.1, stop).start()
+    started = time.monotonic()
+    assert await waiter.park(4242) == 0x857F  # (no reaper runs here: serve() was never started)
+    assert time.monotonic() - started < 0.9  # not by the one-second bound
 
 
-async def test_a_trio_fd_select_cannot_take_makes_the_task_park(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_trio_fd_select_cannot_take_makes_the_task_park(waiter: StopWaiter,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """select(2) takes fds below 1024 only: a trio loop whose epoll fd lies above (started late
     in an embedding program) gets the old way, a park, not a ValueError."""
     from platforms.ptrace import waiter as waiter_module
 
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
-    waiter = StopWaiter()
-    try:
-        _never_stopping(monkeypatch)
-        monkeypatch.setattr(waiter_module, "_trio_io_fd", lambda: 4000)
-        started = time.monotonic()
-        assert waiter._block_while_idle(4242) is None
-        assert time.monotonic() - started < 0.5
-    finally:
-        monkeypatch.undo()
-        waiter.close()
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    _never_stopping(monkeypatch)
+    monkeypatch.setattr(waiter_module, "_trio_io_fd", lambda: 4000)
+    started = time.monotonic()
+    assert waiter._block_while_idle(4242) is None
+    assert time.monotonic() - started < 0.5
