@@ -32,6 +32,7 @@ from abi.errno import Errno
 from kernel.errors import SentryError
 from kernel.oci import MountSpec
 from kernel.process import ThreadGroup, host_rlimits, raise_open_file_limit
+from kernel.runners import Runners
 from kernel.syscalls import default_table
 from kernel.syscalls.table import SyscallTable
 from kernel.task import Task
@@ -151,6 +152,7 @@ class Kernel:
         #: Pids handed out whose thread does not exist yet, and the real uid of each.
         self._reserved_pids: dict[int, int] = {}
         self._nursery: trio.Nursery | None = None
+        self._runners: Runners | None = None
         #: ``--deterministic``: the scheduler that runs one guest thread at a time.
         self.scheduler: Scheduler | None = None
         self._register_actors()
@@ -263,8 +265,9 @@ class Kernel:
         self._nursery.start_soon(kernel_work, function, *args)
 
     def start_task(self, task: Task) -> None:
-        assert self._nursery is not None
-        self._nursery.start_soon(task.run, name=task.name)
+        """Start running guest thread ``task`` (on a runner of :mod:`kernel.runners`)."""
+        assert self._runners is not None
+        self._runners.start(task)
 
     async def run(self) -> int:
         """Boot, run the first process to its end, shut down; returns its wait status."""
@@ -275,6 +278,7 @@ class Kernel:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                self._runners = Runners(nursery)
                 await nursery.start(self.platform.serve)
                 if self.scheduler is not None:
                     await nursery.start(self.scheduler.run)

@@ -33,7 +33,7 @@ from abi.linux import (
     sigbit,
     signal_status,
 )
-from kernel.bus import current_caller
+from kernel.bus import call_now, current_caller
 from kernel.seccomp import SeccompState, filtered_dispatch
 from kernel.tracee import attach_child
 from abi.errno import Errno
@@ -134,8 +134,9 @@ class Task:
             caller = self._caller = Caller(process.pid, self.tid, process.creds, fsize)
         return caller
 
-    async def run(self) -> None:
-        """Run the thread until it exits or its process ends."""
+    async def run(self, scope: trio.CancelScope) -> None:
+        """Run the thread until it exits or its process ends. ``scope`` is the runner's cancel
+        scope (:mod:`kernel.runners`): :meth:`stop` cancels it while this thread runs in it."""
         current_caller.set(self.name)
         self._trio_task = trio.lowlevel.current_task()
         context = self.context
@@ -144,66 +145,63 @@ class Task:
         checkpoint = trio.lowlevel.checkpoint
         calls = 0
         scheduler = self.kernel.scheduler  # --deterministic: one guest thread at a time
-        with trio.CancelScope() as self._cancel_scope:
-            try:
-                if scheduler is not None:
-                    await scheduler.enter(self)
-                if self.ptrace is not None:
-                    await self.ptrace.started(self)
-                while not self.exited:
-                    self._in_guest = True
-                    reason = await context.switch()
-                    self._in_guest = False
-                    if reason == StopReason.SYSCALL:
-                        if scheduler is not None:
-                            await scheduler.syscall_point(self)
-                        if self.ptrace is not None:
-                            result = await self.ptrace.syscall(self, dispatch)
-                        elif self.seccomp is None:
-                            result = await dispatch(self, regs.orig_rax)
-                        else:
-                            result = await filtered_dispatch(self, regs.orig_rax, dispatch)
-                        if self.context is not context:  # execve gave the thread a new stub thread
-                            context, regs = self.context, self.regs
-                        if self.signal_pending or result in _RESTART_CODES:
-                            result = await self.handle_signals(result)
-                        context.set_return(result)
-                        calls += 1
-                        if calls % YIELD_EVERY == 0:
-                            await checkpoint()
-                    elif reason == StopReason.FAULT:
-                        await self._fault(context.fault)
-                        if self.signal_pending:
-                            await self.handle_signals(None)
-                    else:  # the host thread is gone: someone killed the stub from outside
-                        await self.process.exit(signal_status(Signal.SIGKILL))
-            except TaskExit:
-                pass
-            except Exception:
-                if self.process.exit_status is None:
-                    raise
-                # Another task ended the process while this one was inside a handler: the stub
-                # thread went away under it, and the guest can no longer see how the call ended.
-                log.debug("task %d: handler ended by its process's exit", self.tid, exc_info=True)
-            finally:
-                Task.served += calls
-                self.exited = True
+        self._cancel_scope = scope
+        try:
+            if scheduler is not None:
+                await scheduler.enter(self)
+            if self.ptrace is not None:
+                await self.ptrace.started(self)
+            while not self.exited:
+                self._in_guest = True
+                reason = await context.switch()
                 self._in_guest = False
-                if self.ptrace is not None:
-                    self.ptrace.ended(self)
-                if scheduler is not None:
-                    scheduler.leave(self)
-                if self.kernel.threads.get(self.tid) is self:
-                    del self.kernel.threads[self.tid]
-                if self in self.process.tasks:  # a process keeps only its live threads
-                    self.process.tasks.remove(self)
-                self.context.release()
-                self.done.set()
-                with trio.CancelScope(shield=True):
-                    try:
-                        await self.kernel.bus.call("signals", "exit_thread", self.tid)
-                    except Errno:
-                        pass
+                if reason == StopReason.SYSCALL:
+                    if scheduler is not None:
+                        await scheduler.syscall_point(self)
+                    if self.ptrace is not None:
+                        result = await self.ptrace.syscall(self, dispatch)
+                    elif self.seccomp is None:
+                        result = await dispatch(self, regs.orig_rax)
+                    else:
+                        result = await filtered_dispatch(self, regs.orig_rax, dispatch)
+                    if self.context is not context:  # execve gave the thread a new stub thread
+                        context, regs = self.context, self.regs
+                    if self.signal_pending or result in _RESTART_CODES:
+                        result = await self.handle_signals(result)
+                    context.set_return(result)
+                    calls += 1
+                    if calls % YIELD_EVERY == 0:
+                        await checkpoint()
+                elif reason == StopReason.FAULT:
+                    await self._fault(context.fault)
+                    if self.signal_pending:
+                        await self.handle_signals(None)
+                else:  # the host thread is gone: someone killed the stub from outside
+                    await self.process.exit(signal_status(Signal.SIGKILL))
+        except TaskExit:
+            pass
+        except Exception:
+            if self.process.exit_status is None:
+                raise
+            # Another task ended the process while this one was inside a handler: the stub
+            # thread went away under it, and the guest can no longer see how the call ended.
+            log.debug("task %d: handler ended by its process's exit", self.tid, exc_info=True)
+        finally:
+            Task.served += calls
+            self.exited = True
+            self._in_guest = False
+            if self.ptrace is not None:
+                self.ptrace.ended(self)
+            if scheduler is not None:
+                scheduler.leave(self)
+            if self.kernel.threads.get(self.tid) is self:
+                del self.kernel.threads[self.tid]
+            if self in self.process.tasks:  # a process keeps only its live threads
+                self.process.tasks.remove(self)
+            self.context.release()
+            self._cancel_scope = None  # the runner may go on to run another thread in it
+            self.done.set()
+            call_now(self.kernel.bus, "signals", "exit_thread", self.tid)  # no await: no shield to build
 
     async def _fault(self, fault: Fault | None) -> None:
         """Act on a fault or host signal of the stub thread.
