@@ -111,8 +111,8 @@ def sentry_entries(pid: int) -> list[Entry]:
         Entry("sendfile", "copy-up of a file of the image into a memfd"),
         Entry("newfstatat", "fstat of an fd (size, identity for the page cache); a host path only fails: "
               "the root is empty"),
-        Entry("openat", "opens /proc/PID/task/TID/schedstat of a stub (a thread's CPU time); a host path "
-              "can only fail: the root holds nothing else"),
+        Entry("openat", "opens /proc/PID/task/TID/schedstat and stat of a stub (a thread's CPU time, the CPU "
+              "it runs on); a host path can only fail: the root holds nothing else"),
         Entry("close", "fds of released files and memfds"),
         Entry("dup2", "the host's stdio put back after run -t"),
         Entry("fcntl", "non-blocking mode, duplicating fds (os.dup)", allow_if(*one_of(1, FCNTL_COMMANDS))),

@@ -9,8 +9,8 @@ gofers, which were started before the Sentry moved in.
 The root's one entry is ``/proc``: a procfs mounted ``subset=pid,hidepid=invisible``, so it
 holds nothing but process directories, and only of processes its reader may ptrace-read — the
 sandbox's stubs and the reader itself (every other process runs as another uid or in another
-user namespace). The platform reads a stub thread's CPU time there
-(``/proc/PID/task/TID/schedstat``); no host-wide file (``/proc/sys``, ``/proc/kcore`` ...) and
+user namespace). The platform reads a stub thread's CPU time and the CPU it runs on there
+(``/proc/PID/task/TID/schedstat`` and ``stat``); no host-wide file (``/proc/sys``, ``/proc/kcore`` ...) and
 no other process is in it. A procfs can only be mounted with privilege over the host's pid
 namespace, so only a sandbox started by root has it.
 

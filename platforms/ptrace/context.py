@@ -156,9 +156,12 @@ class PtraceContext:
             self._held = False
             ptrace(PTRACE_SYSEMU, tid)
             while True:
+                # (Placement as the thread was resumed: an unpinned one was put on another CPU
+                # if one was free, pinned ones wait for the Sentry's.)
+                elsewhere = self._on_another_cpu if self._placement.enabled and not self._pinned else None
                 status = self._placed_wait(tid)
                 if status is None:
-                    status = await thread.waiter.park(tid)
+                    status = await thread.waiter.park(tid, elsewhere)
                 if (status & 0xFF) != 0x7F:  # exited or killed
                     return self._died(reaped=True)
                 if status >> 16:  # an event stop we did not ask to handle: carry on
@@ -198,6 +201,11 @@ class PtraceContext:
             if not self._pinned and self._quick_stops >= PIN_AFTER:
                 self._pinned = placement.pin(tid)
         return status
+
+    def _on_another_cpu(self) -> bool:
+        """Whether the stub thread runs (or waits to run) on a CPU other than the Sentry's."""
+        cpu = self._thread.cpu(self._process_pid)
+        return cpu is not None and cpu not in self._placement.home
 
     def _died(self, reaped: bool) -> StopReason:
         self.dead = True

@@ -38,6 +38,8 @@ from platforms.ptrace.waiter import StopWaiter, ThreadGone
 _U64 = 0xFFFF_FFFF_FFFF_FFFF
 _SIGTRAP = signal.SIGTRAP
 _SIGSTOP = signal.SIGSTOP
+#: /proc/PID/stat's field 39 (processor), counted from the state field (3) after the name.
+_STAT_PROCESSOR = 39 - 3
 
 
 class StubDied(Errno):
@@ -60,7 +62,8 @@ def to_signed(value: int) -> int:
 class StubThread:
     """One traced host thread: its preallocated register buffer and its waiter."""
 
-    __slots__ = ("tid", "waiter", "regs", "regs_addr", "dead", "reaped", "_regs_loaded", "_injecting", "_schedstat")
+    __slots__ = ("tid", "waiter", "regs", "regs_addr", "dead", "reaped", "_regs_loaded", "_injecting", "_schedstat",
+                 "_stat")
 
     def __init__(self, tid: int, waiter: StopWaiter) -> None:
         self.tid = tid
@@ -75,8 +78,9 @@ class StubThread:
         self._regs_loaded = False  # segment registers must be valid before any SETREGS
         #: One injection at a time: guest threads of one address space share its control thread.
         self._injecting = trio.Lock()
-        #: The thread's /proc schedstat, open once it was first read (see :meth:`cpu_ns`).
+        #: The thread's /proc schedstat and stat, open once first read (:meth:`cpu_ns`, :meth:`cpu`).
         self._schedstat: int | None = None
+        self._stat: int | None = None
 
     def cpu_ns(self, pid: int) -> int | None:
         """The CPU time the thread has used (it is a thread of process ``pid``), from its
@@ -92,6 +96,19 @@ class StubThread:
         except (OSError, ValueError, IndexError):
             return None
 
+    def cpu(self, pid: int) -> int | None:
+        """The CPU the thread last ran on, or is queued on (field 39 of its /proc stat; the
+        fields are counted after the command name, which may hold spaces and parentheses);
+        None if it cannot be read."""
+        fd = self._stat
+        try:
+            if fd is None:
+                fd = self._stat = os.open(f"/proc/{pid}/task/{self.tid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+            stat = os.pread(fd, 1024, 0)
+            return int(stat[stat.rfind(b")") + 2:].split()[_STAT_PROCESSOR])
+        except (OSError, ValueError, IndexError):
+            return None
+
     def get_regs(self) -> None:
         ptrace(PTRACE_GETREGS, self.tid, 0, self.regs_addr)
 
@@ -102,9 +119,10 @@ class StubThread:
         """The host thread has exited or been killed (``reaped``: and its status collected)."""
         self.dead = True
         self.reaped = self.reaped or reaped
-        if self._schedstat is not None:
-            os.close(self._schedstat)
-            self._schedstat = None
+        for fd in (self._schedstat, self._stat):
+            if fd is not None:
+                os.close(fd)
+        self._schedstat = self._stat = None
 
     def reap(self) -> None:
         """Let the reaper collect the thread's exit; call once it is (or is being) killed."""

@@ -16,7 +16,12 @@ A task that resumed a stub thread calls :meth:`StopWaiter.wait`:
    50 µs spin made one injected host call in nine take 130–430 µs. Sleeping lets it run at once;
 3. while trio has nothing else to do (no task to run, no I/O ready: its own epoll fd is in the
    read set), it *goes on blocking* there: the sleep trio would take anyway, without the cost
-   of parking and being woken through the loop;
+   of parking and being woken through the loop. A thread that computes on another CPU is
+   first *polled for* instead, for up to :data:`IDLE_POLL_NS`, yielding the CPU between polls:
+   in a virtual machine a CPU that sleeps takes 100–200 µs to wake (the host must run its vCPU
+   again), and a stop after a millisecond of computing was seen that late. The poll stops as
+   soon as the thread is found on the Sentry's own CPU (it would be waiting for it), or another
+   thread is parked (two compute: the CPU is theirs), or trio has work;
 4. then it *parks*: one reaper task sleeps on the same signalfd (the brief measured signalfd +
    bounded spin as the best way here: 18 µs per trapped call unpinned) and hands each parked
    task its stop when SIGCHLD says something changed. Every stop raises SIGCHLD, also the ones
@@ -82,6 +87,13 @@ PARKED_POLL_S = 0.002
 #: The longest a task blocks for its stop while trio is idle before it parks after all (seconds):
 #: a bound for a wake-up source the read set would miss, never reached otherwise.
 IDLE_BLOCK_MOST_S = 1.0
+#: How long a task polls for the stop of a thread computing on another CPU while trio is idle,
+#: before it blocks (ns): a stop after up to this much computing is seen within microseconds.
+IDLE_POLL_NS = 2_000_000
+#: Polls between two looks at trio's epoll fd, the clock and where the thread runs.
+_POLLS_PER_LOOK = 16
+#: Looks between two readings of the thread's CPU (a /proc read, ~5 µs).
+_LOOKS_PER_CPU_CHECK = 16
 #: select(2)'s limit: fds from this number on cannot be in its sets.
 _FD_SETSIZE = 1024
 
@@ -93,9 +105,11 @@ class ThreadGone(Exception):
 class StopWaiter:
     """Delivers ``waitpid`` statuses of traced threads to the trio tasks waiting for them."""
 
-    def __init__(self, spin_ns: int = DEFAULT_SPIN_NS) -> None:
+    def __init__(self, spin_ns: int = DEFAULT_SPIN_NS, idle_poll_ns: int = IDLE_POLL_NS) -> None:
         block_sigchld()  # idempotent; the CLI has already done it before starting threads
         self.spin_ns = spin_ns
+        #: 0: a thread computing elsewhere is not polled for (the Sentry sleeps at once).
+        self.idle_poll_ns = idle_poll_ns
         self._sfd = signalfd({17})  # SIGCHLD
         self._signalfd_only = [self._sfd]  # select()'s read set, made once
         self._parked: dict[int, trio.lowlevel.Task] = {}
@@ -157,9 +171,11 @@ class StopWaiter:
                 return status
         return None
 
-    def _block_while_idle(self, tid: int) -> int | None:
+    def _block_while_idle(self, tid: int, elsewhere: Callable[[], bool] | None = None) -> int | None:
         """Go on blocking on SIGCHLD for ``tid``'s stop while trio has nothing else to do; None
-        as soon as it has (a task to run, I/O ready, a deadline reached).
+        as soon as it has (a task to run, I/O ready, a deadline reached). ``elsewhere`` tells
+        whether the thread runs on another CPU than the Sentry's: while it does, and no other
+        task is parked, the stop is polled for first (:meth:`_poll_while_idle`).
 
         This is the sleep trio would take anyway, without its way back: parking and being
         rescheduled by the reaper cost ~30 µs more per stop than a wake-up from ``select``
@@ -176,6 +192,11 @@ class StopWaiter:
         if statistics.tasks_runnable:
             return None
         until = time.monotonic() + min(statistics.seconds_to_next_deadline, IDLE_BLOCK_MOST_S)
+        if elsewhere is not None and self.idle_poll_ns and not self._parked:
+            poll_until = min(until, time.monotonic() + self.idle_poll_ns / 1e9)
+            status, trio_ready = self._poll_while_idle(tid, trio_fd, poll_until, elsewhere)
+            if status is not None or trio_ready:
+                return status
         read_set = [self._sfd, trio_fd]
         while (left := until - time.monotonic()) > 0:
             # (Polled every PARKED_POLL_S as well: a thread that does not block SIGCHLD, in an
@@ -194,6 +215,32 @@ class StopWaiter:
                 return None  # (a parked task was woken: let it run)
         return None
 
+    @staticmethod
+    def _poll_while_idle(tid: int, trio_fd: int, until: float,
+                         elsewhere: Callable[[], bool]) -> tuple[int | None, bool]:
+        """Poll for ``tid``'s stop until ``until`` (monotonic seconds), keeping the Sentry's CPU
+        awake, while the thread runs on another CPU; returns (its status or None, whether trio
+        has something to do). The CPU is yielded between polls: whatever else waits for it
+        runs first."""
+        waitpid, sched_yield, monotonic = os.waitpid, os.sched_yield, time.monotonic
+        trio_only = [trio_fd]
+        polls = 0
+        if not elsewhere():
+            return None, False
+        while True:
+            pid, status = _waitpid_nohang(waitpid, tid)
+            if pid:
+                return status, False
+            polls += 1
+            if not polls % _POLLS_PER_LOOK:
+                if select.select(trio_only, (), (), 0)[0]:
+                    return None, True
+                if monotonic() >= until:
+                    return None, False
+                if not polls % (_POLLS_PER_LOOK * _LOOKS_PER_CPU_CHECK) and not elsewhere():
+                    return None, False
+            sched_yield()
+
     def wait_blocking(self, tid: int) -> int:
         """Block the whole thread until ``tid`` stops: for set-up before trio runs."""
         while True:
@@ -204,11 +251,12 @@ class StopWaiter:
             except ChildProcessError as error:
                 raise ThreadGone(tid) from error
 
-    async def park(self, tid: int) -> int:
+    async def park(self, tid: int, elsewhere: Callable[[], bool] | None = None) -> int:
         """Sleep until ``tid`` stops; call right after a :meth:`poll_for` miss. While trio has
-        nothing else to do the thread just blocks on, else the task sleeps until the reaper
+        nothing else to do the thread just blocks on (polling for a thread that runs
+        ``elsewhere``, see :meth:`_block_while_idle`), else the task sleeps until the reaper
         sees the stop."""
-        status = self._block_while_idle(tid)
+        status = self._block_while_idle(tid, elsewhere)
         if status is not None:
             return status
         if tid in self._parked:

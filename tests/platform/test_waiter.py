@@ -132,3 +132,69 @@ async def test_a_trio_fd_select_cannot_take_makes_the_task_park(waiter: StopWait
     started = time.monotonic()
     assert waiter._block_while_idle(4242) is None
     assert time.monotonic() - started < 0.5
+
+
+async def test_a_thread_computing_on_another_cpu_is_polled_for_while_trio_is_idle(
+        waiter: StopWaiter, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sleeping CPU of a virtual machine takes 100-200 µs to wake: while trio is idle, a thread
+    computing on another CPU is polled for (yielding between polls), not slept for."""
+    log = _scripted_waitpid(monkeypatch, stop_after_yields=40)
+    assert waiter._block_while_idle(4242, elsewhere=lambda: True) == 0x857F
+    assert log.count("yield") == 40 and log[-1] == "waitpid"
+    # None of it without the test, or with polling turned off: the thread is slept for at once.
+    for elsewhere, idle_poll_ns in ((None, waiter.idle_poll_ns), (lambda: True, 0)):
+        log = _scripted_waitpid(monkeypatch, stop_after_yields=None)
+        waiter.idle_poll_ns = idle_poll_ns
+        with trio.move_on_after(0.02):
+            assert waiter._block_while_idle(4242, elsewhere) is None
+        assert "yield" not in log
+
+
+async def test_a_thread_on_the_sentrys_cpu_is_not_polled_for(waiter: StopWaiter,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread found on the Sentry's own CPU waits for that CPU: polling would only hold it
+    off, so the Sentry sleeps at once, or as soon as it finds the thread there."""
+    log = _scripted_waitpid(monkeypatch, stop_after_yields=None)
+    with trio.move_on_after(0.02):
+        assert waiter._block_while_idle(4242, elsewhere=lambda: False) is None
+    assert "yield" not in log
+    answers = iter([True, False])  # moved onto the Sentry's CPU while being polled for
+    log = _scripted_waitpid(monkeypatch, stop_after_yields=None)
+    with trio.move_on_after(0.1):
+        started = time.monotonic()
+        assert waiter._block_while_idle(4242, elsewhere=lambda: next(answers)) is None
+        assert time.monotonic() - started > 0.09  # then it slept till the deadline
+    assert 0 < log.count("yield") < 1000
+
+
+async def test_no_thread_is_polled_for_while_another_is_parked(waiter: StopWaiter,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two threads computing at once need both CPUs: the Sentry sleeps rather than poll."""
+    log = _scripted_waitpid(monkeypatch, stop_after_yields=None)
+    waiter._parked[4343] = trio.lowlevel.current_task()  # as park() records a parked task
+    try:
+        with trio.move_on_after(0.02):
+            assert waiter._block_while_idle(4242, elsewhere=lambda: True) is None
+    finally:
+        del waiter._parked[4343]
+    assert "yield" not in log
+
+
+async def test_polling_for_a_thread_gives_way_to_io(waiter: StopWaiter, monkeypatch: pytest.MonkeyPatch) -> None:
+    """I/O another task waits for ends the polling as it ends the block: trio's fd is looked at
+    between polls."""
+    left, right = socket.socketpair()
+    try:
+        log = _scripted_waitpid(monkeypatch, stop_after_yields=None)
+        waiter.idle_poll_ns = 5_000_000_000  # longer than the test: only the I/O can end it
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.lowlevel.wait_readable, left)
+            await trio.testing.wait_all_tasks_blocked()
+            threading.Timer(0.05, right.send, (b"x",)).start()
+            started = time.monotonic()
+            assert waiter._block_while_idle(4242, elsewhere=lambda: True) is None
+            assert 0.04 < time.monotonic() - started < 0.5
+        assert log.count("yield") > 100
+    finally:
+        left.close()
+        right.close()
