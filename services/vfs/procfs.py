@@ -259,12 +259,24 @@ class ProcFs:
                 raise Errno(ENOENT)
             return str(caller.pid).encode()
 
+        #: The entries besides the processes' that are not plain files, each made when asked for.
+        special: dict[bytes, Callable[[], Inode]] = {
+            b"self": lambda: ProcLink(fs, self_target), b"sys": lambda: ProcDir(fs, self._sys),
+            b"net": lambda: ProcDir(fs, self._net), b"sysvipc": lambda: ProcDir(fs, self._sysvipc),
+        }
+
         def fixed() -> dict[bytes, Inode]:
-            children: dict[bytes, Inode] = {b"self": ProcLink(fs, self_target), b"sys": ProcDir(fs, self._sys),
-                                            b"net": ProcDir(fs, self._net), b"sysvipc": ProcDir(fs, self._sysvipc)}
+            children = {name: make() for name, make in special.items()}
             for name, generate in self._globals().items():
                 children[name] = ProcFile(fs, generate)
             return children
+
+        def fixed_one(name: bytes) -> Inode | None:
+            make = special.get(name)
+            if make is not None:
+                return make()
+            generate = self._globals().get(name)
+            return None if generate is None else ProcFile(fs, generate)
 
         async def top(directory: ProcDir) -> dict[bytes, Inode]:
             children: dict[bytes, Inode] = {}
@@ -282,7 +294,7 @@ class ProcFs:
                     return self._process_dir(await self._process(int(name)))
                 except Errno:
                     return None
-            return fixed().get(name)
+            return fixed_one(name)
 
         return ProcDir(fs, top, find=find)
 
@@ -403,38 +415,50 @@ class ProcFs:
         def allowed(caller: Caller | None) -> bool:
             return may_inspect(caller, process)
 
+        async def exe(caller: Caller | None) -> bytes:
+            if not allowed(caller):
+                raise Errno(EACCES)
+            if process.asid is None:  # a zombie has no program any more
+                raise Errno(ENOENT)
+            return process.exe
+
+        async def cwd(caller: Caller | None) -> bytes:
+            directory = self._inode_of(process.cwd)
+            if not isinstance(directory, Dir):
+                raise Errno(ENOENT)
+            return path_of(directory, self._root())
+
+        async def root(caller: Caller | None) -> bytes:
+            if process.root is None:  # a zombie's directories are gone
+                raise Errno(ENOENT)
+            return b"/"
+
+        #: The entries that are not plain files, each made when asked for.
+        special: dict[bytes, Callable[[], Inode]] = {
+            b"exe": lambda: ProcLink(fs, exe),
+            b"cwd": lambda: MagicLink(fs, cwd, self._inode_of(process.cwd), allowed),
+            b"root": lambda: MagicLink(fs, root, self._inode_of(process.root), allowed),
+            b"fd": lambda: ProcDir(fs, self._fd_listing(process), mode=0o500, uid=uid, gid=gid,
+                                   find=self._fd_find(process)),
+            b"fdinfo": lambda: ProcDir(fs, self._fdinfo_listing(process), mode=0o500, uid=uid, gid=gid),
+            b"task": lambda: ProcDir(fs, self._task_listing(process), mode=0o555, uid=uid, gid=gid),
+        }
+
         async def listing(_: ProcDir) -> dict[bytes, Inode]:
-            async def exe(caller: Caller | None) -> bytes:
-                if not allowed(caller):
-                    raise Errno(EACCES)
-                if process.asid is None:  # a zombie has no program any more
-                    raise Errno(ENOENT)
-                return process.exe
-
-            async def cwd(caller: Caller | None) -> bytes:
-                directory = self._inode_of(process.cwd)
-                if not isinstance(directory, Dir):
-                    raise Errno(ENOENT)
-                return path_of(directory, self._root())
-
-            async def root(caller: Caller | None) -> bytes:
-                if process.root is None:  # a zombie's directories are gone
-                    raise Errno(ENOENT)
-                return b"/"
-
-            children: dict[bytes, Inode] = {
-                b"exe": ProcLink(fs, exe),
-                b"cwd": MagicLink(fs, cwd, self._inode_of(process.cwd), allowed),
-                b"root": MagicLink(fs, root, self._inode_of(process.root), allowed),
-                b"fd": ProcDir(fs, self._fd_listing(process), mode=0o500, uid=uid, gid=gid),
-                b"fdinfo": ProcDir(fs, self._fdinfo_listing(process), mode=0o500, uid=uid, gid=gid),
-                b"task": ProcDir(fs, self._task_listing(process), mode=0o555, uid=uid, gid=gid),
-            }
+            children = {name: make() for name, make in special.items()}
             for name, (generate, mode) in self._process_files(process).items():
                 children[name] = ProcFile(fs, generate, mode, uid, gid)
             return children
 
-        return ProcDir(fs, listing, uid=uid, gid=gid)
+        async def find(name: bytes) -> Inode | None:
+            """One entry (a path through /proc/PID/fd/N walks here): not all forty."""
+            make = special.get(name)
+            if make is not None:
+                return make()
+            entry = self._process_files(process).get(name)
+            return None if entry is None else ProcFile(fs, entry[0], entry[1], uid, gid)
+
+        return ProcDir(fs, listing, uid=uid, gid=gid, find=find)
 
     def _task_listing(self, process: ProcessInfo) -> Listing:
         """/proc/PID/task: a directory per live thread, with the process's files as that thread
@@ -455,22 +479,34 @@ class ProcFs:
         return listing
 
     def _fd_listing(self, process: ProcessInfo) -> Listing:
-        def allowed(caller: Caller | None) -> bool:
-            return may_inspect(caller, process)
-
         async def listing(_: ProcDir) -> dict[bytes, Inode]:
             children: dict[bytes, Inode] = {}
             for fd, handle, _cloexec in (await self._process(process.pid)).fds:  # as they are now
                 file = self._files.get(handle)
-                if file is None:
-                    continue
-
-                async def target(caller: Caller | None, file: File = file) -> bytes:
-                    return self.describe(file)
-
-                children[str(fd).encode()] = MagicLink(self.fs, target, _reopenable(file), allowed)
+                if file is not None:
+                    children[str(fd).encode()] = self._fd_link(process, file)
             return children
         return listing
+
+    def _fd_find(self, process: ProcessInfo) -> Callable[[bytes], Awaitable[Inode | None]]:
+        """/proc/PID/fd/N alone, as the listing would show it."""
+        async def find(name: bytes) -> Inode | None:
+            if not name.isdigit() or (name.startswith(b"0") and name != b"0"):
+                return None
+            wanted = int(name)
+            for fd, handle, _cloexec in (await self._process(process.pid)).fds:  # as they are now
+                file = self._files.get(handle) if fd == wanted else None
+                if file is not None:
+                    return self._fd_link(process, file)
+            return None
+        return find
+
+    def _fd_link(self, process: ProcessInfo, file: File) -> MagicLink:
+        """/proc/PID/fd/N of ``file``: followed only by who may inspect ``process``."""
+        async def target(caller: Caller | None) -> bytes:
+            return self.describe(file)
+
+        return MagicLink(self.fs, target, _reopenable(file), lambda caller: may_inspect(caller, process))
 
     def _fdinfo_listing(self, process: ProcessInfo) -> Listing:
         """/proc/PID/fdinfo: each fd's offset, flags (close-on-exec included) and inode."""

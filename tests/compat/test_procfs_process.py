@@ -31,3 +31,12 @@ def test_pidfd_send_signal_through_a_proc_pid_directory(image: Path) -> None:
     got = sentrio(image, "/bin/pidfd_procdir")
     assert (got.stdout, got.stderr, got.status) == (expected.stdout, expected.stderr, expected.status)
     assert expected.stdout.startswith("proc dir: 0 , got 10\n")
+
+
+def test_single_entries_of_proc_self_and_its_fds(image: Path) -> None:
+    """Each name looked up alone (the directories do not list themselves for it) resolves as
+    Linux's do, including fd names Linux never gives."""
+    expected = run_native_with_proc(image, ["/bin/procfd_lookup"])
+    got = sentrio(image, "/bin/procfd_lookup")
+    assert (got.stdout, got.stderr, got.status) == (expected.stdout, expected.stderr, expected.status)
+    assert "chmod through fd: 0\nmode now: 700\n" in expected.stdout
