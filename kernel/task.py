@@ -65,6 +65,13 @@ _U64 = (1 << 64) - 1
 _TRAP_NUMBERS = {Signal.SIGSEGV: 14, Signal.SIGBUS: 14, Signal.SIGFPE: 0, Signal.SIGILL: 6, Signal.SIGTRAP: 3}
 
 
+class _EndedBySignals:
+    """In :attr:`Task._blocking`'s place during a sleep the signals actor ends itself."""
+
+
+_ENDED_BY_SIGNALS = _EndedBySignals()
+
+
 class TaskExit(BaseException):
     """Raised by exit/exit_group handlers (and fatal signals) to end the task's loop."""
 
@@ -99,7 +106,7 @@ class Task:
         self._resolved_fault: int | None = None
         #: What restart_syscall continues (nanosleep's remaining sleep).
         self.restart_block: Callable[[], Awaitable[int]] | None = None
-        self._blocking: trio.CancelScope | None = None
+        self._blocking: trio.CancelScope | _EndedBySignals | None = None
         self._in_guest = False
         self._cancel_scope: trio.CancelScope | None = None
         self._trio_task: trio.lowlevel.Task | None = None
@@ -255,7 +262,9 @@ class Task:
     def signal_arrived(self) -> None:
         """The signals actor says a signal awaits this thread: stop sleeping, or stop the guest."""
         self.signal_pending = True
-        if self._blocking is not None:
+        if self._blocking is _ENDED_BY_SIGNALS:  # (a no-op if the signals actor ended it already)
+            call_now(self.kernel.bus, "signals", "futex_interrupt", self.tid)
+        elif isinstance(self._blocking, trio.CancelScope):
             self._blocking.cancel()
         elif self._in_guest:
             interrupt = getattr(self.context, "interrupt", None)
@@ -410,6 +419,19 @@ class Task:
             finally:
                 self._blocking = None
         raise Errno(interrupted)  # only a signal's cancel ends the scope without a return
+
+    async def sleep_ended_by_signals(self, awaitable: Awaitable[T]) -> T:
+        """Await a sleep that the signals actor itself ends when a signal comes for the thread
+        (a futex wait given its tid fails with ERESTARTSYS): :meth:`blocking` without the
+        cancel scope, which costs ~8 µs here. The thread shows as sleeping all the same."""
+        scheduler = self.kernel.scheduler
+        if scheduler is not None and scheduler.holder is self:  # sleep without the baton
+            return await scheduler.off_cpu(self, self.sleep_ended_by_signals(awaitable))
+        self._blocking = _ENDED_BY_SIGNALS
+        try:
+            return await awaitable
+        finally:
+            self._blocking = None
 
     @contextlib.contextmanager
     def interruptible(self, interrupted: int = ERESTARTSYS) -> Iterator[None]:

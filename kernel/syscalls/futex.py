@@ -77,8 +77,8 @@ async def futex(t: Task, uaddr: Addr, futex_op: Int, val: UInt, timeout: ULong, 
         bitset = FUTEX_BITSET_MATCH_ANY if cmd == FUTEX_WAIT else val3
         clock = CLOCK_REALTIME if realtime else CLOCK_MONOTONIC
         seconds = await _timeout(t, timeout, absolute=cmd == FUTEX_WAIT_BITSET, clock=clock)
-        return await t.blocking(signals.call("signals", "futex_wait", asid, uaddr, val, bitset, seconds,
-                                              private))
+        return await t.sleep_ended_by_signals(signals.call("signals", "futex_wait", asid, uaddr, val, bitset,
+                                                            seconds, private, t.tid))
     if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET):
         bitset = FUTEX_BITSET_MATCH_ANY if cmd == FUTEX_WAKE else val3
         return await signals.call("signals", "futex_wake", asid, uaddr, min(val, _INT_MAX), bitset, private)
@@ -183,8 +183,8 @@ async def futex_wait(t: Task, uaddr: Addr, val: ULong, mask: ULong, flags: UInt,
     if timeout and clockid not in (CLOCK_MONOTONIC, CLOCK_REALTIME):
         raise Errno(EINVAL)
     seconds = await _timeout(t, timeout, absolute=True, clock=clockid) if timeout else None
-    return await t.blocking(t.kernel.bus.call("signals", "futex_wait", t.mm.asid, uaddr, val, mask, seconds,
-                                              private))
+    return await t.sleep_ended_by_signals(t.kernel.bus.call("signals", "futex_wait", t.mm.asid, uaddr, val, mask,
+                                                            seconds, private, t.tid))
 
 
 async def _read_waitv(t: Task, addr: int, count: int) -> list[tuple[int, int, bool]]:

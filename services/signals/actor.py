@@ -16,7 +16,7 @@ from collections.abc import Callable, Hashable
 
 import trio
 
-from abi.errno import EAGAIN, EINVAL, ENOMEM, EPERM, ESRCH
+from abi.errno import EAGAIN, EINVAL, ENOMEM, EPERM, ERESTARTSYS, ESRCH
 from abi.linux import (
     ALL_SIGNALS,
     MINSIGSTKSZ,
@@ -187,7 +187,7 @@ class SignalsActor(SignalsContract):
     def _set_mask(self, thread: ThreadSignals, mask: int) -> None:
         thread.mask = mask & ALL_SIGNALS & ~UNBLOCKABLE
         if self._deliverable(thread):
-            self._notify(thread.tid)
+            self._signal_for(thread.tid)
 
     @operation
     async def pending(self, tid: int) -> int:
@@ -297,11 +297,11 @@ class SignalsActor(SignalsContract):
                 event.set()
         if signo == Signal.SIGKILL:
             for thread in process.threads:
-                self._notify(thread.tid)
+                self._signal_for(thread.tid)
             return True
         for thread in ([target] if target else process.threads):
             if not thread.mask & bit:
-                self._notify(thread.tid)
+                self._signal_for(thread.tid)
                 break
         return True
 
@@ -356,6 +356,11 @@ class SignalsActor(SignalsContract):
             if thread.waiting_for & bit:
                 return thread
         return None
+
+    def _signal_for(self, tid: int) -> None:
+        """Thread ``tid`` has a signal to act on: end its futex sleep here, and tell the kernel."""
+        self.futexes.interrupt(tid)
+        self._notify(tid)
 
     def _deliverable(self, thread: ThreadSignals) -> bool:
         return bool((thread.pending.bits | thread.process.pending.bits) & ~thread.mask)
@@ -443,12 +448,17 @@ class SignalsActor(SignalsContract):
 
     @operation
     async def futex_wait(self, asid: int, addr: int, expected: int, bitset: int, timeout: float | None,
-                         private: bool = False) -> int:
-        """Sleep while the word at ``addr`` holds ``expected``: 0 when woken, else an errno."""
+                         private: bool = False, tid: int | None = None) -> int:
+        """Sleep while the word at ``addr`` holds ``expected``: 0 when woken, else an errno;
+        ERESTARTSYS once a signal is deliverable to thread ``tid`` (if given)."""
         if bitset == 0:
             raise Errno(EINVAL)
         key, offset = await self._key(asid, addr, private)
-        await self.futexes.wait(key, offset, expected, bitset, timeout)
+        if tid is not None:
+            thread = self._threads.get(tid)
+            if thread is not None and self._deliverable(thread):
+                raise Errno(ERESTARTSYS)
+        await self.futexes.wait(key, offset, expected, bitset, timeout, tid)
         return 0
 
     @operation
@@ -473,6 +483,10 @@ class SignalsActor(SignalsContract):
         key, _ = await self._key(asid, addr, private)
         key2, offset2 = await self._key(asid, addr2, private, write=True)
         return self.futexes.wake_op(key, key2, offset2, wake1, wake2, op)
+
+    @operation
+    async def futex_interrupt(self, tid: int) -> None:
+        self.futexes.interrupt(tid)
 
     @operation
     async def futex_waiters(self, asid: int, addr: int, private: bool = False) -> int:

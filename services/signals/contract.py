@@ -225,12 +225,14 @@ class SignalsContract(Contract):
 
     @operation
     async def futex_wait(self, asid: int, addr: int, expected: int, bitset: int, timeout: float | None,
-                         private: bool = False) -> int:
+                         private: bool = False, tid: int | None = None) -> int:
         """FUTEX_WAIT_BITSET: if the word at ``addr`` still holds ``expected`` (compared as
         the checking and the queueing were one step), sleep until a wake whose bitset meets
         ``bitset``; replies 0. Errnos: EAGAIN (the word differs), ETIMEDOUT (``timeout``
         seconds passed; None: never), EINVAL (``bitset`` 0, ``addr`` not 4-aligned), EFAULT
-        (``addr`` not readable)."""
+        (``addr`` not readable), ERESTARTSYS (``tid``, the sleeping thread, given: a signal
+        became deliverable to it — not blocked by its mask, pending for it or its process —
+        while it slept, or already was; the caller then needs no cancel scope of its own)."""
         raise NotImplementedError
 
     @operation
@@ -256,6 +258,13 @@ class SignalsContract(Contract):
         ``wake1`` waiters of ``addr`` and, if the old word passes ``op``'s comparison,
         ``wake2`` of ``addr2``; replies how many woke. EFAULT (``addr2`` not writable), EINVAL
         (an address not 4-aligned), ENOSYS (an unknown operation or comparison)."""
+        raise NotImplementedError
+
+    @operation
+    async def futex_interrupt(self, tid: int) -> None:
+        """End thread ``tid``'s futex sleep (one begun with its tid), as a deliverable signal
+        does: the wait fails with ERESTARTSYS. For the kernel's own interruptions of a sleeping
+        thread (its process stopping, a tracer's PTRACE_INTERRUPT). No-op if it does not sleep."""
         raise NotImplementedError
 
     @operation

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from abi.errno import EAGAIN, ENOSYS, ETIMEDOUT
+from abi.errno import EAGAIN, ENOSYS, ERESTARTSYS, ETIMEDOUT
 from abi.linux import (
     FUTEX_OP_ADD,
     FUTEX_OP_ANDN,
@@ -47,6 +47,8 @@ class Waiter:
     key: Hashable
     bitset: int
     event: trio.Event = field(default_factory=trio.Event)
+    #: Woken by a signal for the thread (:meth:`FutexTable.interrupt`), not by a futex wake.
+    interrupted: bool = False
 
 
 class FutexTable:
@@ -55,6 +57,8 @@ class FutexTable:
     def __init__(self, view: memoryview) -> None:
         self._view = view
         self._queues: dict[Hashable, deque[Waiter]] = {}
+        #: The waiters of the threads whose sleep a signal ends here (see :meth:`interrupt`).
+        self._sleepers: dict[int, Waiter] = {}
 
     def word(self, offset: int) -> int:
         """The word at memory-file ``offset``."""
@@ -64,13 +68,17 @@ class FutexTable:
         """How many threads sleep on ``key`` (for tests and diagnostics)."""
         return len(self._queues.get(key, ()))
 
-    async def wait(self, key: Hashable, offset: int, expected: int, bitset: int, timeout: float | None) -> None:
+    async def wait(self, key: Hashable, offset: int, expected: int, bitset: int, timeout: float | None,
+                   tid: int | None = None) -> None:
         """Sleep on ``key`` if its word (at ``offset``) still holds ``expected``; EAGAIN if
-        not, ETIMEDOUT."""
+        not, ETIMEDOUT. With ``tid``, the sleeping thread's: :meth:`interrupt` may end the
+        sleep, which then fails with ERESTARTSYS."""
         if self.word(offset) != expected & 0xFFFF_FFFF:
             raise Errno(EAGAIN)
         waiter = Waiter(key, bitset)
         self._queues.setdefault(key, deque()).append(waiter)
+        if tid is not None:
+            self._sleepers[tid] = waiter
         try:
             if timeout is None:  # no cancel scope to build: ~5 us here, and most waits are these
                 await waiter.event.wait()
@@ -78,10 +86,23 @@ class FutexTable:
                 with trio.move_on_after(timeout):
                     await waiter.event.wait()
         finally:
+            if tid is not None and self._sleepers.get(tid) is waiter:
+                del self._sleepers[tid]
             if not waiter.event.is_set():
                 self._remove(waiter)
+        if waiter.interrupted:
+            raise Errno(ERESTARTSYS)
         if not waiter.event.is_set():
             raise Errno(ETIMEDOUT)
+
+    def interrupt(self, tid: int) -> None:
+        """A signal awaits thread ``tid``: end its futex sleep, if it sleeps here (a wake that
+        came first stands)."""
+        waiter = self._sleepers.pop(tid, None)
+        if waiter is not None and not waiter.event.is_set():
+            self._remove(waiter)
+            waiter.interrupted = True
+            waiter.event.set()
 
     def _remove(self, waiter: Waiter) -> None:
         queue = self._queues.get(waiter.key)

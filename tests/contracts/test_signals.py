@@ -14,7 +14,7 @@ import pytest
 import trio
 import trio.testing
 
-from abi.errno import EAGAIN, EFAULT, EINVAL, ENOMEM, ENOSYS, EPERM, ESRCH, ETIMEDOUT
+from abi.errno import EAGAIN, EFAULT, EINVAL, ENOMEM, ENOSYS, EPERM, ERESTARTSYS, ESRCH, ETIMEDOUT
 from abi.linux import (
     FUTEX_BITSET_MATCH_ANY,
     MAP_ANONYMOUS,
@@ -505,6 +505,70 @@ async def test_futex_wait_checks_the_word_then_sleeps_until_woken(signals: Signa
         assert await signals("futex_wake", memory.asid, WORD, 5, ANY) == 1
     assert results == [0]
     assert await signals("futex_waiters", memory.asid, WORD) == 0
+
+
+async def test_a_signal_ends_the_futex_sleep_of_the_thread_it_is_for(signals: Signals, memory: Memory) -> None:
+    """Given the sleeping thread's tid, the wait ends by itself with ERESTARTSYS once a signal is
+    deliverable to that thread (the caller needs no cancel scope): not for a signal it blocks,
+    nor for one another thread takes; at once if one is already deliverable."""
+    await signals.catch(PID, USR1)
+    await signals.catch(PID, USR2)
+    await signals("sigprocmask", TID, SIG_BLOCK, sigbit(USR2))
+    await signals("sigprocmask", TID2, SIG_BLOCK, sigbit(USR1) | sigbit(USR2))
+    results: list[object] = []
+
+    async def wait(tid: int) -> None:
+        results.append(await signals.errno("futex_wait", memory.asid, WORD, 0, ANY, None, False, tid))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wait, TID)
+        await trio.testing.wait_all_tasks_blocked()
+        await signals("send", PID, TID, USR2, INFO)  # blocked by TID
+        await signals("send", PID, TID2, USR1, INFO)  # for the other thread
+        await trio.testing.wait_all_tasks_blocked()
+        assert results == [] and await signals("futex_waiters", memory.asid, WORD) == 1
+        await signals("sigprocmask", TID, SIG_UNBLOCK, sigbit(USR2))  # USR2 becomes deliverable
+    assert results == [ERESTARTSYS]
+    assert await signals("futex_waiters", memory.asid, WORD) == 0
+    # Still deliverable (nobody took it): the next wait fails at once, the word unread.
+    assert await signals.errno("futex_wait", memory.asid, WORD, 0, ANY, None, False, TID) == ERESTARTSYS
+    # Without the tid, the caller interrupts the wait its own way: the signal does not end it.
+    with trio.move_on_after(0.05):
+        await signals("futex_wait", memory.asid, WORD, 0, ANY, None)
+        raise AssertionError("woken by a signal it was not told of")
+
+
+async def test_futex_interrupt_ends_a_sleep_as_a_signal_would(signals: Signals, memory: Memory) -> None:
+    results: list[object] = []
+
+    async def wait() -> None:
+        results.append(await signals.errno("futex_wait", memory.asid, WORD, 0, ANY, 5.0, False, TID))
+
+    await signals("futex_interrupt", TID)  # not sleeping: nothing happens, nothing is kept
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wait)
+        await trio.testing.wait_all_tasks_blocked()
+        await signals("futex_interrupt", TID2)  # another thread's
+        await trio.testing.wait_all_tasks_blocked()
+        assert results == []
+        await signals("futex_interrupt", TID)
+    assert results == [ERESTARTSYS]
+    assert await signals("futex_waiters", memory.asid, WORD) == 0
+
+
+async def test_a_wake_that_came_first_stands_against_a_signal(signals: Signals, memory: Memory) -> None:
+    await signals.catch(PID, USR1)
+    results: list[object] = []
+
+    async def wait() -> None:
+        results.append(await signals("futex_wait", memory.asid, WORD, 0, ANY, None, False, TID))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wait)
+        await trio.testing.wait_all_tasks_blocked()
+        assert await signals("futex_wake", memory.asid, WORD, 1, ANY) == 1
+        await signals("send", PID, TID, USR1, INFO)  # before the woken thread ran again
+    assert results == [0]
 
 
 async def test_futex_wait_times_out(signals: Signals, memory: Memory) -> None:

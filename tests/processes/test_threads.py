@@ -42,3 +42,13 @@ def test_a_robust_mutex_of_a_dead_thread_reports_owner_died(image: Path, libc: s
 @pytest.mark.parametrize("libc", LIBCS)
 def test_a_shared_robust_mutex_of_a_dead_process_reports_owner_died(image: Path, libc: str) -> None:
     assert "EOWNERDEAD" in same(image, f"/bin/robust_shared{libc}").stdout
+
+
+def test_a_futex_wait_interrupted_by_a_signal_a_stop_and_a_tracer(image: Path) -> None:
+    """The signals actor ends a futex sleep itself: EINTR for a caught signal, a transparent
+    restart with SA_RESTART or after a stop, a PTRACE_EVENT_STOP for a tracer's interrupt."""
+    outcome = same(image, "/bin/futex_interrupt")
+    assert "signal: wait returned -1 Interrupted system call, caught 10" in outcome.stdout
+    assert "signal, SA_RESTART: wait returned 0 , caught 10" in outcome.stdout
+    assert "stopped: 1" in outcome.stdout and "stop and continue: wait returned 0" in outcome.stdout
+    assert "event stop: 1" in outcome.stdout and "ptrace interrupt: wait returned 0" in outcome.stdout
