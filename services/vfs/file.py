@@ -283,7 +283,9 @@ class RegularFile(File):
             n = os.pwritev(self.fd, buffers, offset)
         except OSError as error:
             raise Errno(error.errno) from None
-        inode.modified(os.fstat(self.fd).st_size)  # type: ignore[union-attr]
+        # A file in memory keeps its own size; one written through to the host learns it.
+        memory = getattr(inode, "memfd", None) is not None
+        inode.modified(None if memory else os.fstat(self.fd).st_size)  # type: ignore[union-attr]
         if bounded:
             inode.account()  # type: ignore[union-attr]
         return n
