@@ -483,7 +483,7 @@ class Task:
         ctypes.memmove(ctypes.addressof(self.regs), ctypes.addressof(parent.regs), ctypes.sizeof(self.regs))
         self.regs.rax = 0
         self.regs.orig_rax = 0xFFFF_FFFF_FFFF_FFFF  # no system call in progress
-        self.context.set_fp_state(parent.context.get_fp_state())
+        self.context.copy_fp_state_from(parent.context)
         self.context.regs_changed()
         if parent.ptrace is not None:
             attach_child(parent, self)

@@ -69,6 +69,10 @@ class Context(Protocol):
     def set_fp_state(self, state: bytes) -> None:
         ...
 
+    def copy_fp_state_from(self, other: Context) -> None:
+        """Take ``other``'s FP state, as a new thread or process does from its creator."""
+        ...
+
     def cpu_time_ns(self, whole_process: bool) -> int:
         """CPU time the guest thread (or its whole address space's threads) has used."""
         ...

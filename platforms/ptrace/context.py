@@ -20,7 +20,7 @@ import errno
 import time
 from collections.abc import Callable
 
-from platforms import Fault, StopReason
+from platforms import Context, Fault, StopReason
 from platforms.ptrace.binding import (
     NT_X86_XSTATE,
     PTRACE_CONT,
@@ -276,6 +276,27 @@ class PtraceContext:
             raise OSError(errno.EINVAL, f"an XSAVE image of {len(state)} bytes (at most {_XSTATE_MAX})")
         ctypes.memmove(_XSTATE_ADDRESS, state, len(state))
         _XSTATE_IOV.len = len(state)
+        try:
+            ptrace(PTRACE_SETREGSET, self._thread.tid, NT_X86_XSTATE, _XSTATE_IOV_ADDRESS)
+        except PtraceError as error:
+            self._failed(error)
+
+    def copy_fp_state_from(self, other: Context) -> None:
+        """Take ``other``'s FP state (clone, fork): read into the scratch buffer and loaded from
+        it, with no copy in between (the image is ~11 KiB with AMX's tiles, and a thread starts
+        with one)."""
+        if not isinstance(other, PtraceContext) or self.dead or other.dead:
+            self.set_fp_state(other.get_fp_state())
+            return
+        _XSTATE_IOV.len = _XSTATE_MAX
+        try:
+            ptrace(PTRACE_GETREGSET, other._thread.tid, NT_X86_XSTATE, _XSTATE_IOV_ADDRESS)
+        except PtraceError as error:
+            other._failed(error)
+            self.set_fp_state(other.get_fp_state())  # (zeros: the other thread is gone)
+            return
+        if not PtraceContext._xstate_learnt:
+            PtraceContext.xstate_size, PtraceContext._xstate_learnt = _XSTATE_IOV.len, True
         try:
             ptrace(PTRACE_SETREGSET, self._thread.tid, NT_X86_XSTATE, _XSTATE_IOV_ADDRESS)
         except PtraceError as error:

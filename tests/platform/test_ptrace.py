@@ -190,6 +190,28 @@ async def test_fp_state_round_trips(sandbox: Sandbox) -> None:
     space.release()
 
 
+async def test_a_new_thread_takes_its_creators_fp_state(sandbox: Sandbox) -> None:
+    """copy_fp_state_from hands the image over through the scratch buffer: the new thread ends
+    up with the creator's registers, the creator keeps them; a dead creator gives the init
+    state's zeros, as get_fp_state does."""
+    space, first = await _thread_running(sandbox, GETPPID_LOOP)
+    assert await first.switch() == StopReason.SYSCALL
+    state = bytearray(first.get_fp_state())
+    state[160:176] = bytes(range(16))  # xmm0
+    state[512] |= 0b10  # the SSE component is in use
+    first.set_fp_state(bytes(state))
+    second = await space.new_context()
+    assert second.get_fp_state()[160:176] != bytes(range(16))
+    second.copy_fp_state_from(first)
+    assert second.get_fp_state()[160:176] == bytes(range(16))
+    assert first.get_fp_state() == bytes(state[:len(first.get_fp_state())])
+    first.release()
+    third = await space.new_context()
+    third.copy_fp_state_from(first)  # released: nothing to copy, zeros loaded (MXCSR 0 is valid)
+    assert third.get_fp_state()[160:176] == bytes(16)
+    space.release()
+
+
 async def test_killed_stub_reports_died(sandbox: Sandbox) -> None:
     space, context = await _thread_running(sandbox, GETPPID_LOOP)
     assert await context.switch() == StopReason.SYSCALL
