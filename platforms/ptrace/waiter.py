@@ -21,7 +21,9 @@ A task that resumed a stub thread calls :meth:`StopWaiter.wait`:
    in a virtual machine a CPU that sleeps takes 100–200 µs to wake (the host must run its vCPU
    again), and a stop after a millisecond of computing was seen that late. The poll stops as
    soon as the thread is found on the Sentry's own CPU (it would be waiting for it), or another
-   thread is parked (two compute: the CPU is theirs), or trio has work;
+   thread is parked (two compute: the CPU is theirs), or trio has work. A task that had to park
+   because trio was busy (tar's calls beside gzip's computing) is polled for the same way when
+   trio runs out of work and is about to sleep (:class:`PollBeforeSleep`, an instrument);
 4. then it *parks*: one reaper task sleeps on the same signalfd (the brief measured signalfd +
    bounded spin as the best way here: 18 µs per trapped call unpinned) and hands each parked
    task its stop when SIGCHLD says something changed. Every stop raises SIGCHLD, also the ones
@@ -113,6 +115,9 @@ class StopWaiter:
         self._sfd = signalfd({17})  # SIGCHLD
         self._signalfd_only = [self._sfd]  # select()'s read set, made once
         self._parked: dict[int, trio.lowlevel.Task] = {}
+        #: Of the parked threads, those that ran on another CPU than the Sentry's when they
+        #: parked, with the test of where they run now (:meth:`poll_before_sleep`).
+        self._parked_elsewhere: dict[int, Callable[[], bool]] = {}
         #: Threads killed whose exit status nobody waits for: the reaper collects them.
         self._orphans: set[int] = set()
         self._closed = False
@@ -263,10 +268,13 @@ class StopWaiter:
             raise RuntimeError(f"two tasks wait for thread {tid}")
         task = trio.lowlevel.current_task()
         self._parked[tid] = task
+        if elsewhere is not None:
+            self._parked_elsewhere[tid] = elsewhere
         self._work.set()
 
         def abort(_: Any) -> trio.lowlevel.Abort:
             self._parked.pop(tid, None)
+            self._parked_elsewhere.pop(tid, None)
             return trio.lowlevel.Abort.SUCCEEDED
 
         return await trio.lowlevel.wait_task_rescheduled(abort)
@@ -331,13 +339,17 @@ class StopWaiter:
 
     async def serve(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """The reaper: sleep on SIGCHLD, then hand stops to the tasks parked for them; and the
-        watch on exits nobody waits for."""
+        watch on exits nobody waits for. While it serves, the loop polls for a parked thread's
+        stop before it sleeps (:class:`PollBeforeSleep`)."""
+        instrument = PollBeforeSleep(self)
+        trio.lowlevel.add_instrument(instrument)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch_exits)
                 task_status.started()
                 await self._reap()
         finally:
+            trio.lowlevel.remove_instrument(instrument)
             self.close()
 
     async def _reap(self) -> None:
@@ -375,7 +387,32 @@ class StopWaiter:
                 trio.lowlevel.reschedule(self._parked.pop(tid), outcome.Error(gone))
                 continue
             if pid:
-                trio.lowlevel.reschedule(self._parked.pop(tid), outcome.Value(status))
+                self._hand_over(tid, status)
+
+    def _hand_over(self, tid: int, status: int) -> None:
+        """Give parked thread ``tid``'s task its stop."""
+        self._parked_elsewhere.pop(tid, None)
+        trio.lowlevel.reschedule(self._parked.pop(tid), outcome.Value(status))
+
+    def poll_before_sleep(self, timeout: float) -> None:
+        """Trio is about to sleep for up to ``timeout`` seconds with one task parked whose
+        thread computes on another CPU: poll for its stop first, as a task blocked while trio
+        is idle does (:meth:`_poll_while_idle`), and hand it over. Its SIGCHLD stays in the
+        signalfd, so trio's wait for I/O returns at once and runs the task. Called by
+        :class:`PollBeforeSleep`, an instrument of the loop."""
+        if timeout <= 0 or len(self._parked) != 1 or not self._parked_elsewhere or not self.idle_poll_ns:
+            return
+        trio_fd = _trio_io_fd()
+        if trio_fd is None or trio_fd >= _FD_SETSIZE:
+            return
+        ((tid, elsewhere),) = self._parked_elsewhere.items()
+        until = time.monotonic() + min(timeout, self.idle_poll_ns / 1e9)
+        try:
+            status, _trio_ready = self._poll_while_idle(tid, trio_fd, until, elsewhere)
+        except ThreadGone:
+            return  # (the reaper tells the task)
+        if status is not None:
+            self._hand_over(tid, status)
 
     def _collect_orphans(self) -> None:
         for tid in list(self._orphans):
@@ -412,6 +449,16 @@ class StopWaiter:
             for tid in list(self._exit_fds):
                 self.unwatch_exit(tid)
             self._exits.close()
+
+
+class PollBeforeSleep(trio.abc.Instrument):
+    """Lets a stop waiter poll for a parked thread's stop when trio is about to sleep."""
+
+    def __init__(self, waiter: StopWaiter) -> None:
+        self._waiter = waiter
+
+    def before_io_wait(self, timeout: float) -> None:
+        self._waiter.poll_before_sleep(timeout)
 
 
 def _trio_io_fd() -> int | None:

@@ -198,3 +198,36 @@ async def test_polling_for_a_thread_gives_way_to_io(waiter: StopWaiter, monkeypa
     finally:
         left.close()
         right.close()
+
+
+async def test_before_trio_sleeps_a_parked_thread_computing_elsewhere_is_polled_for(
+        waiter: StopWaiter, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task that parked while trio was busy (tar's calls beside gzip's computing) is polled
+    for when trio runs out of work, as a blocked task is: its stop is handed over at once
+    instead of after trio's sleep and the CPU's wake-up. Not with two parked (their threads
+    need the CPUs), nor when trio is not about to sleep."""
+    monkeypatch.setattr(waiter, "_block_while_idle", lambda tid, elsewhere=None: None)  # park at once
+    statuses: dict[int, int] = {}
+
+    async def parked(tid: int) -> None:
+        statuses[tid] = await waiter.park(tid, elsewhere=lambda: True)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(parked, 4242)
+        await trio.testing.wait_all_tasks_blocked()
+        log = _scripted_waitpid(monkeypatch, stop_after_yields=30)
+        waiter.poll_before_sleep(0)  # trio has work: no poll
+        assert log == []
+        waiter.poll_before_sleep(1.0)
+        assert log.count("yield") == 30
+    assert statuses == {4242: 0x857F}
+
+    _scripted_waitpid(monkeypatch, stop_after_yields=None)
+    async with trio.open_nursery() as nursery:
+        for tid in (4242, 4343):
+            nursery.start_soon(parked, tid)
+        await trio.testing.wait_all_tasks_blocked()
+        log = _scripted_waitpid(monkeypatch, stop_after_yields=0)
+        waiter.poll_before_sleep(1.0)
+        assert log == []  # two parked: left to the reaper
+        nursery.cancel_scope.cancel()
