@@ -384,15 +384,15 @@ class StopWaiter:
             try:
                 pid, status = _waitpid_nohang(os.waitpid, tid)
             except ThreadGone as gone:
-                trio.lowlevel.reschedule(self._parked.pop(tid), outcome.Error(gone))
+                self._hand_over(tid, outcome.Error(gone))
                 continue
             if pid:
-                self._hand_over(tid, status)
+                self._hand_over(tid, outcome.Value(status))
 
-    def _hand_over(self, tid: int, status: int) -> None:
-        """Give parked thread ``tid``'s task its stop."""
+    def _hand_over(self, tid: int, result: outcome.Outcome[int]) -> None:
+        """Give parked thread ``tid``'s task its stop (or the error that it is gone)."""
         self._parked_elsewhere.pop(tid, None)
-        trio.lowlevel.reschedule(self._parked.pop(tid), outcome.Value(status))
+        trio.lowlevel.reschedule(self._parked.pop(tid), result)
 
     def poll_before_sleep(self, timeout: float) -> None:
         """Trio is about to sleep for up to ``timeout`` seconds with one task parked whose
@@ -400,7 +400,7 @@ class StopWaiter:
         is idle does (:meth:`_poll_while_idle`), and hand it over. Its SIGCHLD stays in the
         signalfd, so trio's wait for I/O returns at once and runs the task. Called by
         :class:`PollBeforeSleep`, an instrument of the loop."""
-        if timeout <= 0 or len(self._parked) != 1 or not self._parked_elsewhere or not self.idle_poll_ns:
+        if timeout <= 0 or len(self._parked) != 1 or len(self._parked_elsewhere) != 1 or not self.idle_poll_ns:
             return
         trio_fd = _trio_io_fd()
         if trio_fd is None or trio_fd >= _FD_SETSIZE:
@@ -412,7 +412,7 @@ class StopWaiter:
         except ThreadGone:
             return  # (the reaper tells the task)
         if status is not None:
-            self._hand_over(tid, status)
+            self._hand_over(tid, outcome.Value(status))
 
     def _collect_orphans(self) -> None:
         for tid in list(self._orphans):

@@ -231,3 +231,35 @@ async def test_before_trio_sleeps_a_parked_thread_computing_elsewhere_is_polled_
         waiter.poll_before_sleep(1.0)
         assert log == []  # two parked: left to the reaper
         nursery.cancel_scope.cancel()
+
+
+async def test_a_parked_thread_found_gone_leaves_nothing_to_poll_for(waiter: StopWaiter,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parked thread reaped elsewhere gets ThreadGone, and is forgotten as one to poll for:
+    the next parked thread is polled for alone."""
+    from platforms.ptrace.waiter import ThreadGone
+
+    monkeypatch.setattr(waiter, "_block_while_idle", lambda tid, elsewhere=None: None)
+    outcomes: dict[int, object] = {}
+
+    async def parked(tid: int) -> None:
+        try:
+            outcomes[tid] = await waiter.park(tid, elsewhere=lambda: True)
+        except ThreadGone:
+            outcomes[tid] = "gone"
+
+    def gone(tid: int, options: int) -> tuple[int, int]:
+        raise ChildProcessError
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(parked, 4242)
+        await trio.testing.wait_all_tasks_blocked()
+        monkeypatch.setattr(os, "waitpid", gone)
+        waiter._wake_parked()
+        await trio.testing.wait_all_tasks_blocked()
+        assert outcomes == {4242: "gone"}
+        nursery.start_soon(parked, 4343)
+        await trio.testing.wait_all_tasks_blocked()
+        _scripted_waitpid(monkeypatch, stop_after_yields=3)
+        waiter.poll_before_sleep(1.0)
+    assert outcomes == {4242: "gone", 4343: 0x857F}
