@@ -314,6 +314,17 @@ class Operations:
 
     def xattrlist(self, msg: p.Txattrlist) -> p.Rxattrlist:
         ref = self.fids.get(msg.fid)
+        if not msg.name:
+            return self._xattr_names(ref)
+        p.check_name(msg.name)  # (not a Name field: empty means the fid itself)
+        entry = FileRef(os.open(msg.name, WALK_FLAGS, dir_fd=ref.path_fd), os.dup(ref.path_fd), msg.name)
+        try:
+            return self._xattr_names(entry)
+        finally:
+            entry.close()
+
+    @staticmethod
+    def _xattr_names(ref: FileRef) -> p.Rxattrlist:
         mode = ref.stat().st_mode
         if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
             return p.Rxattrlist([])

@@ -787,9 +787,11 @@ class Rxattrget(NamedTuple):
 
 @message(202)
 class Txattrlist(NamedTuple):
-    """The names of ``fid``'s file's user.* attributes."""
+    """The names of ``fid``'s file's user.* attributes; with ``name``, of that entry of the
+    directory ``fid`` (a file met in a listing has no fid: one request, no walk and clunk)."""
 
     fid: int
+    name: bytes = b""
 
 
 @message(203)

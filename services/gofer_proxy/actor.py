@@ -291,8 +291,8 @@ class GoferProxy(GoferContract):
         return bytes(reply.value)
 
     @operation
-    async def xattr_list(self, mount: int, fid: int) -> list[bytes]:
-        reply = await self._conn(mount).request(p.Txattrlist(fid))
+    async def xattr_list(self, mount: int, fid: int, name: bytes = b"") -> list[bytes]:
+        reply = await self._conn(mount).request(p.Txattrlist(fid, name))
         return [bytes(name) for name in reply.names]
 
     @operation

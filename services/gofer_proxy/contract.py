@@ -205,8 +205,9 @@ class GoferContract(Contract):
         raise NotImplementedError
 
     @operation
-    async def xattr_list(self, mount: int, fid: int) -> list[bytes]:
-        """Txattrlist: the user.* names."""
+    async def xattr_list(self, mount: int, fid: int, name: bytes = b"") -> list[bytes]:
+        """Txattrlist: the user.* names of ``fid``'s file, or with ``name`` of that entry of
+        the directory ``fid`` (no fid walked for it)."""
         raise NotImplementedError
 
     @operation

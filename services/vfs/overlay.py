@@ -552,6 +552,17 @@ class LowerXattrs:
         finally:
             await self.gfs.clunk_later(fid)
 
+    async def _lower_xattr_names(self) -> list[bytes]:
+        """The user.* names of the image's file: asked of its directory by name (one request;
+        a walked fid would cost a walk, the listing, and a clunk)."""
+        if isinstance(self, GoferDir):
+            names: list[bytes] = await self.gfs.gofer("xattr_list", await self.dir_fid())
+            return names
+        assert self.location is not None
+        directory, name = self.location
+        names = await self.gfs.gofer("xattr_list", await directory.dir_fid(), name)
+        return names
+
     async def _load_lower(self, name: bytes | None = None) -> None:
         """Bring the image's user.* attributes in, before the first use of one: of ``name``,
         or of them all (None, a listing). The gofer serves no other namespace, so a name of
@@ -562,7 +573,7 @@ class LowerXattrs:
             return
         loaded: dict[bytes, bytes] = {}
         try:
-            for name in await self._on_lower("xattr_list"):
+            for name in await self._lower_xattr_names():
                 try:
                     loaded[name] = await self._on_lower("xattr_get", name)
                 except Errno as error:
@@ -593,7 +604,7 @@ class LowerXattrs:
         kept = await super().list_xattrs()  # type: ignore[misc]
         if self._through(None):
             others = [name for name in kept if not name.startswith(XATTR_USER_PREFIX)]
-            return others + list(await self._on_lower("xattr_list"))
+            return others + list(await self._lower_xattr_names())
         return kept  # type: ignore[no-any-return]
 
     async def remove_xattr(self, name: bytes) -> None:

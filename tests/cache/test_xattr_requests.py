@@ -48,3 +48,17 @@ async def test_only_user_attributes_are_asked_of_the_gofer(tree: Path, nursery: 
     assert "xattr_list" in bus.counts
     assert await tagged.list_xattrs() == [b"user.origin"]
     await bus.proxy.close()
+
+
+async def test_a_file_s_attributes_are_listed_in_one_request(tree: Path, nursery: trio.Nursery) -> None:
+    """cp -a and shutil.copy2 list every file's attributes: a file met in a listing has no fid,
+    and its directory is asked for it by name, with no walk of a fid and no clunk."""
+    fs, root, bus = await _served(nursery, tree)
+    plain, tagged = await root.lookup(b"plain"), await root.lookup(b"tagged")
+    await root.list_xattrs()  # the directory's own fid exists now: only the files' costs count
+    before = dict(bus.counts)
+    assert await plain.list_xattrs() == []
+    asked = {op: n - before.get(op, 0) for op, n in bus.counts.items() if n != before.get(op, 0)}
+    assert asked == {"xattr_list": 1}, asked
+    assert await tagged.list_xattrs() == [b"user.origin"]  # (its value comes through a walked fid)
+    await bus.proxy.close()

@@ -331,3 +331,25 @@ async def test_frames_larger_than_the_socket_buffer_never_interleave(inprocess, 
     for name, data in payloads.items():
         assert (tree / name.decode()).read_bytes()[:len(data)] == data
     assert conn.dead is None and not conn._unsent
+
+
+async def test_an_entry_s_attributes_are_listed_through_its_directory(inprocess, tree: Path) -> None:
+    """Txattrlist with a name lists that entry of the directory fid, binding nothing; the name
+    must be one real component (no way out through it), and a symlink's list is empty."""
+    try:
+        os.setxattr(tree / "dir" / "a", "user.tag", b"1")
+    except OSError:
+        pytest.skip("the host's file system keeps no user.* attributes here")
+    conn = await inprocess(tree)
+    root = await conn.attach()
+    directory = conn.new_fid()
+    await conn.walk(root, [b"dir"], directory)
+    assert (await conn.request(p.Txattrlist(directory, b"a"))).names == [b"user.tag"]
+    assert (await conn.request(p.Txattrlist(root, b"escape"))).names == []  # a symlink, not followed
+    for bad in (b"..", b"a/../../outside", b"."):
+        with pytest.raises(Errno) as refused:
+            await conn.request(p.Txattrlist(directory, bad))
+        assert refused.value.errno == errno.EINVAL
+    with pytest.raises(Errno) as missing:
+        await conn.request(p.Txattrlist(directory, b"nothing"))
+    assert missing.value.errno == errno.ENOENT
