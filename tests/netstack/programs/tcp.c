@@ -381,7 +381,15 @@ int main(void) {
     close(srv);
     int only = socket(AF_INET6, SOCK_STREAM, 0), v = 1;
     T(setsockopt(only, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof v));
-    struct sockaddr_in6 any6 = {AF_INET6};
+    /* A port free on 127.0.0.1 too: a v6-only socket's ephemeral port may be one an IPv4
+     * socket of the host holds, and natively the IPv4 bind below then fails. */
+    int probe = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in free4 = {AF_INET, 0, {htonl(INADDR_LOOPBACK)}};
+    socklen_t flen = sizeof free4;
+    bind(probe, (struct sockaddr *)&free4, sizeof free4);
+    getsockname(probe, (struct sockaddr *)&free4, &flen);
+    close(probe);
+    struct sockaddr_in6 any6 = {AF_INET6, free4.sin_port};
     T(bind(only, (struct sockaddr *)&any6, sizeof any6));
     len = sizeof s;
     getsockname(only, (struct sockaddr *)&s, &len);
