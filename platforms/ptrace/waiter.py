@@ -149,6 +149,8 @@ class StopWaiter:
         that computes briefly before its next system call stops during that yield) and then
         blocks: a spin would only hold it off.
         """
+        if self._closed:  # the platform is gone, and every stub with it (a task the end raced)
+            raise ThreadGone(tid)
         waitpid = os.waitpid
         pid, status = _waitpid_nohang(waitpid, tid)
         if pid:
@@ -261,6 +263,8 @@ class StopWaiter:
         nothing else to do the thread just blocks on (polling for a thread that runs
         ``elsewhere``, see :meth:`_block_while_idle`), else the task sleeps until the reaper
         sees the stop."""
+        if self._closed:
+            raise ThreadGone(tid)
         status = self._block_while_idle(tid, elsewhere)
         if status is not None:
             return status

@@ -263,3 +263,25 @@ async def test_a_parked_thread_found_gone_leaves_nothing_to_poll_for(waiter: Sto
         _scripted_waitpid(monkeypatch, stop_after_yields=3)
         waiter.poll_before_sleep(1.0)
     assert outcomes == {4242: "gone", 4343: 0x857F}
+
+
+async def test_a_task_that_waits_after_the_platform_closed_finds_its_thread_gone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """At the sandbox's end the reaper closes the waiter while tasks that were already
+    runnable still run on to their next wait: they find their thread gone (the stubs went with
+    the platform), not a closed signalfd (an OSError that crashed a fork bomb's end in CI)."""
+    from platforms.ptrace.waiter import ThreadGone
+
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+    closed = StopWaiter()
+    closed.close()
+    _never_stopping(monkeypatch)  # a live child of ours, still running
+    try:
+        with pytest.raises(ThreadGone):
+            closed.poll_for(4242)
+        with pytest.raises(ThreadGone):
+            await closed.park(4242)
+        with pytest.raises(ThreadGone):
+            await closed.wait(4242)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
