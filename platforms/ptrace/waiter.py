@@ -192,8 +192,8 @@ class StopWaiter:
         deadline bounds the wait. (``select`` takes fds below FD_SETSIZE only: a trio loop
         started after a thousand fds were open, in an embedding program, just parks.)
         """
-        trio_fd = _trio_io_fd()
-        if trio_fd is None or trio_fd >= _FD_SETSIZE:
+        trio_fd = _selectable_trio_fd()
+        if trio_fd is None:
             return None
         statistics = trio.lowlevel.current_statistics()
         if statistics.tasks_runnable:
@@ -406,8 +406,8 @@ class StopWaiter:
         :class:`PollBeforeSleep`, an instrument of the loop."""
         if timeout <= 0 or len(self._parked) != 1 or len(self._parked_elsewhere) != 1 or not self.idle_poll_ns:
             return
-        trio_fd = _trio_io_fd()
-        if trio_fd is None or trio_fd >= _FD_SETSIZE:
+        trio_fd = _selectable_trio_fd()
+        if trio_fd is None:
             return
         ((tid, elsewhere),) = self._parked_elsewhere.items()
         until = time.monotonic() + min(timeout, self.idle_poll_ns / 1e9)
@@ -478,6 +478,12 @@ def _trio_io_fd() -> int | None:
         return int(runner.io_manager._epoll.fileno())
     except (AttributeError, ValueError):
         return None
+
+
+def _selectable_trio_fd() -> int | None:
+    """Trio's epoll fd if ``select`` can take it (below FD_SETSIZE), else None."""
+    fd = _trio_io_fd()
+    return fd if fd is not None and fd < _FD_SETSIZE else None
 
 
 def _waitpid_nohang(waitpid: Any, tid: int) -> tuple[int, int]:
