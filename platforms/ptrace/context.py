@@ -255,16 +255,8 @@ class PtraceContext:
 
     def get_fp_state(self) -> bytes:
         """The thread's XSAVE image; zeros of the same size once the thread is dead."""
-        if not self.dead:
-            _XSTATE_IOV.len = _XSTATE_MAX
-            try:
-                ptrace(PTRACE_GETREGSET, self._thread.tid, NT_X86_XSTATE, _XSTATE_IOV_ADDRESS)
-            except PtraceError as error:
-                self._failed(error)
-            else:
-                if not PtraceContext._xstate_learnt:
-                    PtraceContext.xstate_size, PtraceContext._xstate_learnt = _XSTATE_IOV.len, True
-                return ctypes.string_at(_XSTATE_ADDRESS, _XSTATE_IOV.len)
+        if self._read_fp_scratch():
+            return ctypes.string_at(_XSTATE_ADDRESS, _XSTATE_IOV.len)
         return bytes(PtraceContext.xstate_size)
 
     def set_fp_state(self, state: bytes) -> None:
@@ -276,27 +268,38 @@ class PtraceContext:
             raise OSError(errno.EINVAL, f"an XSAVE image of {len(state)} bytes (at most {_XSTATE_MAX})")
         ctypes.memmove(_XSTATE_ADDRESS, state, len(state))
         _XSTATE_IOV.len = len(state)
-        try:
-            ptrace(PTRACE_SETREGSET, self._thread.tid, NT_X86_XSTATE, _XSTATE_IOV_ADDRESS)
-        except PtraceError as error:
-            self._failed(error)
+        self._write_fp_scratch()
 
     def copy_fp_state_from(self, other: Context) -> None:
         """Take ``other``'s FP state (clone, fork): read into the scratch buffer and loaded from
         it, with no copy in between (the image is ~11 KiB with AMX's tiles, and a thread starts
         with one)."""
-        if not isinstance(other, PtraceContext) or self.dead or other.dead:
+        if not isinstance(other, PtraceContext):
             self.set_fp_state(other.get_fp_state())
+        elif self.dead:
             return
+        elif other._read_fp_scratch():
+            self._write_fp_scratch()
+        else:
+            self.set_fp_state(bytes(PtraceContext.xstate_size))  # zeros: the other thread is gone
+
+    def _read_fp_scratch(self) -> bool:
+        """Read the thread's XSAVE image into the shared scratch buffer (``_XSTATE_IOV.len``
+        its size); False if the thread is dead."""
+        if self.dead:
+            return False
         _XSTATE_IOV.len = _XSTATE_MAX
         try:
-            ptrace(PTRACE_GETREGSET, other._thread.tid, NT_X86_XSTATE, _XSTATE_IOV_ADDRESS)
+            ptrace(PTRACE_GETREGSET, self._thread.tid, NT_X86_XSTATE, _XSTATE_IOV_ADDRESS)
         except PtraceError as error:
-            other._failed(error)
-            self.set_fp_state(other.get_fp_state())  # (zeros: the other thread is gone)
-            return
+            self._failed(error)
+            return False
         if not PtraceContext._xstate_learnt:
             PtraceContext.xstate_size, PtraceContext._xstate_learnt = _XSTATE_IOV.len, True
+        return True
+
+    def _write_fp_scratch(self) -> None:
+        """Load the image in the scratch buffer (``_XSTATE_IOV.len`` bytes) into the thread."""
         try:
             ptrace(PTRACE_SETREGSET, self._thread.tid, NT_X86_XSTATE, _XSTATE_IOV_ADDRESS)
         except PtraceError as error:
