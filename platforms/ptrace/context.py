@@ -157,10 +157,11 @@ class PtraceContext:
             ptrace(PTRACE_SYSEMU, tid)
             while True:
                 # (Placement as the thread was resumed: an unpinned one was put on another CPU
-                # if one was free, pinned ones wait for the Sentry's.)
-                elsewhere = self._on_another_cpu if self._placement.enabled and not self._pinned else None
+                # if one was free, pinned ones wait for the Sentry's; a miss may unpin it.)
+                pinned = self._pinned
                 status = self._placed_wait(tid)
                 if status is None:
+                    elsewhere = self._on_another_cpu if self._placement.enabled and not pinned else None
                     status = await thread.waiter.park(tid, elsewhere)
                 if (status & 0xFF) != 0x7F:  # exited or killed
                     return self._died(reaped=True)
