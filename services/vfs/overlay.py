@@ -105,25 +105,63 @@ def readonly_fd_cache_size() -> int:
     return max(READONLY_FD_CACHE_LEAST, min(READONLY_FD_CACHE_MOST, soft // 8))
 
 
-class _DirectoryReading:
-    """Files of one listed image directory being opened in listing order (an open-ahead's
-    evidence): the names as they were listed, and where the last open was among them."""
+class _Order:
+    """One order of a directory's names, and the position in it of the file opened last."""
 
-    __slots__ = ("directory", "names", "positions", "last")
+    __slots__ = ("names", "positions", "last")
 
-    def __init__(self, directory: GoferDir, name: bytes) -> None:
-        self.directory = directory
-        self.names = list(directory.children)
-        self.positions = {child: index for index, child in enumerate(self.names)}
-        #: The position of the file opened last (-1: none, or one listed since).
-        self.last = self.positions.get(name, -1)
+    def __init__(self, names: list[bytes]) -> None:
+        self.names = names
+        self.positions = {name: index for index, name in enumerate(names)}
+        self.last = -1
 
     def follows(self, name: bytes) -> bool:
-        """Whether ``name`` comes after the last file opened here (and is the new last)."""
+        """Whether ``name`` comes after the last file opened (and is the new last)."""
         position = self.positions.get(name, -1)
         sequential = position > self.last
         self.last = position
         return sequential
+
+
+class _DirectoryReading:
+    """Files of one listed image directory being opened in one order (an open-ahead's evidence).
+
+    Readers of a whole directory take its names in one of three orders: as listed (grep -r,
+    tar), by inode number (cp -r: gnulib's ``savedir`` sorts so for fast reads on Linux), or
+    by name (Python's ``compileall``, git). Each file opened keeps the orders it follows in,
+    and the reading ends when none is left.
+    """
+
+    __slots__ = ("directory", "orders")
+
+    def __init__(self, directory: GoferDir, orders: list[_Order]) -> None:
+        self.directory = directory
+        #: The orders the files opened so far were all in, listing order first.
+        self.orders = orders
+
+    @classmethod
+    def taken(cls, directory: GoferDir, first: bytes, second: bytes) -> _DirectoryReading | None:
+        """The reading that opening ``first`` then ``second`` begins; None when ``second``
+        comes before ``first`` in every order."""
+        children = directory.children
+        listed = list(children)
+        orders = [_Order(names) for names in
+                  (listed, sorted(listed, key=lambda name: children[name].ino), sorted(listed))]
+        for order in orders:
+            order.follows(first)
+        reading = cls(directory, orders)
+        return reading if reading.follows(second) else None
+
+    def follows(self, name: bytes) -> bool:
+        """Whether ``name`` comes after the last file opened in some order still held (the
+        orders it does not follow in are dropped)."""
+        self.orders = [order for order in self.orders if order.follows(name)]
+        return bool(self.orders)
+
+    @property
+    def order(self) -> _Order:
+        """The order to open ahead in."""
+        return self.orders[0]
 
 
 class LiveInodes:
@@ -222,25 +260,30 @@ class GoferFs(Filesystem):
 
     async def _open_ahead(self, inode: GoferRegular) -> int | None:
         """Open ``inode`` and, in the same request, the image files that follow it in its
-        directory, if the files opened there lately went in listing order (a reader of the
-        whole directory: grep -r, tar, a compiler): what a Linux page cache gives such a reader
-        for free, a gofer round trip per file, is paid once per :data:`OPEN_AHEAD` files. Only
-        under the exclusive policy, where the image does not change under the Sentry. None if
-        there is nothing to open ahead: the caller opens ``inode`` alone."""
+        directory, if the files opened there lately went in one order (a reader of the whole
+        directory: grep -r, tar, cp -r, a compiler; :class:`_DirectoryReading`): what a Linux
+        page cache gives such a reader for free, a gofer round trip per file, is paid once per
+        :data:`OPEN_AHEAD` files. Only under the exclusive policy, where the image does not
+        change under the Sentry. None if there is nothing to open ahead: the caller opens
+        ``inode`` alone."""
         if self.shared or not self.donates or inode.location is None:
             return None
         directory, name = inode.location
         previous, self._last_opened = self._last_opened, inode.location
         reading = self._readings.get(directory)
-        if reading is None:
-            if previous is None or previous[0] is not directory or not directory.listed:
-                return None  # the directory's order is taken once two files of it were opened
-            reading = self._readings[directory] = _DirectoryReading(directory, previous[1])
-            if len(self._readings) > OPEN_AHEAD_DIRECTORIES:
-                self._readings.popitem(last=False)
-        else:
+        if reading is not None and reading.follows(name):
             self._readings.move_to_end(directory)
-        if not reading.follows(name):
+        else:
+            # The last two files opened here may begin an order; a third in it confirms it (two
+            # files opened at random are in some order more often than not).
+            self._readings.pop(directory, None)
+            if previous is not None and previous[0] is directory and directory.listed:
+                reading = _DirectoryReading.taken(directory, previous[1], name)
+                if reading is not None:
+                    self._readings[directory] = reading
+                    self._readings.move_to_end(directory)
+                    if len(self._readings) > OPEN_AHEAD_DIRECTORIES:
+                        self._readings.popitem(last=False)
             return None
         ahead = self._files_after(reading)
         if not ahead:
@@ -260,12 +303,13 @@ class GoferFs(Filesystem):
         return opened[0][1]
 
     def _files_after(self, reading: _DirectoryReading) -> list[tuple[bytes, GoferRegular]]:
-        """The image files after the last one opened in ``reading``'s directory, in listing
+        """The image files after the last one opened in ``reading``'s directory, in its
         order, whose bytes are still the image's and have no fd kept: at most OPEN_AHEAD."""
         children = reading.directory.children
         files: list[tuple[bytes, GoferRegular]] = []
-        start = reading.last + 1
-        for name in reading.names[start:start + OPEN_AHEAD_SCAN]:
+        order = reading.order
+        start = order.last + 1
+        for name in order.names[start:start + OPEN_AHEAD_SCAN]:
             child = children.get(name)
             if (type(child) is GoferRegular and child.memfd is None and child.location is not None
                     and child not in self._readonly_fds):
