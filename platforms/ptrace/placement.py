@@ -10,7 +10,9 @@ So placement follows behaviour, decided by what the stop waiter already knows fo
   calls in quick succession): after :data:`PIN_AFTER` such stops in a row it is pinned to the
   Sentry's CPU;
 * a stop the Sentry had to sleep for means the thread computed for a while: it is unpinned at
-  once, free to run on any CPU.
+  once, free to run on any CPU. (A pinned thread is waited for while trio has nothing else to
+  do for up to ``PINNED_BLOCK_MOST_S``, 12 ms, not a short window: meanwhile it has the
+  Sentry's CPU, which nothing else wanted; it is unpinned if trio needs the Sentry first.)
 
 The Sentry itself is pinned to one CPU (its *home*) so the pairing holds.
 """

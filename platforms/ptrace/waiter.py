@@ -13,7 +13,13 @@ A task that resumed a stub thread calls :meth:`StopWaiter.wait`:
    window as timeout), polling again at each SIGCHLD. A spin longer than a few microseconds
    only helps a stub running on another CPU: one queued behind the Sentry on its own CPU (a
    pinned stub whose wake-up did not preempt the Sentry) runs only once the Sentry sleeps, so a
-   50 µs spin made one injected host call in nine take 130–430 µs. Sleeping lets it run at once;
+   50 µs spin made one injected host call in nine take 130–430 µs. Sleeping lets it run at once.
+   A pinned thread gets no such window: it is blocked for as in step 3 at once, for up to
+   :data:`PINNED_BLOCK_MOST_S` (then it counts as computing, and is unpinned). A select timeout
+   shorter than the kernel's tick has a timer programmed and cancelled, an exit to the
+   hypervisor each way in this VM (~9 µs per call), and a thread that has just computed for a
+   while is not run by the yield (the scheduler lets it run again only once the Sentry sleeps),
+   so each of its next calls paid for one;
 3. while trio has nothing else to do (no task to run, no I/O ready: its own epoll fd is in the
    read set), it *goes on blocking* there: the sleep trio would take anyway, without the cost
    of parking and being woken through the loop. A thread that computes on another CPU is
@@ -89,6 +95,10 @@ PARKED_POLL_S = 0.002
 #: The longest a task blocks for its stop while trio is idle before it parks after all (seconds):
 #: a bound for a wake-up source the read set would miss, never reached otherwise.
 IDLE_BLOCK_MOST_S = 1.0
+#: How long a task blocks for the stop of a thread pinned to the Sentry's CPU, while trio is
+#: idle, before the thread counts as computing and is let go to any CPU (seconds): a few of the
+#: kernel's ticks (4 ms at HZ=250), so its timer is rarely the next one the CPU must program.
+PINNED_BLOCK_MOST_S = 0.012
 #: How long a task polls for the stop of a thread computing on another CPU while trio is idle,
 #: before it blocks (ns): a stop after up to this much computing is seen within microseconds.
 IDLE_POLL_NS = 2_000_000
@@ -147,7 +157,12 @@ class StopWaiter:
         ``beside``: the thread is pinned to the Sentry's own CPU. It can run only when the
         Sentry does not, so instead of spinning the Sentry yields the CPU to it once (a thread
         that computes briefly before its next system call stops during that yield) and then
-        blocks: a spin would only hold it off.
+        blocks: a spin would only hold it off. It blocks on for as long as trio has nothing
+        else to do (:meth:`_block_while_idle`), not for a window: a short timeout costs a
+        timer programmed and cancelled, two exits to the hypervisor in this VM (~9 µs a call;
+        a thread that has just computed for a while gets nothing from the yield — the
+        scheduler lets it run again only once the Sentry sleeps — and paid that on each of its
+        next calls). The window is only for a trio loop whose epoll fd ``select`` cannot take.
         """
         if self._closed:  # the platform is gone, and every stub with it (a task the end raced)
             raise ThreadGone(tid)
@@ -163,6 +178,8 @@ class StopWaiter:
             pid, status = _waitpid_nohang(waitpid, tid)
             if pid:
                 return status
+            if _selectable_trio_fd() is not None:
+                return self._block_while_idle(tid, most=PINNED_BLOCK_MOST_S)
             spin_until = 0
         while time.perf_counter_ns() < spin_until:
             pid, status = _waitpid_nohang(waitpid, tid)
@@ -178,9 +195,11 @@ class StopWaiter:
                 return status
         return None
 
-    def _block_while_idle(self, tid: int, elsewhere: Callable[[], bool] | None = None) -> int | None:
+    def _block_while_idle(self, tid: int, elsewhere: Callable[[], bool] | None = None,
+                          most: float = IDLE_BLOCK_MOST_S) -> int | None:
         """Go on blocking on SIGCHLD for ``tid``'s stop while trio has nothing else to do; None
-        as soon as it has (a task to run, I/O ready, a deadline reached). ``elsewhere`` tells
+        as soon as it has (a task to run, I/O ready, a deadline reached), or after ``most``
+        seconds. ``elsewhere`` tells
         whether the thread runs on another CPU than the Sentry's: while it does, and no other
         task is parked, the stop is polled for first (:meth:`_poll_while_idle`).
 
@@ -195,10 +214,10 @@ class StopWaiter:
         trio_fd = _selectable_trio_fd()
         if trio_fd is None:
             return None
-        statistics = trio.lowlevel.current_statistics()
-        if statistics.tasks_runnable:
+        idle = _trio_idle_seconds()
+        if idle <= 0:
             return None
-        until = time.monotonic() + min(statistics.seconds_to_next_deadline, IDLE_BLOCK_MOST_S)
+        until = time.monotonic() + min(idle, most)
         if elsewhere is not None and self.idle_poll_ns and not self._parked:
             poll_until = min(until, time.monotonic() + self.idle_poll_ns / 1e9)
             status, trio_ready = self._poll_while_idle(tid, trio_fd, poll_until, elsewhere)
@@ -206,9 +225,11 @@ class StopWaiter:
                 return status
         read_set = [self._sfd, trio_fd]
         while (left := until - time.monotonic()) > 0:
-            # (Polled every PARKED_POLL_S as well: a thread that does not block SIGCHLD, in an
-            # embedding program, may take the signal, as the reaper's docstring says.)
-            ready = select.select(read_set, (), (), min(left, PARKED_POLL_S))[0]
+            # (Polled every PARKED_POLL_S while tasks are parked: a thread that does not block
+            # SIGCHLD, in an embedding program, may take the signal, as the reaper's docstring
+            # says. Otherwise no shorter timeout than trio's own: one shorter than the kernel's
+            # tick has a timer programmed for it, an exit to the hypervisor each way here.)
+            ready = select.select(read_set, (), (), min(left, PARKED_POLL_S) if self._parked else left)[0]
             if trio_fd in ready:
                 return None
             if ready:
@@ -218,8 +239,8 @@ class StopWaiter:
             pid, status = _waitpid_nohang(os.waitpid, tid)
             if pid:
                 return status
-            if self._parked and trio.lowlevel.current_statistics().tasks_runnable:
-                return None  # (a parked task was woken: let it run)
+            if _trio_idle_seconds() <= 0:
+                return None  # (a parked task was woken, or a deadline came: let trio run)
         return None
 
     @staticmethod
@@ -478,6 +499,27 @@ def _trio_io_fd() -> int | None:
         return int(runner.io_manager._epoll.fileno())
     except (AttributeError, ValueError):
         return None
+
+
+def _trio_idle_seconds() -> float:
+    """How long the running trio loop would sleep if it were asked now: 0 when a task is
+    runnable, else the time to its next deadline (inf if it has none).
+
+    What ``trio.lowlevel.current_statistics()`` says in ``tasks_runnable`` and
+    ``seconds_to_next_deadline``, without the rest it computes: its I/O statistics count every
+    fd trio waits on, ~4 µs with a sandbox's fds, and a task asks before every block. Reads the
+    runner's private run queue and deadlines (trio 0.30 to 0.35 at least), or falls back to the
+    public call; tests/platform/test_waiter.py compares the two, so an upgrade that renames them
+    cannot go unnoticed.
+    """
+    try:
+        runner = trio._core._run.GLOBAL_RUN_CONTEXT.runner
+        if runner.runq:
+            return 0.0
+        return float(runner.deadlines.next_deadline() - runner.clock.current_time())
+    except AttributeError:
+        statistics = trio.lowlevel.current_statistics()
+        return 0.0 if statistics.tasks_runnable else statistics.seconds_to_next_deadline
 
 
 def _selectable_trio_fd() -> int | None:

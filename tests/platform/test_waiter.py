@@ -64,6 +64,111 @@ def test_a_thread_beside_the_sentry_is_given_the_cpu_not_spun_for(waiter: StopWa
     assert log[:3] == ["waitpid", "yield", "waitpid"] and log.count("yield") == 1
 
 
+def _stopping_later(monkeypatch: pytest.MonkeyPatch, after: float) -> None:
+    """Make ``os.waitpid`` report a stop ``after`` seconds from now, when SIGCHLD is sent to
+    this thread (which alone blocks it here) as the kernel would."""
+    stopped = threading.Event()
+    monkeypatch.setattr(os, "waitpid", lambda tid, options: (tid, 0x857F) if stopped.is_set() else (0, 0))
+    me = threading.get_ident()
+
+    def stop() -> None:
+        stopped.set()
+        signal.pthread_kill(me, signal.SIGCHLD)
+
+    threading.Timer(after, stop).start()
+
+
+async def test_a_thread_beside_the_sentry_is_waited_for_while_trio_is_idle(waiter: StopWaiter,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the yield, a pinned thread's stop is waited for as long as trio has nothing else
+    to do, not for a short window: a window's timer costs two exits to the hypervisor here,
+    and the caller would unpin and park the thread at its end."""
+    from platforms.ptrace import waiter as waiter_module
+
+    monkeypatch.setattr(os, "sched_yield", lambda: None)
+    monkeypatch.setattr(waiter_module, "PINNED_BLOCK_MOST_S", 0.5)
+    _stopping_later(monkeypatch, 0.05)
+    started = time.monotonic()
+    assert waiter.poll_for(4242, beside=True) == 0x857F  # far past the 50 µs window
+    assert 0.04 < time.monotonic() - started < 0.45
+    # A thread that computes for longer is let go (the caller unpins it) after PINNED_BLOCK_MOST_S.
+    _never_stopping(monkeypatch)
+    monkeypatch.setattr(waiter_module, "PINNED_BLOCK_MOST_S", 0.05)
+    started = time.monotonic()
+    assert waiter.poll_for(4242, beside=True) is None
+    assert 0.04 < time.monotonic() - started < 0.45
+
+
+async def test_with_nothing_parked_the_block_sets_no_short_timer(waiter: StopWaiter,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A select timeout shorter than the kernel's tick programs a timer: the idle block asks
+    for trio's own deadline, and for PARKED_POLL_S only while a parked thread may need it."""
+    from platforms.ptrace import waiter as waiter_module
+
+    timeouts: list[float] = []
+    real_select = waiter_module.select.select
+
+    def select(read: list[int], write: tuple[()], error: tuple[()], timeout: float | None = None) -> list[list[int]]:
+        if len(read) == 2:  # the block's (signalfd, trio's epoll fd)
+            timeouts.append(timeout if timeout is not None else float("inf"))
+            return [[], [], []]  # as if it timed out
+        return real_select(read, write, error, timeout)
+
+    _never_stopping(monkeypatch)
+    monkeypatch.setattr(waiter_module.select, "select", select)
+    monkeypatch.setattr(waiter_module, "IDLE_BLOCK_MOST_S", 0.2)
+    with trio.move_on_after(0.1):
+        waiter._block_while_idle(4242)
+    assert timeouts and timeouts[0] > 0.05  # trio's deadline, not PARKED_POLL_S
+    waiter._parked[4343] = trio.lowlevel.current_task()
+    timeouts.clear()
+    waiter._block_while_idle(4242)
+    del waiter._parked[4343]
+    assert timeouts and max(timeouts) <= waiter_module.PARKED_POLL_S
+
+
+async def test_a_block_ends_when_it_wakes_a_parked_task(waiter: StopWaiter, monkeypatch: pytest.MonkeyPatch,
+                                                        nursery: trio.Nursery) -> None:
+    """The block drains SIGCHLD for every parked thread: when it hands one its stop, that
+    task must run now, not once the blocked-for thread stops (two threads of one guest)."""
+    stopped = threading.Event()
+    monkeypatch.setattr(os, "waitpid",
+                        lambda tid, options: (tid, 0x857F) if tid == 4343 and stopped.is_set() else (0, 0))
+    woken: list[int] = []
+
+    async def parked() -> None:
+        waiter._parked[4343] = trio.lowlevel.current_task()
+        woken.append(await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.SUCCEEDED))
+
+    nursery.start_soon(parked)
+    await trio.testing.wait_all_tasks_blocked()
+    me = threading.get_ident()
+    threading.Timer(0.05, lambda: (stopped.set(), signal.pthread_kill(me, signal.SIGCHLD))).start()
+    started = time.monotonic()
+    assert waiter._block_while_idle(4242) is None
+    assert time.monotonic() - started < 0.5  # not the one-second bound
+    await trio.testing.wait_all_tasks_blocked()
+    assert woken == [0x857F]
+
+
+async def test_trios_idle_time_is_read_as_its_statistics_say(nursery: trio.Nursery) -> None:
+    """The waiter reads trio's run queue and deadlines directly (its statistics also count
+    every fd it waits on, ~4 µs): the same answers, or a trio upgrade broke the fast path."""
+    from trio._core import _run
+
+    from platforms.ptrace.waiter import _trio_idle_seconds
+
+    runner = _run.GLOBAL_RUN_CONTEXT.runner
+    assert hasattr(runner, "runq") and hasattr(runner, "deadlines") and hasattr(runner, "clock")
+    await trio.testing.wait_all_tasks_blocked()
+    assert _trio_idle_seconds() == trio.lowlevel.current_statistics().seconds_to_next_deadline == float("inf")
+    with trio.move_on_after(5):
+        expected = trio.lowlevel.current_statistics().seconds_to_next_deadline
+        assert expected - 0.5 < _trio_idle_seconds() <= expected
+    nursery.start_soon(trio.sleep, 0)
+    assert trio.lowlevel.current_statistics().tasks_runnable and _trio_idle_seconds() == 0
+
+
 async def test_the_waiter_can_name_trios_epoll_fd() -> None:
     """The fast path of a long wait needs trio's own epoll fd (a private attribute): a trio that
     renamed it must fail here, not only make every waiting task park again."""
