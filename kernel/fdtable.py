@@ -31,6 +31,9 @@ class FdTable:
         self.id = next(_table_ids)
         #: fd -> (description, close-on-exec)
         self._entries: dict[int, tuple[Opened, bool]] = {}
+        #: Every fd below this one is open (Linux's ``next_fd``): the search for the lowest free
+        #: fd starts here, not at 0, or a process holding N fds pays N lookups per open.
+        self._free_from = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -69,9 +72,11 @@ class FdTable:
 
     def lowest_free(self, start: int, limit: int) -> int:
         """The lowest unused fd >= ``start``; EMFILE unless it is below ``limit``."""
-        fd = start
+        fd = max(start, self._free_from)
         while fd in self._entries:
             fd += 1
+        if start <= self._free_from:
+            self._free_from = fd  # (the fds passed over are all open)
         if fd >= limit:
             raise Errno(EMFILE)
         return fd
@@ -94,6 +99,8 @@ class FdTable:
         entry = self._entries.pop(fd, None)
         if entry is None:
             raise Errno(EBADF)
+        if fd < self._free_from:
+            self._free_from = fd
         return entry[0]
 
     def close_range(self, first: int, last: int, cloexec_only: bool = False) -> list[Opened]:
@@ -111,6 +118,7 @@ class FdTable:
         (the caller adds the references: :meth:`handles`)."""
         child = FdTable()
         child._entries = dict(self._entries)
+        child._free_from = self._free_from
         return child
 
     def handles(self) -> tuple[int, ...]:
