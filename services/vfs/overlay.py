@@ -170,7 +170,7 @@ class _DirectoryReading:
         start = [order.last for order in orders]
         followed = [order.follows(second) for order in orders]
         neighbours = [order for order, position, follows in zip(orders, start, followed) if follows and not any(
-            type(children[name]) is GoferRegular for name in order.names[position + 1:order.last])]
+            type(children.get(name)) is GoferRegular for name in order.names[position + 1:order.last])]
         orders = [order for order, follows in zip(orders, followed) if follows]
         if first is None or not orders:
             return cls(directory, neighbours, True) if neighbours else None

@@ -148,6 +148,32 @@ async def test_the_shared_policy_opens_nothing_ahead(tree: Path, nursery: trio.N
     await bus.proxy.close()
 
 
+async def test_orders_kept_from_before_a_change_in_the_sandbox_still_read_right(tree: Path,
+                                                                               nursery: trio.Nursery) -> None:
+    """A directory's sorted orders are kept while its number of entries stays the same: a file
+    removed and another made in the sandbox leave that number as it was, and the stale orders
+    may only make a guess worse, never an open fail or read the wrong bytes."""
+    from abi.linux import S_IFREG
+
+    fs, root, bus = await _served(nursery, tree)
+    files = await _files_in_listing_order(fs, root)
+    directory = await root.lookup(b"dir")
+    assert isinstance(directory, GoferDir)
+    for _, inode in files[:3]:
+        await _read(inode)
+    assert directory in fs._orders
+    removed = files[40]
+    await directory.remove(removed[0], removed[1])
+    await directory.make(b"new", S_IFREG | 0o644, 0, 0)
+    assert fs._orders[directory][0] == len(directory.children)  # the orders are kept: stale
+    fs._readings.clear()  # a reading begins again (as after opens elsewhere)...
+    fs._last_opened = None
+    for name, inode in [files[39], files[42], *files[3:]]:  # ...across the removed name
+        if inode is not removed[1]:
+            assert await _read(inode) == (tree / "dir" / name.decode()).read_bytes()
+    await bus.proxy.close()
+
+
 async def test_files_read_again_within_the_bound_cost_no_request(tree: Path, nursery: trio.Nursery) -> None:
     """A second pass over the tree (grep -r twice, a rebuild) dups the kept fds; past the
     bound the least recently used fds are closed and their files opened again."""
