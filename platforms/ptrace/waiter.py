@@ -47,8 +47,10 @@ listened only costs one spurious poll.)
 SIGCHLD reaches the signalfd only if every thread of the Sentry process blocks it. The CLI blocks
 it before any thread exists, but an embedding program (a test runner, a researcher's notebook)
 may already have threads that do not — the kernel then hands SIGCHLD to one of them, which
-discards it. So while any task is parked the reaper also re-polls every ``PARKED_POLL_S``: a stolen
-SIGCHLD costs latency, never a hang.
+discards it. So while any task is parked the reaper also re-polls every ``PARKED_POLL_S``, and so
+does a task blocked for its stop unless every thread blocked SIGCHLD when the waiter was made
+(the CLI's case: there a short timeout would only cost a timer): a stolen SIGCHLD costs
+latency, never a hang.
 
 A stub killed from outside (the host's OOM killer, an administrator's ``kill -9``) stops no one
 who is waiting: its threads were not running, they were held in a stop while the Sentry served
@@ -64,6 +66,7 @@ import errno
 import logging
 import os
 import select
+import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -123,6 +126,10 @@ class StopWaiter:
         #: 0: a thread computing elsewhere is not polled for (the Sentry sleeps at once).
         self.idle_poll_ns = idle_poll_ns
         self._sfd = signalfd({17})  # SIGCHLD
+        #: Whether every thread of the process blocks SIGCHLD, so none can take one from the
+        #: signalfd: then a block needs no short timeout to notice a stolen one (threads made
+        #: later inherit the mask of the thread that makes them).
+        self.sigchld_kept = _every_thread_blocks_sigchld()
         self._signalfd_only = [self._sfd]  # select()'s read set, made once
         self._parked: dict[int, trio.lowlevel.Task] = {}
         #: Of the parked threads, those that ran on another CPU than the Sentry's when they
@@ -225,11 +232,13 @@ class StopWaiter:
                 return status
         read_set = [self._sfd, trio_fd]
         while (left := until - time.monotonic()) > 0:
-            # (Polled every PARKED_POLL_S while tasks are parked: a thread that does not block
-            # SIGCHLD, in an embedding program, may take the signal, as the reaper's docstring
-            # says. Otherwise no shorter timeout than trio's own: one shorter than the kernel's
-            # tick has a timer programmed for it, an exit to the hypervisor each way here.)
-            ready = select.select(read_set, (), (), min(left, PARKED_POLL_S) if self._parked else left)[0]
+            # (Polled every PARKED_POLL_S where a thread that does not block SIGCHLD, in an
+            # embedding program, may take the signal, as the reaper's docstring says, and while
+            # tasks are parked. Otherwise no shorter timeout than trio's own: one shorter than
+            # the kernel's tick has a timer programmed for it, an exit to the hypervisor each
+            # way here.)
+            polled = self._parked or not self.sigchld_kept
+            ready = select.select(read_set, (), (), min(left, PARKED_POLL_S) if polled else left)[0]
             if trio_fd in ready:
                 return None
             if ready:
@@ -520,6 +529,22 @@ def _trio_idle_seconds() -> float:
     except AttributeError:
         statistics = trio.lowlevel.current_statistics()
         return 0.0 if statistics.tasks_runnable else statistics.seconds_to_next_deadline
+
+
+def _every_thread_blocks_sigchld() -> bool:
+    """Whether every thread of this process blocks SIGCHLD now (``SigBlk`` in each thread's
+    /proc status); False if that cannot be read."""
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/status", "rb") as status:
+                for line in status:
+                    if line.startswith(b"SigBlk:"):
+                        if not int(line.split()[1], 16) & (1 << (signal.SIGCHLD - 1)):
+                            return False
+                        break
+    except OSError:
+        return False
+    return True
 
 
 def _selectable_trio_fd() -> int | None:
