@@ -185,8 +185,9 @@ class StopWaiter:
             pid, status = _waitpid_nohang(waitpid, tid)
             if pid:
                 return status
-            if _selectable_trio_fd() is not None:
-                return self._block_while_idle(tid, most=PINNED_BLOCK_MOST_S)
+            trio_fd = _selectable_trio_fd()
+            if trio_fd is not None:
+                return self._block_on(tid, trio_fd, None, PINNED_BLOCK_MOST_S)
             spin_until = 0
         while time.perf_counter_ns() < spin_until:
             pid, status = _waitpid_nohang(waitpid, tid)
@@ -202,11 +203,9 @@ class StopWaiter:
                 return status
         return None
 
-    def _block_while_idle(self, tid: int, elsewhere: Callable[[], bool] | None = None,
-                          most: float = IDLE_BLOCK_MOST_S) -> int | None:
+    def _block_while_idle(self, tid: int, elsewhere: Callable[[], bool] | None = None) -> int | None:
         """Go on blocking on SIGCHLD for ``tid``'s stop while trio has nothing else to do; None
-        as soon as it has (a task to run, I/O ready, a deadline reached), or after ``most``
-        seconds. ``elsewhere`` tells
+        as soon as it has (a task to run, I/O ready, a deadline reached). ``elsewhere`` tells
         whether the thread runs on another CPU than the Sentry's: while it does, and no other
         task is parked, the stop is polled for first (:meth:`_poll_while_idle`).
 
@@ -221,6 +220,11 @@ class StopWaiter:
         trio_fd = _selectable_trio_fd()
         if trio_fd is None:
             return None
+        return self._block_on(tid, trio_fd, elsewhere, IDLE_BLOCK_MOST_S)
+
+    def _block_on(self, tid: int, trio_fd: int, elsewhere: Callable[[], bool] | None, most: float) -> int | None:
+        """:meth:`_block_while_idle` with trio's epoll fd known selectable, for up to ``most``
+        seconds (a pinned thread's wait, :meth:`poll_for`, bounds it closer)."""
         idle = _trio_idle_seconds()
         if idle <= 0:
             return None
