@@ -163,20 +163,20 @@ class _DirectoryReading:
         when ``second`` comes before ``first`` in every order, or when nothing confirms a
         first file's."""
         children = directory.children
-        orders = [_Order(names, positions) for names, positions in known]
-        if first is not None:
-            for order in orders:
+        neighbours: list[_Order] = []  # orders with no regular file between the two
+        others: list[_Order] = []
+        for names, positions in known:
+            order = _Order(names, positions)
+            if first is not None:
                 order.follows(first)
-        start = [order.last for order in orders]
-        followed = [order.follows(second) for order in orders]
-        neighbours = [order for order, position, follows in zip(orders, start, followed) if follows and not any(
-            type(children.get(name)) is GoferRegular for name in order.names[position + 1:order.last])]
-        orders = [order for order, follows in zip(orders, followed) if follows]
-        if first is None or not orders:
-            return cls(directory, neighbours, True) if neighbours else None
-        if neighbours:  # those first: the order to open ahead in
-            return cls(directory, neighbours + [order for order in orders if order not in neighbours], True)
-        return cls(directory, orders, False)
+            before = order.last
+            if order.follows(second):
+                between = names[before + 1:order.last]
+                apart = any(type(children.get(name)) is GoferRegular for name in between)
+                (others if apart else neighbours).append(order)
+        if neighbours:  # confirmed, in those orders first (the order to open ahead in)
+            return cls(directory, neighbours + others if first is not None else neighbours, True)
+        return cls(directory, others, False) if first is not None and others else None
 
     def follows(self, name: bytes) -> bool:
         """Whether ``name`` comes after the last file opened in some order still held (the
