@@ -20,6 +20,10 @@ from collections.abc import Callable
 
 from gofer.protocol import QTDIR, QTFILE, QTSYMLINK, Attr, Qid
 
+#: One entry of a listing with attributes: its name, its lstat, and its target if it is a
+#: symbolic link (``b""`` otherwise).
+Listed = tuple[bytes, os.stat_result, bytes]
+
 #: Flags every walk uses: a handle on the name itself, never followed.
 WALK_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -107,7 +111,7 @@ class FileRef:
         #: A directory listing snapshot for Treaddir (taken at offset 0).
         self.entries: list[os.DirEntry[str]] | None = None
         #: A listing with attributes for Treaddirattr (taken at offset 0).
-        self.listing: list[tuple[bytes, os.stat_result]] | None = None
+        self.listing: list[Listed] | None = None
 
     def stat(self) -> os.stat_result:
         return os.fstat(self.path_fd)

@@ -26,8 +26,8 @@ from typing import Any, NamedTuple
 
 from abi.linux import AT_REMOVEDIR, PATH_MAX, RENAME_EXCHANGE, V9FS_MAGIC, dtype
 from gofer import protocol as p
-from gofer.files import (WALK_FLAGS, FidTable, FileRef, InodeNumbers, attr_of, listed_numbers, open_checked,
-                         oserror, qid_type, same_file)
+from gofer.files import (WALK_FLAGS, FidTable, FileRef, InodeNumbers, Listed, attr_of, listed_numbers,
+                         open_checked, oserror, qid_type, same_file)
 
 #: renameat2(2), which Python's os module lacks (RENAME_EXCHANGE).
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -93,6 +93,15 @@ class Donation(NamedTuple):
 
 def _wants_write(flags: int) -> bool:
     return (flags & os.O_ACCMODE) != os.O_RDONLY or bool(flags & os.O_TRUNC)
+
+
+def _link_target(directory_fd: int, name: bytes) -> bytes:
+    """The target of the symbolic link ``name`` in the directory, or ``b""`` if it is no longer
+    one (replaced since it was listed): the Sentry then reads it when it needs it."""
+    try:
+        return os.readlink(name, dir_fd=directory_fd)
+    except OSError:
+        return b""
 
 
 def _dirent(entry: os.DirEntry[str], offset: int, inode: int) -> p.Dirent:
@@ -592,23 +601,25 @@ class Operations:
             raise oserror(errno.ENOTDIR)
         return fid
 
-    def _attr_page(self, listing: list[tuple[bytes, os.stat_result]], offset: int,
+    def _attr_page(self, listing: list[Listed], offset: int,
                    budget: int) -> tuple[p.Listing, bool, int]:
         """The entries of ``listing`` from ``offset`` that fit in ``budget`` bytes; whether
         they are the last, and the budget left."""
         names: list[p.Name] = []
         numbers: list[int] = []
+        targets: list[bytes] = []
         inode_of = self.inodes.of
         for index in range(max(offset, 0), len(listing)):
-            name, st = listing[index]
-            budget -= len(name) + _DIRENT_ATTR_OVERHEAD
+            name, st, target = listing[index]
+            budget -= len(name) + len(target) + _DIRENT_ATTR_OVERHEAD
             if budget < 0:
-                return p.Listing(names, numbers), False, budget
+                return p.Listing(names, numbers, targets), False, budget
             names.append(p.Name(name))
             numbers += listed_numbers(index + 1, st, inode_of(st.st_dev, st.st_ino))
-        return p.Listing(names, numbers), True, budget
+            targets.append(target)
+        return p.Listing(names, numbers, targets), True, budget
 
-    def _below(self, base: int, first: int, listing: list[tuple[bytes, os.stat_result]],
+    def _below(self, base: int, first: int, listing: list[Listed],
                others: list[list[p.Name]], budget: int) -> list[p.Sublisting]:
         """Whole listings of the directories ``others`` lead to from ``base``, and of those
         below them and below ``first`` (whose ``listing`` is known), breadth first, until one
@@ -621,8 +632,8 @@ class Operations:
         queue: deque[tuple[int, int, list[p.Name]]] = deque()
         borrowed = {base, first}
 
-        def enqueue(index: int, fd: int, entries: list[tuple[bytes, os.stat_result]]) -> None:
-            names = [p.Name(name) for name, st in entries if stat.S_ISDIR(st.st_mode)]
+        def enqueue(index: int, fd: int, entries: list[Listed]) -> None:
+            names = [p.Name(name) for name, st, _ in entries if stat.S_ISDIR(st.st_mode)]
             if names:
                 waiting[fd] = waiting.get(fd, 0) + len(names)
                 queue.extend((index, fd, [name]) for name in names)
@@ -664,17 +675,21 @@ class Operations:
         return below
 
     @staticmethod
-    def _list_attrs(path_fd: int) -> list[tuple[bytes, os.stat_result]]:
-        """Every entry of the directory ``path_fd`` with its lstat (entries gone meanwhile are left out)."""
+    def _list_attrs(path_fd: int) -> list[Listed]:
+        """Every entry of the directory ``path_fd`` with its lstat and, for a symbolic link, its
+        target (entries gone meanwhile are left out; a link that cannot be read has ``b""``)."""
         fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=path_fd)
         try:
             with os.scandir(fd) as entries:
                 listing = []
                 for entry in entries:
+                    name = os.fsencode(entry.name)
                     try:
-                        listing.append((os.fsencode(entry.name), entry.stat(follow_symlinks=False)))
+                        st = entry.stat(follow_symlinks=False)
                     except FileNotFoundError:
                         continue
+                    target = _link_target(fd, name) if stat.S_ISLNK(st.st_mode) else b""
+                    listing.append((name, st, target))
                 return listing
         finally:
             os.close(fd)

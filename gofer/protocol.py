@@ -24,9 +24,10 @@ What differs from wire 9P, and why:
   with the reply; ``Ropenmany`` carries one fd per name whose errno is 0 (:func:`fds_following`).
   Fds are sent in reply order, so a FIFO of received fds suffices.
 * Times are integer nanoseconds; attributes and qids are nested arrays, except in listings:
-  a :class:`Listing` (what ``Rreaddirattr`` and ``Rreaddirtree`` carry) is two arrays, the
-  entries' names and :data:`LISTED_NUMBERS` integers per entry, so that the receiver checks a
-  whole listing with a few bulk operations instead of a dozen checks per entry.
+  a :class:`Listing` (what ``Rreaddirattr`` and ``Rreaddirtree`` carry) is three arrays, the
+  entries' names, :data:`LISTED_NUMBERS` integers per entry and each entry's symbolic link
+  target (empty for any other file), so that the receiver checks a whole listing with a few
+  bulk operations instead of a dozen checks per entry, and reads no link again.
 
 Validation is strict because the Sentry must never trust the gofer, nor the gofer the Sentry:
 the :class:`Decoder` raises :class:`ProtocolError` — and no other exception — for anything that
@@ -41,7 +42,7 @@ from typing import Any, NamedTuple, NewType, NoReturn, get_type_hints
 
 import msgpack
 
-from abi.linux import NAME_MAX
+from abi.linux import NAME_MAX, PATH_MAX
 
 #: The protocol version string exchanged by Tversion/Rversion.
 VERSION = "9P2000.L.msgpack"
@@ -294,11 +295,14 @@ LISTED_NUMBERS = len(ListedFile._fields) - 1
 
 class Listing(NamedTuple):
     """Directory entries with their files' attributes (as lstat gives them), column-wise: the
-    names, and :data:`LISTED_NUMBERS` integers for each, in :class:`ListedFile`'s order. The
-    decoder checks that the two agree; :meth:`files` gives the entries one tuple each."""
+    names, :data:`LISTED_NUMBERS` integers for each, in :class:`ListedFile`'s order, and the
+    target of each symbolic link (``b""`` for other files, or a link that could not be read:
+    no link has an empty target). The decoder checks that the three agree; :meth:`files`
+    gives the entries one tuple each."""
 
     names: list[Name]
     numbers: list[int]
+    targets: list[bytes]
 
     def files(self) -> list[ListedFile]:
         """The entries, made at C speed (no Python code runs per entry)."""
@@ -306,23 +310,30 @@ class Listing(NamedTuple):
         return list(map(tuple.__new__, repeat(ListedFile), map(tuple.__add__, zip(self.names), rows)))
 
     @classmethod
-    def of(cls, files: Iterable[tuple[Any, ...]]) -> "Listing":
-        """The listing of ``files``, ListedFiles or tuples in their order."""
+    def of(cls, files: Iterable[tuple[Any, ...]], targets: Iterable[bytes] = ()) -> "Listing":
+        """The listing of ``files``, ListedFiles or tuples in their order, with the links'
+        ``targets`` (one per file; none given: no target known)."""
         names: list[Name] = []
         numbers: list[int] = []
         for name, *rest in files:
             names.append(Name(name))
             numbers += rest
-        return cls(names, numbers)
+        given = list(targets)
+        return cls(names, numbers, given or [b""] * len(names))
 
 
 def _listing(value: Any) -> "Listing":
-    if type(value) is not list or len(value) != 2:
-        raise _Malformed("expected Listing: an array of names and an array of integers")
-    names, numbers = _name_list(value[0]), _int_list(value[1])
+    if type(value) is not list or len(value) != 3:
+        raise _Malformed("expected Listing: arrays of names, integers and link targets")
+    names, numbers, targets = _name_list(value[0]), _int_list(value[1]), value[2]
     if len(numbers) != LISTED_NUMBERS * len(names):
         raise _Malformed(f"a Listing of {len(names)} names needs {LISTED_NUMBERS * len(names)} integers")
-    return tuple.__new__(Listing, (names, numbers))
+    if type(targets) is not list or len(targets) != len(names):
+        raise _Malformed(f"a Listing of {len(names)} names needs {len(names)} link targets")
+    if targets and ({*map(type, targets)} != _JUST_BYTES or b"\0" in b"".join(targets)
+                    or max(map(len, targets)) >= PATH_MAX):
+        raise _Malformed("a link target must be bin without NUL, shorter than PATH_MAX")
+    return tuple.__new__(Listing, (names, numbers, targets))
 
 
 class Sublisting(NamedTuple):

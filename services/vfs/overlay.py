@@ -35,6 +35,7 @@ import resource
 import weakref
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
+from itertools import compress
 from typing import TYPE_CHECKING, Any
 
 from abi.errno import ENODATA, ENODEV, ENOENT, ENOSPC, EOPNOTSUPP
@@ -943,6 +944,12 @@ class GoferSymlink(LowerXattrs, Symlink):
     def size(self) -> int:
         return len(self.target) if self.target is not None else self.lower_size
 
+    def learn(self, target: bytes, mtime_ns: int) -> None:
+        """The image's link points to ``target`` (as it was when its mtime was ``mtime_ns``):
+        a listing brought it, so no request reads it again."""
+        self.target = target
+        self.target_mtime = mtime_ns
+
     async def readlink(self, caller: Caller | None = None) -> bytes:
         if self.target is None:
             assert self.location is not None
@@ -950,8 +957,7 @@ class GoferSymlink(LowerXattrs, Symlink):
             fid = await self.gfs.new_fid()
             await self.gfs.gofer("walk", await directory.dir_fid(), [name], fid)
             try:
-                self.target = await self.gfs.gofer("readlink", fid)
-                self.target_mtime = self.mtime_ns
+                self.learn(await self.gfs.gofer("readlink", fid), self.mtime_ns)
             finally:
                 await self.gfs.clunk_later(fid)
         return self.target
@@ -1127,10 +1133,18 @@ class GoferDir(LowerXattrs, Dir):
         return child
 
     def _install_listed(self, listing: p.Listing) -> list[p.ListedFile]:
-        """:meth:`install` every entry of a listing of this directory; the entries."""
+        """:meth:`install` every entry of a listing of this directory, and the targets of its
+        symbolic links not read yet; the entries."""
         files = listing.files()
         for entry in files:
             self.install(entry.name, entry.ino, entry)
+        targets = listing.targets
+        if any(targets):
+            children = self.children
+            for entry, target in zip(compress(files, targets), filter(None, targets)):
+                link = children.get(entry.name)
+                if type(link) is GoferSymlink and link.target is None and link.ino == entry.ino:
+                    link.learn(target, entry.mtime_ns)
         return files
 
     def missing(self, name: bytes) -> None:

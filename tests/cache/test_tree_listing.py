@@ -114,3 +114,35 @@ async def test_the_gofer_lists_no_path_through_a_symbolic_link(tree: Path, nurse
         await proxy.readdir_tree(mount, fid, [[b"d0", b"link"]], 1 << 20)
     assert error.value.errno in (ENOENT, 20, 40)  # ENOTDIR or ELOOP: never the target's listing
     await bus.proxy.close()
+
+
+async def test_listings_bring_the_targets_of_symbolic_links(tree: Path, nursery: trio.Nursery) -> None:
+    """A link's target comes with the listing that names it, near the root (``readdir_attrs``)
+    and deep in a tree read ahead (``readdir_tree``): reading it asks the gofer nothing more."""
+    (tree / "top").symlink_to("d1/e2/file")
+    (tree / "d5" / "e4" / "deep").symlink_to("../../" + "x" * 200)
+    fs, root, bus = await _served(nursery, tree)
+    fs.cache_entries = 1 << 16
+    await _walk(root)
+    links = {"/top": b"d1/e2/file", "/d0/link": b"e0", "/d5/e4/deep": b"../../" + b"x" * 200}
+    before = {op: n for op, n in bus.counts.items() if op != "alive"}  # (asks the proxy only)
+    for path, target in links.items():
+        inode = root
+        for name in path.encode().split(b"/")[1:]:
+            inode = await inode.lookup(name)  # type: ignore[attr-defined]
+        assert await inode.readlink() == target == os.readlink(tree / path[1:]).encode()  # type: ignore[attr-defined]
+    assert {op: n for op, n in bus.counts.items() if op != "alive"} == before, "a listed link is read again"
+    await bus.proxy.close()
+
+
+async def test_a_link_listed_without_its_target_is_read_when_needed(tree: Path, nursery: trio.Nursery) -> None:
+    """The gofer sends ``b""`` for a link it could not read: the Sentry then asks for it."""
+    fs, root, bus = await _served(nursery, tree)
+    d0 = await root.lookup(b"d0")
+    listing = await d0.entries()  # type: ignore[attr-defined]
+    link = await d0.lookup(b"link")  # type: ignore[attr-defined]
+    assert any(name == b"link" for name, _, _ in listing) and link.target == b"e0"
+    link.target = None  # as if the listing had come with no target for it
+    assert await link.readlink() == b"e0"
+    assert bus.counts.get("readlink") == 1
+    await bus.proxy.close()

@@ -17,6 +17,8 @@ BAD_NAMES = [b"", b".", b"..", b"a/b", b"/", b"a\0b", b"x" * 256]
 
 names = st.binary(min_size=1, max_size=40).filter(
     lambda b: b not in (b".", b"..") and b"/" not in b and b"\0" not in b)
+#: A listed entry's link target: empty (not a link), or a path without NUL.
+targets = st.binary(max_size=40).filter(lambda b: b"\0" not in b)
 
 
 def strategy(hint: Any) -> st.SearchStrategy[Any]:
@@ -27,9 +29,9 @@ def strategy(hint: Any) -> st.SearchStrategy[Any]:
              bytes: st.binary(max_size=64), str: st.text(max_size=20)}
     if hint in basic:
         return basic[hint]
-    if hint is p.Listing:  # two columns that agree: a name and LISTED_NUMBERS integers per entry
-        rows = st.tuples(names, *[basic[int]] * p.LISTED_NUMBERS)
-        return st.lists(rows, max_size=5).map(p.Listing.of)
+    if hint is p.Listing:  # columns that agree: a name, LISTED_NUMBERS integers, a link target per entry
+        rows = st.tuples(st.tuples(names, *[basic[int]] * p.LISTED_NUMBERS), targets)
+        return st.lists(rows, max_size=5).map(lambda rows: p.Listing.of(*zip(*rows)) if rows else p.Listing.of([]))
     if isinstance(hint, types.GenericAlias):
         return st.lists(strategy(hint.__args__[0]), max_size=5)
     fields = get_type_hints(hint)
@@ -207,29 +209,38 @@ def test_a_listing_decodes_to_entries_that_read_as_qid_and_attributes() -> None:
     """ListedFile's fields are the cookie, Qid's and Attr's, in the order the gofer writes them."""
     attr = p.Attr(0o100644, 1, 2, 3, 4, 5, 4096, 8, 10, 20, 30)
     qid = p.Qid(p.QTFILE, 0, 99)
-    listing = p.Listing([b"a", b"b"], [1, *qid, *attr, 2, *qid, *attr])
+    listing = p.Listing([b"a", b"b"], [1, *qid, *attr, 2, *qid, *attr], [b"", b"../a"])
     [(_, reply)] = decode_all(p.Direction.REPLY, p.encode(p.Rreaddirattr(listing, True), 1))
     first, second = reply.entries.files()
     assert (first.name, first.offset, first.ino, first.qid, first.attr) == (b"a", 1, 99, qid, attr)
     assert second.name == b"b" and second.offset == 2 and second.mode == attr.mode
+    assert reply.entries.targets == [b"", b"../a"]
     assert p.ListedFile._fields[5:] == p.Attr._fields
 
 
 @pytest.mark.parametrize("listing", [
-    [[b"a"], [0] * (p.LISTED_NUMBERS - 1)],      # one integer short
-    [[b"a"], [0] * (p.LISTED_NUMBERS + 1)],      # one too many
-    [[b"a"], [0] * (p.LISTED_NUMBERS - 1) + [True]],  # a bool is not an int
-    [[b"a"], [0] * (p.LISTED_NUMBERS - 1) + [1.5]],
-    [[b"a"], [0] * (p.LISTED_NUMBERS - 1) + [None]],
-    [["a"], [0] * p.LISTED_NUMBERS],             # a name must be bin
-    [[b"a"], [[0]] * p.LISTED_NUMBERS],
-    [[b"a"]],                                    # no numbers
-    [[b"a"], [0] * p.LISTED_NUMBERS, []],        # a third column
+    [[b"a"], [0] * (p.LISTED_NUMBERS - 1), [b""]],      # one integer short
+    [[b"a"], [0] * (p.LISTED_NUMBERS + 1), [b""]],      # one too many
+    [[b"a"], [0] * (p.LISTED_NUMBERS - 1) + [True], [b""]],  # a bool is not an int
+    [[b"a"], [0] * (p.LISTED_NUMBERS - 1) + [1.5], [b""]],
+    [[b"a"], [0] * (p.LISTED_NUMBERS - 1) + [None], [b""]],
+    [["a"], [0] * p.LISTED_NUMBERS, [b""]],             # a name must be bin
+    [[b"a"], [[0]] * p.LISTED_NUMBERS, [b""]],
+    [[b"a"]],                                           # no numbers
+    [[b"a"], [0] * p.LISTED_NUMBERS],                   # no targets
+    [[b"a"], [0] * p.LISTED_NUMBERS, []],               # a target short
+    [[b"a"], [0] * p.LISTED_NUMBERS, [b"", b""]],       # one too many
+    [[b"a"], [0] * p.LISTED_NUMBERS, ["x"]],            # a target must be bin
+    [[b"a"], [0] * p.LISTED_NUMBERS, [None]],
+    [[b"a"], [0] * p.LISTED_NUMBERS, [b"a\0b"]],        # no NUL in a target
+    [[b"a"], [0] * p.LISTED_NUMBERS, [b"x" * 4096]],    # PATH_MAX with its NUL
+    [[b"a"], [0] * p.LISTED_NUMBERS, b"x"],
+    [[b"a"], [0] * p.LISTED_NUMBERS, [b""], []],        # a fourth column
     {"names": [b"a"]},
 ])
 def test_a_malformed_listing_is_a_protocol_error(listing: Any) -> None:
     with pytest.raises(p.ProtocolError):
         decode_all(p.Direction.REPLY, msgpack.packb([p.Rreaddirattr.code, 1, listing, True]))
-    tree = [p.Rreaddirtree.code, 1, [[], []], True, [[-1, b"d", listing]]]
+    tree = [p.Rreaddirtree.code, 1, [[], [], []], True, [[-1, b"d", listing]]]
     with pytest.raises(p.ProtocolError):
         decode_all(p.Direction.REPLY, msgpack.packb(tree))
