@@ -34,7 +34,7 @@ import os
 import resource
 import weakref
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Container, Hashable, Sequence
 from itertools import compress
 from typing import TYPE_CHECKING, Any
 
@@ -143,9 +143,11 @@ class _DirectoryReading:
 
     Two files opened at random are in some order more often than not, so a reading is
     *confirmed* (files are opened ahead) by a third file in its order, or at once when the
-    first two are neighbours in it: no regular file lies between them. Readers of the whole
-    directory open neighbours; two files at random seldom are. The first file opened in a
-    directory begins a reading too when it is the first regular file of an order.
+    first two are neighbours in it: no regular file lies between them that has not been
+    opened already. Readers of the whole directory open neighbours; two files at random seldom
+    are. The first file opened in a directory (or again, after the reader went through
+    subdirectories and its reading was forgotten) begins a reading too when it is the first
+    regular file of an order not opened yet.
     """
 
     __slots__ = ("directory", "orders", "confirmed")
@@ -158,13 +160,15 @@ class _DirectoryReading:
 
     @classmethod
     def taken(cls, directory: GoferDir, first: bytes | None, second: bytes,
-              known: list[tuple[list[bytes], dict[bytes, int]]]) -> _DirectoryReading | None:
+              known: list[tuple[list[bytes], dict[bytes, int]]],
+              opened: Container[GoferRegular]) -> _DirectoryReading | None:
         """The reading that opening ``first`` then ``second`` begins (``first`` None: the
-        directory's first file opened), ``known`` being its orders (:meth:`_Order.of`); None
-        when ``second`` comes before ``first`` in every order, or when nothing confirms a
-        first file's."""
+        directory's first file opened since its reading was forgotten), ``known`` being its
+        orders (:meth:`_Order.of`) and ``opened`` the files opened already; None when
+        ``second`` comes before ``first`` in every order, or when nothing confirms a first
+        file's."""
         children = directory.children
-        neighbours: list[_Order] = []  # orders with no regular file between the two
+        neighbours: list[_Order] = []  # orders with no regular file between the two not opened yet
         others: list[_Order] = []
         for names, positions in known:
             order = _Order(names, positions)
@@ -172,8 +176,8 @@ class _DirectoryReading:
                 order.follows(first)
             before = order.last
             if order.follows(second):
-                between = names[before + 1:order.last]
-                apart = any(type(children.get(name)) is GoferRegular for name in between)
+                between = map(children.get, names[before + 1:order.last])
+                apart = any(type(child) is GoferRegular and child not in opened for child in between)
                 (others if apart else neighbours).append(order)
         if neighbours:  # confirmed, in those orders first (the order to open ahead in)
             return cls(directory, neighbours + others if first is not None else neighbours, True)
@@ -308,7 +312,8 @@ class GoferFs(Filesystem):
             if not directory.listed:
                 return None
             first = previous[1] if previous is not None and previous[0] is directory else None
-            reading = _DirectoryReading.taken(directory, first, name, self._orders_of(directory))
+            reading = _DirectoryReading.taken(directory, first, name, self._orders_of(directory),
+                                              self._readonly_fds)
             if reading is None:
                 return None
             self._readings[directory] = reading

@@ -81,6 +81,23 @@ async def test_a_directory_read_in_order_is_opened_a_batch_at_a_time(tree: Path,
     await bus.proxy.close()
 
 
+async def test_a_reading_forgotten_meanwhile_goes_on_a_batch_at_a_time(tree: Path, nursery: trio.Nursery) -> None:
+    """tar and grep -r go through a directory's subdirectories between its files; past
+    OPEN_AHEAD_DIRECTORIES of them the directory's reading is forgotten. The file opened when
+    the reader comes back follows only files opened already: it opens the next ones with it."""
+    fs, root, bus = await _served(nursery, tree)
+    files = await _files_in_listing_order(fs, root)
+    for _, inode in files[:40]:
+        await _read(inode)
+    fs._readings.clear()  # as after reading more directories elsewhere
+    fs._last_opened = None
+    before = bus.counts.get("lopen", 0)
+    for name, inode in files[40:]:
+        assert await _read(inode) == (tree / "dir" / name.decode()).read_bytes()
+    assert bus.counts.get("lopen", 0) == before, bus.counts
+    await bus.proxy.close()
+
+
 async def test_the_three_orders_differ_in_the_test_tree(tree: Path, nursery: trio.Nursery) -> None:
     """Else the test above could not tell one order from another."""
     fs, root, bus = await _served(nursery, tree)
