@@ -7,11 +7,10 @@ becomes the signal Linux would send; before the thread runs again, pending signa
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
@@ -33,7 +32,9 @@ from abi.linux import (
     sigbit,
     signal_status,
 )
+from kernel import interrupts
 from kernel.bus import call_now, current_caller
+from kernel.interrupts import Interrupted
 from kernel.seccomp import SeccompState, filtered_dispatch
 from kernel.tracee import attach_child
 from abi.errno import Errno
@@ -69,7 +70,12 @@ class _EndedBySignals:
     """In :attr:`Task._blocking`'s place during a sleep the signals actor ends itself."""
 
 
+class _Interruptible:
+    """In :attr:`Task._blocking`'s place during a sleep a signal interrupts (kernel.interrupts)."""
+
+
 _ENDED_BY_SIGNALS = _EndedBySignals()
+_INTERRUPTIBLE = _Interruptible()
 
 
 class TaskExit(BaseException):
@@ -106,7 +112,9 @@ class Task:
         self._resolved_fault: int | None = None
         #: What restart_syscall continues (nanosleep's remaining sleep).
         self.restart_block: Callable[[], Awaitable[int]] | None = None
-        self._blocking: trio.CancelScope | _EndedBySignals | None = None
+        self._blocking: trio.CancelScope | _EndedBySignals | _Interruptible | None = None
+        #: How many interruptible sleeps the thread began (tells one from the next).
+        self._sleeps = 0
         self._in_guest = False
         self._cancel_scope: trio.CancelScope | None = None
         self._trio_task: trio.lowlevel.Task | None = None
@@ -262,7 +270,12 @@ class Task:
     def signal_arrived(self) -> None:
         """The signals actor says a signal awaits this thread: stop sleeping, or stop the guest."""
         self.signal_pending = True
-        if self._blocking is _ENDED_BY_SIGNALS:  # (a no-op if the signals actor ended it already)
+        if self._blocking is _INTERRUPTIBLE:
+            assert self._trio_task is not None
+            sleep = self._sleeps
+            interrupts.interrupt_sleep(self._trio_task,
+                                       lambda: self._blocking is _INTERRUPTIBLE and self._sleeps == sleep)
+        elif self._blocking is _ENDED_BY_SIGNALS:  # (a no-op if the signals actor ended it already)
             call_now(self.kernel.bus, "signals", "futex_interrupt", self.tid)
         elif isinstance(self._blocking, trio.CancelScope):
             self._blocking.cancel()
@@ -403,15 +416,34 @@ class Task:
     async def blocking(self, awaitable: Awaitable[T], interrupted: int = ERESTARTSYS) -> T:
         """Await a system call's sleep (a futex wait, a child wait ...), which a signal for
         the thread ends early: the call then fails with ``interrupted`` (a restart code, which
-        becomes EINTR or a restart when the signal is handled)."""
+        becomes EINTR or a restart when the signal is handled). The signal throws
+        :class:`~kernel.interrupts.Interrupted` in where the sleep is parked (see
+        :mod:`kernel.interrupts`: the hot path of every sleeping read, write and wait enters
+        no cancel scope)."""
         if self.signal_pending:
             getattr(awaitable, "close", lambda: None)()
             raise Errno(interrupted)
         scheduler = self.kernel.scheduler
         if scheduler is not None and scheduler.holder is self:  # sleep without the baton
             return await scheduler.off_cpu(self, self.blocking(awaitable, interrupted))
-        # The same as ``with self.interruptible(...)``, spelled out: this is the hot path of
-        # every sleeping read, write and wait, and a generator-based context manager costs.
+        if not interrupts.AVAILABLE:
+            return await self._blocking_in_scope(awaitable, interrupted)
+        self._blocking = _INTERRUPTIBLE
+        self._sleeps += 1
+        try:
+            return await awaitable
+        except Interrupted:
+            raise Errno(interrupted) from None
+        except BaseExceptionGroup as group:  # a nursery in the sleep, its wait interrupted
+            if not interrupts.was_interrupted(group):
+                raise
+            raise Errno(interrupted) from None
+        finally:
+            self._blocking = None
+
+    async def _blocking_in_scope(self, awaitable: Awaitable[T], interrupted: int) -> T:
+        """:meth:`blocking` where trio has no abort hook to interrupt with: a cancel scope
+        around the sleep, which a signal cancels."""
         with trio.CancelScope() as scope:
             self._blocking = scope
             try:
@@ -423,7 +455,7 @@ class Task:
     async def sleep_ended_by_signals(self, awaitable: Awaitable[T]) -> T:
         """Await a sleep that the signals actor itself ends when a signal comes for the thread
         (a futex wait given its tid fails with ERESTARTSYS): :meth:`blocking` without the
-        cancel scope, which costs ~8 µs here. The thread shows as sleeping all the same."""
+        interruption. The thread shows as sleeping all the same."""
         scheduler = self.kernel.scheduler
         if scheduler is not None and scheduler.holder is self:  # sleep without the baton
             return await scheduler.off_cpu(self, self.sleep_ended_by_signals(awaitable))
@@ -432,20 +464,6 @@ class Task:
             return await awaitable
         finally:
             self._blocking = None
-
-    @contextlib.contextmanager
-    def interruptible(self, interrupted: int = ERESTARTSYS) -> Iterator[None]:
-        """``with t.interruptible(): await ...``: the same as :meth:`blocking`, for a block."""
-        if self.signal_pending:
-            raise Errno(interrupted)
-        with trio.CancelScope() as scope:
-            self._blocking = scope
-            try:
-                yield
-            finally:
-                self._blocking = None
-        if scope.cancelled_caught:
-            raise Errno(interrupted)
 
     async def dethread(self) -> None:
         """execve: end every other thread of the process; this one takes the process's pid."""

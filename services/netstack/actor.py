@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from kernel.errors import Interrupted
 from abi.creds import CAP_NET_RAW, CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN
 from abi.errno import (
     EACCES,
@@ -188,7 +189,7 @@ class Netstack(NetstackContract):
             try:
                 with trio.move_on_at(deadline):
                     await watch.wait()
-            except trio.Cancelled:
+            except (trio.Cancelled, Interrupted):
                 if progress():
                     return  # a signal after some bytes moved: the call returns them
                 raise

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from kernel.errors import Interrupted
 from abi.errno import EAGAIN, EINVAL, EIO, ENOENT, ENOSPC, ENOTTY, ESPIPE, Errno
 from abi.linux import (
     KERNEL_TERMIOS_SIZE,
@@ -487,7 +488,7 @@ class _PtyEnd(File):
             if written:
                 return False
             raise
-        except trio.Cancelled:
+        except (trio.Cancelled, Interrupted):
             if written:
                 return False
             raise

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import trio
 
+from kernel.errors import Interrupted
 from abi.errno import EAGAIN, EBUSY, ENXIO, EPERM, EPIPE
 from abi.linux import (
     O_NONBLOCK,
@@ -141,7 +142,7 @@ class Pipe(Inode):
                     raise Errno(EAGAIN)
                 try:
                     await self._changes.wait()
-                except trio.Cancelled:
+                except (trio.Cancelled, Interrupted):
                     if written:  # a signal after some bytes went in: pipe_write returns them
                         return written
                     raise
