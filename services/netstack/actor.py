@@ -187,8 +187,11 @@ class Netstack(NetstackContract):
                     return
                 raise Errno(timeout_errno)
             try:
-                with trio.move_on_at(deadline):
+                if deadline == math.inf:  # no cancel scope to build (~10 µs) without a timeout
                     await watch.wait()
+                else:
+                    with trio.move_on_at(deadline):
+                        await watch.wait()
             except (trio.Cancelled, Interrupted):
                 if progress():
                     return  # a signal after some bytes moved: the call returns them

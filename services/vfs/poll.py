@@ -26,7 +26,9 @@ class Changes:
 
     def __init__(self) -> None:
         self.count = 0
-        self._event = trio.Event()
+        #: Made by the first waiter after a change, so a change nobody waits for (a pipe
+        #: written while its reader is busy) costs no new event.
+        self._event: trio.Event | None = None
         #: Called at each change while a description of the file has O_ASYNC and an owner
         #: (services/vfs/fasync.py), so its signal is sent before the change's call returns.
         self.fasync: Callable[[], None] | None = None
@@ -34,8 +36,10 @@ class Changes:
     def notify(self) -> None:
         """Wake every waiter."""
         self.count += 1
-        self._event.set()
-        self._event = trio.Event()
+        event = self._event
+        if event is not None:
+            self._event = None
+            event.set()
         if self.fasync is not None:
             self.fasync()
 
@@ -44,7 +48,10 @@ class Changes:
         return self.count
 
     async def wait(self, events: int = 0) -> None:
-        await self._event.wait()
+        event = self._event
+        if event is None:
+            event = self._event = trio.Event()
+        await event.wait()
 
 
 class Watched(Protocol):
@@ -74,8 +81,11 @@ async def wait_ready(check: Callable[[], T], waits: Sequence[tuple[Watched, int]
             if not result and not waits and math.isinf(deadline):
                 await trio.sleep_forever()  # poll(NULL, 0, -1): sleeps until a signal
             return result
-        with trio.move_on_at(deadline):
+        if math.isinf(deadline):  # no cancel scope to build (~10 µs) for a wait without a timeout
             await until_changed(waits, seen)
+        else:
+            with trio.move_on_at(deadline):
+                await until_changed(waits, seen)
 
 
 async def until_changed(waits: Sequence[tuple[Watched, int]], seen: list[int]) -> None:
