@@ -1,6 +1,8 @@
 /* A FUTEX_WAIT interrupted three ways: a caught signal (EINTR without SA_RESTART, a transparent
  * restart with it), a stop and continue of the waiting process, and a tracer's PTRACE_INTERRUPT;
- * each waiter is then woken by a FUTEX_WAKE and says what its wait returned. */
+ * each waiter is then woken by a FUTEX_WAKE and says what its wait returned. The waiter writes
+ * its report into shared memory and the parent prints it once the waiter has exited: two
+ * processes printing right after a wake-up come out in either order, on Linux too. */
 #define _GNU_SOURCE
 #include <errno.h>
 #define FUTEX_WAIT 0
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 static int *word;      /* shared between processes: a futex both sides name */
+static char *report;   /* shared too: what the waiter's wait returned, printed by the parent */
 static volatile int caught;
 
 static long futex(int *addr, int op, int val) { return syscall(SYS_futex, addr, op, val, NULL, NULL, 0); }
@@ -24,8 +27,7 @@ static void nap(void) { struct timespec t = {0, 100 * 1000 * 1000}; nanosleep(&t
 
 static void wait_and_report(const char *what) {
     long r = futex(word, FUTEX_WAIT, 0);
-    printf("%s: wait returned %ld %s, caught %d\n", what, r, r < 0 ? strerror(errno) : "", caught);
-    fflush(stdout);
+    snprintf(report, 256, "%s: wait returned %ld %s, caught %d", what, r, r < 0 ? strerror(errno) : "", caught);
 }
 
 /* A child that waits on the word (after setting up its handler, if any) and reports. */
@@ -50,6 +52,7 @@ static void wake_and_reap(pid_t child) {
     fflush(stdout);
     int status;
     waitpid(child, &status, 0);
+    printf("%s\n", report);
     printf("exited %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
@@ -82,6 +85,7 @@ static void by_ptrace(void) {
 
 int main(void) {
     word = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    report = (char *)word + 64;
     setvbuf(stdout, NULL, _IOLBF, 0);
     by_signal(0);
     by_signal(1);
