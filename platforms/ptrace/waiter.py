@@ -74,6 +74,7 @@ from typing import Any
 import outcome
 import trio
 
+from abi.linux import sigbit
 from platforms.ptrace.binding import (
     PTRACE_CONT,
     SIGNALFD_SIGINFO_SIZE,
@@ -543,7 +544,7 @@ def _every_thread_blocks_sigchld() -> bool:
             with open(f"/proc/self/task/{tid}/status", "rb") as status:
                 for line in status:
                     if line.startswith(b"SigBlk:"):
-                        if not int(line.split()[1], 16) & (1 << (signal.SIGCHLD - 1)):
+                        if not int(line.split()[1], 16) & sigbit(signal.SIGCHLD):
                             return False
                         break
     except OSError:
