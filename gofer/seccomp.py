@@ -75,7 +75,7 @@ def gofer_entries(*, writable: bool, pid: int) -> list[Entry]:
         Entry("newfstatat", "Tgetattr, and checking a name still names the file it walked to"),
         Entry("getdents64", "Treaddir"),
         Entry("lseek", "rewinding a directory before reading it"),
-        Entry("readlinkat", "Treadlink"),
+        Entry("readlinkat", "Treadlink, and the targets of the links a listing carries"),
         Entry("fstatfs", "Tstatfs"),
         Entry("read", "reading files (os.read)"),
         Entry("pread64", "Tread"),
