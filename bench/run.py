@@ -225,14 +225,13 @@ def launch(runner: Runner, argv: list[str], image: Path, timeout: float, cpu: in
         wall = time.monotonic() - started
     except OSError as error:
         raise RuntimeError(f"cannot start {command[0]}: {error}") from None
+    finally:
+        not_served = zygote.check_served() if zygote is not None else None  # (after a failed run too)
     if done.returncode != 0:
         detail = first_line(done.stderr) or first_line(done.stdout) or "no output"
         raise RuntimeError(f"exit {done.returncode}: {detail}")
-    if zygote is not None:
-        try:
-            zygote.check_served()
-        except ZygoteError as error:
-            raise RuntimeError(str(error)) from None
+    if not_served is not None:
+        raise RuntimeError(not_served)
     return done, peak_mib, wall
 
 

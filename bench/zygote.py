@@ -79,14 +79,15 @@ class Zygote:
         """The variables that send a client's run to this zygote."""
         return {"SENTRIO_ZYGOTE": str(self.socket)}
 
-    def check_served(self) -> None:
-        """Raise :class:`ZygoteError` unless exactly one more run was served since the last call."""
+    def check_served(self) -> str | None:
+        """Why the run that just ended was not served by this zygote (None if exactly one more
+        run was served since the last call). Called after every run, failed ones included, so
+        that a failure does not leave the count behind for the next run."""
         served = self._log_path.read_text(errors="replace").count(SERVED_LINE)
-        if served != self._served + 1:
-            detail = self._log_tail()
-            self._served = served
-            raise ZygoteError(f"the run was not served by the zygote ({detail})")
-        self._served = served
+        expected, self._served = self._served + 1, served
+        if served != expected:
+            return f"the run was not served by the zygote ({self._log_tail()})"
+        return None
 
     def memory_mib(self) -> dict[str, float]:
         """What the idle zygote holds: its memory cgroup's charge and its PSS, in MiB."""
