@@ -378,8 +378,10 @@ class DescriptionOperations(Notifying):
         host_fd = file.host_fd()
         if host_fd is None:
             raise Errno(ENODEV)
-        if shared and file.inode is not None:
-            file.inode.mapped_shared = True
+        if file.inode is not None:
+            file.inode.pin()
+            if shared:
+                file.inode.mapped_shared = True
         identity = file.inode.mapping_identity() if file.inode is not None else None
         return MapGrant(os.dup(host_fd), identity)
 

@@ -308,6 +308,8 @@ class RegularFile(File):
 
     def release(self) -> None:
         os.close(self.fd)
+        if self.inode is not None:
+            self.inode.released()
 
 
 class DirectoryFile(File):

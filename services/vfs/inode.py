@@ -38,6 +38,7 @@ from abi.linux import (
 from abi.errno import Errno
 from services.vfs.contract import Stat
 from services.vfs.file import DirectoryFile, File, PathFile, RegularFile
+from services.vfs.memfiles import MEMORY_FILES, PARK_MAX
 
 if TYPE_CHECKING:
     from abi.creds import Caller
@@ -147,6 +148,12 @@ class Inode:
         ``MapGrant``); None for a file the sandbox or the host may write."""
         return None
 
+    def pin(self) -> None:
+        """It is being mapped (a tmpfs file then keeps its memfd for good)."""
+
+    def released(self) -> None:
+        """A description holding a host fd of its bytes was closed (see :class:`RegularInode`)."""
+
     def size(self) -> int:
         return 0
 
@@ -239,19 +246,33 @@ class Inode:
 
 class RegularInode(Inode):
     """A tmpfs regular file: its bytes live in a memfd, counted against its file system's
-    capacity (a write past it is short, or ENOSPC when nothing fits, as on a full tmpfs)."""
+    capacity (a write past it is short, or ENOSPC when nothing fits, as on a full tmpfs).
+
+    The memfd is a host fd counted against the Sentry's budget (:mod:`services.vfs.memfiles`):
+    while no description is open and the file was never mapped, it may be *parked* (its bytes
+    in the heap, no memfd) and is unparked when next opened or truncated."""
 
     #: Bytes of the memfd's allocated blocks, as counted in ``fs.used``.
     allocated = 0
+    #: Whether its memfd may be parked while idle (not for an image file's copy-up, whose
+    #: missing memfd means "the image's bytes").
+    parkable = True
+    #: Open descriptions of its memfd.
+    _opens = 0
+    #: Mapped once: it keeps its memfd, which the mapping holds.
+    _pinned = False
+    #: Its bytes while parked (``memfd`` is None then).
+    _parked: bytes | None = None
 
     def __init__(self, fs: Filesystem, mode: int, uid: int = 0, gid: int = 0, **kwargs: object) -> None:
         super().__init__(fs, S_IFREG | (mode & 0o7777), uid, gid, **kwargs)  # type: ignore[arg-type]
-        self.memfd: int | None = os.memfd_create("tmpfs", os.MFD_CLOEXEC)
+        self.memfd: int | None = MEMORY_FILES.create("tmpfs")
+        MEMORY_FILES.idle(self)
 
     @property
     def bounded(self) -> bool:
         """Whether its bytes are in memory on a file system of bounded size."""
-        return self.memfd is not None and self.fs.capacity is not None
+        return (self.memfd is not None or self._parked is not None) and self.fs.capacity is not None
 
     def reserve(self, offset: int, count: int) -> int:
         """How many of ``count`` bytes written at ``offset`` fit (ENOSPC when none does)."""
@@ -272,20 +293,69 @@ class RegularInode(Inode):
                 self.allocated = allocated
 
     def size(self) -> int:
-        return os.fstat(self.memfd).st_size if self.memfd is not None else 0
+        if self.memfd is not None:
+            return os.fstat(self.memfd).st_size
+        return len(self._parked) if self._parked is not None else 0
 
     def modified(self, size: int | None = None) -> None:
         self.mtime_ns = self.ctime_ns = now_ns()
 
+    # --- the memfd as a budgeted resource (services.vfs.memfiles) --------------------------------
+
+    def park(self) -> bool:
+        """Keep the bytes in the heap and give up the memfd (the budget is reached and this
+        file was idle longest); False if it is open or mapped now, or too large to copy."""
+        memfd = self.memfd
+        if memfd is None or self._opens or self._pinned:
+            return False
+        size = os.fstat(memfd).st_size
+        if size > PARK_MAX:
+            return False
+        self._parked = os.pread(memfd, size, 0) if size else b""
+        self.memfd = None
+        os.close(memfd)
+        MEMORY_FILES.closed()
+        return True
+
+    def _unpark(self) -> int:
+        """The memfd, made again from the parked bytes if the file was parked."""
+        memfd = self.memfd
+        if memfd is not None:
+            return memfd
+        parked = self._parked
+        memfd = MEMORY_FILES.create("tmpfs")
+        if parked:
+            try:
+                os.pwrite(memfd, parked, 0)
+            except OSError:
+                os.close(memfd)
+                MEMORY_FILES.closed()
+                raise
+        self.memfd, self._parked = memfd, None
+        if not self._opens:  # unparked by a truncate: idle again at once
+            MEMORY_FILES.idle(self)
+        return memfd
+
+    def pin(self) -> None:
+        """It is being mapped: it keeps its memfd from now on."""
+        self._pinned = True
+
+    def released(self) -> None:
+        """A description of its memfd was closed; the last one leaves it idle."""
+        if self.parkable:
+            self._opens -= 1
+            if not self._opens and not self._pinned:
+                MEMORY_FILES.idle(self)
+
     async def data_fd(self, flags: int) -> int:
         """A host fd of the file's bytes for a new description opened with ``flags``."""
-        assert self.memfd is not None
-        return os.dup(self.memfd)
+        fd = os.dup(self._unpark())
+        self._opens += 1
+        return fd
 
     async def truncate(self, size: int) -> None:
         self.fs.check_writable()
-        assert self.memfd is not None
-        os.ftruncate(self.memfd, size)
+        os.ftruncate(self._unpark(), size)
         self.account()
         self.modified()
 
@@ -294,18 +364,25 @@ class RegularInode(Inode):
         if memfd is not None:
             self.fs.charge(-self.allocated)
             os.close(memfd)
+            MEMORY_FILES.closed()
+        elif self._parked is not None:
+            self.fs.charge(-self.allocated)
 
     async def open(self, flags: int, caller: Caller) -> File:
         if flags & O_PATH:
             return PathFile(flags, self)
         if flags & O_ACCMODE != O_RDONLY or flags & O_TRUNC:
             self.fs.check_writable()
-        fd = await self.data_fd(flags)
+        file = RegularFile(flags, self, await self.data_fd(flags))
         if flags & O_TRUNC and flags & O_ACCMODE != O_RDONLY and self.size():
-            os.ftruncate(fd, 0)
+            try:
+                os.ftruncate(file.fd, 0)
+            except OSError:
+                file.release()
+                raise
             self.account()
             self.modified()
-        return RegularFile(flags, self, fd)
+        return file
 
 
 class Symlink(Inode):

@@ -60,6 +60,7 @@ from kernel.bus import Bus
 from abi.errno import Errno
 from services.vfs.file import File, scatter, seek_position
 from services.vfs.inode import Dir, Filesystem, Inode, RegularInode, Symlink, now_ns, special_inode
+from services.vfs.memfiles import MEMORY_FILES
 from services.vfs.mounts import SHARED, file_access
 
 if TYPE_CHECKING:
@@ -713,6 +714,9 @@ class LowerXattrs:
 class GoferRegular(LowerXattrs, RegularInode):
     """A regular file of the image; in overlay mode, copied up into a memfd on first write."""
 
+    #: Without a memfd it reads the image: never parked.
+    parkable = False
+
     def __init__(self, fs: GoferFs, mode: int, uid: int, gid: int, location: tuple[GoferDir, bytes] | None,
                  size: int, **kwargs: Any) -> None:
         Inode.__init__(self, fs, S_IFREG | (mode & 0o7777), uid, gid, **kwargs)
@@ -775,7 +779,7 @@ class GoferRegular(LowerXattrs, RegularInode):
             return
         if self.gfs.capacity is not None and self.lower_size > self.gfs.room():
             raise Errno(ENOSPC)  # the overlay's upper layer is memory, and it is full
-        memfd = os.memfd_create("overlay", os.MFD_CLOEXEC)
+        memfd = MEMORY_FILES.create("overlay")
         try:
             if self.lower_size and self.gfs.donates:
                 lower = await self.gfs.readonly_fd(self)
@@ -792,6 +796,7 @@ class GoferRegular(LowerXattrs, RegularInode):
                 await self._read_through(memfd)
         except BaseException:
             os.close(memfd)
+            MEMORY_FILES.closed()
             raise
         self.memfd = memfd
         self.pristine = False
