@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,7 @@ from services.vfs.inode import Dir, Filesystem, Inode, RegularInode
 from services.vfs.mountops import MountOperations
 from services.vfs.mounts import EXCLUSIVE, PROVIDED, SKIPPED, guest_path, tmpfs_root
 from services.vfs.names import NameOperations
-from services.vfs.overlay import GoferFs
+from services.vfs.overlay import GoferFs, GoferRegular
 from services.vfs.path import mounted, resolve
 from services.vfs.readiness import ReadinessOperations
 from services.vfs.pidfd import PidFds
@@ -69,6 +70,9 @@ class VirtualFilesystem(SignalDrivenIo, NameOperations, TransferOperations, Read
         self.memfd_fs = Filesystem(name=b"memfd", capacity=self.memory // 2)
         self.inotify.limits.max_user_watches = inotify_max_user_watches(self.memory)
         self.mount_id = 0
+        #: Read-only host fds of image and volume files kept for reuse, one cache for every
+        #: mount (services/vfs/overlay.py, ``GoferFs``).
+        self.image_fds: OrderedDict[GoferRegular, int] = OrderedDict()
         #: The run's mount specs: volumes, tmpfs mounts, a bundle's mounts.
         self.specs = list(mounts)
         #: Whether to mount /proc and /sys (they ask the ``proc`` service about processes).
@@ -83,7 +87,8 @@ class VirtualFilesystem(SignalDrivenIo, NameOperations, TransferOperations, Read
         # A --read-only root is the image as the overlay's lower layer is: nothing but the image's
         # owner changes it, so it is cached as exclusively (docs/caching.md); --rw writes through.
         access = EXCLUSIVE if self.mode == "ro" else None
-        fs = GoferFs(self.bus, self.mount_id, self.mode, capacity=self.memory // 2, access=access)
+        fs = GoferFs(self.bus, self.mount_id, self.mode, capacity=self.memory // 2, access=access,
+                     readonly_fds=self.image_fds)
         self.root_dir = await fs.root()
         self.table.add(b"none", b"/", fs.name, fs.read_only, self.root_dir)
         await self._mount(b"dev", make_devfs(self._open_terminal), b"devtmpfs", create=True)
@@ -171,7 +176,7 @@ class VirtualFilesystem(SignalDrivenIo, NameOperations, TransferOperations, Read
         if not os.path.isdir(spec.source):
             raise SentryError(f"{what}: the source {spec.source} is not a directory (only directories can be mounted)")
         mount = await self.bus.call("gofer", "mount", spec.source, not spec.read_only)
-        fs = GoferFs(self.bus, mount, "ro" if spec.read_only else "rw")
+        fs = GoferFs(self.bus, mount, "ro" if spec.read_only else "rw", readonly_fds=self.image_fds)
         await self._mount_on(point, await fs.root(), b"none", fs.name, spec.read_only)
 
     async def _mount_on(self, point: bytes, fs_root: Dir, source: bytes, kind: bytes, read_only: bool = False) -> None:

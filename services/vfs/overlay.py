@@ -66,9 +66,11 @@ from services.vfs.mounts import SHARED, file_access
 if TYPE_CHECKING:
     from abi.creds import Caller
 
-#: How many read-only host fds of image files a mount keeps open for reuse: an eighth of the
-#: host fds the Sentry may hold (every pipe, socket and tmpfs file of the sandbox is one too),
-#: within these bounds. runsc's gofer mounts keep a host fd with each of up to 1 000 cached files.
+#: How many read-only host fds of image files the sandbox's mounts keep open for reuse, all
+#: together: an eighth of the host fds the Sentry may hold (every pipe, socket and open tmpfs
+#: file of the sandbox is one too, and the memfds may take half: services/vfs/memfiles.py),
+#: within these bounds, the least never above a quarter. runsc's gofer mounts keep a host fd
+#: with each of up to 1 000 cached files.
 READONLY_FD_CACHE_LEAST = 256
 READONLY_FD_CACHE_MOST = 4096
 #: The most files an open-ahead opens besides the one asked for (Topenmany's bound, less one).
@@ -104,7 +106,7 @@ def readonly_fd_cache_size() -> int:
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if soft == resource.RLIM_INFINITY:
         return READONLY_FD_CACHE_MOST
-    return max(READONLY_FD_CACHE_LEAST, min(READONLY_FD_CACHE_MOST, soft // 8))
+    return min(READONLY_FD_CACHE_MOST, max(min(READONLY_FD_CACHE_LEAST, soft // 4), soft // 8))
 
 
 class _Order:
@@ -232,7 +234,8 @@ class GoferFs(Filesystem):
     mode's revalidation policy (:data:`~services.vfs.mounts.EXCLUSIVE` or ``SHARED``)."""
 
     def __init__(self, bus: Bus, mount: int, mode: str = "overlay", capacity: int | None = None,
-                 cache_entries: int | None = None, access: str | None = None) -> None:
+                 cache_entries: int | None = None, access: str | None = None,
+                 readonly_fds: OrderedDict[GoferRegular, int] | None = None) -> None:
         assert mode in ("overlay", "rw", "ro")
         super().__init__(OVERLAYFS_SUPER_MAGIC if mode == "overlay" else V9FS_MAGIC,
                          read_only=mode == "ro", name=b"overlay" if mode == "overlay" else b"9p",
@@ -246,8 +249,10 @@ class GoferFs(Filesystem):
         #: Whether the gofer donates host fds (else data moves by gofer.read/gofer.write).
         self.donates = True
         #: Read-only host fds of image files opened lately, or opened ahead, least recently
-        #: used first: opening such a file costs a dup instead of a gofer round trip.
-        self._readonly_fds: OrderedDict[GoferRegular, int] = OrderedDict()
+        #: used first: opening such a file costs a dup instead of a gofer round trip. One cache
+        #: for all the sandbox's mounts (the VFS passes it), so that its bound is the Sentry's
+        #: whatever the number of volumes.
+        self._readonly_fds: OrderedDict[GoferRegular, int] = OrderedDict() if readonly_fds is None else readonly_fds
         self.readonly_fd_bound = readonly_fd_cache_size()
         #: The image file opened last (see :meth:`_open_ahead`), as (directory, name).
         self._last_opened: tuple[GoferDir, bytes] | None = None

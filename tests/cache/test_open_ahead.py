@@ -220,7 +220,24 @@ async def test_past_the_bound_the_least_recently_used_fds_are_closed(tree: Path,
     await bus.proxy.close()
 
 
-@pytest.mark.parametrize(("soft", "bound"), [(1024, 256), (20_000, 2_500), (1 << 20, 4096)])
+async def test_the_sandboxs_mounts_share_one_bound(tree: Path, nursery: trio.Nursery) -> None:
+    """A volume's files and the image's are kept in one cache (the VFS passes it to every
+    mount): many volumes do not multiply the host fds kept."""
+    fs, root, bus = await _served(nursery, tree)
+    volume = GoferFs(bus, await bus.proxy.mount(str(tree), False), "ro",  # type: ignore[arg-type]
+                     readonly_fds=fs._readonly_fds)
+    fs.readonly_fd_bound = volume.readonly_fd_bound = 10
+    image_files = await _files_in_listing_order(fs, root)
+    volume_files = await _files_in_listing_order(volume, await volume.root())
+    for (name, inode), (_, other) in zip(image_files, volume_files):
+        assert await _read(inode) == await _read(other) == (tree / "dir" / name.decode()).read_bytes()
+    kept = list(fs._readonly_fds)
+    assert len(kept) == 10 and kept == [file for pair in zip(image_files[-5:], volume_files[-5:])
+                                        for _, file in pair]
+    await bus.proxy.close()
+
+
+@pytest.mark.parametrize(("soft", "bound"), [(512, 128), (1024, 256), (20_000, 2_500), (1 << 20, 4096)])
 def test_the_fd_cache_is_an_eighth_of_the_fd_limit_within_bounds(
         monkeypatch: pytest.MonkeyPatch, soft: int, bound: int) -> None:
     monkeypatch.setattr(overlay.resource, "getrlimit", lambda resource: (soft, soft))
