@@ -187,8 +187,15 @@ class PtraceContext:
             return self._died(reaped=True)
 
     def _placed_wait(self, tid: int) -> int | None:
-        """Spin for the stop; move the thread by how long it took (see :mod:`placement`)."""
-        status = self._thread.waiter.poll_for(tid, self._pinned)
+        """Spin for the stop; move the thread by how long it took (see :mod:`placement`). A
+        thread on another CPU is not waited for while another task can run (its stop, if not
+        there yet, is not a sign of computing: placement is left as it is)."""
+        waiter = self._thread.waiter
+        busy, status = waiter.stopped_if_busy(tid) if not self._pinned else (False, None)
+        if busy and status is None:
+            return None
+        if not busy:
+            status = waiter.poll_for(tid, self._pinned)
         placement = self._placement
         if not placement.enabled:
             return status

@@ -204,6 +204,18 @@ class StopWaiter:
                 return status
         return None
 
+    def stopped_if_busy(self, tid: int) -> tuple[bool, int | None]:
+        """For a thread on another CPU: whether another trio task can run now, and if so
+        ``tid``'s stop if it has come already. Spinning for the stop of a thread that computes
+        elsewhere (gzip between two writes) would only hold that task off (tar, woken by the
+        write); the thread's task parks instead, and the reaper brings its stop."""
+        if not _trio_busy():
+            return False, None
+        if self._closed:
+            raise ThreadGone(tid)
+        pid, status = _waitpid_nohang(os.waitpid, tid)
+        return True, status if pid else None
+
     def _block_while_idle(self, tid: int, elsewhere: Callable[[], bool] | None = None) -> int | None:
         """Go on blocking on SIGCHLD for ``tid``'s stop while trio has nothing else to do; None
         as soon as it has (a task to run, I/O ready, a deadline reached). ``elsewhere`` tells
@@ -534,6 +546,14 @@ def _trio_idle_seconds() -> float:
     except AttributeError:
         statistics = trio.lowlevel.current_statistics()
         return 0.0 if statistics.tasks_runnable else statistics.seconds_to_next_deadline
+
+
+def _trio_busy() -> bool:
+    """Whether a trio task is runnable now: the first half of :func:`_trio_idle_seconds`."""
+    try:
+        return bool(trio._core._run.GLOBAL_RUN_CONTEXT.runner.runq)
+    except AttributeError:
+        return trio.lowlevel.current_statistics().tasks_runnable > 0
 
 
 def _every_thread_blocks_sigchld() -> bool:

@@ -217,6 +217,19 @@ async def test_trios_idle_time_is_read_as_its_statistics_say(nursery: trio.Nurse
     assert trio.lowlevel.current_statistics().tasks_runnable and _trio_idle_seconds() == 0
 
 
+async def test_a_thread_elsewhere_is_not_waited_for_while_another_task_can_run(
+        waiter: StopWaiter, monkeypatch: pytest.MonkeyPatch, nursery: trio.Nursery) -> None:
+    """gzip computes between two writes while tar, woken by the last one, could run: the
+    task of gzip's thread looks once for its stop and gives way, rather than spin for it."""
+    log = _scripted_waitpid(monkeypatch, stop_after_yields=None)
+    await trio.testing.wait_all_tasks_blocked()
+    assert waiter.stopped_if_busy(1234) == (False, None) and log == []  # nothing else to run: wait as ever
+    nursery.start_soon(trio.sleep, 0)  # a task is runnable now
+    assert waiter.stopped_if_busy(1234) == (True, None) and log == ["waitpid"]
+    monkeypatch.setattr(os, "waitpid", lambda tid, options: (tid, 0x857F))
+    assert waiter.stopped_if_busy(1234) == (True, 0x857F)  # the stop came already: taken at once
+
+
 async def test_the_waiter_can_name_trios_epoll_fd() -> None:
     """The fast path of a long wait needs trio's own epoll fd (a private attribute): a trio that
     renamed it must fail here, not only make every waiting task park again."""
