@@ -70,6 +70,15 @@ class ProcessTable(ProcContract):
             platform_mappings=self._platform_mappings() if live else (),
         )
 
+    @operation
+    async def fd_handle(self, pid: int, fd: int) -> int | None:
+        process = self._kernel.processes.get(pid)
+        if process is None:
+            raise Errno(ESRCH)
+        if process.zombie or fd not in process.fds:
+            return None
+        return process.fds.handle(fd)
+
     def _platform_mappings(self) -> tuple[tuple[int, int, int, str], ...]:
         vdso = self._kernel.platform.vdso
         return () if vdso is None else vdso.mappings

@@ -103,6 +103,14 @@ class ProcContract(Contract):
         raise NotImplementedError
 
     @operation
+    async def fd_handle(self, pid: int, fd: int) -> int | None:
+        """The VFS handle behind process ``pid``'s ``fd`` now, None if that fd is not open (a
+        zombie has none); ESRCH if there is no such process. /proc/PID/fd/N asks this, not for
+        the whole :meth:`process` snapshot: opening and chmod through /proc/self/fd/N are
+        frequent (glibc's fchmodat(AT_SYMLINK_NOFOLLOW) is one)."""
+        raise NotImplementedError
+
+    @operation
     async def system(self) -> SystemInfo:
         """The sandbox's hostname, CPUs, boot time, memory limit and task counts."""
         raise NotImplementedError

@@ -493,12 +493,12 @@ class ProcFs:
         async def find(name: bytes) -> Inode | None:
             if not name.isdigit() or (name.startswith(b"0") and name != b"0"):
                 return None
-            wanted = int(name)
-            for fd, handle, _cloexec in (await self._process(process.pid)).fds:  # as they are now
-                file = self._files.get(handle) if fd == wanted else None
-                if file is not None:
-                    return self._fd_link(process, file)
-            return None
+            try:
+                handle = await self.bus.call("proc", "fd_handle", process.pid, int(name))  # as it is now
+            except Errno:
+                return None
+            file = self._files.get(handle) if handle is not None else None
+            return self._fd_link(process, file) if file is not None else None
         return find
 
     def _fd_link(self, process: ProcessInfo, file: File) -> MagicLink:
