@@ -149,7 +149,7 @@ class Inode:
         return None
 
     def pin(self) -> None:
-        """It is being mapped (a tmpfs file then keeps its memfd for good)."""
+        """It is being mapped MAP_SHARED (a tmpfs file then keeps its memfd for good)."""
 
     def released(self) -> None:
         """A description holding a host fd of its bytes was closed (see :class:`RegularInode`)."""
@@ -249,7 +249,7 @@ class RegularInode(Inode):
     capacity (a write past it is short, or ENOSPC when nothing fits, as on a full tmpfs).
 
     The memfd is a host fd counted against the Sentry's budget (:mod:`services.vfs.memfiles`):
-    while no description is open and the file was never mapped, it may be *parked* (its bytes
+    while no description is open and the file was never mapped shared, it may be *parked* (its bytes
     in the heap, no memfd) and is unparked when next opened or truncated."""
 
     #: Bytes of the memfd's allocated blocks, as counted in ``fs.used``.
@@ -259,7 +259,7 @@ class RegularInode(Inode):
     parkable = True
     #: Open descriptions of its memfd.
     _opens = 0
-    #: Mapped once: it keeps its memfd, which the mapping holds.
+    #: Mapped MAP_SHARED once: it keeps its memfd, by which the MM's page cache knows it.
     _pinned = False
     #: Its bytes while parked (``memfd`` is None then).
     _parked: bytes | None = None
@@ -337,7 +337,7 @@ class RegularInode(Inode):
         return memfd
 
     def pin(self) -> None:
-        """It is being mapped: it keeps its memfd from now on."""
+        """It is being mapped MAP_SHARED: it keeps its memfd from now on."""
         self._pinned = True
 
     def released(self) -> None:

@@ -11,10 +11,11 @@ So the memfds are counted against a budget: half the Sentry's fd limit, the othe
 for open descriptions (each holds a duplicate), the gofer's donated fds, pipes and sockets.
 When a new memfd would pass it, the files idle longest are *parked*: their bytes move into the
 Sentry's heap and their memfd is closed. A file is idle when no description of it is open, it
-was never mapped, and it holds at most :data:`PARK_MAX` bytes. Opening or truncating a parked
+was never mapped MAP_SHARED, and it holds at most :data:`PARK_MAX` bytes. Opening or truncating a parked
 file unparks it into a fresh memfd. A sandbox under the budget never parks; one past it pays a
-copy per parked file it reopens, where it used to get ENFILE. A file once mapped keeps its
-memfd: the mapping holds that memfd, and a new one would not be the same file.
+copy per parked file it reopens, where it used to get ENFILE. A file once mapped MAP_SHARED
+keeps its memfd: the MM's page cache knows the file by it, and a new one would not be the same
+file. (A MAP_PRIVATE mapping is a copy the MM made of the bytes: it holds nothing.)
 """
 
 from __future__ import annotations
