@@ -45,7 +45,7 @@ import anyio.abc
 from gofer import protocol as p
 from gofer import spawn
 from gofer.files import INODE_KEY_VARIABLE
-from abi.errno import EINVAL, EIO
+from abi.errno import EINVAL, EIO, ENFILE
 from abi.errno import Errno
 
 log = logging.getLogger("sentrio.gofer_proxy")
@@ -90,6 +90,8 @@ class GoferConnection:
         self._decoder = p.Decoder(p.Direction.REPLY, msize)
         self._slots: dict[int, _Slot] = {}
         self._fds: deque[int] = deque()
+        #: The kernel cut the fds of a reply (MSG_CTRUNC): see :meth:`_drop_lost_fds`.
+        self._fds_lost = False
         self._tags = itertools.count(1)
         self._fid_counter = itertools.count(1)
         self._tg: anyio.abc.TaskGroup | None = None
@@ -149,12 +151,14 @@ class GoferConnection:
         try:
             while True:
                 try:
-                    data, ancillary, _, _ = sock.recvmsg(p.READ_CHUNK, _FDS_SPACE, socket.MSG_CMSG_CLOEXEC)
+                    data, ancillary, flags, _ = sock.recvmsg(p.READ_CHUNK, _FDS_SPACE, socket.MSG_CMSG_CLOEXEC)
                 except BlockingIOError:
                     await anyio.wait_readable(sock)
                     continue
                 if ancillary:
                     fds_received.extend(_fds_in(ancillary))
+                if flags & socket.MSG_CTRUNC:
+                    self._fds_lost = True
                 if not data:
                     raise EOFError
                 decoder.feed(data)
@@ -174,7 +178,10 @@ class GoferConnection:
             raise p.ProtocolError(f"reply for tag {tag}, which has no request outstanding")
         count = p.fds_following(msg)
         if count > len(self._fds):
-            raise p.ProtocolError(f"{type(msg).__name__} promised {count} fds that did not come")
+            if not self._fds_lost:
+                raise p.ProtocolError(f"{type(msg).__name__} promised {count} fds that did not come")
+            msg, count = p.Rlerror(ENFILE), 0
+            self._drop_lost_fds()
         fds = [self._fds.popleft() for _ in range(count)]
         if slot.abandoned:
             for fd in fds:
@@ -183,6 +190,16 @@ class GoferConnection:
         del self._slots[tag]
         slot.reply, slot.fds = msg, fds
         slot.event.set()
+
+    def _drop_lost_fds(self) -> None:
+        """The Sentry was out of fds when a reply's came (the kernel cut them, MSG_CTRUNC): the
+        stream is intact, so only that reply fails, with ENFILE, as an open does on Linux when
+        the system is out of files; the fds that did come with it are closed. (One recvmsg
+        takes the fds of one sendmsg at most, and its replies are delivered before the next
+        recvmsg: the queue holds only that reply's.)"""
+        while self._fds:
+            os.close(self._fds.popleft())
+        self._fds_lost = False
 
     async def _die(self, why: str) -> None:
         """Fail every outstanding and future call with EIO; close the socket and stray fds."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
 import signal
 import stat
 from pathlib import Path
@@ -164,6 +165,39 @@ async def test_donated_fd_reads_the_file(spawned, tree: Path) -> None:
     d = conn.new_fid()
     await conn.walk(root, [b"dir"], d)
     assert (await conn.lopen(d, os.O_RDONLY))[1] is None  # directories are not donated
+
+
+async def test_a_donated_fd_the_sentry_has_no_room_for_fails_that_open_alone(spawned, tree: Path) -> None:
+    """Out of fds, the kernel cuts the donated fd from the reply (MSG_CTRUNC): that open fails
+    with ENFILE, as on a Linux out of files, and the connection goes on (it used to be lost as
+    a protocol error, and every later file access failed with EIO)."""
+    _, conn = await spawned(tree, donate_fds=True)
+    root = await conn.attach()
+    fid = conn.new_fid()
+    await conn.walk(root, [b"big"], fid)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    fillers: list[int] = []
+    try:
+        highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 1, hard))
+        while True:  # every fd number below the limit taken
+            try:
+                fillers.append(os.dup(0))
+            except OSError:
+                break
+        await expect_errno(errno.ENFILE, conn.lopen(fid, os.O_RDONLY))
+    finally:
+        for fd in fillers:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    again = conn.new_fid()
+    await conn.walk(root, [b"big"], again)
+    _, fd = await conn.lopen(again, os.O_RDONLY)
+    assert fd is not None and conn.dead is None
+    try:
+        assert os.pread(fd, 10, 256) == bytes(range(10))
+    finally:
+        os.close(fd)
 
 
 async def test_twenty_concurrent_tasks(spawned, tree: Path) -> None:
