@@ -30,9 +30,6 @@ from typing import Protocol
 #: a large copy each way, and a file that large is rarely one of very many).
 PARK_MAX = 1 << 20
 
-#: Budget floor: a Sentry started with a tiny fd limit still keeps this many memfds.
-_MIN_BUDGET = 64
-
 
 class Parkable(Protocol):
     """A file whose memfd may be given up while it is idle."""
@@ -44,11 +41,11 @@ class Parkable(Protocol):
 
 
 def budget_now() -> int:
-    """Half the fds the Sentry may hold now (its soft RLIMIT_NOFILE), at least a floor."""
+    """Half the fds the Sentry may hold now (its soft RLIMIT_NOFILE)."""
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if soft == resource.RLIM_INFINITY:
         soft = 1 << 20
-    return max(_MIN_BUDGET, soft // 2)
+    return max(1, soft // 2)
 
 
 class MemoryFiles:

@@ -14,6 +14,7 @@ from abi.creds import KERNEL_CALLER
 from abi.linux import O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY
 from services.mm.account import MemoryAccount
 from services.vfs import inode as inode_module
+from services.vfs import memfiles
 from services.vfs.file import RegularFile
 from services.vfs.inode import Filesystem, RegularInode
 from services.vfs.memfiles import PARK_MAX, MemoryFiles
@@ -131,3 +132,9 @@ async def test_a_parked_file_that_goes_gives_back_its_room(memory_files: MemoryF
     del inodes, inode
     gc.collect()
     assert fs.used == 0 and memory_files.held == 0
+
+
+@pytest.mark.parametrize(("soft", "budget"), [(64, 32), (512, 256), (20_000, 10_000), (1, 1)])
+def test_the_budget_is_half_the_fd_limit(monkeypatch: pytest.MonkeyPatch, soft: int, budget: int) -> None:
+    monkeypatch.setattr(memfiles.resource, "getrlimit", lambda resource: (soft, soft))
+    assert memfiles.budget_now() == budget
