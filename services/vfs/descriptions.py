@@ -379,7 +379,6 @@ class DescriptionOperations(Notifying):
         if host_fd is None:
             raise Errno(ENODEV)
         if shared and file.inode is not None:
-            file.inode.pin()  # the MM's page cache knows the file by its memfd (a private mapping is a copy)
             file.inode.mapped_shared = True
         identity = file.inode.mapping_identity() if file.inode is not None else None
         return MapGrant(os.dup(host_fd), identity)

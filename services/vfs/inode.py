@@ -114,7 +114,7 @@ class Inode:
     """A file: attributes plus the operations of its type."""
 
     #: Whether a MAP_SHARED mapping was made of it: read(2) and write(2) then keep the MM's
-    #: cached pages and the file in step.
+    #: cached pages and the file in step, and a tmpfs file keeps its memfd for good.
     mapped_shared = False
     #: An O_TMPFILE file that linkat may still give a name to (Linux's I_LINKABLE).
     linkable = False
@@ -147,9 +147,6 @@ class Inode:
         """An identity for the file's bytes if they cannot change while the sandbox lives (see
         ``MapGrant``); None for a file the sandbox or the host may write."""
         return None
-
-    def pin(self) -> None:
-        """It is being mapped MAP_SHARED (a tmpfs file then keeps its memfd for good)."""
 
     def released(self) -> None:
         """A description holding a host fd of its bytes was closed (see :class:`RegularInode`)."""
@@ -259,8 +256,6 @@ class RegularInode(Inode):
     parkable = True
     #: Open descriptions of its memfd.
     _opens = 0
-    #: Mapped MAP_SHARED once: it keeps its memfd, by which the MM's page cache knows it.
-    _pinned = False
     #: Its bytes while parked (``memfd`` is None then).
     _parked: bytes | None = None
 
@@ -306,15 +301,14 @@ class RegularInode(Inode):
         """Keep the bytes in the heap and give up the memfd (the budget is reached and this
         file was idle longest); False if it is open or mapped now, or too large to copy."""
         memfd = self.memfd
-        if memfd is None or self._opens or self._pinned:
+        if memfd is None or self._opens or self.mapped_shared:  # (the MM's page cache knows it by its memfd)
             return False
         size = os.fstat(memfd).st_size
         if size > PARK_MAX:
             return False
         self._parked = os.pread(memfd, size, 0) if size else b""
         self.memfd = None
-        os.close(memfd)
-        MEMORY_FILES.closed()
+        MEMORY_FILES.close(memfd)
         return True
 
     def _unpark(self) -> int:
@@ -328,23 +322,18 @@ class RegularInode(Inode):
             try:
                 os.pwrite(memfd, parked, 0)
             except OSError:
-                os.close(memfd)
-                MEMORY_FILES.closed()
+                MEMORY_FILES.close(memfd)
                 raise
         self.memfd, self._parked = memfd, None
         if not self._opens:  # unparked by a truncate: idle again at once
             MEMORY_FILES.idle(self)
         return memfd
 
-    def pin(self) -> None:
-        """It is being mapped MAP_SHARED: it keeps its memfd from now on."""
-        self._pinned = True
-
     def released(self) -> None:
         """A description of its memfd was closed; the last one leaves it idle."""
         if self.parkable:
             self._opens -= 1
-            if not self._opens and not self._pinned:
+            if not self._opens and not self.mapped_shared:
                 MEMORY_FILES.idle(self)
 
     async def data_fd(self, flags: int) -> int:
@@ -363,8 +352,7 @@ class RegularInode(Inode):
         memfd = getattr(self, "memfd", None)
         if memfd is not None:
             self.fs.charge(-self.allocated)
-            os.close(memfd)
-            MEMORY_FILES.closed()
+            MEMORY_FILES.close(memfd)
         elif self._parked is not None:
             self.fs.charge(-self.allocated)
 

@@ -35,7 +35,7 @@ class Parkable(Protocol):
     """A file whose memfd may be given up while it is idle."""
 
     def park(self) -> bool:
-        """Move the bytes into the heap and close the memfd (:meth:`MemoryFiles.closed` too);
+        """Move the bytes into the heap and close the memfd (with :meth:`MemoryFiles.close`);
         False if it is not idle after all (opened since it was last idle, or mapped, or large):
         it is queued again when next idle."""
 
@@ -70,8 +70,9 @@ class MemoryFiles:
         self.held += 1
         return fd
 
-    def closed(self) -> None:
-        """A counted memfd was closed."""
+    def close(self, fd: int) -> None:
+        """Close a counted memfd."""
+        os.close(fd)
         self.held -= 1
 
     def idle(self, file: Parkable) -> None:

@@ -800,8 +800,7 @@ class GoferRegular(LowerXattrs, RegularInode):
             elif self.lower_size:
                 await self._read_through(memfd)
         except BaseException:
-            os.close(memfd)
-            MEMORY_FILES.closed()
+            MEMORY_FILES.close(memfd)
             raise
         self.memfd = memfd
         self.pristine = False

@@ -94,7 +94,7 @@ async def test_an_open_file_keeps_its_memfd(memory_files: MemoryFiles, fs: Files
 async def test_a_mapped_file_is_never_parked(memory_files: MemoryFiles, fs: Filesystem) -> None:
     mapped = RegularInode(fs, 0o644)
     await _write(mapped, b"mapped")
-    mapped.pin()  # what map_file does before handing out the fd
+    mapped.mapped_shared = True  # what map_file does for MAP_SHARED before handing out the fd
     others = [RegularInode(fs, 0o644) for _ in range(3 * BUDGET)]
     assert mapped.memfd is not None and len(others) == 3 * BUDGET
 
