@@ -34,7 +34,7 @@ from abi.linux import (
 )
 from kernel import interrupts
 from kernel.bus import call_now, current_caller
-from kernel.interrupts import Interrupted
+from kernel.errors import Interrupted
 from kernel.seccomp import SeccompState, filtered_dispatch
 from kernel.tracee import attach_child
 from abi.errno import Errno
