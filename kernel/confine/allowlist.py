@@ -103,8 +103,8 @@ def sentry_entries(pid: int) -> list[Entry]:
         Entry("write", "host stdio, the pty master, the log"),
         Entry("readv", "a guest's readv of a host stream"),
         Entry("writev", "a guest's writev of a host stream"),
-        Entry("pread64", "a page of a file into the page cache"),
-        Entry("pwrite64", "a changed page written back"),
+        Entry("pread64", "a page of a file into the page cache; an idle tmpfs file's bytes as it is parked"),
+        Entry("pwrite64", "a changed page written back; a parked tmpfs file's bytes into its new memfd"),
         Entry("preadv2", "a guest's read of a donated file or memfd, straight into guest memory (os.preadv)"),
         Entry("pwritev2", "a guest's write of a donated file or memfd, straight from guest memory (os.pwritev)"),
         Entry("lseek", "SEEK_DATA/SEEK_HOLE over the memory file when a process forks; file offsets"),
@@ -146,7 +146,8 @@ def sentry_entries(pid: int) -> list[Entry]:
         Entry("clock_gettime", "CPU clocks of stub processes (the guest's CLOCK_PROCESS_CPUTIME_ID)"),
         Entry("clock_nanosleep", "time.sleep while exited stubs are reaped"),
         Entry("sysinfo", "the guest's sysinfo"),
-        Entry("prlimit64", "reading its own limits (a new process's defaults); never setting, never another's",
+        Entry("prlimit64", "reading its own limits (a new process's defaults, the memfd and fd-cache budgets); "
+              "never setting, never another's",
               allow_if((eq32(0, 0), eq(2, 0)))),
         Entry("exit_group", "the Sentry ends (strace cannot count it: it never returns)"),
     ]
